@@ -1,0 +1,107 @@
+/*
+ * core/model.h: a sequential model over layer plugins, with its parameters
+ * in one contiguous arena.
+ *
+ * All parameters of all layers sit in one float buffer, their gradients in a
+ * parallel one (same offsets), as in Torch7 and kann, so an optimizer step
+ * is a loop over flat spans and a checkpoint is a few memcpy's. Activation
+ * buffers are sized by gd_model_reserve for a maximum batch; after that,
+ * forward and backward allocate nothing.
+ */
+#ifndef GRADUS_CORE_MODEL_H
+#define GRADUS_CORE_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gradus/gradus.h"
+#include "registry.h"
+
+typedef struct gd_model gd_model;
+
+/* One parameter tensor of a layer, as seen from outside. */
+typedef struct gd_model_param {
+    const gd_param_info *info;  /* shape, role, fans, init (do not free) */
+    float *value;               /* in the parameter arena */
+    float *grad;                /* in the gradient arena */
+    int64_t offset;             /* offset in the arenas */
+    int64_t numel;
+} gd_model_param;
+
+typedef struct gd_model_buffer {
+    const gd_buffer_info *info;
+    float *value;
+    int64_t numel;
+} gd_model_buffer;
+
+typedef struct gd_model_layer {
+    char name[32];              /* "dense1", "relu1", ... */
+    const gd_spec *spec;        /* owned by the model */
+    const gd_entry *entry;      /* where the component came from */
+    gd_layer_info info;
+    gd_shape in, out;           /* per-sample shapes */
+    void *self;                 /* plugin instance */
+    gd_rng rng;                 /* the layer's stream (dropout masks) */
+    int nparams;
+    gd_model_param params[GD_MAX_LAYER_PARAMS];
+    int nbuffers;
+    gd_model_buffer buffers[GD_MAX_LAYER_BUFFERS];
+    int64_t param_offset, param_count;  /* the layer's range in the arena */
+} gd_model_layer;
+
+/* Create the layers in order from the per-sample input shape, allocate the
+ * arenas and initialize parameters from stream ids derived from `seed` and
+ * the layer's position (so the same seed gives the same initial weights). */
+gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int nlayers,
+                       const gd_shape *in, uint64_t seed, gd_error *err);
+void gd_model_free(gd_model *m);
+
+/* Re-initialize parameters and buffers from `seed`, as gd_model_new did. */
+gd_status gd_model_init(gd_model *m, uint64_t seed, gd_error *err);
+
+int gd_model_layer_count(const gd_model *m);
+gd_model_layer *gd_model_layer_at(gd_model *m, int i);
+const gd_shape *gd_model_input_shape(const gd_model *m);
+const gd_shape *gd_model_output_shape(const gd_model *m);
+int64_t gd_model_param_count(const gd_model *m);
+float *gd_model_params(gd_model *m);
+float *gd_model_grads(gd_model *m);
+const gd_host *gd_model_host(const gd_model *m);
+
+/* Size activation, gradient and scratch buffers for batches up to `batch`.
+ * Allocates only when growing. */
+gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err);
+int64_t gd_model_reserved(const gd_model *m);
+
+/* Forward a batch (x: batch * input numel floats; batch <= reserved).
+ * The output stays in the model's buffer: *out (batch * output numel floats),
+ * valid until the next forward. Layer outputs stay for backward and
+ * telemetry. */
+gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool training,
+                           const float **out, gd_error *err);
+/* Backward from dL/dout after a training forward. Adds into the gradient
+ * arena; does not compute the input gradient. */
+void gd_model_backward(gd_model *m, const float *dout);
+void gd_model_zero_grad(gd_model *m);
+
+/* Output of layer i of the last forward ([batch, out...]). */
+gd_tensor gd_model_activation(gd_model *m, int i);
+int64_t gd_model_last_batch(const gd_model *m);
+
+/* Mean loss and accuracy (classification; else NaN) over a data set, in
+ * evaluation mode, in batches of `batch`. */
+struct gd_dataset;
+gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const struct gd_dataset *ds,
+                            int64_t batch, double *loss_out, double *accuracy_out,
+                            gd_error *err);
+
+/* Save / load parameters and buffers with the layer specs (".gdm"). */
+gd_status gd_model_save(const gd_model *m, const char *path, gd_error *err);
+
+/* The process-wide host table (sgemm through OpenBLAS). */
+const gd_host *gd_core_host(void);
+/* Threads for OpenBLAS (n <= 0: all cores). */
+void gd_set_threads(int n);
+int gd_get_threads(void);
+
+#endif

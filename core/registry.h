@@ -1,0 +1,118 @@
+/*
+ * core/registry.h: loading plugins and finding components; building specs.
+ *
+ * A registry owns the dlopen handles of the plugins it loaded and closes them
+ * in reverse order when freed; every spec and instance made from it must be
+ * freed first.
+ */
+#ifndef GRADUS_CORE_REGISTRY_H
+#define GRADUS_CORE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gradus/gradus.h"
+
+typedef struct gd_registry gd_registry;
+
+/* One registered component and where it came from. */
+typedef struct gd_entry {
+    const gd_component *component;
+    const char *file;        /* the .so path (owned by the registry) */
+    const char *plugin;      /* plugin name */
+    const char *version;     /* plugin version */
+    uint32_t abi_major, abi_minor;
+} gd_entry;
+
+gd_registry *gd_registry_new(void);
+void gd_registry_free(gd_registry *reg);
+
+/* Load one plugin file and register its components. On any refusal (not a
+ * shared object, no gradus_plugin symbol, ABI mismatch, malformed descriptor,
+ * duplicate (kind, name)) the registry is unchanged. Loading the same file
+ * twice is a no-op. */
+gd_status gd_registry_load(gd_registry *reg, const char *path, gd_error *err);
+
+/* Load every *.so of a directory in name order; a missing dir is not an error. */
+gd_status gd_registry_load_dir(gd_registry *reg, const char *dir, gd_error *err);
+
+/* The built-in plugin dir, then each dir of GRADUS_PLUGIN_PATH. */
+gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err);
+
+/* The directory built-in plugins were installed to (compiled in), or the
+ * build tree's when GRADUS_BUILD_PLUGIN_DIR applies. */
+const char *gd_registry_builtin_dir(void);
+
+const gd_entry *gd_registry_find(const gd_registry *reg, gd_kind kind, const char *name);
+int gd_registry_count(const gd_registry *reg);
+const gd_entry *gd_registry_at(const gd_registry *reg, int i);
+/* The entry of a component pointer (NULL if not from this registry). */
+const gd_entry *gd_registry_entry_of(const gd_registry *reg, const gd_component *c);
+
+/* Unknown-name message with did-you-mean and the list of names of the kind:
+ * "unknown optimizer 'adamm' (did you mean 'adam'? available: adam, sgd)". */
+gd_status gd_registry_fail_unknown(const gd_registry *reg, gd_kind kind, const char *name,
+                                   gd_error *err);
+
+/* Kind names: "layer", "loss", "optimizer", "scheduler", "regularizer",
+ * "initializer"; short forms "layer", "loss", "optim", "sched", "reg", "init". */
+const char *gd_kind_name(gd_kind kind);
+const char *gd_kind_short_name(gd_kind kind);
+/* Accepts long or short forms; 0 when unknown. */
+gd_kind gd_kind_from_name(const char *name);
+
+/* Edit distance used for did-you-mean. */
+int gd_edit_distance(const char *a, const char *b);
+
+/* ---------------------------------------------------------------------------
+ * Specs: a component plus validated options. Built in three steps:
+ *   gd_spec *s = gd_spec_begin(reg, component);  -- all defaults
+ *   gd_spec_set(s, "lr", &arg, err)  ...          -- each user option
+ *   gd_spec_finish(s, err)                        -- required present, checks
+ * A failed set or finish leaves the spec as it was; free it with gd_spec_free.
+ * ------------------------------------------------------------------------- */
+
+typedef enum gd_arg_type {
+    GD_ARG_NUMBER = 1,   /* a float */
+    GD_ARG_INTEGER,      /* an integer (Lua integer subtype) */
+    GD_ARG_BOOLEAN,
+    GD_ARG_STRING,
+    GD_ARG_SPEC          /* a spec (copied, the caller keeps its own) */
+} gd_arg_type;
+
+typedef struct gd_arg {
+    gd_arg_type type;
+    double num;
+    int64_t i;
+    int b;
+    const char *s;
+    const gd_spec *spec;
+} gd_arg;
+
+/* Common options the core appends to every component of a kind, after the
+ * plugin's own: schedulers get `unit` ("step" | "epoch"), regularizers get
+ * `to` ("weights" | "all"). Index = component->noptions + GD_COMMON_*. */
+enum { GD_COMMON_UNIT = 0 };   /* scheduler */
+enum { GD_COMMON_TO = 0 };     /* regularizer */
+enum { GD_UNIT_STEP = 0, GD_UNIT_EPOCH = 1 };
+enum { GD_TO_WEIGHTS = 0, GD_TO_ALL = 1 };
+
+/* Number and schema of the common options of a kind (0 / NULL if none). */
+int gd_common_option_count(gd_kind kind);
+const gd_option_spec *gd_common_options(gd_kind kind);
+/* Option i of a component: its own, then the common ones. */
+int gd_spec_option_count(const gd_component *c);
+const gd_option_spec *gd_spec_option(const gd_component *c, int i);
+int gd_spec_option_index(const gd_component *c, const char *name);
+
+gd_spec *gd_spec_begin(const gd_registry *reg, const gd_component *c, gd_error *err);
+gd_status gd_spec_set(gd_spec *s, const char *name, const gd_arg *arg, gd_error *err);
+gd_status gd_spec_finish(gd_spec *s, gd_error *err);
+gd_spec *gd_spec_copy(const gd_spec *s);
+void gd_spec_free(gd_spec *s);
+/* Build a spec of kind from a name with default options. */
+gd_spec *gd_spec_by_name(const gd_registry *reg, gd_kind kind, const char *name, gd_error *err);
+/* "adam{lr=0.001, beta1=0.9, ...}" into buf; returns buf. */
+char *gd_spec_describe(const gd_spec *s, char *buf, size_t len);
+
+#endif

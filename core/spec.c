@@ -1,0 +1,433 @@
+/*
+ * core/spec.c: validating options against a component's schema.
+ *
+ * Every message names the component, the option and what is allowed, so a
+ * user never has to read a plugin's source to fix a spec.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry.h"
+
+typedef struct spec_impl {
+    gd_spec pub;             /* first: a gd_spec * is a spec_impl * */
+    const gd_registry *reg;
+    gd_options *opts;
+    unsigned char *set;      /* which options the user gave */
+} spec_impl;
+
+static const char *const unit_choices[] = { "step", "epoch", NULL };
+static const char *const to_choices[] = { "weights", "all", NULL };
+
+static const gd_option_spec scheduler_common[] = {
+    GD_OPT_CHOICE("unit", "step", unit_choices,
+                  "what t counts: updates (step) or completed epochs (epoch)"),
+};
+static const gd_option_spec regularizer_common[] = {
+    GD_OPT_CHOICE("to", "weights", to_choices,
+                  "which parameters: weights only, or all (biases, scales, shifts too)"),
+};
+
+int gd_common_option_count(gd_kind kind)
+{
+    return kind == GD_KIND_SCHEDULER ? GD_COUNT(scheduler_common)
+         : kind == GD_KIND_REGULARIZER ? GD_COUNT(regularizer_common) : 0;
+}
+
+const gd_option_spec *gd_common_options(gd_kind kind)
+{
+    return kind == GD_KIND_SCHEDULER ? scheduler_common
+         : kind == GD_KIND_REGULARIZER ? regularizer_common : NULL;
+}
+
+int gd_spec_option_count(const gd_component *c)
+{
+    return c->noptions + gd_common_option_count(c->kind);
+}
+
+const gd_option_spec *gd_spec_option(const gd_component *c, int i)
+{
+    if (i < c->noptions)
+        return &c->options[i];
+    return &gd_common_options(c->kind)[i - c->noptions];
+}
+
+int gd_spec_option_index(const gd_component *c, const char *name)
+{
+    int n = gd_spec_option_count(c);
+    for (int i = 0; i < n; i++)
+        if (strcmp(gd_spec_option(c, i)->name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int enum_index(const gd_option_spec *o, const char *s)
+{
+    for (int k = 0; o->choices[k]; k++)
+        if (strcmp(o->choices[k], s) == 0)
+            return k;
+    return -1;
+}
+
+static void free_value(const gd_option_spec *o, gd_value *v)
+{
+    if (!v->present)
+        return;
+    if (o->type == GD_OPT_STRING)
+        free((char *)v->u.s);
+    else if (o->type == GD_OPT_COMPONENT)
+        gd_spec_free((gd_spec *)v->u.spec);
+    v->present = 0;
+}
+
+gd_spec *gd_spec_begin(const gd_registry *reg, const gd_component *c, gd_error *err)
+{
+    int n = gd_spec_option_count(c);
+    spec_impl *s = calloc(1, sizeof *s);
+    gd_options *o = calloc(1, sizeof *o + (size_t)(n ? n : 1) * sizeof(gd_value));
+    unsigned char *set = calloc((size_t)(n ? n : 1), 1);
+    if (!s || !o || !set) {
+        free(s); free(o); free(set);
+        gd_fail(err, GD_ENOMEM, "%s: out of memory", c->name);
+        return NULL;
+    }
+    o->n = n;
+    for (int i = 0; i < n; i++) {
+        const gd_option_spec *os = gd_spec_option(c, i);
+        gd_value *v = &o->v[i];
+        if (os->flags & (GD_OPT_REQUIRED | GD_OPT_OPTIONAL))
+            continue;
+        switch (os->type) {
+        case GD_OPT_NUMBER: v->u.num = os->def; v->present = 1; break;
+        case GD_OPT_INTEGER: v->u.i = (int64_t)os->def; v->present = 1; break;
+        case GD_OPT_BOOLEAN: v->u.b = os->def != 0; v->present = 1; break;
+        case GD_OPT_ENUM:
+            v->u.e = os->def_str ? enum_index(os, os->def_str) : 0;
+            if (v->u.e < 0) v->u.e = 0;
+            v->present = 1;
+            break;
+        case GD_OPT_STRING:
+            if (os->def_str) {
+                v->u.s = strdup(os->def_str);
+                v->present = v->u.s != NULL;
+            }
+            break;
+        case GD_OPT_COMPONENT:
+            break; /* resolved in finish, so a missing default plugin only
+                      matters when the user does not give the option */
+        }
+    }
+    s->pub.component = c;
+    s->pub.options = o;
+    s->reg = reg;
+    s->opts = o;
+    s->set = set;
+    return &s->pub;
+}
+
+static const char *arg_type_name(const gd_arg *a)
+{
+    switch (a->type) {
+    case GD_ARG_NUMBER: return "number";
+    case GD_ARG_INTEGER: return "integer";
+    case GD_ARG_BOOLEAN: return "boolean";
+    case GD_ARG_STRING: return "string";
+    case GD_ARG_SPEC: return "component spec";
+    }
+    return "value";
+}
+
+static gd_status fail_unknown_option(const gd_component *c, const char *name, gd_error *err)
+{
+    char list[GD_ERROR_SIZE / 2] = "";
+    size_t used = 0;
+    const char *best = NULL;
+    int best_d = 3, n = gd_spec_option_count(c);
+    for (int i = 0; i < n; i++) {
+        const char *on = gd_spec_option(c, i)->name;
+        int d = gd_edit_distance(name, on);
+        if (d < best_d) {
+            best_d = d;
+            best = on;
+        }
+        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", on);
+        if (w > 0 && (size_t)w < sizeof list - used)
+            used += (size_t)w;
+    }
+    if (n == 0)
+        return gd_fail(err, GD_EINVAL, "%s: unknown option '%s' (it takes no options)", c->name,
+                       name);
+    if (best)
+        return gd_fail(err, GD_EINVAL, "%s: unknown option '%s' (did you mean '%s'? options: %s)",
+                       c->name, name, best, list);
+    return gd_fail(err, GD_EINVAL, "%s: unknown option '%s' (options: %s)", c->name, name, list);
+}
+
+/* "[0, 1)", ">= 0", "> 0" for messages. */
+static void range_text(const gd_option_spec *o, char *buf, size_t len)
+{
+    bool lo = o->flags & GD_OPT_HAS_MIN, hi = o->flags & GD_OPT_HAS_MAX;
+    if (lo && hi)
+        snprintf(buf, len, "in %s%.10g, %.10g%s", (o->flags & GD_OPT_MIN_OPEN) ? "(" : "[",
+                 o->min, o->max, (o->flags & GD_OPT_MAX_OPEN) ? ")" : "]");
+    else if (lo)
+        snprintf(buf, len, "%s %.10g", (o->flags & GD_OPT_MIN_OPEN) ? ">" : ">=", o->min);
+    else if (hi)
+        snprintf(buf, len, "%s %.10g", (o->flags & GD_OPT_MAX_OPEN) ? "<" : "<=", o->max);
+    else
+        snprintf(buf, len, "finite");
+}
+
+static gd_status check_range(const gd_component *c, const gd_option_spec *o, double x,
+                             gd_error *err)
+{
+    bool bad = !isfinite(x);
+    if (o->flags & GD_OPT_HAS_MIN)
+        bad |= (o->flags & GD_OPT_MIN_OPEN) ? !(x > o->min) : !(x >= o->min);
+    if (o->flags & GD_OPT_HAS_MAX)
+        bad |= (o->flags & GD_OPT_MAX_OPEN) ? !(x < o->max) : !(x <= o->max);
+    if (!bad)
+        return GD_OK;
+    char r[96];
+    range_text(o, r, sizeof r);
+    return gd_fail(err, GD_EINVAL, "%s: option '%s' must be %s, got %.10g", c->name, o->name, r,
+                   x);
+}
+
+static void choices_text(const gd_option_spec *o, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int k = 0; o->choices[k]; k++) {
+        int w = snprintf(buf + used, len - used, "%s'%s'", k ? ", " : "", o->choices[k]);
+        if (w < 0 || (size_t)w >= len - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+gd_status gd_spec_set(gd_spec *spec, const char *name, const gd_arg *a, gd_error *err)
+{
+    spec_impl *s = (spec_impl *)spec;
+    const gd_component *c = spec->component;
+    int i = gd_spec_option_index(c, name);
+    if (i < 0)
+        return fail_unknown_option(c, name, err);
+    const gd_option_spec *o = gd_spec_option(c, i);
+    gd_value v = { .present = 1 };
+    gd_status st;
+    switch (o->type) {
+    case GD_OPT_NUMBER:
+        if (a->type != GD_ARG_NUMBER && a->type != GD_ARG_INTEGER)
+            goto wrong_type;
+        v.u.num = a->type == GD_ARG_NUMBER ? a->num : (double)a->i;
+        if ((st = check_range(c, o, v.u.num, err)) != GD_OK)
+            return st;
+        break;
+    case GD_OPT_INTEGER:
+        if (a->type == GD_ARG_INTEGER) {
+            v.u.i = a->i;
+        } else if (a->type == GD_ARG_NUMBER) {
+            if (!isfinite(a->num) || a->num != floor(a->num) || fabs(a->num) > 9.0e15)
+                return gd_fail(err, GD_EINVAL, "%s: option '%s' must be an integer, got %.10g",
+                               c->name, o->name, a->num);
+            v.u.i = (int64_t)a->num;
+        } else {
+            goto wrong_type;
+        }
+        if ((st = check_range(c, o, (double)v.u.i, err)) != GD_OK)
+            return st;
+        break;
+    case GD_OPT_BOOLEAN:
+        if (a->type != GD_ARG_BOOLEAN)
+            goto wrong_type;
+        v.u.b = a->b != 0;
+        break;
+    case GD_OPT_ENUM: {
+        if (a->type != GD_ARG_STRING)
+            goto wrong_type;
+        v.u.e = enum_index(o, a->s);
+        if (v.u.e < 0) {
+            char ch[200];
+            choices_text(o, ch, sizeof ch);
+            return gd_fail(err, GD_EINVAL, "%s: option '%s' must be one of %s, got '%s'",
+                           c->name, o->name, ch, a->s);
+        }
+        break;
+    }
+    case GD_OPT_STRING:
+        if (a->type != GD_ARG_STRING)
+            goto wrong_type;
+        if (!(v.u.s = strdup(a->s)))
+            return gd_fail(err, GD_ENOMEM, "%s: out of memory", c->name);
+        break;
+    case GD_OPT_COMPONENT: {
+        gd_spec *child = NULL;
+        if (a->type == GD_ARG_STRING) {
+            const gd_entry *e = gd_registry_find(s->reg, o->kind, a->s);
+            if (!e) {
+                gd_error inner;
+                gd_registry_fail_unknown(s->reg, o->kind, a->s, &inner);
+                return gd_fail(err, GD_EINVAL, "%s: option '%s': %s", c->name, o->name,
+                               inner.msg);
+            }
+            child = gd_spec_by_name(s->reg, o->kind, a->s, err);
+        } else if (a->type == GD_ARG_SPEC) {
+            if (a->spec->component->kind != o->kind)
+                return gd_fail(err, GD_EINVAL, "%s: option '%s' must be a%s %s, got %s '%s'",
+                               c->name, o->name, o->kind == GD_KIND_INITIALIZER ? "n" : "",
+                               gd_kind_name(o->kind), gd_kind_name(a->spec->component->kind),
+                               a->spec->component->name);
+            child = gd_spec_copy(a->spec);
+            if (!child)
+                gd_fail(err, GD_ENOMEM, "%s: out of memory", c->name);
+        } else {
+            goto wrong_type;
+        }
+        if (!child)
+            return GD_EINVAL;
+        v.u.spec = child;
+        break;
+    }
+    }
+    free_value(o, &s->opts->v[i]);
+    s->opts->v[i] = v;
+    s->set[i] = 1;
+    return GD_OK;
+
+wrong_type:;
+    const char *want = o->type == GD_OPT_NUMBER ? "a number"
+                     : o->type == GD_OPT_INTEGER ? "an integer"
+                     : o->type == GD_OPT_BOOLEAN ? "a boolean"
+                     : o->type == GD_OPT_ENUM ? "a string"
+                     : o->type == GD_OPT_STRING ? "a string" : NULL;
+    if (want)
+        return gd_fail(err, GD_EINVAL, "%s: option '%s' must be %s, got %s", c->name, o->name,
+                       want, arg_type_name(a));
+    return gd_fail(err, GD_EINVAL, "%s: option '%s' must be a%s %s (a spec or a name), got %s",
+                   c->name, o->name, o->kind == GD_KIND_INITIALIZER ? "n" : "",
+                   gd_kind_name(o->kind), arg_type_name(a));
+}
+
+gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
+{
+    spec_impl *s = (spec_impl *)spec;
+    const gd_component *c = spec->component;
+    int n = gd_spec_option_count(c);
+    for (int i = 0; i < n; i++) {
+        const gd_option_spec *o = gd_spec_option(c, i);
+        if ((o->flags & GD_OPT_REQUIRED) && !s->opts->v[i].present)
+            return gd_fail(err, GD_EINVAL, "%s: option '%s' is required (%s)", c->name, o->name,
+                           o->doc ? o->doc : "no default");
+    }
+    for (int i = 0; i < n; i++) {
+        const gd_option_spec *o = gd_spec_option(c, i);
+        gd_value *v = &s->opts->v[i];
+        if (o->type != GD_OPT_COMPONENT || v->present || !o->def_str)
+            continue;
+        gd_error inner;
+        gd_spec *child = gd_spec_by_name(s->reg, o->kind, o->def_str, &inner);
+        if (!child)
+            return gd_fail(err, GD_ENOTFOUND, "%s: default %s '%s' of option '%s' is not "
+                           "available: %s", c->name, gd_kind_name(o->kind), o->def_str, o->name,
+                           inner.msg);
+        v->u.spec = child;
+        v->present = 1;
+    }
+    if (c->kind == GD_KIND_OPTIMIZER && c->vt.optimizer->check)
+        return c->vt.optimizer->check(spec->options, err);
+    if (c->kind == GD_KIND_SCHEDULER && c->vt.scheduler->check)
+        return c->vt.scheduler->check(spec->options, -1, err);
+    return GD_OK;
+}
+
+gd_spec *gd_spec_copy(const gd_spec *src)
+{
+    const spec_impl *si = (const spec_impl *)src;
+    const gd_component *c = src->component;
+    gd_spec *dst = gd_spec_begin(si->reg, c, NULL);
+    if (!dst)
+        return NULL;
+    spec_impl *d = (spec_impl *)dst;
+    int n = gd_spec_option_count(c);
+    for (int i = 0; i < n; i++) {
+        const gd_option_spec *o = gd_spec_option(c, i);
+        free_value(o, &d->opts->v[i]);
+        gd_value v = si->opts->v[i];
+        if (v.present && o->type == GD_OPT_STRING && !(v.u.s = strdup(v.u.s)))
+            goto fail;
+        if (v.present && o->type == GD_OPT_COMPONENT && !(v.u.spec = gd_spec_copy(v.u.spec)))
+            goto fail;
+        d->opts->v[i] = v;
+        d->set[i] = si->set[i];
+    }
+    return dst;
+fail:
+    gd_spec_free(dst);
+    return NULL;
+}
+
+void gd_spec_free(gd_spec *spec)
+{
+    if (!spec)
+        return;
+    spec_impl *s = (spec_impl *)spec;
+    int n = s->opts->n;
+    for (int i = 0; i < n; i++)
+        free_value(gd_spec_option(spec->component, i), &s->opts->v[i]);
+    free(s->opts);
+    free(s->set);
+    free(s);
+}
+
+gd_spec *gd_spec_by_name(const gd_registry *reg, gd_kind kind, const char *name, gd_error *err)
+{
+    const gd_entry *e = gd_registry_find(reg, kind, name);
+    if (!e) {
+        gd_registry_fail_unknown(reg, kind, name, err);
+        return NULL;
+    }
+    gd_spec *s = gd_spec_begin(reg, e->component, err);
+    if (s && gd_spec_finish(s, err) != GD_OK) {
+        gd_spec_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+char *gd_spec_describe(const gd_spec *s, char *buf, size_t len)
+{
+    const gd_component *c = s->component;
+    size_t used = 0;
+#define PUT(...)                                                            \
+    do {                                                                    \
+        int w_ = snprintf(buf + used, len > used ? len - used : 0, __VA_ARGS__); \
+        if (w_ > 0) used += (size_t)w_;                                     \
+        if (used >= len) { buf[len - 1] = 0; return buf; }                  \
+    } while (0)
+    PUT("%s{", c->name);
+    int n = gd_spec_option_count(c), k = 0;
+    for (int i = 0; i < n; i++) {
+        const gd_option_spec *o = gd_spec_option(c, i);
+        const gd_value *v = &s->options->v[i];
+        if (!v->present)
+            continue;
+        PUT("%s%s=", k++ ? ", " : "", o->name);
+        switch (o->type) {
+        case GD_OPT_NUMBER: PUT("%.10g", v->u.num); break;
+        case GD_OPT_INTEGER: PUT("%lld", (long long)v->u.i); break;
+        case GD_OPT_BOOLEAN: PUT("%s", v->u.b ? "true" : "false"); break;
+        case GD_OPT_ENUM: PUT("\"%s\"", o->choices[v->u.e]); break;
+        case GD_OPT_STRING: PUT("\"%s\"", v->u.s); break;
+        case GD_OPT_COMPONENT: {
+            char inner[256];
+            PUT("%s", gd_spec_describe(v->u.spec, inner, sizeof inner));
+            break;
+        }
+        }
+    }
+    PUT("}");
+#undef PUT
+    return buf;
+}

@@ -1,0 +1,128 @@
+/*
+ * core/train.h: the C training step and the run around it.
+ *
+ * One step: gather a batch, forward, loss, backward, regularizers, clipping,
+ * optimizer update, with the lr from the schedule. After gd_trainer_new
+ * sizes every buffer, steps allocate nothing and call no Lua.
+ *
+ * Every piece of mutable state (parameters and buffers in the model,
+ * optimizer slots and scalars, RNG streams, the step/epoch counters and the
+ * epoch's permutation) lives in the trainer or the model and is reachable
+ * through gd_trainer_state for checkpoints.
+ */
+#ifndef GRADUS_CORE_TRAIN_H
+#define GRADUS_CORE_TRAIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "data.h"
+#include "model.h"
+
+typedef enum gd_clip_kind { GD_CLIP_NONE = 0, GD_CLIP_NORM, GD_CLIP_VALUE } gd_clip_kind;
+
+typedef struct gd_train_config {
+    gd_model *model;                        /* borrowed */
+    const gd_spec *loss;                    /* borrowed */
+    const gd_spec *optimizer;               /* borrowed */
+    const gd_spec *schedule;                /* borrowed; NULL: constant */
+    const gd_spec *const *regularizers;     /* borrowed */
+    int nregularizers;
+    gd_clip_kind clip;
+    double clip_value;
+    const gd_dataset *train;                /* borrowed */
+    int64_t epochs;                         /* >= 1 */
+    int64_t batch;                          /* >= 1; 0: the whole set (batch GD) */
+    uint64_t seed;
+    int64_t monitor_every;                  /* 0: no telemetry */
+    int64_t max_monitor_records;            /* preallocated; 0: epochs*steps/every + 1 */
+} gd_train_config;
+
+/* Per-layer telemetry of one monitored step. */
+typedef struct gd_layer_telemetry {
+    double grad_norm;      /* L2 norm of the layer's parameter gradients (NaN: none) */
+    double param_norm;
+    double update_ratio;   /* ||delta W|| / ||W|| of this update (NaN: no params) */
+    double act_mean, act_std;
+    double saturated;      /* fraction (sigmoid/tanh layers, else NaN) */
+    double dead;           /* fraction exactly 0 (relu, else NaN) */
+} gd_layer_telemetry;
+
+typedef struct gd_step_record {
+    int64_t step;           /* update index, from 0 */
+    int64_t epoch;          /* from 1 */
+    double loss;            /* data loss + penalty */
+    double penalty;
+    double lr;
+    double grad_norm;       /* global, before clipping */
+    bool clipped;
+    double effective_lr;    /* adaptive optimizers, else NaN */
+    gd_layer_telemetry *layers;  /* [nlayers], owned by the trainer */
+} gd_step_record;
+
+typedef struct gd_step_result {
+    double loss;            /* data loss + penalty of this batch */
+    double penalty;
+    double lr;
+    int64_t step;           /* index of this update */
+    int64_t epoch;
+    bool epoch_done;        /* this step finished the epoch */
+    bool monitored;         /* a gd_step_record was written */
+} gd_step_result;
+
+typedef struct gd_divergence {
+    int64_t step;
+    int64_t epoch;
+    int layer;              /* index of the first layer where it appeared, -1: the loss */
+    char layer_name[32];
+    char what[96];          /* "loss is NaN", "gradient of dense2.weight is Inf", ... */
+} gd_divergence;
+
+typedef struct gd_trainer gd_trainer;
+
+gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err);
+void gd_trainer_free(gd_trainer *tr);
+
+/* One update. Returns GD_ENUMERIC when the run diverged (see
+ * gd_trainer_divergence); the model then holds the last finite state? No:
+ * the state at divergence, and the trainer refuses further steps. */
+gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err);
+/* Run the rest of the current epoch. mean_loss: mean of the epoch's batch losses. */
+gd_status gd_trainer_epoch(gd_trainer *tr, double *mean_loss, gd_error *err);
+
+bool gd_trainer_finished(const gd_trainer *tr);   /* all epochs done */
+int64_t gd_trainer_steps_done(const gd_trainer *tr);
+int64_t gd_trainer_epochs_done(const gd_trainer *tr);
+int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr);
+int64_t gd_trainer_total_steps(const gd_trainer *tr);
+const gd_divergence *gd_trainer_divergence(const gd_trainer *tr);  /* NULL unless diverged */
+double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch);
+
+int64_t gd_trainer_record_count(const gd_trainer *tr);
+const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i);
+
+/* Change the total number of epochs (resume with a new total, early stop). */
+void gd_trainer_set_epochs(gd_trainer *tr, int64_t epochs);
+
+/* Timing of step phases since creation, seconds (gather, forward, loss,
+ * backward, update), for the benchmark. Measured only when enabled. */
+typedef struct gd_step_timing {
+    double gather, forward, loss, backward, update;
+    int64_t steps;
+} gd_step_timing;
+void gd_trainer_enable_timing(gd_trainer *tr, bool on);
+const gd_step_timing *gd_trainer_timing(const gd_trainer *tr);
+
+/* Clipping primitives (also used by gd.clip_norm / gd.clip_value). Return
+ * the total L2 norm before clipping. */
+double gd_clip_by_norm(float *const *g, const int64_t *n, int count, double max_norm,
+                       bool *clipped);
+double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c);
+
+/* Schedule value at t (pure); horizon as in gd_scheduler_vtable. */
+double gd_schedule_lr(const gd_spec *schedule, int64_t t, double base_lr, int64_t horizon);
+
+/* Base lr of an optimizer spec (its `lr` option; 0.01 if it has none). */
+double gd_optimizer_base_lr(const gd_spec *optimizer);
+
+#endif

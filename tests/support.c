@@ -1,0 +1,300 @@
+/*
+ * tests/support.c: see support.h.
+ */
+#include "support.h"
+
+#include <CUnit/Basic.h>
+#include <lauxlib.h>
+#include <lualib.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef GD_REFERENCE_DIR
+#error "GD_REFERENCE_DIR must be defined by the build"
+#endif
+
+gd_error test_last_error;
+static gd_registry *registry;
+
+static void free_registry(void)
+{
+    gd_registry_free(registry);
+    registry = NULL;
+}
+
+gd_registry *test_registry(void)
+{
+    if (registry)
+        return registry;
+    registry = gd_registry_new();
+    gd_error err;
+    if (gd_registry_load_defaults(registry, &err) != GD_OK) {
+        fprintf(stderr, "cannot load built-in plugins: %s\n", err.msg);
+        CU_FAIL_FATAL("built-in plugins did not load");
+    }
+    atexit(free_registry);
+    return registry;
+}
+
+static gd_status spec_va(gd_spec **out, gd_error *err, gd_kind kind, const char *name,
+                         va_list ap)
+{
+    *out = NULL;
+    const gd_entry *e = gd_registry_find(test_registry(), kind, name);
+    if (!e)
+        return gd_registry_fail_unknown(test_registry(), kind, name, err);
+    gd_spec *s = gd_spec_begin(test_registry(), e->component, err);
+    if (!s)
+        return GD_ENOMEM;
+    const char *opt;
+    gd_status st = GD_OK;
+    while (st == GD_OK && (opt = va_arg(ap, const char *))) {
+        int type = va_arg(ap, int);
+        gd_arg a = { 0 };
+        switch (type) {
+        case 'n': a.type = GD_ARG_NUMBER; a.num = va_arg(ap, double); break;
+        case 'i': a.type = GD_ARG_INTEGER; a.i = va_arg(ap, long long); break;
+        case 'b': a.type = GD_ARG_BOOLEAN; a.b = va_arg(ap, int); break;
+        case 's': a.type = GD_ARG_STRING; a.s = va_arg(ap, const char *); break;
+        case 'p': a.type = GD_ARG_SPEC; a.spec = va_arg(ap, const gd_spec *); break;
+        default: return gd_fail(err, GD_EINVAL, "test_spec: bad type '%c'", type);
+        }
+        st = gd_spec_set(s, opt, &a, err);
+    }
+    if (st == GD_OK)
+        st = gd_spec_finish(s, err);
+    if (st != GD_OK) {
+        gd_spec_free(s);
+        return st;
+    }
+    *out = s;
+    return GD_OK;
+}
+
+gd_status test_spec_try(gd_spec **out, gd_error *err, gd_kind kind, const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    gd_status st = spec_va(out, err, kind, name, ap);
+    va_end(ap);
+    return st;
+}
+
+gd_spec *test_spec(gd_kind kind, const char *name, ...)
+{
+    va_list ap;
+    va_start(ap, name);
+    gd_spec *s;
+    gd_status st = spec_va(&s, &test_last_error, kind, name, ap);
+    va_end(ap);
+    if (st != GD_OK) {
+        fprintf(stderr, "\n  spec %s refused: %s\n", name, test_last_error.msg);
+        CU_FAIL("spec refused");
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- reference files ---- */
+
+lua_State *ref_open(const char *file)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.lua", GD_REFERENCE_DIR, file);
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    if (luaL_dofile(L, path) != LUA_OK || !lua_istable(L, -1)) {
+        fprintf(stderr, "\n  reference file %s not loadable (looked in %s; set -Dreference_dir="
+                "): %s\n", file, path, lua_isstring(L, -1) ? lua_tostring(L, -1) : "not a table");
+        lua_close(L);
+        CU_FAIL_FATAL("reference file missing");
+        return NULL;
+    }
+    lua_getfield(L, -1, "cases");
+    lua_remove(L, -2);
+    return L;
+}
+
+void ref_close(lua_State *L)
+{
+    if (L)
+        lua_close(L);
+}
+
+int ref_case_count(lua_State *L)
+{
+    return (int)lua_rawlen(L, 1);
+}
+
+void ref_push_case(lua_State *L, int i)
+{
+    lua_rawgeti(L, 1, i);
+}
+
+const char *ref_string(lua_State *L, const char *field)
+{
+    lua_getfield(L, -1, field);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the string stays alive: it is referenced by the table */
+    return s;
+}
+
+double ref_number(lua_State *L, const char *field, double dflt)
+{
+    lua_getfield(L, -1, field);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : dflt;
+    lua_pop(L, 1);
+    return v;
+}
+
+bool ref_has(lua_State *L, const char *field)
+{
+    lua_getfield(L, -1, field);
+    bool has = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    return has;
+}
+
+float *ref_tensor(lua_State *L, const char *field, gd_shape *shape)
+{
+    lua_getfield(L, -1, field);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    size_t n = lua_rawlen(L, -1);
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    for (size_t i = 0; i < n; i++) {
+        lua_rawgeti(L, -1, (lua_Integer)i + 1);
+        x[i] = (float)lua_tonumber(L, -1);
+        lua_pop(L, 1);
+    }
+    if (shape) {
+        memset(shape, 0, sizeof *shape);
+        lua_getfield(L, -1, "shape");
+        if (lua_istable(L, -1)) {
+            shape->ndim = (int)lua_rawlen(L, -1);
+            for (int d = 0; d < shape->ndim && d < GD_MAX_DIMS; d++) {
+                lua_rawgeti(L, -1, d + 1);
+                shape->dim[d] = lua_tointeger(L, -1);
+                lua_pop(L, 1);
+            }
+        } else {
+            *shape = gd_shape_1((int64_t)n);
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return x;
+}
+
+static gd_spec *spec_from_table(lua_State *L, gd_kind kind, const char *name, int opts_idx)
+{
+    const gd_entry *e = gd_registry_find(test_registry(), kind, name);
+    if (!e) {
+        gd_registry_fail_unknown(test_registry(), kind, name, &test_last_error);
+        fprintf(stderr, "\n  %s\n", test_last_error.msg);
+        CU_FAIL("unknown component in reference case");
+        return NULL;
+    }
+    gd_spec *s = gd_spec_begin(test_registry(), e->component, &test_last_error);
+    gd_status st = s ? GD_OK : GD_ENOMEM;
+    if (st == GD_OK && opts_idx && lua_istable(L, opts_idx)) {
+        lua_pushnil(L);
+        while (st == GD_OK && lua_next(L, opts_idx)) {
+            const char *key = lua_tostring(L, -2);
+            gd_arg a = { 0 };
+            gd_spec *child = NULL;
+            switch (lua_type(L, -1)) {
+            case LUA_TNUMBER:
+                if (lua_isinteger(L, -1)) { a.type = GD_ARG_INTEGER; a.i = lua_tointeger(L, -1); }
+                else { a.type = GD_ARG_NUMBER; a.num = lua_tonumber(L, -1); }
+                break;
+            case LUA_TBOOLEAN: a.type = GD_ARG_BOOLEAN; a.b = lua_toboolean(L, -1); break;
+            case LUA_TSTRING: a.type = GD_ARG_STRING; a.s = lua_tostring(L, -1); break;
+            case LUA_TTABLE: {
+                int idx = gd_spec_option_index(e->component, key);
+                gd_kind ck = idx >= 0 ? gd_spec_option(e->component, idx)->kind : kind;
+                lua_getfield(L, -1, "name");
+                lua_getfield(L, -2, "options");
+                child = spec_from_table(L, ck, lua_tostring(L, -2), lua_gettop(L));
+                lua_pop(L, 2);
+                if (!child) { st = GD_EINVAL; break; }
+                a.type = GD_ARG_SPEC;
+                a.spec = child;
+                break;
+            }
+            default: a.type = GD_ARG_STRING; a.s = "?"; break;
+            }
+            if (st == GD_OK)
+                st = gd_spec_set(s, key, &a, &test_last_error);
+            gd_spec_free(child);
+            lua_pop(L, 1);
+        }
+        if (st != GD_OK)
+            lua_pop(L, 1); /* the key left by the interrupted lua_next */
+    }
+    if (st == GD_OK)
+        st = gd_spec_finish(s, &test_last_error);
+    if (st != GD_OK) {
+        fprintf(stderr, "\n  reference options for %s refused: %s\n", name, test_last_error.msg);
+        CU_FAIL("reference options refused");
+        gd_spec_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+gd_spec *ref_spec(lua_State *L, gd_kind kind, const char *name)
+{
+    lua_getfield(L, -1, "options");
+    gd_spec *s = spec_from_table(L, kind, name, lua_istable(L, -1) ? lua_gettop(L) : 0);
+    lua_pop(L, 1);
+    return s;
+}
+
+/* ---- numeric checks ---- */
+
+double max_abs(const float *x, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (fabs(x[i]) > m)
+            m = fabs(x[i]);
+    return m;
+}
+
+bool check_close(const char *what, const float *got, const float *want, int64_t n, double tol)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        if (!(d <= tol)) {
+            fprintf(stderr, "\n  %s[%lld]: got %.9g, want %.9g (|diff| %.3g > tol %.3g)\n", what,
+                    (long long)i, got[i], want[i], d, tol);
+            CU_FAIL("values differ from the reference");
+            return false;
+        }
+    }
+    CU_PASS("close");
+    return true;
+}
+
+/* ---- running ---- */
+
+int test_main(const char *suite_name, const test_case *cases)
+{
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 1;
+    CU_pSuite suite = CU_add_suite(suite_name, NULL, NULL);
+    for (const test_case *t = cases; t->name; t++)
+        CU_add_test(suite, t->name, t->fn);
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    return (failed || run == 0) ? 1 : 0;
+}
