@@ -5,6 +5,10 @@
  * floats) plus an index list, so split and subset make views, not copies.
  * Batches are gathered into caller-provided float buffers: uint8 pixels
  * become floats in [0, 1] at gather time (4x less memory than float storage).
+ *
+ * A gd_dataset is immutable once made, so views and references may be shared
+ * freely. Reference counts are not atomic: share across threads only after
+ * taking the references you need.
  */
 #ifndef GRADUS_CORE_DATA_H
 #define GRADUS_CORE_DATA_H
@@ -16,13 +20,15 @@
 
 typedef struct gd_dataset gd_dataset;
 
-/* From memory. x: n * features floats (copied); y: n values (copied), class
- * numbers 0..classes-1 as floats when classes > 0, else n * targets regression
- * values. */
+/* From memory. n >= 1. x: n * features floats (copied; must be finite); y
+ * (copied): when classes > 0, n class numbers 0..classes-1 as floats and
+ * targets must be 1; when classes == 0, n * targets regression values,
+ * targets >= 1. Named "tensor" until gd_dataset_set_name. */
 gd_dataset *gd_dataset_from_floats(int64_t n, const gd_shape *sample_shape, const float *x,
                                    int64_t targets, const float *y, int classes, gd_error *err);
-/* From uint8 samples scaled by 1/255 at gather; labels are 0-based classes. Takes
- * ownership of x and labels (malloc'd) on success only. */
+/* From uint8 samples scaled by 1/255 at gather; labels are 0-based classes,
+ * each checked < classes (1..256). Takes ownership of x and labels (malloc'd)
+ * on success only. */
 gd_dataset *gd_dataset_from_u8(int64_t n, const gd_shape *sample_shape, uint8_t *x,
                                uint8_t *labels, int classes, gd_error *err);
 
@@ -36,27 +42,54 @@ const gd_shape *gd_dataset_sample_shape(const gd_dataset *ds);
 int gd_dataset_classes(const gd_dataset *ds);        /* 0 for regression */
 int64_t gd_dataset_target_width(const gd_dataset *ds); /* 1 for classes, else values per sample */
 const char *gd_dataset_name(const gd_dataset *ds);
+/* Set the name (truncated to 63 bytes); only on a data set nobody else holds
+ * yet, i.e. right after making it (loaders name theirs this way). */
+void gd_dataset_set_name(gd_dataset *ds, const char *name);
 
-/* Shuffle with `seed`, then the first n_val samples are validation. */
+/* Shuffle the view's positions with `seed` (Fisher-Yates on
+ * gd_rng_stream(seed, GD_DATA_SPLIT_STREAM)), then the first n_val samples
+ * are validation and the other size - n_val training, in shuffled order.
+ * 1 <= n_val < size. Both are views sharing ds's base; *train and *val are
+ * written only on success. */
+#define GD_DATA_SPLIT_STREAM 0x73706c6974ULL /* "split" */
 gd_status gd_dataset_split(const gd_dataset *ds, int64_t n_val, uint64_t seed,
                            gd_dataset **train, gd_dataset **val, gd_error *err);
-/* The first n samples (n <= size). */
+/* A view of the first n samples, 1 <= n <= size. */
 gd_dataset *gd_dataset_subset(const gd_dataset *ds, int64_t n, gd_error *err);
-/* Per-feature mean and std from `stats_from`, applied to ds as a new data set
- * (float storage). */
+/* Per-feature mean and population std (divide by N) over the samples of
+ * `stats_from`, applied to a compact copy of ds with float storage:
+ * (x - mean) / std, std 0 replaced by 1. Targets are copied unchanged.
+ * Feature counts must agree. */
 gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats_from,
                                    gd_error *err);
 
-/* Gather samples idx[0..n) (positions in this view) into x [n, features]
- * and y [n] (classes, as floats) or [n, target_width]. No allocation. */
+/* Gather samples idx[0..n) (positions in this view, each in 0..size-1; not
+ * checked, the caller owns the indices) into x [n, features] and y [n]
+ * (classes, as floats) or [n, target_width]. y may be NULL. No allocation. */
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y);
 
 /* Loaders (data_idx.c, data_csv.c, data_synthetic.c). Every failure names
  * the file and what is wrong; nothing is half-loaded. */
+/* IDX files (gzip or plain, read through zlib): images of unsigned bytes
+ * (type 0x08) with >= 2 dimensions, labels with 1. Samples get the flat
+ * shape [prod(dims[1..])] so dense layers take them directly. Classes are
+ * max label + 1. */
 gd_status gd_idx_load(const char *images_path, const char *labels_path, gd_dataset **out,
                       gd_error *err);
-/* split: "train" or "test"; dir NULL: $GRADUS_DATA, else
- * /usr/share/datasets/fashion-mnist. limit 0: all. */
+typedef struct gd_idx_options {
+    const char *images;       /* path */
+    const char *labels;       /* path */
+    int64_t limit;            /* read only the first `limit` samples; 0: all */
+    int classes;              /* labels must be < classes; 0: max label + 1 */
+} gd_idx_options;
+/* With a limit, bytes after the first `limit` samples are not read, so
+ * corruption there (and the gzip CRC) goes unnoticed; without one the whole
+ * stream is checked, trailing bytes included. */
+gd_status gd_idx_load_with(const gd_idx_options *o, gd_dataset **out, gd_error *err);
+/* split: "train" or "test"; dir NULL: $GRADUS_DATA when set and non-empty,
+ * else /usr/share/datasets/fashion-mnist. Each file is looked for as NAME.gz,
+ * then NAME. limit 0: all; a limit above the split's size loads all of it.
+ * Named "fashion_mnist/<split>", 10 classes, samples of shape [784]. */
 gd_status gd_fashion_mnist_load(const char *dir, const char *split, int64_t limit,
                                 gd_dataset **out, gd_error *err);
 
@@ -65,10 +98,16 @@ typedef struct gd_csv_options {
     const char *target_name;  /* column name (needs header), or NULL */
     int target_index;         /* 1-based column, used when target_name is NULL; 0: last */
     bool header;
-    bool classes;             /* target is a class label (integers 0..K-1 or 1..K?) */
+    bool classes;             /* target is a class label: integers, the K distinct values
+                                 sorted ascending map to 0..K-1; else regression */
 } gd_csv_options;
+/* Comma-separated numbers, one sample per line; blank lines are skipped, a
+ * field may be double-quoted, CRLF is accepted. Features are the other
+ * columns in file order, shape [columns - 1]. Named after the file. */
 gd_status gd_csv_load(const gd_csv_options *o, gd_dataset **out, gd_error *err);
 
+/* Synthetic sets, deterministic given the seed (streams of include/gradus/rng.h).
+ * Sample i has class i % classes, so every prefix is balanced. */
 gd_dataset *gd_synthetic_spirals(int64_t n, int classes, double noise, uint64_t seed,
                                  gd_error *err);
 gd_dataset *gd_synthetic_blobs(int64_t n, int classes, int64_t features, double spread,

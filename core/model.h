@@ -95,9 +95,6 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const struct gd_da
                             int64_t batch, double *loss_out, double *accuracy_out,
                             gd_error *err);
 
-/* Save / load parameters and buffers with the layer specs (".gdm"). */
-gd_status gd_model_save(const gd_model *m, const char *path, gd_error *err);
-
 /* The process-wide host table (sgemm through OpenBLAS). */
 const gd_host *gd_core_host(void);
 /* Threads for OpenBLAS (n <= 0: all cores). */

@@ -337,8 +337,11 @@ gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
     }
     if (c->kind == GD_KIND_OPTIMIZER && c->vt.optimizer->check)
         return c->vt.optimizer->check(spec->options, err);
-    if (c->kind == GD_KIND_SCHEDULER && c->vt.scheduler->check)
-        return c->vt.scheduler->check(spec->options, -1, err);
+    /* A scheduler's check is not run here: it needs the horizon, which a
+     * spec does not know yet. -1 would mean "queried outside a run" and
+     * refuse gd.sched.cosine{} (T defaults to the run's length). Whoever
+     * uses the schedule runs it: the trainer with the run's horizon, a
+     * query outside a run (spec:lr) with -1. */
     return GD_OK;
 }
 

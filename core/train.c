@@ -1,2 +1,505 @@
-/* placeholder: being written */
-#include "registry.h"
+/*
+ * core/train.c: the training step.
+ *
+ * Order within a step: gather, forward, loss (+ its gradient), zero grads,
+ * backward, regularizers (penalty and gradient), clipping, lr from the
+ * schedule, optimizer update. Everything is sized in gd_trainer_new; a step
+ * allocates nothing.
+ *
+ * Divergence is caught cheaply: the loss is checked every step (a NaN/Inf
+ * anywhere upstream reaches it within a step), and when it is not finite a
+ * scan names the first layer whose activations, gradients or parameters
+ * hold a NaN or Inf. Monitored steps also check the gradient norm.
+ */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct gd_trainer {
+    gd_train_config cfg;
+    gd_model *m;
+    const gd_component *opt;
+    const gd_options *opt_opts;
+    const gd_spec **regs;
+    float *slots[GD_MAX_OPTIM_SLOTS];
+    double *scalars;
+    int64_t n, batch, steps_per_epoch, total_steps;
+    int64_t step, epoch, pos;            /* updates done, epochs done, position in epoch */
+    int64_t *perm;
+    float *xb, *yb, *dout;
+    double base_lr;
+    int64_t horizon;                     /* in the schedule's unit */
+    bool sched_epochs;
+    gd_divergence div;
+    bool diverged;
+    /* telemetry */
+    gd_step_record *records;
+    gd_layer_telemetry *tele;
+    int64_t nrec, caprec;
+    float *before;                       /* parameters before a monitored update */
+    double epoch_loss;
+    int64_t epoch_samples;
+    bool timing_on;
+    gd_step_timing timing;
+};
+
+/* Batch order of epoch e is a pure function of (seed, e): a checkpoint
+ * needs only the counters to reproduce it. */
+enum { SHUFFLE_STREAM = 3u << 20 };
+
+double gd_optimizer_base_lr(const gd_spec *optimizer)
+{
+    int i = gd_spec_option_index(optimizer->component, "lr");
+    if (i < 0)
+        return 1.0;
+    const gd_option_spec *o = gd_spec_option(optimizer->component, i);
+    const gd_value *v = &optimizer->options->v[i];
+    return o->type == GD_OPT_NUMBER && v->present ? v->u.num : 1.0;
+}
+
+double gd_schedule_lr(const gd_spec *s, int64_t t, double base_lr, int64_t horizon)
+{
+    return s ? s->component->vt.scheduler->lr(s->options, t, base_lr, horizon) : base_lr;
+}
+
+static bool schedule_in_epochs(const gd_spec *s)
+{
+    return s && s->options->v[s->component->noptions + GD_COMMON_UNIT].u.e == GD_UNIT_EPOCH;
+}
+
+void gd_trainer_free(gd_trainer *tr)
+{
+    if (!tr)
+        return;
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        free(tr->slots[k]);
+    free(tr->scalars);
+    free(tr->regs);
+    free(tr->perm);
+    free(tr->xb);
+    free(tr->yb);
+    free(tr->dout);
+    free(tr->records);
+    free(tr->tele);
+    free(tr->before);
+    free(tr);
+}
+
+static gd_status check_config(const gd_train_config *c, gd_error *err)
+{
+    if (!c->model || !c->loss || !c->optimizer || !c->train)
+        return gd_fail(err, GD_EINVAL, "train: model, loss, optimizer and data are required");
+    if (c->loss->component->kind != GD_KIND_LOSS)
+        return gd_fail(err, GD_EINVAL, "train: 'loss' must be a loss, got %s '%s'",
+                       gd_kind_name(c->loss->component->kind), c->loss->component->name);
+    if (c->optimizer->component->kind != GD_KIND_OPTIMIZER)
+        return gd_fail(err, GD_EINVAL, "train: 'optimizer' must be an optimizer, got %s '%s'",
+                       gd_kind_name(c->optimizer->component->kind),
+                       c->optimizer->component->name);
+    if (c->schedule && c->schedule->component->kind != GD_KIND_SCHEDULER)
+        return gd_fail(err, GD_EINVAL, "train: 'schedule' must be a scheduler, got %s '%s'",
+                       gd_kind_name(c->schedule->component->kind), c->schedule->component->name);
+    for (int i = 0; i < c->nregularizers; i++)
+        if (c->regularizers[i]->component->kind != GD_KIND_REGULARIZER)
+            return gd_fail(err, GD_EINVAL, "train: regularizers[%d] must be a regularizer, got "
+                           "%s '%s'", i + 1, gd_kind_name(c->regularizers[i]->component->kind),
+                           c->regularizers[i]->component->name);
+    if (c->epochs < 1)
+        return gd_fail(err, GD_EINVAL, "train: epochs must be >= 1, got %lld",
+                       (long long)c->epochs);
+    if (c->batch < 0)
+        return gd_fail(err, GD_EINVAL, "train: batch must be >= 1 or \"full\"");
+    if (c->clip != GD_CLIP_NONE && !(c->clip_value > 0 && isfinite(c->clip_value)))
+        return gd_fail(err, GD_EINVAL, "train: clip threshold must be > 0, got %g", c->clip_value);
+    const gd_shape *in = gd_model_input_shape(c->model), *out = gd_model_output_shape(c->model);
+    int64_t feat = gd_dataset_features(c->train), outw = gd_shape_numel(out);
+    if (feat != gd_shape_numel(in))
+        return gd_fail(err, GD_EINVAL, "train: the data has %lld features per sample, the model "
+                       "takes %lld", (long long)feat, (long long)gd_shape_numel(in));
+    if (gd_dataset_size(c->train) < 1)
+        return gd_fail(err, GD_EINVAL, "train: the training set is empty");
+    int classes = gd_dataset_classes(c->train);
+    if (c->loss->component->vt.loss->target == GD_TARGET_CLASS) {
+        if (classes < 1)
+            return gd_fail(err, GD_EINVAL, "train: loss '%s' needs class labels, the data has "
+                           "regression targets", c->loss->component->name);
+        if (outw != classes)
+            return gd_fail(err, GD_EINVAL, "train: the model's output width is %lld but the "
+                           "data has %d classes", (long long)outw, classes);
+    } else if (gd_dataset_target_width(c->train) != outw) {
+        return gd_fail(err, GD_EINVAL, "train: the model gives %lld outputs per sample, the "
+                       "data has %lld targets", (long long)outw,
+                       (long long)gd_dataset_target_width(c->train));
+    }
+    return GD_OK;
+}
+
+static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
+{
+    int nl = gd_model_layer_count(tr->m);
+    int64_t cap = tr->cfg.max_monitor_records;
+    if (cap <= 0)
+        cap = tr->total_steps / tr->cfg.monitor_every + 2;
+    tr->records = calloc((size_t)cap, sizeof *tr->records);
+    tr->tele = calloc((size_t)(cap * nl), sizeof *tr->tele);
+    tr->before = malloc((size_t)(gd_model_param_count(tr->m) + 1) * sizeof(float));
+    if (!tr->records || !tr->tele || !tr->before)
+        return gd_fail(err, GD_ENOMEM, "train: out of memory for %lld telemetry records",
+                       (long long)cap);
+    for (int64_t i = 0; i < cap; i++)
+        tr->records[i].layers = tr->tele + i * nl;
+    tr->caprec = cap;
+    return GD_OK;
+}
+
+gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
+{
+    if (check_config(cfg, err) != GD_OK)
+        return NULL;
+    gd_trainer *tr = calloc(1, sizeof *tr);
+    if (!tr) {
+        gd_fail(err, GD_ENOMEM, "train: out of memory");
+        return NULL;
+    }
+    tr->cfg = *cfg;
+    tr->m = cfg->model;
+    tr->opt = cfg->optimizer->component;
+    tr->opt_opts = cfg->optimizer->options;
+    tr->n = gd_dataset_size(cfg->train);
+    tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
+    tr->steps_per_epoch = (tr->n + tr->batch - 1) / tr->batch;
+    tr->total_steps = tr->steps_per_epoch * cfg->epochs;
+    tr->base_lr = gd_optimizer_base_lr(cfg->optimizer);
+    tr->sched_epochs = schedule_in_epochs(cfg->schedule);
+    tr->horizon = tr->sched_epochs ? cfg->epochs : tr->total_steps;
+    cfg = &tr->cfg; /* regularizer pointers are copied below */
+    int64_t np = gd_model_param_count(tr->m), feat = gd_dataset_features(cfg->train);
+    int64_t tw = gd_dataset_target_width(cfg->train);
+    int64_t outw = gd_shape_numel(gd_model_output_shape(tr->m));
+    const gd_optimizer_vtable *ov = tr->opt->vt.optimizer;
+    gd_status st = GD_OK;
+    if (cfg->schedule && cfg->schedule->component->vt.scheduler->check)
+        st = cfg->schedule->component->vt.scheduler->check(cfg->schedule->options, tr->horizon,
+                                                             err);
+    for (int k = 0; st == GD_OK && k < ov->nslots; k++)
+        if (!(tr->slots[k] = calloc((size_t)(np ? np : 1), sizeof(float))))
+            st = gd_fail(err, GD_ENOMEM, "train: out of memory for optimizer state");
+    if (st == GD_OK) {
+        tr->scalars = calloc((size_t)ov->nscalars + 1, sizeof(double));
+        tr->regs = calloc((size_t)cfg->nregularizers + 1, sizeof *tr->regs);
+        tr->perm = malloc((size_t)tr->n * sizeof(int64_t));
+        tr->xb = malloc((size_t)(tr->batch * feat) * sizeof(float));
+        tr->yb = malloc((size_t)(tr->batch * tw) * sizeof(float));
+        tr->dout = malloc((size_t)(tr->batch * outw) * sizeof(float));
+        if (!tr->scalars || !tr->regs || !tr->perm || !tr->xb || !tr->yb || !tr->dout)
+            st = gd_fail(err, GD_ENOMEM, "train: out of memory for batch buffers");
+    }
+    if (st == GD_OK) {
+        for (int i = 0; i < cfg->nregularizers; i++)
+            tr->regs[i] = cfg->regularizers[i];
+        tr->cfg.regularizers = tr->regs;
+        st = gd_model_reserve(tr->m, tr->batch, err);
+    }
+    if (st == GD_OK && cfg->monitor_every > 0)
+        st = alloc_telemetry(tr, err);
+    if (st != GD_OK) {
+        gd_trainer_free(tr);
+        return NULL;
+    }
+    return tr;
+}
+
+static void shuffle_epoch(gd_trainer *tr)
+{
+    gd_rng rng = gd_rng_stream(tr->cfg.seed, SHUFFLE_STREAM + (uint64_t)tr->epoch);
+    for (int64_t i = 0; i < tr->n; i++)
+        tr->perm[i] = i;
+    for (int64_t i = tr->n - 1; i > 0; i--) {
+        int64_t j = (int64_t)gd_rng_below(&rng, (uint64_t)i + 1);
+        int64_t t = tr->perm[i];
+        tr->perm[i] = tr->perm[j];
+        tr->perm[j] = t;
+    }
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool param_selected(const gd_spec *reg, const gd_param_info *p)
+{
+    int to = reg->options->v[reg->component->noptions + GD_COMMON_TO].u.e;
+    return to == GD_TO_ALL || p->role == GD_ROLE_WEIGHT;
+}
+
+static double apply_regularizers(gd_trainer *tr)
+{
+    double penalty = 0;
+    int nl = gd_model_layer_count(tr->m);
+    for (int r = 0; r < tr->cfg.nregularizers; r++) {
+        const gd_spec *reg = tr->regs[r];
+        const gd_regularizer_vtable *rv = reg->component->vt.regularizer;
+        for (int i = 0; i < nl; i++) {
+            gd_model_layer *l = gd_model_layer_at(tr->m, i);
+            for (int p = 0; p < l->nparams; p++) {
+                gd_model_param *mp = &l->params[p];
+                if (!param_selected(reg, mp->info))
+                    continue;
+                penalty += rv->penalty(reg->options, mp->numel, mp->value);
+                rv->add_grad(reg->options, mp->numel, mp->value, mp->grad);
+            }
+        }
+    }
+    return penalty;
+}
+
+static bool all_finite(const float *x, int64_t n)
+{
+    /* Sum of x*0: stays 0 for finite x, becomes NaN for NaN or Inf. */
+    float acc = 0;
+    for (int64_t i = 0; i < n; i++)
+        acc += x[i] * 0.0f;
+    return acc == 0;
+}
+
+/* Name the first place holding a NaN/Inf, in forward order. */
+static void locate_divergence(gd_trainer *tr, const char *fallback)
+{
+    gd_divergence *d = &tr->div;
+    d->step = tr->step;
+    d->epoch = tr->epoch + 1;
+    d->layer = -1;
+    snprintf(d->layer_name, sizeof d->layer_name, "loss");
+    snprintf(d->what, sizeof d->what, "%s", fallback);
+    int nl = gd_model_layer_count(tr->m);
+    for (int i = 0; i < nl; i++) {
+        gd_model_layer *l = gd_model_layer_at(tr->m, i);
+        const char *what = NULL, *pname = NULL;
+        for (int p = 0; p < l->nparams && !what; p++) {
+            if (!all_finite(l->params[p].value, l->params[p].numel))
+                what = "parameters", pname = l->params[p].info->name;
+            else if (!all_finite(l->params[p].grad, l->params[p].numel))
+                what = "gradient", pname = l->params[p].info->name;
+        }
+        gd_tensor a = gd_model_activation(tr->m, i);
+        if (!what && !all_finite(a.data, gd_tensor_numel(&a)))
+            what = "output";
+        if (what) {
+            d->layer = i;
+            snprintf(d->layer_name, sizeof d->layer_name, "%s", l->name);
+            if (pname)
+                snprintf(d->what, sizeof d->what, "%s: %s of %s.%s is not finite", fallback,
+                         what, l->name, pname);
+            else
+                snprintf(d->what, sizeof d->what, "%s: output of %s is not finite", fallback,
+                         l->name);
+            break;
+        }
+    }
+    tr->diverged = true;
+}
+
+static void layer_stats(gd_trainer *tr, gd_step_record *rec)
+{
+    int nl = gd_model_layer_count(tr->m);
+    for (int i = 0; i < nl; i++) {
+        gd_model_layer *l = gd_model_layer_at(tr->m, i);
+        gd_layer_telemetry *t = &rec->layers[i];
+        double gs = 0, ws = 0, ds = 0;
+        const float *w = gd_model_params(tr->m) + l->param_offset;
+        const float *g = gd_model_grads(tr->m) + l->param_offset;
+        const float *b = tr->before + l->param_offset;
+        for (int64_t k = 0; k < l->param_count; k++) {
+            gs += (double)g[k] * g[k];
+            ws += (double)b[k] * b[k];
+            double d = (double)w[k] - b[k];
+            ds += d * d;
+        }
+        t->grad_norm = l->param_count ? sqrt(gs) : NAN;
+        t->param_norm = l->param_count ? sqrt(ws) : NAN;
+        t->update_ratio = l->param_count && ws > 0 ? sqrt(ds) / sqrt(ws) : NAN;
+        gd_tensor a = gd_model_activation(tr->m, i);
+        int64_t n = gd_tensor_numel(&a);
+        double s = 0, s2 = 0;
+        int64_t sat = 0, dead = 0;
+        for (int64_t k = 0; k < n; k++) {
+            double v = a.data[k];
+            s += v;
+            s2 += v * v;
+            sat += l->info.activation == GD_ACT_SIGMOID ? (v < 0.01 || v > 0.99)
+                 : l->info.activation == GD_ACT_TANH ? fabs(v) > 0.99 : 0;
+            dead += v == 0;
+        }
+        double mean = s / (double)n, var = s2 / (double)n - mean * mean;
+        t->act_mean = mean;
+        t->act_std = sqrt(var > 0 ? var : 0);
+        t->saturated = l->info.activation == GD_ACT_SIGMOID || l->info.activation == GD_ACT_TANH
+                           ? (double)sat / (double)n : NAN;
+        t->dead = l->info.activation == GD_ACT_RELU ? (double)dead / (double)n : NAN;
+    }
+}
+
+double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch)
+{
+    return gd_schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
+                          tr->horizon);
+}
+
+gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
+{
+    if (tr->diverged)
+        return gd_fail(err, GD_ENUMERIC, "train: the run diverged at step %lld: %s",
+                       (long long)tr->div.step, tr->div.what);
+    if (gd_trainer_finished(tr))
+        return gd_fail(err, GD_EINVAL, "train: all %lld epochs are done",
+                       (long long)tr->cfg.epochs);
+    double t0 = tr->timing_on ? now() : 0, t1 = 0;
+    if (tr->pos == 0) {
+        shuffle_epoch(tr);
+        tr->epoch_loss = 0;
+        tr->epoch_samples = 0;
+    }
+    int64_t nb = tr->n - tr->pos < tr->batch ? tr->n - tr->pos : tr->batch;
+    gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos, nb, tr->xb, tr->yb);
+#define LAP(field)                      \
+    if (tr->timing_on) {                \
+        t1 = now();                     \
+        tr->timing.field += t1 - t0;    \
+        t0 = t1;                        \
+    }
+    LAP(gather);
+    const float *out;
+    gd_status st = gd_model_forward(tr->m, tr->xb, nb, true, &out, err);
+    if (st != GD_OK)
+        return st;
+    LAP(forward);
+    const gd_loss_vtable *lv = tr->cfg.loss->component->vt.loss;
+    const gd_shape *os = gd_model_output_shape(tr->m);
+    gd_tensor pred = { (float *)out, { 2, { nb, gd_shape_numel(os), 0, 0 } } };
+    gd_tensor grad = { tr->dout, pred.shape };
+    gd_tensor tgt = lv->target == GD_TARGET_CLASS ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
+                                                  : (gd_tensor){ tr->yb, pred.shape };
+    double loss = lv->forward(tr->cfg.loss->options, &pred, &tgt, &grad);
+    LAP(loss);
+    gd_model_zero_grad(tr->m);
+    gd_model_backward(tr->m, tr->dout);
+    double penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
+    loss += penalty;
+    LAP(backward);
+    if (!isfinite(loss)) {
+        locate_divergence(tr, isnan(loss) ? "loss is NaN" : "loss is infinite");
+        return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s",
+                       (long long)tr->step, tr->div.what);
+    }
+    bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
+                     tr->nrec < tr->caprec;
+    float *grads = gd_model_grads(tr->m), *params = gd_model_params(tr->m);
+    int64_t np = gd_model_param_count(tr->m);
+    double gnorm = NAN;
+    bool clipped = false;
+    if (tr->cfg.clip == GD_CLIP_NORM)
+        gnorm = gd_clip_by_norm(&grads, &np, 1, tr->cfg.clip_value, &clipped);
+    else if (tr->cfg.clip == GD_CLIP_VALUE)
+        gnorm = gd_clip_by_value(&grads, &np, 1, tr->cfg.clip_value, &clipped);
+    else if (monitored)
+        gnorm = gd_clip_by_norm(&grads, &np, 1, INFINITY, NULL);
+    if (monitored && !isfinite(gnorm)) {
+        locate_divergence(tr, "gradient norm is not finite");
+        return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s",
+                       (long long)tr->step, tr->div.what);
+    }
+    double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
+    if (monitored)
+        memcpy(tr->before, params, (size_t)np * sizeof(float));
+    gd_optim_state os_ = { lr, tr->step + 1, tr->scalars };
+    gd_optim_span span = { np, params, grads, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        span.slot[k] = tr->slots[k];
+    tr->opt->vt.optimizer->step(tr->opt_opts, &os_, &span);
+    LAP(update);
+#undef LAP
+    if (monitored) {
+        gd_step_record *rec = &tr->records[tr->nrec++];
+        rec->step = tr->step;
+        rec->epoch = tr->epoch + 1;
+        rec->loss = loss;
+        rec->penalty = penalty;
+        rec->lr = lr;
+        rec->grad_norm = gnorm;
+        rec->clipped = clipped;
+        const gd_optimizer_vtable *ov = tr->opt->vt.optimizer;
+        rec->effective_lr = GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
+                                    ov->effective_lr
+                                ? ov->effective_lr(tr->opt_opts, &os_, &span) : NAN;
+        layer_stats(tr, rec);
+    }
+    if (tr->timing_on)
+        tr->timing.steps++;
+    tr->epoch_loss += loss * (double)nb;
+    tr->epoch_samples += nb;
+    if (res) {
+        res->loss = loss;
+        res->penalty = penalty;
+        res->lr = lr;
+        res->step = tr->step;
+        res->epoch = tr->epoch + 1;
+        res->monitored = monitored;
+    }
+    tr->step++;
+    tr->pos += nb;
+    bool done = tr->pos >= tr->n;
+    if (done) {
+        tr->pos = 0;
+        tr->epoch++;
+    }
+    if (res)
+        res->epoch_done = done;
+    return GD_OK;
+}
+
+gd_status gd_trainer_epoch(gd_trainer *tr, double *mean_loss, gd_error *err)
+{
+    gd_step_result r = { 0 };
+    do {
+        gd_status st = gd_trainer_step(tr, &r, err);
+        if (st != GD_OK)
+            return st;
+    } while (!r.epoch_done);
+    if (mean_loss)
+        *mean_loss = tr->epoch_loss / (double)tr->epoch_samples;
+    return GD_OK;
+}
+
+bool gd_trainer_finished(const gd_trainer *tr) { return tr->epoch >= tr->cfg.epochs; }
+int64_t gd_trainer_steps_done(const gd_trainer *tr) { return tr->step; }
+int64_t gd_trainer_epochs_done(const gd_trainer *tr) { return tr->epoch; }
+int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr) { return tr->steps_per_epoch; }
+int64_t gd_trainer_total_steps(const gd_trainer *tr) { return tr->total_steps; }
+int64_t gd_trainer_record_count(const gd_trainer *tr) { return tr->nrec; }
+
+const gd_divergence *gd_trainer_divergence(const gd_trainer *tr)
+{
+    return tr->diverged ? &tr->div : NULL;
+}
+
+const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i)
+{
+    return i >= 0 && i < tr->nrec ? &tr->records[i] : NULL;
+}
+
+void gd_trainer_set_epochs(gd_trainer *tr, int64_t epochs)
+{
+    /* The schedule's horizon stays as the run started (DESIGN §3: "schedule
+     * T stays as it was"); telemetry past the preallocated records is not
+     * kept rather than reallocated mid-run. */
+    tr->cfg.epochs = epochs;
+}
+
+void gd_trainer_enable_timing(gd_trainer *tr, bool on) { tr->timing_on = on; }
+const gd_step_timing *gd_trainer_timing(const gd_trainer *tr) { return &tr->timing; }

@@ -113,11 +113,12 @@ typedef struct gd_step_timing {
 void gd_trainer_enable_timing(gd_trainer *tr, bool on);
 const gd_step_timing *gd_trainer_timing(const gd_trainer *tr);
 
-/* Clipping primitives (also used by gd.clip_norm / gd.clip_value). Return
- * the total L2 norm before clipping. */
+/* Clipping primitives (also used by gd.clip_norm / gd.clip_value) over
+ * `count` tensors g[k] of n[k] floats. Return the total L2 norm before
+ * clipping; *clipped (may be NULL) tells whether anything changed. */
 double gd_clip_by_norm(float *const *g, const int64_t *n, int count, double max_norm,
                        bool *clipped);
-double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c);
+double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c, bool *clipped);
 
 /* Schedule value at t (pure); horizon as in gd_scheduler_vtable. */
 double gd_schedule_lr(const gd_spec *schedule, int64_t t, double base_lr, int64_t horizon);

@@ -1,0 +1,170 @@
+/*
+ * dense: a fully connected layer, y = x Wᵀ + b.
+ *
+ * W is [out, in] (PyTorch's nn.Linear layout, so a row of W is one unit's
+ * weights) and b is [out], starting at 0. An input [batch, d1, d2, ...] is
+ * read as [batch, d1*d2*...]: each sample's features are flattened, which is
+ * free because tensors are contiguous and row-major.
+ *
+ * Backward (dy is [batch, out]):
+ *     grad_W += dyᵀ x      grad_b += Σ_rows dy      dx = dy W
+ * The matrix products go through the host's sgemm (OpenBLAS in the core), so
+ * the plugin links no BLAS and shares the core's thread pool. grad_W is
+ * accumulated by sgemm itself (beta = 1) and dx is skipped when nobody needs
+ * it (the first layer).
+ *
+ * Choices: the bias is written into y before the product and sgemm adds x Wᵀ
+ * on top (beta = 1), so y is traversed once more, not twice.
+ */
+#include <limits.h>
+#include <stdlib.h>
+
+#include <gradus/gradus.h>
+
+enum { UNITS, INIT, BIAS };
+
+static const gd_option_spec options[] = {
+    { .name = "units", .type = GD_OPT_INTEGER, .flags = GD_OPT_REQUIRED | GD_OPT_HAS_MIN,
+      .min = 1, .doc = "number of output units (required)" },
+    GD_OPT_COMPONENT_OF("init", GD_KIND_INITIALIZER, "xavier_uniform",
+                        "initializer of the weights (a name or a gd.init spec)"),
+    GD_OPT_BOOL("bias", 1, "add a learned bias (starts at 0)"),
+};
+
+typedef struct dense {
+    int in, out;
+    int bias;
+    float *w, *b;    /* parameters (core arena) */
+    float *gw, *gb;  /* their gradients (core arena) */
+} dense;
+
+static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
+                              void **self, gd_error *err)
+{
+    int64_t nin = gd_shape_numel(in);
+    int64_t units = gd_opt_int(opts, UNITS);
+    /* sgemm takes int dimensions. */
+    if (in->ndim < 1 || nin < 1 || nin > INT_MAX)
+        return gd_fail(err, GD_EINVAL, "dense: input must have 1 to %d features per sample, "
+                       "got %lld", INT_MAX, (long long)nin);
+    if (units > INT_MAX)
+        return gd_fail(err, GD_EINVAL, "dense: option 'units' must be <= %d, got %lld", INT_MAX,
+                       (long long)units);
+    dense *d = calloc(1, sizeof *d);
+    if (!d)
+        return gd_fail(err, GD_ENOMEM, "dense: out of memory");
+    d->in = (int)nin;
+    d->out = (int)units;
+    d->bias = gd_opt_bool(opts, BIAS);
+
+    info->out = gd_shape_1(units);
+    info->nparams = d->bias ? 2 : 1;
+    info->params[0] = (gd_param_info){
+        .name = "weight", .role = GD_ROLE_WEIGHT, .shape = gd_shape_2(units, nin),
+        .fan_in = nin, .fan_out = units, .init = gd_opt_spec(opts, INIT),
+    };
+    if (d->bias)
+        info->params[1] = (gd_param_info){
+            .name = "bias", .role = GD_ROLE_BIAS, .shape = gd_shape_1(units),
+            .fan_in = nin, .fan_out = units, .init = NULL, .init_value = 0.0f,
+        };
+    info->nbuffers = 0;
+    info->scratch_per_sample = 0;
+    info->scratch_fixed = 0;
+    info->activation = GD_ACT_NONE;
+    *self = d;
+    return GD_OK;
+}
+
+static void dense_bind(void *self, float *const *params, float *const *grads,
+                       float *const *buffers)
+{
+    (void)buffers;
+    dense *d = self;
+    d->w = params[0];
+    d->gw = grads[0];
+    if (d->bias) {
+        d->b = params[1];
+        d->gb = grads[1];
+    }
+}
+
+static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
+                               gd_tensor *y, gd_error *err)
+{
+    const dense *d = self;
+    int64_t n = gd_tensor_rows(x);
+    if (gd_tensor_cols(x) != d->in || gd_tensor_cols(y) != d->out || gd_tensor_rows(y) != n)
+        return gd_fail(err, GD_EINVAL, "dense: input has %lld features per sample, expected %d",
+                       (long long)gd_tensor_cols(x), d->in);
+    if (n == 0)
+        return GD_OK;
+    if (n > INT_MAX)
+        return gd_fail(err, GD_EINVAL, "dense: batch of %lld is too large", (long long)n);
+    float beta = 0.0f;
+    if (d->bias) {
+        for (int64_t r = 0; r < n; r++) {
+            float *restrict yr = y->data + r * d->out;
+            for (int j = 0; j < d->out; j++)
+                yr[j] = d->b[j];
+        }
+        beta = 1.0f;
+    }
+    /* y[n, out] = x[n, in] · W[out, in]ᵀ (+ y) */
+    ctx->host->sgemm(0, 1, (int)n, d->out, d->in, 1.0f, x->data, d->in, d->w, d->in, beta,
+                     y->data, d->out);
+    return GD_OK;
+}
+
+static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
+                           const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
+{
+    (void)y;
+    dense *d = self;
+    int64_t n = gd_tensor_rows(x);
+    if (n == 0)
+        return;
+    /* grad_W[out, in] += dy[n, out]ᵀ · x[n, in] */
+    ctx->host->sgemm(1, 0, d->out, d->in, (int)n, 1.0f, dy->data, d->out, x->data, d->in, 1.0f,
+                     d->gw, d->in);
+    if (d->bias) {
+        /* Row by row, so dy is read contiguously; gb stays in cache. */
+        float *restrict gb = d->gb;
+        for (int64_t r = 0; r < n; r++) {
+            const float *restrict dyr = dy->data + r * d->out;
+            for (int j = 0; j < d->out; j++)
+                gb[j] += dyr[j];
+        }
+    }
+    /* dx[n, in] = dy[n, out] · W[out, in] */
+    if (dx)
+        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, dy->data, d->out, d->w, d->in, 0.0f,
+                         dx->data, d->in);
+}
+
+static void dense_destroy(void *self)
+{
+    free(self);
+}
+
+static const gd_layer_vtable vtable = {
+    .size = sizeof(gd_layer_vtable),
+    .create = dense_create,
+    .bind = dense_bind,
+    .forward = dense_forward,
+    .backward = dense_backward,
+    .destroy = dense_destroy,
+};
+
+static const gd_component dense_component = {
+    .size = sizeof(gd_component),
+    .kind = GD_KIND_LAYER,
+    .name = "dense",
+    .doc = "fully connected layer: y = x*W^T + b, W is [units, inputs]",
+    .options = options,
+    .noptions = GD_COUNT(options),
+    .vt.layer = &vtable,
+};
+
+static const gd_component *const components[] = { &dense_component };
+GD_PLUGIN("dense", "1.0", components)

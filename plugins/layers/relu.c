@@ -1,0 +1,88 @@
+/*
+ * relu: y = max(0, x), elementwise.
+ *
+ * Backward: dx = dy where x > 0, else 0 (the subgradient 0 is taken at x = 0,
+ * as PyTorch does). A unit whose output is 0 for every sample gets no
+ * gradient at all: the "dead ReLU" the core counts from info->activation.
+ */
+#include <stdlib.h>
+
+#include <gradus/gradus.h>
+
+typedef struct act {
+    int64_t features;
+} act;
+
+static gd_status relu_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
+                             void **self, gd_error *err)
+{
+    (void)opts;
+    act *a = calloc(1, sizeof *a);
+    if (!a)
+        return gd_fail(err, GD_ENOMEM, "relu: out of memory");
+    a->features = gd_shape_numel(in);
+    info->out = *in;
+    info->nparams = 0;
+    info->nbuffers = 0;
+    info->activation = GD_ACT_RELU;
+    *self = a;
+    return GD_OK;
+}
+
+static void relu_bind(void *self, float *const *params, float *const *grads,
+                      float *const *buffers)
+{
+    (void)self, (void)params, (void)grads, (void)buffers;
+}
+
+static gd_status relu_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
+                              gd_tensor *y, gd_error *err)
+{
+    (void)self, (void)ctx, (void)err;
+    int64_t n = gd_tensor_numel(x);
+    const float *restrict xs = x->data;
+    float *restrict ys = y->data;
+    for (int64_t i = 0; i < n; i++)
+        ys[i] = xs[i] > 0 ? xs[i] : 0.0f;
+    return GD_OK;
+}
+
+static void relu_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
+                          const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
+{
+    (void)self, (void)ctx, (void)y;
+    if (!dx)
+        return;
+    int64_t n = gd_tensor_numel(x);
+    const float *restrict xs = x->data, *restrict g = dy->data;
+    float *restrict out = dx->data;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = xs[i] > 0 ? g[i] : 0.0f;
+}
+
+static void relu_destroy(void *self)
+{
+    free(self);
+}
+
+static const gd_layer_vtable vtable = {
+    .size = sizeof(gd_layer_vtable),
+    .create = relu_create,
+    .bind = relu_bind,
+    .forward = relu_forward,
+    .backward = relu_backward,
+    .destroy = relu_destroy,
+};
+
+static const gd_component relu = {
+    .size = sizeof(gd_component),
+    .kind = GD_KIND_LAYER,
+    .name = "relu",
+    .doc = "rectified linear unit: y = max(0, x), elementwise",
+    .options = NULL,
+    .noptions = 0,
+    .vt.layer = &vtable,
+};
+
+static const gd_component *const components[] = { &relu };
+GD_PLUGIN("relu", "1.0", components)

@@ -1,0 +1,205 @@
+/*
+ * tests/test_train.c: the model and the C training step, end to end through
+ * plugins loaded at run time.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "support.h"
+#include "train.h"
+
+typedef struct mlp {
+    gd_spec *layers[5];
+    int n;
+    gd_model *model;
+} mlp;
+
+/* 2 -> 32 -> 32 -> classes, ReLU. */
+static void mlp_make(mlp *m, int classes, uint64_t seed)
+{
+    m->n = 5;
+    m->layers[0] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', 32LL, NULL);
+    m->layers[1] = test_spec(GD_KIND_LAYER, "relu", NULL);
+    m->layers[2] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', 32LL, NULL);
+    m->layers[3] = test_spec(GD_KIND_LAYER, "relu", NULL);
+    m->layers[4] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', (long long)classes, NULL);
+    gd_shape in = gd_shape_1(2);
+    gd_error err;
+    m->model = gd_model_new(test_registry(), (const gd_spec *const *)m->layers, m->n, &in, seed,
+                            &err);
+    if (!m->model)
+        fprintf(stderr, "\n  model: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m->model);
+}
+
+static void mlp_free(mlp *m)
+{
+    gd_model_free(m->model);
+    for (int i = 0; i < m->n; i++)
+        gd_spec_free(m->layers[i]);
+}
+
+/* Train on spirals and return the final epoch's mean loss; losses[] gets
+ * every step's loss when not NULL. */
+static double train_spirals(uint64_t seed, int epochs, double *losses, int64_t max_losses,
+                            double *accuracy)
+{
+    gd_error err;
+    gd_dataset *ds = gd_synthetic_spirals(600, 2, 0.05, 7, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    mlp m;
+    mlp_make(&m, 2, seed);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 0.2, NULL);
+    gd_train_config cfg = {
+        .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
+        .epochs = epochs, .batch = 16, .seed = seed,
+    };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    double mean = NAN;
+    int64_t k = 0;
+    while (!gd_trainer_finished(tr)) {
+        gd_step_result r;
+        if (gd_trainer_step(tr, &r, &err) != GD_OK) {
+            fprintf(stderr, "\n  step: %s\n", err.msg);
+            CU_FAIL("step failed");
+            break;
+        }
+        if (losses && k < max_losses)
+            losses[k++] = r.loss;
+    }
+    double l;
+    CU_ASSERT_EQUAL(gd_model_evaluate(m.model, loss, ds, 128, &l, accuracy, &err), GD_OK);
+    mean = l;
+    gd_trainer_free(tr);
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    mlp_free(&m);
+    gd_dataset_free(ds);
+    return mean;
+}
+
+static void test_train_spirals_converge(void)
+{
+    double acc = 0;
+    double loss = train_spirals(1, 150, NULL, 0, &acc);
+    fprintf(stderr, " [spirals: loss %.4f, accuracy %.4f] ", loss, acc);
+    CU_ASSERT(acc >= 0.95);
+}
+
+static void test_train_same_seed_bit_identical(void)
+{
+    enum { N = 38 * 5 };
+    static double a[N], b[N], c[N];
+    double acc;
+    train_spirals(3, 5, a, N, &acc);
+    train_spirals(3, 5, b, N, &acc);
+    train_spirals(4, 5, c, N, &acc);
+    CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(a, c, sizeof a), 0);
+}
+
+static void test_train_model_shapes_and_arena(void)
+{
+    mlp m;
+    mlp_make(&m, 3, 1);
+    CU_ASSERT_EQUAL(gd_model_param_count(m.model), (2 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3));
+    CU_ASSERT_EQUAL(gd_model_output_shape(m.model)->dim[0], 3);
+    /* Parameters are contiguous in layer order. */
+    int64_t off = 0;
+    for (int i = 0; i < gd_model_layer_count(m.model); i++) {
+        gd_model_layer *l = gd_model_layer_at(m.model, i);
+        CU_ASSERT_EQUAL(l->param_offset, off);
+        for (int p = 0; p < l->nparams; p++) {
+            CU_ASSERT_PTR_EQUAL(l->params[p].value, gd_model_params(m.model) + off);
+            off += l->params[p].numel;
+        }
+    }
+    CU_ASSERT_EQUAL(off, gd_model_param_count(m.model));
+    CU_ASSERT_STRING_EQUAL(gd_model_layer_at(m.model, 2)->name, "dense2");
+    /* Biases start at 0, weights do not. */
+    gd_model_layer *d1 = gd_model_layer_at(m.model, 0);
+    CU_ASSERT_EQUAL(max_abs(d1->params[1].value, d1->params[1].numel), 0);
+    CU_ASSERT(max_abs(d1->params[0].value, d1->params[0].numel) > 0);
+    mlp_free(&m);
+}
+
+static void test_train_same_seed_same_init(void)
+{
+    mlp a, b, c;
+    mlp_make(&a, 2, 9);
+    mlp_make(&b, 2, 9);
+    mlp_make(&c, 2, 10);
+    int64_t n = gd_model_param_count(a.model);
+    CU_ASSERT_EQUAL(memcmp(gd_model_params(a.model), gd_model_params(b.model), n * 4), 0);
+    CU_ASSERT_NOT_EQUAL(memcmp(gd_model_params(a.model), gd_model_params(c.model), n * 4), 0);
+    mlp_free(&a);
+    mlp_free(&b);
+    mlp_free(&c);
+}
+
+static void test_train_refuses_width_mismatch(void)
+{
+    gd_error err;
+    gd_dataset *ds = gd_synthetic_spirals(100, 2, 0.05, 7, &err);
+    mlp m;
+    mlp_make(&m, 3, 1);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", NULL);
+    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 1, .batch = 10, .seed = 1 };
+    CU_ASSERT_PTR_NULL(gd_trainer_new(&cfg, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "output width is 3 but the data has 2 classes"));
+    cfg.optimizer = loss;
+    CU_ASSERT_PTR_NULL(gd_trainer_new(&cfg, &err));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "'optimizer' must be an optimizer, got loss"));
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    mlp_free(&m);
+    gd_dataset_free(ds);
+}
+
+static void test_train_divergence_reported(void)
+{
+    gd_error err;
+    gd_dataset *ds = gd_synthetic_spirals(200, 2, 0.05, 7, &err);
+    mlp m;
+    mlp_make(&m, 2, 1);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1e30, NULL);
+    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 50, .batch = 20, .seed = 1 };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    gd_status st = GD_OK;
+    while (st == GD_OK && !gd_trainer_finished(tr))
+        st = gd_trainer_step(tr, NULL, &err);
+    CU_ASSERT_EQUAL(st, GD_ENUMERIC);
+    const gd_divergence *d = gd_trainer_divergence(tr);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT(d->step >= 1);
+    CU_ASSERT(d->layer >= 0);
+    fprintf(stderr, " [%s at step %lld] ", d->what, (long long)d->step);
+    /* A diverged trainer refuses further steps. */
+    CU_ASSERT_EQUAL(gd_trainer_step(tr, NULL, &err), GD_ENUMERIC);
+    gd_trainer_free(tr);
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    mlp_free(&m);
+    gd_dataset_free(ds);
+}
+
+int main(void)
+{
+    static const test_case cases[] = {
+        TEST(test_train_model_shapes_and_arena),
+        TEST(test_train_same_seed_same_init),
+        TEST(test_train_spirals_converge),
+        TEST(test_train_same_seed_bit_identical),
+        TEST(test_train_refuses_width_mismatch),
+        TEST(test_train_divergence_reported),
+        TEST_END,
+    };
+    return test_main("train", cases);
+}
