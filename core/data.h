@@ -106,8 +106,11 @@ typedef struct gd_csv_options {
  * columns in file order, shape [columns - 1]. Named after the file. */
 gd_status gd_csv_load(const gd_csv_options *o, gd_dataset **out, gd_error *err);
 
-/* Synthetic sets, deterministic given the seed (streams of include/gradus/rng.h).
- * Sample i has class i % classes, so every prefix is balanced. */
+/* Synthetic sets, deterministic given the seed (streams of include/gradus/rng.h);
+ * formulas in data_synthetic.c. In spirals and blobs sample i has class
+ * i % classes, so every prefix is balanced; xor labels come from the point.
+ * spirals: 2 features, noise = angle jitter in radians; blobs: spread = the
+ * clusters' std; regression: 1 target, y = x.w + b + noise*N(0,1). */
 gd_dataset *gd_synthetic_spirals(int64_t n, int classes, double noise, uint64_t seed,
                                  gd_error *err);
 gd_dataset *gd_synthetic_blobs(int64_t n, int classes, int64_t features, double spread,

@@ -91,7 +91,7 @@ static gd_status split_line(csv_state *c, char *p, int64_t lineno, int *nf, gd_e
                 }
             }
             *w = '\0';   /* w < p: the closing quote was consumed */
-            while (*p == ' ' || *p == '\t')
+            while (is_blank(*p))
                 p++;
             if (*p != ',' && *p != '\0')
                 return gd_fail(err, GD_EIO, "%s: line %lld, column %d: unexpected '%c' after a "

@@ -133,8 +133,8 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
                        "unsigned byte, is supported)", path, h[2]);
     f->ndim = h[3];
     if (f->ndim < min_ndim || f->ndim > max_ndim)
-        return gd_fail(err, GD_EIO, "%s: IDX file has %d dimensions, expected %s for an %s "
-                       "file", path, f->ndim, min_ndim == max_ndim ? "1" : "at least 2", kind);
+        return gd_fail(err, GD_EIO, "%s: IDX %s file has %d dimensions, expected %s", path,
+                       kind, f->ndim, min_ndim == max_ndim ? "1" : "at least 2");
     uint8_t d[4 * 255];
     st2 = read_exact(f, d, 0, 4 * f->ndim, 4 * f->ndim, "header", err);
     if (st2 != GD_OK)

@@ -4,8 +4,8 @@
  * Each is a pure function of its arguments: draws come from counter-based
  * streams of include/gradus/rng.h (gd_rng_stream(seed, id), one id per
  * purpose), taken in sample order, so the same seed gives the same bytes on
- * every machine and thread count. Sample i has class i % classes, so any
- * prefix (gd_dataset_subset) stays balanced.
+ * every machine and thread count. In spirals and blobs sample i has class
+ * i % classes, so any prefix (gd_dataset_subset) stays balanced.
  *
  *   spirals     K interleaved arms (the CS231n example): arm c, position
  *               t in [0, 1]: r = t, angle = 2*pi*c/K + 4t + noise*N(0,1),

@@ -5,6 +5,7 @@
  * gd_set_threads, serves every layer and no second pool competes for cores.
  */
 #include <cblas.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "model.h"
@@ -27,6 +28,14 @@ static const gd_host host = {
 const gd_host *gd_core_host(void)
 {
     return &host;
+}
+
+const char *gd_blas_description(void)
+{
+    static char buf[256];
+    snprintf(buf, sizeof buf, "OpenBLAS %s (core %s)", openblas_get_config(),
+             openblas_get_corename());
+    return buf;
 }
 
 static int threads_set;

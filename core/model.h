@@ -97,6 +97,8 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const struct gd_da
 
 /* The process-wide host table (sgemm through OpenBLAS). */
 const gd_host *gd_core_host(void);
+/* "OpenBLAS <config> (core <name>)": the BLAS behind sgemm, for manifests. */
+const char *gd_blas_description(void);
 /* Threads for OpenBLAS (n <= 0: all cores). */
 void gd_set_threads(int n);
 int gd_get_threads(void);

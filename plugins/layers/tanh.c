@@ -10,6 +10,8 @@
 
 #include <gradus/gradus.h>
 
+/* Stateless, but create hands back a real instance (the core treats self as
+ * an opaque handle); it records the feature count for debugging. */
 typedef struct act {
     int64_t features;
 } act;

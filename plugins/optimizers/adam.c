@@ -7,7 +7,9 @@
  *     W -= lr*mh/(sqrt(vh) + eps)    eps_inside = false (Kingma-Ba, PyTorch)
  *
  * bias_correction = false uses m and v as they are (mh = m, vh = v), which
- * shows in a lecture why the correction exists: the first steps are too small.
+ * shows in a lecture why the correction exists: m and v start at 0, so the
+ * first step is off by (1-beta1)/sqrt(1-beta2) (about 3x too large with the
+ * defaults) until the EMAs warm up.
  *
  * Choices:
  * - eps must be > 0: a coordinate whose gradient has been 0 so far has

@@ -1,0 +1,449 @@
+/*
+ * cli/bench.c: `gradus bench mlp` and `gradus bench optim`.
+ *
+ * bench mlp trains the MLP 784-256-128-10 (ReLU) on Fashion-MNIST and
+ * prints training samples/s (median of epochs 2..N per repeat, then median
+ * and min-max over repeats, each repeat a fresh model), beside a roofline
+ * measured in the same process: the step's eight sgemm calls at their exact
+ * shapes plus one fused optimizer pass, timed alone with the same thread
+ * count. Figures, never assertions: this is a measurement tool.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "bench.h"
+#include "train.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static int parse_list(const char *s, long *out, int max)
+{
+    int n = 0;
+    char *end;
+    while (*s && n < max) {
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1)
+            return -1;
+        out[n++] = v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return n;
+}
+
+static int parse_names(char *s, const char **out, int max)
+{
+    int n = 0;
+    for (char *save = NULL, *p = strtok_r(s, ",", &save); p && n < max;
+         p = strtok_r(NULL, ",", &save))
+        out[n++] = p;
+    return n;
+}
+
+static long peak_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static const char *cpu_name(char *buf, size_t len)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    snprintf(buf, len, "unknown");
+    if (!f)
+        return buf;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *c = strchr(line, ':');
+            if (c) {
+                snprintf(buf, len, "%s", c + 2);
+                buf[strcspn(buf, "\n")] = 0;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * Roofline: the step's sgemm calls alone, plus one optimizer pass
+ * ---------------------------------------------------------------------- */
+
+static const int widths[] = { 784, 256, 128, 10 };
+
+static double time_sgemms(int batch, double min_seconds)
+{
+    float *a[4], *g[4], *w[3], *dw[3];
+    for (int i = 0; i < 4; i++) {
+        a[i] = calloc((size_t)batch * widths[i], sizeof(float));
+        g[i] = calloc((size_t)batch * widths[i], sizeof(float));
+    }
+    for (int i = 0; i < 3; i++) {
+        w[i] = calloc((size_t)widths[i] * widths[i + 1], sizeof(float));
+        dw[i] = calloc((size_t)widths[i] * widths[i + 1], sizeof(float));
+    }
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        for (int i = 0; i < 3; i++) /* forward: y = x W^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, widths[i + 1],
+                        widths[i], 1, a[i], widths[i], w[i], widths[i], 0, a[i + 1],
+                        widths[i + 1]);
+        for (int i = 2; i >= 0; i--) { /* dW += dy^T x; dx = dy W (not for layer 1) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, widths[i + 1], widths[i],
+                        batch, 1, g[i + 1], widths[i + 1], a[i], widths[i], 1, dw[i],
+                        widths[i]);
+            if (i > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, widths[i],
+                            widths[i + 1], 1, g[i + 1], widths[i + 1], w[i], widths[i], 0, g[i],
+                            widths[i]);
+        }
+        reps++;
+    } while ((t = now() - t0) < min_seconds);
+    for (int i = 0; i < 4; i++) { free(a[i]); free(g[i]); }
+    for (int i = 0; i < 3; i++) { free(w[i]); free(dw[i]); }
+    return t / reps;
+}
+
+/* Seconds per update of `opt` over n parameters. */
+static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
+{
+    const gd_optimizer_vtable *v = opt->component->vt.optimizer;
+    float *x = calloc((size_t)n, sizeof(float)), *g = calloc((size_t)n, sizeof(float));
+    gd_optim_span span = { n, x, g, { 0 } };
+    for (int k = 0; k < v->nslots; k++)
+        span.slot[k] = calloc((size_t)n, sizeof(float));
+    double scalars[64] = { 0 };
+    for (int64_t i = 0; i < n; i++)
+        g[i] = 1e-3f * (float)((i % 17) - 8);
+    gd_optim_state warm = { 1e-3, 1, scalars };
+    v->step(opt->options, &warm, &span); /* page in the arrays before timing */
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        gd_optim_state st = { 1e-3, reps + 1, scalars };
+        v->step(opt->options, &st, &span);
+        reps++;
+    } while ((t = now() - t0) < min_seconds);
+    free(x);
+    free(g);
+    for (int k = 0; k < v->nslots; k++)
+        free(span.slot[k]);
+    return t / reps;
+}
+
+/* Seconds per pass of the same traffic without arithmetic: read g, read and
+ * write x and the slots, as a copy loop would. */
+static double time_copy(int nslots, int64_t n, double min_seconds)
+{
+    int arrays = 2 + nslots;
+    float **p = calloc((size_t)arrays, sizeof *p);
+    for (int k = 0; k < arrays; k++)
+        p[k] = calloc((size_t)n, sizeof(float));
+    for (int k = 0; k < arrays; k++)
+        memset(p[k], 0, (size_t)n * sizeof(float)); /* page in before timing */
+    int reps = 0;
+    double t0 = now(), t;
+    do {
+        for (int k = 1; k < arrays; k++) {
+            float *restrict dst = p[k];
+            const float *restrict src = p[0];
+            for (int64_t i = 0; i < n; i++)
+                dst[i] = src[i] + dst[i];
+        }
+        reps++;
+    } while ((t = now() - t0) < min_seconds);
+    for (int k = 0; k < arrays; k++)
+        free(p[k]);
+    free(p);
+    return t / reps;
+}
+
+/* ------------------------------------------------------------------------
+ * bench mlp
+ * ---------------------------------------------------------------------- */
+
+typedef struct mlp_result {
+    double samples_per_s[16];      /* per repeat */
+    double roofline;               /* samples/s */
+    gd_step_timing split;          /* summed over repeats */
+    double allocs_per_step;
+    long rss_kib;
+} mlp_result;
+
+static gd_model *make_mlp(const gd_registry *reg, uint64_t seed, gd_error *err)
+{
+    static const int units[] = { 256, 128, 10 };
+    gd_spec *specs[5] = { 0 };
+    gd_model *m = NULL;
+    int k = 0;
+    for (int i = 0; i < 3; i++) {
+        const gd_entry *e = gd_registry_find(reg, GD_KIND_LAYER, "dense");
+        if (!e) {
+            gd_registry_fail_unknown(reg, GD_KIND_LAYER, "dense", err);
+            goto done;
+        }
+        gd_spec *s = gd_spec_begin(reg, e->component, err);
+        gd_arg a = { .type = GD_ARG_INTEGER, .i = units[i] };
+        gd_arg init = { .type = GD_ARG_STRING, .s = "he_normal" };
+        if (!s || gd_spec_set(s, "units", &a, err) || gd_spec_set(s, "init", &init, err) ||
+            gd_spec_finish(s, err)) {
+            gd_spec_free(s);
+            goto done;
+        }
+        specs[k++] = s;
+        if (i < 2 && !(specs[k++] = gd_spec_by_name(reg, GD_KIND_LAYER, "relu", err)))
+            goto done;
+    }
+    gd_shape in = gd_shape_1(784);
+    m = gd_model_new(reg, (const gd_spec *const *)specs, 5, &in, seed, err);
+done:
+    for (int i = 0; i < 5; i++)
+        gd_spec_free(specs[i]);
+    return m;
+}
+
+static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const char *optim,
+                         long batch, int epochs, int repeats, mlp_result *r, gd_error *err)
+{
+    gd_spec *loss = gd_spec_by_name(reg, GD_KIND_LOSS, "cross_entropy", err);
+    gd_spec *opt = loss ? gd_spec_by_name(reg, GD_KIND_OPTIMIZER, optim, err) : NULL;
+    gd_status st = opt ? GD_OK : GD_ENOTFOUND;
+    memset(r, 0, sizeof *r);
+    for (int rep = 0; st == GD_OK && rep < repeats; rep++) {
+        gd_model *m = make_mlp(reg, (uint64_t)rep + 1, err);
+        if (!m) {
+            st = GD_EINVAL;
+            break;
+        }
+        gd_train_config cfg = { .model = m, .loss = loss, .optimizer = opt, .train = train,
+                                .epochs = epochs, .batch = batch, .seed = (uint64_t)rep + 1 };
+        gd_trainer *tr = gd_trainer_new(&cfg, err);
+        if (!tr) {
+            gd_model_free(m);
+            st = GD_EINVAL;
+            break;
+        }
+        gd_trainer_enable_timing(tr, rep == 0);
+        double rates[64];
+        int nrates = 0;
+        for (int e = 0; e < epochs && st == GD_OK; e++) {
+            long a0 = gd_bench_allocations();
+            double t0 = now();
+            st = gd_trainer_epoch(tr, NULL, err);
+            double dt = now() - t0;
+            if (e >= 1 && nrates < 64)
+                rates[nrates++] = (double)gd_dataset_size(train) / dt;
+            if (e == epochs - 1)
+                r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
+                                     (double)gd_trainer_steps_per_epoch(tr);
+        }
+        if (nrates == 0)
+            rates[nrates++] = NAN;
+        r->samples_per_s[rep] = median(rates, nrates);
+        if (rep == 0)
+            r->split = *gd_trainer_timing(tr);
+        gd_trainer_free(tr);
+        gd_model_free(m);
+    }
+    if (st == GD_OK) {
+        double t = time_sgemms((int)batch, 0.3) + time_optimizer(opt, 235146, 0.1);
+        r->roofline = (double)batch / t;
+        r->rss_kib = peak_rss_kib();
+    }
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    return st;
+}
+
+static void usage_mlp(FILE *f)
+{
+    fprintf(f, "usage: gradus bench mlp [--batch 32,128,512] [--optim sgd,adam] "
+               "[--threads 1,2] [--epochs 5] [--repeats 3] [--limit N] [--json]\n");
+}
+
+static int bench_mlp(const gd_registry *reg, int argc, char **argv)
+{
+    long batches[8] = { 32, 128, 512 }, threads[8] = { 1, 2 };
+    int nb = 3, nt = 2, epochs = 5, repeats = 3;
+    long limit = 0;
+    char optbuf[256] = "sgd,adam";
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) { json = true; continue; }
+        if (strcmp(a, "--help") == 0) { usage_mlp(stdout); return 0; }
+        if (!v) { fprintf(stderr, "gradus: bench mlp: %s needs a value\n", a); return 2; }
+        i++;
+        if (strcmp(a, "--batch") == 0) nb = parse_list(v, batches, 8);
+        else if (strcmp(a, "--threads") == 0) nt = parse_list(v, threads, 8);
+        else if (strcmp(a, "--epochs") == 0) epochs = atoi(v);
+        else if (strcmp(a, "--repeats") == 0) repeats = atoi(v);
+        else if (strcmp(a, "--limit") == 0) limit = atol(v);
+        else if (strcmp(a, "--optim") == 0) snprintf(optbuf, sizeof optbuf, "%s", v);
+        else { fprintf(stderr, "gradus: bench mlp: unknown option '%s'\n", a); usage_mlp(stderr); return 2; }
+        if (nb < 1 || nt < 1) { fprintf(stderr, "gradus: bench mlp: bad list '%s'\n", v); return 2; }
+    }
+    if (epochs < 2 || epochs > 64 || repeats < 1 || repeats > 16) {
+        fprintf(stderr, "gradus: bench mlp: --epochs must be in [2, 64], --repeats in [1, 16]\n");
+        return 2;
+    }
+    const char *optims[8];
+    int no = parse_names(optbuf, optims, 8);
+    gd_error err;
+    gd_dataset *train = NULL;
+    if (gd_fashion_mnist_load(NULL, "train", limit, &train, &err) != GD_OK) {
+        fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
+        return 1;
+    }
+    char cpu[128];
+    const char *core = openblas_get_corename(), *config = openblas_get_config();
+    if (json)
+        printf("{\"cpu\": \"%s\", \"openblas_core\": \"%s\", \"openblas_config\": \"%s\", "
+               "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"results\": [",
+               cpu_name(cpu, sizeof cpu), core, config, (long long)gd_dataset_size(train),
+               epochs, repeats);
+    else
+        printf("gradus bench mlp: MLP 784-256-128-10 (ReLU) on Fashion-MNIST, %lld samples\n"
+               "cpu: %s\nopenblas: core %s, %s\nmedian of epochs 2..%d per repeat; median "
+               "[min-max] over %d repeats; roofline = the step's 8 sgemm + one optimizer pass\n\n"
+               "%-5s %-6s %5s %10s %21s %10s %6s  %-36s %8s %7s\n",
+               (long long)gd_dataset_size(train), cpu_name(cpu, sizeof cpu), core, config,
+               epochs, repeats, "thr", "optim", "batch", "samples/s", "[min-max]", "roofline",
+               "ratio", "split % (gather/fwd/loss/bwd/update)", "allocs", "rss MiB");
+    int rc = 0, first = 1;
+    for (int ti = 0; ti < nt && !rc; ti++) {
+        gd_set_threads((int)threads[ti]);
+        for (int oi = 0; oi < no && !rc; oi++)
+            for (int bi = 0; bi < nb && !rc; bi++) {
+                mlp_result r;
+                if (run_mlp(reg, train, optims[oi], batches[bi], epochs, repeats, &r, &err)) {
+                    fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
+                    rc = 1;
+                    break;
+                }
+                double v[16], lo = INFINITY, hi = -INFINITY;
+                for (int k = 0; k < repeats; k++) {
+                    v[k] = r.samples_per_s[k];
+                    lo = fmin(lo, v[k]);
+                    hi = fmax(hi, v[k]);
+                }
+                double med = median(v, repeats);
+                const gd_step_timing *s = &r.split;
+                double tot = s->gather + s->forward + s->loss + s->backward + s->update;
+                if (tot <= 0) tot = 1;
+                if (json) {
+                    printf("%s\n  {\"threads\": %ld, \"optim\": \"%s\", \"batch\": %ld, "
+                           "\"samples_per_s\": %.0f, \"min\": %.0f, \"max\": %.0f, "
+                           "\"roofline\": %.0f, \"ratio\": %.4f, \"split\": {\"gather\": %.4f, "
+                           "\"forward\": %.4f, \"loss\": %.4f, \"backward\": %.4f, \"update\": "
+                           "%.4f}, \"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
+                           first ? "" : ",", threads[ti], optims[oi], batches[bi], med, lo, hi,
+                           r.roofline, med / r.roofline, s->gather / tot, s->forward / tot,
+                           s->loss / tot, s->backward / tot, s->update / tot, r.allocs_per_step,
+                           r.rss_kib / 1024.0);
+                    first = 0;
+                } else {
+                    char range[32], split[64];
+                    snprintf(range, sizeof range, "[%.1fk-%.1fk]", lo / 1e3, hi / 1e3);
+                    snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f",
+                             100 * s->gather / tot, 100 * s->forward / tot, 100 * s->loss / tot,
+                             100 * s->backward / tot, 100 * s->update / tot);
+                    printf("%-5ld %-6s %5ld %9.1fk %21s %9.1fk %5.1f%%  %-36s %8.2f %7.1f\n",
+                           threads[ti], optims[oi], batches[bi], med / 1e3, range,
+                           r.roofline / 1e3, 100 * med / r.roofline, split, r.allocs_per_step,
+                           r.rss_kib / 1024.0);
+                }
+                fflush(stdout);
+            }
+    }
+    if (json)
+        printf("\n]}\n");
+    gd_dataset_free(train);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * bench optim
+ * ---------------------------------------------------------------------- */
+
+static int bench_optim(const gd_registry *reg, int argc, char **argv)
+{
+    bool json = argc > 0 && strcmp(argv[0], "--json") == 0;
+    static const int64_t sizes[] = { 235146, 10000000 };
+    if (json)
+        printf("[");
+    else
+        printf("gradus bench optim: ns per parameter per update (1 thread, the optimizer "
+               "loops do not use BLAS)\n%-12s %6s %12s %12s %14s\n", "optimizer", "slots",
+               "235,146", "10M", "copy 235k/10M");
+    int first = 1;
+    for (int i = 0; i < gd_registry_count(reg); i++) {
+        const gd_entry *e = gd_registry_at(reg, i);
+        if (e->component->kind != GD_KIND_OPTIMIZER)
+            continue;
+        gd_error err;
+        gd_spec *s = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, e->component->name, &err);
+        if (!s) {
+            fprintf(stderr, "gradus: bench optim: %s\n", err.msg);
+            continue;
+        }
+        double ns[2], copy[2];
+        int nslots = e->component->vt.optimizer->nslots;
+        for (int k = 0; k < 2; k++) {
+            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3) / (double)sizes[k];
+            copy[k] = 1e9 * time_copy(nslots, sizes[k], 0.3) / (double)sizes[k];
+        }
+        if (json) {
+            printf("%s\n  {\"optimizer\": \"%s\", \"slots\": %d, \"ns_per_param\": [%.4f, %.4f], "
+                   "\"copy_ns_per_param\": [%.4f, %.4f]}", first ? "" : ",", e->component->name,
+                   nslots, ns[0], ns[1], copy[0], copy[1]);
+            first = 0;
+        } else {
+            printf("%-12s %6d %12.3f %12.3f %7.3f/%-6.3f\n", e->component->name, nslots, ns[0],
+                   ns[1], copy[0], copy[1]);
+        }
+        gd_spec_free(s);
+    }
+    if (json)
+        printf("\n]\n");
+    return 0;
+}
+
+int gd_cli_bench(const gd_registry *reg, int argc, char **argv)
+{
+    if (argc >= 1 && strcmp(argv[0], "mlp") == 0)
+        return bench_mlp(reg, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "optim") == 0)
+        return bench_optim(reg, argc - 1, argv + 1);
+    fprintf(stderr, "gradus: bench: expected 'mlp' or 'optim'\n");
+    usage_mlp(stderr);
+    return 2;
+}

@@ -1,0 +1,162 @@
+-- lua/compare.lua: gd.compare, variants x seeds with common random numbers.
+--
+-- Every variant runs with seeds base.seed .. base.seed + repeats - 1. A seed
+-- fixes the initial weights (streams keyed by layer position) and the batch
+-- order, so with equal model shapes every variant starts from the same
+-- weights and sees the same batches: the differences are the variants' own.
+local stats = require "gradus.stats"
+
+local M = {}
+
+-- Final metrics of a run; the comparison metric is val_loss when there is a
+-- validation set, else train_loss (lower is better for both).
+local metric_names = { "train_loss", "val_loss", "val_accuracy", "seconds" }
+
+local function final_metrics(run)
+  local ep = run.history and run.history.epochs or {}
+  local last = ep[#ep] or {}
+  local nan = 0 / 0
+  return {
+    train_loss = last.train_loss or nan,
+    val_loss = last.val_loss or nan,
+    val_accuracy = last.val_accuracy or nan,
+    seconds = run.seconds or nan,
+  }
+end
+
+local function shallow_copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+local function with_lr(gd, spec, lr)
+  local opts = shallow_copy(spec.options)
+  opts.lr = lr
+  return gd.optim[spec.name](opts)
+end
+
+local function merge(base, variant)
+  local cfg = shallow_copy(base)
+  for k, v in pairs(variant) do
+    if k ~= "name" and k ~= "tune" then cfg[k] = v end
+  end
+  return cfg
+end
+
+local function objective(m)
+  return stats.finite(m.val_loss) and m.val_loss or m.train_loss
+end
+
+-- Try each lr on the validation set with seed base.seed; the best finite
+-- objective wins, diverged runs lose.
+local function tune(gd, cfg, name, grid, log)
+  if type(grid) ~= "table" or #grid == 0 then
+    error(string.format("gd.compare: variant '%s': tune.lr must be a non-empty list of numbers", name), 0)
+  end
+  local best, best_lr, tried = math.huge, nil, {}
+  for _, lr in ipairs(grid) do
+    local c = shallow_copy(cfg)
+    c.optimizer = with_lr(gd, cfg.optimizer, lr)
+    c.progress = false
+    c.on_step, c.on_epoch = nil, nil
+    local run = gd.train(c)
+    local m = final_metrics(run)
+    local obj = run.status == "ok" and objective(m) or math.huge
+    tried[#tried + 1] = { lr = lr, status = run.status, objective = obj }
+    if log then log(string.format("  tune %s: lr %.3g -> %s %s", name, lr, run.status, stats.finite(obj) and string.format("%.4f", obj) or "")) end
+    if obj < best then best, best_lr = obj, lr end
+  end
+  return best_lr or grid[1], tried
+end
+
+local function summarize(variants, ref)
+  local summary = {}
+  for vi, v in ipairs(variants) do
+    local s = { name = v.name, n = 0, diverged = 0, mean = {}, std = {}, ci95 = {}, diff = {}, diff_ci95 = {} }
+    for _, r in ipairs(v.runs) do
+      if r.status == "ok" then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
+    end
+    for _, k in ipairs(metric_names) do
+      local xs, ds = {}, {}
+      for i, r in ipairs(v.runs) do
+        if r.status == "ok" then
+          xs[#xs + 1] = r.metrics[k]
+          local rr = ref.runs[i]
+          if rr and rr.status == "ok" then ds[#ds + 1] = r.metrics[k] - rr.metrics[k] end
+        end
+      end
+      s.mean[k], s.std[k], s.ci95[k] = stats.describe(xs)
+      if vi > 1 then s.diff[k], _, s.diff_ci95[k] = stats.describe(ds) end
+    end
+    -- win rate against variant 1, paired by seed; ties count half, a
+    -- diverged run loses to a finished one
+    if vi > 1 then
+      local wins, n = 0, 0
+      for i, r in ipairs(v.runs) do
+        local rr = ref.runs[i]
+        if rr then
+          local a = r.status == "ok" and objective(r.metrics) or math.huge
+          local b = rr.status == "ok" and objective(rr.metrics) or math.huge
+          n = n + 1
+          wins = wins + (a < b and 1 or (a == b and 0.5 or 0))
+        end
+      end
+      s.win_rate = n > 0 and wins / n or 0 / 0
+    end
+    s.lr = v.lr
+    summary[vi] = s
+  end
+  return summary
+end
+
+function M.compare(gd, spec)
+  if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 2) end
+  local base, variants = spec.base, spec.variants
+  if type(base) ~= "table" then error("gd.compare: 'base' must be a table of gd.train options", 2) end
+  if type(variants) ~= "table" or #variants == 0 then
+    error("gd.compare: 'variants' must be a non-empty list of tables", 2)
+  end
+  local repeats = spec.repeats == nil and 1 or math.tointeger(spec.repeats)
+  if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 2) end
+  local seed0 = base.seed == nil and 1 or math.tointeger(base.seed)
+  if not seed0 then error("gd.compare: base.seed must be an integer", 2) end
+  local quiet = spec.progress == false or base.progress == false
+  local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
+
+  local names, out = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }
+  for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end
+  for i, v in ipairs(variants) do
+    if type(v) ~= "table" then error(string.format("gd.compare: variants[%d] must be a table", i), 2) end
+    local name = v.name or ("variant" .. i)
+    if names[name] then error(string.format("gd.compare: two variants are named '%s'", name), 2) end
+    names[name] = true
+    local cfg = merge(base, v)
+    local entry = { name = name, runs = {}, config = cfg }
+    if v.tune then
+      if type(v.tune) ~= "table" or v.tune.lr == nil then
+        error(string.format("gd.compare: variant '%s': tune must be { lr = list }", name), 2)
+      end
+      if not cfg.optimizer then error(string.format("gd.compare: variant '%s': tune needs an optimizer", name), 2) end
+      cfg.seed = seed0
+      entry.lr, entry.tuning = tune(gd, cfg, name, v.tune.lr, log)
+      cfg.optimizer = with_lr(gd, cfg.optimizer, entry.lr)
+    end
+    for r = 1, repeats do
+      local c = shallow_copy(cfg)
+      c.seed = seed0 + r - 1
+      if log then log(string.format("compare: %s, seed %d (%d/%d)", name, c.seed, r, repeats)) end
+      c.progress = c.progress == nil and false or c.progress
+      local run = gd.train(c)
+      entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
+                        history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
+                        steps = run.steps, seconds = run.seconds }
+    end
+    out.variants[i] = entry
+  end
+  out.summary = summarize(out.variants, out.variants[1])
+  return out
+end
+
+M.final_metrics = final_metrics
+return M

@@ -1,0 +1,149 @@
+-- lua/diagnose.lua: the lecture's diagnoses from a run's history.
+--
+-- Each rule is stated with its thresholds, so a user can see why it fired:
+--   vanishing_gradients  median over monitored steps of the first trained
+--                        layer's gradient norm / the last's < 1e-3
+--   exploding_gradients  the run diverged, or the global gradient norm grew
+--                        more than 1e3-fold from the first monitored steps
+--                        to the last, or exceeded 1e4
+--   overfitting          validation loss ended >= 10% above its minimum
+--                        while training loss kept falling after that epoch
+--   underfitting         after >= 3 epochs, training loss fell < 10% from the
+--                        first epoch and validation accuracy (if any) < 0.6
+--   update_ratio_high    a layer's update/parameter norm ratio > 1e-1 in most
+--                        of the second half of monitored steps (~1% rule)
+--   update_ratio_low     ... < 1e-4 in most of the second half
+--   dead_relu            a ReLU layer's output is exactly 0 for > 50% of its
+--                        units in the median of the second half
+local stats = require "gradus.stats"
+local finite, median = stats.finite, stats.median
+
+local M = {}
+
+local function second_half(steps)
+  local out = {}
+  for i = #steps // 2 + 1, #steps do out[#out + 1] = steps[i] end
+  return out
+end
+
+local function trained_layers(steps)
+  -- indices of layers that have parameters (a finite gradient norm)
+  local idx = {}
+  local first = steps[1]
+  for i, l in ipairs(first and first.layers or {}) do
+    if finite(l.grad_norm) then idx[#idx + 1] = i end
+  end
+  return idx
+end
+
+local function fmt(x) return string.format("%.3g", x) end
+
+local function gradients(run, out)
+  local steps = run.history.steps or {}
+  local tl = trained_layers(steps)
+  if #steps > 0 and #tl >= 2 then
+    local a, b = tl[1], tl[#tl]
+    local ratios = {}
+    for _, s in ipairs(steps) do
+      local ga, gb = s.layers[a].grad_norm, s.layers[b].grad_norm
+      if finite(ga) and finite(gb) and gb > 0 then ratios[#ratios + 1] = ga / gb end
+    end
+    local r = median(ratios)
+    if finite(r) and r < 1e-3 then
+      out[#out + 1] = { kind = "vanishing_gradients", value = r, message = string.format(
+        "vanishing gradients: the first layer's gradient norm (%s) is %s times the last layer's "
+        .. "(%s) in the median monitored step (rule: < 1e-3); try ReLU, He initialization or batch "
+        .. "normalization", steps[1].layers[a].name, fmt(r), steps[1].layers[b].name) }
+    end
+  end
+  if run.status == "diverged" then
+    local d = run.diverged or {}
+    out[#out + 1] = { kind = "exploding_gradients", message = string.format(
+      "exploding gradients: the run diverged at step %s (%s); lower the learning rate or clip "
+      .. "gradients (clip = { norm = 5 })", tostring(d.step), tostring(d.what or d.layer)) }
+    return
+  end
+  if #steps >= 4 then
+    local k = math.max(1, #steps // 4)
+    local early, late = {}, {}
+    for i = 1, k do early[#early + 1] = steps[i].grad_norm end
+    for i = #steps - k + 1, #steps do late[#late + 1] = steps[i].grad_norm end
+    local e, l = median(early), median(late)
+    local peak = 0
+    for _, s in ipairs(steps) do if finite(s.grad_norm) and s.grad_norm > peak then peak = s.grad_norm end end
+    if (finite(e) and finite(l) and e > 0 and l / e > 1e3) or peak > 1e4 then
+      out[#out + 1] = { kind = "exploding_gradients", value = peak, message = string.format(
+        "exploding gradients: the gradient norm grew from %s to %s (peak %s; rule: 1e3-fold growth "
+        .. "or > 1e4); lower the learning rate or clip gradients", fmt(e), fmt(l), fmt(peak)) }
+    end
+  end
+end
+
+local function fitting(run, out)
+  local ep = run.history.epochs or {}
+  local n = #ep
+  if n >= 2 and finite(ep[n].val_loss) then
+    local best, at = math.huge, 1
+    for i, e in ipairs(ep) do if finite(e.val_loss) and e.val_loss < best then best, at = e.val_loss, i end end
+    local last = ep[n]
+    if at < n and last.val_loss >= 1.1 * best and last.train_loss < ep[at].train_loss then
+      out[#out + 1] = { kind = "overfitting", value = last.val_loss - last.train_loss,
+        message = string.format("overfitting: validation loss rose from %s (epoch %d) to %s while "
+          .. "training loss fell to %s (gap %s); use early stopping, L2, dropout or more data",
+          fmt(best), at, fmt(last.val_loss), fmt(last.train_loss), fmt(last.val_loss - last.train_loss)) }
+    end
+  end
+  if n >= 3 and finite(ep[1].train_loss) and finite(ep[n].train_loss) then
+    local drop = (ep[1].train_loss - ep[n].train_loss) / math.abs(ep[1].train_loss)
+    local acc = ep[n].val_accuracy
+    if drop < 0.1 and (not finite(acc) or acc < 0.6) then
+      out[#out + 1] = { kind = "underfitting", value = ep[n].train_loss, message = string.format(
+        "underfitting: training loss went only from %s to %s in %d epochs (rule: < 10%% drop%s); "
+        .. "raise the learning rate, train longer or use a larger model", fmt(ep[1].train_loss),
+        fmt(ep[n].train_loss), n, finite(acc) and string.format(", accuracy %s < 0.6", fmt(acc)) or "") }
+    end
+  end
+end
+
+local function layers(run, out)
+  local steps = second_half(run.history.steps or {})
+  if #steps == 0 then return end
+  for i, l0 in ipairs(steps[1].layers) do
+    local high, low, ratios, dead = 0, 0, {}, {}
+    for _, s in ipairs(steps) do
+      local l = s.layers[i]
+      if finite(l.update_ratio) then
+        ratios[#ratios + 1] = l.update_ratio
+        if l.update_ratio > 1e-1 then high = high + 1 elseif l.update_ratio < 1e-4 then low = low + 1 end
+      end
+      if finite(l.dead) then dead[#dead + 1] = l.dead end
+    end
+    local r = median(ratios)
+    if #ratios > 0 and high > #ratios / 2 then
+      out[#out + 1] = { kind = "update_ratio_high", layer = l0.name, value = r, message = string.format(
+        "update ratio too high: %s's updates are %s of its weights (median; rule: > 1e-1 in most "
+        .. "monitored steps, aim near 1e-2); lower the learning rate", l0.name, fmt(r)) }
+    elseif #ratios > 0 and low > #ratios / 2 then
+      out[#out + 1] = { kind = "update_ratio_low", layer = l0.name, value = r, message = string.format(
+        "update ratio too low: %s's updates are %s of its weights (median; rule: < 1e-4 in most "
+        .. "monitored steps, aim near 1e-2); raise the learning rate", l0.name, fmt(r)) }
+    end
+    local d = median(dead)
+    if finite(d) and d > 0.5 then
+      out[#out + 1] = { kind = "dead_relu", layer = l0.name, value = d, message = string.format(
+        "dead ReLUs: %.0f%% of %s's outputs are exactly 0 (median; rule: > 50%%); lower the "
+        .. "learning rate, use He initialization or leaky_relu", 100 * d, l0.name) }
+    end
+  end
+end
+
+function M.diagnose(run)
+  local out = {}
+  if not run.history then return out end
+  gradients(run, out)
+  fitting(run, out)
+  layers(run, out)
+  return out
+end
+
+return M

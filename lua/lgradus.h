@@ -1,0 +1,140 @@
+/*
+ * lua/lgradus.h: internals shared by the files of the Lua binding.
+ *
+ * Not a public header: only lua/ and cli/ include it (and lua.h). Each file
+ * of the binding owns one area and registers its functions into the module
+ * table through an lgd_open_* function called by luaopen_gradus:
+ *
+ *   lgradus.c  module entry, the per-state registry, namespaces, plugins
+ *   lspec.c    specs (gd.optim.adam{...}) and their methods
+ *   ltensor.c  float32 tensors, owning or viewing core memory
+ *   lprim.c    primitive instances (optimizer, layer, loss, regularizer), clip
+ *   lmodel.c   gd.sequential and model instances
+ *   ldata.c    data sets
+ *   ltrain.c   gd.train
+ *
+ * Lifetimes: every userdata made from a registry (specs, instances, models)
+ * holds the registry's userdata through a user value, and the registry's
+ * userdata is anchored in the Lua registry, so the dlopen handles outlive
+ * everything whose code or descriptors live in a plugin. At lua_close Lua
+ * runs finalizers in reverse order of marking; the registry is marked first,
+ * so it is finalized last.
+ *
+ * Errors: core calls fill a gd_error on the C stack; the binding raises it
+ * with lgd_raise only after every malloc'd thing it made is owned by a
+ * userdata with __gc (or freed), since a Lua error longjmps.
+ */
+#ifndef GRADUS_LUA_LGRADUS_H
+#define GRADUS_LUA_LGRADUS_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "registry.h"
+
+/* Metatable names (luaL_newmetatable / luaL_checkudata). */
+#define LGD_REGISTRY "gradus.registry"
+#define LGD_SPEC "gradus.spec"
+#define LGD_TENSOR "gradus.tensor"
+#define LGD_OPTIMIZER "gradus.optimizer"
+#define LGD_LAYER "gradus.layer"
+#define LGD_LOSS "gradus.loss"
+#define LGD_REGULARIZER "gradus.regularizer"
+#define LGD_MODEL "gradus.model"
+#define LGD_DATASET "gradus.dataset"
+
+/* ---- lgradus.c ---------------------------------------------------------- */
+
+int luaopen_gradus(lua_State *L);
+/* The registry of this state (created by luaopen_gradus). Raises if the
+ * module was not opened. */
+gd_registry *lgd_registry(lua_State *L);
+/* Push the registry's userdata (to store as a user value). */
+void lgd_push_registry(lua_State *L);
+/* Raise a core error as a Lua error (adds the caller's position). */
+int lgd_raise(lua_State *L, const gd_error *err);
+/* Set a field of the table at the top of the stack. */
+void lgd_setnum(lua_State *L, const char *k, double v);
+void lgd_setint(lua_State *L, const char *k, lua_Integer v);
+void lgd_setstr(lua_State *L, const char *k, const char *v);
+void lgd_setbool(lua_State *L, const char *k, int v);
+/* Create a metatable `name` whose __index is itself, with methods and
+ * metamethods from `fns`; leaves it on the stack. */
+void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns);
+
+/* ---- lspec.c ------------------------------------------------------------ */
+
+typedef struct lgd_spec {
+    gd_spec *spec;   /* owned; NULL only while being built */
+} lgd_spec;
+
+void lgd_open_spec(lua_State *L);
+/* The constructor gd.<ns>.<name>{...} for an entry, as a C closure. */
+void lgd_push_constructor(lua_State *L, const gd_entry *e);
+/* Build a spec of entry e from the table at idx (or no options if idx is 0
+ * or nil) and push its userdata. */
+void lgd_spec_from_table(lua_State *L, const gd_entry *e, int idx);
+/* Push a new spec userdata owning s (takes ownership even on error). */
+void lgd_push_spec(lua_State *L, gd_spec *s);
+/* The spec at idx, which must be a spec of `kind` (0: any); else an argument
+ * error naming what was expected and what was given. */
+const gd_spec *lgd_checkspec(lua_State *L, int idx, gd_kind kind);
+const gd_spec *lgd_testspec(lua_State *L, int idx);
+/* The same for a table field: "what: 'field' must be an optimizer spec, got
+ * number". Accepts a spec of `kind` or, when allow_name, its name. */
+const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const char *field,
+                              gd_kind kind, int required);
+/* "optimizer spec 'adam'" / "number" for messages. */
+const char *lgd_describe_value(lua_State *L, int idx, char *buf, size_t len);
+/* Push the options of a spec as a table. */
+void lgd_push_options(lua_State *L, const gd_spec *s);
+
+/* ---- ltensor.c ---------------------------------------------------------- */
+
+typedef struct lgd_tensor {
+    float *data;     /* the floats after this header, or a view into core memory */
+    gd_shape shape;
+    int64_t numel;
+    int view;        /* 1: data belongs to the user value 1 (the owner) */
+} lgd_tensor;
+
+void lgd_open_tensor(lua_State *L);
+/* A new tensor owning zeroed storage of `shape`. */
+lgd_tensor *lgd_tensor_new(lua_State *L, const gd_shape *shape);
+/* A view into memory owned by the value at owner_idx (kept alive). */
+lgd_tensor *lgd_tensor_view(lua_State *L, float *data, const gd_shape *shape, int owner_idx);
+/* A new owning tensor copying n floats. */
+lgd_tensor *lgd_tensor_copy(lua_State *L, const float *data, const gd_shape *shape);
+lgd_tensor *lgd_checktensor(lua_State *L, int idx);
+lgd_tensor *lgd_testtensor(lua_State *L, int idx);
+/* A tensor from the value at idx: a tensor (returned as is) or a Lua table
+ * (converted to a new tensor pushed on the stack; *pushed set to 1). */
+lgd_tensor *lgd_totensor(lua_State *L, int idx, int *pushed);
+/* "[2, 3]" into buf. */
+const char *lgd_shape_str(const gd_shape *s, char *buf, size_t len);
+int lgd_shape_equal(const gd_shape *a, const gd_shape *b);
+/* A shape from a number or a table of numbers at idx; raises (naming
+ * `what`) when invalid. */
+gd_shape lgd_checkshape(lua_State *L, int idx, const char *what);
+/* Push a shape as a table { d1, d2, ... }. */
+void lgd_push_shape(lua_State *L, const gd_shape *s);
+
+/* ---- lprim.c ------------------------------------------------------------ */
+
+void lgd_open_prim(lua_State *L);
+/* spec:build{...} for optimizer, layer, loss and regularizer specs. */
+int lgd_build(lua_State *L);
+/* Lr of a schedule spec: value at t, base lr, horizon -1 (pure). */
+double lgd_optimizer_base_lr(const gd_spec *opt);
+
+/* ---- lmodel.c / ldata.c / ltrain.c -------------------------------------- */
+
+void lgd_open_model(lua_State *L);
+void lgd_open_data(lua_State *L);
+void lgd_open_train(lua_State *L);
+
+/* ---- llib.c: gd.compare, gd.report, gd.plot, diagnoses (embedded Lua) --- */
+
+void lgd_open_lib(lua_State *L);
+
+#endif

@@ -1,0 +1,172 @@
+/*
+ * lua/llib.c: the Lua-written parts of the module and the helpers they need.
+ *
+ * gd.compare, gd.report, gd.plot and the diagnoses are table work and text
+ * formatting, clearer in Lua than in C; they are embedded at build time
+ * (lua/embed.c) and preloaded as gradus.stats, gradus.json, ... so the
+ * module needs no Lua search path. What Lua cannot do portably (mkdir -p,
+ * SHA-256, which plugins and BLAS are in use) is in gd._util here.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lgradus.h"
+#include "llib.h"
+#include "model.h"
+#include "sha256.h"
+
+static int load_embedded(lua_State *L)
+{
+    const lgd_embedded *e = lua_touserdata(L, lua_upvalueindex(1));
+    char chunk[96];
+    snprintf(chunk, sizeof chunk, "=[gradus] %s", e->name);
+    if (luaL_loadbuffer(L, e->source, e->len, chunk) != LUA_OK)
+        return lua_error(L);
+    lua_pushstring(L, e->name);
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+/* gd._util.mkdir_p(path) -> true | nil, message */
+static int util_mkdir_p(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    char buf[4096];
+    if (strlen(path) >= sizeof buf)
+        return luaL_argerror(L, 1, "path too long");
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        char c = *p;
+        if (c != '/' && c != 0)
+            continue;
+        *p = 0;
+        struct stat sb;
+        if (stat(buf, &sb) != 0) {
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+                lua_pushnil(L);
+                lua_pushfstring(L, "%s: %s", buf, strerror(errno));
+                return 2;
+            }
+        } else if (!S_ISDIR(sb.st_mode)) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "%s is not a directory", buf);
+            return 2;
+        }
+        *p = c;
+        if (c == 0)
+            break;
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int sha256_file(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    sha256_ctx c;
+    sha256_init(&c);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sha256_update(&c, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return -1;
+    sha256_hex(&c, hex);
+    return 0;
+}
+
+/* gd._util.sha256(path) -> hex | nil */
+static int util_sha256(lua_State *L)
+{
+    char hex[65];
+    if (sha256_file(luaL_checkstring(L, 1), hex) != 0)
+        lua_pushnil(L);
+    else
+        lua_pushstring(L, hex);
+    return 1;
+}
+
+/* gd._util.plugins() -> { { file, plugin, version, abi, sha256, components = {...} }, ... } */
+static int util_plugins(lua_State *L)
+{
+    gd_registry *reg = lgd_registry(L);
+    lua_newtable(L);
+    int n = 0;
+    const char *last = NULL;
+    for (int i = 0; i < gd_registry_count(reg); i++) {
+        const gd_entry *e = gd_registry_at(reg, i);
+        if (!last || strcmp(last, e->file) != 0) {
+            if (last)
+                lua_pop(L, 2); /* components, plugin table */
+            last = e->file;
+            lua_newtable(L);
+            lgd_setstr(L, "file", e->file);
+            lgd_setstr(L, "plugin", e->plugin);
+            lgd_setstr(L, "version", e->version);
+            lua_pushfstring(L, "%d.%d", (int)e->abi_major, (int)e->abi_minor);
+            lua_setfield(L, -2, "abi");
+            char hex[65];
+            if (sha256_file(e->file, hex) == 0)
+                lgd_setstr(L, "sha256", hex);
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, -3, ++n);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -3, "components");
+        }
+        lua_pushfstring(L, "%s.%s", gd_kind_short_name(e->component->kind), e->component->name);
+        lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+    }
+    if (last)
+        lua_pop(L, 2);
+    return 1;
+}
+
+static int util_threads(lua_State *L)
+{
+    lua_pushinteger(L, gd_get_threads());
+    return 1;
+}
+
+static int util_blas(lua_State *L)
+{
+    lua_pushstring(L, gd_blas_description());
+    return 1;
+}
+
+void lgd_open_lib(lua_State *L)
+{
+    /* package.preload[name] = loader, for every embedded file */
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "preload");
+    for (const lgd_embedded *e = lgd_embedded_sources; e->name; e++) {
+        lua_pushlightuserdata(L, (void *)e);
+        lua_pushcclosure(L, load_embedded, 1);
+        lua_setfield(L, -2, e->name);
+    }
+    lua_pop(L, 2);
+
+    static const luaL_Reg util[] = {
+        { "mkdir_p", util_mkdir_p },
+        { "sha256", util_sha256 },
+        { "plugins", util_plugins },
+        { "threads", util_threads },
+        { "blas", util_blas },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, util);
+    lua_setfield(L, -2, "_util");
+
+    /* require("gradus.glue")(gd) */
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "gradus.glue");
+    lua_call(L, 1, 1);
+    lua_pushvalue(L, -2);
+    lua_call(L, 1, 0);
+}

@@ -1,0 +1,715 @@
+/*
+ * lua/lprim.c: primitives for hand-written loops and component tests:
+ * spec:build{...} for optimizers, layers, losses and regularizers, and
+ * gd.clip_norm / gd.clip_value.
+ *
+ * Every instance calls the component's vtable directly, on memory the
+ * binding owns through Lua userdata (so nothing leaks when an argument check
+ * raises), after checking every shape: no C crash is reachable from Lua.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "lgradus.h"
+#include "model.h"
+#include "train.h"
+
+static const char *shape_s(const gd_shape *s, char *buf)
+{
+    return lgd_shape_str(s, buf, 64);
+}
+
+/* ---------------------------------------------------------------------------
+ * Optimizer instances: gd.optim.adam{}:build{ x, y }
+ *
+ * One userdata holds the state of every parameter tensor: its slots (zeroed,
+ * as the trainer's arenas are) and the optimizer's scalars. User values:
+ * 1 the spec, 2 the list of parameter tensors, 3 the list of gradient
+ * tensors taken from { value =, grad = } entries (or false).
+ * ------------------------------------------------------------------------- */
+
+typedef struct opt_param {
+    lgd_tensor *x;
+    float *slot[GD_MAX_OPTIM_SLOTS];
+} opt_param;
+
+typedef struct lopt {
+    const gd_spec *spec;   /* borrowed from user value 1 */
+    int n, nslots, nscalars;
+    int64_t t;             /* updates done; the next one is t + 1 */
+    double *scalars;
+    opt_param p[];
+} lopt;
+
+static lopt *checkopt(lua_State *L, int idx)
+{
+    return luaL_checkudata(L, idx, LGD_OPTIMIZER);
+}
+
+/* The tensor of list entry i: a tensor, or field `field` of a table
+ * ({ value =, grad = } from :params()). Leaves it on the stack. */
+static lgd_tensor *entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
+                                const char *what)
+{
+    lua_geti(L, list, i);
+    if (lua_istable(L, -1) && !lgd_testtensor(L, -1)) {
+        lua_getfield(L, -1, field);
+        lua_remove(L, -2);
+    }
+    lgd_tensor *t = lgd_testtensor(L, -1);
+    if (!t) {
+        char got[160];
+        lgd_describe_value(L, -1, got, sizeof got);
+        luaL_error(L, "%s: entry %d must be a tensor, got %s", what, (int)i, got);
+    }
+    return t;
+}
+
+static int build_optimizer(lua_State *L, const gd_spec *s)
+{
+    const gd_component *c = s->component;
+    const gd_optimizer_vtable *vt = c->vt.optimizer;
+    char what[96];
+    snprintf(what, sizeof what, "%s:build", c->name);
+    if (lgd_testtensor(L, 2)) {     /* :build(x) for a single tensor */
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, 2);
+        lua_rawseti(L, -2, 1);
+        lua_replace(L, 2);
+    }
+    if (!lua_istable(L, 2))
+        return luaL_error(L, "%s: expects a list of parameter tensors ({ x, ... }), got %s",
+                          what, luaL_typename(L, 2));
+    lua_Integer n = luaL_len(L, 2);
+    if (n < 1 || n > 1 << 20)
+        return luaL_error(L, "%s: expects a non-empty list of parameter tensors", what);
+    int top = lua_gettop(L);
+    lua_createtable(L, (int)n, 0);   /* parameter tensors */
+    lua_createtable(L, (int)n, 0);   /* gradient tensors, when given */
+    int xs = top + 1, gs = top + 2, have_grads = 1;
+    int64_t floats = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lgd_tensor *x = entry_tensor(L, 2, i, "value", what);
+        floats += x->numel;
+        lua_rawseti(L, xs, i);
+        lua_geti(L, 2, i);
+        if (lua_istable(L, -1) && !lgd_testtensor(L, -1) &&
+            lua_getfield(L, -1, "grad") != LUA_TNIL && lgd_testtensor(L, -1))
+            lua_rawseti(L, gs, i);
+        else
+            have_grads = 0;
+        lua_settop(L, gs);
+    }
+    size_t head = sizeof(lopt) + (size_t)n * sizeof(opt_param);
+    head = (head + 7) / 8 * 8;
+    size_t size = head + (size_t)(vt->nscalars + 1) * sizeof(double) +
+                  (size_t)vt->nslots * (size_t)floats * sizeof(float);
+    lopt *o = lua_newuserdatauv(L, size, 3);
+    memset(o, 0, size);
+    luaL_setmetatable(L, LGD_OPTIMIZER);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, xs);
+    lua_setiuservalue(L, -2, 2);
+    if (have_grads)
+        lua_pushvalue(L, gs);
+    else
+        lua_pushboolean(L, 0);
+    lua_setiuservalue(L, -2, 3);
+    o->spec = s;
+    o->n = (int)n;
+    o->nslots = vt->nslots;
+    o->nscalars = vt->nscalars;
+    o->scalars = (double *)((char *)o + head);
+    float *slots = (float *)(o->scalars + vt->nscalars + 1);
+    for (int i = 0; i < o->n; i++) {
+        lua_rawgeti(L, xs, i + 1);
+        o->p[i].x = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        for (int k = 0; k < o->nslots; k++) {
+            o->p[i].slot[k] = slots;
+            slots += o->p[i].x->numel;
+        }
+    }
+    return 1;
+}
+
+/* opt:step([grads] [, { lr = }]): one update of every parameter tensor. */
+static int opt_step(lua_State *L)
+{
+    lopt *o = checkopt(L, 1);
+    const gd_component *c = o->spec->component;
+    int gidx = 2;
+    if (lua_isnoneornil(L, 2)) {
+        lua_getiuservalue(L, 1, 3);
+        if (!lua_istable(L, -1))
+            return luaL_error(L, "%s:step: no gradients given (build from :params() entries to "
+                              "step on their grad tensors)", c->name);
+        lua_replace(L, 2);
+    } else if (lgd_testtensor(L, 2) && o->n == 1) {
+        lua_createtable(L, 1, 0);
+        lua_pushvalue(L, 2);
+        lua_rawseti(L, -2, 1);
+        lua_replace(L, 2);
+    }
+    luaL_checktype(L, gidx, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, gidx);
+    if (n != o->n)
+        return luaL_error(L, "%s:step: %d gradient tensors for %d parameter tensors", c->name,
+                          (int)n, o->n);
+    double lr = gd_optimizer_base_lr(o->spec);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_getfield(L, 3, "lr") != LUA_TNIL) {
+            int isnum;
+            lr = lua_tonumberx(L, -1, &isnum);
+            if (!isnum || !isfinite(lr) || lr < 0)
+                return luaL_error(L, "%s:step: lr must be a finite number >= 0", c->name);
+        }
+        lua_pop(L, 1);
+    }
+    /* Check every gradient before touching any parameter. */
+    for (int i = 0; i < o->n; i++) {
+        lgd_tensor *g = entry_tensor(L, gidx, i + 1, "grad", "step");
+        if (!lgd_shape_equal(&g->shape, &o->p[i].x->shape)) {
+            char a[64], b[64];
+            return luaL_error(L, "%s:step: gradient %d has shape %s, expected %s (the shape "
+                              "of parameter %d)", c->name, i + 1, shape_s(&g->shape, a),
+                              shape_s(&o->p[i].x->shape, b), i + 1);
+        }
+        lua_pop(L, 1);
+    }
+    o->t++;
+    gd_optim_state st = { lr, o->t, o->scalars };
+    for (int i = 0; i < o->n; i++) {
+        lgd_tensor *g = entry_tensor(L, gidx, i + 1, "grad", "step");
+        gd_optim_span sp = { o->p[i].x->numel, o->p[i].x->data, g->data, { NULL } };
+        for (int k = 0; k < o->nslots; k++)
+            sp.slot[k] = o->p[i].slot[k];
+        c->vt.optimizer->step(o->spec->options, &st, &sp);
+        lua_pop(L, 1);
+    }
+    lua_pushinteger(L, (lua_Integer)o->t);
+    return 1;
+}
+
+/* opt:slots(i) -> { tensor, ... }: live views of parameter i's state. */
+static int opt_slots(lua_State *L)
+{
+    lopt *o = checkopt(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, i >= 1 && i <= o->n, 2, "parameter index out of range");
+    lua_createtable(L, o->nslots, 0);
+    for (int k = 0; k < o->nslots; k++) {
+        lgd_tensor_view(L, o->p[i - 1].slot[k], &o->p[i - 1].x->shape, 1);
+        lua_rawseti(L, -2, k + 1);
+    }
+    return 1;
+}
+
+static int opt_index(lua_State *L)
+{
+    lopt *o = checkopt(L, 1);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "t") == 0)
+        lua_pushinteger(L, (lua_Integer)o->t);
+    else if (strcmp(k, "spec") == 0)
+        lua_getiuservalue(L, 1, 1);
+    else if (strcmp(k, "step") == 0)
+        lua_pushcfunction(L, opt_step);
+    else if (strcmp(k, "slots") == 0)
+        lua_pushcfunction(L, opt_slots);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static int opt_tostring(lua_State *L)
+{
+    lopt *o = checkopt(L, 1);
+    char buf[512];
+    lua_pushfstring(L, "optimizer %s over %d tensors, %d updates",
+                    gd_spec_describe(o->spec, buf, sizeof buf), o->n, (int)o->t);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Layer instances: gd.layer.dense{ units = 3 }:build{ inputs = 7, seed = 1 }
+ *
+ * A one-layer gd_model does the creating, arena layout, binding and
+ * initialization, so a layer built here with seed s starts from the same
+ * weights as the first layer of a model built with seed s. Forward and
+ * backward call the vtable directly because the model does not compute the
+ * input gradient. User values: 1 registry, 2 scratch, 3 saved x, 4 saved y.
+ * ------------------------------------------------------------------------- */
+
+typedef struct llayer {
+    gd_model *m;
+    int forwarded, training;
+    int64_t scratch_cap;
+} llayer;
+
+static llayer *checklayer(lua_State *L, int idx)
+{
+    llayer *l = luaL_checkudata(L, idx, LGD_LAYER);
+    if (!l->m)
+        luaL_argerror(L, idx, "layer is not built");
+    return l;
+}
+
+static int layer_gc(lua_State *L)
+{
+    llayer *l = luaL_checkudata(L, 1, LGD_LAYER);
+    gd_model_free(l->m);
+    l->m = NULL;
+    return 0;
+}
+
+static int build_layer(lua_State *L, const gd_spec *s)
+{
+    const char *name = s->component->name;
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_getfield(L, 2, "inputs") == LUA_TNIL)
+        return luaL_error(L, "%s:build: 'inputs' is required (features per sample, or a "
+                          "shape)", name);
+    char what[96];
+    snprintf(what, sizeof what, "%s:build: inputs", name);
+    gd_shape in = lgd_checkshape(L, -1, what);
+    if (in.ndim > GD_MAX_DIMS - 1)
+        return luaL_error(L, "%s: at most %d dimensions per sample", what, GD_MAX_DIMS - 1);
+    lua_getfield(L, 2, "seed");
+    int isint = 1;
+    lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
+    if (!isint)
+        return luaL_error(L, "%s:build: seed must be an integer", name);
+    lua_settop(L, 2);
+    llayer *l = lua_newuserdatauv(L, sizeof *l, 4);
+    memset(l, 0, sizeof *l);
+    luaL_setmetatable(L, LGD_LAYER);
+    lgd_push_registry(L);
+    lua_setiuservalue(L, -2, 1);
+    gd_error err;
+    l->m = gd_model_new(lgd_registry(L), &s, 1, &in, (uint64_t)seed, &err);
+    if (!l->m)
+        return lgd_raise(L, &err);
+    return 1;
+}
+
+static gd_model_layer *layer0(llayer *l)
+{
+    return gd_model_layer_at(l->m, 0);
+}
+
+static gd_tensor as_gd(const lgd_tensor *t)
+{
+    gd_tensor g = { t->data, t->shape };
+    return g;
+}
+
+/* Batch shape [batch, sample...]. */
+static gd_shape batch_shape(int64_t batch, const gd_shape *sample)
+{
+    gd_shape s = { sample->ndim + 1, { batch, 0, 0, 0 } };
+    for (int d = 0; d < sample->ndim; d++)
+        s.dim[d + 1] = sample->dim[d];
+    return s;
+}
+
+/* "[batch, 7]" into buf[96] */
+static const char *batch_str(const gd_shape *sample, char *buf)
+{
+    char in[64];
+    lgd_shape_str(sample, in, sizeof in);
+    snprintf(buf, 96, "[batch, %s", in + 1);
+    return buf;
+}
+
+/* layer:forward(x [, { training = }]) -> y (a new tensor) */
+static int layer_forward(lua_State *L)
+{
+    llayer *l = checklayer(L, 1);
+    gd_model_layer *ml = layer0(l);
+    lgd_tensor *x = lgd_checktensor(L, 2);
+    int training = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "training");
+        training = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    gd_shape want = batch_shape(x->shape.ndim ? x->shape.dim[0] : 1, &ml->in);
+    if (!lgd_shape_equal(&x->shape, &want)) {
+        char a[64], b[96];
+        return luaL_error(L, "%s:forward: input has shape %s, expected %s", ml->name,
+                          shape_s(&x->shape, a), batch_str(&ml->in, b));
+    }
+    int64_t batch = x->shape.dim[0];
+    int64_t need = ml->info.scratch_per_sample * batch + ml->info.scratch_fixed;
+    if (need > l->scratch_cap) {
+        gd_shape ss = gd_shape_1(need);
+        lgd_tensor_new(L, &ss);
+        lua_setiuservalue(L, 1, 2);
+        l->scratch_cap = need;
+    }
+    lua_getiuservalue(L, 1, 2);
+    lgd_tensor *scratch = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    /* Keep private copies of x and y for backward: the caller may change
+     * the tensors it holds in between. */
+    lgd_tensor *xs = lgd_tensor_copy(L, x->data, &x->shape);
+    lua_setiuservalue(L, 1, 3);
+    gd_shape ys_shape = batch_shape(batch, &ml->out);
+    lgd_tensor *ys = lgd_tensor_new(L, &ys_shape);
+    lua_setiuservalue(L, 1, 4);
+    l->forwarded = 0;
+    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, &ml->rng,
+                         scratch ? scratch->data : NULL };
+    gd_tensor gx = as_gd(xs), gy = as_gd(ys);
+    gd_error err;
+    if (ml->entry->component->vt.layer->forward(ml->self, &ctx, &gx, &gy, &err) != GD_OK)
+        return luaL_error(L, "%s:forward: %s", ml->name, err.msg);
+    l->forwarded = 1;
+    l->training = training;
+    lgd_tensor_copy(L, ys->data, &ys->shape);
+    return 1;
+}
+
+/* layer:backward(gy) -> gx; adds parameter gradients into :params()[i].grad */
+static int layer_backward(lua_State *L)
+{
+    llayer *l = checklayer(L, 1);
+    gd_model_layer *ml = layer0(l);
+    lgd_tensor *dy = lgd_checktensor(L, 2);
+    if (!l->forwarded)
+        return luaL_error(L, "%s:backward: call forward first", ml->name);
+    lua_getiuservalue(L, 1, 2);
+    lgd_tensor *scratch = lua_touserdata(L, -1);
+    lua_getiuservalue(L, 1, 3);
+    lgd_tensor *xs = lua_touserdata(L, -1);
+    lua_getiuservalue(L, 1, 4);
+    lgd_tensor *ys = lua_touserdata(L, -1);
+    if (!lgd_shape_equal(&dy->shape, &ys->shape)) {
+        char a[64], b[64];
+        return luaL_error(L, "%s:backward: gradient has shape %s, expected %s (the output's)",
+                          ml->name, shape_s(&dy->shape, a), shape_s(&ys->shape, b));
+    }
+    lgd_tensor *dx = lgd_tensor_new(L, &xs->shape);
+    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), l->training, &ml->rng,
+                         scratch ? scratch->data : NULL };
+    gd_tensor gx = as_gd(xs), gy = as_gd(ys), gdy = as_gd(dy), gdx = as_gd(dx);
+    ml->entry->component->vt.layer->backward(ml->self, &ctx, &gx, &gy, &gdy, &gdx);
+    return 1;
+}
+
+static const char *role_name(gd_param_role r)
+{
+    switch (r) {
+    case GD_ROLE_WEIGHT: return "weight";
+    case GD_ROLE_BIAS: return "bias";
+    case GD_ROLE_SCALE: return "scale";
+    case GD_ROLE_SHIFT: return "shift";
+    }
+    return "other";
+}
+
+static int layer_params(lua_State *L)
+{
+    llayer *l = checklayer(L, 1);
+    gd_model_layer *ml = layer0(l);
+    lua_createtable(L, ml->nparams, 0);
+    for (int p = 0; p < ml->nparams; p++) {
+        const gd_model_param *mp = &ml->params[p];
+        lua_createtable(L, 0, 4);
+        lgd_tensor_view(L, mp->value, &mp->info->shape, 1);
+        lua_setfield(L, -2, "value");
+        lgd_tensor_view(L, mp->grad, &mp->info->shape, 1);
+        lua_setfield(L, -2, "grad");
+        lgd_setstr(L, "role", role_name(mp->info->role));
+        lgd_setstr(L, "name", mp->info->name);
+        lua_rawseti(L, -2, p + 1);
+    }
+    return 1;
+}
+
+static int layer_buffers(lua_State *L)
+{
+    llayer *l = checklayer(L, 1);
+    gd_model_layer *ml = layer0(l);
+    lua_createtable(L, ml->nbuffers, 0);
+    for (int b = 0; b < ml->nbuffers; b++) {
+        const gd_model_buffer *mb = &ml->buffers[b];
+        lua_createtable(L, 0, 2);
+        gd_shape s = gd_shape_1(mb->numel);
+        lgd_tensor_view(L, mb->value, &s, 1);
+        lua_setfield(L, -2, "value");
+        lgd_setstr(L, "name", mb->info->name);
+        lua_rawseti(L, -2, b + 1);
+    }
+    return 1;
+}
+
+static int layer_zero_grad(lua_State *L)
+{
+    gd_model_zero_grad(checklayer(L, 1)->m);
+    return 0;
+}
+
+static int layer_output_shape(lua_State *L)
+{
+    lgd_push_shape(L, &layer0(checklayer(L, 1))->out);
+    return 1;
+}
+
+static int layer_tostring(lua_State *L)
+{
+    gd_model_layer *ml = layer0(checklayer(L, 1));
+    char buf[512], a[64], b[64];
+    lua_pushfstring(L, "layer %s %s -> %s", gd_spec_describe(ml->spec, buf, sizeof buf),
+                    shape_s(&ml->in, a), shape_s(&ml->out, b));
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Loss instances: gd.loss.mse{}:build{}. User values: 1 spec, 2 last grad.
+ * ------------------------------------------------------------------------- */
+
+typedef struct lloss {
+    const gd_spec *spec;
+} lloss;
+
+static int build_loss(lua_State *L, const gd_spec *s)
+{
+    lloss *o = lua_newuserdatauv(L, sizeof *o, 2);
+    o->spec = s;
+    luaL_setmetatable(L, LGD_LOSS);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+/* loss:forward(pred, target) -> value. Class targets are 1-based class
+ * numbers (a tensor or a table), turned into the 0-based indices the plugin
+ * takes. */
+static int loss_forward(lua_State *L)
+{
+    lloss *o = luaL_checkudata(L, 1, LGD_LOSS);
+    const gd_component *c = o->spec->component;
+    const gd_loss_vtable *vt = c->vt.loss;
+    lgd_tensor *pred = lgd_checktensor(L, 2);
+    int pushed;
+    lgd_tensor *tgt = lgd_totensor(L, 3, &pushed);
+    char a[64], b[64];
+    lgd_tensor *t0;
+    if (vt->target == GD_TARGET_CLASS) {
+        if (pred->shape.ndim != 2)
+            return luaL_error(L, "%s:forward: predictions have shape %s, expected [batch, "
+                              "classes]", c->name, shape_s(&pred->shape, a));
+        int64_t n = pred->shape.dim[0], k = pred->shape.dim[1];
+        if (tgt->numel != n)
+            return luaL_error(L, "%s:forward: %d targets for a batch of %d (targets are class "
+                              "numbers, shape [%d])", c->name, (int)tgt->numel, (int)n, (int)n);
+        gd_shape ts = gd_shape_1(n);
+        t0 = lgd_tensor_new(L, &ts);
+        for (int64_t i = 0; i < n; i++) {
+            float v = tgt->data[i];
+            if (!(v >= 1 && v <= (float)k) || v != floorf(v))
+                return luaL_error(L, "%s:forward: target %d is %g, expected a class number "
+                                  "in 1..%d", c->name, (int)i + 1, (double)v, (int)k);
+            t0->data[i] = v - 1;
+        }
+    } else {
+        if (!lgd_shape_equal(&tgt->shape, &pred->shape) &&
+            !(tgt->numel == pred->numel && tgt->shape.ndim == 1 && pushed))
+            return luaL_error(L, "%s:forward: target has shape %s, expected %s (the "
+                              "predictions')", c->name, shape_s(&tgt->shape, a),
+                              shape_s(&pred->shape, b));
+        t0 = tgt;
+    }
+    lgd_tensor *grad = lgd_tensor_new(L, &pred->shape);
+    gd_tensor gp = as_gd(pred), gt = { t0->data, t0->shape }, gg = as_gd(grad);
+    if (vt->target == GD_TARGET_VALUE)
+        gt.shape = pred->shape;
+    double v = vt->forward(o->spec->options, &gp, &gt, &gg);
+    lua_setiuservalue(L, 1, 2);
+    lua_pushnumber(L, v);
+    return 1;
+}
+
+static int loss_backward(lua_State *L)
+{
+    lloss *o = luaL_checkudata(L, 1, LGD_LOSS);
+    if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
+        return luaL_error(L, "%s:backward: call forward first", o->spec->component->name);
+    lgd_tensor *g = lua_touserdata(L, -1);
+    lgd_tensor_copy(L, g->data, &g->shape);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Regularizer instances: gd.reg.l2{ lambda = 0.1 }:build{}. User value 1: spec.
+ * ------------------------------------------------------------------------- */
+
+typedef struct lreg {
+    const gd_spec *spec;
+} lreg;
+
+static int build_regularizer(lua_State *L, const gd_spec *s)
+{
+    lreg *o = lua_newuserdatauv(L, sizeof *o, 1);
+    o->spec = s;
+    luaL_setmetatable(L, LGD_REGULARIZER);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+static int reg_penalty(lua_State *L)
+{
+    lreg *o = luaL_checkudata(L, 1, LGD_REGULARIZER);
+    lgd_tensor *w = lgd_checktensor(L, 2);
+    lua_pushnumber(L, o->spec->component->vt.regularizer->penalty(o->spec->options, w->numel,
+                                                                   w->data));
+    return 1;
+}
+
+/* reg:grad(W) -> a new tensor: the term the regularizer adds to W's gradient. */
+static int reg_grad(lua_State *L)
+{
+    lreg *o = luaL_checkudata(L, 1, LGD_REGULARIZER);
+    lgd_tensor *w = lgd_checktensor(L, 2);
+    lgd_tensor *g = lgd_tensor_new(L, &w->shape);
+    o->spec->component->vt.regularizer->add_grad(o->spec->options, w->numel, w->data, g->data);
+    return 1;
+}
+
+/* reg:add_grad(W, G): G += the term, in place. */
+static int reg_add_grad(lua_State *L)
+{
+    lreg *o = luaL_checkudata(L, 1, LGD_REGULARIZER);
+    lgd_tensor *w = lgd_checktensor(L, 2), *g = lgd_checktensor(L, 3);
+    if (!lgd_shape_equal(&w->shape, &g->shape)) {
+        char a[64], b[64];
+        return luaL_error(L, "%s:add_grad: gradient has shape %s, expected %s (the weights')",
+                          o->spec->component->name, shape_s(&g->shape, a),
+                          shape_s(&w->shape, b));
+    }
+    o->spec->component->vt.regularizer->add_grad(o->spec->options, w->numel, w->data, g->data);
+    lua_settop(L, 3);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * spec:build and clipping
+ * ------------------------------------------------------------------------- */
+
+int lgd_build(lua_State *L)
+{
+    const gd_spec *s = lgd_checkspec(L, 1, (gd_kind)0);
+    switch (s->component->kind) {
+    case GD_KIND_OPTIMIZER: return build_optimizer(L, s);
+    case GD_KIND_LAYER:
+        if (lua_isnoneornil(L, 2))
+            return luaL_error(L, "%s:build: expects { inputs = n or shape, seed = s }",
+                              s->component->name);
+        return build_layer(L, s);
+    case GD_KIND_LOSS: return build_loss(L, s);
+    case GD_KIND_REGULARIZER: return build_regularizer(L, s);
+    default:
+        return luaL_error(L, "%s: a %s spec has no build", s->component->name,
+                          gd_kind_name(s->component->kind));
+    }
+}
+
+/* Collect the tensors of list idx into arrays held by a scratch userdata. */
+static int clip_args(lua_State *L, const char *what, float ***g, int64_t **n, double *c)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    *c = luaL_checknumber(L, 2);
+    if (!(*c > 0) || !isfinite(*c))
+        luaL_argerror(L, 2, lua_pushfstring(L, "%s: the threshold must be a finite number > 0",
+                                            what));
+    lua_Integer count = luaL_len(L, 1);
+    if (count < 0 || count > 1 << 20)
+        luaL_argerror(L, 1, "too many tensors");
+    char *mem = lua_newuserdatauv(L, (size_t)(count ? count : 1) * (sizeof(float *) +
+                                  sizeof(int64_t)), 0);
+    *g = (float **)mem;
+    *n = (int64_t *)(mem + (size_t)(count ? count : 1) * sizeof(float *));
+    for (lua_Integer i = 1; i <= count; i++) {
+        lgd_tensor *t = entry_tensor(L, 1, i, "grad", what);
+        (*g)[i - 1] = t->data;
+        (*n)[i - 1] = t->numel;
+        lua_pop(L, 1);
+    }
+    return (int)count;
+}
+
+static int clip_norm(lua_State *L)
+{
+    float **g;
+    int64_t *n;
+    double c;
+    int count = clip_args(L, "gd.clip_norm", &g, &n, &c);
+    bool clipped;
+    lua_pushnumber(L, gd_clip_by_norm(g, n, count, c, &clipped));
+    lua_pushboolean(L, clipped);
+    return 2;
+}
+
+static int clip_value(lua_State *L)
+{
+    float **g;
+    int64_t *n;
+    double c;
+    int count = clip_args(L, "gd.clip_value", &g, &n, &c);
+    bool clipped;
+    lua_pushnumber(L, gd_clip_by_value(g, n, count, c, &clipped));
+    lua_pushboolean(L, clipped);
+    return 2;
+}
+
+void lgd_open_prim(lua_State *L)
+{
+    static const luaL_Reg opt_meta[] = {
+        { "__index", opt_index },
+        { "__tostring", opt_tostring },
+        { NULL, NULL },
+    };
+    luaL_newmetatable(L, LGD_OPTIMIZER);
+    luaL_setfuncs(L, opt_meta, 0);
+    lua_pop(L, 1);
+    static const luaL_Reg layer_meta[] = {
+        { "forward", layer_forward },
+        { "backward", layer_backward },
+        { "params", layer_params },
+        { "buffers", layer_buffers },
+        { "zero_grad", layer_zero_grad },
+        { "output_shape", layer_output_shape },
+        { "__gc", layer_gc },
+        { "__tostring", layer_tostring },
+        { NULL, NULL },
+    };
+    lgd_newclass(L, LGD_LAYER, layer_meta);
+    lua_pop(L, 1);
+    static const luaL_Reg loss_meta[] = {
+        { "forward", loss_forward },
+        { "backward", loss_backward },
+        { NULL, NULL },
+    };
+    lgd_newclass(L, LGD_LOSS, loss_meta);
+    lua_pop(L, 1);
+    static const luaL_Reg reg_meta[] = {
+        { "penalty", reg_penalty },
+        { "grad", reg_grad },
+        { "add_grad", reg_add_grad },
+        { NULL, NULL },
+    };
+    lgd_newclass(L, LGD_REGULARIZER, reg_meta);
+    lua_pop(L, 1);
+    static const luaL_Reg fns[] = {
+        { "clip_norm", clip_norm },
+        { "clip_value", clip_value },
+        { NULL, NULL },
+    };
+    luaL_setfuncs(L, fns, 0);
+}
