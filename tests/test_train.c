@@ -3,6 +3,7 @@
  * plugins loaded at run time.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "support.h"
@@ -190,6 +191,117 @@ static void test_train_divergence_reported(void)
     gd_dataset_free(ds);
 }
 
+static double norm_of(const float *x, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += (double)x[i] * x[i];
+    return sqrt(s);
+}
+
+/* Telemetry of a monitored step equals a direct computation from the
+ * layer's tensors: parameters before and after, gradients, activations. */
+static void test_train_telemetry_matches_tensors(void)
+{
+    gd_error err;
+    gd_dataset *ds = gd_synthetic_spirals(64, 2, 0.05, 7, &err);
+    mlp m;
+    mlp_make(&m, 2, 5);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "adam", "lr", 'n', 0.01, NULL);
+    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 1, .batch = 64, .seed = 1, .monitor_every = 1 };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    int64_t np = gd_model_param_count(m.model);
+    float *before = malloc(np * sizeof(float));
+    memcpy(before, gd_model_params(m.model), np * sizeof(float));
+    gd_step_result r;
+    CU_ASSERT_EQUAL_FATAL(gd_trainer_step(tr, &r, &err), GD_OK);
+    CU_ASSERT(r.monitored);
+    CU_ASSERT_EQUAL_FATAL(gd_trainer_record_count(tr), 1);
+    const gd_step_record *rec = gd_trainer_record(tr, 0);
+    CU_ASSERT_EQUAL(rec->step, 0);
+    CU_ASSERT_DOUBLE_EQUAL(rec->lr, 0.01, 1e-12);
+    CU_ASSERT_DOUBLE_EQUAL(rec->grad_norm, norm_of(gd_model_grads(m.model), np),
+                           1e-9 * rec->grad_norm);
+    CU_ASSERT(rec->effective_lr > 0 && isfinite(rec->effective_lr));
+    for (int i = 0; i < gd_model_layer_count(m.model); i++) {
+        gd_model_layer *l = gd_model_layer_at(m.model, i);
+        const gd_layer_telemetry *t = &rec->layers[i];
+        gd_tensor a = gd_model_activation(m.model, i);
+        int64_t n = gd_tensor_numel(&a);
+        double s = 0, s2 = 0, dead = 0;
+        for (int64_t k = 0; k < n; k++) {
+            s += a.data[k];
+            s2 += (double)a.data[k] * a.data[k];
+            dead += a.data[k] == 0;
+        }
+        double mean = s / n, sd = sqrt(s2 / n - mean * mean);
+        CU_ASSERT_DOUBLE_EQUAL(t->act_mean, mean, 1e-9 + 1e-9 * fabs(mean));
+        CU_ASSERT_DOUBLE_EQUAL(t->act_std, sd, 1e-6 * (sd + 1e-9));
+        if (l->nparams == 0) {
+            CU_ASSERT(isnan(t->grad_norm) && isnan(t->update_ratio));
+            CU_ASSERT_DOUBLE_EQUAL(t->dead, dead / n, 1e-12); /* relu layers */
+            continue;
+        }
+        CU_ASSERT(isnan(t->dead) && isnan(t->saturated)); /* dense: not an activation */
+        const float *w = gd_model_params(m.model) + l->param_offset;
+        const float *g = gd_model_grads(m.model) + l->param_offset;
+        const float *b = before + l->param_offset;
+        double ds = 0;
+        for (int64_t k = 0; k < l->param_count; k++)
+            ds += ((double)w[k] - b[k]) * ((double)w[k] - b[k]);
+        double gn = norm_of(g, l->param_count), wn = norm_of(b, l->param_count);
+        CU_ASSERT_DOUBLE_EQUAL(t->grad_norm, gn, 1e-9 * gn);
+        CU_ASSERT_DOUBLE_EQUAL(t->update_ratio, sqrt(ds) / wn, 1e-9 * sqrt(ds) / wn);
+        /* Adam's first step moves each weight by about lr: a plausibility check. */
+        CU_ASSERT(t->update_ratio > 1e-4 && t->update_ratio < 1);
+    }
+    free(before);
+    gd_trainer_free(tr);
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    mlp_free(&m);
+    gd_dataset_free(ds);
+}
+
+/* Clipping by norm inside the step: the recorded norm is the one before
+ * clipping, the flag says it fired, and the update used the clipped gradient. */
+static void test_train_clip_norm_in_step(void)
+{
+    gd_error err;
+    gd_dataset *ds = gd_synthetic_spirals(64, 2, 0.05, 7, &err);
+    mlp m;
+    mlp_make(&m, 2, 5);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1.0, NULL);
+    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 1, .batch = 64, .seed = 1, .monitor_every = 1,
+                            .clip = GD_CLIP_NORM, .clip_value = 1e-3 };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    int64_t np = gd_model_param_count(m.model);
+    float *before = malloc(np * sizeof(float));
+    memcpy(before, gd_model_params(m.model), np * sizeof(float));
+    CU_ASSERT_EQUAL_FATAL(gd_trainer_step(tr, NULL, &err), GD_OK);
+    const gd_step_record *rec = gd_trainer_record(tr, 0);
+    CU_ASSERT(rec->clipped);
+    CU_ASSERT(rec->grad_norm > 1e-3);
+    /* sgd with lr 1: the step is the clipped gradient, of norm 1e-3. */
+    double moved = 0;
+    const float *w = gd_model_params(m.model);
+    for (int64_t k = 0; k < np; k++)
+        moved += ((double)w[k] - before[k]) * ((double)w[k] - before[k]);
+    CU_ASSERT_DOUBLE_EQUAL(sqrt(moved), 1e-3, 1e-6);
+    free(before);
+    gd_trainer_free(tr);
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    mlp_free(&m);
+    gd_dataset_free(ds);
+}
+
 int main(void)
 {
     static const test_case cases[] = {
@@ -199,6 +311,8 @@ int main(void)
         TEST(test_train_same_seed_bit_identical),
         TEST(test_train_refuses_width_mismatch),
         TEST(test_train_divergence_reported),
+        TEST(test_train_telemetry_matches_tensors),
+        TEST(test_train_clip_norm_in_step),
         TEST_END,
     };
     return test_main("train", cases);
