@@ -1,7 +1,541 @@
-/* lua/ldata.c: placeholder, being written */
+/*
+ * lua/ldata.c: data sets (gd.data.*), wrapping core/data.h.
+ *
+ * A data set userdata holds one reference to a gd_dataset; split and subset
+ * make views sharing the samples, so holding a split keeps the base alive
+ * without copying it. Class labels are 1-based in Lua, as everywhere in the
+ * Lua API, and 0-based in the core.
+ *
+ * Option tables are checked like component options: an unknown name is an
+ * error naming the options there are, never silently ignored.
+ */
+#include <math.h>
+#include <string.h>
+
 #include "lgradus.h"
+
+/* ---------------------------------------------------------------------------
+ * Option tables
+ * ------------------------------------------------------------------------- */
+
+/* Every key of the table at idx must be one of `names` (NULL-terminated). */
+static void check_keys(lua_State *L, int idx, const char *what, const char *const *names)
+{
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int ok = 0;
+        for (int i = 0; k && names[i]; i++)
+            ok |= strcmp(k, names[i]) == 0;
+        if (!ok) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (int i = 0; names[i]; i++) {
+                if (i)
+                    luaL_addstring(&b, ", ");
+                luaL_addstring(&b, names[i]);
+            }
+            luaL_pushresult(&b);
+            lgd_error(L, "%s: unknown option '%s' (options: %s)", what,
+                       k ? k : luaL_typename(L, -2), lua_tostring(L, -1));
+        }
+    }
+}
+
+static int64_t opt_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
+                       int64_t min)
+{
+    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, key) == LUA_TNIL) {
+        if (!lua_isnoneornil(L, idx))
+            lua_pop(L, 1);
+        return def;
+    }
+    int isint;
+    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    if (!isint || v < min)
+        lgd_error(L, "%s: option '%s' must be an integer >= %d, got %s", what, key, (int)min,
+                   luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    return (int64_t)v;
+}
+
+static double opt_num(lua_State *L, int idx, const char *what, const char *key, double def)
+{
+    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, key) == LUA_TNIL) {
+        if (!lua_isnoneornil(L, idx))
+            lua_pop(L, 1);
+        return def;
+    }
+    int isnum;
+    double v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum || lua_type(L, -1) != LUA_TNUMBER || !(v >= 0) || !isfinite(v))
+        lgd_error(L, "%s: option '%s' must be a finite number >= 0, got %s", what, key,
+                   luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A string field (left on the stack while the caller uses it: it pushes
+ * one value either way, nil when absent). */
+static const char *opt_str(lua_State *L, int idx, const char *what, const char *key)
+{
+    if (lua_isnoneornil(L, idx)) {
+        lua_pushnil(L);
+        return NULL;
+    }
+    int t = lua_getfield(L, idx, key);
+    if (t == LUA_TNIL)
+        return NULL;
+    if (t != LUA_TSTRING)
+        lgd_error(L, "%s: option '%s' must be a string, got %s", what, key,
+                   luaL_typename(L, -1));
+    return lua_tostring(L, -1);
+}
+
+static int opt_bool(lua_State *L, int idx, const char *what, const char *key, int def)
+{
+    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, key) == LUA_TNIL) {
+        if (!lua_isnoneornil(L, idx))
+            lua_pop(L, 1);
+        return def;
+    }
+    if (!lua_isboolean(L, -1))
+        lgd_error(L, "%s: option '%s' must be a boolean, got %s", what, key,
+                   luaL_typename(L, -1));
+    int v = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* ---------------------------------------------------------------------------
+ * The data set userdata
+ * ------------------------------------------------------------------------- */
+
+/* Push an empty box; the caller stores its gd_dataset right after. */
+static lgd_dataset *new_box(lua_State *L)
+{
+    lgd_dataset *b = lua_newuserdatauv(L, sizeof *b, 0);
+    b->ds = NULL;
+    luaL_setmetatable(L, LGD_DATASET);
+    return b;
+}
+
+gd_dataset *lgd_testdataset(lua_State *L, int idx)
+{
+    lgd_dataset *b = luaL_testudata(L, idx, LGD_DATASET);
+    return b ? b->ds : NULL;
+}
+
+gd_dataset *lgd_checkdataset(lua_State *L, int idx)
+{
+    gd_dataset *ds = lgd_testdataset(L, idx);
+    if (!ds) {
+        char got[160];
+        lgd_describe_value(L, idx, got, sizeof got);
+        luaL_argerror(L, idx, lua_pushfstring(L, "data set expected, got %s", got));
+    }
+    return ds;
+}
+
+static int ds_gc(lua_State *L)
+{
+    lgd_dataset *b = luaL_checkudata(L, 1, LGD_DATASET);
+    gd_dataset_free(b->ds);
+    b->ds = NULL;
+    return 0;
+}
+
+/* Store a result (or raise its error) in the box at the top. */
+static int finish(lua_State *L, gd_dataset *ds, const gd_error *err)
+{
+    if (!ds)
+        return lgd_raise(L, err);
+    ((lgd_dataset *)lua_touserdata(L, -1))->ds = ds;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Loaders
+ * ------------------------------------------------------------------------- */
+
+static int data_fashion_mnist(lua_State *L)
+{
+    static const char *const keys[] = { "split", "limit", "dir", NULL };
+    const char *what = "gd.data.fashion_mnist";
+    check_keys(L, 1, what, keys);
+    const char *split = opt_str(L, 1, what, "split");
+    const char *dir = opt_str(L, 1, what, "dir");
+    int64_t limit = opt_int(L, 1, what, "limit", 0, 0);
+    if (!split)
+        split = "train";
+    if (strcmp(split, "train") && strcmp(split, "test"))
+        return lgd_error(L, "%s: option 'split' must be \"train\" or \"test\", got \"%s\"", what,
+                          split);
+    new_box(L);
+    gd_dataset *ds = NULL;
+    gd_error err;
+    if (gd_fashion_mnist_load(dir, split, limit, &ds, &err) != GD_OK)
+        ds = NULL;
+    return finish(L, ds, &err);
+}
+
+static int data_csv(lua_State *L)
+{
+    static const char *const keys[] = { "path", "target", "header", "classes", NULL };
+    const char *what = "gd.data.csv";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, what, keys);
+    gd_csv_options o = { 0 };
+    o.path = opt_str(L, 1, what, "path");
+    if (!o.path)
+        return lgd_error(L, "%s: option 'path' is required", what);
+    lua_getfield(L, 1, "target");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        o.target_name = lua_tostring(L, -1);
+    } else if (!lua_isnil(L, -1)) {
+        int isint;
+        lua_Integer t = lua_tointegerx(L, -1, &isint);
+        if (!isint || t < 1 || t > 1 << 20)
+            return lgd_error(L, "%s: option 'target' must be a column name or a 1-based column "
+                              "number", what);
+        o.target_index = (int)t;
+    }
+    o.header = opt_bool(L, 1, what, "header", 1);
+    o.classes = opt_bool(L, 1, what, "classes", 0);
+    new_box(L);
+    gd_dataset *ds = NULL;
+    gd_error err;
+    if (gd_csv_load(&o, &ds, &err) != GD_OK)
+        ds = NULL;
+    return finish(L, ds, &err);
+}
+
+static int syn_spirals(lua_State *L)
+{
+    static const char *const keys[] = { "n", "classes", "noise", "seed", NULL };
+    const char *what = "gd.data.synthetic.spirals";
+    check_keys(L, 1, what, keys);
+    int64_t n = opt_int(L, 1, what, "n", 300, 1);
+    int64_t k = opt_int(L, 1, what, "classes", 3, 2);
+    double noise = opt_num(L, 1, what, "noise", 0.2);
+    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
+    new_box(L);
+    gd_error err;
+    return finish(L, gd_synthetic_spirals(n, (int)(k > 1000 ? 1000 : k), noise, (uint64_t)seed,
+                                          &err), &err);
+}
+
+static int syn_blobs(lua_State *L)
+{
+    static const char *const keys[] = { "n", "classes", "features", "spread", "seed", NULL };
+    const char *what = "gd.data.synthetic.blobs";
+    check_keys(L, 1, what, keys);
+    int64_t n = opt_int(L, 1, what, "n", 300, 1);
+    int64_t k = opt_int(L, 1, what, "classes", 3, 2);
+    int64_t f = opt_int(L, 1, what, "features", 2, 1);
+    double spread = opt_num(L, 1, what, "spread", 1.0);
+    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
+    new_box(L);
+    gd_error err;
+    return finish(L, gd_synthetic_blobs(n, (int)(k > 1000 ? 1000 : k), f, spread, (uint64_t)seed,
+                                        &err), &err);
+}
+
+static int syn_xor(lua_State *L)
+{
+    static const char *const keys[] = { "n", "noise", "seed", NULL };
+    const char *what = "gd.data.synthetic.xor";
+    check_keys(L, 1, what, keys);
+    int64_t n = opt_int(L, 1, what, "n", 200, 1);
+    double noise = opt_num(L, 1, what, "noise", 0.1);
+    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
+    new_box(L);
+    gd_error err;
+    return finish(L, gd_synthetic_xor(n, noise, (uint64_t)seed, &err), &err);
+}
+
+static int syn_regression(lua_State *L)
+{
+    static const char *const keys[] = { "n", "features", "noise", "seed", NULL };
+    const char *what = "gd.data.synthetic.regression";
+    check_keys(L, 1, what, keys);
+    int64_t n = opt_int(L, 1, what, "n", 200, 1);
+    int64_t f = opt_int(L, 1, what, "features", 1, 1);
+    double noise = opt_num(L, 1, what, "noise", 0.1);
+    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
+    new_box(L);
+    gd_error err;
+    return finish(L, gd_synthetic_regression(n, f, noise, (uint64_t)seed, &err), &err);
+}
+
+/* gd.data.tensor{ x = [N, ...], y = ..., classes = K }: y as a table of Lua
+ * integers (or with `classes`) is class numbers 1..K; otherwise y is
+ * regression targets, [N] or [N, k]. */
+static int data_tensor(lua_State *L)
+{
+    static const char *const keys[] = { "x", "y", "classes", "name", NULL };
+    const char *what = "gd.data.tensor";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_keys(L, 1, what, keys);
+    int pushed;
+    lua_getfield(L, 1, "x");
+    if (lua_isnil(L, -1))
+        return lgd_error(L, "%s: option 'x' is required (a tensor [samples, features...])",
+                          what);
+    lgd_tensor *x = lgd_totensor(L, lua_gettop(L), &pushed);
+    if (x->shape.ndim < 2)
+        return lgd_error(L, "%s: x must be [samples, features...], got a tensor with one "
+                          "dimension (write { {x1}, {x2}, ... } for one feature)", what);
+    int64_t n = x->shape.dim[0];
+    gd_shape sample = { x->shape.ndim - 1, { 0 } };
+    for (int d = 1; d < x->shape.ndim; d++)
+        sample.dim[d - 1] = x->shape.dim[d];
+    int64_t classes = opt_int(L, 1, what, "classes", 0, 0);
+    lua_getfield(L, 1, "y");
+    int yidx = lua_gettop(L);
+    if (lua_isnil(L, yidx))
+        return lgd_error(L, "%s: option 'y' is required (class numbers or targets)", what);
+    /* A table of Lua integers is class numbers. */
+    int integers = lua_istable(L, yidx) && !lgd_testtensor(L, yidx) && luaL_len(L, yidx) > 0;
+    for (lua_Integer i = 1; integers && i <= luaL_len(L, yidx); i++) {
+        lua_geti(L, yidx, i);
+        integers = lua_isinteger(L, -1);
+        lua_pop(L, 1);
+    }
+    lgd_tensor *y = lgd_totensor(L, yidx, &pushed);
+    int64_t targets = 1;
+    if (classes > 0 || integers) {
+        if (y->numel != n)
+            return lgd_error(L, "%s: %d class numbers for %d samples", what, (int)y->numel,
+                              (int)n);
+        int64_t maxc = 0;
+        for (int64_t i = 0; i < n; i++) {
+            float v = y->data[i];
+            if (!(v >= 1) || v != floorf(v) || (classes > 0 && v > (float)classes))
+                return lgd_error(L, "%s: y[%d] must be a class number in 1..%s", what,
+                                  (int)i + 1, classes > 0 ? lua_pushfstring(L, "%d",
+                                  (int)classes) : "K");
+            if ((int64_t)v > maxc)
+                maxc = (int64_t)v;
+        }
+        if (!classes)
+            classes = maxc;
+        if (classes > 1 << 20)
+            return lgd_error(L, "%s: too many classes", what);
+        gd_shape ys = gd_shape_1(n);
+        lgd_tensor *y0 = lgd_tensor_new(L, &ys);
+        for (int64_t i = 0; i < n; i++)
+            y0->data[i] = y->data[i] - 1;
+        y = y0;
+    } else {
+        if (y->shape.dim[0] != n || (y->shape.ndim > 2))
+            return lgd_error(L, "%s: y must be [%d] or [%d, targets] for %d samples", what,
+                              (int)n, (int)n, (int)n);
+        targets = y->numel / n;
+    }
+    const char *name = opt_str(L, 1, what, "name");
+    new_box(L);
+    gd_error err;
+    gd_dataset *ds = gd_dataset_from_floats(n, &sample, x->data, targets, y->data, (int)classes,
+                                            &err);
+    if (ds && name)
+        gd_dataset_set_name(ds, name);
+    return finish(L, ds, &err);
+}
+
+/* ---------------------------------------------------------------------------
+ * Methods
+ * ------------------------------------------------------------------------- */
+
+static int ds_size(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)gd_dataset_size(lgd_checkdataset(L, 1)));
+    return 1;
+}
+
+static int ds_features(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)gd_dataset_features(lgd_checkdataset(L, 1)));
+    return 1;
+}
+
+static int ds_classes(lua_State *L)
+{
+    lua_pushinteger(L, gd_dataset_classes(lgd_checkdataset(L, 1)));
+    return 1;
+}
+
+static int ds_sample_shape(lua_State *L)
+{
+    lgd_push_shape(L, gd_dataset_sample_shape(lgd_checkdataset(L, 1)));
+    return 1;
+}
+
+static int ds_name(lua_State *L)
+{
+    lua_pushstring(L, gd_dataset_name(lgd_checkdataset(L, 1)));
+    return 1;
+}
+
+/* ds:split{ validation = n or fraction, seed = s } -> train, validation */
+static int ds_split(lua_State *L)
+{
+    static const char *const keys[] = { "validation", "seed", NULL };
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    check_keys(L, 2, "split", keys);
+    int64_t size = gd_dataset_size(ds), nval;
+    lua_getfield(L, 2, "validation");
+    int isint;
+    if (lua_isnil(L, -1))
+        return lgd_error(L, "split: option 'validation' is required (a sample count, or a "
+                          "fraction in (0, 1))");
+    nval = (int64_t)lua_tointegerx(L, -1, &isint);
+    if (!isint) {
+        double f = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || !(f > 0 && f < 1))
+            return lgd_error(L, "split: 'validation' must be a sample count or a fraction in "
+                              "(0, 1), got %s", luaL_tolstring(L, -1, NULL));
+        nval = (int64_t)llround(f * (double)size);
+    }
+    if (nval < 1 || nval >= size)
+        return lgd_error(L, "split: 'validation' must leave both parts non-empty: 1..%d of %d "
+                          "samples, got %d", (int)size - 1, (int)size, (int)nval);
+    int64_t seed = opt_int(L, 2, "split", "seed", 1, 0);
+    lgd_dataset *tb = new_box(L), *vb = new_box(L);
+    gd_error err;
+    if (gd_dataset_split(ds, nval, (uint64_t)seed, &tb->ds, &vb->ds, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    return 2;
+}
+
+static int ds_subset(lua_State *L)
+{
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    if (n < 1 || n > gd_dataset_size(ds))
+        return lgd_error(L, "subset: n must be in 1..%d, got %d", (int)gd_dataset_size(ds),
+                          (int)n);
+    new_box(L);
+    gd_error err;
+    return finish(L, gd_dataset_subset(ds, n, &err), &err);
+}
+
+/* ds:standardize([stats_from]): (x - mean)/std with stats from stats_from
+ * (default: ds itself), e.g. test:standardize(train). */
+static int ds_standardize(lua_State *L)
+{
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    gd_dataset *from = lua_isnoneornil(L, 2) ? ds : lgd_checkdataset(L, 2);
+    new_box(L);
+    gd_error err;
+    return finish(L, gd_dataset_standardize(ds, from, &err), &err);
+}
+
+/* Gather samples first..first+n-1 into x [n, sample...] and y: a table of
+ * class numbers (1-based) or a tensor [n, targets]. */
+static int gather(lua_State *L, gd_dataset *ds, int64_t first, int64_t n)
+{
+    const gd_shape *ss = gd_dataset_sample_shape(ds);
+    gd_shape xs = { ss->ndim + 1, { n, 0, 0, 0 } };
+    for (int d = 0; d < ss->ndim && d + 1 < GD_MAX_DIMS; d++)
+        xs.dim[d + 1] = ss->dim[d];
+    if (ss->ndim + 1 > GD_MAX_DIMS)
+        xs = gd_shape_2(n, gd_dataset_features(ds));
+    int64_t tw = gd_dataset_target_width(ds);
+    int64_t *idx = lua_newuserdatauv(L, (size_t)n * sizeof *idx, 0);
+    for (int64_t i = 0; i < n; i++)
+        idx[i] = first + i;
+    lgd_tensor *x = lgd_tensor_new(L, &xs);
+    gd_shape ys = tw == 1 ? gd_shape_1(n) : gd_shape_2(n, tw);
+    lgd_tensor *y = lgd_tensor_new(L, &ys);
+    gd_dataset_gather(ds, idx, n, x->data, y->data);
+    if (gd_dataset_classes(ds) > 0) {
+        lua_createtable(L, (int)n, 0);
+        for (int64_t i = 0; i < n; i++) {
+            lua_pushinteger(L, (lua_Integer)y->data[i] + 1);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        lua_replace(L, -2);
+    }
+    return 2;
+}
+
+/* ds:get(i) -> x [1, sample...], y (class number or tensor [1, targets]) */
+static int ds_get(lua_State *L)
+{
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    luaL_argcheck(L, i >= 1 && i <= gd_dataset_size(ds), 2, "sample index out of range");
+    gather(L, ds, i - 1, 1);
+    if (gd_dataset_classes(ds) > 0) {
+        lua_rawgeti(L, -1, 1);
+        lua_replace(L, -2);
+    }
+    return 2;
+}
+
+/* ds:tensors() -> x [N, sample...], y (class numbers or tensor) */
+static int ds_tensors(lua_State *L)
+{
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    return gather(L, ds, 0, gd_dataset_size(ds));
+}
+
+static int ds_tostring(lua_State *L)
+{
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    char sh[64];
+    lgd_shape_str(gd_dataset_sample_shape(ds), sh, sizeof sh);
+    int k = gd_dataset_classes(ds);
+    if (k > 0)
+        lua_pushfstring(L, "data set %s: %d samples of %s, %d classes", gd_dataset_name(ds),
+                        (int)gd_dataset_size(ds), sh, k);
+    else
+        lua_pushfstring(L, "data set %s: %d samples of %s, %d targets", gd_dataset_name(ds),
+                        (int)gd_dataset_size(ds), sh, (int)gd_dataset_target_width(ds));
+    return 1;
+}
 
 void lgd_open_data(lua_State *L)
 {
-    (void)L;
+    static const luaL_Reg meta[] = {
+        { "size", ds_size },
+        { "features", ds_features },
+        { "classes", ds_classes },
+        { "sample_shape", ds_sample_shape },
+        { "name", ds_name },
+        { "split", ds_split },
+        { "subset", ds_subset },
+        { "standardize", ds_standardize },
+        { "get", ds_get },
+        { "tensors", ds_tensors },
+        { "__len", ds_size },
+        { "__gc", ds_gc },
+        { "__tostring", ds_tostring },
+        { NULL, NULL },
+    };
+    lgd_newclass(L, LGD_DATASET, meta);
+    lua_pop(L, 1);
+    static const luaL_Reg data[] = {
+        { "fashion_mnist", data_fashion_mnist },
+        { "csv", data_csv },
+        { "tensor", data_tensor },
+        { NULL, NULL },
+    };
+    static const luaL_Reg synthetic[] = {
+        { "spirals", syn_spirals },
+        { "blobs", syn_blobs },
+        { "xor", syn_xor },
+        { "regression", syn_regression },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, data);
+    luaL_newlib(L, synthetic);
+    lua_setfield(L, -2, "synthetic");
+    lua_setfield(L, -2, "data");
 }

@@ -7,6 +7,7 @@
  * (gd.plugins.load, GRADUS_PLUGIN_PATH, gradus -l) appears with no binding
  * code, and an unknown name fails with the registry's did-you-mean message.
  */
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,11 +25,42 @@ typedef struct reg_box {
  * Helpers shared by the binding
  * ------------------------------------------------------------------------- */
 
+/* Push "chunk:line: " of the user's code that called into gradus: the
+ * first Lua frame above the C function that is not one of the module's own
+ * embedded chunks ("=[gradus] ..."), so that an error raised by gd.train
+ * called through gd.compare points at the user's script, not the wrapper. */
+static void where_user(lua_State *L)
+{
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sl", &ar);
+        if (strncmp(ar.source, "=[gradus]", 9) == 0)
+            continue;
+        if (ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            return;
+        }
+        break;
+    }
+    lua_pushliteral(L, "");
+}
+
+int lgd_error(lua_State *L, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    where_user(L);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
 int lgd_raise(lua_State *L, const gd_error *err)
 {
     /* The message is copied into a Lua string before the longjmp; err may
      * live on the caller's C stack. */
-    return luaL_error(L, "%s", err->msg);
+    return lgd_error(L, "%s", err->msg);
 }
 
 void lgd_setnum(lua_State *L, const char *k, double v)

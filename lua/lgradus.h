@@ -30,6 +30,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "data.h"
+#include "model.h"
 #include "registry.h"
 
 /* Metatable names (luaL_newmetatable / luaL_checkudata). */
@@ -42,6 +44,8 @@
 #define LGD_REGULARIZER "gradus.regularizer"
 #define LGD_MODEL "gradus.model"
 #define LGD_DATASET "gradus.dataset"
+#define LGD_SEQUENTIAL "gradus.sequential"
+#define LGD_TRAINER "gradus.trainer"
 
 /* ---- lgradus.c ---------------------------------------------------------- */
 
@@ -53,6 +57,9 @@ gd_registry *lgd_registry(lua_State *L);
 void lgd_push_registry(lua_State *L);
 /* Raise a core error as a Lua error (adds the caller's position). */
 int lgd_raise(lua_State *L, const gd_error *err);
+/* luaL_error, but the position is the user's code, skipping the module's
+ * embedded Lua (gd.compare calling gd.train). */
+int lgd_error(lua_State *L, const char *fmt, ...);
 /* Set a field of the table at the top of the stack. */
 void lgd_setnum(lua_State *L, const char *k, double v);
 void lgd_setint(lua_State *L, const char *k, lua_Integer v);
@@ -81,7 +88,8 @@ void lgd_push_spec(lua_State *L, gd_spec *s);
 const gd_spec *lgd_checkspec(lua_State *L, int idx, gd_kind kind);
 const gd_spec *lgd_testspec(lua_State *L, int idx);
 /* The same for a table field: "what: 'field' must be an optimizer spec, got
- * number". Accepts a spec of `kind` or, when allow_name, its name. */
+ * number"; NULL when absent and not required. The spec stays owned by the
+ * table at idx. */
 const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const char *field,
                               gd_kind kind, int required);
 /* "optimizer spec 'adam'" / "number" for messages. */
@@ -124,13 +132,34 @@ void lgd_push_shape(lua_State *L, const gd_shape *s);
 void lgd_open_prim(lua_State *L);
 /* spec:build{...} for optimizer, layer, loss and regularizer specs. */
 int lgd_build(lua_State *L);
-/* Lr of a schedule spec: value at t, base lr, horizon -1 (pure). */
-double lgd_optimizer_base_lr(const gd_spec *opt);
 
-/* ---- lmodel.c / ldata.c / ltrain.c -------------------------------------- */
+/* ---- lmodel.c ----------------------------------------------------------- */
+
+typedef struct lgd_model {
+    gd_model *m;     /* owned */
+} lgd_model;
 
 void lgd_open_model(lua_State *L);
+int lgd_is_sequential(lua_State *L, int idx);
+/* Build a model from the gd.sequential spec at seq_idx; pushes the model
+ * userdata (top) above one internal value. Raises on failure. */
+lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64_t seed);
+lgd_model *lgd_checkmodel(lua_State *L, int idx);
+/* The loss spec model:evaluate uses by default (gd.train sets it). */
+void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx);
+
+/* ---- ldata.c ------------------------------------------------------------ */
+
+typedef struct lgd_dataset {
+    gd_dataset *ds;  /* owned reference */
+} lgd_dataset;
+
 void lgd_open_data(lua_State *L);
+gd_dataset *lgd_checkdataset(lua_State *L, int idx);
+gd_dataset *lgd_testdataset(lua_State *L, int idx);
+
+/* ---- ltrain.c ----------------------------------------------------------- */
+
 void lgd_open_train(lua_State *L);
 
 /* ---- llib.c: gd.compare, gd.report, gd.plot, diagnoses (embedded Lua) --- */

@@ -1,7 +1,511 @@
-/* lua/lmodel.c: placeholder, being written */
+/*
+ * lua/lmodel.c: gd.sequential (a model spec) and model instances.
+ *
+ * gd.sequential{ layer specs } only checks and keeps the specs: like every
+ * other spec it is not instantiated until something knows the input shape
+ * (gd.train, from its data set, or seq:build{ inputs =, seed = }). A model
+ * instance owns its gd_model (parameters in one arena) and is trained in
+ * place by gd.train; its :params() are live views into that arena.
+ *
+ * Model user values: 1 registry, 2 copy of the last training input (read by
+ * backward), 3 the loss spec evaluate uses by default (set by gd.train),
+ * 4 the sequential spec it was built from.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "data.h"
 #include "lgradus.h"
+#include "model.h"
+
+/* ---------------------------------------------------------------------------
+ * gd.sequential: user values 1 the list of layer specs
+ * ------------------------------------------------------------------------- */
+
+typedef struct lseq {
+    int n;
+} lseq;
+
+int lgd_is_sequential(lua_State *L, int idx)
+{
+    return luaL_testudata(L, idx, LGD_SEQUENTIAL) != NULL;
+}
+
+static int sequential(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_Integer n = luaL_len(L, 1);
+    if (n < 1)
+        return lgd_error(L, "gd.sequential: needs at least one layer spec ({ gd.layer.dense{ "
+                          "units = 10 }, ... })");
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > n)
+            return lgd_error(L, "gd.sequential: takes a list of layer specs only, got key '%s'",
+                              luaL_tolstring(L, -2, NULL));
+        lua_pop(L, 1);
+    }
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        const gd_spec *s = lgd_testspec(L, -1);
+        if (!s || s->component->kind != GD_KIND_LAYER) {
+            char got[160];
+            lgd_describe_value(L, -1, got, sizeof got);
+            return lgd_error(L, "gd.sequential: entry %d must be a layer spec, got %s", (int)i,
+                              got);
+        }
+        lua_rawseti(L, -2, i);
+    }
+    lseq *q = lua_newuserdatauv(L, sizeof *q, 1);
+    q->n = (int)n;
+    luaL_setmetatable(L, LGD_SEQUENTIAL);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
+lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64_t seed)
+{
+    seq_idx = lua_absindex(L, seq_idx);
+    lseq *q = luaL_checkudata(L, seq_idx, LGD_SEQUENTIAL);
+    /* The specs stay alive in the list (user value 1) while gd_model_new
+     * copies them. The pointer array lives in a userdata: nothing leaks
+     * if anything raises. */
+    const gd_spec **specs = lua_newuserdatauv(L, (size_t)q->n * sizeof *specs, 0);
+    lua_getiuservalue(L, seq_idx, 1);
+    for (int i = 0; i < q->n; i++) {
+        lua_rawgeti(L, -1, i + 1);
+        specs[i] = lgd_testspec(L, -1);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);   /* specs stays on the stack, anchored, until we return */
+    lgd_model *md = lua_newuserdatauv(L, sizeof *md, 4);
+    md->m = NULL;
+    luaL_setmetatable(L, LGD_MODEL);
+    lgd_push_registry(L);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, seq_idx);
+    lua_setiuservalue(L, -2, 4);
+    gd_error err;
+    if (!(md->m = gd_model_new(lgd_registry(L), specs, q->n, in, seed, &err)))
+        lgd_raise(L, &err);
+    return md;
+}
+
+/* seq:build{ inputs = n or shape, seed = s } -> model */
+static int seq_build(lua_State *L)
+{
+    luaL_checkudata(L, 1, LGD_SEQUENTIAL);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lua_getfield(L, 2, "inputs") == LUA_TNIL)
+        return lgd_error(L, "sequential:build: 'inputs' is required (features per sample, or "
+                          "a shape)");
+    gd_shape in = lgd_checkshape(L, -1, "sequential:build: inputs");
+    if (in.ndim > GD_MAX_DIMS - 1)
+        return lgd_error(L, "sequential:build: at most %d dimensions per sample",
+                          GD_MAX_DIMS - 1);
+    lua_getfield(L, 2, "seed");
+    int isint = 1;
+    lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
+    if (!isint)
+        return lgd_error(L, "sequential:build: seed must be an integer");
+    lgd_model_build(L, 1, &in, (uint64_t)seed);
+    return 1;
+}
+
+static int seq_index(lua_State *L)
+{
+    lseq *q = luaL_checkudata(L, 1, LGD_SEQUENTIAL);
+    const char *k = luaL_checkstring(L, 2);
+    if (strcmp(k, "kind") == 0) {
+        lua_pushstring(L, "model");
+    } else if (strcmp(k, "name") == 0) {
+        lua_pushstring(L, "sequential");
+    } else if (strcmp(k, "layers") == 0) {
+        lua_getiuservalue(L, 1, 1);
+        lua_createtable(L, q->n, 0);   /* a copy: the spec stays immutable */
+        for (int i = 1; i <= q->n; i++) {
+            lua_rawgeti(L, -2, i);
+            lua_rawseti(L, -2, i);
+        }
+    } else if (strcmp(k, "build") == 0) {
+        lua_pushcfunction(L, seq_build);
+    } else {
+        lua_pushnil(L);
+    }
+    return 1;
+}
+
+static int seq_tostring(lua_State *L)
+{
+    lseq *q = luaL_checkudata(L, 1, LGD_SEQUENTIAL);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "sequential{ ");
+    lua_getiuservalue(L, 1, 1);
+    for (int i = 1; i <= q->n; i++) {
+        char buf[512];
+        lua_rawgeti(L, -1, i);
+        const gd_spec *s = lgd_testspec(L, -1);
+        lua_pop(L, 1);
+        if (i > 1)
+            luaL_addstring(&b, ", ");
+        luaL_addstring(&b, gd_spec_describe(s, buf, sizeof buf));
+    }
+    lua_pop(L, 1);
+    luaL_addstring(&b, " }");
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int seq_len(lua_State *L)
+{
+    lua_pushinteger(L, ((lseq *)luaL_checkudata(L, 1, LGD_SEQUENTIAL))->n);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Model instances
+ * ------------------------------------------------------------------------- */
+
+lgd_model *lgd_checkmodel(lua_State *L, int idx)
+{
+    lgd_model *md = luaL_checkudata(L, idx, LGD_MODEL);
+    if (!md->m)
+        luaL_argerror(L, idx, "model is not built");
+    return md;
+}
+
+static int model_gc(lua_State *L)
+{
+    lgd_model *md = luaL_checkudata(L, 1, LGD_MODEL);
+    gd_model_free(md->m);
+    md->m = NULL;
+    return 0;
+}
+
+/* The batch size of x for this model: x is [batch, input...] or any shape
+ * whose trailing elements per row match the input's size. */
+static int64_t check_input(lua_State *L, gd_model *m, const lgd_tensor *x, const char *what)
+{
+    const gd_shape *in = gd_model_input_shape(m);
+    int64_t per = gd_shape_numel(in);
+    int64_t batch = x->shape.ndim >= 2 ? x->shape.dim[0] : 0;
+    if (batch < 1 || x->numel != batch * per) {
+        char a[64], b[64];
+        lgd_shape_str(&x->shape, a, sizeof a);
+        lgd_shape_str(in, b, sizeof b);
+        lgd_error(L, "%s: input has shape %s, expected [batch, %s", what, a, b + 1);
+    }
+    return batch;
+}
+
+/* Run the model on x; leaves nothing on the stack, returns the output. */
+static const float *run_forward(lua_State *L, lgd_model *md, lgd_tensor *x, int training,
+                                const char *what)
+{
+    int64_t batch = check_input(L, md->m, x, what);
+    gd_error err;
+    if (gd_model_reserve(md->m, batch, &err) != GD_OK)
+        lgd_raise(L, &err);
+    const float *in = x->data;
+    if (training) {
+        /* backward reads the input again: keep a private copy. */
+        lgd_tensor *keep = lgd_tensor_copy(L, x->data, &x->shape);
+        lua_setiuservalue(L, 1, 2);
+        in = keep->data;
+    }
+    const float *out;
+    if (gd_model_forward(md->m, in, batch, training, &out, &err) != GD_OK)
+        lgd_raise(L, &err);
+    return out;
+}
+
+static gd_shape out_shape(gd_model *m, int64_t batch)
+{
+    const gd_shape *o = gd_model_output_shape(m);
+    gd_shape s = { o->ndim + 1, { batch, 0, 0, 0 } };
+    for (int d = 0; d < o->ndim; d++)
+        s.dim[d + 1] = o->dim[d];
+    return s;
+}
+
+/* model:forward(x [, { training = }]) -> outputs (a new tensor) */
+static int model_forward(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    lgd_tensor *x = lgd_checktensor(L, 2);
+    int training = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "training");
+        training = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    const float *out = run_forward(L, md, x, training, "model:forward");
+    gd_shape s = out_shape(md->m, x->shape.dim[0]);
+    lgd_tensor_copy(L, out, &s);
+    return 1;
+}
+
+/* model:backward(dout): after forward(x, { training = true }); adds into the
+ * parameter gradients. */
+static int model_backward(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    lgd_tensor *dy = lgd_checktensor(L, 2);
+    if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
+        return lgd_error(L, "model:backward: call forward(x, { training = true }) first");
+    int64_t batch = gd_model_last_batch(md->m);
+    gd_shape want = out_shape(md->m, batch);
+    if (batch < 1 || !lgd_shape_equal(&dy->shape, &want)) {
+        char a[64], b[64];
+        return lgd_error(L, "model:backward: gradient has shape %s, expected %s (the output's)",
+                          lgd_shape_str(&dy->shape, a, sizeof a),
+                          lgd_shape_str(&want, b, sizeof b));
+    }
+    gd_model_backward(md->m, dy->data);
+    return 0;
+}
+
+/* model:predict(x) -> { class numbers, 1-based } */
+static int model_predict(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    lgd_tensor *x = lgd_checktensor(L, 2);
+    const float *out = run_forward(L, md, x, 0, "model:predict");
+    int64_t batch = x->shape.dim[0], k = gd_shape_numel(gd_model_output_shape(md->m));
+    lua_createtable(L, (int)batch, 0);
+    for (int64_t r = 0; r < batch; r++) {
+        const float *row = out + r * k;
+        int64_t best = 0;
+        for (int64_t c = 1; c < k; c++)
+            if (row[c] > row[best])
+                best = c;
+        lua_pushinteger(L, (lua_Integer)best + 1);
+        lua_rawseti(L, -2, (lua_Integer)r + 1);
+    }
+    return 1;
+}
+
+void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx)
+{
+    lua_pushvalue(L, loss_idx);
+    lua_setiuservalue(L, model_idx, 3);
+}
+
+/* model:evaluate(data [, { loss =, batch = }]) -> { loss =, accuracy = } */
+static int model_evaluate(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    gd_dataset *ds = lgd_checkdataset(L, 2);
+    int64_t batch = 256;
+    const gd_spec *loss = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        loss = lgd_field_spec(L, 3, "model:evaluate", "loss", GD_KIND_LOSS, 0);
+        lua_getfield(L, 3, "batch");
+        if (!lua_isnil(L, -1)) {
+            batch = luaL_checkinteger(L, -1);
+            luaL_argcheck(L, batch >= 1, 3, "batch must be >= 1");
+        }
+        lua_pop(L, 1);
+    }
+    if (!loss && lua_getiuservalue(L, 1, 3) == LUA_TUSERDATA)
+        loss = lgd_testspec(L, -1);
+    if (!loss) {
+        /* No loss given nor trained with: the usual one for the data. */
+        lua_getfield(L, lua_upvalueindex(1), "loss");
+        lua_getfield(L, -1, gd_dataset_classes(ds) > 0 ? "cross_entropy" : "mse");
+        lua_call(L, 0, 1);
+        loss = lgd_checkspec(L, -1, GD_KIND_LOSS);
+    }
+    double lv, acc;
+    gd_error err;
+    if (gd_model_evaluate(md->m, loss, ds, batch, &lv, &acc, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 2);
+    lgd_setnum(L, "loss", lv);
+    if (!isnan(acc))
+        lgd_setnum(L, "accuracy", acc);
+    return 1;
+}
+
+static const char *role_name(gd_param_role r)
+{
+    static const char *const names[] = { "other", "weight", "bias", "scale", "shift" };
+    return r >= GD_ROLE_WEIGHT && r <= GD_ROLE_SHIFT ? names[r] : names[0];
+}
+
+/* model:params() -> { { name = "dense1.weight", layer =, role =, value =, grad = }, ... } */
+static int model_params(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    lua_newtable(L);
+    int k = 0, nl = gd_model_layer_count(md->m);
+    for (int i = 0; i < nl; i++) {
+        gd_model_layer *l = gd_model_layer_at(md->m, i);
+        for (int p = 0; p < l->nparams; p++) {
+            const gd_model_param *mp = &l->params[p];
+            lua_createtable(L, 0, 5);
+            lua_pushfstring(L, "%s.%s", l->name, mp->info->name);
+            lua_setfield(L, -2, "name");
+            lgd_setstr(L, "layer", l->name);
+            lgd_setstr(L, "role", role_name(mp->info->role));
+            lgd_tensor_view(L, mp->value, &mp->info->shape, 1);
+            lua_setfield(L, -2, "value");
+            lgd_tensor_view(L, mp->grad, &mp->info->shape, 1);
+            lua_setfield(L, -2, "grad");
+            lua_rawseti(L, -2, ++k);
+        }
+    }
+    return 1;
+}
+
+static int model_buffers(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    lua_newtable(L);
+    int k = 0, nl = gd_model_layer_count(md->m);
+    for (int i = 0; i < nl; i++) {
+        gd_model_layer *l = gd_model_layer_at(md->m, i);
+        for (int b = 0; b < l->nbuffers; b++) {
+            lua_createtable(L, 0, 3);
+            lua_pushfstring(L, "%s.%s", l->name, l->buffers[b].info->name);
+            lua_setfield(L, -2, "name");
+            lgd_setstr(L, "layer", l->name);
+            gd_shape s = gd_shape_1(l->buffers[b].numel);
+            lgd_tensor_view(L, l->buffers[b].value, &s, 1);
+            lua_setfield(L, -2, "value");
+            lua_rawseti(L, -2, ++k);
+        }
+    }
+    return 1;
+}
+
+static int model_zero_grad(lua_State *L)
+{
+    gd_model_zero_grad(lgd_checkmodel(L, 1)->m);
+    return 0;
+}
+
+/* model:reset(seed): initial weights again, as gd_model_new made them. */
+static int model_reset(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    lua_Integer seed = luaL_optinteger(L, 2, 1);
+    gd_error err;
+    if (gd_model_init(md->m, (uint64_t)seed, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    return 0;
+}
+
+static int summary_tostring(lua_State *L)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_getfield(L, 1, "layers");
+    lua_Integer n = luaL_len(L, -1);
+    char line[256];
+    snprintf(line, sizeof line, "%-14s %-14s %-14s %12s\n", "layer", "input", "output", "params");
+    luaL_addstring(&b, line);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        lua_getfield(L, -1, "name");
+        lua_getfield(L, -2, "input_text");
+        lua_getfield(L, -3, "output_text");
+        lua_getfield(L, -4, "params");
+        snprintf(line, sizeof line, "%-14s %-14s %-14s %12lld\n", lua_tostring(L, -4),
+                 lua_tostring(L, -3), lua_tostring(L, -2), (long long)lua_tointeger(L, -1));
+        luaL_addstring(&b, line);
+        lua_pop(L, 5);
+    }
+    lua_getfield(L, 1, "params");
+    snprintf(line, sizeof line, "total parameters: %lld", (long long)lua_tointeger(L, -1));
+    lua_pop(L, 2);
+    luaL_addstring(&b, line);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* model:summary() -> { layers = { {name, component, input, output, params}, ... },
+ * params = total }, printable. */
+static int model_summary(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    int nl = gd_model_layer_count(md->m);
+    lua_createtable(L, 0, 2);
+    lua_createtable(L, nl, 0);
+    for (int i = 0; i < nl; i++) {
+        gd_model_layer *l = gd_model_layer_at(md->m, i);
+        char buf[512];
+        lua_createtable(L, 0, 8);
+        lgd_setstr(L, "name", l->name);
+        lgd_setstr(L, "component", l->spec->component->name);
+        lgd_setstr(L, "spec", gd_spec_describe(l->spec, buf, sizeof buf));
+        lgd_push_shape(L, &l->in);
+        lua_setfield(L, -2, "input");
+        lgd_push_shape(L, &l->out);
+        lua_setfield(L, -2, "output");
+        lgd_setstr(L, "input_text", lgd_shape_str(&l->in, buf, sizeof buf));
+        lgd_setstr(L, "output_text", lgd_shape_str(&l->out, buf, sizeof buf));
+        lgd_setint(L, "params", (lua_Integer)l->param_count);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "layers");
+    lgd_setint(L, "params", (lua_Integer)gd_model_param_count(md->m));
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, summary_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_setmetatable(L, -2);
+    return 1;
+}
+
+static int model_tostring(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    char a[64], b[64];
+    lua_pushfstring(L, "model: %d layers, %s -> %s, %d parameters",
+                    gd_model_layer_count(md->m),
+                    lgd_shape_str(gd_model_input_shape(md->m), a, sizeof a),
+                    lgd_shape_str(gd_model_output_shape(md->m), b, sizeof b),
+                    (int)gd_model_param_count(md->m));
+    return 1;
+}
 
 void lgd_open_model(lua_State *L)
 {
-    (void)L;
+    static const luaL_Reg seq_meta[] = {
+        { "__index", seq_index },
+        { "__tostring", seq_tostring },
+        { "__len", seq_len },
+        { NULL, NULL },
+    };
+    luaL_newmetatable(L, LGD_SEQUENTIAL);
+    luaL_setfuncs(L, seq_meta, 0);
+    lua_pop(L, 1);
+    static const luaL_Reg model_meta[] = {
+        { "forward", model_forward },
+        { "backward", model_backward },
+        { "predict", model_predict },
+        { "evaluate", model_evaluate },
+        { "params", model_params },
+        { "buffers", model_buffers },
+        { "zero_grad", model_zero_grad },
+        { "reset", model_reset },
+        { "summary", model_summary },
+        { "__gc", model_gc },
+        { "__tostring", model_tostring },
+        { NULL, NULL },
+    };
+    /* evaluate finds gd.loss through the module table (upvalue 1). */
+    luaL_newmetatable(L, LGD_MODEL);
+    lua_pushvalue(L, -2);
+    luaL_setfuncs(L, model_meta, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, sequential);
+    lua_setfield(L, -2, "sequential");
 }

@@ -53,14 +53,16 @@ static lgd_tensor *entry_tensor(lua_State *L, int list, lua_Integer i, const cha
 {
     lua_geti(L, list, i);
     if (lua_istable(L, -1) && !lgd_testtensor(L, -1)) {
-        lua_getfield(L, -1, field);
-        lua_remove(L, -2);
+        if (lua_getfield(L, -1, field) == LUA_TNIL)
+            lua_pop(L, 1);   /* describe the table itself */
+        else
+            lua_remove(L, -2);
     }
     lgd_tensor *t = lgd_testtensor(L, -1);
     if (!t) {
         char got[160];
         lgd_describe_value(L, -1, got, sizeof got);
-        luaL_error(L, "%s: entry %d must be a tensor, got %s", what, (int)i, got);
+        lgd_error(L, "%s: entry %d must be a tensor, got %s", what, (int)i, got);
     }
     return t;
 }
@@ -78,11 +80,11 @@ static int build_optimizer(lua_State *L, const gd_spec *s)
         lua_replace(L, 2);
     }
     if (!lua_istable(L, 2))
-        return luaL_error(L, "%s: expects a list of parameter tensors ({ x, ... }), got %s",
+        return lgd_error(L, "%s: expects a list of parameter tensors ({ x, ... }), got %s",
                           what, luaL_typename(L, 2));
     lua_Integer n = luaL_len(L, 2);
     if (n < 1 || n > 1 << 20)
-        return luaL_error(L, "%s: expects a non-empty list of parameter tensors", what);
+        return lgd_error(L, "%s: expects a non-empty list of parameter tensors", what);
     int top = lua_gettop(L);
     lua_createtable(L, (int)n, 0);   /* parameter tensors */
     lua_createtable(L, (int)n, 0);   /* gradient tensors, when given */
@@ -140,10 +142,11 @@ static int opt_step(lua_State *L)
     lopt *o = checkopt(L, 1);
     const gd_component *c = o->spec->component;
     int gidx = 2;
+    lua_settop(L, 3);
     if (lua_isnoneornil(L, 2)) {
         lua_getiuservalue(L, 1, 3);
         if (!lua_istable(L, -1))
-            return luaL_error(L, "%s:step: no gradients given (build from :params() entries to "
+            return lgd_error(L, "%s:step: no gradients given (build from :params() entries to "
                               "step on their grad tensors)", c->name);
         lua_replace(L, 2);
     } else if (lgd_testtensor(L, 2) && o->n == 1) {
@@ -155,7 +158,7 @@ static int opt_step(lua_State *L)
     luaL_checktype(L, gidx, LUA_TTABLE);
     lua_Integer n = luaL_len(L, gidx);
     if (n != o->n)
-        return luaL_error(L, "%s:step: %d gradient tensors for %d parameter tensors", c->name,
+        return lgd_error(L, "%s:step: %d gradient tensors for %d parameter tensors", c->name,
                           (int)n, o->n);
     double lr = gd_optimizer_base_lr(o->spec);
     if (!lua_isnoneornil(L, 3)) {
@@ -164,7 +167,7 @@ static int opt_step(lua_State *L)
             int isnum;
             lr = lua_tonumberx(L, -1, &isnum);
             if (!isnum || !isfinite(lr) || lr < 0)
-                return luaL_error(L, "%s:step: lr must be a finite number >= 0", c->name);
+                return lgd_error(L, "%s:step: lr must be a finite number >= 0", c->name);
         }
         lua_pop(L, 1);
     }
@@ -173,7 +176,7 @@ static int opt_step(lua_State *L)
         lgd_tensor *g = entry_tensor(L, gidx, i + 1, "grad", "step");
         if (!lgd_shape_equal(&g->shape, &o->p[i].x->shape)) {
             char a[64], b[64];
-            return luaL_error(L, "%s:step: gradient %d has shape %s, expected %s (the shape "
+            return lgd_error(L, "%s:step: gradient %d has shape %s, expected %s (the shape "
                               "of parameter %d)", c->name, i + 1, shape_s(&g->shape, a),
                               shape_s(&o->p[i].x->shape, b), i + 1);
         }
@@ -270,18 +273,18 @@ static int build_layer(lua_State *L, const gd_spec *s)
     const char *name = s->component->name;
     luaL_checktype(L, 2, LUA_TTABLE);
     if (lua_getfield(L, 2, "inputs") == LUA_TNIL)
-        return luaL_error(L, "%s:build: 'inputs' is required (features per sample, or a "
+        return lgd_error(L, "%s:build: 'inputs' is required (features per sample, or a "
                           "shape)", name);
     char what[96];
     snprintf(what, sizeof what, "%s:build: inputs", name);
     gd_shape in = lgd_checkshape(L, -1, what);
     if (in.ndim > GD_MAX_DIMS - 1)
-        return luaL_error(L, "%s: at most %d dimensions per sample", what, GD_MAX_DIMS - 1);
+        return lgd_error(L, "%s: at most %d dimensions per sample", what, GD_MAX_DIMS - 1);
     lua_getfield(L, 2, "seed");
     int isint = 1;
     lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
     if (!isint)
-        return luaL_error(L, "%s:build: seed must be an integer", name);
+        return lgd_error(L, "%s:build: seed must be an integer", name);
     lua_settop(L, 2);
     llayer *l = lua_newuserdatauv(L, sizeof *l, 4);
     memset(l, 0, sizeof *l);
@@ -340,7 +343,7 @@ static int layer_forward(lua_State *L)
     gd_shape want = batch_shape(x->shape.ndim ? x->shape.dim[0] : 1, &ml->in);
     if (!lgd_shape_equal(&x->shape, &want)) {
         char a[64], b[96];
-        return luaL_error(L, "%s:forward: input has shape %s, expected %s", ml->name,
+        return lgd_error(L, "%s:forward: input has shape %s, expected %s", ml->name,
                           shape_s(&x->shape, a), batch_str(&ml->in, b));
     }
     int64_t batch = x->shape.dim[0];
@@ -367,7 +370,7 @@ static int layer_forward(lua_State *L)
     gd_tensor gx = as_gd(xs), gy = as_gd(ys);
     gd_error err;
     if (ml->entry->component->vt.layer->forward(ml->self, &ctx, &gx, &gy, &err) != GD_OK)
-        return luaL_error(L, "%s:forward: %s", ml->name, err.msg);
+        return lgd_error(L, "%s:forward: %s", ml->name, err.msg);
     l->forwarded = 1;
     l->training = training;
     lgd_tensor_copy(L, ys->data, &ys->shape);
@@ -381,7 +384,7 @@ static int layer_backward(lua_State *L)
     gd_model_layer *ml = layer0(l);
     lgd_tensor *dy = lgd_checktensor(L, 2);
     if (!l->forwarded)
-        return luaL_error(L, "%s:backward: call forward first", ml->name);
+        return lgd_error(L, "%s:backward: call forward first", ml->name);
     lua_getiuservalue(L, 1, 2);
     lgd_tensor *scratch = lua_touserdata(L, -1);
     lua_getiuservalue(L, 1, 3);
@@ -390,7 +393,7 @@ static int layer_backward(lua_State *L)
     lgd_tensor *ys = lua_touserdata(L, -1);
     if (!lgd_shape_equal(&dy->shape, &ys->shape)) {
         char a[64], b[64];
-        return luaL_error(L, "%s:backward: gradient has shape %s, expected %s (the output's)",
+        return lgd_error(L, "%s:backward: gradient has shape %s, expected %s (the output's)",
                           ml->name, shape_s(&dy->shape, a), shape_s(&ys->shape, b));
     }
     lgd_tensor *dx = lgd_tensor_new(L, &xs->shape);
@@ -502,25 +505,29 @@ static int loss_forward(lua_State *L)
     lgd_tensor *t0;
     if (vt->target == GD_TARGET_CLASS) {
         if (pred->shape.ndim != 2)
-            return luaL_error(L, "%s:forward: predictions have shape %s, expected [batch, "
+            return lgd_error(L, "%s:forward: predictions have shape %s, expected [batch, "
                               "classes]", c->name, shape_s(&pred->shape, a));
         int64_t n = pred->shape.dim[0], k = pred->shape.dim[1];
         if (tgt->numel != n)
-            return luaL_error(L, "%s:forward: %d targets for a batch of %d (targets are class "
+            return lgd_error(L, "%s:forward: %d targets for a batch of %d (targets are class "
                               "numbers, shape [%d])", c->name, (int)tgt->numel, (int)n, (int)n);
         gd_shape ts = gd_shape_1(n);
         t0 = lgd_tensor_new(L, &ts);
         for (int64_t i = 0; i < n; i++) {
             float v = tgt->data[i];
-            if (!(v >= 1 && v <= (float)k) || v != floorf(v))
-                return luaL_error(L, "%s:forward: target %d is %g, expected a class number "
-                                  "in 1..%d", c->name, (int)i + 1, (double)v, (int)k);
+            if (!(v >= 1 && v <= (float)k) || v != floorf(v)) {
+                lua_pushnumber(L, v);
+                if (v == floorf(v) && fabsf(v) < 1e9f)  /* print 4, not 4.0 */
+                    lua_pushinteger(L, (lua_Integer)v);
+                return lgd_error(L, "%s:forward: target %d is %s, expected a class number "
+                                  "in 1..%d", c->name, (int)i + 1, lua_tostring(L, -1), (int)k);
+            }
             t0->data[i] = v - 1;
         }
     } else {
         if (!lgd_shape_equal(&tgt->shape, &pred->shape) &&
             !(tgt->numel == pred->numel && tgt->shape.ndim == 1 && pushed))
-            return luaL_error(L, "%s:forward: target has shape %s, expected %s (the "
+            return lgd_error(L, "%s:forward: target has shape %s, expected %s (the "
                               "predictions')", c->name, shape_s(&tgt->shape, a),
                               shape_s(&pred->shape, b));
         t0 = tgt;
@@ -539,7 +546,7 @@ static int loss_backward(lua_State *L)
 {
     lloss *o = luaL_checkudata(L, 1, LGD_LOSS);
     if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
-        return luaL_error(L, "%s:backward: call forward first", o->spec->component->name);
+        return lgd_error(L, "%s:backward: call forward first", o->spec->component->name);
     lgd_tensor *g = lua_touserdata(L, -1);
     lgd_tensor_copy(L, g->data, &g->shape);
     return 1;
@@ -589,7 +596,7 @@ static int reg_add_grad(lua_State *L)
     lgd_tensor *w = lgd_checktensor(L, 2), *g = lgd_checktensor(L, 3);
     if (!lgd_shape_equal(&w->shape, &g->shape)) {
         char a[64], b[64];
-        return luaL_error(L, "%s:add_grad: gradient has shape %s, expected %s (the weights')",
+        return lgd_error(L, "%s:add_grad: gradient has shape %s, expected %s (the weights')",
                           o->spec->component->name, shape_s(&g->shape, a),
                           shape_s(&w->shape, b));
     }
@@ -609,13 +616,13 @@ int lgd_build(lua_State *L)
     case GD_KIND_OPTIMIZER: return build_optimizer(L, s);
     case GD_KIND_LAYER:
         if (lua_isnoneornil(L, 2))
-            return luaL_error(L, "%s:build: expects { inputs = n or shape, seed = s }",
+            return lgd_error(L, "%s:build: expects { inputs = n or shape, seed = s }",
                               s->component->name);
         return build_layer(L, s);
     case GD_KIND_LOSS: return build_loss(L, s);
     case GD_KIND_REGULARIZER: return build_regularizer(L, s);
     default:
-        return luaL_error(L, "%s: a %s spec has no build", s->component->name,
+        return lgd_error(L, "%s: a %s spec has no build", s->component->name,
                           gd_kind_name(s->component->kind));
     }
 }

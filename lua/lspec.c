@@ -106,7 +106,7 @@ const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const cha
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         if (required)
-            luaL_error(L, "%s: '%s' is required (%s %s spec)", what, field, article(kind),
+            lgd_error(L, "%s: '%s' is required (%s %s spec)", what, field, article(kind),
                        gd_kind_name(kind));
         return NULL;
     }
@@ -114,7 +114,7 @@ const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const cha
     if (!s || s->component->kind != kind) {
         char got[160];
         lgd_describe_value(L, -1, got, sizeof got);
-        luaL_error(L, "%s: '%s' must be %s %s spec, got %s", what, field, article(kind),
+        lgd_error(L, "%s: '%s' must be %s %s spec, got %s", what, field, article(kind),
                    gd_kind_name(kind), got);
     }
     lua_pop(L, 1);
@@ -172,7 +172,7 @@ static void set_option(lua_State *L, lgd_spec *b, const char *name, int idx)
         if (i >= 0) {
             char want[96], got[160];
             lgd_describe_value(L, idx, got, sizeof got);
-            luaL_error(L, "%s: option '%s' must be %s, got %s", c->name, name,
+            lgd_error(L, "%s: option '%s' must be %s, got %s", c->name, name,
                        wanted(gd_spec_option(c, i), want, sizeof want), got);
         }
         a.type = GD_ARG_BOOLEAN; /* any type: the core reports the unknown name */
@@ -188,7 +188,7 @@ void lgd_spec_from_table(lua_State *L, const gd_entry *e, int idx)
     const gd_component *c = e->component;
     int has_table = idx != 0 && !lua_isnoneornil(L, idx);
     if (has_table && !lua_istable(L, idx))
-        luaL_error(L, "%s: options must be a table, got %s (write gd.%s.%s{ ... })", c->name,
+        lgd_error(L, "%s: options must be a table, got %s (write gd.%s.%s{ ... })", c->name,
                    luaL_typename(L, idx), gd_kind_short_name(c->kind), c->name);
     if (has_table)
         idx = lua_absindex(L, idx);
@@ -203,7 +203,7 @@ void lgd_spec_from_table(lua_State *L, const gd_entry *e, int idx)
         while (lua_next(L, idx)) {
             if (lua_type(L, -2) != LUA_TSTRING) {
                 lua_pop(L, 1);
-                luaL_error(L, "%s: options are named (name = value); got a %s key%s", c->name,
+                lgd_error(L, "%s: options are named (name = value); got a %s key%s", c->name,
                            luaL_typename(L, -1),
                            lua_isinteger(L, -1) ? " (a list entry inside the braces?)" : "");
             }
@@ -239,7 +239,7 @@ static int spec_ctor(lua_State *L)
         return lgd_raise(L, &err);
     }
     if (lua_gettop(L) > 1)
-        return luaL_error(L, "%s: takes one table of options (gd.%s.%s{ ... })", name,
+        return lgd_error(L, "%s: takes one table of options (gd.%s.%s{ ... })", name,
                           gd_kind_short_name(kind), name);
     lgd_spec_from_table(L, e, lua_gettop(L) ? 1 : 0);
     return 1;
@@ -271,7 +271,7 @@ static void push_value(lua_State *L, const gd_option_spec *o, const gd_value *v)
     case GD_OPT_COMPONENT: {
         lgd_spec *b = new_box(L);
         if (!(b->spec = gd_spec_copy(v->u.spec)))
-            luaL_error(L, "gradus: out of memory");
+            lgd_error(L, "gradus: out of memory");
         break;
     }
     }
@@ -325,7 +325,15 @@ static int spec_lr(lua_State *L)
                                                    luaL_typename(L, 2)));
     luaL_argcheck(L, t >= 0, 2, "update index t must be >= 0");
     double base = luaL_optnumber(L, 3, 1.0);
-    lua_pushnumber(L, s->component->vt.scheduler->lr(s->options, (int64_t)t, base, -1));
+    /* Outside a run the horizon is unknown (-1): a schedule that needs it,
+     * such as cosine without T, refuses here instead of guessing. */
+    const gd_scheduler_vtable *vt = s->component->vt.scheduler;
+    if (vt->check) {
+        gd_error err;
+        if (vt->check(s->options, -1, &err) != GD_OK)
+            return lgd_raise(L, &err);
+    }
+    lua_pushnumber(L, vt->lr(s->options, (int64_t)t, base, -1));
     return 1;
 }
 
@@ -389,7 +397,7 @@ static int spec_index(lua_State *L)
 static int spec_newindex(lua_State *L)
 {
     const gd_spec *s = checkbox(L, 1)->spec;
-    return luaL_error(L, "%s: a spec is immutable; make a new one: gd.%s.%s{ ... }",
+    return lgd_error(L, "%s: a spec is immutable; make a new one: gd.%s.%s{ ... }",
                       s->component->name, gd_kind_short_name(s->component->kind),
                       s->component->name);
 }

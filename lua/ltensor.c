@@ -48,7 +48,7 @@ static int64_t checkdim(lua_State *L, int idx, const char *what)
     int isint;
     lua_Integer d = lua_tointegerx(L, idx, &isint);
     if (!isint || d < 1)
-        luaL_error(L, "%s: dimensions must be integers >= 1, got %s", what,
+        lgd_error(L, "%s: dimensions must be integers >= 1, got %s", what,
                    lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : luaL_typename(L, idx));
     return (int64_t)d;
 }
@@ -62,11 +62,11 @@ gd_shape lgd_checkshape(lua_State *L, int idx, const char *what)
         return s;
     }
     if (!lua_istable(L, idx))
-        luaL_error(L, "%s: shape must be a table of dimensions, got %s", what,
+        lgd_error(L, "%s: shape must be a table of dimensions, got %s", what,
                    luaL_typename(L, idx));
     lua_Integer n = luaL_len(L, idx);
     if (n < 1 || n > GD_MAX_DIMS)
-        luaL_error(L, "%s: a shape has 1 to %d dimensions, got %d", what, GD_MAX_DIMS, (int)n);
+        lgd_error(L, "%s: a shape has 1 to %d dimensions, got %d", what, GD_MAX_DIMS, (int)n);
     s.ndim = (int)n;
     int64_t numel = 1;
     for (int i = 0; i < s.ndim; i++) {
@@ -75,7 +75,7 @@ gd_shape lgd_checkshape(lua_State *L, int idx, const char *what)
         lua_pop(L, 1);
         numel *= s.dim[i];
         if (numel > MAX_NUMEL)
-            luaL_error(L, "%s: shape too large", what);
+            lgd_error(L, "%s: shape too large", what);
     }
     return s;
 }
@@ -97,7 +97,7 @@ lgd_tensor *lgd_tensor_new(lua_State *L, const gd_shape *shape)
 {
     int64_t n = gd_shape_numel(shape);
     if (n < 0 || n > MAX_NUMEL)
-        luaL_error(L, "gd.tensor: too many elements");
+        lgd_error(L, "gd.tensor: too many elements");
     lgd_tensor *t = lua_newuserdatauv(L, sizeof *t + (size_t)n * sizeof(float), 1);
     t->data = (float *)(t + 1);
     t->shape = *shape;
@@ -151,7 +151,7 @@ static float checkelem(lua_State *L, int idx, lua_Integer i)
     int isnum;
     lua_Number v = lua_tonumberx(L, idx, &isnum);
     if (!isnum || lua_type(L, idx) != LUA_TNUMBER)
-        luaL_error(L, "gd.tensor: element %d must be a number, got %s", (int)i,
+        lgd_error(L, "gd.tensor: element %d must be a number, got %s", (int)i,
                    luaL_typename(L, idx));
     return (float)v;
 }
@@ -164,9 +164,9 @@ static gd_shape nested_shape(lua_State *L, int idx)
     for (;;) {
         lua_Integer n = luaL_len(L, -1);
         if (n < 1)
-            luaL_error(L, "gd.tensor: empty table (a tensor has at least one element)");
+            lgd_error(L, "gd.tensor: empty table (a tensor has at least one element)");
         if (s.ndim == GD_MAX_DIMS)
-            luaL_error(L, "gd.tensor: more than %d nested levels", GD_MAX_DIMS);
+            lgd_error(L, "gd.tensor: more than %d nested levels", GD_MAX_DIMS);
         s.dim[s.ndim++] = n;
         if (lua_geti(L, -1, 1) != LUA_TTABLE) {
             lua_pop(L, 2);
@@ -175,7 +175,7 @@ static gd_shape nested_shape(lua_State *L, int idx)
         lua_remove(L, -2);
     }
     if (gd_shape_numel(&s) > MAX_NUMEL)
-        luaL_error(L, "gd.tensor: too many elements");
+        lgd_error(L, "gd.tensor: too many elements");
     return s;
 }
 
@@ -187,13 +187,13 @@ static void fill_nested(lua_State *L, int idx, const gd_shape *s, int d, float *
         return;
     lua_Integer n = luaL_len(L, idx);
     if (n != s->dim[d])
-        luaL_error(L, "gd.tensor: ragged table: a row at depth %d has %d elements, expected %d",
+        lgd_error(L, "gd.tensor: ragged table: a row at depth %d has %d elements, expected %d",
                    d + 1, (int)n, (int)s->dim[d]);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
         if (d + 1 < s->ndim) {
             if (!lua_istable(L, -1))
-                luaL_error(L, "gd.tensor: ragged table: expected a row at depth %d, got %s",
+                lgd_error(L, "gd.tensor: ragged table: expected a row at depth %d, got %s",
                            d + 2, luaL_typename(L, -1));
             fill_nested(L, lua_gettop(L), s, d + 1, out);
         } else {
@@ -215,7 +215,7 @@ static lgd_tensor *from_table(lua_State *L, int idx)
         lua_Integer n = luaL_len(L, idx);
         if (n != gd_shape_numel(&s)) {
             char sh[64];
-            luaL_error(L, "gd.tensor: %d values do not fill shape %s (%d elements)", (int)n,
+            lgd_error(L, "gd.tensor: %d values do not fill shape %s (%d elements)", (int)n,
                        lgd_shape_str(&s, sh, sizeof sh), (int)gd_shape_numel(&s));
         }
         lgd_tensor *t = lgd_tensor_new(L, &s);
@@ -270,7 +270,7 @@ static int tensor_call(lua_State *L)
     lgd_tensor *src = lgd_testtensor(L, 2);
     if (src) {
         if (src->numel != want)
-            return luaL_error(L, "gd.tensor: %d values do not fill shape %s (%d elements)",
+            return lgd_error(L, "gd.tensor: %d values do not fill shape %s (%d elements)",
                               (int)src->numel, sh, (int)want);
         lgd_tensor_copy(L, src->data, &s);
         return 1;
@@ -278,7 +278,7 @@ static int tensor_call(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer n = luaL_len(L, 2);
     if (n != want)
-        return luaL_error(L, "gd.tensor: %d values do not fill shape %s (%d elements)", (int)n,
+        return lgd_error(L, "gd.tensor: %d values do not fill shape %s (%d elements)", (int)n,
                           sh, (int)want);
     lgd_tensor *t = lgd_tensor_new(L, &s);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -296,11 +296,11 @@ static gd_shape args_shape(lua_State *L, int first, int last, const char *what)
         return lgd_checkshape(L, first, what);
     gd_shape s = { 0, { 0 } };
     if (last - first + 1 > GD_MAX_DIMS)
-        luaL_error(L, "%s: a shape has 1 to %d dimensions", what, GD_MAX_DIMS);
+        lgd_error(L, "%s: a shape has 1 to %d dimensions", what, GD_MAX_DIMS);
     for (int i = first; i <= last; i++)
         s.dim[s.ndim++] = checkdim(L, i, what);
     if (gd_shape_numel(&s) > MAX_NUMEL)
-        luaL_error(L, "%s: shape too large", what);
+        lgd_error(L, "%s: shape too large", what);
     return s;
 }
 
@@ -365,7 +365,7 @@ static int t_copy(lua_State *L)
     if (src->numel != t->numel ||
         (!lgd_shape_equal(&src->shape, &t->shape) && src->shape.ndim > 1)) {
         char a[64], b[64];
-        return luaL_error(L, "tensor:copy: source has shape %s, expected %s",
+        return lgd_error(L, "tensor:copy: source has shape %s, expected %s",
                           lgd_shape_str(&src->shape, a, sizeof a),
                           lgd_shape_str(&t->shape, b, sizeof b));
     }
@@ -391,7 +391,7 @@ static int t_reshape(lua_State *L)
     gd_shape s = args_shape(L, 2, lua_gettop(L), "tensor:reshape");
     if (gd_shape_numel(&s) != t->numel) {
         char a[64], b[64];
-        return luaL_error(L, "tensor:reshape: shape %s does not hold %d elements (from %s)",
+        return lgd_error(L, "tensor:reshape: shape %s does not hold %d elements (from %s)",
                           lgd_shape_str(&s, a, sizeof a), (int)t->numel,
                           lgd_shape_str(&t->shape, b, sizeof b));
     }
@@ -442,10 +442,10 @@ static int64_t checkindex(lua_State *L, lgd_tensor *t, int idx)
     int isint;
     lua_Integer i = lua_tointegerx(L, idx, &isint);
     if (!isint)
-        luaL_error(L, "tensor index must be an integer, got %s",
+        lgd_error(L, "tensor index must be an integer, got %s",
                    lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : luaL_typename(L, idx));
     if (i < 1 || i > t->numel)
-        luaL_error(L, "tensor index %d out of range (1..%d)", (int)i, (int)t->numel);
+        lgd_error(L, "tensor index %d out of range (1..%d)", (int)i, (int)t->numel);
     return (int64_t)i - 1;
 }
 
@@ -467,13 +467,13 @@ static int t_newindex(lua_State *L)
 {
     lgd_tensor *t = lgd_checktensor(L, 1);
     if (lua_type(L, 2) == LUA_TSTRING)
-        return luaL_error(L, "tensor: cannot set field '%s' (elements are x[i] = v)",
+        return lgd_error(L, "tensor: cannot set field '%s' (elements are x[i] = v)",
                           lua_tostring(L, 2));
     int64_t i = checkindex(L, t, 2);
     int isnum;
     lua_Number v = lua_tonumberx(L, 3, &isnum);
     if (!isnum || lua_type(L, 3) != LUA_TNUMBER)
-        return luaL_error(L, "tensor element must be a number, got %s", luaL_typename(L, 3));
+        return lgd_error(L, "tensor element must be a number, got %s", luaL_typename(L, 3));
     t->data[i] = (float)v;
     return 0;
 }

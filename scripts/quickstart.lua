@@ -4,7 +4,7 @@
 --   build/gradus run scripts/quickstart.lua [epochs]
 local gd = require "gradus"
 
-local epochs = tonumber(arg and arg[1]) or 8
+local epochs = tonumber(arg and arg[1]) or 12
 
 local train, val = gd.data.fashion_mnist{ split = "train" }:split{ validation = 5000, seed = 1 }
 local test = gd.data.fashion_mnist{ split = "test" }

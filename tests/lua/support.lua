@@ -75,7 +75,8 @@ function T.close(what, got, want, tol)
   for i = 1, #want do
     local g, w = elem(got, i), elem(want, i)
     if not (math.abs(g - w) <= tol) then
-      error(("%s: element %d is %.9g, expected %.9g (tolerance %.3g)"):format(what, i, g, w, tol), 2)
+      error(("%s: element %d is %.9g, expected %.9g (tolerance %.3g)")
+            :format(what, i, g, w, tol), 2)
     end
   end
 end
@@ -90,7 +91,9 @@ end
 -- fn(...) must raise an error whose message contains `fragment` (plain text).
 function T.expect_error(fragment, fn, ...)
   local ok, msg = pcall(fn, ...)
-  if ok then error(("expected an error containing \"%s\", but the call succeeded"):format(fragment), 2) end
+  if ok then
+    error(("expected an error containing \"%s\", but the call succeeded"):format(fragment), 2)
+  end
   msg = tostring(msg)
   if not msg:find(fragment, 1, true) then
     error(("error \"%s\" lacks \"%s\""):format(msg, fragment), 2)

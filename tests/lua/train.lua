@@ -1,0 +1,151 @@
+-- tests/lua/train.lua: gd.sequential, model instances and gd.train.
+
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local gd = T.gd
+
+local data = gd.data.synthetic.spirals{ n = 240, classes = 3, noise = 0.1, seed = 1 }
+local train, val = data:split{ validation = 60, seed = 1 }
+local net = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.relu{},
+                           gd.layer.dense{ units = 3 } }
+
+local function base(extra)
+  local cfg = { model = net, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 0.01 },
+                data = train, validation = val, epochs = 3, batch = 32, seed = 1, progress = false }
+  for k, v in pairs(extra or {}) do cfg[k] = v end
+  return cfg
+end
+
+T.test("test_sequential_spec", function()
+  assert(net.kind == "model" and #net == 3 and #net.layers == 3)
+  assert(tostring(net):find("sequential{ dense{units=16", 1, true))
+  T.expect_error("gd.sequential: entry 2 must be a layer spec, got optimizer spec 'adam'",
+                 gd.sequential, { gd.layer.relu{}, gd.optim.adam{} })
+  T.expect_error("needs at least one layer spec", gd.sequential, {})
+end)
+
+T.test("test_model_instance", function()
+  local m = net:build{ inputs = 2, seed = 3 }
+  local m2 = net:build{ inputs = 2, seed = 3 }
+  local p, p2 = m:params(), m2:params()
+  assert(#p == 4 and p[1].name == "dense1.weight" and p[1].role == "weight")
+  assert(p[1].value[1] == p2[1].value[1], "same seed, same weights")
+  local y = m:forward(gd.tensor.zeros{ 5, 2 })
+  assert(table.concat(y:shape(), ",") == "5,3")
+  local cls = m:predict(gd.tensor{ { 1, 2 }, { -1, 0.5 } })
+  assert(#cls == 2 and cls[1] >= 1 and cls[1] <= 3)
+  local s = m:summary()
+  assert(s.params == 2 * 16 + 16 + 16 * 3 + 3 and #s.layers == 3 and s.layers[1].name == "dense1")
+  assert(tostring(s):find("total parameters: 99", 1, true))
+  local ev = m:evaluate(val)
+  assert(ev.loss > 0 and ev.accuracy >= 0 and ev.accuracy <= 1)
+  T.expect_error("model:forward: input has shape [5, 3], expected [batch, 2]", m.forward, m,
+                 gd.tensor.zeros{ 5, 3 })
+  T.expect_error("data set expected, got number", m.evaluate, m, 3)
+end)
+
+T.test("test_model_hand_loop", function()
+  -- forward / loss / backward / step by hand lowers the loss
+  local m = net:build{ inputs = 2, seed = 1 }
+  local x, y = train:tensors()
+  local loss = gd.loss.cross_entropy{}:build{}
+  local opt = gd.optim.sgd{ lr = 0.5 }:build(m:params())
+  local first, last
+  for i = 1, 30 do
+    m:zero_grad()
+    local l = loss:forward(m:forward(x, { training = true }), y)
+    m:backward(loss:backward())
+    opt:step()
+    first, last = first or l, l
+  end
+  assert(last < first, ("%g -> %g"):format(first, last))
+end)
+
+T.test("test_train_run", function()
+  local epochs = {}
+  local run = gd.train(base{ monitor = { every = 5 }, schedule = gd.sched.cosine{},
+                             regularizers = { gd.reg.l2{ lambda = 1e-4 } }, clip = { norm = 5 },
+                             on_epoch = function(e) epochs[#epochs + 1] = e.epoch end })
+  assert(run.status == "ok", run.status)
+  assert(run.steps == 3 * 6 and run.seconds >= 0)
+  assert(#run.history.epochs == 3 and #epochs == 3 and epochs[3] == 3)
+  local e = run.history.epochs[3]
+  assert(e.epoch == 3 and e.train_loss > 0 and e.val_loss > 0 and e.val_accuracy and e.lr >= 0
+         and e.seconds >= 0)
+  local s = run.history.steps[1]
+  assert(s.step == 0 and s.loss > 0 and s.lr > 0 and s.grad_norm > 0)
+  assert(#s.layers == 3 and s.layers[1].name == "dense1" and s.layers[1].grad_norm > 0)
+  assert(s.layers[2].dead ~= nil and s.layers[1].dead == nil)
+  assert(#run.history.steps == 18 // 5 + 1, #run.history.steps)
+  assert(type(run.diagnoses) == "table")
+  local ev = run.model:evaluate(val)
+  T.close_number("evaluate = last val_loss", ev.loss, e.val_loss, 1e-9)
+end)
+
+T.test("test_train_deterministic", function()
+  local a = gd.train(base{})
+  local b = gd.train(base{})
+  local c = gd.train(base{ seed = 2 })
+  for i = 1, 3 do
+    assert(a.history.epochs[i].train_loss == b.history.epochs[i].train_loss)
+  end
+  assert(a.history.epochs[3].train_loss ~= c.history.epochs[3].train_loss)
+end)
+
+T.test("test_train_batch_modes_and_on_step", function()
+  local run = gd.train(base{ batch = "full", epochs = 4 })
+  assert(run.steps == 4)
+  local calls = 0
+  run = gd.train(base{ batch = 1, epochs = 1, on_step = function(s) calls = calls + 1 end })
+  assert(calls == 180 and run.steps == 180)
+  run = gd.train(base{ epochs = 5, on_epoch = function(e) return e.epoch < 2 end })
+  assert(#run.history.epochs == 2, "on_epoch returning false stops the run")
+end)
+
+T.test("test_train_early_stopping", function()
+  local run = gd.train(base{ optimizer = gd.optim.sgd{ lr = 0 }, epochs = 10,
+                             early_stopping = { patience = 2, restore_best = true } })
+  assert(run.stopped_early == true and #run.history.epochs == 3 and run.best_epoch == 1)
+end)
+
+T.test("test_train_diverged", function()
+  local reg = gd.data.synthetic.regression{ n = 64, features = 4, seed = 2 }
+  local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{},
+                                               gd.layer.dense{ units = 1 } },
+                        loss = gd.loss.mse{}, optimizer = gd.optim.sgd{ lr = 10 }, data = reg,
+                        epochs = 20, batch = 8, progress = false }
+  assert(run.status == "diverged", run.status)
+  assert(run.diverged.step >= 0 and type(run.diverged.layer) == "string" and #run.diverged.what > 0)
+end)
+
+T.test("test_train_continues_a_model", function()
+  local m = net:build{ inputs = 2, seed = 1 }
+  local r1 = gd.train(base{ model = m, epochs = 2 })
+  local r2 = gd.train(base{ model = m, epochs = 2 })
+  assert(r1.model == m and r2.model == m)
+  assert(r2.history.epochs[1].train_loss < r1.history.epochs[1].train_loss)
+end)
+
+T.test("test_train_errors", function()
+  T.expect_error("gd.train: 'optimizer' must be an optimizer spec, got layer spec 'dense'",
+                 gd.train, base{ optimizer = gd.layer.dense{ units = 2 } })
+  T.expect_error("gd.train: 'loss' is required", gd.train,
+                 { model = net, data = train, optimizer = gd.optim.sgd{} })
+  T.expect_error("gd.train: unknown option 'epoch' (did you mean 'epochs'?)", gd.train,
+                 base{ epoch = 3 })
+  T.expect_error("gd.train: 'data' must be a data set, got table", gd.train, base{ data = {} })
+  T.expect_error("gd.train: 'clip' takes one of", gd.train, base{ clip = { norm = 1, value = 1 } })
+  T.expect_error("gd.train: 'batch' must be a number >= 1 or \"full\"", gd.train,
+                 base{ batch = "all" })
+  T.expect_error("gd.train: 'epochs' must be an integer >= 1, got 0", gd.train, base{ epochs = 0 })
+  T.expect_error("regularizers[1] must be a regularizer spec, got optimizer spec 'sgd'",
+                 gd.train, base{ regularizers = { gd.optim.sgd{} } })
+  T.expect_error("early_stopping watches the validation loss", gd.train,
+                 { model = net, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{},
+                   data = train, early_stopping = { patience = 1 } })
+  T.expect_error("'model' must be gd.sequential{ ... } or a model, got layer spec 'dense'",
+                 gd.train, base{ model = gd.layer.dense{ units = 3 } })
+  T.expect_error("the data has 2 features per sample, the model takes 5", gd.train,
+                 base{ model = net:build{ inputs = 5 } })
+end)
+
+T.run()
