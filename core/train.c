@@ -325,23 +325,31 @@ static void layer_stats(gd_trainer *tr, gd_step_record *rec)
         t->param_norm = l->param_count ? sqrt(ws) : NAN;
         t->update_ratio = l->param_count && ws > 0 ? sqrt(ds) / sqrt(ws) : NAN;
         gd_tensor a = gd_model_activation(tr->m, i);
-        int64_t n = gd_tensor_numel(&a);
+        int64_t n = gd_tensor_numel(&a), rows = gd_tensor_rows(&a), cols = gd_tensor_cols(&a);
         double s = 0, s2 = 0;
-        int64_t sat = 0, dead = 0;
+        int64_t sat = 0;
         for (int64_t k = 0; k < n; k++) {
             double v = a.data[k];
             s += v;
             s2 += v * v;
             sat += l->info.activation == GD_ACT_SIGMOID ? (v < 0.01 || v > 0.99)
                  : l->info.activation == GD_ACT_TANH ? fabs(v) > 0.99 : 0;
-            dead += v == 0;
+        }
+        /* A dead unit outputs 0 for every sample of the batch: half the
+         * outputs of a healthy ReLU layer are 0, but not for the same units. */
+        int64_t dead = 0;
+        for (int64_t c = 0; l->info.activation == GD_ACT_RELU && c < cols; c++) {
+            int64_t r = 0;
+            while (r < rows && a.data[r * cols + c] == 0)
+                r++;
+            dead += r == rows;
         }
         double mean = s / (double)n, var = s2 / (double)n - mean * mean;
         t->act_mean = mean;
         t->act_std = sqrt(var > 0 ? var : 0);
         t->saturated = l->info.activation == GD_ACT_SIGMOID || l->info.activation == GD_ACT_TANH
                            ? (double)sat / (double)n : NAN;
-        t->dead = l->info.activation == GD_ACT_RELU ? (double)dead / (double)n : NAN;
+        t->dead = l->info.activation == GD_ACT_RELU ? (double)dead / (double)cols : NAN;
     }
 }
 

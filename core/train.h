@@ -45,7 +45,7 @@ typedef struct gd_layer_telemetry {
     double update_ratio;   /* ||delta W|| / ||W|| of this update (NaN: no params) */
     double act_mean, act_std;
     double saturated;      /* fraction (sigmoid/tanh layers, else NaN) */
-    double dead;           /* fraction exactly 0 (relu, else NaN) */
+    double dead;           /* fraction of units that are 0 for the whole batch (relu, else NaN) */
 } gd_layer_telemetry;
 
 typedef struct gd_step_record {

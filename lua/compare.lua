@@ -146,7 +146,7 @@ function M.compare(gd, spec)
       local c = shallow_copy(cfg)
       c.seed = seed0 + r - 1
       if log then log(string.format("compare: %s, seed %d (%d/%d)", name, c.seed, r, repeats)) end
-      c.progress = c.progress == nil and false or c.progress
+      if c.progress == nil then c.progress = false end
       local run = gd.train(c)
       entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
                         history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,

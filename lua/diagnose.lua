@@ -13,8 +13,8 @@
 --   update_ratio_high    a layer's update/parameter norm ratio > 1e-1 in most
 --                        of the second half of monitored steps (~1% rule)
 --   update_ratio_low     ... < 1e-4 in most of the second half
---   dead_relu            a ReLU layer's output is exactly 0 for > 50% of its
---                        units in the median of the second half
+--   dead_relu            > 40% of a ReLU layer's units output 0 for every
+--                        sample of the batch (median of the second half)
 local stats = require "gradus.stats"
 local finite, median = stats.finite, stats.median
 
@@ -129,10 +129,10 @@ local function layers(run, out)
         .. "monitored steps, aim near 1e-2); raise the learning rate", l0.name, fmt(r)) }
     end
     local d = median(dead)
-    if finite(d) and d > 0.5 then
+    if finite(d) and d > 0.4 then
       out[#out + 1] = { kind = "dead_relu", layer = l0.name, value = d, message = string.format(
-        "dead ReLUs: %.0f%% of %s's outputs are exactly 0 (median; rule: > 50%%); lower the "
-        .. "learning rate, use He initialization or leaky_relu", 100 * d, l0.name) }
+        "dead ReLUs: %.0f%% of %s's units output 0 for every sample of a batch (median; rule: "
+        .. "> 40%%); lower the learning rate, use He initialization or leaky_relu", 100 * d, l0.name) }
     end
   end
 end

@@ -49,7 +49,8 @@ function M.table(results)
       string.format("%d%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or ""),
       pm(s.mean[obj], s.ci95[obj], "%.4f"),
       has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, "%.4f") or "",
-      i == 1 and "(reference)" or pm(s.diff[obj], s.diff_ci95[obj], "%+.4f"),
+      i == 1 and "(reference)" or (finite(s.diff[obj]) and (string.format("%+.4f", s.diff[obj])
+        .. (finite(s.diff_ci95[obj]) and string.format(" ± %.4f", s.diff_ci95[obj]) or "")) or "-"),
       i == 1 and "" or (finite(s.win_rate) and string.format("%.0f%%", 100 * s.win_rate) or "-"),
       num(s.mean.seconds, "%.1f"),
       s.lr and string.format("%.3g", s.lr) or "",
@@ -171,7 +172,7 @@ local function band_plot(results, field, title, ylabel, logy)
   end
   if #plots == 0 then return nil end
   return table.concat(blocks) .. string.format(
-    "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\n%s\nplot %s\n",
+    "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\nset xtics 1\n%s\nplot %s\n",
     esc(title), esc(ylabel), logy and "set logscale y" or "unset logscale y", table.concat(plots, ", \\\n  "))
 end
 
@@ -191,7 +192,7 @@ local function loss_plot(results)
   end
   if #plots == 0 then return nil end
   return table.concat(blocks) .. "set title \"loss per epoch (mean over seeds, band: min-max)\"\n"
-    .. "set xlabel \"epoch\"\nset ylabel \"loss\"\nset grid\nset key outside right\nset logscale y\nplot "
+    .. "set xlabel \"epoch\"\nset ylabel \"loss\"\nset grid\nset key outside right\nset xtics 1\nset logscale y\nplot "
     .. table.concat(plots, ", \\\n  ") .. "\n"
 end
 
@@ -218,7 +219,7 @@ local function layer_plot(results, field, title, guides)
         end
       end
       for _, g in ipairs(guides or {}) do
-        plots[#plots + 1] = string.format("%g with lines dt 3 lc rgb \"#777777\" title \"%s\"", g[1], esc(g[2]))
+        plots[#plots + 1] = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title \"%s\"", g[1], esc(g[2]))
       end
       if #plots > 0 then
         panels[#panels + 1] = table.concat(blocks) .. string.format(

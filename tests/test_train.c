@@ -235,14 +235,20 @@ static void test_train_telemetry_matches_tensors(void)
         for (int64_t k = 0; k < n; k++) {
             s += a.data[k];
             s2 += (double)a.data[k] * a.data[k];
-            dead += a.data[k] == 0;
+        }
+        int64_t rows = gd_tensor_rows(&a), cols = gd_tensor_cols(&a);
+        for (int64_t c = 0; c < cols; c++) {
+            bool all_zero = true;
+            for (int64_t r = 0; r < rows; r++)
+                all_zero &= a.data[r * cols + c] == 0;
+            dead += all_zero;
         }
         double mean = s / n, sd = sqrt(s2 / n - mean * mean);
         CU_ASSERT_DOUBLE_EQUAL(t->act_mean, mean, 1e-9 + 1e-9 * fabs(mean));
         CU_ASSERT_DOUBLE_EQUAL(t->act_std, sd, 1e-6 * (sd + 1e-9));
         if (l->nparams == 0) {
             CU_ASSERT(isnan(t->grad_norm) && isnan(t->update_ratio));
-            CU_ASSERT_DOUBLE_EQUAL(t->dead, dead / n, 1e-12); /* relu layers */
+            CU_ASSERT_DOUBLE_EQUAL(t->dead, dead / cols, 1e-12); /* relu: dead units */
             continue;
         }
         CU_ASSERT(isnan(t->dead) && isnan(t->saturated)); /* dense: not an activation */
