@@ -231,7 +231,8 @@ done:
 }
 
 static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const char *optim,
-                         long batch, int epochs, int repeats, mlp_result *r, gd_error *err)
+                         long batch, int epochs, int repeats, long monitor, mlp_result *r,
+                         gd_error *err)
 {
     gd_spec *loss = gd_spec_by_name(reg, GD_KIND_LOSS, "cross_entropy", err);
     gd_spec *opt = loss ? gd_spec_by_name(reg, GD_KIND_OPTIMIZER, optim, err) : NULL;
@@ -244,7 +245,8 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
             break;
         }
         gd_train_config cfg = { .model = m, .loss = loss, .optimizer = opt, .train = train,
-                                .epochs = epochs, .batch = batch, .seed = (uint64_t)rep + 1 };
+                                .epochs = epochs, .batch = batch, .seed = (uint64_t)rep + 1,
+                                .monitor_every = monitor };
         gd_trainer *tr = gd_trainer_new(&cfg, err);
         if (!tr) {
             gd_model_free(m);
@@ -286,14 +288,16 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
 static void usage_mlp(FILE *f)
 {
     fprintf(f, "usage: gradus bench mlp [--batch 32,128,512] [--optim sgd,adam] "
-               "[--threads 1,2] [--epochs 5] [--repeats 3] [--limit N] [--json]\n");
+               "[--threads 1,2] [--epochs 5] [--repeats 3] [--monitor N] [--limit N] [--json]\n"
+               "  --monitor N   record per-layer telemetry every N steps (0: off, the default)\n"
+               "  --limit N     train on the first N images only\n");
 }
 
 static int bench_mlp(const gd_registry *reg, int argc, char **argv)
 {
     long batches[8] = { 32, 128, 512 }, threads[8] = { 1, 2 };
     int nb = 3, nt = 2, epochs = 5, repeats = 3;
-    long limit = 0;
+    long limit = 0, monitor = 0;
     char optbuf[256] = "sgd,adam";
     bool json = false;
     for (int i = 0; i < argc; i++) {
@@ -307,12 +311,14 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
         else if (strcmp(a, "--epochs") == 0) epochs = atoi(v);
         else if (strcmp(a, "--repeats") == 0) repeats = atoi(v);
         else if (strcmp(a, "--limit") == 0) limit = atol(v);
+        else if (strcmp(a, "--monitor") == 0) monitor = atol(v);
         else if (strcmp(a, "--optim") == 0) snprintf(optbuf, sizeof optbuf, "%s", v);
         else { fprintf(stderr, "gradus: bench mlp: unknown option '%s'\n", a); usage_mlp(stderr); return 2; }
         if (nb < 1 || nt < 1) { fprintf(stderr, "gradus: bench mlp: bad list '%s'\n", v); return 2; }
     }
-    if (epochs < 2 || epochs > 64 || repeats < 1 || repeats > 16) {
-        fprintf(stderr, "gradus: bench mlp: --epochs must be in [2, 64], --repeats in [1, 16]\n");
+    if (epochs < 2 || epochs > 64 || repeats < 1 || repeats > 16 || monitor < 0 || limit < 0) {
+        fprintf(stderr, "gradus: bench mlp: --epochs must be in [2, 64], --repeats in [1, 16], "
+                "--monitor and --limit >= 0\n");
         return 2;
     }
     const char *optims[8];
@@ -327,16 +333,17 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
     const char *core = openblas_get_corename(), *config = openblas_get_config();
     if (json)
         printf("{\"cpu\": \"%s\", \"openblas_core\": \"%s\", \"openblas_config\": \"%s\", "
-               "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"results\": [",
+               "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"monitor\": %ld, \"results\": [",
                cpu_name(cpu, sizeof cpu), core, config, (long long)gd_dataset_size(train),
-               epochs, repeats);
+               epochs, repeats, monitor);
     else
         printf("gradus bench mlp: MLP 784-256-128-10 (ReLU) on Fashion-MNIST, %lld samples\n"
                "cpu: %s\nopenblas: core %s, %s\nmedian of epochs 2..%d per repeat; median "
-               "[min-max] over %d repeats; roofline = the step's 8 sgemm + one optimizer pass\n\n"
+               "[min-max] over %d repeats; roofline = the step's 8 sgemm + one optimizer pass\n"
+               "monitor: %s\n\n"
                "%-5s %-6s %5s %10s %21s %10s %6s  %-36s %8s %7s\n",
                (long long)gd_dataset_size(train), cpu_name(cpu, sizeof cpu), core, config,
-               epochs, repeats, "thr", "optim", "batch", "samples/s", "[min-max]", "roofline",
+               epochs, repeats, monitor ? "on" : "off", "thr", "optim", "batch", "samples/s", "[min-max]", "roofline",
                "ratio", "split % (gather/fwd/loss/bwd/update)", "allocs", "rss MiB");
     int rc = 0, first = 1;
     for (int ti = 0; ti < nt && !rc; ti++) {
@@ -344,7 +351,8 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
         for (int oi = 0; oi < no && !rc; oi++)
             for (int bi = 0; bi < nb && !rc; bi++) {
                 mlp_result r;
-                if (run_mlp(reg, train, optims[oi], batches[bi], epochs, repeats, &r, &err)) {
+                if (run_mlp(reg, train, optims[oi], batches[bi], epochs, repeats, monitor, &r,
+                            &err)) {
                     fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
                     rc = 1;
                     break;

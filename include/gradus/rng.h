@@ -52,17 +52,20 @@ static inline double gd_rng_uniform(gd_rng *r)
     return (double)(gd_rng_u64(r) >> 11) * 0x1.0p-53;
 }
 
+/* GCC and Clang's 128-bit integer; __extension__ keeps -pedantic quiet. */
+__extension__ typedef unsigned __int128 gd_u128;
+
 /* Uniform integer in [0, n), n >= 1, without modulo bias (Lemire's method). */
 static inline uint64_t gd_rng_below(gd_rng *r, uint64_t n)
 {
     uint64_t x = gd_rng_u64(r);
-    __uint128_t m = (__uint128_t)x * n;
+    gd_u128 m = (gd_u128)x * n;
     uint64_t lo = (uint64_t)m;
     if (lo < n) {
         uint64_t t = (0 - n) % n;
         while (lo < t) {
             x = gd_rng_u64(r);
-            m = (__uint128_t)x * n;
+            m = (gd_u128)x * n;
             lo = (uint64_t)m;
         }
     }
