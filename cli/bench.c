@@ -18,6 +18,7 @@
 #include <cblas.h>
 
 #include "bench.h"
+#include "pool.h"
 #include "train.h"
 
 static double now(void)
@@ -109,21 +110,20 @@ static double time_sgemms(int batch, double min_seconds)
         w[i] = calloc((size_t)widths[i] * widths[i + 1], sizeof(float));
         dw[i] = calloc((size_t)widths[i] * widths[i + 1], sizeof(float));
     }
+    /* Through the host's sgemm: the same threading as the training step. */
+    const gd_host *h = gd_core_host();
     int reps = 0;
     double t0 = now(), t;
     do {
         for (int i = 0; i < 3; i++) /* forward: y = x W^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, widths[i + 1],
-                        widths[i], 1, a[i], widths[i], w[i], widths[i], 0, a[i + 1],
-                        widths[i + 1]);
+            h->sgemm(0, 1, batch, widths[i + 1], widths[i], 1, a[i], widths[i], w[i], widths[i],
+                     0, a[i + 1], widths[i + 1]);
         for (int i = 2; i >= 0; i--) { /* dW += dy^T x; dx = dy W (not for layer 1) */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, widths[i + 1], widths[i],
-                        batch, 1, g[i + 1], widths[i + 1], a[i], widths[i], 1, dw[i],
-                        widths[i]);
+            h->sgemm(1, 0, widths[i + 1], widths[i], batch, 1, g[i + 1], widths[i + 1], a[i],
+                     widths[i], 1, dw[i], widths[i]);
             if (i > 0)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, widths[i],
-                            widths[i + 1], 1, g[i + 1], widths[i + 1], w[i], widths[i], 0, g[i],
-                            widths[i]);
+                h->sgemm(0, 0, batch, widths[i], widths[i + 1], 1, g[i + 1], widths[i + 1], w[i],
+                         widths[i], 0, g[i], widths[i]);
         }
         reps++;
     } while ((t = now() - t0) < min_seconds);
@@ -132,8 +132,28 @@ static double time_sgemms(int batch, double min_seconds)
     return t / reps;
 }
 
-/* Seconds per update of `opt` over n parameters. */
-static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
+typedef struct optim_job {
+    const gd_spec *opt;
+    const gd_optim_state *st;
+    const gd_optim_span *all;
+} optim_job;
+
+/* As the trainer does: contiguous parts of the span, one per pool thread. */
+static void optim_part(void *arg, int part, int nparts)
+{
+    const optim_job *j = arg;
+    int64_t lo, hi;
+    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
+    gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
+    if (hi > lo)
+        j->opt->component->vt.optimizer->step(j->opt->options, j->st, &sp);
+}
+
+/* Seconds per update of `opt` over n parameters, on the pool's threads when
+ * `threaded` (the roofline of a training step), else on one. */
+static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, bool threaded)
 {
     const gd_optimizer_vtable *v = opt->component->vt.optimizer;
     float *x = calloc((size_t)n, sizeof(float)), *g = calloc((size_t)n, sizeof(float));
@@ -149,7 +169,11 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
     double t0 = now(), t;
     do {
         gd_optim_state st = { 1e-3, reps + 1, scalars };
-        v->step(opt->options, &st, &span);
+        optim_job j = { opt, &st, &span };
+        if (threaded)
+            gd_pool_run(optim_part, &j);
+        else
+            v->step(opt->options, &st, &span);
         reps++;
     } while ((t = now() - t0) < min_seconds);
     free(x);
@@ -276,7 +300,7 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
         gd_model_free(m);
     }
     if (st == GD_OK) {
-        double t = time_sgemms((int)batch, 0.3) + time_optimizer(opt, 235146, 0.1);
+        double t = time_sgemms((int)batch, 0.3) + time_optimizer(opt, 235146, 0.1, true);
         r->roofline = (double)batch / t;
         r->rss_kib = peak_rss_kib();
     }
@@ -426,7 +450,7 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
         double ns[2], copy[2];
         int nslots = e->component->vt.optimizer->nslots;
         for (int k = 0; k < 2; k++) {
-            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3) / (double)sizes[k];
+            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3, false) / (double)sizes[k];
             copy[k] = 1e9 * time_copy(nslots, sizes[k], 0.3) / (double)sizes[k];
         }
         if (json) {

@@ -1,23 +1,83 @@
 /*
  * core/host.c: what the core lends plugins (gd_host), and threading.
  *
- * Plugins reach BLAS only through gd_host.sgemm, so one OpenBLAS pool, set by
- * gd_set_threads, serves every layer and no second pool competes for cores.
+ * Plugins reach BLAS only through gd_host.sgemm, so the core decides how a
+ * product is threaded. Two ways, chosen by GRADUS_THREADING:
+ *   pool (default)  OpenBLAS single-threaded; the core's pool (pool.c) cuts
+ *                   C into contiguous blocks of rows or columns, one per
+ *                   thread. No reduction is split, so every element of C is
+ *                   the same sum whatever the thread count.
+ *   blas            OpenBLAS's own threads (for comparison: it mallocs on
+ *                   every threaded call, see pool.c and BENCHMARKS.md).
  */
 #include <cblas.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "model.h"
+#include "pool.h"
 
-/* Debian's OpenBLAS declares these in cblas.h (openblas_config.h). */
-static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
-                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                       int ldc)
+/* Below this many multiply-adds a product runs on one thread: waking the
+ * pool costs more than it saves (the 128x10 output layer, for one). */
+enum { PARALLEL_MIN_WORK = 1 << 19 };
+
+static int threads_set;       /* threads asked for; 0 until gd_set_threads */
+static int use_blas_threads;  /* GRADUS_THREADING=blas */
+
+typedef struct gemm_job {
+    int trans_a, trans_b, m, n, k;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int lda, ldb, ldc;
+    int split_rows;           /* 1: cut m, 0: cut n */
+} gemm_job;
+
+static void gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                 int lda, const float *b, int ldb, float beta, float *c, int ldc)
 {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
                 ldc);
+}
+
+static void gemm_part(void *arg, int part, int nparts)
+{
+    const gemm_job *j = arg;
+    int64_t lo, hi;
+    if (j->split_rows) {
+        gd_pool_split(j->m, 8, part, nparts, &lo, &hi);
+        if (hi > lo) {
+            /* rows lo..hi of op(A) and of C */
+            const float *a = j->trans_a ? j->a + lo : j->a + lo * j->lda;
+            gemm(j->trans_a, j->trans_b, (int)(hi - lo), j->n, j->k, j->alpha, a, j->lda, j->b,
+                 j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
+        }
+    } else {
+        gd_pool_split(j->n, 16, part, nparts, &lo, &hi);
+        if (hi > lo) {
+            /* columns lo..hi of op(B) and of C */
+            const float *b = j->trans_b ? j->b + lo * j->ldb : j->b + lo;
+            gemm(j->trans_a, j->trans_b, j->m, (int)(hi - lo), j->k, j->alpha, j->a, j->lda, b,
+                 j->ldb, j->beta, j->c + lo, j->ldc);
+        }
+    }
+}
+
+static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                       const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                       int ldc)
+{
+    if (!threads_set)
+        gd_set_threads(0);
+    if (use_blas_threads || gd_pool_size() == 1 || (int64_t)m * n * k < PARALLEL_MIN_WORK) {
+        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    gemm_job j = { trans_a, trans_b, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, m >= n };
+    gd_pool_run(gemm_part, &j);
 }
 
 static const gd_host host = {
@@ -32,13 +92,11 @@ const gd_host *gd_core_host(void)
 
 const char *gd_blas_description(void)
 {
-    static char buf[256];
-    snprintf(buf, sizeof buf, "OpenBLAS %s (core %s)", openblas_get_config(),
-             openblas_get_corename());
+    static char buf[320];
+    snprintf(buf, sizeof buf, "OpenBLAS %s (core %s), %s threading", openblas_get_config(),
+             openblas_get_corename(), use_blas_threads ? "OpenBLAS" : "gradus pool");
     return buf;
 }
-
-static int threads_set;
 
 void gd_set_threads(int n)
 {
@@ -46,11 +104,19 @@ void gd_set_threads(int n)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         n = cores > 0 ? (int)cores : 1;
     }
-    openblas_set_num_threads(n);
+    const char *mode = getenv("GRADUS_THREADING");
+    use_blas_threads = mode && strcmp(mode, "blas") == 0;
+    if (use_blas_threads) {
+        gd_pool_resize(1);
+        openblas_set_num_threads(n);
+    } else {
+        openblas_set_num_threads(1);
+        n = gd_pool_resize(n);
+    }
     threads_set = n;
 }
 
 int gd_get_threads(void)
 {
-    return threads_set ? threads_set : openblas_get_num_threads();
+    return threads_set ? threads_set : 1;
 }

@@ -13,6 +13,8 @@
  */
 #include "train.h"
 
+#include "pool.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +355,67 @@ static void layer_stats(gd_trainer *tr, gd_step_record *rec)
     }
 }
 
+/* The update and the batch gather are elementwise / per-sample, so they
+ * split over the pool's threads in fixed contiguous parts: the numbers are
+ * the same as one pass over everything (the optimizers are elementwise). */
+enum { PARALLEL_MIN_PARAMS = 1 << 15, PARALLEL_MIN_FLOATS = 1 << 15 };
+
+typedef struct update_job {
+    const gd_trainer *tr;
+    const gd_optim_state *st;
+    const gd_optim_span *all;
+} update_job;
+
+static void update_part(void *arg, int part, int nparts)
+{
+    const update_job *j = arg;
+    int64_t lo, hi;
+    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
+    if (hi <= lo)
+        return;
+    gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
+    j->tr->opt->vt.optimizer->step(j->tr->opt_opts, j->st, &sp);
+}
+
+static void optimizer_update(const gd_trainer *tr, const gd_optim_state *st,
+                             const gd_optim_span *span)
+{
+    if (gd_pool_size() > 1 && span->n >= PARALLEL_MIN_PARAMS) {
+        update_job j = { tr, st, span };
+        gd_pool_run(update_part, &j);
+    } else {
+        tr->opt->vt.optimizer->step(tr->opt_opts, st, span);
+    }
+}
+
+typedef struct gather_job {
+    const gd_trainer *tr;
+    int64_t nb;
+} gather_job;
+
+static void gather_part(void *arg, int part, int nparts)
+{
+    const gather_job *j = arg;
+    const gd_trainer *tr = j->tr;
+    int64_t lo, hi, feat = gd_dataset_features(tr->cfg.train);
+    int64_t tw = gd_dataset_target_width(tr->cfg.train);
+    gd_pool_split(j->nb, 1, part, nparts, &lo, &hi);
+    if (hi > lo)
+        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + lo, hi - lo, tr->xb + lo * feat,
+                          tr->yb + lo * tw);
+}
+
+static void gather_batch(const gd_trainer *tr, int64_t nb)
+{
+    gather_job j = { tr, nb };
+    if (gd_pool_size() > 1 && nb * gd_dataset_features(tr->cfg.train) >= PARALLEL_MIN_FLOATS)
+        gd_pool_run(gather_part, &j);
+    else
+        gather_part(&j, 0, 1);
+}
+
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch)
 {
     return gd_schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
@@ -374,7 +437,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->epoch_samples = 0;
     }
     int64_t nb = tr->n - tr->pos < tr->batch ? tr->n - tr->pos : tr->batch;
-    gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos, nb, tr->xb, tr->yb);
+    gather_batch(tr, nb);
 #define LAP(field)                      \
     if (tr->timing_on) {                \
         t1 = now();                     \
@@ -429,7 +492,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     gd_optim_span span = { np, params, grads, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = tr->slots[k];
-    tr->opt->vt.optimizer->step(tr->opt_opts, &os_, &span);
+    optimizer_update(tr, &os_, &span);
     LAP(update);
 #undef LAP
     if (monitored) {

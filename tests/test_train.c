@@ -308,6 +308,59 @@ static void test_train_clip_norm_in_step(void)
     gd_dataset_free(ds);
 }
 
+/* Losses of 3 epochs of a net wide enough that its products, its update
+ * and its gather all run split over the thread pool. */
+static void wide_losses(double *out, int n)
+{
+    gd_error err;
+    gd_dataset *ds = gd_synthetic_spirals(512, 2, 0.05, 3, &err);
+    gd_spec *layers[] = {
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 512LL, NULL),
+        test_spec(GD_KIND_LAYER, "relu", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 512LL, NULL),
+        test_spec(GD_KIND_LAYER, "relu", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 2LL, NULL),
+    };
+    gd_shape in = gd_shape_1(2);
+    gd_model *m = gd_model_new(test_registry(), (const gd_spec *const *)layers, 5, &in, 1, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "adam", NULL);
+    gd_train_config cfg = { .model = m, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 3, .batch = 128, .seed = 2 };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    for (int i = 0; i < n; i++) {
+        gd_step_result r;
+        CU_ASSERT_EQUAL(gd_trainer_step(tr, &r, &err), GD_OK);
+        out[i] = r.loss;
+    }
+    gd_trainer_free(tr);
+    gd_model_free(m);
+    for (int i = 0; i < 5; i++)
+        gd_spec_free(layers[i]);
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    gd_dataset_free(ds);
+}
+
+/* Same seed and thread count: the same losses, bit for bit, with the work
+ * split over 1 and over 2 threads. */
+static void test_train_threads_bit_identical(void)
+{
+    enum { N = 12 };
+    double a[N], b[N];
+    for (int threads = 1; threads <= 2; threads++) {
+        gd_set_threads(threads);
+        CU_ASSERT_EQUAL(gd_get_threads(), threads);
+        wide_losses(a, N);
+        wide_losses(b, N);
+        CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
+        CU_ASSERT(a[N - 1] < a[0]);
+    }
+    gd_set_threads(0);
+}
+
 int main(void)
 {
     static const test_case cases[] = {
@@ -319,6 +372,7 @@ int main(void)
         TEST(test_train_divergence_reported),
         TEST(test_train_telemetry_matches_tensors),
         TEST(test_train_clip_norm_in_step),
+        TEST(test_train_threads_bit_identical),
         TEST_END,
     };
     return test_main("train", cases);

@@ -138,6 +138,21 @@ io.write("trained ", acc, "\n")
   sh("rm -rf '" .. dir .. "'")
 end)
 
+T.test("plugins/TEMPLATE.c builds, loads and trains as it is (lion)", function()
+  local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
+  gd.plugins.load(dir .. "/lion.so")
+  local x = gd.tensor{ 1.0, -2.0 }
+  local opt = gd.optim.lion{ lr = 0.1, weight_decay = 0.5 }:build{ x }
+  opt:step{ gd.tensor{ 0.3, 0.0 } }
+  -- c = 0.1*g -> sign(c) = {1, 0}; W -= lr*(sign + wd*W)
+  T.close_number("x1", x[1], T.f32(1.0 - 0.1 * (1 + 0.5 * 1.0)), 1e-6)
+  T.close_number("x2", x[2], T.f32(-2.0 - 0.1 * (0 + 0.5 * -2.0)), 1e-6)
+  local d = gd.data.synthetic.blobs{ n = 200, classes = 3, seed = 2 }
+  local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
+    optimizer = gd.optim.lion{ lr = 0.01 }, data = d, epochs = 10, batch = 20, progress = false }
+  assert(run.status == "ok" and run.model:evaluate(d).accuracy > 0.9)
+end)
+
 T.test("Fashion-MNIST: 2,000 images train an MLP to >= 0.75 test accuracy", function()
   local ok, all = pcall(gd.data.fashion_mnist, { split = "train", limit = 2000 })
   if not ok then

@@ -1,0 +1,144 @@
+/*
+ * core/pool.c: the one thread pool of the process.
+ *
+ * gd_pool_run(fn, arg) runs fn(arg, k, n) for k = 0..n-1 on n threads (the
+ * caller is part 0) and returns when all are done. Work is split by the
+ * caller into fixed contiguous parts, so which thread computes what never
+ * depends on timing: the same thread count gives the same numbers.
+ *
+ * Why not OpenBLAS's own threads: measured on the MLP benchmark, its
+ * level-3 threading mallocs a job array on every threaded call (5 to 8 heap
+ * allocations per training step at 2 threads, breaking the no-allocation
+ * rule) and leaves the optimizer pass and the batch gather serial. Here
+ * OpenBLAS runs single-threaded inside each part, and no second pool spins.
+ *
+ * Workers spin briefly after a job (the next sgemm of a step follows within
+ * microseconds), then sleep on a condition variable, so an idle process
+ * does not burn a core.
+ */
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_RELAX() _mm_pause()
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+enum { SPIN_ROUNDS = 200000 };   /* ~0.1-1 ms of pause instructions */
+
+typedef struct pool {
+    int n;                       /* threads including the caller */
+    pthread_t *threads;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    atomic_uint generation;      /* bumped for each job */
+    atomic_int done;             /* workers finished with the current job */
+    atomic_bool stop;
+    gd_pool_fn fn;               /* the current job, written before generation */
+    void *arg;
+} pool;
+
+static pool P = { .n = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
+
+static void *worker(void *p)
+{
+    int id = (int)(intptr_t)p;
+    unsigned seen = atomic_load_explicit(&P.generation, memory_order_acquire);
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&P.generation, memory_order_acquire)) == seen &&
+               !atomic_load_explicit(&P.stop, memory_order_relaxed) && spins < SPIN_ROUNDS) {
+            CPU_RELAX();
+            spins++;
+        }
+        if (g == seen && !atomic_load(&P.stop)) {
+            pthread_mutex_lock(&P.lock);
+            while ((g = atomic_load(&P.generation)) == seen && !atomic_load(&P.stop))
+                pthread_cond_wait(&P.wake, &P.lock);
+            pthread_mutex_unlock(&P.lock);
+        }
+        if (atomic_load(&P.stop))
+            return NULL;
+        seen = g;
+        P.fn(P.arg, id, P.n);
+        atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
+    }
+}
+
+static void stop_workers(void)
+{
+    if (P.n <= 1)
+        return;
+    pthread_mutex_lock(&P.lock);
+    atomic_store(&P.stop, true);
+    pthread_cond_broadcast(&P.wake);
+    pthread_mutex_unlock(&P.lock);
+    for (int i = 1; i < P.n; i++)
+        pthread_join(P.threads[i - 1], NULL);
+    free(P.threads);
+    P.threads = NULL;
+    P.n = 1;
+    atomic_store(&P.stop, false);
+}
+
+int gd_pool_resize(int n)
+{
+    if (n < 1)
+        n = 1;
+    if (n == P.n)
+        return n;
+    stop_workers();
+    if (n == 1)
+        return 1;
+    P.threads = calloc((size_t)n - 1, sizeof *P.threads);
+    if (!P.threads)
+        return P.n;
+    P.n = n;
+    for (int i = 1; i < n; i++) {
+        if (pthread_create(&P.threads[i - 1], NULL, worker, (void *)(intptr_t)i) != 0) {
+            /* Fewer threads than asked: keep those that started. */
+            P.n = i;
+            break;
+        }
+    }
+    return P.n;
+}
+
+int gd_pool_size(void)
+{
+    return P.n;
+}
+
+void gd_pool_run(gd_pool_fn fn, void *arg)
+{
+    if (P.n <= 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    P.fn = fn;
+    P.arg = arg;
+    atomic_store_explicit(&P.done, 0, memory_order_relaxed);
+    pthread_mutex_lock(&P.lock);
+    atomic_fetch_add_explicit(&P.generation, 1, memory_order_release);
+    pthread_cond_broadcast(&P.wake);
+    pthread_mutex_unlock(&P.lock);
+    fn(arg, 0, P.n);
+    while (atomic_load_explicit(&P.done, memory_order_acquire) < P.n - 1)
+        CPU_RELAX();
+}
+
+void gd_pool_split(int64_t total, int64_t align, int part, int nparts, int64_t *begin,
+                   int64_t *end)
+{
+    int64_t chunks = (total + align - 1) / align;
+    int64_t lo = chunks * part / nparts, hi = chunks * (part + 1) / nparts;
+    *begin = lo * align < total ? lo * align : total;
+    *end = hi * align < total ? hi * align : total;
+}

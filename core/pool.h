@@ -1,0 +1,25 @@
+/*
+ * core/pool.h: the process's thread pool (see pool.c for why it exists).
+ */
+#ifndef GRADUS_CORE_POOL_H
+#define GRADUS_CORE_POOL_H
+
+#include <stdint.h>
+
+/* fn(arg, part, nparts): do part `part` of nparts of a job. */
+typedef void (*gd_pool_fn)(void *arg, int part, int nparts);
+
+/* Threads in the pool including the caller (>= 1). Resizing stops the old
+ * workers; it must not be called while a job runs. Returns the new size. */
+int gd_pool_resize(int n);
+int gd_pool_size(void);
+
+/* Run fn on every thread and wait. Not reentrant: fn must not call it. */
+void gd_pool_run(gd_pool_fn fn, void *arg);
+
+/* Part `part` of [0, total) cut into nparts contiguous ranges whose bounds
+ * are multiples of align (the last may end short). */
+void gd_pool_split(int64_t total, int64_t align, int part, int nparts, int64_t *begin,
+                   int64_t *end);
+
+#endif
