@@ -389,17 +389,19 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
                 }
                 double med = median(v, repeats);
                 const gd_step_timing *s = &r.split;
-                double tot = s->gather + s->forward + s->loss + s->backward + s->update;
+                double tot = s->gather + s->forward + s->loss + s->backward + s->update +
+                             s->monitor;
                 if (tot <= 0) tot = 1;
                 if (json) {
                     printf("%s\n  {\"threads\": %ld, \"optim\": \"%s\", \"batch\": %ld, "
                            "\"samples_per_s\": %.0f, \"min\": %.0f, \"max\": %.0f, "
                            "\"roofline\": %.0f, \"ratio\": %.4f, \"split\": {\"gather\": %.4f, "
                            "\"forward\": %.4f, \"loss\": %.4f, \"backward\": %.4f, \"update\": "
-                           "%.4f}, \"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
+                           "%.4f, \"monitor\": %.5f}, \"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
                            first ? "" : ",", threads[ti], optims[oi], batches[bi], med, lo, hi,
                            r.roofline, med / r.roofline, s->gather / tot, s->forward / tot,
-                           s->loss / tot, s->backward / tot, s->update / tot, r.allocs_per_step,
+                           s->loss / tot, s->backward / tot, s->update / tot, s->monitor / tot,
+                           r.allocs_per_step,
                            r.rss_kib / 1024.0);
                     first = 0;
                 } else {
@@ -408,10 +410,13 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
                     snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f",
                              100 * s->gather / tot, 100 * s->forward / tot, 100 * s->loss / tot,
                              100 * s->backward / tot, 100 * s->update / tot);
-                    printf("%-5ld %-6s %5ld %9.1fk %21s %9.1fk %5.1f%%  %-36s %8.2f %7.1f\n",
+                    printf("%-5ld %-6s %5ld %9.1fk %21s %9.1fk %5.1f%%  %-36s %8.2f %7.1f",
                            threads[ti], optims[oi], batches[bi], med / 1e3, range,
                            r.roofline / 1e3, 100 * med / r.roofline, split, r.allocs_per_step,
                            r.rss_kib / 1024.0);
+                    if (monitor)
+                        printf("   monitor %.2f%% of step time", 100 * s->monitor / tot);
+                    printf("\n");
                 }
                 fflush(stdout);
             }

@@ -105,9 +105,10 @@ const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i);
 void gd_trainer_set_epochs(gd_trainer *tr, int64_t epochs);
 
 /* Timing of step phases since creation, seconds (gather, forward, loss,
- * backward, update), for the benchmark. Measured only when enabled. */
+ * backward, update, and telemetry on monitored steps), for the benchmark.
+ * Measured only when enabled. */
 typedef struct gd_step_timing {
-    double gather, forward, loss, backward, update;
+    double gather, forward, loss, backward, update, monitor;
     int64_t steps;
 } gd_step_timing;
 void gd_trainer_enable_timing(gd_trainer *tr, bool on);

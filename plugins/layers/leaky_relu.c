@@ -6,9 +6,7 @@
  * die. Its output is never exactly 0 for x != 0, so the core's dead-unit
  * statistic does not apply: info->activation is GD_ACT_NONE.
  */
-#include <stdlib.h>
-
-#include <gradus/gradus.h>
+#include "elementwise.h"
 
 enum { SLOPE };
 
@@ -16,36 +14,18 @@ static const gd_option_spec options[] = {
     GD_OPT_NUMBER_MIN("slope", 0.01, 0, "slope for x <= 0"),
 };
 
-typedef struct leaky {
-    float slope;   /* forward and backward get no options: kept from create */
-} leaky;
-
 static gd_status leaky_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                               void **self, gd_error *err)
 {
-    leaky *l = calloc(1, sizeof *l);
-    if (!l)
-        return gd_fail(err, GD_ENOMEM, "leaky_relu: out of memory");
-    l->slope = (float)gd_opt_num(opts, SLOPE);
-    info->out = *in;
-    info->nparams = 0;
-    info->nbuffers = 0;
-    info->activation = GD_ACT_NONE;
-    *self = l;
-    return GD_OK;
-}
-
-static void leaky_bind(void *self, float *const *params, float *const *grads,
-                       float *const *buffers)
-{
-    (void)self, (void)params, (void)grads, (void)buffers;
+    return elementwise_create("leaky_relu", GD_ACT_NONE, (float)gd_opt_num(opts, SLOPE), in, info,
+                              self, err);
 }
 
 static gd_status leaky_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                                gd_tensor *y, gd_error *err)
 {
     (void)ctx, (void)err;
-    const float slope = ((const leaky *)self)->slope;
+    const float slope = elementwise_param(self);
     int64_t n = gd_tensor_numel(x);
     const float *restrict xs = x->data;
     float *restrict ys = y->data;
@@ -60,7 +40,7 @@ static void leaky_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor 
     (void)ctx, (void)y;
     if (!dx)
         return;
-    const float slope = ((const leaky *)self)->slope;
+    const float slope = elementwise_param(self);
     int64_t n = gd_tensor_numel(x);
     const float *restrict xs = x->data, *restrict g = dy->data;
     float *restrict out = dx->data;
@@ -68,18 +48,13 @@ static void leaky_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor 
         out[i] = xs[i] > 0 ? g[i] : slope * g[i];
 }
 
-static void leaky_destroy(void *self)
-{
-    free(self);
-}
-
 static const gd_layer_vtable vtable = {
     .size = sizeof(gd_layer_vtable),
     .create = leaky_create,
-    .bind = leaky_bind,
+    .bind = elementwise_bind,
     .forward = leaky_forward,
     .backward = leaky_backward,
-    .destroy = leaky_destroy,
+    .destroy = elementwise_destroy,
 };
 
 static const gd_component leaky_relu = {

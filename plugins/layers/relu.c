@@ -5,36 +5,13 @@
  * as PyTorch does). A unit whose output is 0 for every sample gets no
  * gradient at all: the "dead ReLU" the core counts from info->activation.
  */
-#include <stdlib.h>
-
-#include <gradus/gradus.h>
-
-/* Stateless, but create hands back a real instance (the core treats self as
- * an opaque handle); it records the feature count for debugging. */
-typedef struct act {
-    int64_t features;
-} act;
+#include "elementwise.h"
 
 static gd_status relu_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                              void **self, gd_error *err)
 {
     (void)opts;
-    act *a = calloc(1, sizeof *a);
-    if (!a)
-        return gd_fail(err, GD_ENOMEM, "relu: out of memory");
-    a->features = gd_shape_numel(in);
-    info->out = *in;
-    info->nparams = 0;
-    info->nbuffers = 0;
-    info->activation = GD_ACT_RELU;
-    *self = a;
-    return GD_OK;
-}
-
-static void relu_bind(void *self, float *const *params, float *const *grads,
-                      float *const *buffers)
-{
-    (void)self, (void)params, (void)grads, (void)buffers;
+    return elementwise_create("relu", GD_ACT_RELU, 0, in, info, self, err);
 }
 
 static gd_status relu_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
@@ -62,18 +39,13 @@ static void relu_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *
         out[i] = xs[i] > 0 ? g[i] : 0.0f;
 }
 
-static void relu_destroy(void *self)
-{
-    free(self);
-}
-
 static const gd_layer_vtable vtable = {
     .size = sizeof(gd_layer_vtable),
     .create = relu_create,
-    .bind = relu_bind,
+    .bind = elementwise_bind,
     .forward = relu_forward,
     .backward = relu_backward,
-    .destroy = relu_destroy,
+    .destroy = elementwise_destroy,
 };
 
 static const gd_component relu = {

@@ -10,36 +10,14 @@
  * overflows and the result keeps full relative precision near 0.
  */
 #include <math.h>
-#include <stdlib.h>
 
-#include <gradus/gradus.h>
-
-/* Stateless, but create hands back a real instance (the core treats self as
- * an opaque handle); it records the feature count for debugging. */
-typedef struct act {
-    int64_t features;
-} act;
+#include "elementwise.h"
 
 static gd_status sigmoid_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                                 void **self, gd_error *err)
 {
     (void)opts;
-    act *a = calloc(1, sizeof *a);
-    if (!a)
-        return gd_fail(err, GD_ENOMEM, "sigmoid: out of memory");
-    a->features = gd_shape_numel(in);
-    info->out = *in;
-    info->nparams = 0;
-    info->nbuffers = 0;
-    info->activation = GD_ACT_SIGMOID;
-    *self = a;
-    return GD_OK;
-}
-
-static void sigmoid_bind(void *self, float *const *params, float *const *grads,
-                         float *const *buffers)
-{
-    (void)self, (void)params, (void)grads, (void)buffers;
+    return elementwise_create("sigmoid", GD_ACT_SIGMOID, 0, in, info, self, err);
 }
 
 static gd_status sigmoid_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
@@ -74,18 +52,13 @@ static void sigmoid_backward(void *self, const gd_layer_ctx *ctx, const gd_tenso
         out[i] = g[i] * ys[i] * (1.0f - ys[i]);
 }
 
-static void sigmoid_destroy(void *self)
-{
-    free(self);
-}
-
 static const gd_layer_vtable vtable = {
     .size = sizeof(gd_layer_vtable),
     .create = sigmoid_create,
-    .bind = sigmoid_bind,
+    .bind = elementwise_bind,
     .forward = sigmoid_forward,
     .backward = sigmoid_backward,
-    .destroy = sigmoid_destroy,
+    .destroy = elementwise_destroy,
 };
 
 static const gd_component sigmoid = {

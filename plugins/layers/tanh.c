@@ -6,36 +6,14 @@
  * reports saturation (|y| > 0.99) from info->activation.
  */
 #include <math.h>
-#include <stdlib.h>
 
-#include <gradus/gradus.h>
-
-/* Stateless, but create hands back a real instance (the core treats self as
- * an opaque handle); it records the feature count for debugging. */
-typedef struct act {
-    int64_t features;
-} act;
+#include "elementwise.h"
 
 static gd_status tanh_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                              void **self, gd_error *err)
 {
     (void)opts;
-    act *a = calloc(1, sizeof *a);
-    if (!a)
-        return gd_fail(err, GD_ENOMEM, "tanh: out of memory");
-    a->features = gd_shape_numel(in);
-    info->out = *in;
-    info->nparams = 0;
-    info->nbuffers = 0;
-    info->activation = GD_ACT_TANH;
-    *self = a;
-    return GD_OK;
-}
-
-static void tanh_bind(void *self, float *const *params, float *const *grads,
-                      float *const *buffers)
-{
-    (void)self, (void)params, (void)grads, (void)buffers;
+    return elementwise_create("tanh", GD_ACT_TANH, 0, in, info, self, err);
 }
 
 static gd_status tanh_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
@@ -63,18 +41,13 @@ static void tanh_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *
         out[i] = g[i] * (1.0f - ys[i] * ys[i]);
 }
 
-static void tanh_destroy(void *self)
-{
-    free(self);
-}
-
 static const gd_layer_vtable vtable = {
     .size = sizeof(gd_layer_vtable),
     .create = tanh_create,
-    .bind = tanh_bind,
+    .bind = elementwise_bind,
     .forward = tanh_forward,
     .backward = tanh_backward,
-    .destroy = tanh_destroy,
+    .destroy = elementwise_destroy,
 };
 
 static const gd_component tanh_component = {
