@@ -364,7 +364,8 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
         printf("gradus bench mlp: MLP 784-256-128-10 (ReLU) on Fashion-MNIST, %lld samples\n"
                "cpu: %s\nopenblas: core %s, %s\nmedian of epochs 2..%d per repeat; median "
                "[min-max] over %d repeats; roofline = the step's 8 sgemm + one optimizer pass\n"
-               "monitor: %s\n\n"
+               "monitor: %s; without monitoring or clipping each layer is updated right after "
+               "its backward, so the update share is inside bwd\n\n"
                "%-5s %-6s %5s %10s %21s %10s %6s  %-36s %8s %7s\n",
                (long long)gd_dataset_size(train), cpu_name(cpu, sizeof cpu), core, config,
                epochs, repeats, monitor ? "on" : "off", "thr", "optim", "batch", "samples/s", "[min-max]", "roofline",

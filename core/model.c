@@ -310,6 +310,12 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
 
 void gd_model_backward(gd_model *m, const float *dout)
 {
+    gd_model_backward_each(m, dout, false, NULL, NULL);
+}
+
+void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
+                            gd_layer_done_fn done, void *done_ctx)
+{
     int64_t batch = m->last_batch;
     gd_tensor dy = batch_tensor((float *)dout, batch, &m->out);
     for (int i = m->nlayers - 1; i >= 0; i--) {
@@ -321,7 +327,11 @@ void gd_model_backward(gd_model *m, const float *dout)
          * 784-wide input this saves a third of the first layer's work). */
         gd_tensor dx = batch_tensor(m->dbuf[i & 1], batch, &l->in);
         gd_layer_ctx ctx = layer_ctx(m, l, i, true);
+        if (zero_first && l->param_count)
+            memset(m->grads + l->param_offset, 0, (size_t)l->param_count * sizeof(float));
         l->entry->component->vt.layer->backward(l->self, &ctx, &x, &y, &dy, i ? &dx : NULL);
+        if (done)
+            done(done_ctx, i);
         dy = dx;
     }
 }

@@ -82,6 +82,12 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
 /* Backward from dL/dout after a training forward. Adds into the gradient
  * arena; does not compute the input gradient. */
 void gd_model_backward(gd_model *m, const float *dout);
+/* The same, zeroing each layer's gradients just before its backward when
+ * zero_first, and calling done(ctx, i) once layer i's gradients are
+ * complete (the trainer updates that layer there, while they are in cache). */
+typedef void (*gd_layer_done_fn)(void *ctx, int layer);
+void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
+                            gd_layer_done_fn done, void *ctx);
 void gd_model_zero_grad(gd_model *m);
 
 /* Output of layer i of the last forward ([batch, out...]). */

@@ -3,7 +3,10 @@
  *
  * Order within a step: gather, forward, loss (+ its gradient), zero grads,
  * backward, regularizers (penalty and gradient), clipping, lr from the
- * schedule, optimizer update. Everything is sized in gd_trainer_new; a step
+ * schedule, optimizer update. When nothing needs all gradients at once (no
+ * clipping, not a monitored step) each layer is regularized and updated as
+ * soon as its backward is done, while its gradients are in cache; the
+ * numbers are the same. Everything is sized in gd_trainer_new; a step
  * allocates nothing.
  *
  * Divergence is caught cheaply: the loss is checked every step (a NaN/Inf
@@ -240,24 +243,30 @@ static bool param_selected(const gd_spec *reg, const gd_param_info *p)
     return to == GD_TO_ALL || p->role == GD_ROLE_WEIGHT;
 }
 
-static double apply_regularizers(gd_trainer *tr)
+/* Penalty of layer i's selected parameters; adds their gradient terms. */
+static double regularize_layer(gd_trainer *tr, int i)
 {
     double penalty = 0;
-    int nl = gd_model_layer_count(tr->m);
+    gd_model_layer *l = gd_model_layer_at(tr->m, i);
     for (int r = 0; r < tr->cfg.nregularizers; r++) {
         const gd_spec *reg = tr->regs[r];
         const gd_regularizer_vtable *rv = reg->component->vt.regularizer;
-        for (int i = 0; i < nl; i++) {
-            gd_model_layer *l = gd_model_layer_at(tr->m, i);
-            for (int p = 0; p < l->nparams; p++) {
-                gd_model_param *mp = &l->params[p];
-                if (!param_selected(reg, mp->info))
-                    continue;
-                penalty += rv->penalty(reg->options, mp->numel, mp->value);
-                rv->add_grad(reg->options, mp->numel, mp->value, mp->grad);
-            }
+        for (int p = 0; p < l->nparams; p++) {
+            gd_model_param *mp = &l->params[p];
+            if (!param_selected(reg, mp->info))
+                continue;
+            penalty += rv->penalty(reg->options, mp->numel, mp->value);
+            rv->add_grad(reg->options, mp->numel, mp->value, mp->grad);
         }
     }
+    return penalty;
+}
+
+static double apply_regularizers(gd_trainer *tr)
+{
+    double penalty = 0;
+    for (int i = 0; i < gd_model_layer_count(tr->m); i++)
+        penalty += regularize_layer(tr, i);
     return penalty;
 }
 
@@ -305,6 +314,13 @@ static void locate_divergence(gd_trainer *tr, const char *fallback)
         }
     }
     tr->diverged = true;
+}
+
+static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
+{
+    locate_divergence(tr, why);
+    return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s", (long long)tr->step,
+                   tr->div.what);
 }
 
 static void layer_stats(gd_trainer *tr, gd_step_record *rec)
@@ -416,10 +432,64 @@ static void gather_batch(const gd_trainer *tr, int64_t nb)
         gather_part(&j, 0, 1);
 }
 
+/* The fused step: as soon as a layer's gradients are complete, regularize
+ * and update that layer, while its gradients are still in cache. Used when
+ * nothing needs all gradients first (clipping by a global norm, telemetry);
+ * the optimizers are elementwise, so the numbers are the same as one update
+ * over the whole arena after backward (a test compares the two). */
+typedef struct fused_ctx {
+    gd_trainer *tr;
+    const gd_optim_state *st;
+    double penalty;
+} fused_ctx;
+
+static void update_layer(void *arg, int i)
+{
+    fused_ctx *f = arg;
+    gd_model_layer *l = gd_model_layer_at(f->tr->m, i);
+    if (!l->param_count)
+        return;
+    if (f->tr->cfg.nregularizers)
+        f->penalty += regularize_layer(f->tr, i);
+    int64_t off = l->param_offset;
+    gd_optim_span span = { l->param_count, gd_model_params(f->tr->m) + off,
+                           gd_model_grads(f->tr->m) + off, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        span.slot[k] = f->tr->slots[k] ? f->tr->slots[k] + off : NULL;
+    optimizer_update(f->tr, f->st, &span);
+}
+
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch)
 {
     return gd_schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
                           tr->horizon);
+}
+
+/* Counters and the caller's result, after a step's update. */
+static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double penalty,
+                        double lr, int64_t nb, bool monitored)
+{
+    if (tr->timing_on)
+        tr->timing.steps++;
+    tr->epoch_loss += loss * (double)nb;
+    tr->epoch_samples += nb;
+    if (res) {
+        res->loss = loss;
+        res->penalty = penalty;
+        res->lr = lr;
+        res->step = tr->step;
+        res->epoch = tr->epoch + 1;
+        res->monitored = monitored;
+    }
+    tr->step++;
+    tr->pos += nb;
+    bool done = tr->pos >= tr->n;
+    if (done) {
+        tr->pos = 0;
+        tr->epoch++;
+    }
+    if (res)
+        res->epoch_done = done;
 }
 
 gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
@@ -458,18 +528,29 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                                                   : (gd_tensor){ tr->yb, pred.shape };
     double loss = lv->forward(tr->cfg.loss->options, &pred, &tgt, &grad);
     LAP(loss);
+    if (!isfinite(loss))
+        return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
+    bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
+                     tr->nrec < tr->caprec;
+    double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
+    gd_optim_state os_ = { lr, tr->step + 1, tr->scalars };
+    if (tr->cfg.clip == GD_CLIP_NONE && !monitored) {
+        fused_ctx f = { tr, &os_, 0 };
+        gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
+        loss += f.penalty;
+        LAP(backward);
+        if (!isfinite(loss))
+            return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
+        finish_step(tr, res, loss, f.penalty, lr, nb, false);
+        return GD_OK;
+    }
     gd_model_zero_grad(tr->m);
     gd_model_backward(tr->m, tr->dout);
     double penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
     loss += penalty;
     LAP(backward);
-    if (!isfinite(loss)) {
-        locate_divergence(tr, isnan(loss) ? "loss is NaN" : "loss is infinite");
-        return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s",
-                       (long long)tr->step, tr->div.what);
-    }
-    bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
-                     tr->nrec < tr->caprec;
+    if (!isfinite(loss))
+        return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
     float *grads = gd_model_grads(tr->m), *params = gd_model_params(tr->m);
     int64_t np = gd_model_param_count(tr->m);
     double gnorm = NAN;
@@ -483,12 +564,8 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     double tm = monitored && tr->timing_on ? now() : 0;
     if (monitored && tr->cfg.clip == GD_CLIP_NONE)
         gnorm = gd_clip_by_norm(&grads, &np, 1, INFINITY, NULL);
-    if (monitored && !isfinite(gnorm)) {
-        locate_divergence(tr, "gradient norm is not finite");
-        return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s",
-                       (long long)tr->step, tr->div.what);
-    }
-    double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
+    if (monitored && !isfinite(gnorm))
+        return diverge(tr, "gradient norm is not finite", err);
     if (monitored)
         memcpy(tr->before, params, (size_t)np * sizeof(float));
     if (monitored && tr->timing_on) {
@@ -496,7 +573,6 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->timing.monitor += dt;
         t0 += dt;
     }
-    gd_optim_state os_ = { lr, tr->step + 1, tr->scalars };
     gd_optim_span span = { np, params, grads, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = tr->slots[k];
@@ -520,27 +596,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         if (tr->timing_on)
             tr->timing.monitor += now() - t0;
     }
-    if (tr->timing_on)
-        tr->timing.steps++;
-    tr->epoch_loss += loss * (double)nb;
-    tr->epoch_samples += nb;
-    if (res) {
-        res->loss = loss;
-        res->penalty = penalty;
-        res->lr = lr;
-        res->step = tr->step;
-        res->epoch = tr->epoch + 1;
-        res->monitored = monitored;
-    }
-    tr->step++;
-    tr->pos += nb;
-    bool done = tr->pos >= tr->n;
-    if (done) {
-        tr->pos = 0;
-        tr->epoch++;
-    }
-    if (res)
-        res->epoch_done = done;
+    finish_step(tr, res, loss, penalty, lr, nb, monitored);
     return GD_OK;
 }
 
