@@ -161,6 +161,30 @@ T.test("a report into a directory that cannot be created fails and writes nothin
   rm_rf(base)
 end)
 
+T.test("without gnuplot the data files are written and one line says why", function()
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local dir = tmpdir()
+  local f = assert(io.open(dir .. "/r.lua", "w"))
+  f:write(([[
+local gd = require "gradus"
+local d = gd.data.synthetic.xor{ n = 64, seed = 1 }
+local res = gd.compare{ base = { model = gd.sequential{ gd.layer.dense{ units = 2 } },
+  loss = gd.loss.cross_entropy{}, data = d, epochs = 2, batch = 16 }, progress = false,
+  variants = { { name = "sgd", optimizer = gd.optim.sgd{} } } }
+gd.report(res, { dir = "%s/out" })
+]]):format(dir))
+  f:close()
+  -- an empty PATH hides gnuplot (and everything else) from the child
+  local out = io.popen(("PATH=/nonexistent '%s' run '%s/r.lua' 2>&1; echo \"rc=$?\""):format(exe, dir)):read("a")
+  assert(out:find("rc=0"), out)
+  assert(out:find("no plots: gnuplot is not installed %(Debian package gnuplot%-nox%)"), out)
+  for _, name in ipairs({ "summary.csv", "history.csv", "results.json" }) do
+    assert(io.open(dir .. "/out/" .. name), name .. " missing")
+  end
+  assert(not io.open(dir .. "/out/loss.png"), "a plot without gnuplot?")
+  rm_rf(dir)
+end)
+
 T.test("gd.plot draws a script's own curves", function()
   local dir = tmpdir()
   local out = gd.plot{ series = { { x = { 1, 2, 3 }, y = { 1, 0.1, 0.01 }, label = "decay" } },
