@@ -6,8 +6,10 @@
 --   exploding_gradients  the run diverged, or the global gradient norm grew
 --                        more than 1e3-fold from the first monitored steps
 --                        to the last, or exceeded 1e4
---   overfitting          validation loss ended >= 10% above its minimum
---                        while training loss kept falling after that epoch
+--   overfitting          validation loss stayed >= 5% above its minimum for
+--                        the last two epochs (or more) and ended >= 10% above
+--                        it, while training loss kept falling after that
+--                        epoch: one noisy epoch is not enough
 --   underfitting         after >= 3 epochs, training loss fell < 10% from the
 --                        first epoch and validation accuracy (if any) < 0.6
 --   update_ratio_high    a layer's update/parameter norm ratio > 1e-1 in most
@@ -86,7 +88,9 @@ local function fitting(run, out)
     local best, at = math.huge, 1
     for i, e in ipairs(ep) do if finite(e.val_loss) and e.val_loss < best then best, at = e.val_loss, i end end
     local last = ep[n]
-    if at < n and last.val_loss >= 1.1 * best and last.train_loss < ep[at].train_loss then
+    local prev = ep[n - 1]
+    if at <= n - 2 and last.val_loss >= 1.1 * best and finite(prev.val_loss)
+       and prev.val_loss >= 1.05 * best and last.train_loss < ep[at].train_loss then
       out[#out + 1] = { kind = "overfitting", value = last.val_loss - last.train_loss,
         message = string.format("overfitting: validation loss rose from %s (epoch %d) to %s while "
           .. "training loss fell to %s (gap %s); use early stopping, L2, dropout or more data",
