@@ -109,35 +109,57 @@ local function fitting(run, out)
   end
 end
 
+-- Per-layer rules; layers that break the same rule share one diagnosis
+-- (its `layers` lists them with their values), so a deep net gives one
+-- line per problem, not one per layer.
 local function layers(run, out)
   local steps = second_half(run.history.steps or {})
   if #steps == 0 then return end
+  local high, low, dead = {}, {}, {}
   for i, l0 in ipairs(steps[1].layers) do
-    local high, low, ratios, dead = 0, 0, {}, {}
+    local nhigh, nlow, ratios, deads = 0, 0, {}, {}
     for _, s in ipairs(steps) do
       local l = s.layers[i]
       if finite(l.update_ratio) then
         ratios[#ratios + 1] = l.update_ratio
-        if l.update_ratio > 1e-1 then high = high + 1 elseif l.update_ratio < 1e-4 then low = low + 1 end
+        if l.update_ratio > 1e-1 then nhigh = nhigh + 1 elseif l.update_ratio < 1e-4 then nlow = nlow + 1 end
       end
-      if finite(l.dead) then dead[#dead + 1] = l.dead end
+      if finite(l.dead) then deads[#deads + 1] = l.dead end
     end
     local r = median(ratios)
-    if #ratios > 0 and high > #ratios / 2 then
-      out[#out + 1] = { kind = "update_ratio_high", layer = l0.name, value = r, message = string.format(
-        "update ratio too high: %s's updates are %s of its weights (median; rule: > 1e-1 in most "
-        .. "monitored steps, aim near 1e-2); lower the learning rate", l0.name, fmt(r)) }
-    elseif #ratios > 0 and low > #ratios / 2 then
-      out[#out + 1] = { kind = "update_ratio_low", layer = l0.name, value = r, message = string.format(
-        "update ratio too low: %s's updates are %s of its weights (median; rule: < 1e-4 in most "
-        .. "monitored steps, aim near 1e-2); raise the learning rate", l0.name, fmt(r)) }
-    end
-    local d = median(dead)
-    if finite(d) and d > 0.4 then
-      out[#out + 1] = { kind = "dead_relu", layer = l0.name, value = d, message = string.format(
-        "dead ReLUs: %.0f%% of %s's units output 0 for every sample of a batch (median; rule: "
-        .. "> 40%%); lower the learning rate, use He initialization or leaky_relu", 100 * d, l0.name) }
-    end
+    if #ratios > 0 and nhigh > #ratios / 2 then high[#high + 1] = { name = l0.name, value = r }
+    elseif #ratios > 0 and nlow > #ratios / 2 then low[#low + 1] = { name = l0.name, value = r } end
+    local d = median(deads)
+    if finite(d) and d > 0.4 then dead[#dead + 1] = { name = l0.name, value = d } end
+  end
+  local function list(ls, f)
+    local parts = {}
+    for _, l in ipairs(ls) do parts[#parts + 1] = l.name .. " " .. f(l.value) end
+    return table.concat(parts, ", ")
+  end
+  local function worst(ls, cmp)
+    local w = ls[1].value
+    for _, l in ipairs(ls) do if cmp(l.value, w) then w = l.value end end
+    return w
+  end
+  if #high > 0 then
+    out[#out + 1] = { kind = "update_ratio_high", layer = high[1].name, layers = high,
+      value = worst(high, function(a, b) return a > b end), message = string.format(
+      "update ratio too high: updates / weights (median) is %s (rule: > 1e-1 in most monitored "
+      .. "steps, aim near 1e-2); lower the learning rate", list(high, fmt)) }
+  end
+  if #low > 0 then
+    out[#out + 1] = { kind = "update_ratio_low", layer = low[1].name, layers = low,
+      value = worst(low, function(a, b) return a < b end), message = string.format(
+      "update ratio too low: updates / weights (median) is %s (rule: < 1e-4 in most monitored "
+      .. "steps, aim near 1e-2); raise the learning rate or fix the initialization", list(low, fmt)) }
+  end
+  if #dead > 0 then
+    out[#out + 1] = { kind = "dead_relu", layer = dead[1].name, layers = dead,
+      value = worst(dead, function(a, b) return a > b end), message = string.format(
+      "dead ReLUs: share of units that output 0 for a whole batch (median) is %s (rule: > 40%%); "
+      .. "lower the learning rate, use He initialization or leaky_relu",
+      list(dead, function(v) return string.format("%.0f%%", 100 * v) end)) }
   end
 end
 

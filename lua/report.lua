@@ -115,7 +115,24 @@ local function gnuplot_available()
   return ok == true or ok == 0
 end
 
-local function esc(s) return (tostring(s):gsub('"', "'"):gsub("_", "\\_")) end
+-- Terminals run with noenhanced text, so names print as they are.
+local function esc(s) return (tostring(s):gsub('"', "'")) end
+
+-- Layer k of n along a blue (first) to red (last) ramp: depth reads as
+-- colour, which a cycling palette cannot show past eight layers.
+local function depth_colour(k, n)
+  local h = 240 * (1 - (n > 1 and (k - 1) / (n - 1) or 0))
+  local s, v = 0.85, 0.8
+  local c = v * s
+  local x = c * (1 - math.abs((h / 60) % 2 - 1))
+  local r, g, b
+  if h < 60 then r, g, b = c, x, 0 elseif h < 120 then r, g, b = x, c, 0
+  elseif h < 180 then r, g, b = 0, c, x elseif h < 240 then r, g, b = 0, x, c
+  else r, g, b = x, 0, c end
+  local m = v - c
+  return string.format("#%02x%02x%02x", math.floor((r + m) * 255 + 0.5),
+    math.floor((g + m) * 255 + 0.5), math.floor((b + m) * 255 + 0.5))
+end
 
 -- Per epoch over seeds: mean, min, max of field.
 local function epoch_band(v, field)
@@ -148,8 +165,8 @@ local palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564
 local function render(dir, name, body, size)
   local files = {}
   local script = {}
-  for _, t in ipairs({ { "png", "pngcairo size " .. (size or "900,560") .. " font 'sans,10'" },
-                       { "svg", "svg size " .. (size or "900,560") .. " dynamic font 'sans,10'" } }) do
+  for _, t in ipairs({ { "png", "pngcairo noenhanced size " .. (size or "900,560") .. " font 'sans,10'" },
+                       { "svg", "svg noenhanced size " .. (size or "900,560") .. " dynamic font 'sans,10'" } }) do
     local path = dir .. "/" .. name .. "." .. t[1]
     script[#script + 1] = string.format("set terminal %s\nset output \"%s.tmp\"\n%s\nunset output\n",
       t[2], path, body)
@@ -205,6 +222,11 @@ local function layer_plot(results, field, title, guides)
     local steps = r and r.history and r.history.steps or {}
     if #steps > 0 then
       local blocks, plots = {}, {}
+      local trained = 0
+      for _, l in ipairs(steps[1].layers) do
+        if finite(l[field]) then trained = trained + 1 end
+      end
+      local k = 0
       for li, l in ipairs(steps[1].layers) do
         local rows = {}
         for _, s in ipairs(steps) do
@@ -214,8 +236,9 @@ local function layer_plot(results, field, title, guides)
         if #rows > 0 then
           local b = string.format("v%dl%d", i, li)
           blocks[#blocks + 1] = datablock(b, rows)
+          k = k + 1
           plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title \"%s\"",
-            b, palette[(li - 1) % #palette + 1], esc(l.name))
+            b, depth_colour(k, trained), esc(l.name))
         end
       end
       for _, g in ipairs(guides or {}) do
@@ -258,7 +281,9 @@ end
 
 -- Run gnuplot on `script`; then move every *.tmp output into place.
 local function run_gnuplot(script, files)
-  local p = io.popen("gnuplot 2>&1", "w")
+  -- gnuplot's warnings (an empty y range for a constant lr, ...) are not
+  -- the user's business; a plot it failed to draw is reported by name.
+  local p = io.popen("gnuplot 2>/dev/null", "w")
   if not p then return false, "cannot start gnuplot" end
   p:write(script)
   local ok = p:close()
@@ -298,7 +323,8 @@ local function plots(results, dir)
   local out = {}
   for _, f in ipairs(written) do
     local fh = io.open(f, "rb")
-    if fh then fh:close(); out[#out + 1] = f end
+    if fh then fh:close(); out[#out + 1] = f
+    else io.stderr:write("gd.report: gnuplot did not draw ", f, "\n") end
   end
   return out
 end
@@ -421,7 +447,8 @@ function M.plot(gd, p)
     end
   end
   if #plots_ == 0 then error("gd.plot: no finite points to draw", 2) end
-  local term = p.file:match("%.svg$") and "svg size 900,560 dynamic font 'sans,10'" or "pngcairo size 900,560 font 'sans,10'"
+  local term = p.file:match("%.svg$") and "svg noenhanced size 900,560 dynamic font 'sans,10'"
+    or "pngcairo noenhanced size 900,560 font 'sans,10'"
   local script = table.concat(blocks) .. string.format(
     "set terminal %s\nset output \"%s.tmp\"\nset title \"%s\"\nset xlabel \"%s\"\nset ylabel \"%s\"\nset grid\nset key outside right\n%s%splot %s\nunset output\n",
     term, p.file, esc(p.title or ""), esc(p.xlabel or ""), esc(p.ylabel or ""),
