@@ -14,7 +14,9 @@ local metric_names = { "train_loss", "val_loss", "val_accuracy", "seconds" }
 
 local function final_metrics(run)
   local ep = run.history and run.history.epochs or {}
-  local last = ep[#ep] or {}
+  -- early stopping with restore_best returns the best epoch's model: its
+  -- metrics are that epoch's, not the last one's
+  local last = (run.restored_best and ep[run.best_epoch]) or ep[#ep] or {}
   local nan = 0 / 0
   return {
     train_loss = last.train_loss or nan,
