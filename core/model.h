@@ -101,6 +101,16 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const struct gd_da
                             int64_t batch, double *loss_out, double *accuracy_out,
                             gd_error *err);
 
+/* Save the model's layer specs, parameters and buffers (batchnorm's running
+ * statistics) to `path` (format: core/model_io.c). Writes "<path>.tmp" and
+ * renames it over path, so a failure leaves no partial file. */
+gd_status gd_model_save(gd_model *m, const char *path, gd_error *err);
+/* A model saved by gd_model_save, its specs rebuilt through `reg` (which
+ * must provide every component the file names). NULL with a one-line
+ * message naming the file on failure (not a model, unsupported version,
+ * truncated, corrupt, a component not loaded, counts that disagree). */
+gd_model *gd_model_load(const gd_registry *reg, const char *path, gd_error *err);
+
 /* The process-wide host table (sgemm through OpenBLAS). */
 const gd_host *gd_core_host(void);
 /* "OpenBLAS <config> (core <name>)": the BLAS behind sgemm, for manifests. */

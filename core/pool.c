@@ -42,6 +42,7 @@ typedef struct pool {
     atomic_bool stop;
     gd_pool_fn fn;               /* the current job, written before generation */
     void *arg;
+    unsigned start_generation;   /* generation when the workers were made */
 } pool;
 
 static pool P = { .n = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
@@ -49,7 +50,9 @@ static pool P = { .n = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_CON
 static void *worker(void *p)
 {
     int id = (int)(intptr_t)p;
-    unsigned seen = atomic_load_explicit(&P.generation, memory_order_acquire);
+    /* Not the current generation: a job may have been posted before this
+     * thread first ran, and it must not be skipped. */
+    unsigned seen = P.start_generation;
     for (;;) {
         unsigned g;
         int spins = 0;
@@ -101,6 +104,7 @@ int gd_pool_resize(int n)
     if (!P.threads)
         return P.n;
     P.n = n;
+    P.start_generation = atomic_load(&P.generation);  /* pthread_create publishes it */
     for (int i = 1; i < n; i++) {
         if (pthread_create(&P.threads[i - 1], NULL, worker, (void *)(intptr_t)i) != 0) {
             /* Fewer threads than asked: keep those that started. */

@@ -9,7 +9,7 @@
  *
  * Model user values: 1 registry, 2 copy of the last training input (read by
  * backward), 3 the loss spec evaluate uses by default (set by gd.train),
- * 4 the sequential spec it was built from.
+ * 4 the sequential spec it was built from (nil for gd.load_model's).
  */
 #include <math.h>
 #include <string.h>
@@ -401,6 +401,37 @@ static int model_reset(lua_State *L)
     return 0;
 }
 
+/* model:save(path): layer specs, parameters and buffers, in one file
+ * (format: core/model_io.c). Raises on failure, leaving no partial file. */
+static int model_save(lua_State *L)
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    gd_error err;
+    if (gd_model_save(md->m, path, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    return 0;
+}
+
+/* gd.load_model(path) -> a model, as run.model. It has no loss of its own
+ * (user value 3): evaluate takes the usual one for the data unless given
+ * { loss = }. Nor a sequential spec (user value 4). */
+static int load_model(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    /* The userdata first, so the model is owned (and freed by __gc) the
+     * moment it exists. */
+    lgd_model *md = lua_newuserdatauv(L, sizeof *md, 4);
+    md->m = NULL;
+    luaL_setmetatable(L, LGD_MODEL);
+    lgd_push_registry(L);
+    lua_setiuservalue(L, -2, 1);
+    gd_error err;
+    if (!(md->m = gd_model_load(lgd_registry(L), path, &err)))
+        return lgd_raise(L, &err);
+    return 1;
+}
+
 static int summary_tostring(lua_State *L)
 {
     luaL_Buffer b;
@@ -495,6 +526,7 @@ void lgd_open_model(lua_State *L)
         { "zero_grad", model_zero_grad },
         { "reset", model_reset },
         { "summary", model_summary },
+        { "save", model_save },
         { "__gc", model_gc },
         { "__tostring", model_tostring },
         { NULL, NULL },
@@ -508,4 +540,6 @@ void lgd_open_model(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, sequential);
     lua_setfield(L, -2, "sequential");
+    lua_pushcfunction(L, load_model);
+    lua_setfield(L, -2, "load_model");
 }
