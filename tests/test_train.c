@@ -40,29 +40,65 @@ static void mlp_free(mlp *m)
         gd_spec_free(m->layers[i]);
 }
 
+/* A run on spirals: the data, the 2-32-32-2 MLP, cross-entropy, an
+ * optimizer and its trainer, made and freed together. */
+typedef struct fixture {
+    gd_dataset *ds;
+    mlp m;
+    gd_spec *loss, *opt;
+    const gd_spec *regs[1];
+    gd_trainer *tr;
+} fixture;
+
+/* n spirals points (data seed 7), model seed `model_seed`, `opt` and `reg`
+ * (a regularizer or NULL, both owned by the fixture); cfg gives the rest of the run (model, loss, optimizer and
+ * data are filled in). */
+static void fixture_open(fixture *f, int64_t n, uint64_t model_seed, gd_spec *opt,
+                         gd_spec *reg, gd_train_config cfg)
+{
+    gd_error err;
+    memset(f, 0, sizeof *f);
+    f->ds = gd_synthetic_spirals(n, 2, 0.05, 7, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->ds);
+    mlp_make(&f->m, 2, model_seed);
+    f->loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    f->opt = opt;
+    f->regs[0] = reg;
+    cfg.regularizers = f->regs;
+    cfg.nregularizers = reg ? 1 : 0;
+    cfg.model = f->m.model;
+    cfg.loss = f->loss;
+    cfg.optimizer = opt;
+    cfg.train = f->ds;
+    f->tr = gd_trainer_new(&cfg, &err);
+    if (!f->tr)
+        fprintf(stderr, "\n  trainer: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f->tr);
+}
+
+static void fixture_close(fixture *f)
+{
+    gd_trainer_free(f->tr);
+    gd_spec_free(f->loss);
+    gd_spec_free(f->opt);
+    gd_spec_free((gd_spec *)f->regs[0]);
+    mlp_free(&f->m);
+    gd_dataset_free(f->ds);
+}
+
 /* Train on spirals and return the final epoch's mean loss; losses[] gets
  * every step's loss when not NULL. */
 static double train_spirals(uint64_t seed, int epochs, double *losses, int64_t max_losses,
                             double *accuracy)
 {
     gd_error err;
-    gd_dataset *ds = gd_synthetic_spirals(600, 2, 0.05, 7, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
-    mlp m;
-    mlp_make(&m, 2, seed);
-    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
-    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 0.2, NULL);
-    gd_train_config cfg = {
-        .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
-        .epochs = epochs, .batch = 16, .seed = seed,
-    };
-    gd_trainer *tr = gd_trainer_new(&cfg, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
-    double mean = NAN;
+    fixture f;
+    fixture_open(&f, 600, seed, test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 0.2, NULL), NULL,
+                 (gd_train_config){ .epochs = epochs, .batch = 16, .seed = seed });
     int64_t k = 0;
-    while (!gd_trainer_finished(tr)) {
+    while (!gd_trainer_finished(f.tr)) {
         gd_step_result r;
-        if (gd_trainer_step(tr, &r, &err) != GD_OK) {
+        if (gd_trainer_step(f.tr, &r, &err) != GD_OK) {
             fprintf(stderr, "\n  step: %s\n", err.msg);
             CU_FAIL("step failed");
             break;
@@ -70,15 +106,10 @@ static double train_spirals(uint64_t seed, int epochs, double *losses, int64_t m
         if (losses && k < max_losses)
             losses[k++] = r.loss;
     }
-    double l;
-    CU_ASSERT_EQUAL(gd_model_evaluate(m.model, loss, ds, 128, &l, accuracy, &err), GD_OK);
-    mean = l;
-    gd_trainer_free(tr);
-    gd_spec_free(loss);
-    gd_spec_free(opt);
-    mlp_free(&m);
-    gd_dataset_free(ds);
-    return mean;
+    double l = NAN;
+    CU_ASSERT_EQUAL(gd_model_evaluate(f.m.model, f.loss, f.ds, 128, &l, accuracy, &err), GD_OK);
+    fixture_close(&f);
+    return l;
 }
 
 static void test_train_spirals_converge(void)
@@ -164,31 +195,21 @@ static void test_train_refuses_width_mismatch(void)
 static void test_train_divergence_reported(void)
 {
     gd_error err;
-    gd_dataset *ds = gd_synthetic_spirals(200, 2, 0.05, 7, &err);
-    mlp m;
-    mlp_make(&m, 2, 1);
-    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
-    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1e30, NULL);
-    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
-                            .epochs = 50, .batch = 20, .seed = 1 };
-    gd_trainer *tr = gd_trainer_new(&cfg, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    fixture f;
+    fixture_open(&f, 200, 1, test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1e30, NULL), NULL,
+                 (gd_train_config){ .epochs = 50, .batch = 20, .seed = 1 });
     gd_status st = GD_OK;
-    while (st == GD_OK && !gd_trainer_finished(tr))
-        st = gd_trainer_step(tr, NULL, &err);
+    while (st == GD_OK && !gd_trainer_finished(f.tr))
+        st = gd_trainer_step(f.tr, NULL, &err);
     CU_ASSERT_EQUAL(st, GD_ENUMERIC);
-    const gd_divergence *d = gd_trainer_divergence(tr);
+    const gd_divergence *d = gd_trainer_divergence(f.tr);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
     CU_ASSERT(d->step >= 1);
     CU_ASSERT(d->layer >= 0);
     fprintf(stderr, " [%s at step %lld] ", d->what, (long long)d->step);
     /* A diverged trainer refuses further steps. */
-    CU_ASSERT_EQUAL(gd_trainer_step(tr, NULL, &err), GD_ENUMERIC);
-    gd_trainer_free(tr);
-    gd_spec_free(loss);
-    gd_spec_free(opt);
-    mlp_free(&m);
-    gd_dataset_free(ds);
+    CU_ASSERT_EQUAL(gd_trainer_step(f.tr, NULL, &err), GD_ENUMERIC);
+    fixture_close(&f);
 }
 
 static double norm_of(const float *x, int64_t n)
@@ -204,32 +225,26 @@ static double norm_of(const float *x, int64_t n)
 static void test_train_telemetry_matches_tensors(void)
 {
     gd_error err;
-    gd_dataset *ds = gd_synthetic_spirals(64, 2, 0.05, 7, &err);
-    mlp m;
-    mlp_make(&m, 2, 5);
-    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
-    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "adam", "lr", 'n', 0.01, NULL);
-    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
-                            .epochs = 1, .batch = 64, .seed = 1, .monitor_every = 1 };
-    gd_trainer *tr = gd_trainer_new(&cfg, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
-    int64_t np = gd_model_param_count(m.model);
+    fixture f;
+    fixture_open(&f, 64, 5, test_spec(GD_KIND_OPTIMIZER, "adam", "lr", 'n', 0.01, NULL), NULL,
+                 (gd_train_config){ .epochs = 1, .batch = 64, .seed = 1, .monitor_every = 1 });
+    int64_t np = gd_model_param_count(f.m.model);
     float *before = malloc(np * sizeof(float));
-    memcpy(before, gd_model_params(m.model), np * sizeof(float));
+    memcpy(before, gd_model_params(f.m.model), np * sizeof(float));
     gd_step_result r;
-    CU_ASSERT_EQUAL_FATAL(gd_trainer_step(tr, &r, &err), GD_OK);
+    CU_ASSERT_EQUAL_FATAL(gd_trainer_step(f.tr, &r, &err), GD_OK);
     CU_ASSERT(r.monitored);
-    CU_ASSERT_EQUAL_FATAL(gd_trainer_record_count(tr), 1);
-    const gd_step_record *rec = gd_trainer_record(tr, 0);
+    CU_ASSERT_EQUAL_FATAL(gd_trainer_record_count(f.tr), 1);
+    const gd_step_record *rec = gd_trainer_record(f.tr, 0);
     CU_ASSERT_EQUAL(rec->step, 0);
     CU_ASSERT_DOUBLE_EQUAL(rec->lr, 0.01, 1e-12);
-    CU_ASSERT_DOUBLE_EQUAL(rec->grad_norm, norm_of(gd_model_grads(m.model), np),
+    CU_ASSERT_DOUBLE_EQUAL(rec->grad_norm, norm_of(gd_model_grads(f.m.model), np),
                            1e-9 * rec->grad_norm);
     CU_ASSERT(rec->effective_lr > 0 && isfinite(rec->effective_lr));
-    for (int i = 0; i < gd_model_layer_count(m.model); i++) {
-        gd_model_layer *l = gd_model_layer_at(m.model, i);
+    for (int i = 0; i < gd_model_layer_count(f.m.model); i++) {
+        gd_model_layer *l = gd_model_layer_at(f.m.model, i);
         const gd_layer_telemetry *t = &rec->layers[i];
-        gd_tensor a = gd_model_activation(m.model, i);
+        gd_tensor a = gd_model_activation(f.m.model, i);
         int64_t n = gd_tensor_numel(&a);
         double s = 0, s2 = 0, dead = 0;
         for (int64_t k = 0; k < n; k++) {
@@ -252,8 +267,8 @@ static void test_train_telemetry_matches_tensors(void)
             continue;
         }
         CU_ASSERT(isnan(t->dead) && isnan(t->saturated)); /* dense: not an activation */
-        const float *w = gd_model_params(m.model) + l->param_offset;
-        const float *g = gd_model_grads(m.model) + l->param_offset;
+        const float *w = gd_model_params(f.m.model) + l->param_offset;
+        const float *g = gd_model_grads(f.m.model) + l->param_offset;
         const float *b = before + l->param_offset;
         double ds = 0;
         for (int64_t k = 0; k < l->param_count; k++)
@@ -265,11 +280,7 @@ static void test_train_telemetry_matches_tensors(void)
         CU_ASSERT(t->update_ratio > 1e-4 && t->update_ratio < 1);
     }
     free(before);
-    gd_trainer_free(tr);
-    gd_spec_free(loss);
-    gd_spec_free(opt);
-    mlp_free(&m);
-    gd_dataset_free(ds);
+    fixture_close(&f);
 }
 
 /* Clipping by norm inside the step: the recorded norm is the one before
@@ -277,35 +288,25 @@ static void test_train_telemetry_matches_tensors(void)
 static void test_train_clip_norm_in_step(void)
 {
     gd_error err;
-    gd_dataset *ds = gd_synthetic_spirals(64, 2, 0.05, 7, &err);
-    mlp m;
-    mlp_make(&m, 2, 5);
-    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
-    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1.0, NULL);
-    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
-                            .epochs = 1, .batch = 64, .seed = 1, .monitor_every = 1,
-                            .clip = GD_CLIP_NORM, .clip_value = 1e-3 };
-    gd_trainer *tr = gd_trainer_new(&cfg, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
-    int64_t np = gd_model_param_count(m.model);
+    fixture f;
+    fixture_open(&f, 64, 5, test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1.0, NULL), NULL,
+                 (gd_train_config){ .epochs = 1, .batch = 64, .seed = 1, .monitor_every = 1,
+                                    .clip = GD_CLIP_NORM, .clip_value = 1e-3 });
+    int64_t np = gd_model_param_count(f.m.model);
     float *before = malloc(np * sizeof(float));
-    memcpy(before, gd_model_params(m.model), np * sizeof(float));
-    CU_ASSERT_EQUAL_FATAL(gd_trainer_step(tr, NULL, &err), GD_OK);
-    const gd_step_record *rec = gd_trainer_record(tr, 0);
+    memcpy(before, gd_model_params(f.m.model), np * sizeof(float));
+    CU_ASSERT_EQUAL_FATAL(gd_trainer_step(f.tr, NULL, &err), GD_OK);
+    const gd_step_record *rec = gd_trainer_record(f.tr, 0);
     CU_ASSERT(rec->clipped);
     CU_ASSERT(rec->grad_norm > 1e-3);
     /* sgd with lr 1: the step is the clipped gradient, of norm 1e-3. */
     double moved = 0;
-    const float *w = gd_model_params(m.model);
+    const float *w = gd_model_params(f.m.model);
     for (int64_t k = 0; k < np; k++)
         moved += ((double)w[k] - before[k]) * ((double)w[k] - before[k]);
     CU_ASSERT_DOUBLE_EQUAL(sqrt(moved), 1e-3, 1e-6);
     free(before);
-    gd_trainer_free(tr);
-    gd_spec_free(loss);
-    gd_spec_free(opt);
-    mlp_free(&m);
-    gd_dataset_free(ds);
+    fixture_close(&f);
 }
 
 /* Losses of 3 epochs of a net wide enough that its products, its update
@@ -349,29 +350,16 @@ static void wide_losses(double *out, int n)
 static void adam_l2_losses(double *out, int n, int64_t every)
 {
     gd_error err;
-    gd_dataset *ds = gd_synthetic_spirals(256, 2, 0.05, 3, &err);
-    mlp m;
-    mlp_make(&m, 2, 4);
-    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
-    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "adam", "lr", 'n', 0.01, NULL);
-    gd_spec *l2 = test_spec(GD_KIND_REGULARIZER, "l2", "lambda", 'n', 1e-3, NULL);
-    const gd_spec *regs[] = { l2 };
-    gd_train_config cfg = { .model = m.model, .loss = loss, .optimizer = opt, .train = ds,
-                            .epochs = 4, .batch = 32, .seed = 2, .monitor_every = every,
-                            .regularizers = regs, .nregularizers = 1 };
-    gd_trainer *tr = gd_trainer_new(&cfg, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    fixture f;
+    fixture_open(&f, 256, 4, test_spec(GD_KIND_OPTIMIZER, "adam", "lr", 'n', 0.01, NULL),
+                 test_spec(GD_KIND_REGULARIZER, "l2", "lambda", 'n', 1e-3, NULL),
+                 (gd_train_config){ .epochs = 4, .batch = 32, .seed = 2, .monitor_every = every });
     for (int i = 0; i < n; i++) {
         gd_step_result r;
-        CU_ASSERT_EQUAL(gd_trainer_step(tr, &r, &err), GD_OK);
+        CU_ASSERT_EQUAL(gd_trainer_step(f.tr, &r, &err), GD_OK);
         out[i] = r.loss;
     }
-    gd_trainer_free(tr);
-    gd_spec_free(loss);
-    gd_spec_free(opt);
-    gd_spec_free(l2);
-    mlp_free(&m);
-    gd_dataset_free(ds);
+    fixture_close(&f);
 }
 
 /* Updating each layer right after its backward (the default when nothing
