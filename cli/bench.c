@@ -348,6 +348,12 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
     const char *optims[8];
     int no = parse_names(optbuf, optims, 8);
     gd_error err;
+    for (int i = 0; i < no; i++)
+        if (!gd_registry_find(reg, GD_KIND_OPTIMIZER, optims[i])) {
+            gd_registry_fail_unknown(reg, GD_KIND_OPTIMIZER, optims[i], &err);
+            fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
+            return 2;
+        }
     gd_dataset *train = NULL;
     if (gd_fashion_mnist_load(NULL, "train", limit, &train, &err) != GD_OK) {
         fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
