@@ -18,7 +18,6 @@
 #include <cblas.h>
 
 #include "bench.h"
-#include "pool.h"
 #include "train.h"
 
 static double now(void)
@@ -132,25 +131,6 @@ static double time_sgemms(int batch, double min_seconds)
     return t / reps;
 }
 
-typedef struct optim_job {
-    const gd_spec *opt;
-    const gd_optim_state *st;
-    const gd_optim_span *all;
-} optim_job;
-
-/* As the trainer does: contiguous parts of the span, one per pool thread. */
-static void optim_part(void *arg, int part, int nparts)
-{
-    const optim_job *j = arg;
-    int64_t lo, hi;
-    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
-    gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
-    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
-        sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
-    if (hi > lo)
-        j->opt->component->vt.optimizer->step(j->opt->options, j->st, &sp);
-}
-
 /* Seconds per update of `opt` over n parameters, on the pool's threads when
  * `threaded` (the roofline of a training step), else on one. */
 static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, bool threaded)
@@ -169,9 +149,8 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, 
     double t0 = now(), t;
     do {
         gd_optim_state st = { 1e-3, reps + 1, scalars };
-        optim_job j = { opt, &st, &span };
         if (threaded)
-            gd_pool_run(optim_part, &j);
+            gd_optimizer_step(opt, &st, &span);
         else
             v->step(opt->options, &st, &span);
         reps++;

@@ -221,8 +221,6 @@ const gd_shape *gd_model_output_shape(const gd_model *m) { return &m->out; }
 int64_t gd_model_param_count(const gd_model *m) { return m->nparams; }
 float *gd_model_params(gd_model *m) { return m->params; }
 float *gd_model_grads(gd_model *m) { return m->grads; }
-const gd_host *gd_model_host(const gd_model *m) { (void)m; return gd_core_host(); }
-int64_t gd_model_reserved(const gd_model *m) { return m->reserved; }
 int64_t gd_model_last_batch(const gd_model *m) { return m->last_batch; }
 
 gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)

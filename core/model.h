@@ -66,12 +66,10 @@ const gd_shape *gd_model_output_shape(const gd_model *m);
 int64_t gd_model_param_count(const gd_model *m);
 float *gd_model_params(gd_model *m);
 float *gd_model_grads(gd_model *m);
-const gd_host *gd_model_host(const gd_model *m);
 
 /* Size activation, gradient and scratch buffers for batches up to `batch`.
  * Allocates only when growing. */
 gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err);
-int64_t gd_model_reserved(const gd_model *m);
 
 /* Forward a batch (x: batch * input numel floats; batch <= reserved).
  * The output stays in the model's buffer: *out (batch * output numel floats),

@@ -26,8 +26,6 @@
 struct gd_trainer {
     gd_train_config cfg;
     gd_model *m;
-    const gd_component *opt;
-    const gd_options *opt_opts;
     const gd_spec **regs;
     float *slots[GD_MAX_OPTIM_SLOTS];
     double *scalars;
@@ -65,7 +63,7 @@ double gd_optimizer_base_lr(const gd_spec *optimizer)
     return o->type == GD_OPT_NUMBER && v->present ? v->u.num : 1.0;
 }
 
-double gd_schedule_lr(const gd_spec *s, int64_t t, double base_lr, int64_t horizon)
+static double schedule_lr(const gd_spec *s, int64_t t, double base_lr, int64_t horizon)
 {
     return s ? s->component->vt.scheduler->lr(s->options, t, base_lr, horizon) : base_lr;
 }
@@ -145,9 +143,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
 static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
 {
     int nl = gd_model_layer_count(tr->m);
-    int64_t cap = tr->cfg.max_monitor_records;
-    if (cap <= 0)
-        cap = tr->total_steps / tr->cfg.monitor_every + 2;
+    int64_t cap = tr->total_steps / tr->cfg.monitor_every + 2;
     tr->records = calloc((size_t)cap, sizeof *tr->records);
     tr->tele = calloc((size_t)(cap * nl), sizeof *tr->tele);
     tr->before = malloc((size_t)(gd_model_param_count(tr->m) + 1) * sizeof(float));
@@ -171,8 +167,6 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     }
     tr->cfg = *cfg;
     tr->m = cfg->model;
-    tr->opt = cfg->optimizer->component;
-    tr->opt_opts = cfg->optimizer->options;
     tr->n = gd_dataset_size(cfg->train);
     tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
     tr->steps_per_epoch = (tr->n + tr->batch - 1) / tr->batch;
@@ -184,7 +178,7 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     int64_t np = gd_model_param_count(tr->m), feat = gd_dataset_features(cfg->train);
     int64_t tw = gd_dataset_target_width(cfg->train);
     int64_t outw = gd_shape_numel(gd_model_output_shape(tr->m));
-    const gd_optimizer_vtable *ov = tr->opt->vt.optimizer;
+    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
     gd_status st = GD_OK;
     if (cfg->schedule && cfg->schedule->component->vt.scheduler->check)
         st = cfg->schedule->component->vt.scheduler->check(cfg->schedule->options, tr->horizon,
@@ -377,7 +371,7 @@ static void layer_stats(gd_trainer *tr, gd_step_record *rec)
 enum { PARALLEL_MIN_PARAMS = 1 << 15, PARALLEL_MIN_FLOATS = 1 << 15 };
 
 typedef struct update_job {
-    const gd_trainer *tr;
+    const gd_spec *opt;
     const gd_optim_state *st;
     const gd_optim_span *all;
 } update_job;
@@ -392,17 +386,16 @@ static void update_part(void *arg, int part, int nparts)
     gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
-    j->tr->opt->vt.optimizer->step(j->tr->opt_opts, j->st, &sp);
+    j->opt->component->vt.optimizer->step(j->opt->options, j->st, &sp);
 }
 
-static void optimizer_update(const gd_trainer *tr, const gd_optim_state *st,
-                             const gd_optim_span *span)
+void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span)
 {
     if (gd_pool_size() > 1 && span->n >= PARALLEL_MIN_PARAMS) {
-        update_job j = { tr, st, span };
+        update_job j = { opt, st, span };
         gd_pool_run(update_part, &j);
     } else {
-        tr->opt->vt.optimizer->step(tr->opt_opts, st, span);
+        opt->component->vt.optimizer->step(opt->options, st, span);
     }
 }
 
@@ -456,12 +449,12 @@ static void update_layer(void *arg, int i)
                            gd_model_grads(f->tr->m) + off, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = f->tr->slots[k] ? f->tr->slots[k] + off : NULL;
-    optimizer_update(f->tr, f->st, &span);
+    gd_optimizer_step(f->tr->cfg.optimizer, f->st, &span);
 }
 
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch)
 {
-    return gd_schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
+    return schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
                           tr->horizon);
 }
 
@@ -576,7 +569,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     gd_optim_span span = { np, params, grads, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = tr->slots[k];
-    optimizer_update(tr, &os_, &span);
+    gd_optimizer_step(tr->cfg.optimizer, &os_, &span);
     LAP(update);
 #undef LAP
     if (monitored) {
@@ -588,10 +581,10 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         rec->lr = lr;
         rec->grad_norm = gnorm;
         rec->clipped = clipped;
-        const gd_optimizer_vtable *ov = tr->opt->vt.optimizer;
+        const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
         rec->effective_lr = GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
                                     ov->effective_lr
-                                ? ov->effective_lr(tr->opt_opts, &os_, &span) : NAN;
+                                ? ov->effective_lr(tr->cfg.optimizer->options, &os_, &span) : NAN;
         layer_stats(tr, rec);
         if (tr->timing_on)
             tr->timing.monitor += now() - t0;
@@ -617,7 +610,6 @@ bool gd_trainer_finished(const gd_trainer *tr) { return tr->epoch >= tr->cfg.epo
 int64_t gd_trainer_steps_done(const gd_trainer *tr) { return tr->step; }
 int64_t gd_trainer_epochs_done(const gd_trainer *tr) { return tr->epoch; }
 int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr) { return tr->steps_per_epoch; }
-int64_t gd_trainer_total_steps(const gd_trainer *tr) { return tr->total_steps; }
 int64_t gd_trainer_record_count(const gd_trainer *tr) { return tr->nrec; }
 
 const gd_divergence *gd_trainer_divergence(const gd_trainer *tr)
@@ -628,14 +620,6 @@ const gd_divergence *gd_trainer_divergence(const gd_trainer *tr)
 const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i)
 {
     return i >= 0 && i < tr->nrec ? &tr->records[i] : NULL;
-}
-
-void gd_trainer_set_epochs(gd_trainer *tr, int64_t epochs)
-{
-    /* The schedule's horizon stays as the run started (DESIGN §3: "schedule
-     * T stays as it was"); telemetry past the preallocated records is not
-     * kept rather than reallocated mid-run. */
-    tr->cfg.epochs = epochs;
 }
 
 void gd_trainer_enable_timing(gd_trainer *tr, bool on) { tr->timing_on = on; }

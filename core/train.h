@@ -35,7 +35,6 @@ typedef struct gd_train_config {
     int64_t batch;                          /* >= 1; 0: the whole set (batch GD) */
     uint64_t seed;
     int64_t monitor_every;                  /* 0: no telemetry */
-    int64_t max_monitor_records;            /* preallocated; 0: epochs*steps/every + 1 */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */
@@ -94,15 +93,11 @@ bool gd_trainer_finished(const gd_trainer *tr);   /* all epochs done */
 int64_t gd_trainer_steps_done(const gd_trainer *tr);
 int64_t gd_trainer_epochs_done(const gd_trainer *tr);
 int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr);
-int64_t gd_trainer_total_steps(const gd_trainer *tr);
 const gd_divergence *gd_trainer_divergence(const gd_trainer *tr);  /* NULL unless diverged */
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch);
 
 int64_t gd_trainer_record_count(const gd_trainer *tr);
 const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i);
-
-/* Change the total number of epochs (resume with a new total, early stop). */
-void gd_trainer_set_epochs(gd_trainer *tr, int64_t epochs);
 
 /* Timing of step phases since creation, seconds (gather, forward, loss,
  * backward, update, and telemetry on monitored steps), for the benchmark.
@@ -121,8 +116,10 @@ double gd_clip_by_norm(float *const *g, const int64_t *n, int count, double max_
                        bool *clipped);
 double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c, bool *clipped);
 
-/* Schedule value at t (pure); horizon as in gd_scheduler_vtable. */
-double gd_schedule_lr(const gd_spec *schedule, int64_t t, double base_lr, int64_t horizon);
+/* One update of `opt` over a span, split into contiguous parts over the
+ * thread pool when the span is large (the optimizers are elementwise, so
+ * the numbers are those of one pass). The trainer's and the benchmark's. */
+void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span);
 
 /* Base lr of an optimizer spec (its `lr` option; 0.01 if it has none). */
 double gd_optimizer_base_lr(const gd_spec *optimizer);

@@ -98,6 +98,29 @@ gd_spec *test_spec(gd_kind kind, const char *name, ...)
     return s;
 }
 
+gd_model *test_relu_mlp(int64_t inputs, int hidden, int depth, int outputs, uint64_t seed)
+{
+    enum { MAX_DEPTH = 16 };
+    gd_spec *layers[2 * MAX_DEPTH + 1];
+    int n = 0;
+    CU_ASSERT_FATAL(depth >= 0 && depth <= MAX_DEPTH);
+    for (int i = 0; i < depth; i++) {
+        layers[n++] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', (long long)hidden, NULL);
+        layers[n++] = test_spec(GD_KIND_LAYER, "relu", NULL);
+    }
+    layers[n++] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', (long long)outputs, NULL);
+    gd_shape in = gd_shape_1(inputs);
+    gd_error err;
+    /* The model keeps copies of the specs. */
+    gd_model *m = gd_model_new(test_registry(), (const gd_spec *const *)layers, n, &in, seed, &err);
+    for (int i = 0; i < n; i++)
+        gd_spec_free(layers[i]);
+    if (!m)
+        fprintf(stderr, "\n  model: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    return m;
+}
+
 /* ---- reference files ---- */
 
 lua_State *ref_open(const char *file)

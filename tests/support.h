@@ -14,6 +14,7 @@
 #include <lua.h>
 #include <stdbool.h>
 
+#include "model.h"
 #include "registry.h"
 
 /* The registry with every built-in plugin; loaded once, freed at exit. */
@@ -30,6 +31,11 @@ gd_spec *test_spec(gd_kind kind, const char *name, ...);
 /* The same, returning the status and message instead of failing. */
 gd_status test_spec_try(gd_spec **out, gd_error *err, gd_kind kind, const char *name, ...);
 extern gd_error test_last_error;
+
+/* A ReLU MLP on `inputs` features: depth x (dense(hidden), relu), then
+ * dense(outputs), default initializers, weights from `seed`. Fails the
+ * test (fatally) when the model cannot be built. Free with gd_model_free. */
+gd_model *test_relu_mlp(int64_t inputs, int hidden, int depth, int outputs, uint64_t seed);
 
 /* ---- reference files ---- */
 

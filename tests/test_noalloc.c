@@ -71,16 +71,7 @@ static long steady_state_allocations(const char *optimizer, bool monitor, const 
     CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
     /* Wide enough that products, update and gather run on the thread pool. */
     gd_set_threads(2);
-    gd_spec *layers[] = {
-        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 256LL, NULL),
-        test_spec(GD_KIND_LAYER, "relu", NULL),
-        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 256LL, NULL),
-        test_spec(GD_KIND_LAYER, "relu", NULL),
-        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
-    };
-    gd_shape in = gd_shape_1(2);
-    gd_model *m = gd_model_new(test_registry(), (const gd_spec *const *)layers, 5, &in, 1, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    gd_model *m = test_relu_mlp(2, 256, 2, 3, 1);
     gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
     gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, optimizer, NULL);
     gd_spec *r = reg ? test_spec(GD_KIND_REGULARIZER, reg, "lambda", 'n', 1e-4, NULL) : NULL;
@@ -105,8 +96,6 @@ static long steady_state_allocations(const char *optimizer, bool monitor, const 
     long n = allocations;
     gd_trainer_free(tr);
     gd_model_free(m);
-    for (int i = 0; i < 5; i++)
-        gd_spec_free(layers[i]);
     gd_spec_free(loss);
     gd_spec_free(opt);
     gd_spec_free(r);

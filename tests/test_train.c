@@ -10,34 +10,18 @@
 #include "train.h"
 
 typedef struct mlp {
-    gd_spec *layers[5];
-    int n;
     gd_model *model;
 } mlp;
 
 /* 2 -> 32 -> 32 -> classes, ReLU. */
 static void mlp_make(mlp *m, int classes, uint64_t seed)
 {
-    m->n = 5;
-    m->layers[0] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', 32LL, NULL);
-    m->layers[1] = test_spec(GD_KIND_LAYER, "relu", NULL);
-    m->layers[2] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', 32LL, NULL);
-    m->layers[3] = test_spec(GD_KIND_LAYER, "relu", NULL);
-    m->layers[4] = test_spec(GD_KIND_LAYER, "dense", "units", 'i', (long long)classes, NULL);
-    gd_shape in = gd_shape_1(2);
-    gd_error err;
-    m->model = gd_model_new(test_registry(), (const gd_spec *const *)m->layers, m->n, &in, seed,
-                            &err);
-    if (!m->model)
-        fprintf(stderr, "\n  model: %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m->model);
+    m->model = test_relu_mlp(2, 32, 2, classes, seed);
 }
 
 static void mlp_free(mlp *m)
 {
     gd_model_free(m->model);
-    for (int i = 0; i < m->n; i++)
-        gd_spec_free(m->layers[i]);
 }
 
 /* A run on spirals: the data, the 2-32-32-2 MLP, cross-entropy, an
@@ -315,16 +299,7 @@ static void wide_losses(double *out, int n)
 {
     gd_error err;
     gd_dataset *ds = gd_synthetic_spirals(512, 2, 0.05, 3, &err);
-    gd_spec *layers[] = {
-        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 512LL, NULL),
-        test_spec(GD_KIND_LAYER, "relu", NULL),
-        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 512LL, NULL),
-        test_spec(GD_KIND_LAYER, "relu", NULL),
-        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 2LL, NULL),
-    };
-    gd_shape in = gd_shape_1(2);
-    gd_model *m = gd_model_new(test_registry(), (const gd_spec *const *)layers, 5, &in, 1, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    gd_model *m = test_relu_mlp(2, 512, 2, 2, 1);
     gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
     gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "adam", NULL);
     gd_train_config cfg = { .model = m, .loss = loss, .optimizer = opt, .train = ds,
@@ -338,8 +313,6 @@ static void wide_losses(double *out, int n)
     }
     gd_trainer_free(tr);
     gd_model_free(m);
-    for (int i = 0; i < 5; i++)
-        gd_spec_free(layers[i]);
     gd_spec_free(loss);
     gd_spec_free(opt);
     gd_dataset_free(ds);

@@ -1,4 +1,4 @@
--- tests/lua/optimizers.lua: every optimizer case of the reference, teacher-
+-- tests/lua/ref_optimizers.lua: every optimizer case of the reference, teacher-
 -- forced through opt:step (the recorded gradient of update t is fed at
 -- update t), with the README's tolerance |got - want| <= 1e-5*S + 4*dev.
 

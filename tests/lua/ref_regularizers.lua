@@ -1,4 +1,4 @@
--- tests/lua/regularizers.lua: every regularizer case through reg:penalty and
+-- tests/lua/ref_regularizers.lua: every regularizer case through reg:penalty and
 -- reg:grad / reg:add_grad.
 
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")

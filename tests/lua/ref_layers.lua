@@ -1,4 +1,4 @@
--- tests/lua/layers.lua: every layer and loss case of the reference through
+-- tests/lua/ref_layers.lua: every layer and loss case of the reference through
 -- layer:forward / layer:backward and loss:forward / loss:backward.
 -- Tolerance (README): |got - want| <= 1e-5*max|want| + 1e-6*max|grad_y| per
 -- tensor; losses 1e-5 relative.

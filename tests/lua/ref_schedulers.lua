@@ -1,4 +1,4 @@
--- tests/lua/schedulers.lua: every schedule case through spec:lr(t, lr0),
+-- tests/lua/ref_schedulers.lua: every schedule case through spec:lr(t, lr0),
 -- relative tolerance 1e-12 (float64 values).
 
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")

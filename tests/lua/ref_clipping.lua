@@ -1,4 +1,4 @@
--- tests/lua/clipping.lua: gd.clip_norm and gd.clip_value against every case.
+-- tests/lua/ref_clipping.lua: gd.clip_norm and gd.clip_value against every case.
 
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
