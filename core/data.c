@@ -5,12 +5,16 @@
  * Storage is uint8 (pixels, with uint8 class labels) or float. uint8 samples
  * become floats only in gd_dataset_gather, dividing by 255.0f, so the 60000
  * Fashion-MNIST training images take 47 MB instead of 188 MB.
+ *
+ * gd_dataset_identity fingerprints what gather yields (not the storage), so
+ * a set rebuilt from a checkpoint's recipe is checked sample for sample.
  */
 #include "data.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 typedef struct data_base {
     int refs;
@@ -390,4 +394,75 @@ done:
     free(x);
     free(y);
     return out;
+}
+
+/* ---- identity ---- */
+
+/* Rewrite n floats in place as their little-endian bytes; a no-op on
+ * little-endian hosts (the test folds to a constant). */
+static void floats_to_le(float *v, int64_t n)
+{
+    const uint32_t one = 1;
+    if (*(const unsigned char *)&one == 1)
+        return;
+    unsigned char *p = (unsigned char *)v;
+    for (int64_t i = 0; i < n; i++, p += 4) {
+        uint32_t u;
+        memcpy(&u, p, 4);
+        p[0] = (unsigned char)u;
+        p[1] = (unsigned char)(u >> 8);
+        p[2] = (unsigned char)(u >> 16);
+        p[3] = (unsigned char)(u >> 24);
+    }
+}
+
+/* crc32 takes a uInt length; a sample may in principle be longer. */
+static uLong crc_bytes(uLong crc, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        uInt len = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, p, len);
+        p += len;
+        n -= len;
+    }
+    return crc;
+}
+
+gd_status gd_dataset_identity(const gd_dataset *ds, gd_data_identity *id, gd_error *err)
+{
+    const data_base *b = ds->base;
+    int64_t f = b->features, tw = b->target_width;
+    /* About 1 MB of buffer: 256 samples of Fashion-MNIST, fewer when samples
+     * are large, at least one. */
+    int64_t chunk = ((int64_t)1 << 18) / (f + tw);
+    chunk = chunk < 1 ? 1 : chunk > 256 ? 256 : chunk;
+    if (chunk > ds->n)
+        chunk = ds->n;
+    int64_t idx[256];
+    float *x = malloc((size_t)(chunk * f) * sizeof *x);
+    float *y = malloc((size_t)(chunk * tw) * sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return gd_fail(err, GD_ENOMEM, "dataset '%s': out of memory for its identity",
+                       ds->name);
+    }
+    uLong crc = crc32(0L, Z_NULL, 0);
+    for (int64_t first = 0; first < ds->n; first += chunk) {
+        int64_t m = ds->n - first < chunk ? ds->n - first : chunk;
+        for (int64_t i = 0; i < m; i++)
+            idx[i] = first + i;
+        gd_dataset_gather(ds, idx, m, x, y);
+        floats_to_le(x, m * f);
+        floats_to_le(y, m * tw);
+        for (int64_t i = 0; i < m; i++) {
+            crc = crc_bytes(crc, (const unsigned char *)(x + i * f), (size_t)f * sizeof *x);
+            crc = crc_bytes(crc, (const unsigned char *)(y + i * tw), (size_t)tw * sizeof *y);
+        }
+    }
+    free(x);
+    free(y);
+    *id = (gd_data_identity){ .size = ds->n, .features = f, .target_width = tw,
+                              .classes = b->classes, .crc = (uint32_t)crc };
+    return GD_OK;
 }

@@ -68,6 +68,20 @@ gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats
  * (classes, as floats) or [n, target_width]. y may be NULL. No allocation. */
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y);
 
+/* What a checkpoint records to check that a rebuilt data set is the one it
+ * was trained on. crc is zlib's crc32 over every sample in order: its
+ * features as gathered (float32, little-endian bytes), then its targets as
+ * gathered (float32 LE; class numbers 0-based), so the value is the same on
+ * every host. */
+typedef struct gd_data_identity {
+    int64_t size, features, target_width;
+    int32_t classes;      /* 0: regression */
+    uint32_t crc;
+} gd_data_identity;
+/* Gathers in chunks of a few hundred samples into a small buffer (never the
+ * whole set); fails only for lack of memory, leaving *id unwritten. */
+gd_status gd_dataset_identity(const gd_dataset *ds, gd_data_identity *id, gd_error *err);
+
 /* Loaders (data_idx.c, data_csv.c, data_synthetic.c). Every failure names
  * the file and what is wrong; nothing is half-loaded. */
 /* IDX files (gzip or plain, read through zlib): images of unsigned bytes

@@ -407,3 +407,30 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *
     *accuracy_out = classes > 0 ? (double)correct / (double)n : NAN;
     return GD_OK;
 }
+
+const gd_registry *gd_model_registry(const gd_model *m) { return m->reg; }
+
+void gd_model_rekey(gd_model *m, uint64_t seed)
+{
+    for (int i = 0; i < m->nlayers; i++)
+        m->layers[i].rng.key = gd_rng_stream(seed, LAYER_STREAM + (uint64_t)i).key;
+}
+
+int64_t gd_model_state_size(gd_model *m)
+{
+    return m->nparams + m->nbuffer_floats;
+}
+
+void gd_model_copy_state(gd_model *m, float *snap, bool save)
+{
+    size_t np = (size_t)m->nparams, nb = (size_t)m->nbuffer_floats;
+    if (save) {
+        memcpy(snap, m->params, np * sizeof(float));
+        if (nb)
+            memcpy(snap + np, m->buffers, nb * sizeof(float));
+    } else {
+        memcpy(m->params, snap, np * sizeof(float));
+        if (nb)
+            memcpy(m->buffers, snap + np, nb * sizeof(float));
+    }
+}

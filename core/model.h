@@ -109,6 +109,16 @@ gd_status gd_model_save(gd_model *m, const char *path, gd_error *err);
  * truncated, corrupt, a component not loaded, counts that disagree). */
 gd_model *gd_model_load(const gd_registry *reg, const char *path, gd_error *err);
 
+const gd_registry *gd_model_registry(const gd_model *m);
+/* Parameters and buffers as one array of gd_model_state_size floats:
+ * copied out (save) or back in (early stopping's best epoch). */
+int64_t gd_model_state_size(gd_model *m);
+void gd_model_copy_state(gd_model *m, float *snap, bool save);
+/* Give every layer's RNG stream the key it would have under `seed`, keeping
+ * how many draws it has taken (a fork with another seed: from here on the
+ * dropout masks differ; with the run's own seed nothing changes). */
+void gd_model_rekey(gd_model *m, uint64_t seed);
+
 /* The process-wide host table (sgemm through OpenBLAS). */
 const gd_host *gd_core_host(void);
 /* "OpenBLAS <config> (core <name>)": the BLAS behind sgemm, for manifests. */

@@ -32,6 +32,9 @@ struct gd_trainer {
     int64_t n, batch, steps_per_epoch, total_steps;
     int64_t step, epoch, pos;            /* updates done, epochs done, position in epoch */
     int64_t *perm;
+    uint64_t epoch_seed;                 /* the seed of this epoch's order */
+    int64_t opt_step0;                   /* the step at which the optimizer started */
+    int64_t horizon_epochs;
     float *xb, *yb, *dout;
     double base_lr;
     int64_t horizon;                     /* in the schedule's unit */
@@ -173,7 +176,9 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     tr->total_steps = tr->steps_per_epoch * cfg->epochs;
     tr->base_lr = gd_optimizer_base_lr(cfg->optimizer);
     tr->sched_epochs = schedule_in_epochs(cfg->schedule);
-    tr->horizon = tr->sched_epochs ? cfg->epochs : tr->total_steps;
+    tr->horizon_epochs = cfg->horizon_epochs > 0 ? cfg->horizon_epochs : cfg->epochs;
+    tr->horizon = tr->sched_epochs ? tr->horizon_epochs
+                                   : tr->steps_per_epoch * tr->horizon_epochs;
     cfg = &tr->cfg; /* regularizer pointers are copied below */
     int64_t np = gd_model_param_count(tr->m), feat = gd_dataset_features(cfg->train);
     int64_t tw = gd_dataset_target_width(cfg->train);
@@ -213,7 +218,7 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
 
 static void shuffle_epoch(gd_trainer *tr)
 {
-    gd_rng rng = gd_rng_stream(tr->cfg.seed, SHUFFLE_STREAM + (uint64_t)tr->epoch);
+    gd_rng rng = gd_rng_stream(tr->epoch_seed, SHUFFLE_STREAM + (uint64_t)tr->epoch);
     for (int64_t i = 0; i < tr->n; i++)
         tr->perm[i] = i;
     for (int64_t i = tr->n - 1; i > 0; i--) {
@@ -495,6 +500,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                        (long long)tr->cfg.epochs);
     double t0 = tr->timing_on ? now() : 0, t1 = 0;
     if (tr->pos == 0) {
+        tr->epoch_seed = tr->cfg.seed;
         shuffle_epoch(tr);
         tr->epoch_loss = 0;
         tr->epoch_samples = 0;
@@ -526,7 +532,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
                      tr->nrec < tr->caprec;
     double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
-    gd_optim_state os_ = { lr, tr->step + 1, tr->scalars };
+    gd_optim_state os_ = { lr, tr->step - tr->opt_step0 + 1, tr->scalars };
     if (tr->cfg.clip == GD_CLIP_NONE && !monitored) {
         fused_ctx f = { tr, &os_, 0 };
         gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
@@ -624,3 +630,117 @@ const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i)
 
 void gd_trainer_enable_timing(gd_trainer *tr, bool on) { tr->timing_on = on; }
 const gd_step_timing *gd_trainer_timing(const gd_trainer *tr) { return &tr->timing; }
+
+const gd_train_config *gd_trainer_config(const gd_trainer *tr) { return &tr->cfg; }
+
+double gd_trainer_epoch_loss(const gd_trainer *tr)
+{
+    return tr->epoch_samples ? tr->epoch_loss / (double)tr->epoch_samples : NAN;
+}
+
+void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
+{
+    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
+    memset(st, 0, sizeof *st);
+    st->step = tr->step;
+    st->epoch = tr->epoch;
+    st->pos = tr->pos;
+    st->epoch_seed = tr->epoch_seed;
+    st->opt_step0 = tr->opt_step0;
+    st->epoch_loss = tr->epoch_loss;
+    st->epoch_samples = tr->epoch_samples;
+    st->horizon_epochs = tr->horizon_epochs;
+    st->nslots = ov->nslots;
+    st->nscalars = ov->nscalars;
+    st->slot_len = gd_model_param_count(tr->m);
+    for (int k = 0; k < ov->nslots; k++)
+        st->slots[k] = tr->slots[k];
+    st->scalars = tr->scalars;
+    st->nrecords = tr->nrec;
+    st->nlayers = gd_model_layer_count(tr->m);
+    st->records = tr->records;
+}
+
+gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool keep_optimizer,
+                               gd_error *err)
+{
+    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
+    int64_t np = gd_model_param_count(tr->m);
+    int nl = gd_model_layer_count(tr->m);
+    if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->n || st->step < 0)
+        return gd_fail(err, GD_EINVAL, "train: cannot continue at epoch %lld, sample %lld of "
+                       "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->n);
+    /* The step count follows from the position when the batch size is the
+     * same: a different data set or batch cannot continue this run. */
+    int64_t want = st->epoch * tr->steps_per_epoch + (st->pos + tr->batch - 1) / tr->batch;
+    if (st->step != want || st->pos % tr->batch != 0)
+        return gd_fail(err, GD_EINVAL, "train: the state (step %lld, epoch %lld, sample %lld) "
+                       "does not fit %lld samples in batches of %lld", (long long)st->step,
+                       (long long)st->epoch, (long long)st->pos, (long long)tr->n,
+                       (long long)tr->batch);
+    if (st->epoch > tr->cfg.epochs || (st->epoch == tr->cfg.epochs && st->pos > 0))
+        return gd_fail(err, GD_EINVAL, "train: the run is at epoch %lld; epochs must be at "
+                       "least %lld", (long long)(st->epoch + (st->pos > 0)),
+                       (long long)(st->epoch + (st->pos > 0)));
+    if (keep_optimizer && (st->nslots != ov->nslots || st->nscalars != ov->nscalars ||
+                           (st->nslots > 0 && st->slot_len != np)))
+        return gd_fail(err, GD_EINVAL, "train: the optimizer state has %d slots of %lld and %d "
+                       "scalars; optimizer '%s' needs %d of %lld and %d", st->nslots,
+                       (long long)st->slot_len, st->nscalars,
+                       tr->cfg.optimizer->component->name, ov->nslots, (long long)np,
+                       ov->nscalars);
+    if (st->nrecords < 0 || (st->nrecords > 0 && st->nlayers != nl))
+        return gd_fail(err, GD_EINVAL, "train: telemetry records are for %d layers, the model "
+                       "has %d", st->nlayers, nl);
+    /* Records so far plus room for the rest of the run. */
+    int64_t cap = tr->cfg.monitor_every > 0
+                      ? st->nrecords + (tr->total_steps - st->step) / tr->cfg.monitor_every + 2
+                      : st->nrecords;
+    if (cap > tr->caprec) {
+        gd_step_record *rec = calloc((size_t)cap, sizeof *rec);
+        gd_layer_telemetry *tele = calloc((size_t)(cap * nl) + 1, sizeof *tele);
+        float *before = tr->before ? tr->before
+                                   : malloc((size_t)(np + 1) * sizeof(float));
+        if (!rec || !tele || !before) {
+            free(rec);
+            free(tele);
+            if (before != tr->before)
+                free(before);
+            return gd_fail(err, GD_ENOMEM, "train: out of memory for %lld telemetry records",
+                           (long long)cap);
+        }
+        free(tr->records);
+        free(tr->tele);
+        tr->records = rec;
+        tr->tele = tele;
+        tr->before = before;
+        for (int64_t i = 0; i < cap; i++)
+            tr->records[i].layers = tr->tele + i * nl;
+        tr->caprec = cap;
+    }
+    for (int64_t i = 0; i < st->nrecords; i++) {
+        gd_layer_telemetry *layers = tr->records[i].layers;
+        tr->records[i] = st->records[i];
+        tr->records[i].layers = layers;
+        memcpy(layers, st->records[i].layers, (size_t)nl * sizeof *layers);
+    }
+    tr->nrec = st->nrecords;
+    tr->step = st->step;
+    tr->epoch = st->epoch;
+    tr->pos = st->pos;
+    tr->epoch_seed = st->epoch_seed;
+    tr->epoch_loss = st->epoch_loss;
+    tr->epoch_samples = st->epoch_samples;
+    if (keep_optimizer) {
+        for (int k = 0; k < ov->nslots; k++)
+            memcpy(tr->slots[k], st->slots[k], (size_t)np * sizeof(float));
+        if (ov->nscalars)
+            memcpy(tr->scalars, st->scalars, (size_t)ov->nscalars * sizeof(double));
+        tr->opt_step0 = st->opt_step0;
+    } else {
+        tr->opt_step0 = st->step;   /* slots and scalars are still as created: zero */
+    }
+    if (tr->pos > 0)
+        shuffle_epoch(tr);   /* this epoch's order, from the seed it was drawn with */
+    return GD_OK;
+}

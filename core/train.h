@@ -35,6 +35,8 @@ typedef struct gd_train_config {
     int64_t batch;                          /* >= 1; 0: the whole set (batch GD) */
     uint64_t seed;
     int64_t monitor_every;                  /* 0: no telemetry */
+    int64_t horizon_epochs;                 /* the schedules' T, in epochs; 0: epochs. A
+                                               resumed run keeps its first one. */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */
@@ -98,6 +100,36 @@ double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch);
 
 int64_t gd_trainer_record_count(const gd_trainer *tr);
 const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i);
+
+/* The trainer's mutable state, for checkpoints. The model's (parameters,
+ * buffers, RNG streams) is the model's. */
+typedef struct gd_trainer_state {
+    int64_t step, epoch, pos;       /* updates done, epochs done, samples into this epoch */
+    uint64_t epoch_seed;            /* the seed of this epoch's order */
+    int64_t opt_step0;              /* the step at which the optimizer started */
+    double epoch_loss;              /* sum of loss * batch over this epoch so far */
+    int64_t epoch_samples;
+    int64_t horizon_epochs;
+    int nslots, nscalars;
+    int64_t slot_len;               /* floats per slot: the model's parameter count */
+    float *slots[GD_MAX_OPTIM_SLOTS];
+    double *scalars;
+    int64_t nrecords;
+    int nlayers;                    /* per record */
+    gd_step_record *records;
+} gd_trainer_state;
+
+/* Views into the trainer, valid until its next step. */
+void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st);
+/* Continue from st: counters, the epoch's order, telemetry records and,
+ * when keep_optimizer, the optimizer's slots and scalars (else the
+ * optimizer starts afresh at st->step, its own step count from 1). Checks
+ * everything before it changes anything. */
+gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool keep_optimizer,
+                               gd_error *err);
+const gd_train_config *gd_trainer_config(const gd_trainer *tr);
+/* Mean loss over the current (or just finished) epoch's steps so far. */
+double gd_trainer_epoch_loss(const gd_trainer *tr);
 
 /* Timing of step phases since creation, seconds (gather, forward, loss,
  * backward, update, and telemetry on monitored steps), for the benchmark.

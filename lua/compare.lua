@@ -38,6 +38,16 @@ local function with_lr(gd, spec, lr)
   return gd.optim[spec.name](opts)
 end
 
+-- gd.fork variants: runs from one checkpoint's state (lua/resume.lua).
+local function is_fork(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and mt.__name == "gradus.fork"
+end
+
+-- What a fork takes from base: the options that do not name a model,
+-- data or anything else a checkpoint already fixes.
+local fork_base_keys = { "epochs", "progress", "monitor", "on_epoch", "on_step" }
+
 local function merge(base, variant)
   local cfg = shallow_copy(base)
   for k, v in pairs(variant) do
@@ -121,7 +131,10 @@ function M.compare(gd, spec)
   end
   local repeats = spec.repeats == nil and 1 or math.tointeger(spec.repeats)
   if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 2) end
-  local seed0 = base.seed == nil and 1 or math.tointeger(base.seed)
+  -- Forks continue their checkpoint with its own seed unless told otherwise,
+  -- so their first repeat is the run as it would have gone on.
+  local seed0 = base.seed == nil and (is_fork(variants[1]) and variants[1].seed or 1)
+    or math.tointeger(base.seed)
   if not seed0 then error("gd.compare: base.seed must be an integer", 2) end
   local quiet = spec.progress == false or base.progress == false
   local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
@@ -133,8 +146,14 @@ function M.compare(gd, spec)
     local name = v.name or ("variant" .. i)
     if names[name] then error(string.format("gd.compare: two variants are named '%s'", name), 2) end
     names[name] = true
-    local cfg = merge(base, v)
-    local entry = { name = name, runs = {}, config = cfg }
+    local fork = is_fork(v)
+    local cfg = fork and {} or merge(base, v)
+    if fork then
+      for _, k in ipairs(fork_base_keys) do
+        if base[k] ~= nil and v.overrides[k] == nil then cfg[k] = base[k] end
+      end
+    end
+    local entry = { name = name, runs = {}, config = fork and v.overrides or cfg, fork = fork and v.path or nil }
     if v.tune then
       if type(v.tune) ~= "table" or v.tune.lr == nil then
         error(string.format("gd.compare: variant '%s': tune must be { lr = list }", name), 2)
@@ -149,7 +168,7 @@ function M.compare(gd, spec)
       c.seed = seed0 + r - 1
       if log then log(string.format("compare: %s, seed %d (%d/%d)", name, c.seed, r, repeats)) end
       if c.progress == nil then c.progress = false end
-      local run = gd.train(c)
+      local run = fork and v:train(c) or gd.train(c)
       entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
                         history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
                         steps = run.steps, seconds = run.seconds }
@@ -161,4 +180,5 @@ function M.compare(gd, spec)
 end
 
 M.final_metrics = final_metrics
+M.with_lr = with_lr
 return M

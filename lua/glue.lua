@@ -10,8 +10,10 @@ return function(gd)
 
   -- Every run carries the lecture's diagnoses of its own history. (Errors
   -- of c_train name the user's line: lgd_error skips the embedded frames.)
+  local resume = require "gradus.resume"
   local c_train = gd.train
   gd.train = function(cfg)
+    if resume.is_fork(cfg) then return cfg:train() end
     local run = c_train(cfg)
     run.diagnoses = diagnose.diagnose(run)
     if cfg.progress ~= false and #run.diagnoses > 0 then
@@ -19,6 +21,8 @@ return function(gd)
     end
     return run
   end
+  gd.resume = function(path, opts) return resume.resume(gd, path, opts) end
+  gd.fork = function(path, overrides) return resume.fork(gd, path, overrides) end
   gd.compare = function(spec) return compare.compare(gd, spec) end
   gd.report = function(results, opts) return report.report(gd, results, opts) end
   gd.plot = function(p) return report.plot(gd, p) end

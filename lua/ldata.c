@@ -8,8 +8,35 @@
  *
  * Option tables are checked like component options: an unknown name is an
  * error naming the options there are, never silently ignored.
+ *
+ * Recipes: every data set made by a loader, a synthetic generator or a view
+ * of such a set carries, in its user value 1, a plain table that rebuilds it
+ * through the same constructors, so a checkpoint can reload its data instead
+ * of asking the user for it again:
+ *
+ *   { source = "fashion_mnist", split = "train", limit = 1000, dir = "/abs" }
+ *   { source = "csv", path = "/abs/file.csv", header = true, classes = false, ... }
+ *   { source = "synthetic.spirals", n = 300, classes = 3, noise = 0.2, seed = 1 }
+ *   { view = "split", of = R, part = 1 (train) | 2 (validation), validation = v, seed = s }
+ *   { view = "subset", of = R, n = n }
+ *   { view = "standardize", of = R, stats_from = R2 (absent: its own statistics) }
+ *
+ * Defaults are written out (a later change of a default must not change the
+ * rebuilt set) and paths made absolute (the working directory may differ at
+ * resume). gd.data.tensor sets, views of sets without a recipe, and views
+ * nested deeper than MAX_DEPTH have none. A view's recipe shares its parent's
+ * table (recipes are never modified: ds:recipe() hands out deep copies).
+ *
+ * gd.data.rebuild(recipe) calls only the constructors of the table
+ * `sources` and the view methods split, subset, standardize, reading the
+ * recipe with raw accesses (no metamethod, hence no code of the recipe,
+ * runs). ds:identity() fingerprints the samples (gd_dataset_identity) so
+ * the rebuilt set can be checked against the one recorded.
  */
+#include <limits.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lgradus.h"
@@ -115,13 +142,24 @@ static int opt_bool(lua_State *L, int idx, const char *what, const char *key, in
  * The data set userdata
  * ------------------------------------------------------------------------- */
 
+/* Levels a recipe may have: the source plus 15 views above it. */
+#define MAX_DEPTH 16
+
+/* The userdata: what other files see (an lgd_dataset) plus the depth of its
+ * recipe, so a view knows without walking the tables whether it may have one. */
+typedef struct box {
+    lgd_dataset pub;   /* first: an lgd_dataset * points here */
+    int depth;         /* levels of the recipe in user value 1; 0: none */
+} box;
+
 /* Push an empty box; the caller stores its gd_dataset right after. */
 static lgd_dataset *new_box(lua_State *L)
 {
-    lgd_dataset *b = lua_newuserdatauv(L, sizeof *b, 0);
-    b->ds = NULL;
+    box *b = lua_newuserdatauv(L, sizeof *b, 1);
+    b->pub.ds = NULL;
+    b->depth = 0;
     luaL_setmetatable(L, LGD_DATASET);
-    return b;
+    return &b->pub;
 }
 
 gd_dataset *lgd_testdataset(lua_State *L, int idx)
@@ -159,6 +197,92 @@ static int finish(lua_State *L, gd_dataset *ds, const gd_error *err)
 }
 
 /* ---------------------------------------------------------------------------
+ * Recipes
+ * ------------------------------------------------------------------------- */
+
+/* Pop the recipe at the top (a table or nil) of `depth` levels into the
+ * box at box_idx. */
+static void set_recipe(lua_State *L, int box_idx, int depth)
+{
+    box_idx = lua_absindex(L, box_idx);
+    lua_setiuservalue(L, box_idx, 1);
+    ((box *)lua_touserdata(L, box_idx))->depth = depth;
+}
+
+/* Push the recipe of the data set at idx (its own table, not a copy) or
+ * nil; returns its depth, 0 when there is none. */
+static int get_recipe(lua_State *L, int idx)
+{
+    box *b = lua_touserdata(L, idx);
+    if (lua_getiuservalue(L, idx, 1) != LUA_TTABLE || b->depth < 1) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return 0;
+    }
+    return b->depth;
+}
+
+/* Start a view's recipe { view = kind, of = <recipe of the set at
+ * parent_idx> } at the top and return its depth; push nil and return 0 when
+ * the parent has no recipe or the view would be too deep to rebuild. */
+static int view_recipe(lua_State *L, int parent_idx, const char *kind)
+{
+    parent_idx = lua_absindex(L, parent_idx);
+    int depth = get_recipe(L, parent_idx);
+    if (depth < 1 || depth >= MAX_DEPTH) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        return 0;
+    }
+    lua_createtable(L, 0, 6);
+    lgd_setstr(L, "view", kind);
+    lua_rotate(L, -2, 1);
+    lua_setfield(L, -2, "of");
+    return depth + 1;
+}
+
+/* Copy field `key` of the option table at opts (when present) into the
+ * recipe at the top. */
+static void copy_opt(lua_State *L, int opts, const char *key)
+{
+    if (lua_isnoneornil(L, opts))
+        return;
+    lua_getfield(L, opts, key);
+    lua_setfield(L, -2, key);
+}
+
+/* Deep copy of the plain, acyclic table at idx (a recipe). */
+static void copy_table(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, "recipe copy");
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            copy_table(L, -1);
+            lua_replace(L, -2);
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
+int lgd_dataset_push_recipe(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lgd_checkdataset(L, idx);
+    if (!get_recipe(L, idx))
+        return 0;
+    copy_table(L, -1);
+    lua_replace(L, -2);
+    return 1;
+}
+
+static int deep_equal(lua_State *L, int a, int b, int depth);
+
+/* ---------------------------------------------------------------------------
  * Loaders
  * ------------------------------------------------------------------------- */
 
@@ -180,7 +304,20 @@ static int data_fashion_mnist(lua_State *L)
     gd_error err;
     if (gd_fashion_mnist_load(dir, split, limit, &ds, &err) != GD_OK)
         ds = NULL;
-    return finish(L, ds, &err);
+    finish(L, ds, &err);
+    /* Loaded, so dir resolves; without one the loader's default (and
+     * $GRADUS_DATA) applies again at rebuild, checked by the identity. */
+    char abs[PATH_MAX];
+    if (dir && !realpath(dir, abs))
+        return 1;   /* gone since: no recipe rather than a wrong one */
+    lua_createtable(L, 0, 4);
+    lgd_setstr(L, "source", "fashion_mnist");
+    lgd_setstr(L, "split", split);
+    copy_opt(L, 1, "limit");
+    if (dir)
+        lgd_setstr(L, "dir", abs);
+    set_recipe(L, -2, 1);
+    return 1;
 }
 
 static int data_csv(lua_State *L)
@@ -211,7 +348,18 @@ static int data_csv(lua_State *L)
     gd_error err;
     if (gd_csv_load(&o, &ds, &err) != GD_OK)
         ds = NULL;
-    return finish(L, ds, &err);
+    finish(L, ds, &err);
+    char abs[PATH_MAX];
+    if (!realpath(o.path, abs))
+        return 1;   /* gone since: no recipe rather than a wrong one */
+    lua_createtable(L, 0, 5);
+    lgd_setstr(L, "source", "csv");
+    lgd_setstr(L, "path", abs);
+    copy_opt(L, 1, "target");
+    lgd_setbool(L, "header", o.header);
+    lgd_setbool(L, "classes", o.classes);
+    set_recipe(L, -2, 1);
+    return 1;
 }
 
 static int syn_spirals(lua_State *L)
@@ -225,8 +373,16 @@ static int syn_spirals(lua_State *L)
     int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
     new_box(L);
     gd_error err;
-    return finish(L, gd_synthetic_spirals(n, (int)(k > 1000 ? 1000 : k), noise, (uint64_t)seed,
-                                          &err), &err);
+    finish(L, gd_synthetic_spirals(n, (int)(k > 1000 ? 1000 : k), noise, (uint64_t)seed, &err),
+           &err);
+    lua_createtable(L, 0, 5);
+    lgd_setstr(L, "source", "synthetic.spirals");
+    lgd_setint(L, "n", n);
+    lgd_setint(L, "classes", k);
+    lgd_setnum(L, "noise", noise);
+    lgd_setint(L, "seed", seed);
+    set_recipe(L, -2, 1);
+    return 1;
 }
 
 static int syn_blobs(lua_State *L)
@@ -241,8 +397,17 @@ static int syn_blobs(lua_State *L)
     int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
     new_box(L);
     gd_error err;
-    return finish(L, gd_synthetic_blobs(n, (int)(k > 1000 ? 1000 : k), f, spread, (uint64_t)seed,
-                                        &err), &err);
+    finish(L, gd_synthetic_blobs(n, (int)(k > 1000 ? 1000 : k), f, spread, (uint64_t)seed, &err),
+           &err);
+    lua_createtable(L, 0, 6);
+    lgd_setstr(L, "source", "synthetic.blobs");
+    lgd_setint(L, "n", n);
+    lgd_setint(L, "classes", k);
+    lgd_setint(L, "features", f);
+    lgd_setnum(L, "spread", spread);
+    lgd_setint(L, "seed", seed);
+    set_recipe(L, -2, 1);
+    return 1;
 }
 
 static int syn_xor(lua_State *L)
@@ -255,7 +420,14 @@ static int syn_xor(lua_State *L)
     int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
     new_box(L);
     gd_error err;
-    return finish(L, gd_synthetic_xor(n, noise, (uint64_t)seed, &err), &err);
+    finish(L, gd_synthetic_xor(n, noise, (uint64_t)seed, &err), &err);
+    lua_createtable(L, 0, 4);
+    lgd_setstr(L, "source", "synthetic.xor");
+    lgd_setint(L, "n", n);
+    lgd_setnum(L, "noise", noise);
+    lgd_setint(L, "seed", seed);
+    set_recipe(L, -2, 1);
+    return 1;
 }
 
 static int syn_regression(lua_State *L)
@@ -269,7 +441,15 @@ static int syn_regression(lua_State *L)
     int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
     new_box(L);
     gd_error err;
-    return finish(L, gd_synthetic_regression(n, f, noise, (uint64_t)seed, &err), &err);
+    finish(L, gd_synthetic_regression(n, f, noise, (uint64_t)seed, &err), &err);
+    lua_createtable(L, 0, 5);
+    lgd_setstr(L, "source", "synthetic.regression");
+    lgd_setint(L, "n", n);
+    lgd_setint(L, "features", f);
+    lgd_setnum(L, "noise", noise);
+    lgd_setint(L, "seed", seed);
+    set_recipe(L, -2, 1);
+    return 1;
 }
 
 /* gd.data.tensor{ x = [N, ...], y = ..., classes = K }: y as a table of Lua
@@ -406,10 +586,21 @@ static int ds_split(lua_State *L)
         return lgd_error(L, "split: 'validation' must leave both parts non-empty: 1..%d of %d "
                           "samples, got %d", (int)size - 1, (int)size, (int)nval);
     int64_t seed = opt_int(L, 2, "split", "seed", 1, 0);
+    lua_settop(L, 2);
     lgd_dataset *tb = new_box(L), *vb = new_box(L);
     gd_error err;
     if (gd_dataset_split(ds, nval, (uint64_t)seed, &tb->ds, &vb->ds, &err) != GD_OK)
         return lgd_raise(L, &err);
+    /* The count or fraction as given: the same rule turns it into a count. */
+    for (int part = 1; part <= 2; part++) {
+        int depth = view_recipe(L, 1, "split");
+        if (depth) {
+            lgd_setint(L, "part", part);
+            copy_opt(L, 2, "validation");
+            lgd_setint(L, "seed", seed);
+        }
+        set_recipe(L, 2 + part, depth);
+    }
     return 2;
 }
 
@@ -420,9 +611,15 @@ static int ds_subset(lua_State *L)
     if (n < 1 || n > gd_dataset_size(ds))
         return lgd_error(L, "subset: n must be in 1..%d, got %d", (int)gd_dataset_size(ds),
                           (int)n);
+    lua_settop(L, 2);
     new_box(L);
     gd_error err;
-    return finish(L, gd_dataset_subset(ds, n, &err), &err);
+    finish(L, gd_dataset_subset(ds, n, &err), &err);
+    int depth = view_recipe(L, 1, "subset");
+    if (depth)
+        lgd_setint(L, "n", n);
+    set_recipe(L, -2, depth);
+    return 1;
 }
 
 /* ds:standardize([stats_from]): (x - mean)/std with stats from stats_from
@@ -431,9 +628,31 @@ static int ds_standardize(lua_State *L)
 {
     gd_dataset *ds = lgd_checkdataset(L, 1);
     gd_dataset *from = lua_isnoneornil(L, 2) ? ds : lgd_checkdataset(L, 2);
+    lua_settop(L, 2);
     new_box(L);
     gd_error err;
-    return finish(L, gd_dataset_standardize(ds, from, &err), &err);
+    finish(L, gd_dataset_standardize(ds, from, &err), &err);
+    int depth = view_recipe(L, 1, "standardize");
+    if (depth && from != ds) {
+        /* Statistics of another set: its recipe too, or none at all. One
+         * equal to ds's is left out, as gd.data.rebuild builds it once. */
+        int sdepth = get_recipe(L, 2);
+        lua_getfield(L, -2, "of");
+        int same = sdepth && deep_equal(L, -1, -2, 1);
+        lua_pop(L, 1);
+        if (same) {
+            lua_pop(L, 1);
+        } else if (sdepth && sdepth < MAX_DEPTH) {
+            lua_setfield(L, -2, "stats_from");
+            depth = depth > sdepth + 1 ? depth : sdepth + 1;
+        } else {
+            lua_pop(L, 2);
+            lua_pushnil(L);
+            depth = 0;
+        }
+    }
+    set_recipe(L, -2, depth);
+    return 1;
 }
 
 /* Gather samples first..first+n-1 into x [n, sample...] and y: a table of
@@ -486,6 +705,30 @@ static int ds_tensors(lua_State *L)
     return gather(L, ds, 0, gd_dataset_size(ds));
 }
 
+/* ds:recipe() -> a deep copy of the recipe, or nil */
+static int ds_recipe(lua_State *L)
+{
+    lgd_dataset_push_recipe(L, 1);
+    return 1;
+}
+
+/* ds:identity() -> { size, features, target_width, classes, crc } */
+static int ds_identity(lua_State *L)
+{
+    gd_dataset *ds = lgd_checkdataset(L, 1);
+    gd_data_identity id;
+    gd_error err;
+    if (gd_dataset_identity(ds, &id, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 5);
+    lgd_setint(L, "size", id.size);
+    lgd_setint(L, "features", id.features);
+    lgd_setint(L, "target_width", id.target_width);
+    lgd_setint(L, "classes", id.classes);
+    lgd_setint(L, "crc", (lua_Integer)id.crc);
+    return 1;
+}
+
 static int ds_tostring(lua_State *L)
 {
     gd_dataset *ds = lgd_checkdataset(L, 1);
@@ -498,6 +741,281 @@ static int ds_tostring(lua_State *L)
     else
         lua_pushfstring(L, "data set %s: %d samples of %s, %d targets", gd_dataset_name(ds),
                         (int)gd_dataset_size(ds), sh, (int)gd_dataset_target_width(ds));
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * gd.data.rebuild(recipe)
+ * ------------------------------------------------------------------------- */
+
+/* The only constructors a recipe can reach. */
+static const struct {
+    const char *name;
+    lua_CFunction fn;
+} sources[] = {
+    { "fashion_mnist", data_fashion_mnist },
+    { "csv", data_csv },
+    { "synthetic.spirals", syn_spirals },
+    { "synthetic.blobs", syn_blobs },
+    { "synthetic.xor", syn_xor },
+    { "synthetic.regression", syn_regression },
+};
+#define N_SOURCES (sizeof sources / sizeof sources[0])
+
+/* Raise "gd.data.rebuild: [in recipe.of: ]<message>". */
+static int rb_error(lua_State *L, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const char *msg = lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (strcmp(path, "recipe") == 0)
+        return lgd_error(L, "gd.data.rebuild: %s", msg);
+    return lgd_error(L, "gd.data.rebuild: in %s: %s", path, msg);
+}
+
+/* A value for a message: scalars as themselves, others by type. */
+static const char *show(lua_State *L, int idx)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        return lua_pushfstring(L, "'%s'", lua_tostring(L, idx));
+    case LUA_TNUMBER:
+    case LUA_TBOOLEAN:
+        return luaL_tolstring(L, idx, NULL);
+    default:
+        return luaL_typename(L, idx);
+    }
+}
+
+/* The table at idx must be plain: no metatable, string keys, values
+ * strings, numbers, booleans or plain tables (checked down to MAX_DEPTH
+ * levels). The sub-recipes `of` and `stats_from` of a recipe node are left
+ * to rb_build. */
+static void check_plain(lua_State *L, int idx, const char *path, int depth, int node)
+{
+    if (depth > MAX_DEPTH)
+        rb_error(L, path, "recipe nested deeper than %d levels", MAX_DEPTH);
+    if (lua_getmetatable(L, idx))
+        rb_error(L, path, "recipe tables must be plain, this one has a metatable");
+    luaL_checkstack(L, 6, "recipe");
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int value = lua_gettop(L);
+        if (lua_type(L, -2) != LUA_TSTRING)
+            rb_error(L, path, "recipe keys must be strings, got %s", show(L, -2));
+        const char *k = lua_tostring(L, -2);
+        int t = lua_type(L, -1);
+        if (t == LUA_TTABLE) {
+            if (!(node && (!strcmp(k, "of") || !strcmp(k, "stats_from")))) {
+                const char *sub = lua_pushfstring(L, "%s.%s", path, k);
+                check_plain(L, value, sub, depth + 1, 0);
+            }
+        } else if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN) {
+            rb_error(L, path, "field '%s' must be a string, number, boolean or table, got %s",
+                     k, luaL_typename(L, -1));
+        }
+        lua_settop(L, value - 1);   /* the key, for lua_next */
+    }
+}
+
+/* Raw structural equality of two plain tables (bounded: a rebuilt recipe is
+ * at most MAX_DEPTH deep). */
+static int deep_equal(lua_State *L, int a, int b, int depth)
+{
+    if (depth > MAX_DEPTH + 1)
+        return 0;
+    a = lua_absindex(L, a);
+    b = lua_absindex(L, b);
+    luaL_checkstack(L, 6, "recipe");
+    int na = 0, nb = 0, eq = 1;
+    lua_pushnil(L);
+    while (eq && lua_next(L, a)) {
+        na++;
+        lua_pushvalue(L, -2);
+        lua_rawget(L, b);
+        if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TTABLE)
+            eq = deep_equal(L, -1, -2, depth + 1);
+        else
+            eq = lua_type(L, -1) == lua_type(L, -2) && lua_rawequal(L, -1, -2) &&
+                 lua_isinteger(L, -1) == lua_isinteger(L, -2);
+        lua_pop(L, 2);
+    }
+    if (!eq) {
+        lua_pop(L, 1);   /* the key left by the interrupted traversal */
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, b)) {
+        nb++;
+        lua_pop(L, 1);
+    }
+    return na == nb;
+}
+
+/* A shallow copy of the table at idx without the keys in `skip`. */
+static void options_of(lua_State *L, int idx, const char *const *skip)
+{
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        int keep = 1;
+        for (int i = 0; skip[i]; i++)
+            keep &= strcmp(lua_tostring(L, -2), skip[i]) != 0;
+        if (keep) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+}
+
+static void rb_build(lua_State *L, int idx, const char *path, int depth, int memo);
+
+/* Build the sub-recipe `key` of the recipe at idx; pushes the data set, or
+ * nothing (returning 0) when it is absent and not required. */
+static int rb_sub(lua_State *L, int idx, const char *path, int depth, int memo, const char *key,
+                  const char *view, int required)
+{
+    int t = lua_getfield(L, idx, key);   /* a plain table: no metamethod */
+    if (t == LUA_TNIL && !required) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (t == LUA_TNIL)
+        rb_error(L, path, "view '%s' needs '%s' (the recipe of the set it views)", view, key);
+    if (t != LUA_TTABLE)
+        rb_error(L, path, "'%s' must be a recipe table, got %s", key, show(L, -1));
+    int sub = lua_gettop(L);
+    const char *subpath = lua_pushfstring(L, "%s.%s", path, key);
+    rb_build(L, sub, subpath, depth + 1, memo);
+    lua_replace(L, -3);   /* the data set over the sub-recipe ... */
+    lua_pop(L, 1);        /* ... and the path string */
+    return 1;
+}
+
+/* "gd.data.rebuild: [in recipe.of: ]subset recipe" (pushed) for check_keys. */
+static const char *view_what(lua_State *L, const char *path, const char *view)
+{
+    if (strcmp(path, "recipe") == 0)
+        return lua_pushfstring(L, "gd.data.rebuild: %s recipe", view);
+    return lua_pushfstring(L, "gd.data.rebuild: in %s: %s recipe", path, view);
+}
+
+static void rb_view(lua_State *L, int idx, const char *path, int depth, int memo,
+                    const char *view)
+{
+    if (!strcmp(view, "split")) {
+        static const char *const skip[] = { "view", "of", "part", NULL };
+        lua_getfield(L, idx, "part");
+        lua_Integer part = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
+        if (part != 1 && part != 2)
+            rb_error(L, path, "split 'part' must be 1 (train) or 2 (validation), got %s",
+                     show(L, -1));
+        lua_pop(L, 1);
+        lua_pushcfunction(L, ds_split);
+        rb_sub(L, idx, path, depth, memo, "of", view, 1);
+        options_of(L, idx, skip);
+        lua_call(L, 2, 2);
+        if (part == 1)
+            lua_pop(L, 1);
+        else
+            lua_remove(L, -2);
+    } else if (!strcmp(view, "subset")) {
+        static const char *const keys[] = { "view", "of", "n", NULL };
+        check_keys(L, idx, view_what(L, path, view), keys);
+        lua_pop(L, 1);
+        lua_getfield(L, idx, "n");
+        if (!lua_isinteger(L, -1))
+            rb_error(L, path, "subset 'n' must be an integer, got %s", show(L, -1));
+        lua_pushcfunction(L, ds_subset);
+        rb_sub(L, idx, path, depth, memo, "of", view, 1);
+        lua_pushvalue(L, -3);
+        lua_call(L, 2, 1);
+        lua_remove(L, -2);
+    } else if (!strcmp(view, "standardize")) {
+        static const char *const keys[] = { "view", "of", "stats_from", NULL };
+        check_keys(L, idx, view_what(L, path, view), keys);
+        lua_pop(L, 1);
+        lua_pushcfunction(L, ds_standardize);
+        rb_sub(L, idx, path, depth, memo, "of", view, 1);
+        int stats = rb_sub(L, idx, path, depth, memo, "stats_from", view, 0);
+        lua_call(L, 1 + stats, 1);
+    } else {
+        rb_error(L, path, "unknown view '%s' (views: split, subset, standardize)", view);
+    }
+}
+
+/* Push the data set the recipe at idx describes. memo: a list of recipe,
+ * data set, recipe, data set, ... built so far in this call, so that the
+ * parent shared by a split's two parts (or by a standardize and its
+ * statistics) is loaded once. */
+static void rb_build(lua_State *L, int idx, const char *path, int depth, int memo)
+{
+    if (depth > MAX_DEPTH)
+        rb_error(L, path, "recipe nested deeper than %d levels", MAX_DEPTH);
+    luaL_checkstack(L, 12, "recipe");
+    check_plain(L, idx, path, depth, 1);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, memo);
+    for (lua_Integer i = 1; i < n; i += 2) {
+        lua_rawgeti(L, memo, i);
+        int eq = deep_equal(L, idx, -1, 1);
+        lua_pop(L, 1);
+        if (eq) {
+            lua_rawgeti(L, memo, i + 1);
+            return;
+        }
+    }
+    int ts = lua_getfield(L, idx, "source"), tv = lua_getfield(L, idx, "view");
+    if (ts != LUA_TNIL && tv != LUA_TNIL)
+        rb_error(L, path, "a recipe has 'source' or 'view', not both");
+    if (ts == LUA_TNIL && tv == LUA_TNIL)
+        rb_error(L, path, "a recipe needs 'source' (a constructor) or 'view' (with 'of')");
+    if ((ts != LUA_TNIL && ts != LUA_TSTRING) || (tv != LUA_TNIL && tv != LUA_TSTRING))
+        rb_error(L, path, "'%s' must be a string, got %s", ts != LUA_TNIL ? "source" : "view",
+                 show(L, ts != LUA_TNIL ? -2 : -1));
+    if (ts == LUA_TSTRING) {
+        const char *src = lua_tostring(L, -2);
+        size_t i = 0;
+        while (i < N_SOURCES && strcmp(src, sources[i].name))
+            i++;
+        if (i == N_SOURCES) {
+            luaL_Buffer b;
+            luaL_buffinit(L, &b);
+            for (size_t j = 0; j < N_SOURCES; j++) {
+                luaL_addstring(&b, j ? ", " : "");
+                luaL_addstring(&b, sources[j].name);
+            }
+            luaL_pushresult(&b);
+            rb_error(L, path, "unknown source '%s' (sources: %s)", src, lua_tostring(L, -1));
+        }
+        static const char *const skip[] = { "source", NULL };
+        lua_pushcfunction(L, sources[i].fn);
+        options_of(L, idx, skip);
+        lua_call(L, 1, 1);
+    } else {
+        rb_view(L, idx, path, depth, memo, lua_tostring(L, -1));
+    }
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    n = (lua_Integer)lua_rawlen(L, memo);   /* the sub-recipes added theirs */
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, memo, n + 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, memo, n + 2);
+}
+
+/* gd.data.rebuild(recipe) -> the data set */
+static int data_rebuild(lua_State *L)
+{
+    lua_settop(L, 1);
+    if (!lua_istable(L, 1))
+        return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
+                        show(L, 1));
+    lua_newtable(L);
+    rb_build(L, 1, "recipe", 1, 2);
     return 1;
 }
 
@@ -514,6 +1032,8 @@ void lgd_open_data(lua_State *L)
         { "standardize", ds_standardize },
         { "get", ds_get },
         { "tensors", ds_tensors },
+        { "recipe", ds_recipe },
+        { "identity", ds_identity },
         { "__len", ds_size },
         { "__gc", ds_gc },
         { "__tostring", ds_tostring },
@@ -525,6 +1045,7 @@ void lgd_open_data(lua_State *L)
         { "fashion_mnist", data_fashion_mnist },
         { "csv", data_csv },
         { "tensor", data_tensor },
+        { "rebuild", data_rebuild },
         { NULL, NULL },
     };
     static const luaL_Reg synthetic[] = {

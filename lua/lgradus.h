@@ -145,6 +145,8 @@ int lgd_is_sequential(lua_State *L, int idx);
  * userdata (top) above one internal value. Raises on failure. */
 lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64_t seed);
 lgd_model *lgd_checkmodel(lua_State *L, int idx);
+/* Push an empty model userdata (m = NULL) for the caller to fill. */
+lgd_model *lgd_new_model_box(lua_State *L);
 /* The loss spec model:evaluate uses by default (gd.train sets it). */
 void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx);
 
@@ -157,13 +159,46 @@ typedef struct lgd_dataset {
 void lgd_open_data(lua_State *L);
 gd_dataset *lgd_checkdataset(lua_State *L, int idx);
 gd_dataset *lgd_testdataset(lua_State *L, int idx);
+/* Push a deep copy of the recipe of the data set at idx (a plain table that
+ * gd.data.rebuild turns back into the same set; see ldata.c) and return 1,
+ * or push nil and return 0 when it has none (gd.data.tensor and its views).
+ * Raises if idx is not a data set. */
+int lgd_dataset_push_recipe(lua_State *L, int idx);
 
 /* ---- ltrain.c ----------------------------------------------------------- */
 
 void lgd_open_train(lua_State *L);
 
+/* ---- lcheckpoint.c ------------------------------------------------------ */
+
+#define LGD_CHECKPOINT "gradus.checkpoint"
+
+struct gd_buf;
+struct gd_checkpoint;
+
+typedef struct lgd_checkpoint {
+    struct gd_checkpoint *ck;
+} lgd_checkpoint;
+
+void lgd_open_checkpoint(lua_State *L);
+struct gd_checkpoint *lgd_testcheckpoint(lua_State *L, int idx);
+/* A recipe table <-> bytes (tagged values; see lcheckpoint.c). Encoding
+ * raises on a value a recipe cannot hold; decoding raises "malformed". */
+void lgd_encode_recipe(lua_State *L, int idx, struct gd_buf *b);
+void lgd_decode_recipe(lua_State *L, const unsigned char *p, size_t n);
+
+/* Signals during `gradus run` (SIGINT, SIGTERM): inside gd.train they end
+ * the run after the current step (and a checkpoint); elsewhere they act as
+ * usual. lgd_interrupted() is the pending signal, 0 if none. */
+void lgd_install_interrupt_handlers(void);
+int lgd_interrupted(void);
+void lgd_training_enter(void);
+void lgd_training_leave(void);
+
 /* ---- llib.c: gd.compare, gd.report, gd.plot, diagnoses (embedded Lua) --- */
 
 void lgd_open_lib(lua_State *L);
+/* mkdir -p: 0, or -1 with what failed in msg. */
+int lgd_mkdir_p(const char *path, char *msg, size_t cap);
 
 #endif

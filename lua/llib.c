@@ -29,13 +29,14 @@ static int load_embedded(lua_State *L)
     return 1;
 }
 
-/* gd._util.mkdir_p(path) -> true | nil, message */
-static int util_mkdir_p(lua_State *L)
+/* mkdir -p: 0, or -1 with a message in msg (the part that failed). */
+int lgd_mkdir_p(const char *path, char *msg, size_t cap)
 {
-    const char *path = luaL_checkstring(L, 1);
     char buf[4096];
-    if (strlen(path) >= sizeof buf)
-        return luaL_argerror(L, 1, "path too long");
+    if (strlen(path) >= sizeof buf) {
+        snprintf(msg, cap, "path too long");
+        return -1;
+    }
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1;; p++) {
         char c = *p;
@@ -45,18 +46,28 @@ static int util_mkdir_p(lua_State *L)
         struct stat sb;
         if (stat(buf, &sb) != 0) {
             if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
-                lua_pushnil(L);
-                lua_pushfstring(L, "%s: %s", buf, strerror(errno));
-                return 2;
+                snprintf(msg, cap, "%s: %s", buf, strerror(errno));
+                return -1;
             }
         } else if (!S_ISDIR(sb.st_mode)) {
-            lua_pushnil(L);
-            lua_pushfstring(L, "%s is not a directory", buf);
-            return 2;
+            snprintf(msg, cap, "%s is not a directory", buf);
+            return -1;
         }
         *p = c;
         if (c == 0)
             break;
+    }
+    return 0;
+}
+
+/* gd._util.mkdir_p(path) -> true | nil, message */
+static int util_mkdir_p(lua_State *L)
+{
+    char msg[512];
+    if (lgd_mkdir_p(luaL_checkstring(L, 1), msg, sizeof msg) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, msg);
+        return 2;
     }
     lua_pushboolean(L, 1);
     return 1;

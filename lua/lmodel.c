@@ -413,19 +413,26 @@ static int model_save(lua_State *L)
     return 0;
 }
 
+/* An empty model userdata: the caller stores its gd_model right after.
+ * The box first, so a model is owned (and freed by __gc) the moment it
+ * exists. */
+lgd_model *lgd_new_model_box(lua_State *L)
+{
+    lgd_model *md = lua_newuserdatauv(L, sizeof *md, 4);
+    md->m = NULL;
+    luaL_setmetatable(L, LGD_MODEL);
+    lgd_push_registry(L);
+    lua_setiuservalue(L, -2, 1);
+    return md;
+}
+
 /* gd.load_model(path) -> a model, as run.model. It has no loss of its own
  * (user value 3): evaluate takes the usual one for the data unless given
  * { loss = }. Nor a sequential spec (user value 4). */
 static int load_model(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    /* The userdata first, so the model is owned (and freed by __gc) the
-     * moment it exists. */
-    lgd_model *md = lua_newuserdatauv(L, sizeof *md, 4);
-    md->m = NULL;
-    luaL_setmetatable(L, LGD_MODEL);
-    lgd_push_registry(L);
-    lua_setiuservalue(L, -2, 1);
+    lgd_model *md = lgd_new_model_box(L);
     gd_error err;
     if (!(md->m = gd_model_load(lgd_registry(L), path, &err)))
         return lgd_raise(L, &err);

@@ -12,10 +12,13 @@
  * nothing and frees the trainer before its model.
  */
 #include <math.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "lgradus.h"
 #include "train.h"
 
@@ -41,7 +44,7 @@ static double now(void)
 static const char *const train_keys[] = {
     "model", "loss", "optimizer", "schedule", "regularizers", "clip", "data", "validation",
     "epochs", "batch", "seed", "monitor", "early_stopping", "on_epoch", "on_step", "progress",
-    "name", "quiet_diagnoses", NULL,
+    "name", "quiet_diagnoses", "checkpoint", "_resume", "_fork", "_epochs_given", NULL,
 };
 
 static void check_train_keys(lua_State *L)
@@ -69,7 +72,7 @@ static void check_train_keys(lua_State *L)
             lgd_error(L, "gd.train: unknown option '%s' (did you mean '%s'?)", k, best);
         lgd_error(L, "gd.train: unknown option '%s' (options: model, loss, optimizer, schedule, "
                    "regularizers, clip, data, validation, epochs, batch, seed, monitor, "
-                   "early_stopping, on_epoch, on_step, progress)", k);
+                   "early_stopping, on_epoch, on_step, progress, checkpoint, name)", k);
     }
 }
 
@@ -141,80 +144,351 @@ static void push_steps(lua_State *L, gd_trainer *tr, gd_model *m)
     }
 }
 
-/* Copy parameters and buffers of m into (save) or out of (restore) snap. */
-static void snapshot(gd_model *m, float *snap, int save)
-{
-    int64_t np = gd_model_param_count(m);
-    if (save)
-        memcpy(snap, gd_model_params(m), (size_t)np * sizeof(float));
-    else
-        memcpy(gd_model_params(m), snap, (size_t)np * sizeof(float));
-    snap += np;
-    for (int i = 0; i < gd_model_layer_count(m); i++) {
-        gd_model_layer *l = gd_model_layer_at(m, i);
-        for (int b = 0; b < l->nbuffers; b++) {
-            size_t bytes = (size_t)l->buffers[b].numel * sizeof(float);
-            if (save)
-                memcpy(snap, l->buffers[b].value, bytes);
-            else
-                memcpy(l->buffers[b].value, snap, bytes);
-            snap += l->buffers[b].numel;
-        }
-    }
-}
-
-static int64_t snapshot_size(gd_model *m)
-{
-    int64_t n = gd_model_param_count(m);
-    for (int i = 0; i < gd_model_layer_count(m); i++) {
-        gd_model_layer *l = gd_model_layer_at(m, i);
-        for (int b = 0; b < l->nbuffers; b++)
-            n += l->buffers[b].numel;
-    }
-    return n;
-}
-
 /* Stack slots of gd.train (absolute indices). */
-enum { CFG = 1, MODEL = 2, TRAINER = 3, EPOCHS = 4, SPECS = 5, SNAP = 6 };
+enum { CFG = 1, MODEL, TRAINER, EPOCHS, SPECS, SNAP, ANCHOR, SCOPE };
 
+/* Everything the loop needs between steps. */
+typedef struct run {
+    gd_train_config cfg;
+    const gd_dataset *val;
+    gd_trainer *tr;
+    gd_model *m;
+    int64_t n, batch;
+    int progress, bar, has_on_step, has_on_epoch;
+    double t_run;
+    /* early stopping */
+    int64_t patience, best_epoch, wait;
+    double min_delta, best;
+    int restore_best, stopped;
+    float *snap;
+    /* checkpoints */
+    int ckpt;
+    gd_run_settings rs;
+    int64_t last_ckpt_step;     /* -1: none written by this run */
+} run;
 
-/* One epoch stepped in C with a progress bar redrawn on stderr at most ten
- * times a second: epoch, batch, loss, samples/s and time left. Only for
- * terminals; the bar costs a clock read per step, no Lua call. */
-static gd_status epoch_with_bar(gd_trainer *tr, int64_t e, int64_t epochs, int64_t n,
-                                int64_t batch, double t_run, double *mean_loss, gd_error *err)
+static const char *const checkpoint_keys[] = { "path", "every", "keep", NULL };
+
+/* checkpoint = { path =, every = N | { epochs = N }, keep = K } or false. */
+static void parse_checkpoint(lua_State *L, run *r)
 {
-    int64_t per_epoch = gd_trainer_steps_per_epoch(tr), k = 0;
-    double sum = 0, t0 = now(), last = 0;
-    gd_step_result r = { 0 };
-    do {
-        gd_status st = gd_trainer_step(tr, &r, err);
-        if (st != GD_OK) {
-            fputs("\r\033[K", stderr);
-            return st;
+    const char *what = "gd.train: checkpoint";
+    int t = lua_getfield(L, CFG, "checkpoint");
+    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+        lua_pop(L, 1);
+        return;
+    }
+    int ci = lua_gettop(L);
+    if (t != LUA_TTABLE || lgd_testspec(L, ci))
+        lgd_error(L, "%s must be { path = \"...\", every = n | { epochs = n }, keep = k }", what);
+    lua_pushnil(L);
+    while (lua_next(L, ci)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
+        int ok = 0;
+        for (int i = 0; checkpoint_keys[i]; i++)
+            ok |= strcmp(k, checkpoint_keys[i]) == 0;
+        if (!ok)
+            lgd_error(L, "%s: unknown option '%s' (options: path, every, keep)", what, k);
+    }
+    if (lua_getfield(L, ci, "path") != LUA_TSTRING || lua_rawlen(L, -1) == 0)
+        lgd_error(L, "%s: 'path' must be a non-empty string (e.g. \"out/run.ckpt\")", what);
+    lua_setfield(L, ANCHOR, "ckpt_path");
+    lua_getfield(L, ANCHOR, "ckpt_path");
+    r->rs.ckpt_path = (char *)lua_tostring(L, -1);
+    lua_pop(L, 1);
+    r->rs.ckpt_every = 1;
+    r->rs.ckpt_every_epochs = true;
+    if (lua_getfield(L, ci, "every") == LUA_TTABLE) {
+        r->rs.ckpt_every = field_int(L, lua_gettop(L), what, "epochs", 0, 1);
+        if (r->rs.ckpt_every == 0)
+            lgd_error(L, "%s: 'every' must be a number of steps or { epochs = n }", what);
+    } else if (!lua_isnil(L, -1)) {
+        r->rs.ckpt_every = field_int(L, ci, what, "every", 1, 1);
+        r->rs.ckpt_every_epochs = false;
+    }
+    lua_pop(L, 1);
+    r->rs.ckpt_keep = field_int(L, ci, what, "keep", 1, 1);
+    if (r->rs.ckpt_keep > 100)
+        lgd_error(L, "%s: 'keep' must be at most 100", what);
+    /* The directory is made now: a path that cannot be written fails
+     * before the run, not at its first checkpoint. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", r->rs.ckpt_path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        char msg[512];
+        if (lgd_mkdir_p(dir, msg, sizeof msg) != 0)
+            lgd_error(L, "%s: cannot create the directory for %s: %s", what, r->rs.ckpt_path,
+                      msg);
+    }
+    lua_settop(L, ci - 1);
+    r->ckpt = 1;
+}
+
+/* Identity and recipe of a data set, for the checkpoint (recipe bytes are
+ * anchored in ANCHOR[key]). */
+static void describe_data(lua_State *L, int idx, const gd_dataset *ds, const char *key,
+                          gd_data_identity *id, unsigned char **recipe, size_t *len)
+{
+    gd_error err;
+    if (gd_dataset_identity(ds, id, &err) != GD_OK)
+        lgd_raise(L, &err);
+    if (!lgd_dataset_push_recipe(L, idx)) {
+        lua_pop(L, 1);
+        return;
+    }
+    gd_buf b = { 0 };
+    lgd_encode_recipe(L, -1, &b);
+    lua_pop(L, 1);
+    if (b.oom) {
+        gd_buf_free(&b);
+        lgd_error(L, "gd.train: out of memory");
+    }
+    lua_pushlstring(L, (const char *)b.p, b.n);
+    gd_buf_free(&b);
+    lua_setfield(L, ANCHOR, key);
+    lua_getfield(L, ANCHOR, key);
+    *recipe = (unsigned char *)lua_tolstring(L, -1, len);
+    lua_pop(L, 1);
+}
+
+static double field_num(lua_State *L, int idx, const char *k)
+{
+    lua_getfield(L, idx, k);
+    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Write a checkpoint now. A failure ends the run as "failed" (the caller
+ * asked for checkpoints: carrying on without them would be worse). */
+static gd_status save_checkpoint(lua_State *L, run *r, const char *reason, gd_error *err)
+{
+    lua_Integer ne = (lua_Integer)lua_rawlen(L, EPOCHS);
+    gd_epoch_record *recs = calloc((size_t)ne + 1, sizeof *recs);
+    if (!recs)
+        return gd_fail(err, GD_ENOMEM, "checkpoint: out of memory");
+    for (lua_Integer i = 1; i <= ne; i++) {
+        lua_rawgeti(L, EPOCHS, i);
+        gd_epoch_record *e = &recs[i - 1];
+        e->epoch = (int64_t)field_num(L, -1, "epoch");
+        e->train_loss = field_num(L, -1, "train_loss");
+        e->val_loss = field_num(L, -1, "val_loss");
+        e->val_accuracy = field_num(L, -1, "val_accuracy");
+        e->lr = field_num(L, -1, "lr");
+        e->seconds = field_num(L, -1, "seconds");
+        lua_pop(L, 1);
+    }
+    gd_run_progress p = { recs, ne, r->best, r->best_epoch, r->wait, r->stopped != 0,
+                          r->snap && r->best_epoch > 0 ? r->snap : NULL,
+                          gd_model_state_size(r->m) };
+    gd_status st = gd_checkpoint_save(r->rs.ckpt_path, r->tr, &r->rs, &p, reason, err);
+    free(recs);
+    if (st == GD_OK)
+        r->last_ckpt_step = gd_trainer_steps_done(r->tr);
+    return st;
+}
+
+static int interrupted_tostring(lua_State *L)
+{
+    lua_getfield(L, 1, "message");
+    return 1;
+}
+
+/* A signal arrived: checkpoint, then end the script with an error value
+ * that `gradus run` turns into its line and exit status 128 + signal. */
+static int interrupt(lua_State *L, run *r)
+{
+    int sig = lgd_interrupted();
+    const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+    int64_t step = gd_trainer_steps_done(r->tr), epoch = gd_trainer_epochs_done(r->tr);
+    gd_error err;
+    lua_createtable(L, 0, 3);
+    lgd_setint(L, "signal", sig);
+    if (r->ckpt && save_checkpoint(L, r, "interrupted", &err) == GD_OK)
+        lua_pushfstring(L, "interrupted by %s after step %I (epoch %I done): checkpoint written "
+                        "to %s; resume with gd.resume(\"%s\")", name, (lua_Integer)step,
+                        (lua_Integer)epoch, r->rs.ckpt_path, r->rs.ckpt_path);
+    else if (r->ckpt)
+        lua_pushfstring(L, "interrupted by %s after step %I: the checkpoint could not be "
+                        "written (%s)", name, (lua_Integer)step, err.msg);
+    else
+        lua_pushfstring(L, "interrupted by %s after step %I (epoch %I done); no checkpoint: "
+                        "give gd.train checkpoint = { path = ... } to be able to resume", name,
+                        (lua_Integer)step, (lua_Integer)epoch);
+    lua_setfield(L, -2, "message");
+    lgd_setbool(L, "interrupted", 1);
+    if (luaL_newmetatable(L, "gradus.interrupted")) {
+        lua_pushcfunction(L, interrupted_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_setmetatable(L, -2);
+    return lua_error(L);
+}
+
+static int scope_close(lua_State *L)
+{
+    (void)L;
+    lgd_training_leave();
+    return 0;
+}
+
+/* Signals mean "stop after this step" while the run is inside this call,
+ * whatever way it leaves (a callback may raise). */
+static void enter_training_scope(lua_State *L)
+{
+    lua_newuserdatauv(L, 1, 0);
+    if (luaL_newmetatable(L, "gradus.training_scope")) {
+        lua_pushcfunction(L, scope_close);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_setmetatable(L, -2);
+    lgd_training_enter();
+    lua_toclose(L, -1);
+}
+
+static void draw_bar(const run *r, int64_t e, int64_t k, double t0, double t, int64_t first)
+{
+    int64_t per_epoch = gd_trainer_steps_per_epoch(r->tr);
+    int64_t seen = k * r->batch < r->n ? k * r->batch : r->n;
+    double rate = (double)((k - first) * r->batch) / (t - t0 + 1e-9);
+    double total = (double)(r->cfg.epochs - e + 1) * (double)r->n - (double)seen;
+    int width = 24, fill = (int)(width * k / per_epoch);
+    char barbuf[32];
+    for (int i = 0; i < width; i++)
+        barbuf[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    barbuf[width] = 0;
+    fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.1fk samples/s"
+            "  %.0fs elapsed, ~%.0fs left", (long long)e, (long long)r->cfg.epochs, barbuf,
+            (long long)k, (long long)per_epoch, gd_trainer_epoch_loss(r->tr), rate / 1e3,
+            t - r->t_run, total > 0 && rate > 0 ? total / rate : 0);
+    fflush(stderr);
+}
+
+static void print_epoch_line(const run *r, int64_t e, double mean_loss, double vloss,
+                             double vacc, double lr, double secs)
+{
+    char line[256];
+    int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %.4f",
+                     (int)snprintf(NULL, 0, "%lld", (long long)r->cfg.epochs), (long long)e,
+                     (long long)r->cfg.epochs, mean_loss);
+    if (r->val && w > 0 && (size_t)w < sizeof line)
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %.4f", vloss);
+    if (r->val && !isnan(vacc) && w > 0 && (size_t)w < sizeof line)
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", vacc);
+    if (w > 0 && (size_t)w < sizeof line)
+        snprintf(line + w, sizeof line - (size_t)w, "  lr %.3g  %.2fs", lr, secs);
+    fprintf(stderr, "%s%s\n", r->bar ? "\r\033[K" : "", line);
+}
+
+static void push_epoch(lua_State *L, const gd_epoch_record *e)
+{
+    lua_createtable(L, 0, 6);
+    lgd_setint(L, "epoch", (lua_Integer)e->epoch);
+    lgd_setnum(L, "train_loss", e->train_loss);
+    setnum_finite(L, "val_loss", e->val_loss);
+    setnum_finite(L, "val_accuracy", e->val_accuracy);
+    lgd_setnum(L, "lr", e->lr);
+    lgd_setnum(L, "seconds", e->seconds);
+}
+
+/* Continue the checkpoint's run (gd.resume, gd.fork): its state into the
+ * new trainer, its history and early-stopping state into the run. */
+static void restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
+{
+    gd_error err;
+    gd_data_identity id;
+    const gd_data_identity *want = &ck->run.train_id;
+    const char *what = fork_mode ? "gd.fork" : "gd.resume";
+    if (gd_dataset_identity(r->cfg.train, &id, &err) != GD_OK)
+        lgd_raise(L, &err);
+    if (id.size != want->size || id.features != want->features || id.classes != want->classes)
+        lgd_error(L, "%s: the training data is not the run's: it has %lld samples of %lld "
+                  "features and %d classes, the run's had %lld, %lld and %d", what,
+                  (long long)id.size, (long long)id.features, (int)id.classes,
+                  (long long)want->size, (long long)want->features, (int)want->classes);
+    if (id.crc != want->crc)
+        lgd_error(L, "%s: the training data is not the run's: same sizes, different values "
+                  "(CRC %08x, the run's %08x)", what, (unsigned)id.crc, (unsigned)want->crc);
+    if (!fork_mode && r->val && ck->run.has_validation) {
+        if (gd_dataset_identity(r->val, &id, &err) != GD_OK)
+            lgd_raise(L, &err);
+        if (id.size != ck->run.val_id.size || id.crc != ck->run.val_id.crc)
+            lgd_error(L, "gd.resume: the validation data is not the run's (%lld samples, CRC "
+                      "%08x; the run's: %lld, %08x)", (long long)id.size, (unsigned)id.crc,
+                      (long long)ck->run.val_id.size, (unsigned)ck->run.val_id.crc);
+    }
+    /* The same optimizer keeps its state (a new lr, say); another one
+     * starts afresh from this step. */
+    bool keep_optimizer = strcmp(r->cfg.optimizer->component->name, ck->optimizer_name) == 0;
+    if (gd_trainer_set_state(r->tr, &ck->state, keep_optimizer, &err) != GD_OK)
+        lgd_error(L, "%s: %s", what, err.msg);
+    if (r->cfg.seed != ck->seed)
+        gd_model_rekey(r->m, r->cfg.seed);
+    for (int64_t i = 0; i < ck->progress.nepochs; i++) {
+        push_epoch(L, &ck->progress.epochs[i]);
+        lua_rawseti(L, EPOCHS, (lua_Integer)i + 1);
+    }
+    if (r->patience > 0 && ck->run.patience > 0) {
+        r->best = ck->progress.best;
+        r->best_epoch = ck->progress.best_epoch;
+        r->wait = ck->progress.wait;
+        if (r->snap && ck->progress.snapshot)
+            memcpy(r->snap, ck->progress.snapshot,
+                   (size_t)ck->progress.snapshot_len * sizeof(float));
+    }
+    /* A run that ended early has ended: resuming it to its own end does
+     * nothing, unless given more epochs. */
+    lua_getfield(L, CFG, "_epochs_given");
+    r->stopped = ck->progress.stopped && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+}
+
+/* One epoch's end: validation, the history record, the progress line,
+ * on_epoch and early stopping. Returns 0, or a failure message pushed. */
+static const char *end_epoch(lua_State *L, run *r, int64_t e, double t0)
+{
+    gd_error err;
+    double lr = gd_trainer_lr_at(r->tr, gd_trainer_steps_done(r->tr) - 1, e - 1);
+    double vloss = NAN, vacc = NAN, mean_loss = gd_trainer_epoch_loss(r->tr);
+    if (r->val && gd_model_evaluate(r->m, r->cfg.loss, r->val, r->batch, &vloss, &vacc, &err)
+                      != GD_OK)
+        return lua_pushstring(L, err.msg);
+    double secs = now() - t0;
+    gd_epoch_record rec = { e, mean_loss, vloss, vacc, lr, secs };
+    push_epoch(L, &rec);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, EPOCHS, (lua_Integer)e);
+    if (r->progress)
+        print_epoch_line(r, e, mean_loss, vloss, vacc, lr, secs);
+    if (r->has_on_epoch) {
+        lua_getfield(L, CFG, "on_epoch");
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 1);
+        if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
+            r->stopped = 1;   /* on_epoch returned false: stop here */
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (r->patience > 0) {
+        if (vloss < r->best - r->min_delta) {
+            r->best = vloss;
+            r->best_epoch = e;
+            r->wait = 0;
+            if (r->snap)
+                gd_model_copy_state(r->m, r->snap, true);
+        } else if (++r->wait >= r->patience) {
+            r->stopped = 1;
+            if (r->progress)
+                fprintf(stderr, "early stopping after epoch %lld: no validation loss "
+                        "improvement for %lld epochs (best %.4f at epoch %lld)\n",
+                        (long long)e, (long long)r->patience, r->best,
+                        (long long)r->best_epoch);
         }
-        int64_t size = n - k * batch < batch ? n - k * batch : batch;
-        sum += r.loss * (double)size;
-        k++;
-        double t = now();
-        if (t - last >= 0.1 || r.epoch_done) {
-            last = t;
-            double rate = (double)(k * batch < n ? k * batch : n) / (t - t0 + 1e-9);
-            double total = (double)(epochs - e + 1) * (double)n - (double)(k * batch);
-            int width = 24, fill = (int)(width * k / per_epoch);
-            char barbuf[32];
-            for (int i = 0; i < width; i++)
-                barbuf[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
-            barbuf[width] = 0;
-            fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.1fk samples/s"
-                    "  %.0fs elapsed, ~%.0fs left", (long long)e, (long long)epochs, barbuf,
-                    (long long)k, (long long)per_epoch, sum / (double)(k * batch < n ? k * batch : n),
-                    rate / 1e3, t - t_run, total > 0 ? total / rate : 0);
-            fflush(stderr);
-        }
-    } while (!r.epoch_done);
-    *mean_loss = sum / (double)n;
-    return GD_OK;
+    }
+    return NULL;
 }
 
 static int train(lua_State *L)
@@ -225,41 +499,54 @@ static int train(lua_State *L)
                          "... }), got %s", luaL_typename(L, 1));
     lua_settop(L, 1);
     check_train_keys(L);
+    run R, *r = &R;
+    memset(r, 0, sizeof R);
+    r->best = INFINITY;
+    r->last_ckpt_step = -1;
+    gd_checkpoint *ck = NULL;
+    int fork_mode = 0;
+    if (lua_getfield(L, CFG, "_resume") != LUA_TNIL) {
+        ck = lgd_testcheckpoint(L, -1);
+        lua_getfield(L, CFG, "_fork");
+        fork_mode = lua_toboolean(L, -1);
+        if (!ck)
+            return lgd_error(L, "%s: '_resume' is internal (use gd.resume)", what);
+    }
+    lua_settop(L, CFG);
 
     /* ---- configuration: every check before anything is built ---- */
-    gd_train_config cfg = { 0 };
-    cfg.loss = lgd_field_spec(L, CFG, what, "loss", GD_KIND_LOSS, 1);
-    cfg.optimizer = lgd_field_spec(L, CFG, what, "optimizer", GD_KIND_OPTIMIZER, 1);
-    cfg.schedule = lgd_field_spec(L, CFG, what, "schedule", GD_KIND_SCHEDULER, 0);
+    gd_train_config *cfg = &r->cfg;
+    cfg->loss = lgd_field_spec(L, CFG, what, "loss", GD_KIND_LOSS, 1);
+    cfg->optimizer = lgd_field_spec(L, CFG, what, "optimizer", GD_KIND_OPTIMIZER, 1);
+    cfg->schedule = lgd_field_spec(L, CFG, what, "schedule", GD_KIND_SCHEDULER, 0);
     lua_getfield(L, CFG, "data");
     if (lua_isnil(L, -1))
         return lgd_error(L, "%s: 'data' is required (a data set, e.g. gd.data.fashion_mnist{})",
                           what);
-    if (!(cfg.train = lgd_testdataset(L, -1))) {
+    if (!(cfg->train = lgd_testdataset(L, -1))) {
         char got[160];
         return lgd_error(L, "%s: 'data' must be a data set, got %s", what,
                           lgd_describe_value(L, -1, got, sizeof got));
     }
     lua_getfield(L, CFG, "validation");
-    const gd_dataset *val = NULL;
-    if (!lua_isnil(L, -1) && !(val = lgd_testdataset(L, -1))) {
+    if (!lua_isnil(L, -1) && !(r->val = lgd_testdataset(L, -1))) {
         char got[160];
         return lgd_error(L, "%s: 'validation' must be a data set, got %s", what,
                           lgd_describe_value(L, -1, got, sizeof got));
     }
     lua_settop(L, CFG);
-    cfg.epochs = field_int(L, CFG, what, "epochs", 1, 1);
-    cfg.seed = (uint64_t)field_int(L, CFG, what, "seed", 1, 0);
+    cfg->epochs = field_int(L, CFG, what, "epochs", 1, 1);
+    cfg->seed = (uint64_t)field_int(L, CFG, what, "seed", 1, 0);
     lua_getfield(L, CFG, "batch");
     if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "full") == 0) {
-        cfg.batch = 0;
+        cfg->batch = 0;
         lua_pop(L, 1);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
         return lgd_error(L, "%s: 'batch' must be a number >= 1 or \"full\", got \"%s\"", what,
                           lua_tostring(L, -1));
     } else {
         lua_pop(L, 1);
-        cfg.batch = field_int(L, CFG, what, "batch", 32, 1);
+        cfg->batch = field_int(L, CFG, what, "batch", 32, 1);
     }
     /* regularizers: a list of gd.reg specs */
     const gd_spec *regs[64];
@@ -279,11 +566,11 @@ static int train(lua_State *L)
                 return lgd_error(L, "%s: regularizers[%d] must be a regularizer spec, got %s",
                                   what, (int)i, lgd_describe_value(L, -1, got, sizeof got));
             }
-            regs[cfg.nregularizers++] = s;
+            regs[cfg->nregularizers++] = s;
             lua_pop(L, 1);
         }
     }
-    cfg.regularizers = regs;
+    cfg->regularizers = regs;
     lua_settop(L, CFG);
     /* clip = { norm = c } or { value = c } */
     if (lua_getfield(L, CFG, "clip") != LUA_TNIL) {
@@ -296,33 +583,31 @@ static int train(lua_State *L)
         if (has_norm == has_value)
             return lgd_error(L, "%s: 'clip' takes one of { norm = c } or { value = c }", what);
         int vi = has_norm ? -2 : -1;
-        cfg.clip = has_norm ? GD_CLIP_NORM : GD_CLIP_VALUE;
-        cfg.clip_value = lua_tonumber(L, vi);
-        if (lua_type(L, vi) != LUA_TNUMBER || !(cfg.clip_value > 0) || !isfinite(cfg.clip_value))
+        cfg->clip = has_norm ? GD_CLIP_NORM : GD_CLIP_VALUE;
+        cfg->clip_value = lua_tonumber(L, vi);
+        if (lua_type(L, vi) != LUA_TNUMBER || !(cfg->clip_value > 0) ||
+            !isfinite(cfg->clip_value))
             return lgd_error(L, "%s: clip.%s must be a number > 0", what,
                               has_norm ? "norm" : "value");
     }
     lua_settop(L, CFG);
     if (lua_getfield(L, CFG, "monitor") != LUA_TNIL) {
         luaL_argcheck(L, lua_istable(L, -1), 1, "gd.train: 'monitor' must be { every = n }");
-        cfg.monitor_every = field_int(L, CFG + 1, "gd.train: monitor", "every", 100, 1);
+        cfg->monitor_every = field_int(L, CFG + 1, "gd.train: monitor", "every", 100, 1);
     }
     lua_settop(L, CFG);
-    int64_t patience = 0;
-    int restore_best = 0;
-    double min_delta = 0;
     if (lua_getfield(L, CFG, "early_stopping") != LUA_TNIL) {
         if (!lua_istable(L, -1))
             return lgd_error(L, "%s: 'early_stopping' must be { patience = n, restore_best = "
                               "bool }", what);
-        if (!val)
+        if (!r->val)
             return lgd_error(L, "%s: early_stopping watches the validation loss: give "
                               "'validation' too", what);
-        patience = field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
+        r->patience = field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
         lua_getfield(L, CFG + 1, "restore_best");
-        restore_best = lua_toboolean(L, -1);
+        r->restore_best = lua_toboolean(L, -1);
         lua_getfield(L, CFG + 1, "min_delta");
-        min_delta = luaL_optnumber(L, -1, 0);
+        r->min_delta = luaL_optnumber(L, -1, 0);
     }
     lua_settop(L, CFG);
     lua_getfield(L, CFG, "on_epoch");
@@ -331,10 +616,11 @@ static int train(lua_State *L)
         if (!lua_isnil(L, i) && !lua_isfunction(L, i))
             return lgd_error(L, "%s: '%s' must be a function", what,
                               i == -2 ? "on_epoch" : "on_step");
-    int has_on_epoch = !lua_isnil(L, -2), has_on_step = !lua_isnil(L, -1);
+    r->has_on_epoch = !lua_isnil(L, -2);
+    r->has_on_step = !lua_isnil(L, -1);
     lua_getfield(L, CFG, "progress");
-    int progress = lua_isnil(L, -1) || lua_toboolean(L, -1);
-    int bar = isatty(STDERR_FILENO);   /* a live bar on terminals, lines otherwise */
+    r->progress = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    r->bar = isatty(STDERR_FILENO);   /* a live bar on terminals, lines otherwise */
     lua_settop(L, CFG);
 
     /* ---- the model: a sequential spec is built fresh with the seed ---- */
@@ -342,7 +628,9 @@ static int train(lua_State *L)
     if (lua_isnil(L, -1))
         return lgd_error(L, "%s: 'model' is required (gd.sequential{ ... })", what);
     if (lgd_is_sequential(L, -1)) {
-        lgd_model_build(L, CFG + 1, gd_dataset_sample_shape(cfg.train), cfg.seed);
+        if (ck)
+            return lgd_error(L, "%s: a resumed run keeps its model", what);
+        lgd_model_build(L, CFG + 1, gd_dataset_sample_shape(cfg->train), cfg->seed);
         lua_replace(L, MODEL);
         lua_settop(L, MODEL);
     } else if (!luaL_testudata(L, -1, LGD_MODEL)) {
@@ -351,20 +639,22 @@ static int train(lua_State *L)
                           lgd_describe_value(L, -1, got, sizeof got));
     }
     lgd_model *md = lgd_checkmodel(L, MODEL);
-    cfg.model = md->m;
+    cfg->model = r->m = md->m;
+    if (ck)
+        cfg->horizon_epochs = ck->state.horizon_epochs;
 
     /* ---- the trainer ---- */
-    ltrainer *t = lua_newuserdatauv(L, sizeof *t, 0);
+    ltrainer *t = lua_newuserdatauv(L, sizeof *t, 0);   /* TRAINER */
     t->tr = NULL;
     luaL_setmetatable(L, LGD_TRAINER);
     gd_error err;
-    if (!(t->tr = gd_trainer_new(&cfg, &err)))
+    if (!(t->tr = gd_trainer_new(cfg, &err)))
         return lgd_raise(L, &err);
-    gd_trainer *tr = t->tr;
+    gd_trainer *tr = r->tr = t->tr;
     lua_getfield(L, CFG, "loss");
     lgd_model_set_loss(L, MODEL, -1);
     lua_pop(L, 1);
-    lua_createtable(L, (int)cfg.epochs, 0);               /* EPOCHS */
+    lua_createtable(L, (int)cfg->epochs, 0);               /* EPOCHS */
     /* SPECS: what the trainer borrows, anchored here rather than in the
      * caller's table, which a callback could change mid-run. */
     static const char *const borrowed[] = { "loss", "optimizer", "schedule", "data",
@@ -383,48 +673,91 @@ static int train(lua_State *L)
         }
         lua_setfield(L, -2, borrowed[i]);
     }
-    float *snap = NULL;
-    if (restore_best) {                                   /* SNAP */
-        int64_t ns = snapshot_size(md->m);
-        snap = lua_newuserdatauv(L, (size_t)(ns ? ns : 1) * sizeof(float), 0);
-    } else {
+    if (r->restore_best)                                    /* SNAP */
+        r->snap = lua_newuserdatauv(L, (size_t)(gd_model_state_size(r->m) + 1) * sizeof(float),
+                                    0);
+    else
         lua_pushnil(L);
+    lua_newtable(L);                                        /* ANCHOR */
+    r->n = gd_dataset_size(cfg->train);
+    r->batch = cfg->batch == 0 || cfg->batch > r->n ? r->n : cfg->batch;
+
+    /* ---- checkpoints and resuming ---- */
+    parse_checkpoint(L, r);
+    if (r->ckpt) {
+        lua_getfield(L, CFG, "name");
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            lua_setfield(L, ANCHOR, "name");
+            lua_getfield(L, ANCHOR, "name");
+            r->rs.name = (char *)lua_tostring(L, -1);
+        }
+        lua_pop(L, 1);
+        r->rs.patience = r->patience;
+        r->rs.min_delta = r->min_delta;
+        r->rs.restore_best = r->restore_best != 0;
+        r->rs.has_validation = r->val != NULL;
+        lua_getfield(L, CFG, "data");
+        describe_data(L, lua_gettop(L), cfg->train, "train_recipe", &r->rs.train_id,
+                      &r->rs.train_recipe, &r->rs.train_recipe_len);
+        lua_pop(L, 1);
+        if (r->val) {
+            lua_getfield(L, CFG, "validation");
+            describe_data(L, lua_gettop(L), r->val, "val_recipe", &r->rs.val_id,
+                          &r->rs.val_recipe, &r->rs.val_recipe_len);
+            lua_pop(L, 1);
+        }
     }
+    if (ck)
+        restore(L, r, ck, fork_mode);
+    lua_settop(L, ANCHOR);
+    enter_training_scope(L);                                /* SCOPE */
 
     /* ---- the run ---- */
     const char *status = "ok";
     const char *failure = NULL;
-    double t_run = now(), best = INFINITY;
-    int64_t best_epoch = 0, wait = 0, n = gd_dataset_size(cfg.train);
-    int stopped = 0;
-    int64_t batch = cfg.batch == 0 || cfg.batch > n ? n : cfg.batch;
-    for (int64_t e = 1; e <= cfg.epochs && !stopped; e++) {
-        double t0 = now(), mean_loss = 0;
+    r->t_run = now();
+    for (int64_t e = gd_trainer_epochs_done(tr) + 1; e <= cfg->epochs && !r->stopped; e++) {
+        double t0 = now();
+        int64_t k = gd_trainer_steps_done(tr) - (e - 1) * gd_trainer_steps_per_epoch(tr);
+        int64_t first = k;
+        double last_draw = 0;
+        gd_step_result res = { 0 };
         gd_status st = GD_OK;
-        if (!has_on_step && progress && bar) {
-            st = epoch_with_bar(tr, e, cfg.epochs, n, batch, t_run, &mean_loss, &err);
-        } else if (!has_on_step) {
-            st = gd_trainer_epoch(tr, &mean_loss, &err);
-        } else {
-            gd_step_result r = { 0 };
-            double sum = 0;
-            int64_t k = 0;
-            do {
-                if ((st = gd_trainer_step(tr, &r, &err)) != GD_OK)
-                    break;
-                int64_t size = n - k * batch < batch ? n - k * batch : batch;
-                sum += r.loss * (double)size;
-                k++;
+        int show_bar = r->progress && r->bar && !r->has_on_step;
+        do {
+            if ((st = gd_trainer_step(tr, &res, &err)) != GD_OK)
+                break;
+            k++;
+            if (show_bar) {
+                double tn = now();
+                if (tn - last_draw >= 0.1 || res.epoch_done) {
+                    last_draw = tn;
+                    draw_bar(r, e, k, t0, tn, first);
+                }
+            }
+            if (r->has_on_step) {
                 lua_getfield(L, CFG, "on_step");
                 lua_createtable(L, 0, 4);
-                lgd_setint(L, "step", (lua_Integer)r.step);
-                lgd_setint(L, "epoch", (lua_Integer)r.epoch);
-                lgd_setnum(L, "loss", r.loss);
-                lgd_setnum(L, "lr", r.lr);
+                lgd_setint(L, "step", (lua_Integer)res.step);
+                lgd_setint(L, "epoch", (lua_Integer)res.epoch);
+                lgd_setnum(L, "loss", res.loss);
+                lgd_setnum(L, "lr", res.lr);
                 lua_call(L, 1, 0);
-            } while (!r.epoch_done);
-            mean_loss = sum / (double)n;
-        }
+            }
+            if (res.epoch_done)
+                break;   /* checkpoints and signals after the epoch's end */
+            if (r->ckpt && !r->rs.ckpt_every_epochs &&
+                gd_trainer_steps_done(tr) % r->rs.ckpt_every == 0 &&
+                (st = save_checkpoint(L, r, "periodic", &err)) != GD_OK)
+                break;
+            if (lgd_interrupted()) {
+                if (show_bar)
+                    fputs("\r\033[K", stderr);
+                return interrupt(L, r);
+            }
+        } while (!res.epoch_done);
+        if (show_bar && st != GD_OK)
+            fputs("\r\033[K", stderr);
         if (st == GD_ENUMERIC) {
             status = "diverged";
             break;
@@ -434,65 +767,35 @@ static int train(lua_State *L)
             failure = lua_pushstring(L, err.msg);
             break;
         }
-        double lr = gd_trainer_lr_at(tr, gd_trainer_steps_done(tr) - 1, e - 1);
-        double vloss = NAN, vacc = NAN;
-        if (val && gd_model_evaluate(md->m, cfg.loss, val, batch, &vloss, &vacc, &err) != GD_OK) {
+        if ((failure = end_epoch(L, r, e, t0))) {
+            status = "failed";
+            break;
+        }
+        int64_t done = gd_trainer_steps_done(tr);
+        int due = r->ckpt && (r->rs.ckpt_every_epochs ? e % r->rs.ckpt_every == 0
+                                                      : done % r->rs.ckpt_every == 0);
+        if (due && e < cfg->epochs && !r->stopped &&
+            save_checkpoint(L, r, "periodic", &err) != GD_OK) {
             status = "failed";
             failure = lua_pushstring(L, err.msg);
             break;
         }
-        double secs = now() - t0;
-        lua_createtable(L, 0, 6);
-        lgd_setint(L, "epoch", (lua_Integer)e);
-        lgd_setnum(L, "train_loss", mean_loss);
-        setnum_finite(L, "val_loss", vloss);
-        setnum_finite(L, "val_accuracy", vacc);
-        lgd_setnum(L, "lr", lr);
-        lgd_setnum(L, "seconds", secs);
-        lua_pushvalue(L, -1);
-        lua_rawseti(L, EPOCHS, (lua_Integer)e);
-        if (progress) {
-            char line[256];
-            int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %.4f",
-                             (int)snprintf(NULL, 0, "%lld", (long long)cfg.epochs), (long long)e,
-                             (long long)cfg.epochs, mean_loss);
-            if (val && w > 0 && (size_t)w < sizeof line)
-                w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %.4f", vloss);
-            if (val && !isnan(vacc) && w > 0 && (size_t)w < sizeof line)
-                w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", vacc);
-            if (w > 0 && (size_t)w < sizeof line)
-                snprintf(line + w, sizeof line - (size_t)w, "  lr %.3g  %.2fs", lr, secs);
-            fprintf(stderr, "%s%s\n", bar ? "\r\033[K" : "", line);
-        }
-        if (has_on_epoch) {
-            lua_getfield(L, CFG, "on_epoch");
-            lua_pushvalue(L, -2);
-            lua_call(L, 1, 1);
-            if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
-                stopped = 1;   /* on_epoch returned false: stop here */
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-        if (patience > 0) {
-            if (vloss < best - min_delta) {
-                best = vloss;
-                best_epoch = e;
-                wait = 0;
-                if (snap)
-                    snapshot(md->m, snap, 1);
-            } else if (++wait >= patience) {
-                stopped = 1;
-                if (progress)
-                    fprintf(stderr, "early stopping after epoch %lld: no validation loss "
-                            "improvement for %lld epochs (best %.4f at epoch %lld)\n",
-                            (long long)e, (long long)patience, best, (long long)best_epoch);
-            }
-        }
+        if (lgd_interrupted() && e < cfg->epochs && !r->stopped)
+            return interrupt(L, r);
+    }
+    /* The last checkpoint holds the run as it ends (the weights of its last
+     * step even with restore_best, so that resuming with more epochs
+     * continues from there). Not after a divergence: the previous one is
+     * the last good state. */
+    if (r->ckpt && strcmp(status, "ok") == 0 && r->last_ckpt_step != gd_trainer_steps_done(tr) &&
+        save_checkpoint(L, r, "final", &err) != GD_OK) {
+        status = "failed";
+        failure = lua_pushstring(L, err.msg);
     }
     int restored = 0;
-    if (snap && best_epoch > 0 && best_epoch < gd_trainer_epochs_done(tr) &&
+    if (r->snap && r->best_epoch > 0 && r->best_epoch < gd_trainer_epochs_done(tr) &&
         strcmp(status, "ok") == 0) {
-        snapshot(md->m, snap, 0);
+        gd_model_copy_state(r->m, r->snap, false);
         restored = 1;
     }
 
@@ -501,33 +804,38 @@ static int train(lua_State *L)
     lua_pushvalue(L, MODEL);
     lua_setfield(L, -2, "model");
     lgd_setstr(L, "status", status);
-    lgd_setnum(L, "seconds", now() - t_run);
+    lgd_setnum(L, "seconds", now() - r->t_run);
     lgd_setint(L, "steps", (lua_Integer)gd_trainer_steps_done(tr));
     lgd_setint(L, "epochs", (lua_Integer)gd_trainer_epochs_done(tr));
     lgd_setint(L, "steps_per_epoch", (lua_Integer)gd_trainer_steps_per_epoch(tr));
     if (failure)
         lgd_setstr(L, "error", failure);
+    if (r->ckpt && r->last_ckpt_step >= 0)
+        lgd_setstr(L, "checkpoint", r->rs.ckpt_path);
     const gd_divergence *d = gd_trainer_divergence(tr);
     if (d) {
         push_divergence(L, d);
         lua_setfield(L, -2, "diverged");
-        if (progress)
+        if (r->progress)
             fprintf(stderr, "diverged at step %lld (epoch %lld), %s: %s\n", (long long)d->step,
                     (long long)d->epoch, d->layer >= 0 ? d->layer_name : "loss", d->what);
+        if (r->progress && r->last_ckpt_step >= 0)
+            fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
+                    r->rs.ckpt_path, (long long)r->last_ckpt_step);
     }
-    if (failure && progress)
+    if (failure && r->progress)
         fprintf(stderr, "training failed: %s\n", failure);
-    if (patience > 0) {
-        lgd_setbool(L, "stopped_early", stopped);
-        if (best_epoch > 0) {
-            lgd_setint(L, "best_epoch", (lua_Integer)best_epoch);
+    if (r->patience > 0) {
+        lgd_setbool(L, "stopped_early", r->stopped);
+        if (r->best_epoch > 0) {
+            lgd_setint(L, "best_epoch", (lua_Integer)r->best_epoch);
             lgd_setbool(L, "restored_best", restored);
         }
     }
     lua_createtable(L, 0, 2);
     lua_pushvalue(L, EPOCHS);
     lua_setfield(L, -2, "epochs");
-    push_steps(L, tr, md->m);
+    push_steps(L, tr, r->m);
     lua_setfield(L, -2, "steps");
     lua_setfield(L, -2, "history");
     lua_newtable(L);

@@ -948,6 +948,144 @@ static void test_data_synthetic_shapes_of_truth(void)
     expect_fail(GD_EINVAL, &err, "regression: noise must be finite");
 }
 
+/* ---- identity ---- */
+
+/* crc32 of one whole gather of ds, written out byte by byte little-endian:
+ * an independent statement of what gd_dataset_identity promises. */
+static uint32_t crc_whole(const gd_dataset *ds)
+{
+    int64_t n = gd_dataset_size(ds), f = gd_dataset_features(ds);
+    int64_t tw = gd_dataset_target_width(ds);
+    float *x = malloc((size_t)(n * f) * sizeof *x), *y = malloc((size_t)(n * tw) * sizeof *y);
+    unsigned char *bytes = malloc((size_t)(n * (f + tw)) * 4);
+    gather_all(ds, x, y);
+    unsigned char *p = bytes;
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t j = 0; j < f + tw; j++, p += 4) {
+            uint32_t u;
+            memcpy(&u, j < f ? &x[i * f + j] : &y[i * tw + j - f], 4);
+            p[0] = (unsigned char)u;
+            p[1] = (unsigned char)(u >> 8);
+            p[2] = (unsigned char)(u >> 16);
+            p[3] = (unsigned char)(u >> 24);
+        }
+    }
+    uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), bytes, (uInt)(p - bytes));
+    free(x);
+    free(y);
+    free(bytes);
+    return crc;
+}
+
+static void check_identity(const gd_dataset *ds, gd_data_identity *id)
+{
+    gd_error err;
+    CU_ASSERT_EQUAL_FATAL(gd_dataset_identity(ds, id, &err), GD_OK);
+    CU_ASSERT_EQUAL(id->size, gd_dataset_size(ds));
+    CU_ASSERT_EQUAL(id->features, gd_dataset_features(ds));
+    CU_ASSERT_EQUAL(id->target_width, gd_dataset_target_width(ds));
+    CU_ASSERT_EQUAL(id->classes, gd_dataset_classes(ds));
+    CU_ASSERT_EQUAL(id->crc, crc_whole(ds));
+}
+
+static void test_data_identity_independent_of_chunking(void)
+{
+    /* 700 u8 samples of 784: several chunks of 256 and a partial one; also a
+     * view (shuffled rows), regression with 2 targets, and a single sample */
+    int64_t n = 700, f = 784;
+    uint8_t *x = malloc((size_t)(n * f)), *lab = malloc((size_t)n);
+    for (int64_t i = 0; i < n * f; i++)
+        x[i] = (uint8_t)((i * 2654435761u) >> 13);
+    for (int64_t i = 0; i < n; i++)
+        lab[i] = (uint8_t)(i % 10);
+    gd_shape s = gd_shape_1(f);
+    gd_error err;
+    gd_dataset *ds = gd_dataset_from_u8(n, &s, x, lab, 10, &err), *tr, *va;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    gd_data_identity id, id2;
+    check_identity(ds, &id);
+    CU_ASSERT_EQUAL_FATAL(gd_dataset_split(ds, 100, 3, &tr, &va, &err), GD_OK);
+    check_identity(tr, &id2);
+    CU_ASSERT_NOT_EQUAL(id2.crc, id.crc);
+    check_identity(va, &id2);
+    gd_dataset *one = gd_dataset_subset(tr, 1, &err);
+    check_identity(one, &id2);
+    gd_dataset *r = gd_synthetic_regression(300, 3, 0.1, 1, &err);
+    check_identity(r, &id2);
+    CU_ASSERT_EQUAL(id2.classes, 0);
+    float rx[6] = { 1, 2, 3, 4, 5, 6 }, ry[4] = { 0.5f, -1, 2, 3 };
+    gd_shape s3 = gd_shape_1(3);
+    gd_dataset *wide = gd_dataset_from_floats(2, &s3, rx, 2, ry, 0, &err);
+    check_identity(wide, &id2);
+    CU_ASSERT_EQUAL(id2.target_width, 2);
+    gd_dataset *all[] = { ds, tr, va, one, r, wide };
+    for (int i = 0; i < 6; i++)
+        gd_dataset_free(all[i]);
+}
+
+/* A fixed value pins the byte order and the sample layout (features, then
+ * targets, per sample) on every host: crc32 of the 12 bytes of 1.0f, 2.0f
+ * (features) and 1.0f (class 1) little-endian, i.e. of
+ * 00 00 80 3f 00 00 00 40 00 00 80 3f. */
+static void test_data_identity_fixed_value(void)
+{
+    float x[2] = { 1, 2 }, y[1] = { 1 };
+    gd_shape s = gd_shape_1(2);
+    gd_error err;
+    gd_dataset *ds = gd_dataset_from_floats(1, &s, x, 1, y, 2, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    static const unsigned char le[12] = { 0, 0, 0x80, 0x3f, 0, 0, 0, 0x40, 0, 0, 0x80, 0x3f };
+    gd_data_identity id;
+    CU_ASSERT_EQUAL_FATAL(gd_dataset_identity(ds, &id, &err), GD_OK);
+    CU_ASSERT_EQUAL(id.crc, (uint32_t)crc32(crc32(0L, Z_NULL, 0), le, 12));
+    gd_dataset_free(ds);
+}
+
+static void test_data_identity_changes_with_one_pixel(void)
+{
+    int64_t n = 300, f = 784;
+    uint8_t *xa = malloc((size_t)(n * f)), *la = malloc((size_t)n);
+    for (int64_t i = 0; i < n * f; i++)
+        xa[i] = (uint8_t)(i % 251);
+    for (int64_t i = 0; i < n; i++)
+        la[i] = (uint8_t)(i % 10);
+    uint8_t *xb = malloc((size_t)(n * f)), *lb = malloc((size_t)n);
+    memcpy(xb, xa, (size_t)(n * f));
+    memcpy(lb, la, (size_t)n);
+    xb[257 * f + 400] ^= 1;   /* one pixel of a sample in the second chunk */
+    uint8_t *xc = malloc((size_t)(n * f)), *lc = malloc((size_t)n);
+    memcpy(xc, xa, (size_t)(n * f));
+    memcpy(lc, la, (size_t)n);
+    lc[5] = 6;                /* one label */
+    gd_shape s = gd_shape_1(f);
+    gd_error err;
+    gd_dataset *a = gd_dataset_from_u8(n, &s, xa, la, 10, &err);
+    gd_dataset *b = gd_dataset_from_u8(n, &s, xb, lb, 10, &err);
+    gd_dataset *c = gd_dataset_from_u8(n, &s, xc, lc, 10, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    gd_data_identity ia, ib, ic, ia2;
+    check_identity(a, &ia);
+    check_identity(b, &ib);
+    check_identity(c, &ic);
+    CU_ASSERT_NOT_EQUAL(ia.crc, ib.crc);
+    CU_ASSERT_NOT_EQUAL(ia.crc, ic.crc);
+    CU_ASSERT_EQUAL(ia.size, ib.size);
+    /* a prefix, and the same size in shuffled order, are other data sets */
+    gd_dataset *tr, *va, *sub = gd_dataset_subset(a, n - 1, &err);
+    CU_ASSERT_EQUAL_FATAL(gd_dataset_split(a, 1, 1, &tr, &va, &err), GD_OK);
+    gd_data_identity it;
+    check_identity(sub, &ia2);
+    check_identity(tr, &it);
+    CU_ASSERT_NOT_EQUAL(ia2.crc, ia.crc);
+    CU_ASSERT_NOT_EQUAL(it.crc, ia2.crc);
+    CU_ASSERT_EQUAL(it.size, ia2.size);
+    gd_dataset *all[] = { a, b, c, tr, va, sub };
+    for (int i = 0; i < 6; i++)
+        gd_dataset_free(all[i]);
+}
+
 int main(void)
 {
     static const test_case cases[] = {
@@ -973,6 +1111,9 @@ int main(void)
         TEST(test_data_standardize),
         TEST(test_data_synthetic_deterministic),
         TEST(test_data_synthetic_shapes_of_truth),
+        TEST(test_data_identity_independent_of_chunking),
+        TEST(test_data_identity_fixed_value),
+        TEST(test_data_identity_changes_with_one_pixel),
         TEST_END,
     };
     return test_main("data", cases);

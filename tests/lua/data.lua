@@ -91,4 +91,258 @@ T.test("test_data_fashion_mnist", function()
                  { split = "valid" })
 end)
 
+-- ---- recipes and identities (what a checkpoint rebuilds its data from) ----
+
+-- Structural equality of plain tables (recipes, identities).
+local function same(a, b)
+  if type(a) ~= "table" or type(b) ~= "table" then
+    return a == b and math.type(a) == math.type(b)
+  end
+  for k, v in pairs(a) do if not same(v, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+
+local function show(v, indent)
+  if type(v) ~= "table" then return type(v) == "string" and ("%q"):format(v) or tostring(v) end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do parts[#parts + 1] = k .. " = " .. show(v[k]) end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
+-- ds rebuilt from its recipe has the same identity, sizes and recipe.
+local function check_rebuild(what, ds)
+  local r = ds:recipe()
+  assert(type(r) == "table", what .. ": no recipe")
+  local again = gd.data.rebuild(r)
+  local a, b = ds:identity(), again:identity()
+  assert(same(a, b), what .. ": identity " .. show(a) .. " rebuilt as " .. show(b))
+  assert(math.type(a.crc) == "integer" and a.crc >= 0 and a.crc < 2 ^ 32, what)
+  assert(a.size == ds:size() and a.features == ds:features() and a.classes == ds:classes(), what)
+  assert(again:size() == ds:size() and again:name() == ds:name(), what)
+  assert(same(again:recipe(), r), what .. ": recipe " .. show(r) .. " rebuilt as " ..
+         show(again:recipe()))
+  return again
+end
+
+local function write_csv(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+T.test("test_data_recipe_synthetic_defaults_explicit", function()
+  local cases = {
+    { gd.data.synthetic.spirals{}, { source = "synthetic.spirals", n = 300, classes = 3,
+                                      noise = 0.2, seed = 1 } },
+    { gd.data.synthetic.blobs{ n = 40, seed = 7 },
+      { source = "synthetic.blobs", n = 40, classes = 3, features = 2, spread = 1.0, seed = 7 } },
+    { gd.data.synthetic.xor{ noise = 0.3 }, { source = "synthetic.xor", n = 200, noise = 0.3,
+                                              seed = 1 } },
+    { gd.data.synthetic.regression{ features = 3 },
+      { source = "synthetic.regression", n = 200, features = 3, noise = 0.1, seed = 1 } },
+  }
+  for _, c in ipairs(cases) do
+    local ds, want = c[1], c[2]
+    assert(same(ds:recipe(), want), want.source .. ": recipe " .. show(ds:recipe()))
+    check_rebuild(want.source, ds)
+  end
+  -- a copy: changing it changes neither the set's recipe nor the set
+  local s = gd.data.synthetic.spirals{ n = 30 }
+  local r = s:recipe()
+  r.n, r.source = 31, "csv"
+  assert(s:recipe().n == 30 and s:recipe().source == "synthetic.spirals")
+end)
+
+T.test("test_data_identity_tells_data_apart", function()
+  local id = function(ds) return ds:identity().crc end
+  local s1 = gd.data.synthetic.spirals{ n = 60, seed = 1 }
+  assert(id(s1) == id(gd.data.synthetic.spirals{ n = 60, seed = 1 }))
+  assert(id(s1) ~= id(gd.data.synthetic.spirals{ n = 60, seed = 2 }))
+  assert(id(s1) ~= id(gd.data.synthetic.spirals{ n = 60, seed = 1, noise = 0.21 }))
+  assert(id(s1) ~= id(s1:subset(59)))
+  local tr, va = s1:split{ validation = 30, seed = 1 }
+  assert(id(tr) ~= id(va) and tr:identity().size == va:identity().size)
+  local tr2 = s1:split{ validation = 30, seed = 2 }
+  assert(id(tr) ~= id(tr2))
+  -- the same samples in the same order, however made, are the same data
+  local x, y = s1:tensors()
+  local t = gd.data.tensor{ x = x, y = y }
+  assert(same(t:identity(), s1:identity()), show(t:identity()) .. " " .. show(s1:identity()))
+  local i = gd.data.synthetic.regression{ n = 10, features = 2 }:identity()
+  assert(i.classes == 0 and i.target_width == 1 and i.features == 2 and i.size == 10)
+end)
+
+T.test("test_data_recipe_views", function()
+  local base = gd.data.synthetic.blobs{ n = 120, classes = 4, features = 3, seed = 3 }
+  local tr, va = base:split{ validation = 0.25, seed = 5 }
+  local r1, r2 = tr:recipe(), va:recipe()
+  assert(r1.view == "split" and r1.part == 1 and r2.part == 2, show(r1))
+  assert(r1.validation == 0.25 and r1.seed == 5 and same(r1.of, base:recipe()), show(r1))
+  check_rebuild("split part 1", tr)
+  check_rebuild("split part 2", va)
+  -- standardize with statistics from the train part, and with its own
+  local trs, vas = tr:standardize(), va:standardize(tr)
+  assert(trs:recipe().stats_from == nil, show(trs:recipe()))
+  assert(same(vas:recipe().stats_from, tr:recipe()) and same(vas:recipe().of, va:recipe()))
+  check_rebuild("standardize own", trs)
+  check_rebuild("standardize from train", vas)
+  assert(vas:identity().crc ~= va:standardize():identity().crc, "stats_from matters")
+  assert(tr:standardize(tr):recipe().stats_from == nil, "its own statistics, by either form")
+  local twin = gd.data.synthetic.blobs{ n = 120, classes = 4, features = 3, seed = 3 }
+  assert(base:standardize(twin):recipe().stats_from == nil, "an equal recipe is its own")
+  check_rebuild("standardize from an equal set", base:standardize(twin))
+  -- subset of a split, split of a subset, a longer chain
+  local sub = tr:subset(17)
+  assert(same(sub:recipe(), { view = "subset", n = 17, of = tr:recipe() }), show(sub:recipe()))
+  check_rebuild("subset of split", sub)
+  local a, b = base:subset(50):split{ validation = 10 }
+  assert(b:recipe().seed == 1, "split seed default explicit")
+  check_rebuild("split of subset", a)
+  check_rebuild("chain", b:standardize(a):subset(4))
+end)
+
+T.test("test_data_recipe_csv", function()
+  local path = os.tmpname()
+  write_csv(path, "a,b,label\n1,2,0\n3,4,1\n5,6,1\n7,8,0\n")
+  local d = gd.data.csv{ path = path, target = "label", classes = true }
+  assert(same(d:recipe(), { source = "csv", path = d:recipe().path, target = "label",
+                            header = true, classes = true }), show(d:recipe()))
+  check_rebuild("csv", d)
+  check_rebuild("csv split standardize", (d:split{ validation = 1 }):standardize())
+  local r = gd.data.csv{ path = path, target = 3 }
+  assert(r:recipe().target == 3 and r:recipe().classes == false)
+  check_rebuild("csv regression", r)
+  -- another content, another crc
+  local before = d:identity().crc
+  write_csv(path, "a,b,label\n1,2,0\n3,4,1\n5,6,1\n7,9,0\n")
+  local changed = gd.data.rebuild(d:recipe())
+  assert(changed:identity().crc ~= before and changed:size() == d:size())
+  -- the file gone: the loader's own error comes through unchanged
+  os.remove(path)
+  local direct = T.expect_error(path, gd.data.csv, { path = path })
+  local rebuilt = T.expect_error(path, gd.data.rebuild, d:recipe())
+  assert(direct:gsub("^[^:]*:%d+: ", "") == rebuilt:gsub("^[^:]*:%d+: ", ""),
+         direct .. " / " .. rebuilt)
+
+  -- a relative path is recorded absolute
+  local name = "gradus-recipe-" .. path:match("[^/]*$") .. ".csv"
+  write_csv(name, "x,y\n1,0\n2,1\n")
+  local ok, rel = pcall(gd.data.csv, { path = name, classes = true })
+  os.remove(name)
+  assert(ok, rel)
+  local p = rel:recipe().path
+  assert(p:sub(1, 1) == "/" and p:sub(-#name - 1) == "/" .. name, p)
+  assert(not p:find("/./", 1, true) and not p:find("//", 1, true), p)
+end)
+
+T.test("test_data_recipe_fashion_mnist", function()
+  local ok, d = pcall(gd.data.fashion_mnist, { split = "test", limit = 300 })
+  if not ok then
+    assert(tostring(d):find("fashion", 1, true) or tostring(d):find("idx", 1, true), d)
+    print("skip   test_data_recipe_fashion_mnist (data not installed)")
+    return
+  end
+  assert(same(d:recipe(), { source = "fashion_mnist", split = "test", limit = 300 }),
+         show(d:recipe()))
+  check_rebuild("fashion_mnist", d)
+  local tr, va = d:split{ validation = 50, seed = 2 }
+  check_rebuild("fashion_mnist split standardize", va:standardize(tr))
+  assert(gd.data.fashion_mnist{ split = "test", limit = 299 }:identity().crc ~=
+         d:identity().crc)
+  local dir = os.getenv("GRADUS_DATA")
+  if not dir or dir == "" then dir = "/usr/share/datasets/fashion-mnist" end
+  local e = gd.data.fashion_mnist{ split = "test", limit = 10, dir = dir .. "/." }
+  assert(e:recipe().dir:sub(1, 1) == "/" and not e:recipe().dir:find("/.", 1, true),
+         e:recipe().dir)
+  check_rebuild("fashion_mnist dir", e)
+  assert(gd.data.fashion_mnist():recipe().split == "train", "default split explicit")
+end)
+
+T.test("test_data_no_recipe_for_tensors", function()
+  local t = gd.data.tensor{ x = { { 0 }, { 1 }, { 2 }, { 3 } }, y = { 1, 2, 1, 2 } }
+  assert(t:recipe() == nil)
+  local a, b = t:split{ validation = 1 }
+  assert(a:recipe() == nil and b:recipe() == nil and t:subset(2):recipe() == nil)
+  assert(t:standardize():recipe() == nil)
+  -- statistics from a set without a recipe: the result cannot be rebuilt
+  local s = gd.data.synthetic.regression{ n = 4, features = 1 }
+  assert(s:standardize(t):recipe() == nil and t:standardize(s):recipe() == nil)
+  assert(type(t:identity().crc) == "number")
+end)
+
+T.test("test_data_recipe_depth", function()
+  local d = gd.data.synthetic.xor{ n = 100 }
+  for _ = 1, 15 do d = d:subset(d:size() - 1) end   -- 16 levels: rebuildable
+  check_rebuild("15 views", d)
+  local deeper = d:subset(10)
+  assert(deeper:recipe() == nil, "a 17th level has no recipe")
+  local r = d:recipe()
+  local r17 = { view = "subset", n = 1, of = r }
+  T.expect_error("gd.data.rebuild: in recipe" .. ("." .. "of"):rep(16) ..
+                 ": recipe nested deeper than 16 levels", gd.data.rebuild, r17)
+  local cyclic = { view = "subset", n = 1 }
+  cyclic.of = cyclic
+  T.expect_error("recipe nested deeper than 16 levels", gd.data.rebuild, cyclic)
+end)
+
+T.test("test_data_rebuild_malformed", function()
+  local ok_src = { source = "synthetic.xor", n = 10, noise = 0.1, seed = 1 }
+  local cases = {
+    { 42, "gd.data.rebuild: recipe must be a table (from ds:recipe()), got 42" },
+    { nil, "gd.data.rebuild: recipe must be a table (from ds:recipe()), got nil" },
+    { { source = "foo" }, "gd.data.rebuild: unknown source 'foo' (sources: fashion_mnist, " ..
+      "csv, synthetic.spirals, synthetic.blobs, synthetic.xor, synthetic.regression)" },
+    { { source = "tensor" }, "gd.data.rebuild: unknown source 'tensor'" },
+    { { view = "shuffle", of = ok_src },
+      "gd.data.rebuild: unknown view 'shuffle' (views: split, subset, standardize)" },
+    { { view = "subset", n = 2 },
+      "gd.data.rebuild: view 'subset' needs 'of' (the recipe of the set it views)" },
+    { { view = "subset", n = 2, of = "synthetic.xor" },
+      "gd.data.rebuild: 'of' must be a recipe table, got 'synthetic.xor'" },
+    { {}, "gd.data.rebuild: a recipe needs 'source' (a constructor) or 'view' (with 'of')" },
+    { { source = "csv", view = "subset" }, "gd.data.rebuild: a recipe has 'source' or " ..
+      "'view', not both" },
+    { { source = 3 }, "gd.data.rebuild: 'source' must be a string, got 3" },
+    { { source = "csv", [1] = "x" }, "gd.data.rebuild: recipe keys must be strings, got 1" },
+    { { source = "csv", path = print }, "gd.data.rebuild: field 'path' must be a string, " ..
+      "number, boolean or table, got function" },
+    { setmetatable({ source = "csv" }, {}),
+      "gd.data.rebuild: recipe tables must be plain, this one has a metatable" },
+    { { view = "split", part = 3, of = ok_src, validation = 2 },
+      "gd.data.rebuild: split 'part' must be 1 (train) or 2 (validation), got 3" },
+    { { view = "split", of = ok_src, validation = 2 },
+      "gd.data.rebuild: split 'part' must be 1 (train) or 2 (validation), got nil" },
+    { { view = "subset", of = ok_src, n = "5" },
+      "gd.data.rebuild: subset 'n' must be an integer, got '5'" },
+    { { view = "subset", of = ok_src, n = 5, seed = 1 },
+      "gd.data.rebuild: subset recipe: unknown option 'seed' (options: view, of, n)" },
+    { { view = "standardize", of = ok_src, stats_from = 1 },
+      "gd.data.rebuild: 'stats_from' must be a recipe table, got 1" },
+    -- nested: the place is named
+    { { view = "standardize", of = { view = "subset", n = 1, of = { source = "bar" } } },
+      "gd.data.rebuild: in recipe.of.of: unknown source 'bar'" },
+    { { view = "standardize", of = ok_src, stats_from = { view = "x", of = ok_src } },
+      "gd.data.rebuild: in recipe.stats_from: unknown view 'x'" },
+    { { source = "csv", path = "/x", target = { a = setmetatable({}, {}) } },
+      "gd.data.rebuild: in recipe.target.a: recipe tables must be plain" },
+    -- the constructors' and view methods' own checks
+    { { source = "synthetic.xor", n = 0 }, "gd.data.synthetic.xor: option 'n' must be an " ..
+      "integer >= 1, got 0" },
+    { { source = "synthetic.xor", size = 3 }, "gd.data.synthetic.xor: unknown option 'size'" },
+    { { view = "split", part = 1, of = ok_src, validation = 10 },
+      "'validation' must leave both parts non-empty" },
+    { { view = "subset", of = ok_src, n = 11 }, "subset: n must be in 1..10, got 11" },
+  }
+  for _, c in ipairs(cases) do T.expect_error(c[2], gd.data.rebuild, c[1]) end
+  -- a metamethod of a recipe never runs
+  local ran = false
+  local trap = setmetatable({}, { __index = function() ran = true end })
+  pcall(gd.data.rebuild, { view = "subset", n = 1, of = trap })
+  assert(not ran)
+end)
+
 T.run()

@@ -1,0 +1,129 @@
+-- lua/resume.lua: gd.resume and gd.fork, runs that continue a checkpoint.
+--
+-- Both read the whole checkpoint (gd._checkpoint_load checks every byte
+-- before anything is built), take the run's own gd.train options from it,
+-- rebuild its data from the recipes it holds (or take the data given, which
+-- must have the same identity), and hand the lot to gd.train with the
+-- checkpoint, which puts the trainer exactly where the run was.
+--
+-- gd.resume continues the same run: only what does not change the numbers
+-- may be given (a new total of epochs, callbacks, progress, where to write
+-- checkpoints). gd.fork is a what-if from that state: one or more of
+-- optimizer, lr, schedule, clip, regularizers, seed, monitor,
+-- early_stopping changed. It returns a variant, which gd.train runs and
+-- gd.compare accepts; a fork writes no checkpoints unless given its own.
+local compare = require "gradus.compare"
+
+local M = {}
+
+local resume_keys = { "epochs", "data", "validation", "on_epoch", "on_step", "progress",
+                      "checkpoint", "name", "quiet_diagnoses" }
+local fork_only = { "optimizer", "lr", "schedule", "clip", "regularizers", "seed", "monitor",
+                    "early_stopping" }
+
+local function set_of(...)
+  local s = {}
+  for _, list in ipairs({ ... }) do
+    for _, k in ipairs(list) do s[k] = true end
+  end
+  return s
+end
+local resume_allowed, fork_allowed = set_of(resume_keys), set_of(resume_keys, fork_only)
+
+local function check_keys(what, opts, allowed, level)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", what, type(opts)), level + 1)
+  end
+  for k in pairs(opts) do
+    if not allowed[k] then
+      local hint = fork_allowed[k] and " (a change like that makes a new branch: use gd.fork)"
+        or (k == "model" and " (a run keeps its model)") or ""
+      local names = {}
+      for n in pairs(allowed) do names[#names + 1] = n end
+      table.sort(names)
+      error(string.format("%s: cannot set '%s'%s; it takes %s", what, tostring(k), hint,
+        table.concat(names, ", ")), level + 1)
+    end
+  end
+  return opts
+end
+
+-- The gd.train options that continue the checkpoint at path with opts.
+local function prepare(gd, path, opts, fork)
+  local what = fork and "gd.fork" or "gd.resume"
+  local ck = gd._checkpoint_load(path)
+  local cfg = ck:config()
+  local data_recipe, val_recipe, has_val = cfg.data_recipe, cfg.validation_recipe,
+    cfg.has_validation
+  cfg.data_recipe, cfg.validation_recipe, cfg.has_validation = nil, nil, nil
+  if fork then cfg.checkpoint = nil end   -- never over the run's own files
+  for k, v in pairs(opts) do
+    if k ~= "lr" then cfg[k] = v end
+  end
+  if cfg.checkpoint == false then cfg.checkpoint = nil end
+  if opts.lr ~= nil then
+    if type(opts.lr) ~= "number" then error(what .. ": 'lr' must be a number", 3) end
+    cfg.optimizer = compare.with_lr(gd, cfg.optimizer, opts.lr)
+  end
+  cfg._epochs_given = opts.epochs ~= nil
+  if opts.data == nil then
+    if not data_recipe then
+      error(string.format("%s: %s: the run's data was built from Lua values (gd.data.tensor), "
+        .. "which a checkpoint cannot rebuild; give it again: %s(path, { data = ..., "
+        .. "validation = ... })", what, path, what), 3)
+    end
+    cfg.data = gd.data.rebuild(data_recipe)
+  end
+  if has_val and opts.validation == nil then
+    if not val_recipe then
+      error(string.format("%s: %s: the run's validation data was built from Lua values, "
+        .. "which a checkpoint cannot rebuild; give it again with validation = ...", what,
+        path), 3)
+    end
+    cfg.validation = gd.data.rebuild(val_recipe)
+  end
+  cfg._resume, cfg._fork = ck, fork
+  return cfg
+end
+
+function M.resume(gd, path, opts)
+  if type(path) ~= "string" then
+    error("gd.resume: expects a checkpoint path, got " .. type(path), 2)
+  end
+  return gd.train(prepare(gd, path, check_keys("gd.resume", opts, resume_allowed, 2), false))
+end
+
+local Fork = { __name = "gradus.fork" }
+Fork.__index = Fork
+
+function Fork:__tostring()
+  return string.format("gd.fork(%q, %s)", self.path, self.name or "...")
+end
+
+-- Run the fork, with `extra` options on top of its own (gd.compare gives
+-- the seed and progress this way).
+function Fork:train(extra)
+  local o = {}
+  for k, v in pairs(self.overrides) do o[k] = v end
+  for k, v in pairs(check_keys("gd.fork", extra, fork_allowed, 2)) do o[k] = v end
+  return self.gd.train(prepare(self.gd, self.path, o, true))
+end
+
+function M.fork(gd, path, overrides)
+  if type(path) ~= "string" then
+    error("gd.fork: expects a checkpoint path, got " .. type(path), 2)
+  end
+  local o = {}
+  for k, v in pairs(check_keys("gd.fork", overrides, fork_allowed, 2)) do o[k] = v end
+  -- read now, so a bad file fails here rather than inside gd.compare
+  local info = gd._checkpoint_load(path):info()
+  return setmetatable({ gd = gd, path = path, overrides = o, name = o.name, seed = info.seed,
+    step = info.step }, Fork)
+end
+
+function M.is_fork(v)
+  return getmetatable(v) == Fork
+end
+
+return M
