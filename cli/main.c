@@ -3,6 +3,7 @@
  *
  *   gradus [-l PLUGIN.so]... [--threads N] run SCRIPT [ARGS]
  *   gradus list [KIND]      gradus doc NAME      gradus version
+ *   gradus inspect FILE     (a checkpoint or a model file)
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
  * script's `require "gradus"` gets the same module a stock lua5.4 would load
@@ -11,7 +12,9 @@
  * plugin registry, whose option schemas are the documentation.
  *
  * Results go to stdout; errors to stderr as one line "gradus: ...", plus the
- * Lua traceback for a script error; any error exits non-zero.
+ * Lua traceback for a script error; any error exits non-zero. SIGINT or
+ * SIGTERM during a run's training ends it after the current step (with a
+ * checkpoint when it has them) and exits with 128 + the signal number.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -47,6 +50,8 @@ static const char usage[] =
     "  list [KIND]         list the components the plugins provide\n"
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
     "                      name exists in several kinds (gradus doc sched.constant)\n"
+    "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
+    "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
     "  bench mlp|optim     measure training throughput and optimizer cost (bench mlp --help)\n"
     "\n"
@@ -181,8 +186,24 @@ static int setup(lua_State *L)
     return 0;
 }
 
+/* gd.train's error value after a signal: { interrupted = true, signal =,
+ * message = } (lua/ltrain.c). */
+static int interrupted_signal(lua_State *L, int idx)
+{
+    if (!lua_istable(L, idx))
+        return 0;
+    idx = lua_absindex(L, idx);
+    lua_getfield(L, idx, "interrupted");
+    lua_getfield(L, idx, "signal");
+    int sig = lua_toboolean(L, -2) ? (int)lua_tointeger(L, -1) : 0;
+    lua_pop(L, 2);
+    return sig;
+}
+
 static int msghandler(lua_State *L)
 {
+    if (interrupted_signal(L, 1))
+        return 1;   /* no traceback: the run was stopped, nothing went wrong */
     const char *msg = lua_tostring(L, 1);
     if (!msg) {
         if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
@@ -496,9 +517,34 @@ static int cmd_run(lua_State *L, const cli *c)
     luaL_checkstack(L, nargs, "too many arguments to the script");
     for (int i = c->script + 1; i < c->argc; i++)
         lua_pushstring(L, c->argv[i]);
-    if (lua_pcall(L, nargs, 0, base) != LUA_OK)
+    lgd_install_interrupt_handlers();
+    if (lua_pcall(L, nargs, 0, base) != LUA_OK) {
+        int sig = interrupted_signal(L, -1);
+        if (sig) {
+            lua_getfield(L, -1, "message");
+            fail("%s", lua_tostring(L, -1));
+            return 128 + sig;
+        }
         return fail("%s", lua_tostring(L, -1));
+    }
     return EXIT_SUCCESS;
+}
+
+/* gradus inspect FILE: the printing is Lua (gradus.inspect). */
+static int cmd_inspect(lua_State *L, const char *path)
+{
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "gradus.inspect");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "gradus");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    lua_pushstring(L, path);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 static int run_bench(int argc, char **argv)
@@ -535,9 +581,10 @@ int main(int argc, char **argv)
         free(real);
         return EXIT_SUCCESS;
     }
-    if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc"))
-        return fail("unknown command '%s' (commands: run, list, doc, version; see gradus --help)",
-                    c.command);
+    if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
+        strcmp(c.command, "inspect"))
+        return fail("unknown command '%s' (commands: run, list, doc, inspect, version, bench; "
+                    "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
         gd_set_threads(c.threads);
@@ -569,7 +616,9 @@ int main(int argc, char **argv)
         const char *pos[2];
         int np = positionals(&c, pos, 2);
         gd_registry *reg = lgd_registry(L);  /* exists: setup succeeded */
-        if (strcmp(c.command, "list") == 0)
+        if (strcmp(c.command, "inspect") == 0)
+            st = np != 1 ? fail("inspect takes one file: gradus inspect FILE") : cmd_inspect(L, pos[0]);
+        else if (strcmp(c.command, "list") == 0)
             st = np > 1 ? fail("list takes at most one kind") : cmd_list(reg, np ? pos[0] : NULL);
         else
             st = np != 1 ? fail("doc takes one name: gradus doc NAME (or KIND.NAME)")

@@ -910,8 +910,9 @@ static void rb_view(lua_State *L, int idx, const char *path, int depth, int memo
     if (!strcmp(view, "split")) {
         static const char *const skip[] = { "view", "of", "part", NULL };
         lua_getfield(L, idx, "part");
-        lua_Integer part = lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 0;
-        if (part != 1 && part != 2)
+        int isint;   /* 1.0 too, as the constructors take it for integers */
+        lua_Integer part = lua_tointegerx(L, -1, &isint);
+        if (!isint || lua_type(L, -1) != LUA_TNUMBER || (part != 1 && part != 2))
             rb_error(L, path, "split 'part' must be 1 (train) or 2 (validation), got %s",
                      show(L, -1));
         lua_pop(L, 1);
@@ -928,7 +929,9 @@ static void rb_view(lua_State *L, int idx, const char *path, int depth, int memo
         check_keys(L, idx, view_what(L, path, view), keys);
         lua_pop(L, 1);
         lua_getfield(L, idx, "n");
-        if (!lua_isinteger(L, -1))
+        int isint;
+        lua_tointegerx(L, -1, &isint);
+        if (!isint || lua_type(L, -1) != LUA_TNUMBER)
             rb_error(L, path, "subset 'n' must be an integer, got %s", show(L, -1));
         lua_pushcfunction(L, ds_subset);
         rb_sub(L, idx, path, depth, memo, "of", view, 1);

@@ -47,11 +47,14 @@ static void where_user(lua_State *L)
 
 int lgd_error(lua_State *L, const char *fmt, ...)
 {
+    /* C's printf formats (%lld, %08x, ...), which lua_pushfstring lacks. */
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    where_user(L);
-    lua_pushvfstring(L, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    where_user(L);
+    lua_pushstring(L, msg);
     lua_concat(L, 2);
     return lua_error(L);
 }

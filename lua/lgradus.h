@@ -59,6 +59,9 @@ void lgd_push_registry(lua_State *L);
 int lgd_raise(lua_State *L, const gd_error *err);
 /* luaL_error, but the position is the user's code, skipping the module's
  * embedded Lua (gd.compare calling gd.train). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
 int lgd_error(lua_State *L, const char *fmt, ...);
 /* Set a field of the table at the top of the stack. */
 void lgd_setnum(lua_State *L, const char *k, double v);

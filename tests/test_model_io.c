@@ -101,18 +101,6 @@ static void spit(const char *path, const void *data, size_t n)
     CU_ASSERT_EQUAL(fclose(f), 0);
 }
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-    for (int k = 0; k < n; k++)
-        p[k] = (unsigned char)(v >> (8 * k));
-}
-
-/* Recompute the trailing CRC, so an edit reaches the parser. */
-static void fix_crc(unsigned char *b, size_t n)
-{
-    put_le(b + n - 4, crc32(crc32(0, Z_NULL, 0), b, (uInt)(n - 4)), 4);
-}
-
 /* ---- the model ---- */
 
 enum { NLAYERS = 6 };

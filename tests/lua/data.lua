@@ -338,6 +338,11 @@ T.test("test_data_rebuild_malformed", function()
     { { view = "subset", of = ok_src, n = 11 }, "subset: n must be in 1..10, got 11" },
   }
   for _, c in ipairs(cases) do T.expect_error(c[2], gd.data.rebuild, c[1]) end
+  -- integral floats pass for integers (an encoding may not keep the subtype)
+  local d = gd.data.rebuild{ view = "split", part = 2.0, validation = 3.0, seed = 4.0,
+                             of = { view = "subset", n = 8.0, of = ok_src } }
+  local _, want = gd.data.synthetic.xor{ n = 10 }:subset(8):split{ validation = 3, seed = 4 }
+  assert(d:size() == 3 and d:identity().crc == want:identity().crc)
   -- a metamethod of a recipe never runs
   local ran = false
   local trap = setmetatable({}, { __index = function() ran = true end })

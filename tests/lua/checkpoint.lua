@@ -1,0 +1,353 @@
+-- tests/lua/checkpoint.lua: gd.train{ checkpoint = }, gd.resume, gd.fork,
+-- forks in gd.compare, gradus inspect, and SIGINT during `gradus run`.
+--
+-- "Exact" here means bit-identical: every comparison is ==, never a
+-- tolerance, since a resumed run must be the run it continues.
+
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local gd = T.gd
+local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+local fixtures = os.getenv("GRADUS_FIXTURE_DIR")
+
+-- Every optimizer there is, the Lion template's included.
+if fixtures then pcall(gd.plugins.load, fixtures .. "/lion.so") end
+
+local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 2 }
+local train, val = data:split{ validation = 60, seed = 2 }   -- 240 samples: 8 steps of 32
+
+local base = os.tmpname()
+local made = { base }
+local function path(name)
+  local p = base .. "-" .. name
+  made[#made + 1] = p
+  return p
+end
+local function cleanup()
+  for _, p in ipairs(made) do
+    os.remove(p); os.remove(p .. ".tmp")
+    for k = 1, 4 do os.remove(p .. "." .. k) end
+  end
+end
+
+local function net()
+  return gd.sequential{
+    gd.layer.dense{ units = 16, init = "he_normal" }, gd.layer.batchnorm{},
+    gd.layer.relu{}, gd.layer.dropout{ rate = 0.2 }, gd.layer.dense{ units = 3 } }
+end
+
+local function config(extra)
+  local c = { model = net(), loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 0.01 },
+              schedule = gd.sched.warmup{ steps = 5, after = gd.sched.cosine{} },
+              regularizers = { gd.reg.l2{ lambda = 1e-4 } },
+              data = train, validation = val, epochs = 4, batch = 32, seed = 5,
+              monitor = { every = 3 }, progress = false }
+  for k, v in pairs(extra or {}) do c[k] = v end
+  return c
+end
+
+-- A run cut short by an error in a callback at step `at` (an interruption
+-- that leaves only what the checkpoints hold).
+local function cut(cfg, at)
+  cfg.on_step = function(s) if s.step == at then error("cut here") end end
+  local ok, err = pcall(gd.train, cfg)
+  assert(not ok and tostring(err):find("cut here", 1, true), "the run was not cut: " .. tostring(err))
+end
+
+local function same_model(what, a, b)
+  local pa, pb = a:params(), b:params()
+  assert(#pa == #pb, what .. ": parameter counts differ")
+  for i = 1, #pa do
+    local x, y = pa[i].value, pb[i].value
+    for j = 1, #x do
+      if x[j] ~= y[j] then
+        error(("%s: %s element %d is %.9g, expected %.9g"):format(what, pa[i].name, j, y[j], x[j]), 2)
+      end
+    end
+  end
+  local ba, bb = a:buffers(), b:buffers()
+  for i = 1, #ba do
+    for j = 1, #ba[i].value do
+      if ba[i].value[j] ~= bb[i].value[j] then error(what .. ": buffer " .. ba[i].name .. " differs", 2) end
+    end
+  end
+end
+
+local function same_history(what, a, b)
+  assert(#a.history.epochs == #b.history.epochs,
+    ("%s: %d epochs, expected %d"):format(what, #b.history.epochs, #a.history.epochs))
+  for e, x in ipairs(a.history.epochs) do
+    local y = b.history.epochs[e]
+    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "lr" }) do
+      if x[k] ~= y[k] then
+        error(("%s: epoch %d %s is %.17g, expected %.17g"):format(what, e, k, y[k], x[k]), 2)
+      end
+    end
+  end
+  assert(#a.history.steps == #b.history.steps, what .. ": telemetry record counts differ")
+  for i, x in ipairs(a.history.steps) do
+    local y = b.history.steps[i]
+    assert(x.step == y.step and x.loss == y.loss and x.grad_norm == y.grad_norm,
+      ("%s: telemetry record %d differs"):format(what, i))
+  end
+end
+
+local function optimizer_names()
+  local names = {}
+  for _, c in ipairs(gd.plugins.list("optim")) do names[#names + 1] = c.name end
+  table.sort(names)
+  return names
+end
+
+T.test("test_resume_every_optimizer_is_exact_mid_epoch_and_at_epoch_end", function()
+  local names = optimizer_names()
+  assert(#names >= 7, "expected every optimizer of the lecture, got " .. #names)
+  for _, name in ipairs(names) do
+    local opt = gd.optim[name]{ lr = 0.01 }
+    local full = gd.train(config{ optimizer = opt })
+    -- mid-epoch: checkpoints every 5 steps, cut at step 13 -> resumes from step 10
+    local p = path(name .. "-mid.ckpt")
+    cut(config{ optimizer = opt, checkpoint = { path = p, every = 5 } }, 13)
+    local info = gd._checkpoint_load(p):info()
+    assert(info.step == 10 and info.position == 64, name .. ": expected a checkpoint at step 10")
+    local res = gd.resume(p, { progress = false })
+    assert(res.status == "ok" and res.steps == full.steps, name .. ": resumed run did not finish")
+    same_model(name .. " (mid-epoch)", full.model, res.model)
+    same_history(name .. " (mid-epoch)", full, res)
+    -- epoch end: every epoch, cut inside epoch 3 -> resumes from epoch 2's end
+    p = path(name .. "-epoch.ckpt")
+    cut(config{ optimizer = opt, checkpoint = { path = p, every = { epochs = 1 } } }, 19)
+    info = gd._checkpoint_load(p):info()
+    assert(info.epoch == 2 and info.position == 0, name .. ": expected a checkpoint after epoch 2")
+    res = gd.resume(p, { progress = false })
+    same_model(name .. " (epoch end)", full.model, res.model)
+    same_history(name .. " (epoch end)", full, res)
+  end
+end)
+
+T.test("test_resume_with_more_epochs_keeps_the_schedule_horizon", function()
+  -- A 4-epoch run resumed to 6 equals a 6-epoch run whose cosine T is fixed
+  -- at 4 epochs' steps: the schedule keeps the T the run started with.
+  local p = path("extend.ckpt")
+  local short = gd.train(config{ schedule = gd.sched.cosine{}, checkpoint = { path = p } })
+  assert(short.checkpoint == p)
+  local long = gd.train(config{ schedule = gd.sched.cosine{ T = 32 }, epochs = 6 })
+  local res = gd.resume(p, { epochs = 6, progress = false })
+  same_model("extended", long.model, res.model)
+  same_history("extended", long, res)
+  assert(res.history.epochs[5].lr == long.history.epochs[5].lr)
+  -- resuming a finished run to its own end changes nothing
+  local again = gd.resume(p, { epochs = 6, progress = false, checkpoint = false })
+  assert(again.steps == 48 and #again.history.epochs == 6)
+  same_model("finished", res.model, again.model)
+end)
+
+T.test("test_fork_lr_equals_a_schedule_that_changes_there", function()
+  -- momentum keeps its velocity across an lr fork; the fork equals one run
+  -- whose step schedule halves lr after epoch 2 (0.1 * 0.5 == 0.05 exactly)
+  local p = path("lr.ckpt")
+  local c = { optimizer = gd.optim.momentum{ lr = 0.1 }, schedule = false, regularizers = {} }
+  local function cfg(extra)
+    local x = config(c)
+    x.schedule = nil
+    for k, v in pairs(extra) do x[k] = v end
+    return x
+  end
+  gd.train(cfg{ epochs = 2, checkpoint = { path = p } })
+  local one = gd.train(cfg{ schedule = gd.sched.step{ size = 2, gamma = 0.5, unit = "epoch" } })
+  local fork = gd.fork(p, { lr = 0.05, epochs = 4, progress = false })
+  local res = gd.train(fork)
+  same_model("lr fork", one.model, res.model)
+  same_history("lr fork", one, res)
+  -- the fork wrote nothing over the run's checkpoint
+  assert(gd._checkpoint_load(p):info().step == 16)
+end)
+
+T.test("test_fork_to_another_optimizer_starts_it_afresh", function()
+  -- one full-batch step of Adam after the switch: bias correction from its
+  -- own first step makes every moving weight move by lr (t = global step
+  -- + 1 would move it by 0.64 lr)
+  local p = path("switch.ckpt")
+  local simple = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } }
+  gd.train{ model = simple, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.1 },
+            data = train, epochs = 2, batch = "full", seed = 3, progress = false,
+            checkpoint = { path = p } }
+  local before = gd.load_model(p)
+  local lr = 1e-3
+  local res = gd.fork(p, { optimizer = gd.optim.adam{ lr = lr, eps = 1e-16 }, epochs = 3,
+    progress = false }):train()
+  local moved, still = 0, 0
+  local pa, pb = before:params(), res.model:params()
+  for i = 1, #pa do
+    for j = 1, #pa[i].value do
+      local d = math.abs(pb[i].value[j] - pa[i].value[j])
+      if d == 0 then still = still + 1
+      elseif math.abs(d - lr) <= 0.02 * lr then moved = moved + 1
+      else error(("%s[%d] moved by %.6g, expected %.6g"):format(pa[i].name, j, d, lr)) end
+    end
+  end
+  assert(moved > 0.9 * (moved + still), "too few weights moved: " .. moved .. " of " .. moved + still)
+end)
+
+T.test("test_compare_runs_forks_from_one_state", function()
+  local p = path("cmp.ckpt")
+  local cfg = config{ optimizer = gd.optim.sgd{ lr = 0.05 }, epochs = 2, checkpoint = { path = p } }
+  gd.train(cfg)
+  local adam = gd.optim.adam{ lr = 0.003 }
+  local out = gd.compare{
+    base = { epochs = 4 }, repeats = 2, progress = false,
+    variants = { gd.fork(p, { name = "sgd" }), gd.fork(p, { name = "adam", optimizer = adam }) } }
+  assert(out.seeds[1] == 5 and out.seeds[2] == 6, "forks default to the checkpoint's seed")
+  -- each run is the lone fork with that seed, bit for bit
+  for _, v in ipairs(out.variants) do
+    for r, run in ipairs(v.runs) do
+      local o = { epochs = 4, seed = out.seeds[r], progress = false }
+      if v.name == "adam" then o.optimizer = adam end
+      local lone = gd.fork(p, o):train()
+      assert(lone.history.epochs[4].train_loss == run.metrics.train_loss,
+        v.name .. " repeat " .. r .. " differs from the lone fork")
+    end
+  end
+  -- repeat 1 of the unchanged fork is the run continued; another seed differs
+  local cont = gd.resume(p, { epochs = 4, progress = false, checkpoint = false })
+  local sgd = out.variants[1]
+  assert(sgd.runs[1].metrics.train_loss == cont.history.epochs[4].train_loss)
+  assert(sgd.runs[2].metrics.train_loss ~= sgd.runs[1].metrics.train_loss)
+  -- both branches share epochs 1-2
+  assert(out.variants[2].runs[1].history.epochs[2].train_loss == sgd.runs[1].history.epochs[2].train_loss)
+end)
+
+T.test("test_checkpoint_rotation_and_result", function()
+  local p = path("rot.ckpt")
+  local run = gd.train(config{ checkpoint = { path = p, every = 4, keep = 3 } })
+  assert(run.checkpoint == p)
+  local steps = {}
+  for k, f in ipairs({ p, p .. ".1", p .. ".2" }) do steps[k] = gd._checkpoint_load(f):info().step end
+  assert(steps[1] == 32 and steps[2] == 28 and steps[3] == 24,
+    "kept steps " .. table.concat(steps, ", "))
+  assert(not io.open(p .. ".3", "rb"), "a fourth file was kept")
+  assert(not io.open(p .. ".tmp", "rb"), "a temporary file was left")
+end)
+
+T.test("test_resume_refusals", function()
+  local p = path("ref.ckpt")
+  gd.train(config{ epochs = 2, checkpoint = { path = p } })
+  local bytes = io.open(p, "rb"):read("a")
+  T.expect_error("gd.resume: cannot set 'optimizer' (a change like that makes a new branch: use gd.fork)",
+    gd.resume, p, { optimizer = gd.optim.sgd{} })
+  T.expect_error("cannot set 'model' (a run keeps its model)", gd.fork, p, { model = net() })
+  T.expect_error("epochs must be at least 2", gd.resume, p, { epochs = 1, progress = false })
+  local other = gd.data.synthetic.spirals{ n = 240, classes = 3, noise = 0.1, seed = 9 }
+  T.expect_error("the training data is not the run's: same sizes, different values",
+    gd.resume, p, { data = other, progress = false })
+  T.expect_error("the training data is not the run's: it has 300 samples",
+    gd.resume, p, { data = data, progress = false })
+  T.expect_error("cannot open", gd.resume, path("none.ckpt"))
+  local m = path("model.gdm")
+  gd.load_model(p):save(m)
+  T.expect_error("not a checkpoint but a model: load it with gd.load_model", gd.resume, m)
+  -- a corrupt byte is named by its section; nothing was written
+  local bad = path("bad.ckpt")
+  local pos = #bytes // 2
+  local f = io.open(bad, "wb")
+  f:write(bytes:sub(1, pos - 1), string.char((bytes:byte(pos) + 1) % 256), bytes:sub(pos + 1))
+  f:close()
+  T.expect_error("corrupt section", gd.resume, bad)
+  T.expect_error("truncated", function()
+    local g = io.open(bad, "wb"); g:write(bytes:sub(1, 100)); g:close()
+    return gd.resume(bad)
+  end)
+  assert(io.open(p, "rb"):read("a") == bytes, "a refused resume changed the checkpoint")
+  -- data built from Lua values cannot be rebuilt: it must be given again
+  local x, y = {}, {}
+  for i = 1, 64 do x[i] = { i / 64, (i % 7) / 7 }; y[i] = i % 2 + 1 end
+  local td = gd.data.tensor{ x = gd.tensor(x), y = y, classes = 2 }
+  local q = path("tensor.ckpt")
+  gd.train{ model = gd.sequential{ gd.layer.dense{ units = 2 } }, loss = gd.loss.cross_entropy{},
+            optimizer = gd.optim.sgd{}, data = td, epochs = 1, progress = false,
+            checkpoint = { path = q } }
+  T.expect_error("which a checkpoint cannot rebuild; give it again", gd.resume, q, { epochs = 2 })
+  local res = gd.resume(q, { epochs = 2, data = td, progress = false })
+  assert(res.status == "ok" and res.epochs == 2)
+end)
+
+T.test("test_checkpoint_option_refusals", function()
+  local p = path("opt.ckpt")
+  T.expect_error("checkpoint: unknown option 'evry' (options: path, every, keep)",
+    gd.train, config{ checkpoint = { path = p, evry = 3 } })
+  T.expect_error("checkpoint: 'path' must be a non-empty string", gd.train, config{ checkpoint = {} })
+  T.expect_error("checkpoint: 'every' must be an integer >= 1", gd.train,
+    config{ checkpoint = { path = p, every = 0 } })
+  T.expect_error("checkpoint: 'keep' must be at most 100", gd.train,
+    config{ checkpoint = { path = p, keep = 1000 } })
+  local file = path("plain")
+  io.open(file, "w"):close()
+  T.expect_error("cannot create the directory", gd.train,
+    config{ checkpoint = { path = file .. "/sub/x.ckpt" } })
+end)
+
+local function sh(cmd)
+  local h = io.popen("{ " .. cmd .. "; } 2>&1")
+  local out = h:read("a")
+  h:close()
+  return out
+end
+
+T.test("test_inspect_prints_what_a_checkpoint_holds", function()
+  local p = path("insp.ckpt")
+  gd.train(config{ checkpoint = { path = p, every = 5 }, name = "insp" })
+  local out = sh(exe .. " inspect " .. p)
+  for _, want in ipairs({ "gradus checkpoint, format version 1", "run 'insp': step 32, epoch 4 of 4 done",
+                          "optimizer adam{lr=0.01", "plugin adam 1.0", "schedule warmup{",
+                          "regularizer l2{", "240 samples x 2 features, 3 classes",
+                          "monitor every 3 steps (11 records)", "dense1", "resume: gd.resume" }) do
+    assert(out:find(want, 1, true), "gradus inspect lacks '" .. want .. "':\n" .. out)
+  end
+  out = sh(exe .. " inspect " .. path("nothing") .. "; echo status=$?")
+  assert(out:find("cannot open", 1, true) and out:find("status=1", 1, true), out)
+end)
+
+T.test("test_sigint_leaves_a_checkpoint_that_resumes_exactly", function()
+  -- A child `gradus run` trains for 1000 epochs; when its first epoch ends
+  -- it leaves a marker, the shell sends SIGINT, and the child must finish
+  -- its step, write the checkpoint and exit with 130.
+  local p, marker, script = path("sig.ckpt"), path("marker"), path("child.lua")
+  local child = [[
+local gd = require "gradus"
+local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 2 }
+local train = data:split{ validation = 60, seed = 2 }
+local stop_at = tonumber(arg[3])
+gd.train{ model = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.relu{},
+            gd.layer.dropout{ rate = 0.1 }, gd.layer.dense{ units = 3 } },
+          loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 0.003 },
+          schedule = gd.sched.cosine{}, data = train, epochs = 1000, batch = 16, seed = 8,
+          progress = false, checkpoint = arg[1] ~= "-" and { path = arg[1], every = 1000000 } or nil,
+          on_epoch = function(e)
+            if e.epoch == 1 and arg[2] ~= "-" then io.open(arg[2], "w"):close() end
+            if stop_at and e.epoch >= stop_at then return false end
+          end }
+]]
+  local f = io.open(script, "w"); f:write(child); f:close()
+  local out = sh(("%s run %s %s %s & pid=$!; while [ ! -f %s ]; do sleep 0.01; done; "
+    .. "kill -INT $pid; wait $pid; echo status=$?"):format(exe, script, p, marker, marker))
+  assert(out:find("status=130", 1, true), "expected exit status 130:\n" .. out)
+  assert(out:find('resume with gd.resume("' .. p .. '")', 1, true), "no resume line:\n" .. out)
+  local info = gd._checkpoint_load(p):info()
+  assert(info.reason == "interrupted" and info.step > 0, "reason " .. tostring(info.reason))
+  -- the same run stopped by on_epoch two epochs later, uninterrupted
+  local stop = info.epoch + 2
+  local res = gd.resume(p, { epochs = stop, progress = false, checkpoint = false })
+  local ref = path("ref.ckpt")
+  local r2 = sh(("%s run %s %s - %d; echo status=$?"):format(exe, script, ref, stop))
+  assert(r2:find("status=0", 1, true), r2)
+  local want = gd.load_model(ref)
+  same_model("after SIGINT", want, res.model)
+  -- without checkpoints the line says how to get them
+  out = sh(("%s run %s - %s & pid=$!; while [ ! -f %s ]; do sleep 0.01; done; "
+    .. "kill -TERM $pid; wait $pid; echo status=$?"):format(exe, script, marker .. "2", marker .. "2"))
+  made[#made + 1] = marker .. "2"
+  assert(out:find("status=143", 1, true) and out:find("no checkpoint: give gd.train checkpoint", 1, true), out)
+end)
+
+local ok, err = pcall(T.run)
+cleanup()
+if not ok then error(err, 0) end
