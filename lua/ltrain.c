@@ -44,7 +44,7 @@ static double now(void)
 static const char *const train_keys[] = {
     "model", "loss", "optimizer", "schedule", "regularizers", "clip", "data", "validation",
     "epochs", "batch", "seed", "monitor", "early_stopping", "on_epoch", "on_step", "progress",
-    "name", "quiet_diagnoses", "checkpoint", "_resume", "_fork", "_epochs_given", NULL,
+    "name", "quiet_diagnoses", "checkpoint", "_resume", "_fork", "_epochs_given", "_path", NULL,
 };
 
 static void check_train_keys(lua_State *L)
@@ -427,6 +427,16 @@ static void restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
         lgd_error(L, "%s: %s", what, err.msg);
     if (r->cfg.seed != ck->seed)
         gd_model_rekey(r->m, r->cfg.seed);
+    if (r->progress) {
+        lua_getfield(L, CFG, "_path");
+        fprintf(stderr, "%s %s at step %lld (epoch %lld done%s)", fork_mode ? "forking" : "resuming",
+                lua_tostring(L, -1), (long long)ck->state.step, (long long)ck->state.epoch,
+                ck->state.pos ? ", mid-epoch" : "");
+        if (!keep_optimizer)
+            fprintf(stderr, "; %s starts afresh", r->cfg.optimizer->component->name);
+        fputc('\n', stderr);
+        lua_pop(L, 1);
+    }
     for (int64_t i = 0; i < ck->progress.nepochs; i++) {
         push_epoch(L, &ck->progress.epochs[i]);
         lua_rawseti(L, EPOCHS, (lua_Integer)i + 1);

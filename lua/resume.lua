@@ -83,7 +83,7 @@ local function prepare(gd, path, opts, fork)
     end
     cfg.validation = gd.data.rebuild(val_recipe)
   end
-  cfg._resume, cfg._fork = ck, fork
+  cfg._resume, cfg._fork, cfg._path = ck, fork, path
   return cfg
 end
 

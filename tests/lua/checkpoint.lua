@@ -285,6 +285,40 @@ T.test("test_checkpoint_option_refusals", function()
     config{ checkpoint = { path = file .. "/sub/x.ckpt" } })
 end)
 
+T.test("test_recipe_bytes_round_trip_and_mutations_are_refused_cleanly", function()
+  local _, v2 = train:split{ validation = 0.5, seed = 4 }
+  local recipe = v2:standardize():recipe()
+  assert(recipe, "a view of synthetic data has a recipe")
+  local bytes = gd._recipe_encode(recipe)
+  local back = gd._recipe_decode(bytes)
+  assert(gd._recipe_encode(back) == bytes or #gd._recipe_encode(back) == #bytes)
+  assert(gd.data.rebuild(back):identity().crc == v2:standardize():identity().crc)
+  T.expect_error("data recipe: holds a function", gd._recipe_encode, { f = print })
+  -- 4000 mutations: each decodes to plain values or is refused as malformed
+  local rng, ok_count = 12345, 0
+  local function rand(n) rng = (rng * 1103515245 + 12345) % 2147483648; return rng % n + 1 end
+  for i = 1, 4000 do
+    local b = bytes
+    local kind = i % 4
+    if kind == 0 then b = b:sub(1, rand(#b) - 1)
+    elseif kind == 1 then
+      local p = rand(#b); b = b:sub(1, p - 1) .. string.char(rand(256) - 1) .. b:sub(p + 1)
+    elseif kind == 2 then
+      local p = rand(#b); b = b:sub(1, p - 1) .. string.char(rand(256) - 1) .. b:sub(p)
+    else
+      local p = rand(#b); b = b:sub(1, p - 1) .. b:sub(p + 2)
+    end
+    local ok, res = pcall(gd._recipe_decode, b)
+    if ok then
+      ok_count = ok_count + 1
+      assert(type(res) ~= "function" and type(res) ~= "userdata")
+    else
+      assert(tostring(res):find("data recipe: malformed", 1, true), tostring(res))
+    end
+  end
+  assert(ok_count < 4000, "no mutation was refused")
+end)
+
 local function sh(cmd)
   local h = io.popen("{ " .. cmd .. "; } 2>&1")
   local out = h:read("a")
