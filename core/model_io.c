@@ -233,6 +233,53 @@ static bool get_state(gd_reader *r, gd_model_layer *l, int li)
     return true;
 }
 
+/* Whether the values the layers of these specs would have (parameters and
+ * buffers) fit in what is left of the section, found by creating each
+ * layer's instance (small: the arenas come later) and destroying it again.
+ * A crafted file with valid CRCs whose options ask for billions of values
+ * is refused here, before gd_model_new allocates and zeroes them. A layer
+ * that refuses its options is left to gd_model_new to report. */
+static bool values_fit(gd_reader *r, gd_spec *const *specs, uint32_t nl, const gd_shape *in)
+{
+    uint64_t room = (r->end - r->pos) / 4, total = 0;
+    gd_shape shape = *in;
+    for (uint32_t i = 0; i < nl; i++) {
+        const gd_component *c = specs[i]->component;
+        if (c->kind != GD_KIND_LAYER)
+            return true;
+        gd_layer_info info = { .size = sizeof info };
+        void *self = NULL;
+        gd_error inner;
+        if (c->vt.layer->create(specs[i]->options, &shape, &info, &self, &inner) != GD_OK)
+            return true;
+        if (c->vt.layer->destroy)
+            c->vt.layer->destroy(self);
+        if (info.nparams < 0 || info.nparams > GD_MAX_LAYER_PARAMS || info.nbuffers < 0 ||
+            info.nbuffers > GD_MAX_LAYER_BUFFERS || info.out.ndim < 1 ||
+            info.out.ndim > GD_MAX_DIMS - 1)
+            return true;
+        for (int p = 0; p < info.nparams + info.nbuffers; p++) {
+            int64_t n = p < info.nparams ? gd_shape_numel(&info.params[p].shape)
+                                         : info.buffers[p - info.nparams].numel;
+            if (n < 0 || (uint64_t)n > room - total) {
+                gd_rfail(r, GD_EIO, "malformed section MODL: layer %u (%s) has more values "
+                         "than the section holds", i + 1, c->name);
+                return false;
+            }
+            total += (uint64_t)n;
+        }
+        /* Each layer's input is the last one's output: bounded like the model's. */
+        int64_t out = gd_shape_numel(&info.out);
+        if (out < 1 || out > (1 << 26)) {
+            gd_rfail(r, GD_EIO, "malformed section MODL: layer %u (%s) gives %lld values per "
+                     "sample", i + 1, c->name, (long long)out);
+            return false;
+        }
+        shape = info.out;
+    }
+    return true;
+}
+
 gd_model *gd_get_model(gd_reader *r)
 {
     gd_spec **specs = NULL;
@@ -279,6 +326,8 @@ gd_model *gd_get_model(gd_reader *r)
         if (!(specs[i] = gd_get_spec(r, where)))
             goto done;
     }
+    if (!values_fit(r, specs, nl, &in))
+        goto done;
     gd_error inner;
     /* The seed only matters to initial values, all of which are overwritten. */
     if (!(m = gd_model_new(r->reg, (const gd_spec *const *)specs, (int)nl, &in, 1, &inner))) {

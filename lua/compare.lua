@@ -56,6 +56,17 @@ local function merge(base, variant)
   return cfg
 end
 
+-- Each run of a comparison writes its own checkpoints: "out/run.ckpt"
+-- becomes "out/run-adam-seed2.ckpt".
+local function run_checkpoint(ck, name, seed)
+  if type(ck) ~= "table" or type(ck.path) ~= "string" then return ck end
+  local c = shallow_copy(ck)
+  local tag = name:gsub("[^%w_.-]+", "_") .. "-seed" .. seed
+  local stem, ext = ck.path:match("^(.-)(%.[^./]*)$")
+  c.path = stem and (stem .. "-" .. tag .. ext) or (ck.path .. "-" .. tag)
+  return c
+end
+
 local function objective(m)
   return stats.finite(m.val_loss) and m.val_loss or m.train_loss
 end
@@ -71,7 +82,7 @@ local function tune(gd, cfg, name, grid, log)
     local c = shallow_copy(cfg)
     c.optimizer = with_lr(gd, cfg.optimizer, lr)
     c.progress = false
-    c.on_step, c.on_epoch = nil, nil
+    c.on_step, c.on_epoch, c.checkpoint = nil, nil, nil
     local run = gd.train(c)
     local m = final_metrics(run)
     local obj = run.status == "ok" and objective(m) or math.huge
@@ -168,10 +179,11 @@ function M.compare(gd, spec)
       c.seed = seed0 + r - 1
       if log then log(string.format("compare: %s, seed %d (%d/%d)", name, c.seed, r, repeats)) end
       if c.progress == nil then c.progress = false end
+      c.checkpoint = run_checkpoint(fork and v.overrides.checkpoint or c.checkpoint, name, c.seed)
       local run = fork and v:train(c) or gd.train(c)
       entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
                         history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
-                        steps = run.steps, seconds = run.seconds }
+                        steps = run.steps, seconds = run.seconds, resumed_from = run.resumed_from }
     end
     out.variants[i] = entry
   end

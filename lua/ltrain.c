@@ -822,6 +822,16 @@ static int train(lua_State *L)
         lgd_setstr(L, "error", failure);
     if (r->ckpt && r->last_ckpt_step >= 0)
         lgd_setstr(L, "checkpoint", r->rs.ckpt_path);
+    if (ck) {   /* where this run took over (plots mark a fork there) */
+        lua_createtable(L, 0, 4);
+        lua_getfield(L, CFG, "_path");
+        lua_setfield(L, -2, "path");
+        lgd_setint(L, "step", (lua_Integer)ck->state.step);
+        lgd_setnum(L, "epoch", (double)ck->state.epoch +
+                                   (double)ck->state.pos / (double)gd_dataset_size(cfg->train));
+        lgd_setbool(L, "fork", fork_mode);
+        lua_setfield(L, -2, "resumed_from");
+    }
     const gd_divergence *d = gd_trainer_divergence(tr);
     if (d) {
         push_divergence(L, d);

@@ -175,6 +175,23 @@ local function render(dir, name, body, size)
   return table.concat(script), files
 end
 
+-- A dotted vertical line at each epoch where forks left their checkpoint,
+-- then cleared (one gnuplot process draws every plot).
+local function fork_marks(results)
+  local at, cmds = {}, {}
+  for _, v in ipairs(results.variants) do
+    for _, r in ipairs(v.runs) do
+      local f = r.resumed_from
+      if f and f.fork and not at[f.epoch] then
+        at[f.epoch] = true
+        cmds[#cmds + 1] = string.format("set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 1.5 lc rgb \"gray30\"\n"
+          .. "set label \"fork\" at %.6g, graph 0.96 offset 0.5,0 tc rgb \"gray30\"\n", f.epoch, f.epoch, f.epoch)
+      end
+    end
+  end
+  return table.concat(cmds), #cmds > 0 and "unset arrow\nunset label\n" or ""
+end
+
 local function band_plot(results, field, title, ylabel, logy)
   local blocks, plots = {}, {}
   for i, v in ipairs(results.variants) do
@@ -188,9 +205,10 @@ local function band_plot(results, field, title, ylabel, logy)
     end
   end
   if #plots == 0 then return nil end
-  return table.concat(blocks) .. string.format(
+  local marks, unmark = fork_marks(results)
+  return table.concat(blocks) .. marks .. string.format(
     "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\nset xtics 1\n%s\nplot %s\n",
-    esc(title), esc(ylabel), logy and "set logscale y" or "unset logscale y", table.concat(plots, ", \\\n  "))
+    esc(title), esc(ylabel), logy and "set logscale y" or "unset logscale y", table.concat(plots, ", \\\n  ")) .. unmark
 end
 
 local function loss_plot(results)
@@ -208,9 +226,10 @@ local function loss_plot(results)
     end
   end
   if #plots == 0 then return nil end
-  return table.concat(blocks) .. "set title \"loss per epoch (mean over seeds, band: min-max)\"\n"
+  local marks, unmark = fork_marks(results)
+  return table.concat(blocks) .. marks .. "set title \"loss per epoch (mean over seeds, band: min-max)\"\n"
     .. "set xlabel \"epoch\"\nset ylabel \"loss\"\nset grid\nset key outside right\nset xtics 1\nset logscale y\nplot "
-    .. table.concat(plots, ", \\\n  ") .. "\n"
+    .. table.concat(plots, ", \\\n  ") .. "\n" .. unmark
 end
 
 -- Per-layer series over monitored steps, one panel per variant (its first

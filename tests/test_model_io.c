@@ -657,6 +657,16 @@ static void test_model_io_param_count_mismatch(void)
     tc_put_le(le, 0, 8);
     CU_ASSERT_FATAL(tc_patch(b, n, "MODL", (size_t)u + 6, le, 8));
     expect_bytes_refused("count.gdm", b, n, "layer 1: dense: option 'units' must be >= 1, got 0");
+    /* options asking for more values than the file holds are refused before
+     * the model's arenas are allocated (2^31 - 1 units: 16 GB of weights) */
+    tc_put_le(le, 0x7fffffff, 8);
+    CU_ASSERT_FATAL(tc_patch(b, n, "MODL", (size_t)u + 6, le, 8));
+    expect_bytes_refused("count.gdm", b, n, "malformed section MODL: layer 1 (dense) has more "
+                         "values than the section holds");
+    tc_put_le(le, 17, 8);   /* one unit more: 2 values more, the file holds fewer */
+    CU_ASSERT_FATAL(tc_patch(b, n, "MODL", (size_t)u + 6, le, 8));
+    expect_bytes_refused("count.gdm", b, n, "layer 1 (dense1): parameter 'weight' has 32 "
+                         "values in the file, the model has 34");
     free(b);
 }
 

@@ -216,6 +216,23 @@ T.test("test_compare_runs_forks_from_one_state", function()
   assert(out.variants[2].runs[1].history.epochs[2].train_loss == sgd.runs[1].history.epochs[2].train_loss)
 end)
 
+T.test("test_compare_gives_each_run_its_own_checkpoint", function()
+  local p = path("each.ckpt")
+  local stem = p:match("^(.-)%.ckpt$")
+  local cfg = config{ epochs = 1, checkpoint = { path = p } }
+  cfg.optimizer = nil
+  gd.compare{ base = cfg, repeats = 2, progress = false,
+              variants = { { name = "sgd", optimizer = gd.optim.sgd{} },
+                           { name = "adam 2", optimizer = gd.optim.adam{} } } }
+  for _, tag in ipairs({ "sgd-seed5", "sgd-seed6", "adam_2-seed5", "adam_2-seed6" }) do
+    local f = stem .. "-" .. tag .. ".ckpt"
+    made[#made + 1] = f
+    local info = gd._checkpoint_load(f):info()
+    assert(info.seed == tonumber(tag:match("seed(%d+)")), f)
+  end
+  assert(not io.open(p, "rb"), "a run wrote the shared path")
+end)
+
 T.test("test_checkpoint_rotation_and_result", function()
   local p = path("rot.ckpt")
   local run = gd.train(config{ checkpoint = { path = p, every = 4, keep = 3 } })
