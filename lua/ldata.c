@@ -27,10 +27,9 @@
  * nested deeper than MAX_DEPTH have none. A view's recipe shares its parent's
  * table (recipes are never modified: ds:recipe() hands out deep copies).
  *
- * gd.data.rebuild(recipe) calls only the constructors of the table
- * `sources` and the view methods split, subset, standardize, reading the
- * recipe with raw accesses (no metamethod, hence no code of the recipe,
- * runs). ds:identity() fingerprints the samples (gd_dataset_identity) so
+ * gd.data.rebuild(recipe) (ldata_rebuild.c) calls only those constructors
+ * and view methods, reading the recipe with raw accesses (no metamethod,
+ * hence no code of the recipe, runs). ds:identity() fingerprints the samples (gd_dataset_identity) so
  * the rebuilt set can be checked against the one recorded.
  */
 #include <limits.h>
@@ -39,14 +38,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lgradus.h"
+#include "ldata.h"
 
 /* ---------------------------------------------------------------------------
  * Option tables
  * ------------------------------------------------------------------------- */
 
 /* Every key of the table at idx must be one of `names` (NULL-terminated). */
-static void check_keys(lua_State *L, int idx, const char *what, const char *const *names)
+void lgd_data_check_keys(lua_State *L, int idx, const char *what, const char *const *names)
 {
     if (lua_isnoneornil(L, idx))
         return;
@@ -143,7 +142,6 @@ static int opt_bool(lua_State *L, int idx, const char *what, const char *key, in
  * ------------------------------------------------------------------------- */
 
 /* Levels a recipe may have: the source plus 15 views above it. */
-#define MAX_DEPTH 16
 
 /* The userdata: what other files see (an lgd_dataset) plus the depth of its
  * recipe, so a view knows without walking the tables whether it may have one. */
@@ -280,17 +278,16 @@ int lgd_dataset_push_recipe(lua_State *L, int idx)
     return 1;
 }
 
-static int deep_equal(lua_State *L, int a, int b, int depth);
 
 /* ---------------------------------------------------------------------------
  * Loaders
  * ------------------------------------------------------------------------- */
 
-static int data_fashion_mnist(lua_State *L)
+int lgd_data_fashion_mnist(lua_State *L)
 {
     static const char *const keys[] = { "split", "limit", "dir", NULL };
     const char *what = "gd.data.fashion_mnist";
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     const char *split = opt_str(L, 1, what, "split");
     const char *dir = opt_str(L, 1, what, "dir");
     int64_t limit = opt_int(L, 1, what, "limit", 0, 0);
@@ -320,12 +317,12 @@ static int data_fashion_mnist(lua_State *L)
     return 1;
 }
 
-static int data_csv(lua_State *L)
+int lgd_data_csv(lua_State *L)
 {
     static const char *const keys[] = { "path", "target", "header", "classes", NULL };
     const char *what = "gd.data.csv";
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     gd_csv_options o = { 0 };
     o.path = opt_str(L, 1, what, "path");
     if (!o.path)
@@ -362,11 +359,11 @@ static int data_csv(lua_State *L)
     return 1;
 }
 
-static int syn_spirals(lua_State *L)
+int lgd_data_spirals(lua_State *L)
 {
     static const char *const keys[] = { "n", "classes", "noise", "seed", NULL };
     const char *what = "gd.data.synthetic.spirals";
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     int64_t n = opt_int(L, 1, what, "n", 300, 1);
     int64_t k = opt_int(L, 1, what, "classes", 3, 2);
     double noise = opt_num(L, 1, what, "noise", 0.2);
@@ -385,11 +382,11 @@ static int syn_spirals(lua_State *L)
     return 1;
 }
 
-static int syn_blobs(lua_State *L)
+int lgd_data_blobs(lua_State *L)
 {
     static const char *const keys[] = { "n", "classes", "features", "spread", "seed", NULL };
     const char *what = "gd.data.synthetic.blobs";
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     int64_t n = opt_int(L, 1, what, "n", 300, 1);
     int64_t k = opt_int(L, 1, what, "classes", 3, 2);
     int64_t f = opt_int(L, 1, what, "features", 2, 1);
@@ -410,11 +407,11 @@ static int syn_blobs(lua_State *L)
     return 1;
 }
 
-static int syn_xor(lua_State *L)
+int lgd_data_xor(lua_State *L)
 {
     static const char *const keys[] = { "n", "noise", "seed", NULL };
     const char *what = "gd.data.synthetic.xor";
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     int64_t n = opt_int(L, 1, what, "n", 200, 1);
     double noise = opt_num(L, 1, what, "noise", 0.1);
     int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
@@ -430,11 +427,11 @@ static int syn_xor(lua_State *L)
     return 1;
 }
 
-static int syn_regression(lua_State *L)
+int lgd_data_regression(lua_State *L)
 {
     static const char *const keys[] = { "n", "features", "noise", "seed", NULL };
     const char *what = "gd.data.synthetic.regression";
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     int64_t n = opt_int(L, 1, what, "n", 200, 1);
     int64_t f = opt_int(L, 1, what, "features", 1, 1);
     double noise = opt_num(L, 1, what, "noise", 0.1);
@@ -460,7 +457,7 @@ static int data_tensor(lua_State *L)
     static const char *const keys[] = { "x", "y", "classes", "name", NULL };
     const char *what = "gd.data.tensor";
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_keys(L, 1, what, keys);
+    lgd_data_check_keys(L, 1, what, keys);
     int pushed;
     lua_getfield(L, 1, "x");
     if (lua_isnil(L, -1))
@@ -562,12 +559,12 @@ static int ds_name(lua_State *L)
 }
 
 /* ds:split{ validation = n or fraction, seed = s } -> train, validation */
-static int ds_split(lua_State *L)
+int lgd_ds_split(lua_State *L)
 {
     static const char *const keys[] = { "validation", "seed", NULL };
     gd_dataset *ds = lgd_checkdataset(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    check_keys(L, 2, "split", keys);
+    lgd_data_check_keys(L, 2, "split", keys);
     int64_t size = gd_dataset_size(ds), nval;
     lua_getfield(L, 2, "validation");
     int isint;
@@ -604,7 +601,7 @@ static int ds_split(lua_State *L)
     return 2;
 }
 
-static int ds_subset(lua_State *L)
+int lgd_ds_subset(lua_State *L)
 {
     gd_dataset *ds = lgd_checkdataset(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
@@ -624,7 +621,7 @@ static int ds_subset(lua_State *L)
 
 /* ds:standardize([stats_from]): (x - mean)/std with stats from stats_from
  * (default: ds itself), e.g. test:standardize(train). */
-static int ds_standardize(lua_State *L)
+int lgd_ds_standardize(lua_State *L)
 {
     gd_dataset *ds = lgd_checkdataset(L, 1);
     gd_dataset *from = lua_isnoneornil(L, 2) ? ds : lgd_checkdataset(L, 2);
@@ -638,7 +635,7 @@ static int ds_standardize(lua_State *L)
          * equal to ds's is left out, as gd.data.rebuild builds it once. */
         int sdepth = get_recipe(L, 2);
         lua_getfield(L, -2, "of");
-        int same = sdepth && deep_equal(L, -1, -2, 1);
+        int same = sdepth && lgd_recipe_equal(L, -1, -2, 1);
         lua_pop(L, 1);
         if (same) {
             lua_pop(L, 1);
@@ -744,284 +741,6 @@ static int ds_tostring(lua_State *L)
     return 1;
 }
 
-/* ---------------------------------------------------------------------------
- * gd.data.rebuild(recipe)
- * ------------------------------------------------------------------------- */
-
-/* The only constructors a recipe can reach. */
-static const struct {
-    const char *name;
-    lua_CFunction fn;
-} sources[] = {
-    { "fashion_mnist", data_fashion_mnist },
-    { "csv", data_csv },
-    { "synthetic.spirals", syn_spirals },
-    { "synthetic.blobs", syn_blobs },
-    { "synthetic.xor", syn_xor },
-    { "synthetic.regression", syn_regression },
-};
-#define N_SOURCES (sizeof sources / sizeof sources[0])
-
-/* Raise "gd.data.rebuild: [in recipe.of: ]<message>". */
-static int rb_error(lua_State *L, const char *path, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    const char *msg = lua_pushvfstring(L, fmt, ap);
-    va_end(ap);
-    if (strcmp(path, "recipe") == 0)
-        return lgd_error(L, "gd.data.rebuild: %s", msg);
-    return lgd_error(L, "gd.data.rebuild: in %s: %s", path, msg);
-}
-
-/* A value for a message: scalars as themselves, others by type. */
-static const char *show(lua_State *L, int idx)
-{
-    switch (lua_type(L, idx)) {
-    case LUA_TSTRING:
-        return lua_pushfstring(L, "'%s'", lua_tostring(L, idx));
-    case LUA_TNUMBER:
-    case LUA_TBOOLEAN:
-        return luaL_tolstring(L, idx, NULL);
-    default:
-        return luaL_typename(L, idx);
-    }
-}
-
-/* The table at idx must be plain: no metatable, string keys, values
- * strings, numbers, booleans or plain tables (checked down to MAX_DEPTH
- * levels). The sub-recipes `of` and `stats_from` of a recipe node are left
- * to rb_build. */
-static void check_plain(lua_State *L, int idx, const char *path, int depth, int node)
-{
-    if (depth > MAX_DEPTH)
-        rb_error(L, path, "recipe nested deeper than %d levels", MAX_DEPTH);
-    if (lua_getmetatable(L, idx))
-        rb_error(L, path, "recipe tables must be plain, this one has a metatable");
-    luaL_checkstack(L, 6, "recipe");
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int value = lua_gettop(L);
-        if (lua_type(L, -2) != LUA_TSTRING)
-            rb_error(L, path, "recipe keys must be strings, got %s", show(L, -2));
-        const char *k = lua_tostring(L, -2);
-        int t = lua_type(L, -1);
-        if (t == LUA_TTABLE) {
-            if (!(node && (!strcmp(k, "of") || !strcmp(k, "stats_from")))) {
-                const char *sub = lua_pushfstring(L, "%s.%s", path, k);
-                check_plain(L, value, sub, depth + 1, 0);
-            }
-        } else if (t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN) {
-            rb_error(L, path, "field '%s' must be a string, number, boolean or table, got %s",
-                     k, luaL_typename(L, -1));
-        }
-        lua_settop(L, value - 1);   /* the key, for lua_next */
-    }
-}
-
-/* Raw structural equality of two plain tables (bounded: a rebuilt recipe is
- * at most MAX_DEPTH deep). */
-static int deep_equal(lua_State *L, int a, int b, int depth)
-{
-    if (depth > MAX_DEPTH + 1)
-        return 0;
-    a = lua_absindex(L, a);
-    b = lua_absindex(L, b);
-    luaL_checkstack(L, 6, "recipe");
-    int na = 0, nb = 0, eq = 1;
-    lua_pushnil(L);
-    while (eq && lua_next(L, a)) {
-        na++;
-        lua_pushvalue(L, -2);
-        lua_rawget(L, b);
-        if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TTABLE)
-            eq = deep_equal(L, -1, -2, depth + 1);
-        else
-            eq = lua_type(L, -1) == lua_type(L, -2) && lua_rawequal(L, -1, -2) &&
-                 lua_isinteger(L, -1) == lua_isinteger(L, -2);
-        lua_pop(L, 2);
-    }
-    if (!eq) {
-        lua_pop(L, 1);   /* the key left by the interrupted traversal */
-        return 0;
-    }
-    lua_pushnil(L);
-    while (lua_next(L, b)) {
-        nb++;
-        lua_pop(L, 1);
-    }
-    return na == nb;
-}
-
-/* A shallow copy of the table at idx without the keys in `skip`. */
-static void options_of(lua_State *L, int idx, const char *const *skip)
-{
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        int keep = 1;
-        for (int i = 0; skip[i]; i++)
-            keep &= strcmp(lua_tostring(L, -2), skip[i]) != 0;
-        if (keep) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, -4);
-        } else {
-            lua_pop(L, 1);
-        }
-    }
-}
-
-static void rb_build(lua_State *L, int idx, const char *path, int depth, int memo);
-
-/* Build the sub-recipe `key` of the recipe at idx; pushes the data set, or
- * nothing (returning 0) when it is absent and not required. */
-static int rb_sub(lua_State *L, int idx, const char *path, int depth, int memo, const char *key,
-                  const char *view, int required)
-{
-    int t = lua_getfield(L, idx, key);   /* a plain table: no metamethod */
-    if (t == LUA_TNIL && !required) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    if (t == LUA_TNIL)
-        rb_error(L, path, "view '%s' needs '%s' (the recipe of the set it views)", view, key);
-    if (t != LUA_TTABLE)
-        rb_error(L, path, "'%s' must be a recipe table, got %s", key, show(L, -1));
-    int sub = lua_gettop(L);
-    const char *subpath = lua_pushfstring(L, "%s.%s", path, key);
-    rb_build(L, sub, subpath, depth + 1, memo);
-    lua_replace(L, -3);   /* the data set over the sub-recipe ... */
-    lua_pop(L, 1);        /* ... and the path string */
-    return 1;
-}
-
-/* "gd.data.rebuild: [in recipe.of: ]subset recipe" (pushed) for check_keys. */
-static const char *view_what(lua_State *L, const char *path, const char *view)
-{
-    if (strcmp(path, "recipe") == 0)
-        return lua_pushfstring(L, "gd.data.rebuild: %s recipe", view);
-    return lua_pushfstring(L, "gd.data.rebuild: in %s: %s recipe", path, view);
-}
-
-static void rb_view(lua_State *L, int idx, const char *path, int depth, int memo,
-                    const char *view)
-{
-    if (!strcmp(view, "split")) {
-        static const char *const skip[] = { "view", "of", "part", NULL };
-        lua_getfield(L, idx, "part");
-        int isint;   /* 1.0 too, as the constructors take it for integers */
-        lua_Integer part = lua_tointegerx(L, -1, &isint);
-        if (!isint || lua_type(L, -1) != LUA_TNUMBER || (part != 1 && part != 2))
-            rb_error(L, path, "split 'part' must be 1 (train) or 2 (validation), got %s",
-                     show(L, -1));
-        lua_pop(L, 1);
-        lua_pushcfunction(L, ds_split);
-        rb_sub(L, idx, path, depth, memo, "of", view, 1);
-        options_of(L, idx, skip);
-        lua_call(L, 2, 2);
-        if (part == 1)
-            lua_pop(L, 1);
-        else
-            lua_remove(L, -2);
-    } else if (!strcmp(view, "subset")) {
-        static const char *const keys[] = { "view", "of", "n", NULL };
-        check_keys(L, idx, view_what(L, path, view), keys);
-        lua_pop(L, 1);
-        lua_getfield(L, idx, "n");
-        int isint;
-        lua_tointegerx(L, -1, &isint);
-        if (!isint || lua_type(L, -1) != LUA_TNUMBER)
-            rb_error(L, path, "subset 'n' must be an integer, got %s", show(L, -1));
-        lua_pushcfunction(L, ds_subset);
-        rb_sub(L, idx, path, depth, memo, "of", view, 1);
-        lua_pushvalue(L, -3);
-        lua_call(L, 2, 1);
-        lua_remove(L, -2);
-    } else if (!strcmp(view, "standardize")) {
-        static const char *const keys[] = { "view", "of", "stats_from", NULL };
-        check_keys(L, idx, view_what(L, path, view), keys);
-        lua_pop(L, 1);
-        lua_pushcfunction(L, ds_standardize);
-        rb_sub(L, idx, path, depth, memo, "of", view, 1);
-        int stats = rb_sub(L, idx, path, depth, memo, "stats_from", view, 0);
-        lua_call(L, 1 + stats, 1);
-    } else {
-        rb_error(L, path, "unknown view '%s' (views: split, subset, standardize)", view);
-    }
-}
-
-/* Push the data set the recipe at idx describes. memo: a list of recipe,
- * data set, recipe, data set, ... built so far in this call, so that the
- * parent shared by a split's two parts (or by a standardize and its
- * statistics) is loaded once. */
-static void rb_build(lua_State *L, int idx, const char *path, int depth, int memo)
-{
-    if (depth > MAX_DEPTH)
-        rb_error(L, path, "recipe nested deeper than %d levels", MAX_DEPTH);
-    luaL_checkstack(L, 12, "recipe");
-    check_plain(L, idx, path, depth, 1);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, memo);
-    for (lua_Integer i = 1; i < n; i += 2) {
-        lua_rawgeti(L, memo, i);
-        int eq = deep_equal(L, idx, -1, 1);
-        lua_pop(L, 1);
-        if (eq) {
-            lua_rawgeti(L, memo, i + 1);
-            return;
-        }
-    }
-    int ts = lua_getfield(L, idx, "source"), tv = lua_getfield(L, idx, "view");
-    if (ts != LUA_TNIL && tv != LUA_TNIL)
-        rb_error(L, path, "a recipe has 'source' or 'view', not both");
-    if (ts == LUA_TNIL && tv == LUA_TNIL)
-        rb_error(L, path, "a recipe needs 'source' (a constructor) or 'view' (with 'of')");
-    if ((ts != LUA_TNIL && ts != LUA_TSTRING) || (tv != LUA_TNIL && tv != LUA_TSTRING))
-        rb_error(L, path, "'%s' must be a string, got %s", ts != LUA_TNIL ? "source" : "view",
-                 show(L, ts != LUA_TNIL ? -2 : -1));
-    if (ts == LUA_TSTRING) {
-        const char *src = lua_tostring(L, -2);
-        size_t i = 0;
-        while (i < N_SOURCES && strcmp(src, sources[i].name))
-            i++;
-        if (i == N_SOURCES) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (size_t j = 0; j < N_SOURCES; j++) {
-                luaL_addstring(&b, j ? ", " : "");
-                luaL_addstring(&b, sources[j].name);
-            }
-            luaL_pushresult(&b);
-            rb_error(L, path, "unknown source '%s' (sources: %s)", src, lua_tostring(L, -1));
-        }
-        static const char *const skip[] = { "source", NULL };
-        lua_pushcfunction(L, sources[i].fn);
-        options_of(L, idx, skip);
-        lua_call(L, 1, 1);
-    } else {
-        rb_view(L, idx, path, depth, memo, lua_tostring(L, -1));
-    }
-    lua_replace(L, -3);
-    lua_pop(L, 1);
-    n = (lua_Integer)lua_rawlen(L, memo);   /* the sub-recipes added theirs */
-    lua_pushvalue(L, idx);
-    lua_rawseti(L, memo, n + 1);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, memo, n + 2);
-}
-
-/* gd.data.rebuild(recipe) -> the data set */
-static int data_rebuild(lua_State *L)
-{
-    lua_settop(L, 1);
-    if (!lua_istable(L, 1))
-        return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
-                        show(L, 1));
-    lua_newtable(L);
-    rb_build(L, 1, "recipe", 1, 2);
-    return 1;
-}
-
 void lgd_open_data(lua_State *L)
 {
     static const luaL_Reg meta[] = {
@@ -1030,9 +749,9 @@ void lgd_open_data(lua_State *L)
         { "classes", ds_classes },
         { "sample_shape", ds_sample_shape },
         { "name", ds_name },
-        { "split", ds_split },
-        { "subset", ds_subset },
-        { "standardize", ds_standardize },
+        { "split", lgd_ds_split },
+        { "subset", lgd_ds_subset },
+        { "standardize", lgd_ds_standardize },
         { "get", ds_get },
         { "tensors", ds_tensors },
         { "recipe", ds_recipe },
@@ -1045,17 +764,17 @@ void lgd_open_data(lua_State *L)
     lgd_newclass(L, LGD_DATASET, meta);
     lua_pop(L, 1);
     static const luaL_Reg data[] = {
-        { "fashion_mnist", data_fashion_mnist },
-        { "csv", data_csv },
+        { "fashion_mnist", lgd_data_fashion_mnist },
+        { "csv", lgd_data_csv },
         { "tensor", data_tensor },
-        { "rebuild", data_rebuild },
+        { "rebuild", lgd_data_rebuild },
         { NULL, NULL },
     };
     static const luaL_Reg synthetic[] = {
-        { "spirals", syn_spirals },
-        { "blobs", syn_blobs },
-        { "xor", syn_xor },
-        { "regression", syn_regression },
+        { "spirals", lgd_data_spirals },
+        { "blobs", lgd_data_blobs },
+        { "xor", lgd_data_xor },
+        { "regression", lgd_data_regression },
         { NULL, NULL },
     };
     luaL_newlib(L, data);

@@ -726,6 +726,7 @@ static int train(lua_State *L)
     const char *status = "ok";
     const char *failure = NULL;
     r->t_run = now();
+    int64_t first_step = gd_trainer_steps_done(tr);
     for (int64_t e = gd_trainer_epochs_done(tr) + 1; e <= cfg->epochs && !r->stopped; e++) {
         double t0 = now();
         int64_t k = gd_trainer_steps_done(tr) - (e - 1) * gd_trainer_steps_per_epoch(tr);
@@ -796,8 +797,10 @@ static int train(lua_State *L)
     /* The last checkpoint holds the run as it ends (the weights of its last
      * step even with restore_best, so that resuming with more epochs
      * continues from there). Not after a divergence: the previous one is
-     * the last good state. */
-    if (r->ckpt && strcmp(status, "ok") == 0 && r->last_ckpt_step != gd_trainer_steps_done(tr) &&
+     * the last good state. Nor when this call took no step (a finished
+     * run resumed): the file already holds it. */
+    int64_t done = gd_trainer_steps_done(tr);
+    if (r->ckpt && strcmp(status, "ok") == 0 && done > first_step && r->last_ckpt_step != done &&
         save_checkpoint(L, r, "final", &err) != GD_OK) {
         status = "failed";
         failure = lua_pushstring(L, err.msg);
