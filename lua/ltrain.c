@@ -10,6 +10,12 @@
  * The trainer lives in a userdata with __gc, whose user values hold the
  * model and every spec it borrows, so a callback raising mid-run leaks
  * nothing and frees the trainer before its model.
+ *
+ * Between steps the loop also writes checkpoints when they are due and
+ * stops after a pending SIGINT/SIGTERM; those, and starting from a loaded
+ * checkpoint (gd.resume, gd.fork), are in ltrain_checkpoint.c. A step that
+ * ends an epoch defers both to after the epoch's end (validation, history),
+ * so a checkpoint never holds a finished epoch without its record.
  */
 #include <math.h>
 #include <signal.h>
@@ -18,9 +24,7 @@
 #include <unistd.h>
 #include <time.h>
 
-#include "checkpoint.h"
-#include "lgradus.h"
-#include "train.h"
+#include "ltrain.h"
 
 typedef struct ltrainer {
     gd_trainer *tr;
@@ -34,7 +38,7 @@ static int trainer_gc(lua_State *L)
     return 0;
 }
 
-static double now(void)
+double lgd_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -77,7 +81,7 @@ static void check_train_keys(lua_State *L)
 }
 
 /* An integer field >= min, or def when absent. */
-static int64_t field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
+int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
                          int64_t min)
 {
     if (lua_getfield(L, idx, key) == LUA_TNIL) {
@@ -103,7 +107,7 @@ static void push_divergence(lua_State *L, const gd_divergence *d)
 }
 
 /* Set k = v unless v is NaN (not applicable). */
-static void setnum_finite(lua_State *L, const char *k, double v)
+void lgd_setnum_finite(lua_State *L, const char *k, double v)
 {
     if (!isnan(v))
         lgd_setnum(L, k, v);
@@ -124,19 +128,19 @@ static void push_steps(lua_State *L, gd_trainer *tr, gd_model *m)
         lgd_setnum(L, "lr", r->lr);
         lgd_setnum(L, "grad_norm", r->grad_norm);
         lgd_setbool(L, "clipped", r->clipped);
-        setnum_finite(L, "effective_lr", r->effective_lr);
+        lgd_setnum_finite(L, "effective_lr", r->effective_lr);
         lua_createtable(L, nl, 0);
         for (int j = 0; j < nl; j++) {
             const gd_layer_telemetry *t = &r->layers[j];
             lua_createtable(L, 0, 8);
             lgd_setstr(L, "name", gd_model_layer_at(m, j)->name);
-            setnum_finite(L, "grad_norm", t->grad_norm);
-            setnum_finite(L, "param_norm", t->param_norm);
-            setnum_finite(L, "update_ratio", t->update_ratio);
+            lgd_setnum_finite(L, "grad_norm", t->grad_norm);
+            lgd_setnum_finite(L, "param_norm", t->param_norm);
+            lgd_setnum_finite(L, "update_ratio", t->update_ratio);
             lgd_setnum(L, "act_mean", t->act_mean);
             lgd_setnum(L, "act_std", t->act_std);
-            setnum_finite(L, "saturated", t->saturated);
-            setnum_finite(L, "dead", t->dead);
+            lgd_setnum_finite(L, "saturated", t->saturated);
+            lgd_setnum_finite(L, "dead", t->dead);
             lua_rawseti(L, -2, j + 1);
         }
         lua_setfield(L, -2, "layers");
@@ -144,189 +148,6 @@ static void push_steps(lua_State *L, gd_trainer *tr, gd_model *m)
     }
 }
 
-/* Stack slots of gd.train (absolute indices). */
-enum { CFG = 1, MODEL, TRAINER, EPOCHS, SPECS, SNAP, ANCHOR, SCOPE };
-
-/* Everything the loop needs between steps. */
-typedef struct run {
-    gd_train_config cfg;
-    const gd_dataset *val;
-    gd_trainer *tr;
-    gd_model *m;
-    int64_t n, batch;
-    int progress, bar, has_on_step, has_on_epoch;
-    double t_run;
-    /* early stopping */
-    int64_t patience, best_epoch, wait;
-    double min_delta, best;
-    int restore_best, stopped;
-    float *snap;
-    /* checkpoints */
-    int ckpt;
-    gd_run_settings rs;
-    int64_t last_ckpt_step;     /* -1: none written by this run */
-} run;
-
-static const char *const checkpoint_keys[] = { "path", "every", "keep", NULL };
-
-/* checkpoint = { path =, every = N | { epochs = N }, keep = K } or false. */
-static void parse_checkpoint(lua_State *L, run *r)
-{
-    const char *what = "gd.train: checkpoint";
-    int t = lua_getfield(L, CFG, "checkpoint");
-    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
-        lua_pop(L, 1);
-        return;
-    }
-    int ci = lua_gettop(L);
-    if (t != LUA_TTABLE || lgd_testspec(L, ci))
-        lgd_error(L, "%s must be { path = \"...\", every = n | { epochs = n }, keep = k }", what);
-    lua_pushnil(L);
-    while (lua_next(L, ci)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-        int ok = 0;
-        for (int i = 0; checkpoint_keys[i]; i++)
-            ok |= strcmp(k, checkpoint_keys[i]) == 0;
-        if (!ok)
-            lgd_error(L, "%s: unknown option '%s' (options: path, every, keep)", what, k);
-    }
-    if (lua_getfield(L, ci, "path") != LUA_TSTRING || lua_rawlen(L, -1) == 0)
-        lgd_error(L, "%s: 'path' must be a non-empty string (e.g. \"out/run.ckpt\")", what);
-    lua_setfield(L, ANCHOR, "ckpt_path");
-    lua_getfield(L, ANCHOR, "ckpt_path");
-    r->rs.ckpt_path = (char *)lua_tostring(L, -1);
-    lua_pop(L, 1);
-    r->rs.ckpt_every = 1;
-    r->rs.ckpt_every_epochs = true;
-    if (lua_getfield(L, ci, "every") == LUA_TTABLE) {
-        r->rs.ckpt_every = field_int(L, lua_gettop(L), what, "epochs", 0, 1);
-        if (r->rs.ckpt_every == 0)
-            lgd_error(L, "%s: 'every' must be a number of steps or { epochs = n }", what);
-    } else if (!lua_isnil(L, -1)) {
-        r->rs.ckpt_every = field_int(L, ci, what, "every", 1, 1);
-        r->rs.ckpt_every_epochs = false;
-    }
-    lua_pop(L, 1);
-    r->rs.ckpt_keep = field_int(L, ci, what, "keep", 1, 1);
-    if (r->rs.ckpt_keep > 100)
-        lgd_error(L, "%s: 'keep' must be at most 100", what);
-    /* The directory is made now: a path that cannot be written fails
-     * before the run, not at its first checkpoint. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", r->rs.ckpt_path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        char msg[512];
-        if (lgd_mkdir_p(dir, msg, sizeof msg) != 0)
-            lgd_error(L, "%s: cannot create the directory for %s: %s", what, r->rs.ckpt_path,
-                      msg);
-    }
-    lua_settop(L, ci - 1);
-    r->ckpt = 1;
-}
-
-/* Identity and recipe of a data set, for the checkpoint (recipe bytes are
- * anchored in ANCHOR[key]). */
-static void describe_data(lua_State *L, int idx, const gd_dataset *ds, const char *key,
-                          gd_data_identity *id, unsigned char **recipe, size_t *len)
-{
-    gd_error err;
-    if (gd_dataset_identity(ds, id, &err) != GD_OK)
-        lgd_raise(L, &err);
-    if (!lgd_dataset_push_recipe(L, idx)) {
-        lua_pop(L, 1);
-        return;
-    }
-    gd_buf b = { 0 };
-    lgd_encode_recipe(L, -1, &b);
-    lua_pop(L, 1);
-    if (b.oom) {
-        gd_buf_free(&b);
-        lgd_error(L, "gd.train: out of memory");
-    }
-    lua_pushlstring(L, (const char *)b.p, b.n);
-    gd_buf_free(&b);
-    lua_setfield(L, ANCHOR, key);
-    lua_getfield(L, ANCHOR, key);
-    *recipe = (unsigned char *)lua_tolstring(L, -1, len);
-    lua_pop(L, 1);
-}
-
-static double field_num(lua_State *L, int idx, const char *k)
-{
-    lua_getfield(L, idx, k);
-    double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : NAN;
-    lua_pop(L, 1);
-    return v;
-}
-
-/* Write a checkpoint now. A failure ends the run as "failed" (the caller
- * asked for checkpoints: carrying on without them would be worse). */
-static gd_status save_checkpoint(lua_State *L, run *r, const char *reason, gd_error *err)
-{
-    lua_Integer ne = (lua_Integer)lua_rawlen(L, EPOCHS);
-    gd_epoch_record *recs = calloc((size_t)ne + 1, sizeof *recs);
-    if (!recs)
-        return gd_fail(err, GD_ENOMEM, "checkpoint: out of memory");
-    for (lua_Integer i = 1; i <= ne; i++) {
-        lua_rawgeti(L, EPOCHS, i);
-        gd_epoch_record *e = &recs[i - 1];
-        e->epoch = (int64_t)field_num(L, -1, "epoch");
-        e->train_loss = field_num(L, -1, "train_loss");
-        e->val_loss = field_num(L, -1, "val_loss");
-        e->val_accuracy = field_num(L, -1, "val_accuracy");
-        e->lr = field_num(L, -1, "lr");
-        e->seconds = field_num(L, -1, "seconds");
-        lua_pop(L, 1);
-    }
-    gd_run_progress p = { recs, ne, r->best, r->best_epoch, r->wait, r->stopped != 0,
-                          r->snap && r->best_epoch > 0 ? r->snap : NULL,
-                          gd_model_state_size(r->m) };
-    gd_status st = gd_checkpoint_save(r->rs.ckpt_path, r->tr, &r->rs, &p, reason, err);
-    free(recs);
-    if (st == GD_OK)
-        r->last_ckpt_step = gd_trainer_steps_done(r->tr);
-    return st;
-}
-
-static int interrupted_tostring(lua_State *L)
-{
-    lua_getfield(L, 1, "message");
-    return 1;
-}
-
-/* A signal arrived: checkpoint, then end the script with an error value
- * that `gradus run` turns into its line and exit status 128 + signal. */
-static int interrupt(lua_State *L, run *r)
-{
-    int sig = lgd_interrupted();
-    const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
-    int64_t step = gd_trainer_steps_done(r->tr), epoch = gd_trainer_epochs_done(r->tr);
-    gd_error err;
-    lua_createtable(L, 0, 3);
-    lgd_setint(L, "signal", sig);
-    if (r->ckpt && save_checkpoint(L, r, "interrupted", &err) == GD_OK)
-        lua_pushfstring(L, "interrupted by %s after step %I (epoch %I done): checkpoint written "
-                        "to %s; resume with gd.resume(\"%s\")", name, (lua_Integer)step,
-                        (lua_Integer)epoch, r->rs.ckpt_path, r->rs.ckpt_path);
-    else if (r->ckpt)
-        lua_pushfstring(L, "interrupted by %s after step %I: the checkpoint could not be "
-                        "written (%s)", name, (lua_Integer)step, err.msg);
-    else
-        lua_pushfstring(L, "interrupted by %s after step %I (epoch %I done); no checkpoint: "
-                        "give gd.train checkpoint = { path = ... } to be able to resume", name,
-                        (lua_Integer)step, (lua_Integer)epoch);
-    lua_setfield(L, -2, "message");
-    lgd_setbool(L, "interrupted", 1);
-    if (luaL_newmetatable(L, "gradus.interrupted")) {
-        lua_pushcfunction(L, interrupted_tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_setmetatable(L, -2);
-    return lua_error(L);
-}
 
 static int scope_close(lua_State *L)
 {
@@ -383,77 +204,15 @@ static void print_epoch_line(const run *r, int64_t e, double mean_loss, double v
     fprintf(stderr, "%s%s\n", r->bar ? "\r\033[K" : "", line);
 }
 
-static void push_epoch(lua_State *L, const gd_epoch_record *e)
+void lgd_push_epoch(lua_State *L, const gd_epoch_record *e)
 {
     lua_createtable(L, 0, 6);
     lgd_setint(L, "epoch", (lua_Integer)e->epoch);
     lgd_setnum(L, "train_loss", e->train_loss);
-    setnum_finite(L, "val_loss", e->val_loss);
-    setnum_finite(L, "val_accuracy", e->val_accuracy);
+    lgd_setnum_finite(L, "val_loss", e->val_loss);
+    lgd_setnum_finite(L, "val_accuracy", e->val_accuracy);
     lgd_setnum(L, "lr", e->lr);
     lgd_setnum(L, "seconds", e->seconds);
-}
-
-/* Continue the checkpoint's run (gd.resume, gd.fork): its state into the
- * new trainer, its history and early-stopping state into the run. */
-static void restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
-{
-    gd_error err;
-    gd_data_identity id;
-    const gd_data_identity *want = &ck->run.train_id;
-    const char *what = fork_mode ? "gd.fork" : "gd.resume";
-    if (gd_dataset_identity(r->cfg.train, &id, &err) != GD_OK)
-        lgd_raise(L, &err);
-    if (id.size != want->size || id.features != want->features || id.classes != want->classes)
-        lgd_error(L, "%s: the training data is not the run's: it has %lld samples of %lld "
-                  "features and %d classes, the run's had %lld, %lld and %d", what,
-                  (long long)id.size, (long long)id.features, (int)id.classes,
-                  (long long)want->size, (long long)want->features, (int)want->classes);
-    if (id.crc != want->crc)
-        lgd_error(L, "%s: the training data is not the run's: same sizes, different values "
-                  "(CRC %08x, the run's %08x)", what, (unsigned)id.crc, (unsigned)want->crc);
-    if (!fork_mode && r->val && ck->run.has_validation) {
-        if (gd_dataset_identity(r->val, &id, &err) != GD_OK)
-            lgd_raise(L, &err);
-        if (id.size != ck->run.val_id.size || id.crc != ck->run.val_id.crc)
-            lgd_error(L, "gd.resume: the validation data is not the run's (%lld samples, CRC "
-                      "%08x; the run's: %lld, %08x)", (long long)id.size, (unsigned)id.crc,
-                      (long long)ck->run.val_id.size, (unsigned)ck->run.val_id.crc);
-    }
-    /* The same optimizer keeps its state (a new lr, say); another one
-     * starts afresh from this step. */
-    bool keep_optimizer = strcmp(r->cfg.optimizer->component->name, ck->optimizer_name) == 0;
-    if (gd_trainer_set_state(r->tr, &ck->state, keep_optimizer, &err) != GD_OK)
-        lgd_error(L, "%s: %s", what, err.msg);
-    if (r->cfg.seed != ck->seed)
-        gd_model_rekey(r->m, r->cfg.seed);
-    if (r->progress) {
-        lua_getfield(L, CFG, "_path");
-        fprintf(stderr, "%s %s at step %lld (epoch %lld done%s)", fork_mode ? "forking" : "resuming",
-                lua_tostring(L, -1), (long long)ck->state.step, (long long)ck->state.epoch,
-                ck->state.pos ? ", mid-epoch" : "");
-        if (!keep_optimizer)
-            fprintf(stderr, "; %s starts afresh", r->cfg.optimizer->component->name);
-        fputc('\n', stderr);
-        lua_pop(L, 1);
-    }
-    for (int64_t i = 0; i < ck->progress.nepochs; i++) {
-        push_epoch(L, &ck->progress.epochs[i]);
-        lua_rawseti(L, EPOCHS, (lua_Integer)i + 1);
-    }
-    if (r->patience > 0 && ck->run.patience > 0) {
-        r->best = ck->progress.best;
-        r->best_epoch = ck->progress.best_epoch;
-        r->wait = ck->progress.wait;
-        if (r->snap && ck->progress.snapshot)
-            memcpy(r->snap, ck->progress.snapshot,
-                   (size_t)ck->progress.snapshot_len * sizeof(float));
-    }
-    /* A run that ended early has ended: resuming it to its own end does
-     * nothing, unless given more epochs. */
-    lua_getfield(L, CFG, "_epochs_given");
-    r->stopped = ck->progress.stopped && !lua_toboolean(L, -1);
-    lua_pop(L, 1);
 }
 
 /* One epoch's end: validation, the history record, the progress line,
@@ -466,9 +225,9 @@ static const char *end_epoch(lua_State *L, run *r, int64_t e, double t0)
     if (r->val && gd_model_evaluate(r->m, r->cfg.loss, r->val, r->batch, &vloss, &vacc, &err)
                       != GD_OK)
         return lua_pushstring(L, err.msg);
-    double secs = now() - t0;
+    double secs = lgd_now() - t0;
     gd_epoch_record rec = { e, mean_loss, vloss, vacc, lr, secs };
-    push_epoch(L, &rec);
+    lgd_push_epoch(L, &rec);
     lua_pushvalue(L, -1);
     lua_rawseti(L, EPOCHS, (lua_Integer)e);
     if (r->progress)
@@ -545,8 +304,8 @@ static int train(lua_State *L)
                           lgd_describe_value(L, -1, got, sizeof got));
     }
     lua_settop(L, CFG);
-    cfg->epochs = field_int(L, CFG, what, "epochs", 1, 1);
-    cfg->seed = (uint64_t)field_int(L, CFG, what, "seed", 1, 0);
+    cfg->epochs = lgd_field_int(L, CFG, what, "epochs", 1, 1);
+    cfg->seed = (uint64_t)lgd_field_int(L, CFG, what, "seed", 1, 0);
     lua_getfield(L, CFG, "batch");
     if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "full") == 0) {
         cfg->batch = 0;
@@ -556,7 +315,7 @@ static int train(lua_State *L)
                           lua_tostring(L, -1));
     } else {
         lua_pop(L, 1);
-        cfg->batch = field_int(L, CFG, what, "batch", 32, 1);
+        cfg->batch = lgd_field_int(L, CFG, what, "batch", 32, 1);
     }
     /* regularizers: a list of gd.reg specs */
     const gd_spec *regs[64];
@@ -603,7 +362,7 @@ static int train(lua_State *L)
     lua_settop(L, CFG);
     if (lua_getfield(L, CFG, "monitor") != LUA_TNIL) {
         luaL_argcheck(L, lua_istable(L, -1), 1, "gd.train: 'monitor' must be { every = n }");
-        cfg->monitor_every = field_int(L, CFG + 1, "gd.train: monitor", "every", 100, 1);
+        cfg->monitor_every = lgd_field_int(L, CFG + 1, "gd.train: monitor", "every", 100, 1);
     }
     lua_settop(L, CFG);
     if (lua_getfield(L, CFG, "early_stopping") != LUA_TNIL) {
@@ -613,7 +372,7 @@ static int train(lua_State *L)
         if (!r->val)
             return lgd_error(L, "%s: early_stopping watches the validation loss: give "
                               "'validation' too", what);
-        r->patience = field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
+        r->patience = lgd_field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
         lua_getfield(L, CFG + 1, "restore_best");
         r->restore_best = lua_toboolean(L, -1);
         lua_getfield(L, CFG + 1, "min_delta");
@@ -693,42 +452,19 @@ static int train(lua_State *L)
     r->batch = cfg->batch == 0 || cfg->batch > r->n ? r->n : cfg->batch;
 
     /* ---- checkpoints and resuming ---- */
-    parse_checkpoint(L, r);
-    if (r->ckpt) {
-        lua_getfield(L, CFG, "name");
-        if (lua_type(L, -1) == LUA_TSTRING) {
-            lua_setfield(L, ANCHOR, "name");
-            lua_getfield(L, ANCHOR, "name");
-            r->rs.name = (char *)lua_tostring(L, -1);
-        }
-        lua_pop(L, 1);
-        r->rs.patience = r->patience;
-        r->rs.min_delta = r->min_delta;
-        r->rs.restore_best = r->restore_best != 0;
-        r->rs.has_validation = r->val != NULL;
-        lua_getfield(L, CFG, "data");
-        describe_data(L, lua_gettop(L), cfg->train, "train_recipe", &r->rs.train_id,
-                      &r->rs.train_recipe, &r->rs.train_recipe_len);
-        lua_pop(L, 1);
-        if (r->val) {
-            lua_getfield(L, CFG, "validation");
-            describe_data(L, lua_gettop(L), r->val, "val_recipe", &r->rs.val_id,
-                          &r->rs.val_recipe, &r->rs.val_recipe_len);
-            lua_pop(L, 1);
-        }
-    }
+    lgd_run_checkpoints(L, r);
     if (ck)
-        restore(L, r, ck, fork_mode);
+        lgd_run_restore(L, r, ck, fork_mode);
     lua_settop(L, ANCHOR);
     enter_training_scope(L);                                /* SCOPE */
 
     /* ---- the run ---- */
     const char *status = "ok";
     const char *failure = NULL;
-    r->t_run = now();
+    r->t_run = lgd_now();
     int64_t first_step = gd_trainer_steps_done(tr);
     for (int64_t e = gd_trainer_epochs_done(tr) + 1; e <= cfg->epochs && !r->stopped; e++) {
-        double t0 = now();
+        double t0 = lgd_now();
         int64_t k = gd_trainer_steps_done(tr) - (e - 1) * gd_trainer_steps_per_epoch(tr);
         int64_t first = k;
         double last_draw = 0;
@@ -740,7 +476,7 @@ static int train(lua_State *L)
                 break;
             k++;
             if (show_bar) {
-                double tn = now();
+                double tn = lgd_now();
                 if (tn - last_draw >= 0.1 || res.epoch_done) {
                     last_draw = tn;
                     draw_bar(r, e, k, t0, tn, first);
@@ -759,12 +495,12 @@ static int train(lua_State *L)
                 break;   /* checkpoints and signals after the epoch's end */
             if (r->ckpt && !r->rs.ckpt_every_epochs &&
                 gd_trainer_steps_done(tr) % r->rs.ckpt_every == 0 &&
-                (st = save_checkpoint(L, r, "periodic", &err)) != GD_OK)
+                (st = lgd_run_save_checkpoint(L, r, "periodic", &err)) != GD_OK)
                 break;
             if (lgd_interrupted()) {
                 if (show_bar)
                     fputs("\r\033[K", stderr);
-                return interrupt(L, r);
+                return lgd_run_interrupt(L, r);
             }
         } while (!res.epoch_done);
         if (show_bar && st != GD_OK)
@@ -786,13 +522,13 @@ static int train(lua_State *L)
         int due = r->ckpt && (r->rs.ckpt_every_epochs ? e % r->rs.ckpt_every == 0
                                                       : done % r->rs.ckpt_every == 0);
         if (due && e < cfg->epochs && !r->stopped &&
-            save_checkpoint(L, r, "periodic", &err) != GD_OK) {
+            lgd_run_save_checkpoint(L, r, "periodic", &err) != GD_OK) {
             status = "failed";
             failure = lua_pushstring(L, err.msg);
             break;
         }
         if (lgd_interrupted() && e < cfg->epochs && !r->stopped)
-            return interrupt(L, r);
+            return lgd_run_interrupt(L, r);
     }
     /* The last checkpoint holds the run as it ends (the weights of its last
      * step even with restore_best, so that resuming with more epochs
@@ -801,7 +537,7 @@ static int train(lua_State *L)
      * run resumed): the file already holds it. */
     int64_t done = gd_trainer_steps_done(tr);
     if (r->ckpt && strcmp(status, "ok") == 0 && done > first_step && r->last_ckpt_step != done &&
-        save_checkpoint(L, r, "final", &err) != GD_OK) {
+        lgd_run_save_checkpoint(L, r, "final", &err) != GD_OK) {
         status = "failed";
         failure = lua_pushstring(L, err.msg);
     }
@@ -817,7 +553,7 @@ static int train(lua_State *L)
     lua_pushvalue(L, MODEL);
     lua_setfield(L, -2, "model");
     lgd_setstr(L, "status", status);
-    lgd_setnum(L, "seconds", now() - r->t_run);
+    lgd_setnum(L, "seconds", lgd_now() - r->t_run);
     lgd_setint(L, "steps", (lua_Integer)gd_trainer_steps_done(tr));
     lgd_setint(L, "epochs", (lua_Integer)gd_trainer_epochs_done(tr));
     lgd_setint(L, "steps_per_epoch", (lua_Integer)gd_trainer_steps_per_epoch(tr));
