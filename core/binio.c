@@ -324,6 +324,11 @@ gd_status gd_rfail(const gd_reader *r, gd_status st, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(r->err->msg + n, sizeof r->err->msg - (size_t)n, fmt, ap);
         va_end(ap);
+        /* Names and values quoted from a damaged file may hold any byte: a
+         * message stays one line of text. */
+        for (char *c = r->err->msg + n; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
     }
     return st;
 }

@@ -147,6 +147,13 @@ static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
 {
     int nl = gd_model_layer_count(tr->m);
     int64_t cap = tr->total_steps / tr->cfg.monitor_every + 2;
+    /* The records are sized for the whole run up front (a step allocates
+     * nothing): refuse what would not fit rather than fail in calloc. */
+    if (cap > (INT64_C(1) << 28) / (nl + 1))
+        return gd_fail(err, GD_EINVAL, "train: monitor.every = %lld over %lld steps keeps %lld "
+                       "telemetry records; use a larger monitor.every",
+                       (long long)tr->cfg.monitor_every, (long long)tr->total_steps,
+                       (long long)cap);
     tr->records = calloc((size_t)cap, sizeof *tr->records);
     tr->tele = calloc((size_t)(cap * nl), sizeof *tr->tele);
     tr->before = malloc((size_t)(gd_model_param_count(tr->m) + 1) * sizeof(float));
@@ -173,6 +180,17 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     tr->n = gd_dataset_size(cfg->train);
     tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
     tr->steps_per_epoch = (tr->n + tr->batch - 1) / tr->batch;
+    /* Steps are counted in int64: a run or horizon too long for that (a
+     * resumed checkpoint's counts come from a file) is refused, not
+     * overflowed. */
+    int64_t longest = INT64_MAX / 4 / tr->steps_per_epoch;
+    if (cfg->epochs > longest || cfg->horizon_epochs > longest) {
+        gd_fail(err, GD_EINVAL, "train: a run of %lld epochs (schedule horizon %lld) of %lld "
+                "steps is too long", (long long)cfg->epochs, (long long)cfg->horizon_epochs,
+                (long long)tr->steps_per_epoch);
+        free(tr);
+        return NULL;
+    }
     tr->total_steps = tr->steps_per_epoch * cfg->epochs;
     tr->base_lr = gd_optimizer_base_lr(cfg->optimizer);
     tr->sched_epochs = schedule_in_epochs(cfg->schedule);
@@ -696,6 +714,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     int64_t cap = tr->cfg.monitor_every > 0
                       ? st->nrecords + (tr->total_steps - st->step) / tr->cfg.monitor_every + 2
                       : st->nrecords;
+    if (cap > (INT64_C(1) << 28) / (nl + 1))
+        return gd_fail(err, GD_EINVAL, "train: %lld telemetry records are too many; use a "
+                       "larger monitor.every", (long long)cap);
     if (cap > tr->caprec) {
         gd_step_record *rec = calloc((size_t)cap, sizeof *rec);
         gd_layer_telemetry *tele = calloc((size_t)(cap * nl) + 1, sizeof *tele);

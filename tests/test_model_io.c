@@ -492,7 +492,7 @@ static void test_model_io_corrupt(void)
         b[head[k]] ^= 0x10;
     }
     /* in each section: the first and last payload byte, one in the middle,
-     * the stored CRC, the low byte of the length */
+     * the stored CRC's first and last byte */
     const char *tags[] = { "META", "MODL" };
     for (int t = 0; t < 2; t++) {
         tc_section s = section(b, n, tags[t]);
@@ -508,9 +508,9 @@ static void test_model_io_corrupt(void)
             b[offs[k]] ^= 0x11;
         }
         /* a length one less: the CRC is read from the wrong place */
-        b[s.head + 4] ^= 0x01;
-        expect_bytes_refused("c.gdm", b, n, "corrupt");
-        b[s.head + 4] ^= 0x01;
+        tc_put_le(b + s.head + 4, s.len - 1, 8);
+        expect_bytes_refused("c.gdm", b, n, want);
+        tc_put_le(b + s.head + 4, s.len, 8);
         /* a length far too large */
         b[s.head + 10] ^= 0x10;
         snprintf(want, sizeof want, "truncated in section %s", tags[t]);
