@@ -4,6 +4,7 @@
  *   gradus [-l PLUGIN.so]... [--threads N] run SCRIPT [ARGS]
  *   gradus list [KIND]      gradus doc NAME      gradus version
  *   gradus inspect FILE     (a checkpoint or a model file)
+ *   gradus resume FILE [EPOCHS]
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
  * script's `require "gradus"` gets the same module a stock lua5.4 would load
@@ -50,6 +51,7 @@ static const char usage[] =
     "  list [KIND]         list the components the plugins provide\n"
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
     "                      name exists in several kinds (gradus doc sched.constant)\n"
+    "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
@@ -530,6 +532,39 @@ static int cmd_run(lua_State *L, const cli *c)
     return EXIT_SUCCESS;
 }
 
+/* gradus resume FILE [EPOCHS]: gd.resume from the shell (gradus.resume). */
+static int cmd_resume(lua_State *L, const char *const *pos, int np)
+{
+    if (np < 1 || np > 2)
+        return fail("resume takes a checkpoint and optionally a new total of epochs: "
+                    "gradus resume FILE [EPOCHS]");
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "gradus.resume");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    lua_getfield(L, -1, "cli");
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "gradus");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    lua_pushstring(L, pos[0]);
+    if (np > 1)
+        lua_pushstring(L, pos[1]);
+    else
+        lua_pushnil(L);
+    lgd_install_interrupt_handlers();
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {   /* no traceback: not the user's script */
+        int sig = interrupted_signal(L, -1);
+        if (sig) {
+            lua_getfield(L, -1, "message");
+            fail("%s", lua_tostring(L, -1));
+            return 128 + sig;
+        }
+        return fail("%s", lua_tostring(L, -1));
+    }
+    return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* gradus inspect FILE: the printing is Lua (gradus.inspect). */
 static int cmd_inspect(lua_State *L, const char *path)
 {
@@ -582,8 +617,8 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
-        strcmp(c.command, "inspect"))
-        return fail("unknown command '%s' (commands: run, list, doc, inspect, version, bench; "
+        strcmp(c.command, "inspect") && strcmp(c.command, "resume"))
+        return fail("unknown command '%s' (commands: run, resume, list, doc, inspect, version, bench; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
@@ -613,10 +648,12 @@ int main(int argc, char **argv)
     if (strcmp(c.command, "run") == 0) {
         st = cmd_run(L, &c);
     } else {
-        const char *pos[2];
-        int np = positionals(&c, pos, 2);
+        const char *pos[3];
+        int np = positionals(&c, pos, 3);
         gd_registry *reg = lgd_registry(L);  /* exists: setup succeeded */
-        if (strcmp(c.command, "inspect") == 0)
+        if (strcmp(c.command, "resume") == 0)
+            st = cmd_resume(L, pos, np);
+        else if (strcmp(c.command, "inspect") == 0)
             st = np != 1 ? fail("inspect takes one file: gradus inspect FILE") : cmd_inspect(L, pos[0]);
         else if (strcmp(c.command, "list") == 0)
             st = np > 1 ? fail("list takes at most one kind") : cmd_list(reg, np ? pos[0] : NULL);

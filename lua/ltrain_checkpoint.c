@@ -153,8 +153,9 @@ int lgd_run_interrupt(lua_State *L, run *r)
     lgd_setint(L, "signal", sig);
     if (r->ckpt && lgd_run_save_checkpoint(L, r, "interrupted", &err) == GD_OK)
         lua_pushfstring(L, "interrupted by %s after step %I (epoch %I done): checkpoint written "
-                        "to %s; resume with gd.resume(\"%s\")", name, (lua_Integer)step,
-                        (lua_Integer)epoch, r->rs.ckpt_path, r->rs.ckpt_path);
+                        "to %s; resume with gd.resume(\"%s\") or gradus resume %s", name,
+                        (lua_Integer)step, (lua_Integer)epoch, r->rs.ckpt_path, r->rs.ckpt_path,
+                        r->rs.ckpt_path);
     else if (r->ckpt)
         lua_pushfstring(L, "interrupted by %s after step %I: the checkpoint could not be "
                         "written (%s)", name, (lua_Integer)step, err.msg);
@@ -243,6 +244,9 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
                 ck->state.pos ? ", mid-epoch" : "");
         if (!keep_optimizer)
             fprintf(stderr, "; %s starts afresh", r->cfg.optimizer->component->name);
+        if (r->cfg.schedule && r->cfg.epochs > ck->state.horizon_epochs)
+            fprintf(stderr, "; the schedule keeps the horizon of %lld epochs it started with",
+                    (long long)ck->state.horizon_epochs);
         fputc('\n', stderr);
         lua_pop(L, 1);
     }

@@ -122,6 +122,26 @@ function M.fork(gd, path, overrides)
     step = info.step }, Fork)
 end
 
+-- `gradus resume FILE [EPOCHS]`: continue a checkpoint from the shell and
+-- say where the run ended. Returns whether it finished normally.
+function M.cli(gd, path, epochs)
+  local opts = {}
+  if epochs then
+    opts.epochs = math.tointeger(tonumber(epochs))
+    if not opts.epochs or opts.epochs < 1 then
+      error("gradus resume: EPOCHS must be a whole number >= 1, got '" .. epochs .. "'", 0)
+    end
+  end
+  local run = gd.resume(path, opts)
+  local last = run.history.epochs[#run.history.epochs] or {}
+  local val = last.val_loss and string.format("  val_loss %.4f", last.val_loss) or ""
+  local acc = last.val_accuracy and string.format("  val_acc %.4f", last.val_accuracy) or ""
+  io.stdout:write(string.format("status %s after %d steps (%d epochs)  train_loss %.4f%s%s%s\n",
+    run.status, run.steps, run.epochs, last.train_loss or 0 / 0, val, acc,
+    run.checkpoint and ("  checkpoint " .. run.checkpoint) or ""))
+  return run.status == "ok"
+end
+
 function M.is_fork(v)
   return getmetatable(v) == Fork
 end

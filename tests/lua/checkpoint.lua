@@ -357,6 +357,20 @@ T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   assert(out:find("cannot open", 1, true) and out:find("status=1", 1, true), out)
 end)
 
+T.test("test_gradus_resume_command", function()
+  local p = path("cli.ckpt")
+  gd.train(config{ checkpoint = { path = p } })
+  local want = gd.resume(p, { epochs = 5, progress = false, checkpoint = false })
+  local out = sh(exe .. " resume " .. p .. " 5; echo status=$?")
+  assert(out:find("resuming " .. p .. " at step 32 (epoch 4 done)", 1, true), out)
+  assert(out:find(("status ok after 40 steps (5 epochs)  train_loss %.4f"):format(
+    want.history.epochs[5].train_loss), 1, true) and out:find("status=0", 1, true), out)
+  same_model("gradus resume", want.model, gd.load_model(p))
+  out = sh(exe .. " resume " .. p .. " five; echo status=$?")
+  assert(out:find("EPOCHS must be a whole number >= 1, got 'five'", 1, true)
+    and out:find("status=1", 1, true) and not out:find("traceback", 1, true), out)
+end)
+
 T.test("test_sigint_leaves_a_checkpoint_that_resumes_exactly", function()
   -- A child `gradus run` trains for 1000 epochs; when its first epoch ends
   -- it leaves a marker, the shell sends SIGINT, and the child must finish
