@@ -1,5 +1,8 @@
 -- quickstart: an MLP 784-256-128-10 (ReLU, He init) trained with Adam on
 -- Fashion-MNIST, validated on 5,000 held-out images, tested on the test set.
+-- It checkpoints every epoch to out/quickstart.ckpt: interrupted (Ctrl-C),
+-- it says how to go on (`build/gradus resume out/quickstart.ckpt`), and
+-- `build/gradus inspect out/quickstart.ckpt` shows what the file holds.
 --
 --   build/gradus run scripts/quickstart.lua [epochs]
 local gd = require "gradus"
@@ -20,6 +23,7 @@ local run = gd.train{
   schedule = gd.sched.cosine{},
   data = train, validation = val,
   epochs = epochs, batch = 128, seed = 1,
+  checkpoint = { path = "out/quickstart.ckpt" },
 }
 
 local result = run.model:evaluate(test)
