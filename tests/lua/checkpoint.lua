@@ -188,6 +188,40 @@ T.test("test_fork_to_another_optimizer_starts_it_afresh", function()
   assert(moved > 0.9 * (moved + still), "too few weights moved: " .. moved .. " of " .. moved + still)
 end)
 
+T.test("test_fork_overrides_take_effect_from_the_fork_on", function()
+  local p = path("over.ckpt")
+  local base = config{ schedule = false, regularizers = {}, optimizer = gd.optim.sgd{ lr = 0.1 },
+                       epochs = 2, monitor = { every = 1 }, checkpoint = { path = p } }
+  base.schedule = nil
+  gd.train(base)
+  local function fork(o)
+    o.epochs, o.progress = o.epochs or 3, false
+    return gd.fork(p, o):train()
+  end
+  local cont = fork({})
+  -- schedule: t counts from the run's start (2 epochs done at epoch 3)
+  local r = fork({ schedule = gd.sched.step{ size = 1, gamma = 0.5, unit = "epoch" } })
+  assert(r.history.epochs[3].lr == 0.1 * 0.25 and r.history.epochs[2].lr == 0.1)
+  -- clip and regularizers apply to the fork's steps only
+  r = fork({ clip = { norm = 1e-3 }, regularizers = { gd.reg.l2{ lambda = 0.01 } } })
+  for _, st in ipairs(r.history.steps) do
+    if st.step < 16 then assert(not st.clipped and st.penalty == 0, "step " .. st.step)
+    else assert(st.clipped and st.penalty > 0, "step " .. st.step) end
+  end
+  -- monitor: a new interval from the fork on, the records before it kept
+  r = fork({ monitor = { every = 4 } })
+  assert(#r.history.steps == 16 + 2, "records: " .. #r.history.steps)
+  assert(r.history.steps[17].step == 16 and r.history.steps[18].step == 20)
+  -- seed: the run's own seed is the continuation; another changes what follows
+  assert(fork({ seed = 5 }).history.epochs[3].train_loss == cont.history.epochs[3].train_loss)
+  local other = fork({ seed = 99 })
+  assert(other.history.epochs[3].train_loss ~= cont.history.epochs[3].train_loss)
+  assert(other.history.epochs[2].train_loss == cont.history.epochs[2].train_loss)
+  -- early stopping from the fork on
+  r = fork({ early_stopping = { patience = 1 }, epochs = 8 })
+  assert(type(r.stopped_early) == "boolean" and r.best_epoch >= 3, "best epoch " .. tostring(r.best_epoch))
+end)
+
 T.test("test_compare_runs_forks_from_one_state", function()
   local p = path("cmp.ckpt")
   local cfg = config{ optimizer = gd.optim.sgd{ lr = 0.05 }, epochs = 2, checkpoint = { path = p } }
