@@ -43,6 +43,9 @@ void gd_put_meta(gd_buf *b, const gd_registry *reg, const gd_spec *const *specs,
  * plugin of the same version ("needs optimizer 'adam' (plugin adam 1.0),
  * which no loaded plugin provides" / "... is version 1.1 here"). */
 bool gd_get_meta(gd_reader *r, gd_file_meta *meta);
+/* The same, checking only layers and initializers when model_only (a
+ * model taken out of a checkpoint). */
+bool gd_get_meta_for(gd_reader *r, gd_file_meta *meta, bool model_only);
 
 /* MODL: the input shape, the layer specs, parameters and buffers. */
 void gd_put_model(gd_buf *b, gd_model *m);

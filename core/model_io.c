@@ -99,6 +99,11 @@ void gd_put_meta(gd_buf *b, const gd_registry *reg, const gd_spec *const *specs,
 
 bool gd_get_meta(gd_reader *r, gd_file_meta *m)
 {
+    return gd_get_meta_for(r, m, false);
+}
+
+bool gd_get_meta_for(gd_reader *r, gd_file_meta *m, bool model_only)
+{
     uint32_t n;
     uint64_t t;
     memset(m, 0, sizeof *m);
@@ -133,6 +138,8 @@ bool gd_get_meta(gd_reader *r, gd_file_meta *m)
         return false;
     for (int i = 0; r->reg && i < m->ncomponents; i++) {
         const gd_component_ref *c = &m->comp[i];
+        if (model_only && c->kind != GD_KIND_LAYER && c->kind != GD_KIND_INITIALIZER)
+            continue;
         const char *kind = gd_kind_name((gd_kind)c->kind);
         const gd_entry *e = gd_registry_find(r->reg, (gd_kind)c->kind, c->name);
         if (!e) {
@@ -397,7 +404,9 @@ gd_model *gd_model_load(const gd_registry *reg, const char *path, gd_error *err)
             gd_rfail(&r, GD_EIO, "malformed: no %s section", meta ? "MODL" : "META");
         } else {
             gd_reader r = gd_reader_at(&c, meta, reg, path, err);
-            if (gd_get_meta(&r, &fm)) {
+            /* A checkpoint's model needs its layers' plugins, not its
+             * optimizer's or schedule's. */
+            if (gd_get_meta_for(&r, &fm, true)) {
                 r = gd_reader_at(&c, modl, reg, path, err);
                 m = gd_get_model(&r);
                 if (m && !gd_reader_done(&r)) {

@@ -372,6 +372,8 @@ static void test_model_io_overwrite(void)
     unlink(p);
 }
 
+static gd_registry *registry_without(gd_kind kind, const char *skip);
+
 /* gd_model_load also takes the model out of a checkpoint (same META and
  * MODL sections), bit for bit. */
 static void test_model_io_from_checkpoint(void)
@@ -403,6 +405,15 @@ static void test_model_io_from_checkpoint(void)
         CU_ASSERT_STRING_EQUAL(gd_spec_describe(gd_model_layer_at(a.model, i)->spec, da, 512),
                                gd_spec_describe(gd_model_layer_at(b, i)->spec, db, 512));
     gd_model_free(b);
+
+    /* the model needs its layers' plugins only, not the run's optimizer */
+    gd_registry *no_adam = registry_without(GD_KIND_OPTIMIZER, "adam");
+    b = gd_model_load(no_adam, p, &err);
+    if (!b)
+        fprintf(stderr, "\n  load without adam: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL(b);
+    gd_model_free(b);
+    gd_registry_free(no_adam);
 
     /* a broken checkpoint is refused as a checkpoint */
     size_t n;
