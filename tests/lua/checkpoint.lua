@@ -139,6 +139,13 @@ T.test("test_resume_with_more_epochs_keeps_the_schedule_horizon", function()
   local again = gd.resume(p, { epochs = 6, progress = false, checkpoint = false })
   assert(again.steps == 48 and #again.history.epochs == 6)
   same_model("finished", res.model, again.model)
+  -- a run that stopped early has ended: resumed, it stays; given epochs, it trains on
+  local q = path("stopped.ckpt")
+  gd.train(config{ checkpoint = { path = q }, on_epoch = function(e) return e.epoch < 2 end })
+  local stay = gd.resume(q, { progress = false, checkpoint = false })
+  assert(stay.epochs == 2 and stay.steps == 16, "a stopped run trained on: " .. stay.epochs)
+  local more = gd.resume(q, { epochs = 4, progress = false, checkpoint = false })
+  assert(more.epochs == 4 and #more.history.epochs == 4)
 end)
 
 T.test("test_fork_lr_equals_a_schedule_that_changes_there", function()
