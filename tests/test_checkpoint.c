@@ -20,7 +20,6 @@
  *   the old checkpoint whole; keep = 3 rotates path, path.1, path.2.
  * - gd_trainer_set_state refuses inconsistent state and changes nothing.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -35,71 +34,11 @@
 #include "checkpoint.h"
 #include "container.h"
 #include "gradus/rng.h"
+#include "files.h"
 #include "support.h"
 
 /* ---- fixture directory (as in test_model_io.c) ---- */
 
-static char dir[256];
-
-static bool dir_open(void)
-{
-    snprintf(dir, sizeof dir, "%s/gradus-test-checkpoint-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (mkdtemp(dir))
-        return true;
-    perror("mkdtemp");
-    return false;
-}
-
-static bool dir_close(void)
-{
-    DIR *h = opendir(dir);
-    if (!h)
-        return false;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(h))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rmdir(p);
-    }
-    closedir(h);
-    if (rmdir(dir) != 0) {
-        fprintf(stderr, "cannot remove %s: a test left something in it\n", dir);
-        return false;
-    }
-    return true;
-}
-
-static const char *at(char *buf, const char *name)
-{
-    snprintf(buf, 512, "%s/%s", dir, name);
-    return buf;
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    CU_ASSERT_EQUAL_FATAL(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-static void spit(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_EQUAL(fwrite(data, 1, n, f), n);
-    CU_ASSERT_EQUAL(fclose(f), 0);
-}
 
 static off_t file_size(const char *path)
 {
@@ -359,7 +298,7 @@ static void test_checkpoint_round_trip(void)
     fx_make(&f, "adam", false);
     steps(f.tr, 7, NULL);   /* epoch 2, 3 batches in; records at steps 0, 3, 6 */
     char p[512];
-    save(&f, at(p, "rt.gdc"), "periodic");
+    save(&f, test_at(p, "rt.gdc"), "periodic");
     char tmp[520];
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
@@ -371,7 +310,7 @@ static void test_checkpoint_round_trip(void)
 
     /* the container: magic, version 1, eight sections in order */
     size_t n;
-    unsigned char *b = slurp(p, &n);
+    unsigned char *b = test_slurp(p, &n);
     static const unsigned char magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
     CU_ASSERT_EQUAL(memcmp(b, magic, 8), 0);
     CU_ASSERT_EQUAL(tc_get_le(b + 8, 4), 1);
@@ -550,7 +489,7 @@ static bool continues(const char *opt, bool plain, int64_t k)
     fx_make(&b, opt, plain);
     steps(b.tr, k, lb);
     char p[512];
-    save(&b, at(p, "cont.gdc"), "periodic");
+    save(&b, test_at(p, "cont.gdc"), "periodic");
     fx_free(&b);   /* nothing of B but the file is used again */
     resumed r;
     resume(&r, p, a.ds, true);
@@ -614,7 +553,7 @@ static void test_checkpoint_continuation_needs_optimizer_state(void)
     fx_make(&b, "adam", false);
     steps(b.tr, 6, NULL);
     char p[512];
-    save(&b, at(p, "fresh.gdc"), "periodic");
+    save(&b, test_at(p, "fresh.gdc"), "periodic");
     resumed r;
     resume(&r, p, a.ds, false);
     steps(r.tr, TOTAL - 6, NULL);
@@ -639,8 +578,8 @@ static unsigned char *good_copy(size_t *n)
         fx_make(&f, "adam", false);
         steps(f.tr, 7, NULL);
         char p[512];
-        save(&f, at(p, "good.gdc"), "periodic");
-        good = slurp(p, &ngood);
+        save(&f, test_at(p, "good.gdc"), "periodic");
+        good = test_slurp(p, &ngood);
         unlink(p);
         fx_free(&f);
     }
@@ -701,21 +640,21 @@ static void test_checkpoint_not_a_checkpoint(void)
     b[3] = 'C';
     /* through the file too: the path names it */
     char p[512];
-    spit(at(p, "empty.gdc"), "", 0);
+    test_spit(test_at(p, "empty.gdc"), "", 0);
     gd_error err = { "" };
     CU_ASSERT_PTR_NULL(gd_checkpoint_load(test_registry(), p, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, p));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "empty file, not a gradus checkpoint"));
     unlink(p);
-    CU_ASSERT_PTR_NULL(gd_checkpoint_load(test_registry(), at(p, "missing.gdc"), &err));
+    CU_ASSERT_PTR_NULL(gd_checkpoint_load(test_registry(), test_at(p, "missing.gdc"), &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot open: No such file"));
 
     /* a model file given as a checkpoint says what it is */
     fixture f;
     fx_make(&f, "adam", false);
-    CU_ASSERT_EQUAL_FATAL(gd_model_save(f.model, at(p, "model.gdm"), &err), GD_OK);
+    CU_ASSERT_EQUAL_FATAL(gd_model_save(f.model, test_at(p, "model.gdm"), &err), GD_OK);
     size_t nm;
-    unsigned char *m = slurp(p, &nm);
+    unsigned char *m = test_slurp(p, &nm);
     expect_refused(m, nm, "not a checkpoint but a model: load it with gd.load_model");
     free(m);
     unlink(p);
@@ -762,7 +701,7 @@ static void test_checkpoint_truncated(void)
     }
     /* a cut file on disk */
     char p[512];
-    spit(at(p, "cut.gdc"), b, n / 2);
+    test_spit(test_at(p, "cut.gdc"), b, n / 2);
     gd_error err = { "" };
     CU_ASSERT_PTR_NULL(gd_checkpoint_load(test_registry(), p, &err));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, p));
@@ -1189,10 +1128,10 @@ static void test_checkpoint_killed_mid_write(void)
     fx_make(&f, "adam", false);
     steps(f.tr, 2, NULL);
     char p[512], tmp[520];
-    save(&f, at(p, "atomic.gdc"), "periodic");
+    save(&f, test_at(p, "atomic.gdc"), "periodic");
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     size_t nold;
-    unsigned char *old = slurp(p, &nold);
+    unsigned char *old = test_slurp(p, &nold);
     steps(f.tr, 3, NULL);   /* the new checkpoint differs */
     const size_t stall = 1000;
     CU_ASSERT_FATAL(stall < nold);
@@ -1222,7 +1161,7 @@ static void test_checkpoint_killed_mid_write(void)
     CU_ASSERT_EQUAL(file_size(tmp), (off_t)stall);   /* the kill landed mid-write */
 
     size_t nnow;
-    unsigned char *now_ = slurp(p, &nnow);
+    unsigned char *now_ = test_slurp(p, &nnow);
     CU_ASSERT(nnow == nold && memcmp(now_, old, nold) == 0);
     free(now_);
     gd_error err;
@@ -1255,7 +1194,7 @@ static void test_checkpoint_keep_rotation(void)
     fx_make(&f, "adam", false);
     f.rs.ckpt_keep = 3;
     char p[512], q[520];
-    at(p, "keep.gdc");
+    test_at(p, "keep.gdc");
     for (int k = 1; k <= 4; k++) {
         steps(f.tr, 1, NULL);
         save(&f, p, "periodic");
@@ -1381,7 +1320,7 @@ static void test_checkpoint_set_state_refuses(void)
 
 int main(void)
 {
-    if (!dir_open())
+    if (!test_dir_open("checkpoint"))
         return 1;
     static const test_case cases[] = {
         TEST(test_checkpoint_round_trip),
@@ -1402,5 +1341,5 @@ int main(void)
     };
     int rc = test_main("checkpoint", cases);
     free(good);
-    return dir_close() ? rc : 1;
+    return test_dir_close() ? rc : 1;
 }

@@ -23,23 +23,12 @@
 #include <unistd.h>
 #include "checkpoint.h"
 #include "container.h"
+#include "files.h"
 #include "support.h"
 #include "train.h"
 
 /* ---- fixture directory ---- */
 
-static char dir[256];
-
-/* Runs before CUnit starts: returns whether it went. */
-static bool dir_open(void)
-{
-    snprintf(dir, sizeof dir, "%s/gradus-test-model-io-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (mkdtemp(dir))
-        return true;
-    perror("mkdtemp");
-    return false;
-}
 
 /* Number of entries of the fixture dir (or of a dir below it). */
 static int dir_entries(const char *d)
@@ -53,58 +42,6 @@ static int dir_entries(const char *d)
         n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
     closedir(h);
     return n;
-}
-
-/* Remove what the tests put in the dir (files, empty dirs), then the dir.
- * Runs after CUnit has finished: returns whether it went. */
-static bool dir_close(void)
-{
-    DIR *h = opendir(dir);
-    if (!h)
-        return false;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(h))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rmdir(p);
-    }
-    closedir(h);
-    if (rmdir(dir) != 0) {
-        fprintf(stderr, "cannot remove %s: a test left something in it\n", dir);
-        return false;
-    }
-    return true;
-}
-
-static const char *at(char *buf, const char *name)
-{
-    snprintf(buf, 512, "%s/%s", dir, name);
-    return buf;
-}
-
-static unsigned char *slurp(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    CU_ASSERT_EQUAL_FATAL(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
-static void spit(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    CU_ASSERT_EQUAL(fwrite(data, 1, n, f), n);
-    CU_ASSERT_EQUAL(fclose(f), 0);
 }
 
 /* A section of a well-formed file, asserted present. */
@@ -208,12 +145,12 @@ static unsigned char *saved(const char *name, size_t *n)
     net_make(&m);
     char p[512];
     gd_error err;
-    gd_status st = gd_model_save(m.model, at(p, name), &err);
+    gd_status st = gd_model_save(m.model, test_at(p, name), &err);
     if (st != GD_OK)
         fprintf(stderr, "\n  save: %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(st, GD_OK);
     net_free(&m);
-    return slurp(p, n);
+    return test_slurp(p, n);
 }
 
 /* Loading `path` through reg fails with a message holding `fragment` and
@@ -235,7 +172,7 @@ static void expect_bytes_refused(const char *name, const void *b, size_t n,
                                  const char *fragment)
 {
     char p[512];
-    spit(at(p, name), b, n);
+    test_spit(test_at(p, name), b, n);
     expect_refused(test_registry(), p, fragment);
     unlink(p);
 }
@@ -255,7 +192,7 @@ static void test_model_io_round_trip(void)
     net_make(&a);
     char p[512], tmp[520];
     gd_error err;
-    CU_ASSERT_EQUAL_FATAL(gd_model_save(a.model, at(p, "net.gdm"), &err), GD_OK);
+    CU_ASSERT_EQUAL_FATAL(gd_model_save(a.model, test_at(p, "net.gdm"), &err), GD_OK);
     snprintf(tmp, sizeof tmp, "%s.tmp", p);
     CU_ASSERT_EQUAL(access(tmp, F_OK), -1);   /* renamed, not left behind */
     gd_model *b = gd_model_load(test_registry(), p, &err);
@@ -265,7 +202,7 @@ static void test_model_io_round_trip(void)
 
     /* the container: the format-2 magic and version, META then MODL */
     size_t n;
-    unsigned char *bytes = slurp(p, &n);
+    unsigned char *bytes = test_slurp(p, &n);
     static const unsigned char magic[8] = { 0x89, 'G', 'D', 'M', 0x0D, 0x0A, 0x1A, 0x0A };
     CU_ASSERT_FATAL(n > TC_HEADER);
     CU_ASSERT_EQUAL(memcmp(bytes, magic, 8), 0);
@@ -340,9 +277,9 @@ static void test_model_io_round_trip(void)
 
     /* saving the loaded model gives the same bytes (but for META's time) */
     char p2[512];
-    CU_ASSERT_EQUAL(gd_model_save(b, at(p2, "again.gdm"), &err), GD_OK);
+    CU_ASSERT_EQUAL(gd_model_save(b, test_at(p2, "again.gdm"), &err), GD_OK);
     size_t n1, n2;
-    unsigned char *b1 = slurp(p, &n1), *b2 = slurp(p2, &n2);
+    unsigned char *b1 = test_slurp(p, &n1), *b2 = test_slurp(p2, &n2);
     CU_ASSERT(same_file(b1, n1, b2, n2));
     free(b1);
     free(b2);
@@ -358,13 +295,13 @@ static void test_model_io_overwrite(void)
     size_t n;
     unsigned char *b = saved("over.gdm", &n);
     char p[512];
-    spit(at(p, "over.gdm"), "old contents", 12);
+    test_spit(test_at(p, "over.gdm"), "old contents", 12);
     net m;
     net_make(&m);
     gd_error err;
     CU_ASSERT_EQUAL(gd_model_save(m.model, p, &err), GD_OK);
     size_t n2;
-    unsigned char *b2 = slurp(p, &n2);
+    unsigned char *b2 = test_slurp(p, &n2);
     CU_ASSERT(same_file(b, n, b2, n2));
     free(b);
     free(b2);
@@ -384,7 +321,7 @@ static void test_model_io_from_checkpoint(void)
     gd_error err;
     gd_run_settings run = { .name = "model-io" };
     gd_run_progress prog = { .best = INFINITY };
-    gd_status st = gd_checkpoint_save(at(p, "run.gdc"), a.tr, &run, &prog, "final", &err);
+    gd_status st = gd_checkpoint_save(test_at(p, "run.gdc"), a.tr, &run, &prog, "final", &err);
     if (st != GD_OK)
         fprintf(stderr, "\n  checkpoint: %s\n", err.msg);
     CU_ASSERT_EQUAL_FATAL(st, GD_OK);
@@ -417,7 +354,7 @@ static void test_model_io_from_checkpoint(void)
 
     /* a broken checkpoint is refused as a checkpoint */
     size_t n;
-    unsigned char *bytes = slurp(p, &n);
+    unsigned char *bytes = test_slurp(p, &n);
     tc_section modl = section(bytes, n, "MODL");
     bytes[modl.off + modl.len / 2] ^= 0x40;
     expect_bytes_refused("run.gdc", bytes, n, "corrupt section MODL (CRC mismatch)");
@@ -433,8 +370,8 @@ static void test_model_io_not_a_model(void)
     expect_bytes_refused("text.gdm", text, sizeof text - 1, "not a gradus model (bad magic)");
     expect_bytes_refused("empty.gdm", "", 0, "empty file, not a gradus model");
     char p[512];
-    expect_refused(test_registry(), at(p, "missing.gdm"), "cannot open: No such file");
-    expect_refused(test_registry(), dir, "not a regular file");
+    expect_refused(test_registry(), test_at(p, "missing.gdm"), "cannot open: No such file");
+    expect_refused(test_registry(), test_dir, "not a regular file");
     /* the magic of format 1 (the single-payload "GDM1" files) is not ours */
     static const unsigned char old[16] = { 'G', 'D', 'M', '1', 1, 0, 0, 0 };
     expect_bytes_refused("old.gdm", old, sizeof old, "not a gradus model (bad magic)");
@@ -541,7 +478,7 @@ static void test_model_io_corrupt(void)
     free(longer);
     /* and the untouched bytes still load */
     char p[512];
-    spit(at(p, "c.gdm"), b, n);
+    test_spit(test_at(p, "c.gdm"), b, n);
     gd_error err;
     gd_model *m = gd_model_load(test_registry(), p, &err);
     CU_ASSERT_PTR_NOT_NULL(m);
@@ -571,7 +508,7 @@ static void test_model_io_component_not_loaded(void)
     size_t n;
     unsigned char *b = saved("plugins.gdm", &n);
     char p[512];
-    at(p, "plugins.gdm");
+    test_at(p, "plugins.gdm");
     /* META names every component with its plugin, nested ones included */
     gd_registry *reg = registry_without(GD_KIND_LAYER, "batchnorm");
     expect_refused(reg, p, "needs layer 'batchnorm' (plugin batchnorm 1.0, batchnorm.so), which "
@@ -597,7 +534,7 @@ static void test_model_io_component_not_loaded(void)
     CU_ASSERT_FATAL(tc_replace_payload(&b, &n, "META", meta.p, meta.n));
     gd_buf_free(&meta);
     net_free(&m);
-    spit(p, b, n);
+    test_spit(p, b, n);
     gd_error err;
     gd_model *ok = gd_model_load(test_registry(), p, &err);   /* still good with batchnorm */
     CU_ASSERT_PTR_NOT_NULL(ok);
@@ -635,7 +572,7 @@ static void test_model_io_plugin_version_mismatch(void)
     static const unsigned char same[] = { 3, 0, 0, 0, '1', '.', '0' };
     CU_ASSERT_FATAL(tc_splice(&b, &n, "META", ver - 4, sizeof longer, same, sizeof same));
     char p[512];
-    spit(at(p, "version.gdm"), b, n);
+    test_spit(test_at(p, "version.gdm"), b, n);
     gd_error err;
     gd_model *m = gd_model_load(test_registry(), p, &err);
     if (!m)
@@ -701,7 +638,7 @@ static void test_model_io_option_added_later(void)
     CU_ASSERT_FATAL(memcmp(b + modl.off + from + cut - 4, "test", 4) == 0);
     CU_ASSERT_FATAL(tc_splice(&b, &n, "MODL", from, cut, NULL, 0));
     char p[512];
-    spit(at(p, "older.gdm"), b, n);
+    test_spit(test_at(p, "older.gdm"), b, n);
     gd_error err;
     gd_model *m = gd_model_load(test_registry(), p, &err);
     if (!m)
@@ -725,30 +662,30 @@ static void test_model_io_unwritable(void)
     gd_error err = { "" };
 
     /* a missing directory */
-    CU_ASSERT_EQUAL(gd_model_save(m.model, at(p, "nodir/m.gdm"), &err), GD_EIO);
+    CU_ASSERT_EQUAL(gd_model_save(m.model, test_at(p, "nodir/m.gdm"), &err), GD_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, p));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "No such file or directory"));
-    CU_ASSERT_EQUAL(dir_entries(dir), 0);
+    CU_ASSERT_EQUAL(dir_entries(test_dir), 0);
 
     /* below a regular file */
-    spit(at(file, "plain"), "data", 4);
-    at(p, "plain/m.gdm");
+    test_spit(test_at(file, "plain"), "data", 4);
+    test_at(p, "plain/m.gdm");
     CU_ASSERT_EQUAL(gd_model_save(m.model, p, &err), GD_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot create"));
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "Not a directory"));
-    CU_ASSERT_EQUAL(dir_entries(dir), 1);
+    CU_ASSERT_EQUAL(dir_entries(test_dir), 1);
     size_t n;
-    unsigned char *b = slurp(file, &n);
+    unsigned char *b = test_slurp(file, &n);
     CU_ASSERT(n == 4 && memcmp(b, "data", 4) == 0);
     free(b);
     unlink(file);
 
     /* onto a directory: the rename fails, the temporary file goes */
-    at(p, "sub");
+    test_at(p, "sub");
     CU_ASSERT_EQUAL_FATAL(mkdir(p, 0700), 0);
     CU_ASSERT_EQUAL(gd_model_save(m.model, p, &err), GD_EIO);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot rename"));
-    CU_ASSERT_EQUAL(dir_entries(dir), 1);
+    CU_ASSERT_EQUAL(dir_entries(test_dir), 1);
     CU_ASSERT_EQUAL(dir_entries(p), 0);
     rmdir(p);
     net_free(&m);
@@ -756,7 +693,7 @@ static void test_model_io_unwritable(void)
 
 int main(void)
 {
-    if (!dir_open())
+    if (!test_dir_open("model-io"))
         return 1;
     static const test_case cases[] = {
         TEST(test_model_io_round_trip),
@@ -774,5 +711,5 @@ int main(void)
         TEST_END,
     };
     int rc = test_main("model_io", cases);
-    return dir_close() ? rc : 1;
+    return test_dir_close() ? rc : 1;
 }
