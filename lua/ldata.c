@@ -359,94 +359,121 @@ int lgd_data_csv(lua_State *L)
     return 1;
 }
 
-int lgd_data_spirals(lua_State *L)
+/* A synthetic generator's options, read from the table at 1 and written
+ * back, defaults made explicit, as its recipe: one list drives both, so a
+ * recipe cannot miss an option. Integers ('i', >= min) and numbers ('n',
+ * >= 0). */
+typedef struct syn_opt {
+    const char *name;
+    char type;
+    double def;
+    int64_t min;
+} syn_opt;
+
+enum { MAX_SYN_OPTS = 5 };
+
+/* A value read: integers stay int64 (a seed may use all 64 bits). */
+typedef struct syn_val {
+    int64_t i;
+    double x;
+} syn_val;
+
+typedef gd_dataset *(*syn_make)(const syn_val *v, gd_error *err);
+
+static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int nopts,
+                     syn_make make)
 {
-    static const char *const keys[] = { "n", "classes", "noise", "seed", NULL };
-    const char *what = "gd.data.synthetic.spirals";
+    char what[64], source[48];
+    snprintf(what, sizeof what, "gd.data.synthetic.%s", name);
+    snprintf(source, sizeof source, "synthetic.%s", name);
+    const char *keys[MAX_SYN_OPTS + 1];
+    syn_val v[MAX_SYN_OPTS];
+    for (int i = 0; i < nopts; i++)
+        keys[i] = opts[i].name;
+    keys[nopts] = NULL;
     lgd_data_check_keys(L, 1, what, keys);
-    int64_t n = opt_int(L, 1, what, "n", 300, 1);
-    int64_t k = opt_int(L, 1, what, "classes", 3, 2);
-    double noise = opt_num(L, 1, what, "noise", 0.2);
-    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
+    for (int i = 0; i < nopts; i++) {
+        if (opts[i].type == 'i')
+            v[i].i = opt_int(L, 1, what, opts[i].name, (int64_t)opts[i].def, opts[i].min);
+        else
+            v[i].x = opt_num(L, 1, what, opts[i].name, opts[i].def);
+    }
     new_box(L);
     gd_error err;
-    finish(L, gd_synthetic_spirals(n, (int)(k > 1000 ? 1000 : k), noise, (uint64_t)seed, &err),
-           &err);
-    lua_createtable(L, 0, 5);
-    lgd_setstr(L, "source", "synthetic.spirals");
-    lgd_setint(L, "n", n);
-    lgd_setint(L, "classes", k);
-    lgd_setnum(L, "noise", noise);
-    lgd_setint(L, "seed", seed);
+    finish(L, make(v, &err), &err);
+    lua_createtable(L, 0, nopts + 1);
+    lgd_setstr(L, "source", source);
+    for (int i = 0; i < nopts; i++) {
+        if (opts[i].type == 'i')
+            lgd_setint(L, opts[i].name, (lua_Integer)v[i].i);
+        else
+            lgd_setnum(L, opts[i].name, v[i].x);
+    }
     set_recipe(L, -2, 1);
     return 1;
+}
+
+/* Class counts above 1000 are passed as 1000: the core refuses them with
+ * its own message. */
+static int classes_arg(int64_t k)
+{
+    return (int)(k > 1000 ? 1000 : k);
+}
+
+static gd_dataset *make_spirals(const syn_val *v, gd_error *err)
+{
+    return gd_synthetic_spirals(v[0].i, classes_arg(v[1].i), v[2].x, (uint64_t)v[3].i, err);
+}
+
+int lgd_data_spirals(lua_State *L)
+{
+    static const syn_opt opts[] = {
+        { "n", 'i', 300, 1 }, { "classes", 'i', 3, 2 }, { "noise", 'n', 0.2, 0 },
+        { "seed", 'i', 1, 0 },
+    };
+    return synthetic(L, "spirals", opts, 4, make_spirals);
+}
+
+static gd_dataset *make_blobs(const syn_val *v, gd_error *err)
+{
+    return gd_synthetic_blobs(v[0].i, classes_arg(v[1].i), v[2].i, v[3].x, (uint64_t)v[4].i,
+                              err);
 }
 
 int lgd_data_blobs(lua_State *L)
 {
-    static const char *const keys[] = { "n", "classes", "features", "spread", "seed", NULL };
-    const char *what = "gd.data.synthetic.blobs";
-    lgd_data_check_keys(L, 1, what, keys);
-    int64_t n = opt_int(L, 1, what, "n", 300, 1);
-    int64_t k = opt_int(L, 1, what, "classes", 3, 2);
-    int64_t f = opt_int(L, 1, what, "features", 2, 1);
-    double spread = opt_num(L, 1, what, "spread", 1.0);
-    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
-    new_box(L);
-    gd_error err;
-    finish(L, gd_synthetic_blobs(n, (int)(k > 1000 ? 1000 : k), f, spread, (uint64_t)seed, &err),
-           &err);
-    lua_createtable(L, 0, 6);
-    lgd_setstr(L, "source", "synthetic.blobs");
-    lgd_setint(L, "n", n);
-    lgd_setint(L, "classes", k);
-    lgd_setint(L, "features", f);
-    lgd_setnum(L, "spread", spread);
-    lgd_setint(L, "seed", seed);
-    set_recipe(L, -2, 1);
-    return 1;
+    static const syn_opt opts[] = {
+        { "n", 'i', 300, 1 }, { "classes", 'i', 3, 2 }, { "features", 'i', 2, 1 },
+        { "spread", 'n', 1.0, 0 }, { "seed", 'i', 1, 0 },
+    };
+    return synthetic(L, "blobs", opts, 5, make_blobs);
+}
+
+static gd_dataset *make_xor(const syn_val *v, gd_error *err)
+{
+    return gd_synthetic_xor(v[0].i, v[1].x, (uint64_t)v[2].i, err);
 }
 
 int lgd_data_xor(lua_State *L)
 {
-    static const char *const keys[] = { "n", "noise", "seed", NULL };
-    const char *what = "gd.data.synthetic.xor";
-    lgd_data_check_keys(L, 1, what, keys);
-    int64_t n = opt_int(L, 1, what, "n", 200, 1);
-    double noise = opt_num(L, 1, what, "noise", 0.1);
-    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
-    new_box(L);
-    gd_error err;
-    finish(L, gd_synthetic_xor(n, noise, (uint64_t)seed, &err), &err);
-    lua_createtable(L, 0, 4);
-    lgd_setstr(L, "source", "synthetic.xor");
-    lgd_setint(L, "n", n);
-    lgd_setnum(L, "noise", noise);
-    lgd_setint(L, "seed", seed);
-    set_recipe(L, -2, 1);
-    return 1;
+    static const syn_opt opts[] = {
+        { "n", 'i', 200, 1 }, { "noise", 'n', 0.1, 0 }, { "seed", 'i', 1, 0 },
+    };
+    return synthetic(L, "xor", opts, 3, make_xor);
+}
+
+static gd_dataset *make_regression(const syn_val *v, gd_error *err)
+{
+    return gd_synthetic_regression(v[0].i, v[1].i, v[2].x, (uint64_t)v[3].i, err);
 }
 
 int lgd_data_regression(lua_State *L)
 {
-    static const char *const keys[] = { "n", "features", "noise", "seed", NULL };
-    const char *what = "gd.data.synthetic.regression";
-    lgd_data_check_keys(L, 1, what, keys);
-    int64_t n = opt_int(L, 1, what, "n", 200, 1);
-    int64_t f = opt_int(L, 1, what, "features", 1, 1);
-    double noise = opt_num(L, 1, what, "noise", 0.1);
-    int64_t seed = opt_int(L, 1, what, "seed", 1, 0);
-    new_box(L);
-    gd_error err;
-    finish(L, gd_synthetic_regression(n, f, noise, (uint64_t)seed, &err), &err);
-    lua_createtable(L, 0, 5);
-    lgd_setstr(L, "source", "synthetic.regression");
-    lgd_setint(L, "n", n);
-    lgd_setint(L, "features", f);
-    lgd_setnum(L, "noise", noise);
-    lgd_setint(L, "seed", seed);
-    set_recipe(L, -2, 1);
-    return 1;
+    static const syn_opt opts[] = {
+        { "n", 'i', 200, 1 }, { "features", 'i', 1, 1 }, { "noise", 'n', 0.1, 0 },
+        { "seed", 'i', 1, 0 },
+    };
+    return synthetic(L, "regression", opts, 4, make_regression);
 }
 
 /* gd.data.tensor{ x = [N, ...], y = ..., classes = K }: y as a table of Lua
