@@ -321,3 +321,18 @@ int test_main(const char *suite_name, const test_case *cases)
     CU_cleanup_registry();
     return (failed || run == 0) ? 1 : 0;
 }
+
+gd_registry *test_registry_without(gd_kind kind, const char *skip)
+{
+    gd_registry *all = test_registry(), *reg = gd_registry_new();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
+    const char *skip_file = gd_registry_find(all, kind, skip)->file;
+    for (int i = 0; i < gd_registry_count(all); i++) {
+        const gd_entry *e = gd_registry_at(all, i);
+        gd_error err;
+        if (strcmp(e->file, skip_file) != 0)
+            CU_ASSERT_EQUAL(gd_registry_load(reg, e->file, &err), GD_OK);
+    }
+    CU_ASSERT_PTR_NULL(gd_registry_find(reg, kind, skip));
+    return reg;
+}

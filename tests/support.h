@@ -19,6 +19,10 @@
 
 /* The registry with every built-in plugin; loaded once, freed at exit. */
 gd_registry *test_registry(void);
+/* A new registry with every built-in plugin but the one providing the
+ * component (kind, skip): "a plugin is missing". Free it with
+ * gd_registry_free. */
+gd_registry *test_registry_without(gd_kind kind, const char *skip);
 
 /* A finished spec of component (kind, name) with options given as a NULL-
  * terminated list of (name, type, value) triples:

@@ -750,32 +750,16 @@ static void test_checkpoint_corrupt(void)
     free(b);
 }
 
-/* A registry with every built-in plugin but the one providing `skip`. */
-static gd_registry *registry_without(gd_kind kind, const char *skip)
-{
-    gd_registry *all = test_registry(), *reg = gd_registry_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
-    const char *skip_file = gd_registry_find(all, kind, skip)->file;
-    for (int i = 0; i < gd_registry_count(all); i++) {
-        const gd_entry *e = gd_registry_at(all, i);
-        gd_error err;
-        if (strcmp(e->file, skip_file) != 0)
-            CU_ASSERT_EQUAL(gd_registry_load(reg, e->file, &err), GD_OK);
-    }
-    CU_ASSERT_PTR_NULL(gd_registry_find(reg, kind, skip));
-    return reg;
-}
-
 static void test_checkpoint_missing_plugin(void)
 {
     size_t n;
     unsigned char *b = good_copy(&n);
-    gd_registry *reg = registry_without(GD_KIND_OPTIMIZER, "adam");
+    gd_registry *reg = test_registry_without(GD_KIND_OPTIMIZER, "adam");
     expect_refused_by(reg, b, n, true, "needs optimizer 'adam' (plugin adam 1.0, adam.so), "
                       "which no loaded plugin provides");
     gd_registry_free(reg);
     /* a nested component: warmup's `after` */
-    reg = registry_without(GD_KIND_SCHEDULER, "cosine");
+    reg = test_registry_without(GD_KIND_SCHEDULER, "cosine");
     expect_refused_by(reg, b, n, true, "needs scheduler 'cosine' (plugin cosine 1.0");
     gd_registry_free(reg);
     free(b);

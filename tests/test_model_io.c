@@ -309,8 +309,6 @@ static void test_model_io_overwrite(void)
     unlink(p);
 }
 
-static gd_registry *registry_without(gd_kind kind, const char *skip);
-
 /* gd_model_load also takes the model out of a checkpoint (same META and
  * MODL sections), bit for bit. */
 static void test_model_io_from_checkpoint(void)
@@ -344,7 +342,7 @@ static void test_model_io_from_checkpoint(void)
     gd_model_free(b);
 
     /* the model needs its layers' plugins only, not the run's optimizer */
-    gd_registry *no_adam = registry_without(GD_KIND_OPTIMIZER, "adam");
+    gd_registry *no_adam = test_registry_without(GD_KIND_OPTIMIZER, "adam");
     b = gd_model_load(no_adam, p, &err);
     if (!b)
         fprintf(stderr, "\n  load without adam: %s\n", err.msg);
@@ -487,22 +485,6 @@ static void test_model_io_corrupt(void)
     free(b);
 }
 
-/* A registry with every built-in plugin but the one providing `skip`. */
-static gd_registry *registry_without(gd_kind kind, const char *skip)
-{
-    gd_registry *all = test_registry(), *reg = gd_registry_new();
-    CU_ASSERT_PTR_NOT_NULL_FATAL(reg);
-    const char *skip_file = gd_registry_find(all, kind, skip)->file;
-    for (int i = 0; i < gd_registry_count(all); i++) {
-        const gd_entry *e = gd_registry_at(all, i);
-        gd_error err;
-        if (strcmp(e->file, skip_file) != 0)
-            CU_ASSERT_EQUAL(gd_registry_load(reg, e->file, &err), GD_OK);
-    }
-    CU_ASSERT_PTR_NULL(gd_registry_find(reg, kind, skip));
-    return reg;
-}
-
 static void test_model_io_component_not_loaded(void)
 {
     size_t n;
@@ -510,11 +492,11 @@ static void test_model_io_component_not_loaded(void)
     char p[512];
     test_at(p, "plugins.gdm");
     /* META names every component with its plugin, nested ones included */
-    gd_registry *reg = registry_without(GD_KIND_LAYER, "batchnorm");
+    gd_registry *reg = test_registry_without(GD_KIND_LAYER, "batchnorm");
     expect_refused(reg, p, "needs layer 'batchnorm' (plugin batchnorm 1.0, batchnorm.so), which "
                    "no loaded plugin provides");
     gd_registry_free(reg);
-    reg = registry_without(GD_KIND_INITIALIZER, "he_normal");
+    reg = test_registry_without(GD_KIND_INITIALIZER, "he_normal");
     expect_refused(reg, p, "needs initializer 'he_normal' (plugin he_normal 1.0, he_normal.so), "
                    "which no loaded plugin provides");
     gd_registry_free(reg);
@@ -539,7 +521,7 @@ static void test_model_io_component_not_loaded(void)
     gd_model *ok = gd_model_load(test_registry(), p, &err);   /* still good with batchnorm */
     CU_ASSERT_PTR_NOT_NULL(ok);
     gd_model_free(ok);
-    reg = registry_without(GD_KIND_LAYER, "batchnorm");
+    reg = test_registry_without(GD_KIND_LAYER, "batchnorm");
     expect_refused(reg, p, "layer 2 needs layer 'batchnorm', which no loaded plugin provides");
     gd_registry_free(reg);
     unlink(p);
