@@ -501,6 +501,19 @@ static void create_arg(lua_State *L, char **argv, int argc, int script)
     lua_setglobal(L, "arg");
 }
 
+/* The exit status of a failed lua_pcall (its error at the top), with one
+ * line on stderr: 128 + the signal for a run stopped by SIGINT/SIGTERM,
+ * else 1. */
+static int call_failed(lua_State *L)
+{
+    int sig = interrupted_signal(L, -1);
+    if (!sig)
+        return fail("%s", lua_tostring(L, -1));
+    lua_getfield(L, -1, "message");
+    fail("%s", lua_tostring(L, -1));
+    return 128 + sig;
+}
+
 static int cmd_run(lua_State *L, const cli *c)
 {
     if (!c->script)
@@ -520,16 +533,25 @@ static int cmd_run(lua_State *L, const cli *c)
     for (int i = c->script + 1; i < c->argc; i++)
         lua_pushstring(L, c->argv[i]);
     lgd_install_interrupt_handlers();
-    if (lua_pcall(L, nargs, 0, base) != LUA_OK) {
-        int sig = interrupted_signal(L, -1);
-        if (sig) {
-            lua_getfield(L, -1, "message");
-            fail("%s", lua_tostring(L, -1));
-            return 128 + sig;
-        }
+    return lua_pcall(L, nargs, 0, base) == LUA_OK ? EXIT_SUCCESS : call_failed(L);
+}
+
+/* Push require(module)[field] (the module itself when field is NULL), then
+ * require "gradus": an embedded command's function and its first argument.
+ * 0, or the exit status of a failure. */
+static int push_command(lua_State *L, const char *module, const char *field)
+{
+    lua_getglobal(L, "require");
+    lua_pushstring(L, module);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
         return fail("%s", lua_tostring(L, -1));
-    }
-    return EXIT_SUCCESS;
+    if (field)
+        lua_getfield(L, -1, field);
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "gradus");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    return 0;
 }
 
 /* gradus resume FILE [EPOCHS]: gd.resume from the shell (gradus.resume). */
@@ -538,44 +560,26 @@ static int cmd_resume(lua_State *L, const char *const *pos, int np)
     if (np < 1 || np > 2)
         return fail("resume takes a checkpoint and optionally a new total of epochs: "
                     "gradus resume FILE [EPOCHS]");
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "gradus.resume");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
-        return fail("%s", lua_tostring(L, -1));
-    lua_getfield(L, -1, "cli");
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "gradus");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
-        return fail("%s", lua_tostring(L, -1));
+    int st = push_command(L, "gradus.resume", "cli");
+    if (st)
+        return st;
     lua_pushstring(L, pos[0]);
     if (np > 1)
         lua_pushstring(L, pos[1]);
     else
         lua_pushnil(L);
     lgd_install_interrupt_handlers();
-    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {   /* no traceback: not the user's script */
-        int sig = interrupted_signal(L, -1);
-        if (sig) {
-            lua_getfield(L, -1, "message");
-            fail("%s", lua_tostring(L, -1));
-            return 128 + sig;
-        }
-        return fail("%s", lua_tostring(L, -1));
-    }
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK)   /* no traceback: not the user's script */
+        return call_failed(L);
     return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
 /* gradus inspect FILE: the printing is Lua (gradus.inspect). */
 static int cmd_inspect(lua_State *L, const char *path)
 {
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "gradus.inspect");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
-        return fail("%s", lua_tostring(L, -1));
-    lua_getglobal(L, "require");
-    lua_pushstring(L, "gradus");
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
-        return fail("%s", lua_tostring(L, -1));
+    int st = push_command(L, "gradus.inspect", NULL);
+    if (st)
+        return st;
     lua_pushstring(L, path);
     if (lua_pcall(L, 2, 1, 0) != LUA_OK)
         return fail("%s", lua_tostring(L, -1));

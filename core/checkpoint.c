@@ -587,8 +587,32 @@ static bool get_stop(gd_reader *r, gd_checkpoint *ck)
     return gd_reader_done(r);
 }
 
-static const char *const section_order[] = { "META", "MODL", "RNGS", "CONF",
-                                             "OPTM", "TRNR", "HIST", "STOP" };
+static bool get_meta_section(gd_reader *r, gd_checkpoint *ck)
+{
+    return gd_get_meta(r, &ck->meta);
+}
+
+static bool get_model_section(gd_reader *r, gd_checkpoint *ck)
+{
+    return (ck->model = gd_get_model(r)) && gd_reader_done(r);
+}
+
+static bool get_rngs_section(gd_reader *r, gd_checkpoint *ck)
+{
+    return get_rngs(r, ck->model);
+}
+
+/* The sections in the order they must appear, each decoded once the ones
+ * before it have checked out (RNGS and OPTM need the model, OPTM the
+ * optimizer spec from CONF). */
+static const struct {
+    const char *tag;
+    bool (*get)(gd_reader *r, gd_checkpoint *ck);
+} sections[] = {
+    { "META", get_meta_section }, { "MODL", get_model_section }, { "RNGS", get_rngs_section },
+    { "CONF", get_conf },         { "OPTM", get_optm },          { "TRNR", get_trnr },
+    { "HIST", get_hist },         { "STOP", get_stop },
+};
 
 gd_checkpoint *gd_checkpoint_parse(const gd_registry *reg, const unsigned char *p, size_t n,
                                    const char *name, bool verify_crc, gd_error *err)
@@ -597,15 +621,15 @@ gd_checkpoint *gd_checkpoint_parse(const gd_registry *reg, const unsigned char *
     if (gd_container_open(&c, &gd_checkpoint_format, p, n, verify_crc, name, err) != GD_OK)
         return NULL;
     gd_reader r0 = { p, 0, 0, name, "", reg, err };
-    int nsec = (int)(sizeof section_order / sizeof *section_order);
+    int nsec = (int)(sizeof sections / sizeof *sections);
     if (c.nsections != nsec) {
         gd_rfail(&r0, GD_EIO, "malformed: %d sections, a checkpoint has %d", c.nsections, nsec);
         return NULL;
     }
     for (int i = 0; i < nsec; i++)
-        if (memcmp(c.sec[i].tag, section_order[i], 4) != 0) {
+        if (memcmp(c.sec[i].tag, sections[i].tag, 4) != 0) {
             gd_rfail(&r0, GD_EIO, "malformed: section %d is %s, expected %s", i + 1,
-                     c.sec[i].tag, section_order[i]);
+                     c.sec[i].tag, sections[i].tag);
             return NULL;
         }
     gd_checkpoint *ck = calloc(1, sizeof *ck);
@@ -614,41 +638,13 @@ gd_checkpoint *gd_checkpoint_parse(const gd_registry *reg, const unsigned char *
         return NULL;
     }
     ck->progress.best = INFINITY;
-    gd_reader r = gd_reader_at(&c, &c.sec[0], reg, name, err);
-    bool ok = gd_get_meta(&r, &ck->meta);
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[1], reg, name, err);
-        ok = (ck->model = gd_get_model(&r)) && gd_reader_done(&r);
+    for (int i = 0; i < nsec; i++) {
+        gd_reader r = gd_reader_at(&c, &c.sec[i], reg, name, err);
+        if (!sections[i].get(&r, ck)) {
+            gd_checkpoint_free(ck);
+            return NULL;
+        }
     }
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[2], reg, name, err);
-        ok = get_rngs(&r, ck->model);
-    }
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[3], reg, name, err);
-        ok = get_conf(&r, ck);
-    }
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[4], reg, name, err);
-        ok = get_optm(&r, ck);
-    }
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[5], reg, name, err);
-        ok = get_trnr(&r, ck);
-    }
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[6], reg, name, err);
-        ok = get_hist(&r, ck);
-    }
-    if (ok) {
-        r = gd_reader_at(&c, &c.sec[7], reg, name, err);
-        ok = get_stop(&r, ck);
-    }
-    if (!ok) {
-        gd_checkpoint_free(ck);
-        return NULL;
-    }
-    ck->state.horizon_epochs = ck->state.horizon_epochs ? ck->state.horizon_epochs : ck->epochs;
     return ck;
 }
 

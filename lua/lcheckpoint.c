@@ -264,7 +264,7 @@ static int ck_gc(lua_State *L)
 static int checkpoint_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    lgd_checkpoint *b = lua_newuserdatauv(L, sizeof *b, 1);
+    lgd_checkpoint *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->ck = NULL;
     luaL_setmetatable(L, LGD_CHECKPOINT);
     gd_error err;
@@ -293,37 +293,29 @@ static void push_recipe(lua_State *L, const unsigned char *p, size_t n)
 }
 
 /* checkpoint:config(): the run's gd.train options. The model and the specs
- * move to Lua; the model is kept as user value 1, so a second call returns
- * the same one. */
+ * move to Lua, so it can be taken once per checkpoint. */
 static int ck_config(lua_State *L)
 {
     gd_checkpoint *ck = checkck(L, 1);
+    if (!ck->loss)
+        return lgd_error(L, "checkpoint: config() was already taken");
     lua_settop(L, 1);
     lua_createtable(L, 0, 20);
-    if (lua_getiuservalue(L, 1, 1) == LUA_TNIL) {
-        lua_pop(L, 1);
-        if (!ck->loss)
-            return lgd_error(L, "checkpoint: config() was already taken");
-        lgd_model *md = lgd_new_model_box(L);
-        md->m = gd_checkpoint_take_model(ck);
-        lua_pushvalue(L, -1);
-        lua_setiuservalue(L, 1, 1);
-        lua_setfield(L, 2, "model");
-        move_spec(L, &ck->loss);
-        lua_setfield(L, 2, "loss");
-        move_spec(L, &ck->optimizer);
-        lua_setfield(L, 2, "optimizer");
-        move_spec(L, &ck->schedule);
-        lua_setfield(L, 2, "schedule");
-        lua_createtable(L, ck->nregularizers, 0);
-        for (int i = 0; i < ck->nregularizers; i++) {
-            move_spec(L, &ck->regularizers[i]);
-            lua_rawseti(L, -2, i + 1);
-        }
-        lua_setfield(L, 2, "regularizers");
-    } else {
-        return lgd_error(L, "checkpoint: config() was already taken");
+    lgd_model *md = lgd_new_model_box(L);
+    md->m = gd_checkpoint_take_model(ck);
+    lua_setfield(L, 2, "model");
+    move_spec(L, &ck->loss);
+    lua_setfield(L, 2, "loss");
+    move_spec(L, &ck->optimizer);
+    lua_setfield(L, 2, "optimizer");
+    move_spec(L, &ck->schedule);
+    lua_setfield(L, 2, "schedule");
+    lua_createtable(L, ck->nregularizers, 0);
+    for (int i = 0; i < ck->nregularizers; i++) {
+        move_spec(L, &ck->regularizers[i]);
+        lua_rawseti(L, -2, i + 1);
     }
+    lua_setfield(L, 2, "regularizers");
     if (ck->clip != GD_CLIP_NONE) {
         lua_createtable(L, 0, 1);
         lgd_setnum(L, ck->clip == GD_CLIP_NORM ? "norm" : "value", ck->clip_value);
