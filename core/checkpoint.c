@@ -19,6 +19,8 @@
  */
 #include "checkpoint.h"
 
+#include "optim.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -419,20 +421,26 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
 static bool get_optm(gd_reader *r, gd_checkpoint *ck)
 {
     gd_trainer_state *st = &ck->state;
-    const gd_optimizer_vtable *ov = ck->optimizer->component->vt.optimizer;
     uint32_t nslots, nscalars;
     uint64_t len;
     if (!gd_get_u32(r, "the slot count", &nslots) ||
         !gd_get_u32(r, "the scalar count", &nscalars) ||
         !gd_get_u64(r, "the slot length", &len))
         return false;
-    int64_t np = gd_model_param_count(ck->model);
-    if (nslots != (uint32_t)ov->nslots || nscalars != (uint32_t)ov->nscalars ||
-        (nslots && len != (uint64_t)np)) {
+    int64_t np = gd_model_param_count(ck->model), want_len;
+    int want_slots, want_scalars;
+    gd_error lerr;
+    if (gd_optimizer_state_layout(ck->optimizer, ck->model, &want_slots, &want_len,
+                                  &want_scalars, &lerr) != GD_OK) {
+        gd_rfail(r, GD_EINVAL, "%s", lerr.msg);
+        return false;
+    }
+    if (nslots != (uint32_t)want_slots || nscalars != (uint32_t)want_scalars ||
+        (nslots && len != (uint64_t)want_len)) {
         gd_rfail(r, GD_EIO, "malformed section OPTM: %u slots of %llu and %u scalars; "
                  "optimizer '%s' on %lld parameters has %d, %lld and %d", nslots,
                  (unsigned long long)len, nscalars, ck->optimizer->component->name,
-                 (long long)np, ov->nslots, (long long)np, ov->nscalars);
+                 (long long)np, want_slots, (long long)want_len, want_scalars);
         return false;
     }
     if ((uint64_t)nslots * len > (r->end - r->pos) / 4) {

@@ -310,6 +310,52 @@ wrong_type:;
                    gd_kind_name(o->kind), arg_type_name(a));
 }
 
+/* A component option's default: a name, or (added in ABI 1.1) a name with
+ * numeric options, "adam{lr=3e-4}" (muon's fallback), so a default inner
+ * optimizer need not take its own defaults. Only numbers and true/false:
+ * the schema stays declarative, nothing here is a Lua parser. */
+static gd_spec *spec_from_default(const gd_registry *reg, gd_kind kind, const char *def,
+                                  gd_error *err)
+{
+    const char *brace = strchr(def, '{');
+    if (!brace)
+        return gd_spec_by_name(reg, kind, def, err);
+    char name[64], key[64];
+    snprintf(name, sizeof name, "%.*s", (int)(brace - def), def);
+    const gd_entry *e = gd_registry_find(reg, kind, name);
+    if (!e) {
+        gd_registry_fail_unknown(reg, kind, name, err);
+        return NULL;
+    }
+    gd_spec *s = gd_spec_begin(reg, e->component, err);
+    for (const char *p = brace + 1; s && *p && *p != '}';) {
+        const char *eq = strchr(p, '='), *end = eq ? eq + strcspn(eq, ",}") : NULL;
+        gd_arg a = { .type = GD_ARG_NUMBER };
+        char *stop = NULL;
+        if (eq) {
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            if (strncmp(eq + 1, "true", 4) == 0 || strncmp(eq + 1, "false", 5) == 0)
+                a = (gd_arg){ .type = GD_ARG_BOOLEAN, .b = eq[1] == 't' };
+            else
+                a.num = strtod(eq + 1, &stop);
+        }
+        if (!eq || (stop && stop != end) || gd_spec_set(s, key, &a, err) != GD_OK) {
+            if (!eq || (stop && stop != end))
+                gd_fail(err, GD_EINVAL, "malformed default '%s'", def);
+            gd_spec_free(s);
+            return NULL;
+        }
+        p = *end == ',' ? end + 1 : end;
+        while (*p == ' ')
+            p++;
+    }
+    if (s && gd_spec_finish(s, err) != GD_OK) {
+        gd_spec_free(s);
+        return NULL;
+    }
+    return s;
+}
+
 gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
 {
     spec_impl *s = (spec_impl *)spec;
@@ -327,7 +373,7 @@ gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
         if (o->type != GD_OPT_COMPONENT || v->present || !o->def_str)
             continue;
         gd_error inner;
-        gd_spec *child = gd_spec_by_name(s->reg, o->kind, o->def_str, &inner);
+        gd_spec *child = spec_from_default(s->reg, o->kind, o->def_str, &inner);
         if (!child)
             return gd_fail(err, GD_ENOTFOUND, "%s: default %s '%s' of option '%s' is not "
                            "available: %s", c->name, gd_kind_name(o->kind), o->def_str, o->name,
