@@ -264,6 +264,20 @@ static int cmd_list(const gd_registry *reg, const char *kind_name)
     return EXIT_SUCCESS;
 }
 
+/* A component default with options ("sgd{lr=0.01}", ABI 1.1) as the Lua
+ * a user would write: gd.optim.sgd{ lr = 0.01 }. */
+static void format_spec_default(const gd_option_spec *o, char *buf, size_t len)
+{
+    const char *d = o->def_str, *brace = strchr(d, '{');
+    size_t used = (size_t)snprintf(buf, len, "gd.%s.%.*s{ ", gd_kind_short_name(o->kind),
+                                   (int)(brace - d), d);
+    for (const char *p = brace + 1; *p && *p != '}' && used + 4 < len; p++)
+        used += (size_t)snprintf(buf + used, len - used, *p == '=' ? " = " : *p == ',' ? ", " : "%c",
+                                 *p);
+    if (used + 3 < len)
+        snprintf(buf + used, len - used, " }");
+}
+
 static void format_default(const gd_option_spec *o, char *buf, size_t len)
 {
     if (o->flags & GD_OPT_REQUIRED) {
@@ -285,7 +299,10 @@ static void format_default(const gd_option_spec *o, char *buf, size_t len)
         snprintf(buf, len, o->def_str ? "\"%s\"" : "(none)", o->def_str);
         break;
     case GD_OPT_COMPONENT:
-        snprintf(buf, len, "%s", o->def_str ? o->def_str : "(none)");
+        if (o->def_str && strchr(o->def_str, '{'))
+            format_spec_default(o, buf, len);
+        else
+            snprintf(buf, len, "%s", o->def_str ? o->def_str : "(none)");
         break;
     }
 }
@@ -375,6 +392,8 @@ static void print_doc(const gd_entry *e)
         format_default(o, d, sizeof d);
         if (o->flags & (GD_OPT_REQUIRED | GD_OPT_OPTIONAL))
             snprintf(d, sizeof d, "...");
+        else if (o->type == GD_OPT_COMPONENT && o->def_str && strchr(o->def_str, '{'))
+            format_spec_default(o, d, sizeof d);
         else if (o->type == GD_OPT_COMPONENT)
             snprintf(d, sizeof d, "\"%s\"", o->def_str ? o->def_str : "...");
         printf("%s %s = %s", shown ? "," : "", o->name, d);

@@ -276,7 +276,7 @@ gd_status gd_spec_set(gd_spec *spec, const char *name, const gd_arg *a, gd_error
         } else if (a->type == GD_ARG_SPEC) {
             if (a->spec->component->kind != o->kind)
                 return gd_fail(err, GD_EINVAL, "%s: option '%s' must be a%s %s, got %s '%s'",
-                               c->name, o->name, o->kind == GD_KIND_INITIALIZER ? "n" : "",
+                               c->name, o->name, o->kind == GD_KIND_INITIALIZER || o->kind == GD_KIND_OPTIMIZER ? "n" : "",
                                gd_kind_name(o->kind), gd_kind_name(a->spec->component->kind),
                                a->spec->component->name);
             child = gd_spec_copy(a->spec);
@@ -306,7 +306,7 @@ wrong_type:;
         return gd_fail(err, GD_EINVAL, "%s: option '%s' must be %s, got %s", c->name, o->name,
                        want, arg_type_name(a));
     return gd_fail(err, GD_EINVAL, "%s: option '%s' must be a%s %s (a spec or a name), got %s",
-                   c->name, o->name, o->kind == GD_KIND_INITIALIZER ? "n" : "",
+                   c->name, o->name, o->kind == GD_KIND_INITIALIZER || o->kind == GD_KIND_OPTIMIZER ? "n" : "",
                    gd_kind_name(o->kind), arg_type_name(a));
 }
 

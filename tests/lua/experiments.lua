@@ -4,17 +4,7 @@
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 
-local function sh(cmd)
-  local ok = os.execute(cmd)
-  return ok == true or ok == 0
-end
-
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(gd._util.mkdir_p(p))
-  return p
-end
+local sh, tmpdir = T.sh, T.tmpdir
 
 local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 4 }
 local train, val = data:split{ validation = 60, seed = 1 }

@@ -29,6 +29,20 @@ function T.run()
   if failed > 0 then error(("%d of %d cases failed"):format(failed, #cases), 0) end
 end
 
+-- A shell command; true when it exits 0.
+function T.sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
+-- A fresh directory (the caller removes it).
+function T.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(T.gd._util.mkdir_p(p))
+  return p
+end
+
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
 function T.reference(name)
   local dir = os.getenv("GRADUS_REFERENCE")

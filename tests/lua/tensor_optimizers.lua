@@ -1,0 +1,198 @@
+-- tests/lua/tensor_optimizers.lua: the ABI 1.1 optimizers (lars, lamb,
+-- adafactor, muon, lookahead, sam) as a user drives them: gd.train on a
+-- Fashion-MNIST subset, one gd.compare, SAM's second pass under dropout,
+-- batch norm, clipping and L2, the refusals, an ABI 1.0 plugin, and an
+-- out-of-tree tensor-aware plugin found through GRADUS_PLUGIN_PATH.
+
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local gd = T.gd
+
+local ok, all = pcall(gd.data.fashion_mnist, { split = "train", limit = 1500 })
+if not ok then error("Fashion-MNIST is needed (setup.sh installs dataset-fashion-mnist): " .. tostring(all)) end
+local train, val = all:split{ validation = 500, seed = 1 }
+
+local function mlp()
+  return gd.sequential{ gd.layer.dense{ units = 64, init = "he_normal" }, gd.layer.relu{},
+                        gd.layer.dense{ units = 10 } }
+end
+
+local six = {
+  lars = gd.optim.lars{ lr = 2.0 },
+  lamb = gd.optim.lamb{ lr = 0.01 },
+  adafactor = gd.optim.adafactor{ lr = 1e-3 },
+  muon = gd.optim.muon{ fallback = gd.optim.adam{ lr = 1e-3 } },
+  lookahead = gd.optim.lookahead{ k = 4, inner = gd.optim.adam{ lr = 2e-3 } },
+  sam = gd.optim.sam{ base = gd.optim.momentum{ lr = 0.05 } },
+}
+
+for _, name in ipairs{ "lars", "lamb", "adafactor", "muon", "lookahead", "sam" } do
+  T.test("test_" .. name .. "_trains_an_mlp_on_fashion_mnist", function()
+    local run = gd.train{ model = mlp(), loss = gd.loss.cross_entropy{}, optimizer = six[name],
+                          data = train, validation = val, epochs = 3, batch = 100, seed = 1,
+                          progress = false }
+    assert(run.status == "ok", name .. ": " .. run.status)
+    local e = run.history.epochs
+    for i = 1, 3 do assert(e[i].train_loss == e[i].train_loss and e[i].train_loss < math.huge) end
+    assert(e[3].train_loss < 0.8 * e[1].train_loss,
+      ("%s: train loss %.4f -> %.4f does not fall"):format(name, e[1].train_loss, e[3].train_loss))
+    assert(e[3].val_loss < e[1].val_loss, name .. ": validation loss does not fall")
+  end)
+end
+
+T.test("test_compare_adam_lamb_lars_muon_sam", function()
+  local res = gd.compare{
+    base = { model = mlp(), loss = gd.loss.cross_entropy{}, data = train, validation = val,
+             epochs = 2, batch = 100, seed = 1 },
+    variants = {
+      { name = "adam", optimizer = gd.optim.adam{} },
+      { name = "lamb", optimizer = six.lamb },
+      { name = "lars", optimizer = six.lars },
+      { name = "muon", optimizer = six.muon },
+      { name = "sam", optimizer = six.sam },
+    },
+    repeats = 2, progress = false }
+  print(("%-6s %10s %10s"):format("name", "val_loss", "val_acc"))
+  for i, s in ipairs(res.summary) do
+    assert(s.n == 2, s.name .. ": " .. s.n .. " runs")
+    assert(s.mean.val_loss > 0 and s.mean.val_loss < 2.3, s.name .. ": val_loss " .. s.mean.val_loss)
+    print(("%-6s %10.4f %10.4f"):format(s.name, s.mean.val_loss, s.mean.val_accuracy))
+    assert(res.variants[i].name == s.name)
+  end
+end)
+
+-- SAM with rho = 0 moves nothing, so its second pass must see exactly the
+-- first: the same dropout masks, the running statistics updated once, the
+-- same clipping and L2. Any difference shows as a different bit.
+T.test("test_sam_second_pass_is_the_first_pass_at_rho_0", function()
+  local spirals = gd.data.synthetic.spirals{ n = 240, classes = 3, noise = 0.1, seed = 2 }
+  local function cfg(opt)
+    return { model = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.batchnorm{},
+                                    gd.layer.relu{}, gd.layer.dropout{ rate = 0.3 },
+                                    gd.layer.dense{ units = 3 } },
+             loss = gd.loss.cross_entropy{}, optimizer = opt, data = spirals, validation = spirals,
+             regularizers = { gd.reg.l2{ lambda = 1e-3 } }, clip = { norm = 0.5 },
+             epochs = 3, batch = 40, seed = 3, monitor = { every = 1 }, progress = false }
+  end
+  local base = gd.optim.momentum{ lr = 0.05 }
+  local plain = gd.train(cfg(base))
+  local sam0 = gd.train(cfg(gd.optim.sam{ rho = 0, base = base }))
+  local pa, pb = plain.model:params(), sam0.model:params()
+  for i = 1, #pa do
+    for j = 1, #pa[i].value do assert(pa[i].value[j] == pb[i].value[j], "parameters differ") end
+  end
+  local ba, bb = plain.model:buffers(), sam0.model:buffers()
+  for i = 1, #ba do
+    for j = 1, #ba[i].value do assert(ba[i].value[j] == bb[i].value[j], ba[i].name .. " differs") end
+  end
+  assert(plain.history.epochs[3].val_loss == sam0.history.epochs[3].val_loss)
+  -- with rho > 0 the reported loss of the first step is still L(W), the first pass's
+  local sam = gd.train(cfg(gd.optim.sam{ rho = 0.5, base = base }))
+  assert(sam.history.steps[1].loss == plain.history.steps[1].loss, "step 1 loss is not L(W)")
+  assert(sam.history.steps[2].loss ~= plain.history.steps[2].loss, "rho = 0.5 changed nothing")
+end)
+
+T.test("test_lookahead_slow_weights_start_as_the_parameters", function()
+  local W, b = gd.tensor({ 1, 2, 3, 4, 5, 6 }, { 2, 3 }), gd.tensor{ 0.5, -0.5 }
+  local opt = gd.optim.lookahead{ k = 2 }:build{ W, b }
+  local S = opt:slots(1)[1]
+  for i = 1, 6 do assert(S[i] == W[i]) end
+  local a = gd.optim.adafactor{}:build{ W, b }
+  assert(#a:slots(1)[1] == 5, "adafactor keeps r + c numbers for a [2, 3] matrix")
+  assert(#a:slots(2)[1] == 2)
+end)
+
+T.test("test_refusals", function()
+  T.expect_error("lookahead: option 'inner' must be an optimizer, got scheduler 'cosine'",
+                 gd.optim.lookahead, { inner = gd.sched.cosine{} })
+  T.expect_error("lookahead: option 'k' must be >= 1, got 0", gd.optim.lookahead, { k = 0 })
+  T.expect_error("muon: option 'fallback': unknown optimizer 'adamm' (did you mean 'adam'?",
+                 gd.optim.muon, { fallback = "adamm" })
+  local x = gd.tensor{ 1, 2 }
+  T.expect_error("sam: needs the whole model (a second gradient) and cannot be the inner "
+                 .. "optimizer of lookahead", gd.optim.lookahead{ inner = gd.optim.sam{} }.build,
+                 gd.optim.lookahead{ inner = gd.optim.sam{} }, { x })
+  local sam = gd.optim.sam{}:build{ x }
+  T.expect_error("sam:step: a two-pass optimizer needs { closure = function() return { grads } end }",
+                 sam.step, sam, { gd.tensor{ 1, 1 } })
+  T.expect_error("sam:step: closure result: entry 1 is not a gradient of the shape of parameter 1",
+                 sam.step, sam, { gd.tensor{ 1, 1 } }, { closure = function() return { 3 } end })
+  assert(x[1] == 1 and x[2] == 2, "a failed two-pass step puts the parameters back")
+  T.expect_error("lamb:build: entry 1: role must be one of weight, bias, scale, shift, got gain",
+                 gd.optim.lamb{}.build, gd.optim.lamb{}, { { value = x, role = "gain" } })
+  local lamb = gd.optim.lamb{}:build{ x }
+  T.expect_error("lamb:step: gradient 1 has shape [3], expected [2]", lamb.step, lamb,
+                 { gd.tensor{ 1, 2, 3 } })
+end)
+
+T.test("test_an_abi_1_0_plugin_loads_and_trains", function()
+  local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
+  gd.plugins.load(dir .. "/fixture_abi10.so")
+  local found
+  for _, c in ipairs(gd.plugins.list("optim")) do if c.name == "abi10_sgd" then found = c end end
+  assert(found, "abi10_sgd is not listed")
+  local x = gd.tensor{ 1, -2 }
+  gd.optim.abi10_sgd{ lr = 0.5 }:build{ x }:step{ gd.tensor{ 0.25, 1 } }
+  assert(x[1] == 0.875 and x[2] == -2.5, "W -= lr*g")
+  local d = gd.data.synthetic.blobs{ n = 200, classes = 3, seed = 1 }
+  local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } },
+    loss = gd.loss.cross_entropy{}, optimizer = gd.optim.abi10_sgd{ lr = 0.1 }, data = d,
+    epochs = 10, batch = 20, progress = false }
+  assert(run.status == "ok" and run.model:evaluate(d).accuracy > 0.9)
+end)
+
+T.test("test_an_out_of_tree_tensor_optimizer_from_the_plugin_path", function()
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local pcdir = os.getenv("GRADUS_PKGCONFIG") or error("GRADUS_PKGCONFIG is not set")
+  local dir = T.tmpdir()
+  local src = io.open(dir .. "/normsgd.c", "w")
+  src:write([[
+/* normsgd: per-tensor normalized SGD, W -= lr*G/|G| (nothing when G = 0). */
+#include <math.h>
+#include <gradus/gradus.h>
+static const gd_option_spec options[] = { GD_OPT_NUMBER_MIN("lr", 0.01, 0, "learning rate") };
+static void step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_tensor *t)
+{
+    (void)o;
+    double s = 0;
+    for (int64_t i = 0; i < t->numel; i++)
+        s += (double)t->g[i] * t->g[i];
+    if (s == 0)
+        return;
+    const float k = (float)(ctx->lr / sqrt(s));
+    for (int64_t i = 0; i < t->numel; i++)
+        t->x[i] -= k * t->g[i];
+}
+static const gd_optimizer_vtable vt = { .size = sizeof vt, .step_tensor = step };
+static const gd_component normsgd = { .size = sizeof normsgd, .kind = GD_KIND_OPTIMIZER,
+    .name = "normsgd", .doc = "normalized SGD per tensor", .options = options, .noptions = 1,
+    .vt.optimizer = &vt };
+static const gd_component *const components[] = { &normsgd };
+GD_PLUGIN("normsgd", "1.0", components)
+]])
+  src:close()
+  assert(T.sh(("cd '%s' && cc -std=c11 -Wall -Wextra -Werror -shared -fPIC $(PKG_CONFIG_PATH='%s' pkg-config --cflags gradus) normsgd.c -o normsgd.so -lm")
+    :format(dir, pcdir)), "compiling the plugin failed")
+  local script = io.open(dir .. "/use.lua", "w")
+  script:write([[
+local gd = require "gradus"
+local W, b = gd.tensor({ 1, 2, 3, 4 }, { 2, 2 }), gd.tensor{ 1, 1 }
+local gW, gb = gd.tensor({ 3, 0, 0, 4 }, { 2, 2 }), gd.tensor{ 0, 0 }
+gd.optim.normsgd{ lr = 0.5 }:build{ W, b }:step{ gW, gb }
+-- |gW| = 5: W -= 0.5*gW/5 = 0.1*gW; gb = 0 leaves b
+local want = { 0.7, 2, 3, 3.6 }
+for i = 1, 4 do assert(math.abs(W[i] - want[i]) < 1e-6, "W[" .. i .. "] = " .. W[i]) end
+assert(b[1] == 1 and b[2] == 1)
+local d = gd.data.synthetic.blobs{ n = 200, classes = 3, seed = 1 }
+local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
+  optimizer = gd.optim.normsgd{ lr = 0.05 }, data = d, epochs = 10, batch = 20, progress = false }
+local acc = run.model:evaluate(d).accuracy
+assert(run.status == "ok" and acc > 0.9, "accuracy " .. acc)
+io.write("trained ", acc, "\n")
+]])
+  script:close()
+  local out = io.popen(("GRADUS_PLUGIN_PATH='%s' '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(dir, exe, dir)):read("a")
+  T.sh("rm -rf '" .. dir .. "'")
+  assert(out:find("trained") and out:find("rc=0"), out)
+end)
+
+T.run()
