@@ -82,6 +82,48 @@ static void put_conf(gd_buf *b, const gd_train_config *cfg, const gd_run_setting
     put_identity(b, &run->val_id);
     put_bytes(b, run->train_recipe, run->train_recipe_len);
     put_bytes(b, run->val_recipe, run->val_recipe_len);
+    /* Added with ABI 1.1, last so that older files (which end here) still
+     * read: the optimizer's parameter groups. */
+    int ng = gd_spec_group_count(cfg->optimizer);
+    gd_put_u32(b, (uint32_t)ng);
+    for (int i = 0; i < ng; i++) {
+        int role;
+        const char *layer;
+        const gd_spec *g = gd_spec_group(cfg->optimizer, i, &role, &layer);
+        gd_put_u8(b, (unsigned)role);
+        gd_put_u8(b, layer != NULL);
+        gd_put_str(b, layer ? layer : "");
+        gd_put_spec(b, g);
+    }
+}
+
+/* The optimizer's parameter groups, when the section has them (files
+ * written before ABI 1.1 end before). */
+static bool get_groups(gd_reader *r, gd_checkpoint *ck)
+{
+    uint32_t ng = 0;
+    if (r->pos < r->end && !gd_get_u32(r, "the group count", &ng))
+        return false;
+    if (ng > 1024) {
+        gd_rfail(r, GD_EIO, "malformed section CONF: %u parameter groups", ng);
+        return false;
+    }
+    for (uint32_t i = 0; i < ng; i++) {
+        unsigned role, has_layer;
+        char layer[64];
+        gd_spec *g;
+        if (!gd_get_u8(r, "a group role", &role) || !gd_get_u8(r, "a group flag", &has_layer) ||
+            !gd_get_str(r, "a group layer", layer, sizeof layer) ||
+            !(g = gd_get_spec(r, "a parameter group")))
+            return false;
+        gd_error inner;
+        if (gd_spec_add_group(ck->optimizer, (int)role, has_layer ? layer : NULL, g,
+                              &inner) != GD_OK) {
+            gd_rfail(r, GD_EIO, "malformed section CONF: %s", inner.msg);
+            return false;
+        }
+    }
+    return true;
 }
 
 static void put_record(gd_buf *b, const gd_step_record *r, int nl)
@@ -413,7 +455,8 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
         !get_flag(r, "the validation flag", &run->has_validation) ||
         !get_identity(r, &run->train_id) || !get_identity(r, &run->val_id) ||
         !get_bytes(r, "the data recipe", &run->train_recipe, &run->train_recipe_len) ||
-        !get_bytes(r, "the validation recipe", &run->val_recipe, &run->val_recipe_len))
+        !get_bytes(r, "the validation recipe", &run->val_recipe, &run->val_recipe_len) ||
+        !get_groups(r, ck))
         return false;
     return gd_reader_done(r);
 }

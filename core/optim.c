@@ -30,7 +30,7 @@ typedef struct node {
     const gd_spec *spec;
     const gd_optimizer_vtable *vt;
     bool tensor;
-    double own_lr;              /* its `lr` option, or NAN when it has none */
+    const gd_spec **tspec;      /* [n]: the spec each tensor's options come from (groups) */
     double *dbl;                /* [0] t, then nscalars */
     gd_optim_tensor *view;      /* [n]: x and g of the outer tensor, its own slots */
     gd_slot_init *init;         /* [n * GD_MAX_OPTIM_SLOTS] */
@@ -81,8 +81,8 @@ static bool any_in_tree(const gd_spec *s, bool (*pred)(const gd_optimizer_vtable
 
 bool gd_optimizer_is_tensor(const gd_spec *opt)
 {
-    if (gd_optimizer_vtable_tensor(opt->component->vt.optimizer))
-        return true;
+    if (gd_optimizer_vtable_tensor(opt->component->vt.optimizer) || gd_spec_group_count(opt))
+        return true;    /* groups need per-tensor options: the tensor path */
     for (int i = 0; i < opt->component->noptions; i++)
         if (inner_spec(opt, i))
             return true;    /* an elementwise composite still needs the tree */
@@ -140,7 +140,6 @@ static node *make_nodes(gd_optim *o, const gd_spec *s, int *next)
     nd->spec = s;
     nd->vt = s->component->vt.optimizer;
     nd->tensor = gd_optimizer_vtable_tensor(nd->vt);
-    nd->own_lr = own_lr(s);
     nd->inner = calloc((size_t)s->component->noptions + 1, sizeof(node *));
     if (!nd->inner)
         return NULL;
@@ -148,6 +147,39 @@ static node *make_nodes(gd_optim *o, const gd_spec *s, int *next)
         if (inner_spec(s, i) && !(nd->inner[i] = make_nodes(o, inner_spec(s, i), next)))
             return NULL;
     return nd;
+}
+
+static const char *const role_names[] = { "any", "weight", "bias", "scale", "shift" };
+
+/* Each tensor's options: the first group of the outermost optimizer that
+ * matches it, else its own. Inner optimizers have no groups of their own
+ * here. A group that matches nothing is a mistake (a layer name misspelt),
+ * refused. */
+static gd_status assign_groups(gd_optim *o, gd_error *err)
+{
+    for (int j = 0; j < o->nnodes; j++)
+        for (int i = 0; i < o->n; i++)
+            o->nodes[j].tspec[i] = o->nodes[j].spec;
+    const gd_spec *s = o->nodes[0].spec;
+    int ng = gd_spec_group_count(s);
+    for (int k = 0; k < ng; k++) {
+        int role, hits = 0;
+        const char *layer;
+        const gd_spec *g = gd_spec_group(s, k, &role, &layer);
+        for (int i = 0; i < o->n; i++) {
+            const gd_optim_tensor *t = &o->master[i];
+            if ((role && (int)t->role != role) || (layer && strcmp(layer, t->layer) != 0))
+                continue;
+            hits++;
+            if (o->nodes[0].tspec[i] == s)
+                o->nodes[0].tspec[i] = g;
+        }
+        if (!hits)
+            return gd_fail(err, GD_EINVAL, "%s: groups[%d] (role %s, layer %s) matches no "
+                           "parameter tensor", s->component->name, k + 1,
+                           role_names[role > 0 && role <= 4 ? role : 0], layer ? layer : "any");
+    }
+    return GD_OK;
 }
 
 /* Slot lengths and rules of every node and tensor, and the scratch size. */
@@ -171,7 +203,7 @@ static gd_status plan(gd_optim *o, gd_error *err)
                 int64_t len = v->numel;
                 if (nd->tensor && GD_HAS_MEMBER(nd->vt, gd_optimizer_vtable, slot_len) &&
                     nd->vt->slot_len)
-                    len = nd->vt->slot_len(nd->spec->options, v, k, init);
+                    len = nd->vt->slot_len(nd->tspec[i]->options, v, k, init);
                 if (len < 0 || (*init != GD_SLOT_ZERO && *init != GD_SLOT_COPY) ||
                     (*init == GD_SLOT_COPY && len != v->numel))
                     return gd_fail(err, GD_EINVAL, "%s: slot %d of tensor %d: invalid length "
@@ -181,7 +213,7 @@ static gd_status plan(gd_optim *o, gd_error *err)
             }
             if (nd->tensor && GD_HAS_MEMBER(nd->vt, gd_optimizer_vtable, scratch_len) &&
                 nd->vt->scratch_len) {
-                int64_t s = nd->vt->scratch_len(nd->spec->options, v);
+                int64_t s = nd->vt->scratch_len(nd->tspec[i]->options, v);
                 if (s > o->nscratch)
                     o->nscratch = s;
             }
@@ -224,7 +256,8 @@ gd_optim *gd_optim_new(const gd_spec *opt, const gd_optim_tensor *tensors, int n
         node *nd = &o->nodes[j];
         nd->view = calloc((size_t)n + 1, sizeof *nd->view);
         nd->init = calloc((size_t)(n + 1) * GD_MAX_OPTIM_SLOTS, sizeof *nd->init);
-        ok = nd->view && nd->init;
+        nd->tspec = calloc((size_t)n + 1, sizeof *nd->tspec);
+        ok = nd->view && nd->init && nd->tspec;
     }
     if (!ok) {
         gd_fail(err, GD_ENOMEM, "%s: out of memory", opt->component->name);
@@ -248,7 +281,7 @@ gd_optim *gd_optim_new(const gd_spec *opt, const gd_optim_tensor *tensors, int n
         return NULL;
     }
     o->lr0 = gd_optimizer_base_lr(opt);
-    if (plan(o, err) != GD_OK) {
+    if (assign_groups(o, err) != GD_OK || plan(o, err) != GD_OK) {
         gd_optim_free(o);
         return NULL;
     }
@@ -273,6 +306,7 @@ void gd_optim_free(gd_optim *o)
     for (int j = 0; o->nodes && j < o->nnodes; j++) {
         free(o->nodes[j].view);
         free(o->nodes[j].init);
+        free(o->nodes[j].tspec);
         free(o->nodes[j].inner);
     }
     free(o->nodes);
@@ -304,13 +338,15 @@ void gd_optim_reset(gd_optim *o)
 static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tensor *t);
 static gd_status regrad(const gd_optim_ctx *ctx, gd_error *err);
 
-static gd_optim_ctx make_ctx(node *nd)
+/* The context of node nd for one tensor's options (spec), or the node's. */
+static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec)
 {
     gd_optim *o = nd->o;
+    double lr = own_lr(spec);
     return (gd_optim_ctx){
         .size = sizeof(gd_optim_ctx),
         .host = gd_core_host(),
-        .lr = isnan(nd->own_lr) ? o->lr : nd->own_lr * o->factor,
+        .lr = isnan(lr) ? o->lr : lr * o->factor,
         .t = (int64_t)nd->dbl[0],
         .scalars = nd->dbl + 1,
         .scratch = o->scratch,
@@ -322,16 +358,17 @@ static gd_optim_ctx make_ctx(node *nd)
 
 static void step_tensor(node *nd, gd_optim_tensor *v)
 {
-    gd_optim_ctx ctx = make_ctx(nd);
+    const gd_spec *spec = nd->tspec[v->index];
+    gd_optim_ctx ctx = make_ctx(nd, spec);
     if (nd->tensor) {
-        nd->vt->step_tensor(nd->spec->options, &ctx, v);
+        nd->vt->step_tensor(spec->options, &ctx, v);
         return;
     }
     gd_optim_state st = { ctx.lr, ctx.t, ctx.scalars };
     gd_optim_span sp = { v->numel, v->x, v->g, { 0 } };
     for (int k = 0; k < nd->vt->nslots; k++)
         sp.slot[k] = v->slot[k];
-    nd->vt->step(nd->spec->options, &st, &sp);
+    nd->vt->step(spec->options, &st, &sp);
 }
 
 static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tensor *t)
@@ -385,7 +422,7 @@ gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, vo
     node *root = &o->nodes[0];
     refresh(o, root);
     if (has_step_all(root->vt)) {
-        gd_optim_ctx c = make_ctx(root);
+        gd_optim_ctx c = make_ctx(root, root->spec);
         return root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
     }
     for (int i = 0; i < o->n; i++)

@@ -15,7 +15,15 @@ typedef struct spec_impl {
     const gd_registry *reg;
     gd_options *opts;
     unsigned char *set;      /* which options the user gave */
+    int ngroups;             /* optimizers: parameter groups (gd_spec_add_group) */
+    struct spec_group *groups;
 } spec_impl;
+
+typedef struct spec_group {
+    int role;                /* gd_param_role, or 0: any */
+    char *layer;             /* a layer name, or NULL: any */
+    gd_spec *spec;           /* the optimizer's options with the group's overrides */
+} spec_group;
 
 static const char *const unit_choices[] = { "step", "epoch", NULL };
 static const char *const to_choices[] = { "weights", "all", NULL };
@@ -411,6 +419,11 @@ gd_spec *gd_spec_copy(const gd_spec *src)
         d->opts->v[i] = v;
         d->set[i] = si->set[i];
     }
+    for (int i = 0; i < si->ngroups; i++) {
+        gd_spec *g = gd_spec_copy(si->groups[i].spec);
+        if (!g || gd_spec_add_group(dst, si->groups[i].role, si->groups[i].layer, g, NULL))
+            goto fail;
+    }
     return dst;
 fail:
     gd_spec_free(dst);
@@ -427,7 +440,54 @@ void gd_spec_free(gd_spec *spec)
         free_value(gd_spec_option(spec->component, i), &s->opts->v[i]);
     free(s->opts);
     free(s->set);
+    for (int i = 0; i < s->ngroups; i++) {
+        free(s->groups[i].layer);
+        gd_spec_free(s->groups[i].spec);
+    }
+    free(s->groups);
     free(s);
+}
+
+gd_status gd_spec_add_group(gd_spec *spec, int role, const char *layer, gd_spec *g,
+                            gd_error *err)
+{
+    spec_impl *s = (spec_impl *)spec;
+    const char *name = spec->component->name;
+    gd_status st = GD_OK;
+    spec_group *grown = NULL;
+    char *lname = layer ? strdup(layer) : NULL;
+    if (spec->component->kind != GD_KIND_OPTIMIZER || g->component != spec->component)
+        st = gd_fail(err, GD_EINVAL, "%s: a parameter group must hold options of the same "
+                     "optimizer", name);
+    else if (role < 0 || role > GD_ROLE_SHIFT || (!layer && role == 0))
+        st = gd_fail(err, GD_EINVAL, "%s: groups[%d] needs a role or a layer (the tensors it "
+                     "sets options for)", name, s->ngroups + 1);
+    else if ((layer && !lname) ||
+             !(grown = realloc(s->groups, (size_t)(s->ngroups + 1) * sizeof *grown)))
+        st = gd_fail(err, GD_ENOMEM, "%s: out of memory", name);
+    if (st != GD_OK) {
+        free(lname);
+        gd_spec_free(g);
+        return st;
+    }
+    s->groups = grown;
+    s->groups[s->ngroups++] = (spec_group){ role, lname, g };
+    return GD_OK;
+}
+
+int gd_spec_group_count(const gd_spec *spec)
+{
+    return ((const spec_impl *)spec)->ngroups;
+}
+
+const gd_spec *gd_spec_group(const gd_spec *spec, int i, int *role, const char **layer)
+{
+    const spec_impl *s = (const spec_impl *)spec;
+    if (i < 0 || i >= s->ngroups)
+        return NULL;
+    *role = s->groups[i].role;
+    *layer = s->groups[i].layer;
+    return s->groups[i].spec;
 }
 
 gd_spec *gd_spec_by_name(const gd_registry *reg, gd_kind kind, const char *name, gd_error *err)

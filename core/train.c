@@ -693,7 +693,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         rec->grad_norm = gnorm;
         rec->clipped = clipped;
         const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
-        rec->effective_lr = GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
+        rec->effective_lr = !tr->topt && GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
                                     ov->effective_lr
                                 ? ov->effective_lr(tr->cfg.optimizer->options, &os_, &span) : NAN;
         layer_stats(tr, rec);

@@ -143,6 +143,8 @@ lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *
 /* ---- loptim.c ----------------------------------------------------------- */
 
 void lgd_open_tensor_optimizer(lua_State *L);
+/* The `groups` of the options table at idx into optimizer spec s (finished). */
+void lgd_spec_groups(lua_State *L, gd_spec *s, int idx);
 /* spec:build{...} for a tensor-aware or composite optimizer (ABI 1.1). */
 int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s);
 

@@ -69,6 +69,94 @@ static const char *entry_str(lua_State *L, const char *f)
     return s;
 }
 
+/* ---------------------------------------------------------------------------
+ * Parameter groups: gd.optim.X{ ..., groups = { { role = "bias", weight_decay = 0 },
+ * { layer = "dense1", lr = 1e-4 } } } for any optimizer
+ * ------------------------------------------------------------------------- */
+
+/* The options of a group as gd_args: numbers, integers, booleans, strings. */
+static void set_group_option(lua_State *L, gd_spec *g, int gi, const char *key, int vidx)
+{
+    const char *name = g->component->name;
+    int oi = gd_spec_option_index(g->component, key);
+    if (oi >= 0 && gd_spec_option(g->component, oi)->type == GD_OPT_COMPONENT)
+        lgd_error(L, "%s: groups[%d]: option '%s' cannot be set per group", name, gi, key);
+    gd_arg a = { 0 };
+    switch (lua_type(L, vidx)) {
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, vidx))
+            a = (gd_arg){ .type = GD_ARG_INTEGER, .i = (int64_t)lua_tointeger(L, vidx) };
+        else
+            a = (gd_arg){ .type = GD_ARG_NUMBER, .num = lua_tonumber(L, vidx) };
+        break;
+    case LUA_TBOOLEAN: a = (gd_arg){ .type = GD_ARG_BOOLEAN, .b = lua_toboolean(L, vidx) }; break;
+    case LUA_TSTRING: a = (gd_arg){ .type = GD_ARG_STRING, .s = lua_tostring(L, vidx) }; break;
+    default:
+        lgd_error(L, "%s: groups[%d]: option '%s' must be a number, boolean or string, got %s",
+                  name, gi, key, luaL_typename(L, vidx));
+    }
+    gd_error err;
+    if (gd_spec_set(g, key, &a, &err) != GD_OK) {
+        size_t skip = strlen(name);
+        const char *msg = strncmp(err.msg, name, skip) == 0 && err.msg[skip] == ':'
+                              ? err.msg + skip + 2 : err.msg;
+        lgd_error(L, "%s: groups[%d]: %s", name, gi, msg);
+    }
+}
+
+void lgd_spec_groups(lua_State *L, gd_spec *s, int idx)
+{
+    const char *name = s->component->name;
+    if (lua_getfield(L, idx, "groups") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        lgd_error(L, "%s: groups must be a list of tables ({ role = ..., layer = ..., option = "
+                  "value }), got %s", name, luaL_typename(L, -1));
+    int list = lua_gettop(L);
+    lua_Integer n = luaL_len(L, list);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_geti(L, list, i) != LUA_TTABLE)
+            lgd_error(L, "%s: groups[%d] must be a table, got %s", name, (int)i,
+                      luaL_typename(L, -1));
+        int gt = lua_gettop(L);
+        int role = 0;
+        if (lua_getfield(L, gt, "role") != LUA_TNIL) {
+            const char *r = lua_tostring(L, -1);
+            while (r && role_names[role] && strcmp(role_names[role], r) != 0)
+                role++;
+            if (!r || !role_names[role])
+                lgd_error(L, "%s: groups[%d]: role must be one of weight, bias, scale, shift, "
+                          "got %s", name, (int)i, r ? r : luaL_typename(L, -1));
+            role++;
+        }
+        if (lua_getfield(L, gt, "layer") != LUA_TNIL && !lua_isstring(L, -1))
+            lgd_error(L, "%s: groups[%d]: layer must be a layer name, got %s", name, (int)i,
+                      luaL_typename(L, -1));
+        const char *layer = lua_tostring(L, -1);   /* kept alive by the group table */
+        gd_spec *g = gd_spec_copy(s);
+        if (!g)
+            lgd_error(L, "%s: out of memory", name);
+        lgd_push_spec(L, g);   /* owned by a userdata while the options are set */
+        lua_pushnil(L);
+        while (lua_next(L, gt)) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                lgd_error(L, "%s: groups[%d]: options are named (name = value)", name, (int)i);
+            const char *key = lua_tostring(L, -2);
+            if (strcmp(key, "role") != 0 && strcmp(key, "layer") != 0)
+                set_group_option(L, g, (int)i, key, lua_gettop(L));
+            lua_pop(L, 1);
+        }
+        gd_error err;
+        gd_spec *own = gd_spec_copy(g);
+        if (!own || gd_spec_add_group(s, role, layer, own, &err) != GD_OK)
+            lgd_error(L, "%s", own ? err.msg : "out of memory");
+        lua_settop(L, list);
+    }
+    lua_pop(L, 1);
+}
+
 static int topt_gc(lua_State *L)
 {
     ltopt *t = checktopt(L, 1);

@@ -110,6 +110,9 @@ local function spec_for(name)
     return gd.optim.sam{ rho = 0.05, base = gd.optim.momentum{ lr = 0.01 } }
   elseif name == "muon" then
     return gd.optim.muon{ lr = 0.01, fallback = gd.optim.adam{ lr = 0.01 } }
+  elseif name == "adamw+groups" then   -- parameter groups are saved with the optimizer
+    return gd.optim.adamw{ lr = 0.01, groups = { { role = "bias", weight_decay = 0 },
+                                                 { layer = "dense1", lr = 0.003 } } }
   end
   return gd.optim[name]{ lr = 0.01 }
 end
@@ -117,6 +120,7 @@ end
 T.test("test_resume_every_optimizer_is_exact_mid_epoch_and_at_epoch_end", function()
   local names = optimizer_names()
   assert(#names >= 13, "expected every optimizer of the lecture and the six of ABI 1.1, got " .. #names)
+  names[#names + 1] = "adamw+groups"
   for _, name in ipairs(names) do
     local opt = spec_for(name)
     local full = gd.train(config{ optimizer = opt })

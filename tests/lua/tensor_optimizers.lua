@@ -124,6 +124,48 @@ T.test("test_refusals", function()
                  { gd.tensor{ 1, 2, 3 } })
 end)
 
+T.test("test_groups_set_options_per_tensor", function()
+  local W1, b1 = gd.tensor({ 1, 2 }, { 1, 2 }), gd.tensor{ 1 }
+  local W2 = gd.tensor({ 1, 2 }, { 1, 2 })
+  local opt = gd.optim.sgd{ lr = 0.1, groups = { { layer = "dense1", lr = 0.01 },
+                                                 { role = "bias", lr = 0 } } }
+  local o = opt:build{ { value = W1, layer = "dense1" }, { value = b1, layer = "dense1" },
+                       { value = W2, layer = "dense2" } }
+  o:step{ gd.tensor({ 1, 1 }, { 1, 2 }), gd.tensor{ 1 }, gd.tensor({ 1, 1 }, { 1, 2 }) }
+  -- the first matching group wins: b1 is in dense1, so it takes lr = 0.01
+  T.close("W1", W1, { 0.99, 1.99 }, 1e-7)
+  T.close("b1", b1, { 0.99 }, 1e-7)
+  T.close("W2", W2, { 0.9, 1.9 }, 1e-7)
+  -- a schedule scales a group's lr by the same factor: lr 0.05 of 0.1 halves 0.01
+  o:step({ gd.tensor({ 1, 1 }, { 1, 2 }), gd.tensor{ 1 }, gd.tensor({ 1, 1 }, { 1, 2 }) }, { lr = 0.05 })
+  T.close("W1 at half lr", W1, { 0.985, 1.985 }, 1e-7)
+  T.close("W2 at half lr", W2, { 0.85, 1.85 }, 1e-7)
+  -- under gd.train: biases in a group with lr = 0 never move from their 0
+  local d = gd.data.synthetic.blobs{ n = 200, classes = 3, seed = 1 }
+  local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.relu{},
+                                               gd.layer.dense{ units = 3 } },
+    loss = gd.loss.cross_entropy{}, data = d, epochs = 3, batch = 20, progress = false,
+    optimizer = gd.optim.lamb{ lr = 0.01, groups = { { role = "bias", lr = 0 } } } }
+  assert(run.status == "ok")
+  for _, p in ipairs(run.model:params()) do
+    if p.role == "bias" then for j = 1, #p.value do assert(p.value[j] == 0, "a bias moved") end end
+  end
+  T.expect_error("sgd: groups[1] (role any, layer dense9) matches no parameter tensor",
+                 gd.train, { model = gd.sequential{ gd.layer.dense{ units = 3 } },
+                   loss = gd.loss.cross_entropy{}, data = d, epochs = 1, progress = false,
+                   optimizer = gd.optim.sgd{ groups = { { layer = "dense9", lr = 0 } } } })
+  T.expect_error("lars: groups[1]: unknown option 'beta1'", gd.optim.lars,
+                 { groups = { { role = "bias", beta1 = 0.5 } } })
+  T.expect_error("lars: groups[1]: option 'momentum' must be in [0, 1), got 2", gd.optim.lars,
+                 { groups = { { role = "bias", momentum = 2 } } })
+  T.expect_error("lamb: groups[1] needs a role or a layer", gd.optim.lamb, { groups = { { lr = 1 } } })
+  T.expect_error("lamb: groups[1]: role must be one of weight, bias, scale, shift, got gain",
+                 gd.optim.lamb, { groups = { { role = "gain" } } })
+  T.expect_error("muon: groups[1]: option 'fallback' cannot be set per group", gd.optim.muon,
+                 { groups = { { role = "bias", fallback = "sgd" } } })
+  T.expect_error("sgd: groups must be a list of tables", gd.optim.sgd, { groups = 3 })
+end)
+
 T.test("test_an_abi_1_0_plugin_loads_and_trains", function()
   local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
   gd.plugins.load(dir .. "/fixture_abi10.so")
