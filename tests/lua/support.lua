@@ -43,6 +43,27 @@ function T.tmpdir()
   return p
 end
 
+-- A plugin built out of tree as the README says (cc -shared -fPIC
+-- $(pkg-config --cflags gradus)) from `source` into a fresh directory, and
+-- `script` (the Lua that uses it) run there by the built gradus with
+-- GRADUS_PLUGIN_PATH at that directory. Returns the run's output, ending in
+-- "rc=<exit status>", and the directory (the caller removes it).
+function T.plugin_run(name, source, script)
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set", 2)
+  local pcdir = os.getenv("GRADUS_PKGCONFIG") or error("GRADUS_PKGCONFIG is not set", 2)
+  local dir = T.tmpdir()
+  local f = io.open(dir .. "/" .. name .. ".c", "w")
+  f:write(source)
+  f:close()
+  assert(T.sh(("cd '%s' && cc -std=c11 -Wall -Wextra -Werror -shared -fPIC $(PKG_CONFIG_PATH='%s' pkg-config --cflags gradus) %s.c -o %s.so -lm")
+    :format(dir, pcdir, name, name)), "compiling the plugin " .. name .. " failed")
+  f = io.open(dir .. "/use.lua", "w")
+  f:write(script)
+  f:close()
+  local run = ("GRADUS_PLUGIN_PATH='%s' '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(dir, exe, dir)
+  return io.popen(run):read("a"), dir
+end
+
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
 function T.reference(name)
   local dir = os.getenv("GRADUS_REFERENCE")
