@@ -275,7 +275,10 @@ struct gd_optim_ctx {
     float *scratch;                    /* scratch_len floats for this tensor; not kept */
     /* Step the optimizer held by option `option` (an index into the
      * schema, of kind optimizer) on tensor t: its own slots, t and lr, on
-     * t->x with t->g. For composites (lookahead's inner, muon's fallback). */
+     * t->x with t->g. For composites (lookahead's inner, muon's fallback).
+     * Any tensor-aware or elementwise optimizer can be inner, except one
+     * with step_all (refused when the optimizer is created). An option that
+     * holds no optimizer steps nothing. */
     void (*inner_step)(const gd_optim_ctx *ctx, int option, const gd_optim_tensor *t);
     /* Two-pass optimizers, from step_all only: the core computes the
      * gradient again at the current x on the same batch (same dropout
@@ -309,7 +312,8 @@ typedef struct gd_optimizer_vtable {
      * The step allocates nothing: ask here. */
     int64_t (*scratch_len)(const gd_options *opts, const gd_optim_tensor *t);
     /* One update of one tensor. opts are that tensor's: the optimizer's,
-     * with the overrides of the parameter group it falls in. */
+     * with the overrides of the parameter group it falls in. A tensor-aware
+     * optimizer sets this or step_all (and leaves `step` NULL). */
     void (*step_tensor)(const gd_options *opts, const gd_optim_ctx *ctx, gd_optim_tensor *t);
     /* One update of all n tensors at once, for optimizers that need the
      * whole model (SAM's global norm and second gradient). Used instead of
