@@ -122,6 +122,11 @@ gd_status gd_spec_add_group(gd_spec *s, int role, const char *layer, gd_spec *g,
                             gd_error *err);
 int gd_spec_group_count(const gd_spec *s);
 const gd_spec *gd_spec_group(const gd_spec *s, int i, int *role, const char **layer);
+/* A copy of optimizer spec s with base lr `lr` (lr0: its base lr now, as
+ * gd_optimizer_base_lr gives it): the lr it comes from set to lr, every
+ * other lr of the tree and of the groups scaled by lr / lr0, as a schedule
+ * would scale them. What gd.fork{ lr = } and tuning use. */
+gd_spec *gd_spec_with_lr(const gd_spec *s, double lr0, double lr, gd_error *err);
 /* "adam{lr=0.001, beta1=0.9, ...}" into buf; returns buf. */
 char *gd_spec_describe(const gd_spec *s, char *buf, size_t len);
 

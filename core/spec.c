@@ -475,6 +475,52 @@ gd_status gd_spec_add_group(gd_spec *spec, int role, const char *layer, gd_spec 
     return GD_OK;
 }
 
+/* Multiply every `lr` in the tree of spec s by f, except that the one the
+ * base lr comes from (first of `base` found) is set to `base` exactly. */
+static gd_status scale_lr(gd_spec *spec, double f, double base, bool *based, gd_error *err)
+{
+    spec_impl *s = (spec_impl *)spec;
+    const gd_component *c = spec->component;
+    int i = gd_spec_option_index(c, "lr");
+    if (i >= 0 && gd_spec_option(c, i)->type == GD_OPT_NUMBER && s->opts->v[i].present) {
+        gd_arg a = { .type = GD_ARG_NUMBER, .num = *based ? s->opts->v[i].u.num * f : base };
+        *based = true;
+        if (gd_spec_set(spec, "lr", &a, err) != GD_OK)
+            return GD_EINVAL;
+    }
+    for (int k = 0; k < c->noptions; k++) {
+        const gd_option_spec *o = gd_spec_option(c, k);
+        gd_value *v = &s->opts->v[k];
+        if (o->type == GD_OPT_COMPONENT && o->kind == GD_KIND_OPTIMIZER && v->present &&
+            scale_lr((gd_spec *)v->u.spec, f, base, based, err) != GD_OK)
+            return GD_EINVAL;
+    }
+    for (int g = 0; g < s->ngroups; g++) {
+        bool scaled = true;   /* a group's lr always scales: it is its own */
+        if (scale_lr(s->groups[g].spec, f, base, &scaled, err) != GD_OK)
+            return GD_EINVAL;
+    }
+    return GD_OK;
+}
+
+gd_spec *gd_spec_with_lr(const gd_spec *spec, double lr0, double lr, gd_error *err)
+{
+    gd_spec *c = gd_spec_copy(spec);
+    bool based = false;
+    if (!c) {
+        gd_fail(err, GD_ENOMEM, "%s: out of memory", spec->component->name);
+        return NULL;
+    }
+    if (scale_lr(c, lr0 != 0 ? lr / lr0 : 1.0, lr, &based, err) != GD_OK || !based) {
+        if (!based)
+            gd_fail(err, GD_EINVAL, "%s: has no lr option, nor an inner optimizer with one",
+                    spec->component->name);
+        gd_spec_free(c);
+        return NULL;
+    }
+    return c;
+}
+
 int gd_spec_group_count(const gd_spec *spec)
 {
     return ((const spec_impl *)spec)->ngroups;

@@ -32,10 +32,10 @@ local function shallow_copy(t)
   return c
 end
 
+-- The spec with base lr `lr`: a composite's inner lr and every group's
+-- scale with it, as under a schedule (core/spec.c, gd_spec_with_lr).
 local function with_lr(gd, spec, lr)
-  local opts = shallow_copy(spec.options)
-  opts.lr = lr
-  return gd.optim[spec.name](opts)
+  return gd._optim_with_lr(spec, lr)
 end
 
 -- gd.fork variants: runs from one checkpoint's state (lua/resume.lua).

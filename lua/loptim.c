@@ -362,8 +362,26 @@ static int topt_tostring(lua_State *L)
     return 1;
 }
 
+/* gd._optim_with_lr(spec, lr): the spec with base lr `lr`, every other lr
+ * of its tree and groups scaled alike (gd.fork{ lr = }, tuning). */
+static int optim_with_lr(lua_State *L)
+{
+    const gd_spec *s = lgd_checkspec(L, 1, GD_KIND_OPTIMIZER);
+    double lr = luaL_checknumber(L, 2);
+    gd_error err;
+    gd_spec *c = gd_spec_with_lr(s, gd_optimizer_base_lr(s), lr, &err);
+    if (!c)
+        return lgd_raise(L, &err);
+    lgd_push_spec(L, c);
+    return 1;
+}
+
+/* Leaves the module table (at the top of the stack) as it found it, plus
+ * gd._optim_with_lr. */
 void lgd_open_tensor_optimizer(lua_State *L)
 {
+    lua_pushcfunction(L, optim_with_lr);
+    lua_setfield(L, -2, "_optim_with_lr");
     static const luaL_Reg meta[] = {
         { "__index", topt_index },
         { "__tostring", topt_tostring },

@@ -166,6 +166,24 @@ T.test("test_groups_set_options_per_tensor", function()
   T.expect_error("sgd: groups must be a list of tables", gd.optim.sgd, { groups = 3 })
 end)
 
+-- gd.fork{ lr = } and tuning: the base lr is set, every other lr of the
+-- tree and of the groups scales by the same factor, as a schedule does.
+T.test("test_a_new_base_lr_scales_the_whole_tree", function()
+  local la = gd._optim_with_lr(gd.optim.lookahead{ inner = gd.optim.adam{ lr = 1e-3 } }, 0.01)
+  assert(la.options.inner.options.lr == 0.01 and la.options.k == 5)
+  local mu = gd._optim_with_lr(gd.optim.muon{ lr = 0.02, fallback = gd.optim.adam{ lr = 3e-4 } }, 0.01)
+  assert(mu.options.lr == 0.01)
+  T.close_number("fallback lr", mu.options.fallback.options.lr, 1.5e-4, 1e-12)
+  local sg = gd._optim_with_lr(gd.optim.sgd{ lr = 0.1, groups = { { layer = "d", lr = 0.01 } } }, 0.05)
+  local W, V = gd.tensor{ 1 }, gd.tensor{ 1 }
+  sg:build{ { value = W, layer = "d" }, V }:step{ gd.tensor{ 1 }, gd.tensor{ 1 } }
+  T.close("grouped", W, { 0.995 }, 1e-7)
+  T.close("ungrouped", V, { 0.95 }, 1e-7)
+  -- three levels deep: lookahead -> sam -> sgd
+  local deep = gd._optim_with_lr(gd.optim.lookahead{ inner = gd.optim.sam{ base = gd.optim.sgd{} } }, 0.5)
+  assert(deep.options.inner.options.base.options.lr == 0.5)
+end)
+
 T.test("test_an_abi_1_0_plugin_loads_and_trains", function()
   local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
   gd.plugins.load(dir .. "/fixture_abi10.so")
