@@ -101,6 +101,32 @@ T.test("test_lookahead_slow_weights_start_as_the_parameters", function()
   assert(#a:slots(2)[1] == 2)
 end)
 
+-- A fork into a tensor-aware optimizer starts it afresh: t = 1 at its first
+-- update and slow weights copied from the weights at the fork point. With
+-- alpha = 0 the sync at t = k puts the weights back to exactly those.
+T.test("test_a_fork_into_lookahead_starts_it_at_the_fork_point", function()
+  local d = gd.data.synthetic.blobs{ n = 120, classes = 3, seed = 4 }
+  local p = os.tmpname()
+  gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
+            optimizer = gd.optim.adam{ lr = 0.01 }, data = d, epochs = 2, batch = "full",
+            seed = 1, progress = false, checkpoint = { path = p } }
+  local at = gd.load_model(p):params()
+  local la = gd.optim.lookahead{ k = 3, alpha = 0, inner = gd.optim.sgd{ lr = 0.1 } }
+  local function fork(epochs)
+    return gd.fork(p, { optimizer = la, epochs = epochs, progress = false, checkpoint = false }):train()
+  end
+  local two, three = fork(4), fork(5)   -- 2 and 3 updates after the fork
+  local moved = false
+  for i, q in ipairs(three.model:params()) do
+    for j = 1, #q.value do
+      assert(q.value[j] == at[i].value[j], "the sync at t = 3 restores the fork point's weights")
+      moved = moved or two.model:params()[i].value[j] ~= at[i].value[j]
+    end
+  end
+  assert(moved, "two updates after the fork moved nothing")
+  os.remove(p)
+end)
+
 T.test("test_refusals", function()
   T.expect_error("lookahead: option 'inner' must be an optimizer, got scheduler 'cosine'",
                  gd.optim.lookahead, { inner = gd.sched.cosine{} })
