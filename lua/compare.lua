@@ -93,6 +93,17 @@ local function tune(gd, cfg, name, grid, log)
   return best_lr or grid[1], tried
 end
 
+-- The lr a variant ran with when it was not tuned: its optimizer's (the
+-- default included), else what its first run recorded.
+local function lr_used(v)
+  local opt = v.config and v.config.optimizer
+  local ok, lr = pcall(function() return opt.options.lr end)
+  if ok and type(lr) == "number" then return lr end
+  local h = v.runs[1] and v.runs[1].history
+  local first = h and ((h.steps or {})[1] or (h.epochs or {})[1])
+  return first and first.lr
+end
+
 local function summarize(variants, ref)
   local summary = {}
   for vi, v in ipairs(variants) do
@@ -127,7 +138,7 @@ local function summarize(variants, ref)
       end
       s.win_rate = n > 0 and wins / n or 0 / 0
     end
-    s.lr = v.lr
+    s.lr = v.lr or lr_used(v)
     summary[vi] = s
   end
   return summary
@@ -183,7 +194,8 @@ function M.compare(gd, spec)
       local run = fork and v:train(c) or gd.train(c)
       entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
                         history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
-                        steps = run.steps, seconds = run.seconds, resumed_from = run.resumed_from }
+                        steps = run.steps, steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
+                        resumed_from = run.resumed_from }
     end
     out.variants[i] = entry
   end
@@ -192,5 +204,6 @@ function M.compare(gd, spec)
 end
 
 M.final_metrics = final_metrics
+M.summarize = summarize
 M.with_lr = with_lr
 return M

@@ -15,7 +15,7 @@ return function(gd)
   gd.train = function(cfg)
     if resume.is_fork(cfg) then return cfg:train() end
     local run = c_train(cfg)
-    run.diagnoses = diagnose.diagnose(run)
+    run.diagnoses = diagnose.diagnose(run, cfg)
     if cfg.progress ~= false and #run.diagnoses > 0 then
       for _, d in ipairs(run.diagnoses) do io.stderr:write("diagnosis: ", d.message, "\n") end
     end

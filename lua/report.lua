@@ -7,7 +7,9 @@
 -- failure leaves none behind.
 local stats = require "gradus.stats"
 local json = require "gradus.json"
+local plot_scripts = require "gradus.plots"
 local finite = stats.finite
+local esc = plot_scripts.esc
 
 local M = {}
 
@@ -35,13 +37,22 @@ local function pm(mean, ci, f)
   return string.format(f .. " ± " .. f, mean, ci)
 end
 
+-- One line when a variant has fewer than 3 finished runs, or nil.
+function M.caution(results)
+  local n = math.huge
+  for _, s in ipairs(results.summary) do n = math.min(n, s.n) end
+  if n >= 3 then return nil end
+  return string.format("caution: %d finished run%s in a variant: confidence intervals and win rates "
+    .. "from fewer than 3 seeds are not informative (use repeats >= 3)", n, n == 1 and "" or "s")
+end
+
 -- The aligned table: one row per variant.
 function M.table(results)
   local has_val = false
   for _, s in ipairs(results.summary) do if finite(s.mean.val_loss) then has_val = true end end
   local obj = has_val and "val_loss" or "train_loss"
   local head = { "variant", "runs", obj .. " (mean ± 95% CI)", has_val and "val_accuracy" or "",
-                 "diff vs " .. results.summary[1].name, "win rate", "seconds", "lr" }
+                 "diff in " .. obj .. " vs " .. results.summary[1].name, "win rate", "seconds", "lr" }
   local rows = { head }
   for i, s in ipairs(results.summary) do
     rows[#rows + 1] = {
@@ -69,7 +80,8 @@ function M.table(results)
     lines[#lines + 1] = table.concat(cells, "  "):gsub("%s+$", "")
     if ri == 1 then lines[#lines + 1] = string.rep("-", #lines[1]) end
   end
-  return table.concat(lines, "\n") .. "\n"
+  local caution = M.caution(results)
+  return table.concat(lines, "\n") .. "\n" .. (caution and caution .. "\n" or "")
 end
 
 local function summary_csv(results)
@@ -115,52 +127,6 @@ local function gnuplot_available()
   return ok == true or ok == 0
 end
 
--- Terminals run with noenhanced text, so names print as they are.
-local function esc(s) return (tostring(s):gsub('"', "'")) end
-
--- Layer k of n along a blue (first) to red (last) ramp: depth reads as
--- colour, which a cycling palette cannot show past eight layers.
-local function depth_colour(k, n)
-  local h = 240 * (1 - (n > 1 and (k - 1) / (n - 1) or 0))
-  local s, v = 0.85, 0.8
-  local c = v * s
-  local x = c * (1 - math.abs((h / 60) % 2 - 1))
-  local r, g, b
-  if h < 60 then r, g, b = c, x, 0 elseif h < 120 then r, g, b = x, c, 0
-  elseif h < 180 then r, g, b = 0, c, x elseif h < 240 then r, g, b = 0, x, c
-  else r, g, b = x, 0, c end
-  local m = v - c
-  return string.format("#%02x%02x%02x", math.floor((r + m) * 255 + 0.5),
-    math.floor((g + m) * 255 + 0.5), math.floor((b + m) * 255 + 0.5))
-end
-
--- Per epoch over seeds: mean, min, max of field.
-local function epoch_band(v, field)
-  local rows, n = {}, 0
-  for _, r in ipairs(v.runs) do
-    if r.history and #r.history.epochs > n then n = #r.history.epochs end
-  end
-  for e = 1, n do
-    local xs = {}
-    for _, r in ipairs(v.runs) do
-      local ep = r.history and r.history.epochs[e]
-      if ep and finite(ep[field]) then xs[#xs + 1] = ep[field] end
-    end
-    if #xs > 0 then
-      local lo, hi = math.huge, -math.huge
-      for _, x in ipairs(xs) do lo = math.min(lo, x); hi = math.max(hi, x) end
-      rows[#rows + 1] = string.format("%d %.9g %.9g %.9g", e, (stats.describe(xs)), lo, hi)
-    end
-  end
-  return rows
-end
-
-local function datablock(name, rows)
-  return "$" .. name .. " << EOD\n" .. table.concat(rows, "\n") .. "\nEOD\n"
-end
-
-local palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf" }
-
 -- One plot script for both terminals; `body` draws into the current output.
 local function render(dir, name, body, size)
   local files = {}
@@ -173,129 +139,6 @@ local function render(dir, name, body, size)
     files[#files + 1] = path
   end
   return table.concat(script), files
-end
-
--- A dotted vertical line at each epoch where forks left their checkpoint,
--- then cleared (one gnuplot process draws every plot).
-local function fork_marks(results)
-  local at, cmds = {}, {}
-  for _, v in ipairs(results.variants) do
-    for _, r in ipairs(v.runs) do
-      local f = r.resumed_from
-      if f and f.fork and not at[f.epoch] then
-        at[f.epoch] = true
-        cmds[#cmds + 1] = string.format("set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 1.5 lc rgb \"gray30\"\n"
-          .. "set label \"fork\" at %.6g, graph 0.96 offset 0.5,0 tc rgb \"gray30\"\n", f.epoch, f.epoch, f.epoch)
-      end
-    end
-  end
-  return table.concat(cmds), #cmds > 0 and "unset arrow\nunset label\n" or ""
-end
-
-local function band_plot(results, field, title, ylabel, logy)
-  local blocks, plots = {}, {}
-  for i, v in ipairs(results.variants) do
-    local rows = epoch_band(v, field)
-    if #rows > 0 then
-      local b = "d" .. i
-      blocks[#blocks + 1] = datablock(b, rows)
-      local c = palette[(i - 1) % #palette + 1]
-      plots[#plots + 1] = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" fs transparent solid 0.18 noborder notitle", b, c)
-      plots[#plots + 1] = string.format("$%s using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb \"%s\" title \"%s\"", b, c, esc(v.name))
-    end
-  end
-  if #plots == 0 then return nil end
-  local marks, unmark = fork_marks(results)
-  return table.concat(blocks) .. marks .. string.format(
-    "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\nset xtics 1\n%s\nplot %s\n",
-    esc(title), esc(ylabel), logy and "set logscale y" or "unset logscale y", table.concat(plots, ", \\\n  ")) .. unmark
-end
-
-local function loss_plot(results)
-  local blocks, plots = {}, {}
-  for i, v in ipairs(results.variants) do
-    local c = palette[(i - 1) % #palette + 1]
-    for _, f in ipairs({ { "train_loss", "dt 2", " train" }, { "val_loss", "dt 1", " validation" } }) do
-      local rows = epoch_band(v, f[1])
-      if #rows > 0 then
-        local b = "d" .. i .. f[1]
-        blocks[#blocks + 1] = datablock(b, rows)
-        plots[#plots + 1] = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" fs transparent solid 0.15 noborder notitle", b, c)
-        plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 2 %s lc rgb \"%s\" title \"%s\"", b, f[2], c, esc(v.name .. f[3]))
-      end
-    end
-  end
-  if #plots == 0 then return nil end
-  local marks, unmark = fork_marks(results)
-  return table.concat(blocks) .. marks .. "set title \"loss per epoch (mean over seeds, band: min-max)\"\n"
-    .. "set xlabel \"epoch\"\nset ylabel \"loss\"\nset grid\nset key outside right\nset xtics 1\nset logscale y\nplot "
-    .. table.concat(plots, ", \\\n  ") .. "\n" .. unmark
-end
-
--- Per-layer series over monitored steps, one panel per variant (its first
--- seed's run): gradient norms or update ratios, log scale.
-local function layer_plot(results, field, title, guides)
-  local panels = {}
-  for i, v in ipairs(results.variants) do
-    local r = v.runs[1]
-    local steps = r and r.history and r.history.steps or {}
-    if #steps > 0 then
-      local blocks, plots = {}, {}
-      local trained = 0
-      for _, l in ipairs(steps[1].layers) do
-        if finite(l[field]) then trained = trained + 1 end
-      end
-      local k = 0
-      for li, l in ipairs(steps[1].layers) do
-        local rows = {}
-        for _, s in ipairs(steps) do
-          local x = s.layers[li][field]
-          if finite(x) and x > 0 then rows[#rows + 1] = string.format("%d %.9g", s.step, x) end
-        end
-        if #rows > 0 then
-          local b = string.format("v%dl%d", i, li)
-          blocks[#blocks + 1] = datablock(b, rows)
-          k = k + 1
-          plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title \"%s\"",
-            b, depth_colour(k, trained), esc(l.name))
-        end
-      end
-      for _, g in ipairs(guides or {}) do
-        plots[#plots + 1] = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title \"%s\"", g[1], esc(g[2]))
-      end
-      if #plots > 0 then
-        panels[#panels + 1] = table.concat(blocks) .. string.format(
-          "set title \"%s: %s (seed %d)\"\nset xlabel \"step\"\nset logscale y\nset format y \"%%.0e\"\nset grid\nset key outside right\nplot %s\n",
-          esc(title), esc(v.name), r.seed, table.concat(plots, ", \\\n  "))
-      end
-    end
-  end
-  if #panels == 0 then return nil, 0 end
-  return string.format("set multiplot layout %d,1\n%sunset multiplot\n", #panels, table.concat(panels)), #panels
-end
-
-local function lr_plot(results)
-  local blocks, plots = {}, {}
-  for i, v in ipairs(results.variants) do
-    local r = v.runs[1]
-    local steps = r and r.history and r.history.steps or {}
-    local rows = {}
-    if #steps > 0 then
-      for _, s in ipairs(steps) do rows[#rows + 1] = string.format("%d %.9g", s.step, s.lr) end
-    elseif r and r.history then
-      for _, e in ipairs(r.history.epochs) do rows[#rows + 1] = string.format("%d %.9g", e.epoch, e.lr) end
-    end
-    if #rows > 0 then
-      blocks[#blocks + 1] = datablock("lr" .. i, rows)
-      plots[#plots + 1] = string.format("$lr%d using 1:2 with lines lw 2 lc rgb \"%s\" title \"%s\"", i,
-        palette[(i - 1) % #palette + 1], esc(v.name))
-    end
-  end
-  if #plots == 0 then return nil end
-  local unit = (results.variants[1].runs[1].history.steps or {})[1] and "step" or "epoch"
-  return table.concat(blocks) .. string.format(
-    "set title \"learning rate\"\nset xlabel \"%s\"\nset ylabel \"lr\"\nset grid\nset key outside right\nunset logscale y\nplot %s\n",
-    unit, table.concat(plots, ", \\\n  "))
 end
 
 -- Run gnuplot on `script`; then move every *.tmp output into place.
@@ -318,16 +161,10 @@ local function run_gnuplot(script, files)
 end
 
 local function plots(results, dir)
-  local jobs = {
-    { "loss", loss_plot(results) },
-    { "accuracy", band_plot(results, "val_accuracy", "validation accuracy (mean over seeds, band: min-max)", "accuracy") },
-    { "lr", lr_plot(results) },
-  }
-  local g, ng = layer_plot(results, "grad_norm", "gradient L2 norm per layer")
-  if g then jobs[#jobs + 1] = { "grad_norms", g, string.format("900,%d", 120 + 300 * ng) } end
-  local u, nu = layer_plot(results, "update_ratio", "update / parameter norm per layer",
-    { { 1e-1, "1e-1" }, { 1e-2, "1e-2 (aim)" }, { 1e-4, "1e-4" } })
-  if u then jobs[#jobs + 1] = { "update_ratios", u, string.format("900,%d", 120 + 300 * nu) } end
+  local jobs = {}
+  for _, p in ipairs(plot_scripts.all(results)) do
+    jobs[#jobs + 1] = { p.name, plot_scripts.script(p), p.size }
+  end
   local written = {}
   local script, files = {}, {}
   for _, j in ipairs(jobs) do
@@ -460,9 +297,9 @@ function M.plot(gd, p)
       if finite(yv) and finite(xv) and (not p.logy or yv > 0) then rows[#rows + 1] = string.format("%.9g %.9g", xv, yv) end
     end
     if #rows > 0 then
-      blocks[#blocks + 1] = datablock("s" .. i, rows)
-      plots_[#plots_ + 1] = string.format("$s%d using 1:2 with %s lw 2 lc rgb \"%s\" title \"%s\"", i,
-        s.style or "lines", palette[(i - 1) % #palette + 1], esc(s.label or ("series " .. i)))
+      blocks[#blocks + 1] = plot_scripts.datablock("s" .. i, rows)
+      plots_[#plots_ + 1] = string.format("$s%d using 1:2 with %s %s title \"%s\"", i,
+        s.style or "lines", plot_scripts.style(i, 2), esc(s.label or ("series " .. i)))
     end
   end
   if #plots_ == 0 then error("gd.plot: no finite points to draw", 2) end
