@@ -8,6 +8,7 @@
 local stats = require "gradus.stats"
 local json = require "gradus.json"
 local plot_scripts = require "gradus.plots"
+local page = require "gradus.page"
 local finite = stats.finite
 local esc = plot_scripts.esc
 
@@ -46,14 +47,15 @@ function M.caution(results)
     .. "from fewer than 3 seeds are not informative (use repeats >= 3)", n, n == 1 and "" or "s")
 end
 
--- The aligned table: one row per variant.
-function M.table(results)
+-- The table's header, its rows (one per variant, as text) and the metric
+-- compared: val_loss when there is a validation set, else train_loss.
+function M.cells(results)
   local has_val = false
   for _, s in ipairs(results.summary) do if finite(s.mean.val_loss) then has_val = true end end
   local obj = has_val and "val_loss" or "train_loss"
   local head = { "variant", "runs", obj .. " (mean ± 95% CI)", has_val and "val_accuracy" or "",
                  "diff in " .. obj .. " vs " .. results.summary[1].name, "win rate", "seconds", "lr" }
-  local rows = { head }
+  local rows = {}
   for i, s in ipairs(results.summary) do
     rows[#rows + 1] = {
       s.name,
@@ -67,6 +69,14 @@ function M.table(results)
       s.lr and string.format("%.3g", s.lr) or "",
     }
   end
+  return head, rows, obj
+end
+
+-- The aligned table: one row per variant, then the caution if any.
+function M.table(results)
+  local head, body = M.cells(results)
+  local rows = { head }
+  for _, r in ipairs(body) do rows[#rows + 1] = r end
   local width = {}
   for _, r in ipairs(rows) do
     for c, v in ipairs(r) do width[c] = math.max(width[c] or 0, utf8.len(v) or #v) end
@@ -186,6 +196,86 @@ local function plots(results, dir)
 end
 
 -- ------------------------------------------------------------------------
+-- index.html
+-- ------------------------------------------------------------------------
+
+local captions = { loss = "Loss", accuracy = "Validation accuracy", lr = "Learning rate",
+  grad_norms = "Gradient norm per layer", update_ratios = "Update ratio (update / parameter norm) per layer" }
+
+-- The page's plots at both scales, drawn by one gnuplot writing to its
+-- stdout, so that nothing but index.html lands in the report directory.
+local function page_figures(list)
+  local parts = {}
+  for i, p in ipairs(list) do
+    for _, scale in ipairs({ "linear", "log" }) do
+      parts[#parts + 1] = string.format("set print \"-\"\nprint \"@@gradus-figure %d %s@@\"\n"
+        .. "set terminal svg noenhanced size %s dynamic font 'sans,10'\nset output\n%sunset output\nreset\n",
+        i, scale, p.size or "900,560", plot_scripts.script(p, scale))
+    end
+  end
+  local tmp = os.tmpname()
+  local f = io.open(tmp, "wb")
+  if not f then return {} end
+  f:write(table.concat(parts))
+  f:close()
+  local pipe = io.popen("gnuplot '" .. tmp .. "' 2>/dev/null", "r")
+  local text = pipe and pipe:read("a") or ""
+  if pipe then pipe:close() end
+  os.remove(tmp)
+  local figs = {}
+  for i, p in ipairs(list) do
+    figs[i] = { name = p.name, title = captions[p.name] or p.name, svg = {},
+                scale = p.panels[1].log and "log" or "linear" }
+  end
+  local at = text:find("@@gradus-figure ", 1, true)
+  while at do
+    local i, scale, stop = text:match("^@@gradus%-figure (%d+) (%a+)@@\n()", at)
+    local next_at = text:find("@@gradus-figure ", stop, true)
+    local fig = figs[tonumber(i)]
+    local body = text:sub(stop, (next_at or #text + 1) - 1)
+    if body:find("</svg>", 1, true) then
+      fig.svg[scale] = page.inline_svg(body, list[tonumber(i)], string.format("f%d%s", i, scale:sub(1, 3)))
+    end
+    at = next_at
+  end
+  local out = {}
+  for _, fig in ipairs(figs) do
+    if not fig.svg[fig.scale] then fig.scale = fig.svg.linear and "linear" or "log" end
+    if fig.svg[fig.scale] then out[#out + 1] = fig end
+  end
+  return out
+end
+
+local function source(doc, dir)
+  return { dir = dir, manifest = doc.manifest, repeats = doc.repeats, seeds = doc.seeds, variants = doc.variants }
+end
+
+-- The page of a report document (results.json, read back) and its sources.
+local function page_html(doc, sources, with_plots)
+  local results = { summary = doc.summary, variants = doc.variants }
+  local head, rows, obj = M.cells(results)
+  local figs, why = {}, nil
+  if not with_plots then why = "no plots: they were turned off (plots = false)"
+  elseif not gnuplot_available() then why = "no plots: gnuplot is not installed (Debian package gnuplot-nox)"
+  else figs = page_figures(plot_scripts.all(results)) end
+  local names, seeds = {}, {}
+  for _, v in ipairs(doc.variants) do names[#names + 1] = v.name end
+  for _, s in ipairs(doc.seeds or {}) do seeds[#seeds + 1] = tostring(s) end
+  local ref = doc.variants[1].name
+  return page.html{
+    title = "gradus report: " .. table.concat(names, ", "),
+    lead = string.format("%d variant%s, %d seed%s each (%s); compared on %s (lower is better), paired by seed "
+      .. "against %s%s.", #names, #names == 1 and "" or "s", #seeds, #seeds == 1 and "" or "s",
+      table.concat(seeds, ", "), obj, ref, #sources > 1 and (", merged from " .. #sources .. " result directories") or ""),
+    table = { head = head, rows = rows, caution = M.caution(results), variants = doc.variants,
+      note = string.format("mean ± 95%% CI over seeds (Student t); diff: the per-seed difference to %s, mean ± "
+        .. "95%% CI; win rate: the share of seeds where the variant's %s is below %s's (ties count half, "
+        .. "a diverged run loses).", ref, obj, ref) },
+    figures = figs, no_plots = why, sources = sources,
+  }
+end
+
+-- ------------------------------------------------------------------------
 
 local function manifest(gd, results)
   local util = gd._util
@@ -251,11 +341,13 @@ function M.report(gd, results, opts)
     local runs = {}
     for j, r in ipairs(v.runs) do
       runs[j] = { seed = r.seed, status = r.status, metrics = r.metrics, diverged = r.diverged,
-                  diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds }
+                  diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds, history = r.history,
+                  steps_per_epoch = r.steps_per_epoch, resumed_from = r.resumed_from }
     end
     doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, config = describe_config(v.config), runs = runs }
   end
-  write_atomic(dir .. "/results.json", json.encode(doc) .. "\n")
+  local text = json.encode(doc)
+  write_atomic(dir .. "/results.json", text .. "\n")
   local files = { dir .. "/summary.csv", dir .. "/history.csv", dir .. "/results.json" }
   if opts.plots == false then
     -- nothing
@@ -265,8 +357,70 @@ function M.report(gd, results, opts)
     io.stderr:write("gd.report: no plots: gnuplot is not installed (Debian package gnuplot-nox); "
       .. "the data files are written\n")
   end
+  -- the page is drawn from the saved results, as `gradus report` draws it
+  local saved = json.decode(text)
+  write_atomic(dir .. "/index.html", page_html(saved, { source(saved, dir) }, opts.plots ~= false))
+  files[#files + 1] = dir .. "/index.html"
   io.stdout:write("report: " .. table.concat(files, ", ") .. "\n")
   return files
+end
+
+-- ------------------------------------------------------------------------
+-- gradus report DIR [DIR...]
+-- ------------------------------------------------------------------------
+
+local function read_results(dir)
+  local path = dir .. "/results.json"
+  local f, err = io.open(path, "rb")
+  if not f then error("report: cannot read " .. tostring(err) .. " (expected a directory gd.report wrote)", 0) end
+  local ok, doc = pcall(json.decode, f:read("a"))
+  f:close()
+  if not ok then error("report: " .. path .. " is not JSON: " .. doc, 0) end
+  if type(doc) ~= "table" or type(doc.variants) ~= "table" or #doc.variants == 0 or type(doc.summary) ~= "table" then
+    error("report: " .. path .. " holds no variants (not a results.json of gd.report)", 0)
+  end
+  for _, v in ipairs(doc.variants) do
+    if type(v.runs) ~= "table" or #v.runs == 0 then error("report: " .. path .. ": variant '" .. tostring(v.name) .. "' has no runs", 0) end
+  end
+  return doc
+end
+
+-- Several results in one document: the variants one after the other (a
+-- name seen before gets its directory added), summarized again against
+-- the first; each keeps the lr its own summary gave it.
+local function merge(docs, dirs)
+  local compare = require "gradus.compare"
+  local out, seen, lrs = { variants = {}, seeds = docs[1].seeds }, {}, {}
+  for d, doc in ipairs(docs) do
+    for i, v in ipairs(doc.variants) do
+      if seen[v.name] then v.name = v.name .. " (" .. (dirs[d]:match("([^/]+)/*$") or dirs[d]) .. ")" end
+      seen[v.name] = true
+      for _, r in ipairs(v.runs) do
+        r.metrics = r.metrics or {}
+        for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "seconds" }) do r.metrics[k] = r.metrics[k] or 0 / 0 end
+      end
+      out.variants[#out.variants + 1] = v
+      lrs[#out.variants] = doc.summary[i] and doc.summary[i].lr
+    end
+  end
+  out.summary = compare.summarize(out.variants, out.variants[1])
+  for i, s in ipairs(out.summary) do s.lr = lrs[i] or s.lr end
+  return out
+end
+
+-- Rebuilds the first directory's index.html from the saved results of all.
+function M.cli(_, ...)
+  local dirs = { ... }
+  if #dirs == 0 then error("report needs a directory gd.report wrote: gradus report DIR [DIR...]", 0) end
+  local docs, sources = {}, {}
+  for i, d in ipairs(dirs) do
+    docs[i] = read_results(d)
+    sources[i] = source(docs[i], d)
+  end
+  local doc = #docs > 1 and merge(docs, dirs) or docs[1]
+  write_atomic(dirs[1] .. "/index.html", page_html(doc, sources, true))
+  io.stdout:write("report: " .. dirs[1] .. "/index.html\n")
+  return true
 end
 
 -- gd.plot{ series = { { x = {...}, y = {...}, label = "..." }, ... },
