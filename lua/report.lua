@@ -209,7 +209,7 @@ local function page_figures(list)
   for i, p in ipairs(list) do
     for _, scale in ipairs({ "linear", "log" }) do
       parts[#parts + 1] = string.format("set print \"-\"\nprint \"@@gradus-figure %d %s@@\"\n"
-        .. "set terminal svg noenhanced size %s dynamic font 'sans,10'\nset output\n%sunset output\nreset\n",
+        .. "set terminal svg noenhanced size %s dynamic font 'sans,11'\nset output\n%sunset output\nreset\n",
         i, scale, p.size or "900,560", plot_scripts.script(p, scale))
     end
   end
@@ -294,12 +294,27 @@ local function manifest(gd, results)
   }
 end
 
+-- An option's value as text: a plain table (monitor = { every = 5 }) by
+-- its fields, anything else as it prints.
+local function describe_value(v)
+  if type(v) ~= "table" or getmetatable(v) then return tostring(v) end
+  local keys, parts = {}, {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local x = v[k]
+    parts[#parts + 1] = (math.type(k) and "" or (tostring(k) .. " = "))
+      .. (type(x) == "string" and string.format("%q", x) or type(x) == "table" and describe_value(x) or tostring(x))
+  end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
 local function describe_config(cfg)
   local out = {}
   for k, v in pairs(cfg) do
     local t = type(v)
     if t == "number" or t == "string" or t == "boolean" then out[k] = v
-    elseif t == "userdata" or t == "table" then out[k] = tostring(v)
+    elseif t == "userdata" or t == "table" then out[k] = describe_value(v)
     end
   end
   return out
