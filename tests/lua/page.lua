@@ -6,13 +6,6 @@ local T = dofile(here .. "support.lua")
 local B = dofile(here .. "browser.lua")
 local gd = T.gd
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(gd._util.mkdir_p(p))
-  return p
-end
-
 local function slurp(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")
@@ -20,7 +13,7 @@ local function slurp(path)
   return s
 end
 
-local work = tmpdir()
+local work = T.tmpdir()
 local spirals = gd.data.synthetic.spirals{ n = 300, classes = 2, noise = 0.05, seed = 3 }
 local train, val = spirals:split{ validation = 100, seed = 2 }
 local function compare(names)

@@ -122,6 +122,14 @@ function T.spec(ns, name, options, nested_ns)
   return T.gd[ns][name](opts)
 end
 
+-- A new empty directory under /tmp.
+function T.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(T.gd._util.mkdir_p(p))
+  return p
+end
+
 -- The files gd.report writes are read with the module's own strict JSON
 -- reader (null becomes T.null, a unique sentinel).
 T.null = setmetatable({}, { __tostring = function() return "null" end })
