@@ -28,6 +28,7 @@
 #include <lualib.h>
 
 #include "bench.h"
+#include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -50,7 +51,9 @@ static const char usage[] =
     "  run SCRIPT [ARGS]   run a Lua experiment (require \"gradus\"; ARGS in `arg` and ...)\n"
     "  list [KIND]         list the components the plugins provide\n"
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
-    "                      name exists in several kinds (gradus doc sched.constant)\n"
+    "                      name exists in several kinds (gradus doc sched.constant);\n"
+    "                      or the keys of a Lua call or table: train, compare, report,\n"
+    "                      resume, fork, data, data.csv, history, results\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
@@ -421,8 +424,13 @@ static void print_doc(const gd_entry *e)
            e->abi_major, e->abi_minor);
 }
 
-static int cmd_doc(const gd_registry *reg, const char *name)
+static int cmd_doc(lua_State *L, const gd_registry *reg, const char *name)
 {
+    if (lgd_doc_page(L, name)) {   /* gd.train's keys and the like (lua/lapi.c) */
+        fputs(lua_tostring(L, -1), stdout);
+        lua_pop(L, 1);
+        return EXIT_SUCCESS;
+    }
     const char *dot = strchr(name, '.');
     if (dot) {
         char kind_name[32];
@@ -482,7 +490,8 @@ static int cmd_doc(const gd_registry *reg, const char *name)
     if (best)
         return fail("no component named '%s' (did you mean %s.%s? see gradus list)", name,
                     gd_kind_short_name(best_kind), best);
-    return fail("no component named '%s' (see gradus list)", name);
+    return fail("no component or page named '%s' (see gradus list; pages: %s)", name,
+                lgd_doc_pages());
 }
 
 /* ---------------------------------------------------------------------------
@@ -663,7 +672,7 @@ int main(int argc, char **argv)
             st = np > 1 ? fail("list takes at most one kind") : cmd_list(reg, np ? pos[0] : NULL);
         else
             st = np != 1 ? fail("doc takes one name: gradus doc NAME (or KIND.NAME)")
-                         : cmd_doc(reg, pos[0]);
+                         : cmd_doc(L, reg, pos[0]);
     }
     lua_close(L);
     return st;

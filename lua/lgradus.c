@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -428,6 +429,7 @@ int luaopen_gradus(lua_State *L)
     lgd_open_data(L);
     lgd_open_train(L);
     lgd_open_checkpoint(L);
+    lgd_open_api(L);
     lgd_open_lib(L); /* last: the Lua-written parts wrap what is above */
     return 1;
 }

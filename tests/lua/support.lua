@@ -101,6 +101,15 @@ function T.expect_error(fragment, fn, ...)
   return msg
 end
 
+-- The whole message of fn's error, verbatim, after the "chunk:line: " a
+-- raise from gradus puts before it.
+function T.expect_message(message, fn, ...)
+  local ok, msg = pcall(fn, ...)
+  if ok then error(("expected the error \"%s\", but the call succeeded"):format(message), 2) end
+  msg = tostring(msg):gsub("^[^\n]-:%d+: ", "", 1)
+  if msg ~= message then error(("error \"%s\"\n  is not \"%s\""):format(msg, message), 2) end
+end
+
 -- Row r of a [rows, n] reference tensor as a gd tensor of shape {n}.
 function T.row(ref, r)
   local n = ref.shape[2]
