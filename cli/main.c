@@ -82,6 +82,13 @@ static int fail(const char *fmt, ...)
     return EXIT_FAILURE;
 }
 
+/* A message for fail(): the module's own errors already start with
+ * "gradus: ", which fail() adds. */
+static const char *unprefixed(const char *msg)
+{
+    return msg && strncmp(msg, "gradus: ", 8) == 0 ? msg + 8 : msg;
+}
+
 /* ---------------------------------------------------------------------------
  * Arguments
  * ------------------------------------------------------------------------- */
@@ -205,6 +212,44 @@ static int interrupted_signal(lua_State *L, int idx)
     return sig;
 }
 
+/* The traceback of a script's error through the script's own frames: the
+ * module's embedded chunks ("=[gradus] ...") and C functions are how
+ * gradus works, not where the user went wrong. GRADUS_DEBUG=1 shows all. */
+static void user_traceback(lua_State *L, const char *msg)
+{
+    const char *debug = getenv("GRADUS_DEBUG");
+    if (debug && strcmp(debug, "1") == 0) {
+        luaL_traceback(L, L, msg, 1);
+        return;
+    }
+    lua_Debug ar;
+    int hidden = 0;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "S", &ar);
+        hidden += *ar.what == 'C' || strncmp(ar.source, "=[gradus]", 9) == 0;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, msg);
+    luaL_addstring(&b, hidden ? "\nstack traceback (GRADUS_DEBUG=1 shows gradus's own frames):"
+                              : "\nstack traceback:");
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sln", &ar);
+        if (*ar.what == 'C' || strncmp(ar.source, "=[gradus]", 9) == 0)
+            continue;
+        if (*ar.namewhat)
+            lua_pushfstring(L, "\n\t%s:%d: in %s '%s'", ar.short_src, ar.currentline,
+                            ar.namewhat, ar.name);
+        else if (*ar.what == 'm')
+            lua_pushfstring(L, "\n\t%s:%d: in main chunk", ar.short_src, ar.currentline);
+        else
+            lua_pushfstring(L, "\n\t%s:%d: in function <%s:%d>", ar.short_src,
+                            ar.currentline, ar.short_src, ar.linedefined);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+}
+
 static int msghandler(lua_State *L)
 {
     if (interrupted_signal(L, 1))
@@ -215,7 +260,7 @@ static int msghandler(lua_State *L)
             return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
-    luaL_traceback(L, L, msg, 1);
+    user_traceback(L, msg);
     return 1;
 }
 
@@ -517,7 +562,7 @@ static int call_failed(lua_State *L)
 {
     int sig = interrupted_signal(L, -1);
     if (!sig)
-        return fail("%s", lua_tostring(L, -1));
+        return fail("%s", unprefixed(lua_tostring(L, -1)));
     lua_getfield(L, -1, "message");
     fail("%s", lua_tostring(L, -1));
     return 128 + sig;
@@ -650,7 +695,7 @@ int main(int argc, char **argv)
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &c);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        st = fail("%s", lua_tostring(L, -1));
+        st = fail("%s", unprefixed(lua_tostring(L, -1)));
         lua_close(L);
         return st;
     }

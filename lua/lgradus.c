@@ -168,6 +168,8 @@ static void open_registry(lua_State *L)
     gd_error err;
     if (gd_registry_load_defaults(r->reg, &err) != GD_OK)
         luaL_error(L, "gradus: %s", err.msg);
+    if (gd_registry_warning(r->reg))   /* once per state: the registry is made once */
+        fprintf(stderr, "gradus: warning: %s\n", gd_registry_warning(r->reg));
 }
 
 /* ---------------------------------------------------------------------------

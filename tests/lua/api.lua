@@ -91,6 +91,26 @@ T.test("test_train_diverge_survives_checkpoint_resume_and_fork", function()
     .. "checkpoint, name, quiet_diagnoses", gd.resume, p, { diverge = false })
 end)
 
+T.test("test_spec_messages_say_what_to_write", function()
+  local function train(opt) return gd.train(growing{ optimizer = opt }) end
+  T.expect_message("gd.train: 'optimizer' must be an optimizer spec, got the constructor "
+    .. "gd.optim.adam (call it: gd.optim.adam{})", train, gd.optim.adam)
+  T.expect_message("gd.train: 'schedule' must be a scheduler spec, got the constructor "
+    .. "gd.sched.cosine (call it: gd.sched.cosine{})", gd.train,
+    growing{ schedule = gd.sched.cosine })
+  T.expect_message("gd.train: 'optimizer' must be an optimizer spec, got the string \"adam\" "
+    .. "(write gd.optim.adam{})", train, "adam")
+  local names = {}
+  for _, c in ipairs(gd.plugins.list("optimizer")) do names[#names + 1] = c.name end
+  local where = "if a plugin provides it, load it: gradus -l FILE.so, gd.plugins.load(FILE) or "
+    .. "a directory in GRADUS_PLUGIN_PATH)"
+  T.expect_message("gd.train: 'optimizer' must be an optimizer spec, got the string \"lion\": "
+    .. "unknown optimizer 'lion' (available: " .. table.concat(names, ", ") .. "; " .. where,
+    train, "lion")
+  T.expect_message("unknown optimizer 'lion' (available: " .. table.concat(names, ", ") .. "; "
+    .. where, function() return gd.optim.lion{} end)
+end)
+
 T.test("test_train_refuses_internal_keys", function()
   for _, k in ipairs({ "_resume", "_fork", "_path", "_epochs_given" }) do
     T.expect_message("gd.train: unknown option '" .. k .. "' (options: " .. train_options .. ")",
