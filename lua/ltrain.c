@@ -593,9 +593,11 @@ static int train(lua_State *L)
     if (d) {
         push_divergence(L, d);
         lua_setfield(L, -2, "diverged");
-        if (r->progress)
-            fprintf(stderr, "diverged at step %lld (epoch %lld), %s: %s\n", (long long)d->step,
-                    (long long)d->epoch, d->layer >= 0 ? d->layer_name : "loss", d->what);
+        int where = d->layer >= 0 || strcmp(d->reason, "not finite") == 0;
+        if (r->progress)   /* "loss exploded: ..." says where itself */
+            fprintf(stderr, "diverged at step %lld (epoch %lld)%s%s: %s\n", (long long)d->step,
+                    (long long)d->epoch, where ? ", " : "",
+                    where ? (d->layer >= 0 ? d->layer_name : "loss") : "", d->what);
         if (r->progress && r->last_ckpt_step >= 0)
             fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
                     r->rs.ckpt_path, (long long)r->last_ckpt_step);
