@@ -307,15 +307,23 @@ static bool all_finite(const float *x, int64_t n)
     return acc == 0;
 }
 
-/* Name the first place holding a NaN/Inf, in forward order. */
-static void locate_divergence(gd_trainer *tr, const char *fallback)
+/* The run ends at this step: the record, at the loss until located. */
+static gd_divergence *divergence_here(gd_trainer *tr, const char *reason)
 {
     gd_divergence *d = &tr->div;
     d->step = tr->step;
     d->epoch = tr->epoch + 1;
     d->layer = -1;
-    d->reason = "not finite";
+    d->reason = reason;
     snprintf(d->layer_name, sizeof d->layer_name, "loss");
+    tr->diverged = true;
+    return d;
+}
+
+/* Name the first place holding a NaN/Inf, in forward order. */
+static void locate_divergence(gd_trainer *tr, const char *fallback)
+{
+    gd_divergence *d = divergence_here(tr, "not finite");
     snprintf(d->what, sizeof d->what, "%s", fallback);
     int nl = gd_model_layer_count(tr->m);
     for (int i = 0; i < nl; i++) {
@@ -342,7 +350,6 @@ static void locate_divergence(gd_trainer *tr, const char *fallback)
             break;
         }
     }
-    tr->diverged = true;
 }
 
 static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
@@ -356,16 +363,10 @@ static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
  * numbers are the message. */
 static gd_status explode(gd_trainer *tr, double loss, gd_error *err)
 {
-    gd_divergence *d = &tr->div;
-    d->step = tr->step;
-    d->epoch = tr->epoch + 1;
-    d->layer = -1;
-    d->reason = "loss exploded";
-    snprintf(d->layer_name, sizeof d->layer_name, "loss");
+    gd_divergence *d = divergence_here(tr, "loss exploded");
     snprintf(d->what, sizeof d->what, "loss exploded: %.4g at step %lld is more than %g times "
              "the first step's loss (%.4g)", loss, (long long)tr->step, tr->cfg.diverge_factor,
              tr->first_loss);
-    tr->diverged = true;
     return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s", (long long)tr->step,
                    d->what);
 }

@@ -10,6 +10,7 @@
  * gradus returns (run, run.history, gd.compare's results); a test compares
  * them with real ones.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -313,7 +314,12 @@ static const page *find_page(const char *name)
 
 const char *lgd_doc_pages(void)
 {
-    return "train, compare, report, resume, fork, data, data.csv, history, results";
+    static char list[256];   /* the same for every state: filled once */
+    if (!list[0])
+        for (size_t i = 0, used = 0; i < NPAGES && used < sizeof list; i++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                                     pages[i].name);
+    return list;
 }
 
 /* ---------------------------------------------------------------------------
