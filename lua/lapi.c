@@ -164,7 +164,7 @@ static const lgd_key dataset_methods[] = {
     { "ds:size(), #ds", "integer", "", "samples" },
     { "ds:features()", "integer", "", "features per sample" },
     { "ds:classes()", "integer", "", "classes (0: regression)" },
-    { "ds:split{...}", "two data sets", "", "train, validation (options below)" },
+    { "ds:split{...}", "two data sets", "", "train, validation (its options above)" },
     { "ds:subset(n)", "data set", "", "the first n samples" },
     { "ds:standardize([of])", "data set", "", "zero mean, unit variance (of's statistics)" },
     { "ds:get(i)", "x, y", "", "sample i" },
@@ -212,7 +212,7 @@ static const lgd_key layer_keys[] = {
 
 static const lgd_key results_keys[] = {
     { "variants", "list", "", "per variant: name, runs, config, lr, tuning, fork" },
-    { "summary", "list", "", "per variant: statistics of the final metrics (below)" },
+    { "summary", "list", "", "per variant: statistics of the final metrics" },
     { "repeats", "integer", "", "runs per variant" },
     { "seeds", "list", "", "the seeds used" },
     { "base", "table", "", "gd.compare's base" },
@@ -270,7 +270,7 @@ static const page pages[] = {
         { "the run it returns", run_keys, 0 } } },
     { "compare", "local results = gd.compare{ base = { ... }, variants = { ... }, repeats = n }",
       "variants x seeds with common random numbers (the same seed: the same start and batches)",
-      { { "options", compare_keys, 1 }, { "a variant", variant_keys, 0 },
+      { { "options", compare_keys, 1 }, { "a variant", variant_keys, 2 },
         { "it returns (gradus doc results)", results_keys, 0 } } },
     { "report", "gd.report(results, { dir = \"out/x\" })",
       "the comparison table and diagnoses on stdout; with dir, the data files and plots",
