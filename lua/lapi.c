@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 
 #include "lapi.h"
+#include "ldata.h"
 #include "lgradus.h"
 
 /* ---------------------------------------------------------------------------
@@ -170,8 +171,19 @@ static const lgd_key dataset_methods[] = {
     { "ds:get(i)", "x, y", "", "sample i" },
     { "ds:tensors()", "x, y", "", "all samples as tensors" },
     { "ds:recipe()", "table", "", "how to rebuild it (gd.data.rebuild)" },
-    { "gd.data.synthetic.*", "data set", "",
-      "spirals, blobs, xor, regression: small generated sets (unknown keys list theirs)" },
+    { "gd.data.synthetic.*", "data set", "", "small generated sets (below)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+/* The synthetic generators' options, in this order, with these meanings;
+ * which ones each takes and their defaults come from the generator. */
+static const lgd_key synthetic_docs[] = {
+    { "n", "", "", "samples" },
+    { "classes", "", "", "classes (labels 1..classes)" },
+    { "features", "", "", "features per sample" },
+    { "noise", "", "", "standard deviation of the noise added" },
+    { "spread", "", "", "standard deviation of each blob" },
+    { "seed", "", "", "the draw: the same seed, the same set" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -261,45 +273,48 @@ typedef struct page {
     const char *usage;
     const char *about;
     section sec[4];
+    void (*more)(lua_State *L, luaL_Buffer *b);   /* sections made at print time */
 } page;
+
+static void add_synthetic(lua_State *L, luaL_Buffer *b);
 
 static const page pages[] = {
     { "train", "local run = gd.train{ model = ..., data = ..., loss = ..., optimizer = ... }",
       "train a model in C, epoch by epoch; divergence is a result, not an error",
       { { "options", lgd_train_keys, 1 }, { "diverge = { ... }", lgd_diverge_keys, 2 },
-        { "the run it returns", run_keys, 0 } } },
+        { "the run it returns", run_keys, 0 } }, NULL },
     { "compare", "local results = gd.compare{ base = { ... }, variants = { ... }, repeats = n }",
       "variants x seeds with common random numbers (the same seed: the same start and batches)",
       { { "options", compare_keys, 1 }, { "a variant", variant_keys, 2 },
-        { "it returns (gradus doc results)", results_keys, 0 } } },
+        { "it returns (gradus doc results)", results_keys, 0 } }, NULL },
     { "report", "gd.report(results, { dir = \"out/x\" })",
       "the comparison table and diagnoses on stdout; with dir, the data files and plots",
-      { { "options", report_keys, 1 } } },
+      { { "options", report_keys, 1 } }, NULL },
     { "resume", "local run = gd.resume(\"out/run.ckpt\", { epochs = n })",
       "continue a checkpoint's run exactly; only what does not change its numbers may be given "
       "(gradus resume FILE [EPOCHS] from the shell)",
-      { { "options", resume_keys, 1 } } },
+      { { "options", resume_keys, 1 } }, NULL },
     { "fork", "local v = gd.fork(\"out/run.ckpt\", { optimizer = gd.optim.adam{} })",
       "a what-if from a checkpoint's state: a variant for gd.compare, or run it with gd.train(v)",
-      { { "options", fork_keys, 1 }, { "and those of gd.resume", resume_keys, 1 } } },
+      { { "options", fork_keys, 1 }, { "and those of gd.resume", resume_keys, 1 } }, NULL },
     { "data", "local train = gd.data.fashion_mnist{ split = \"train\", limit = 1000 }",
       "data sets: gd.data.fashion_mnist, gd.data.csv (gradus doc data.csv), gd.data.tensor, "
       "gd.data.synthetic.*",
       { { "gd.data.fashion_mnist{ ... }", lgd_fashion_mnist_keys, 1 },
         { "gd.data.tensor{ ... }", lgd_tensor_data_keys, 1 },
         { "ds:split{ ... }", lgd_split_keys, 1 },
-        { "a data set", dataset_methods, 0 } } },
+        { "a data set", dataset_methods, 0 } }, add_synthetic },
     { "data.csv", "local ds = gd.data.csv{ path = \"iris.csv\", target = \"species\", "
       "classes = true }", "a data set from a CSV file",
-      { { "options", lgd_csv_keys, 1 } } },
+      { { "options", lgd_csv_keys, 1 } }, NULL },
     { "history", "run.history.epochs[e].val_loss, run.history.steps[i].layers[j].grad_norm",
       "what a run records: a record per epoch, and per monitored step (monitor = { every = n })",
       { { "history.epochs[e]", epoch_keys, 0 }, { "history.steps[i]", step_keys, 0 },
-        { "history.steps[i].layers[j]", layer_keys, 0 } } },
+        { "history.steps[i].layers[j]", layer_keys, 0 } }, NULL },
     { "results", "results.summary[i].mean.val_loss, results.variants[i].runs[r].history",
       "what gd.compare returns (and gd.report writes to results.json)",
       { { "results", results_keys, 0 }, { "results.summary[i]", summary_keys, 0 },
-        { "results.variants[i].runs[r]", results_run_keys, 0 } } },
+        { "results.variants[i].runs[r]", results_run_keys, 0 } }, NULL },
 };
 
 enum { NPAGES = sizeof pages / sizeof *pages };
@@ -462,6 +477,47 @@ static void add_section(lua_State *L, luaL_Buffer *b, const section *s)
     }
 }
 
+/* Each generator's section from the recipe of the set it makes with no
+ * options: the recipe holds every option with its value, written from the
+ * same list that reads them (lua/ldata.c), so it lists what the generator
+ * takes and its defaults. The sets are small (300 samples at most). */
+static void add_synthetic(lua_State *L, luaL_Buffer *b)
+{
+    static const struct {
+        const char *name;
+        lua_CFunction make;
+    } gens[] = { { "spirals", lgd_data_spirals }, { "blobs", lgd_data_blobs },
+                 { "xor", lgd_data_xor }, { "regression", lgd_data_regression } };
+    for (size_t g = 0; g < sizeof gens / sizeof *gens; g++) {
+        enum { MAX_ROWS = 8 };
+        lgd_key rows[MAX_ROWS + 1] = { { 0 } };
+        char defs[MAX_ROWS][32], title[64];
+        int n = 0;
+        lua_pushcfunction(L, gens[g].make);
+        lua_newtable(L);
+        lua_call(L, 1, 1);
+        if (!lgd_dataset_push_recipe(L, -1))
+            lua_newtable(L);
+        for (int i = 0; synthetic_docs[i].name && n < MAX_ROWS; i++) {
+            int t = lua_getfield(L, -1, synthetic_docs[i].name);
+            if (t == LUA_TNUMBER) {
+                rows[n] = synthetic_docs[i];
+                rows[n].type = lua_isinteger(L, -1) ? "integer" : "number";
+                if (lua_isinteger(L, -1))
+                    snprintf(defs[n], sizeof defs[n], "%lld", (long long)lua_tointeger(L, -1));
+                else
+                    snprintf(defs[n], sizeof defs[n], "%g", lua_tonumber(L, -1));
+                rows[n].def = defs[n];
+                n++;
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 2);
+        snprintf(title, sizeof title, "gd.data.synthetic.%s{ ... }", gens[g].name);
+        add_section(L, b, &(section){ title, rows, 2 });
+    }
+}
+
 int lgd_doc_page(lua_State *L, const char *name)
 {
     const page *p = find_page(name);
@@ -473,6 +529,8 @@ int lgd_doc_page(lua_State *L, const char *name)
     luaL_addvalue(&b);
     for (int s = 0; s < 4 && p->sec[s].keys; s++)
         add_section(L, &b, &p->sec[s]);
+    if (p->more)
+        p->more(L, &b);
     if (page_options(p, (const lgd_key *[4]){ 0 }))
         luaL_addstring(&b, "\nan unknown or misspelled option is an error, never ignored\n");
     luaL_pushresult(&b);

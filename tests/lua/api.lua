@@ -173,6 +173,23 @@ T.test("test_doc_pages_list_every_key_of_their_tables", function()
   -- the data page holds the keys its constructors check
   local data = gd.doc("data")
   assert(rows(data, "gd.data.fashion_mnist{ ... }").limit and rows(data, "ds:split{ ... }").seed)
+  -- the synthetic generators: what each takes (its recipe holds every
+  -- option, defaults written out) is its section, with those defaults
+  for name, make in pairs(gd.data.synthetic) do
+    local listed, n = rows(data, "gd.data.synthetic." .. name .. "{ ... }"), 0
+    for k, v in pairs(make{}:recipe()) do
+      if k ~= "source" then
+        n = n + 1
+        assert(listed[k], name .. ": gd.doc('data') lacks '" .. k .. "'")
+        local ty = math.type(v) == "integer" and "integer" or "number"
+        assert(listed[k]:match("^" .. ty .. "%s+" .. string.format("%g", v) .. "%s+%S"),
+          name .. "." .. k .. ": " .. listed[k])
+      end
+    end
+    local m = 0
+    for _ in pairs(listed) do m = m + 1 end
+    assert(n == m and n >= 3, name .. ": " .. n .. " options, " .. m .. " rows")
+  end
   T.expect_message("gd.data.fashion_mnist: unknown option 'limt' (did you mean 'limit'? "
     .. "options: split, limit, dir)", gd.data.fashion_mnist, { limt = 3 })
   T.expect_message("gd.data.csv: unknown option 'heder' (did you mean 'header'? options: "
