@@ -29,9 +29,7 @@ local function growing(extra)
 end
 local exploded = "loss exploded: 1024 at step 5 is more than 1000 times the first step's loss (1)"
 
-local train_options = "model, data, loss, optimizer, schedule, regularizers, clip, validation, "
-  .. "epochs, batch, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, on_step, "
-  .. "progress, name, quiet_diagnoses"
+local train_options = T.train_options
 
 T.test("test_train_loss_exploded_ends_the_run_as_diverged", function()
   local run = gd.train(growing())

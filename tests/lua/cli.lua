@@ -111,10 +111,8 @@ T.test("test_cli_traceback_shows_the_users_frames", function()
   local _, full = gradus("run " .. quote(path), "GRADUS_DEBUG=1 ")
   os.remove(path)
   assert(code == 1)
-  local want = ("gradus: %s:3: gd.train: unknown option 'lr' (options: model, data, loss, "
-    .. "optimizer, schedule, regularizers, clip, validation, epochs, batch, seed, monitor, "
-    .. "early_stopping, diverge, checkpoint, on_epoch, on_step, progress, name, "
-    .. "quiet_diagnoses)\nstack traceback (GRADUS_DEBUG=1 shows gradus's own frames):\n"
+  local want = ("gradus: %s:3: gd.train: unknown option 'lr' (options: " .. T.train_options
+    .. ")\nstack traceback (GRADUS_DEBUG=1 shows gradus's own frames):\n"
     .. "\t%s:3: in local 'go'\n\t%s:5: in main chunk\n"):format(path, path, path)
   assert(err == want, "stderr:\n" .. err .. "\nwanted:\n" .. want)
   has(full, "\nstack traceback:\n\t[C]: in upvalue 'c_train'", "GRADUS_DEBUG=1 stderr")
