@@ -92,9 +92,9 @@ has "$out" "$want" "gradus run blobs.lua"
 echo "gradus: $out"
 
 # ---- a stock lua5.4 exits cleanly after training: lua_close dlcloses the
-# module while the thread pool's workers live in libgradus (it crashed at
-# exit about one run in five before gradus.so was linked -z nodelete), so
-# a short run is repeated: 30 clean exits in a row
+# module while the thread pool's workers still spin in libgradus (it crashed
+# at exit in 5-20% of runs, by load, before gradus.so was linked
+# -z nodelete), so a short run is repeated: 30 clean exits in a row
 cat >"$tmp/exit.lua" <<'EOF'
 local gd = require "gradus"
 gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
