@@ -386,10 +386,26 @@ const char *gd_registry_builtin_dir(void)
     return dir;
 }
 
+/* The user's own plugins, found without configuration after an install:
+ * ~/.local/lib/gradus/plugins (none when HOME is unset). */
+static gd_status load_user_dir(gd_registry *reg, gd_error *err)
+{
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return GD_OK;
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/" GD_USER_PLUGIN_DIR, home) >= (int)sizeof dir)
+        return gd_fail(err, GD_EINVAL, "HOME is too long for the user plugin directory");
+    return gd_registry_load_dir(reg, dir, err);
+}
+
 gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
 {
+    reg->warning[0] = 0;
     const char *builtin = gd_registry_builtin_dir();
     gd_status st = builtin ? gd_registry_load_dir(reg, builtin, err) : GD_OK;
+    if (st == GD_OK)
+        st = load_user_dir(reg, err);
     const char *env = getenv("GRADUS_PLUGIN_PATH");
     if (st != GD_OK || !env || !*env)
         return st;
@@ -398,7 +414,6 @@ gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
         return gd_fail(err, GD_ENOMEM, "out of memory");
     char *save = NULL;
     size_t used = 0;
-    reg->warning[0] = 0;
     for (char *p = strtok_r(copy, ":", &save); p && st == GD_OK; p = strtok_r(NULL, ":", &save)) {
         struct stat sb;
         if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
