@@ -161,16 +161,22 @@ void gd_remove_stale_temps(const char *path)
     closedir(d);
 }
 
-/* The process id written in an open lock file (0: none yet). */
+/* The process id written in a lock file (0: none). The holder writes it
+ * right after taking the lock, so an empty file is read again a few times. */
 static long holder_of(const char *file)
 {
-    char buf[32] = { 0 };
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    return n > 0 ? strtol(buf, NULL, 10) : 0;
+    for (int tries = 0; tries < 50; tries++) {
+        char buf[32] = { 0 };
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return 0;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n > 0)
+            return strtol(buf, NULL, 10);
+        usleep(2000);
+    }
+    return 0;
 }
 
 gd_status gd_lock_take(gd_lock *lk, const char *path, gd_error *err)
