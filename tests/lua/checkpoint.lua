@@ -385,12 +385,7 @@ T.test("test_recipe_bytes_round_trip_and_mutations_are_refused_cleanly", functio
   assert(ok_count < 4000, "no mutation was refused")
 end)
 
-local function sh(cmd)
-  local h = io.popen("{ " .. cmd .. "; } 2>&1")
-  local out = h:read("a")
-  h:close()
-  return out
-end
+local sh = T.sh
 
 T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   local p = path("insp.ckpt")

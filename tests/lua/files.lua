@@ -15,12 +15,7 @@ os.remove(scratch)
 assert(gd._util.mkdir_p(scratch))
 local function at(name) return scratch .. "/" .. name end
 
-local function sh(cmd)
-  local h = io.popen("{ " .. cmd .. "; } 2>&1")
-  local out = h:read("a")
-  h:close()
-  return out
-end
+local sh = T.sh
 
 local function slurp(p)
   local f = io.open(p, "rb")
