@@ -251,7 +251,10 @@ T.test("test_files_csv_names_round_trip", function()
     "the reader is not strict")
   local names = { "plain", "a,b", 'say "hi"', "two\nlines", '",\n' }
   local dir = at("csv")
-  gd.report(small_compare(names), { dir = dir, plots = false })
+  local files = gd.report(small_compare(names), { dir = dir })   -- gnuplot: in setup.sh
+  local drawn = {}
+  for _, f in ipairs(files) do drawn[f] = true end
+  assert(drawn[dir .. "/loss.png"] and drawn[dir .. "/lr.svg"], "plots dropped: " .. table.concat(files, " "))
   local summary = csv_decode(slurp(dir .. "/summary.csv"))
   assert(#summary == 1 + 4 * #names, #summary .. " rows")
   for i, n in ipairs(names) do
