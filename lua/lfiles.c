@@ -14,6 +14,8 @@
  *   gd._util.check_run(cfg)           gd.train's checks (ltrain_files.c)
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -114,8 +116,10 @@ static int util_remove_tree(lua_State *L)
     return 0;
 }
 
-/* dir -> dir.prev, tmp -> dir, then dir.prev removed: at every moment the
- * old directory or the new one is whole under one of the two names. */
+/* tmp and dir swapped in one step where the system can (Linux's
+ * RENAME_EXCHANGE), so dir always names a whole report; else dir ->
+ * dir.prev, tmp -> dir, dir.prev removed, so at every moment the old
+ * directory or the new one is whole under one of the two names. */
 static int util_replace_dir(lua_State *L)
 {
     const char *tmp = luaL_checkstring(L, 1), *dir = luaL_checkstring(L, 2);
@@ -125,6 +129,12 @@ static int util_replace_dir(lua_State *L)
     int had = lstat(dir, &sb) == 0;
     if (had && !S_ISDIR(sb.st_mode))
         return lgd_error(L, "%s is %s, not a directory", dir, gd_file_kind(sb.st_mode));
+#ifdef RENAME_EXCHANGE
+    if (had && renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
+        gd_remove_tree(tmp);   /* the old report, now under the temporary name */
+        return 0;
+    }
+#endif
     gd_remove_tree(prev);
     if (had && rename(dir, prev) != 0)
         return lgd_error(L, "cannot move %s to %s: %s", dir, prev, strerror(errno));

@@ -399,7 +399,7 @@ local function describe_config(cfg)
 end
 
 -- Run write(tmp) on a fresh directory beside dir, then move it into place
--- in one rename (the old report kept as dir.prev until that succeeded), all
+-- in one step (gd._util.replace_dir: an exchange, or dir.prev), all
 -- under a lock on dir. Killed mid-write (SIGINT, SIGTERM, SIGKILL), it
 -- leaves the old report whole; the next report removes the leftovers.
 local function in_place(gd, dir, write)
