@@ -8,8 +8,8 @@
  *   gd._util.temp_dir(path)           a fresh directory beside path
  *   gd._util.remove_stale(path)       temporaries killed writers left
  *   gd._util.remove_tree(path)
- *   gd._util.replace_dir(tmp, dir)    tmp becomes dir in one rename, the
- *                                     old dir kept as dir.prev until then
+ *   gd._util.replace_dir(tmp, dir)    tmp becomes dir in one step, the
+ *                                     old dir removed once it has
  *   gd._util.stall_point()            test hook (GRADUS_TEST_STALL_REPORT)
  *   gd._util.check_run(cfg)           gd.train's checks (ltrain_files.c)
  */
