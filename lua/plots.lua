@@ -27,8 +27,9 @@ function M.style(i, lw)
     (lw or 2.6) * math.max(0.5, 1 - 0.15 * (i - 1)))
 end
 
--- Terminals run with noenhanced text, so names print as they are.
-function M.esc(s) return (tostring(s):gsub('"', "'")) end
+-- Terminals run with noenhanced text, so names print as they are; inside
+-- a gnuplot string a quote, a backslash or a line break would end it.
+function M.esc(s) return (tostring(s):gsub('"', "'"):gsub("\\", "\\\\"):gsub("%c", " ")) end
 local esc = M.esc
 
 function M.datablock(name, rows)

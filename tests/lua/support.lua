@@ -145,6 +145,14 @@ function T.tmpdir()
   return p
 end
 
+-- The output of a shell command, stderr included.
+function T.sh(cmd)
+  local h = io.popen("{ " .. cmd .. "; } 2>&1")
+  local out = h:read("a")
+  h:close()
+  return out
+end
+
 -- The files gd.report writes are read with the module's own strict JSON
 -- reader (null becomes T.null, a unique sentinel).
 T.null = setmetatable({}, { __tostring = function() return "null" end })
