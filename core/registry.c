@@ -25,6 +25,7 @@ struct gd_registry {
     int nentries, cap;
     handle *handles;
     int nhandles;
+    char warning[GD_ERROR_SIZE];   /* GRADUS_PLUGIN_PATH dirs that are not there */
 };
 
 static const char *const kind_names[] = {
@@ -389,10 +390,26 @@ const char *gd_registry_builtin_dir(void)
     return dir;
 }
 
+/* The user's own plugins, found without configuration after an install:
+ * ~/.local/lib/gradus/plugins (none when HOME is unset). */
+static gd_status load_user_dir(gd_registry *reg, gd_error *err)
+{
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return GD_OK;
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/" GD_USER_PLUGIN_DIR, home) >= (int)sizeof dir)
+        return gd_fail(err, GD_EINVAL, "HOME is too long for the user plugin directory");
+    return gd_registry_load_dir(reg, dir, err);
+}
+
 gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
 {
+    reg->warning[0] = 0;
     const char *builtin = gd_registry_builtin_dir();
     gd_status st = builtin ? gd_registry_load_dir(reg, builtin, err) : GD_OK;
+    if (st == GD_OK)
+        st = load_user_dir(reg, err);
     const char *env = getenv("GRADUS_PLUGIN_PATH");
     if (st != GD_OK || !env || !*env)
         return st;
@@ -400,10 +417,26 @@ gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
     if (!copy)
         return gd_fail(err, GD_ENOMEM, "out of memory");
     char *save = NULL;
-    for (char *p = strtok_r(copy, ":", &save); p && st == GD_OK; p = strtok_r(NULL, ":", &save))
+    size_t used = 0;
+    for (char *p = strtok_r(copy, ":", &save); p && st == GD_OK; p = strtok_r(NULL, ":", &save)) {
+        struct stat sb;
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            /* Most likely a typo: say so (the caller prints it), load on. */
+            int w = snprintf(reg->warning + used, sizeof reg->warning - used, "%s%s",
+                             used ? ", " : "GRADUS_PLUGIN_PATH: no such directory: ", p);
+            if (w > 0 && (size_t)w < sizeof reg->warning - used)
+                used += (size_t)w;
+            continue;
+        }
         st = gd_registry_load_dir(reg, p, err);
+    }
     free(copy);
     return st;
+}
+
+const char *gd_registry_warning(const gd_registry *reg)
+{
+    return reg->warning[0] ? reg->warning : NULL;
 }
 
 /* ---------------------------------------------------------------------------
@@ -455,6 +488,7 @@ gd_status gd_registry_fail_unknown(const gd_registry *reg, gd_kind kind, const c
     if (best)
         return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (did you mean '%s'? available: %s)",
                        gd_kind_name(kind), name, best, used ? list : "none");
-    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (available: %s)", gd_kind_name(kind), name,
-                   used ? list : "none loaded");
+    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (available: %s; if a plugin provides it, "
+                   "load it: gradus -l FILE.so, gd.plugins.load(FILE) or a directory in "
+                   "GRADUS_PLUGIN_PATH)", gd_kind_name(kind), name, used ? list : "none loaded");
 }

@@ -4,7 +4,11 @@
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 
-local sh, tmpdir = T.sh, T.tmpdir
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  return ok == true or ok == 0
+end
+
 
 local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 4 }
 local train, val = data:split{ validation = 60, seed = 1 }

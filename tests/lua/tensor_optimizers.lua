@@ -106,7 +106,8 @@ end)
 -- alpha = 0 the sync at t = k puts the weights back to exactly those.
 T.test("test_a_fork_into_lookahead_starts_it_at_the_fork_point", function()
   local d = gd.data.synthetic.blobs{ n = 120, classes = 3, seed = 4 }
-  local p = os.tmpname()
+  local dir = T.tmpdir()
+  local p = dir .. "/la.ckpt"
   gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
             optimizer = gd.optim.adam{ lr = 0.01 }, data = d, epochs = 2, batch = "full",
             seed = 1, progress = false, checkpoint = { path = p } }
@@ -124,7 +125,7 @@ T.test("test_a_fork_into_lookahead_starts_it_at_the_fork_point", function()
     end
   end
   assert(moved, "two updates after the fork moved nothing")
-  os.remove(p)
+  T.sh("rm -rf '" .. dir .. "'")
 end)
 
 T.test("test_refusals", function()
