@@ -126,5 +126,15 @@ const char *gd_blas_description(void);
 /* Threads for OpenBLAS (n <= 0: all cores). */
 void gd_set_threads(int n);
 int gd_get_threads(void);
+/* A thread count as --threads and GRADUS_THREADS take it: a whole decimal
+ * number in 0..4096 (0: all cores), nothing else. 1 if valid, else 0. */
+int gd_threads_parse(const char *s, int *n);
+/* GRADUS_THREADS into *n (0 when unset or empty); a bad value fails with a
+ * message naming the variable. The one reader for the CLI and the module. */
+gd_status gd_threads_from_env(int *n, gd_error *err);
+/* Stop and join the pool's workers and stay on one thread until the next
+ * gd_set_threads: called when a Lua state closes the module, before lua_close
+ * may dlclose the code the workers run. */
+void gd_threads_stop(void);
 
 #endif

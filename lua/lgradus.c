@@ -112,6 +112,12 @@ void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns)
 static int registry_gc(lua_State *L)
 {
     reg_box *r = luaL_checkudata(L, 1, LGD_REGISTRY);
+    if (!r->reg)
+        return 0;
+    /* The state is closing the module (its first finalizable object, so
+     * finalized last): under a stock lua5.4, lua_close dlcloses gradus.so
+     * next, and a pool worker still parked in its code would crash. */
+    gd_threads_stop();
     gd_registry_free(r->reg);
     r->reg = NULL;
     return 0;
@@ -381,6 +387,7 @@ static int plugins_list(lua_State *L)
 
 static int gd_threads(lua_State *L)
 {
+    lgd_registry(L);   /* raises once the module is closed: no pool after that */
     if (!lua_isnoneornil(L, 1)) {
         lua_Integer n = luaL_checkinteger(L, 1);
         luaL_argcheck(L, n >= 0 && n <= 4096, 1, "thread count must be in [0, 4096] (0: all)");
@@ -400,9 +407,11 @@ int luaopen_gradus(lua_State *L)
 {
     luaL_checkversion(L);
     open_registry(L);
-    const char *threads = getenv("GRADUS_THREADS");
-    if (threads && *threads)
-        gd_set_threads(atoi(threads));
+    int threads;
+    gd_error err;
+    if (gd_threads_from_env(&threads, &err) != GD_OK)
+        return luaL_error(L, "gradus: %s", err.msg);
+    gd_set_threads(threads);
 
     lua_newtable(L);
     static const luaL_Reg fns[] = {
