@@ -788,7 +788,7 @@ void lgd_open_data(lua_State *L)
         { "__tostring", ds_tostring },
         { NULL, NULL },
     };
-    lgd_newclass(L, LGD_DATASET, meta);
+    lgd_newclass(L, LGD_DATASET, meta, 0);
     lua_pop(L, 1);
     static const luaL_Reg data[] = {
         { "fashion_mnist", lgd_data_fashion_mnist },

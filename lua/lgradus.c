@@ -92,17 +92,25 @@ void lgd_setbool(lua_State *L, const char *k, int v)
     lua_setfield(L, -2, k);
 }
 
-void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns)
+void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns, int nup)
 {
     luaL_newmetatable(L, name);
-    luaL_setfuncs(L, fns, 0);
-    lua_getfield(L, -1, "__index");
-    int has_index = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (!has_index) {
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -2, "__index");
+    lua_newtable(L);                       /* the methods */
+    for (const luaL_Reg *f = fns; f->name; f++) {
+        int meta = strncmp(f->name, "__", 2) == 0;
+        for (int i = 0; i < nup; i++)
+            lua_pushvalue(L, -2 - nup);
+        lua_pushcclosure(L, f->func, nup);
+        lua_setfield(L, meta ? -3 : -2, f->name);
     }
+    if (lua_getfield(L, -2, "__index") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_setfield(L, -2, "__index");
+    } else {
+        lua_pop(L, 2);                     /* a function __index of its own */
+    }
+    lua_insert(L, -1 - nup);
+    lua_pop(L, nup);
 }
 
 /* ---------------------------------------------------------------------------

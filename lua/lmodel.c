@@ -173,7 +173,7 @@ lgd_model *lgd_checkmodel(lua_State *L, int idx)
 {
     lgd_model *md = luaL_checkudata(L, idx, LGD_MODEL);
     if (!md->m)
-        luaL_argerror(L, idx, "model is not built");
+        luaL_argerror(L, idx, "model has no weights (not built, or freed by its finalizer)");
     return md;
 }
 
@@ -539,11 +539,8 @@ void lgd_open_model(lua_State *L)
         { NULL, NULL },
     };
     /* evaluate finds gd.loss through the module table (upvalue 1). */
-    luaL_newmetatable(L, LGD_MODEL);
-    lua_pushvalue(L, -2);
-    luaL_setfuncs(L, model_meta, 1);
     lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "__index");
+    lgd_newclass(L, LGD_MODEL, model_meta, 1);
     lua_pop(L, 1);
     lua_pushcfunction(L, sequential);
     lua_setfield(L, -2, "sequential");
