@@ -23,7 +23,7 @@ struct gd_model {
     float **acts;              /* [nlayers] layer outputs */
     float *dbuf[2];            /* ping-pong input gradients for backward */
     float **scratch;           /* [nlayers] */
-    const float *last_input;
+    const float *last_input;   /* the last training forward's, else NULL */
     int64_t last_batch;
 };
 
@@ -222,6 +222,7 @@ int64_t gd_model_param_count(const gd_model *m) { return m->nparams; }
 float *gd_model_params(gd_model *m) { return m->params; }
 float *gd_model_grads(gd_model *m) { return m->grads; }
 int64_t gd_model_last_batch(const gd_model *m) { return m->last_batch; }
+bool gd_model_can_backward(const gd_model *m) { return m->last_input != NULL; }
 
 gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
 {
@@ -266,6 +267,7 @@ gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
     m->dbuf[1] = d1;
     m->reserved = batch;
     m->last_batch = 0;
+    m->last_input = NULL;
     return GD_OK;
 }
 
@@ -300,7 +302,9 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
             return gd_fail(err, st, "%s: %s", l->name, inner.msg);
         xin = y;
     }
-    m->last_input = x;
+    /* An evaluation forward overwrites the activations backward reads, and
+     * its input may be gone by then: only a training forward enables it. */
+    m->last_input = training ? x : NULL;
     m->last_batch = batch;
     *out = m->acts[m->nlayers - 1];
     return GD_OK;

@@ -91,6 +91,9 @@ void gd_model_zero_grad(gd_model *m);
 /* Output of layer i of the last forward ([batch, out...]). */
 gd_tensor gd_model_activation(gd_model *m, int i);
 int64_t gd_model_last_batch(const gd_model *m);
+/* Whether backward may run: the last forward was a training one (nothing
+ * since has replaced its activations). */
+bool gd_model_can_backward(const gd_model *m);
 
 /* Mean loss and accuracy (classification; else NaN) over a data set, in
  * evaluation mode, in batches of `batch`. */

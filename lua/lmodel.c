@@ -255,8 +255,9 @@ static int model_backward(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
     lgd_tensor *dy = lgd_checktensor(L, 2);
-    if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
-        return lgd_error(L, "model:backward: call forward(x, { training = true }) first");
+    if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA || !gd_model_can_backward(md->m))
+        return lgd_error(L, "model:backward: the last forward was not a training one (call "
+                          "forward(x, { training = true }) right before backward)");
     int64_t batch = gd_model_last_batch(md->m);
     gd_shape want = out_shape(md->m, batch);
     if (batch < 1 || !lgd_shape_equal(&dy->shape, &want)) {

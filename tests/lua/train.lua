@@ -60,6 +60,32 @@ T.test("test_model_hand_loop", function()
   assert(last < first, ("%g -> %g"):format(first, last))
 end)
 
+T.test("test_model_backward_uses_the_training_input", function()
+  -- One dense unit, W = {1, 2}, b = 0: dL/dW = dy * x of the training forward.
+  local m = gd.sequential{ gd.layer.dense{ units = 1 } }:build{ inputs = 2, seed = 1 }
+  local W = m:params()[1].value
+  W[1], W[2] = 1, 2
+  local function grads() local g = m:params()[1].grad; return { g[1], g[2] } end
+  m:forward(gd.tensor({ 3, 5 }, { 1, 2 }), { training = true })
+  collectgarbage()   -- the caller's input may be gone: the model kept a copy
+  m:zero_grad()
+  m:backward(gd.tensor({ 1 }, { 1, 1 }))
+  local g = grads()
+  assert(g[1] == 3 and g[2] == 5, ("gradient %g, %g, expected 3, 5"):format(g[1], g[2]))
+  -- An evaluation forward in between replaces the activations: refused.
+  m:forward(gd.tensor({ 3, 5 }, { 1, 2 }), { training = true })
+  m:forward(gd.tensor({ 30, 50 }, { 1, 2 }))
+  m:zero_grad()
+  T.expect_error("model:backward: the last forward was not a training one (call "
+                 .. "forward(x, { training = true }) right before backward)",
+                 m.backward, m, gd.tensor({ 1 }, { 1, 1 }))
+  g = grads()
+  assert(g[1] == 0 and g[2] == 0, "a refused backward changed the gradients")
+  m:predict(gd.tensor({ 30, 50 }, { 1, 2 }))
+  T.expect_error("the last forward was not a training one", m.backward, m,
+                 gd.tensor({ 1 }, { 1, 1 }))
+end)
+
 T.test("test_train_run", function()
   local epochs = {}
   local run = gd.train(base{ monitor = { every = 5 }, schedule = gd.sched.cosine{},
