@@ -20,6 +20,13 @@ T.test("test_data_synthetic", function()
                  "(options: n, classes, noise, seed)",
                  gd.data.synthetic.spirals, { size = 10 })
   T.expect_error("option 'n' must be an integer >= 1, got 0", gd.data.synthetic.xor, { n = 0 })
+  -- out-of-range class counts are refused where they are read, never clamped
+  T.expect_error("gd.data.synthetic.blobs: option 'classes' must be an integer in 2..1000, "
+                 .. "got 1001", gd.data.synthetic.blobs, { classes = 1001 })
+  T.expect_error("gd.data.synthetic.spirals: option 'classes' must be an integer in 2..1000, "
+                 .. "got 5000", gd.data.synthetic.spirals, { classes = 5000 })
+  local most = gd.data.synthetic.blobs{ n = 1000, classes = 1000 }
+  assert(most:classes() == 1000 and most:recipe().classes == 1000)
 end)
 
 T.test("test_data_split_subset", function()
