@@ -294,6 +294,14 @@ static void test_data_idx_bad_header(void)
     expect_fail2(gd_idx_load(bad, lab, &ds, &err), &err, bad, "unexpected data after");
     free(longer);
     free(b);
+
+    /* 2^31 images of 65536 x 65536: 2^63 bytes, beyond int64 (UBSan caught
+     * the product); refused from the header, before any data is read. */
+    static const uint8_t huge[16] = { 0, 0, 8, 3, 0x80, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0 };
+    write_file(bad, huge, sizeof huge, false);
+    expect_fail2(gd_idx_load(bad, lab, &ds, &err), &err, bad,
+                 "IDX header claims 2147483648 samples of 4294967296 bytes, more than any "
+                 "file can hold");
     CU_ASSERT_PTR_EQUAL(ds, UNTOUCHED);
     fixtures_close();
 }
@@ -343,6 +351,7 @@ static void test_data_idx_corrupt_gzip(void)
     char img[512], lab[512];
     write_pair(fx(img, "img.gz"), fx(lab, "lab.gz"), 5, 5, true);
     long n = file_size(img);
+    CU_ASSERT_FATAL(n > 10 && n <= 512);
     uint8_t buf[512];
     FILE *f = fopen(img, "rb");
     CU_ASSERT_EQUAL((long)fread(buf, 1, sizeof buf, f), n);
