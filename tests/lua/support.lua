@@ -27,6 +27,26 @@ function T.run()
   end
   print(("%d cases, %d failed"):format(#cases, failed))
   if failed > 0 then error(("%d of %d cases failed"):format(failed, #cases), 0) end
+  if T.skipped then
+    print("SKIP: " .. T.skipped)
+    os.exit(77, true)   -- meson's skip status
+  end
+end
+
+-- Fashion-MNIST through gd.data.fashion_mnist(opts). setup.sh installs it,
+-- so its absence fails the test, unless GRADUS_ALLOW_NO_DATA=1 says it is
+-- expected: then nil, and T.run ends with meson's skip status and the reason.
+function T.fashion_mnist(opts)
+  local ok, d = pcall(T.gd.data.fashion_mnist, opts)
+  if ok then return d end
+  d = tostring(d)
+  if not d:find("dataset-fashion-mnist", 1, true) then error(d, 2) end
+  if os.getenv("GRADUS_ALLOW_NO_DATA") ~= "1" then
+    error(d .. " (set GRADUS_ALLOW_NO_DATA=1 to skip instead)", 2)
+  end
+  T.skipped = d
+  print("skip   " .. d)
+  return nil
 end
 
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
