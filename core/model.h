@@ -91,6 +91,16 @@ void gd_model_zero_grad(gd_model *m);
 /* Output of layer i of the last forward ([batch, out...]). */
 gd_tensor gd_model_activation(gd_model *m, int i);
 int64_t gd_model_last_batch(const gd_model *m);
+/* The labels of the classes the outputs stand for (output k: labels[k]),
+ * kept from the data the model was trained on (CSV class labels), or NULL.
+ * Set copies n (= output width) labels; NULL clears them. Saved in model
+ * files and checkpoints. */
+const double *gd_model_labels(const gd_model *m);
+gd_status gd_model_set_labels(gd_model *m, const double *labels, int64_t n, gd_error *err);
+/* The loss the model was trained with (a copy it owns), or NULL; saved in
+ * model files so evaluate on a loaded model uses it. */
+const gd_spec *gd_model_loss(const gd_model *m);
+gd_status gd_model_set_loss(gd_model *m, const gd_spec *loss, gd_error *err);
 /* Whether backward may run: the last forward was a training one (nothing
  * since has replaced its activations). */
 bool gd_model_can_backward(const gd_model *m);

@@ -568,10 +568,19 @@ static int ds_features(lua_State *L)
     return 1;
 }
 
+/* ds:classes() -> K [, labels]: the class count (0: regression) and, for a
+ * set that keeps them (gd.data.csv{ classes = true }), the labels as the
+ * file wrote them, in class order: class c is labels[c]. */
 static int ds_classes(lua_State *L)
 {
-    lua_pushinteger(L, gd_dataset_classes(lgd_checkdataset(L, 1)));
-    return 1;
+    const gd_dataset *ds = lgd_checkdataset(L, 1);
+    int k = gd_dataset_classes(ds);
+    const double *labels = gd_dataset_labels(ds);
+    lua_pushinteger(L, k);
+    if (!labels)
+        return 1;
+    lgd_push_labels(L, labels, k);
+    return 2;
 }
 
 static int ds_sample_shape(lua_State *L)

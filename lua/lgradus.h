@@ -160,8 +160,13 @@ lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64
 lgd_model *lgd_checkmodel(lua_State *L, int idx);
 /* Push an empty model userdata (m = NULL) for the caller to fill. */
 lgd_model *lgd_new_model_box(lua_State *L);
-/* The loss spec model:evaluate uses by default (gd.train sets it). */
+/* The loss spec model:evaluate uses by default (gd.train sets it; the
+ * model keeps a copy, saved in its file). */
 void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx);
+/* Keep the class labels of the data a model is trained on (none: cleared). */
+void lgd_model_set_labels(lua_State *L, int model_idx, const gd_dataset *ds);
+/* Push n class labels as a list (integral ones as integers). */
+void lgd_push_labels(lua_State *L, const double *labels, int64_t n);
 
 /* ---- ldata.c ------------------------------------------------------------ */
 

@@ -423,6 +423,7 @@ static int train(lua_State *L)
     lua_getfield(L, CFG, "loss");
     lgd_model_set_loss(L, MODEL, -1);
     lua_pop(L, 1);
+    lgd_model_set_labels(L, MODEL, cfg->train);
     lua_createtable(L, (int)cfg->epochs, 0);               /* EPOCHS */
     /* SPECS: what the trainer borrows, anchored here rather than in the
      * caller's table, which a callback could change mid-run. */
