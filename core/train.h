@@ -37,6 +37,8 @@ typedef struct gd_train_config {
     int64_t monitor_every;                  /* 0: no telemetry */
     int64_t horizon_epochs;                 /* the schedules' T, in epochs; 0: epochs. A
                                                resumed run keeps its first one. */
+    bool drop_last;                         /* drop an epoch's last, partial batch (its
+                                               samples change with each epoch's order) */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */

@@ -48,6 +48,7 @@ double lgd_now(void)
 static const char *const train_keys[] = {
     "model", "loss", "optimizer", "schedule", "regularizers", "clip", "data", "validation",
     "epochs", "batch", "seed", "monitor", "early_stopping", "on_epoch", "on_step", "progress",
+    "drop_last",
     "name", "quiet_diagnoses", "checkpoint", "_resume", "_fork", "_epochs_given", "_path", NULL,
 };
 
@@ -317,6 +318,12 @@ static int train(lua_State *L)
         lua_pop(L, 1);
         cfg->batch = lgd_field_int(L, CFG, what, "batch", 32, 1);
     }
+    lua_getfield(L, CFG, "drop_last");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        return lgd_error(L, "%s: 'drop_last' must be true or false, got %s", what,
+                          luaL_typename(L, -1));
+    cfg->drop_last = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     /* regularizers: a list of gd.reg specs */
     const gd_spec *regs[64];
     lua_getfield(L, CFG, "regularizers");

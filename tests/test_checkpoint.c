@@ -272,6 +272,7 @@ static void resume(resumed *r, const char *path, const gd_dataset *ds, bool keep
         .nregularizers = ck->nregularizers, .clip = ck->clip, .clip_value = ck->clip_value,
         .train = ds, .epochs = ck->epochs, .batch = ck->batch, .seed = ck->seed,
         .monitor_every = ck->monitor_every, .horizon_epochs = ck->state.horizon_epochs,
+        .drop_last = ck->drop_last,
     };
     r->tr = gd_trainer_new(&cfg, &err);
     if (!r->tr)
@@ -1028,6 +1029,7 @@ static void use(gd_checkpoint *ck, const gd_dataset *ds)
         .nregularizers = ck->nregularizers, .clip = ck->clip, .clip_value = ck->clip_value,
         .train = ds, .epochs = ck->epochs, .batch = ck->batch, .seed = ck->seed,
         .monitor_every = ck->monitor_every, .horizon_epochs = ck->state.horizon_epochs,
+        .drop_last = ck->drop_last,
     };
     gd_trainer *tr = gd_trainer_new(&cfg, &err);
     if (tr && gd_trainer_set_state(tr, &ck->state, true, &err) == GD_OK &&

@@ -160,6 +160,37 @@ T.test("test_train_diverged", function()
          "no exploding_gradients diagnosis naming step 14")
 end)
 
+T.test("test_train_batchnorm_refuses_a_batch_of_one", function()
+  local d = gd.data.synthetic.blobs{ n = 65, classes = 3, features = 2, seed = 1 }
+  local bn = gd.sequential{ gd.layer.dense{ units = 4 }, gd.layer.batchnorm{},
+                            gd.layer.dense{ units = 3 } }
+  local function cfg(extra)
+    local c = { model = bn, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.1 },
+                data = d, epochs = 2, batch = 32, progress = false }
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+  end
+  T.expect_error("train: layer batchnorm1 (batchnorm) cannot train on a batch of one "
+                 .. "sample, and 65 samples in batches of 32 leave a last batch of 1: set "
+                 .. "drop_last = true, or use another batch size (33 leaves none)", gd.train, cfg())
+  T.expect_error("layer batchnorm1 (batchnorm) cannot train on a batch of one sample, and 65 "
+                 .. "samples in batches of 1 make every batch one: use a batch of at least 2",
+                 gd.train, cfg{ batch = 1, drop_last = true })
+  local run = gd.train(cfg{ drop_last = true })
+  assert(run.status == "ok" and run.steps == 4, "steps " .. run.steps)
+  assert(gd.train(cfg{ batch = 33 }).steps == 4)
+  T.expect_error("gd.train: 'drop_last' must be true or false, got number", gd.train,
+                 cfg{ drop_last = 1 })
+end)
+
+T.test("test_train_drop_last_drops_any_partial_batch", function()
+  -- 180 samples in batches of 32: 5 whole batches and 20 left over
+  assert(gd.train(base{ epochs = 2 }).steps == 12)
+  local run = gd.train(base{ epochs = 2, drop_last = true })
+  assert(run.steps == 10, "steps " .. run.steps)
+  assert(gd.train(base{ epochs = 1, batch = 60, drop_last = true }).steps == 3, "no partial batch")
+end)
+
 T.test("test_train_continues_a_model", function()
   local m = net:build{ inputs = 2, seed = 1 }
   local r1 = gd.train(base{ model = m, epochs = 2 })
