@@ -792,6 +792,31 @@ static void test_checkpoint_plugin_version(void)
 }
 
 /* Crafted files whose CRCs are right but whose content is not. */
+/* A checkpoint written before CONF ended with drop_last, and before MODL
+ * ended with the class labels and the loss, still loads. */
+static void test_checkpoint_older_tails_load(void)
+{
+    size_t n;
+    unsigned char *b = good_copy(&n);
+    tc_section conf, modl;
+    CU_ASSERT_FATAL(tc_find(b, n, "CONF", &conf) && tc_find(b, n, "MODL", &modl));
+    CU_ASSERT_EQUAL_FATAL(b[conf.off + conf.len - 1], 0);           /* drop_last false */
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "CONF", conf.len - 1, 1, NULL, 0));
+    CU_ASSERT_FATAL(tc_find(b, n, "MODL", &modl));
+    /* this model has no labels nor loss of its own: the tail is u32 0, u8 0 */
+    CU_ASSERT_FATAL(memcmp(b + modl.off + modl.len - 5, "\0\0\0\0\0", 5) == 0);
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "MODL", modl.len - 5, 5, NULL, 0));
+    gd_error err = { "" };
+    gd_checkpoint *ck = gd_checkpoint_parse(test_registry(), b, n, NAME, true, &err);
+    if (!ck)
+        fprintf(stderr, "\n  %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
+    CU_ASSERT(!ck->drop_last);
+    CU_ASSERT_PTR_NULL(gd_model_loss(ck->model));
+    gd_checkpoint_free(ck);
+    free(b);
+}
+
 static void test_checkpoint_crafted(void)
 {
     size_t n;
@@ -1324,6 +1349,7 @@ int main(void)
         TEST(test_checkpoint_corrupt),
         TEST(test_checkpoint_missing_plugin),
         TEST(test_checkpoint_plugin_version),
+        TEST(test_checkpoint_older_tails_load),
         TEST(test_checkpoint_crafted),
         TEST(test_checkpoint_huge_run),
         TEST(test_checkpoint_fuzz),
