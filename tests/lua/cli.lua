@@ -159,9 +159,16 @@ T.test("test_cli_plugins_and_threads", function()
   assert(code == 0, err)
   assert(out == "1\n", out)
   _, err, code = gradus("--threads x run " .. quote(path))
-  os.remove(path)
   assert(code ~= 0)
   has(err, "gradus: --threads needs", "stderr")
+  -- the same strict reader as `require "gradus"` from a stock lua5.4
+  for _, bad in ipairs({ "2x", " 2", "-1" }) do
+    out, err, code = gradus("run " .. quote(path), "GRADUS_THREADS=" .. quote(bad) .. " ")
+    assert(code ~= 0 and out == "", ("GRADUS_THREADS=%q ran: %s"):format(bad, out))
+    has(err, ("gradus: GRADUS_THREADS must be a number of threads in 0..4096 (0: all cores), "
+              .. "got '%s'"):format(bad), "stderr")
+  end
+  os.remove(path)
 end)
 
 T.run()
