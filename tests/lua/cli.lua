@@ -9,15 +9,7 @@ local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- Run `gradus ARGS`; returns stdout, stderr, exit code.
 local function gradus(args, env)
-  local errfile = os.tmpname()
-  local p = io.popen(("%s%s %s 2>%s"):format(env or "", quote(exe), args, quote(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local f = io.open(errfile)
-  local err = f:read("a")
-  f:close()
-  os.remove(errfile)
-  return out, err, code
+  return T.command(("%s%s %s"):format(env or "", quote(exe), args))
 end
 
 local function has(text, fragment, what)

@@ -21,13 +21,7 @@ end
 
 -- Run the stock interpreter on path with env; returns "exit"/"signal", code, stderr.
 local function run(path, env)
-  local errfile = os.tmpname()
-  local ok, how, code = os.execute(("%s %s %s >/dev/null 2>%s"):format(env, quote(lua),
-    quote(path), quote(errfile)))
-  local f = io.open(errfile)
-  local err = f:read("a")
-  f:close()
-  os.remove(errfile)
+  local _, err, code, how = T.command(("%s %s %s"):format(env, quote(lua), quote(path)))
   return how, code, err
 end
 

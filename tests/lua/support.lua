@@ -49,6 +49,20 @@ function T.fashion_mnist(opts)
   return nil
 end
 
+-- Run a shell command line; returns its stdout, its stderr, its exit code
+-- and how it ended ("exit" or "signal", as io.popen's close says).
+function T.command(cmdline)
+  local errfile = os.tmpname()
+  local p = io.popen(("%s 2>'%s'"):format(cmdline, errfile))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  local f = io.open(errfile)
+  local err = f:read("a")
+  f:close()
+  os.remove(errfile)
+  return out, err, code, how
+end
+
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
 function T.reference(name)
   local dir = os.getenv("GRADUS_REFERENCE")
