@@ -54,6 +54,22 @@ T.test("test_stock_lua_exit_after_training_on_2_threads", function()
   assert(bad == 0, "50 runs of a stock lua5.4 ended with: " .. table.concat(seen, ", "))
 end)
 
+T.test("test_stock_lua_no_pool_after_the_module_closed", function()
+  -- A finalizer older than the module runs after the module's state closed:
+  -- gradus refuses to start threads again, and the process exits cleanly.
+  local path = script([[
+local gd
+local early = setmetatable({}, { __gc = function()
+  print(select(2, pcall(gd.threads, 2)))
+end })
+gd = require "gradus"
+]] .. TRAIN:gsub("^local gd = require \"gradus\"\n", ""))
+  local out, err, code, how = T.command(("GRADUS_THREADS=2 %s %s"):format(quote(lua), quote(path)))
+  os.remove(path)
+  assert(how == "exit" and code == 0, ("%s %d: %s"):format(how, code, err))
+  assert(out == "gradus: the registry is closed\n", out)
+end)
+
 T.test("test_stock_lua_gradus_threads_is_read_strictly", function()
   local path = script('local gd = require "gradus"\nprint(gd.threads())\n')
   for _, bad in ipairs({ "abc", "2x", "-1", "4097", " 2", "1.5" }) do
