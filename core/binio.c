@@ -346,9 +346,16 @@ gd_status gd_container_open(gd_container *c, const gd_format *fmt, const unsigne
             return gd_rfail(&r, GD_EIO, "not a %s but %s", fmt->kind, fmt->other_hint);
         return gd_rfail(&r, GD_EIO, "not a gradus %s (bad magic)", fmt->kind);
     }
-    if (size >= 12 && le(p + 8, 4) != fmt->version)
+    uint32_t oldest = fmt->oldest ? fmt->oldest : fmt->version;
+    uint32_t version = size >= 12 ? (uint32_t)le(p + 8, 4) : fmt->version;
+    if (version > fmt->version || version < oldest) {
+        if (oldest == fmt->version)
+            return gd_rfail(&r, GD_EIO, "unsupported format version %u (this gradus reads "
+                            "version %u)", (unsigned)version, (unsigned)fmt->version);
         return gd_rfail(&r, GD_EIO, "unsupported format version %u (this gradus reads "
-                        "version %u)", (unsigned)le(p + 8, 4), (unsigned)fmt->version);
+                        "versions %u to %u)", (unsigned)version, (unsigned)oldest,
+                        (unsigned)fmt->version);
+    }
     if (size < GD_HEADER_SIZE)
         return gd_rfail(&r, GD_EIO, "truncated (%zu bytes, shorter than the %d-byte header)",
                         size, GD_HEADER_SIZE);
@@ -363,7 +370,7 @@ gd_status gd_container_open(gd_container *c, const gd_format *fmt, const unsigne
         return gd_rfail(&r, GD_EIO, "corrupt header (%u sections)", ns);
     c->p = p;
     c->size = size;
-    c->version = fmt->version;
+    c->version = version;
     size_t off = GD_HEADER_SIZE;
     for (uint32_t i = 0; i < ns; i++) {
         const char *after = i ? c->sec[i - 1].tag : "the header";

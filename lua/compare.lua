@@ -135,6 +135,7 @@ end
 
 function M.compare(gd, spec)
   if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 2) end
+  gd._check_keys("compare", spec, "gd.compare")   -- the table of lua/lapi.c
   local base, variants = spec.base, spec.variants
   if type(base) ~= "table" then error("gd.compare: 'base' must be a table of gd.train options", 2) end
   if type(variants) ~= "table" or #variants == 0 then

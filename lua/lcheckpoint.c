@@ -334,6 +334,13 @@ static int ck_config(lua_State *L)
         lgd_setint(L, "every", (lua_Integer)ck->monitor_every);
         lua_setfield(L, 2, "monitor");
     }
+    if (ck->diverge_factor > 0) {
+        lua_createtable(L, 0, 1);
+        lgd_setnum(L, "factor", ck->diverge_factor);
+        lua_setfield(L, 2, "diverge");
+    } else {
+        lgd_setbool(L, "diverge", 0);
+    }
     const gd_run_settings *run = &ck->run;
     if (run->patience > 0) {
         lua_createtable(L, 0, 3);
@@ -410,6 +417,9 @@ static int ck_info(lua_State *L)
     lgd_setint(L, "horizon_epochs", (lua_Integer)st->horizon_epochs);
     lgd_setint(L, "seed", (lua_Integer)ck->seed);
     lgd_setint(L, "optimizer_since", (lua_Integer)st->opt_step0);
+    lgd_setnum(L, "diverge_factor", ck->diverge_factor);
+    if (!isnan(st->first_loss))
+        lgd_setnum(L, "first_loss", st->first_loss);
     lgd_setint(L, "optimizer_slots", st->nslots);
     lgd_setint(L, "optimizer_scalars", st->nscalars);
     lgd_setint(L, "parameters", (lua_Integer)st->slot_len);

@@ -6,6 +6,7 @@
 #define GRADUS_LUA_LTRAIN_H
 
 #include "checkpoint.h"
+#include "lapi.h"
 #include "lgradus.h"
 #include "train.h"
 

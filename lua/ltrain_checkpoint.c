@@ -2,7 +2,8 @@
  * lua/ltrain_checkpoint.c: the checkpoint side of gd.train: the
  * `checkpoint` option, writing a checkpoint of the running trainer, the
  * stop after a signal, and continuing a checkpoint's run (gd.resume and
- * gd.fork hand gd.train the loaded checkpoint as `_resume`).
+ * gd.fork hand the C gd.train the loaded checkpoint in a second argument,
+ * which it keeps as _resume in its own copy of the options).
  */
 #include <math.h>
 #include <signal.h>

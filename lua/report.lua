@@ -383,6 +383,7 @@ function M.report(gd, results, opts)
     error("gd.report: expected the result of gd.compare", 2)
   end
   opts = opts or {}
+  gd._check_keys("report", opts, "gd.report")   -- the table of lua/lapi.c
   io.stdout:write(M.table(results))
   for _, v in ipairs(results.variants) do
     for _, r in ipairs(v.runs) do

@@ -415,10 +415,11 @@ T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   local p = path("insp.ckpt")
   gd.train(config{ checkpoint = { path = p, every = 5 }, name = "insp" })
   local out = sh(exe .. " inspect " .. p)
-  for _, want in ipairs({ "gradus checkpoint, format version 1", "run 'insp': step 32, epoch 4 of 4 done",
+  for _, want in ipairs({ "gradus checkpoint, format version 2", "run 'insp': step 32, epoch 4 of 4 done",
                           "optimizer adam{lr=0.01", "plugin adam 1.0", "schedule warmup{",
                           "regularizer l2{", "240 samples x 2 features, 3 classes",
-                          "monitor every 3 steps (11 records)", "dense1", "resume: gd.resume" }) do
+                          "monitor every 3 steps (11 records)", "dense1",
+                          "diverges when a step's loss exceeds 1000 x the first step's (", "resume: gd.resume" }) do
     assert(out:find(want, 1, true), "gradus inspect lacks '" .. want .. "':\n" .. out)
   end
   out = sh(exe .. " inspect " .. path("nothing") .. "; echo status=$?")

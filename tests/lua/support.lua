@@ -135,6 +135,21 @@ function T.expect_error(fragment, fn, ...)
   return msg
 end
 
+-- gd.train's options as its unknown-key message lists them: lgd_train_keys
+-- of lua/lapi.c in order, no internal key. A new gd.train option goes here.
+T.train_options = "model, data, loss, optimizer, schedule, regularizers, clip, validation, "
+  .. "epochs, batch, drop_last, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, "
+  .. "on_step, progress, name, quiet_diagnoses"
+
+-- The whole message of fn's error, verbatim, after the "chunk:line: " a
+-- raise from gradus puts before it.
+function T.expect_message(message, fn, ...)
+  local ok, msg = pcall(fn, ...)
+  if ok then error(("expected the error \"%s\", but the call succeeded"):format(message), 2) end
+  msg = tostring(msg):gsub("^[^\n]-:%d+: ", "", 1)
+  if msg ~= message then error(("error \"%s\"\n  is not \"%s\""):format(msg, message), 2) end
+end
+
 -- Row r of a [rows, n] reference tensor as a gd tensor of shape {n}.
 function T.row(ref, r)
   local n = ref.shape[2]

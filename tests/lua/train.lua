@@ -143,21 +143,32 @@ end)
 
 T.test("test_train_diverged", function()
   local reg = gd.data.synthetic.regression{ n = 64, features = 4, seed = 2 }
-  local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{},
-                                               gd.layer.dense{ units = 1 } },
-                        loss = gd.loss.mse{}, optimizer = gd.optim.sgd{ lr = 10 }, data = reg,
-                        epochs = 20, batch = 8, progress = false }
-  assert(run.status == "diverged", run.status)
-  -- sgd at lr 10 blows dense1's weights up during epoch 2
-  local d = run.diverged
+  local function diverged(extra)
+    local cfg = { model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{},
+                                         gd.layer.dense{ units = 1 } },
+                  loss = gd.loss.mse{}, optimizer = gd.optim.sgd{ lr = 10 }, data = reg,
+                  epochs = 20, batch = 8, progress = false }
+    for k, v in pairs(extra or {}) do cfg[k] = v end
+    local run = gd.train(cfg)
+    assert(run.status == "diverged", run.status)
+    local kinds = {}
+    for _, g in ipairs(run.diagnoses) do kinds[g.kind] = g.message end
+    return run.diverged, kinds.exploding_gradients or "no exploding_gradients diagnosis"
+  end
+  -- sgd at lr 10: the loss is 1000 times the first step's at step 2 ...
+  local d, diag = diverged()
+  assert(d.step == 2 and d.epoch == 1 and d.layer == "loss" and d.reason == "loss exploded",
+         ("diverged at step %s, epoch %s, layer %s (%s)"):format(d.step, d.epoch, d.layer,
+                                                                 d.reason))
+  assert(d.what:find("^loss exploded: 6%.44%de%+04 at step 2 is more than 1000 times the "
+                     .. "first step's loss %(1%.96%d%)$"), d.what)
+  assert(diag:find("the run diverged at step 2 (loss exploded", 1, true), diag)
+  -- ... and without that check, blows dense1's weights up to Inf at step 14
+  d, diag = diverged{ diverge = false }
   assert(d.step == 14 and d.epoch == 2 and d.layer == "dense1",
          ("diverged at step %s, epoch %s, layer %s"):format(d.step, d.epoch, d.layer))
   assert(d.what == "loss is NaN: parameters of dense1.weight is not finite", d.what)
-  local kinds = {}
-  for _, g in ipairs(run.diagnoses) do kinds[g.kind] = g.message end
-  assert(kinds.exploding_gradients and
-         kinds.exploding_gradients:find("the run diverged at step 14 (loss is NaN", 1, true),
-         "no exploding_gradients diagnosis naming step 14")
+  assert(diag:find("the run diverged at step 14 (loss is NaN", 1, true), diag)
 end)
 
 T.test("test_train_batchnorm_refuses_a_batch_of_one", function()
@@ -204,8 +215,8 @@ T.test("test_train_errors", function()
                  gd.train, base{ optimizer = gd.layer.dense{ units = 2 } })
   T.expect_error("gd.train: 'loss' is required", gd.train,
                  { model = net, data = train, optimizer = gd.optim.sgd{} })
-  T.expect_error("gd.train: unknown option 'epoch' (did you mean 'epochs'?)", gd.train,
-                 base{ epoch = 3 })
+  T.expect_message("gd.train: unknown option 'epoch' (did you mean 'epochs'? options: "
+    .. T.train_options .. ")", gd.train, base{ epoch = 3 })
   T.expect_error("gd.train: 'data' must be a data set, got table", gd.train, base{ data = {} })
   T.expect_error("gd.train: 'clip' takes one of", gd.train, base{ clip = { norm = 1, value = 1 } })
   T.expect_error("gd.train: 'batch' must be a number >= 1 or \"full\"", gd.train,
