@@ -5,6 +5,7 @@
  *   gradus list [KIND]      gradus doc NAME      gradus version
  *   gradus inspect FILE     (a checkpoint or a model file)
  *   gradus resume FILE [EPOCHS]
+ *   gradus report DIR [DIR...]  (index.html again from saved results)
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
  * script's `require "gradus"` gets the same module a stock lua5.4 would load
@@ -55,6 +56,8 @@ static const char usage[] =
     "                      or the keys of a Lua call or table: train, compare, report,\n"
     "                      resume, fork, data, data.csv, history, results\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
+    "  report DIR [DIR...]  rebuild DIR/index.html from the results gd.report saved there;\n"
+    "                      several DIRs are merged into one page (written to the first)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
@@ -629,6 +632,23 @@ static int cmd_inspect(lua_State *L, const char *path)
     return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* gradus report DIR [DIR...]: the page from saved results (gradus.report). */
+static int cmd_report(lua_State *L, const cli *c)
+{
+    const char *dirs[64];
+    int n = positionals(c, dirs, 64);
+    if (n > 64)
+        return fail("report merges at most 64 directories, got %d", n);
+    int st = push_command(L, "gradus.report", "cli");
+    if (st)
+        return st;
+    for (int i = 0; i < n; i++)
+        lua_pushstring(L, dirs[i]);
+    if (lua_pcall(L, 1 + n, 1, 0) != LUA_OK)
+        return call_failed(L);
+    return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static int run_bench(int argc, char **argv)
 {
     gd_error err;
@@ -664,8 +684,8 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
-        strcmp(c.command, "inspect") && strcmp(c.command, "resume"))
-        return fail("unknown command '%s' (commands: run, resume, list, doc, inspect, version, bench; "
+        strcmp(c.command, "inspect") && strcmp(c.command, "resume") && strcmp(c.command, "report"))
+        return fail("unknown command '%s' (commands: run, resume, report, list, doc, inspect, version, bench; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
@@ -694,6 +714,8 @@ int main(int argc, char **argv)
 
     if (strcmp(c.command, "run") == 0) {
         st = cmd_run(L, &c);
+    } else if (strcmp(c.command, "report") == 0) {
+        st = cmd_report(L, &c);
     } else {
         const char *pos[3];
         int np = positionals(&c, pos, 3);

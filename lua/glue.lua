@@ -16,7 +16,7 @@ return function(gd)
   local c_train = gd.train
   local function train(cfg, internal)
     local run = c_train(cfg, internal)
-    run.diagnoses = diagnose.diagnose(run)
+    run.diagnoses = diagnose.diagnose(run, cfg)
     if cfg.progress ~= false and not cfg.quiet_diagnoses and #run.diagnoses > 0 then
       for _, d in ipairs(run.diagnoses) do io.stderr:write("diagnosis: ", d.message, "\n") end
     end

@@ -102,7 +102,7 @@ static const lgd_key variant_keys[] = {
 
 static const lgd_key report_keys[] = {
     { "dir", "string", "(none)",
-      "write summary.csv, history.csv, results.json and plots there (made if missing)" },
+      "write summary.csv, history.csv, results.json, plots and index.html there (made if missing)" },
     { "plots", "boolean", "true", "draw the plots (needs gnuplot)" },
     { NULL, NULL, NULL, NULL },
 };
@@ -243,6 +243,7 @@ static const lgd_key results_run_keys[] = {
     { "diverged", "table", "(nil)", "as run.diverged" },
     { "diagnoses", "list", "", "as run.diagnoses" },
     { "steps", "integer", "", "" },
+    { "steps_per_epoch", "integer", "", "as run.steps_per_epoch" },
     { "seconds", "number", "", "" },
     { "resumed_from", "table", "(nil)", "forks: where they began" },
     { NULL, NULL, NULL, NULL },
@@ -292,7 +293,8 @@ static const page pages[] = {
       { { "options", compare_keys, 1 }, { "a variant", variant_keys, 2 },
         { "it returns (gradus doc results)", results_keys, 0 } }, NULL },
     { "report", "gd.report(results, { dir = \"out/x\" })",
-      "the comparison table and diagnoses on stdout; with dir, the data files and plots",
+      "the comparison table and diagnoses on stdout; with dir, the data files, plots and a page, "
+      "index.html (gradus report DIR [DIR...] rebuilds it from results.json, merging several)",
       { { "options", report_keys, 1 } }, NULL },
     { "resume", "local run = gd.resume(\"out/run.ckpt\", { epochs = n })",
       "continue a checkpoint's run exactly; only what does not change its numbers may be given "
