@@ -85,6 +85,7 @@ static void put_conf(gd_buf *b, const gd_train_config *cfg, const gd_run_setting
     put_bytes(b, run->train_recipe, run->train_recipe_len);
     put_bytes(b, run->val_recipe, run->val_recipe_len);
     gd_put_f64(b, cfg->diverge_factor);   /* version 2 */
+    gd_put_u8(b, cfg->drop_last);   /* appended later: older files end before it */
     /* The optimizer's parameter groups (ABI 1.1), last and only when it has
      * some, so a file without groups is what a gradus without them writes. */
     int ng = gd_spec_group_count(cfg->optimizer);
@@ -101,8 +102,8 @@ static void put_conf(gd_buf *b, const gd_train_config *cfg, const gd_run_setting
     }
 }
 
-/* The optimizer's parameter groups, when the section goes on after the
- * diverge factor (files without groups end there). */
+/* The optimizer's parameter groups, when the section goes on after
+ * drop_last (files without groups end there). */
 static bool get_groups(gd_reader *r, gd_checkpoint *ck)
 {
     uint32_t ng = 0;
@@ -470,6 +471,8 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
             return false;
         }
     }
+    if (r->pos < r->end && !get_flag(r, "drop_last", &ck->drop_last))
+        return false;
     return get_groups(r, ck) && gd_reader_done(r);
 }
 

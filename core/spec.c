@@ -582,6 +582,9 @@ char *gd_spec_describe(const gd_spec *s, char *buf, size_t len)
         }
         }
     }
+    int ng = gd_spec_group_count(s);
+    if (ng)
+        PUT("%s%d parameter group%s", k ? ", " : "", ng, ng > 1 ? "s" : "");
     PUT("}");
 #undef PUT
     return buf;
