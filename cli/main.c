@@ -5,6 +5,7 @@
  *   gradus list [KIND]      gradus doc NAME      gradus version
  *   gradus inspect FILE     (a checkpoint or a model file)
  *   gradus resume FILE [EPOCHS]
+ *   gradus sweep [SWEEP OPTIONS] SCRIPT [ARGS]   gradus collect DIR [OUTDIR]
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
  * script's `require "gradus"` gets the same module a stock lua5.4 would load
@@ -52,6 +53,11 @@ static const char usage[] =
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
     "                      name exists in several kinds (gradus doc sched.constant)\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
+    "  sweep [OPTS] SCRIPT [ARGS]  run SCRIPT with each gd.compare as a sweep of processes:\n"
+    "                      --backend local|slurm, --jobs N, --dir DIR, --name NAME, --resume,\n"
+    "                      --partition P, --account A, --time T, --cpus N, --array-limit N\n"
+    "  collect DIR [OUTDIR]  a sweep's results from its directory: the report table (and\n"
+    "                      gd.report's files in OUTDIR); names missing or corrupt trials\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
@@ -129,6 +135,8 @@ static int parse(cli *c, int argc, char **argv, int *done)
         } else if (!c->command) {
             c->command = a;
             c->first = i + 1;
+            if (strcmp(a, "sweep") == 0)
+                break;   /* its options are read by gradus.sweep */
         } else {
             if (strcmp(c->command, "run") == 0)
                 c->script = i;
@@ -574,6 +582,45 @@ static int cmd_resume(lua_State *L, const char *const *pos, int np)
     return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* gradus sweep [OPTIONS] SCRIPT [ARGS]: gradus.sweep reads the options,
+ * then the script runs as under `run`. */
+static int cmd_sweep(lua_State *L, cli *c)
+{
+    int st = push_command(L, "gradus.sweep", "cli");
+    if (st)
+        return st;
+    lua_pop(L, 1);   /* cli takes the arguments only */
+    lua_createtable(L, c->argc - c->first, 0);
+    for (int i = c->first; i < c->argc; i++) {
+        lua_pushstring(L, c->argv[i]);
+        lua_rawseti(L, -2, i - c->first + 1);
+    }
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    c->script = c->first + (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+    return cmd_run(L, c);
+}
+
+/* gradus collect DIR [OUTDIR] (gradus.sweep). */
+static int cmd_collect(lua_State *L, const char *const *pos, int np)
+{
+    if (np < 1 || np > 2)
+        return fail("collect takes a sweep directory and optionally a report directory: "
+                    "gradus collect DIR [OUTDIR]");
+    int st = push_command(L, "gradus.sweep", "collect_cli");
+    if (st)
+        return st;
+    lua_pushstring(L, pos[0]);
+    if (np > 1)
+        lua_pushstring(L, pos[1]);
+    else
+        lua_pushnil(L);
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* gradus inspect FILE: the printing is Lua (gradus.inspect). */
 static int cmd_inspect(lua_State *L, const char *path)
 {
@@ -621,8 +668,10 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
-        strcmp(c.command, "inspect") && strcmp(c.command, "resume"))
-        return fail("unknown command '%s' (commands: run, resume, list, doc, inspect, version, bench; "
+        strcmp(c.command, "inspect") && strcmp(c.command, "resume") &&
+        strcmp(c.command, "sweep") && strcmp(c.command, "collect"))
+        return fail("unknown command '%s' (commands: run, sweep, collect, resume, list, doc, "
+                    "inspect, version, bench; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
@@ -651,12 +700,16 @@ int main(int argc, char **argv)
 
     if (strcmp(c.command, "run") == 0) {
         st = cmd_run(L, &c);
+    } else if (strcmp(c.command, "sweep") == 0) {
+        st = cmd_sweep(L, &c);
     } else {
         const char *pos[3];
         int np = positionals(&c, pos, 3);
         gd_registry *reg = lgd_registry(L);  /* exists: setup succeeded */
         if (strcmp(c.command, "resume") == 0)
             st = cmd_resume(L, pos, np);
+        else if (strcmp(c.command, "collect") == 0)
+            st = cmd_collect(L, pos, np);
         else if (strcmp(c.command, "inspect") == 0)
             st = np != 1 ? fail("inspect takes one file: gradus inspect FILE") : cmd_inspect(L, pos[0]);
         else if (strcmp(c.command, "list") == 0)
