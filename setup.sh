@@ -25,6 +25,7 @@ packages=(
     gnuplot-nox             # gd.report plots
     man-db                  # man -l: tests/man.sh renders gradus(1)
     luarocks                # .ci/package: `luarocks make` of gradus-*.rockspec
+    slurm-wlm munge         # tests/slurm.sh: a real one-node Slurm for the sweep backend
 )
 
 installed() {

@@ -280,11 +280,18 @@ function backends.slurm(r, list, n, log, phase)
   if log then log(string.format("sweep %s: slurm job %s, %d array tasks for %d trials", r.path, job,
     tasks, n)) end
   -- follow the job until squeue no longer lists it
+  local shown
   while true do
     local q = capture("squeue -h -j " .. job .. " -o %i")
     if not q or not q:match("%d") then break end
+    local _, left = q:gsub("%d+", "")
+    if log and left ~= shown then
+      log(string.format("sweep %s: slurm job %s: %d array tasks queued or running", r.path, job, left))
+      shown = left
+    end
     os.execute("sleep 1")
   end
+  return string.format("; the array tasks' output: %s/slurm-%s_*.out", r.path, job)
 end
 
 -- ------------------------------------------------------------------------
@@ -350,7 +357,7 @@ local function executor(gd, r, log)
   end
   local m   -- the plan in sweep.lua: the tuning trials, then the repeats
   return function(trials, phase, out)
-    local ids = {}
+    local ids, note = {}, nil
     for k, t in ipairs(trials) do t.id = trial_id(t); ids[k] = t.id end
     -- A worker never starts trials: it runs its own, and takes the others
     -- (another sweep's, or the tuning its repeat needs) from their files.
@@ -379,7 +386,7 @@ local function executor(gd, r, log)
         local lines = {}
         for k, id in ipairs(pending) do lines[k] = r.backend == "local" and (r.path .. "/" .. id) or id end
         write_atomic(list, table.concat(lines, "\n") .. "\n")
-        backends[r.backend == "local" and "local_" or r.backend](r, list, #pending, log, phase)
+        note = backends[r.backend == "local" and "local_" or r.backend](r, list, #pending, log, phase)
       elseif log then
         log(string.format("sweep %s: all %d %s trials done already", r.path, #ids, phase))
       end
@@ -387,8 +394,8 @@ local function executor(gd, r, log)
     local recs, bad = load_all(r.path, ids)
     if #bad > 0 then
       error(string.format("gd.compare: sweep %s: %d of %d trials did not finish: %s; "
-        .. "run it again (gradus sweep --resume SCRIPT) to resume them", r.path, #bad, #ids,
-        describe_bad(bad)), 0)
+        .. "run it again (gradus sweep --resume SCRIPT) to resume them%s", r.path, #bad, #ids,
+        describe_bad(bad), note or ""), 0)
     end
     return recs
   end
