@@ -96,6 +96,8 @@ typedef struct gd_checkpoint {
     double clip_value;
     int64_t epochs, batch, monitor_every;
     uint64_t seed;
+    double diverge_factor;              /* 0: off (always, in a version 1 file) */
+    uint32_t version;                   /* the file's format version */
     gd_run_settings run;
     gd_trainer_state state;             /* arrays owned by the checkpoint */
     gd_run_progress progress;

@@ -38,10 +38,10 @@
 static const unsigned char model_magic[8] = { 0x89, 'G', 'D', 'M', 0x0D, 0x0A, 0x1A, 0x0A };
 static const unsigned char ckpt_magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
 
-const gd_format gd_model_format = { model_magic, 2, "model", NULL, NULL };
+const gd_format gd_model_format = { model_magic, 2, "model", NULL, NULL, 0 };
 const gd_format gd_checkpoint_format = {
-    ckpt_magic, 1, "checkpoint", model_magic,
-    "a model: load it with gd.load_model",
+    ckpt_magic, 2, "checkpoint", model_magic,
+    "a model: load it with gd.load_model", 1,
 };
 
 /* ---------------------------------------------------------------------------

@@ -13,6 +13,12 @@
  * anywhere upstream reaches it within a step), and when it is not finite a
  * scan names the first layer whose activations, gradients or parameters
  * hold a NaN or Inf. Monitored steps also check the gradient norm.
+ *
+ * A loss can also explode while staying finite (lr = 1e4 reaches 2e21):
+ * with cfg.diverge_factor, a step whose data loss exceeds that factor times
+ * the run's first step's loss ends the run the same way, as "loss
+ * exploded". The reference loss is part of the trainer's state, so a
+ * resumed run checks against its own first step.
  */
 #include "train.h"
 
@@ -41,6 +47,7 @@ struct gd_trainer {
     bool sched_epochs;
     gd_divergence div;
     bool diverged;
+    double first_loss;                   /* step 0's data loss; NaN: not yet */
     /* telemetry */
     gd_step_record *records;
     gd_layer_telemetry *tele;
@@ -118,6 +125,9 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
                        (long long)c->epochs);
     if (c->batch < 0)
         return gd_fail(err, GD_EINVAL, "train: batch must be >= 1 or \"full\"");
+    if (c->diverge_factor != 0 && !(c->diverge_factor > 1 && isfinite(c->diverge_factor)))
+        return gd_fail(err, GD_EINVAL, "train: the diverge factor must be a number > 1 (or 0: "
+                       "off), got %g", c->diverge_factor);
     if (c->clip != GD_CLIP_NONE && !(c->clip_value > 0 && isfinite(c->clip_value)))
         return gd_fail(err, GD_EINVAL, "train: clip threshold must be > 0, got %g", c->clip_value);
     const gd_shape *in = gd_model_input_shape(c->model), *out = gd_model_output_shape(c->model);
@@ -177,6 +187,7 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     }
     tr->cfg = *cfg;
     tr->m = cfg->model;
+    tr->first_loss = NAN;
     tr->n = gd_dataset_size(cfg->train);
     tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
     tr->steps_per_epoch = (tr->n + tr->batch - 1) / tr->batch;
@@ -296,14 +307,23 @@ static bool all_finite(const float *x, int64_t n)
     return acc == 0;
 }
 
-/* Name the first place holding a NaN/Inf, in forward order. */
-static void locate_divergence(gd_trainer *tr, const char *fallback)
+/* The run ends at this step: the record, at the loss until located. */
+static gd_divergence *divergence_here(gd_trainer *tr, const char *reason)
 {
     gd_divergence *d = &tr->div;
     d->step = tr->step;
     d->epoch = tr->epoch + 1;
     d->layer = -1;
+    d->reason = reason;
     snprintf(d->layer_name, sizeof d->layer_name, "loss");
+    tr->diverged = true;
+    return d;
+}
+
+/* Name the first place holding a NaN/Inf, in forward order. */
+static void locate_divergence(gd_trainer *tr, const char *fallback)
+{
+    gd_divergence *d = divergence_here(tr, "not finite");
     snprintf(d->what, sizeof d->what, "%s", fallback);
     int nl = gd_model_layer_count(tr->m);
     for (int i = 0; i < nl; i++) {
@@ -330,7 +350,6 @@ static void locate_divergence(gd_trainer *tr, const char *fallback)
             break;
         }
     }
-    tr->diverged = true;
 }
 
 static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
@@ -338,6 +357,29 @@ static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
     locate_divergence(tr, why);
     return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s", (long long)tr->step,
                    tr->div.what);
+}
+
+/* A finite loss far above where the run started: nothing to locate, the
+ * numbers are the message. */
+static gd_status explode(gd_trainer *tr, double loss, gd_error *err)
+{
+    gd_divergence *d = divergence_here(tr, "loss exploded");
+    snprintf(d->what, sizeof d->what, "loss exploded: %.4g at step %lld is more than %g times "
+             "the first step's loss (%.4g)", loss, (long long)tr->step, tr->cfg.diverge_factor,
+             tr->first_loss);
+    return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s", (long long)tr->step,
+                   d->what);
+}
+
+/* Checks a finite data loss against the first step's (and takes that). */
+static bool exploded(gd_trainer *tr, double loss)
+{
+    if (tr->step == 0)
+        tr->first_loss = loss;
+    /* NaN compares false: no reference (an old checkpoint), no check; a
+     * first loss of 0 gives no scale to compare with. */
+    return tr->cfg.diverge_factor > 0 && tr->first_loss > 0 &&
+           loss > tr->cfg.diverge_factor * tr->first_loss;
 }
 
 static void layer_stats(gd_trainer *tr, gd_step_record *rec)
@@ -547,6 +589,8 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     LAP(loss);
     if (!isfinite(loss))
         return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
+    if (exploded(tr, loss))
+        return explode(tr, loss, err);
     bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
                      tr->nrec < tr->caprec;
     double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
@@ -668,6 +712,7 @@ void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
     st->epoch_loss = tr->epoch_loss;
     st->epoch_samples = tr->epoch_samples;
     st->horizon_epochs = tr->horizon_epochs;
+    st->first_loss = tr->first_loss;
     st->nslots = ov->nslots;
     st->nscalars = ov->nscalars;
     st->slot_len = gd_model_param_count(tr->m);
@@ -752,6 +797,7 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     tr->epoch_seed = st->epoch_seed;
     tr->epoch_loss = st->epoch_loss;
     tr->epoch_samples = st->epoch_samples;
+    tr->first_loss = st->first_loss;
     if (keep_optimizer) {
         for (int k = 0; k < ov->nslots; k++)
             memcpy(tr->slots[k], st->slots[k], (size_t)np * sizeof(float));

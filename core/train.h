@@ -37,6 +37,9 @@ typedef struct gd_train_config {
     int64_t monitor_every;                  /* 0: no telemetry */
     int64_t horizon_epochs;                 /* the schedules' T, in epochs; 0: epochs. A
                                                resumed run keeps its first one. */
+    double diverge_factor;                  /* > 1: the run diverges ("loss exploded")
+                                               when a step's loss exceeds this times
+                                               the first step's; 0: no such check */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */
@@ -76,7 +79,8 @@ typedef struct gd_divergence {
     int64_t epoch;
     int layer;              /* index of the first layer where it appeared, -1: the loss */
     char layer_name[32];
-    char what[96];          /* "loss is NaN", "gradient of dense2.weight is Inf", ... */
+    char what[128];         /* "loss is NaN", "gradient of dense2.weight is Inf", ... */
+    const char *reason;     /* "not finite" or "loss exploded"; static */
 } gd_divergence;
 
 typedef struct gd_trainer gd_trainer;
@@ -110,6 +114,8 @@ typedef struct gd_trainer_state {
     double epoch_loss;              /* sum of loss * batch over this epoch so far */
     int64_t epoch_samples;
     int64_t horizon_epochs;
+    double first_loss;              /* the run's step 0 loss (the diverge check's
+                                       reference); NaN: not taken yet, or unknown */
     int nslots, nscalars;
     int64_t slot_len;               /* floats per slot: the model's parameter count */
     float *slots[GD_MAX_OPTIM_SLOTS];

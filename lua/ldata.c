@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "ldata.h"
 
 /* ---------------------------------------------------------------------------
@@ -285,11 +286,12 @@ int lgd_dataset_push_recipe(lua_State *L, int idx)
 
 int lgd_data_fashion_mnist(lua_State *L)
 {
-    static const char *const keys[] = { "split", "limit", "dir", NULL };
     const char *what = "gd.data.fashion_mnist";
-    lgd_data_check_keys(L, 1, what, keys);
+    lgd_check_keys(L, 1, what, lgd_fashion_mnist_keys);
     const char *split = opt_str(L, 1, what, "split");
     const char *dir = opt_str(L, 1, what, "dir");
+    if (dir)
+        lgd_checkpath(L, -1, what);
     int64_t limit = opt_int(L, 1, what, "limit", 0, 0);
     if (!split)
         split = "train";
@@ -319,14 +321,14 @@ int lgd_data_fashion_mnist(lua_State *L)
 
 int lgd_data_csv(lua_State *L)
 {
-    static const char *const keys[] = { "path", "target", "header", "classes", NULL };
     const char *what = "gd.data.csv";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_data_check_keys(L, 1, what, keys);
+    lgd_check_keys(L, 1, what, lgd_csv_keys);
     gd_csv_options o = { 0 };
     o.path = opt_str(L, 1, what, "path");
     if (!o.path)
         return lgd_error(L, "%s: option 'path' is required", what);
+    lgd_checkpath(L, -1, what);
     lua_getfield(L, 1, "target");
     if (lua_type(L, -1) == LUA_TSTRING) {
         o.target_name = lua_tostring(L, -1);
@@ -481,10 +483,9 @@ int lgd_data_regression(lua_State *L)
  * regression targets, [N] or [N, k]. */
 static int data_tensor(lua_State *L)
 {
-    static const char *const keys[] = { "x", "y", "classes", "name", NULL };
     const char *what = "gd.data.tensor";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_data_check_keys(L, 1, what, keys);
+    lgd_check_keys(L, 1, what, lgd_tensor_data_keys);
     int pushed;
     lua_getfield(L, 1, "x");
     if (lua_isnil(L, -1))
@@ -588,10 +589,9 @@ static int ds_name(lua_State *L)
 /* ds:split{ validation = n or fraction, seed = s } -> train, validation */
 int lgd_ds_split(lua_State *L)
 {
-    static const char *const keys[] = { "validation", "seed", NULL };
     gd_dataset *ds = lgd_checkdataset(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    lgd_data_check_keys(L, 2, "split", keys);
+    lgd_check_keys(L, 2, "split", lgd_split_keys);
     int64_t size = gd_dataset_size(ds), nval;
     lua_getfield(L, 2, "validation");
     int isint;

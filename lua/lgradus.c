@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -167,6 +168,8 @@ static void open_registry(lua_State *L)
     gd_error err;
     if (gd_registry_load_defaults(r->reg, &err) != GD_OK)
         luaL_error(L, "gradus: %s", err.msg);
+    if (gd_registry_warning(r->reg))   /* once per state: the registry is made once */
+        fprintf(stderr, "gradus: warning: %s\n", gd_registry_warning(r->reg));
 }
 
 /* ---------------------------------------------------------------------------
@@ -428,6 +431,7 @@ int luaopen_gradus(lua_State *L)
     lgd_open_data(L);
     lgd_open_train(L);
     lgd_open_checkpoint(L);
+    lgd_open_api(L);
     lgd_open_lib(L); /* last: the Lua-written parts wrap what is above */
     return 1;
 }

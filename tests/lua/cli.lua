@@ -102,6 +102,49 @@ T.test("test_cli_doc_names", function()
   has(err, "gradus: unknown kind 'bogus'", "stderr")
 end)
 
+-- A script's error shows the script's frames, not gradus's own (the Lua
+-- wrappers, the C functions), unless GRADUS_DEBUG=1.
+T.test("test_cli_traceback_shows_the_users_frames", function()
+  local path = script("local gd = require 'gradus'\nlocal function go()\n"
+    .. "  gd.train{ lr = 3 }\nend\ngo()\n")
+  local _, err, code = gradus("run " .. quote(path))
+  local _, full = gradus("run " .. quote(path), "GRADUS_DEBUG=1 ")
+  os.remove(path)
+  assert(code == 1)
+  local want = ("gradus: %s:3: gd.train: unknown option 'lr' (options: " .. T.train_options
+    .. ")\nstack traceback (GRADUS_DEBUG=1 shows gradus's own frames):\n"
+    .. "\t%s:3: in local 'go'\n\t%s:5: in main chunk\n"):format(path, path, path)
+  assert(err == want, "stderr:\n" .. err .. "\nwanted:\n" .. want)
+  has(full, "\nstack traceback:\n\t[C]: in upvalue 'c_train'", "GRADUS_DEBUG=1 stderr")
+  has(full, "gradus.glue", "GRADUS_DEBUG=1 stderr")
+end)
+
+T.test("test_cli_plugin_path_messages", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  local function put(fixture)
+    assert(os.execute("mkdir -p " .. quote(dir) .. " && cp " .. quote(fixtures .. "/"
+      .. fixture) .. " " .. quote(dir)))
+  end
+  -- a directory that is not there: one warning line, and the rest loads
+  put("fixture_good.so")
+  local out, err, code = gradus("list optim", "GRADUS_PLUGIN_PATH=/nonexistent/gradus-x:"
+    .. quote(dir) .. " ")
+  assert(code == 0, err)
+  assert(err == "gradus: warning: GRADUS_PLUGIN_PATH: no such directory: "
+    .. "/nonexistent/gradus-x\n", err)
+  has(out, "fixture_opt")
+  -- a clash with a built-in: one "gradus: " prefix
+  os.remove(dir .. "/fixture_good.so")
+  put("fixture_dup_builtin.so")
+  local builtin = gradus("version"):match("built%-in plugins: ([^\n]+)")
+  _, err, code = gradus("list", "GRADUS_PLUGIN_PATH=" .. quote(dir) .. " ")
+  os.execute("rm -rf " .. quote(dir))
+  assert(code == 1)
+  assert(err == "gradus: duplicate optimizer 'sgd': " .. dir .. "/fixture_dup_builtin.so "
+    .. "(already registered from " .. builtin .. "/optimizers/sgd.so)\n", err)
+end)
+
 T.test("test_cli_run_args", function()
   local path = script([[
     local gd = require "gradus"
@@ -124,7 +167,7 @@ T.test("test_cli_run_errors", function()
   assert(code ~= 0)
   has(err, "gradus: ", "stderr")
   has(err, ":2: adam: unknown option 'beta_1'", "stderr")
-  has(err, "stack traceback:", "stderr")
+  has(err, "stack traceback", "stderr")
   path = script("this is not lua")
   _, err, code = gradus("run " .. quote(path))
   os.remove(path)

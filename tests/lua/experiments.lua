@@ -9,12 +9,7 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(gd._util.mkdir_p(p))
-  return p
-end
+local tmpdir = T.tmpdir
 
 local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 4 }
 local train, val = data:split{ validation = 60, seed = 1 }
