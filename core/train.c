@@ -22,6 +22,7 @@
  */
 #include "train.h"
 
+#include "dist.h"
 #include "pool.h"
 
 #include <math.h>
@@ -128,6 +129,14 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     if (c->diverge_factor != 0 && !(c->diverge_factor > 1 && isfinite(c->diverge_factor)))
         return gd_fail(err, GD_EINVAL, "train: the diverge factor must be a number > 1 (or 0: "
                        "off), got %g", c->diverge_factor);
+    if (c->distributed) {
+        int64_t n = gd_dataset_size(c->train), b = c->batch == 0 || c->batch > n ? n : c->batch;
+        int64_t last = n % b ? n % b : b;
+        if ((last < b ? last : b) < gd_dist_size())
+            return gd_fail(err, GD_EINVAL, "train: distributed over %d ranks, every batch needs "
+                           "at least %d samples (batch %lld, the epoch's last %lld)",
+                           gd_dist_size(), gd_dist_size(), (long long)b, (long long)last);
+    }
     if (c->clip != GD_CLIP_NONE && !(c->clip_value > 0 && isfinite(c->clip_value)))
         return gd_fail(err, GD_EINVAL, "train: clip threshold must be > 0, got %g", c->clip_value);
     const gd_shape *in = gd_model_input_shape(c->model), *out = gd_model_output_shape(c->model);
@@ -466,7 +475,7 @@ void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_op
 
 typedef struct gather_job {
     const gd_trainer *tr;
-    int64_t nb;
+    int64_t nb, first;   /* samples first .. first + nb of the batch */
 } gather_job;
 
 static void gather_part(void *arg, int part, int nparts)
@@ -477,13 +486,14 @@ static void gather_part(void *arg, int part, int nparts)
     int64_t tw = gd_dataset_target_width(tr->cfg.train);
     gd_pool_split(j->nb, 1, part, nparts, &lo, &hi);
     if (hi > lo)
-        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + lo, hi - lo, tr->xb + lo * feat,
+        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + j->first + lo, hi - lo,
+                          tr->xb + lo * feat,
                           tr->yb + lo * tw);
 }
 
-static void gather_batch(const gd_trainer *tr, int64_t nb)
+static void gather_batch(const gd_trainer *tr, int64_t first, int64_t nb)
 {
-    gather_job j = { tr, nb };
+    gather_job j = { tr, nb, first };
     if (gd_pool_size() > 1 && nb * gd_dataset_features(tr->cfg.train) >= PARALLEL_MIN_FLOATS)
         gd_pool_run(gather_part, &j);
     else
@@ -550,6 +560,22 @@ static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double
         res->epoch_done = done;
 }
 
+/* Distributed: a rank's loss and its gradient are means over its nr
+ * samples; weighted by nr / nb and summed over the ranks they are the
+ * batch's mean, as one process would compute it. The loss is summed here,
+ * before the checks that end a run, so that every rank takes the same
+ * decision; the gradients after backward (dout scaled now: backward is
+ * linear in it). */
+static gd_status dist_loss(gd_trainer *tr, double *loss, int64_t nr, int64_t nb, gd_error *err)
+{
+    float w = (float)nr / (float)nb;
+    int64_t n = nr * gd_shape_numel(gd_model_output_shape(tr->m));
+    for (int64_t i = 0; i < n; i++)
+        tr->dout[i] *= w;
+    *loss *= (double)nr / (double)nb;
+    return gd_dist_allreduce(NULL, 0, loss, err);
+}
+
 gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
 {
     if (tr->diverged)
@@ -566,7 +592,11 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->epoch_samples = 0;
     }
     int64_t nb = tr->n - tr->pos < tr->batch ? tr->n - tr->pos : tr->batch;
-    gather_batch(tr, nb);
+    int64_t lo = 0, hi = nb;   /* this rank's shard of the batch: all of it unless distributed */
+    if (tr->cfg.distributed)
+        gd_dist_shard(nb, &lo, &hi);
+    int64_t nr = hi - lo;
+    gather_batch(tr, lo, nr);
 #define LAP(field)                      \
     if (tr->timing_on) {                \
         t1 = now();                     \
@@ -575,17 +605,19 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     }
     LAP(gather);
     const float *out;
-    gd_status st = gd_model_forward(tr->m, tr->xb, nb, true, &out, err);
+    gd_status st = gd_model_forward(tr->m, tr->xb, nr, true, &out, err);
     if (st != GD_OK)
         return st;
     LAP(forward);
     const gd_loss_vtable *lv = tr->cfg.loss->component->vt.loss;
     const gd_shape *os = gd_model_output_shape(tr->m);
-    gd_tensor pred = { (float *)out, { 2, { nb, gd_shape_numel(os), 0, 0 } } };
+    gd_tensor pred = { (float *)out, { 2, { nr, gd_shape_numel(os), 0, 0 } } };
     gd_tensor grad = { tr->dout, pred.shape };
-    gd_tensor tgt = lv->target == GD_TARGET_CLASS ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
+    gd_tensor tgt = lv->target == GD_TARGET_CLASS ? (gd_tensor){ tr->yb, { 1, { nr, 0, 0, 0 } } }
                                                   : (gd_tensor){ tr->yb, pred.shape };
     double loss = lv->forward(tr->cfg.loss->options, &pred, &tgt, &grad);
+    if (tr->cfg.distributed && (st = dist_loss(tr, &loss, nr, nb, err)) != GD_OK)
+        return st;
     LAP(loss);
     if (!isfinite(loss))
         return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
@@ -595,7 +627,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                      tr->nrec < tr->caprec;
     double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
     gd_optim_state os_ = { lr, tr->step - tr->opt_step0 + 1, tr->scalars };
-    if (tr->cfg.clip == GD_CLIP_NONE && !monitored) {
+    if (tr->cfg.clip == GD_CLIP_NONE && !monitored && !tr->cfg.distributed) {
         fused_ctx f = { tr, &os_, 0 };
         gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
         loss += f.penalty;
@@ -607,6 +639,10 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     }
     gd_model_zero_grad(tr->m);
     gd_model_backward(tr->m, tr->dout);
+    /* every rank adds the others' gradients before anything reads them */
+    if (tr->cfg.distributed &&
+        (st = gd_dist_allreduce(gd_model_grads(tr->m), gd_model_param_count(tr->m), NULL, err)))
+        return st;
     double penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
     loss += penalty;
     LAP(backward);

@@ -40,6 +40,8 @@ typedef struct gd_train_config {
     double diverge_factor;                  /* > 1: the run diverges ("loss exploded")
                                                when a step's loss exceeds this times
                                                the first step's; 0: no such check */
+    bool distributed;                       /* data-parallel over the MPI ranks (dist.h):
+                                               batch is the batch of all ranks together */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */

@@ -53,6 +53,8 @@ const lgd_key lgd_train_keys[] = {
     { "name", "string", "(none)", "the run's name, kept in its checkpoints" },
     { "quiet_diagnoses", "boolean", "false",
       "do not print the diagnoses (they are still in run.diagnoses)" },
+    { "distributed", "boolean", "(under mpirun: true)",
+      "data-parallel over the MPI ranks; batch is all ranks' together (README: MPI)" },
     { NULL, NULL, NULL, NULL },
 };
 
