@@ -105,7 +105,7 @@ end
 -- of lua/lapi.c in order, no internal key. A new gd.train option goes here.
 T.train_options = "model, data, loss, optimizer, schedule, regularizers, clip, validation, "
   .. "epochs, batch, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, on_step, "
-  .. "progress, name, quiet_diagnoses"
+  .. "progress, name, quiet_diagnoses, distributed"
 
 -- The whole message of fn's error, verbatim, after the "chunk:line: " a
 -- raise from gradus puts before it.
