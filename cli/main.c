@@ -619,13 +619,12 @@ static int push_command(lua_State *L, const char *module, const char *field)
     return 0;
 }
 
-/* gradus resume FILE [EPOCHS]: gd.resume from the shell (gradus.resume). */
-static int cmd_resume(lua_State *L, const char *const *pos, int np)
+/* push_command, then the command's two positional arguments (the second
+ * nil when absent). */
+static int push_command_args(lua_State *L, const char *module, const char *field,
+                             const char *const *pos, int np)
 {
-    if (np < 1 || np > 2)
-        return fail("resume takes a checkpoint and optionally a new total of epochs: "
-                    "gradus resume FILE [EPOCHS]");
-    int st = push_command(L, "gradus.resume", "cli");
+    int st = push_command(L, module, field);
     if (st)
         return st;
     lua_pushstring(L, pos[0]);
@@ -633,6 +632,18 @@ static int cmd_resume(lua_State *L, const char *const *pos, int np)
         lua_pushstring(L, pos[1]);
     else
         lua_pushnil(L);
+    return 0;
+}
+
+/* gradus resume FILE [EPOCHS]: gd.resume from the shell (gradus.resume). */
+static int cmd_resume(lua_State *L, const char *const *pos, int np)
+{
+    if (np < 1 || np > 2)
+        return fail("resume takes a checkpoint and optionally a new total of epochs: "
+                    "gradus resume FILE [EPOCHS]");
+    int st = push_command_args(L, "gradus.resume", "cli", pos, np);
+    if (st)
+        return st;
     lgd_install_interrupt_handlers();
     if (lua_pcall(L, 3, 1, 0) != LUA_OK)   /* no traceback: not the user's script */
         return call_failed(L);
@@ -665,14 +676,9 @@ static int cmd_collect(lua_State *L, const char *const *pos, int np)
     if (np < 1 || np > 2)
         return fail("collect takes a sweep directory and optionally a report directory: "
                     "gradus collect DIR [OUTDIR]");
-    int st = push_command(L, "gradus.sweep", "collect_cli");
+    int st = push_command_args(L, "gradus.sweep", "collect_cli", pos, np);
     if (st)
         return st;
-    lua_pushstring(L, pos[0]);
-    if (np > 1)
-        lua_pushstring(L, pos[1]);
-    else
-        lua_pushnil(L);
     if (lua_pcall(L, 3, 1, 0) != LUA_OK)
         return fail("%s", lua_tostring(L, -1));
     return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;

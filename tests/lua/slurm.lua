@@ -9,28 +9,12 @@ local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 local sweep = require "gradus.sweep"
 
-local trial = os.getenv("GRADUS_SWEEP_TRIAL")
-local root = trial and trial:match("^(.*)/sweeps/[^/]+/[^/]+$")
-if not root then
-  root = os.tmpname()
-  os.remove(root)
-  assert(gd._util.mkdir_p(root))
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local root = T.sweep_root()
 
 -- The adam seed-6 trial fails the first time it runs under Slurm.
-local function failer(e)
-  local t = os.getenv("GRADUS_SWEEP_TRIAL")
-  if t and t:match("/slurm/adam%-seed6%-") and e.epoch == 1 and not exists(t .. "/failed") then
-    io.open(t .. "/failed", "w"):close()
-    error("a failure for the test")
-  end
-end
+local failer = T.fault_once("/slurm/adam%-seed6%-", 1, function()
+  error("a failure for the test")
+end)
 
 local data = gd.data.synthetic.blobs{ n = 64, classes = 3, seed = 2 }
 local function spec(run)

@@ -7,29 +7,14 @@ local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 local sweep = require "gradus.sweep"
 
-local trial = os.getenv("GRADUS_SWEEP_TRIAL")
-local root = trial and trial:match("^(.*)/sweeps/[^/]+/[^/]+$")
-if not root then
-  root = os.tmpname()
-  os.remove(root)
-  assert(gd._util.mkdir_p(root))
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
+local root = T.sweep_root()
+local exists = T.exists
 
 -- One trial (momentum, seed 2) is stopped by SIGTERM at its second epoch
 -- the first time it runs, as Ctrl-C or a cluster's preemption would.
-local function interrupter(e)
-  local t = os.getenv("GRADUS_SWEEP_TRIAL")
-  if t and t:match("/momentum%-seed2%-") and e.epoch == 2 and not exists(t .. "/killed") then
-    io.open(t .. "/killed", "w"):close()
-    os.execute("kill -TERM $PPID")
-  end
-end
+local interrupter = T.fault_once("/momentum%-seed2%-", 2, function()
+  os.execute("kill -TERM $PPID")   -- the shell's parent: this gradus
+end)
 
 local train = gd.data.synthetic.spirals{ n = 96, classes = 3, seed = 3 }
 local val = gd.data.synthetic.spirals{ n = 48, classes = 3, seed = 4 }
