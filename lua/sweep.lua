@@ -282,9 +282,9 @@ function backends.slurm(r, list, n, log, phase)
   -- follow the job until squeue no longer lists it
   local shown
   while true do
-    local q = capture("squeue -h -j " .. job .. " -o %i")
+    local q = capture("squeue -h -r -j " .. job .. " -o %i")   -- -r: a line per task
     if not q or not q:match("%d") then break end
-    local _, left = q:gsub("%d+", "")
+    local _, left = q:gsub("[^\n]+", "")
     if log and left ~= shown then
       log(string.format("sweep %s: slurm job %s: %d array tasks queued or running", r.path, job, left))
       shown = left
