@@ -353,7 +353,7 @@ local function executor(gd, r, log)
   local me = os.getenv("GRADUS_SWEEP_TRIAL")
   local mine = me and me:match("^(.*)/[^/]+$") == r.path and me:match("([^/]+)$")
   if r.resume and not me and not exists(r.path .. "/sweep.lua") then
-    error("gradus sweep --resume: no sweep at " .. r.path .. " to resume", 0)
+    error("gd.compare: sweep --resume: no sweep at " .. r.path .. " to resume (start it without --resume)", 0)
   end
   local m   -- the plan in sweep.lua: the tuning trials, then the repeats
   return function(trials, phase, out)
@@ -415,7 +415,7 @@ end
 
 function M.collect(path)
   local m, err = read_value(path .. "/sweep.lua")
-  if not m then error("gradus collect: " .. path .. " is not a sweep directory (" .. tostring(err) .. ")", 0) end
+  if not m then error("collect: " .. path .. " is not a sweep directory (" .. tostring(err) .. ")", 0) end
   local out = { variants = {}, repeats = m.repeats, seeds = m.seeds, collected = path }
   for i, v in ipairs(m.variants) do
     out.variants[i] = { name = v.name, runs = {}, config = v.config, fork = v.fork }
@@ -456,7 +456,7 @@ end
 function M.collect_cli(gd, path, outdir)
   local results, bad = M.collect(path)
   for _, b in ipairs(bad) do
-    io.stderr:write(string.format("gradus collect: trial %s %s (log: %s)\n", b.id, b.why, b.log))
+    io.stderr:write(string.format("gradus: collect: trial %s %s (log: %s)\n", b.id, b.why, b.log))
   end
   gd.report(results, outdir and { dir = outdir } or nil)
   return #bad == 0
@@ -478,23 +478,26 @@ function M.cli(args)
     if key == "--resume" then d.resume = true
     elseif cli_flags[key] then
       if not val then i = i + 1; val = args[i] end
-      if not val then error("gradus sweep: " .. key .. " needs a value", 0) end
+      if not val then error("sweep: " .. key .. " needs a value", 0) end
       local k = cli_flags[key]
       if run_keys[k] == "number" then
         local n = math.tointeger(tonumber(val))
-        if not n or n < 1 then error("gradus sweep: " .. key .. " needs a whole number >= 1, got '" .. val .. "'", 0) end
+        if not n or n < 1 then error("sweep: " .. key .. " needs a whole number >= 1, got '" .. val .. "'", 0) end
         val = n
       end
       d[k] = val
     else
-      error("gradus sweep: unknown option '" .. a .. "' (options: --backend local|slurm, --jobs N, "
+      error("sweep: unknown option '" .. a .. "' (options: --backend local|slurm, --jobs N, "
         .. "--dir DIR, --name NAME, --resume, --partition P, --account A, --time T, --cpus N, "
         .. "--array-limit N)", 0)
     end
     i = i + 1
   end
-  if not args[i] then error("gradus sweep needs a script: gradus sweep [OPTIONS] SCRIPT.lua [ARGS]", 0) end
+  if not args[i] then error("sweep needs a script: gradus sweep [OPTIONS] SCRIPT.lua [ARGS]", 0) end
   d.backend = d.backend or "local"
+  if d.backend ~= "local" and d.backend ~= "slurm" then
+    error("sweep: --backend must be local or slurm, got '" .. d.backend .. "'", 0)
+  end
   M.defaults = d
   return i
 end
