@@ -102,17 +102,6 @@ static const char *unprefixed(const char *msg)
  * Arguments
  * ------------------------------------------------------------------------- */
 
-static int parse_threads(const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(s, &end, 10);
-    if (errno || end == s || *end || n < 0 || n > 4096)
-        return 0;
-    *out = (int)n;
-    return 1;
-}
-
 /* Options may come before the command and, except after run's SCRIPT,
  * after it. Returns 0 on success, or an exit status. */
 static int parse(cli *c, int argc, char **argv, int *done)
@@ -140,7 +129,7 @@ static int parse(cli *c, int argc, char **argv, int *done)
             c->plugins[c->nplugins++] = p;
         } else if (strcmp(a, "--threads") == 0 || strncmp(a, "--threads=", 10) == 0) {
             const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !parse_threads(v, &c->threads))
+            if (!v || !gd_threads_parse(v, &c->threads))
                 return fail("--threads needs a number of threads in 0..4096 (0: all cores), "
                             "got '%s'", v ? v : "");
         } else if (a[0] == '-' && a[1]) {
@@ -757,10 +746,10 @@ int main(int argc, char **argv)
     if (c.threads >= 0) {
         gd_set_threads(c.threads);
     } else {
-        const char *env = getenv("GRADUS_THREADS");
-        int n = 0;
-        if (env && *env && !parse_threads(env, &n))
-            return fail("GRADUS_THREADS must be a number of threads in 0..4096, got '%s'", env);
+        int n;
+        gd_error err;
+        if (gd_threads_from_env(&n, &err) != GD_OK)
+            return fail("%s", err.msg);
         gd_set_threads(n);
     }
 

@@ -83,6 +83,7 @@ static void put_conf(gd_buf *b, const gd_train_config *cfg, const gd_run_setting
     put_bytes(b, run->train_recipe, run->train_recipe_len);
     put_bytes(b, run->val_recipe, run->val_recipe_len);
     gd_put_f64(b, cfg->diverge_factor);   /* version 2 */
+    gd_put_u8(b, cfg->drop_last);   /* appended later: older files end before it */
 }
 
 static void put_record(gd_buf *b, const gd_step_record *r, int nl)
@@ -425,6 +426,8 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
             return false;
         }
     }
+    if (r->pos < r->end && !get_flag(r, "drop_last", &ck->drop_last))
+        return false;
     return gd_reader_done(r);
 }
 

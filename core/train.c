@@ -37,6 +37,7 @@ struct gd_trainer {
     float *slots[GD_MAX_OPTIM_SLOTS];
     double *scalars;
     int64_t n, batch, steps_per_epoch, total_steps;
+    int64_t per_epoch;                   /* samples an epoch uses: n, or whole batches only */
     int64_t step, epoch, pos;            /* updates done, epochs done, position in epoch */
     int64_t *perm;
     uint64_t epoch_seed;                 /* the seed of this epoch's order */
@@ -102,6 +103,37 @@ void gd_trainer_free(gd_trainer *tr)
     free(tr);
 }
 
+/* Batch norm trains on batch statistics: a batch of one sample has no
+ * variance, leaves the running variance as it was and passes a zero
+ * gradient. Refused before the run rather than met at the end of an epoch.
+ * Matched by component name: the layer ABI has no "needs a batch of two"
+ * field yet (that would be an ABI 1.x addition). */
+static gd_status check_batch_of_one(const gd_train_config *c, gd_error *err)
+{
+    int64_t n = gd_dataset_size(c->train);
+    int64_t batch = c->batch == 0 || c->batch > n ? n : c->batch;
+    bool one = batch == 1 || (!c->drop_last && n % batch == 1);
+    const gd_model_layer *bn = NULL;
+    for (int i = 0; one && !bn && i < gd_model_layer_count(c->model); i++) {
+        const gd_model_layer *l = gd_model_layer_at(c->model, i);
+        if (strcmp(l->spec->component->name, "batchnorm") == 0)
+            bn = l;
+    }
+    if (!bn)
+        return GD_OK;
+    if (batch == 1)
+        return gd_fail(err, GD_EINVAL, "train: layer %s (batchnorm) cannot train on a batch of "
+                       "one sample, and %lld samples in batches of 1 make every batch one: use "
+                       "a batch of at least 2", bn->name, (long long)n);
+    int64_t other = batch + 1;
+    while (other < n && n % other == 1)
+        other++;
+    return gd_fail(err, GD_EINVAL, "train: layer %s (batchnorm) cannot train on a batch of one "
+                   "sample, and %lld samples in batches of %lld leave a last batch of 1: set "
+                   "drop_last = true, or use another batch size (%lld leaves none)", bn->name,
+                   (long long)n, (long long)batch, (long long)other);
+}
+
 static gd_status check_config(const gd_train_config *c, gd_error *err)
 {
     if (!c->model || !c->loss || !c->optimizer || !c->train)
@@ -131,7 +163,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
                        "off), got %g", c->diverge_factor);
     if (c->distributed) {
         int64_t n = gd_dataset_size(c->train), b = c->batch == 0 || c->batch > n ? n : c->batch;
-        int64_t last = n % b ? n % b : b;
+        int64_t last = n % b && !c->drop_last ? n % b : b;
         if ((last < b ? last : b) < gd_dist_size())
             return gd_fail(err, GD_EINVAL, "train: distributed over %d ranks, every batch needs "
                            "at least %d samples (batch %lld, the epoch's last %lld)",
@@ -159,7 +191,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
                        "data has %lld targets", (long long)outw,
                        (long long)gd_dataset_target_width(c->train));
     }
-    return GD_OK;
+    return check_batch_of_one(c, err);
 }
 
 static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
@@ -199,7 +231,8 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     tr->first_loss = NAN;
     tr->n = gd_dataset_size(cfg->train);
     tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
-    tr->steps_per_epoch = (tr->n + tr->batch - 1) / tr->batch;
+    tr->per_epoch = cfg->drop_last ? tr->n / tr->batch * tr->batch : tr->n;
+    tr->steps_per_epoch = (tr->per_epoch + tr->batch - 1) / tr->batch;
     /* Steps are counted in int64: a run or horizon too long for that (a
      * resumed checkpoint's counts come from a file) is refused, not
      * overflowed. */
@@ -551,7 +584,7 @@ static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double
     }
     tr->step++;
     tr->pos += nb;
-    bool done = tr->pos >= tr->n;
+    bool done = tr->pos >= tr->per_epoch;
     if (done) {
         tr->pos = 0;
         tr->epoch++;
@@ -591,7 +624,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->epoch_loss = 0;
         tr->epoch_samples = 0;
     }
-    int64_t nb = tr->n - tr->pos < tr->batch ? tr->n - tr->pos : tr->batch;
+    int64_t nb = tr->per_epoch - tr->pos < tr->batch ? tr->per_epoch - tr->pos : tr->batch;
     int64_t lo = 0, hi = nb;   /* this rank's shard of the batch: all of it unless distributed */
     if (tr->cfg.distributed)
         gd_dist_shard(nb, &lo, &hi);
@@ -766,9 +799,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
     int64_t np = gd_model_param_count(tr->m);
     int nl = gd_model_layer_count(tr->m);
-    if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->n || st->step < 0)
+    if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->per_epoch || st->step < 0)
         return gd_fail(err, GD_EINVAL, "train: cannot continue at epoch %lld, sample %lld of "
-                       "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->n);
+                       "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->per_epoch);
     /* The step count follows from the position when the batch size is the
      * same: a different data set or batch cannot continue this run. */
     int64_t want = st->epoch * tr->steps_per_epoch + (st->pos + tr->batch - 1) / tr->batch;

@@ -36,6 +36,8 @@ const lgd_key lgd_train_keys[] = {
     { "validation", "data set", "(none)", "evaluated after every epoch (val_loss, val_accuracy)" },
     { "epochs", "integer >= 1", "1", "passes over the training set" },
     { "batch", "integer >= 1 | \"full\"", "32", "samples per update; \"full\": batch GD" },
+    { "drop_last", "boolean", "false",
+      "drop each epoch's last, partial batch (batch norm refuses a batch of one)" },
     { "seed", "integer >= 0", "1", "initial weights, batch order and dropout masks" },
     { "monitor", "table", "(off)",
       "{ every = n (100) }: per-layer telemetry every n steps into run.history.steps" },
@@ -146,7 +148,8 @@ const lgd_key lgd_csv_keys[] = {
     { "path", "string", "required", "a CSV file of numbers, one sample a row" },
     { "target", "column name | column number", "the last column", "the target column" },
     { "header", "boolean", "true", "the first row names the columns" },
-    { "classes", "boolean", "false", "the target holds class labels (else regression values)" },
+    { "classes", "boolean", "false",
+      "the target holds class labels, kept (ds:classes()), else regression values" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -168,7 +171,8 @@ const lgd_key lgd_split_keys[] = {
 static const lgd_key dataset_methods[] = {
     { "ds:size(), #ds", "integer", "", "samples" },
     { "ds:features()", "integer", "", "features per sample" },
-    { "ds:classes()", "integer", "", "classes (0: regression)" },
+    { "ds:classes()", "integer [, labels]", "",
+      "classes (0: regression); a CSV set's labels as written, in class order" },
     { "ds:split{...}", "two data sets", "", "train, validation (its options above)" },
     { "ds:subset(n)", "data set", "", "the first n samples" },
     { "ds:standardize([of])", "data set", "", "zero mean, unit variance (of's statistics)" },

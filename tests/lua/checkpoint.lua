@@ -124,6 +124,25 @@ T.test("test_resume_every_optimizer_is_exact_mid_epoch_and_at_epoch_end", functi
   end
 end)
 
+T.test("test_resume_with_drop_last_is_exact", function()
+  -- 240 samples in batches of 50, the last 40 dropped: 4 steps an epoch.
+  -- The checkpoint keeps drop_last, so the resumed run counts steps alike.
+  local full = gd.train(config{ batch = 50, drop_last = true })
+  assert(full.steps == 16, "steps " .. full.steps)
+  local p = path("drop-last.ckpt")
+  cut(config{ batch = 50, drop_last = true, checkpoint = { path = p, every = 3 } }, 7)
+  local ck = gd._checkpoint_load(p)
+  local info = ck:info()
+  assert(info.step == 6 and info.epoch == 1 and info.position == 100,
+         ("checkpoint at step %d, epoch %d, position %d"):format(info.step, info.epoch,
+                                                                 info.position))
+  assert(ck:config().drop_last == true, "the checkpoint lost drop_last")
+  local res = gd.resume(p, { progress = false })
+  assert(res.status == "ok" and res.steps == full.steps, "resumed run: " .. res.steps .. " steps")
+  same_model("drop_last", full.model, res.model)
+  same_history("drop_last", full, res)
+end)
+
 T.test("test_resume_with_more_epochs_keeps_the_schedule_horizon", function()
   -- A 4-epoch run resumed to 6 equals a 6-epoch run whose cosine T is fixed
   -- at 4 epochs' steps: the schedule keeps the T the run started with.

@@ -27,6 +27,40 @@ function T.run()
   end
   print(("%d cases, %d failed"):format(#cases, failed))
   if failed > 0 then error(("%d of %d cases failed"):format(failed, #cases), 0) end
+  if T.skipped then
+    print("SKIP: " .. T.skipped)
+    os.exit(77, true)   -- meson's skip status
+  end
+end
+
+-- Fashion-MNIST through gd.data.fashion_mnist(opts). setup.sh installs it,
+-- so its absence fails the test, unless GRADUS_ALLOW_NO_DATA=1 says it is
+-- expected: then nil, and T.run ends with meson's skip status and the reason.
+function T.fashion_mnist(opts)
+  local ok, d = pcall(T.gd.data.fashion_mnist, opts)
+  if ok then return d end
+  d = tostring(d)
+  if not d:find("dataset-fashion-mnist", 1, true) then error(d, 2) end
+  if os.getenv("GRADUS_ALLOW_NO_DATA") ~= "1" then
+    error(d .. " (set GRADUS_ALLOW_NO_DATA=1 to skip instead)", 2)
+  end
+  T.skipped = d
+  print("skip   " .. d)
+  return nil
+end
+
+-- Run a shell command line; returns its stdout, its stderr, its exit code
+-- and how it ended ("exit" or "signal", as io.popen's close says).
+function T.command(cmdline)
+  local errfile = os.tmpname()
+  local p = io.popen(("%s 2>'%s'"):format(cmdline, errfile))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  local f = io.open(errfile)
+  local err = f:read("a")
+  f:close()
+  os.remove(errfile)
+  return out, err, code, how
 end
 
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
@@ -136,8 +170,8 @@ end
 -- gd.train's options as its unknown-key message lists them: lgd_train_keys
 -- of lua/lapi.c in order, no internal key. A new gd.train option goes here.
 T.train_options = "model, data, loss, optimizer, schedule, regularizers, clip, validation, "
-  .. "epochs, batch, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, on_step, "
-  .. "progress, name, quiet_diagnoses, distributed"
+  .. "epochs, batch, drop_last, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, "
+  .. "on_step, progress, name, quiet_diagnoses, distributed"
 
 -- The whole message of fn's error, verbatim, after the "chunk:line: " a
 -- raise from gradus puts before it.
