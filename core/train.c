@@ -22,6 +22,7 @@
  */
 #include "train.h"
 
+#include "dist.h"
 #include "optim.h"
 #include "pool.h"
 
@@ -66,7 +67,7 @@ struct gd_trainer {
     gd_optim *topt;
     gd_rng *rng_snap;
     float *buf_snap;
-    int64_t nb;                          /* this step's batch */
+    int64_t nb, nb_all;                  /* this step's rows here, and in all ranks */
 };
 
 /* Batch order of epoch e is a pure function of (seed, e): a checkpoint
@@ -162,6 +163,14 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     if (c->diverge_factor != 0 && !(c->diverge_factor > 1 && isfinite(c->diverge_factor)))
         return gd_fail(err, GD_EINVAL, "train: the diverge factor must be a number > 1 (or 0: "
                        "off), got %g", c->diverge_factor);
+    if (c->distributed) {
+        int64_t n = gd_dataset_size(c->train), b = c->batch == 0 || c->batch > n ? n : c->batch;
+        int64_t last = n % b && !c->drop_last ? n % b : b;
+        if ((last < b ? last : b) < gd_dist_size())
+            return gd_fail(err, GD_EINVAL, "train: distributed over %d ranks, every batch needs "
+                           "at least %d samples (batch %lld, the epoch's last %lld)",
+                           gd_dist_size(), gd_dist_size(), (long long)b, (long long)last);
+    }
     if (c->clip != GD_CLIP_NONE && !(c->clip_value > 0 && isfinite(c->clip_value)))
         return gd_fail(err, GD_EINVAL, "train: clip threshold must be > 0, got %g", c->clip_value);
     const gd_shape *in = gd_model_input_shape(c->model), *out = gd_model_output_shape(c->model);
@@ -526,7 +535,7 @@ void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_op
 
 typedef struct gather_job {
     const gd_trainer *tr;
-    int64_t nb;
+    int64_t nb, first;   /* samples first .. first + nb of the batch */
 } gather_job;
 
 static void gather_part(void *arg, int part, int nparts)
@@ -537,13 +546,14 @@ static void gather_part(void *arg, int part, int nparts)
     int64_t tw = gd_dataset_target_width(tr->cfg.train);
     gd_pool_split(j->nb, 1, part, nparts, &lo, &hi);
     if (hi > lo)
-        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + lo, hi - lo, tr->xb + lo * feat,
+        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + j->first + lo, hi - lo,
+                          tr->xb + lo * feat,
                           tr->yb + lo * tw);
 }
 
-static void gather_batch(const gd_trainer *tr, int64_t nb)
+static void gather_batch(const gd_trainer *tr, int64_t first, int64_t nb)
 {
-    gather_job j = { tr, nb };
+    gather_job j = { tr, nb, first };
     if (gd_pool_size() > 1 && nb * gd_dataset_features(tr->cfg.train) >= PARALLEL_MIN_FLOATS)
         gd_pool_run(gather_part, &j);
     else
@@ -603,11 +613,14 @@ static void keep_buffers(gd_trainer *tr, bool save)
     }
 }
 
+static gd_status dist_loss(gd_trainer *tr, double *loss, int64_t nr, int64_t nb, gd_error *err);
+
 /* The second gradient of a two-pass optimizer (SAM): forward and backward
  * again on this step's batch at the weights the optimizer moved, with the
  * dropout masks of the first pass (each layer's stream rewound) and the
- * running statistics left as the first pass set them; then regularizers
- * and clipping, as for the first gradient. Its loss is not reported. */
+ * running statistics left as the first pass set them; then, as for the
+ * first gradient, the sum over ranks when distributed, regularizers and
+ * clipping. Its loss is not reported. */
 static gd_status second_pass(void *arg, gd_optim *o, gd_error *err)
 {
     gd_trainer *tr = arg;
@@ -621,11 +634,16 @@ static gd_status second_pass(void *arg, gd_optim *o, gd_error *err)
     if (st != GD_OK)
         return st;
     double loss = batch_loss(tr, out, tr->nb);
+    if (tr->cfg.distributed && (st = dist_loss(tr, &loss, tr->nb, tr->nb_all, err)) != GD_OK)
+        return st;
     if (!isfinite(loss))
         return gd_fail(err, GD_ENUMERIC, "train: the second pass's loss is not finite at step "
                        "%lld", (long long)tr->step);
     gd_model_zero_grad(tr->m);
     gd_model_backward(tr->m, tr->dout);
+    if (tr->cfg.distributed &&
+        (st = gd_dist_allreduce(gd_model_grads(tr->m), gd_model_param_count(tr->m), NULL, err)))
+        return st;
     if (tr->cfg.nregularizers)
         apply_regularizers(tr);
     float *grads = gd_model_grads(tr->m);
@@ -670,6 +688,22 @@ static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double
         res->epoch_done = done;
 }
 
+/* Distributed: a rank's loss and its gradient are means over its nr
+ * samples; weighted by nr / nb and summed over the ranks they are the
+ * batch's mean, as one process would compute it. The loss is summed here,
+ * before the checks that end a run, so that every rank takes the same
+ * decision; the gradients after backward (dout scaled now: backward is
+ * linear in it). */
+static gd_status dist_loss(gd_trainer *tr, double *loss, int64_t nr, int64_t nb, gd_error *err)
+{
+    float w = (float)nr / (float)nb;
+    int64_t n = nr * gd_shape_numel(gd_model_output_shape(tr->m));
+    for (int64_t i = 0; i < n; i++)
+        tr->dout[i] *= w;
+    *loss *= (double)nr / (double)nb;
+    return gd_dist_allreduce(NULL, 0, loss, err);
+}
+
 gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
 {
     if (tr->diverged)
@@ -686,7 +720,11 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->epoch_samples = 0;
     }
     int64_t nb = tr->per_epoch - tr->pos < tr->batch ? tr->per_epoch - tr->pos : tr->batch;
-    gather_batch(tr, nb);
+    int64_t lo = 0, hi = nb;   /* this rank's shard of the batch: all of it unless distributed */
+    if (tr->cfg.distributed)
+        gd_dist_shard(nb, &lo, &hi);
+    int64_t nr = hi - lo;
+    gather_batch(tr, lo, nr);
 #define LAP(field)                      \
     if (tr->timing_on) {                \
         t1 = now();                     \
@@ -695,14 +733,17 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     }
     LAP(gather);
     const float *out;
-    tr->nb = nb;
+    tr->nb = nr;
+    tr->nb_all = nb;
     for (int i = 0; tr->rng_snap && i < gd_model_layer_count(tr->m); i++)
         tr->rng_snap[i] = gd_model_layer_at(tr->m, i)->rng;
-    gd_status st = gd_model_forward(tr->m, tr->xb, nb, true, &out, err);
+    gd_status st = gd_model_forward(tr->m, tr->xb, nr, true, &out, err);
     if (st != GD_OK)
         return st;
     LAP(forward);
-    double loss = batch_loss(tr, out, nb);
+    double loss = batch_loss(tr, out, nr);
+    if (tr->cfg.distributed && (st = dist_loss(tr, &loss, nr, nb, err)) != GD_OK)
+        return st;
     LAP(loss);
     if (!isfinite(loss))
         return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
@@ -712,7 +753,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                      tr->nrec < tr->caprec;
     double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
     gd_optim_state os_ = { lr, tr->step - tr->opt_step0 + 1, tr->scalars };
-    if (tr->cfg.clip == GD_CLIP_NONE && !monitored && !tr->topt) {
+    if (tr->cfg.clip == GD_CLIP_NONE && !monitored && !tr->topt && !tr->cfg.distributed) {
         fused_ctx f = { tr, &os_, 0 };
         gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
         loss += f.penalty;
@@ -724,6 +765,10 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     }
     gd_model_zero_grad(tr->m);
     gd_model_backward(tr->m, tr->dout);
+    /* every rank adds the others' gradients before anything reads them */
+    if (tr->cfg.distributed &&
+        (st = gd_dist_allreduce(gd_model_grads(tr->m), gd_model_param_count(tr->m), NULL, err)))
+        return st;
     double penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
     loss += penalty;
     LAP(backward);

@@ -198,6 +198,7 @@ int lgd_dataset_push_recipe(lua_State *L, int idx);
 /* ---- ltrain.c ----------------------------------------------------------- */
 
 void lgd_open_train(lua_State *L);
+void lgd_open_dist(lua_State *L);   /* gd.dist (ldist.c) */
 
 /* ---- lcheckpoint.c ------------------------------------------------------ */
 

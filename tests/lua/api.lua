@@ -121,7 +121,7 @@ T.test("test_compare_and_report_refuse_unknown_keys", function()
   local spec = { base = growing{ epochs = 1 }, variants = { { name = "sgd" } }, repeatz = 2,
                  progress = false }
   T.expect_message("gd.compare: unknown option 'repeatz' (did you mean 'repeats'? options: "
-    .. "base, variants, repeats, progress)", gd.compare, spec)
+    .. "base, variants, repeats, progress, run)", gd.compare, spec)
   spec.repeatz = nil
   local results = gd.compare(spec)
   local dir = path("report")
