@@ -116,6 +116,10 @@ static inline int gd_opt_present(const gd_options *o, int i) { return o->v[i].pr
     { .name = (nm), .type = GD_OPT_NUMBER, .def = (d), .doc = (dc) }
 #define GD_OPT_NUMBER_MIN(nm, d, lo, dc) \
     { .name = (nm), .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN, .def = (d), .min = (lo), .doc = (dc) }
+/* An open minimum: the value must be > lo (an eps, a threshold). */
+#define GD_OPT_NUMBER_ABOVE(nm, d, lo, dc)                                           \
+    { .name = (nm), .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN, \
+      .def = (d), .min = (lo), .doc = (dc) }
 #define GD_OPT_NUMBER_RANGE(nm, d, lo, hi, fl, dc)                                          \
     { .name = (nm), .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_HAS_MAX | (fl), \
       .def = (d), .min = (lo), .max = (hi), .doc = (dc) }

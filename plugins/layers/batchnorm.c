@@ -34,8 +34,7 @@ enum { MOMENTUM, EPS };
 static const gd_option_spec options[] = {
     GD_OPT_NUMBER_RANGE("momentum", 0.1, 0, 1, 0,
                         "weight of the batch statistics in the running averages"),
-    { .name = "eps", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1e-5, .min = 0, .doc = "added to the variance before the square root" },
+    GD_OPT_NUMBER_ABOVE("eps", 1e-5, 0, "added to the variance before the square root"),
 };
 
 typedef struct batchnorm {

@@ -28,10 +28,8 @@ enum { LR, DECAY, EPS1, CLIP };
 static const gd_option_spec options[] = {
     GD_OPT_NUMBER_MIN("lr", 1e-2, 0, "learning rate (the schedule scales it)"),
     GD_OPT_NUMBER_MIN("decay", 0.8, 0, "rho_t = 1 - t^(-decay)"),
-    { .name = "eps1", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1e-30, .min = 0, .doc = "added to G^2 before averaging" },
-    { .name = "clip", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1.0, .min = 0, .doc = "update clipping threshold d: U /= max(1, RMS(U)/d)" },
+    GD_OPT_NUMBER_ABOVE("eps1", 1e-30, 0, "added to G^2 before averaging"),
+    GD_OPT_NUMBER_ABOVE("clip", 1.0, 0, "update clipping threshold d: U /= max(1, RMS(U)/d)"),
 };
 
 static int factored(const gd_optim_tensor *t)

@@ -24,8 +24,7 @@ enum { LR, EPS, EPS_INSIDE };
 
 static const gd_option_spec options[] = {
     GD_OPT_NUMBER_MIN("lr", 0.01, 0, "learning rate (the schedule scales it)"),
-    { .name = "eps", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1e-8, .min = 0, .doc = "added to the denominator, avoids a division by zero" },
+    GD_OPT_NUMBER_ABOVE("eps", 1e-8, 0, "added to the denominator, avoids a division by zero"),
     GD_OPT_BOOL("eps_inside", 1, "true: lr*g/sqrt(G+eps); false: lr*g/(sqrt(G)+eps)"),
 };
 

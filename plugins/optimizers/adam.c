@@ -35,8 +35,7 @@ static const gd_option_spec options[] = {
     GD_OPT_NUMBER_MIN("lr", 1e-3, 0, "learning rate (the schedule scales it)"),
     GD_OPT_NUMBER_RANGE("beta1", 0.9, 0, 1, GD_OPT_MAX_OPEN, "decay of the first-moment EMA"),
     GD_OPT_NUMBER_RANGE("beta2", 0.999, 0, 1, GD_OPT_MAX_OPEN, "decay of the second-moment EMA"),
-    { .name = "eps", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1e-8, .min = 0, .doc = "added to the denominator, avoids a division by zero" },
+    GD_OPT_NUMBER_ABOVE("eps", 1e-8, 0, "added to the denominator, avoids a division by zero"),
     GD_OPT_BOOL("eps_inside", 1, "true: mh/sqrt(vh+eps); false: mh/(sqrt(vh)+eps)"),
     GD_OPT_BOOL("bias_correction", 1, "divide m, v by 1-beta^t (false: use them as they are)"),
 };

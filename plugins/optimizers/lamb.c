@@ -22,8 +22,7 @@ static const gd_option_spec options[] = {
     GD_OPT_NUMBER_MIN("lr", 1e-3, 0, "learning rate (the schedule scales it)"),
     GD_OPT_NUMBER_RANGE("beta1", 0.9, 0, 1, GD_OPT_MAX_OPEN, "decay of the first-moment EMA"),
     GD_OPT_NUMBER_RANGE("beta2", 0.999, 0, 1, GD_OPT_MAX_OPEN, "decay of the second-moment EMA"),
-    { .name = "eps", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1e-6, .min = 0, .doc = "added to sqrt(vh), avoids a division by zero" },
+    GD_OPT_NUMBER_ABOVE("eps", 1e-6, 0, "added to sqrt(vh), avoids a division by zero"),
     GD_OPT_NUMBER_MIN("weight_decay", 0.01, 0, "decoupled decay inside the trust ratio"),
     GD_OPT_BOOL("exclude_1d", 0, "rank-1 tensors: no decay and trust = 1"),
 };

@@ -25,8 +25,7 @@ static const gd_option_spec options[] = {
     GD_OPT_NUMBER_MIN("lr", 0.01, 0, "learning rate (the schedule scales it)"),
     GD_OPT_NUMBER_RANGE("alpha", 0.99, 0, 1, GD_OPT_MAX_OPEN,
                         "decay of the running mean of g^2"),
-    { .name = "eps", .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN,
-      .def = 1e-8, .min = 0, .doc = "added to the denominator, avoids a division by zero" },
+    GD_OPT_NUMBER_ABOVE("eps", 1e-8, 0, "added to the denominator, avoids a division by zero"),
 };
 
 /* One fused pass; restrict parameters (not locals, which GCC ignores) let
