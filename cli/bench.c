@@ -18,15 +18,9 @@
 #include <cblas.h>
 
 #include "bench.h"
+#include "clock.h"
 #include "optim.h"
 #include "train.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -113,7 +107,7 @@ static double time_sgemms(int batch, double min_seconds)
     /* Through the host's sgemm: the same threading as the training step. */
     const gd_host *h = gd_core_host();
     int reps = 0;
-    double t0 = now(), t;
+    double t0 = gd_clock_now(), t;
     do {
         for (int i = 0; i < 3; i++) /* forward: y = x W^T */
             h->sgemm(0, 1, batch, widths[i + 1], widths[i], 1, a[i], widths[i], w[i], widths[i],
@@ -126,7 +120,7 @@ static double time_sgemms(int batch, double min_seconds)
                          widths[i], 0, g[i], widths[i]);
         }
         reps++;
-    } while ((t = now() - t0) < min_seconds);
+    } while ((t = gd_clock_now() - t0) < min_seconds);
     for (int i = 0; i < 4; i++) { free(a[i]); free(g[i]); }
     for (int i = 0; i < 3; i++) { free(w[i]); free(dw[i]); }
     return t / reps;
@@ -149,7 +143,7 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, 
     gd_optim_state warm = { 1e-3, 1, scalars };
     v->step(opt->options, &warm, &span); /* page in the arrays before timing */
     int reps = 0;
-    double t0 = now(), t;
+    double t0 = gd_clock_now(), t;
     do {
         gd_optim_state st = { 1e-3, reps + 1, scalars };
         if (threaded)
@@ -157,7 +151,7 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, 
         else
             v->step(opt->options, &st, &span);
         reps++;
-    } while ((t = now() - t0) < min_seconds);
+    } while ((t = gd_clock_now() - t0) < min_seconds);
     free(x);
     free(g);
     for (int k = 0; k < v->nslots; k++)
@@ -176,7 +170,7 @@ static double time_copy(int nslots, int64_t n, double min_seconds)
     for (int k = 0; k < arrays; k++)
         memset(p[k], 0, (size_t)n * sizeof(float)); /* page in before timing */
     int reps = 0;
-    double t0 = now(), t;
+    double t0 = gd_clock_now(), t;
     do {
         for (int k = 1; k < arrays; k++) {
             float *restrict dst = p[k];
@@ -185,7 +179,7 @@ static double time_copy(int nslots, int64_t n, double min_seconds)
                 dst[i] = src[i] + dst[i];
         }
         reps++;
-    } while ((t = now() - t0) < min_seconds);
+    } while ((t = gd_clock_now() - t0) < min_seconds);
     for (int k = 0; k < arrays; k++)
         free(p[k]);
     free(p);
@@ -264,9 +258,9 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
         int nrates = 0;
         for (int e = 0; e < epochs && st == GD_OK; e++) {
             long a0 = gd_bench_allocations();
-            double t0 = now();
+            double t0 = gd_clock_now();
             st = gd_trainer_epoch(tr, NULL, err);
-            double dt = now() - t0;
+            double dt = gd_clock_now() - t0;
             if (e >= 1 && nrates < 64)
                 rates[nrates++] = (double)gd_dataset_size(train) / dt;
             if (e == epochs - 1)

@@ -8,9 +8,10 @@
  */
 #include "dist.h"
 
+#include "clock.h"
+
 #include <limits.h>
 #include <stdlib.h>
-#include <time.h>
 
 static int rank_, size_ = 1;
 static double seconds_;
@@ -54,13 +55,6 @@ void gd_dist_shard(int64_t nb, int64_t *lo, int64_t *hi)
 
 bool gd_dist_available(void) { return true; }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void finalize(void)
 {
     int done = 0;
@@ -87,7 +81,7 @@ gd_status gd_dist_init(gd_error *err)
 
 gd_status gd_dist_allreduce(float *x, int64_t n, double *scalar, gd_error *err)
 {
-    double t0 = now();
+    double t0 = gd_clock_now();
     for (int64_t at = 0; at < n; at += INT_MAX) {
         int k = n - at < INT_MAX ? (int)(n - at) : INT_MAX;
         if (MPI_Allreduce(MPI_IN_PLACE, x + at, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) !=
@@ -97,7 +91,7 @@ gd_status gd_dist_allreduce(float *x, int64_t n, double *scalar, gd_error *err)
     if (scalar &&
         MPI_Allreduce(MPI_IN_PLACE, scalar, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS)
         return gd_fail(err, GD_EINVAL, "distributed: MPI_Allreduce of the loss failed");
-    seconds_ += now() - t0;
+    seconds_ += gd_clock_now() - t0;
     return GD_OK;
 }
 

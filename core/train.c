@@ -22,6 +22,7 @@
  */
 #include "train.h"
 
+#include "clock.h"
 #include "dist.h"
 #include "optim.h"
 #include "pool.h"
@@ -29,7 +30,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct gd_trainer {
     gd_train_config cfg;
@@ -325,13 +325,6 @@ static void shuffle_epoch(gd_trainer *tr)
         tr->perm[i] = tr->perm[j];
         tr->perm[j] = t;
     }
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static bool param_selected(const gd_spec *reg, const gd_param_info *p)
@@ -712,7 +705,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     if (gd_trainer_finished(tr))
         return gd_fail(err, GD_EINVAL, "train: all %lld epochs are done",
                        (long long)tr->cfg.epochs);
-    double t0 = tr->timing_on ? now() : 0, t1 = 0;
+    double t0 = tr->timing_on ? gd_clock_now() : 0, t1 = 0;
     if (tr->pos == 0) {
         tr->epoch_seed = tr->cfg.seed;
         shuffle_epoch(tr);
@@ -727,7 +720,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     gather_batch(tr, lo, nr);
 #define LAP(field)                      \
     if (tr->timing_on) {                \
-        t1 = now();                     \
+        t1 = gd_clock_now();                     \
         tr->timing.field += t1 - t0;    \
         t0 = t1;                        \
     }
@@ -784,7 +777,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         gnorm = gd_clip_by_value(&grads, &np, 1, tr->cfg.clip_value, &clipped);
     /* Telemetry work is timed on its own (and taken out of the update's
      * share) so the benchmark can report what monitoring costs. */
-    double tm = monitored && tr->timing_on ? now() : 0;
+    double tm = monitored && tr->timing_on ? gd_clock_now() : 0;
     if (monitored && tr->cfg.clip == GD_CLIP_NONE)
         gnorm = gd_clip_by_norm(&grads, &np, 1, INFINITY, NULL);
     if (monitored && !isfinite(gnorm))
@@ -792,7 +785,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     if (monitored)
         memcpy(tr->before, params, (size_t)np * sizeof(float));
     if (monitored && tr->timing_on) {
-        double dt = now() - tm;
+        double dt = gd_clock_now() - tm;
         tr->timing.monitor += dt;
         t0 += dt;
     }
@@ -820,7 +813,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                                 ? ov->effective_lr(tr->cfg.optimizer->options, &os_, &span) : NAN;
         layer_stats(tr, rec);
         if (tr->timing_on)
-            tr->timing.monitor += now() - t0;
+            tr->timing.monitor += gd_clock_now() - t0;
     }
     finish_step(tr, res, loss, penalty, lr, nb, monitored);
     return GD_OK;

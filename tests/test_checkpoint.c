@@ -34,6 +34,7 @@
 
 #include "fs.h"
 #include "checkpoint.h"
+#include "clock.h"
 #include "container.h"
 #include "gradus/rng.h"
 #include "files.h"
@@ -1112,13 +1113,6 @@ static void use(gd_checkpoint *ck, const gd_dataset *ds)
     gd_model_free(m);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void test_checkpoint_fuzz(void)
 {
     size_t n;
@@ -1130,7 +1124,7 @@ static void test_checkpoint_fuzz(void)
     gd_rng g = gd_rng_stream(0x66757a7aULL, 7);   /* fixed: the same files every run */
     int refused[8] = { 0 }, loaded[8] = { 0 }, unchanged[8] = { 0 };
     unsigned before = CU_get_number_of_failures();
-    double t0 = now();
+    double t0 = gd_clock_now();
     for (int i = 0; i < FUZZ_FILES; i++) {
         bool verify;
         int kind;
@@ -1157,7 +1151,7 @@ static void test_checkpoint_fuzz(void)
         if (CU_get_number_of_failures() > before + 5)
             break;
     }
-    double dt = now() - t0;
+    double dt = gd_clock_now() - t0;
     int nref = 0, nload = 0;
     for (int k = 0; k < 8; k++) {
         nref += refused[k];
