@@ -196,27 +196,48 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     return check_batch_of_one(c, err);
 }
 
-static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
+/* The records are sized for the whole run up front (a step allocates
+ * nothing): a cap this large is refused rather than met in calloc. */
+static bool too_many_records(int64_t cap, int nl) { return cap > (INT64_C(1) << 28) / (nl + 1); }
+
+/* Room for cap records (kept as they are when there is already room). */
+static gd_status reserve_records(gd_trainer *tr, int64_t cap, gd_error *err)
 {
+    if (cap <= tr->caprec)
+        return GD_OK;
     int nl = gd_model_layer_count(tr->m);
-    int64_t cap = tr->total_steps / tr->cfg.monitor_every + 2;
-    /* The records are sized for the whole run up front (a step allocates
-     * nothing): refuse what would not fit rather than fail in calloc. */
-    if (cap > (INT64_C(1) << 28) / (nl + 1))
-        return gd_fail(err, GD_EINVAL, "train: monitor.every = %lld over %lld steps keeps %lld "
-                       "telemetry records; use a larger monitor.every",
-                       (long long)tr->cfg.monitor_every, (long long)tr->total_steps,
-                       (long long)cap);
-    tr->records = calloc((size_t)cap, sizeof *tr->records);
-    tr->tele = calloc((size_t)(cap * nl), sizeof *tr->tele);
-    tr->before = malloc((size_t)(gd_model_param_count(tr->m) + 1) * sizeof(float));
-    if (!tr->records || !tr->tele || !tr->before)
+    gd_step_record *rec = calloc((size_t)cap, sizeof *rec);
+    gd_layer_telemetry *tele = calloc((size_t)(cap * nl) + 1, sizeof *tele);
+    float *before = tr->before ? tr->before
+                               : malloc((size_t)(gd_model_param_count(tr->m) + 1) * sizeof(float));
+    if (!rec || !tele || !before) {
+        free(rec);
+        free(tele);
+        if (before != tr->before)
+            free(before);
         return gd_fail(err, GD_ENOMEM, "train: out of memory for %lld telemetry records",
                        (long long)cap);
+    }
+    free(tr->records);
+    free(tr->tele);
+    tr->records = rec;
+    tr->tele = tele;
+    tr->before = before;
     for (int64_t i = 0; i < cap; i++)
         tr->records[i].layers = tr->tele + i * nl;
     tr->caprec = cap;
     return GD_OK;
+}
+
+static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
+{
+    int64_t cap = tr->total_steps / tr->cfg.monitor_every + 2;
+    if (too_many_records(cap, gd_model_layer_count(tr->m)))
+        return gd_fail(err, GD_EINVAL, "train: monitor.every = %lld over %lld steps keeps %lld "
+                       "telemetry records; use a larger monitor.every",
+                       (long long)tr->cfg.monitor_every, (long long)tr->total_steps,
+                       (long long)cap);
+    return reserve_records(tr, cap, err);
 }
 
 static int64_t buffer_floats(gd_model *m)
@@ -697,15 +718,37 @@ static gd_status dist_loss(gd_trainer *tr, double *loss, int64_t nr, int64_t nb,
     return gd_dist_allreduce(NULL, 0, loss, err);
 }
 
-gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
+/* A step in flight: what its stages pass on, and the timing mark the next
+ * stage's share is measured from. */
+typedef struct step_state {
+    double t0;                 /* when the stage being timed started */
+    double loss, penalty, lr;
+    gd_optim_state os;
+    int64_t nb;                /* the batch's samples, over every rank */
+    bool monitored;
+} step_state;
+
+/* Time since the last mark into one share of the step's timing. */
+static inline void lap(gd_trainer *tr, step_state *s, double *share)
 {
-    if (tr->diverged)
-        return gd_fail(err, GD_ENUMERIC, "train: the run diverged at step %lld: %s",
-                       (long long)tr->div.step, tr->div.what);
-    if (gd_trainer_finished(tr))
-        return gd_fail(err, GD_EINVAL, "train: all %lld epochs are done",
-                       (long long)tr->cfg.epochs);
-    double t0 = tr->timing_on ? gd_clock_now() : 0, t1 = 0;
+    if (!tr->timing_on)
+        return;
+    double t1 = gd_clock_now();
+    *share += t1 - s->t0;
+    s->t0 = t1;
+}
+
+/* The divergence check every stage that changes the loss ends with. */
+static gd_status check_loss(gd_trainer *tr, double loss, gd_error *err)
+{
+    if (!isfinite(loss))
+        return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
+    return GD_OK;
+}
+
+/* Gather this rank's shard of the next batch, forward, data loss. */
+static gd_status forward_batch(gd_trainer *tr, step_state *s, gd_error *err)
+{
     if (tr->pos == 0) {
         tr->epoch_seed = tr->cfg.seed;
         shuffle_epoch(tr);
@@ -718,55 +761,78 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         gd_dist_shard(nb, &lo, &hi);
     int64_t nr = hi - lo;
     gather_batch(tr, lo, nr);
-#define LAP(field)                      \
-    if (tr->timing_on) {                \
-        t1 = gd_clock_now();                     \
-        tr->timing.field += t1 - t0;    \
-        t0 = t1;                        \
-    }
-    LAP(gather);
+    lap(tr, s, &tr->timing.gather);
     const float *out;
     tr->nb = nr;
-    tr->nb_all = nb;
+    tr->nb_all = s->nb = nb;
     for (int i = 0; tr->rng_snap && i < gd_model_layer_count(tr->m); i++)
         tr->rng_snap[i] = gd_model_layer_at(tr->m, i)->rng;
     gd_status st = gd_model_forward(tr->m, tr->xb, nr, true, &out, err);
     if (st != GD_OK)
         return st;
-    LAP(forward);
-    double loss = batch_loss(tr, out, nr);
-    if (tr->cfg.distributed && (st = dist_loss(tr, &loss, nr, nb, err)) != GD_OK)
+    lap(tr, s, &tr->timing.forward);
+    s->loss = batch_loss(tr, out, nr);
+    if (tr->cfg.distributed && (st = dist_loss(tr, &s->loss, nr, nb, err)) != GD_OK)
         return st;
-    LAP(loss);
-    if (!isfinite(loss))
-        return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
-    if (exploded(tr, loss))
-        return explode(tr, loss, err);
-    bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
-                     tr->nrec < tr->caprec;
-    double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
-    gd_optim_state os_ = { lr, tr->step - tr->opt_step0 + 1, tr->scalars };
-    if (tr->cfg.clip == GD_CLIP_NONE && !monitored && !tr->topt && !tr->cfg.distributed) {
-        fused_ctx f = { tr, &os_, 0 };
-        gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
-        loss += f.penalty;
-        LAP(backward);
-        if (!isfinite(loss))
-            return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
-        finish_step(tr, res, loss, f.penalty, lr, nb, false);
-        return GD_OK;
-    }
+    lap(tr, s, &tr->timing.loss);
+    if ((st = check_loss(tr, s->loss, err)) != GD_OK)
+        return st;
+    return exploded(tr, s->loss) ? explode(tr, s->loss, err) : GD_OK;
+}
+
+/* Backward with each layer regularized and updated as soon as its
+ * gradients are complete (see fused_ctx). */
+static gd_status update_fused(gd_trainer *tr, step_state *s, gd_error *err)
+{
+    fused_ctx f = { tr, &s->os, 0 };
+    gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
+    s->penalty = f.penalty;
+    s->loss += f.penalty;
+    lap(tr, s, &tr->timing.backward);
+    return check_loss(tr, s->loss, err);
+}
+
+/* Backward over the whole model, the sum over ranks, the regularizers. */
+static gd_status backward_all(gd_trainer *tr, step_state *s, gd_error *err)
+{
     gd_model_zero_grad(tr->m);
     gd_model_backward(tr->m, tr->dout);
+    gd_status st;
     /* every rank adds the others' gradients before anything reads them */
     if (tr->cfg.distributed &&
         (st = gd_dist_allreduce(gd_model_grads(tr->m), gd_model_param_count(tr->m), NULL, err)))
         return st;
-    double penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
-    loss += penalty;
-    LAP(backward);
-    if (!isfinite(loss))
-        return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
+    s->penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
+    s->loss += s->penalty;
+    lap(tr, s, &tr->timing.backward);
+    return check_loss(tr, s->loss, err);
+}
+
+/* The monitored step's record, after the update. */
+static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool clipped,
+                        const gd_optim_span *span)
+{
+    gd_step_record *rec = &tr->records[tr->nrec++];
+    rec->step = tr->step;
+    rec->epoch = tr->epoch + 1;
+    rec->loss = s->loss;
+    rec->penalty = s->penalty;
+    rec->lr = s->lr;
+    rec->grad_norm = gnorm;
+    rec->clipped = clipped;
+    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
+    rec->effective_lr = !tr->topt && GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
+                                ov->effective_lr
+                            ? ov->effective_lr(tr->cfg.optimizer->options, &s->os, span) : NAN;
+    layer_stats(tr, rec);
+}
+
+/* Every gradient first, then clipping, telemetry and one update of all. */
+static gd_status update_all(gd_trainer *tr, step_state *s, gd_error *err)
+{
+    gd_status st = backward_all(tr, s, err);
+    if (st != GD_OK)
+        return st;
     float *grads = gd_model_grads(tr->m), *params = gd_model_params(tr->m);
     int64_t np = gd_model_param_count(tr->m);
     double gnorm = NAN;
@@ -777,45 +843,56 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         gnorm = gd_clip_by_value(&grads, &np, 1, tr->cfg.clip_value, &clipped);
     /* Telemetry work is timed on its own (and taken out of the update's
      * share) so the benchmark can report what monitoring costs. */
-    double tm = monitored && tr->timing_on ? gd_clock_now() : 0;
-    if (monitored && tr->cfg.clip == GD_CLIP_NONE)
+    double tm = s->monitored && tr->timing_on ? gd_clock_now() : 0;
+    if (s->monitored && tr->cfg.clip == GD_CLIP_NONE)
         gnorm = gd_clip_by_norm(&grads, &np, 1, INFINITY, NULL);
-    if (monitored && !isfinite(gnorm))
+    if (s->monitored && !isfinite(gnorm))
         return diverge(tr, "gradient norm is not finite", err);
-    if (monitored)
+    if (s->monitored)
         memcpy(tr->before, params, (size_t)np * sizeof(float));
-    if (monitored && tr->timing_on) {
+    if (s->monitored && tr->timing_on) {
         double dt = gd_clock_now() - tm;
         tr->timing.monitor += dt;
-        t0 += dt;
+        s->t0 += dt;
     }
     gd_optim_span span = { np, params, grads, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = tr->slots[k];
-    if (tr->topt && (st = gd_optim_step(tr->topt, lr, second_pass, tr, err)) != GD_OK)
+    if (tr->topt && (st = gd_optim_step(tr->topt, s->lr, second_pass, tr, err)) != GD_OK)
         return st;
     if (!tr->topt)
-        gd_optimizer_step(tr->cfg.optimizer, &os_, &span);
-    LAP(update);
-#undef LAP
-    if (monitored) {
-        gd_step_record *rec = &tr->records[tr->nrec++];
-        rec->step = tr->step;
-        rec->epoch = tr->epoch + 1;
-        rec->loss = loss;
-        rec->penalty = penalty;
-        rec->lr = lr;
-        rec->grad_norm = gnorm;
-        rec->clipped = clipped;
-        const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
-        rec->effective_lr = !tr->topt && GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
-                                    ov->effective_lr
-                                ? ov->effective_lr(tr->cfg.optimizer->options, &os_, &span) : NAN;
-        layer_stats(tr, rec);
-        if (tr->timing_on)
-            tr->timing.monitor += gd_clock_now() - t0;
+        gd_optimizer_step(tr->cfg.optimizer, &s->os, &span);
+    lap(tr, s, &tr->timing.update);
+    if (s->monitored) {
+        record_step(tr, s, gnorm, clipped, &span);
+        lap(tr, s, &tr->timing.monitor);
     }
-    finish_step(tr, res, loss, penalty, lr, nb, monitored);
+    return GD_OK;
+}
+
+gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
+{
+    if (tr->diverged)
+        return gd_fail(err, GD_ENUMERIC, "train: the run diverged at step %lld: %s",
+                       (long long)tr->div.step, tr->div.what);
+    if (gd_trainer_finished(tr))
+        return gd_fail(err, GD_EINVAL, "train: all %lld epochs are done",
+                       (long long)tr->cfg.epochs);
+    step_state s = { .t0 = tr->timing_on ? gd_clock_now() : 0 };
+    gd_status st = forward_batch(tr, &s, err);
+    if (st != GD_OK)
+        return st;
+    s.monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
+                  tr->nrec < tr->caprec;
+    s.lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
+    s.os = (gd_optim_state){ s.lr, tr->step - tr->opt_step0 + 1, tr->scalars };
+    /* Fused unless something needs every gradient before the update. */
+    bool fused = tr->cfg.clip == GD_CLIP_NONE && !s.monitored && !tr->topt &&
+                 !tr->cfg.distributed;
+    st = fused ? update_fused(tr, &s, err) : update_all(tr, &s, err);
+    if (st != GD_OK)
+        return st;
+    finish_step(tr, res, s.loss, s.penalty, s.lr, s.nb, s.monitored);
     return GD_OK;
 }
 
@@ -933,31 +1010,12 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     int64_t cap = tr->cfg.monitor_every > 0
                       ? st->nrecords + (tr->total_steps - st->step) / tr->cfg.monitor_every + 2
                       : st->nrecords;
-    if (cap > (INT64_C(1) << 28) / (nl + 1))
+    if (too_many_records(cap, nl))
         return gd_fail(err, GD_EINVAL, "train: %lld telemetry records are too many; use a "
                        "larger monitor.every", (long long)cap);
-    if (cap > tr->caprec) {
-        gd_step_record *rec = calloc((size_t)cap, sizeof *rec);
-        gd_layer_telemetry *tele = calloc((size_t)(cap * nl) + 1, sizeof *tele);
-        float *before = tr->before ? tr->before
-                                   : malloc((size_t)(np + 1) * sizeof(float));
-        if (!rec || !tele || !before) {
-            free(rec);
-            free(tele);
-            if (before != tr->before)
-                free(before);
-            return gd_fail(err, GD_ENOMEM, "train: out of memory for %lld telemetry records",
-                           (long long)cap);
-        }
-        free(tr->records);
-        free(tr->tele);
-        tr->records = rec;
-        tr->tele = tele;
-        tr->before = before;
-        for (int64_t i = 0; i < cap; i++)
-            tr->records[i].layers = tr->tele + i * nl;
-        tr->caprec = cap;
-    }
+    gd_status rs = reserve_records(tr, cap, err);
+    if (rs != GD_OK)
+        return rs;
     for (int64_t i = 0; i < st->nrecords; i++) {
         gd_layer_telemetry *layers = tr->records[i].layers;
         tr->records[i] = st->records[i];
