@@ -19,6 +19,7 @@
 
 #include "bench.h"
 #include "clock.h"
+#include "component.h"
 #include "optim.h"
 #include "train.h"
 
@@ -130,18 +131,17 @@ static double time_sgemms(int batch, double min_seconds)
  * `threaded` (the roofline of a training step), else on one. */
 static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, bool threaded)
 {
-    const gd_optimizer_vtable *v = opt->component->vt.optimizer;
     if (gd_optimizer_is_tensor(opt))
         return NAN;   /* no span pass to time: it steps whole tensors (core/optim.h) */
     float *x = calloc((size_t)n, sizeof(float)), *g = calloc((size_t)n, sizeof(float));
     gd_optim_span span = { n, x, g, { 0 } };
-    for (int k = 0; k < v->nslots; k++)
+    for (int k = 0; k < gd_optimizer_nslots(opt); k++)
         span.slot[k] = calloc((size_t)n, sizeof(float));
     double scalars[64] = { 0 };
     for (int64_t i = 0; i < n; i++)
         g[i] = 1e-3f * (float)((i % 17) - 8);
     gd_optim_state warm = { 1e-3, 1, scalars };
-    v->step(opt->options, &warm, &span); /* page in the arrays before timing */
+    gd_optimizer_step_span(opt, &warm, &span); /* page in the arrays before timing */
     int reps = 0;
     double t0 = gd_clock_now(), t;
     do {
@@ -149,12 +149,12 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, 
         if (threaded)
             gd_optimizer_step(opt, &st, &span);
         else
-            v->step(opt->options, &st, &span);
+            gd_optimizer_step_span(opt, &st, &span);
         reps++;
     } while ((t = gd_clock_now() - t0) < min_seconds);
     free(x);
     free(g);
-    for (int k = 0; k < v->nslots; k++)
+    for (int k = 0; k < gd_optimizer_nslots(opt); k++)
         free(span.slot[k]);
     return t / reps;
 }
@@ -439,7 +439,7 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
             continue;
         }
         double ns[2], copy[2];
-        int nslots = e->component->vt.optimizer->nslots;
+        int nslots = gd_optimizer_nslots(s);
         for (int k = 0; k < 2; k++) {
             ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3, false) / (double)sizes[k];
             copy[k] = 1e9 * time_copy(nslots, sizes[k], 0.3) / (double)sizes[k];

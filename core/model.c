@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "component.h"
 #include "data.h"
 
 struct gd_model {
@@ -39,8 +40,8 @@ static void free_layers(gd_model *m)
 {
     for (int i = 0; i < m->nlayers; i++) {
         gd_model_layer *l = &m->layers[i];
-        if (l->self && l->entry->component->vt.layer->destroy)
-            l->entry->component->vt.layer->destroy(l->self);
+        if (l->self)   /* a layer that failed to create may have no entry */
+            gd_layer_destroy(l->entry->component, l->self);
         gd_spec_free((gd_spec *)l->spec);
     }
 }
@@ -122,7 +123,7 @@ static gd_status create_layers(gd_model *m, const gd_spec *const *specs, gd_erro
         l->info.size = sizeof l->info;
         l->in = shape;
         gd_error inner;
-        gd_status st = c->vt.layer->create(l->spec->options, &shape, &l->info, &l->self, &inner);
+        gd_status st = gd_layer_create(l->spec, &shape, &l->info, &l->self, &inner);
         if (st != GD_OK)
             return gd_fail(err, st, "layer %d (%s): %s", i + 1, l->name, inner.msg);
         if (l->info.nparams < 0 || l->info.nparams > GD_MAX_LAYER_PARAMS ||
@@ -183,7 +184,7 @@ static gd_status allocate_arenas(gd_model *m, gd_error *err)
             bv[b] = m->buffers + bo;
             bo += n;
         }
-        l->entry->component->vt.layer->bind(l->self, pv, gv, bv);
+        gd_layer_bind(l->entry->component, l->self, pv, gv, bv);
     }
     return GD_OK;
 }
@@ -206,8 +207,8 @@ gd_status gd_model_init(gd_model *m, uint64_t seed, gd_error *err)
                                l->name, pi->name, gd_kind_name(ic->kind));
             gd_rng rng = gd_rng_stream(seed, PARAM_STREAM + 16u * (uint64_t)i + (uint64_t)p);
             gd_error inner;
-            gd_status st = ic->vt.initializer->fill(pi->init->options, mp->value, mp->numel,
-                                                    pi->fan_in, pi->fan_out, &rng, &inner);
+            gd_status st = gd_initializer_fill(pi->init, mp->value, mp->numel, pi->fan_in,
+                                               pi->fan_out, &rng, &inner);
             if (st != GD_OK)
                 return gd_fail(err, st, "%s.%s: %s: %s", l->name, pi->name, ic->name, inner.msg);
         }
@@ -319,6 +320,19 @@ static gd_layer_ctx layer_ctx(gd_model *m, gd_model_layer *l, int i, bool traini
     return ctx;
 }
 
+gd_status gd_model_layer_forward(const gd_model_layer *l, const gd_layer_ctx *ctx,
+                                 const gd_tensor *x, gd_tensor *y, gd_error *err)
+{
+    return gd_layer_forward(l->entry->component, l->self, ctx, x, y, err);
+}
+
+void gd_model_layer_backward(const gd_model_layer *l, const gd_layer_ctx *ctx,
+                             const gd_tensor *x, const gd_tensor *y, const gd_tensor *dy,
+                             gd_tensor *dx)
+{
+    gd_layer_backward(l->entry->component, l->self, ctx, x, y, dy, dx);
+}
+
 gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool training,
                            const float **out, gd_error *err)
 {
@@ -331,7 +345,7 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
         gd_tensor y = batch_tensor(m->acts[i], batch, &l->out);
         gd_layer_ctx ctx = layer_ctx(m, l, i, training);
         gd_error inner;
-        gd_status st = l->entry->component->vt.layer->forward(l->self, &ctx, &xin, &y, &inner);
+        gd_status st = gd_model_layer_forward(l, &ctx, &xin, &y, &inner);
         if (st != GD_OK)
             return gd_fail(err, st, "%s: %s", l->name, inner.msg);
         xin = y;
@@ -365,7 +379,7 @@ void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
         gd_layer_ctx ctx = layer_ctx(m, l, i, true);
         if (zero_first && l->param_count)
             memset(m->grads + l->param_offset, 0, (size_t)l->param_count * sizeof(float));
-        l->entry->component->vt.layer->backward(l->self, &ctx, &x, &y, &dy, i ? &dx : NULL);
+        gd_model_layer_backward(l, &ctx, &x, &y, &dy, i ? &dx : NULL);
         if (done)
             done(done_ctx, i);
         dy = dx;
@@ -385,7 +399,7 @@ gd_tensor gd_model_activation(gd_model *m, int i)
 gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *ds,
                             int64_t batch, double *loss_out, double *accuracy_out, gd_error *err)
 {
-    const gd_loss_vtable *lv = loss->component->vt.loss;
+    gd_target_kind target = gd_loss_target(loss);
     int64_t n = gd_dataset_size(ds), feat = gd_dataset_features(ds);
     int64_t tw = gd_dataset_target_width(ds), outw = gd_shape_numel(&m->out);
     int classes = gd_dataset_classes(ds);
@@ -394,10 +408,10 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *
                        (long long)feat, (long long)gd_shape_numel(&m->in));
     if (n < 1)
         return gd_fail(err, GD_EINVAL, "evaluate: empty data set");
-    if (lv->target == GD_TARGET_CLASS && (classes < 1 || classes > outw))
+    if (target == GD_TARGET_CLASS && (classes < 1 || classes > outw))
         return gd_fail(err, GD_EINVAL, "evaluate: %s needs class labels (0..%lld), the data has "
                        "%d classes", loss->component->name, (long long)outw - 1, classes);
-    if (lv->target == GD_TARGET_VALUE && tw != outw)
+    if (target == GD_TARGET_VALUE && tw != outw)
         return gd_fail(err, GD_EINVAL, "evaluate: the model gives %lld outputs, the data has %lld "
                        "targets per sample", (long long)outw, (long long)tw);
     if (batch < 1)
@@ -425,10 +439,10 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *
         if ((st = gd_model_forward(m, x, nb, false, &out, err)) != GD_OK)
             break;
         gd_tensor pred = batch_tensor((float *)out, nb, &m->out);
-        gd_tensor tgt = lv->target == GD_TARGET_CLASS
+        gd_tensor tgt = target == GD_TARGET_CLASS
                             ? (gd_tensor){ y, { 1, { nb, 0, 0, 0 } } }
                             : batch_tensor(y, nb, &m->out);
-        total += lv->forward(loss->options, &pred, &tgt, NULL) * (double)nb;
+        total += gd_loss_forward(loss, &pred, &tgt, NULL) * (double)nb;
         for (int64_t k = 0; classes > 0 && k < nb; k++) {
             const float *row = out + k * outw;
             int64_t best = 0;

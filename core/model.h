@@ -61,6 +61,13 @@ gd_status gd_model_init(gd_model *m, uint64_t seed, gd_error *err);
 
 int gd_model_layer_count(const gd_model *m);
 gd_model_layer *gd_model_layer_at(gd_model *m, int i);
+/* One layer's forward or backward on tensors the caller provides (the Lua
+ * layer primitive's; the model's own passes use them too). */
+gd_status gd_model_layer_forward(const gd_model_layer *l, const gd_layer_ctx *ctx,
+                                 const gd_tensor *x, gd_tensor *y, gd_error *err);
+void gd_model_layer_backward(const gd_model_layer *l, const gd_layer_ctx *ctx,
+                             const gd_tensor *x, const gd_tensor *y, const gd_tensor *dy,
+                             gd_tensor *dx);
 const gd_shape *gd_model_input_shape(const gd_model *m);
 const gd_shape *gd_model_output_shape(const gd_model *m);
 int64_t gd_model_param_count(const gd_model *m);

@@ -28,6 +28,7 @@
  *   gd.train on it starts a new run.
  */
 #include "checkpoint.h"
+#include "component.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -316,10 +317,9 @@ static bool values_fit(gd_reader *r, gd_spec *const *specs, uint32_t nl, const g
         gd_layer_info info = { .size = sizeof info };
         void *self = NULL;
         gd_error inner;
-        if (c->vt.layer->create(specs[i]->options, &shape, &info, &self, &inner) != GD_OK)
+        if (gd_layer_create(specs[i], &shape, &info, &self, &inner) != GD_OK)
             return true;
-        if (c->vt.layer->destroy)
-            c->vt.layer->destroy(self);
+        gd_layer_destroy(c, self);
         if (info.nparams < 0 || info.nparams > GD_MAX_LAYER_PARAMS || info.nbuffers < 0 ||
             info.nbuffers > GD_MAX_LAYER_BUFFERS || info.out.ndim < 1 ||
             info.out.ndim > GD_MAX_DIMS - 1)

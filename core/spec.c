@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "component.h"
 #include "registry.h"
 
 typedef struct spec_impl {
@@ -389,8 +390,8 @@ gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
         v->u.spec = child;
         v->present = 1;
     }
-    if (c->kind == GD_KIND_OPTIMIZER && c->vt.optimizer->check)
-        return c->vt.optimizer->check(spec->options, err);
+    if (c->kind == GD_KIND_OPTIMIZER)
+        return gd_optimizer_check(spec, err);
     /* A scheduler's check is not run here: it needs the horizon, which a
      * spec does not know yet. -1 would mean "queried outside a run" and
      * refuse gd.sched.cosine{} (T defaults to the run's length). Whoever

@@ -23,6 +23,7 @@
 #include "train.h"
 
 #include "clock.h"
+#include "component.h"
 #include "dist.h"
 #include "optim.h"
 #include "pool.h"
@@ -73,11 +74,6 @@ struct gd_trainer {
 /* Batch order of epoch e is a pure function of (seed, e): a checkpoint
  * needs only the counters to reproduce it. */
 enum { SHUFFLE_STREAM = 3u << 20 };
-
-static double schedule_lr(const gd_spec *s, int64_t t, double base_lr, int64_t horizon)
-{
-    return s ? s->component->vt.scheduler->lr(s->options, t, base_lr, horizon) : base_lr;
-}
 
 static bool schedule_in_epochs(const gd_spec *s)
 {
@@ -181,7 +177,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     if (gd_dataset_size(c->train) < 1)
         return gd_fail(err, GD_EINVAL, "train: the training set is empty");
     int classes = gd_dataset_classes(c->train);
-    if (c->loss->component->vt.loss->target == GD_TARGET_CLASS) {
+    if (gd_loss_target(c->loss) == GD_TARGET_CLASS) {
         if (classes < 1)
             return gd_fail(err, GD_EINVAL, "train: loss '%s' needs class labels, the data has "
                            "regression targets", c->loss->component->name);
@@ -299,17 +295,13 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     int64_t np = gd_model_param_count(tr->m), feat = gd_dataset_features(cfg->train);
     int64_t tw = gd_dataset_target_width(cfg->train);
     int64_t outw = gd_shape_numel(gd_model_output_shape(tr->m));
-    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
-    gd_status st = GD_OK;
-    if (cfg->schedule && cfg->schedule->component->vt.scheduler->check)
-        st = cfg->schedule->component->vt.scheduler->check(cfg->schedule->options, tr->horizon,
-                                                             err);
+    gd_status st = gd_schedule_check(cfg->schedule, tr->horizon, err);
     bool tensor = gd_optimizer_is_tensor(cfg->optimizer);
-    for (int k = 0; st == GD_OK && !tensor && k < ov->nslots; k++)
+    for (int k = 0; st == GD_OK && !tensor && k < gd_optimizer_nslots(cfg->optimizer); k++)
         if (!(tr->slots[k] = calloc((size_t)(np ? np : 1), sizeof(float))))
             st = gd_fail(err, GD_ENOMEM, "train: out of memory for optimizer state");
     if (st == GD_OK) {
-        tr->scalars = calloc((size_t)ov->nscalars + 1, sizeof(double));
+        tr->scalars = calloc((size_t)gd_optimizer_nscalars(cfg->optimizer) + 1, sizeof(double));
         tr->regs = calloc((size_t)cfg->nregularizers + 1, sizeof *tr->regs);
         tr->perm = malloc((size_t)tr->n * sizeof(int64_t));
         tr->xb = malloc((size_t)(tr->batch * feat) * sizeof(float));
@@ -361,13 +353,12 @@ static double regularize_layer(gd_trainer *tr, int i)
     gd_model_layer *l = gd_model_layer_at(tr->m, i);
     for (int r = 0; r < tr->cfg.nregularizers; r++) {
         const gd_spec *reg = tr->regs[r];
-        const gd_regularizer_vtable *rv = reg->component->vt.regularizer;
         for (int p = 0; p < l->nparams; p++) {
             gd_model_param *mp = &l->params[p];
             if (!param_selected(reg, mp->info))
                 continue;
-            penalty += rv->penalty(reg->options, mp->numel, mp->value);
-            rv->add_grad(reg->options, mp->numel, mp->value, mp->grad);
+            penalty += gd_regularizer_penalty(reg, mp->numel, mp->value);
+            gd_regularizer_add_grad(reg, mp->numel, mp->value, mp->grad);
         }
     }
     return penalty;
@@ -534,7 +525,7 @@ static void update_part(void *arg, int part, int nparts)
     gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
-    j->opt->component->vt.optimizer->step(j->opt->options, j->st, &sp);
+    gd_optimizer_step_span(j->opt, j->st, &sp);
 }
 
 void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span)
@@ -543,7 +534,7 @@ void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_op
         update_job j = { opt, st, span };
         gd_pool_run(update_part, &j);
     } else {
-        opt->component->vt.optimizer->step(opt->options, st, span);
+        gd_optimizer_step_span(opt, st, span);
     }
 }
 
@@ -604,13 +595,13 @@ static void update_layer(void *arg, int i)
 /* Data loss of the batch whose output is `out`; its gradient into tr->dout. */
 static double batch_loss(gd_trainer *tr, const float *out, int64_t nb)
 {
-    const gd_loss_vtable *lv = tr->cfg.loss->component->vt.loss;
     const gd_shape *os = gd_model_output_shape(tr->m);
     gd_tensor pred = { (float *)out, { 2, { nb, gd_shape_numel(os), 0, 0 } } };
     gd_tensor grad = { tr->dout, pred.shape };
-    gd_tensor tgt = lv->target == GD_TARGET_CLASS ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
-                                                  : (gd_tensor){ tr->yb, pred.shape };
-    return lv->forward(tr->cfg.loss->options, &pred, &tgt, &grad);
+    gd_tensor tgt = gd_loss_target(tr->cfg.loss) == GD_TARGET_CLASS
+                        ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
+                        : (gd_tensor){ tr->yb, pred.shape };
+    return gd_loss_forward(tr->cfg.loss, &pred, &tgt, &grad);
 }
 
 /* Batch-norm running statistics (every layer buffer) into or out of buf_snap. */
@@ -671,7 +662,7 @@ static gd_status second_pass(void *arg, gd_optim *o, gd_error *err)
 
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch)
 {
-    return schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
+    return gd_schedule_lr(tr->cfg.schedule, tr->sched_epochs ? epoch : step, tr->base_lr,
                           tr->horizon);
 }
 
@@ -820,10 +811,8 @@ static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool 
     rec->lr = s->lr;
     rec->grad_norm = gnorm;
     rec->clipped = clipped;
-    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
-    rec->effective_lr = !tr->topt && GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
-                                ov->effective_lr
-                            ? ov->effective_lr(tr->cfg.optimizer->options, &s->os, span) : NAN;
+    rec->effective_lr = tr->topt ? NAN : gd_optimizer_effective_lr(tr->cfg.optimizer, &s->os,
+                                                                   span);
     layer_stats(tr, rec);
 }
 
@@ -937,7 +926,7 @@ double gd_trainer_epoch_loss(const gd_trainer *tr)
 
 void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
 {
-    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
+    int nslots = gd_optimizer_nslots(tr->cfg.optimizer);
     memset(st, 0, sizeof *st);
     st->step = tr->step;
     st->epoch = tr->epoch;
@@ -948,10 +937,10 @@ void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
     st->epoch_samples = tr->epoch_samples;
     st->horizon_epochs = tr->horizon_epochs;
     st->first_loss = tr->first_loss;
-    st->nslots = ov->nslots;
-    st->nscalars = ov->nscalars;
+    st->nslots = nslots;
+    st->nscalars = gd_optimizer_nscalars(tr->cfg.optimizer);
     st->slot_len = gd_model_param_count(tr->m);
-    for (int k = 0; k < ov->nslots; k++)
+    for (int k = 0; k < nslots; k++)
         st->slots[k] = tr->slots[k];
     st->scalars = tr->scalars;
     if (tr->topt) {   /* the whole tree as one slot and its doubles (gd_optimizer_state_layout) */
@@ -969,10 +958,11 @@ void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
 gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool keep_optimizer,
                                gd_error *err)
 {
-    const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
+    const int nslots = gd_optimizer_nslots(tr->cfg.optimizer);
+    const int nscalars = gd_optimizer_nscalars(tr->cfg.optimizer);
     int64_t np = gd_model_param_count(tr->m);
     int nl = gd_model_layer_count(tr->m);
-    int want_slots = ov->nslots, want_scalars = ov->nscalars;
+    int want_slots = nslots, want_scalars = nscalars;
     int64_t want_len = np;
     if (tr->topt) {
         want_slots = 1;
@@ -1042,10 +1032,10 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
             gd_optim_reset(tr->topt);   /* t from 1, slots from the weights of now */
         tr->opt_step0 = keep_optimizer ? st->opt_step0 : st->step;
     } else if (keep_optimizer) {
-        for (int k = 0; k < ov->nslots; k++)
+        for (int k = 0; k < nslots; k++)
             memcpy(tr->slots[k], st->slots[k], (size_t)np * sizeof(float));
-        if (ov->nscalars)
-            memcpy(tr->scalars, st->scalars, (size_t)ov->nscalars * sizeof(double));
+        if (nscalars)
+            memcpy(tr->scalars, st->scalars, (size_t)nscalars * sizeof(double));
         tr->opt_step0 = st->opt_step0;
     } else {
         tr->opt_step0 = st->step;   /* slots and scalars are still as created: zero */

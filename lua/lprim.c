@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "component.h"
 #include "lgradus.h"
 #include "model.h"
 #include "optim.h"
@@ -90,7 +91,7 @@ lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *
 static int build_optimizer(lua_State *L, const gd_spec *s)
 {
     const gd_component *c = s->component;
-    const gd_optimizer_vtable *vt = c->vt.optimizer;
+    const int nslots = gd_optimizer_nslots(s), nscalars = gd_optimizer_nscalars(s);
     char what[96];
     snprintf(what, sizeof what, "%s:build", c->name);
     if (lgd_testtensor(L, 2)) {     /* :build(x) for a single tensor */
@@ -126,8 +127,8 @@ static int build_optimizer(lua_State *L, const gd_spec *s)
     }
     size_t head = sizeof(lopt) + (size_t)n * sizeof(opt_param);
     head = (head + 7) / 8 * 8;
-    size_t size = head + (size_t)(vt->nscalars + 1) * sizeof(double) +
-                  (size_t)vt->nslots * (size_t)floats * sizeof(float);
+    size_t size = head + (size_t)(nscalars + 1) * sizeof(double) +
+                  (size_t)nslots * (size_t)floats * sizeof(float);
     lopt *o = lua_newuserdatauv(L, size, 3);
     memset(o, 0, size);
     luaL_setmetatable(L, LGD_OPTIMIZER);
@@ -142,10 +143,10 @@ static int build_optimizer(lua_State *L, const gd_spec *s)
     lua_setiuservalue(L, -2, 3);
     o->spec = s;
     o->n = (int)n;
-    o->nslots = vt->nslots;
-    o->nscalars = vt->nscalars;
+    o->nslots = nslots;
+    o->nscalars = nscalars;
     o->scalars = (double *)((char *)o + head);
-    float *slots = (float *)(o->scalars + vt->nscalars + 1);
+    float *slots = (float *)(o->scalars + nscalars + 1);
     for (int i = 0; i < o->n; i++) {
         lua_rawgeti(L, xs, i + 1);
         o->p[i].x = lua_touserdata(L, -1);
@@ -215,7 +216,7 @@ static int opt_step(lua_State *L)
         gd_optim_span sp = { o->p[i].x->numel, o->p[i].x->data, g->data, { NULL } };
         for (int k = 0; k < o->nslots; k++)
             sp.slot[k] = o->p[i].slot[k];
-        c->vt.optimizer->step(o->spec->options, &st, &sp);
+        gd_optimizer_step(o->spec, &st, &sp);
         lua_pop(L, 1);
     }
     lua_pushinteger(L, (lua_Integer)o->t);
@@ -395,7 +396,7 @@ static int layer_forward(lua_State *L)
                          scratch ? scratch->data : NULL };
     gd_tensor gx = as_gd(xs), gy = as_gd(ys);
     gd_error err;
-    if (ml->entry->component->vt.layer->forward(ml->self, &ctx, &gx, &gy, &err) != GD_OK)
+    if (gd_model_layer_forward(ml, &ctx, &gx, &gy, &err) != GD_OK)
         return lgd_error(L, "%s:forward: %s", ml->name, err.msg);
     l->forwarded = 1;
     l->training = training;
@@ -426,7 +427,7 @@ static int layer_backward(lua_State *L)
     gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), l->training, &ml->rng,
                          scratch ? scratch->data : NULL };
     gd_tensor gx = as_gd(xs), gy = as_gd(ys), gdy = as_gd(dy), gdx = as_gd(dx);
-    ml->entry->component->vt.layer->backward(ml->self, &ctx, &gx, &gy, &gdy, &gdx);
+    gd_model_layer_backward(ml, &ctx, &gx, &gy, &gdy, &gdx);
     return 1;
 }
 
@@ -523,13 +524,13 @@ static int loss_forward(lua_State *L)
 {
     lloss *o = checkprim(L, 1, LGD_LOSS);
     const gd_component *c = o->spec->component;
-    const gd_loss_vtable *vt = c->vt.loss;
+    const gd_target_kind target = gd_loss_target(o->spec);
     lgd_tensor *pred = lgd_checktensor(L, 2);
     int pushed;
     lgd_tensor *tgt = lgd_totensor(L, 3, &pushed);
     char a[64], b[64];
     lgd_tensor *t0;
-    if (vt->target == GD_TARGET_CLASS) {
+    if (target == GD_TARGET_CLASS) {
         if (pred->shape.ndim != 2)
             return lgd_error(L, "%s:forward: predictions have shape %s, expected [batch, "
                               "classes]", c->name, shape_s(&pred->shape, a));
@@ -560,9 +561,9 @@ static int loss_forward(lua_State *L)
     }
     lgd_tensor *grad = lgd_tensor_new(L, &pred->shape);
     gd_tensor gp = as_gd(pred), gt = { t0->data, t0->shape }, gg = as_gd(grad);
-    if (vt->target == GD_TARGET_VALUE)
+    if (target == GD_TARGET_VALUE)
         gt.shape = pred->shape;
-    double v = vt->forward(o->spec->options, &gp, &gt, &gg);
+    double v = gd_loss_forward(o->spec, &gp, &gt, &gg);
     lua_setiuservalue(L, 1, 2);
     lua_pushnumber(L, v);
     return 1;
@@ -600,8 +601,7 @@ static int reg_penalty(lua_State *L)
 {
     lreg *o = checkprim(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2);
-    lua_pushnumber(L, o->spec->component->vt.regularizer->penalty(o->spec->options, w->numel,
-                                                                   w->data));
+    lua_pushnumber(L, gd_regularizer_penalty(o->spec, w->numel, w->data));
     return 1;
 }
 
@@ -611,7 +611,7 @@ static int reg_grad(lua_State *L)
     lreg *o = checkprim(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2);
     lgd_tensor *g = lgd_tensor_new(L, &w->shape);
-    o->spec->component->vt.regularizer->add_grad(o->spec->options, w->numel, w->data, g->data);
+    gd_regularizer_add_grad(o->spec, w->numel, w->data, g->data);
     return 1;
 }
 
@@ -626,7 +626,7 @@ static int reg_add_grad(lua_State *L)
                           o->spec->component->name, shape_s(&g->shape, a),
                           shape_s(&w->shape, b));
     }
-    o->spec->component->vt.regularizer->add_grad(o->spec->options, w->numel, w->data, g->data);
+    gd_regularizer_add_grad(o->spec, w->numel, w->data, g->data);
     lua_settop(L, 3);
     return 1;
 }

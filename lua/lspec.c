@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "component.h"
 #include "lgradus.h"
 
 /* Metatable of spec.options tables: calling one returns it, so that
@@ -349,13 +350,10 @@ static int spec_lr(lua_State *L)
     double base = luaL_optnumber(L, 3, 1.0);
     /* Outside a run the horizon is unknown (-1): a schedule that needs it,
      * such as cosine without T, refuses here instead of guessing. */
-    const gd_scheduler_vtable *vt = s->component->vt.scheduler;
-    if (vt->check) {
-        gd_error err;
-        if (vt->check(s->options, -1, &err) != GD_OK)
-            return lgd_raise(L, &err);
-    }
-    lua_pushnumber(L, vt->lr(s->options, (int64_t)t, base, -1));
+    gd_error err;
+    if (gd_schedule_check(s, -1, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_pushnumber(L, gd_schedule_lr(s, (int64_t)t, base, -1));
     return 1;
 }
 
@@ -379,8 +377,7 @@ static int spec_fill(lua_State *L)
     luaL_argcheck(L, fan_in >= 1 && fan_out >= 1, 3, "fan_in and fan_out must be >= 1");
     gd_rng rng = gd_rng_stream(seed, 0);
     gd_error err;
-    if (s->component->vt.initializer->fill(s->options, t->data, t->numel, fan_in, fan_out, &rng,
-                                           &err) != GD_OK)
+    if (gd_initializer_fill(s, t->data, t->numel, fan_in, fan_out, &rng, &err) != GD_OK)
         return lgd_raise(L, &err);
     lua_settop(L, 2);
     return 1;
