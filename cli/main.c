@@ -539,18 +539,14 @@ static int cmd_doc(lua_State *L, const gd_registry *reg, const char *name)
     }
     if (gd_kind_from_name(name))
         return cmd_list(reg, name);
-    const char *best = NULL;
+    gd_nearest near = gd_nearest_start(name, false);
     gd_kind best_kind = (gd_kind)0;
-    int best_d = 3;
     for (int i = 0; i < n; i++) {
         const gd_component *c = gd_registry_at(reg, i)->component;
-        int d = gd_edit_distance(name, c->name);
-        if (d < best_d) {
-            best_d = d;
-            best = c->name;
+        if (gd_nearest_offer(&near, c->name))
             best_kind = c->kind;
-        }
     }
+    const char *best = near.best;
     if (best)
         return fail("no component named '%s' (did you mean %s.%s? see gradus list)", name,
                     gd_kind_short_name(best_kind), best);

@@ -465,26 +465,43 @@ int gd_edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
+gd_nearest gd_nearest_start(const char *want, bool prefixes)
+{
+    return (gd_nearest){ want, NULL, 3, prefixes };
+}
+
+bool gd_nearest_offer(gd_nearest *n, const char *name)
+{
+    int d = gd_edit_distance(n->want, name);
+    bool prefix = n->prefixes && !n->best && d <= 3 && strstr(name, n->want) == name;
+    if (!(d < n->dist || prefix))
+        return false;
+    n->dist = d;
+    n->best = name;
+    return true;
+}
+
+void gd_list_append(char *buf, size_t size, size_t *used, const char *name)
+{
+    int w = snprintf(buf + *used, size - *used, "%s%s", *used ? ", " : "", name);
+    if (w > 0 && (size_t)w < size - *used)
+        *used += (size_t)w;
+}
+
 gd_status gd_registry_fail_unknown(const gd_registry *reg, gd_kind kind, const char *name,
                                    gd_error *err)
 {
     char list[GD_ERROR_SIZE / 2] = "";
     size_t used = 0;
-    const char *best = NULL;
-    int best_d = 3;
+    gd_nearest near = gd_nearest_start(name, true);
     for (int i = 0; i < reg->nentries; i++) {
         const gd_component *c = reg->entries[i].component;
         if (c->kind != kind)
             continue;
-        int d = gd_edit_distance(name, c->name);
-        if (d < best_d || (d <= 3 && strstr(c->name, name) == c->name && !best)) {
-            best_d = d;
-            best = c->name;
-        }
-        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", c->name);
-        if (w > 0 && (size_t)w < sizeof list - used)
-            used += (size_t)w;
+        gd_nearest_offer(&near, c->name);
+        gd_list_append(list, sizeof list, &used, c->name);
     }
+    const char *best = near.best;
     if (best)
         return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (did you mean '%s'? available: %s)",
                        gd_kind_name(kind), name, best, used ? list : "none");

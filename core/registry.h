@@ -74,6 +74,20 @@ gd_kind gd_kind_from_name(const char *name);
 /* Edit distance used for did-you-mean. */
 int gd_edit_distance(const char *a, const char *b);
 
+/* Did-you-mean over candidates offered one at a time: the closest within 2
+ * edits; with prefixes, failing that, the first that starts with the name
+ * asked for (at most 3 edits away). best is NULL when none is close. */
+typedef struct gd_nearest {
+    const char *want, *best;
+    int dist;
+    bool prefixes;
+} gd_nearest;
+gd_nearest gd_nearest_start(const char *want, bool prefixes);
+/* True when name became the best so far. */
+bool gd_nearest_offer(gd_nearest *n, const char *name);
+/* Append ", name" (or "name" first) to the list of used bytes in buf. */
+void gd_list_append(char *buf, size_t size, size_t *used, const char *name);
+
 /* ---------------------------------------------------------------------------
  * Specs: a component plus validated options. Built in three steps:
  *   gd_spec *s = gd_spec_begin(reg, component);  -- all defaults

@@ -151,19 +151,13 @@ static gd_status fail_unknown_option(const gd_component *c, const char *name, gd
 {
     char list[GD_ERROR_SIZE / 2] = "";
     size_t used = 0;
-    const char *best = NULL;
-    int best_d = 3, n = gd_spec_option_count(c);
+    gd_nearest near = gd_nearest_start(name, false);
+    int n = gd_spec_option_count(c);
     for (int i = 0; i < n; i++) {
-        const char *on = gd_spec_option(c, i)->name;
-        int d = gd_edit_distance(name, on);
-        if (d < best_d) {
-            best_d = d;
-            best = on;
-        }
-        int w = snprintf(list + used, sizeof list - used, "%s%s", used ? ", " : "", on);
-        if (w > 0 && (size_t)w < sizeof list - used)
-            used += (size_t)w;
+        gd_nearest_offer(&near, gd_spec_option(c, i)->name);
+        gd_list_append(list, sizeof list, &used, gd_spec_option(c, i)->name);
     }
+    const char *best = near.best;
     if (n == 0)
         return gd_fail(err, GD_EINVAL, "%s: unknown option '%s' (it takes no options)", c->name,
                        name);

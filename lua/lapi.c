@@ -376,17 +376,15 @@ static void check_keys(lua_State *L, int idx, const char *what, const lgd_key *c
         if (lua_type(L, -1) != LUA_TSTRING)
             lgd_error(L, "%s: options are named (name = value), got a %s key", what,
                       luaL_typename(L, -1));
-        const char *k = lua_tostring(L, -1), *best = NULL;
-        int found = 0, best_d = 3;
+        const char *k = lua_tostring(L, -1);
+        gd_nearest near = gd_nearest_start(k, false);
+        int found = 0;
         for (int l = 0; l < nlists && !found; l++)
             for (int i = 0; lists[l][i].name && !found; i++) {
                 found = strcmp(k, lists[l][i].name) == 0;
-                int d = gd_edit_distance(k, lists[l][i].name);
-                if (d < best_d) {
-                    best_d = d;
-                    best = lists[l][i].name;
-                }
+                gd_nearest_offer(&near, lists[l][i].name);
             }
+        const char *best = near.best;
         if (found)
             continue;
         luaL_Buffer b;
