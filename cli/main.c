@@ -357,17 +357,12 @@ static void format_default(const gd_option_spec *o, char *buf, size_t len)
 
 static void format_type(const gd_option_spec *o, char *buf, size_t len)
 {
-    static const char *const names[] = { "", "number", "integer", "boolean", "string", "string",
-                                         "" };
-    if (o->type == GD_OPT_COMPONENT)
-        snprintf(buf, len, "%s", gd_kind_name(o->kind));
-    else
-        snprintf(buf, len, "%s", names[o->type]);
+    /* an enum's value is written as a string */
+    snprintf(buf, len, "%s", o->type == GD_OPT_ENUM ? "string" : gd_option_type_name(o));
 }
 
 static void format_allowed(const gd_option_spec *o, char *buf, size_t len)
 {
-    bool lo = o->flags & GD_OPT_HAS_MIN, hi = o->flags & GD_OPT_HAS_MAX;
     buf[0] = 0;
     if (o->type == GD_OPT_ENUM) {
         size_t used = 0;
@@ -376,17 +371,8 @@ static void format_allowed(const gd_option_spec *o, char *buf, size_t len)
                                      o->choices[k]);
     } else if (o->type == GD_OPT_COMPONENT) {
         snprintf(buf, len, "gd.%s spec or name", gd_kind_short_name(o->kind));
-    } else if (lo && hi) {
-        snprintf(buf, len, "%s%.10g, %.10g%s", (o->flags & GD_OPT_MIN_OPEN) ? "(" : "[", o->min,
-                 o->max, (o->flags & GD_OPT_MAX_OPEN) ? ")" : "]");
-    } else if (lo) {
-        snprintf(buf, len, "%s %.10g", (o->flags & GD_OPT_MIN_OPEN) ? ">" : ">=", o->min);
-    } else if (hi) {
-        snprintf(buf, len, "%s %.10g", (o->flags & GD_OPT_MAX_OPEN) ? "<" : "<=", o->max);
-    } else if (o->type == GD_OPT_BOOLEAN) {
-        snprintf(buf, len, "true | false");
-    } else {
-        snprintf(buf, len, "any");
+    } else if (!gd_option_bounds(o, buf, len)) {
+        snprintf(buf, len, "%s", o->type == GD_OPT_BOOLEAN ? "true | false" : "any");
     }
 }
 

@@ -71,6 +71,13 @@ const char *gd_kind_short_name(gd_kind kind);
 /* Accepts long or short forms; 0 when unknown. */
 gd_kind gd_kind_from_name(const char *name);
 
+/* An option's type as the docs name it: "number", "integer", "boolean",
+ * "enum", "string", or a component option's kind. */
+const char *gd_option_type_name(const gd_option_spec *o);
+/* Its bounds as "[0, 1)", "> 0", ">= 1" or "<= 5" into buf; false (and "")
+ * when it has none. */
+bool gd_option_bounds(const gd_option_spec *o, char *buf, size_t len);
+
 /* Edit distance used for did-you-mean. */
 int gd_edit_distance(const char *a, const char *b);
 

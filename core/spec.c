@@ -168,18 +168,42 @@ static gd_status fail_unknown_option(const gd_component *c, const char *name, gd
 }
 
 /* "[0, 1)", ">= 0", "> 0" for messages. */
-static void range_text(const gd_option_spec *o, char *buf, size_t len)
+const char *gd_option_type_name(const gd_option_spec *o)
+{
+    switch (o->type) {
+    case GD_OPT_NUMBER: return "number";
+    case GD_OPT_INTEGER: return "integer";
+    case GD_OPT_BOOLEAN: return "boolean";
+    case GD_OPT_ENUM: return "enum";
+    case GD_OPT_STRING: return "string";
+    case GD_OPT_COMPONENT: return gd_kind_name(o->kind);
+    }
+    return "?";
+}
+
+bool gd_option_bounds(const gd_option_spec *o, char *buf, size_t len)
 {
     bool lo = o->flags & GD_OPT_HAS_MIN, hi = o->flags & GD_OPT_HAS_MAX;
+    buf[0] = 0;
     if (lo && hi)
-        snprintf(buf, len, "in %s%.10g, %.10g%s", (o->flags & GD_OPT_MIN_OPEN) ? "(" : "[",
+        snprintf(buf, len, "%s%.10g, %.10g%s", (o->flags & GD_OPT_MIN_OPEN) ? "(" : "[",
                  o->min, o->max, (o->flags & GD_OPT_MAX_OPEN) ? ")" : "]");
     else if (lo)
         snprintf(buf, len, "%s %.10g", (o->flags & GD_OPT_MIN_OPEN) ? ">" : ">=", o->min);
     else if (hi)
         snprintf(buf, len, "%s %.10g", (o->flags & GD_OPT_MAX_OPEN) ? "<" : "<=", o->max);
-    else
+    return lo || hi;
+}
+
+/* "in [0, 1)", ">= 0", "finite": what check_range's message says x must be. */
+static void range_text(const gd_option_spec *o, char *buf, size_t len)
+{
+    char b[80];
+    if (!gd_option_bounds(o, b, sizeof b))
         snprintf(buf, len, "finite");
+    else
+        snprintf(buf, len, "%s%s", (o->flags & GD_OPT_HAS_MIN) && (o->flags & GD_OPT_HAS_MAX)
+                                       ? "in " : "", b);
 }
 
 static gd_status check_range(const gd_component *c, const gd_option_spec *o, double x,

@@ -296,19 +296,6 @@ static int plugins_load(lua_State *L)
     return 1;
 }
 
-static const char *opt_type_name(const gd_option_spec *o)
-{
-    switch (o->type) {
-    case GD_OPT_NUMBER: return "number";
-    case GD_OPT_INTEGER: return "integer";
-    case GD_OPT_BOOLEAN: return "boolean";
-    case GD_OPT_ENUM: return "enum";
-    case GD_OPT_STRING: return "string";
-    case GD_OPT_COMPONENT: return gd_kind_name(o->kind);
-    }
-    return "?";
-}
-
 /* Push the default of option o as a Lua value (nil when there is none). */
 static void push_default(lua_State *L, const gd_option_spec *o)
 {
@@ -342,7 +329,7 @@ static void push_entry_info(lua_State *L, const gd_entry *e)
         const gd_option_spec *o = gd_spec_option(c, i);
         lua_createtable(L, 0, 8);
         lgd_setstr(L, "name", o->name);
-        lgd_setstr(L, "type", opt_type_name(o));
+        lgd_setstr(L, "type", gd_option_type_name(o));
         push_default(L, o);
         lua_setfield(L, -2, "default");
         if (o->flags & GD_OPT_HAS_MIN) {
