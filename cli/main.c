@@ -28,6 +28,7 @@
 #include <lualib.h>
 
 #include "bench.h"
+#include "check.h"
 #include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
@@ -59,6 +60,8 @@ static const char usage[] =
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
     "  bench mlp|optim     measure training throughput and optimizer cost (bench mlp --help)\n"
+    "  new KIND NAME       write a skeleton plugin NAME.c of that kind (and a meson.build)\n"
+    "  check PLUGIN.so...  run the conformance checks on plugins ([--timeout S] per check)\n"
     "\n"
     "options:\n"
     "  -l PLUGIN.so        load an extra plugin (repeatable)\n"
@@ -660,6 +663,10 @@ int main(int argc, char **argv)
     /* bench has options of its own (--threads 1,2 is a list there). */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0)
         return run_bench(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "new") == 0)
+        return gd_cli_new(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "check") == 0)
+        return gd_cli_check(argc - 2, argv + 2);
     cli c;
     int done;
     int st = parse(&c, argc, argv, &done);
@@ -676,7 +683,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
         strcmp(c.command, "inspect") && strcmp(c.command, "resume"))
-        return fail("unknown command '%s' (commands: run, resume, list, doc, inspect, version, bench; "
+        return fail("unknown command '%s' (commands: run, resume, list, doc, inspect, version, bench, new, check; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
