@@ -18,13 +18,13 @@ local lr_lo, lr_hi = tonumber(arg[3]) or 1e-4, tonumber(arg[4]) or 1e-1
 
 -- Three interleaved spirals: small enough to run in seconds, curved enough
 -- that optimizers differ.
-local all = gd.data.synthetic.spirals{ n = 1500, classes = 3, noise = 0.1, seed = 1 }
-local train, val = all:split{ validation = 300, seed = 1 }
+local all = gd.data.synthetic.spirals{ n = 3000, classes = 5, noise = 0.2, seed = 1 }
+local train, val = all:split{ validation = 600, seed = 1 }
 
 local net = gd.sequential{
   gd.layer.dense{ units = 64, init = "he_normal" }, gd.layer.relu{},
   gd.layer.dense{ units = 64, init = "he_normal" }, gd.layer.relu{},
-  gd.layer.dense{ units = 3 },
+  gd.layer.dense{ units = 5 },
 }
 
 local tune = { lr = gd.logspace(lr_lo, lr_hi, 5) }

@@ -77,5 +77,10 @@ for f in "$src"/examples/plugins/*.c; do
     build "$f" "$(basename "$f" .c).so"
     "$gradus" check "./$(basename "$f" .c).so" >>examples.log || { cat examples.log; fail "$f fails"; }
 done
+# The walk-through's last step: the example against Adam, a short run.
+out=$(GRADUS_THREADS=1 "$gradus" -l ./lion.so run "$src/scripts/new_optimizer.lua" lion 2 2>&1) \
+    || fail "scripts/new_optimizer.lua failed:"$'\n'"$out"
+grep -q '^lion  *3  ' <<<"$out" && grep -q '^adam  *3  ' <<<"$out" && [[ -s out/new_optimizer/summary.csv ]] \
+    || fail "scripts/new_optimizer.lua printed no comparison:"$'\n'"$out"
 echo "kit: 6 kinds from gradus new, 8 broken fixtures, ${#shipped[@]} shipped plugins and" \
      "$(ls "$src"/examples/plugins/*.c | wc -l) examples checked ($(grep -c '^  ok' shipped.log) checks)"
