@@ -124,8 +124,8 @@ static int run_one(runner *r, const char *name, ck_fn fn, ck_ctx *k)
     else if (WIFSIGNALED(status))
         snprintf(msg, sizeof msg, "killed by %s", signal_name(WTERMSIG(status)));
     else if (!pass && !got)
-        snprintf(msg, sizeof msg, "the child exited with status %d and no verdict",
-                 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        snprintf(msg, sizeof msg, "stopped with status %d before its verdict (a sanitizer's "
+                 "report above, or an exit in the plugin)", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     report(r, name, pass, msg);
     return pass;
 }
