@@ -12,6 +12,7 @@
  * (plain or gzip) is "truncated", with how many bytes were expected and got.
  */
 #include "data.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,21 +96,22 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
                           const char *kind, gd_error *err)
 {
     f->path = path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO is refused below instead of blocking the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return gd_fail(err, errno == ENOENT ? GD_ENOTFOUND : GD_EIO, "%s: cannot open (%s)",
                        path, strerror(errno));
+    char expected[48];
+    snprintf(expected, sizeof expected, "an IDX %s file", kind);
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
+    gd_status chk = gd_input_check(fd, path, expected, err);
+    if (chk == GD_OK && fstat(fd, &st) != 0)
+        chk = gd_fail(err, GD_EIO, "%s: cannot stat (%s)", path, strerror(errno));
+    if (chk != GD_OK) {
         close(fd);
-        return gd_fail(err, GD_EIO, "%s: cannot stat (%s)", path, strerror(e));
+        return chk;
     }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return gd_fail(err, GD_EIO, "%s: is a directory, expected an IDX %s file", path, kind);
-    }
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+    if (st.st_size == 0) {
         close(fd);
         return gd_fail(err, GD_EIO, "%s: file is empty, expected an IDX %s file", path, kind);
     }

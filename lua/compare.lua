@@ -67,6 +67,34 @@ local function run_checkpoint(ck, name, seed)
   return c
 end
 
+-- gd.train's checks of its inputs and output paths for every run, before
+-- the first: a bad path or a validation set that does not fit fails the
+-- comparison at its start, not after hours of others' runs. Two runs whose
+-- names map to one checkpoint file are refused too.
+local function check_runs(gd, base, variants, seeds)
+  local owner = {}
+  for i, v in ipairs(variants) do
+    if type(v) == "table" then
+      local name = v.name or ("variant" .. i)
+      local cfg = is_fork(v) and { checkpoint = v.overrides.checkpoint } or merge(base, v)
+      for _, seed in ipairs(seeds) do
+        local c = shallow_copy(cfg)
+        c.checkpoint = run_checkpoint(c.checkpoint, name, seed)
+        local ok, err = pcall(gd._util.check_run, c)
+        if not ok then
+          error(string.format("gd.compare: variant '%s', seed %d: %s", name, seed, tostring(err)), 0)
+        end
+        local path = type(c.checkpoint) == "table" and c.checkpoint.path
+        if path and owner[path] and owner[path] ~= name then
+          error(string.format("gd.compare: variants '%s' and '%s' would both write checkpoints to %s: "
+            .. "give them names that differ in letters or digits", owner[path], name, path), 0)
+        end
+        if path then owner[path] = name end
+      end
+    end
+  end
+end
+
 local function objective(m)
   return stats.finite(m.val_loss) and m.val_loss or m.train_loss
 end
@@ -153,6 +181,7 @@ function M.compare(gd, spec)
 
   local names, out = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }
   for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end
+  check_runs(gd, base, variants, out.seeds)
   for i, v in ipairs(variants) do
     if type(v) ~= "table" then error(string.format("gd.compare: variants[%d] must be a table", i), 2) end
     local name = v.name or ("variant" .. i)

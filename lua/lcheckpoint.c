@@ -263,7 +263,7 @@ static int ck_gc(lua_State *L)
 
 static int checkpoint_load(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lgd_checkpath(L, 1, "checkpoint");
     lgd_checkpoint *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->ck = NULL;
     luaL_setmetatable(L, LGD_CHECKPOINT);

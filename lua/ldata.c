@@ -290,6 +290,8 @@ int lgd_data_fashion_mnist(lua_State *L)
     lgd_check_keys(L, 1, what, lgd_fashion_mnist_keys);
     const char *split = opt_str(L, 1, what, "split");
     const char *dir = opt_str(L, 1, what, "dir");
+    if (dir)
+        lgd_checkpath(L, -1, what);
     int64_t limit = opt_int(L, 1, what, "limit", 0, 0);
     if (!split)
         split = "train";
@@ -326,6 +328,7 @@ int lgd_data_csv(lua_State *L)
     o.path = opt_str(L, 1, what, "path");
     if (!o.path)
         return lgd_error(L, "%s: option 'path' is required", what);
+    lgd_checkpath(L, -1, what);
     lua_getfield(L, 1, "target");
     if (lua_type(L, -1) == LUA_TSTRING) {
         o.target_name = lua_tostring(L, -1);

@@ -204,4 +204,18 @@ void lgd_open_lib(lua_State *L);
 /* mkdir -p: 0, or -1 with what failed in msg. */
 int lgd_mkdir_p(const char *path, char *msg, size_t cap);
 
+/* ---- lfiles.c: paths and locks (core/fs.h) ---- */
+
+/* The string at idx as a path the system can hold (no NUL byte inside, in
+ * its limits), else "<what>: path ..." raised. */
+const char *lgd_checkpath(lua_State *L, int idx, const char *what);
+/* The same for a file about to be written: its directory made, writable,
+ * and nothing but a regular file at the path. */
+void lgd_check_output(lua_State *L, int idx, const char *what);
+/* Push a lock on path (a userdata: released by __close, __gc, :release()),
+ * or raise "<what>: <path>: in use by process N (...)". */
+void lgd_push_lock(lua_State *L, const char *path, const char *what);
+/* Add the file helpers to the gd._util table at the top of the stack. */
+void lgd_files_util(lua_State *L);
+
 #endif

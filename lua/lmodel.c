@@ -406,7 +406,7 @@ static int model_reset(lua_State *L)
 static int model_save(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
-    const char *path = luaL_checkstring(L, 2);
+    const char *path = lgd_checkpath(L, 2, "model:save");
     gd_error err;
     if (gd_model_save(md->m, path, &err) != GD_OK)
         return lgd_raise(L, &err);
@@ -431,7 +431,7 @@ lgd_model *lgd_new_model_box(lua_State *L)
  * { loss = }. Nor a sequential spec (user value 4). */
 static int load_model(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lgd_checkpath(L, 1, "gd.load_model");
     lgd_model *md = lgd_new_model_box(L);
     gd_error err;
     if (!(md->m = gd_model_load(lgd_registry(L), path, &err)))

@@ -475,6 +475,7 @@ static int train(lua_State *L)
         lgd_run_restore(L, r, ck, fork_mode);
     lua_settop(L, ANCHOR);
     enter_training_scope(L);                                /* SCOPE */
+    lgd_run_claim(L, r);
 
     /* ---- the run ---- */
     const char *status = "ok";

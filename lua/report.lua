@@ -2,9 +2,11 @@
 --
 -- gd.report(results, { dir = "out/x" }) prints the comparison table on
 -- stdout and writes summary.csv, history.csv, results.json and the plots
--- (PNG and SVG, drawn by gnuplot through a pipe). Every file is written to
--- a temporary name and renamed, so a reader never sees half a file and a
--- failure leaves none behind.
+-- (PNG and SVG, drawn by gnuplot through a pipe). The whole report is
+-- written into a temporary directory beside dir and moved into place in
+-- one step (in_place), so a reader sees the old report or the new one,
+-- never a mixture, whatever stops the writer; a second writer of the same
+-- dir is refused while the first holds its lock.
 local stats = require "gradus.stats"
 local json = require "gradus.json"
 local finite = stats.finite
@@ -16,6 +18,22 @@ local function num(x, f)
   return string.format(f or "%.6g", x)
 end
 
+-- A test hook (gd._util.stall_point) once a report is under way.
+local stall_point = function() end
+
+-- One CSV line, quoted as RFC 4180 says: a field holding a comma, a quote,
+-- CR or LF goes in quotes, its quotes doubled. Every CSV file the report
+-- writes goes through here.
+local function csv_row(fields)
+  local out = {}
+  for i, v in ipairs(fields) do
+    v = tostring(v)
+    out[i] = v:find('[,"\r\n]') and ('"' .. v:gsub('"', '""') .. '"') or v
+  end
+  return table.concat(out, ",")
+end
+M.csv_row = csv_row
+
 -- Write `text` to path atomically.
 local function write_atomic(path, text)
   local tmp = path .. ".tmp"
@@ -26,6 +44,7 @@ local function write_atomic(path, text)
   if not ok then os.remove(tmp); error("gd.report: cannot write " .. tmp .. ": " .. tostring(werr), 0) end
   local rok, rerr = os.rename(tmp, path)
   if not rok then os.remove(tmp); error("gd.report: cannot rename to " .. path .. ": " .. tostring(rerr), 0) end
+  stall_point()
 end
 M.write_atomic = write_atomic
 
@@ -76,8 +95,8 @@ local function summary_csv(results)
   local out = { "variant,n,diverged,metric,mean,std,ci95,diff,diff_ci95,win_rate,lr" }
   for _, s in ipairs(results.summary) do
     for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "seconds" }) do
-      out[#out + 1] = table.concat({ s.name, s.n, s.diverged, k, num(s.mean[k]), num(s.std[k]),
-        num(s.ci95[k]), num(s.diff[k]), num(s.diff_ci95[k]), num(s.win_rate), num(s.lr) }, ",")
+      out[#out + 1] = csv_row({ s.name, s.n, s.diverged, k, num(s.mean[k]), num(s.std[k]),
+        num(s.ci95[k]), num(s.diff[k]), num(s.diff_ci95[k]), num(s.win_rate), num(s.lr) })
     end
   end
   return table.concat(out, "\n") .. "\n"
@@ -90,15 +109,15 @@ local function history_csv(results)
     for _, r in ipairs(v.runs) do
       local h = r.history or {}
       for _, e in ipairs(h.epochs or {}) do
-        out[#out + 1] = table.concat({ v.name, r.seed, r.status, "epoch", e.epoch, "", num(e.train_loss),
-          num(e.val_loss), num(e.val_accuracy), num(e.lr), num(e.seconds), "", "", "", "", "", "", "", "", "", "", "" }, ",")
+        out[#out + 1] = csv_row({ v.name, r.seed, r.status, "epoch", e.epoch, "", num(e.train_loss),
+          num(e.val_loss), num(e.val_accuracy), num(e.lr), num(e.seconds), "", "", "", "", "", "", "", "", "", "", "" })
       end
       for _, s in ipairs(h.steps or {}) do
         for _, l in ipairs(s.layers or {}) do
-          out[#out + 1] = table.concat({ v.name, r.seed, r.status, "step", s.epoch or "", s.step, "", "", "",
+          out[#out + 1] = csv_row({ v.name, r.seed, r.status, "step", s.epoch or "", s.step, "", "", "",
             num(s.lr), "", num(s.loss), num(s.grad_norm), s.clipped and 1 or 0, num(s.effective_lr),
             l.name, num(l.grad_norm), num(l.update_ratio), num(l.act_mean), num(l.act_std),
-            num(l.saturated), num(l.dead) }, ",")
+            num(l.saturated), num(l.dead) })
         end
       end
     end
@@ -115,8 +134,9 @@ local function gnuplot_available()
   return ok == true or ok == 0
 end
 
--- Terminals run with noenhanced text, so names print as they are.
-local function esc(s) return (tostring(s):gsub('"', "'")) end
+-- Terminals run with noenhanced text, so names print as they are; inside
+-- a gnuplot string a quote, a backslash or a line break would end it.
+local function esc(s) return (tostring(s):gsub('"', "'"):gsub("\\", "\\\\"):gsub("%c", " ")) end
 
 -- Layer k of n along a blue (first) to red (last) ramp: depth reads as
 -- colour, which a cycling palette cannot show past eight layers.
@@ -378,6 +398,66 @@ local function describe_config(cfg)
   return out
 end
 
+-- Run write(tmp) on a fresh directory beside dir, then move it into place
+-- in one step (gd._util.replace_dir: an exchange, or dir.prev), all
+-- under a lock on dir. Killed mid-write (SIGINT, SIGTERM, SIGKILL), it
+-- leaves the old report whole; the next report removes the leftovers.
+local function in_place(gd, dir, write)
+  local util = gd._util
+  if type(dir) ~= "string" or dir == "" then error("gd.report: 'dir' must be a non-empty string", 0) end
+  util.check_path(dir, "gd.report: 'dir'")
+  dir = dir:match("^(.-)/*$")
+  if dir == "" then dir = "/" end
+  local parent = dir:match("^(.+)/[^/]*$")
+  if parent then
+    local ok, err = util.mkdir_p(parent)
+    if not ok then error("gd.report: cannot create directory '" .. parent .. "': " .. tostring(err), 0) end
+  end
+  local lock <close> = util.lock(dir, "gd.report")
+  util.remove_stale(dir)
+  local tmp = util.temp_dir(dir)
+  stall_point = util.stall_point
+  local ok, files = pcall(write, tmp)
+  stall_point = function() end
+  if ok then
+    local moved, err = pcall(util.replace_dir, tmp, dir)
+    if not moved then ok, files = false, err end
+  end
+  if not ok then
+    util.remove_tree(tmp)
+    error(tostring(files):find("^gd%.report") and files or "gd.report: " .. tostring(files), 0)
+  end
+  for i, f in ipairs(files) do files[i] = dir .. f:sub(#tmp + 1) end
+  return files
+end
+
+-- Every file of the report, into dir.
+local function write_files(gd, results, opts, dir)
+  write_atomic(dir .. "/summary.csv", summary_csv(results))
+  write_atomic(dir .. "/history.csv", history_csv(results))
+  local doc = { manifest = manifest(gd, results), repeats = results.repeats, seeds = results.seeds,
+                summary = results.summary, variants = {} }
+  for i, v in ipairs(results.variants) do
+    local runs = {}
+    for j, r in ipairs(v.runs) do
+      runs[j] = { seed = r.seed, status = r.status, metrics = r.metrics, diverged = r.diverged,
+                  diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds }
+    end
+    doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, config = describe_config(v.config), runs = runs }
+  end
+  write_atomic(dir .. "/results.json", json.encode(doc) .. "\n")
+  local files = { dir .. "/summary.csv", dir .. "/history.csv", dir .. "/results.json" }
+  if opts.plots == false then
+    -- nothing
+  elseif gnuplot_available() then
+    for _, f in ipairs(plots(results, dir)) do files[#files + 1] = f end
+  else
+    io.stderr:write("gd.report: no plots: gnuplot is not installed (Debian package gnuplot-nox); "
+      .. "the data files are written\n")
+  end
+  return files
+end
+
 function M.report(gd, results, opts)
   if type(results) ~= "table" or not results.summary then
     error("gd.report: expected the result of gd.compare", 2)
@@ -404,31 +484,7 @@ function M.report(gd, results, opts)
     end
   end
   if not opts.dir then return nil end
-  local dir = opts.dir
-  local ok, err = gd._util.mkdir_p(dir)
-  if not ok then error("gd.report: cannot create directory '" .. dir .. "': " .. tostring(err), 2) end
-  write_atomic(dir .. "/summary.csv", summary_csv(results))
-  write_atomic(dir .. "/history.csv", history_csv(results))
-  local doc = { manifest = manifest(gd, results), repeats = results.repeats, seeds = results.seeds,
-                summary = results.summary, variants = {} }
-  for i, v in ipairs(results.variants) do
-    local runs = {}
-    for j, r in ipairs(v.runs) do
-      runs[j] = { seed = r.seed, status = r.status, metrics = r.metrics, diverged = r.diverged,
-                  diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds }
-    end
-    doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, config = describe_config(v.config), runs = runs }
-  end
-  write_atomic(dir .. "/results.json", json.encode(doc) .. "\n")
-  local files = { dir .. "/summary.csv", dir .. "/history.csv", dir .. "/results.json" }
-  if opts.plots == false then
-    -- nothing
-  elseif gnuplot_available() then
-    for _, f in ipairs(plots(results, dir)) do files[#files + 1] = f end
-  else
-    io.stderr:write("gd.report: no plots: gnuplot is not installed (Debian package gnuplot-nox); "
-      .. "the data files are written\n")
-  end
+  local files = in_place(gd, opts.dir, function(tmp) return write_files(gd, results, opts, tmp) end)
   io.stdout:write("report: " .. table.concat(files, ", ") .. "\n")
   return files
 end

@@ -54,6 +54,16 @@ local function prepare(gd, path, opts, fork)
     if k ~= "lr" then cfg[k] = v end
   end
   if cfg.checkpoint == false then cfg.checkpoint = nil end
+  -- A resume writes next to the file it was given (so a copy's resume
+  -- leaves the original alone), never to the path the file recorded.
+  local given = opts.checkpoint
+  if not fork and type(cfg.checkpoint) == "table" and
+      (given == nil or type(given) == "table" and given.path == nil) then
+    local c = {}
+    for k, v in pairs(cfg.checkpoint) do c[k] = v end
+    c.path = path
+    cfg.checkpoint = c
+  end
   if opts.lr ~= nil then
     if type(opts.lr) ~= "number" then error(what .. ": 'lr' must be a number", 3) end
     cfg.optimizer = compare.with_lr(gd, cfg.optimizer, opts.lr)

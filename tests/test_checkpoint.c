@@ -20,6 +20,7 @@
  *   the old checkpoint whole; keep = 3 rotates path, path.1, path.2.
  * - gd_trainer_set_state refuses inconsistent state and changes nothing.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "checkpoint.h"
 #include "container.h"
 #include "gradus/rng.h"
@@ -1149,15 +1151,36 @@ static void test_checkpoint_fuzz(void)
 
 /* ---- atomic writes ---- */
 
-/* A writer killed after N bytes of "<path>.tmp" leaves the old file whole. */
+/* The temporary file a writer of path made ("<path>.tmp-<pid>-<n>") in
+ * buf, or false when there is none. */
+static bool temp_of(const char *path, char *buf, size_t cap)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    *slash = 0;
+    size_t bl = strlen(slash + 1);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d)))
+        if (strncmp(e->d_name, slash + 1, bl) == 0 && strncmp(e->d_name + bl, ".tmp-", 5) == 0)
+            found = (size_t)snprintf(buf, cap, "%s/%s", dir, e->d_name) < cap;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* A writer killed after N bytes of its temporary file leaves the old file
+ * whole; the next run's writer (holding the path's lock) removes the
+ * leftover. */
 static void test_checkpoint_killed_mid_write(void)
 {
     fixture f;
     fx_make(&f, "adam", false);
     steps(f.tr, 2, NULL);
-    char p[512], tmp[520];
+    char p[512], tmp[600] = "";
     save(&f, test_at(p, "atomic.gdc"), "periodic");
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
     size_t nold;
     unsigned char *old = test_slurp(p, &nold);
     steps(f.tr, 3, NULL);   /* the new checkpoint differs */
@@ -1177,7 +1200,7 @@ static void test_checkpoint_killed_mid_write(void)
     /* wait for the stall: no timing assert, only a bound against a hang */
     bool reached = false;
     for (int i = 0; i < 30000 && !reached; i++) {
-        reached = file_size(tmp) == (off_t)stall;
+        reached = temp_of(p, tmp, sizeof tmp) && file_size(tmp) == (off_t)stall;
         if (!reached)
             usleep(1000);
     }
@@ -1202,8 +1225,11 @@ static void test_checkpoint_killed_mid_write(void)
     ck = gd_checkpoint_load(test_registry(), tmp, &err);
     CU_ASSERT_PTR_NULL(ck);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "truncated"));
-    /* and the next save goes through, replacing both */
+    /* and the next save goes through; the leftover goes with the stale
+     * temporaries the lock holder removes */
     save(&f, p, "periodic");
+    CU_ASSERT_EQUAL(access(tmp, F_OK), 0);
+    gd_remove_stale_temps(p);
     CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
     ck = gd_checkpoint_load(test_registry(), p, &err);
     CU_ASSERT_PTR_NOT_NULL(ck);

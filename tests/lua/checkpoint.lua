@@ -330,7 +330,7 @@ end)
 
 T.test("test_checkpoint_option_refusals", function()
   local p = path("opt.ckpt")
-  T.expect_error("checkpoint: unknown option 'evry' (options: path, every, keep)",
+  T.expect_error("checkpoint: unknown option 'evry' (options: path, every, keep, overwrite)",
     gd.train, config{ checkpoint = { path = p, evry = 3 } })
   T.expect_error("checkpoint: 'path' must be a non-empty string", gd.train, config{ checkpoint = {} })
   T.expect_error("checkpoint: 'every' must be an integer >= 1", gd.train,
@@ -385,12 +385,7 @@ T.test("test_recipe_bytes_round_trip_and_mutations_are_refused_cleanly", functio
   assert(ok_count < 4000, "no mutation was refused")
 end)
 
-local function sh(cmd)
-  local h = io.popen("{ " .. cmd .. "; } 2>&1")
-  local out = h:read("a")
-  h:close()
-  return out
-end
+local sh = T.sh
 
 T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   local p = path("insp.ckpt")
@@ -451,7 +446,7 @@ gd.train{ model = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.relu{},
   -- the same run stopped by on_epoch two epochs later, uninterrupted
   local stop = info.epoch + 2
   local res = gd.resume(p, { epochs = stop, progress = false, checkpoint = false })
-  local ref = path("ref.ckpt")
+  local ref = path("sigref.ckpt")
   local r2 = sh(("%s run %s %s - %d; echo status=$?"):format(exe, script, ref, stop))
   assert(r2:find("status=0", 1, true), r2)
   local want = gd.load_model(ref)

@@ -137,6 +137,14 @@ function T.spec(ns, name, options, nested_ns)
   return T.gd[ns][name](opts)
 end
 
+-- The output of a shell command, stderr included.
+function T.sh(cmd)
+  local h = io.popen("{ " .. cmd .. "; } 2>&1")
+  local out = h:read("a")
+  h:close()
+  return out
+end
+
 -- A strict JSON reader for checking the files gd.report writes: raises on
 -- anything that is not JSON (null becomes T.null, a unique sentinel).
 T.null = setmetatable({}, { __tostring = function() return "null" end })
