@@ -26,12 +26,17 @@ typedef struct kind_checks {
     const int *n;
 } kind_checks;
 
-static kind_checks checks_of(gd_kind k)
+static kind_checks checks_of(const gd_component *c)
 {
-    switch (k) {
+    switch (c->kind) {
     case GD_KIND_LAYER: return (kind_checks){ ck_layer_checks, &ck_nlayer_checks };
     case GD_KIND_LOSS: return (kind_checks){ ck_loss_checks, &ck_nloss_checks };
-    case GD_KIND_OPTIMIZER: return (kind_checks){ ck_optimizer_checks, &ck_noptimizer_checks };
+    case GD_KIND_OPTIMIZER:
+#if GD_ABI_MINOR >= 1
+        if (!c->vt.optimizer->step)
+            return (kind_checks){ ck_tensor_checks, &ck_ntensor_checks };
+#endif
+        return (kind_checks){ ck_optimizer_checks, &ck_noptimizer_checks };
     case GD_KIND_SCHEDULER: return (kind_checks){ ck_scheduler_checks, &ck_nscheduler_checks };
     case GD_KIND_REGULARIZER:
         return (kind_checks){ ck_regularizer_checks, &ck_nregularizer_checks };
@@ -355,7 +360,7 @@ static void check_component(runner *r, const gd_registry *reg, const gd_componen
     if (!s)
         return;
     k.spec = s;
-    kind_checks kc = checks_of(c->kind);
+    kind_checks kc = checks_of(c);
     for (int i = 0; i < *kc.n; i++)
         run_one(r, kc.checks[i].name, kc.checks[i].fn, &k);
     gd_spec_free(s);

@@ -30,7 +30,10 @@ typedef struct ck_check {
     ck_fn fn;
 } ck_check;
 
-/* Each kind's checks (cli/check_optim.c, check_layer.c, check_misc.c). */
+/* Each kind's checks (cli/check_optim.c, check_tensor.c for tensor-aware
+ * optimizers (ABI 1.1), check_layer.c, check_loss.c, check_misc.c). */
+extern const ck_check ck_tensor_checks[];
+extern const int ck_ntensor_checks;
 extern const ck_check ck_optimizer_checks[], ck_layer_checks[], ck_loss_checks[],
     ck_scheduler_checks[], ck_regularizer_checks[], ck_initializer_checks[];
 extern const int ck_noptimizer_checks, ck_nlayer_checks, ck_nloss_checks, ck_nscheduler_checks,

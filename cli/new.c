@@ -68,11 +68,26 @@ static const char meson_text[] =
     "project('@N@', 'c')\n"
     "shared_module('@N@', '@N@.c', name_prefix: '', dependencies: dependency('gradus'))\n";
 
+/* Drop --tensor from the arguments; 1 when it was there. */
+static int take_tensor_flag(int *argc, char **argv)
+{
+    int found = 0, n = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--tensor") == 0)
+            found = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    *argc = n;
+    return found;
+}
+
 int gd_cli_new(int argc, char **argv)
 {
-    if (argc != 2)
-        return fail("%s%susage: gradus new KIND NAME (kinds: layer, loss, optimizer, scheduler, "
-                    "regularizer, initializer)", "", "");
+    const int tensor = take_tensor_flag(&argc, argv);
+    if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+        return fail("%s%susage: gradus new KIND NAME [--tensor] (kinds: layer, loss, optimizer, "
+                    "scheduler, regularizer, initializer)", "", "");
     gd_kind kind = gd_kind_from_name(argv[0]);
     const char *name = argv[1];
     if (!kind)
@@ -84,6 +99,16 @@ int gd_cli_new(int argc, char **argv)
     const kind_template *t = &templates[0];
     while (t->kind != kind)
         t++;
+    if (tensor && kind != GD_KIND_OPTIMIZER)
+        return fail("--tensor is for optimizers only, not a %s%s", gd_kind_name(kind), "");
+#if GD_ABI_MINOR >= 1
+    const kind_template tensor_optimizer = { kind, new_tensor_optimizer, t->lua };
+    if (tensor)
+        t = &tensor_optimizer;
+#else
+    if (tensor)
+        return fail("--tensor needs plugin ABI 1.1; this gradus has %s%s", "1.0", "");
+#endif
     char path[300];
     snprintf(path, sizeof path, "%s.c", name);
     if (!write_new(path, t->text, name))
@@ -92,7 +117,7 @@ int gd_cli_new(int argc, char **argv)
     int meson = write_new("meson.build", meson_text, name);
     char lua[128];
     snprintf(lua, sizeof lua, t->lua, name);
-    printf("wrote %s (%s '%s')%s\n", path, gd_kind_name(kind), name,
+    printf("wrote %s (%s%s '%s')%s\n", path, tensor ? "tensor-aware " : "", gd_kind_name(kind), name,
            meson ? " and meson.build" : "; meson.build exists, left as it is");
     printf("build: cc -shared -fPIC $(pkg-config --cflags gradus) %s -o %s.so\n", path, name);
     printf("       (or: meson setup build && meson compile -C build)\n");
