@@ -67,6 +67,12 @@ gd_rng ck_rng(uint64_t id);
 void ck_fill_normal(float *x, int64_t n, gd_rng *r, double scale);
 int ck_all_finite(const float *x, int64_t n);
 
+/* The optimizer checks' problems: f at z, its gradient into g. Starts:
+ * ck_quad_x0 (cycled), and the reference's Rosenbrock start (-1.2, 1). */
+double ck_quadratic(const float *z, float *g, int64_t n);
+double ck_rosenbrock(const float *z, float *g);
+extern const float ck_quad_x0[8], ck_rosen_x0[2];
+
 /* Index of option `name` in the component's schema, or -1. */
 int ck_option(const gd_component *c, const char *name);
 

@@ -1,5 +1,6 @@
 /*
- * cli/check_mem.c: guarded buffers and fixed-seed numbers for the checks.
+ * cli/check_mem.c: guarded buffers, fixed-seed numbers and the test
+ * problems of the optimizer checks.
  *
  * Each buffer is its own mapping: [page][data pages][page]. The data sit at
  * the end of the middle pages (CK_GUARD_END, the last page made
@@ -97,3 +98,31 @@ int ck_all_finite(const float *x, int64_t n)
             return 0;
     return 1;
 }
+
+/* f = z'Az/2, A tridiagonal with 1 + i%8 on the diagonal and 0.4 beside:
+ * diagonally dominant, so positive definite; minimum 0 at z = 0. */
+double ck_quadratic(const float *z, float *g, int64_t n)
+{
+    double f = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double ax = (1.0 + (double)(i % 8)) * z[i];
+        if (i > 0) ax += 0.4 * z[i - 1];
+        if (i < n - 1) ax += 0.4 * z[i + 1];
+        g[i] = (float)ax;
+        f += 0.5 * z[i] * ax;
+    }
+    return f;
+}
+
+/* f = (1-x)^2 + 100(y-x^2)^2 (../shared/reference/optimizers.lua). */
+double ck_rosenbrock(const float *z, float *g)
+{
+    double x = z[0], y = z[1];
+    g[0] = (float)(-2 * (1 - x) - 400 * x * (y - x * x));
+    g[1] = (float)(200 * (y - x * x));
+    return (1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x);
+}
+
+const float ck_quad_x0[8] = { 1, -0.5f, 0.8f, -1, 0.3f, 0.6f, -0.7f, 0.9f };
+/* The reference's start for every Rosenbrock case. */
+const float ck_rosen_x0[2] = { -1.2f, 1 };

@@ -79,30 +79,15 @@ static int same_state(const run *a, const run *b)
  * ------------------------------------------------------------------------- */
 
 enum { QUAD_N = 8 };
-static const float quad_x0[QUAD_N] = { 1, -0.5f, 0.8f, -1, 0.3f, 0.6f, -0.7f, 0.9f };
 
-/* f = x'Ax/2 with A tridiagonal, diagonal 1..8 and 0.4 beside it:
- * diagonally dominant, so positive definite; minimum 0 at x = 0. */
 static double quadratic(run *r)
 {
-    double f = 0;
-    for (int i = 0; i < QUAD_N; i++) {
-        double ax = (1.0 + i) * r->x[i];
-        if (i > 0) ax += 0.4 * r->x[i - 1];
-        if (i < QUAD_N - 1) ax += 0.4 * r->x[i + 1];
-        r->g[i] = (float)ax;
-        f += 0.5 * r->x[i] * ax;
-    }
-    return f;
+    return ck_quadratic(r->x, r->g, r->n);
 }
 
-/* f = (1-x)^2 + 100(y-x^2)^2, from the reference start (-1.2, 1). */
 static double rosenbrock(run *r)
 {
-    double x = r->x[0], y = r->x[1];
-    r->g[0] = (float)(-2 * (1 - x) - 400 * x * (y - x * x));
-    r->g[1] = (float)(200 * (y - x * x));
-    return (1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x);
+    return ck_rosenbrock(r->x, r->g);
 }
 
 typedef struct problem {
@@ -111,8 +96,6 @@ typedef struct problem {
     int n;
     const float *x0;
 } problem;
-
-static const float rosen_x0[2] = { -1.2f, 1 };
 
 /* Steps from x0 at lr*factor; f at the end (NaN if it went non-finite). */
 static double descend(const ck_ctx *k, const problem *p, double factor, int steps)
@@ -152,13 +135,13 @@ static int check_descent(ck_ctx *k, const problem *p)
 
 static int check_quadratic(ck_ctx *k)
 {
-    problem p = { "quadratic", quadratic, QUAD_N, quad_x0 };
+    problem p = { "quadratic", quadratic, QUAD_N, ck_quad_x0 };
     return check_descent(k, &p);
 }
 
 static int check_rosenbrock(ck_ctx *k)
 {
-    problem p = { "rosenbrock", rosenbrock, 2, rosen_x0 };
+    problem p = { "rosenbrock", rosenbrock, 2, ck_rosen_x0 };
     return check_descent(k, &p);
 }
 

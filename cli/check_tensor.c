@@ -206,19 +206,6 @@ static gd_status update(model *m, gd_error *err)
  * Problems over the model's tensors, seen as one vector z
  * ------------------------------------------------------------------------- */
 
-static float *elem(model *m, int64_t i, float **g)
-{
-    for (int k = 0; k < m->n; k++) {
-        int64_t n = gd_shape_numel(&m->shape[k]);
-        if (i < n) {
-            *g = &m->g[k][i];
-            return &m->x[k][i];
-        }
-        i -= n;
-    }
-    return NULL;
-}
-
 static int64_t total(const model *m)
 {
     int64_t n = 0;
@@ -227,31 +214,26 @@ static int64_t total(const model *m)
     return n;
 }
 
-/* f = z'Az/2, A tridiagonal with 1 + i%8 on the diagonal and 0.4 beside. */
+/* The quadratic over every weight of the model, seen as one vector. */
 static double quadratic(model *m)
 {
+    enum { MAXZ = 64 };
+    float z[MAXZ], g[MAXZ];
     const int64_t n = total(m);
-    double f = 0;
-    float *g, *gp;
-    for (int64_t i = 0; i < n; i++) {
-        double z = *elem(m, i, &g), ax = (1.0 + (double)(i % 8)) * z;
-        if (i > 0) ax += 0.4 * *elem(m, i - 1, &gp);
-        if (i < n - 1) ax += 0.4 * *elem(m, i + 1, &gp);
-        *g = (float)ax;
-        f += 0.5 * z * ax;
-    }
+    for (int k = 0, e = 0; k < m->n; k++)
+        for (int64_t j = 0; j < gd_shape_numel(&m->shape[k]) && e < MAXZ; j++)
+            z[e++] = m->x[k][j];
+    double f = ck_quadratic(z, g, n < MAXZ ? n : MAXZ);
+    for (int k = 0, e = 0; k < m->n; k++)
+        for (int64_t j = 0; j < gd_shape_numel(&m->shape[k]) && e < MAXZ; j++)
+            m->g[k][j] = g[e++];
     return f;
 }
 
 static double rosenbrock(model *m)
 {
-    double x = m->x[0][0], y = m->x[0][1];
-    m->g[0][0] = (float)(-2 * (1 - x) - 400 * x * (y - x * x));
-    m->g[0][1] = (float)(200 * (y - x * x));
-    return (1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x);
+    return ck_rosenbrock(m->x[0], m->g[0]);
 }
-
-static const float quad_x0[8] = { 1, -0.5f, 0.8f, -1, 0.3f, 0.6f, -0.7f, 0.9f };
 
 /* A model of the given shapes from x0 (cycled) or random weights. */
 static model *new_model(ck_ctx *k, const gd_shape *shapes, int n, const float *x0, int nx0,
@@ -276,7 +258,6 @@ static model *new_model(ck_ctx *k, const gd_shape *shapes, int n, const float *x
 
 static const gd_shape quad_shapes[] = { { 2, { 2, 4, 0, 0 } }, { 1, { 4, 0, 0, 0 } } };
 static const gd_shape rosen_shape[] = { { 1, { 2, 0, 0, 0 } } };
-static const float rosen_x0[2] = { -1.2f, 1 };
 
 /* ---------------------------------------------------------------------------
  * The checks
@@ -284,8 +265,8 @@ static const float rosen_x0[2] = { -1.2f, 1 };
 
 static double descend(ck_ctx *k, int rosen, double factor, int *bad)
 {
-    model *m = rosen ? new_model(k, rosen_shape, 1, rosen_x0, 2, rosenbrock, factor)
-                     : new_model(k, quad_shapes, 2, quad_x0, 8, quadratic, factor);
+    model *m = rosen ? new_model(k, rosen_shape, 1, ck_rosen_x0, 2, rosenbrock, factor)
+                     : new_model(k, quad_shapes, 2, ck_quad_x0, 8, quadratic, factor);
     gd_error err;
     if (!m)
         return *bad = 1, NAN;
@@ -300,8 +281,8 @@ static double descend(ck_ctx *k, int rosen, double factor, int *bad)
 static int check_descent(ck_ctx *k, int rosen)
 {
     static const double factors[] = { 1, 0.1, 0.01, 0.001, 10 };
-    model *probe = rosen ? new_model(k, rosen_shape, 1, rosen_x0, 2, rosenbrock, 1)
-                         : new_model(k, quad_shapes, 2, quad_x0, 8, quadratic, 1);
+    model *probe = rosen ? new_model(k, rosen_shape, 1, ck_rosen_x0, 2, rosenbrock, 1)
+                         : new_model(k, quad_shapes, 2, ck_quad_x0, 8, quadratic, 1);
     if (!probe)
         return 0;
     const double f0 = probe->f(probe);
