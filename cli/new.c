@@ -64,9 +64,11 @@ static int write_new(const char *path, const char *text, const char *name)
     return fclose(f) == 0;
 }
 
+/* The headers only: a plugin links nothing of gradus. */
 static const char meson_text[] =
     "project('@N@', 'c')\n"
-    "shared_module('@N@', '@N@.c', name_prefix: '', dependencies: dependency('gradus'))\n";
+    "shared_module('@N@', '@N@.c', name_prefix: '', "
+    "dependencies: dependency('gradus').partial_dependency(compile_args: true))\n";
 
 /* Drop --tensor from the arguments; 1 when it was there. */
 static int take_tensor_flag(int *argc, char **argv)

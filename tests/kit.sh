@@ -38,6 +38,9 @@ for kind in layer loss optimizer scheduler regularizer initializer; do
     popd >/dev/null
 done
 cd optimizer
+# its meson.build builds it too (headers only: no libgradus in the result)
+meson setup mb >mb.log 2>&1 && meson compile -C mb >>mb.log 2>&1 || { cat mb.log; fail "the meson.build of gradus new does not build"; }
+readelf -d mb/my_optimizer.so | grep -q 'NEEDED.*libgradus' && fail "the meson-built plugin links libgradus"
 expect_error "gradus: new: cannot create my_optimizer.c: it exists (gradus new never overwrites)" \
     "$gradus" new optimizer my_optimizer
 expect_error "gradus: new: name '9lives' is not a lowercase identifier (a letter, then letters, digits or '_')" \
