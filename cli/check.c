@@ -396,7 +396,7 @@ static int usage_error(const char *fmt, const char *arg)
     fputs("gradus: ", stderr);
     fprintf(stderr, fmt, arg);
     fputc('\n', stderr);
-    return 2;
+    return EXIT_FAILURE;
 }
 
 int gd_cli_check(int argc, char **argv)
@@ -405,10 +405,11 @@ int gd_cli_check(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--timeout") == 0) {
             char *end = NULL;
-            long t = i + 1 < argc ? strtol(argv[++i], &end, 10) : 0;
-            if (!end || *end || t < 1 || t > 3600)
+            const char *v = i + 1 < argc ? argv[++i] : "";
+            long t = strtol(v, &end, 10);
+            if (end == v || *end || t < 1 || t > 3600)
                 return usage_error("check: --timeout needs a number of seconds in 1..3600, "
-                                   "got '%s'", i < argc ? argv[i] : "");
+                                   "got '%s'", v);
             timeout = (int)t;
         } else if (argv[i][0] == '-') {
             return usage_error("check: unknown option '%s' (gradus check [--timeout S] "

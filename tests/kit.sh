@@ -49,6 +49,12 @@ expect_error "gradus: new: name 'my-opt' is not a lowercase identifier (a letter
     "$gradus" new optimizer my-opt
 expect_error "gradus: new: unknown kind 'optimiser' (kinds: layer, loss, optimizer, scheduler, regularizer, initializer)" \
     "$gradus" new optimiser lion
+expect_error "gradus: check needs a plugin file: gradus check PLUGIN.so..." "$gradus" check
+expect_error "gradus: check: --timeout needs a number of seconds in 1..3600, got '0'" \
+    "$gradus" check --timeout 0 my_optimizer.so
+expect_error "no-such.so
+  FAIL  no-such.so: loads: plugin 'no-such.so': no such file
+verdict: no-such.so FAILS 1 of 1 checks" "$gradus" check no-such.so
 cd ..
 
 # Each broken fixture fails its check with this line (and the verdict).
