@@ -155,6 +155,12 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
         else
             f->per *= v;
     }
+    /* count < 2^32 and per <= 2^32: check the product before anyone forms
+     * it (read_samples does), as the checkpoint reader checks its sizes. */
+    if (f->count > INT64_MAX / f->per)
+        return gd_fail(err, GD_EIO, "%s: IDX header claims %lld samples of %lld bytes, more "
+                       "than any file can hold", path, (long long)f->count,
+                       (long long)f->per);
     return GD_OK;
 }
 
@@ -164,6 +170,9 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
 static gd_status read_samples(idx_file *f, int64_t n, const char *where, uint8_t **out,
                               gd_error *err)
 {
+    if (n > INT64_MAX / f->per)   /* idx_open refused such a header already */
+        return gd_fail(err, GD_EIO, "%s: %lld samples of %lld bytes overflow", f->path,
+                       (long long)n, (long long)f->per);
     int64_t total = n * f->per, cap = total < (1 << 24) ? total : (1 << 24), done = 0;
     uint8_t *buf = malloc((size_t)cap);
     if (!buf)

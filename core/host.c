@@ -11,12 +11,14 @@
  *                   every threaded call, see pool.c and BENCHMARKS.md).
  */
 #include <cblas.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "model.h"
+#include "dist.h"
 #include "pool.h"
 
 /* Below this many multiply-adds a product runs on one thread: waking the
@@ -101,8 +103,11 @@ const char *gd_blas_description(void)
 void gd_set_threads(int n)
 {
     if (n <= 0) {
+        /* ranks an MPI launcher put on this node share its cores */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int ranks = gd_dist_launched_local();
         n = cores > 0 ? (int)cores : 1;
+        n = ranks > 1 ? (n / ranks > 0 ? n / ranks : 1) : n;
     }
     const char *mode = getenv("GRADUS_THREADING");
     use_blas_threads = mode && strcmp(mode, "blas") == 0;
@@ -119,4 +124,33 @@ void gd_set_threads(int n)
 int gd_get_threads(void)
 {
     return threads_set ? threads_set : 1;
+}
+
+int gd_threads_parse(const char *s, int *n)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 4096 || !(*s >= '0' && *s <= '9'))
+        return 0;
+    *n = (int)v;
+    return 1;
+}
+
+gd_status gd_threads_from_env(int *n, gd_error *err)
+{
+    const char *env = getenv("GRADUS_THREADS");
+    *n = 0;
+    if (env && *env && !gd_threads_parse(env, n))
+        return gd_fail(err, GD_EINVAL,
+                       "GRADUS_THREADS must be a number of threads in 0..4096 (0: all cores), "
+                       "got '%s'", env);
+    return GD_OK;
+}
+
+void gd_threads_stop(void)
+{
+    gd_pool_resize(1);
+    /* Not 0: a product after this must not lazily start new workers. */
+    threads_set = 1;
 }

@@ -40,6 +40,10 @@ typedef struct gd_train_config {
     double diverge_factor;                  /* > 1: the run diverges ("loss exploded")
                                                when a step's loss exceeds this times
                                                the first step's; 0: no such check */
+    bool drop_last;                         /* drop an epoch's last, partial batch (its
+                                               samples change with each epoch's order) */
+    bool distributed;                       /* data-parallel over the MPI ranks (dist.h):
+                                               batch is the batch of all ranks together */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */
@@ -159,7 +163,10 @@ double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c, 
  * the numbers are those of one pass). The trainer's and the benchmark's. */
 void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span);
 
-/* Base lr of an optimizer spec (its `lr` option; 0.01 if it has none). */
+/* Base lr of an optimizer spec: its number option `lr` (as given, else the
+ * schema's default, which the spec holds); 1.0 when the optimizer has no
+ * such option or leaves an optional one unset, so that the schedule's value
+ * is used as it is. Schedules scale this base (gd.sched.*:lr(t, base)). */
 double gd_optimizer_base_lr(const gd_spec *optimizer);
 
 #endif

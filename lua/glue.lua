@@ -2,7 +2,6 @@
 return function(gd)
   local stats = require "gradus.stats"
   local diagnose = require "gradus.diagnose"
-  local compare = require "gradus.compare"
   local report = require "gradus.report"
 
   gd.logspace = stats.logspace
@@ -16,7 +15,7 @@ return function(gd)
   local c_train = gd.train
   local function train(cfg, internal)
     local run = c_train(cfg, internal)
-    run.diagnoses = diagnose.diagnose(run)
+    run.diagnoses = diagnose.diagnose(run, cfg)
     if cfg.progress ~= false and not cfg.quiet_diagnoses and #run.diagnoses > 0 then
       for _, d in ipairs(run.diagnoses) do io.stderr:write("diagnosis: ", d.message, "\n") end
     end
@@ -28,7 +27,8 @@ return function(gd)
   end
   gd.resume = function(path, opts) return resume.resume(gd, path, opts, train) end
   gd.fork = function(path, overrides) return resume.fork(gd, path, overrides, train) end
-  gd.compare = function(spec) return compare.compare(gd, spec) end
+  local sweep = require "gradus.sweep"
+  gd.compare = function(spec) return sweep.compare(gd, spec) end
   gd.report = function(results, opts) return report.report(gd, results, opts) end
   gd.plot = function(p) return report.plot(gd, p) end
 end

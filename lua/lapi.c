@@ -36,6 +36,8 @@ const lgd_key lgd_train_keys[] = {
     { "validation", "data set", "(none)", "evaluated after every epoch (val_loss, val_accuracy)" },
     { "epochs", "integer >= 1", "1", "passes over the training set" },
     { "batch", "integer >= 1 | \"full\"", "32", "samples per update; \"full\": batch GD" },
+    { "drop_last", "boolean", "false",
+      "drop each epoch's last, partial batch (batch norm refuses a batch of one)" },
     { "seed", "integer >= 0", "1", "initial weights, batch order and dropout masks" },
     { "monitor", "table", "(off)",
       "{ every = n (100) }: per-layer telemetry every n steps into run.history.steps" },
@@ -53,6 +55,8 @@ const lgd_key lgd_train_keys[] = {
     { "name", "string", "(none)", "the run's name, kept in its checkpoints" },
     { "quiet_diagnoses", "boolean", "false",
       "do not print the diagnoses (they are still in run.diagnoses)" },
+    { "distributed", "boolean", "(under mpirun: true)",
+      "data-parallel over the MPI ranks; batch is all ranks' together (README: MPI)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -87,6 +91,8 @@ static const lgd_key compare_keys[] = {
       "each: gd.train options over base, plus name = and tune = { lr = { ... } }" },
     { "repeats", "integer >= 1", "1", "seeds per variant: base.seed, base.seed + 1, ..." },
     { "progress", "boolean", "true", "a line per run on stderr" },
+    { "run", "{ backend =, jobs =, dir =, name =, ... }", "(serial)",
+      "run each trial as its own process: backend \"local\" or \"slurm\" (README: Sweeps)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -100,7 +106,7 @@ static const lgd_key variant_keys[] = {
 
 static const lgd_key report_keys[] = {
     { "dir", "string", "(none)",
-      "write summary.csv, history.csv, results.json and plots there (made if missing)" },
+      "write summary.csv, history.csv, results.json, plots and index.html there (made if missing)" },
     { "plots", "boolean", "true", "draw the plots (needs gnuplot)" },
     { NULL, NULL, NULL, NULL },
 };
@@ -142,7 +148,8 @@ const lgd_key lgd_csv_keys[] = {
     { "path", "string", "required", "a CSV file of numbers, one sample a row" },
     { "target", "column name | column number", "the last column", "the target column" },
     { "header", "boolean", "true", "the first row names the columns" },
-    { "classes", "boolean", "false", "the target holds class labels (else regression values)" },
+    { "classes", "boolean", "false",
+      "the target holds class labels, kept (ds:classes()), else regression values" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -164,7 +171,8 @@ const lgd_key lgd_split_keys[] = {
 static const lgd_key dataset_methods[] = {
     { "ds:size(), #ds", "integer", "", "samples" },
     { "ds:features()", "integer", "", "features per sample" },
-    { "ds:classes()", "integer", "", "classes (0: regression)" },
+    { "ds:classes()", "integer [, labels]", "",
+      "classes (0: regression); a CSV set's labels as written, in class order" },
     { "ds:split{...}", "two data sets", "", "train, validation (its options above)" },
     { "ds:subset(n)", "data set", "", "the first n samples" },
     { "ds:standardize([of])", "data set", "", "zero mean, unit variance (of's statistics)" },
@@ -228,6 +236,7 @@ static const lgd_key results_keys[] = {
     { "repeats", "integer", "", "runs per variant" },
     { "seeds", "list", "", "the seeds used" },
     { "base", "table", "", "gd.compare's base" },
+    { "collected", "string", "(nil)", "gradus collect: the sweep directory read" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -239,8 +248,10 @@ static const lgd_key results_run_keys[] = {
     { "diverged", "table", "(nil)", "as run.diverged" },
     { "diagnoses", "list", "", "as run.diagnoses" },
     { "steps", "integer", "", "" },
+    { "steps_per_epoch", "integer", "", "as run.steps_per_epoch" },
     { "seconds", "number", "", "" },
     { "resumed_from", "table", "(nil)", "forks: where they began" },
+    { "missing", "string", "(nil)", "gradus collect: why the trial has no result (status \"missing\")" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -288,7 +299,8 @@ static const page pages[] = {
       { { "options", compare_keys, 1 }, { "a variant", variant_keys, 2 },
         { "it returns (gradus doc results)", results_keys, 0 } }, NULL },
     { "report", "gd.report(results, { dir = \"out/x\" })",
-      "the comparison table and diagnoses on stdout; with dir, the data files and plots",
+      "the comparison table and diagnoses on stdout; with dir, the data files, plots and a page, "
+      "index.html (gradus report DIR [DIR...] rebuilds it from results.json, merging several)",
       { { "options", report_keys, 1 } }, NULL },
     { "resume", "local run = gd.resume(\"out/run.ckpt\", { epochs = n })",
       "continue a checkpoint's run exactly; only what does not change its numbers may be given "

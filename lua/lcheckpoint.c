@@ -327,6 +327,8 @@ static int ck_config(lua_State *L)
     else
         lgd_setint(L, "batch", (lua_Integer)ck->batch);
     lgd_setint(L, "seed", (lua_Integer)ck->seed);
+    if (ck->drop_last)
+        lgd_setbool(L, "drop_last", 1);
     if (ck->monitor_every > 0) {
         lua_createtable(L, 0, 1);
         lgd_setint(L, "every", (lua_Integer)ck->monitor_every);

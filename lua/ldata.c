@@ -363,13 +363,13 @@ int lgd_data_csv(lua_State *L)
 
 /* A synthetic generator's options, read from the table at 1 and written
  * back, defaults made explicit, as its recipe: one list drives both, so a
- * recipe cannot miss an option. Integers ('i', >= min) and numbers ('n',
- * >= 0). */
+ * recipe cannot miss an option. Integers ('i', >= min, and <= max unless
+ * max is 0) and numbers ('n', >= 0). */
 typedef struct syn_opt {
     const char *name;
     char type;
     double def;
-    int64_t min;
+    int64_t min, max;      /* max 0: none */
 } syn_opt;
 
 enum { MAX_SYN_OPTS = 5 };
@@ -395,10 +395,15 @@ static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int no
     keys[nopts] = NULL;
     lgd_data_check_keys(L, 1, what, keys);
     for (int i = 0; i < nopts; i++) {
-        if (opts[i].type == 'i')
-            v[i].i = opt_int(L, 1, what, opts[i].name, (int64_t)opts[i].def, opts[i].min);
-        else
+        if (opts[i].type != 'i') {
             v[i].x = opt_num(L, 1, what, opts[i].name, opts[i].def);
+            continue;
+        }
+        v[i].i = opt_int(L, 1, what, opts[i].name, (int64_t)opts[i].def, opts[i].min);
+        if (opts[i].max && v[i].i > opts[i].max)
+            lgd_error(L, "%s: option '%s' must be an integer in %lld..%lld, got %lld", what,
+                      opts[i].name, (long long)opts[i].min, (long long)opts[i].max,
+                      (long long)v[i].i);
     }
     new_box(L);
     gd_error err;
@@ -415,38 +420,34 @@ static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int no
     return 1;
 }
 
-/* Class counts above 1000 are passed as 1000: the core refuses them with
- * its own message. */
-static int classes_arg(int64_t k)
-{
-    return (int)(k > 1000 ? 1000 : k);
-}
+/* The most classes a synthetic set may have (the core's own bound). */
+enum { MAX_SYN_CLASSES = 1000 };
 
 static gd_dataset *make_spirals(const syn_val *v, gd_error *err)
 {
-    return gd_synthetic_spirals(v[0].i, classes_arg(v[1].i), v[2].x, (uint64_t)v[3].i, err);
+    return gd_synthetic_spirals(v[0].i, (int)v[1].i, v[2].x, (uint64_t)v[3].i, err);
 }
 
 int lgd_data_spirals(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 300, 1 }, { "classes", 'i', 3, 2 }, { "noise", 'n', 0.2, 0 },
-        { "seed", 'i', 1, 0 },
+        { "n", 'i', 300, 1, 0 }, { "classes", 'i', 3, 2, MAX_SYN_CLASSES },
+        { "noise", 'n', 0.2, 0, 0 }, { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "spirals", opts, 4, make_spirals);
 }
 
 static gd_dataset *make_blobs(const syn_val *v, gd_error *err)
 {
-    return gd_synthetic_blobs(v[0].i, classes_arg(v[1].i), v[2].i, v[3].x, (uint64_t)v[4].i,
+    return gd_synthetic_blobs(v[0].i, (int)v[1].i, v[2].i, v[3].x, (uint64_t)v[4].i,
                               err);
 }
 
 int lgd_data_blobs(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 300, 1 }, { "classes", 'i', 3, 2 }, { "features", 'i', 2, 1 },
-        { "spread", 'n', 1.0, 0 }, { "seed", 'i', 1, 0 },
+        { "n", 'i', 300, 1, 0 }, { "classes", 'i', 3, 2, MAX_SYN_CLASSES },
+        { "features", 'i', 2, 1, 0 }, { "spread", 'n', 1.0, 0, 0 }, { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "blobs", opts, 5, make_blobs);
 }
@@ -459,7 +460,7 @@ static gd_dataset *make_xor(const syn_val *v, gd_error *err)
 int lgd_data_xor(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 200, 1 }, { "noise", 'n', 0.1, 0 }, { "seed", 'i', 1, 0 },
+        { "n", 'i', 200, 1, 0 }, { "noise", 'n', 0.1, 0, 0 }, { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "xor", opts, 3, make_xor);
 }
@@ -472,8 +473,8 @@ static gd_dataset *make_regression(const syn_val *v, gd_error *err)
 int lgd_data_regression(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 200, 1 }, { "features", 'i', 1, 1 }, { "noise", 'n', 0.1, 0 },
-        { "seed", 'i', 1, 0 },
+        { "n", 'i', 200, 1, 0 }, { "features", 'i', 1, 1, 0 }, { "noise", 'n', 0.1, 0, 0 },
+        { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "regression", opts, 4, make_regression);
 }
@@ -568,10 +569,19 @@ static int ds_features(lua_State *L)
     return 1;
 }
 
+/* ds:classes() -> K [, labels]: the class count (0: regression) and, for a
+ * set that keeps them (gd.data.csv{ classes = true }), the labels as the
+ * file wrote them, in class order: class c is labels[c]. */
 static int ds_classes(lua_State *L)
 {
-    lua_pushinteger(L, gd_dataset_classes(lgd_checkdataset(L, 1)));
-    return 1;
+    const gd_dataset *ds = lgd_checkdataset(L, 1);
+    int k = gd_dataset_classes(ds);
+    const double *labels = gd_dataset_labels(ds);
+    lua_pushinteger(L, k);
+    if (!labels)
+        return 1;
+    lgd_push_labels(L, labels, k);
+    return 2;
 }
 
 static int ds_sample_shape(lua_State *L)
@@ -788,7 +798,7 @@ void lgd_open_data(lua_State *L)
         { "__tostring", ds_tostring },
         { NULL, NULL },
     };
-    lgd_newclass(L, LGD_DATASET, meta);
+    lgd_newclass(L, LGD_DATASET, meta, 0);
     lua_pop(L, 1);
     static const luaL_Reg data[] = {
         { "fashion_mnist", lgd_data_fashion_mnist },

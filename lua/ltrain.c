@@ -335,6 +335,12 @@ static int train(lua_State *L)
         lua_pop(L, 1);
         cfg->batch = lgd_field_int(L, CFG, what, "batch", 32, 1);
     }
+    lua_getfield(L, CFG, "drop_last");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        return lgd_error(L, "%s: 'drop_last' must be true or false, got %s", what,
+                          luaL_typename(L, -1));
+    cfg->drop_last = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     /* regularizers: a list of gd.reg specs */
     const gd_spec *regs[64];
     lua_getfield(L, CFG, "regularizers");
@@ -409,6 +415,7 @@ static int train(lua_State *L)
     r->progress = lua_isnil(L, -1) || lua_toboolean(L, -1);
     r->bar = isatty(STDERR_FILENO);   /* a live bar on terminals, lines otherwise */
     lua_settop(L, CFG);
+    lgd_run_distributed(L, r);
 
     /* ---- the model: a sequential spec is built fresh with the seed ---- */
     lua_getfield(L, CFG, "model");
@@ -441,6 +448,7 @@ static int train(lua_State *L)
     lua_getfield(L, CFG, "loss");
     lgd_model_set_loss(L, MODEL, -1);
     lua_pop(L, 1);
+    lgd_model_set_labels(L, MODEL, cfg->train);
     lua_createtable(L, (int)cfg->epochs, 0);               /* EPOCHS */
     /* SPECS: what the trainer borrows, anchored here rather than in the
      * caller's table, which a callback could change mid-run. */
@@ -471,6 +479,7 @@ static int train(lua_State *L)
 
     /* ---- checkpoints and resuming ---- */
     lgd_run_checkpoints(L, r);
+    lgd_run_distributed_checkpoints(r);
     if (ck)
         lgd_run_restore(L, r, ck, fork_mode);
     lua_settop(L, ANCHOR);

@@ -275,6 +275,7 @@ static void resume(resumed *r, const char *path, const gd_dataset *ds, bool keep
         .train = ds, .epochs = ck->epochs, .batch = ck->batch, .seed = ck->seed,
         .monitor_every = ck->monitor_every, .horizon_epochs = ck->state.horizon_epochs,
         .diverge_factor = ck->diverge_factor,
+        .drop_last = ck->drop_last,
     };
     r->tr = gd_trainer_new(&cfg, &err);
     if (!r->tr)
@@ -518,7 +519,7 @@ static bool continues(const char *opt, bool plain, int64_t k)
     gd_trainer_get_state(a.tr, &sa);
     gd_trainer_get_state(r.tr, &sr);
     for (int s = 0; s < sa.nslots; s++)
-        CU_ASSERT_EQUAL(memcmp(sa.slots[s], sr.slots[s], (size_t)np * sizeof(float)), 0);
+        CU_ASSERT_EQUAL(memcmp(sa.slots[s], sr.slots[s], (size_t)sa.slot_len * sizeof(float)), 0);
     CU_ASSERT_EQUAL_FATAL(gd_trainer_record_count(a.tr), gd_trainer_record_count(r.tr));
     for (int64_t i = 0; i < gd_trainer_record_count(a.tr); i++)
         CU_ASSERT(same_record(gd_trainer_record(a.tr, i), gd_trainer_record(r.tr, i), NLAYERS));
@@ -836,6 +837,31 @@ static void test_checkpoint_plugin_version(void)
 }
 
 /* Crafted files whose CRCs are right but whose content is not. */
+/* A checkpoint written before CONF ended with drop_last, and before MODL
+ * ended with the class labels and the loss, still loads. */
+static void test_checkpoint_older_tails_load(void)
+{
+    size_t n;
+    unsigned char *b = good_copy(&n);
+    tc_section conf, modl;
+    CU_ASSERT_FATAL(tc_find(b, n, "CONF", &conf) && tc_find(b, n, "MODL", &modl));
+    CU_ASSERT_EQUAL_FATAL(b[conf.off + conf.len - 1], 0);           /* drop_last false */
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "CONF", conf.len - 1, 1, NULL, 0));
+    CU_ASSERT_FATAL(tc_find(b, n, "MODL", &modl));
+    /* this model has no labels nor loss of its own: the tail is u32 0, u8 0 */
+    CU_ASSERT_FATAL(memcmp(b + modl.off + modl.len - 5, "\0\0\0\0\0", 5) == 0);
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "MODL", modl.len - 5, 5, NULL, 0));
+    gd_error err = { "" };
+    gd_checkpoint *ck = gd_checkpoint_parse(test_registry(), b, n, NAME, true, &err);
+    if (!ck)
+        fprintf(stderr, "\n  %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
+    CU_ASSERT(!ck->drop_last);
+    CU_ASSERT_PTR_NULL(gd_model_loss(ck->model));
+    gd_checkpoint_free(ck);
+    free(b);
+}
+
 static void test_checkpoint_crafted(void)
 {
     size_t n;
@@ -1074,6 +1100,7 @@ static void use(gd_checkpoint *ck, const gd_dataset *ds)
         .train = ds, .epochs = ck->epochs, .batch = ck->batch, .seed = ck->seed,
         .monitor_every = ck->monitor_every, .horizon_epochs = ck->state.horizon_epochs,
         .diverge_factor = ck->diverge_factor,
+        .drop_last = ck->drop_last,
     };
     gd_trainer *tr = gd_trainer_new(&cfg, &err);
     if (tr && gd_trainer_set_state(tr, &ck->state, true, &err) == GD_OK &&
@@ -1101,7 +1128,7 @@ static void test_checkpoint_fuzz(void)
     gd_dataset *ds = gd_synthetic_spirals(NSAMPLES, 3, 0.1, 3, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
     gd_rng g = gd_rng_stream(0x66757a7aULL, 7);   /* fixed: the same files every run */
-    int refused[8] = { 0 }, loaded[8] = { 0 };
+    int refused[8] = { 0 }, loaded[8] = { 0 }, unchanged[8] = { 0 };
     unsigned before = CU_get_number_of_failures();
     double t0 = now();
     for (int i = 0; i < FUZZ_FILES; i++) {
@@ -1109,6 +1136,7 @@ static void test_checkpoint_fuzz(void)
         int kind;
         size_t m = mutate(&g, src, n, buf, &verify, &kind);
         gd_error e = { "" };
+        unchanged[kind] += m == n && memcmp(buf, src, n) == 0;
         gd_checkpoint *ck = gd_checkpoint_parse(test_registry(), buf, m, NAME, verify, &e);
         if (ck) {
             loaded[kind]++;
@@ -1140,10 +1168,16 @@ static void test_checkpoint_fuzz(void)
     for (int k = 0; k < 8; k++)
         fprintf(stderr, "%s%d/%d", k ? " " : "", refused[k], loaded[k]);
     fprintf(stderr, ")\n");
-    CU_ASSERT_EQUAL(nref + nload, FUZZ_FILES);
-    /* the decoders behind the CRCs were reached: some crafted files loaded,
-     * many were refused */
-    CU_ASSERT(refused[5] + refused[6] + refused[7] > 100);
+    /* the CRCs decide the raw mutations (0-4): exactly the files a mutation
+     * left unchanged load, and every kind was refused many times */
+    for (int k = 0; k < 5; k++)
+        CU_ASSERT_EQUAL(loaded[k], unchanged[k]);
+    for (int k = 0; k < 8; k++)
+        CU_ASSERT(refused[k] > 100);
+    /* the decoders behind the CRCs were reached: crafted files (5-7) both
+     * loaded (damage a decoder accepts, such as a changed float) and were
+     * refused */
+    CU_ASSERT(loaded[5] + loaded[6] + loaded[7] > 100);
     gd_dataset_free(ds);
     free(buf);
     free(src);
@@ -1386,6 +1420,7 @@ int main(void)
         TEST(test_checkpoint_missing_plugin),
         TEST(test_checkpoint_plugin_version),
         TEST(test_checkpoint_reads_version_1),
+        TEST(test_checkpoint_older_tails_load),
         TEST(test_checkpoint_crafted),
         TEST(test_checkpoint_huge_run),
         TEST(test_checkpoint_fuzz),

@@ -2,12 +2,7 @@
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(gd._util.mkdir_p(p))
-  return p
-end
+local tmpdir = T.tmpdir
 
 local function rm_rf(p) os.execute("rm -rf '" .. p .. "'") end
 

@@ -9,12 +9,6 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(gd._util.mkdir_p(p))
-  return p
-end
 
 local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 4 }
 local train, val = data:split{ validation = 60, seed = 1 }
@@ -93,10 +87,7 @@ end)
 
 T.test("a plugin compiled out of tree and put on GRADUS_PLUGIN_PATH appears and trains", function()
   local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
-  local pcdir = os.getenv("GRADUS_PKGCONFIG") or error("GRADUS_PKGCONFIG is not set")
-  local dir = tmpdir()
-  local src = io.open(dir .. "/signsgd.c", "w")
-  src:write([[
+  local out, dir = T.plugin_run("signsgd", [[
 #include <gradus/gradus.h>
 static const gd_option_spec options[] = { GD_OPT_NUMBER_MIN("lr", 0.01, 0, "learning rate") };
 static void step(const gd_options *o, const gd_optim_state *st, const gd_optim_span *sp)
@@ -111,12 +102,7 @@ static const gd_component signsgd = { .size = sizeof signsgd, .kind = GD_KIND_OP
     .vt.optimizer = &vt };
 static const gd_component *const components[] = { &signsgd };
 GD_PLUGIN("signsgd", "1.0", components)
-]])
-  src:close()
-  assert(sh(("cd '%s' && PKG_CONFIG_PATH='%s' cc -shared -fPIC $(PKG_CONFIG_PATH='%s' pkg-config --cflags gradus) signsgd.c -o signsgd.so")
-    :format(dir, pcdir, pcdir)), "compiling the plugin failed")
-  local script = io.open(dir .. "/use.lua", "w")
-  script:write([[
+]], [[
 local gd = require "gradus"
 assert(gd.optim.signsgd, "signsgd not in gd.optim")
 local found
@@ -129,8 +115,6 @@ local acc = run.model:evaluate(d).accuracy
 assert(run.status == "ok" and acc > 0.9, "accuracy " .. acc)
 io.write("trained ", acc, "\n")
 ]])
-  script:close()
-  local out = io.popen(("GRADUS_PLUGIN_PATH='%s' '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(dir, exe, dir)):read("a")
   assert(out:find("trained") and out:find("rc=0"), out)
   -- without the path it is not there, and the message says what is
   out = io.popen(("GRADUS_PLUGIN_PATH= '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(exe, dir)):read("a")
@@ -154,15 +138,8 @@ T.test("examples/plugins/lion.c builds, loads and trains as it is", function()
 end)
 
 T.test("Fashion-MNIST: 2,000 images train an MLP to >= 0.75 test accuracy", function()
-  local ok, all = pcall(gd.data.fashion_mnist, { split = "train", limit = 2000 })
-  if not ok then
-    -- CI installs dataset-fashion-mnist (setup.sh), so this only happens on a bare machine
-    if tostring(all):find("dataset%-fashion%-mnist") then
-      print("skipped: " .. tostring(all))
-      return
-    end
-    error(all)
-  end
+  local all = T.fashion_mnist{ split = "train", limit = 2000 }
+  if not all then return end
   local test = gd.data.fashion_mnist{ split = "test", limit = 2000 }
   assert(all:size() == 2000 and all:features() == 784 and all:classes() == 10)
   local run = gd.train{

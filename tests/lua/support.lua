@@ -27,6 +27,62 @@ function T.run()
   end
   print(("%d cases, %d failed"):format(#cases, failed))
   if failed > 0 then error(("%d of %d cases failed"):format(failed, #cases), 0) end
+  if T.skipped then
+    print("SKIP: " .. T.skipped)
+    os.exit(77, true)   -- meson's skip status
+  end
+end
+
+-- Fashion-MNIST through gd.data.fashion_mnist(opts). setup.sh installs it,
+-- so its absence fails the test, unless GRADUS_ALLOW_NO_DATA=1 says it is
+-- expected: then nil, and T.run ends with meson's skip status and the reason.
+function T.fashion_mnist(opts)
+  local ok, d = pcall(T.gd.data.fashion_mnist, opts)
+  if ok then return d end
+  d = tostring(d)
+  if not d:find("dataset-fashion-mnist", 1, true) then error(d, 2) end
+  if os.getenv("GRADUS_ALLOW_NO_DATA") ~= "1" then
+    error(d .. " (set GRADUS_ALLOW_NO_DATA=1 to skip instead)", 2)
+  end
+  T.skipped = d
+  print("skip   " .. d)
+  return nil
+end
+
+-- Run a shell command line; returns its stdout, its stderr, its exit code
+-- and how it ended ("exit" or "signal", as io.popen's close says).
+function T.command(cmdline)
+  local errfile = os.tmpname()
+  local p = io.popen(("%s 2>'%s'"):format(cmdline, errfile))
+  local out = p:read("a")
+  local _, how, code = p:close()
+  local f = io.open(errfile)
+  local err = f:read("a")
+  f:close()
+  os.remove(errfile)
+  return out, err, code, how
+end
+
+-- A plugin built out of tree as the README says (cc -shared -fPIC
+-- $(pkg-config --cflags gradus)) from `source` into a fresh directory, and
+-- `script` (the Lua that uses it) run there by the built gradus with
+-- GRADUS_PLUGIN_PATH at that directory. Returns the run's output, ending in
+-- "rc=<exit status>", and the directory (the caller removes it).
+function T.plugin_run(name, source, script)
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set", 2)
+  local pcdir = os.getenv("GRADUS_PKGCONFIG") or error("GRADUS_PKGCONFIG is not set", 2)
+  local dir = T.tmpdir()
+  local f = io.open(dir .. "/" .. name .. ".c", "w")
+  f:write(source)
+  f:close()
+  local cc = T.sh(("cd '%s' && cc -std=c11 -Wall -Wextra -Werror -shared -fPIC $(PKG_CONFIG_PATH='%s' pkg-config --cflags gradus) %s.c -o %s.so -lm; echo rc=$?")
+    :format(dir, pcdir, name, name))
+  assert(cc:find("rc=0\n$"), "compiling the plugin " .. name .. " failed: " .. cc)
+  f = io.open(dir .. "/use.lua", "w")
+  f:write(script)
+  f:close()
+  local run = ("GRADUS_PLUGIN_PATH='%s' '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(dir, exe, dir)
+  return io.popen(run):read("a"), dir
 end
 
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
@@ -101,11 +157,43 @@ function T.expect_error(fragment, fn, ...)
   return msg
 end
 
+-- Whether a file exists.
+function T.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The scratch directory of a sweep test: a new one, or in a sweep's worker
+-- (GRADUS_SWEEP_TRIAL = ROOT/sweeps/NAME/TRIAL) the one its parent made.
+function T.sweep_root()
+  local trial = os.getenv("GRADUS_SWEEP_TRIAL")
+  local root = trial and trial:match("^(.*)/sweeps/[^/]+/[^/]+$")
+  if root then return root end
+  root = os.tmpname()
+  os.remove(root)
+  assert(T.gd._util.mkdir_p(root))
+  return root
+end
+
+-- An on_epoch callback for sweep tests: in the worker of a trial whose
+-- directory matches `pattern`, at epoch `epoch`, the first time only
+-- (a file "fault" in the trial's directory remembers it), call act().
+function T.fault_once(pattern, epoch, act)
+  return function(e)
+    local t = os.getenv("GRADUS_SWEEP_TRIAL")
+    if t and t:match(pattern) and e.epoch == epoch and not T.exists(t .. "/fault") then
+      io.open(t .. "/fault", "w"):close()
+      act()
+    end
+  end
+end
+
 -- gd.train's options as its unknown-key message lists them: lgd_train_keys
 -- of lua/lapi.c in order, no internal key. A new gd.train option goes here.
 T.train_options = "model, data, loss, optimizer, schedule, regularizers, clip, validation, "
-  .. "epochs, batch, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, on_step, "
-  .. "progress, name, quiet_diagnoses"
+  .. "epochs, batch, drop_last, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, "
+  .. "on_step, progress, name, quiet_diagnoses, distributed"
 
 -- The whole message of fn's error, verbatim, after the "chunk:line: " a
 -- raise from gradus puts before it.
@@ -137,6 +225,14 @@ function T.spec(ns, name, options, nested_ns)
   return T.gd[ns][name](opts)
 end
 
+-- A new empty directory under /tmp.
+function T.tmpdir()
+  local p = os.tmpname()
+  os.remove(p)
+  assert(T.gd._util.mkdir_p(p))
+  return p
+end
+
 -- The output of a shell command, stderr included.
 function T.sh(cmd)
   local h = io.popen("{ " .. cmd .. "; } 2>&1")
@@ -145,75 +241,9 @@ function T.sh(cmd)
   return out
 end
 
--- A strict JSON reader for checking the files gd.report writes: raises on
--- anything that is not JSON (null becomes T.null, a unique sentinel).
+-- The files gd.report writes are read with the module's own strict JSON
+-- reader (null becomes T.null, a unique sentinel).
 T.null = setmetatable({}, { __tostring = function() return "null" end })
-
-function T.json_decode(s)
-  local pos = 1
-  local function fail(what) error(("json: %s at byte %d"):format(what, pos), 0) end
-  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
-  local value
-  local function str()
-    local out = {}
-    pos = pos + 1
-    while true do
-      local c = s:sub(pos, pos)
-      if c == "" then fail("unterminated string") end
-      if c == '"' then pos = pos + 1; return table.concat(out) end
-      if c == "\\" then
-        local e = s:sub(pos + 1, pos + 1)
-        local map = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
-        if map[e] then out[#out + 1] = map[e]; pos = pos + 2
-        elseif e == "u" then
-          local hex = s:sub(pos + 2, pos + 5)
-          if not hex:match("^%x%x%x%x$") then fail("bad \\u escape") end
-          out[#out + 1] = utf8.char(tonumber(hex, 16)); pos = pos + 6
-        else fail("bad escape") end
-      elseif c:byte() < 32 then fail("control character in string")
-      else out[#out + 1] = c; pos = pos + 1 end
-    end
-  end
-  function value()
-    ws()
-    local c = s:sub(pos, pos)
-    if c == "{" then
-      local t = {}
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
-      while true do
-        ws()
-        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
-        local k = str(); ws()
-        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
-        pos = pos + 1
-        t[k] = value(); ws()
-        local d = s:sub(pos, pos); pos = pos + 1
-        if d == "}" then return t elseif d ~= "," then fail("expected ',' or '}'") end
-      end
-    elseif c == "[" then
-      local t = {}
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
-      while true do
-        t[#t + 1] = value(); ws()
-        local d = s:sub(pos, pos); pos = pos + 1
-        if d == "]" then return t elseif d ~= "," then fail("expected ',' or ']'") end
-      end
-    elseif c == '"' then return str()
-    elseif s:find("^true", pos) then pos = pos + 4; return true
-    elseif s:find("^false", pos) then pos = pos + 5; return false
-    elseif s:find("^null", pos) then pos = pos + 4; return T.null
-    else
-      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-      if not num or num == "" then fail("unexpected character '" .. c .. "'") end
-      pos = pos + #num
-      return assert(tonumber(num), "bad number " .. num)
-    end
-  end
-  local v = value(); ws()
-  if pos <= #s then fail("trailing characters") end
-  return v
-end
+function T.json_decode(s) return require("gradus.json").decode(s, T.null) end
 
 return T
