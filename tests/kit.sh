@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/kit.sh: the plugin kit as a user meets it.
-#  - `gradus new KIND NAME` for every kind writes a file that compiles out of
+#  - `gradus new KIND NAME` for every kind (and `gradus new optimizer NAME
+#    --tensor`, a tensor-aware one) writes a file that compiles out of
 #    tree (pkg-config, -Wall -Wextra -Werror) and passes `gradus check`;
 #    bad names and existing files are refused with their one-line error;
 #  - every broken fixture fails the check it is broken for, with its line;
@@ -27,9 +28,10 @@ expect_error() {  # expect_error MESSAGE COMMAND...
 }
 
 # gradus new, every kind, then build and check what it wrote.
-for kind in layer loss optimizer scheduler regularizer initializer; do
-    mkdir "$kind" && pushd "$kind" >/dev/null
-    out=$("$gradus" new "$kind" "my_$kind")
+for kind in layer loss optimizer scheduler regularizer initializer "optimizer --tensor"; do
+    dir=${kind/ --/_} && mkdir "$dir" && pushd "$dir" >/dev/null
+    set -- $kind && kind=$1 && flag=${2:-}
+    out=$("$gradus" new "$kind" "my_$kind" $flag)
     grep -qxF "build: cc -shared -fPIC \$(pkg-config --cflags gradus) my_$kind.c -o my_$kind.so" \
         <<<"$out" || fail "gradus new $kind prints no build line:"$'\n'"$out"
     [[ -f meson.build ]] || fail "gradus new $kind wrote no meson.build"
@@ -49,6 +51,7 @@ expect_error "gradus: new: name 'my-opt' is not a lowercase identifier (a letter
     "$gradus" new optimizer my-opt
 expect_error "gradus: new: unknown kind 'optimiser' (kinds: layer, loss, optimizer, scheduler, regularizer, initializer)" \
     "$gradus" new optimiser lion
+expect_error "gradus: new: --tensor is for optimizers only, not a layer" "$gradus" new layer my_layer --tensor
 expect_error "gradus: check needs a plugin file: gradus check PLUGIN.so..." "$gradus" check
 expect_error "gradus: check: --timeout needs a number of seconds in 1..3600, got '0'" \
     "$gradus" check --timeout 0 my_optimizer.so
@@ -73,6 +76,7 @@ kit_loop|FAIL  kit_loop: finite, non-negative, deterministic over 1e5 updates: t
 kit_bad_default|FAIL  kit_bad_default: option schema: option 'beta': default 1.5 is outside its range [0, 1)
 kit_nondet|FAIL  kit_nondet: identical results twice: two fresh runs of 50 updates differ
 kit_split|FAIL  kit_split: independent of the span split: one span and the same update cut into 7 spans give different numbers
+kit_tensor_order|FAIL  kit_tensor_order: independent of the order of the tensors: stepping the tensors last to first changes the numbers
 TABLE
 # The clean parts of a broken plugin still pass: the check is specific.
 out=$("$gradus" check "$fixtures/kit_split.so" 2>&1) || true
@@ -91,5 +95,7 @@ out=$(GRADUS_THREADS=1 "$gradus" -l ./lion.so run "$src/scripts/new_optimizer.lu
     || fail "scripts/new_optimizer.lua failed:"$'\n'"$out"
 grep -q '^lion  *3  ' <<<"$out" && grep -q '^adam  *3  ' <<<"$out" && [[ -s out/new_optimizer/summary.csv ]] \
     || fail "scripts/new_optimizer.lua printed no comparison:"$'\n'"$out"
-echo "kit: 6 kinds from gradus new, 8 broken fixtures, ${#shipped[@]} shipped plugins and" \
+out=$(GRADUS_THREADS=1 "$gradus" -l ./novograd.so run "$src/scripts/new_optimizer.lua" novograd 2 2>&1) \
+    && grep -q '^novograd  *3  ' <<<"$out" || fail "scripts/new_optimizer.lua novograd:"$'\n'"$out"
+echo "kit: 6 kinds and a tensor-aware optimizer from gradus new, 9 broken fixtures, ${#shipped[@]} shipped plugins and" \
      "$(ls "$src"/examples/plugins/*.c | wc -l) examples checked ($(grep -c '^  ok' shipped.log) checks)"
