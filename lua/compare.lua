@@ -183,7 +183,8 @@ function M.compare(gd, spec)
       local run = fork and v:train(c) or gd.train(c)
       entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
                         history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
-                        steps = run.steps, seconds = run.seconds, resumed_from = run.resumed_from }
+                        steps = run.steps, seconds = run.seconds, resumed_from = run.resumed_from,
+                        model = run.model }   -- the trained model, for measures of the weights
     end
     out.variants[i] = entry
   end
