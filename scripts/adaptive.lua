@@ -1,5 +1,5 @@
--- adaptive: AdaGrad, RMSprop and Adam (and Adam without bias correction)
--- on a long run: an MLP 784-128-10 on a Fashion-MNIST subset for many
+-- adaptive: AdaGrad, RMSprop and Adam (and Adam without bias correction;
+-- SGD and momentum for comparison) on a long run: an MLP 784-128-10 on a Fashion-MNIST subset for many
 -- epochs, each at the usual lr (AdaGrad 0.01, RMSprop and Adam 1e-3),
 -- over seeds. Claims: (1) AdaGrad's effective learning rate decays too fast
 -- (its update/weight ratio falls by far more than RMSprop's and Adam's) and
@@ -11,8 +11,8 @@
 local L = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/lecture.lua")
 local gd = L.gd
 
-local ntrain, epochs, seeds = L.pick(5000, 1000), L.pick(40, 12), L.pick(3, 2)
-local train, val = L.fmnist(ntrain, L.pick(2000, 500))
+local ntrain, epochs, seeds = L.pick(5000, 800), L.pick(40, 10), L.pick(3, 2)
+local train, val = L.fmnist(ntrain, L.pick(2000, 300))
 local results = gd.compare{
   base = { model = gd.sequential{ gd.layer.dense{ units = 128, init = "he_normal" }, gd.layer.relu{},
                                   gd.layer.dense{ units = 10 } },
@@ -23,6 +23,9 @@ local results = gd.compare{
     { name = "rmsprop", optimizer = gd.optim.rmsprop{ lr = 1e-3 } },
     { name = "adam", optimizer = gd.optim.adam{ lr = 1e-3 } },
     { name = "adam_no_bc", optimizer = gd.optim.adam{ lr = 1e-3, bias_correction = false } },
+    -- for comparison, the non-adaptive ones at their usual lr
+    { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } },
+    { name = "momentum", optimizer = gd.optim.momentum{ lr = 0.01 } },
   },
   repeats = seeds,
 }
@@ -50,7 +53,9 @@ for _, n in ipairs(names) do
 end
 
 local series = {}
-for _, n in ipairs(names) do series[#series + 1] = L.epoch_series(results, n, "train_loss") end
+for _, n in ipairs{ "adagrad", "rmsprop", "adam", "sgd", "momentum" } do
+  series[#series + 1] = L.epoch_series(results, n, "train_loss")
+end
 L.plot{ title = string.format("%d Fashion-MNIST images, %d epochs: training loss (mean of %d seeds)", ntrain, epochs, seeds),
   xlabel = "epoch", ylabel = "training loss", logy = true, series = series }
 

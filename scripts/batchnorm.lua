@@ -1,7 +1,8 @@
 -- batchnorm: a 6-layer ReLU MLP (width 128) on a Fashion-MNIST subset
 -- with SGD, with and without batch normalisation after each dense layer.
 -- Claims: (1) with batch norm a 10x larger learning rate (0.5 instead of
--- 0.05) still trains where the same net without it diverges; (2) the result
+-- 0.05) still trains (as well as the BN net at 0.05) where the same net
+-- without it diverges; (2) the result
 -- depends less on the initialisation: the spread of final validation
 -- accuracy over He, Xavier, N(0, 0.01^2) and N(0, 0.2^2) at lr 0.05.
 --
@@ -58,19 +59,22 @@ for _, tag in ipairs{ "plain", "bn" } do
     xs[#xs + 1], ys[#ys + 1] = k, L.finite(a) and a or 0
   end
   series[#series + 1] = { x = xs, y = ys, style = "linespoints",
-    label = (tag == "bn" and "with batch norm" or "without") .. " (1 he, 2 xavier, 3 N(0,0.01), 4 N(0,0.2))" }
+    label = tag == "bn" and "with batch norm" or "without" }
 end
-L.plot{ title = string.format("6 ReLU layers, SGD lr %g, %d epochs: final validation accuracy per initialisation", lr, epochs),
-  xlabel = "initialisation", ylabel = "validation accuracy (0: diverged)", series = series }
+L.plot{ title = string.format("6 ReLU layers, SGD lr %g, %d epochs: final validation accuracy per init", lr, epochs),
+  xlabel = "initialisation: 1 He, 2 Xavier, 3 N(0, 0.01^2), 4 N(0, 0.2^2)", ylabel = "validation accuracy (0: diverged)",
+  series = series }
 
 local pa, pd, pn = acc("plain_lr10x")
 local ba, bd, bn = acc("bn_lr10x")
+local a0 = acc("bn_he")   -- the same BN net at the base lr
 local diverged = pd == pn
-local stuck = not diverged and L.finite(pa) and pa < 0.3
-local bn_trains = bd == 0 and ba > 0.7
-L.verdict(L.grade(diverged and bn_trains, bn_trains or stuck), "with batch norm a 10x larger lr still trains where the same net without it diverges",
-  string.format("lr %g: %s; %s (rule: without BN every seed diverged, with BN none and accuracy > 0.7; "
-    .. "MIXED when without BN it only failed to train, accuracy < 0.3)", 10 * lr, state("plain_lr10x"), state("bn_lr10x")))
+local trains = bd == 0 and ba > 0.2             -- twice chance
+local as_well = trains and ba >= 0.9 * a0
+L.verdict(L.grade(diverged and as_well, diverged and trains or as_well), "with batch norm a 10x larger lr still trains where the same net without it diverges",
+  string.format("lr %g: %s; %s; with BN at lr %g: val acc %.3f (rule: without BN every seed diverged, with BN none and "
+    .. "at least 90%% of its accuracy at lr %g; MIXED when it trains (> 0.2) to less)", 10 * lr, state("plain_lr10x"),
+    state("bn_lr10x"), lr, a0, lr))
 local function range(tag)
   local lo, hi, parts = math.huge, -math.huge, {}
   for _, i in ipairs(inits) do

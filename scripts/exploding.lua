@@ -41,13 +41,13 @@ for _, v in ipairs(results.variants) do
   local r = v.runs[1]
   local xs, ys = {}, {}
   for _, s in ipairs(r.history.steps) do
-    if L.finite(s.grad_norm) and s.step <= 150 then xs[#xs + 1], ys[#ys + 1] = s.step, s.grad_norm end
+    if L.finite(s.grad_norm) and s.step < 150 then xs[#xs + 1], ys[#ys + 1] = s.step + 1, s.grad_norm end
   end
   local tag = r.status == "diverged" and string.format(" (diverged at step %d)", r.diverged.step) or ""
   series[#series + 1] = { x = xs, y = ys, label = v.name .. tag }
 end
 L.plot{ title = "6 ReLU layers, SGD lr 0.05: global gradient norm per step (seed 1, first 150 steps)",
-  xlabel = "step", ylabel = "gradient L2 norm", logy = true, series = series }
+  xlabel = "step + 1", ylabel = "gradient L2 norm", logx = true, logy = true, series = series }
 
 local function count(name)
   local v, s = L.variant(results, name)

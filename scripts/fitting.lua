@@ -12,10 +12,10 @@
 local L = dofile(arg[0]:match("^(.-)[^/]*$") .. "lib/lecture.lua")
 local gd = L.gd
 
-local seeds, nval = L.pick(2, 1), L.pick(5000, 1000)
+local seeds, nval = L.pick(2, 1), L.pick(5000, 500)
 local all = gd.data.fashion_mnist{ split = "train", limit = 10000 + nval }
 local rest, val = all:split{ validation = nval, seed = 1 }
-local big_train = rest:split{ validation = 10000 - L.pick(10000, 3000), seed = 2 }
+local big_train = L.quick and rest:split{ validation = 7000, seed = 2 } or rest
 local small_train = rest:split{ validation = 10000 - L.pick(1000, 500), seed = 2 }
 
 local results = gd.compare{
@@ -23,7 +23,7 @@ local results = gd.compare{
   variants = {
     { name = "too_small", data = big_train, epochs = L.pick(10, 4),
       model = gd.sequential{ gd.layer.dense{ units = 1 }, gd.layer.dense{ units = 10 } } },
-    { name = "too_large", data = small_train, epochs = L.pick(60, 30),
+    { name = "too_large", data = small_train, epochs = L.pick(60, 25),
       model = gd.sequential{ gd.layer.dense{ units = 512, init = "he_normal" }, gd.layer.relu{},
                              gd.layer.dense{ units = 512, init = "he_normal" }, gd.layer.relu{},
                              gd.layer.dense{ units = 10 } } },

@@ -53,8 +53,7 @@ local function head(xs) local o = {} for i = 1, math.min(n, #xs) do o[i] = xs[i]
 L.plot{ title = string.format("f = (x^2 + 100 y^2)/2 from (1, 1), lr %g: the first %d steps", lr, n),
   xlabel = "x (flat direction)", ylabel = "y (steep direction)",
   series = { { x = head(gd_run.xs), y = head(gd_run.ys), label = "gradient descent", style = "linespoints" },
-             { x = head(mom.xs), y = head(mom.ys), label = "momentum 0.9", style = "linespoints" },
-             { x = head(tuned.xs), y = head(tuned.ys), label = "momentum, tuned", style = "linespoints" } } }
+             { x = head(mom.xs), y = head(mom.ys), label = "momentum 0.9", style = "linespoints" } } }
 
 local function fewer_steps(claim, m, what)
   local speedup = gd_run.steps / m.steps

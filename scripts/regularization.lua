@@ -49,13 +49,23 @@ end
 local function gap(r) return r.model:evaluate(val).loss - r.model:evaluate(train).loss end
 local neg = function(f) return function(r) return -f(r) end end
 
+-- the share of weights below each magnitude, seed 1's models
 local series = {}
 for _, v in ipairs(results.variants) do
-  local s = L.epoch_series(results, v.name, "val_loss")
-  series[#series + 1] = s
+  local ws = L.weights(v.runs[1].model)
+  for i, w in ipairs(ws) do ws[i] = math.abs(w) end
+  table.sort(ws)
+  local xs, ys, k = {}, {}, 0
+  for e = -60, 0 do
+    local x = 10 ^ (e / 10)
+    while k < #ws and ws[k + 1] < x do k = k + 1 end
+    xs[#xs + 1], ys[#ys + 1] = x, k / #ws
+  end
+  series[#series + 1] = { x = xs, y = ys, label = v.name }
 end
-L.plot{ title = string.format("784-%d-%d-10 on %d images, SGD+momentum: validation loss (mean of %d seeds)", width, width, ntrain, seeds),
-  xlabel = "epoch", ylabel = "validation loss", series = series }
+L.plot{ title = string.format("784-%d-%d-10 on %d images, SGD+momentum, %d epochs: share of weights with |w| < x (seed 1)",
+    width, width, ntrain, epochs),
+  xlabel = "x", ylabel = "fraction of weights with |w| < x", logx = true, series = series }
 
 local function mean_of(name, f) return L.mean(L.each(results, name, f)) end
 local function sure(p) return p.mean + p.ci < 0 end

@@ -55,9 +55,10 @@ for _, v in ipairs(results.variants) do
   end
   local p = v.name == "constant" and { mean = 0 } or L.paired(results, v.name, "constant", "val_loss")
   series[#series + 1] = { x = xs, y = ys, label = v.name == "constant" and "constant" or
-    string.format("%s (val loss %+.3f vs constant)", v.name, p.mean) }
+    string.format("%s (%+.3f)", v.name, p.mean) }
 end
-L.plot{ title = string.format("the lr each schedule applied (momentum, base lr %g, %d steps)", base_lr, steps),
+L.plot{ title = string.format("the lr each schedule applied (momentum, base lr %g, %d steps); in brackets: "
+    .. "final val loss - constant's, mean of %d seeds", base_lr, steps, seeds),
   xlabel = "step", ylabel = "lr", series = series }
 
 L.verdict(L.grade(worst < 1e-6, worst < 1e-3), "the applied lr of every schedule follows its formula",
