@@ -65,8 +65,8 @@ static const char usage[] =
     "\n"
     "kinds: layer, loss, optimizer (optim), scheduler (sched), regularizer (reg),\n"
     "       initializer (init)\n"
-    "plugins load from the built-in directory, then each directory of\n"
-    "$GRADUS_PLUGIN_PATH (colon-separated), then -l\n";
+    "plugins load from the built-in directory, then ~/.local/lib/gradus/plugins,\n"
+    "then each directory of $GRADUS_PLUGIN_PATH (colon-separated), then -l\n";
 
 static int fail(const char *fmt, ...)
 {
