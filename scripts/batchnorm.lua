@@ -14,16 +14,7 @@ local ntrain, epochs, seeds = L.pick(5000, 1000), L.pick(4, 2), L.pick(2, 1)
 local train, val = L.fmnist(ntrain, L.pick(2000, 500))
 local lr = 0.05
 
-local function net(init, bn)
-  local layers = {}
-  for _ = 1, 6 do
-    layers[#layers + 1] = gd.layer.dense{ units = 128, init = init }
-    if bn then layers[#layers + 1] = gd.layer.batchnorm{} end
-    layers[#layers + 1] = gd.layer.relu{}
-  end
-  layers[#layers + 1] = gd.layer.dense{ units = 10 }
-  return gd.sequential(layers)
-end
+local function net(init, bn) return L.mlp{ depth = 6, width = 128, init = init, bn = bn } end
 local inits = { { "he", "he_normal" }, { "xavier", "xavier_normal" },
                 { "normal_0.01", gd.init.normal{ std = 0.01 } }, { "normal_0.2", gd.init.normal{ std = 0.2 } } }
 local variants = {

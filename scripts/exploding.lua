@@ -12,16 +12,7 @@ local ntrain, epochs, seeds = L.pick(5000, 1000), L.pick(3, 2), L.pick(3, 2)
 local train, val = L.fmnist(ntrain, L.pick(2000, 500))
 
 local big = gd.init.normal{ std = 0.5 }
-local function net(init, bn)
-  local layers = {}
-  for _ = 1, 6 do
-    layers[#layers + 1] = gd.layer.dense{ units = 128, init = init }
-    if bn then layers[#layers + 1] = gd.layer.batchnorm{} end
-    layers[#layers + 1] = gd.layer.relu{}
-  end
-  layers[#layers + 1] = gd.layer.dense{ units = 10 }
-  return gd.sequential(layers)
-end
+local function net(init, bn) return L.mlp{ depth = 6, width = 128, init = init, bn = bn } end
 local results = gd.compare{
   base = { model = net(big), loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.05 },
            data = train, validation = val, epochs = epochs, batch = 64, monitor = { every = 1 } },

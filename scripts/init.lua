@@ -14,15 +14,7 @@ local gd = L.gd
 local depth, ntrain, epochs, seeds = 10, L.pick(5000, 1000), L.pick(3, 1), L.pick(2, 1)
 local train, val = L.fmnist(ntrain, L.pick(2000, 500))
 
-local function net(act, init)
-  local layers = {}
-  for _ = 1, depth do
-    layers[#layers + 1] = gd.layer.dense{ units = 256, init = init }
-    layers[#layers + 1] = act
-  end
-  layers[#layers + 1] = gd.layer.dense{ units = 10 }
-  return gd.sequential(layers)
-end
+local function net(act, init) return L.mlp{ depth = depth, width = 256, act = act, init = init } end
 local small = gd.init.normal{ std = 0.01 }
 local pairs_ = {
   { "tanh_xavier", gd.layer.tanh{}, "xavier_normal" },

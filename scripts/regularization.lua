@@ -13,16 +13,7 @@ local ntrain, epochs, seeds = L.pick(2000, 400), L.pick(30, 10), L.pick(3, 2)
 local train, val = L.fmnist(ntrain, L.pick(5000, 500))
 
 local width = L.pick(512, 256)
-local function net(dropout)
-  local layers = {}
-  for _ = 1, 2 do
-    layers[#layers + 1] = gd.layer.dense{ units = width, init = "he_normal" }
-    layers[#layers + 1] = gd.layer.relu{}
-    if dropout then layers[#layers + 1] = gd.layer.dropout{ rate = dropout } end
-  end
-  layers[#layers + 1] = gd.layer.dense{ units = 10 }
-  return gd.sequential(layers)
-end
+local function net(dropout) return L.mlp{ depth = 2, width = width, init = "he_normal", dropout = dropout } end
 local results = gd.compare{
   base = { model = net(nil), loss = gd.loss.cross_entropy{}, optimizer = gd.optim.momentum{ lr = 0.01 },
            data = train, validation = val, epochs = epochs, batch = 32 },

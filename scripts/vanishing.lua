@@ -13,15 +13,7 @@ local gd = L.gd
 local depth, ntrain, epochs, seeds = 10, L.pick(5000, 1000), L.pick(3, 1), L.pick(2, 1)
 local train, val = L.fmnist(ntrain, L.pick(2000, 500))
 
-local function net(act, init)
-  local layers = {}
-  for _ = 1, depth do
-    layers[#layers + 1] = gd.layer.dense{ units = 64, init = init }
-    layers[#layers + 1] = act
-  end
-  layers[#layers + 1] = gd.layer.dense{ units = 10 }
-  return gd.sequential(layers)
-end
+local function net(act, init) return L.mlp{ depth = depth, width = 64, act = act, init = init } end
 local results = gd.compare{
   base = { loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.05 }, data = train,
            validation = val, epochs = epochs, batch = 64, monitor = { every = 10 } },

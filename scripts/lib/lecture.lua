@@ -37,6 +37,21 @@ function L.report(results)
   return gd.report(results, { dir = L.out, plots = not L.quick })
 end
 
+-- An MLP: `depth` hidden layers of `width` units, each a dense layer
+-- (initializer `init`), batch norm when `bn`, the activation `act` (ReLU)
+-- and dropout when `dropout` is a rate; then a dense layer of `out` (10).
+function L.mlp(o)
+  local layers = {}
+  for _ = 1, o.depth do
+    layers[#layers + 1] = gd.layer.dense{ units = o.width, init = o.init }
+    if o.bn then layers[#layers + 1] = gd.layer.batchnorm{} end
+    layers[#layers + 1] = o.act or gd.layer.relu{}
+    if o.dropout then layers[#layers + 1] = gd.layer.dropout{ rate = o.dropout } end
+  end
+  layers[#layers + 1] = gd.layer.dense{ units = o.out or 10 }
+  return gd.sequential(layers)
+end
+
 -- A train/validation pair of ntrain + nval Fashion-MNIST training images.
 function L.fmnist(ntrain, nval)
   return gd.data.fashion_mnist{ split = "train", limit = ntrain + nval }:split{ validation = nval, seed = 1 }
