@@ -51,7 +51,7 @@ local lte, lve, n = errors("too_large", small_train)
 local sd, ld = diagnosed("too_small", "underfitting"), diagnosed("too_large", "overfitting")
 local sd_other = diagnosed("too_small", "overfitting")
 
-L.plot{ title = "training (dashed: from the epoch's batches) and validation loss, mean over seeds",
+L.plot{ title = "training loss (the mean over each epoch's batches) and validation loss, mean over seeds",
   xlabel = "epoch", ylabel = "loss",
   series = { L.epoch_series(results, "too_small", "train_loss", "784-1-10 on 10,000: training"),
              L.epoch_series(results, "too_small", "val_loss", "784-1-10 on 10,000: validation"),

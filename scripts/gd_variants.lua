@@ -62,7 +62,7 @@ end
 local series = {}
 for _, b in ipairs(batches) do series[#series + 1] = L.epoch_series(results, b[1], "val_accuracy",
   string.format("batch %s, lr %s (%s updates/epoch)", tostring(b[2]), L.fmt(stat[b[1]].lr), L.fmt(stat[b[1]].per_epoch))) end
-L.plot{ title = string.format("SGD at each batch size's tuned lr, %d Fashion-MNIST images: validation accuracy per epoch (mean of %d seeds)", ntrain, seeds),
+L.plot{ title = string.format("SGD on %d images, each batch size at its tuned lr (mean of %d seeds)", ntrain, seeds),
   xlabel = "epoch", ylabel = "validation accuracy", series = series }
 
 local function list(field, f)

@@ -26,7 +26,7 @@ local results = gd.compare{
 }
 L.report(results)
 L.plot{ title = string.format("SGD (batch 1, lr 0.02) on noisy linear regression: validation loss, mean of %d seeds", seeds),
-  xlabel = "epoch", ylabel = "validation MSE (noise floor 0.25)", logy = true,
+  xlabel = "epoch", ylabel = "validation MSE (noise floor 0.25)",
   series = { L.epoch_series(results, "constant", "val_loss", "constant lr"),
              L.epoch_series(results, "inverse_time", "val_loss", string.format("lr/(1 + %.3g t)", alpha)) } }
 

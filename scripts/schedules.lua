@@ -57,8 +57,8 @@ for _, v in ipairs(results.variants) do
   series[#series + 1] = { x = xs, y = ys, label = v.name == "constant" and "constant" or
     string.format("%s (%+.3f)", v.name, p.mean) }
 end
-L.plot{ title = string.format("the lr each schedule applied (momentum, base lr %g, %d steps); in brackets: "
-    .. "final val loss - constant's, mean of %d seeds", base_lr, steps, seeds),
+L.plot{ title = string.format("lr applied (momentum, lr %g); in brackets: final val loss - constant's (%d seeds)",
+    base_lr, seeds),
   xlabel = "step", ylabel = "lr", series = series }
 
 L.verdict(L.grade(worst < 1e-6, worst < 1e-3), "the applied lr of every schedule follows its formula",
