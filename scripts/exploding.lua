@@ -35,7 +35,8 @@ for _, v in ipairs(results.variants) do
     if L.finite(s.grad_norm) and s.step < 150 then xs[#xs + 1], ys[#ys + 1] = s.step + 1, s.grad_norm end
   end
   local tag = r.status == "diverged" and string.format(" (diverged at step %d)", r.diverged.step) or ""
-  series[#series + 1] = { x = xs, y = ys, label = v.name .. tag }
+  -- a run stopped after a step or two is a point or two: draw the points
+  series[#series + 1] = { x = xs, y = ys, label = v.name .. tag, style = r.status == "diverged" and "linespoints" or nil }
 end
 L.plot{ title = "6 ReLU layers, SGD lr 0.05: global gradient norm per step (seed 1, first 150 steps)",
   xlabel = "step + 1", ylabel = "gradient L2 norm", logx = true, logy = true, series = series }
