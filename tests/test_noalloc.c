@@ -113,6 +113,19 @@ static void test_noalloc_adam_monitored_regularized(void)
     CU_ASSERT_EQUAL(steady_state_allocations("adam", true, "l2"), 0);
 }
 
+/* The tensor path (ABI 1.1): every tensor-aware and composite optimizer,
+ * SAM's second pass included, allocates nothing per step either. */
+static void test_noalloc_tensor_optimizers(void)
+{
+    static const char *const names[] = { "lars", "lamb", "adafactor", "muon", "lookahead", "sam" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        long n = steady_state_allocations(names[i], true, "l2");
+        if (n != 0)
+            fprintf(stderr, "\n  %s: %ld allocations in 100 steps\n", names[i], n);
+        CU_ASSERT_EQUAL(n, 0);
+    }
+}
+
 static void test_noalloc_counter_works(void)
 {
     /* The interposition itself must count, or the tests above prove nothing. */
@@ -130,6 +143,7 @@ int main(void)
         TEST(test_noalloc_counter_works),
         TEST(test_noalloc_sgd_step),
         TEST(test_noalloc_adam_monitored_regularized),
+        TEST(test_noalloc_tensor_optimizers),
         TEST_END,
     };
     return test_main("noalloc", cases);
