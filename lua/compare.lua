@@ -143,8 +143,7 @@ function M.run_trial(gd, t, ckpt)
   return { seed = c.seed, status = run.status, metrics = m, history = run.history,
            diverged = run.diverged, diagnoses = run.diagnoses, steps = run.steps,
            steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
-           resumed_from = run.resumed_from,
-           model = run.model }   -- for measures of the weights; not sent back by a sweep backend
+           resumed_from = run.resumed_from }
 end
 
 local function serial(gd, trials, log)

@@ -141,7 +141,6 @@ local function save_trial(dir, rec)
   for k, v in pairs(rec) do r[k] = v end
   local history = r.history
   r.history = nil
-  r.model = nil   -- a live object: it stays in the process that trained it
   write_value(dir .. "/result.lua", r)
   if history then write_value(dir .. "/history.lua", history) end
   write_atomic(dir .. "/DONE", "done\n")

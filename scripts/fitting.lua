@@ -18,19 +18,17 @@ local rest, val = all:split{ validation = nval, seed = 1 }
 local big_train = L.quick and rest:split{ validation = 7000, seed = 2 } or rest
 local small_train = rest:split{ validation = 10000 - L.pick(1000, 500), seed = 2 }
 
-local results = gd.compare{
-  base = { loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 1e-3 }, validation = val, batch = 64 },
-  variants = {
-    { name = "too_small", data = big_train, epochs = L.pick(10, 4),
-      model = gd.sequential{ gd.layer.dense{ units = 1 }, gd.layer.dense{ units = 10 } } },
-    { name = "too_large", data = small_train, epochs = L.pick(60, 25),
-      model = gd.sequential{ gd.layer.dense{ units = 512, init = "he_normal" }, gd.layer.relu{},
-                             gd.layer.dense{ units = 512, init = "he_normal" }, gd.layer.relu{},
-                             gd.layer.dense{ units = 10 } } },
-  },
-  repeats = seeds,
+local base = { loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 1e-3 }, validation = val, batch = 64 }
+local variants = {
+  { name = "too_small", data = big_train, epochs = L.pick(10, 4),
+    model = gd.sequential{ gd.layer.dense{ units = 1 }, gd.layer.dense{ units = 10 } } },
+  { name = "too_large", data = small_train, epochs = L.pick(60, 25),
+    model = L.mlp{ depth = 2, width = 512, init = "he_normal" } },
 }
+L.keep_models(base, variants, seeds)
+local results = gd.compare{ base = base, variants = variants, repeats = seeds }
 L.report(results)
+L.load_models(results)
 
 local function errors(name, train)
   local te, ve, diag, n = {}, {}, {}, 0

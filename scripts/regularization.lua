@@ -14,18 +14,18 @@ local train, val = L.fmnist(ntrain, L.pick(5000, 500))
 
 local width = L.pick(512, 256)
 local function net(dropout) return L.mlp{ depth = 2, width = width, init = "he_normal", dropout = dropout } end
-local results = gd.compare{
-  base = { model = net(nil), loss = gd.loss.cross_entropy{}, optimizer = gd.optim.momentum{ lr = 0.01 },
-           data = train, validation = val, epochs = epochs, batch = 32 },
-  variants = {
-    { name = "none" },
-    { name = "l2_1e-2", regularizers = { gd.reg.l2{ lambda = 1e-2 } } },
-    { name = "l1_1e-3", regularizers = { gd.reg.l1{ lambda = 1e-3 } } },
-    { name = "dropout_0.5", model = net(0.5) },
-  },
-  repeats = seeds,
+local base = { model = net(nil), loss = gd.loss.cross_entropy{}, optimizer = gd.optim.momentum{ lr = 0.01 },
+               data = train, validation = val, epochs = epochs, batch = 32 }
+local variants = {
+  { name = "none" },
+  { name = "l2_1e-2", regularizers = { gd.reg.l2{ lambda = 1e-2 } } },
+  { name = "l1_1e-3", regularizers = { gd.reg.l1{ lambda = 1e-3 } } },
+  { name = "dropout_0.5", model = net(0.5) },
 }
+L.keep_models(base, variants, seeds)
+local results = gd.compare{ base = base, variants = variants, repeats = seeds }
 L.report(results)
+L.load_models(results)
 
 local function norm(r)
   local s = 0

@@ -52,6 +52,31 @@ function L.mlp(o)
   return gd.sequential(layers)
 end
 
+-- gd.compare's runs do not keep their trained models; each run's last
+-- checkpoint does. L.keep_models(base, variants, seeds) makes every run
+-- write one when it ends, in L.out .. "-models/" (not inside L.out, which
+-- gd.report replaces whole; older ones are removed first: compare would
+-- resume from them), and L.load_models(results) puts each
+-- run's model (gd.load_model) at results.variants[i].runs[r].model.
+local models = L.out .. "-models/run.ckpt"
+local function model_path(name, seed)
+  return (models:gsub("run%.ckpt$", "run-" .. name:gsub("[^%w_.-]+", "_") .. "-seed" .. seed .. ".ckpt"))
+end
+
+function L.keep_models(base, variants, seeds)
+  assert(gd._util.mkdir_p(L.out .. "-models"))
+  for _, v in ipairs(variants) do
+    for s = 1, seeds do os.remove(model_path(v.name, (base.seed or 1) + s - 1)) end
+  end
+  base.checkpoint = { path = models, every = { epochs = 1000000 } }
+end
+
+function L.load_models(results)
+  for _, v in ipairs(results.variants) do
+    for _, r in ipairs(v.runs) do r.model = gd.load_model(model_path(v.name, r.seed)) end
+  end
+end
+
 -- A train/validation pair of ntrain + nval Fashion-MNIST training images.
 function L.fmnist(ntrain, nval)
   return gd.data.fashion_mnist{ split = "train", limit = ntrain + nval }:split{ validation = nval, seed = 1 }
