@@ -23,11 +23,6 @@ struct gd_run {
     gd_error err;
 };
 
-int64_t gd_run_batch(int64_t batch, int64_t n)
-{
-    return batch == 0 || batch > n ? n : batch;
-}
-
 double gd_run_clock(void)
 {
     struct timespec ts;
@@ -72,8 +67,14 @@ gd_run *gd_run_new(const gd_run_config *cfg, gd_error *err)
     r->res.last_ckpt_step = -1;
     if (!(r->tr = gd_trainer_new(&r->cfg.train, err)))
         goto fail;
+    /* what a checkpoint records of the data, for resuming to check */
+    if (cfg->checkpoints &&
+        (gd_dataset_identity(cfg->train.train, &r->cfg.settings.train_id, err) != GD_OK ||
+         (cfg->validation &&
+          gd_dataset_identity(cfg->validation, &r->cfg.settings.val_id, err) != GD_OK)))
+        goto fail;
     r->n = gd_dataset_size(cfg->train.train);
-    r->batch = gd_run_batch(cfg->train.batch, r->n);
+    r->batch = gd_batch_size(cfg->train.batch, r->n);
     if (grow_history(r, cfg->train.epochs, err) != GD_OK)
         goto fail;
     if (s->restore_best && s->patience > 0 &&

@@ -77,8 +77,6 @@ typedef struct gd_run_result {
     int64_t nepochs;
 } gd_run_result;
 
-/* The batch a run of n samples takes (batch 0 or > n: n). */
-int64_t gd_run_batch(int64_t batch, int64_t n);
 double gd_run_clock(void);   /* seconds, monotonic */
 
 /* Checks the config (early stopping needs validation) and makes the

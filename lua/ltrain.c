@@ -455,7 +455,7 @@ static void make_run(lua_State *L, run *r)
     r->L = L;
     r->show_bar = r->progress && r->bar && !r->has_on_step;
     r->n = gd_dataset_size(r->cfg.train);
-    r->batch = gd_run_batch(r->cfg.batch, r->n);
+    r->batch = gd_batch_size(r->cfg.batch, r->n);
     gd_run_config c = {
         .train = r->cfg,
         .validation = r->val,
@@ -650,6 +650,7 @@ static int train(lua_State *L)
     lgd_run_distributed_checkpoints(r);
     r->rs.has_validation = r->val != NULL;
     make_run(L, r);
+    r->rs = gd_run_config_of(r->run)->settings;   /* with the data's identity */
     lua_getfield(L, CFG, "loss");
     lgd_model_set_loss(L, MODEL, -1);
     lua_pop(L, 1);

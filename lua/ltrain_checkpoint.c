@@ -1,9 +1,10 @@
 /*
  * lua/ltrain_checkpoint.c: the checkpoint side of gd.train: the
- * `checkpoint` option, writing a checkpoint of the running trainer, the
- * stop after a signal, and continuing a checkpoint's run (gd.resume and
- * gd.fork hand the C gd.train the loaded checkpoint in a second argument,
- * which it keeps as _resume in its own copy of the options).
+ * `checkpoint` option (the core's run, core/run.c, writes the files), the
+ * error a stop by a signal raises, and continuing a checkpoint's run
+ * (gd.resume and gd.fork hand the C gd.train the loaded checkpoint in a
+ * second argument, which it keeps as _resume in its own copy of the
+ * options).
  */
 #include <math.h>
 #include <signal.h>
@@ -63,14 +64,11 @@ static void parse_checkpoint(lua_State *L, run *r)
     r->ckpt = 1;
 }
 
-/* Identity and recipe of a data set, for the checkpoint (recipe bytes are
- * anchored in ANCHOR[key]). */
-static void describe_data(lua_State *L, int idx, const gd_dataset *ds, const char *key,
-                          gd_data_identity *id, unsigned char **recipe, size_t *len)
+/* The recipe of a data set, for the checkpoint (its bytes anchored in
+ * ANCHOR[key]; the core's run records the data's identity). */
+static void describe_data(lua_State *L, int idx, const char *key, unsigned char **recipe,
+                          size_t *len)
 {
-    gd_error err;
-    if (gd_dataset_identity(ds, id, &err) != GD_OK)
-        lgd_raise(L, &err);
     if (!lgd_dataset_push_recipe(L, idx)) {
         lua_pop(L, 1);
         return;
@@ -146,13 +144,13 @@ void lgd_run_checkpoints(lua_State *L, run *r)
         }
         lua_pop(L, 1);
         lua_getfield(L, CFG, "data");
-        describe_data(L, lua_gettop(L), r->cfg.train, "train_recipe", &r->rs.train_id,
-                      &r->rs.train_recipe, &r->rs.train_recipe_len);
+        describe_data(L, lua_gettop(L), "train_recipe", &r->rs.train_recipe,
+                      &r->rs.train_recipe_len);
         lua_pop(L, 1);
         if (r->val) {
             lua_getfield(L, CFG, "validation");
-            describe_data(L, lua_gettop(L), r->val, "val_recipe", &r->rs.val_id,
-                          &r->rs.val_recipe, &r->rs.val_recipe_len);
+            describe_data(L, lua_gettop(L), "val_recipe", &r->rs.val_recipe,
+                          &r->rs.val_recipe_len);
             lua_pop(L, 1);
         }
     }
