@@ -30,6 +30,7 @@
 #include <lualib.h>
 
 #include "bench.h"
+#include "check.h"
 #include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
@@ -68,6 +69,9 @@ static const char usage[] =
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
     "  bench mlp|optim     measure training throughput and optimizer cost (bench mlp --help)\n"
+    "  new KIND NAME [--tensor]  write a skeleton plugin NAME.c of that kind (and a\n"
+    "                      meson.build); --tensor: a tensor-aware optimizer\n"
+    "  check PLUGIN.so...  run the conformance checks on plugins ([--timeout S] per check)\n"
     "\n"
     "options:\n"
     "  -l PLUGIN.so        load an extra plugin (repeatable)\n"
@@ -741,6 +745,10 @@ int main(int argc, char **argv)
     /* bench has options of its own (--threads 1,2 is a list there). */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0)
         return run_bench(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "new") == 0)
+        return gd_cli_new(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "check") == 0)
+        return gd_cli_check(argc - 2, argv + 2);
     cli c;
     int done;
     int st = parse(&c, argc, argv, &done);
@@ -759,7 +767,7 @@ int main(int argc, char **argv)
         strcmp(c.command, "inspect") && strcmp(c.command, "resume") &&
         strcmp(c.command, "report") && strcmp(c.command, "sweep") && strcmp(c.command, "collect"))
         return fail("unknown command '%s' (commands: run, sweep, collect, resume, report, list, "
-                    "doc, inspect, version, bench; "
+                    "doc, inspect, version, bench, new, check; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {

@@ -22,7 +22,7 @@
  * mutable global state. Nothing in a plugin prints, exits or aborts; fallible
  * calls return gd_status and write into the caller's gd_error.
  *
- * Minimal plugin (see plugins/TEMPLATE.c for a complete one):
+ * Minimal plugin (`gradus new KIND NAME` writes a complete one; PLUGINS.md):
  *
  *     static const gd_component *const components[] = { &lion };
  *     GD_PLUGIN("lion", "1.0", components)

@@ -122,7 +122,7 @@ io.write("trained ", acc, "\n")
   sh("rm -rf '" .. dir .. "'")
 end)
 
-T.test("plugins/TEMPLATE.c builds, loads and trains as it is (lion)", function()
+T.test("examples/plugins/lion.c builds, loads and trains as it is", function()
   local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
   gd.plugins.load(dir .. "/lion.so")
   local x = gd.tensor{ 1.0, -2.0 }
