@@ -1,6 +1,7 @@
 /*
- * lua/ltrain.h: what ltrain.c (gd.train's loop) and ltrain_checkpoint.c
- * (its checkpoints, signals and resuming) share. Internal to the binding.
+ * lua/ltrain.h: what ltrain.c (gd.train, the binding of core/run.h) and
+ * ltrain_checkpoint.c (its checkpoints, signals and resuming) share.
+ * Internal to the binding.
  */
 #ifndef GRADUS_LUA_LTRAIN_H
 #define GRADUS_LUA_LTRAIN_H
