@@ -28,6 +28,7 @@
 #include <lualib.h>
 
 #include "bench.h"
+#include "blas.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -603,6 +604,9 @@ static int run_bench(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    gd_error err;
+    if (gd_blas_select(NULL, &err) != GD_OK)
+        return fail("%s", err.msg);
     /* bench has options of its own (--threads 1,2 is a list there). */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0)
         return run_bench(argc - 2, argv + 2);
@@ -614,6 +618,8 @@ int main(int argc, char **argv)
     if (strcmp(c.command, "version") == 0) {
         printf("gradus %s (plugin ABI %d.%d, %s)\n", GD_VERSION, GD_ABI_MAJOR, GD_ABI_MINOR,
                LUA_RELEASE);
+        printf("blas: %s\n  built with openblas%s; GRADUS_BLAS=onednn|openblas chooses\n",
+               gd_blas_description(), gd_blas_available("onednn") ? " and onednn" : " only");
         const char *dir = gd_registry_builtin_dir();
         char *real = dir ? realpath(dir, NULL) : NULL;
         printf("built-in plugins: %s\n", real ? real : dir ? dir : "unknown");

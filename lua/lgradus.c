@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -400,6 +401,9 @@ int luaopen_gradus(lua_State *L)
 {
     luaL_checkversion(L);
     open_registry(L);
+    gd_error err;
+    if (gd_blas_select(NULL, &err) != GD_OK)
+        return luaL_error(L, "%s", err.msg);
     const char *threads = getenv("GRADUS_THREADS");
     if (threads && *threads)
         gd_set_threads(atoi(threads));
