@@ -8,11 +8,12 @@
  * ever made). The setting is per thread in OpenMP, hence on every call: a
  * pool worker made later has the process default (all cores) otherwise.
  *
- * oneDNN allocates its packing workspace on every dnnl_sgemm call (one
+ * oneDNN allocates its packing workspace on most dnnl_sgemm calls (one
  * posix_memalign and one free, ~650 KB at the step's shapes, from its gemm
- * driver); there is no API to hand it a buffer. Those two are the only
- * allocations a step makes on this backend (tests/test_noalloc.c counts
- * them against gd_blas_calls); OpenBLAS makes none.
+ * driver; calls it runs without packing allocate nothing); there is no API
+ * to hand it a buffer. Those are the only allocations a step makes on this
+ * backend (tests/test_noalloc.c tells them apart with gd_blas_in_call);
+ * OpenBLAS makes none.
  */
 #include "blas.h"
 
@@ -32,6 +33,7 @@ typedef enum backend { UNSET, OPENBLAS, ONEDNN } backend;
 static backend selected = UNSET;
 static int library_threads = 1;
 static atomic_long calls;
+static _Thread_local bool in_call;   /* inside the backend, this thread */
 
 static backend parse(const char *name)
 {
@@ -94,6 +96,11 @@ void gd_blas_set_threads(int n)
     openblas_set_num_threads(current() == OPENBLAS ? library_threads : 1);
 }
 
+bool gd_blas_in_call(void)
+{
+    return in_call;
+}
+
 long gd_blas_calls(void)
 {
     return atomic_load_explicit(&calls, memory_order_relaxed);
@@ -139,12 +146,16 @@ void gd_blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 #ifdef GD_HAVE_ONEDNN
     if (current() == ONEDNN) {
         omp_set_num_threads(library_threads);
+        in_call = true;
         dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb,
                    beta, c, ldc);
+        in_call = false;
         return;
     }
 #endif
+    in_call = true;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
                 ldc);
+    in_call = false;
 }

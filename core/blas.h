@@ -32,6 +32,9 @@ void gd_blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
 /* "oneDNN 2.6.3, isa avx512_core_bf16, OpenMP" or "OpenBLAS <config>, core
  * <name>": the selected backend's library, version and kernels. */
 const char *gd_blas_library(void);
+/* True while the calling thread is inside the backend (for the test that
+ * tells oneDNN's own allocations from the step's). */
+bool gd_blas_in_call(void);
 /* sgemm calls made so far (each part of a pooled product counts once). */
 long gd_blas_calls(void);
 
