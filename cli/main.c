@@ -56,7 +56,7 @@ static const char usage[] =
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua\n"
-    "  bench mlp|optim     measure training throughput and optimizer cost (bench mlp --help)\n"
+    "  bench mlp|optim|gemm measure training throughput, optimizer and sgemm cost (bench mlp --help)\n"
     "\n"
     "options:\n"
     "  -l PLUGIN.so        load an extra plugin (repeatable)\n"

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 
 #include <gradus/gradus.h>
+#include <gradus/kernels.h>
 
 enum { UNITS, INIT, BIAS };
 
@@ -103,11 +104,7 @@ static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_ten
         return gd_fail(err, GD_EINVAL, "dense: batch of %lld is too large", (long long)n);
     float beta = 0.0f;
     if (d->bias) {
-        for (int64_t r = 0; r < n; r++) {
-            float *restrict yr = y->data + r * d->out;
-            for (int j = 0; j < d->out; j++)
-                yr[j] = d->b[j];
-        }
+        gd_k_fill_rows(n, d->out, d->b, y->data);
         beta = 1.0f;
     }
     /* y[n, out] = x[n, in] · W[out, in]ᵀ (+ y) */
@@ -127,15 +124,9 @@ static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor 
     /* grad_W[out, in] += dy[n, out]ᵀ · x[n, in] */
     ctx->host->sgemm(1, 0, d->out, d->in, (int)n, 1.0f, dy->data, d->out, x->data, d->in, 1.0f,
                      d->gw, d->in);
-    if (d->bias) {
-        /* Row by row, so dy is read contiguously; gb stays in cache. */
-        float *restrict gb = d->gb;
-        for (int64_t r = 0; r < n; r++) {
-            const float *restrict dyr = dy->data + r * d->out;
-            for (int j = 0; j < d->out; j++)
-                gb[j] += dyr[j];
-        }
-    }
+    /* Row by row, so dy is read contiguously; gb stays in cache. */
+    if (d->bias)
+        gd_k_add_rows(n, d->out, dy->data, d->gb);
     /* dx[n, in] = dy[n, out] · W[out, in] */
     if (dx)
         ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, dy->data, d->out, d->w, d->in, 0.0f,
