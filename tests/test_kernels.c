@@ -34,13 +34,14 @@ static void test_kernels_elementwise_match_scalar(void)
             gd_k_relu(n, x + off, a);
             gd_k_relu_scalar(n, x + off, b);
             CU_ASSERT_EQUAL(memcmp(a, b, (size_t)n * sizeof *a), 0);
+            memcpy(a, x + off, (size_t)n * sizeof *a);
+            gd_k_relu_inplace(n, a);
+            CU_ASSERT_EQUAL(memcmp(a, b, (size_t)n * sizeof *a), 0);
             gd_k_relu_backward(n, x + off, dy, a);
             gd_k_relu_backward_scalar(n, x + off, dy, b);
             CU_ASSERT_EQUAL(memcmp(a, b, (size_t)n * sizeof *a), 0);
-            memcpy(a, dy, sizeof a);
-            memcpy(b, dy, sizeof b);
-            gd_k_relu_mask(n, x + off, a);
-            gd_k_relu_mask_scalar(n, x + off, b);
+            gd_k_relu_mask(n, x + off, dy, a);
+            gd_k_relu_mask_scalar(n, x + off, dy, b);
             CU_ASSERT_EQUAL(memcmp(a, b, (size_t)n * sizeof *a), 0);
         }
 }
@@ -55,6 +56,11 @@ static void test_kernels_rows_match_scalar(void)
             gd_k_fill_rows_scalar(rows, cols, bias, b);
             CU_ASSERT_EQUAL(memcmp(a, b, (size_t)(rows * cols) * sizeof *a), 0);
             CU_ASSERT_EQUAL(memcmp(a + (rows - 1) * cols, bias, (size_t)cols * sizeof *a), 0);
+            fill(a, rows * cols, (uint64_t)rows + 50);
+            memcpy(b, a, (size_t)(rows * cols) * sizeof *a);
+            gd_k_bias_relu(rows, cols, bias, a);
+            gd_k_bias_relu_scalar(rows, cols, bias, b);
+            CU_ASSERT_EQUAL(memcmp(a, b, (size_t)(rows * cols) * sizeof *a), 0);
             fill(dy, rows * cols, (uint64_t)rows);
             memcpy(a, bias, (size_t)cols * sizeof *a);
             memcpy(b, bias, (size_t)cols * sizeof *b);
@@ -124,6 +130,10 @@ static void test_kernels_values(void)
     CU_ASSERT(y[0] == 0 && y[1] == 0 && y[2] == 2.0f && y[3] == 0);
     gd_k_relu_backward(4, x, dy, dx);
     CU_ASSERT(dx[0] == 0 && dx[1] == 0 && dx[2] == 30 && dx[3] == 0);
+    float yb[4] = { 1, -1, 0.5f, -3 };
+    const float bias[2] = { -1.5f, 2 };
+    gd_k_bias_relu(2, 2, bias, yb);
+    CU_ASSERT(yb[0] == 0 && yb[1] == 1 && yb[2] == 0 && yb[3] == 0);
     float g[2] = { 1, 2 };
     const float rows[6] = { 1, 10, 2, 20, 3, 30 };
     gd_k_add_rows(3, 2, rows, g);

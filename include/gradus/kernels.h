@@ -40,6 +40,17 @@ GD_KERNEL(gd_k_fill_rows, (int64_t rows, int64_t cols, const float *restrict b,
             y[r * cols + j] = b[j];
 )
 
+/* y[r][j] = max(0, y[r][j] + b[j]): dense's bias and ReLU in one pass over
+ * the product (the bias is added after it, as an unfused y + b would). */
+GD_KERNEL(gd_k_bias_relu, (int64_t rows, int64_t cols, const float *restrict b,
+                           float *restrict y),
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < cols; j++) {
+            const float t = y[r * cols + j] + b[j];
+            y[r * cols + j] = t > 0 ? t : 0.0f;
+        }
+)
+
 /* g[j] += Σ_r dy[r][j], row after row (so each g[j] sums in row order). */
 GD_KERNEL(gd_k_add_rows, (int64_t rows, int64_t cols, const float *restrict dy,
                           float *restrict g),
@@ -54,6 +65,12 @@ GD_KERNEL(gd_k_relu, (int64_t n, const float *restrict x, float *restrict y),
         y[i] = x[i] > 0 ? x[i] : 0.0f;
 )
 
+/* y = max(0, y) in place. */
+GD_KERNEL(gd_k_relu_inplace, (int64_t n, float *restrict y),
+    for (int64_t i = 0; i < n; i++)
+        y[i] = y[i] > 0 ? y[i] : 0.0f;
+)
+
 /* dx = dy where x > 0, else 0. */
 GD_KERNEL(gd_k_relu_backward, (int64_t n, const float *restrict x, const float *restrict dy,
                                float *restrict dx),
@@ -61,11 +78,11 @@ GD_KERNEL(gd_k_relu_backward, (int64_t n, const float *restrict x, const float *
         dx[i] = x[i] > 0 ? dy[i] : 0.0f;
 )
 
-/* In place: dy = 0 where y <= 0 (ReLU's backward folded into the incoming
- * gradient, y being the ReLU's output). */
-GD_KERNEL(gd_k_relu_mask, (int64_t n, const float *restrict y, float *restrict dy),
+/* ReLU's backward from its output y (y > 0 exactly where its input was). */
+GD_KERNEL(gd_k_relu_mask, (int64_t n, const float *restrict y, const float *restrict dy,
+                           float *restrict out),
     for (int64_t i = 0; i < n; i++)
-        dy[i] = y[i] > 0 ? dy[i] : 0.0f;
+        out[i] = y[i] > 0 ? dy[i] : 0.0f;
 )
 
 /* x = s / 255 for bytes s: the gather of 8-bit images. */
