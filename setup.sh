@@ -24,6 +24,8 @@ packages=(
     zlib1g-dev              # gzipped IDX data
     dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
     gnuplot-nox             # gd.report plots
+    man-db                  # man -l: tests/man.sh renders gradus(1)
+    luarocks                # .ci/package: `luarocks make` of gradus-*.rockspec
 )
 
 installed() {

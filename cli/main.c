@@ -55,8 +55,10 @@ static const char usage[] =
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
-    "  version             print the versions of gradus, its plugin ABI and Lua\n"
-    "  bench mlp|optim|gemm measure training throughput, optimizer and sgemm cost (bench mlp --help)\n"
+    "  version             print the versions of gradus, its plugin ABI and Lua, and the\n"
+    "                      sgemm backend in use (GRADUS_BLAS)\n"
+    "  bench mlp|optim|gemm  measure training throughput against the FMA peak and\n"
+    "                      the sgemm alone, optimizer cost, sgemm backends (bench mlp --help)\n"
     "\n"
     "options:\n"
     "  -l PLUGIN.so        load an extra plugin (repeatable)\n"
@@ -66,8 +68,8 @@ static const char usage[] =
     "\n"
     "kinds: layer, loss, optimizer (optim), scheduler (sched), regularizer (reg),\n"
     "       initializer (init)\n"
-    "plugins load from the built-in directory, then each directory of\n"
-    "$GRADUS_PLUGIN_PATH (colon-separated), then -l\n";
+    "plugins load from the built-in directory, then ~/.local/lib/gradus/plugins,\n"
+    "then each directory of $GRADUS_PLUGIN_PATH (colon-separated), then -l\n";
 
 static int fail(const char *fmt, ...)
 {

@@ -385,10 +385,25 @@ const char *gd_registry_builtin_dir(void)
     return dir;
 }
 
+/* The user's own plugins, found without configuration after an install:
+ * ~/.local/lib/gradus/plugins (none when HOME is unset). */
+static gd_status load_user_dir(gd_registry *reg, gd_error *err)
+{
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return GD_OK;
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s/" GD_USER_PLUGIN_DIR, home) >= (int)sizeof dir)
+        return gd_fail(err, GD_EINVAL, "HOME is too long for the user plugin directory");
+    return gd_registry_load_dir(reg, dir, err);
+}
+
 gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
 {
     const char *builtin = gd_registry_builtin_dir();
     gd_status st = builtin ? gd_registry_load_dir(reg, builtin, err) : GD_OK;
+    if (st == GD_OK)
+        st = load_user_dir(reg, err);
     const char *env = getenv("GRADUS_PLUGIN_PATH");
     if (st != GD_OK || !env || !*env)
         return st;

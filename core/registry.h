@@ -36,11 +36,16 @@ gd_status gd_registry_load(gd_registry *reg, const char *path, gd_error *err);
 /* Load every *.so of a directory in name order; a missing dir is not an error. */
 gd_status gd_registry_load_dir(gd_registry *reg, const char *dir, gd_error *err);
 
-/* The built-in plugin dir, then each dir of GRADUS_PLUGIN_PATH. */
+/* The user plugin dir, under $HOME. */
+#define GD_USER_PLUGIN_DIR ".local/lib/gradus/plugins"
+
+/* The built-in plugin dir, then $HOME/GD_USER_PLUGIN_DIR, then each dir of
+ * GRADUS_PLUGIN_PATH. */
 gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err);
 
-/* The directory built-in plugins were installed to (compiled in), or the
- * build tree's when GRADUS_BUILD_PLUGIN_DIR applies. */
+/* The built-in plugin dir, found beside libgradus (no path is compiled in,
+ * so an installed tree can be staged or moved): <libdir>/gradus/plugins
+ * when installed, build/plugins in the build tree. */
 const char *gd_registry_builtin_dir(void);
 
 const gd_entry *gd_registry_find(const gd_registry *reg, gd_kind kind, const char *name);

@@ -344,14 +344,30 @@ static void test_loader_load_dir(void)
     rm_tree(dir);
 }
 
+/* An environment variable's value (a copy, or NULL when unset), and putting
+ * it back: tests change HOME and GRADUS_PLUGIN_PATH for themselves only. */
+static char *save_env(const char *name)
+{
+    const char *v = getenv(name);
+    return v ? strdup(v) : NULL;
+}
+
+static void restore_env(const char *name, char *saved)
+{
+    if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+    free(saved);
+}
+
 static void test_loader_plugin_path(void)
 {
     char *a = make_tmpdir(), *b = make_tmpdir();
     char *good = join(a, "good.so"), *sched = join(b, "sched.so");
     copy_file(FIXTURE("fixture_good"), good);
     copy_file(FIXTURE("fixture_sched"), sched);
-    const char *old = getenv("GRADUS_PLUGIN_PATH");
-    char *saved = old ? strdup(old) : NULL;
+    char *saved = save_env("GRADUS_PLUGIN_PATH");
 
     /* Colon-separated, empty elements and missing dirs ignored. */
     size_t n = strlen(a) + strlen(b) + 64;
@@ -392,17 +408,60 @@ static void test_loader_plugin_path(void)
     CU_ASSERT(has(err.msg, "duplicate optimizer 'sgd'"));
     gd_registry_free(reg);
 
-    if (saved)
-        setenv("GRADUS_PLUGIN_PATH", saved, 1);
-    else
-        unsetenv("GRADUS_PLUGIN_PATH");
-    free(saved);
+    restore_env("GRADUS_PLUGIN_PATH", saved);
     free(path);
     free(clash);
     free(good);
     free(sched);
     rm_tree(a);
     rm_tree(b);
+}
+
+/* ~/.local/lib/gradus/plugins: loaded after the built-ins and before
+ * GRADUS_PLUGIN_PATH, with no configuration; nothing when HOME is unset. */
+static void test_loader_user_dir(void)
+{
+    char *home = make_tmpdir(), *extra = make_tmpdir();
+    char *dir = join(home, GD_USER_PLUGIN_DIR);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    CU_ASSERT_EQUAL_FATAL(system(cmd), 0);
+    char *good = join(dir, "good.so"), *sched = join(extra, "sched.so");
+    copy_file(FIXTURE("fixture_good"), good);
+    copy_file(FIXTURE("fixture_sched"), sched);
+    char *saved_home = save_env("HOME"), *saved_path = save_env("GRADUS_PLUGIN_PATH");
+    CU_ASSERT_EQUAL_FATAL(setenv("HOME", home, 1), 0);
+    CU_ASSERT_EQUAL_FATAL(setenv("GRADUS_PLUGIN_PATH", extra, 1), 0);
+
+    gd_registry *reg = gd_registry_new();
+    gd_error err = { "" };
+    gd_status st = gd_registry_load_defaults(reg, &err);
+    if (st != GD_OK)
+        fprintf(stderr, "\n  load_defaults: %s\n", err.msg);
+    CU_ASSERT_EQUAL(st, GD_OK);
+    const gd_entry *builtin = gd_registry_find(reg, GD_KIND_OPTIMIZER, "sgd");
+    const gd_entry *user = gd_registry_find(reg, GD_KIND_OPTIMIZER, "fixture_opt");
+    const gd_entry *path = gd_registry_find(reg, GD_KIND_SCHEDULER, "fixture_sched");
+    CU_ASSERT_FATAL(builtin && user && path);
+    CU_ASSERT(has(user->file, GD_USER_PLUGIN_DIR "/good.so"));
+    CU_ASSERT(builtin < user && user < path);
+    gd_registry_free(reg);
+
+    /* No HOME: no user dir, and no error. */
+    unsetenv("HOME");
+    reg = gd_registry_new();
+    CU_ASSERT_EQUAL(gd_registry_load_defaults(reg, &err), GD_OK);
+    CU_ASSERT_PTR_NULL(gd_registry_find(reg, GD_KIND_OPTIMIZER, "fixture_opt"));
+    CU_ASSERT_PTR_NOT_NULL(gd_registry_find(reg, GD_KIND_SCHEDULER, "fixture_sched"));
+    gd_registry_free(reg);
+
+    restore_env("HOME", saved_home);
+    restore_env("GRADUS_PLUGIN_PATH", saved_path);
+    free(good);
+    free(sched);
+    free(dir);
+    rm_tree(home);
+    rm_tree(extra);
 }
 
 /* ---- unknown names ---- */
@@ -459,6 +518,7 @@ int main(void)
         TEST(test_loader_directory_refused),
         TEST(test_loader_load_dir),
         TEST(test_loader_plugin_path),
+        TEST(test_loader_user_dir),
         TEST(test_loader_unknown_did_you_mean),
         TEST_END,
     };
