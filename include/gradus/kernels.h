@@ -91,17 +91,21 @@ GD_KERNEL(gd_k_bytes_to_unit, (int64_t n, const uint8_t *restrict s, float *rest
         x[i] = (float)s[i] / 255.0f;
 )
 
+/* Adam's moments at element i, into the locals mi and vi (both passes). */
+#define GD_ADAM_MOMENTS                                \
+    const float gi = g[i];                             \
+    const float mi = a1 * m[i] + c1 * gi;              \
+    const float vi = a2 * v[i] + c2 * gi * gi;         \
+    m[i] = mi;                                         \
+    v[i] = vi;
+
 /* Adam's fused pass, eps inside the root: m, v, then
  * x -= step * m / sqrt(v * bc2 + eps). */
 GD_KERNEL(gd_k_adam_inside, (int64_t n, float *restrict x, const float *restrict g,
                              float *restrict m, float *restrict v, float a1, float c1, float a2,
                              float c2, float step, float bc2, float eps),
     for (int64_t i = 0; i < n; i++) {
-        const float gi = g[i];
-        const float mi = a1 * m[i] + c1 * gi;
-        const float vi = a2 * v[i] + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
+        GD_ADAM_MOMENTS
         x[i] -= step * (mi / __builtin_sqrtf(vi * bc2 + eps));
     }
 )
@@ -111,11 +115,7 @@ GD_KERNEL(gd_k_adam_outside, (int64_t n, float *restrict x, const float *restric
                               float *restrict m, float *restrict v, float a1, float c1, float a2,
                               float c2, float step, float bc2, float eps),
     for (int64_t i = 0; i < n; i++) {
-        const float gi = g[i];
-        const float mi = a1 * m[i] + c1 * gi;
-        const float vi = a2 * v[i] + c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
+        GD_ADAM_MOMENTS
         x[i] -= step * (mi / (__builtin_sqrtf(vi) / bc2 + eps));
     }
 )
