@@ -98,9 +98,8 @@ static const char *cpu_name(char *buf, size_t len)
  * Optimizer passes
  * ---------------------------------------------------------------------- */
 
-/* Seconds per update of `opt` over n parameters, on the pool's threads when
- * `threaded`, else on one. */
-static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, bool threaded)
+/* Seconds per update of `opt` over n parameters, on one thread. */
+static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
 {
     const gd_optimizer_vtable *v = opt->component->vt.optimizer;
     float *x = calloc((size_t)n, sizeof(float)), *g = calloc((size_t)n, sizeof(float));
@@ -116,10 +115,7 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, 
     double t0 = now(), t;
     do {
         gd_optim_state st = { 1e-3, reps + 1, scalars };
-        if (threaded)
-            gd_optimizer_step(opt, &st, &span);
-        else
-            v->step(opt->options, &st, &span);
+        v->step(opt->options, &st, &span);
         reps++;
     } while ((t = now() - t0) < min_seconds);
     free(x);
@@ -499,7 +495,7 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
         double ns[2], copy[2];
         int nslots = e->component->vt.optimizer->nslots;
         for (int k = 0; k < 2; k++) {
-            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3, false) / (double)sizes[k];
+            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3) / (double)sizes[k];
             copy[k] = 1e9 * time_copy(nslots, sizes[k], 0.3) / (double)sizes[k];
         }
         if (json) {
