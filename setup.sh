@@ -24,6 +24,7 @@ packages=(
     zlib1g-dev              # gzipped IDX data
     dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
     gnuplot-nox             # gd.report plots
+    chromium                # the page tests open gd.report's index.html in headless chromium
     man-db                  # man -l: tests/man.sh renders gradus(1)
     luarocks                # .ci/package: `luarocks make` of gradus-*.rockspec
 )

@@ -5,6 +5,7 @@
  *   gradus list [KIND]      gradus doc NAME      gradus version
  *   gradus inspect FILE     (a checkpoint or a model file)
  *   gradus resume FILE [EPOCHS]
+ *   gradus report DIR [DIR...]  (index.html again from saved results)
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
  * script's `require "gradus"` gets the same module a stock lua5.4 would load
@@ -29,6 +30,7 @@
 
 #include "bench.h"
 #include "blas.h"
+#include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -51,8 +53,12 @@ static const char usage[] =
     "  run SCRIPT [ARGS]   run a Lua experiment (require \"gradus\"; ARGS in `arg` and ...)\n"
     "  list [KIND]         list the components the plugins provide\n"
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
-    "                      name exists in several kinds (gradus doc sched.constant)\n"
+    "                      name exists in several kinds (gradus doc sched.constant);\n"
+    "                      or the keys of a Lua call or table: train, compare, report,\n"
+    "                      resume, fork, data, data.csv, history, results\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
+    "  report DIR [DIR...]  rebuild DIR/index.html from the results gd.report saved there;\n"
+    "                      several DIRs are merged into one page (written to the first)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua, and the\n"
@@ -82,20 +88,16 @@ static int fail(const char *fmt, ...)
     return EXIT_FAILURE;
 }
 
+/* A message for fail(): the module's own errors already start with
+ * "gradus: ", which fail() adds. */
+static const char *unprefixed(const char *msg)
+{
+    return msg && strncmp(msg, "gradus: ", 8) == 0 ? msg + 8 : msg;
+}
+
 /* ---------------------------------------------------------------------------
  * Arguments
  * ------------------------------------------------------------------------- */
-
-static int parse_threads(const char *s, int *out)
-{
-    char *end;
-    errno = 0;
-    long n = strtol(s, &end, 10);
-    if (errno || end == s || *end || n < 0 || n > 4096)
-        return 0;
-    *out = (int)n;
-    return 1;
-}
 
 /* Options may come before the command and, except after run's SCRIPT,
  * after it. Returns 0 on success, or an exit status. */
@@ -124,7 +126,7 @@ static int parse(cli *c, int argc, char **argv, int *done)
             c->plugins[c->nplugins++] = p;
         } else if (strcmp(a, "--threads") == 0 || strncmp(a, "--threads=", 10) == 0) {
             const char *v = a[9] == '=' ? a + 10 : (i + 1 < argc ? argv[++i] : NULL);
-            if (!v || !parse_threads(v, &c->threads))
+            if (!v || !gd_threads_parse(v, &c->threads))
                 return fail("--threads needs a number of threads in 0..4096 (0: all cores), "
                             "got '%s'", v ? v : "");
         } else if (a[0] == '-' && a[1]) {
@@ -205,6 +207,44 @@ static int interrupted_signal(lua_State *L, int idx)
     return sig;
 }
 
+/* The traceback of a script's error through the script's own frames: the
+ * module's embedded chunks ("=[gradus] ...") and C functions are how
+ * gradus works, not where the user went wrong. GRADUS_DEBUG=1 shows all. */
+static void user_traceback(lua_State *L, const char *msg)
+{
+    const char *debug = getenv("GRADUS_DEBUG");
+    if (debug && strcmp(debug, "1") == 0) {
+        luaL_traceback(L, L, msg, 1);
+        return;
+    }
+    lua_Debug ar;
+    int hidden = 0;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "S", &ar);
+        hidden += *ar.what == 'C' || strncmp(ar.source, "=[gradus]", 9) == 0;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, msg);
+    luaL_addstring(&b, hidden ? "\nstack traceback (GRADUS_DEBUG=1 shows gradus's own frames):"
+                              : "\nstack traceback:");
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        lua_getinfo(L, "Sln", &ar);
+        if (*ar.what == 'C' || strncmp(ar.source, "=[gradus]", 9) == 0)
+            continue;
+        if (*ar.namewhat)
+            lua_pushfstring(L, "\n\t%s:%d: in %s '%s'", ar.short_src, ar.currentline,
+                            ar.namewhat, ar.name);
+        else if (*ar.what == 'm')
+            lua_pushfstring(L, "\n\t%s:%d: in main chunk", ar.short_src, ar.currentline);
+        else
+            lua_pushfstring(L, "\n\t%s:%d: in function <%s:%d>", ar.short_src,
+                            ar.currentline, ar.short_src, ar.linedefined);
+        luaL_addvalue(&b);
+    }
+    luaL_pushresult(&b);
+}
+
 static int msghandler(lua_State *L)
 {
     if (interrupted_signal(L, 1))
@@ -215,7 +255,7 @@ static int msghandler(lua_State *L)
             return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
-    luaL_traceback(L, L, msg, 1);
+    user_traceback(L, msg);
     return 1;
 }
 
@@ -424,8 +464,13 @@ static void print_doc(const gd_entry *e)
            e->abi_major, e->abi_minor);
 }
 
-static int cmd_doc(const gd_registry *reg, const char *name)
+static int cmd_doc(lua_State *L, const gd_registry *reg, const char *name)
 {
+    if (lgd_doc_page(L, name)) {   /* gd.train's keys and the like (lua/lapi.c) */
+        fputs(lua_tostring(L, -1), stdout);
+        lua_pop(L, 1);
+        return EXIT_SUCCESS;
+    }
     const char *dot = strchr(name, '.');
     if (dot) {
         char kind_name[32];
@@ -485,7 +530,8 @@ static int cmd_doc(const gd_registry *reg, const char *name)
     if (best)
         return fail("no component named '%s' (did you mean %s.%s? see gradus list)", name,
                     gd_kind_short_name(best_kind), best);
-    return fail("no component named '%s' (see gradus list)", name);
+    return fail("no component or page named '%s' (see gradus list; pages: %s)", name,
+                lgd_doc_pages());
 }
 
 /* ---------------------------------------------------------------------------
@@ -511,7 +557,7 @@ static int call_failed(lua_State *L)
 {
     int sig = interrupted_signal(L, -1);
     if (!sig)
-        return fail("%s", lua_tostring(L, -1));
+        return fail("%s", unprefixed(lua_tostring(L, -1)));
     lua_getfield(L, -1, "message");
     fail("%s", lua_tostring(L, -1));
     return 128 + sig;
@@ -589,6 +635,23 @@ static int cmd_inspect(lua_State *L, const char *path)
     return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* gradus report DIR [DIR...]: the page from saved results (gradus.report). */
+static int cmd_report(lua_State *L, const cli *c)
+{
+    const char *dirs[64];
+    int n = positionals(c, dirs, 64);
+    if (n > 64)
+        return fail("report merges at most 64 directories, got %d", n);
+    int st = push_command(L, "gradus.report", "cli");
+    if (st)
+        return st;
+    for (int i = 0; i < n; i++)
+        lua_pushstring(L, dirs[i]);
+    if (lua_pcall(L, 1 + n, 1, 0) != LUA_OK)
+        return call_failed(L);
+    return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 static int run_bench(int argc, char **argv)
 {
     gd_error err;
@@ -629,17 +692,17 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
-        strcmp(c.command, "inspect") && strcmp(c.command, "resume"))
-        return fail("unknown command '%s' (commands: run, resume, list, doc, inspect, version, bench; "
+        strcmp(c.command, "inspect") && strcmp(c.command, "resume") && strcmp(c.command, "report"))
+        return fail("unknown command '%s' (commands: run, resume, report, list, doc, inspect, version, bench; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
         gd_set_threads(c.threads);
     } else {
-        const char *env = getenv("GRADUS_THREADS");
-        int n = 0;
-        if (env && *env && !parse_threads(env, &n))
-            return fail("GRADUS_THREADS must be a number of threads in 0..4096, got '%s'", env);
+        int n;
+        gd_error err;
+        if (gd_threads_from_env(&n, &err) != GD_OK)
+            return fail("%s", err.msg);
         gd_set_threads(n);
     }
 
@@ -649,7 +712,7 @@ int main(int argc, char **argv)
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &c);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        st = fail("%s", lua_tostring(L, -1));
+        st = fail("%s", unprefixed(lua_tostring(L, -1)));
         lua_close(L);
         return st;
     }
@@ -659,6 +722,8 @@ int main(int argc, char **argv)
 
     if (strcmp(c.command, "run") == 0) {
         st = cmd_run(L, &c);
+    } else if (strcmp(c.command, "report") == 0) {
+        st = cmd_report(L, &c);
     } else {
         const char *pos[3];
         int np = positionals(&c, pos, 3);
@@ -671,7 +736,7 @@ int main(int argc, char **argv)
             st = np > 1 ? fail("list takes at most one kind") : cmd_list(reg, np ? pos[0] : NULL);
         else
             st = np != 1 ? fail("doc takes one name: gradus doc NAME (or KIND.NAME)")
-                         : cmd_doc(reg, pos[0]);
+                         : cmd_doc(L, reg, pos[0]);
     }
     lua_close(L);
     return st;

@@ -9,6 +9,7 @@
  * never a crash or an allocation it did not pay for in bytes.
  */
 #include "binio.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -224,13 +225,17 @@ static int sync_dir(const char *path)
 gd_status gd_write_atomic(const char *path, const unsigned char *data, size_t n,
                           const char *previous, gd_error *err)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
+    /* A device node or FIFO at path would be renamed over, or written to. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return gd_fail(err, GD_EIO, "%s: is %s, not a regular file: refusing to replace it",
+                       path, gd_file_kind(sb.st_mode));
+    /* A name of this process and call only: two writers of one path never
+     * share (or rename away) each other's temporary file. */
+    char *tmp = gd_temp_name(path);
     if (!tmp)
         return gd_fail(err, GD_ENOMEM, "%s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         gd_fail(err, GD_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
         free(tmp);
@@ -279,18 +284,27 @@ gd_status gd_write_atomic(const char *path, const unsigned char *data, size_t n,
 
 unsigned char *gd_read_file(const char *path, size_t *size, gd_error *err)
 {
-    FILE *f = fopen(path, "rb");
     *size = 0;
-    if (!f) {
+    /* O_NONBLOCK: a FIFO is refused below instead of blocking the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         gd_fail(err, GD_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    FILE *f = NULL;
+    if (gd_input_check(fd, path, NULL, err) != GD_OK) {
+        close(fd);
+        return NULL;
+    }
+    if (!(f = fdopen(fd, "rb"))) {
+        gd_fail(err, GD_ENOMEM, "%s: out of memory", path);
+        close(fd);
         return NULL;
     }
     struct stat sb;
     unsigned char *buf = NULL;
     if (fstat(fileno(f), &sb) != 0) {
         gd_fail(err, GD_EIO, "%s: cannot read: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        gd_fail(err, GD_EIO, "%s: not a regular file", path);
     } else if (!(buf = malloc(sb.st_size ? (size_t)sb.st_size : 1))) {
         gd_fail(err, GD_ENOMEM, "%s: out of memory for %lld bytes", path,
                 (long long)sb.st_size);
@@ -346,9 +360,16 @@ gd_status gd_container_open(gd_container *c, const gd_format *fmt, const unsigne
             return gd_rfail(&r, GD_EIO, "not a %s but %s", fmt->kind, fmt->other_hint);
         return gd_rfail(&r, GD_EIO, "not a gradus %s (bad magic)", fmt->kind);
     }
-    if (size >= 12 && le(p + 8, 4) != fmt->version)
+    uint32_t oldest = fmt->oldest ? fmt->oldest : fmt->version;
+    uint32_t version = size >= 12 ? (uint32_t)le(p + 8, 4) : fmt->version;
+    if (version > fmt->version || version < oldest) {
+        if (oldest == fmt->version)
+            return gd_rfail(&r, GD_EIO, "unsupported format version %u (this gradus reads "
+                            "version %u)", (unsigned)version, (unsigned)fmt->version);
         return gd_rfail(&r, GD_EIO, "unsupported format version %u (this gradus reads "
-                        "version %u)", (unsigned)le(p + 8, 4), (unsigned)fmt->version);
+                        "versions %u to %u)", (unsigned)version, (unsigned)oldest,
+                        (unsigned)fmt->version);
+    }
     if (size < GD_HEADER_SIZE)
         return gd_rfail(&r, GD_EIO, "truncated (%zu bytes, shorter than the %d-byte header)",
                         size, GD_HEADER_SIZE);
@@ -363,7 +384,7 @@ gd_status gd_container_open(gd_container *c, const gd_format *fmt, const unsigne
         return gd_rfail(&r, GD_EIO, "corrupt header (%u sections)", ns);
     c->p = p;
     c->size = size;
-    c->version = fmt->version;
+    c->version = version;
     size_t off = GD_HEADER_SIZE;
     for (uint32_t i = 0; i < ns; i++) {
         const char *after = i ? c->sec[i - 1].tag : "the header";

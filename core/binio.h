@@ -70,7 +70,7 @@ typedef struct gd_section {
 typedef struct gd_container {
     const unsigned char *p;
     size_t size;
-    uint32_t version;
+    uint32_t version;           /* the file's: from fmt->oldest to fmt->version */
     int nsections;
     gd_section sec[GD_MAX_SECTIONS];
 } gd_container;
@@ -84,6 +84,7 @@ typedef struct gd_format {
     const char *kind;
     const unsigned char *other_magic;
     const char *other_hint;      /* "a model file: load it with gd.load_model" */
+    uint32_t oldest;             /* the oldest version still read; 0: only `version` */
 } gd_format;
 
 /* Check header, section table and CRCs (unless !verify_crc: fuzzing the

@@ -2,7 +2,9 @@
  * core/checkpoint.c: a whole run in one file, written and read back.
  *
  * The container (binio.h) with magic 89 'G' 'D' 'C' 0D 0A 1A 0A, format
- * version 1, and eight sections in this order (bytes in CHECKPOINTS.md):
+ * version 2 (version 1 files still read: they lack the diverge factor at
+ * the end of CONF and the first step's loss at the end of TRNR), and eight
+ * sections in this order (bytes in CHECKPOINTS.md):
  *   META  who wrote it; the plugin and version behind every component
  *   MODL  the model: input shape, layer specs, parameters, buffers
  *   RNGS  every layer's RNG stream (key, draws taken)
@@ -80,6 +82,8 @@ static void put_conf(gd_buf *b, const gd_train_config *cfg, const gd_run_setting
     put_identity(b, &run->val_id);
     put_bytes(b, run->train_recipe, run->train_recipe_len);
     put_bytes(b, run->val_recipe, run->val_recipe_len);
+    gd_put_f64(b, cfg->diverge_factor);   /* version 2 */
+    gd_put_u8(b, cfg->drop_last);   /* appended later: older files end before it */
 }
 
 static void put_record(gd_buf *b, const gd_step_record *r, int nl)
@@ -160,6 +164,7 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     gd_put_f64(b, st.epoch_loss);
     gd_put_u64(b, (uint64_t)st.epoch_samples);
     gd_put_u64(b, (uint64_t)st.horizon_epochs);
+    gd_put_f64(b, st.first_loss);         /* version 2 */
     gd_section_end(b, s);
 
     s = gd_section_begin(b, "HIST");
@@ -413,6 +418,16 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
         !get_bytes(r, "the data recipe", &run->train_recipe, &run->train_recipe_len) ||
         !get_bytes(r, "the validation recipe", &run->val_recipe, &run->val_recipe_len))
         return false;
+    if (ck->version >= 2) {
+        if (!gd_get_f64(r, "the diverge factor", &ck->diverge_factor))
+            return false;
+        if (ck->diverge_factor != 0 && !(ck->diverge_factor > 1 && isfinite(ck->diverge_factor))) {
+            gd_rfail(r, GD_EIO, "malformed section CONF: diverge factor %g", ck->diverge_factor);
+            return false;
+        }
+    }
+    if (r->pos < r->end && !get_flag(r, "drop_last", &ck->drop_last))
+        return false;
     return gd_reader_done(r);
 }
 
@@ -472,6 +487,9 @@ static bool get_trnr(gd_reader *r, gd_checkpoint *ck)
         !gd_get_f64(r, "the epoch's loss", &st->epoch_loss) ||
         !get_int(r, "the epoch's samples", big, &st->epoch_samples) ||
         !get_int(r, "the horizon", big, &st->horizon_epochs))
+        return false;
+    st->first_loss = NAN;   /* version 1: not recorded, so not checked */
+    if (ck->version >= 2 && !gd_get_f64(r, "the first step's loss", &st->first_loss))
         return false;
     st->epoch_seed = (uint64_t)seed;
     if (st->opt_step0 > st->step || st->horizon_epochs < 1 || st->epoch > ck->epochs) {
@@ -638,6 +656,7 @@ gd_checkpoint *gd_checkpoint_parse(const gd_registry *reg, const unsigned char *
         return NULL;
     }
     ck->progress.best = INFINITY;
+    ck->version = c.version;
     for (int i = 0; i < nsec; i++) {
         gd_reader r = gd_reader_at(&c, &c.sec[i], reg, name, err);
         if (!sections[i].get(&r, ck)) {

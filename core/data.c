@@ -29,6 +29,7 @@ typedef struct data_base {
     uint8_t *y8;            /* [n] labels, with x8 */
     float *xf;              /* [n, features] floats, or NULL */
     float *yf;              /* [n, target_width], with xf */
+    double *labels;         /* [classes] the file's label of each class, or NULL */
 } data_base;
 
 #define NAME_SIZE 64
@@ -51,6 +52,7 @@ static void base_unref(data_base *b)
     free(b->y8);
     free(b->xf);
     free(b->yf);
+    free(b->labels);
     free(b);
 }
 
@@ -212,6 +214,21 @@ const gd_shape *gd_dataset_sample_shape(const gd_dataset *ds) { return &ds->base
 int gd_dataset_classes(const gd_dataset *ds) { return ds->base->classes; }
 int64_t gd_dataset_target_width(const gd_dataset *ds) { return ds->base->target_width; }
 const char *gd_dataset_name(const gd_dataset *ds) { return ds->name; }
+const double *gd_dataset_labels(const gd_dataset *ds) { return ds->base->labels; }
+
+gd_status gd_dataset_set_labels(gd_dataset *ds, const double *labels, gd_error *err)
+{
+    int k = ds->base->classes;
+    if (k < 1)
+        return gd_fail(err, GD_EINVAL, "dataset: class labels need a classification set");
+    double *copy = malloc((size_t)k * sizeof *copy);
+    if (!copy)
+        return gd_fail(err, GD_ENOMEM, "dataset: out of memory for %d labels", k);
+    memcpy(copy, labels, (size_t)k * sizeof *copy);
+    free(ds->base->labels);   /* shared by every view of the base */
+    ds->base->labels = copy;
+    return GD_OK;
+}
 
 void gd_dataset_set_name(gd_dataset *ds, const char *name)
 {
@@ -387,6 +404,10 @@ gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats
     out = gd_dataset_from_floats(n, &ds->base->shape, x, tw, y, ds->base->classes, err);
     if (out)
         gd_dataset_set_name(out, ds->name);
+    if (out && ds->base->labels && gd_dataset_set_labels(out, ds->base->labels, err) != GD_OK) {
+        gd_dataset_free(out);
+        out = NULL;
+    }
 done:
     free(sum);
     free(sq);

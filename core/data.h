@@ -45,6 +45,13 @@ const char *gd_dataset_name(const gd_dataset *ds);
 /* Set the name (truncated to 63 bytes); only on a data set nobody else holds
  * yet, i.e. right after making it (loaders name theirs this way). */
 void gd_dataset_set_name(gd_dataset *ds, const char *name);
+/* The label each class had in the source file (class c: labels[c]), for
+ * CSV sets loaded with classes: NULL when the set has none. Shared with the
+ * set's views (do not free). */
+const double *gd_dataset_labels(const gd_dataset *ds);
+/* Give the set (and the views sharing its samples) gd_dataset_classes(ds)
+ * labels, copied. */
+gd_status gd_dataset_set_labels(gd_dataset *ds, const double *labels, gd_error *err);
 
 /* Shuffle the view's positions with `seed` (Fisher-Yates on
  * gd_rng_stream(seed, GD_DATA_SPLIT_STREAM)), then the first n_val samples

@@ -12,6 +12,7 @@
  * labelling convention does not matter.
  */
 #include "data.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,14 +258,14 @@ gd_status gd_csv_load(const gd_csv_options *o, gd_dataset **out, gd_error *err)
     csv_state c = { .path = o->path };
     float *x = NULL, *y = NULL;
     gd_status st;
-    int fd = open(o->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO is refused below instead of blocking the open. */
+    int fd = open(o->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return gd_fail(err, errno == ENOENT ? GD_ENOTFOUND : GD_EIO, "%s: cannot open (%s)",
                        o->path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+    if ((st = gd_input_check(fd, o->path, "a CSV file", err)) != GD_OK) {
         close(fd);
-        return gd_fail(err, GD_EIO, "%s: is a directory, expected a CSV file", o->path);
+        return st;
     }
     if (!(c.fp = fdopen(fd, "r"))) {
         close(fd);
@@ -290,10 +291,24 @@ gd_status gd_csv_load(const gd_csv_options *o, gd_dataset **out, gd_error *err)
         y[i] = row[target];
     }
     int classes = 0;
-    if (o->classes)
-        classes = map_classes(y, n, c.vals);   /* c.vals is no longer needed */
+    double *labels = NULL;
+    if (o->classes) {
+        /* c.vals is no longer needed: it receives the sorted distinct labels */
+        classes = map_classes(y, n, c.vals);
+        if (!(labels = malloc((size_t)classes * sizeof *labels))) {
+            st = gd_fail(err, GD_ENOMEM, "%s: out of memory", o->path);
+            goto done;
+        }
+        for (int k = 0; k < classes; k++)
+            labels[k] = c.vals[k];
+    }
     gd_shape shape = gd_shape_1(nf);
     gd_dataset *ds = gd_dataset_from_floats(n, &shape, x, 1, y, classes, err);
+    if (ds && labels && (st = gd_dataset_set_labels(ds, labels, err)) != GD_OK) {
+        gd_dataset_free(ds);
+        ds = NULL;
+    }
+    free(labels);
     if (!ds) {
         st = GD_EINVAL;
         goto done;

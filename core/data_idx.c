@@ -12,6 +12,7 @@
  * (plain or gzip) is "truncated", with how many bytes were expected and got.
  */
 #include "data.h"
+#include "fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -95,21 +96,22 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
                           const char *kind, gd_error *err)
 {
     f->path = path;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO is refused below instead of blocking the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return gd_fail(err, errno == ENOENT ? GD_ENOTFOUND : GD_EIO, "%s: cannot open (%s)",
                        path, strerror(errno));
+    char expected[48];
+    snprintf(expected, sizeof expected, "an IDX %s file", kind);
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
+    gd_status chk = gd_input_check(fd, path, expected, err);
+    if (chk == GD_OK && fstat(fd, &st) != 0)
+        chk = gd_fail(err, GD_EIO, "%s: cannot stat (%s)", path, strerror(errno));
+    if (chk != GD_OK) {
         close(fd);
-        return gd_fail(err, GD_EIO, "%s: cannot stat (%s)", path, strerror(e));
+        return chk;
     }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return gd_fail(err, GD_EIO, "%s: is a directory, expected an IDX %s file", path, kind);
-    }
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+    if (st.st_size == 0) {
         close(fd);
         return gd_fail(err, GD_EIO, "%s: file is empty, expected an IDX %s file", path, kind);
     }
@@ -153,6 +155,12 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
         else
             f->per *= v;
     }
+    /* count < 2^32 and per <= 2^32: check the product before anyone forms
+     * it (read_samples does), as the checkpoint reader checks its sizes. */
+    if (f->count > INT64_MAX / f->per)
+        return gd_fail(err, GD_EIO, "%s: IDX header claims %lld samples of %lld bytes, more "
+                       "than any file can hold", path, (long long)f->count,
+                       (long long)f->per);
     return GD_OK;
 }
 
@@ -162,6 +170,9 @@ static gd_status idx_open(idx_file *f, const char *path, int min_ndim, int max_n
 static gd_status read_samples(idx_file *f, int64_t n, const char *where, uint8_t **out,
                               gd_error *err)
 {
+    if (n > INT64_MAX / f->per)   /* idx_open refused such a header already */
+        return gd_fail(err, GD_EIO, "%s: %lld samples of %lld bytes overflow", f->path,
+                       (long long)n, (long long)f->per);
     int64_t total = n * f->per, cap = total < (1 << 24) ? total : (1 << 24), done = 0;
     uint8_t *buf = malloc((size_t)cap);
     if (!buf)

@@ -13,6 +13,7 @@
  *                   mallocs on every threaded call, see pool.c and
  *                   BENCHMARKS.md; oneDNN opens an OpenMP team).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,4 +115,33 @@ void gd_set_threads(int n)
 int gd_get_threads(void)
 {
     return threads_set ? threads_set : 1;
+}
+
+int gd_threads_parse(const char *s, int *n)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 4096 || !(*s >= '0' && *s <= '9'))
+        return 0;
+    *n = (int)v;
+    return 1;
+}
+
+gd_status gd_threads_from_env(int *n, gd_error *err)
+{
+    const char *env = getenv("GRADUS_THREADS");
+    *n = 0;
+    if (env && *env && !gd_threads_parse(env, n))
+        return gd_fail(err, GD_EINVAL,
+                       "GRADUS_THREADS must be a number of threads in 0..4096 (0: all cores), "
+                       "got '%s'", env);
+    return GD_OK;
+}
+
+void gd_threads_stop(void)
+{
+    gd_pool_resize(1);
+    /* Not 0: a product after this must not lazily start new workers. */
+    threads_set = 1;
 }

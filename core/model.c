@@ -23,8 +23,10 @@ struct gd_model {
     float **acts;              /* [nlayers] layer outputs */
     float *dbuf[2];            /* ping-pong input gradients for backward */
     float **scratch;           /* [nlayers] */
-    const float *last_input;
+    const float *last_input;   /* the last training forward's, else NULL */
     int64_t last_batch;
+    double *labels;            /* [output width] class labels of the training data, or NULL */
+    gd_spec *loss;             /* the loss it was trained with (owned), or NULL */
 };
 
 /* Stream ids: parameters of layer i draw from stream PARAM_STREAM + 16*i + p,
@@ -62,7 +64,39 @@ void gd_model_free(gd_model *m)
     free(m->scratch);
     free(m->dbuf[0]);
     free(m->dbuf[1]);
+    free(m->labels);
+    gd_spec_free(m->loss);
     free(m);
+}
+
+const double *gd_model_labels(const gd_model *m) { return m->labels; }
+const gd_spec *gd_model_loss(const gd_model *m) { return m->loss; }
+
+gd_status gd_model_set_labels(gd_model *m, const double *labels, int64_t n, gd_error *err)
+{
+    double *copy = NULL;
+    if (labels) {
+        int64_t width = gd_shape_numel(&m->out);
+        if (n != width)
+            return gd_fail(err, GD_EINVAL, "model: %lld class labels for %lld outputs",
+                           (long long)n, (long long)width);
+        if (!(copy = malloc((size_t)n * sizeof *copy)))
+            return gd_fail(err, GD_ENOMEM, "model: out of memory for labels");
+        memcpy(copy, labels, (size_t)n * sizeof *copy);
+    }
+    free(m->labels);
+    m->labels = copy;
+    return GD_OK;
+}
+
+gd_status gd_model_set_loss(gd_model *m, const gd_spec *loss, gd_error *err)
+{
+    gd_spec *copy = NULL;
+    if (loss && !(copy = gd_spec_copy(loss)))
+        return gd_fail(err, GD_ENOMEM, "model: out of memory for the loss spec");
+    gd_spec_free(m->loss);
+    m->loss = copy;
+    return GD_OK;
 }
 
 static gd_status create_layers(gd_model *m, const gd_spec *const *specs, gd_error *err)
@@ -222,6 +256,7 @@ int64_t gd_model_param_count(const gd_model *m) { return m->nparams; }
 float *gd_model_params(gd_model *m) { return m->params; }
 float *gd_model_grads(gd_model *m) { return m->grads; }
 int64_t gd_model_last_batch(const gd_model *m) { return m->last_batch; }
+bool gd_model_can_backward(const gd_model *m) { return m->last_input != NULL; }
 
 gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
 {
@@ -266,6 +301,7 @@ gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
     m->dbuf[1] = d1;
     m->reserved = batch;
     m->last_batch = 0;
+    m->last_input = NULL;
     return GD_OK;
 }
 
@@ -300,7 +336,9 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
             return gd_fail(err, st, "%s: %s", l->name, inner.msg);
         xin = y;
     }
-    m->last_input = x;
+    /* An evaluation forward overwrites the activations backward reads, and
+     * its input may be gone by then: only a training forward enables it. */
+    m->last_input = training ? x : NULL;
     m->last_batch = batch;
     *out = m->acts[m->nlayers - 1];
     return GD_OK;

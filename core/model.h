@@ -91,6 +91,19 @@ void gd_model_zero_grad(gd_model *m);
 /* Output of layer i of the last forward ([batch, out...]). */
 gd_tensor gd_model_activation(gd_model *m, int i);
 int64_t gd_model_last_batch(const gd_model *m);
+/* The labels of the classes the outputs stand for (output k: labels[k]),
+ * kept from the data the model was trained on (CSV class labels), or NULL.
+ * Set copies n (= output width) labels; NULL clears them. Saved in model
+ * files and checkpoints. */
+const double *gd_model_labels(const gd_model *m);
+gd_status gd_model_set_labels(gd_model *m, const double *labels, int64_t n, gd_error *err);
+/* The loss the model was trained with (a copy it owns), or NULL; saved in
+ * model files so evaluate on a loaded model uses it. */
+const gd_spec *gd_model_loss(const gd_model *m);
+gd_status gd_model_set_loss(gd_model *m, const gd_spec *loss, gd_error *err);
+/* Whether backward may run: the last forward was a training one (nothing
+ * since has replaced its activations). */
+bool gd_model_can_backward(const gd_model *m);
 
 /* Mean loss and accuracy (classification; else NaN) over a data set, in
  * evaluation mode, in batches of `batch`. */
@@ -127,5 +140,15 @@ const char *gd_blas_description(void);
 /* Threads for the products, update and gather (n <= 0: all cores). */
 void gd_set_threads(int n);
 int gd_get_threads(void);
+/* A thread count as --threads and GRADUS_THREADS take it: a whole decimal
+ * number in 0..4096 (0: all cores), nothing else. 1 if valid, else 0. */
+int gd_threads_parse(const char *s, int *n);
+/* GRADUS_THREADS into *n (0 when unset or empty); a bad value fails with a
+ * message naming the variable. The one reader for the CLI and the module. */
+gd_status gd_threads_from_env(int *n, gd_error *err);
+/* Stop and join the pool's workers and stay on one thread until the next
+ * gd_set_threads: called when a Lua state closes the module, before lua_close
+ * may dlclose the code the workers run. */
+void gd_threads_stop(void);
 
 #endif

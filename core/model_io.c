@@ -38,10 +38,10 @@
 static const unsigned char model_magic[8] = { 0x89, 'G', 'D', 'M', 0x0D, 0x0A, 0x1A, 0x0A };
 static const unsigned char ckpt_magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
 
-const gd_format gd_model_format = { model_magic, 2, "model", NULL, NULL };
+const gd_format gd_model_format = { model_magic, 2, "model", NULL, NULL, 0 };
 const gd_format gd_checkpoint_format = {
-    ckpt_magic, 1, "checkpoint", model_magic,
-    "a model: load it with gd.load_model",
+    ckpt_magic, 2, "checkpoint", model_magic,
+    "a model: load it with gd.load_model", 1,
 };
 
 /* ---------------------------------------------------------------------------
@@ -188,6 +188,65 @@ void gd_put_model(gd_buf *b, gd_model *m)
         for (int k = 0; k < l->nbuffers; k++)
             put_array(b, l->buffers[k].info->name, l->buffers[k].value, l->buffers[k].numel);
     }
+    /* Appended later (files written before end here): class labels, loss. */
+    const double *labels = gd_model_labels(m);
+    int64_t width = gd_shape_numel(gd_model_output_shape(m));
+    gd_put_u32(b, labels ? (uint32_t)width : 0);
+    for (int64_t k = 0; labels && k < width; k++)
+        gd_put_f64(b, labels[k]);
+    const gd_spec *loss = gd_model_loss(m);
+    gd_put_u8(b, loss != NULL);
+    if (loss)
+        gd_put_spec(b, loss);
+}
+
+/* The optional tail of MODL (see gd_put_model): absent in older files. */
+static bool get_model_tail(gd_reader *r, gd_model *m)
+{
+    if (r->pos == r->end)
+        return true;
+    uint32_t n;
+    unsigned has_loss;
+    int64_t width = gd_shape_numel(gd_model_output_shape(m));
+    if (!gd_get_u32(r, "the class label count", &n))
+        return false;
+    if (n != 0 && n != (uint64_t)width) {
+        gd_rfail(r, GD_EIO, "malformed section MODL: %u class labels for %lld outputs", n,
+                 (long long)width);
+        return false;
+    }
+    double *labels = n ? malloc(n * sizeof *labels) : NULL;
+    if (n && !labels) {
+        gd_rfail(r, GD_ENOMEM, "out of memory");
+        return false;
+    }
+    bool ok = true;
+    for (uint32_t k = 0; ok && k < n; k++)
+        ok = gd_get_f64(r, "the class labels", &labels[k]);
+    gd_error inner;
+    if (ok && n && gd_model_set_labels(m, labels, n, &inner) != GD_OK)
+        ok = !gd_rfail(r, GD_ENOMEM, "%s", inner.msg);
+    free(labels);
+    if (!ok || !gd_get_u8(r, "the loss flag", &has_loss))
+        return false;
+    if (has_loss > 1) {
+        gd_rfail(r, GD_EIO, "malformed section MODL: loss flag %u", has_loss);
+        return false;
+    }
+    if (!has_loss)
+        return true;
+    gd_spec *loss = gd_get_spec(r, "the loss");
+    if (!loss)
+        return false;
+    if (loss->component->kind != GD_KIND_LOSS) {
+        gd_rfail(r, GD_EIO, "malformed section MODL: the loss is a %s spec",
+                 gd_kind_name(loss->component->kind));
+        ok = false;
+    } else if (gd_model_set_loss(m, loss, &inner) != GD_OK) {
+        ok = !gd_rfail(r, GD_ENOMEM, "%s", inner.msg);
+    }
+    gd_spec_free(loss);
+    return ok;
 }
 
 /* One parameter or buffer: name and count must match the model's. */
@@ -347,6 +406,10 @@ gd_model *gd_get_model(gd_reader *r)
             m = NULL;
             goto done;
         }
+    if (!get_model_tail(r, m)) {
+        gd_model_free(m);
+        m = NULL;
+    }
 done:
     for (uint32_t i = 0; i < nl; i++)
         gd_spec_free(specs[i]);
@@ -363,8 +426,10 @@ static void put_model_meta(gd_buf *b, gd_model *m, const char *reason)
     int nl = gd_model_layer_count(m);
     const gd_spec *specs[GD_MAX_COMPONENT_REFS];
     int n = 0;
-    for (int i = 0; i < nl && n < GD_MAX_COMPONENT_REFS; i++)
+    for (int i = 0; i < nl && n < GD_MAX_COMPONENT_REFS - 1; i++)
         specs[n++] = gd_model_layer_at(m, i)->spec;
+    if (gd_model_loss(m))
+        specs[n++] = gd_model_loss(m);
     gd_put_meta(b, gd_model_registry(m), specs, n, reason);
 }
 

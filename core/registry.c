@@ -23,6 +23,7 @@ struct gd_registry {
     int nentries, cap;
     handle *handles;
     int nhandles;
+    char warning[GD_ERROR_SIZE];   /* GRADUS_PLUGIN_PATH dirs that are not there */
 };
 
 static const char *const kind_names[] = {
@@ -400,6 +401,7 @@ static gd_status load_user_dir(gd_registry *reg, gd_error *err)
 
 gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
 {
+    reg->warning[0] = 0;
     const char *builtin = gd_registry_builtin_dir();
     gd_status st = builtin ? gd_registry_load_dir(reg, builtin, err) : GD_OK;
     if (st == GD_OK)
@@ -411,10 +413,26 @@ gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err)
     if (!copy)
         return gd_fail(err, GD_ENOMEM, "out of memory");
     char *save = NULL;
-    for (char *p = strtok_r(copy, ":", &save); p && st == GD_OK; p = strtok_r(NULL, ":", &save))
+    size_t used = 0;
+    for (char *p = strtok_r(copy, ":", &save); p && st == GD_OK; p = strtok_r(NULL, ":", &save)) {
+        struct stat sb;
+        if (stat(p, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            /* Most likely a typo: say so (the caller prints it), load on. */
+            int w = snprintf(reg->warning + used, sizeof reg->warning - used, "%s%s",
+                             used ? ", " : "GRADUS_PLUGIN_PATH: no such directory: ", p);
+            if (w > 0 && (size_t)w < sizeof reg->warning - used)
+                used += (size_t)w;
+            continue;
+        }
         st = gd_registry_load_dir(reg, p, err);
+    }
     free(copy);
     return st;
+}
+
+const char *gd_registry_warning(const gd_registry *reg)
+{
+    return reg->warning[0] ? reg->warning : NULL;
 }
 
 /* ---------------------------------------------------------------------------
@@ -466,6 +484,7 @@ gd_status gd_registry_fail_unknown(const gd_registry *reg, gd_kind kind, const c
     if (best)
         return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (did you mean '%s'? available: %s)",
                        gd_kind_name(kind), name, best, used ? list : "none");
-    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (available: %s)", gd_kind_name(kind), name,
-                   used ? list : "none loaded");
+    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (available: %s; if a plugin provides it, "
+                   "load it: gradus -l FILE.so, gd.plugins.load(FILE) or a directory in "
+                   "GRADUS_PLUGIN_PATH)", gd_kind_name(kind), name, used ? list : "none loaded");
 }

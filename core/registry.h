@@ -40,8 +40,13 @@ gd_status gd_registry_load_dir(gd_registry *reg, const char *dir, gd_error *err)
 #define GD_USER_PLUGIN_DIR ".local/lib/gradus/plugins"
 
 /* The built-in plugin dir, then $HOME/GD_USER_PLUGIN_DIR, then each dir of
- * GRADUS_PLUGIN_PATH. */
+ * GRADUS_PLUGIN_PATH; an entry of GRADUS_PLUGIN_PATH that is not a
+ * directory is skipped and named by gd_registry_warning. */
 gd_status gd_registry_load_defaults(gd_registry *reg, gd_error *err);
+/* One line naming the GRADUS_PLUGIN_PATH entries the last
+ * gd_registry_load_defaults skipped, or NULL: for the caller to print (the
+ * library prints nothing). Owned by the registry. */
+const char *gd_registry_warning(const gd_registry *reg);
 
 /* The built-in plugin dir, found beside libgradus (no path is compiled in,
  * so an installed tree can be staged or moved): <libdir>/gradus/plugins

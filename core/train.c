@@ -13,6 +13,12 @@
  * anywhere upstream reaches it within a step), and when it is not finite a
  * scan names the first layer whose activations, gradients or parameters
  * hold a NaN or Inf. Monitored steps also check the gradient norm.
+ *
+ * A loss can also explode while staying finite (lr = 1e4 reaches 2e21):
+ * with cfg.diverge_factor, a step whose data loss exceeds that factor times
+ * the run's first step's loss ends the run the same way, as "loss
+ * exploded". The reference loss is part of the trainer's state, so a
+ * resumed run checks against its own first step.
  */
 #include "train.h"
 
@@ -30,6 +36,7 @@ struct gd_trainer {
     float *slots[GD_MAX_OPTIM_SLOTS];
     double *scalars;
     int64_t n, batch, steps_per_epoch, total_steps;
+    int64_t per_epoch;                   /* samples an epoch uses: n, or whole batches only */
     int64_t step, epoch, pos;            /* updates done, epochs done, position in epoch */
     int64_t *perm;
     uint64_t epoch_seed;                 /* the seed of this epoch's order */
@@ -41,6 +48,7 @@ struct gd_trainer {
     bool sched_epochs;
     gd_divergence div;
     bool diverged;
+    double first_loss;                   /* step 0's data loss; NaN: not yet */
     /* telemetry */
     gd_step_record *records;
     gd_layer_telemetry *tele;
@@ -94,6 +102,37 @@ void gd_trainer_free(gd_trainer *tr)
     free(tr);
 }
 
+/* Batch norm trains on batch statistics: a batch of one sample has no
+ * variance, leaves the running variance as it was and passes a zero
+ * gradient. Refused before the run rather than met at the end of an epoch.
+ * Matched by component name: the layer ABI has no "needs a batch of two"
+ * field yet (that would be an ABI 1.x addition). */
+static gd_status check_batch_of_one(const gd_train_config *c, gd_error *err)
+{
+    int64_t n = gd_dataset_size(c->train);
+    int64_t batch = c->batch == 0 || c->batch > n ? n : c->batch;
+    bool one = batch == 1 || (!c->drop_last && n % batch == 1);
+    const gd_model_layer *bn = NULL;
+    for (int i = 0; one && !bn && i < gd_model_layer_count(c->model); i++) {
+        const gd_model_layer *l = gd_model_layer_at(c->model, i);
+        if (strcmp(l->spec->component->name, "batchnorm") == 0)
+            bn = l;
+    }
+    if (!bn)
+        return GD_OK;
+    if (batch == 1)
+        return gd_fail(err, GD_EINVAL, "train: layer %s (batchnorm) cannot train on a batch of "
+                       "one sample, and %lld samples in batches of 1 make every batch one: use "
+                       "a batch of at least 2", bn->name, (long long)n);
+    int64_t other = batch + 1;
+    while (other < n && n % other == 1)
+        other++;
+    return gd_fail(err, GD_EINVAL, "train: layer %s (batchnorm) cannot train on a batch of one "
+                   "sample, and %lld samples in batches of %lld leave a last batch of 1: set "
+                   "drop_last = true, or use another batch size (%lld leaves none)", bn->name,
+                   (long long)n, (long long)batch, (long long)other);
+}
+
 static gd_status check_config(const gd_train_config *c, gd_error *err)
 {
     if (!c->model || !c->loss || !c->optimizer || !c->train)
@@ -118,6 +157,9 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
                        (long long)c->epochs);
     if (c->batch < 0)
         return gd_fail(err, GD_EINVAL, "train: batch must be >= 1 or \"full\"");
+    if (c->diverge_factor != 0 && !(c->diverge_factor > 1 && isfinite(c->diverge_factor)))
+        return gd_fail(err, GD_EINVAL, "train: the diverge factor must be a number > 1 (or 0: "
+                       "off), got %g", c->diverge_factor);
     if (c->clip != GD_CLIP_NONE && !(c->clip_value > 0 && isfinite(c->clip_value)))
         return gd_fail(err, GD_EINVAL, "train: clip threshold must be > 0, got %g", c->clip_value);
     const gd_shape *in = gd_model_input_shape(c->model), *out = gd_model_output_shape(c->model);
@@ -140,7 +182,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
                        "data has %lld targets", (long long)outw,
                        (long long)gd_dataset_target_width(c->train));
     }
-    return GD_OK;
+    return check_batch_of_one(c, err);
 }
 
 static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
@@ -177,9 +219,11 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     }
     tr->cfg = *cfg;
     tr->m = cfg->model;
+    tr->first_loss = NAN;
     tr->n = gd_dataset_size(cfg->train);
     tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
-    tr->steps_per_epoch = (tr->n + tr->batch - 1) / tr->batch;
+    tr->per_epoch = cfg->drop_last ? tr->n / tr->batch * tr->batch : tr->n;
+    tr->steps_per_epoch = (tr->per_epoch + tr->batch - 1) / tr->batch;
     /* Steps are counted in int64: a run or horizon too long for that (a
      * resumed checkpoint's counts come from a file) is refused, not
      * overflowed. */
@@ -298,14 +342,23 @@ static bool all_finite(const float *x, int64_t n)
     return acc == 0;
 }
 
-/* Name the first place holding a NaN/Inf, in forward order. */
-static void locate_divergence(gd_trainer *tr, const char *fallback)
+/* The run ends at this step: the record, at the loss until located. */
+static gd_divergence *divergence_here(gd_trainer *tr, const char *reason)
 {
     gd_divergence *d = &tr->div;
     d->step = tr->step;
     d->epoch = tr->epoch + 1;
     d->layer = -1;
+    d->reason = reason;
     snprintf(d->layer_name, sizeof d->layer_name, "loss");
+    tr->diverged = true;
+    return d;
+}
+
+/* Name the first place holding a NaN/Inf, in forward order. */
+static void locate_divergence(gd_trainer *tr, const char *fallback)
+{
+    gd_divergence *d = divergence_here(tr, "not finite");
     snprintf(d->what, sizeof d->what, "%s", fallback);
     int nl = gd_model_layer_count(tr->m);
     for (int i = 0; i < nl; i++) {
@@ -332,7 +385,6 @@ static void locate_divergence(gd_trainer *tr, const char *fallback)
             break;
         }
     }
-    tr->diverged = true;
 }
 
 static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
@@ -340,6 +392,29 @@ static gd_status diverge(gd_trainer *tr, const char *why, gd_error *err)
     locate_divergence(tr, why);
     return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s", (long long)tr->step,
                    tr->div.what);
+}
+
+/* A finite loss far above where the run started: nothing to locate, the
+ * numbers are the message. */
+static gd_status explode(gd_trainer *tr, double loss, gd_error *err)
+{
+    gd_divergence *d = divergence_here(tr, "loss exploded");
+    snprintf(d->what, sizeof d->what, "loss exploded: %.4g at step %lld is more than %g times "
+             "the first step's loss (%.4g)", loss, (long long)tr->step, tr->cfg.diverge_factor,
+             tr->first_loss);
+    return gd_fail(err, GD_ENUMERIC, "train: diverged at step %lld: %s", (long long)tr->step,
+                   d->what);
+}
+
+/* Checks a finite data loss against the first step's (and takes that). */
+static bool exploded(gd_trainer *tr, double loss)
+{
+    if (tr->step == 0)
+        tr->first_loss = loss;
+    /* NaN compares false: no reference (an old checkpoint), no check; a
+     * first loss of 0 gives no scale to compare with. */
+    return tr->cfg.diverge_factor > 0 && tr->first_loss > 0 &&
+           loss > tr->cfg.diverge_factor * tr->first_loss;
 }
 
 static void layer_stats(gd_trainer *tr, gd_step_record *rec)
@@ -501,7 +576,7 @@ static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double
     }
     tr->step++;
     tr->pos += nb;
-    bool done = tr->pos >= tr->n;
+    bool done = tr->pos >= tr->per_epoch;
     if (done) {
         tr->pos = 0;
         tr->epoch++;
@@ -525,7 +600,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->epoch_loss = 0;
         tr->epoch_samples = 0;
     }
-    int64_t nb = tr->n - tr->pos < tr->batch ? tr->n - tr->pos : tr->batch;
+    int64_t nb = tr->per_epoch - tr->pos < tr->batch ? tr->per_epoch - tr->pos : tr->batch;
     gather_batch(tr, nb);
 #define LAP(field)                      \
     if (tr->timing_on) {                \
@@ -549,6 +624,8 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     LAP(loss);
     if (!isfinite(loss))
         return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
+    if (exploded(tr, loss))
+        return explode(tr, loss, err);
     bool monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
                      tr->nrec < tr->caprec;
     double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
@@ -670,6 +747,7 @@ void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
     st->epoch_loss = tr->epoch_loss;
     st->epoch_samples = tr->epoch_samples;
     st->horizon_epochs = tr->horizon_epochs;
+    st->first_loss = tr->first_loss;
     st->nslots = ov->nslots;
     st->nscalars = ov->nscalars;
     st->slot_len = gd_model_param_count(tr->m);
@@ -687,9 +765,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
     int64_t np = gd_model_param_count(tr->m);
     int nl = gd_model_layer_count(tr->m);
-    if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->n || st->step < 0)
+    if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->per_epoch || st->step < 0)
         return gd_fail(err, GD_EINVAL, "train: cannot continue at epoch %lld, sample %lld of "
-                       "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->n);
+                       "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->per_epoch);
     /* The step count follows from the position when the batch size is the
      * same: a different data set or batch cannot continue this run. */
     int64_t want = st->epoch * tr->steps_per_epoch + (st->pos + tr->batch - 1) / tr->batch;
@@ -754,6 +832,7 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     tr->epoch_seed = st->epoch_seed;
     tr->epoch_loss = st->epoch_loss;
     tr->epoch_samples = st->epoch_samples;
+    tr->first_loss = st->first_loss;
     if (keep_optimizer) {
         for (int k = 0; k < ov->nslots; k++)
             memcpy(tr->slots[k], st->slots[k], (size_t)np * sizeof(float));

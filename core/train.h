@@ -37,6 +37,11 @@ typedef struct gd_train_config {
     int64_t monitor_every;                  /* 0: no telemetry */
     int64_t horizon_epochs;                 /* the schedules' T, in epochs; 0: epochs. A
                                                resumed run keeps its first one. */
+    double diverge_factor;                  /* > 1: the run diverges ("loss exploded")
+                                               when a step's loss exceeds this times
+                                               the first step's; 0: no such check */
+    bool drop_last;                         /* drop an epoch's last, partial batch (its
+                                               samples change with each epoch's order) */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */
@@ -76,7 +81,8 @@ typedef struct gd_divergence {
     int64_t epoch;
     int layer;              /* index of the first layer where it appeared, -1: the loss */
     char layer_name[32];
-    char what[96];          /* "loss is NaN", "gradient of dense2.weight is Inf", ... */
+    char what[128];         /* "loss is NaN", "gradient of dense2.weight is Inf", ... */
+    const char *reason;     /* "not finite" or "loss exploded"; static */
 } gd_divergence;
 
 typedef struct gd_trainer gd_trainer;
@@ -110,6 +116,8 @@ typedef struct gd_trainer_state {
     double epoch_loss;              /* sum of loss * batch over this epoch so far */
     int64_t epoch_samples;
     int64_t horizon_epochs;
+    double first_loss;              /* the run's step 0 loss (the diverge check's
+                                       reference); NaN: not taken yet, or unknown */
     int nslots, nscalars;
     int64_t slot_len;               /* floats per slot: the model's parameter count */
     float *slots[GD_MAX_OPTIM_SLOTS];
@@ -153,7 +161,10 @@ double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c, 
  * the numbers are those of one pass). The trainer's and the benchmark's. */
 void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span);
 
-/* Base lr of an optimizer spec (its `lr` option; 0.01 if it has none). */
+/* Base lr of an optimizer spec: its number option `lr` (as given, else the
+ * schema's default, which the spec holds); 1.0 when the optimizer has no
+ * such option or leaves an optional one unset, so that the schedule's value
+ * is used as it is. Schedules scale this base (gd.sched.*:lr(t, base)). */
 double gd_optimizer_base_lr(const gd_spec *optimizer);
 
 #endif

@@ -67,6 +67,34 @@ local function run_checkpoint(ck, name, seed)
   return c
 end
 
+-- gd.train's checks of its inputs and output paths for every run, before
+-- the first: a bad path or a validation set that does not fit fails the
+-- comparison at its start, not after hours of others' runs. Two runs whose
+-- names map to one checkpoint file are refused too.
+local function check_runs(gd, base, variants, seeds)
+  local owner = {}
+  for i, v in ipairs(variants) do
+    if type(v) == "table" then
+      local name = v.name or ("variant" .. i)
+      local cfg = is_fork(v) and { checkpoint = v.overrides.checkpoint } or merge(base, v)
+      for _, seed in ipairs(seeds) do
+        local c = shallow_copy(cfg)
+        c.checkpoint = run_checkpoint(c.checkpoint, name, seed)
+        local ok, err = pcall(gd._util.check_run, c)
+        if not ok then
+          error(string.format("gd.compare: variant '%s', seed %d: %s", name, seed, tostring(err)), 0)
+        end
+        local path = type(c.checkpoint) == "table" and c.checkpoint.path
+        if path and owner[path] and owner[path] ~= name then
+          error(string.format("gd.compare: variants '%s' and '%s' would both write checkpoints to %s: "
+            .. "give them names that differ in letters or digits", owner[path], name, path), 0)
+        end
+        if path then owner[path] = name end
+      end
+    end
+  end
+end
+
 local function objective(m)
   return stats.finite(m.val_loss) and m.val_loss or m.train_loss
 end
@@ -91,6 +119,17 @@ local function tune(gd, cfg, name, grid, log)
     if obj < best then best, best_lr = obj, lr end
   end
   return best_lr or grid[1], tried
+end
+
+-- The lr a variant ran with when it was not tuned: its optimizer's (the
+-- default included), else what its first run recorded.
+local function lr_used(v)
+  local opt = v.config and v.config.optimizer
+  local ok, lr = pcall(function() return opt.options.lr end)
+  if ok and type(lr) == "number" then return lr end
+  local h = v.runs[1] and v.runs[1].history
+  local first = h and ((h.steps or {})[1] or (h.epochs or {})[1])
+  return first and first.lr
 end
 
 local function summarize(variants, ref)
@@ -127,7 +166,7 @@ local function summarize(variants, ref)
       end
       s.win_rate = n > 0 and wins / n or 0 / 0
     end
-    s.lr = v.lr
+    s.lr = v.lr or lr_used(v)
     summary[vi] = s
   end
   return summary
@@ -135,6 +174,7 @@ end
 
 function M.compare(gd, spec)
   if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 2) end
+  gd._check_keys("compare", spec, "gd.compare")   -- the table of lua/lapi.c
   local base, variants = spec.base, spec.variants
   if type(base) ~= "table" then error("gd.compare: 'base' must be a table of gd.train options", 2) end
   if type(variants) ~= "table" or #variants == 0 then
@@ -152,6 +192,7 @@ function M.compare(gd, spec)
 
   local names, out = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }
   for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end
+  check_runs(gd, base, variants, out.seeds)
   for i, v in ipairs(variants) do
     if type(v) ~= "table" then error(string.format("gd.compare: variants[%d] must be a table", i), 2) end
     local name = v.name or ("variant" .. i)
@@ -183,7 +224,8 @@ function M.compare(gd, spec)
       local run = fork and v:train(c) or gd.train(c)
       entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
                         history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
-                        steps = run.steps, seconds = run.seconds, resumed_from = run.resumed_from }
+                        steps = run.steps, steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
+                        resumed_from = run.resumed_from }
     end
     out.variants[i] = entry
   end
@@ -192,5 +234,6 @@ function M.compare(gd, spec)
 end
 
 M.final_metrics = final_metrics
+M.summarize = summarize
 M.with_lr = with_lr
 return M

@@ -16,7 +16,9 @@
 --                        of the second half of monitored steps (~1% rule)
 --   update_ratio_low     ... < 1e-4 in most of the second half
 --   dead_relu            > 40% of a ReLU layer's units output 0 for every
---                        sample of the batch (median of the second half)
+--                        sample of the batch (median of the second half);
+--                        He initialization is advised only where the run's
+--                        model (cfg.model) does not use it already
 local stats = require "gradus.stats"
 local finite, median = stats.finite, stats.median
 
@@ -112,11 +114,42 @@ end
 -- Per-layer rules; layers that break the same rule share one diagnosis
 -- (its `layers` lists them with their values), so a deep net gives one
 -- line per problem, not one per layer.
-local function layers(run, out)
+-- The layer feeding layer li that has an init option: its index and the
+-- init's name, from the model spec (nil without one, e.g. a loaded model).
+local function init_before(model, li)
+  local ok, specs = pcall(function() return model.layers end)
+  if not ok or type(specs) ~= "table" then return nil end
+  for i = li - 1, 1, -1 do
+    local got, init = pcall(function() return specs[i].options.init end)
+    if got and init ~= nil then return i, init.name or tostring(init) end
+  end
+end
+
+local he = { he_normal = true, he_uniform = true }
+
+-- The dead-ReLU advice, not contradicting the model: He initialization
+-- only for layers fed by another init.
+local function dead_advice(dead, names, model)
+  local uses, all_he = {}, true
+  for _, l in ipairs(dead) do
+    local i, init = init_before(model, l.index)
+    if not i then return "lower the learning rate, use He initialization or leaky_relu" end
+    uses[#uses + 1] = string.format("%s uses %s", names[i], init)
+    all_he = all_he and he[init]
+  end
+  if all_he then
+    return "lower the learning rate or use leaky_relu (He initialization is in use: "
+      .. table.concat(uses, ", ") .. ")"
+  end
+  return "lower the learning rate, use He initialization (" .. table.concat(uses, ", ") .. ") or leaky_relu"
+end
+
+local function layers(run, out, model)
   local steps = second_half(run.history.steps or {})
   if #steps == 0 then return end
-  local high, low, dead = {}, {}, {}
+  local high, low, dead, names = {}, {}, {}, {}
   for i, l0 in ipairs(steps[1].layers) do
+    names[i] = l0.name
     local nhigh, nlow, ratios, deads = 0, 0, {}, {}
     for _, s in ipairs(steps) do
       local l = s.layers[i]
@@ -130,7 +163,7 @@ local function layers(run, out)
     if #ratios > 0 and nhigh > #ratios / 2 then high[#high + 1] = { name = l0.name, value = r }
     elseif #ratios > 0 and nlow > #ratios / 2 then low[#low + 1] = { name = l0.name, value = r } end
     local d = median(deads)
-    if finite(d) and d > 0.4 then dead[#dead + 1] = { name = l0.name, value = d } end
+    if finite(d) and d > 0.4 then dead[#dead + 1] = { name = l0.name, value = d, index = i } end
   end
   local function list(ls, f)
     local parts = {}
@@ -157,18 +190,18 @@ local function layers(run, out)
   if #dead > 0 then
     out[#out + 1] = { kind = "dead_relu", layer = dead[1].name, layers = dead,
       value = worst(dead, function(a, b) return a > b end), message = string.format(
-      "dead ReLUs: share of units that output 0 for a whole batch (median) is %s (rule: > 40%%); "
-      .. "lower the learning rate, use He initialization or leaky_relu",
-      list(dead, function(v) return string.format("%.0f%%", 100 * v) end)) }
+      "dead ReLUs: share of units that output 0 for a whole batch (median) is %s (rule: > 40%%); %s",
+      list(dead, function(v) return string.format("%.0f%%", 100 * v) end), dead_advice(dead, names, model)) }
   end
 end
 
-function M.diagnose(run)
+-- cfg: the run's gd.train options (optional), for advice that fits them.
+function M.diagnose(run, cfg)
   local out = {}
   if not run.history then return out end
   gradients(run, out)
   fitting(run, out)
-  layers(run, out)
+  layers(run, out, type(cfg) == "table" and cfg.model or nil)
   return out
 end
 

@@ -51,6 +51,12 @@ return function(gd, path)
     say("  clip %s", cfg.clip.norm and ("norm " .. cfg.clip.norm) or ("value " .. cfg.clip.value))
   end
   if cfg.monitor then say("  monitor every %d steps (%d records)", cfg.monitor.every, info.telemetry_records) end
+  if cfg.diverge then
+    say("  diverges when a step's loss exceeds %g x the first step's (%s)", cfg.diverge.factor,
+      info.first_loss and string.format("%.4g", info.first_loss) or "not taken yet")
+  else
+    say("  no loss-exploded check (diverge = false, or a version 1 file)")
+  end
   if cfg.early_stopping then
     local es = cfg.early_stopping
     say("  early stopping: patience %d, min_delta %g, restore_best %s%s", es.patience, es.min_delta,

@@ -1,4 +1,5 @@
--- lua/json.lua: a small JSON encoder for results.json (embedded).
+-- lua/json.lua: a small JSON encoder for results.json, and a strict reader
+-- for `gradus report` (embedded).
 -- NaN and infinities have no JSON form: they are written as null.
 local M = {}
 
@@ -61,6 +62,78 @@ function M.encode(v)
   local out = {}
   encode(v, out, "  ", 0)
   return table.concat(out)
+end
+
+-- Raises "json: ... at byte N" on anything that is not JSON; JSON null
+-- becomes `null` (nil when not given; arrays keep their positions).
+function M.decode(s, null)
+  local pos = 1
+  local function fail(what) error(("json: %s at byte %d"):format(what, pos), 0) end
+  local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
+  local value
+  local escapes_in = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+  local function str()
+    local out = {}
+    pos = pos + 1
+    while true do
+      local plain = s:match('^[^"\\%c]*', pos)
+      out[#out + 1] = plain
+      pos = pos + #plain
+      local c = s:sub(pos, pos)
+      if c == "" then fail("unterminated string") end
+      if c == '"' then pos = pos + 1; return table.concat(out) end
+      if c ~= "\\" then fail("control character in string") end
+      local e = s:sub(pos + 1, pos + 1)
+      if escapes_in[e] then out[#out + 1] = escapes_in[e]; pos = pos + 2
+      elseif e == "u" then
+        local hex = s:sub(pos + 2, pos + 5)
+        if not hex:match("^%x%x%x%x$") then fail("bad \\u escape") end
+        out[#out + 1] = utf8.char(tonumber(hex, 16)); pos = pos + 6
+      else fail("bad escape") end
+    end
+  end
+  function value()
+    ws()
+    local c = s:sub(pos, pos)
+    if c == "{" then
+      local t = {}
+      pos = pos + 1; ws()
+      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+      while true do
+        ws()
+        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
+        local k = str(); ws()
+        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
+        pos = pos + 1
+        t[k] = value(); ws()
+        local d = s:sub(pos, pos); pos = pos + 1
+        if d == "}" then return t elseif d ~= "," then fail("expected ',' or '}'") end
+      end
+    elseif c == "[" then
+      local t = {}
+      pos = pos + 1; ws()
+      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+      local n = 0
+      while true do
+        n = n + 1
+        t[n] = value(); ws()
+        local d = s:sub(pos, pos); pos = pos + 1
+        if d == "]" then return t elseif d ~= "," then fail("expected ',' or ']'") end
+      end
+    elseif c == '"' then return str()
+    elseif s:find("^true", pos) then pos = pos + 4; return true
+    elseif s:find("^false", pos) then pos = pos + 5; return false
+    elseif s:find("^null", pos) then pos = pos + 4; return null
+    else
+      local num = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
+      if not num or num == "" then fail("unexpected character '" .. c .. "'") end
+      pos = pos + #num
+      return tonumber(num) or fail("bad number " .. num)
+    end
+  end
+  local v = value(); ws()
+  if pos <= #s then fail("trailing characters") end
+  return v
 end
 
 return M

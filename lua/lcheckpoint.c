@@ -263,7 +263,7 @@ static int ck_gc(lua_State *L)
 
 static int checkpoint_load(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lgd_checkpath(L, 1, "checkpoint");
     lgd_checkpoint *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->ck = NULL;
     luaL_setmetatable(L, LGD_CHECKPOINT);
@@ -327,10 +327,19 @@ static int ck_config(lua_State *L)
     else
         lgd_setint(L, "batch", (lua_Integer)ck->batch);
     lgd_setint(L, "seed", (lua_Integer)ck->seed);
+    if (ck->drop_last)
+        lgd_setbool(L, "drop_last", 1);
     if (ck->monitor_every > 0) {
         lua_createtable(L, 0, 1);
         lgd_setint(L, "every", (lua_Integer)ck->monitor_every);
         lua_setfield(L, 2, "monitor");
+    }
+    if (ck->diverge_factor > 0) {
+        lua_createtable(L, 0, 1);
+        lgd_setnum(L, "factor", ck->diverge_factor);
+        lua_setfield(L, 2, "diverge");
+    } else {
+        lgd_setbool(L, "diverge", 0);
     }
     const gd_run_settings *run = &ck->run;
     if (run->patience > 0) {
@@ -408,6 +417,9 @@ static int ck_info(lua_State *L)
     lgd_setint(L, "horizon_epochs", (lua_Integer)st->horizon_epochs);
     lgd_setint(L, "seed", (lua_Integer)ck->seed);
     lgd_setint(L, "optimizer_since", (lua_Integer)st->opt_step0);
+    lgd_setnum(L, "diverge_factor", ck->diverge_factor);
+    if (!isnan(st->first_loss))
+        lgd_setnum(L, "first_loss", st->first_loss);
     lgd_setint(L, "optimizer_slots", st->nslots);
     lgd_setint(L, "optimizer_scalars", st->nscalars);
     lgd_setint(L, "parameters", (lua_Integer)st->slot_len);

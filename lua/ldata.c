@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "ldata.h"
 
 /* ---------------------------------------------------------------------------
@@ -285,11 +286,12 @@ int lgd_dataset_push_recipe(lua_State *L, int idx)
 
 int lgd_data_fashion_mnist(lua_State *L)
 {
-    static const char *const keys[] = { "split", "limit", "dir", NULL };
     const char *what = "gd.data.fashion_mnist";
-    lgd_data_check_keys(L, 1, what, keys);
+    lgd_check_keys(L, 1, what, lgd_fashion_mnist_keys);
     const char *split = opt_str(L, 1, what, "split");
     const char *dir = opt_str(L, 1, what, "dir");
+    if (dir)
+        lgd_checkpath(L, -1, what);
     int64_t limit = opt_int(L, 1, what, "limit", 0, 0);
     if (!split)
         split = "train";
@@ -319,14 +321,14 @@ int lgd_data_fashion_mnist(lua_State *L)
 
 int lgd_data_csv(lua_State *L)
 {
-    static const char *const keys[] = { "path", "target", "header", "classes", NULL };
     const char *what = "gd.data.csv";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_data_check_keys(L, 1, what, keys);
+    lgd_check_keys(L, 1, what, lgd_csv_keys);
     gd_csv_options o = { 0 };
     o.path = opt_str(L, 1, what, "path");
     if (!o.path)
         return lgd_error(L, "%s: option 'path' is required", what);
+    lgd_checkpath(L, -1, what);
     lua_getfield(L, 1, "target");
     if (lua_type(L, -1) == LUA_TSTRING) {
         o.target_name = lua_tostring(L, -1);
@@ -361,13 +363,13 @@ int lgd_data_csv(lua_State *L)
 
 /* A synthetic generator's options, read from the table at 1 and written
  * back, defaults made explicit, as its recipe: one list drives both, so a
- * recipe cannot miss an option. Integers ('i', >= min) and numbers ('n',
- * >= 0). */
+ * recipe cannot miss an option. Integers ('i', >= min, and <= max unless
+ * max is 0) and numbers ('n', >= 0). */
 typedef struct syn_opt {
     const char *name;
     char type;
     double def;
-    int64_t min;
+    int64_t min, max;      /* max 0: none */
 } syn_opt;
 
 enum { MAX_SYN_OPTS = 5 };
@@ -393,10 +395,15 @@ static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int no
     keys[nopts] = NULL;
     lgd_data_check_keys(L, 1, what, keys);
     for (int i = 0; i < nopts; i++) {
-        if (opts[i].type == 'i')
-            v[i].i = opt_int(L, 1, what, opts[i].name, (int64_t)opts[i].def, opts[i].min);
-        else
+        if (opts[i].type != 'i') {
             v[i].x = opt_num(L, 1, what, opts[i].name, opts[i].def);
+            continue;
+        }
+        v[i].i = opt_int(L, 1, what, opts[i].name, (int64_t)opts[i].def, opts[i].min);
+        if (opts[i].max && v[i].i > opts[i].max)
+            lgd_error(L, "%s: option '%s' must be an integer in %lld..%lld, got %lld", what,
+                      opts[i].name, (long long)opts[i].min, (long long)opts[i].max,
+                      (long long)v[i].i);
     }
     new_box(L);
     gd_error err;
@@ -413,38 +420,34 @@ static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int no
     return 1;
 }
 
-/* Class counts above 1000 are passed as 1000: the core refuses them with
- * its own message. */
-static int classes_arg(int64_t k)
-{
-    return (int)(k > 1000 ? 1000 : k);
-}
+/* The most classes a synthetic set may have (the core's own bound). */
+enum { MAX_SYN_CLASSES = 1000 };
 
 static gd_dataset *make_spirals(const syn_val *v, gd_error *err)
 {
-    return gd_synthetic_spirals(v[0].i, classes_arg(v[1].i), v[2].x, (uint64_t)v[3].i, err);
+    return gd_synthetic_spirals(v[0].i, (int)v[1].i, v[2].x, (uint64_t)v[3].i, err);
 }
 
 int lgd_data_spirals(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 300, 1 }, { "classes", 'i', 3, 2 }, { "noise", 'n', 0.2, 0 },
-        { "seed", 'i', 1, 0 },
+        { "n", 'i', 300, 1, 0 }, { "classes", 'i', 3, 2, MAX_SYN_CLASSES },
+        { "noise", 'n', 0.2, 0, 0 }, { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "spirals", opts, 4, make_spirals);
 }
 
 static gd_dataset *make_blobs(const syn_val *v, gd_error *err)
 {
-    return gd_synthetic_blobs(v[0].i, classes_arg(v[1].i), v[2].i, v[3].x, (uint64_t)v[4].i,
+    return gd_synthetic_blobs(v[0].i, (int)v[1].i, v[2].i, v[3].x, (uint64_t)v[4].i,
                               err);
 }
 
 int lgd_data_blobs(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 300, 1 }, { "classes", 'i', 3, 2 }, { "features", 'i', 2, 1 },
-        { "spread", 'n', 1.0, 0 }, { "seed", 'i', 1, 0 },
+        { "n", 'i', 300, 1, 0 }, { "classes", 'i', 3, 2, MAX_SYN_CLASSES },
+        { "features", 'i', 2, 1, 0 }, { "spread", 'n', 1.0, 0, 0 }, { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "blobs", opts, 5, make_blobs);
 }
@@ -457,7 +460,7 @@ static gd_dataset *make_xor(const syn_val *v, gd_error *err)
 int lgd_data_xor(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 200, 1 }, { "noise", 'n', 0.1, 0 }, { "seed", 'i', 1, 0 },
+        { "n", 'i', 200, 1, 0 }, { "noise", 'n', 0.1, 0, 0 }, { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "xor", opts, 3, make_xor);
 }
@@ -470,8 +473,8 @@ static gd_dataset *make_regression(const syn_val *v, gd_error *err)
 int lgd_data_regression(lua_State *L)
 {
     static const syn_opt opts[] = {
-        { "n", 'i', 200, 1 }, { "features", 'i', 1, 1 }, { "noise", 'n', 0.1, 0 },
-        { "seed", 'i', 1, 0 },
+        { "n", 'i', 200, 1, 0 }, { "features", 'i', 1, 1, 0 }, { "noise", 'n', 0.1, 0, 0 },
+        { "seed", 'i', 1, 0, 0 },
     };
     return synthetic(L, "regression", opts, 4, make_regression);
 }
@@ -481,10 +484,9 @@ int lgd_data_regression(lua_State *L)
  * regression targets, [N] or [N, k]. */
 static int data_tensor(lua_State *L)
 {
-    static const char *const keys[] = { "x", "y", "classes", "name", NULL };
     const char *what = "gd.data.tensor";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_data_check_keys(L, 1, what, keys);
+    lgd_check_keys(L, 1, what, lgd_tensor_data_keys);
     int pushed;
     lua_getfield(L, 1, "x");
     if (lua_isnil(L, -1))
@@ -567,10 +569,19 @@ static int ds_features(lua_State *L)
     return 1;
 }
 
+/* ds:classes() -> K [, labels]: the class count (0: regression) and, for a
+ * set that keeps them (gd.data.csv{ classes = true }), the labels as the
+ * file wrote them, in class order: class c is labels[c]. */
 static int ds_classes(lua_State *L)
 {
-    lua_pushinteger(L, gd_dataset_classes(lgd_checkdataset(L, 1)));
-    return 1;
+    const gd_dataset *ds = lgd_checkdataset(L, 1);
+    int k = gd_dataset_classes(ds);
+    const double *labels = gd_dataset_labels(ds);
+    lua_pushinteger(L, k);
+    if (!labels)
+        return 1;
+    lgd_push_labels(L, labels, k);
+    return 2;
 }
 
 static int ds_sample_shape(lua_State *L)
@@ -588,10 +599,9 @@ static int ds_name(lua_State *L)
 /* ds:split{ validation = n or fraction, seed = s } -> train, validation */
 int lgd_ds_split(lua_State *L)
 {
-    static const char *const keys[] = { "validation", "seed", NULL };
     gd_dataset *ds = lgd_checkdataset(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    lgd_data_check_keys(L, 2, "split", keys);
+    lgd_check_keys(L, 2, "split", lgd_split_keys);
     int64_t size = gd_dataset_size(ds), nval;
     lua_getfield(L, 2, "validation");
     int isint;
@@ -788,7 +798,7 @@ void lgd_open_data(lua_State *L)
         { "__tostring", ds_tostring },
         { NULL, NULL },
     };
-    lgd_newclass(L, LGD_DATASET, meta);
+    lgd_newclass(L, LGD_DATASET, meta, 0);
     lua_pop(L, 1);
     static const luaL_Reg data[] = {
         { "fashion_mnist", lgd_data_fashion_mnist },

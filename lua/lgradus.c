@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
 
@@ -93,17 +94,25 @@ void lgd_setbool(lua_State *L, const char *k, int v)
     lua_setfield(L, -2, k);
 }
 
-void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns)
+void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns, int nup)
 {
     luaL_newmetatable(L, name);
-    luaL_setfuncs(L, fns, 0);
-    lua_getfield(L, -1, "__index");
-    int has_index = !lua_isnil(L, -1);
-    lua_pop(L, 1);
-    if (!has_index) {
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -2, "__index");
+    lua_newtable(L);                       /* the methods */
+    for (const luaL_Reg *f = fns; f->name; f++) {
+        int meta = strncmp(f->name, "__", 2) == 0;
+        for (int i = 0; i < nup; i++)
+            lua_pushvalue(L, -2 - nup);
+        lua_pushcclosure(L, f->func, nup);
+        lua_setfield(L, meta ? -3 : -2, f->name);
     }
+    if (lua_getfield(L, -2, "__index") == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_setfield(L, -2, "__index");
+    } else {
+        lua_pop(L, 2);                     /* a function __index of its own */
+    }
+    lua_insert(L, -1 - nup);
+    lua_pop(L, nup);
 }
 
 /* ---------------------------------------------------------------------------
@@ -113,6 +122,12 @@ void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns)
 static int registry_gc(lua_State *L)
 {
     reg_box *r = luaL_checkudata(L, 1, LGD_REGISTRY);
+    if (!r->reg)
+        return 0;
+    /* The state is closing the module (its first finalizable object, so
+     * finalized last): under a stock lua5.4, lua_close dlcloses gradus.so
+     * next, and a pool worker still parked in its code would crash. */
+    gd_threads_stop();
     gd_registry_free(r->reg);
     r->reg = NULL;
     return 0;
@@ -168,6 +183,8 @@ static void open_registry(lua_State *L)
     gd_error err;
     if (gd_registry_load_defaults(r->reg, &err) != GD_OK)
         luaL_error(L, "gradus: %s", err.msg);
+    if (gd_registry_warning(r->reg))   /* once per state: the registry is made once */
+        fprintf(stderr, "gradus: warning: %s\n", gd_registry_warning(r->reg));
 }
 
 /* ---------------------------------------------------------------------------
@@ -382,6 +399,7 @@ static int plugins_list(lua_State *L)
 
 static int gd_threads(lua_State *L)
 {
+    lgd_registry(L);   /* raises once the module is closed: no pool after that */
     if (!lua_isnoneornil(L, 1)) {
         lua_Integer n = luaL_checkinteger(L, 1);
         luaL_argcheck(L, n >= 0 && n <= 4096, 1, "thread count must be in [0, 4096] (0: all)");
@@ -403,10 +421,11 @@ int luaopen_gradus(lua_State *L)
     open_registry(L);
     gd_error err;
     if (gd_blas_select(NULL, &err) != GD_OK)
-        return luaL_error(L, "%s", err.msg);
-    const char *threads = getenv("GRADUS_THREADS");
-    if (threads && *threads)
-        gd_set_threads(atoi(threads));
+        return luaL_error(L, "gradus: %s", err.msg);
+    int threads;
+    if (gd_threads_from_env(&threads, &err) != GD_OK)
+        return luaL_error(L, "gradus: %s", err.msg);
+    gd_set_threads(threads);
 
     lua_newtable(L);
     static const luaL_Reg fns[] = {
@@ -432,6 +451,7 @@ int luaopen_gradus(lua_State *L)
     lgd_open_data(L);
     lgd_open_train(L);
     lgd_open_checkpoint(L);
+    lgd_open_api(L);
     lgd_open_lib(L); /* last: the Lua-written parts wrap what is above */
     return 1;
 }

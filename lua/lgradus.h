@@ -68,9 +68,11 @@ void lgd_setnum(lua_State *L, const char *k, double v);
 void lgd_setint(lua_State *L, const char *k, lua_Integer v);
 void lgd_setstr(lua_State *L, const char *k, const char *v);
 void lgd_setbool(lua_State *L, const char *k, int v);
-/* Create a metatable `name` whose __index is itself, with methods and
- * metamethods from `fns`; leaves it on the stack. */
-void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns);
+/* Create a metatable `name` holding the metamethods ("__gc", ...) of `fns`
+ * and an __index table of the others, so that a finalizer is never reachable
+ * as a method (each function gets the nup values below the top as upvalues,
+ * popped); leaves the metatable on the stack. */
+void lgd_newclass(lua_State *L, const char *name, const luaL_Reg *fns, int nup);
 
 /* ---- lspec.c ------------------------------------------------------------ */
 
@@ -107,12 +109,20 @@ typedef struct lgd_tensor {
     gd_shape shape;
     int64_t numel;
     int view;        /* 1: data belongs to the user value 1 (the owner) */
+    /* For a view of an owner with a finalizer: the owner's pointer that its
+     * __gc frees and sets to NULL (the first member of the owner's block,
+     * which the user value keeps allocated). NULL for everything else. */
+    void *const *alive;
 } lgd_tensor;
 
 void lgd_open_tensor(lua_State *L);
 /* A new tensor owning zeroed storage of `shape`. */
 lgd_tensor *lgd_tensor_new(lua_State *L, const gd_shape *shape);
-/* A view into memory owned by the value at owner_idx (kept alive). */
+/* A view into memory owned by the value at owner_idx (kept alive through
+ * user value 1). Lua runs finalizers newest first, so an older object's
+ * finalizer may still reach a view after the owner's __gc freed its memory:
+ * every access then raises instead. An owner userdata whose metatable has a
+ * __gc must begin with the pointer that __gc frees and sets to NULL. */
 lgd_tensor *lgd_tensor_view(lua_State *L, float *data, const gd_shape *shape, int owner_idx);
 /* A new owning tensor copying n floats. */
 lgd_tensor *lgd_tensor_copy(lua_State *L, const float *data, const gd_shape *shape);
@@ -150,8 +160,13 @@ lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64
 lgd_model *lgd_checkmodel(lua_State *L, int idx);
 /* Push an empty model userdata (m = NULL) for the caller to fill. */
 lgd_model *lgd_new_model_box(lua_State *L);
-/* The loss spec model:evaluate uses by default (gd.train sets it). */
+/* The loss spec model:evaluate uses by default (gd.train sets it; the
+ * model keeps a copy, saved in its file). */
 void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx);
+/* Keep the class labels of the data a model is trained on (none: cleared). */
+void lgd_model_set_labels(lua_State *L, int model_idx, const gd_dataset *ds);
+/* Push n class labels as a list (integral ones as integers). */
+void lgd_push_labels(lua_State *L, const double *labels, int64_t n);
 
 /* ---- ldata.c ------------------------------------------------------------ */
 
@@ -203,5 +218,19 @@ void lgd_training_leave(void);
 void lgd_open_lib(lua_State *L);
 /* mkdir -p: 0, or -1 with what failed in msg. */
 int lgd_mkdir_p(const char *path, char *msg, size_t cap);
+
+/* ---- lfiles.c: paths and locks (core/fs.h) ---- */
+
+/* The string at idx as a path the system can hold (no NUL byte inside, in
+ * its limits), else "<what>: path ..." raised. */
+const char *lgd_checkpath(lua_State *L, int idx, const char *what);
+/* The same for a file about to be written: its directory made, writable,
+ * and nothing but a regular file at the path. */
+void lgd_check_output(lua_State *L, int idx, const char *what);
+/* Push a lock on path (a userdata: released by __close, __gc, :release()),
+ * or raise "<what>: <path>: in use by process N (...)". */
+void lgd_push_lock(lua_State *L, const char *path, const char *what);
+/* Add the file helpers to the gd._util table at the top of the stack. */
+void lgd_files_util(lua_State *L);
 
 #endif

@@ -172,6 +172,7 @@ void lgd_open_lib(lua_State *L)
         { NULL, NULL },
     };
     luaL_newlib(L, util);
+    lgd_files_util(L);
     lua_setfield(L, -2, "_util");
 
     /* require("gradus.glue")(gd) */

@@ -173,7 +173,7 @@ lgd_model *lgd_checkmodel(lua_State *L, int idx)
 {
     lgd_model *md = luaL_checkudata(L, idx, LGD_MODEL);
     if (!md->m)
-        luaL_argerror(L, idx, "model is not built");
+        luaL_argerror(L, idx, "model has no weights (not built, or freed by its finalizer)");
     return md;
 }
 
@@ -255,8 +255,9 @@ static int model_backward(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
     lgd_tensor *dy = lgd_checktensor(L, 2);
-    if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
-        return lgd_error(L, "model:backward: call forward(x, { training = true }) first");
+    if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA || !gd_model_can_backward(md->m))
+        return lgd_error(L, "model:backward: the last forward was not a training one (call "
+                          "forward(x, { training = true }) right before backward)");
     int64_t batch = gd_model_last_batch(md->m);
     gd_shape want = out_shape(md->m, batch);
     if (batch < 1 || !lgd_shape_equal(&dy->shape, &want)) {
@@ -269,11 +270,40 @@ static int model_backward(lua_State *L)
     return 0;
 }
 
-/* model:predict(x) -> { class numbers, 1-based } */
+static void push_label(lua_State *L, double v)
+{
+    /* CSV labels are integers below 2^24: give them back as such */
+    if (v == floor(v) && fabs(v) <= 16777216.0)
+        lua_pushinteger(L, (lua_Integer)v);
+    else
+        lua_pushnumber(L, v);
+}
+
+void lgd_push_labels(lua_State *L, const double *labels, int64_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (int64_t c = 0; c < n; c++) {
+        push_label(L, labels[c]);
+        lua_rawseti(L, -2, (lua_Integer)c + 1);
+    }
+}
+
+/* model:predict(x [, { labels = true }]) -> { class numbers, 1-based }, or
+ * the classes' labels in the training data (gd.data.csv{ classes = true }). */
 static int model_predict(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
     lgd_tensor *x = lgd_checktensor(L, 2);
+    const double *labels = NULL;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_getfield(L, 3, "labels");
+        int want = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (want && !(labels = gd_model_labels(md->m)))
+            return lgd_error(L, "model:predict: the model has no class labels (they come from "
+                              "training on gd.data.csv{ classes = true } data)");
+    }
     const float *out = run_forward(L, md, x, 0, "model:predict");
     int64_t batch = x->shape.dim[0], k = gd_shape_numel(gd_model_output_shape(md->m));
     lua_createtable(L, (int)batch, 0);
@@ -283,7 +313,10 @@ static int model_predict(lua_State *L)
         for (int64_t c = 1; c < k; c++)
             if (row[c] > row[best])
                 best = c;
-        lua_pushinteger(L, (lua_Integer)best + 1);
+        if (labels)
+            push_label(L, labels[best]);
+        else
+            lua_pushinteger(L, (lua_Integer)best + 1);
         lua_rawseti(L, -2, (lua_Integer)r + 1);
     }
     return 1;
@@ -291,8 +324,24 @@ static int model_predict(lua_State *L)
 
 void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx)
 {
+    gd_error err;
+    if (gd_model_set_loss(lgd_checkmodel(L, model_idx)->m, lgd_checkspec(L, loss_idx,
+                          GD_KIND_LOSS), &err) != GD_OK)
+        lgd_raise(L, &err);
     lua_pushvalue(L, loss_idx);
     lua_setiuservalue(L, model_idx, 3);
+}
+
+void lgd_model_set_labels(lua_State *L, int model_idx, const gd_dataset *ds)
+{
+    gd_model *m = lgd_checkmodel(L, model_idx)->m;
+    const double *labels = gd_dataset_labels(ds);
+    int64_t k = gd_dataset_classes(ds);
+    if (k != gd_shape_numel(gd_model_output_shape(m)))
+        labels = NULL;
+    gd_error err;
+    if (gd_model_set_labels(m, labels, k, &err) != GD_OK)
+        lgd_raise(L, &err);
 }
 
 /* model:evaluate(data [, { loss =, batch = }]) -> { loss =, accuracy = } */
@@ -314,6 +363,8 @@ static int model_evaluate(lua_State *L)
     }
     if (!loss && lua_getiuservalue(L, 1, 3) == LUA_TUSERDATA)
         loss = lgd_testspec(L, -1);
+    if (!loss)
+        loss = gd_model_loss(md->m);   /* a loaded model's, from its file */
     if (!loss) {
         /* No loss given nor trained with: the usual one for the data. */
         lua_getfield(L, lua_upvalueindex(1), "loss");
@@ -406,7 +457,7 @@ static int model_reset(lua_State *L)
 static int model_save(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
-    const char *path = luaL_checkstring(L, 2);
+    const char *path = lgd_checkpath(L, 2, "model:save");
     gd_error err;
     if (gd_model_save(md->m, path, &err) != GD_OK)
         return lgd_raise(L, &err);
@@ -426,12 +477,13 @@ lgd_model *lgd_new_model_box(lua_State *L)
     return md;
 }
 
-/* gd.load_model(path) -> a model, as run.model. It has no loss of its own
- * (user value 3): evaluate takes the usual one for the data unless given
- * { loss = }. Nor a sequential spec (user value 4). */
+/* gd.load_model(path) -> a model, as run.model. evaluate uses the loss
+ * saved with it (files written before the loss was saved have none: then
+ * the usual one for the data), unless given { loss = }. It has no
+ * sequential spec (user value 4). */
 static int load_model(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = lgd_checkpath(L, 1, "gd.load_model");
     lgd_model *md = lgd_new_model_box(L);
     gd_error err;
     if (!(md->m = gd_model_load(lgd_registry(L), path, &err)))
@@ -539,11 +591,8 @@ void lgd_open_model(lua_State *L)
         { NULL, NULL },
     };
     /* evaluate finds gd.loss through the module table (upvalue 1). */
-    luaL_newmetatable(L, LGD_MODEL);
-    lua_pushvalue(L, -2);
-    luaL_setfuncs(L, model_meta, 1);
     lua_pushvalue(L, -1);
-    lua_setfield(L, -2, "__index");
+    lgd_newclass(L, LGD_MODEL, model_meta, 1);
     lua_pop(L, 1);
     lua_pushcfunction(L, sequential);
     lua_setfield(L, -2, "sequential");

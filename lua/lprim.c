@@ -41,9 +41,22 @@ typedef struct lopt {
     opt_param p[];
 } lopt;
 
+/* The instance at idx of metatable `name` whose spec (user value 1, borrowed
+ * as a pointer) is still alive: an older object's finalizer may run after
+ * the spec's own. */
+static void *checkprim(lua_State *L, int idx, const char *name)
+{
+    void *o = luaL_checkudata(L, idx, name);
+    lua_getiuservalue(L, idx, 1);
+    if (!lgd_testspec(L, -1))
+        lgd_error(L, "%s: its spec has been freed (its finalizer ran)", strchr(name, '.') + 1);
+    lua_pop(L, 1);
+    return o;
+}
+
 static lopt *checkopt(lua_State *L, int idx)
 {
-    return luaL_checkudata(L, idx, LGD_OPTIMIZER);
+    return checkprim(L, idx, LGD_OPTIMIZER);
 }
 
 /* The tensor of list entry i: a tensor, or field `field` of a table
@@ -173,6 +186,10 @@ static int opt_step(lua_State *L)
     }
     /* Check every gradient before touching any parameter. */
     for (int i = 0; i < o->n; i++) {
+        lua_getiuservalue(L, 1, 2);
+        lua_rawgeti(L, -1, i + 1);
+        lgd_checktensor(L, -1);   /* raises if it views a freed model */
+        lua_pop(L, 2);
         lgd_tensor *g = entry_tensor(L, gidx, i + 1, "grad", "step");
         if (!lgd_shape_equal(&g->shape, &o->p[i].x->shape)) {
             char a[64], b[64];
@@ -256,7 +273,7 @@ static llayer *checklayer(lua_State *L, int idx)
 {
     llayer *l = luaL_checkudata(L, idx, LGD_LAYER);
     if (!l->m)
-        luaL_argerror(L, idx, "layer is not built");
+        luaL_argerror(L, idx, "layer has no weights (freed by its finalizer)");
     return l;
 }
 
@@ -495,7 +512,7 @@ static int build_loss(lua_State *L, const gd_spec *s)
  * takes. */
 static int loss_forward(lua_State *L)
 {
-    lloss *o = luaL_checkudata(L, 1, LGD_LOSS);
+    lloss *o = checkprim(L, 1, LGD_LOSS);
     const gd_component *c = o->spec->component;
     const gd_loss_vtable *vt = c->vt.loss;
     lgd_tensor *pred = lgd_checktensor(L, 2);
@@ -544,7 +561,7 @@ static int loss_forward(lua_State *L)
 
 static int loss_backward(lua_State *L)
 {
-    lloss *o = luaL_checkudata(L, 1, LGD_LOSS);
+    lloss *o = checkprim(L, 1, LGD_LOSS);
     if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
         return lgd_error(L, "%s:backward: call forward first", o->spec->component->name);
     lgd_tensor *g = lua_touserdata(L, -1);
@@ -572,7 +589,7 @@ static int build_regularizer(lua_State *L, const gd_spec *s)
 
 static int reg_penalty(lua_State *L)
 {
-    lreg *o = luaL_checkudata(L, 1, LGD_REGULARIZER);
+    lreg *o = checkprim(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2);
     lua_pushnumber(L, o->spec->component->vt.regularizer->penalty(o->spec->options, w->numel,
                                                                    w->data));
@@ -582,7 +599,7 @@ static int reg_penalty(lua_State *L)
 /* reg:grad(W) -> a new tensor: the term the regularizer adds to W's gradient. */
 static int reg_grad(lua_State *L)
 {
-    lreg *o = luaL_checkudata(L, 1, LGD_REGULARIZER);
+    lreg *o = checkprim(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2);
     lgd_tensor *g = lgd_tensor_new(L, &w->shape);
     o->spec->component->vt.regularizer->add_grad(o->spec->options, w->numel, w->data, g->data);
@@ -592,7 +609,7 @@ static int reg_grad(lua_State *L)
 /* reg:add_grad(W, G): G += the term, in place. */
 static int reg_add_grad(lua_State *L)
 {
-    lreg *o = luaL_checkudata(L, 1, LGD_REGULARIZER);
+    lreg *o = checkprim(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2), *g = lgd_checktensor(L, 3);
     if (!lgd_shape_equal(&w->shape, &g->shape)) {
         char a[64], b[64];
@@ -696,14 +713,14 @@ void lgd_open_prim(lua_State *L)
         { "__tostring", layer_tostring },
         { NULL, NULL },
     };
-    lgd_newclass(L, LGD_LAYER, layer_meta);
+    lgd_newclass(L, LGD_LAYER, layer_meta, 0);
     lua_pop(L, 1);
     static const luaL_Reg loss_meta[] = {
         { "forward", loss_forward },
         { "backward", loss_backward },
         { NULL, NULL },
     };
-    lgd_newclass(L, LGD_LOSS, loss_meta);
+    lgd_newclass(L, LGD_LOSS, loss_meta, 0);
     lua_pop(L, 1);
     static const luaL_Reg reg_meta[] = {
         { "penalty", reg_penalty },
@@ -711,7 +728,7 @@ void lgd_open_prim(lua_State *L)
         { "add_grad", reg_add_grad },
         { NULL, NULL },
     };
-    lgd_newclass(L, LGD_REGULARIZER, reg_meta);
+    lgd_newclass(L, LGD_REGULARIZER, reg_meta, 0);
     lua_pop(L, 1);
     static const luaL_Reg fns[] = {
         { "clip_norm", clip_norm },

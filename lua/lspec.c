@@ -68,7 +68,9 @@ const char *lgd_describe_value(lua_State *L, int idx, char *buf, size_t len)
         char sh[64];
         snprintf(buf, len, "tensor %s", lgd_shape_str(&t->shape, sh, sizeof sh));
     } else if (lua_tocfunction(L, idx) == spec_ctor) {
-        /* The user wrote gd.optim.adam instead of gd.optim.adam{}. */
+        /* The user wrote gd.optim.adam instead of gd.optim.adam{}. (An
+         * absolute index: the first upvalue pushed moves a relative one.) */
+        idx = lua_absindex(L, idx);
         lua_getupvalue(L, idx, 1);
         lua_getupvalue(L, idx, 2);
         snprintf(buf, len, "the constructor gd.%s.%s (call it: gd.%s.%s{})",
@@ -99,6 +101,21 @@ const gd_spec *lgd_checkspec(lua_State *L, int idx, gd_kind kind)
     return NULL;
 }
 
+/* optimizer = "adam": name the spec to write instead, or, when nothing
+ * loaded has that name, where components come from. Raises. */
+static void name_given(lua_State *L, const char *what, const char *field, gd_kind kind)
+{
+    const char *name = lua_tostring(L, -1), *k = gd_kind_short_name(kind);
+    gd_registry *reg = lgd_registry(L);
+    if (gd_registry_find(reg, kind, name))
+        lgd_error(L, "%s: '%s' must be %s %s spec, got the string \"%s\" (write gd.%s.%s{})",
+                  what, field, article(kind), gd_kind_name(kind), name, k, name);
+    gd_error err;
+    gd_registry_fail_unknown(reg, kind, name, &err);
+    lgd_error(L, "%s: '%s' must be %s %s spec, got the string \"%s\": %s", what, field,
+              article(kind), gd_kind_name(kind), name, err.msg);
+}
+
 const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const char *field,
                               gd_kind kind, int required)
 {
@@ -111,6 +128,8 @@ const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const cha
         return NULL;
     }
     const gd_spec *s = lgd_testspec(L, -1);
+    if (!s && lua_type(L, -1) == LUA_TSTRING)
+        name_given(L, what, field, kind);
     if (!s || s->component->kind != kind) {
         char got[160];
         lgd_describe_value(L, -1, got, sizeof got);

@@ -103,6 +103,7 @@ lgd_tensor *lgd_tensor_new(lua_State *L, const gd_shape *shape)
     t->shape = *shape;
     t->numel = n;
     t->view = 0;
+    t->alive = NULL;
     memset(t->data, 0, (size_t)n * sizeof(float));
     luaL_setmetatable(L, LGD_TENSOR);
     return t;
@@ -124,6 +125,14 @@ lgd_tensor *lgd_tensor_view(lua_State *L, float *data, const gd_shape *shape, in
     t->shape = *shape;
     t->numel = gd_shape_numel(shape);
     t->view = 1;
+    t->alive = NULL;
+    lgd_tensor *parent = luaL_testudata(L, owner_idx, LGD_TENSOR);
+    if (parent) {
+        t->alive = parent->alive;   /* a view of a view: the first owner's */
+    } else if (luaL_getmetafield(L, owner_idx, "__gc") != LUA_TNIL) {
+        lua_pop(L, 1);
+        t->alive = lua_touserdata(L, owner_idx);
+    }
     luaL_setmetatable(L, LGD_TENSOR);
     lua_pushvalue(L, owner_idx);
     lua_setiuservalue(L, -2, 1);
@@ -132,7 +141,10 @@ lgd_tensor *lgd_tensor_view(lua_State *L, float *data, const gd_shape *shape, in
 
 lgd_tensor *lgd_testtensor(lua_State *L, int idx)
 {
-    return luaL_testudata(L, idx, LGD_TENSOR);
+    lgd_tensor *t = luaL_testudata(L, idx, LGD_TENSOR);
+    if (t && t->alive && !*t->alive)
+        lgd_error(L, "tensor: the model or layer it views has been freed (its finalizer ran)");
+    return t;
 }
 
 lgd_tensor *lgd_checktensor(lua_State *L, int idx)

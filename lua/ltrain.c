@@ -45,39 +45,55 @@ double lgd_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static const char *const train_keys[] = {
-    "model", "loss", "optimizer", "schedule", "regularizers", "clip", "data", "validation",
-    "epochs", "batch", "seed", "monitor", "early_stopping", "on_epoch", "on_step", "progress",
-    "name", "quiet_diagnoses", "checkpoint", "_resume", "_fork", "_epochs_given", "_path", NULL,
-};
-
-static void check_train_keys(lua_State *L)
+/* The user's options (checked against lapi.c's table, which has no
+ * internal keys) and, from gd.resume / gd.fork only (lua/glue.lua passes
+ * no second argument from users), { resume = checkpoint, fork =, path =,
+ * epochs_given = }: merged into a copy as _resume, _fork, _path and
+ * _epochs_given, which the rest of the call reads. */
+static void read_options(lua_State *L)
 {
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            lgd_error(L, "gd.train: options are named (name = value), got a %s key",
-                       luaL_typename(L, -1));
-        const char *k = lua_tostring(L, -1);
-        const char *best = NULL;
-        int found = 0, best_d = 3;
-        for (int i = 0; train_keys[i] && !found; i++) {
-            found = strcmp(k, train_keys[i]) == 0;
-            int d = gd_edit_distance(k, train_keys[i]);
-            if (d < best_d) {
-                best_d = d;
-                best = train_keys[i];
-            }
+    lgd_check_keys(L, 1, "gd.train", lgd_train_keys);
+    if (lua_istable(L, 2)) {
+        static const char *const internal[] = { "resume", "fork", "path", "epochs_given", NULL };
+        lua_newtable(L);
+        lua_pushnil(L);
+        while (lua_next(L, 1)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, 3);
         }
-        if (found)
-            continue;
-        if (best)
-            lgd_error(L, "gd.train: unknown option '%s' (did you mean '%s'?)", k, best);
-        lgd_error(L, "gd.train: unknown option '%s' (options: model, loss, optimizer, schedule, "
-                   "regularizers, clip, data, validation, epochs, batch, seed, monitor, "
-                   "early_stopping, on_epoch, on_step, progress, checkpoint, name)", k);
+        for (int i = 0; internal[i]; i++) {
+            lua_pushfstring(L, "_%s", internal[i]);
+            lua_getfield(L, 2, internal[i]);
+            lua_rawset(L, 3);
+        }
+        lua_replace(L, 1);
     }
+    lua_settop(L, 1);
+}
+
+/* diverge = { factor = f } (default 1e3) | false (0: off) | true. */
+static double diverge_factor(lua_State *L, const char *what)
+{
+    int t = lua_getfield(L, CFG, "diverge");
+    double f = 1e3;
+    if (t == LUA_TBOOLEAN) {
+        f = lua_toboolean(L, -1) ? f : 0;
+    } else if (t == LUA_TTABLE && !lgd_testspec(L, -1)) {
+        lgd_check_keys(L, -1, "gd.train: diverge", lgd_diverge_keys);
+        if (lua_getfield(L, -1, "factor") != LUA_TNIL) {
+            f = lua_tonumber(L, -1);
+            if (lua_type(L, -1) != LUA_TNUMBER || !(f > 1) || !isfinite(f))
+                lgd_error(L, "%s: diverge.factor must be a number > 1, got %s", what,
+                          luaL_tolstring(L, -1, NULL));
+        }
+        lua_pop(L, 1);
+    } else if (t != LUA_TNIL) {
+        lgd_error(L, "%s: 'diverge' must be { factor = f } or false, got %s", what,
+                  luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    return f;
 }
 
 /* An integer field >= min, or def when absent. */
@@ -99,11 +115,12 @@ int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, 
 
 static void push_divergence(lua_State *L, const gd_divergence *d)
 {
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lgd_setint(L, "step", (lua_Integer)d->step);
     lgd_setint(L, "epoch", (lua_Integer)d->epoch);
     lgd_setstr(L, "layer", d->layer >= 0 ? d->layer_name : "loss");
     lgd_setstr(L, "what", d->what);
+    lgd_setstr(L, "reason", d->reason);
 }
 
 /* Set k = v unless v is NaN (not applicable). */
@@ -266,8 +283,8 @@ static int train(lua_State *L)
     if (!lua_istable(L, 1))
         return lgd_error(L, "gd.train: expects a table of options (gd.train{ model = ..., "
                          "... }), got %s", luaL_typename(L, 1));
-    lua_settop(L, 1);
-    check_train_keys(L);
+    lua_settop(L, 2);
+    read_options(L);
     run R, *r = &R;
     memset(r, 0, sizeof R);
     r->best = INFINITY;
@@ -279,7 +296,7 @@ static int train(lua_State *L)
         lua_getfield(L, CFG, "_fork");
         fork_mode = lua_toboolean(L, -1);
         if (!ck)
-            return lgd_error(L, "%s: '_resume' is internal (use gd.resume)", what);
+            return lgd_error(L, "%s: not a checkpoint to resume (use gd.resume)", what);
     }
     lua_settop(L, CFG);
 
@@ -306,6 +323,7 @@ static int train(lua_State *L)
     lua_settop(L, CFG);
     cfg->epochs = lgd_field_int(L, CFG, what, "epochs", 1, 1);
     cfg->seed = (uint64_t)lgd_field_int(L, CFG, what, "seed", 1, 0);
+    cfg->diverge_factor = diverge_factor(L, what);
     lua_getfield(L, CFG, "batch");
     if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "full") == 0) {
         cfg->batch = 0;
@@ -317,6 +335,12 @@ static int train(lua_State *L)
         lua_pop(L, 1);
         cfg->batch = lgd_field_int(L, CFG, what, "batch", 32, 1);
     }
+    lua_getfield(L, CFG, "drop_last");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        return lgd_error(L, "%s: 'drop_last' must be true or false, got %s", what,
+                          luaL_typename(L, -1));
+    cfg->drop_last = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     /* regularizers: a list of gd.reg specs */
     const gd_spec *regs[64];
     lua_getfield(L, CFG, "regularizers");
@@ -423,6 +447,7 @@ static int train(lua_State *L)
     lua_getfield(L, CFG, "loss");
     lgd_model_set_loss(L, MODEL, -1);
     lua_pop(L, 1);
+    lgd_model_set_labels(L, MODEL, cfg->train);
     lua_createtable(L, (int)cfg->epochs, 0);               /* EPOCHS */
     /* SPECS: what the trainer borrows, anchored here rather than in the
      * caller's table, which a callback could change mid-run. */
@@ -457,6 +482,7 @@ static int train(lua_State *L)
         lgd_run_restore(L, r, ck, fork_mode);
     lua_settop(L, ANCHOR);
     enter_training_scope(L);                                /* SCOPE */
+    lgd_run_claim(L, r);
 
     /* ---- the run ---- */
     const char *status = "ok";
@@ -575,9 +601,11 @@ static int train(lua_State *L)
     if (d) {
         push_divergence(L, d);
         lua_setfield(L, -2, "diverged");
-        if (r->progress)
-            fprintf(stderr, "diverged at step %lld (epoch %lld), %s: %s\n", (long long)d->step,
-                    (long long)d->epoch, d->layer >= 0 ? d->layer_name : "loss", d->what);
+        int where = d->layer >= 0 || strcmp(d->reason, "not finite") == 0;
+        if (r->progress)   /* "loss exploded: ..." says where itself */
+            fprintf(stderr, "diverged at step %lld (epoch %lld)%s%s: %s\n", (long long)d->step,
+                    (long long)d->epoch, where ? ", " : "",
+                    where ? (d->layer >= 0 ? d->layer_name : "loss") : "", d->what);
         if (r->progress && r->last_ckpt_step >= 0)
             fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
                     r->rs.ckpt_path, (long long)r->last_ckpt_step);

@@ -6,6 +6,7 @@
 #define GRADUS_LUA_LTRAIN_H
 
 #include "checkpoint.h"
+#include "lapi.h"
 #include "lgradus.h"
 #include "train.h"
 
@@ -45,5 +46,14 @@ void lgd_run_checkpoints(lua_State *L, run *r);
 gd_status lgd_run_save_checkpoint(lua_State *L, run *r, const char *reason, gd_error *err);
 int lgd_run_interrupt(lua_State *L, run *r);
 void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
+
+/* ltrain_files.c: the checks and the lock before the first step. */
+/* checkpoint.path of the table at ci: a path gd.train can write. */
+void lgd_check_checkpoint_path(lua_State *L, int ci, const char *what);
+/* Inputs fit, checkpoint path locked (to-be-closed, pushed), no other run's
+ * checkpoint there; raises before anything has run. */
+void lgd_run_claim(lua_State *L, run *r);
+/* gd._util.check_run(cfg), for gd.compare. */
+int lgd_check_run(lua_State *L);
 
 #endif

@@ -2,7 +2,8 @@
  * lua/ltrain_checkpoint.c: the checkpoint side of gd.train: the
  * `checkpoint` option, writing a checkpoint of the running trainer, the
  * stop after a signal, and continuing a checkpoint's run (gd.resume and
- * gd.fork hand gd.train the loaded checkpoint as `_resume`).
+ * gd.fork hand the C gd.train the loaded checkpoint in a second argument,
+ * which it keeps as _resume in its own copy of the options).
  */
 #include <math.h>
 #include <signal.h>
@@ -11,7 +12,7 @@
 
 #include "ltrain.h"
 
-static const char *const checkpoint_keys[] = { "path", "every", "keep", NULL };
+static const char *const checkpoint_keys[] = { "path", "every", "keep", "overwrite", NULL };
 
 /* checkpoint = { path =, every = N | { epochs = N }, keep = K } or false. */
 static void parse_checkpoint(lua_State *L, run *r)
@@ -33,10 +34,13 @@ static void parse_checkpoint(lua_State *L, run *r)
         for (int i = 0; checkpoint_keys[i]; i++)
             ok |= strcmp(k, checkpoint_keys[i]) == 0;
         if (!ok)
-            lgd_error(L, "%s: unknown option '%s' (options: path, every, keep)", what, k);
+            lgd_error(L, "%s: unknown option '%s' (options: path, every, keep, overwrite)",
+                      what, k);
     }
-    if (lua_getfield(L, ci, "path") != LUA_TSTRING || lua_rawlen(L, -1) == 0)
-        lgd_error(L, "%s: 'path' must be a non-empty string (e.g. \"out/run.ckpt\")", what);
+    lgd_check_checkpoint_path(L, ci, what);
+    lua_getfield(L, ci, "overwrite");
+    lua_setfield(L, ANCHOR, "ckpt_overwrite");
+    lua_getfield(L, ci, "path");
     lua_setfield(L, ANCHOR, "ckpt_path");
     lua_getfield(L, ANCHOR, "ckpt_path");
     r->rs.ckpt_path = (char *)lua_tostring(L, -1);
@@ -55,18 +59,6 @@ static void parse_checkpoint(lua_State *L, run *r)
     r->rs.ckpt_keep = lgd_field_int(L, ci, what, "keep", 1, 1);
     if (r->rs.ckpt_keep > 100)
         lgd_error(L, "%s: 'keep' must be at most 100", what);
-    /* The directory is made now: a path that cannot be written fails
-     * before the run, not at its first checkpoint. */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", r->rs.ckpt_path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = 0;
-        char msg[512];
-        if (lgd_mkdir_p(dir, msg, sizeof msg) != 0)
-            lgd_error(L, "%s: cannot create the directory for %s: %s", what, r->rs.ckpt_path,
-                      msg);
-    }
     lua_settop(L, ci - 1);
     r->ckpt = 1;
 }
@@ -242,6 +234,10 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
         fprintf(stderr, "%s %s at step %lld (epoch %lld done%s)", fork_mode ? "forking" : "resuming",
                 lua_tostring(L, -1), (long long)ck->state.step, (long long)ck->state.epoch,
                 ck->state.pos ? ", mid-epoch" : "");
+        if (r->ckpt)
+            fprintf(stderr, "; checkpoints to %s", r->rs.ckpt_path);
+        else
+            fprintf(stderr, "; no checkpoints");
         if (!keep_optimizer)
             fprintf(stderr, "; %s starts afresh", r->cfg.optimizer->component->name);
         if (r->cfg.schedule && r->cfg.epochs > ck->state.horizon_epochs)

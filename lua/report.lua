@@ -2,12 +2,17 @@
 --
 -- gd.report(results, { dir = "out/x" }) prints the comparison table on
 -- stdout and writes summary.csv, history.csv, results.json and the plots
--- (PNG and SVG, drawn by gnuplot through a pipe). Every file is written to
--- a temporary name and renamed, so a reader never sees half a file and a
--- failure leaves none behind.
+-- (PNG and SVG, drawn by gnuplot through a pipe). The whole report is
+-- written into a temporary directory beside dir and moved into place in
+-- one step (in_place), so a reader sees the old report or the new one,
+-- never a mixture, whatever stops the writer; a second writer of the same
+-- dir is refused while the first holds its lock.
 local stats = require "gradus.stats"
 local json = require "gradus.json"
+local plot_scripts = require "gradus.plots"
+local page = require "gradus.page"
 local finite = stats.finite
+local esc = plot_scripts.esc
 
 local M = {}
 
@@ -15,6 +20,22 @@ local function num(x, f)
   if not finite(x) then return "" end
   return string.format(f or "%.6g", x)
 end
+
+-- A test hook (gd._util.stall_point) once a report is under way.
+local stall_point = function() end
+
+-- One CSV line, quoted as RFC 4180 says: a field holding a comma, a quote,
+-- CR or LF goes in quotes, its quotes doubled. Every CSV file the report
+-- writes goes through here.
+local function csv_row(fields)
+  local out = {}
+  for i, v in ipairs(fields) do
+    v = tostring(v)
+    out[i] = v:find('[,"\r\n]') and ('"' .. v:gsub('"', '""') .. '"') or v
+  end
+  return table.concat(out, ",")
+end
+M.csv_row = csv_row
 
 -- Write `text` to path atomically.
 local function write_atomic(path, text)
@@ -26,6 +47,7 @@ local function write_atomic(path, text)
   if not ok then os.remove(tmp); error("gd.report: cannot write " .. tmp .. ": " .. tostring(werr), 0) end
   local rok, rerr = os.rename(tmp, path)
   if not rok then os.remove(tmp); error("gd.report: cannot rename to " .. path .. ": " .. tostring(rerr), 0) end
+  stall_point()
 end
 M.write_atomic = write_atomic
 
@@ -35,14 +57,24 @@ local function pm(mean, ci, f)
   return string.format(f .. " ± " .. f, mean, ci)
 end
 
--- The aligned table: one row per variant.
-function M.table(results)
+-- One line when a variant has fewer than 3 finished runs, or nil.
+function M.caution(results)
+  local n = math.huge
+  for _, s in ipairs(results.summary) do n = math.min(n, s.n) end
+  if n >= 3 then return nil end
+  return string.format("caution: %d finished run%s in a variant: confidence intervals and win rates "
+    .. "from fewer than 3 seeds are not informative (use repeats >= 3)", n, n == 1 and "" or "s")
+end
+
+-- The table's header, its rows (one per variant, as text) and the metric
+-- compared: val_loss when there is a validation set, else train_loss.
+function M.cells(results)
   local has_val = false
   for _, s in ipairs(results.summary) do if finite(s.mean.val_loss) then has_val = true end end
   local obj = has_val and "val_loss" or "train_loss"
   local head = { "variant", "runs", obj .. " (mean ± 95% CI)", has_val and "val_accuracy" or "",
-                 "diff vs " .. results.summary[1].name, "win rate", "seconds", "lr" }
-  local rows = { head }
+                 "diff in " .. obj .. " vs " .. results.summary[1].name, "win rate", "seconds", "lr" }
+  local rows = {}
   for i, s in ipairs(results.summary) do
     rows[#rows + 1] = {
       s.name,
@@ -56,6 +88,14 @@ function M.table(results)
       s.lr and string.format("%.3g", s.lr) or "",
     }
   end
+  return head, rows, obj
+end
+
+-- The aligned table: one row per variant, then the caution if any.
+function M.table(results)
+  local head, body = M.cells(results)
+  local rows = { head }
+  for _, r in ipairs(body) do rows[#rows + 1] = r end
   local width = {}
   for _, r in ipairs(rows) do
     for c, v in ipairs(r) do width[c] = math.max(width[c] or 0, utf8.len(v) or #v) end
@@ -69,15 +109,16 @@ function M.table(results)
     lines[#lines + 1] = table.concat(cells, "  "):gsub("%s+$", "")
     if ri == 1 then lines[#lines + 1] = string.rep("-", #lines[1]) end
   end
-  return table.concat(lines, "\n") .. "\n"
+  local caution = M.caution(results)
+  return table.concat(lines, "\n") .. "\n" .. (caution and caution .. "\n" or "")
 end
 
 local function summary_csv(results)
   local out = { "variant,n,diverged,metric,mean,std,ci95,diff,diff_ci95,win_rate,lr" }
   for _, s in ipairs(results.summary) do
     for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "seconds" }) do
-      out[#out + 1] = table.concat({ s.name, s.n, s.diverged, k, num(s.mean[k]), num(s.std[k]),
-        num(s.ci95[k]), num(s.diff[k]), num(s.diff_ci95[k]), num(s.win_rate), num(s.lr) }, ",")
+      out[#out + 1] = csv_row({ s.name, s.n, s.diverged, k, num(s.mean[k]), num(s.std[k]),
+        num(s.ci95[k]), num(s.diff[k]), num(s.diff_ci95[k]), num(s.win_rate), num(s.lr) })
     end
   end
   return table.concat(out, "\n") .. "\n"
@@ -90,15 +131,15 @@ local function history_csv(results)
     for _, r in ipairs(v.runs) do
       local h = r.history or {}
       for _, e in ipairs(h.epochs or {}) do
-        out[#out + 1] = table.concat({ v.name, r.seed, r.status, "epoch", e.epoch, "", num(e.train_loss),
-          num(e.val_loss), num(e.val_accuracy), num(e.lr), num(e.seconds), "", "", "", "", "", "", "", "", "", "", "" }, ",")
+        out[#out + 1] = csv_row({ v.name, r.seed, r.status, "epoch", e.epoch, "", num(e.train_loss),
+          num(e.val_loss), num(e.val_accuracy), num(e.lr), num(e.seconds), "", "", "", "", "", "", "", "", "", "", "" })
       end
       for _, s in ipairs(h.steps or {}) do
         for _, l in ipairs(s.layers or {}) do
-          out[#out + 1] = table.concat({ v.name, r.seed, r.status, "step", s.epoch or "", s.step, "", "", "",
+          out[#out + 1] = csv_row({ v.name, r.seed, r.status, "step", s.epoch or "", s.step, "", "", "",
             num(s.lr), "", num(s.loss), num(s.grad_norm), s.clipped and 1 or 0, num(s.effective_lr),
             l.name, num(l.grad_norm), num(l.update_ratio), num(l.act_mean), num(l.act_std),
-            num(l.saturated), num(l.dead) }, ",")
+            num(l.saturated), num(l.dead) })
         end
       end
     end
@@ -115,52 +156,6 @@ local function gnuplot_available()
   return ok == true or ok == 0
 end
 
--- Terminals run with noenhanced text, so names print as they are.
-local function esc(s) return (tostring(s):gsub('"', "'")) end
-
--- Layer k of n along a blue (first) to red (last) ramp: depth reads as
--- colour, which a cycling palette cannot show past eight layers.
-local function depth_colour(k, n)
-  local h = 240 * (1 - (n > 1 and (k - 1) / (n - 1) or 0))
-  local s, v = 0.85, 0.8
-  local c = v * s
-  local x = c * (1 - math.abs((h / 60) % 2 - 1))
-  local r, g, b
-  if h < 60 then r, g, b = c, x, 0 elseif h < 120 then r, g, b = x, c, 0
-  elseif h < 180 then r, g, b = 0, c, x elseif h < 240 then r, g, b = 0, x, c
-  else r, g, b = x, 0, c end
-  local m = v - c
-  return string.format("#%02x%02x%02x", math.floor((r + m) * 255 + 0.5),
-    math.floor((g + m) * 255 + 0.5), math.floor((b + m) * 255 + 0.5))
-end
-
--- Per epoch over seeds: mean, min, max of field.
-local function epoch_band(v, field)
-  local rows, n = {}, 0
-  for _, r in ipairs(v.runs) do
-    if r.history and #r.history.epochs > n then n = #r.history.epochs end
-  end
-  for e = 1, n do
-    local xs = {}
-    for _, r in ipairs(v.runs) do
-      local ep = r.history and r.history.epochs[e]
-      if ep and finite(ep[field]) then xs[#xs + 1] = ep[field] end
-    end
-    if #xs > 0 then
-      local lo, hi = math.huge, -math.huge
-      for _, x in ipairs(xs) do lo = math.min(lo, x); hi = math.max(hi, x) end
-      rows[#rows + 1] = string.format("%d %.9g %.9g %.9g", e, (stats.describe(xs)), lo, hi)
-    end
-  end
-  return rows
-end
-
-local function datablock(name, rows)
-  return "$" .. name .. " << EOD\n" .. table.concat(rows, "\n") .. "\nEOD\n"
-end
-
-local palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf" }
-
 -- One plot script for both terminals; `body` draws into the current output.
 local function render(dir, name, body, size)
   local files = {}
@@ -173,129 +168,6 @@ local function render(dir, name, body, size)
     files[#files + 1] = path
   end
   return table.concat(script), files
-end
-
--- A dotted vertical line at each epoch where forks left their checkpoint,
--- then cleared (one gnuplot process draws every plot).
-local function fork_marks(results)
-  local at, cmds = {}, {}
-  for _, v in ipairs(results.variants) do
-    for _, r in ipairs(v.runs) do
-      local f = r.resumed_from
-      if f and f.fork and not at[f.epoch] then
-        at[f.epoch] = true
-        cmds[#cmds + 1] = string.format("set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 1.5 lc rgb \"gray30\"\n"
-          .. "set label \"fork\" at %.6g, graph 0.96 offset 0.5,0 tc rgb \"gray30\"\n", f.epoch, f.epoch, f.epoch)
-      end
-    end
-  end
-  return table.concat(cmds), #cmds > 0 and "unset arrow\nunset label\n" or ""
-end
-
-local function band_plot(results, field, title, ylabel, logy)
-  local blocks, plots = {}, {}
-  for i, v in ipairs(results.variants) do
-    local rows = epoch_band(v, field)
-    if #rows > 0 then
-      local b = "d" .. i
-      blocks[#blocks + 1] = datablock(b, rows)
-      local c = palette[(i - 1) % #palette + 1]
-      plots[#plots + 1] = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" fs transparent solid 0.18 noborder notitle", b, c)
-      plots[#plots + 1] = string.format("$%s using 1:2 with linespoints lw 2 pt 7 ps 0.6 lc rgb \"%s\" title \"%s\"", b, c, esc(v.name))
-    end
-  end
-  if #plots == 0 then return nil end
-  local marks, unmark = fork_marks(results)
-  return table.concat(blocks) .. marks .. string.format(
-    "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\nset xtics 1\n%s\nplot %s\n",
-    esc(title), esc(ylabel), logy and "set logscale y" or "unset logscale y", table.concat(plots, ", \\\n  ")) .. unmark
-end
-
-local function loss_plot(results)
-  local blocks, plots = {}, {}
-  for i, v in ipairs(results.variants) do
-    local c = palette[(i - 1) % #palette + 1]
-    for _, f in ipairs({ { "train_loss", "dt 2", " train" }, { "val_loss", "dt 1", " validation" } }) do
-      local rows = epoch_band(v, f[1])
-      if #rows > 0 then
-        local b = "d" .. i .. f[1]
-        blocks[#blocks + 1] = datablock(b, rows)
-        plots[#plots + 1] = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" fs transparent solid 0.15 noborder notitle", b, c)
-        plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 2 %s lc rgb \"%s\" title \"%s\"", b, f[2], c, esc(v.name .. f[3]))
-      end
-    end
-  end
-  if #plots == 0 then return nil end
-  local marks, unmark = fork_marks(results)
-  return table.concat(blocks) .. marks .. "set title \"loss per epoch (mean over seeds, band: min-max)\"\n"
-    .. "set xlabel \"epoch\"\nset ylabel \"loss\"\nset grid\nset key outside right\nset xtics 1\nset logscale y\nplot "
-    .. table.concat(plots, ", \\\n  ") .. "\n" .. unmark
-end
-
--- Per-layer series over monitored steps, one panel per variant (its first
--- seed's run): gradient norms or update ratios, log scale.
-local function layer_plot(results, field, title, guides)
-  local panels = {}
-  for i, v in ipairs(results.variants) do
-    local r = v.runs[1]
-    local steps = r and r.history and r.history.steps or {}
-    if #steps > 0 then
-      local blocks, plots = {}, {}
-      local trained = 0
-      for _, l in ipairs(steps[1].layers) do
-        if finite(l[field]) then trained = trained + 1 end
-      end
-      local k = 0
-      for li, l in ipairs(steps[1].layers) do
-        local rows = {}
-        for _, s in ipairs(steps) do
-          local x = s.layers[li][field]
-          if finite(x) and x > 0 then rows[#rows + 1] = string.format("%d %.9g", s.step, x) end
-        end
-        if #rows > 0 then
-          local b = string.format("v%dl%d", i, li)
-          blocks[#blocks + 1] = datablock(b, rows)
-          k = k + 1
-          plots[#plots + 1] = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title \"%s\"",
-            b, depth_colour(k, trained), esc(l.name))
-        end
-      end
-      for _, g in ipairs(guides or {}) do
-        plots[#plots + 1] = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title \"%s\"", g[1], esc(g[2]))
-      end
-      if #plots > 0 then
-        panels[#panels + 1] = table.concat(blocks) .. string.format(
-          "set title \"%s: %s (seed %d)\"\nset xlabel \"step\"\nset logscale y\nset format y \"%%.0e\"\nset grid\nset key outside right\nplot %s\n",
-          esc(title), esc(v.name), r.seed, table.concat(plots, ", \\\n  "))
-      end
-    end
-  end
-  if #panels == 0 then return nil, 0 end
-  return string.format("set multiplot layout %d,1\n%sunset multiplot\n", #panels, table.concat(panels)), #panels
-end
-
-local function lr_plot(results)
-  local blocks, plots = {}, {}
-  for i, v in ipairs(results.variants) do
-    local r = v.runs[1]
-    local steps = r and r.history and r.history.steps or {}
-    local rows = {}
-    if #steps > 0 then
-      for _, s in ipairs(steps) do rows[#rows + 1] = string.format("%d %.9g", s.step, s.lr) end
-    elseif r and r.history then
-      for _, e in ipairs(r.history.epochs) do rows[#rows + 1] = string.format("%d %.9g", e.epoch, e.lr) end
-    end
-    if #rows > 0 then
-      blocks[#blocks + 1] = datablock("lr" .. i, rows)
-      plots[#plots + 1] = string.format("$lr%d using 1:2 with lines lw 2 lc rgb \"%s\" title \"%s\"", i,
-        palette[(i - 1) % #palette + 1], esc(v.name))
-    end
-  end
-  if #plots == 0 then return nil end
-  local unit = (results.variants[1].runs[1].history.steps or {})[1] and "step" or "epoch"
-  return table.concat(blocks) .. string.format(
-    "set title \"learning rate\"\nset xlabel \"%s\"\nset ylabel \"lr\"\nset grid\nset key outside right\nunset logscale y\nplot %s\n",
-    unit, table.concat(plots, ", \\\n  "))
 end
 
 -- Run gnuplot on `script`; then move every *.tmp output into place.
@@ -318,16 +190,10 @@ local function run_gnuplot(script, files)
 end
 
 local function plots(results, dir)
-  local jobs = {
-    { "loss", loss_plot(results) },
-    { "accuracy", band_plot(results, "val_accuracy", "validation accuracy (mean over seeds, band: min-max)", "accuracy") },
-    { "lr", lr_plot(results) },
-  }
-  local g, ng = layer_plot(results, "grad_norm", "gradient L2 norm per layer")
-  if g then jobs[#jobs + 1] = { "grad_norms", g, string.format("900,%d", 120 + 300 * ng) } end
-  local u, nu = layer_plot(results, "update_ratio", "update / parameter norm per layer",
-    { { 1e-1, "1e-1" }, { 1e-2, "1e-2 (aim)" }, { 1e-4, "1e-4" } })
-  if u then jobs[#jobs + 1] = { "update_ratios", u, string.format("900,%d", 120 + 300 * nu) } end
+  local jobs = {}
+  for _, p in ipairs(plot_scripts.all(results)) do
+    jobs[#jobs + 1] = { p.name, plot_scripts.script(p), p.size }
+  end
   local written = {}
   local script, files = {}, {}
   for _, j in ipairs(jobs) do
@@ -349,6 +215,86 @@ local function plots(results, dir)
 end
 
 -- ------------------------------------------------------------------------
+-- index.html
+-- ------------------------------------------------------------------------
+
+local captions = { loss = "Loss", accuracy = "Validation accuracy", lr = "Learning rate",
+  grad_norms = "Gradient norm per layer", update_ratios = "Update ratio (update / parameter norm) per layer" }
+
+-- The page's plots at both scales, drawn by one gnuplot writing to its
+-- stdout, so that nothing but index.html lands in the report directory.
+local function page_figures(list)
+  local parts = {}
+  for i, p in ipairs(list) do
+    for _, scale in ipairs({ "linear", "log" }) do
+      parts[#parts + 1] = string.format("set print \"-\"\nprint \"@@gradus-figure %d %s@@\"\n"
+        .. "set terminal svg noenhanced size %s dynamic font 'sans,11'\nset output\n%sunset output\nreset\n",
+        i, scale, p.size or "900,560", plot_scripts.script(p, scale))
+    end
+  end
+  local tmp = os.tmpname()
+  local f = io.open(tmp, "wb")
+  if not f then return {} end
+  f:write(table.concat(parts))
+  f:close()
+  local pipe = io.popen("gnuplot '" .. tmp .. "' 2>/dev/null", "r")
+  local text = pipe and pipe:read("a") or ""
+  if pipe then pipe:close() end
+  os.remove(tmp)
+  local figs = {}
+  for i, p in ipairs(list) do
+    figs[i] = { name = p.name, title = captions[p.name] or p.name, svg = {},
+                scale = p.panels[1].log and "log" or "linear" }
+  end
+  local at = text:find("@@gradus-figure ", 1, true)
+  while at do
+    local i, scale, stop = text:match("^@@gradus%-figure (%d+) (%a+)@@\n()", at)
+    local next_at = text:find("@@gradus-figure ", stop, true)
+    local fig = figs[tonumber(i)]
+    local body = text:sub(stop, (next_at or #text + 1) - 1)
+    if body:find("</svg>", 1, true) then
+      fig.svg[scale] = page.inline_svg(body, list[tonumber(i)], string.format("f%d%s", i, scale:sub(1, 3)))
+    end
+    at = next_at
+  end
+  local out = {}
+  for _, fig in ipairs(figs) do
+    if not fig.svg[fig.scale] then fig.scale = fig.svg.linear and "linear" or "log" end
+    if fig.svg[fig.scale] then out[#out + 1] = fig end
+  end
+  return out
+end
+
+local function source(doc, dir)
+  return { dir = dir, manifest = doc.manifest, repeats = doc.repeats, seeds = doc.seeds, variants = doc.variants }
+end
+
+-- The page of a report document (results.json, read back) and its sources.
+local function page_html(doc, sources, with_plots)
+  local results = { summary = doc.summary, variants = doc.variants }
+  local head, rows, obj = M.cells(results)
+  local figs, why = {}, nil
+  if not with_plots then why = "no plots: they were turned off (plots = false)"
+  elseif not gnuplot_available() then why = "no plots: gnuplot is not installed (Debian package gnuplot-nox)"
+  else figs = page_figures(plot_scripts.all(results)) end
+  local names, seeds = {}, {}
+  for _, v in ipairs(doc.variants) do names[#names + 1] = v.name end
+  for _, s in ipairs(doc.seeds or {}) do seeds[#seeds + 1] = tostring(s) end
+  local ref = doc.variants[1].name
+  return page.html{
+    title = "gradus report: " .. table.concat(names, ", "),
+    lead = string.format("%d variant%s, %d seed%s each (%s); compared on %s (lower is better), paired by seed "
+      .. "against %s%s.", #names, #names == 1 and "" or "s", #seeds, #seeds == 1 and "" or "s",
+      table.concat(seeds, ", "), obj, ref, #sources > 1 and (", merged from " .. #sources .. " result directories") or ""),
+    table = { head = head, rows = rows, caution = M.caution(results), variants = doc.variants,
+      note = string.format("mean ± 95%% CI over seeds (Student t); diff: the per-seed difference to %s, mean ± "
+        .. "95%% CI; win rate: the share of seeds where the variant's %s is below %s's (ties count half, "
+        .. "a diverged run loses).", ref, obj, ref) },
+    figures = figs, no_plots = why, sources = sources,
+  }
+end
+
+-- ------------------------------------------------------------------------
 
 local function manifest(gd, results)
   local util = gd._util
@@ -367,15 +313,96 @@ local function manifest(gd, results)
   }
 end
 
+-- An option's value as text: a plain table (monitor = { every = 5 }) by
+-- its fields, anything else as it prints.
+local function describe_value(v)
+  if type(v) ~= "table" or getmetatable(v) then return tostring(v) end
+  local keys, parts = {}, {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do
+    local x = v[k]
+    parts[#parts + 1] = (math.type(k) and "" or (tostring(k) .. " = "))
+      .. (type(x) == "string" and string.format("%q", x) or type(x) == "table" and describe_value(x) or tostring(x))
+  end
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+
 local function describe_config(cfg)
   local out = {}
   for k, v in pairs(cfg) do
     local t = type(v)
     if t == "number" or t == "string" or t == "boolean" then out[k] = v
-    elseif t == "userdata" or t == "table" then out[k] = tostring(v)
+    elseif t == "userdata" or t == "table" then out[k] = describe_value(v)
     end
   end
   return out
+end
+
+-- Run write(tmp) on a fresh directory beside dir, then move it into place
+-- in one step (gd._util.replace_dir: an exchange, or dir.prev), all
+-- under a lock on dir. Killed mid-write (SIGINT, SIGTERM, SIGKILL), it
+-- leaves the old report whole; the next report removes the leftovers.
+local function in_place(gd, dir, write)
+  local util = gd._util
+  if type(dir) ~= "string" or dir == "" then error("gd.report: 'dir' must be a non-empty string", 0) end
+  util.check_path(dir, "gd.report: 'dir'")
+  dir = dir:match("^(.-)/*$")
+  if dir == "" then dir = "/" end
+  local parent = dir:match("^(.+)/[^/]*$")
+  if parent then
+    local ok, err = util.mkdir_p(parent)
+    if not ok then error("gd.report: cannot create directory '" .. parent .. "': " .. tostring(err), 0) end
+  end
+  local lock <close> = util.lock(dir, "gd.report")
+  util.remove_stale(dir)
+  local tmp = util.temp_dir(dir)
+  stall_point = util.stall_point
+  local ok, files = pcall(write, tmp)
+  stall_point = function() end
+  if ok then
+    local moved, err = pcall(util.replace_dir, tmp, dir)
+    if not moved then ok, files = false, err end
+  end
+  if not ok then
+    util.remove_tree(tmp)
+    error(tostring(files):find("^gd%.report") and files or "gd.report: " .. tostring(files), 0)
+  end
+  for i, f in ipairs(files) do files[i] = dir .. f:sub(#tmp + 1) end
+  return files
+end
+
+-- Every file of the report, into dir.
+local function write_files(gd, results, opts, dir)
+  write_atomic(dir .. "/summary.csv", summary_csv(results))
+  write_atomic(dir .. "/history.csv", history_csv(results))
+  local doc = { manifest = manifest(gd, results), repeats = results.repeats, seeds = results.seeds,
+                summary = results.summary, variants = {} }
+  for i, v in ipairs(results.variants) do
+    local runs = {}
+    for j, r in ipairs(v.runs) do
+      runs[j] = { seed = r.seed, status = r.status, metrics = r.metrics, diverged = r.diverged,
+                  diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds, history = r.history,
+                  steps_per_epoch = r.steps_per_epoch, resumed_from = r.resumed_from }
+    end
+    doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, config = describe_config(v.config), runs = runs }
+  end
+  local text = json.encode(doc)
+  write_atomic(dir .. "/results.json", text .. "\n")
+  local files = { dir .. "/summary.csv", dir .. "/history.csv", dir .. "/results.json" }
+  if opts.plots == false then
+    -- nothing
+  elseif gnuplot_available() then
+    for _, f in ipairs(plots(results, dir)) do files[#files + 1] = f end
+  else
+    io.stderr:write("gd.report: no plots: gnuplot is not installed (Debian package gnuplot-nox); "
+      .. "the data files are written\n")
+  end
+  -- the page is drawn from the saved results, as `gradus report` draws it
+  local saved = json.decode(text)
+  write_atomic(dir .. "/index.html", page_html(saved, { source(saved, dir) }, opts.plots ~= false))
+  files[#files + 1] = dir .. "/index.html"
+  return files
 end
 
 function M.report(gd, results, opts)
@@ -383,6 +410,7 @@ function M.report(gd, results, opts)
     error("gd.report: expected the result of gd.compare", 2)
   end
   opts = opts or {}
+  gd._check_keys("report", opts, "gd.report")   -- the table of lua/lapi.c
   io.stdout:write(M.table(results))
   for _, v in ipairs(results.variants) do
     for _, r in ipairs(v.runs) do
@@ -403,33 +431,68 @@ function M.report(gd, results, opts)
     end
   end
   if not opts.dir then return nil end
-  local dir = opts.dir
-  local ok, err = gd._util.mkdir_p(dir)
-  if not ok then error("gd.report: cannot create directory '" .. dir .. "': " .. tostring(err), 2) end
-  write_atomic(dir .. "/summary.csv", summary_csv(results))
-  write_atomic(dir .. "/history.csv", history_csv(results))
-  local doc = { manifest = manifest(gd, results), repeats = results.repeats, seeds = results.seeds,
-                summary = results.summary, variants = {} }
-  for i, v in ipairs(results.variants) do
-    local runs = {}
-    for j, r in ipairs(v.runs) do
-      runs[j] = { seed = r.seed, status = r.status, metrics = r.metrics, diverged = r.diverged,
-                  diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds }
-    end
-    doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, config = describe_config(v.config), runs = runs }
-  end
-  write_atomic(dir .. "/results.json", json.encode(doc) .. "\n")
-  local files = { dir .. "/summary.csv", dir .. "/history.csv", dir .. "/results.json" }
-  if opts.plots == false then
-    -- nothing
-  elseif gnuplot_available() then
-    for _, f in ipairs(plots(results, dir)) do files[#files + 1] = f end
-  else
-    io.stderr:write("gd.report: no plots: gnuplot is not installed (Debian package gnuplot-nox); "
-      .. "the data files are written\n")
-  end
+  local files = in_place(gd, opts.dir, function(tmp) return write_files(gd, results, opts, tmp) end)
   io.stdout:write("report: " .. table.concat(files, ", ") .. "\n")
   return files
+end
+
+-- ------------------------------------------------------------------------
+-- gradus report DIR [DIR...]
+-- ------------------------------------------------------------------------
+
+local function read_results(dir)
+  local path = dir .. "/results.json"
+  local f, err = io.open(path, "rb")
+  if not f then error("report: cannot read " .. tostring(err) .. " (expected a directory gd.report wrote)", 0) end
+  local ok, doc = pcall(json.decode, f:read("a"))
+  f:close()
+  if not ok then error("report: " .. path .. " is not JSON: " .. doc, 0) end
+  if type(doc) ~= "table" or type(doc.variants) ~= "table" or #doc.variants == 0 or type(doc.summary) ~= "table" then
+    error("report: " .. path .. " holds no variants (not a results.json of gd.report)", 0)
+  end
+  for _, v in ipairs(doc.variants) do
+    if type(v.runs) ~= "table" or #v.runs == 0 then error("report: " .. path .. ": variant '" .. tostring(v.name) .. "' has no runs", 0) end
+  end
+  return doc
+end
+
+-- Several results in one document: the variants one after the other (a
+-- name seen before gets its directory added), summarized again against
+-- the first; each keeps the lr its own summary gave it.
+local function merge(docs, dirs)
+  local compare = require "gradus.compare"
+  local out, seen, lrs = { variants = {}, seeds = docs[1].seeds }, {}, {}
+  for d, doc in ipairs(docs) do
+    for i, v in ipairs(doc.variants) do
+      if seen[v.name] then v.name = v.name .. " (" .. (dirs[d]:match("([^/]+)/*$") or dirs[d]) .. ")" end
+      seen[v.name] = true
+      for _, r in ipairs(v.runs) do
+        r.metrics = r.metrics or {}
+        for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "seconds" }) do r.metrics[k] = r.metrics[k] or 0 / 0 end
+      end
+      out.variants[#out.variants + 1] = v
+      lrs[#out.variants] = doc.summary[i] and doc.summary[i].lr
+    end
+  end
+  out.summary = compare.summarize(out.variants, out.variants[1])
+  for i, s in ipairs(out.summary) do s.lr = lrs[i] or s.lr end
+  return out
+end
+
+-- Rebuilds the first directory's index.html from the saved results of all.
+function M.cli(gd, ...)
+  local dirs = { ... }
+  if #dirs == 0 then error("report needs a directory gd.report wrote: gradus report DIR [DIR...]", 0) end
+  local lock <close> = gd._util.lock(dirs[1], "gradus report")   -- as gd.report does
+  local docs, sources = {}, {}
+  for i, d in ipairs(dirs) do
+    docs[i] = read_results(d)
+    sources[i] = source(docs[i], d)
+  end
+  local doc = #docs > 1 and merge(docs, dirs) or docs[1]
+  write_atomic(dirs[1] .. "/index.html", page_html(doc, sources, true))
+  io.stdout:write("report: " .. dirs[1] .. "/index.html\n")
+  return true
 end
 
 -- gd.plot{ series = { { x = {...}, y = {...}, label = "..." }, ... },
@@ -460,9 +523,9 @@ function M.plot(gd, p)
       if finite(yv) and finite(xv) and (not p.logy or yv > 0) then rows[#rows + 1] = string.format("%.9g %.9g", xv, yv) end
     end
     if #rows > 0 then
-      blocks[#blocks + 1] = datablock("s" .. i, rows)
-      plots_[#plots_ + 1] = string.format("$s%d using 1:2 with %s lw 2 lc rgb \"%s\" title \"%s\"", i,
-        s.style or "lines", palette[(i - 1) % #palette + 1], esc(s.label or ("series " .. i)))
+      blocks[#blocks + 1] = plot_scripts.datablock("s" .. i, rows)
+      plots_[#plots_ + 1] = string.format("$s%d using 1:2 with %s %s title \"%s\"", i,
+        s.style or "lines", plot_scripts.style(i, 2), esc(s.label or ("series " .. i)))
     end
   end
   if #plots_ == 0 then error("gd.plot: no finite points to draw", 2) end

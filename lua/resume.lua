@@ -16,32 +16,24 @@ local compare = require "gradus.compare"
 
 local M = {}
 
-local resume_keys = { "epochs", "data", "validation", "on_epoch", "on_step", "progress",
-                      "checkpoint", "name", "quiet_diagnoses" }
-local fork_only = { "optimizer", "lr", "schedule", "clip", "regularizers", "seed", "monitor",
-                    "early_stopping" }
-
-local function set_of(...)
+-- The keys each takes: the tables of lua/lapi.c (gradus doc resume, fork).
+local function set_of(list)
   local s = {}
-  for _, list in ipairs({ ... }) do
-    for _, k in ipairs(list) do s[k] = true end
-  end
+  for _, k in ipairs(list) do s[k] = true end
   return s
 end
-local resume_allowed, fork_allowed = set_of(resume_keys), set_of(resume_keys, fork_only)
 
-local function check_keys(what, opts, allowed, level)
+local function check_keys(gd, what, opts, page, level)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
     error(string.format("%s: options must be a table, got %s", what, type(opts)), level + 1)
   end
+  local names = gd._keys(page)
+  local allowed, fork_allowed = set_of(names), set_of(gd._keys("fork"))
   for k in pairs(opts) do
     if not allowed[k] then
       local hint = fork_allowed[k] and " (a change like that makes a new branch: use gd.fork)"
         or (k == "model" and " (a run keeps its model)") or ""
-      local names = {}
-      for n in pairs(allowed) do names[#names + 1] = n end
-      table.sort(names)
       error(string.format("%s: cannot set '%s'%s; it takes %s", what, tostring(k), hint,
         table.concat(names, ", ")), level + 1)
     end
@@ -62,11 +54,20 @@ local function prepare(gd, path, opts, fork)
     if k ~= "lr" then cfg[k] = v end
   end
   if cfg.checkpoint == false then cfg.checkpoint = nil end
+  -- A resume writes next to the file it was given (so a copy's resume
+  -- leaves the original alone), never to the path the file recorded.
+  local given = opts.checkpoint
+  if not fork and type(cfg.checkpoint) == "table" and
+      (given == nil or type(given) == "table" and given.path == nil) then
+    local c = {}
+    for k, v in pairs(cfg.checkpoint) do c[k] = v end
+    c.path = path
+    cfg.checkpoint = c
+  end
   if opts.lr ~= nil then
     if type(opts.lr) ~= "number" then error(what .. ": 'lr' must be a number", 3) end
     cfg.optimizer = compare.with_lr(gd, cfg.optimizer, opts.lr)
   end
-  cfg._epochs_given = opts.epochs ~= nil
   if opts.data == nil then
     if not data_recipe then
       error(string.format("%s: %s: the run's data was built from Lua values (gd.data.tensor), "
@@ -83,15 +84,15 @@ local function prepare(gd, path, opts, fork)
     end
     cfg.validation = gd.data.rebuild(val_recipe)
   end
-  cfg._resume, cfg._fork, cfg._path = ck, fork, path
-  return cfg
+  return cfg, { resume = ck, fork = fork, path = path, epochs_given = opts.epochs ~= nil }
 end
 
-function M.resume(gd, path, opts)
+-- train: gd.train's own runner (lua/glue.lua), which takes the checkpoint.
+function M.resume(gd, path, opts, train)
   if type(path) ~= "string" then
     error("gd.resume: expects a checkpoint path, got " .. type(path), 2)
   end
-  return gd.train(prepare(gd, path, check_keys("gd.resume", opts, resume_allowed, 2), false))
+  return train(prepare(gd, path, check_keys(gd, "gd.resume", opts, "resume", 2), false))
 end
 
 local Fork = { __name = "gradus.fork" }
@@ -106,20 +107,20 @@ end
 function Fork:train(extra)
   local o = {}
   for k, v in pairs(self.overrides) do o[k] = v end
-  for k, v in pairs(check_keys("gd.fork", extra, fork_allowed, 2)) do o[k] = v end
-  return self.gd.train(prepare(self.gd, self.path, o, true))
+  for k, v in pairs(check_keys(self.gd, "gd.fork", extra, "fork", 2)) do o[k] = v end
+  return self.run(prepare(self.gd, self.path, o, true))
 end
 
-function M.fork(gd, path, overrides)
+function M.fork(gd, path, overrides, train)
   if type(path) ~= "string" then
     error("gd.fork: expects a checkpoint path, got " .. type(path), 2)
   end
   local o = {}
-  for k, v in pairs(check_keys("gd.fork", overrides, fork_allowed, 2)) do o[k] = v end
+  for k, v in pairs(check_keys(gd, "gd.fork", overrides, "fork", 2)) do o[k] = v end
   -- read now, so a bad file fails here rather than inside gd.compare
   local info = gd._checkpoint_load(path):info()
-  return setmetatable({ gd = gd, path = path, overrides = o, name = o.name, seed = info.seed,
-    step = info.step }, Fork)
+  return setmetatable({ gd = gd, run = train, path = path, overrides = o, name = o.name,
+    seed = info.seed, step = info.step }, Fork)
 end
 
 -- `gradus resume FILE [EPOCHS]`: continue a checkpoint from the shell and

@@ -80,6 +80,12 @@ typedef struct test_case {
 
 /* Register one suite and run everything; returns the process exit status. */
 int test_main(const char *suite, const test_case *cases);
+/* Whether the data file at path (a Debian data set setup.sh installs) is
+ * there. When it is not, the calling test fails, unless GRADUS_ALLOW_NO_DATA=1
+ * says a missing data set is expected: then the test is skipped, and
+ * test_main returns meson's skip status, 77, after printing the reason
+ * (unless something failed). */
+bool test_have_data(const char *path, const char *package);
 
 #define TEST(fn) { #fn, fn }
 #define TEST_END { NULL, NULL }

@@ -20,6 +20,7 @@
  *   the old checkpoint whole; keep = 3 rotates path, path.1, path.2.
  * - gd_trainer_set_state refuses inconsistent state and changes nothing.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "checkpoint.h"
 #include "container.h"
 #include "gradus/rng.h"
@@ -120,7 +122,7 @@ static void fx_make(fixture *f, const char *opt, bool plain)
         .regularizers = f->regs, .nregularizers = 1,
         .clip = plain ? GD_CLIP_NONE : GD_CLIP_NORM, .clip_value = 1.0,
         .train = f->ds, .epochs = EPOCHS, .batch = BATCH, .seed = SEED,
-        .monitor_every = plain ? 0 : 3,
+        .monitor_every = plain ? 0 : 3, .diverge_factor = 1e3,
     };
     f->tr = gd_trainer_new(&cfg, &err);
     if (!f->tr)
@@ -272,6 +274,8 @@ static void resume(resumed *r, const char *path, const gd_dataset *ds, bool keep
         .nregularizers = ck->nregularizers, .clip = ck->clip, .clip_value = ck->clip_value,
         .train = ds, .epochs = ck->epochs, .batch = ck->batch, .seed = ck->seed,
         .monitor_every = ck->monitor_every, .horizon_epochs = ck->state.horizon_epochs,
+        .diverge_factor = ck->diverge_factor,
+        .drop_last = ck->drop_last,
     };
     r->tr = gd_trainer_new(&cfg, &err);
     if (!r->tr)
@@ -308,12 +312,13 @@ static void test_checkpoint_round_trip(void)
         fprintf(stderr, "\n  load: %s\n", err.msg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
 
-    /* the container: magic, version 1, eight sections in order */
+    /* the container: magic, version 2, eight sections in order */
     size_t n;
     unsigned char *b = test_slurp(p, &n);
     static const unsigned char magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
     CU_ASSERT_EQUAL(memcmp(b, magic, 8), 0);
-    CU_ASSERT_EQUAL(tc_get_le(b + 8, 4), 1);
+    CU_ASSERT_EQUAL(tc_get_le(b + 8, 4), 2);
+    CU_ASSERT_EQUAL(ck->version, 2);
     tc_section sec[TC_MAX_SECTIONS];
     CU_ASSERT_EQUAL_FATAL(tc_sections(b, n, sec, TC_MAX_SECTIONS), 8);
     const char *order[] = { "META", "MODL", "RNGS", "CONF", "OPTM", "TRNR", "HIST", "STOP" };
@@ -403,6 +408,10 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT(same_bits(got->epoch_loss, want.epoch_loss));
     CU_ASSERT_EQUAL(got->epoch_samples, want.epoch_samples);
     CU_ASSERT_EQUAL(got->horizon_epochs, EPOCHS);
+    /* the diverge check's settings and reference: step 0's loss */
+    CU_ASSERT_EQUAL(ck->diverge_factor, 1e3);
+    CU_ASSERT(isfinite(want.first_loss) && want.first_loss > 0);
+    CU_ASSERT(same_bits(got->first_loss, want.first_loss));
     CU_ASSERT_EQUAL_FATAL(got->nslots, 2);
     CU_ASSERT_EQUAL_FATAL(got->nslots, want.nslots);
     CU_ASSERT_EQUAL_FATAL(got->slot_len, want.slot_len);
@@ -661,11 +670,48 @@ static void test_checkpoint_not_a_checkpoint(void)
     fx_free(&f);
 
     /* another format version */
-    tc_put_le(b + 8, 2, 4);
+    tc_put_le(b + 8, 3, 4);
     tc_fix_header_crc(b);
-    expect_refused(b, n, "unsupported format version 2 (this gradus reads version 1)");
+    expect_refused(b, n, "mem.gdc: unsupported format version 3 (this gradus reads versions 1 "
+                   "to 2)");
     tc_put_le(b + 8, 0, 4);
-    expect_refused(b, 12, "unsupported format version 0 (this gradus reads version 1)");
+    expect_refused(b, 12, "mem.gdc: unsupported format version 0 (this gradus reads versions 1 "
+                   "to 2)");
+    free(b);
+}
+
+/* A version 1 file, written before the diverge check: the same bytes
+ * without the factor at the end of CONF and the first step's loss at the
+ * end of TRNR. It still loads, with the check off (no reference loss), and
+ * everything else as written. */
+static void test_checkpoint_reads_version_1(void)
+{
+    size_t n;
+    unsigned char *b = good_copy(&n);
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "CONF", section(b, n, "CONF").len - 8, 8, "", 0));
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "TRNR", section(b, n, "TRNR").len - 8, 8, "", 0));
+    /* still marked version 2, the cut fields are missed */
+    expect_refused(b, n, "mem.gdc: malformed section CONF: the diverge factor runs past its "
+                   "end");
+    tc_put_le(b + 8, 1, 4);
+    tc_fix_header_crc(b);
+    gd_error err;
+    gd_checkpoint *v1 = gd_checkpoint_parse(test_registry(), b, n, NAME, true, &err);
+    gd_checkpoint *v2 = gd_checkpoint_parse(test_registry(), good, ngood, NAME, true, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v2);
+    CU_ASSERT_EQUAL(v1->version, 1);
+    CU_ASSERT_EQUAL(v1->diverge_factor, 0);
+    CU_ASSERT(isnan(v1->state.first_loss));
+    CU_ASSERT_EQUAL(v2->diverge_factor, 1e3);
+    CU_ASSERT(v2->state.first_loss > 0);
+    CU_ASSERT_EQUAL(v1->state.step, v2->state.step);
+    CU_ASSERT_EQUAL(v1->state.pos, v2->state.pos);
+    CU_ASSERT(same_bits(v1->state.epoch_loss, v2->state.epoch_loss));
+    CU_ASSERT_EQUAL(v1->state.nrecords, v2->state.nrecords);
+    CU_ASSERT(same_state(v1->model, v2->model));
+    gd_checkpoint_free(v1);
+    gd_checkpoint_free(v2);
     free(b);
 }
 
@@ -791,6 +837,31 @@ static void test_checkpoint_plugin_version(void)
 }
 
 /* Crafted files whose CRCs are right but whose content is not. */
+/* A checkpoint written before CONF ended with drop_last, and before MODL
+ * ended with the class labels and the loss, still loads. */
+static void test_checkpoint_older_tails_load(void)
+{
+    size_t n;
+    unsigned char *b = good_copy(&n);
+    tc_section conf, modl;
+    CU_ASSERT_FATAL(tc_find(b, n, "CONF", &conf) && tc_find(b, n, "MODL", &modl));
+    CU_ASSERT_EQUAL_FATAL(b[conf.off + conf.len - 1], 0);           /* drop_last false */
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "CONF", conf.len - 1, 1, NULL, 0));
+    CU_ASSERT_FATAL(tc_find(b, n, "MODL", &modl));
+    /* this model has no labels nor loss of its own: the tail is u32 0, u8 0 */
+    CU_ASSERT_FATAL(memcmp(b + modl.off + modl.len - 5, "\0\0\0\0\0", 5) == 0);
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "MODL", modl.len - 5, 5, NULL, 0));
+    gd_error err = { "" };
+    gd_checkpoint *ck = gd_checkpoint_parse(test_registry(), b, n, NAME, true, &err);
+    if (!ck)
+        fprintf(stderr, "\n  %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
+    CU_ASSERT(!ck->drop_last);
+    CU_ASSERT_PTR_NULL(gd_model_loss(ck->model));
+    gd_checkpoint_free(ck);
+    free(b);
+}
+
 static void test_checkpoint_crafted(void)
 {
     size_t n;
@@ -1028,6 +1099,8 @@ static void use(gd_checkpoint *ck, const gd_dataset *ds)
         .nregularizers = ck->nregularizers, .clip = ck->clip, .clip_value = ck->clip_value,
         .train = ds, .epochs = ck->epochs, .batch = ck->batch, .seed = ck->seed,
         .monitor_every = ck->monitor_every, .horizon_epochs = ck->state.horizon_epochs,
+        .diverge_factor = ck->diverge_factor,
+        .drop_last = ck->drop_last,
     };
     gd_trainer *tr = gd_trainer_new(&cfg, &err);
     if (tr && gd_trainer_set_state(tr, &ck->state, true, &err) == GD_OK &&
@@ -1055,7 +1128,7 @@ static void test_checkpoint_fuzz(void)
     gd_dataset *ds = gd_synthetic_spirals(NSAMPLES, 3, 0.1, 3, &err);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
     gd_rng g = gd_rng_stream(0x66757a7aULL, 7);   /* fixed: the same files every run */
-    int refused[8] = { 0 }, loaded[8] = { 0 };
+    int refused[8] = { 0 }, loaded[8] = { 0 }, unchanged[8] = { 0 };
     unsigned before = CU_get_number_of_failures();
     double t0 = now();
     for (int i = 0; i < FUZZ_FILES; i++) {
@@ -1063,6 +1136,7 @@ static void test_checkpoint_fuzz(void)
         int kind;
         size_t m = mutate(&g, src, n, buf, &verify, &kind);
         gd_error e = { "" };
+        unchanged[kind] += m == n && memcmp(buf, src, n) == 0;
         gd_checkpoint *ck = gd_checkpoint_parse(test_registry(), buf, m, NAME, verify, &e);
         if (ck) {
             loaded[kind]++;
@@ -1094,10 +1168,16 @@ static void test_checkpoint_fuzz(void)
     for (int k = 0; k < 8; k++)
         fprintf(stderr, "%s%d/%d", k ? " " : "", refused[k], loaded[k]);
     fprintf(stderr, ")\n");
-    CU_ASSERT_EQUAL(nref + nload, FUZZ_FILES);
-    /* the decoders behind the CRCs were reached: some crafted files loaded,
-     * many were refused */
-    CU_ASSERT(refused[5] + refused[6] + refused[7] > 100);
+    /* the CRCs decide the raw mutations (0-4): exactly the files a mutation
+     * left unchanged load, and every kind was refused many times */
+    for (int k = 0; k < 5; k++)
+        CU_ASSERT_EQUAL(loaded[k], unchanged[k]);
+    for (int k = 0; k < 8; k++)
+        CU_ASSERT(refused[k] > 100);
+    /* the decoders behind the CRCs were reached: crafted files (5-7) both
+     * loaded (damage a decoder accepts, such as a changed float) and were
+     * refused */
+    CU_ASSERT(loaded[5] + loaded[6] + loaded[7] > 100);
     gd_dataset_free(ds);
     free(buf);
     free(src);
@@ -1105,15 +1185,36 @@ static void test_checkpoint_fuzz(void)
 
 /* ---- atomic writes ---- */
 
-/* A writer killed after N bytes of "<path>.tmp" leaves the old file whole. */
+/* The temporary file a writer of path made ("<path>.tmp-<pid>-<n>") in
+ * buf, or false when there is none. */
+static bool temp_of(const char *path, char *buf, size_t cap)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    *slash = 0;
+    size_t bl = strlen(slash + 1);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    bool found = false;
+    while (d && !found && (e = readdir(d)))
+        if (strncmp(e->d_name, slash + 1, bl) == 0 && strncmp(e->d_name + bl, ".tmp-", 5) == 0)
+            found = (size_t)snprintf(buf, cap, "%s/%s", dir, e->d_name) < cap;
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* A writer killed after N bytes of its temporary file leaves the old file
+ * whole; the next run's writer (holding the path's lock) removes the
+ * leftover. */
 static void test_checkpoint_killed_mid_write(void)
 {
     fixture f;
     fx_make(&f, "adam", false);
     steps(f.tr, 2, NULL);
-    char p[512], tmp[520];
+    char p[512], tmp[600] = "";
     save(&f, test_at(p, "atomic.gdc"), "periodic");
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
     size_t nold;
     unsigned char *old = test_slurp(p, &nold);
     steps(f.tr, 3, NULL);   /* the new checkpoint differs */
@@ -1133,7 +1234,7 @@ static void test_checkpoint_killed_mid_write(void)
     /* wait for the stall: no timing assert, only a bound against a hang */
     bool reached = false;
     for (int i = 0; i < 30000 && !reached; i++) {
-        reached = file_size(tmp) == (off_t)stall;
+        reached = temp_of(p, tmp, sizeof tmp) && file_size(tmp) == (off_t)stall;
         if (!reached)
             usleep(1000);
     }
@@ -1158,8 +1259,11 @@ static void test_checkpoint_killed_mid_write(void)
     ck = gd_checkpoint_load(test_registry(), tmp, &err);
     CU_ASSERT_PTR_NULL(ck);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "truncated"));
-    /* and the next save goes through, replacing both */
+    /* and the next save goes through; the leftover goes with the stale
+     * temporaries the lock holder removes */
     save(&f, p, "periodic");
+    CU_ASSERT_EQUAL(access(tmp, F_OK), 0);
+    gd_remove_stale_temps(p);
     CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
     ck = gd_checkpoint_load(test_registry(), p, &err);
     CU_ASSERT_PTR_NOT_NULL(ck);
@@ -1315,6 +1419,8 @@ int main(void)
         TEST(test_checkpoint_corrupt),
         TEST(test_checkpoint_missing_plugin),
         TEST(test_checkpoint_plugin_version),
+        TEST(test_checkpoint_reads_version_1),
+        TEST(test_checkpoint_older_tails_load),
         TEST(test_checkpoint_crafted),
         TEST(test_checkpoint_huge_run),
         TEST(test_checkpoint_fuzz),

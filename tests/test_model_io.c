@@ -634,6 +634,61 @@ static void test_model_io_option_added_later(void)
     free(b);
 }
 
+/* Class labels and the loss are saved at the end of MODL and come back; a
+ * file written before them (MODL ending after the buffers) still loads,
+ * with neither; a label count that is not the output width is refused. */
+static void test_model_io_labels_and_loss(void)
+{
+    net a;
+    net_make(&a);
+    const double labels[3] = { 7, 3, -1 };
+    gd_error err;
+    CU_ASSERT_EQUAL(gd_model_set_labels(a.model, labels, 2, &err), GD_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.msg, "model: 2 class labels for 3 outputs");
+    CU_ASSERT_EQUAL_FATAL(gd_model_set_labels(a.model, labels, 3, &err), GD_OK);
+    CU_ASSERT_EQUAL_FATAL(gd_model_set_loss(a.model, a.loss, &err), GD_OK);
+    char p[512];
+    CU_ASSERT_EQUAL_FATAL(gd_model_save(a.model, test_at(p, "labels.gdm"), &err), GD_OK);
+    net_free(&a);
+    gd_model *m = gd_model_load(test_registry(), p, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    const double *got = gd_model_labels(m);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(got);
+    CU_ASSERT(got[0] == 7 && got[1] == 3 && got[2] == -1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(gd_model_loss(m));
+    CU_ASSERT_STRING_EQUAL(gd_model_loss(m)->component->name, "cross_entropy");
+    gd_model_free(m);
+
+    size_t n;
+    unsigned char *b = test_slurp(p, &n);
+    tc_section modl = section(b, n, "MODL");
+    /* tail: u32 3, 3 x f64, u8 1, spec (u8 kind, str "cross_entropy", u32 0 options) */
+    size_t cnt = modl.len - (1 + 4 + 13 + 4) - 1 - 3 * 8 - 4;
+    CU_ASSERT_EQUAL_FATAL(tc_get_le(b + modl.off + cnt, 4), 3);
+    unsigned char two[4];
+    tc_put_le(two, 2, 4);
+    CU_ASSERT_FATAL(tc_patch(b, n, "MODL", cnt, two, 4));
+    expect_bytes_refused("labels2.gdm", b, n, "malformed section MODL: 2 class labels for 3 "
+                         "outputs");
+    free(b);
+
+    b = saved("older.gdm", &n);      /* no labels, no loss: the tail is u32 0, u8 0 */
+    modl = section(b, n, "MODL");
+    CU_ASSERT_FATAL(memcmp(b + modl.off + modl.len - 5, "\0\0\0\0\0", 5) == 0);
+    CU_ASSERT_FATAL(tc_splice(&b, &n, "MODL", modl.len - 5, 5, NULL, 0));
+    test_spit(test_at(p, "older.gdm"), b, n);
+    m = gd_model_load(test_registry(), p, &err);
+    if (!m)
+        fprintf(stderr, "\n  load: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_PTR_NULL(gd_model_labels(m));
+    CU_ASSERT_PTR_NULL(gd_model_loss(m));
+    gd_model_free(m);
+    unlink(p);
+    unlink(test_at(p, "labels.gdm"));
+    free(b);
+}
+
 /* ---- unwritable destinations leave nothing ---- */
 
 static void test_model_io_unwritable(void)
@@ -662,11 +717,11 @@ static void test_model_io_unwritable(void)
     free(b);
     unlink(file);
 
-    /* onto a directory: the rename fails, the temporary file goes */
+    /* onto a directory: refused before any temporary file */
     test_at(p, "sub");
     CU_ASSERT_EQUAL_FATAL(mkdir(p, 0700), 0);
     CU_ASSERT_EQUAL(gd_model_save(m.model, p, &err), GD_EIO);
-    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "cannot rename"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "is a directory, not a regular file"));
     CU_ASSERT_EQUAL(dir_entries(test_dir), 1);
     CU_ASSERT_EQUAL(dir_entries(p), 0);
     rmdir(p);
@@ -689,6 +744,7 @@ int main(void)
         TEST(test_model_io_plugin_version_mismatch),
         TEST(test_model_io_param_count_mismatch),
         TEST(test_model_io_option_added_later),
+        TEST(test_model_io_labels_and_loss),
         TEST(test_model_io_unwritable),
         TEST_END,
     };

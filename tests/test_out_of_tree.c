@@ -10,6 +10,7 @@
  * trainer. It checks that the public headers are all a plugin needs: no
  * core header, no libgradus, no meson.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,9 +173,32 @@ static void test_out_of_tree_installed_pc(void)
 
 /* ---- the plugin ---- */
 
+/* What cc made is a shared object (ELF type ET_DYN) that exports the entry
+ * symbol, and the entry returns a descriptor of this ABI. */
 static void test_out_of_tree_builds(void)
 {
-    CU_ASSERT_PTR_NOT_NULL(built_plugin());
+    const char *so = built_plugin();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(so);
+    unsigned char h[18] = { 0 };
+    FILE *f = fopen(so, "rb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    CU_ASSERT_EQUAL(fread(h, 1, sizeof h, f), sizeof h);
+    fclose(f);
+    CU_ASSERT(memcmp(h, "\177ELF", 4) == 0);
+    CU_ASSERT_EQUAL(h[16] | h[17] << 8, 3);   /* e_type ET_DYN, little-endian */
+    void *lib = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        fprintf(stderr, "\n  dlopen: %s\n", dlerror());
+    CU_ASSERT_PTR_NOT_NULL_FATAL(lib);
+    const gd_plugin *(*entry)(void) = (const gd_plugin *(*)(void))dlsym(lib, "gradus_plugin");
+    CU_ASSERT_PTR_NOT_NULL(entry);
+    if (entry) {
+        const gd_plugin *p = entry();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+        CU_ASSERT_EQUAL(p->abi_major, GD_ABI_MAJOR);
+        CU_ASSERT_STRING_EQUAL(p->name, "signsgd");
+    }
+    dlclose(lib);
 }
 
 /* What a careful plugin author would build with: the public headers must

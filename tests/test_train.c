@@ -188,11 +188,70 @@ static void test_train_divergence_reported(void)
     CU_ASSERT_EQUAL(st, GD_ENUMERIC);
     const gd_divergence *d = gd_trainer_divergence(f.tr);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    CU_ASSERT(d->step >= 1);
-    CU_ASSERT(d->layer >= 0);
-    fprintf(stderr, " [%s at step %lld] ", d->what, (long long)d->step);
+    /* Step 0's update multiplies the weights by ~1e30: at step 1 dense1's
+     * output is still finite (~1e30) and dense2's (~1e60) is not. In the
+     * 2-32-32-2 MLP (dense1 relu1 dense2 relu2 dense3) dense2 is layer 2. */
+    CU_ASSERT_EQUAL(d->step, 1);
+    CU_ASSERT_EQUAL(d->epoch, 1);   /* 1-based, as the run reports epochs */
+    CU_ASSERT_EQUAL(d->layer, 2);
+    CU_ASSERT_STRING_EQUAL(d->layer_name, "dense2");
+    CU_ASSERT_STRING_EQUAL(d->what, "loss is NaN: output of dense2 is not finite");
+    CU_ASSERT_STRING_EQUAL(err.msg,
+                           "train: diverged at step 1: loss is NaN: output of dense2 is not finite");
     /* A diverged trainer refuses further steps. */
     CU_ASSERT_EQUAL(gd_trainer_step(f.tr, NULL, &err), GD_ENUMERIC);
+    fixture_close(&f);
+}
+
+/* A loss that explodes but stays finite ends the run when the factor is
+ * set: at the first step whose loss exceeds factor x step 0's, with the
+ * numbers in the message, before that step's update. 0 means no check. */
+static void test_train_loss_exploded(void)
+{
+    gd_error err;
+    fixture f;
+    fixture_open(&f, 200, 1, test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1e3, NULL), NULL,
+                 (gd_train_config){ .epochs = 5, .batch = 20, .seed = 1,
+                                    .diverge_factor = 50 });
+    double loss[64];
+    gd_step_result r = { 0 };
+    gd_status st = GD_OK;
+    int64_t k = 0;
+    while (st == GD_OK && k < 50 && (st = gd_trainer_step(f.tr, &r, &err)) == GD_OK)
+        loss[k++] = r.loss;
+    CU_ASSERT_EQUAL_FATAL(st, GD_ENUMERIC);
+    const gd_divergence *d = gd_trainer_divergence(f.tr);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_STRING_EQUAL(d->reason, "loss exploded");
+    CU_ASSERT_EQUAL(d->layer, -1);
+    CU_ASSERT_EQUAL(d->step, k);
+    for (int64_t i = 1; i < k; i++)   /* every step before it was within the factor */
+        CU_ASSERT(loss[i] <= 50 * loss[0]);
+    double exploded;
+    CU_ASSERT_EQUAL_FATAL(sscanf(d->what, "loss exploded: %lg at step", &exploded), 1);
+    CU_ASSERT(isfinite(exploded) && exploded > 50 * loss[0]);
+    char want[256];
+    snprintf(want, sizeof want, "train: diverged at step %lld: loss exploded: %.4g at step %lld "
+             "is more than 50 times the first step's loss (%.4g)", (long long)k, exploded,
+             (long long)k, loss[0]);
+    CU_ASSERT_STRING_EQUAL(err.msg, want);
+    fixture_close(&f);
+
+    /* the same run without the check goes on */
+    fixture_open(&f, 200, 1, test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 1e3, NULL), NULL,
+                 (gd_train_config){ .epochs = 5, .batch = 20, .seed = 1 });
+    for (int64_t i = 0; i <= k; i++)
+        CU_ASSERT_EQUAL(gd_trainer_step(f.tr, &r, &err), GD_OK);
+    fixture_close(&f);
+
+    /* a factor that would stop a run at once is refused */
+    fixture_open(&f, 20, 1, test_spec(GD_KIND_OPTIMIZER, "sgd", NULL), NULL,
+                 (gd_train_config){ .epochs = 1, .batch = 20, .seed = 1 });
+    gd_train_config bad = *gd_trainer_config(f.tr);
+    bad.diverge_factor = 0.5;
+    CU_ASSERT_PTR_NULL(gd_trainer_new(&bad, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "train: the diverge factor must be a number > 1 (or 0: off), "
+                           "got 0.5");
     fixture_close(&f);
 }
 
@@ -374,6 +433,7 @@ int main(void)
         TEST(test_train_same_seed_bit_identical),
         TEST(test_train_refuses_width_mismatch),
         TEST(test_train_divergence_reported),
+        TEST(test_train_loss_exploded),
         TEST(test_train_telemetry_matches_tensors),
         TEST(test_train_clip_norm_in_step),
         TEST(test_train_threads_bit_identical),

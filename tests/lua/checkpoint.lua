@@ -124,6 +124,25 @@ T.test("test_resume_every_optimizer_is_exact_mid_epoch_and_at_epoch_end", functi
   end
 end)
 
+T.test("test_resume_with_drop_last_is_exact", function()
+  -- 240 samples in batches of 50, the last 40 dropped: 4 steps an epoch.
+  -- The checkpoint keeps drop_last, so the resumed run counts steps alike.
+  local full = gd.train(config{ batch = 50, drop_last = true })
+  assert(full.steps == 16, "steps " .. full.steps)
+  local p = path("drop-last.ckpt")
+  cut(config{ batch = 50, drop_last = true, checkpoint = { path = p, every = 3 } }, 7)
+  local ck = gd._checkpoint_load(p)
+  local info = ck:info()
+  assert(info.step == 6 and info.epoch == 1 and info.position == 100,
+         ("checkpoint at step %d, epoch %d, position %d"):format(info.step, info.epoch,
+                                                                 info.position))
+  assert(ck:config().drop_last == true, "the checkpoint lost drop_last")
+  local res = gd.resume(p, { progress = false })
+  assert(res.status == "ok" and res.steps == full.steps, "resumed run: " .. res.steps .. " steps")
+  same_model("drop_last", full.model, res.model)
+  same_history("drop_last", full, res)
+end)
+
 T.test("test_resume_with_more_epochs_keeps_the_schedule_horizon", function()
   -- A 4-epoch run resumed to 6 equals a 6-epoch run whose cosine T is fixed
   -- at 4 epochs' steps: the schedule keeps the T the run started with.
@@ -330,7 +349,7 @@ end)
 
 T.test("test_checkpoint_option_refusals", function()
   local p = path("opt.ckpt")
-  T.expect_error("checkpoint: unknown option 'evry' (options: path, every, keep)",
+  T.expect_error("checkpoint: unknown option 'evry' (options: path, every, keep, overwrite)",
     gd.train, config{ checkpoint = { path = p, evry = 3 } })
   T.expect_error("checkpoint: 'path' must be a non-empty string", gd.train, config{ checkpoint = {} })
   T.expect_error("checkpoint: 'every' must be an integer >= 1", gd.train,
@@ -385,21 +404,17 @@ T.test("test_recipe_bytes_round_trip_and_mutations_are_refused_cleanly", functio
   assert(ok_count < 4000, "no mutation was refused")
 end)
 
-local function sh(cmd)
-  local h = io.popen("{ " .. cmd .. "; } 2>&1")
-  local out = h:read("a")
-  h:close()
-  return out
-end
+local sh = T.sh
 
 T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   local p = path("insp.ckpt")
   gd.train(config{ checkpoint = { path = p, every = 5 }, name = "insp" })
   local out = sh(exe .. " inspect " .. p)
-  for _, want in ipairs({ "gradus checkpoint, format version 1", "run 'insp': step 32, epoch 4 of 4 done",
+  for _, want in ipairs({ "gradus checkpoint, format version 2", "run 'insp': step 32, epoch 4 of 4 done",
                           "optimizer adam{lr=0.01", "plugin adam 1.0", "schedule warmup{",
                           "regularizer l2{", "240 samples x 2 features, 3 classes",
-                          "monitor every 3 steps (11 records)", "dense1", "resume: gd.resume" }) do
+                          "monitor every 3 steps (11 records)", "dense1",
+                          "diverges when a step's loss exceeds 1000 x the first step's (", "resume: gd.resume" }) do
     assert(out:find(want, 1, true), "gradus inspect lacks '" .. want .. "':\n" .. out)
   end
   out = sh(exe .. " inspect " .. path("nothing") .. "; echo status=$?")
@@ -450,7 +465,7 @@ gd.train{ model = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.relu{},
   -- the same run stopped by on_epoch two epochs later, uninterrupted
   local stop = info.epoch + 2
   local res = gd.resume(p, { epochs = stop, progress = false, checkpoint = false })
-  local ref = path("ref.ckpt")
+  local ref = path("sigref.ckpt")
   local r2 = sh(("%s run %s %s - %d; echo status=$?"):format(exe, script, ref, stop))
   assert(r2:find("status=0", 1, true), r2)
   local want = gd.load_model(ref)

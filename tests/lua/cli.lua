@@ -9,15 +9,7 @@ local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
 -- Run `gradus ARGS`; returns stdout, stderr, exit code.
 local function gradus(args, env)
-  local errfile = os.tmpname()
-  local p = io.popen(("%s%s %s 2>%s"):format(env or "", quote(exe), args, quote(errfile)))
-  local out = p:read("a")
-  local _, _, code = p:close()
-  local f = io.open(errfile)
-  local err = f:read("a")
-  f:close()
-  os.remove(errfile)
-  return out, err, code
+  return T.command(("%s%s %s"):format(env or "", quote(exe), args))
 end
 
 local function has(text, fragment, what)
@@ -102,6 +94,49 @@ T.test("test_cli_doc_names", function()
   has(err, "gradus: unknown kind 'bogus'", "stderr")
 end)
 
+-- A script's error shows the script's frames, not gradus's own (the Lua
+-- wrappers, the C functions), unless GRADUS_DEBUG=1.
+T.test("test_cli_traceback_shows_the_users_frames", function()
+  local path = script("local gd = require 'gradus'\nlocal function go()\n"
+    .. "  gd.train{ lr = 3 }\nend\ngo()\n")
+  local _, err, code = gradus("run " .. quote(path))
+  local _, full = gradus("run " .. quote(path), "GRADUS_DEBUG=1 ")
+  os.remove(path)
+  assert(code == 1)
+  local want = ("gradus: %s:3: gd.train: unknown option 'lr' (options: " .. T.train_options
+    .. ")\nstack traceback (GRADUS_DEBUG=1 shows gradus's own frames):\n"
+    .. "\t%s:3: in local 'go'\n\t%s:5: in main chunk\n"):format(path, path, path)
+  assert(err == want, "stderr:\n" .. err .. "\nwanted:\n" .. want)
+  has(full, "\nstack traceback:\n\t[C]: in upvalue 'c_train'", "GRADUS_DEBUG=1 stderr")
+  has(full, "gradus.glue", "GRADUS_DEBUG=1 stderr")
+end)
+
+T.test("test_cli_plugin_path_messages", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  local function put(fixture)
+    assert(os.execute("mkdir -p " .. quote(dir) .. " && cp " .. quote(fixtures .. "/"
+      .. fixture) .. " " .. quote(dir)))
+  end
+  -- a directory that is not there: one warning line, and the rest loads
+  put("fixture_good.so")
+  local out, err, code = gradus("list optim", "GRADUS_PLUGIN_PATH=/nonexistent/gradus-x:"
+    .. quote(dir) .. " ")
+  assert(code == 0, err)
+  assert(err == "gradus: warning: GRADUS_PLUGIN_PATH: no such directory: "
+    .. "/nonexistent/gradus-x\n", err)
+  has(out, "fixture_opt")
+  -- a clash with a built-in: one "gradus: " prefix
+  os.remove(dir .. "/fixture_good.so")
+  put("fixture_dup_builtin.so")
+  local builtin = gradus("version"):match("built%-in plugins: ([^\n]+)")
+  _, err, code = gradus("list", "GRADUS_PLUGIN_PATH=" .. quote(dir) .. " ")
+  os.execute("rm -rf " .. quote(dir))
+  assert(code == 1)
+  assert(err == "gradus: duplicate optimizer 'sgd': " .. dir .. "/fixture_dup_builtin.so "
+    .. "(already registered from " .. builtin .. "/optimizers/sgd.so)\n", err)
+end)
+
 T.test("test_cli_run_args", function()
   local path = script([[
     local gd = require "gradus"
@@ -124,7 +159,7 @@ T.test("test_cli_run_errors", function()
   assert(code ~= 0)
   has(err, "gradus: ", "stderr")
   has(err, ":2: adam: unknown option 'beta_1'", "stderr")
-  has(err, "stack traceback:", "stderr")
+  has(err, "stack traceback", "stderr")
   path = script("this is not lua")
   _, err, code = gradus("run " .. quote(path))
   os.remove(path)
@@ -159,9 +194,16 @@ T.test("test_cli_plugins_and_threads", function()
   assert(code == 0, err)
   assert(out == "1\n", out)
   _, err, code = gradus("--threads x run " .. quote(path))
-  os.remove(path)
   assert(code ~= 0)
   has(err, "gradus: --threads needs", "stderr")
+  -- the same strict reader as `require "gradus"` from a stock lua5.4
+  for _, bad in ipairs({ "2x", " 2", "-1" }) do
+    out, err, code = gradus("run " .. quote(path), "GRADUS_THREADS=" .. quote(bad) .. " ")
+    assert(code ~= 0 and out == "", ("GRADUS_THREADS=%q ran: %s"):format(bad, out))
+    has(err, ("gradus: GRADUS_THREADS must be a number of threads in 0..4096 (0: all cores), "
+              .. "got '%s'"):format(bad), "stderr")
+  end
+  os.remove(path)
 end)
 
 T.run()

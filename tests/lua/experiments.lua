@@ -9,12 +9,7 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  assert(gd._util.mkdir_p(p))
-  return p
-end
+local tmpdir = T.tmpdir
 
 local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 4 }
 local train, val = data:split{ validation = 60, seed = 1 }
@@ -154,15 +149,8 @@ T.test("plugins/TEMPLATE.c builds, loads and trains as it is (lion)", function()
 end)
 
 T.test("Fashion-MNIST: 2,000 images train an MLP to >= 0.75 test accuracy", function()
-  local ok, all = pcall(gd.data.fashion_mnist, { split = "train", limit = 2000 })
-  if not ok then
-    -- CI installs dataset-fashion-mnist (setup.sh), so this only happens on a bare machine
-    if tostring(all):find("dataset%-fashion%-mnist") then
-      print("skipped: " .. tostring(all))
-      return
-    end
-    error(all)
-  end
+  local all = T.fashion_mnist{ split = "train", limit = 2000 }
+  if not all then return end
   local test = gd.data.fashion_mnist{ split = "test", limit = 2000 }
   assert(all:size() == 2000 and all:features() == 784 and all:classes() == 10)
   local run = gd.train{

@@ -120,6 +120,73 @@ T.test("test_model_io_errors", function()
   T.expect_error("load_model' (string expected, got no value)", function() gd.load_model() end)
 end)
 
+-- A CSV whose class column says 7, 3 and -1: classes 1..3 are -1, 3, 7.
+local function labelled_csv()
+  local p = path("labels.csv")
+  local f = assert(io.open(p, "w"))
+  f:write("a,b,label\n")
+  for i = 0, 89 do
+    local c = i % 3
+    f:write(("%g,%g,%d\n"):format(c * 4 + (i % 5) * 0.1, (i % 7) * 0.1 - c, ({ 7, 3, -1 })[c + 1]))
+  end
+  f:close()
+  return gd.data.csv{ path = p, target = "label", classes = true }
+end
+
+local function same_list(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+
+T.test("test_model_io_csv_labels_kept_by_data_model_file_and_checkpoint", function()
+  local d = labelled_csv()
+  local k, labels = d:classes()
+  assert(k == 3 and same_list(labels, { -1, 3, 7 }), "classes: " .. k)
+  assert(math.type(labels[2]) == "integer", "labels come back as written (integers)")
+  local tr, va = d:split{ validation = 30, seed = 1 }
+  assert(same_list(select(2, tr:classes()), labels) and same_list(select(2, va:classes()), labels))
+  assert(same_list(select(2, va:standardize(tr):classes()), labels), "standardize keeps labels")
+  assert(select("#", train:classes()) == 1, "a set without labels gives the count only")
+
+  local ck = path("labels.ckpt")
+  local r = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } },
+                      loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 0.05 },
+                      data = tr, epochs = 2, batch = 20, seed = 1, progress = false,
+                      checkpoint = { path = ck, every = { epochs = 1 } } }
+  local x = va:tensors()
+  local cls, lab = r.model:predict(x), r.model:predict(x, { labels = true })
+  assert(#lab == 30)
+  for i = 1, #cls do
+    assert(lab[i] == labels[cls[i]], ("sample %d: label %s for class %d"):format(i, lab[i], cls[i]))
+  end
+  local p = path("labels.gdm")
+  r.model:save(p)
+  for what, m in pairs({ file = gd.load_model(p), checkpoint = gd.load_model(ck) }) do
+    assert(same_list(m:predict(x, { labels = true }), lab), "labels lost by the " .. what)
+  end
+  local resumed = gd.resume(ck, { epochs = 3, progress = false }).model
+  cls, lab = resumed:predict(x), resumed:predict(x, { labels = true })
+  for i = 1, #cls do assert(lab[i] == labels[cls[i]], "labels lost by gd.resume") end
+  T.expect_error("model:predict: the model has no class labels (they come from training on "
+                 .. "gd.data.csv{ classes = true } data)", run.model.predict, run.model, x,
+                 { labels = true })
+end)
+
+T.test("test_model_io_loaded_model_evaluates_with_its_loss", function()
+  -- Trained with mse; evaluated on class data, whose usual loss would be
+  -- cross_entropy (which refuses one output): the file's loss decides.
+  local reg = gd.data.synthetic.regression{ n = 60, features = 2, seed = 1 }
+  local r = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 1 } }, loss = gd.loss.mse{},
+                      optimizer = gd.optim.sgd{}, data = reg, progress = false }
+  local classes = gd.data.tensor{ x = { { 0, 1 }, { 1, 0 }, { 2, 2 } }, y = { 1, 2, 2 } }
+  local p = path("mse.gdm")
+  r.model:save(p)
+  local want = r.model:evaluate(classes).loss
+  local got = gd.load_model(p):evaluate(classes).loss
+  assert(got == want, ("loaded model's loss %s, the trained one's %s"):format(got, want))
+end)
+
 local ok, err = pcall(T.run)
 cleanup()
 if not ok then error(err, 0) end

@@ -60,13 +60,43 @@ T.test("test_model_hand_loop", function()
   assert(last < first, ("%g -> %g"):format(first, last))
 end)
 
+T.test("test_model_backward_uses_the_training_input", function()
+  -- One dense unit, W = {1, 2}, b = 0: dL/dW = dy * x of the training forward.
+  local m = gd.sequential{ gd.layer.dense{ units = 1 } }:build{ inputs = 2, seed = 1 }
+  local W = m:params()[1].value
+  W[1], W[2] = 1, 2
+  local function grads() local g = m:params()[1].grad; return { g[1], g[2] } end
+  m:forward(gd.tensor({ 3, 5 }, { 1, 2 }), { training = true })
+  collectgarbage()   -- the caller's input may be gone: the model kept a copy
+  m:zero_grad()
+  m:backward(gd.tensor({ 1 }, { 1, 1 }))
+  local g = grads()
+  assert(g[1] == 3 and g[2] == 5, ("gradient %g, %g, expected 3, 5"):format(g[1], g[2]))
+  -- An evaluation forward in between replaces the activations: refused.
+  m:forward(gd.tensor({ 3, 5 }, { 1, 2 }), { training = true })
+  m:forward(gd.tensor({ 30, 50 }, { 1, 2 }))
+  m:zero_grad()
+  T.expect_error("model:backward: the last forward was not a training one (call "
+                 .. "forward(x, { training = true }) right before backward)",
+                 m.backward, m, gd.tensor({ 1 }, { 1, 1 }))
+  g = grads()
+  assert(g[1] == 0 and g[2] == 0, "a refused backward changed the gradients")
+  m:predict(gd.tensor({ 30, 50 }, { 1, 2 }))
+  T.expect_error("the last forward was not a training one", m.backward, m,
+                 gd.tensor({ 1 }, { 1, 1 }))
+end)
+
 T.test("test_train_run", function()
   local epochs = {}
   local run = gd.train(base{ monitor = { every = 5 }, schedule = gd.sched.cosine{},
                              regularizers = { gd.reg.l2{ lambda = 1e-4 } }, clip = { norm = 5 },
                              on_epoch = function(e) epochs[#epochs + 1] = e.epoch end })
   assert(run.status == "ok", run.status)
-  assert(run.steps == 3 * 6 and run.seconds >= 0)
+  assert(run.steps == 3 * 6)
+  local epoch_seconds = 0
+  for _, ep in ipairs(run.history.epochs) do epoch_seconds = epoch_seconds + ep.seconds end
+  assert(run.seconds > 0 and run.seconds >= epoch_seconds,
+         ("run.seconds %g, its epochs %g"):format(run.seconds, epoch_seconds))
   assert(#run.history.epochs == 3 and #epochs == 3 and epochs[3] == 3)
   local e = run.history.epochs[3]
   assert(e.epoch == 3 and e.train_loss > 0 and e.val_loss > 0 and e.val_accuracy and e.lr >= 0
@@ -76,7 +106,11 @@ T.test("test_train_run", function()
   assert(#s.layers == 3 and s.layers[1].name == "dense1" and s.layers[1].grad_norm > 0)
   assert(s.layers[2].dead ~= nil and s.layers[1].dead == nil)
   assert(#run.history.steps == 18 // 5 + 1, #run.history.steps)
-  assert(type(run.diagnoses) == "table")
+  -- 3 epochs of adam at 0.01 leave the spirals underfitted, and nothing else
+  assert(#run.diagnoses == 1 and run.diagnoses[1].kind == "underfitting",
+         "diagnoses: " .. (run.diagnoses[1] and run.diagnoses[1].kind or "none"))
+  assert(run.diagnoses[1].message:find("^underfitting: training loss went only from 1%.08 to "),
+         run.diagnoses[1].message)
   local ev = run.model:evaluate(val)
   T.close_number("evaluate = last val_loss", ev.loss, e.val_loss, 1e-9)
 end)
@@ -109,12 +143,63 @@ end)
 
 T.test("test_train_diverged", function()
   local reg = gd.data.synthetic.regression{ n = 64, features = 4, seed = 2 }
-  local run = gd.train{ model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{},
-                                               gd.layer.dense{ units = 1 } },
-                        loss = gd.loss.mse{}, optimizer = gd.optim.sgd{ lr = 10 }, data = reg,
-                        epochs = 20, batch = 8, progress = false }
-  assert(run.status == "diverged", run.status)
-  assert(run.diverged.step >= 0 and type(run.diverged.layer) == "string" and #run.diverged.what > 0)
+  local function diverged(extra)
+    local cfg = { model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{},
+                                         gd.layer.dense{ units = 1 } },
+                  loss = gd.loss.mse{}, optimizer = gd.optim.sgd{ lr = 10 }, data = reg,
+                  epochs = 20, batch = 8, progress = false }
+    for k, v in pairs(extra or {}) do cfg[k] = v end
+    local run = gd.train(cfg)
+    assert(run.status == "diverged", run.status)
+    local kinds = {}
+    for _, g in ipairs(run.diagnoses) do kinds[g.kind] = g.message end
+    return run.diverged, kinds.exploding_gradients or "no exploding_gradients diagnosis"
+  end
+  -- sgd at lr 10: the loss is 1000 times the first step's at step 2 ...
+  local d, diag = diverged()
+  assert(d.step == 2 and d.epoch == 1 and d.layer == "loss" and d.reason == "loss exploded",
+         ("diverged at step %s, epoch %s, layer %s (%s)"):format(d.step, d.epoch, d.layer,
+                                                                 d.reason))
+  assert(d.what:find("^loss exploded: 6%.44%de%+04 at step 2 is more than 1000 times the "
+                     .. "first step's loss %(1%.96%d%)$"), d.what)
+  assert(diag:find("the run diverged at step 2 (loss exploded", 1, true), diag)
+  -- ... and without that check, blows dense1's weights up to Inf at step 14
+  d, diag = diverged{ diverge = false }
+  assert(d.step == 14 and d.epoch == 2 and d.layer == "dense1",
+         ("diverged at step %s, epoch %s, layer %s"):format(d.step, d.epoch, d.layer))
+  assert(d.what == "loss is NaN: parameters of dense1.weight is not finite", d.what)
+  assert(diag:find("the run diverged at step 14 (loss is NaN", 1, true), diag)
+end)
+
+T.test("test_train_batchnorm_refuses_a_batch_of_one", function()
+  local d = gd.data.synthetic.blobs{ n = 65, classes = 3, features = 2, seed = 1 }
+  local bn = gd.sequential{ gd.layer.dense{ units = 4 }, gd.layer.batchnorm{},
+                            gd.layer.dense{ units = 3 } }
+  local function cfg(extra)
+    local c = { model = bn, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.1 },
+                data = d, epochs = 2, batch = 32, progress = false }
+    for k, v in pairs(extra or {}) do c[k] = v end
+    return c
+  end
+  T.expect_error("train: layer batchnorm1 (batchnorm) cannot train on a batch of one "
+                 .. "sample, and 65 samples in batches of 32 leave a last batch of 1: set "
+                 .. "drop_last = true, or use another batch size (33 leaves none)", gd.train, cfg())
+  T.expect_error("layer batchnorm1 (batchnorm) cannot train on a batch of one sample, and 65 "
+                 .. "samples in batches of 1 make every batch one: use a batch of at least 2",
+                 gd.train, cfg{ batch = 1, drop_last = true })
+  local run = gd.train(cfg{ drop_last = true })
+  assert(run.status == "ok" and run.steps == 4, "steps " .. run.steps)
+  assert(gd.train(cfg{ batch = 33 }).steps == 4)
+  T.expect_error("gd.train: 'drop_last' must be true or false, got number", gd.train,
+                 cfg{ drop_last = 1 })
+end)
+
+T.test("test_train_drop_last_drops_any_partial_batch", function()
+  -- 180 samples in batches of 32: 5 whole batches and 20 left over
+  assert(gd.train(base{ epochs = 2 }).steps == 12)
+  local run = gd.train(base{ epochs = 2, drop_last = true })
+  assert(run.steps == 10, "steps " .. run.steps)
+  assert(gd.train(base{ epochs = 1, batch = 60, drop_last = true }).steps == 3, "no partial batch")
 end)
 
 T.test("test_train_continues_a_model", function()
@@ -130,8 +215,8 @@ T.test("test_train_errors", function()
                  gd.train, base{ optimizer = gd.layer.dense{ units = 2 } })
   T.expect_error("gd.train: 'loss' is required", gd.train,
                  { model = net, data = train, optimizer = gd.optim.sgd{} })
-  T.expect_error("gd.train: unknown option 'epoch' (did you mean 'epochs'?)", gd.train,
-                 base{ epoch = 3 })
+  T.expect_message("gd.train: unknown option 'epoch' (did you mean 'epochs'? options: "
+    .. T.train_options .. ")", gd.train, base{ epoch = 3 })
   T.expect_error("gd.train: 'data' must be a data set, got table", gd.train, base{ data = {} })
   T.expect_error("gd.train: 'clip' takes one of", gd.train, base{ clip = { norm = 1, value = 1 } })
   T.expect_error("gd.train: 'batch' must be a number >= 1 or \"full\"", gd.train,

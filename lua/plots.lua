@@ -1,0 +1,374 @@
+-- lua/plots.lua: the gnuplot scripts of gd.report's plots (embedded).
+--
+-- A plot is its data blocks and one or more panels. A panel keeps every y
+-- value it draws, so its y axis is fitted to them: log only when they span
+-- more than a decade (the learning rate: log whenever it can), and every
+-- guide line lies inside. M.script(plot, scale) writes the plot at its own
+-- scale or forced to "linear" or "log" (the page offers both). Each plot
+-- element records the variant it draws, so the page can toggle variants.
+-- Data blocks hold x, the mean over seeds, min, max, then one column per
+-- seed: what a plot shows can be checked against the runs.
+local stats = require "gradus.stats"
+local finite = stats.finite
+
+local M = {}
+
+M.palette = { "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf" }
+-- Line styles as well as colours: with equal curves, the later (thinner,
+-- dashed) one lies on the earlier and both show.
+local dashes = { "1", "(9,4)", "(3,3)", "(10,3,2,3)", "(14,4,2,4,2,4)", "(5,6)" }
+local filled, open = { 7, 5, 9, 13, 11, 15 }, { 6, 4, 8, 12, 10, 14 }
+
+local function pick(list, i) return list[(i - 1) % #list + 1] end
+
+-- gnuplot style of variant i: colour, dash type, line width.
+function M.style(i, lw)
+  return string.format("lc rgb \"%s\" dt %s lw %.2g", pick(M.palette, i), pick(dashes, i),
+    (lw or 2.6) * math.max(0.5, 1 - 0.15 * (i - 1)))
+end
+
+-- Terminals run with noenhanced text, so names print as they are; inside
+-- a gnuplot string a quote, a backslash or a line break would end it.
+function M.esc(s) return (tostring(s):gsub('"', "'"):gsub("\\", "\\\\"):gsub("%c", " ")) end
+local esc = M.esc
+
+function M.datablock(name, rows)
+  return "$" .. name .. " << EOD\n" .. table.concat(rows, "\n") .. "\nEOD\n"
+end
+
+-- Layer k of n along a blue (first) to red (last) ramp: depth reads as
+-- colour, which a cycling palette cannot show past eight layers.
+local function depth_colour(k, n)
+  local h = 240 * (1 - (n > 1 and (k - 1) / (n - 1) or 0))
+  local s, v = 0.85, 0.8
+  local c = v * s
+  local x = c * (1 - math.abs((h / 60) % 2 - 1))
+  local r, g, b
+  if h < 60 then r, g, b = c, x, 0 elseif h < 120 then r, g, b = x, c, 0
+  elseif h < 180 then r, g, b = 0, c, x elseif h < 240 then r, g, b = 0, x, c
+  else r, g, b = x, 0, c end
+  local m = v - c
+  return string.format("#%02x%02x%02x", math.floor((r + m) * 255 + 0.5),
+    math.floor((g + m) * 255 + 0.5), math.floor((b + m) * 255 + 0.5))
+end
+
+-- Rows "x mean min max seed1 .. seedN" over a variant's runs; get(run)
+-- lists a run's {x, y} points, matched across seeds by position. Also
+-- returns the y values drawn: the means, and min and max for a band.
+local function seed_rows(v, get, band)
+  local per, n = {}, 0
+  for j, r in ipairs(v.runs) do
+    per[j] = get(r) or {}
+    n = math.max(n, #per[j])
+  end
+  local rows, ys = {}, {}
+  for k = 1, n do
+    local vals, cols, x = {}, {}, nil
+    for j = 1, #v.runs do
+      local p = per[j][k]
+      if p and finite(p[2]) then
+        vals[#vals + 1] = p[2]
+        x = x or p[1]
+        cols[j] = string.format("%.9g", p[2])
+      else
+        cols[j] = "NaN"
+      end
+    end
+    if #vals > 0 then
+      local lo, hi = math.min(table.unpack(vals)), math.max(table.unpack(vals))
+      local mean = stats.describe(vals)
+      rows[#rows + 1] = string.format("%.9g %.9g %.9g %.9g %s", x, mean, lo, hi, table.concat(cols, " "))
+      ys[#ys + 1] = mean
+      if band then ys[#ys + 1], ys[#ys + 2] = lo, hi end
+    end
+  end
+  return rows, ys
+end
+M.seed_rows = seed_rows
+
+local function epochs_of(field)
+  return function(r)
+    local out = {}
+    for _, e in ipairs(r.history and r.history.epochs or {}) do out[#out + 1] = { e.epoch, e[field] } end
+    return out
+  end
+end
+
+local function append(dst, src) for _, x in ipairs(src) do dst[#dst + 1] = x end end
+
+-- The smallest and largest finite (positive: log) values of ys.
+local function bounds(ys, log)
+  local lo, hi = math.huge, -math.huge
+  for _, y in ipairs(ys) do
+    if finite(y) and (not log or y > 0) then lo, hi = math.min(lo, y), math.max(hi, y) end
+  end
+  if lo > hi then return nil end
+  return lo, hi
+end
+
+-- The y range of values ys: padded, on a log axis from the positive ones.
+local function yrange(ys, log)
+  local lo, hi = bounds(ys, log)
+  if not lo then return nil end
+  if log then
+    local a, b = math.log(lo, 10), math.log(hi, 10)
+    local pad = math.max(0.06 * (b - a), 0.05)
+    return 10 ^ (a - pad), 10 ^ (b + pad)
+  end
+  local pad = 0.06 * (hi - lo)
+  if pad == 0 then pad = math.max(0.1 * math.abs(lo), 1e-3) end
+  return lo - pad, hi + pad
+end
+M.yrange = yrange
+
+-- More than a decade between the smallest positive value and the largest.
+local function spans_decade(ys)
+  local lo, hi = bounds(ys, true)
+  return lo ~= nil and hi / lo > 10
+end
+
+-- Tics of a log axis spanning less than three decades: 1, 2, 5 in each
+-- (gnuplot labels only the powers of ten, which may be none).
+local function log_tics(lo, hi)
+  if math.log(hi / lo, 10) >= 3 then return "set ytics auto\n" end
+  local t = {}
+  for e = math.floor(math.log(lo, 10)), math.ceil(math.log(hi, 10)) do
+    for _, m in ipairs({ 1, 2, 5 }) do
+      local x = m * 10 ^ e
+      if x >= lo and x <= hi then t[#t + 1] = string.format("%.3g", x) end
+    end
+  end
+  return "set ytics (" .. table.concat(t, ", ") .. ")\n"
+end
+
+-- A dotted vertical line at each epoch where forks left their checkpoint.
+local function fork_marks(results)
+  local at, cmds = {}, {}
+  for _, v in ipairs(results.variants) do
+    for _, r in ipairs(v.runs) do
+      local f = r.resumed_from
+      if f and f.fork and not at[f.epoch] then
+        at[f.epoch] = true
+        cmds[#cmds + 1] = string.format("set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 1.5 lc rgb \"gray30\"\n"
+          .. "set label \"fork\" at %.6g, graph 0.96 offset 0.5,0 tc rgb \"gray30\"\n", f.epoch, f.epoch, f.epoch)
+      end
+    end
+  end
+  return table.concat(cmds)
+end
+
+local function panel(head, elems, ys, log)
+  return { head = head, elems = elems, ys = ys, log = log }
+end
+
+local function epoch_head(results, title, ylabel)
+  local n = 0
+  for _, v in ipairs(results.variants) do
+    for _, r in ipairs(v.runs) do n = math.max(n, r.history and #r.history.epochs or 0) end
+  end
+  return fork_marks(results) .. string.format(
+    "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\n%sset autoscale xfix\n",
+    esc(title), esc(ylabel), n <= 20 and "set xtics 1\n" or "")
+end
+
+local function seeds_note(results)
+  local n = results.variants[1] and #results.variants[1].runs or 0
+  return n == 1 and "1 seed" or string.format("mean over %d seeds, band: min-max", n)
+end
+
+-- Validation accuracy (or any epoch field): mean line with its band.
+local function band_plot(results, name, field, title, ylabel)
+  local blocks, elems, ys = {}, {}, {}
+  for i, v in ipairs(results.variants) do
+    local rows, y = seed_rows(v, epochs_of(field), true)
+    if #rows > 0 then
+      local b = name .. i
+      blocks[#blocks + 1] = M.datablock(b, rows)
+      append(ys, y)
+      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
+        .. "fs transparent solid 0.15 noborder notitle", b, pick(M.palette, i)) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with linespoints %s pt %d ps 0.8 title \"%s\"",
+        b, M.style(i), pick(filled, i), esc(v.name)) }
+    end
+  end
+  if #elems == 0 then return nil end
+  return { name = name, blocks = table.concat(blocks),
+    panels = { panel(epoch_head(results, title .. " (" .. seeds_note(results) .. ")", ylabel), elems, ys,
+                     spans_decade(ys)) } }
+end
+
+-- A run's training loss at each monitored step, at x = fractional epoch.
+local function step_losses(r)
+  local h = r.history or {}
+  local spe = r.steps_per_epoch or (h.epochs and #h.epochs > 0 and r.steps and r.steps / #h.epochs)
+  local out = {}
+  if not spe or spe <= 0 then return out end
+  for _, s in ipairs(h.steps or {}) do out[#out + 1] = { (s.step + 1) / spe, s.loss } end
+  return out
+end
+
+-- Loss: validation per epoch (points, band over seeds), training per
+-- epoch (open points) over the training loss of every monitored step
+-- (thin line); without monitored steps the epoch training loss is a line.
+local function loss_plot(results)
+  local blocks, elems, ys = {}, {}, {}
+  local function add(b, rows, y) blocks[#blocks + 1] = M.datablock(b, rows); append(ys, y) end
+  for i, v in ipairs(results.variants) do
+    local srows, sy = seed_rows(v, step_losses)
+    if #srows > 0 then
+      add("loss_step" .. i, srows, sy)
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_step%d using 1:2 with lines %s title \"%s train (per step)\"",
+        i, M.style(i, 1.2), esc(v.name)) }
+    end
+    local trows, ty = seed_rows(v, epochs_of("train_loss"))
+    if #trows > 0 then
+      add("loss_train" .. i, trows, ty)
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_train%d using 1:2 with %s %s pt %d ps 1 title \"%s train%s\"",
+        i, #srows > 0 and "points" or "linespoints", M.style(i), pick(open, i), esc(v.name),
+        #srows > 0 and " (epoch)" or "") }
+    end
+    local vrows, vy = seed_rows(v, epochs_of("val_loss"), true)
+    if #vrows > 0 then
+      add("loss_val" .. i, vrows, vy)
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:3:4 with filledcurves fc rgb \"%s\" "
+        .. "fs transparent solid 0.15 noborder notitle", i, pick(M.palette, i)) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:2 with linespoints %s pt %d ps 0.9 title \"%s validation\"",
+        i, M.style(i), pick(filled, i), esc(v.name)) }
+    end
+  end
+  if #elems == 0 then return nil end
+  local head = epoch_head(results, "loss (" .. seeds_note(results) .. "; thin: training loss per monitored step)", "loss")
+  return { name = "loss", blocks = table.concat(blocks), panels = { panel(head, elems, ys, spans_decade(ys)) } }
+end
+
+-- Per-layer series over monitored steps, one panel per variant: the mean
+-- over seeds of each layer with its band, and the guides.
+local function layer_plot(results, name, field, title, guides)
+  local blocks, panels = {}, {}
+  for i, v in ipairs(results.variants) do
+    local r = v.runs[1]
+    local steps = r and r.history and r.history.steps or {}
+    local layers = {}
+    for li, l in ipairs(steps[1] and steps[1].layers or {}) do
+      if finite(l[field]) then layers[#layers + 1] = { li, l.name } end
+    end
+    local elems, ys = {}, {}
+    for k, l in ipairs(layers) do
+      local rows, y = seed_rows(v, function(run)
+        local out = {}
+        for _, s in ipairs(run.history and run.history.steps or {}) do
+          out[#out + 1] = { s.step, s.layers[l[1]] and s.layers[l[1]][field] }
+        end
+        return out
+      end, true)
+      if #rows > 0 then
+        local b = string.format("%s%d_%d", name, i, l[1])
+        blocks[#blocks + 1] = M.datablock(b, rows)
+        append(ys, y)
+        local c = depth_colour(k, #layers)
+        elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
+          .. "fs transparent solid 0.15 noborder notitle", b, c) }
+        elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title \"%s\"",
+          b, c, esc(l[2])) }
+      end
+    end
+    if #elems > 0 then
+      for _, g in ipairs(guides or {}) do
+        ys[#ys + 1] = g[1]
+        elems[#elems + 1] = { cmd = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title \"%s\"", g[1], esc(g[2])) }
+      end
+      local note = #v.runs == 1 and string.format("seed %d", r.seed) or seeds_note(results)
+      panels[#panels + 1] = panel(string.format("set title \"%s: %s (%s)\"\nset xlabel \"step\"\nset ylabel \"\"\n"
+        .. "set grid\nset key outside right\nset autoscale xfix\n", esc(title), esc(v.name), note), elems, ys,
+        spans_decade(ys))
+      panels[#panels].v = i
+    end
+  end
+  if #panels == 0 then return nil end
+  return { name = name, blocks = table.concat(blocks), panels = panels, size = string.format("900,%d", 120 + 300 * #panels) }
+end
+
+-- The learning rate of each variant (its first seed) on a log axis;
+-- variants with the same schedule share a label naming them all.
+local function lr_plot(results)
+  local blocks, elems, ys, groups, order = {}, {}, {}, {}, {}
+  local unit = "epoch"
+  for i, v in ipairs(results.variants) do
+    local r = v.runs[1]
+    local h = r and r.history or {}
+    local rows = {}
+    local pts = (h.steps and #h.steps > 0) and h.steps or h.epochs or {}
+    if pts == h.steps then unit = "step" end
+    for _, p in ipairs(pts) do
+      if finite(p.lr) then
+        rows[#rows + 1] = string.format("%d %.9g", p.step or p.epoch, p.lr)
+        ys[#ys + 1] = p.lr
+      end
+    end
+    if #rows > 0 then
+      blocks[#blocks + 1] = M.datablock("lr" .. i, rows)
+      elems[#elems + 1] = { v = i, cmd = string.format("$lr%d using 1:2 with lines %s title \"%s\"", i, M.style(i), esc(v.name)) }
+      local key = table.concat(rows, ";")
+      if not groups[key] then groups[key] = { last = rows[#rows] }; order[#order + 1] = key end
+      table.insert(groups[key], v.name)
+    end
+  end
+  if #elems == 0 then return nil end
+  local labels = {}
+  for _, key in ipairs(order) do
+    local g = groups[key]
+    if #g > 1 then
+      local x, y = g.last:match("^(%S+) (%S+)$")
+      labels[#labels + 1] = string.format("set label \"%s (same lr)\" at %s, %s right offset -1,0.8 tc rgb \"#333333\"\n",
+        esc(table.concat(g, ", ")), x, y)
+    end
+  end
+  -- a schedule that ends at 0 must not stretch the axis over many decades
+  local hi = -math.huge
+  for _, y in ipairs(ys) do if finite(y) then hi = math.max(hi, y) end end
+  local shown = {}
+  for _, y in ipairs(ys) do if finite(y) and y >= 1e-5 * hi then shown[#shown + 1] = y end end
+  local head = string.format("set title \"learning rate\"\nset xlabel \"%s\"\nset ylabel \"lr\"\nset grid\n"
+    .. "set key outside right\nset autoscale xfix\n%s", unit, table.concat(labels))
+  local p = panel(head, elems, shown, yrange(shown, true) ~= nil)
+  return { name = "lr", blocks = table.concat(blocks), panels = { p } }
+end
+
+-- Every plot of a report, in the order the page shows them.
+function M.all(results)
+  local list = {
+    loss_plot(results),
+    band_plot(results, "accuracy", "val_accuracy", "validation accuracy", "accuracy"),
+    lr_plot(results),
+    layer_plot(results, "grad_norms", "grad_norm", "gradient L2 norm per layer"),
+    layer_plot(results, "update_ratios", "update_ratio", "update / parameter norm per layer",
+      { { 1e-1, "1e-1" }, { 1e-2, "1e-2 (aim)" }, { 1e-4, "1e-4" } }),
+  }
+  local out = {}
+  for i = 1, 5 do if list[i] then out[#out + 1] = list[i] end end
+  return out
+end
+
+-- The script drawing plot p into the current output; scale nil keeps each
+-- panel's own.
+function M.script(p, scale)
+  local out = { p.blocks }
+  if #p.panels > 1 then out[#out + 1] = string.format("set multiplot layout %d,1\n", #p.panels) end
+  for _, pn in ipairs(p.panels) do
+    local log = scale == "log" or (scale == nil and pn.log)
+    local lo, hi = yrange(pn.ys, log)
+    out[#out + 1] = pn.head
+    out[#out + 1] = (log and "set logscale y\n" or "unset logscale y\n") .. "set format y \"%g\"\n"
+    if lo then
+      out[#out + 1] = string.format("set yrange [%.6g:%.6g]\n", lo, hi)
+      out[#out + 1] = log and log_tics(lo, hi) or "set ytics auto\n"
+    end
+    local cmds = {}
+    for _, e in ipairs(pn.elems) do cmds[#cmds + 1] = e.cmd end
+    out[#out + 1] = "plot " .. table.concat(cmds, ", \\\n  ") .. "\n"
+  end
+  if #p.panels > 1 then out[#out + 1] = "unset multiplot\n" end
+  return table.concat(out)
+end
+
+return M
