@@ -27,6 +27,8 @@ packages=(
     chromium                # the page tests open gd.report's index.html in headless chromium
     man-db                  # man -l: tests/man.sh renders gradus(1)
     luarocks                # .ci/package: `luarocks make` of gradus-*.rockspec
+    slurm-wlm munge         # tests/slurm.sh: a real one-node Slurm for the sweep backend
+    libopenmpi-dev openmpi-bin  # -Dmpi=enabled: data-parallel training, mpirun for its test
 )
 
 installed() {
@@ -52,6 +54,6 @@ fi
 # A configured build dir has meson's coredata; reconfiguring one is left to
 # meson compile, which does it by itself when a meson.build changed.
 if [[ ! -f build/meson-private/coredata.dat ]]; then
-    meson setup build
+    meson setup build -Dmpi=enabled   # so that CI builds and tests the MPI path too
 fi
 meson compile -C build

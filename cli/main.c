@@ -5,6 +5,7 @@
  *   gradus list [KIND]      gradus doc NAME      gradus version
  *   gradus inspect FILE     (a checkpoint or a model file)
  *   gradus resume FILE [EPOCHS]
+ *   gradus sweep [SWEEP OPTIONS] SCRIPT [ARGS]   gradus collect DIR [OUTDIR]
  *   gradus report DIR [DIR...]  (index.html again from saved results)
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
@@ -30,6 +31,7 @@
 
 #include "bench.h"
 #include "blas.h"
+#include "check.h"
 #include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
@@ -57,6 +59,11 @@ static const char usage[] =
     "                      or the keys of a Lua call or table: train, compare, report,\n"
     "                      resume, fork, data, data.csv, history, results\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
+    "  sweep [OPTS] SCRIPT [ARGS]  run SCRIPT with each gd.compare as a sweep of processes:\n"
+    "                      --backend local|slurm, --jobs N, --dir DIR, --name NAME, --resume,\n"
+    "                      --partition P, --account A, --time T, --cpus N, --array-limit N\n"
+    "  collect DIR [OUTDIR]  a sweep's results from its directory: the report table (and\n"
+    "                      gd.report's files in OUTDIR); names missing or corrupt trials\n"
     "  report DIR [DIR...]  rebuild DIR/index.html from the results gd.report saved there;\n"
     "                      several DIRs are merged into one page (written to the first)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
@@ -65,6 +72,9 @@ static const char usage[] =
     "                      sgemm backend in use (GRADUS_BLAS)\n"
     "  bench mlp|optim|gemm  measure training throughput against the FMA peak and\n"
     "                      the sgemm alone, optimizer cost, sgemm backends (bench mlp --help)\n"
+    "  new KIND NAME [--tensor]  write a skeleton plugin NAME.c of that kind (and a\n"
+    "                      meson.build); --tensor: a tensor-aware optimizer\n"
+    "  check PLUGIN.so...  run the conformance checks on plugins ([--timeout S] per check)\n"
     "\n"
     "options:\n"
     "  -l PLUGIN.so        load an extra plugin (repeatable)\n"
@@ -134,6 +144,8 @@ static int parse(cli *c, int argc, char **argv, int *done)
         } else if (!c->command) {
             c->command = a;
             c->first = i + 1;
+            if (strcmp(a, "sweep") == 0)
+                break;   /* its options are read by gradus.sweep */
         } else {
             if (strcmp(c->command, "run") == 0)
                 c->script = i;
@@ -307,6 +319,20 @@ static int cmd_list(const gd_registry *reg, const char *kind_name)
     return EXIT_SUCCESS;
 }
 
+/* A component default with options ("sgd{lr=0.01}", ABI 1.1) as the Lua
+ * a user would write: gd.optim.sgd{ lr = 0.01 }. */
+static void format_spec_default(const gd_option_spec *o, char *buf, size_t len)
+{
+    const char *d = o->def_str, *brace = strchr(d, '{');
+    size_t used = (size_t)snprintf(buf, len, "gd.%s.%.*s{ ", gd_kind_short_name(o->kind),
+                                   (int)(brace - d), d);
+    for (const char *p = brace + 1; *p && *p != '}' && used + 4 < len; p++)
+        used += (size_t)snprintf(buf + used, len - used, *p == '=' ? " = " : *p == ',' ? ", " : "%c",
+                                 *p);
+    if (used + 3 < len)
+        snprintf(buf + used, len - used, " }");
+}
+
 static void format_default(const gd_option_spec *o, char *buf, size_t len)
 {
     if (o->flags & GD_OPT_REQUIRED) {
@@ -328,7 +354,10 @@ static void format_default(const gd_option_spec *o, char *buf, size_t len)
         snprintf(buf, len, o->def_str ? "\"%s\"" : "(none)", o->def_str);
         break;
     case GD_OPT_COMPONENT:
-        snprintf(buf, len, "%s", o->def_str ? o->def_str : "(none)");
+        if (o->def_str && strchr(o->def_str, '{'))
+            format_spec_default(o, buf, len);
+        else
+            snprintf(buf, len, "%s", o->def_str ? o->def_str : "(none)");
         break;
     }
 }
@@ -418,6 +447,8 @@ static void print_doc(const gd_entry *e)
         format_default(o, d, sizeof d);
         if (o->flags & (GD_OPT_REQUIRED | GD_OPT_OPTIONAL))
             snprintf(d, sizeof d, "...");
+        else if (o->type == GD_OPT_COMPONENT && o->def_str && strchr(o->def_str, '{'))
+            format_spec_default(o, d, sizeof d);
         else if (o->type == GD_OPT_COMPONENT)
             snprintf(d, sizeof d, "\"%s\"", o->def_str ? o->def_str : "...");
         printf("%s %s = %s", shown ? "," : "", o->name, d);
@@ -603,13 +634,12 @@ static int push_command(lua_State *L, const char *module, const char *field)
     return 0;
 }
 
-/* gradus resume FILE [EPOCHS]: gd.resume from the shell (gradus.resume). */
-static int cmd_resume(lua_State *L, const char *const *pos, int np)
+/* push_command, then the command's two positional arguments (the second
+ * nil when absent). */
+static int push_command_args(lua_State *L, const char *module, const char *field,
+                             const char *const *pos, int np)
 {
-    if (np < 1 || np > 2)
-        return fail("resume takes a checkpoint and optionally a new total of epochs: "
-                    "gradus resume FILE [EPOCHS]");
-    int st = push_command(L, "gradus.resume", "cli");
+    int st = push_command(L, module, field);
     if (st)
         return st;
     lua_pushstring(L, pos[0]);
@@ -617,9 +647,55 @@ static int cmd_resume(lua_State *L, const char *const *pos, int np)
         lua_pushstring(L, pos[1]);
     else
         lua_pushnil(L);
+    return 0;
+}
+
+/* gradus resume FILE [EPOCHS]: gd.resume from the shell (gradus.resume). */
+static int cmd_resume(lua_State *L, const char *const *pos, int np)
+{
+    if (np < 1 || np > 2)
+        return fail("resume takes a checkpoint and optionally a new total of epochs: "
+                    "gradus resume FILE [EPOCHS]");
+    int st = push_command_args(L, "gradus.resume", "cli", pos, np);
+    if (st)
+        return st;
     lgd_install_interrupt_handlers();
     if (lua_pcall(L, 3, 1, 0) != LUA_OK)   /* no traceback: not the user's script */
         return call_failed(L);
+    return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* gradus sweep [OPTIONS] SCRIPT [ARGS]: gradus.sweep reads the options,
+ * then the script runs as under `run`. */
+static int cmd_sweep(lua_State *L, cli *c)
+{
+    int st = push_command(L, "gradus.sweep", "cli");
+    if (st)
+        return st;
+    lua_pop(L, 1);   /* cli takes the arguments only */
+    lua_createtable(L, c->argc - c->first, 0);
+    for (int i = c->first; i < c->argc; i++) {
+        lua_pushstring(L, c->argv[i]);
+        lua_rawseti(L, -2, i - c->first + 1);
+    }
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
+    c->script = c->first + (int)lua_tointeger(L, -1) - 1;
+    lua_pop(L, 1);
+    return cmd_run(L, c);
+}
+
+/* gradus collect DIR [OUTDIR] (gradus.sweep). */
+static int cmd_collect(lua_State *L, const char *const *pos, int np)
+{
+    if (np < 1 || np > 2)
+        return fail("collect takes a sweep directory and optionally a report directory: "
+                    "gradus collect DIR [OUTDIR]");
+    int st = push_command_args(L, "gradus.sweep", "collect_cli", pos, np);
+    if (st)
+        return st;
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK)
+        return fail("%s", lua_tostring(L, -1));
     return lua_toboolean(L, -1) ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -675,6 +751,10 @@ int main(int argc, char **argv)
     /* bench has options of its own (--threads 1,2 is a list there). */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0)
         return run_bench(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "new") == 0)
+        return gd_cli_new(argc - 2, argv + 2);
+    if (argc >= 2 && strcmp(argv[1], "check") == 0)
+        return gd_cli_check(argc - 2, argv + 2);
     cli c;
     int done;
     int st = parse(&c, argc, argv, &done);
@@ -692,8 +772,10 @@ int main(int argc, char **argv)
         return EXIT_SUCCESS;
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
-        strcmp(c.command, "inspect") && strcmp(c.command, "resume") && strcmp(c.command, "report"))
-        return fail("unknown command '%s' (commands: run, resume, report, list, doc, inspect, version, bench; "
+        strcmp(c.command, "inspect") && strcmp(c.command, "resume") &&
+        strcmp(c.command, "report") && strcmp(c.command, "sweep") && strcmp(c.command, "collect"))
+        return fail("unknown command '%s' (commands: run, sweep, collect, resume, report, list, "
+                    "doc, inspect, version, bench, new, check; "
                     "see gradus --help)", c.command);
 
     if (c.threads >= 0) {
@@ -722,6 +804,8 @@ int main(int argc, char **argv)
 
     if (strcmp(c.command, "run") == 0) {
         st = cmd_run(L, &c);
+    } else if (strcmp(c.command, "sweep") == 0) {
+        st = cmd_sweep(L, &c);
     } else if (strcmp(c.command, "report") == 0) {
         st = cmd_report(L, &c);
     } else {
@@ -730,6 +814,8 @@ int main(int argc, char **argv)
         gd_registry *reg = lgd_registry(L);  /* exists: setup succeeded */
         if (strcmp(c.command, "resume") == 0)
             st = cmd_resume(L, pos, np);
+        else if (strcmp(c.command, "collect") == 0)
+            st = cmd_collect(L, pos, np);
         else if (strcmp(c.command, "inspect") == 0)
             st = np != 1 ? fail("inspect takes one file: gradus inspect FILE") : cmd_inspect(L, pos[0]);
         else if (strcmp(c.command, "list") == 0)

@@ -21,6 +21,8 @@
  */
 #include "checkpoint.h"
 
+#include "optim.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -84,6 +86,49 @@ static void put_conf(gd_buf *b, const gd_train_config *cfg, const gd_run_setting
     put_bytes(b, run->val_recipe, run->val_recipe_len);
     gd_put_f64(b, cfg->diverge_factor);   /* version 2 */
     gd_put_u8(b, cfg->drop_last);   /* appended later: older files end before it */
+    /* The optimizer's parameter groups (ABI 1.1), last and only when it has
+     * some, so a file without groups is what a gradus without them writes. */
+    int ng = gd_spec_group_count(cfg->optimizer);
+    if (ng > 0)
+        gd_put_u32(b, (uint32_t)ng);
+    for (int i = 0; i < ng; i++) {
+        int role;
+        const char *layer;
+        const gd_spec *g = gd_spec_group(cfg->optimizer, i, &role, &layer);
+        gd_put_u8(b, (unsigned)role);
+        gd_put_u8(b, layer != NULL);
+        gd_put_str(b, layer ? layer : "");
+        gd_put_spec(b, g);
+    }
+}
+
+/* The optimizer's parameter groups, when the section goes on after
+ * drop_last (files without groups end there). */
+static bool get_groups(gd_reader *r, gd_checkpoint *ck)
+{
+    uint32_t ng = 0;
+    if (r->pos < r->end && !gd_get_u32(r, "the group count", &ng))
+        return false;
+    if (ng > 1024) {
+        gd_rfail(r, GD_EIO, "malformed section CONF: %u parameter groups", ng);
+        return false;
+    }
+    for (uint32_t i = 0; i < ng; i++) {
+        unsigned role, has_layer;
+        char layer[64];
+        gd_spec *g;
+        if (!gd_get_u8(r, "a group role", &role) || !gd_get_u8(r, "a group flag", &has_layer) ||
+            !gd_get_str(r, "a group layer", layer, sizeof layer) ||
+            !(g = gd_get_spec(r, "a parameter group")))
+            return false;
+        gd_error inner;
+        if (gd_spec_add_group(ck->optimizer, (int)role, has_layer ? layer : NULL, g,
+                              &inner) != GD_OK) {
+            gd_rfail(r, GD_EIO, "malformed section CONF: %s", inner.msg);
+            return false;
+        }
+    }
+    return true;
 }
 
 static void put_record(gd_buf *b, const gd_step_record *r, int nl)
@@ -428,26 +473,32 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
     }
     if (r->pos < r->end && !get_flag(r, "drop_last", &ck->drop_last))
         return false;
-    return gd_reader_done(r);
+    return get_groups(r, ck) && gd_reader_done(r);
 }
 
 static bool get_optm(gd_reader *r, gd_checkpoint *ck)
 {
     gd_trainer_state *st = &ck->state;
-    const gd_optimizer_vtable *ov = ck->optimizer->component->vt.optimizer;
     uint32_t nslots, nscalars;
     uint64_t len;
     if (!gd_get_u32(r, "the slot count", &nslots) ||
         !gd_get_u32(r, "the scalar count", &nscalars) ||
         !gd_get_u64(r, "the slot length", &len))
         return false;
-    int64_t np = gd_model_param_count(ck->model);
-    if (nslots != (uint32_t)ov->nslots || nscalars != (uint32_t)ov->nscalars ||
-        (nslots && len != (uint64_t)np)) {
+    int64_t np = gd_model_param_count(ck->model), want_len;
+    int want_slots, want_scalars;
+    gd_error lerr;
+    if (gd_optimizer_state_layout(ck->optimizer, ck->model, &want_slots, &want_len,
+                                  &want_scalars, &lerr) != GD_OK) {
+        gd_rfail(r, GD_EINVAL, "%s", lerr.msg);
+        return false;
+    }
+    if (nslots != (uint32_t)want_slots || nscalars != (uint32_t)want_scalars ||
+        (nslots && len != (uint64_t)want_len)) {
         gd_rfail(r, GD_EIO, "malformed section OPTM: %u slots of %llu and %u scalars; "
                  "optimizer '%s' on %lld parameters has %d, %lld and %d", nslots,
                  (unsigned long long)len, nscalars, ck->optimizer->component->name,
-                 (long long)np, ov->nslots, (long long)np, ov->nscalars);
+                 (long long)np, want_slots, (long long)want_len, want_scalars);
         return false;
     }
     if ((uint64_t)nslots * len > (r->end - r->pos) / 4) {

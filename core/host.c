@@ -21,6 +21,7 @@
 
 #include "blas.h"
 #include "model.h"
+#include "dist.h"
 #include "pool.h"
 
 /* Below this many multiply-adds a product runs on one thread: waking the
@@ -97,8 +98,11 @@ const char *gd_blas_description(void)
 void gd_set_threads(int n)
 {
     if (n <= 0) {
+        /* ranks an MPI launcher put on this node share its cores */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        int ranks = gd_dist_launched_local();
         n = cores > 0 ? (int)cores : 1;
+        n = ranks > 1 ? (n / ranks > 0 ? n / ranks : 1) : n;
     }
     const char *mode = getenv("GRADUS_THREADING");
     use_blas_threads = mode && strcmp(mode, "blas") == 0;

@@ -7,6 +7,8 @@
  */
 #include "registry.h"
 
+#include "optim.h"
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -152,7 +154,7 @@ static gd_status check_vtable(const char *file, const gd_component *c, gd_error 
     case GD_KIND_OPTIMIZER: {
         const gd_optimizer_vtable *v = c->vt.optimizer;
         if (v->size < offsetof(gd_optimizer_vtable, effective_lr)) missing = "size";
-        else if (!v->step) missing = "step";
+        else if (!v->step && !gd_optimizer_vtable_tensor(v)) missing = "step";
         else if (v->nslots < 0 || v->nslots > GD_MAX_OPTIM_SLOTS) missing = "nslots";
         else if (v->nscalars < 0 || v->nscalars > 64) missing = "nscalars";
         break;
@@ -201,7 +203,9 @@ static gd_status check_plugin(const gd_registry *reg, const char *file, const gd
 {
     if (!p)
         return gd_fail(err, GD_EINVAL, "%s: gradus_plugin() returned NULL", file);
-    if (p->abi_major != GD_ABI_MAJOR || p->abi_minor > GD_ABI_MINOR)
+    /* Any minor of this major: members beyond what the core knows are never
+     * read (see GD_ABI_MINOR in plugin.h). */
+    if (p->abi_major != GD_ABI_MAJOR)
         return gd_fail(err, GD_EABI,
                        "%s: plugin ABI %u.%u does not match this gradus (ABI %d.%d): rebuild "
                        "the plugin against this version",

@@ -122,6 +122,21 @@ gd_spec *gd_spec_copy(const gd_spec *s);
 void gd_spec_free(gd_spec *s);
 /* Build a spec of kind from a name with default options. */
 gd_spec *gd_spec_by_name(const gd_registry *reg, gd_kind kind, const char *name, gd_error *err);
+/* Parameter groups of an optimizer spec, as PyTorch's param_groups: group
+ * i matches the tensors of `role` (a gd_param_role; 0: any) in the layer
+ * named `layer` (NULL: any), and g (the same optimizer, its options with
+ * the group's overrides; ownership passes, also on failure) gives their
+ * options. A tensor takes the first group that matches it, else the spec's
+ * own options. Copies of the spec keep the groups. */
+gd_status gd_spec_add_group(gd_spec *s, int role, const char *layer, gd_spec *g,
+                            gd_error *err);
+int gd_spec_group_count(const gd_spec *s);
+const gd_spec *gd_spec_group(const gd_spec *s, int i, int *role, const char **layer);
+/* A copy of optimizer spec s with base lr `lr` (lr0: its base lr now, as
+ * gd_optimizer_base_lr gives it): the lr it comes from set to lr, every
+ * other lr of the tree and of the groups scaled by lr / lr0, as a schedule
+ * would scale them. What gd.fork{ lr = } and tuning use. */
+gd_spec *gd_spec_with_lr(const gd_spec *s, double lr0, double lr, gd_error *err);
 /* "adam{lr=0.001, beta1=0.9, ...}" into buf; returns buf. */
 char *gd_spec_describe(const gd_spec *s, char *buf, size_t len);
 

@@ -15,7 +15,15 @@ typedef struct spec_impl {
     const gd_registry *reg;
     gd_options *opts;
     unsigned char *set;      /* which options the user gave */
+    int ngroups;             /* optimizers: parameter groups (gd_spec_add_group) */
+    struct spec_group *groups;
 } spec_impl;
+
+typedef struct spec_group {
+    int role;                /* gd_param_role, or 0: any */
+    char *layer;             /* a layer name, or NULL: any */
+    gd_spec *spec;           /* the optimizer's options with the group's overrides */
+} spec_group;
 
 static const char *const unit_choices[] = { "step", "epoch", NULL };
 static const char *const to_choices[] = { "weights", "all", NULL };
@@ -276,7 +284,7 @@ gd_status gd_spec_set(gd_spec *spec, const char *name, const gd_arg *a, gd_error
         } else if (a->type == GD_ARG_SPEC) {
             if (a->spec->component->kind != o->kind)
                 return gd_fail(err, GD_EINVAL, "%s: option '%s' must be a%s %s, got %s '%s'",
-                               c->name, o->name, o->kind == GD_KIND_INITIALIZER ? "n" : "",
+                               c->name, o->name, o->kind == GD_KIND_INITIALIZER || o->kind == GD_KIND_OPTIMIZER ? "n" : "",
                                gd_kind_name(o->kind), gd_kind_name(a->spec->component->kind),
                                a->spec->component->name);
             child = gd_spec_copy(a->spec);
@@ -306,8 +314,54 @@ wrong_type:;
         return gd_fail(err, GD_EINVAL, "%s: option '%s' must be %s, got %s", c->name, o->name,
                        want, arg_type_name(a));
     return gd_fail(err, GD_EINVAL, "%s: option '%s' must be a%s %s (a spec or a name), got %s",
-                   c->name, o->name, o->kind == GD_KIND_INITIALIZER ? "n" : "",
+                   c->name, o->name, o->kind == GD_KIND_INITIALIZER || o->kind == GD_KIND_OPTIMIZER ? "n" : "",
                    gd_kind_name(o->kind), arg_type_name(a));
+}
+
+/* A component option's default: a name, or (added in ABI 1.1) a name with
+ * numeric options, "adam{lr=3e-4}" (muon's fallback), so a default inner
+ * optimizer need not take its own defaults. Only numbers and true/false:
+ * the schema stays declarative, nothing here is a Lua parser. */
+static gd_spec *spec_from_default(const gd_registry *reg, gd_kind kind, const char *def,
+                                  gd_error *err)
+{
+    const char *brace = strchr(def, '{');
+    if (!brace)
+        return gd_spec_by_name(reg, kind, def, err);
+    char name[64], key[64];
+    snprintf(name, sizeof name, "%.*s", (int)(brace - def), def);
+    const gd_entry *e = gd_registry_find(reg, kind, name);
+    if (!e) {
+        gd_registry_fail_unknown(reg, kind, name, err);
+        return NULL;
+    }
+    gd_spec *s = gd_spec_begin(reg, e->component, err);
+    for (const char *p = brace + 1; s && *p && *p != '}';) {
+        const char *eq = strchr(p, '='), *end = eq ? eq + strcspn(eq, ",}") : NULL;
+        gd_arg a = { .type = GD_ARG_NUMBER };
+        char *stop = NULL;
+        if (eq) {
+            snprintf(key, sizeof key, "%.*s", (int)(eq - p), p);
+            if (strncmp(eq + 1, "true", 4) == 0 || strncmp(eq + 1, "false", 5) == 0)
+                a = (gd_arg){ .type = GD_ARG_BOOLEAN, .b = eq[1] == 't' };
+            else
+                a.num = strtod(eq + 1, &stop);
+        }
+        if (!eq || (stop && stop != end) || gd_spec_set(s, key, &a, err) != GD_OK) {
+            if (!eq || (stop && stop != end))
+                gd_fail(err, GD_EINVAL, "malformed default '%s'", def);
+            gd_spec_free(s);
+            return NULL;
+        }
+        p = *end == ',' ? end + 1 : end;
+        while (*p == ' ')
+            p++;
+    }
+    if (s && gd_spec_finish(s, err) != GD_OK) {
+        gd_spec_free(s);
+        return NULL;
+    }
+    return s;
 }
 
 gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
@@ -327,7 +381,7 @@ gd_status gd_spec_finish(gd_spec *spec, gd_error *err)
         if (o->type != GD_OPT_COMPONENT || v->present || !o->def_str)
             continue;
         gd_error inner;
-        gd_spec *child = gd_spec_by_name(s->reg, o->kind, o->def_str, &inner);
+        gd_spec *child = spec_from_default(s->reg, o->kind, o->def_str, &inner);
         if (!child)
             return gd_fail(err, GD_ENOTFOUND, "%s: default %s '%s' of option '%s' is not "
                            "available: %s", c->name, gd_kind_name(o->kind), o->def_str, o->name,
@@ -365,6 +419,11 @@ gd_spec *gd_spec_copy(const gd_spec *src)
         d->opts->v[i] = v;
         d->set[i] = si->set[i];
     }
+    for (int i = 0; i < si->ngroups; i++) {
+        gd_spec *g = gd_spec_copy(si->groups[i].spec);
+        if (!g || gd_spec_add_group(dst, si->groups[i].role, si->groups[i].layer, g, NULL))
+            goto fail;
+    }
     return dst;
 fail:
     gd_spec_free(dst);
@@ -381,7 +440,100 @@ void gd_spec_free(gd_spec *spec)
         free_value(gd_spec_option(spec->component, i), &s->opts->v[i]);
     free(s->opts);
     free(s->set);
+    for (int i = 0; i < s->ngroups; i++) {
+        free(s->groups[i].layer);
+        gd_spec_free(s->groups[i].spec);
+    }
+    free(s->groups);
     free(s);
+}
+
+gd_status gd_spec_add_group(gd_spec *spec, int role, const char *layer, gd_spec *g,
+                            gd_error *err)
+{
+    spec_impl *s = (spec_impl *)spec;
+    const char *name = spec->component->name;
+    gd_status st = GD_OK;
+    spec_group *grown = NULL;
+    char *lname = layer ? strdup(layer) : NULL;
+    if (spec->component->kind != GD_KIND_OPTIMIZER || g->component != spec->component)
+        st = gd_fail(err, GD_EINVAL, "%s: a parameter group must hold options of the same "
+                     "optimizer", name);
+    else if (role < 0 || role > GD_ROLE_SHIFT || (!layer && role == 0))
+        st = gd_fail(err, GD_EINVAL, "%s: groups[%d] needs a role or a layer (the tensors it "
+                     "sets options for)", name, s->ngroups + 1);
+    else if ((layer && !lname) ||
+             !(grown = realloc(s->groups, (size_t)(s->ngroups + 1) * sizeof *grown)))
+        st = gd_fail(err, GD_ENOMEM, "%s: out of memory", name);
+    if (st != GD_OK) {
+        free(lname);
+        gd_spec_free(g);
+        return st;
+    }
+    s->groups = grown;
+    s->groups[s->ngroups++] = (spec_group){ role, lname, g };
+    return GD_OK;
+}
+
+/* Multiply every `lr` in the tree of spec s by f, except that the one the
+ * base lr comes from (first of `base` found) is set to `base` exactly. */
+static gd_status scale_lr(gd_spec *spec, double f, double base, bool *based, gd_error *err)
+{
+    spec_impl *s = (spec_impl *)spec;
+    const gd_component *c = spec->component;
+    int i = gd_spec_option_index(c, "lr");
+    if (i >= 0 && gd_spec_option(c, i)->type == GD_OPT_NUMBER && s->opts->v[i].present) {
+        gd_arg a = { .type = GD_ARG_NUMBER, .num = *based ? s->opts->v[i].u.num * f : base };
+        *based = true;
+        if (gd_spec_set(spec, "lr", &a, err) != GD_OK)
+            return GD_EINVAL;
+    }
+    for (int k = 0; k < c->noptions; k++) {
+        const gd_option_spec *o = gd_spec_option(c, k);
+        gd_value *v = &s->opts->v[k];
+        if (o->type == GD_OPT_COMPONENT && o->kind == GD_KIND_OPTIMIZER && v->present &&
+            scale_lr((gd_spec *)v->u.spec, f, base, based, err) != GD_OK)
+            return GD_EINVAL;
+    }
+    for (int g = 0; g < s->ngroups; g++) {
+        bool scaled = true;   /* a group's lr always scales: it is its own */
+        if (scale_lr(s->groups[g].spec, f, base, &scaled, err) != GD_OK)
+            return GD_EINVAL;
+    }
+    return GD_OK;
+}
+
+gd_spec *gd_spec_with_lr(const gd_spec *spec, double lr0, double lr, gd_error *err)
+{
+    gd_spec *c = gd_spec_copy(spec);
+    bool based = false;
+    if (!c) {
+        gd_fail(err, GD_ENOMEM, "%s: out of memory", spec->component->name);
+        return NULL;
+    }
+    if (scale_lr(c, lr0 != 0 ? lr / lr0 : 1.0, lr, &based, err) != GD_OK || !based) {
+        if (!based)
+            gd_fail(err, GD_EINVAL, "%s: has no lr option, nor an inner optimizer with one",
+                    spec->component->name);
+        gd_spec_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int gd_spec_group_count(const gd_spec *spec)
+{
+    return ((const spec_impl *)spec)->ngroups;
+}
+
+const gd_spec *gd_spec_group(const gd_spec *spec, int i, int *role, const char **layer)
+{
+    const spec_impl *s = (const spec_impl *)spec;
+    if (i < 0 || i >= s->ngroups)
+        return NULL;
+    *role = s->groups[i].role;
+    *layer = s->groups[i].layer;
+    return s->groups[i].spec;
 }
 
 gd_spec *gd_spec_by_name(const gd_registry *reg, gd_kind kind, const char *name, gd_error *err)
@@ -430,6 +582,9 @@ char *gd_spec_describe(const gd_spec *s, char *buf, size_t len)
         }
         }
     }
+    int ng = gd_spec_group_count(s);
+    if (ng)
+        PUT("%s%d parameter group%s", k ? ", " : "", ng, ng > 1 ? "s" : "");
     PUT("}");
 #undef PUT
     return buf;

@@ -22,6 +22,8 @@
  */
 #include "train.h"
 
+#include "dist.h"
+#include "optim.h"
 #include "pool.h"
 
 #include <math.h>
@@ -58,21 +60,19 @@ struct gd_trainer {
     int64_t epoch_samples;
     bool timing_on;
     gd_step_timing timing;
+    /* Tensor-aware and composite optimizers (core/optim.c), and for
+     * two-pass ones what the second pass needs to see the first's batch
+     * exactly: the layers' RNG streams before it and a place to keep
+     * batch-norm's running statistics while it runs. */
+    gd_optim *topt;
+    gd_rng *rng_snap;
+    float *buf_snap;
+    int64_t nb, nb_all;                  /* this step's rows here, and in all ranks */
 };
 
 /* Batch order of epoch e is a pure function of (seed, e): a checkpoint
  * needs only the counters to reproduce it. */
 enum { SHUFFLE_STREAM = 3u << 20 };
-
-double gd_optimizer_base_lr(const gd_spec *optimizer)
-{
-    int i = gd_spec_option_index(optimizer->component, "lr");
-    if (i < 0)
-        return 1.0;
-    const gd_option_spec *o = gd_spec_option(optimizer->component, i);
-    const gd_value *v = &optimizer->options->v[i];
-    return o->type == GD_OPT_NUMBER && v->present ? v->u.num : 1.0;
-}
 
 static double schedule_lr(const gd_spec *s, int64_t t, double base_lr, int64_t horizon)
 {
@@ -99,6 +99,9 @@ void gd_trainer_free(gd_trainer *tr)
     free(tr->records);
     free(tr->tele);
     free(tr->before);
+    gd_optim_free(tr->topt);
+    free(tr->rng_snap);
+    free(tr->buf_snap);
     free(tr);
 }
 
@@ -160,6 +163,14 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     if (c->diverge_factor != 0 && !(c->diverge_factor > 1 && isfinite(c->diverge_factor)))
         return gd_fail(err, GD_EINVAL, "train: the diverge factor must be a number > 1 (or 0: "
                        "off), got %g", c->diverge_factor);
+    if (c->distributed) {
+        int64_t n = gd_dataset_size(c->train), b = c->batch == 0 || c->batch > n ? n : c->batch;
+        int64_t last = n % b && !c->drop_last ? n % b : b;
+        if ((last < b ? last : b) < gd_dist_size())
+            return gd_fail(err, GD_EINVAL, "train: distributed over %d ranks, every batch needs "
+                           "at least %d samples (batch %lld, the epoch's last %lld)",
+                           gd_dist_size(), gd_dist_size(), (long long)b, (long long)last);
+    }
     if (c->clip != GD_CLIP_NONE && !(c->clip_value > 0 && isfinite(c->clip_value)))
         return gd_fail(err, GD_EINVAL, "train: clip threshold must be > 0, got %g", c->clip_value);
     const gd_shape *in = gd_model_input_shape(c->model), *out = gd_model_output_shape(c->model);
@@ -208,6 +219,28 @@ static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
     return GD_OK;
 }
 
+static int64_t buffer_floats(gd_model *m)
+{
+    int64_t n = 0;
+    for (int i = 0; i < gd_model_layer_count(m); i++)
+        for (int b = 0; b < gd_model_layer_at(m, i)->nbuffers; b++)
+            n += gd_model_layer_at(m, i)->buffers[b].numel;
+    return n;
+}
+
+static gd_status setup_tensor_optimizer(gd_trainer *tr, gd_error *err)
+{
+    if (!(tr->topt = gd_optim_new_model(tr->cfg.optimizer, tr->m, err)))
+        return GD_EINVAL;
+    if (!gd_optimizer_is_two_pass(tr->cfg.optimizer))
+        return GD_OK;
+    tr->rng_snap = calloc((size_t)gd_model_layer_count(tr->m) + 1, sizeof *tr->rng_snap);
+    tr->buf_snap = calloc((size_t)buffer_floats(tr->m) + 1, sizeof(float));
+    if (!tr->rng_snap || !tr->buf_snap)
+        return gd_fail(err, GD_ENOMEM, "train: out of memory for the second pass");
+    return GD_OK;
+}
+
 gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
 {
     if (check_config(cfg, err) != GD_OK)
@@ -250,7 +283,8 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     if (cfg->schedule && cfg->schedule->component->vt.scheduler->check)
         st = cfg->schedule->component->vt.scheduler->check(cfg->schedule->options, tr->horizon,
                                                              err);
-    for (int k = 0; st == GD_OK && k < ov->nslots; k++)
+    bool tensor = gd_optimizer_is_tensor(cfg->optimizer);
+    for (int k = 0; st == GD_OK && !tensor && k < ov->nslots; k++)
         if (!(tr->slots[k] = calloc((size_t)(np ? np : 1), sizeof(float))))
             st = gd_fail(err, GD_ENOMEM, "train: out of memory for optimizer state");
     if (st == GD_OK) {
@@ -271,6 +305,8 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     }
     if (st == GD_OK && cfg->monitor_every > 0)
         st = alloc_telemetry(tr, err);
+    if (st == GD_OK && tensor)
+        st = setup_tensor_optimizer(tr, err);
     if (st != GD_OK) {
         gd_trainer_free(tr);
         return NULL;
@@ -501,7 +537,7 @@ void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_op
 
 typedef struct gather_job {
     const gd_trainer *tr;
-    int64_t nb;
+    int64_t nb, first;   /* samples first .. first + nb of the batch */
 } gather_job;
 
 static void gather_part(void *arg, int part, int nparts)
@@ -512,13 +548,14 @@ static void gather_part(void *arg, int part, int nparts)
     int64_t tw = gd_dataset_target_width(tr->cfg.train);
     gd_pool_split(j->nb, 1, part, nparts, &lo, &hi);
     if (hi > lo)
-        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + lo, hi - lo, tr->xb + lo * feat,
+        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + j->first + lo, hi - lo,
+                          tr->xb + lo * feat,
                           tr->yb + lo * tw);
 }
 
-static void gather_batch(const gd_trainer *tr, int64_t nb)
+static void gather_batch(const gd_trainer *tr, int64_t first, int64_t nb)
 {
-    gather_job j = { tr, nb };
+    gather_job j = { tr, nb, first };
     if (gd_pool_size() > 1 && nb * gd_dataset_features(tr->cfg.train) >= PARALLEL_MIN_FLOATS)
         gd_pool_run(gather_part, &j);
     else
@@ -550,6 +587,74 @@ static void update_layer(void *arg, int i)
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = f->tr->slots[k] ? f->tr->slots[k] + off : NULL;
     gd_optimizer_step(f->tr->cfg.optimizer, f->st, &span);
+}
+
+/* Data loss of the batch whose output is `out`; its gradient into tr->dout. */
+static double batch_loss(gd_trainer *tr, const float *out, int64_t nb)
+{
+    const gd_loss_vtable *lv = tr->cfg.loss->component->vt.loss;
+    const gd_shape *os = gd_model_output_shape(tr->m);
+    gd_tensor pred = { (float *)out, { 2, { nb, gd_shape_numel(os), 0, 0 } } };
+    gd_tensor grad = { tr->dout, pred.shape };
+    gd_tensor tgt = lv->target == GD_TARGET_CLASS ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
+                                                  : (gd_tensor){ tr->yb, pred.shape };
+    return lv->forward(tr->cfg.loss->options, &pred, &tgt, &grad);
+}
+
+/* Batch-norm running statistics (every layer buffer) into or out of buf_snap. */
+static void keep_buffers(gd_trainer *tr, bool save)
+{
+    float *p = tr->buf_snap;
+    for (int i = 0; i < gd_model_layer_count(tr->m); i++) {
+        gd_model_layer *l = gd_model_layer_at(tr->m, i);
+        for (int b = 0; b < l->nbuffers; b++) {
+            size_t bytes = (size_t)l->buffers[b].numel * sizeof(float);
+            memcpy(save ? p : l->buffers[b].value, save ? l->buffers[b].value : p, bytes);
+            p += l->buffers[b].numel;
+        }
+    }
+}
+
+static gd_status dist_loss(gd_trainer *tr, double *loss, int64_t nr, int64_t nb, gd_error *err);
+
+/* The second gradient of a two-pass optimizer (SAM): forward and backward
+ * again on this step's batch at the weights the optimizer moved, with the
+ * dropout masks of the first pass (each layer's stream rewound) and the
+ * running statistics left as the first pass set them; then, as for the
+ * first gradient, the sum over ranks when distributed, regularizers and
+ * clipping. Its loss is not reported. */
+static gd_status second_pass(void *arg, gd_optim *o, gd_error *err)
+{
+    gd_trainer *tr = arg;
+    (void)o;
+    for (int i = 0; i < gd_model_layer_count(tr->m); i++)
+        gd_model_layer_at(tr->m, i)->rng = tr->rng_snap[i];
+    keep_buffers(tr, true);
+    const float *out;
+    gd_status st = gd_model_forward(tr->m, tr->xb, tr->nb, true, &out, err);
+    keep_buffers(tr, false);
+    if (st != GD_OK)
+        return st;
+    double loss = batch_loss(tr, out, tr->nb);
+    if (tr->cfg.distributed && (st = dist_loss(tr, &loss, tr->nb, tr->nb_all, err)) != GD_OK)
+        return st;
+    if (!isfinite(loss))
+        return gd_fail(err, GD_ENUMERIC, "train: the second pass's loss is not finite at step "
+                       "%lld", (long long)tr->step);
+    gd_model_zero_grad(tr->m);
+    gd_model_backward(tr->m, tr->dout);
+    if (tr->cfg.distributed &&
+        (st = gd_dist_allreduce(gd_model_grads(tr->m), gd_model_param_count(tr->m), NULL, err)))
+        return st;
+    if (tr->cfg.nregularizers)
+        apply_regularizers(tr);
+    float *grads = gd_model_grads(tr->m);
+    int64_t np = gd_model_param_count(tr->m);
+    if (tr->cfg.clip == GD_CLIP_NORM)
+        gd_clip_by_norm(&grads, &np, 1, tr->cfg.clip_value, NULL);
+    else if (tr->cfg.clip == GD_CLIP_VALUE)
+        gd_clip_by_value(&grads, &np, 1, tr->cfg.clip_value, NULL);
+    return GD_OK;
 }
 
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch)
@@ -585,6 +690,22 @@ static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double
         res->epoch_done = done;
 }
 
+/* Distributed: a rank's loss and its gradient are means over its nr
+ * samples; weighted by nr / nb and summed over the ranks they are the
+ * batch's mean, as one process would compute it. The loss is summed here,
+ * before the checks that end a run, so that every rank takes the same
+ * decision; the gradients after backward (dout scaled now: backward is
+ * linear in it). */
+static gd_status dist_loss(gd_trainer *tr, double *loss, int64_t nr, int64_t nb, gd_error *err)
+{
+    float w = (float)nr / (float)nb;
+    int64_t n = nr * gd_shape_numel(gd_model_output_shape(tr->m));
+    for (int64_t i = 0; i < n; i++)
+        tr->dout[i] *= w;
+    *loss *= (double)nr / (double)nb;
+    return gd_dist_allreduce(NULL, 0, loss, err);
+}
+
 gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
 {
     if (tr->diverged)
@@ -601,7 +722,11 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         tr->epoch_samples = 0;
     }
     int64_t nb = tr->per_epoch - tr->pos < tr->batch ? tr->per_epoch - tr->pos : tr->batch;
-    gather_batch(tr, nb);
+    int64_t lo = 0, hi = nb;   /* this rank's shard of the batch: all of it unless distributed */
+    if (tr->cfg.distributed)
+        gd_dist_shard(nb, &lo, &hi);
+    int64_t nr = hi - lo;
+    gather_batch(tr, lo, nr);
 #define LAP(field)                      \
     if (tr->timing_on) {                \
         t1 = now();                     \
@@ -610,17 +735,17 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     }
     LAP(gather);
     const float *out;
-    gd_status st = gd_model_forward(tr->m, tr->xb, nb, true, &out, err);
+    tr->nb = nr;
+    tr->nb_all = nb;
+    for (int i = 0; tr->rng_snap && i < gd_model_layer_count(tr->m); i++)
+        tr->rng_snap[i] = gd_model_layer_at(tr->m, i)->rng;
+    gd_status st = gd_model_forward(tr->m, tr->xb, nr, true, &out, err);
     if (st != GD_OK)
         return st;
     LAP(forward);
-    const gd_loss_vtable *lv = tr->cfg.loss->component->vt.loss;
-    const gd_shape *os = gd_model_output_shape(tr->m);
-    gd_tensor pred = { (float *)out, { 2, { nb, gd_shape_numel(os), 0, 0 } } };
-    gd_tensor grad = { tr->dout, pred.shape };
-    gd_tensor tgt = lv->target == GD_TARGET_CLASS ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
-                                                  : (gd_tensor){ tr->yb, pred.shape };
-    double loss = lv->forward(tr->cfg.loss->options, &pred, &tgt, &grad);
+    double loss = batch_loss(tr, out, nr);
+    if (tr->cfg.distributed && (st = dist_loss(tr, &loss, nr, nb, err)) != GD_OK)
+        return st;
     LAP(loss);
     if (!isfinite(loss))
         return diverge(tr, isnan(loss) ? "loss is NaN" : "loss is infinite", err);
@@ -630,7 +755,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                      tr->nrec < tr->caprec;
     double lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
     gd_optim_state os_ = { lr, tr->step - tr->opt_step0 + 1, tr->scalars };
-    if (tr->cfg.clip == GD_CLIP_NONE && !monitored) {
+    if (tr->cfg.clip == GD_CLIP_NONE && !monitored && !tr->topt && !tr->cfg.distributed) {
         fused_ctx f = { tr, &os_, 0 };
         gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
         loss += f.penalty;
@@ -642,6 +767,10 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     }
     gd_model_zero_grad(tr->m);
     gd_model_backward(tr->m, tr->dout);
+    /* every rank adds the others' gradients before anything reads them */
+    if (tr->cfg.distributed &&
+        (st = gd_dist_allreduce(gd_model_grads(tr->m), gd_model_param_count(tr->m), NULL, err)))
+        return st;
     double penalty = tr->cfg.nregularizers ? apply_regularizers(tr) : 0;
     loss += penalty;
     LAP(backward);
@@ -672,7 +801,10 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     gd_optim_span span = { np, params, grads, { 0 } };
     for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
         span.slot[k] = tr->slots[k];
-    gd_optimizer_step(tr->cfg.optimizer, &os_, &span);
+    if (tr->topt && (st = gd_optim_step(tr->topt, lr, second_pass, tr, err)) != GD_OK)
+        return st;
+    if (!tr->topt)
+        gd_optimizer_step(tr->cfg.optimizer, &os_, &span);
     LAP(update);
 #undef LAP
     if (monitored) {
@@ -685,7 +817,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
         rec->grad_norm = gnorm;
         rec->clipped = clipped;
         const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
-        rec->effective_lr = GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
+        rec->effective_lr = !tr->topt && GD_HAS_MEMBER(ov, gd_optimizer_vtable, effective_lr) &&
                                     ov->effective_lr
                                 ? ov->effective_lr(tr->cfg.optimizer->options, &os_, &span) : NAN;
         layer_stats(tr, rec);
@@ -754,6 +886,13 @@ void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
     for (int k = 0; k < ov->nslots; k++)
         st->slots[k] = tr->slots[k];
     st->scalars = tr->scalars;
+    if (tr->topt) {   /* the whole tree as one slot and its doubles (gd_optimizer_state_layout) */
+        int64_t nd;
+        st->nslots = 1;
+        st->slots[0] = gd_optim_floats(tr->topt, &st->slot_len);
+        st->scalars = gd_optim_doubles(tr->topt, &nd);
+        st->nscalars = (int)nd;
+    }
     st->nrecords = tr->nrec;
     st->nlayers = gd_model_layer_count(tr->m);
     st->records = tr->records;
@@ -765,6 +904,15 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     const gd_optimizer_vtable *ov = tr->cfg.optimizer->component->vt.optimizer;
     int64_t np = gd_model_param_count(tr->m);
     int nl = gd_model_layer_count(tr->m);
+    int want_slots = ov->nslots, want_scalars = ov->nscalars;
+    int64_t want_len = np;
+    if (tr->topt) {
+        want_slots = 1;
+        gd_optim_floats(tr->topt, &want_len);
+        int64_t nd;
+        gd_optim_doubles(tr->topt, &nd);
+        want_scalars = (int)nd;
+    }
     if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->per_epoch || st->step < 0)
         return gd_fail(err, GD_EINVAL, "train: cannot continue at epoch %lld, sample %lld of "
                        "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->per_epoch);
@@ -780,13 +928,13 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
         return gd_fail(err, GD_EINVAL, "train: the run is at epoch %lld; epochs must be at "
                        "least %lld", (long long)(st->epoch + (st->pos > 0)),
                        (long long)(st->epoch + (st->pos > 0)));
-    if (keep_optimizer && (st->nslots != ov->nslots || st->nscalars != ov->nscalars ||
-                           (st->nslots > 0 && st->slot_len != np)))
+    if (keep_optimizer && (st->nslots != want_slots || st->nscalars != want_scalars ||
+                           (st->nslots > 0 && st->slot_len != want_len)))
         return gd_fail(err, GD_EINVAL, "train: the optimizer state has %d slots of %lld and %d "
                        "scalars; optimizer '%s' needs %d of %lld and %d", st->nslots,
                        (long long)st->slot_len, st->nscalars,
-                       tr->cfg.optimizer->component->name, ov->nslots, (long long)np,
-                       ov->nscalars);
+                       tr->cfg.optimizer->component->name, want_slots, (long long)want_len,
+                       want_scalars);
     if (st->nrecords < 0 || (st->nrecords > 0 && st->nlayers != nl))
         return gd_fail(err, GD_EINVAL, "train: telemetry records are for %d layers, the model "
                        "has %d", st->nlayers, nl);
@@ -833,7 +981,18 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     tr->epoch_loss = st->epoch_loss;
     tr->epoch_samples = st->epoch_samples;
     tr->first_loss = st->first_loss;
-    if (keep_optimizer) {
+    if (tr->topt) {
+        int64_t nf, nd;
+        float *f = gd_optim_floats(tr->topt, &nf);
+        double *d = gd_optim_doubles(tr->topt, &nd);
+        if (keep_optimizer && nf)
+            memcpy(f, st->slots[0], (size_t)nf * sizeof(float));
+        if (keep_optimizer && nd)
+            memcpy(d, st->scalars, (size_t)nd * sizeof(double));
+        if (!keep_optimizer)
+            gd_optim_reset(tr->topt);   /* t from 1, slots from the weights of now */
+        tr->opt_step0 = keep_optimizer ? st->opt_step0 : st->step;
+    } else if (keep_optimizer) {
         for (int k = 0; k < ov->nslots; k++)
             memcpy(tr->slots[k], st->slots[k], (size_t)np * sizeof(float));
         if (ov->nscalars)

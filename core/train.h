@@ -42,6 +42,8 @@ typedef struct gd_train_config {
                                                the first step's; 0: no such check */
     bool drop_last;                         /* drop an epoch's last, partial batch (its
                                                samples change with each epoch's order) */
+    bool distributed;                       /* data-parallel over the MPI ranks (dist.h):
+                                               batch is the batch of all ranks together */
 } gd_train_config;
 
 /* Per-layer telemetry of one monitored step. */

@@ -32,10 +32,10 @@ local function shallow_copy(t)
   return c
 end
 
+-- The spec with base lr `lr`: a composite's inner lr and every group's
+-- scale with it, as under a schedule (core/spec.c, gd_spec_with_lr).
 local function with_lr(gd, spec, lr)
-  local opts = shallow_copy(spec.options)
-  opts.lr = lr
-  return gd.optim[spec.name](opts)
+  return gd._optim_with_lr(spec, lr)
 end
 
 -- gd.fork variants: runs from one checkpoint's state (lua/resume.lua).
@@ -99,26 +99,62 @@ local function objective(m)
   return stats.finite(m.val_loss) and m.val_loss or m.train_loss
 end
 
--- Try each lr on the validation set with seed base.seed; the best finite
--- objective wins, diverged runs lose.
-local function tune(gd, cfg, name, grid, log)
+-- Tuning tries each lr on the validation set with seed base.seed; the best
+-- finite objective wins, diverged runs lose. The trials are built here and
+-- run by whoever executes the comparison (serially below, or lua/sweep.lua).
+local function check_grid(name, grid)
   if type(grid) ~= "table" or #grid == 0 then
     error(string.format("gd.compare: variant '%s': tune.lr must be a non-empty list of numbers", name), 0)
   end
+end
+
+local function pick_lr(entry, grid, records, log)
   local best, best_lr, tried = math.huge, nil, {}
-  for _, lr in ipairs(grid) do
-    local c = shallow_copy(cfg)
-    c.optimizer = with_lr(gd, cfg.optimizer, lr)
-    c.progress = false
-    c.on_step, c.on_epoch, c.checkpoint = nil, nil, nil
-    local run = gd.train(c)
-    local m = final_metrics(run)
-    local obj = run.status == "ok" and objective(m) or math.huge
-    tried[#tried + 1] = { lr = lr, status = run.status, objective = obj }
-    if log then log(string.format("  tune %s: lr %.3g -> %s %s", name, lr, run.status, stats.finite(obj) and string.format("%.4f", obj) or "")) end
-    if obj < best then best, best_lr = obj, lr end
+  for i, lr in ipairs(grid) do
+    local rec = records[i]
+    tried[i] = { lr = lr, status = rec.status, objective = rec.objective }
+    if log then log(string.format("  tune %s: lr %.3g -> %s %s", entry.name, lr, rec.status,
+      stats.finite(rec.objective) and string.format("%.4f", rec.objective) or "")) end
+    if rec.objective < best then best, best_lr = rec.objective, lr end
   end
   return best_lr or grid[1], tried
+end
+
+-- Run one trial in this process: what a tuning trial or a repeat records.
+-- ckpt, when given, replaces the run's checkpoint option (a sweep's trial
+-- directory); a checkpoint already there is resumed.
+function M.run_trial(gd, t, ckpt)
+  local c = shallow_copy(t.cfg)
+  if ckpt then c.checkpoint = ckpt end
+  local run
+  local f = ckpt and io.open(ckpt.path, "rb")
+  if f then
+    f:close()
+    run = gd.resume(ckpt.path, { data = c.data, validation = c.validation, checkpoint = ckpt,
+                                 progress = false })
+  else
+    run = t.fork and t.fork:train(c) or gd.train(c)
+  end
+  local m = final_metrics(run)
+  if t.kind == "tune" then
+    return { lr = t.lr, status = run.status,
+             objective = run.status == "ok" and objective(m) or math.huge }
+  end
+  return { seed = c.seed, status = run.status, metrics = m, history = run.history,
+           diverged = run.diverged, diagnoses = run.diagnoses, steps = run.steps,
+           steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
+           resumed_from = run.resumed_from }
+end
+
+local function serial(gd, trials, log)
+  local out = {}
+  for i, t in ipairs(trials) do
+    if log and t.kind ~= "tune" then
+      log(string.format("compare: %s, seed %d (%d/%d)", t.variant, t.cfg.seed, t.rep, t.repeats))
+    end
+    out[i] = M.run_trial(gd, t)
+  end
+  return out
 end
 
 -- The lr a variant ran with when it was not tuned: its optimizer's (the
@@ -172,31 +208,29 @@ local function summarize(variants, ref)
   return summary
 end
 
-function M.compare(gd, spec)
-  if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 2) end
+-- The variants' entries and base configurations, checked.
+local function plan(gd, spec)
+  if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 3) end
   gd._check_keys("compare", spec, "gd.compare")   -- the table of lua/lapi.c
   local base, variants = spec.base, spec.variants
-  if type(base) ~= "table" then error("gd.compare: 'base' must be a table of gd.train options", 2) end
+  if type(base) ~= "table" then error("gd.compare: 'base' must be a table of gd.train options", 3) end
   if type(variants) ~= "table" or #variants == 0 then
-    error("gd.compare: 'variants' must be a non-empty list of tables", 2)
+    error("gd.compare: 'variants' must be a non-empty list of tables", 3)
   end
   local repeats = spec.repeats == nil and 1 or math.tointeger(spec.repeats)
-  if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 2) end
+  if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 3) end
   -- Forks continue their checkpoint with its own seed unless told otherwise,
   -- so their first repeat is the run as it would have gone on.
   local seed0 = base.seed == nil and (is_fork(variants[1]) and variants[1].seed or 1)
     or math.tointeger(base.seed)
-  if not seed0 then error("gd.compare: base.seed must be an integer", 2) end
-  local quiet = spec.progress == false or base.progress == false
-  local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
-
-  local names, out = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }
+  if not seed0 then error("gd.compare: base.seed must be an integer", 3) end
+  local names, out, cfgs = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }, {}
   for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end
   check_runs(gd, base, variants, out.seeds)
   for i, v in ipairs(variants) do
-    if type(v) ~= "table" then error(string.format("gd.compare: variants[%d] must be a table", i), 2) end
+    if type(v) ~= "table" then error(string.format("gd.compare: variants[%d] must be a table", i), 3) end
     local name = v.name or ("variant" .. i)
-    if names[name] then error(string.format("gd.compare: two variants are named '%s'", name), 2) end
+    if names[name] then error(string.format("gd.compare: two variants are named '%s'", name), 3) end
     names[name] = true
     local fork = is_fork(v)
     local cfg = fork and {} or merge(base, v)
@@ -205,35 +239,88 @@ function M.compare(gd, spec)
         if base[k] ~= nil and v.overrides[k] == nil then cfg[k] = base[k] end
       end
     end
-    local entry = { name = name, runs = {}, config = fork and v.overrides or cfg, fork = fork and v.path or nil }
     if v.tune then
       if type(v.tune) ~= "table" or v.tune.lr == nil then
-        error(string.format("gd.compare: variant '%s': tune must be { lr = list }", name), 2)
+        error(string.format("gd.compare: variant '%s': tune must be { lr = list }", name), 3)
       end
-      if not cfg.optimizer then error(string.format("gd.compare: variant '%s': tune needs an optimizer", name), 2) end
-      cfg.seed = seed0
-      entry.lr, entry.tuning = tune(gd, cfg, name, v.tune.lr, log)
-      cfg.optimizer = with_lr(gd, cfg.optimizer, entry.lr)
+      if not cfg.optimizer then error(string.format("gd.compare: variant '%s': tune needs an optimizer", name), 3) end
+      check_grid(name, v.tune.lr)
     end
-    for r = 1, repeats do
-      local c = shallow_copy(cfg)
+    out.variants[i] = { name = name, runs = {}, config = fork and v.overrides or cfg,
+                        fork = fork and v.path or nil }
+    cfgs[i] = { cfg = cfg, fork = fork and v or nil, grid = v.tune and v.tune.lr }
+  end
+  return out, cfgs, seed0
+end
+
+-- The tuning trials of every tuned variant (seed base.seed).
+local function tune_trials(gd, out, cfgs, seed0)
+  local trials = {}
+  for i, p in ipairs(cfgs) do
+    for _, lr in ipairs(p.grid or {}) do
+      local c = shallow_copy(p.cfg)
+      c.seed = seed0
+      c.optimizer = with_lr(gd, p.cfg.optimizer, lr)
+      c.progress = false
+      c.on_step, c.on_epoch, c.checkpoint = nil, nil, nil
+      trials[#trials + 1] = { kind = "tune", vi = i, variant = out.variants[i].name, lr = lr,
+                              seed = seed0, cfg = c }
+    end
+  end
+  return trials
+end
+
+local function repeat_trials(out, cfgs, seed0)
+  local trials = {}
+  for i, p in ipairs(cfgs) do
+    local name = out.variants[i].name
+    for r = 1, out.repeats do
+      local c = shallow_copy(p.cfg)
       c.seed = seed0 + r - 1
-      if log then log(string.format("compare: %s, seed %d (%d/%d)", name, c.seed, r, repeats)) end
       if c.progress == nil then c.progress = false end
-      c.checkpoint = run_checkpoint(fork and v.overrides.checkpoint or c.checkpoint, name, c.seed)
-      local run = fork and v:train(c) or gd.train(c)
-      entry.runs[r] = { seed = c.seed, status = run.status, metrics = final_metrics(run),
-                        history = run.history, diverged = run.diverged, diagnoses = run.diagnoses,
-                        steps = run.steps, steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
-                        resumed_from = run.resumed_from }
+      c.checkpoint = run_checkpoint(p.fork and p.fork.overrides.checkpoint or c.checkpoint, name, c.seed)
+      trials[#trials + 1] = { kind = "run", vi = i, rep = r, repeats = out.repeats, variant = name,
+                              seed = c.seed, cfg = c, fork = p.fork }
     end
-    out.variants[i] = entry
+  end
+  return trials
+end
+
+-- Put the records of finished trials in their places and add the summary:
+-- the results table gd.report reads (gradus collect builds it the same way).
+function M.assemble(out, trials, records)
+  for k, t in ipairs(trials) do
+    if t.kind == "run" then out.variants[t.vi].runs[t.rep] = records[k] end
   end
   out.summary = summarize(out.variants, out.variants[1])
   return out
 end
 
-M.final_metrics = final_metrics
+-- exec(trials, phase) runs a list of trials and returns their records in
+-- order: serially in this process, or through a sweep backend.
+function M.compare(gd, spec, exec)
+  local out, cfgs, seed0 = plan(gd, spec)
+  local quiet = spec.progress == false or spec.base.progress == false
+  local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
+  exec = exec or function(trials) return serial(gd, trials, log) end
+  local tunes = tune_trials(gd, out, cfgs, seed0)
+  if #tunes > 0 then
+    local recs, at = exec(tunes, "tune", out), 1
+    for i, p in ipairs(cfgs) do
+      if p.grid then
+        local e = out.variants[i]
+        e.lr, e.tuning = pick_lr(e, p.grid, table.move(recs, at, at + #p.grid - 1, 1, {}), log)
+        at = at + #p.grid
+        p.cfg.optimizer = with_lr(gd, p.cfg.optimizer, e.lr)
+      end
+    end
+  end
+  local runs = repeat_trials(out, cfgs, seed0)
+  return M.assemble(out, runs, exec(runs, "run", out))
+end
+
 M.summarize = summarize
+M.pick_lr = pick_lr
+M.final_metrics = final_metrics
 M.with_lr = with_lr
 return M

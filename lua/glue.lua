@@ -2,7 +2,6 @@
 return function(gd)
   local stats = require "gradus.stats"
   local diagnose = require "gradus.diagnose"
-  local compare = require "gradus.compare"
   local report = require "gradus.report"
 
   gd.logspace = stats.logspace
@@ -28,7 +27,8 @@ return function(gd)
   end
   gd.resume = function(path, opts) return resume.resume(gd, path, opts, train) end
   gd.fork = function(path, overrides) return resume.fork(gd, path, overrides, train) end
-  gd.compare = function(spec) return compare.compare(gd, spec) end
+  local sweep = require "gradus.sweep"
+  gd.compare = function(spec) return sweep.compare(gd, spec) end
   gd.report = function(results, opts) return report.report(gd, results, opts) end
   gd.plot = function(p) return report.plot(gd, p) end
 end

@@ -55,6 +55,8 @@ const lgd_key lgd_train_keys[] = {
     { "name", "string", "(none)", "the run's name, kept in its checkpoints" },
     { "quiet_diagnoses", "boolean", "false",
       "do not print the diagnoses (they are still in run.diagnoses)" },
+    { "distributed", "boolean", "(under mpirun: true)",
+      "data-parallel over the MPI ranks; batch is all ranks' together (README: MPI)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -89,6 +91,8 @@ static const lgd_key compare_keys[] = {
       "each: gd.train options over base, plus name = and tune = { lr = { ... } }" },
     { "repeats", "integer >= 1", "1", "seeds per variant: base.seed, base.seed + 1, ..." },
     { "progress", "boolean", "true", "a line per run on stderr" },
+    { "run", "{ backend =, jobs =, dir =, name =, ... }", "(serial)",
+      "run each trial as its own process: backend \"local\" or \"slurm\" (README: Sweeps)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -232,6 +236,7 @@ static const lgd_key results_keys[] = {
     { "repeats", "integer", "", "runs per variant" },
     { "seeds", "list", "", "the seeds used" },
     { "base", "table", "", "gd.compare's base" },
+    { "collected", "string", "(nil)", "gradus collect: the sweep directory read" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -246,6 +251,7 @@ static const lgd_key results_run_keys[] = {
     { "steps_per_epoch", "integer", "", "as run.steps_per_epoch" },
     { "seconds", "number", "", "" },
     { "resumed_from", "table", "(nil)", "forks: where they began" },
+    { "missing", "string", "(nil)", "gradus collect: why the trial has no result (status \"missing\")" },
     { NULL, NULL, NULL, NULL },
 };
 

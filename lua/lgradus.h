@@ -145,6 +145,18 @@ void lgd_push_shape(lua_State *L, const gd_shape *s);
 void lgd_open_prim(lua_State *L);
 /* spec:build{...} for optimizer, layer, loss and regularizer specs. */
 int lgd_build(lua_State *L);
+/* Entry i of list `list`: a tensor or field `field` of a table, left on the
+ * stack; raises naming `what` otherwise. */
+lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
+                             const char *what);
+
+/* ---- loptim.c ----------------------------------------------------------- */
+
+void lgd_open_tensor_optimizer(lua_State *L);
+/* The `groups` of the options table at idx into optimizer spec s (finished). */
+void lgd_spec_groups(lua_State *L, gd_spec *s, int idx);
+/* spec:build{...} for a tensor-aware or composite optimizer (ABI 1.1). */
+int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s);
 
 /* ---- lmodel.c ----------------------------------------------------------- */
 
@@ -186,6 +198,7 @@ int lgd_dataset_push_recipe(lua_State *L, int idx);
 /* ---- ltrain.c ----------------------------------------------------------- */
 
 void lgd_open_train(lua_State *L);
+void lgd_open_dist(lua_State *L);   /* gd.dist (ldist.c) */
 
 /* ---- lcheckpoint.c ------------------------------------------------------ */
 

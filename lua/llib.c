@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lgradus.h"
 #include "llib.h"
@@ -145,6 +146,14 @@ static int util_threads(lua_State *L)
     return 1;
 }
 
+/* gd._util.cores() -> the cores online (a sweep's default number of jobs) */
+static int util_cores(lua_State *L)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    lua_pushinteger(L, n > 0 ? n : 1);
+    return 1;
+}
+
 static int util_blas(lua_State *L)
 {
     lua_pushstring(L, gd_blas_description());
@@ -169,6 +178,7 @@ void lgd_open_lib(lua_State *L)
         { "plugins", util_plugins },
         { "threads", util_threads },
         { "blas", util_blas },
+        { "cores", util_cores },
         { NULL, NULL },
     };
     luaL_newlib(L, util);

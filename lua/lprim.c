@@ -12,6 +12,7 @@
 
 #include "lgradus.h"
 #include "model.h"
+#include "optim.h"
 #include "train.h"
 
 static const char *shape_s(const gd_shape *s, char *buf)
@@ -80,6 +81,12 @@ static lgd_tensor *entry_tensor(lua_State *L, int list, lua_Integer i, const cha
     return t;
 }
 
+lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
+                             const char *what)
+{
+    return entry_tensor(L, list, i, field, what);
+}
+
 static int build_optimizer(lua_State *L, const gd_spec *s)
 {
     const gd_component *c = s->component;
@@ -95,6 +102,8 @@ static int build_optimizer(lua_State *L, const gd_spec *s)
     if (!lua_istable(L, 2))
         return lgd_error(L, "%s: expects a list of parameter tensors ({ x, ... }), got %s",
                           what, luaL_typename(L, 2));
+    if (gd_optimizer_is_tensor(s))
+        return lgd_build_tensor_optimizer(L, s);
     lua_Integer n = luaL_len(L, 2);
     if (n < 1 || n > 1 << 20)
         return lgd_error(L, "%s: expects a non-empty list of parameter tensors", what);
@@ -736,4 +745,5 @@ void lgd_open_prim(lua_State *L)
         { NULL, NULL },
     };
     luaL_setfuncs(L, fns, 0);
+    lgd_open_tensor_optimizer(L);
 }

@@ -227,7 +227,8 @@ void lgd_spec_from_table(lua_State *L, const gd_entry *e, int idx)
                            lua_isinteger(L, -1) ? " (a list entry inside the braces?)" : "");
             }
             const char *name = lua_tostring(L, -2);
-            if (gd_spec_option_index(c, name) < 0)
+            bool groups = c->kind == GD_KIND_OPTIMIZER && strcmp(name, "groups") == 0;
+            if (gd_spec_option_index(c, name) < 0 && !groups)
                 set_option(L, b, name, lua_gettop(L));
             lua_pop(L, 1);
         }
@@ -242,6 +243,8 @@ void lgd_spec_from_table(lua_State *L, const gd_entry *e, int idx)
     }
     if (gd_spec_finish(b->spec, &err) != GD_OK)
         lgd_raise(L, &err);
+    if (has_table && c->kind == GD_KIND_OPTIMIZER)
+        lgd_spec_groups(L, b->spec, idx);   /* per-parameter groups (lua/loptim.c) */
 }
 
 /* gd.optim.adam{...}: upvalues kind, name. The entry is looked up at each

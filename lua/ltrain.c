@@ -415,6 +415,7 @@ static int train(lua_State *L)
     r->progress = lua_isnil(L, -1) || lua_toboolean(L, -1);
     r->bar = isatty(STDERR_FILENO);   /* a live bar on terminals, lines otherwise */
     lua_settop(L, CFG);
+    lgd_run_distributed(L, r);
 
     /* ---- the model: a sequential spec is built fresh with the seed ---- */
     lua_getfield(L, CFG, "model");
@@ -478,6 +479,7 @@ static int train(lua_State *L)
 
     /* ---- checkpoints and resuming ---- */
     lgd_run_checkpoints(L, r);
+    lgd_run_distributed_checkpoints(r);
     if (ck)
         lgd_run_restore(L, r, ck, fork_mode);
     lua_settop(L, ANCHOR);

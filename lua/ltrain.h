@@ -47,6 +47,11 @@ gd_status lgd_run_save_checkpoint(lua_State *L, run *r, const char *reason, gd_e
 int lgd_run_interrupt(lua_State *L, run *r);
 void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
 
+/* ldist.c: the distributed option (before the trainer), then rank 0's
+ * checkpoints (after the checkpoint option). */
+void lgd_run_distributed(lua_State *L, run *r);
+void lgd_run_distributed_checkpoints(run *r);
+
 /* ltrain_files.c: the checks and the lock before the first step. */
 /* checkpoint.path of the table at ci: a path gd.train can write. */
 void lgd_check_checkpoint_path(lua_State *L, int ci, const char *what);

@@ -10,8 +10,8 @@
 #     DESTDIR: what a packager stages is what gets installed);
 #   - a script runs under the stock lua5.4 (LUA_CPATH at the staged module,
 #     standing in for the default cpath of a real prefix) and under `gradus`;
-#   - `cc -shared -fPIC $(pkg-config --cflags gradus)` builds plugins/
-#     TEMPLATE.c against the staged headers (PKG_CONFIG_SYSROOT_DIR: the
+#   - `cc -shared -fPIC $(pkg-config --cflags gradus)` builds examples/
+#     plugins/lion.c against the staged headers (PKG_CONFIG_SYSROOT_DIR: the
 #     packager's way to use a staged .pc), and dropped into
 #     ~/.local/lib/gradus/plugins it is listed and trains.
 #
@@ -63,7 +63,7 @@ version=$(clean "${pc[@]}" pkg-config --modversion gradus)
 has "$(clean "$bin/gradus" version)" "gradus $version " "gradus version (gradus.pc says $version)"
 user=$home/.local/lib/gradus/plugins
 mkdir -p "$user"
-cp "$src/plugins/TEMPLATE.c" "$tmp/lion.c"
+cp "$src/examples/plugins/lion.c" "$tmp/lion.c"
 (cd "$tmp" && clean "${pc[@]}" sh -c 'cc -shared -fPIC $(pkg-config --cflags gradus) lion.c -o "$0"' \
     "$user/lion.so") || fail "the plugin did not build against the staged tree"
 out=$(clean "$bin/gradus" list optim)

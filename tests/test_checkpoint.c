@@ -519,7 +519,7 @@ static bool continues(const char *opt, bool plain, int64_t k)
     gd_trainer_get_state(a.tr, &sa);
     gd_trainer_get_state(r.tr, &sr);
     for (int s = 0; s < sa.nslots; s++)
-        CU_ASSERT_EQUAL(memcmp(sa.slots[s], sr.slots[s], (size_t)np * sizeof(float)), 0);
+        CU_ASSERT_EQUAL(memcmp(sa.slots[s], sr.slots[s], (size_t)sa.slot_len * sizeof(float)), 0);
     CU_ASSERT_EQUAL_FATAL(gd_trainer_record_count(a.tr), gd_trainer_record_count(r.tr));
     for (int64_t i = 0; i < gd_trainer_record_count(a.tr); i++)
         CU_ASSERT(same_record(gd_trainer_record(a.tr, i), gd_trainer_record(r.tr, i), NLAYERS));

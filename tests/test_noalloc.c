@@ -153,6 +153,24 @@ static void test_noalloc_onednn_only_its_workspace(void)
     CU_ASSERT_EQUAL(steady_state_allocations("onednn", "adam", true, "l2"), 0);
 }
 
+/* The tensor path (ABI 1.1): every tensor-aware and composite optimizer,
+ * SAM's second pass included, allocates nothing per step either (outside
+ * oneDNN's own workspace, on that backend). */
+static void test_noalloc_tensor_optimizers(void)
+{
+    static const char *const names[] = { "lars", "lamb", "adafactor", "muon", "lookahead", "sam" };
+    static const char *const blas[] = { "openblas", "onednn" };
+    int nblas = gd_blas_available("onednn") ? 2 : 1;
+    for (int b = 0; b < nblas; b++)
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+            long n = steady_state_allocations(blas[b], names[i], true, "l2");
+            if (n != 0)
+                fprintf(stderr, "\n  %s on %s: %ld allocations in 100 steps\n", names[i],
+                        blas[b], n);
+            CU_ASSERT_EQUAL(n, 0);
+        }
+}
+
 static void test_noalloc_counter_works(void)
 {
     /* The interposition itself must count, or the tests above prove nothing. */
@@ -171,6 +189,7 @@ int main(void)
         TEST(test_noalloc_sgd_step),
         TEST(test_noalloc_adam_monitored_regularized),
         TEST(test_noalloc_onednn_only_its_workspace),
+        TEST(test_noalloc_tensor_optimizers),
         TEST_END,
     };
     return test_main("noalloc", cases);

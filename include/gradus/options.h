@@ -62,7 +62,8 @@ typedef struct gd_option_spec {
     /* Default: number, integer, boolean (0/1). */
     double def;
     /* Default for string, enum (the choice's name) and component (a
-     * component name, built with its own defaults). */
+     * component name, built with its own defaults; from ABI 1.1 also a name
+     * with numeric or true/false options, "adam{lr=3e-4}"). */
     const char *def_str;
     double min, max;             /* with GD_OPT_HAS_MIN / GD_OPT_HAS_MAX */
     const char *const *choices;  /* enum: NULL-terminated */

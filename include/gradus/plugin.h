@@ -11,7 +11,8 @@
  * Component kinds and what their vtables do:
  *   layer        create from options and input shape; forward; backward
  *   loss         value and gradient w.r.t. predictions, given targets
- *   optimizer    one fused update over a flat span of parameters
+ *   optimizer    one fused update over a flat span of parameters, or (ABI
+ *                1.1) one update of a whole tensor, with its shape and role
  *   scheduler    lr at update t, a pure function
  *   regularizer  penalty and its gradient
  *   initializer  fill a parameter tensor
@@ -21,7 +22,7 @@
  * mutable global state. Nothing in a plugin prints, exits or aborts; fallible
  * calls return gd_status and write into the caller's gd_error.
  *
- * Minimal plugin (see plugins/TEMPLATE.c for a complete one):
+ * Minimal plugin (`gradus new KIND NAME` writes a complete one; PLUGINS.md):
  *
  *     static const gd_component *const components[] = { &lion };
  *     GD_PLUGIN("lion", "1.0", components)
@@ -41,10 +42,16 @@
 extern "C" {
 #endif
 
-/* ABI 1.0. A plugin with another major is refused; a newer minor than the
- * core's is refused too (it may rely on members the core does not know). */
+/* ABI 1.1. A plugin with another major is refused. Any minor loads (from
+ * gradus with ABI 1.1 on): the core reads only the members it knows, each
+ * within the struct's `size`, so a plugin built with newer headers that uses
+ * nothing new runs in an older core. A component that cannot work without a
+ * newer member leaves a member the older core requires NULL, so the older
+ * core refuses it by name (a tensor-aware optimizer leaves `step` NULL:
+ * "vtable member 'step' is missing"). A 1.0 core refused every minor > 0;
+ * that rule is gone, not retro-fitted. */
 #define GD_ABI_MAJOR 1
-#define GD_ABI_MINOR 0
+#define GD_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define GD_EXPORT __declspec(dllexport)
@@ -183,6 +190,39 @@ typedef struct gd_loss_vtable {
 
 #define GD_MAX_OPTIM_SLOTS 4
 
+/* What the core guarantees each kind of optimizer.
+ *
+ * Elementwise (ABI 1.0: `step` set, `step_tensor` and `step_all` NULL):
+ *   step is called once per span per update, after regularizers and
+ *   clipping, on spans cut at arbitrary points (tensor boundaries are not
+ *   kept) and possibly on several pool threads at once for different parts
+ *   of one update; in the fused path (no clipping, not a monitored step)
+ *   each layer's span is stepped as soon as its backward is done. Slots are
+ *   one float per parameter, zeroed at the start; scalars are shared by all
+ *   spans of an update (write them from one span only, or not at all).
+ *
+ * Tensor-aware (added in ABI 1.1: `step` NULL, `step_tensor` or `step_all`
+ *   set): the core calls step_tensor once per parameter tensor per update
+ *   (or step_all once per update with every tensor), after the whole
+ *   backward, regularizers and clipping, never in the fused path. Today the
+ *   tensors of one update are stepped in order on the calling thread; the
+ *   core may run different tensors on different threads later, so never let
+ *   one tensor's call write state another reads. Slots are per tensor, sized
+ *   by slot_len and started by its rule (zero, or a copy of the parameters).
+ *
+ * For both: t counts this optimizer's updates from 1. A resumed run goes on
+ *   with the saved t, slots and scalars; a fork (gd.fork with an optimizer)
+ *   starts the optimizer afresh: t = 1 at its first update, slots zeroed or
+ *   copied from the weights at the fork point. lr is this update's rate: the
+ *   base lr (the optimizer's own `lr` option, or for an optimizer without
+ *   one the lr of its first optimizer-kind option, recursively) scaled by
+ *   the schedule. In a composite, every optimizer of the tree gets its own
+ *   `lr` option times the one factor lr_t / lr_0 (TENSOR_OPTIMIZERS.md);
+ *   one without an `lr` option gets lr_t itself. Inner optimizers (options
+ *   of kind optimizer) are instances of the core: their slots, scalars and
+ *   t are their own, advance once per outer update, and are checkpointed.
+ */
+
 /* A flat run of parameters. The core keeps all parameters of a model in one
  * contiguous arena, gradients and each slot in parallel arenas, so a step is
  * usually one span over everything (or one per parameter group). */
@@ -199,6 +239,57 @@ typedef struct gd_optim_state {
     double *scalars;  /* nscalars values, zeroed at start, checkpointed */
 } gd_optim_state;
 
+/* ---- Tensor-aware optimizers (added in ABI 1.1) ------------------------ */
+
+/* How a slot starts (slot_len's *init). */
+typedef enum gd_slot_init {
+    GD_SLOT_ZERO = 0,     /* every number 0 */
+    GD_SLOT_COPY = 1      /* a copy of the parameters (its length must be numel) */
+} gd_slot_init;
+
+/* One parameter tensor as a tensor-aware optimizer sees it (added in ABI
+ * 1.1). Built by the core; valid for the call it is passed to. */
+typedef struct gd_optim_tensor {
+    size_t size;
+    float *x;                          /* values, updated in place */
+    const float *g;                    /* gradient (after regularizers, clipping); NULL
+                                          in slot_len and scratch_len */
+    int64_t numel;
+    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in] */
+    gd_param_role role;
+    const char *layer;                 /* owning layer's name ("dense1"), or "" */
+    const char *name;                  /* the parameter's name ("weight"), or "" */
+    int index;                         /* position among the optimizer's tensors, from 0 */
+    float *slot[GD_MAX_OPTIM_SLOTS];   /* nslots states of slot_len[k] floats each */
+    int64_t slot_len[GD_MAX_OPTIM_SLOTS];
+} gd_optim_tensor;
+
+/* What a tensor-aware step receives besides tensors (added in ABI 1.1). */
+typedef struct gd_optim_ctx gd_optim_ctx;
+struct gd_optim_ctx {
+    size_t size;
+    const gd_host *host;               /* sgemm: the BLAS dense layers use */
+    double lr;                         /* this optimizer's lr for this update (see above) */
+    int64_t t;                         /* its update count, 1 for the first */
+    double *scalars;                   /* nscalars, zeroed at start, checkpointed */
+    float *scratch;                    /* scratch_len floats for this tensor; not kept */
+    /* Step the optimizer held by option `option` (an index into the
+     * schema, of kind optimizer) on tensor t: its own slots, t and lr, on
+     * t->x with t->g. For composites (lookahead's inner, muon's fallback).
+     * Any tensor-aware or elementwise optimizer can be inner, except one
+     * with step_all (refused when the optimizer is created). An option that
+     * holds no optimizer steps nothing. */
+    void (*inner_step)(const gd_optim_ctx *ctx, int option, const gd_optim_tensor *t);
+    /* Two-pass optimizers, from step_all only: the core computes the
+     * gradient again at the current x on the same batch (same dropout
+     * masks; batch-norm running statistics are updated by the first pass
+     * only), applies regularizers and clipping, and writes it into every
+     * tensor's g. The step's loss stays the first pass's. On failure, put x
+     * back and return the status. */
+    gd_status (*regrad)(const gd_optim_ctx *ctx, gd_error *err);
+    void *core;                        /* the core's; do not touch */
+};
+
 typedef struct gd_optimizer_vtable {
     size_t size;
     int nslots;       /* per-parameter state arrays (Adam: 2) */
@@ -211,6 +302,24 @@ typedef struct gd_optimizer_vtable {
      * lr/(sqrt(v-hat)+eps) averaged), for telemetry. Adaptive optimizers only. */
     double (*effective_lr)(const gd_options *opts, const gd_optim_state *st,
                            const gd_optim_span *span);
+    /* ---- added in ABI 1.1: tensor-aware optimizers (leave `step` NULL) ---- */
+    /* (optional) floats of slot k for tensor t (t->x and t->g are NULL) and
+     * how it starts; the default is t->numel floats, zeroed. Called once
+     * per tensor and slot when the optimizer is created. */
+    int64_t (*slot_len)(const gd_options *opts, const gd_optim_tensor *t, int k,
+                        gd_slot_init *init);
+    /* (optional) floats of scratch the step of tensor t needs (ctx->scratch).
+     * The step allocates nothing: ask here. */
+    int64_t (*scratch_len)(const gd_options *opts, const gd_optim_tensor *t);
+    /* One update of one tensor. opts are that tensor's: the optimizer's,
+     * with the overrides of the parameter group it falls in. A tensor-aware
+     * optimizer sets this or step_all (and leaves `step` NULL). */
+    void (*step_tensor)(const gd_options *opts, const gd_optim_ctx *ctx, gd_optim_tensor *t);
+    /* One update of all n tensors at once, for optimizers that need the
+     * whole model (SAM's global norm and second gradient). Used instead of
+     * step_tensor when set. */
+    gd_status (*step_all)(const gd_options *opts, const gd_optim_ctx *ctx, gd_optim_tensor *ts,
+                          int n, gd_error *err);
 } gd_optimizer_vtable;
 
 /* ---------------------------------------------------------------------------

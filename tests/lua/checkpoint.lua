@@ -98,11 +98,31 @@ local function optimizer_names()
   return names
 end
 
+-- The spec each optimizer is checkpointed with: lr = 0.01 where it has an
+-- lr; the composites with inner optimizers that have state of their own.
+-- lookahead syncs every 3 steps, so the step-10 checkpoint sits between the
+-- syncs at 9 and 12; sam runs on the model's dropout and batch norm; muon's
+-- fallback steps the biases and batch-norm parameters.
+local function spec_for(name)
+  if name == "lookahead" then
+    return gd.optim.lookahead{ k = 3, inner = gd.optim.adam{ lr = 0.01 } }
+  elseif name == "sam" then
+    return gd.optim.sam{ rho = 0.05, base = gd.optim.momentum{ lr = 0.01 } }
+  elseif name == "muon" then
+    return gd.optim.muon{ lr = 0.01, fallback = gd.optim.adam{ lr = 0.01 } }
+  elseif name == "adamw+groups" then   -- parameter groups are saved with the optimizer
+    return gd.optim.adamw{ lr = 0.01, groups = { { role = "bias", weight_decay = 0 },
+                                                 { layer = "dense1", lr = 0.003 } } }
+  end
+  return gd.optim[name]{ lr = 0.01 }
+end
+
 T.test("test_resume_every_optimizer_is_exact_mid_epoch_and_at_epoch_end", function()
   local names = optimizer_names()
-  assert(#names >= 7, "expected every optimizer of the lecture, got " .. #names)
+  assert(#names >= 13, "expected every optimizer of the lecture and the six of ABI 1.1, got " .. #names)
+  names[#names + 1] = "adamw+groups"
   for _, name in ipairs(names) do
-    local opt = gd.optim[name]{ lr = 0.01 }
+    local opt = spec_for(name)
     local full = gd.train(config{ optimizer = opt })
     -- mid-epoch: checkpoints every 5 steps, cut at step 13 -> resumes from step 10
     local p = path(name .. "-mid.ckpt")
@@ -113,6 +133,9 @@ T.test("test_resume_every_optimizer_is_exact_mid_epoch_and_at_epoch_end", functi
     assert(res.status == "ok" and res.steps == full.steps, name .. ": resumed run did not finish")
     same_model(name .. " (mid-epoch)", full.model, res.model)
     same_history(name .. " (mid-epoch)", full, res)
+    -- a fork that changes nothing is the same run too
+    local fk = gd.fork(p, { progress = false, checkpoint = false }):train()
+    same_model(name .. " (mid-epoch fork)", full.model, fk.model)
     -- epoch end: every epoch, cut inside epoch 3 -> resumes from epoch 2's end
     p = path(name .. "-epoch.ckpt")
     cut(config{ optimizer = opt, checkpoint = { path = p, every = { epochs = 1 } } }, 19)

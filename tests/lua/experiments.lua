@@ -9,7 +9,6 @@ local function sh(cmd)
   return ok == true or ok == 0
 end
 
-local tmpdir = T.tmpdir
 
 local data = gd.data.synthetic.spirals{ n = 300, classes = 3, noise = 0.1, seed = 4 }
 local train, val = data:split{ validation = 60, seed = 1 }
@@ -88,10 +87,7 @@ end)
 
 T.test("a plugin compiled out of tree and put on GRADUS_PLUGIN_PATH appears and trains", function()
   local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
-  local pcdir = os.getenv("GRADUS_PKGCONFIG") or error("GRADUS_PKGCONFIG is not set")
-  local dir = tmpdir()
-  local src = io.open(dir .. "/signsgd.c", "w")
-  src:write([[
+  local out, dir = T.plugin_run("signsgd", [[
 #include <gradus/gradus.h>
 static const gd_option_spec options[] = { GD_OPT_NUMBER_MIN("lr", 0.01, 0, "learning rate") };
 static void step(const gd_options *o, const gd_optim_state *st, const gd_optim_span *sp)
@@ -106,12 +102,7 @@ static const gd_component signsgd = { .size = sizeof signsgd, .kind = GD_KIND_OP
     .vt.optimizer = &vt };
 static const gd_component *const components[] = { &signsgd };
 GD_PLUGIN("signsgd", "1.0", components)
-]])
-  src:close()
-  assert(sh(("cd '%s' && PKG_CONFIG_PATH='%s' cc -shared -fPIC $(PKG_CONFIG_PATH='%s' pkg-config --cflags gradus) signsgd.c -o signsgd.so")
-    :format(dir, pcdir, pcdir)), "compiling the plugin failed")
-  local script = io.open(dir .. "/use.lua", "w")
-  script:write([[
+]], [[
 local gd = require "gradus"
 assert(gd.optim.signsgd, "signsgd not in gd.optim")
 local found
@@ -124,8 +115,6 @@ local acc = run.model:evaluate(d).accuracy
 assert(run.status == "ok" and acc > 0.9, "accuracy " .. acc)
 io.write("trained ", acc, "\n")
 ]])
-  script:close()
-  local out = io.popen(("GRADUS_PLUGIN_PATH='%s' '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(dir, exe, dir)):read("a")
   assert(out:find("trained") and out:find("rc=0"), out)
   -- without the path it is not there, and the message says what is
   out = io.popen(("GRADUS_PLUGIN_PATH= '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(exe, dir)):read("a")
@@ -133,7 +122,7 @@ io.write("trained ", acc, "\n")
   sh("rm -rf '" .. dir .. "'")
 end)
 
-T.test("plugins/TEMPLATE.c builds, loads and trains as it is (lion)", function()
+T.test("examples/plugins/lion.c builds, loads and trains as it is", function()
   local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
   gd.plugins.load(dir .. "/lion.so")
   local x = gd.tensor{ 1.0, -2.0 }

@@ -63,6 +63,28 @@ function T.command(cmdline)
   return out, err, code, how
 end
 
+-- A plugin built out of tree as the README says (cc -shared -fPIC
+-- $(pkg-config --cflags gradus)) from `source` into a fresh directory, and
+-- `script` (the Lua that uses it) run there by the built gradus with
+-- GRADUS_PLUGIN_PATH at that directory. Returns the run's output, ending in
+-- "rc=<exit status>", and the directory (the caller removes it).
+function T.plugin_run(name, source, script)
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set", 2)
+  local pcdir = os.getenv("GRADUS_PKGCONFIG") or error("GRADUS_PKGCONFIG is not set", 2)
+  local dir = T.tmpdir()
+  local f = io.open(dir .. "/" .. name .. ".c", "w")
+  f:write(source)
+  f:close()
+  local cc = T.sh(("cd '%s' && cc -std=c11 -Wall -Wextra -Werror -shared -fPIC $(PKG_CONFIG_PATH='%s' pkg-config --cflags gradus) %s.c -o %s.so -lm; echo rc=$?")
+    :format(dir, pcdir, name, name))
+  assert(cc:find("rc=0\n$"), "compiling the plugin " .. name .. " failed: " .. cc)
+  f = io.open(dir .. "/use.lua", "w")
+  f:write(script)
+  f:close()
+  local run = ("GRADUS_PLUGIN_PATH='%s' '%s' run '%s/use.lua' 2>&1; echo \"rc=$?\""):format(dir, exe, dir)
+  return io.popen(run):read("a"), dir
+end
+
 -- The reference file `name` (optimizers, schedulers, ...) from $GRADUS_REFERENCE.
 function T.reference(name)
   local dir = os.getenv("GRADUS_REFERENCE")
@@ -135,11 +157,43 @@ function T.expect_error(fragment, fn, ...)
   return msg
 end
 
+-- Whether a file exists.
+function T.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() end
+  return f ~= nil
+end
+
+-- The scratch directory of a sweep test: a new one, or in a sweep's worker
+-- (GRADUS_SWEEP_TRIAL = ROOT/sweeps/NAME/TRIAL) the one its parent made.
+function T.sweep_root()
+  local trial = os.getenv("GRADUS_SWEEP_TRIAL")
+  local root = trial and trial:match("^(.*)/sweeps/[^/]+/[^/]+$")
+  if root then return root end
+  root = os.tmpname()
+  os.remove(root)
+  assert(T.gd._util.mkdir_p(root))
+  return root
+end
+
+-- An on_epoch callback for sweep tests: in the worker of a trial whose
+-- directory matches `pattern`, at epoch `epoch`, the first time only
+-- (a file "fault" in the trial's directory remembers it), call act().
+function T.fault_once(pattern, epoch, act)
+  return function(e)
+    local t = os.getenv("GRADUS_SWEEP_TRIAL")
+    if t and t:match(pattern) and e.epoch == epoch and not T.exists(t .. "/fault") then
+      io.open(t .. "/fault", "w"):close()
+      act()
+    end
+  end
+end
+
 -- gd.train's options as its unknown-key message lists them: lgd_train_keys
 -- of lua/lapi.c in order, no internal key. A new gd.train option goes here.
 T.train_options = "model, data, loss, optimizer, schedule, regularizers, clip, validation, "
   .. "epochs, batch, drop_last, seed, monitor, early_stopping, diverge, checkpoint, on_epoch, "
-  .. "on_step, progress, name, quiet_diagnoses"
+  .. "on_step, progress, name, quiet_diagnoses, distributed"
 
 -- The whole message of fn's error, verbatim, after the "chunk:line: " a
 -- raise from gradus puts before it.

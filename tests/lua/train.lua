@@ -233,4 +233,17 @@ T.test("test_train_errors", function()
                  base{ model = net:build{ inputs = 5 } })
 end)
 
+-- Without the MPI build distributed = true is refused (with it, tests/lua/mpi.lua
+-- runs under mpirun); alone, distributed = false trains as ever.
+T.test("test_train_distributed_without_mpi", function()
+  if gd.dist.available then
+    T.close_number("ranks alone", gd.dist.size(), 1, 0)
+  else
+    T.expect_error("gd.train: distributed training needs gradus built with MPI "
+      .. "(meson configure build -Dmpi=enabled; Debian: libopenmpi-dev openmpi-bin)",
+      gd.train, base{ distributed = true })
+  end
+  T.close_number("status ok", gd.train(base{ distributed = false }).status == "ok" and 1 or 0, 1, 0)
+end)
+
 T.run()

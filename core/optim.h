@@ -1,0 +1,76 @@
+/*
+ * core/optim.h: optimizer instances over whole parameter tensors (ABI 1.1).
+ *
+ * The elementwise path (gd_optimizer_step over spans, in train.h) stays as
+ * it is. This is the other one: an instance of an optimizer spec over a list
+ * of tensors, with the tree of inner optimizers its options of kind
+ * optimizer name (lookahead's inner, sam's base, muon's fallback), each node
+ * with its own per-tensor slots, scalars and step count. All of that state
+ * sits in one float arena and one double arena, so a checkpoint saves it as
+ * two arrays. The trainer and the Lua primitive both drive tensor-aware
+ * optimizers through the gd_optim_* functions only, so a later engine can
+ * move the dispatch without touching plugins.
+ */
+#ifndef GRADUS_CORE_OPTIM_H
+#define GRADUS_CORE_OPTIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gradus/gradus.h"
+
+typedef struct gd_optim gd_optim;
+
+/* True when a vtable is tensor-aware (its step_tensor or step_all is set
+ * within its size). */
+bool gd_optimizer_vtable_tensor(const gd_optimizer_vtable *v);
+/* True when the spec's optimizer, or any optimizer among its options, needs
+ * the tensor path. */
+bool gd_optimizer_is_tensor(const gd_spec *opt);
+/* True when it asks for a second gradient (a step_all anywhere in the tree). */
+bool gd_optimizer_is_two_pass(const gd_spec *opt);
+
+/* A second-gradient callback: recompute every tensor's gradient at the
+ * current values (the owner may point tensors at new gradient memory with
+ * gd_optim_set_grad). */
+typedef gd_status (*gd_optim_regrad_fn)(void *ctx, gd_optim *o, gd_error *err);
+
+/* An instance over n tensors (x, shape, role, layer, name of each; the rest
+ * ignored). The tensors' values must stay where they are while it lives;
+ * copy-initialized slots are copied from them now. */
+gd_optim *gd_optim_new(const gd_spec *opt, const gd_optim_tensor *tensors, int n,
+                       gd_error *err);
+void gd_optim_free(gd_optim *o);
+
+/* Gradient memory of tensor i for the next step (numel floats). */
+void gd_optim_set_grad(gd_optim *o, int i, const float *g);
+/* One update with lr (the schedule's value for the outermost optimizer;
+ * every inner lr is scaled by lr / base lr). regrad may be NULL when the
+ * optimizer is not two-pass. */
+gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad, void *ctx,
+                        gd_error *err);
+/* Back to the start: t = 0, slots zeroed or copied from the current values. */
+void gd_optim_reset(gd_optim *o);
+int64_t gd_optim_steps(const gd_optim *o);
+
+/* The whole state, for checkpoints: floats (every slot of every node) and
+ * doubles (each node's t and scalars). Live views. */
+float *gd_optim_floats(gd_optim *o, int64_t *n);
+double *gd_optim_doubles(gd_optim *o, int64_t *n);
+
+/* An instance over every parameter tensor of a model, in layer order (the
+ * trainer's; gradients in the model's gradient arena). */
+struct gd_model;
+gd_optim *gd_optim_new_model(const gd_spec *opt, struct gd_model *m, gd_error *err);
+/* The optimizer state of `opt` on model m as a checkpoint's OPTM section
+ * holds it: nslots arrays of slot_len floats and nscalars doubles. For an
+ * elementwise optimizer its slots over the parameter arena and its scalars;
+ * for a tensor-aware or composite one a single "slot", the whole float
+ * arena of gd_optim_floats, and the doubles of gd_optim_doubles. */
+gd_status gd_optimizer_state_layout(const gd_spec *opt, struct gd_model *m, int *nslots,
+                                    int64_t *slot_len, int *nscalars, gd_error *err);
+
+/* Live view of slot k of tensor i of the outermost optimizer (NULL if none). */
+float *gd_optim_slot(gd_optim *o, int i, int k, int64_t *len);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * lua/ldist.c: gd.train's `distributed` option and gd.dist (core/dist.h).
+ *
+ * distributed = true, or nothing under an MPI launcher (mpirun sets
+ * OMPI_COMM_WORLD_SIZE), trains data-parallel over the ranks: `batch` is
+ * the batch of all ranks together, each rank computes its shard and the C
+ * step sums the gradients. Rank 0 alone prints progress and writes
+ * checkpoints; every rank runs the callbacks and returns the run.
+ */
+#include "ltrain.h"
+
+#include "dist.h"
+
+/* Before the trainer is made: the option, MPI, and rank 0's privileges. */
+void lgd_run_distributed(lua_State *L, run *r)
+{
+    int t = lua_getfield(L, CFG, "distributed");
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
+        lgd_error(L, "gd.train: 'distributed' must be true or false, got %s", luaL_typename(L, -1));
+    int on = t == LUA_TNIL ? gd_dist_launched() > 1 : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (!on)
+        return;
+    gd_error err;
+    if (gd_dist_init(&err) != GD_OK)
+        lgd_error(L, "gd.train: %s", err.msg);
+    r->cfg.distributed = true;
+    if (gd_dist_rank() != 0)
+        r->progress = 0;
+}
+
+/* After the checkpoint option is read: only rank 0 writes (all ranks read
+ * the same file when resuming). */
+void lgd_run_distributed_checkpoints(run *r)
+{
+    if (r->cfg.distributed && gd_dist_rank() != 0) {
+        r->ckpt = 0;
+        r->rs.ckpt_path = NULL;
+    }
+}
+
+/* gd.dist.rank(), gd.dist.size(): 0 and 1 until a distributed run. */
+static int dist_rank(lua_State *L)
+{
+    lua_pushinteger(L, gd_dist_rank());
+    return 1;
+}
+
+static int dist_size(lua_State *L)
+{
+    lua_pushinteger(L, gd_dist_size());
+    return 1;
+}
+
+/* gd.dist.minmax(x) -> min, max of x over the ranks (every rank must call it). */
+static int dist_minmax(lua_State *L)
+{
+    double x = luaL_checknumber(L, 1), lo, hi;
+    gd_error err;
+    if (gd_dist_minmax(x, &lo, &hi, &err) != GD_OK)
+        return lgd_error(L, "gd.dist.minmax: %s", err.msg);
+    lua_pushnumber(L, lo);
+    lua_pushnumber(L, hi);
+    return 2;
+}
+
+/* gd.dist.seconds(): time spent summing gradients, since the start. */
+static int dist_seconds(lua_State *L)
+{
+    lua_pushnumber(L, gd_dist_seconds());
+    return 1;
+}
+
+void lgd_open_dist(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        { "rank", dist_rank },
+        { "size", dist_size },
+        { "minmax", dist_minmax },
+        { "seconds", dist_seconds },
+        { NULL, NULL },
+    };
+    luaL_newlib(L, fns);
+    lua_pushboolean(L, gd_dist_available());
+    lua_setfield(L, -2, "available");
+    lua_setfield(L, -2, "dist");
+}
