@@ -364,10 +364,12 @@ static double regularize_layer(gd_trainer *tr, int i)
     return penalty;
 }
 
+/* Last layer first, the order of the fused step (update_layer), so both
+ * sum the same penalties in the same order, bit for bit. */
 static double apply_regularizers(gd_trainer *tr)
 {
     double penalty = 0;
-    for (int i = 0; i < gd_model_layer_count(tr->m); i++)
+    for (int i = gd_model_layer_count(tr->m) - 1; i >= 0; i--)
         penalty += regularize_layer(tr, i);
     return penalty;
 }
