@@ -134,11 +134,16 @@ check("schedules", { "HOLDS",
   function(v) assert(v.claim:find("^cosine"), v.claim) end,
   function(v) assert(v.claim:find("^warmup_cosine"), v.claim) end })
 check("batchnorm", {
-  -- 1 seed, 32 steps: without BN lr 0.5 only stalls (no NaN yet); with BN
-  -- it trains to within 5% of BN at lr 0.05
+  -- 1 seed, 32 steps: without BN lr 0.5 only stalls (no NaN yet), so the
+  -- claim cannot hold whole; with BN it trains, far above the plain net,
+  -- to near BN at lr 0.05 (on either side of the 90% rule, depending on the
+  -- backend's rounding at this chaotic lr: the status must follow the rule)
   function(v)
-    assert(v.status == "MIXED", v.status)
-    assert(v.numbers:find("bn_lr10x: 0 of 1 diverged, val acc 0%.[6-9]"), v.numbers)
+    local pa = num(v.numbers, "plain_lr10x: 0 of 1 diverged, val acc ([%d.]+)")
+    local ba = num(v.numbers, "bn_lr10x: 0 of 1 diverged, val acc ([%d.]+)")
+    local a0 = num(v.numbers, "with BN at lr [%d.]+: val acc ([%d.]+)")
+    assert(ba > 0.5 and ba > pa + 0.2, v.numbers)
+    assert(v.status == (ba >= 0.9 * a0 and "MIXED" or "FAILS"), v.status .. ": " .. v.numbers)
   end,
   "HOLDS" })
 check("monitoring", { "HOLDS", "HOLDS" })
