@@ -18,7 +18,8 @@ packages=(
     meson ninja-build
     pkg-config              # finds Lua, OpenBLAS, zlib, CUnit; builds out-of-tree plugins
     liblua5.4-dev lua5.4    # the Lua API, and a stock lua5.4 to `require "gradus"` from
-    libopenblas-dev         # sgemm for dense layers
+    libopenblas-dev         # sgemm for dense layers (the portable backend)
+    libdnnl-dev             # oneDNN's dnnl_sgemm: the AVX-512 backend (GRADUS_BLAS)
     libcunit1-dev           # the C tests
     zlib1g-dev              # gzipped IDX data
     dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist

@@ -1,23 +1,25 @@
 /*
- * cli/bench.c: `gradus bench mlp` and `gradus bench optim`.
+ * cli/bench.c: `gradus bench mlp` and `gradus bench optim` (gemm: bench_peak.c).
  *
  * bench mlp trains the MLP 784-256-128-10 (ReLU) on Fashion-MNIST and
  * prints training samples/s (median of epochs 2..N per repeat, then median
- * and min-max over repeats, each repeat a fresh model), beside a roofline
- * measured in the same process: the step's eight sgemm calls at their exact
- * shapes plus one fused optimizer pass, timed alone with the same thread
- * count. Figures, never assertions: this is a measurement tool.
+ * and min-max over repeats, each repeat a fresh model), and the step's
+ * GFLOP/s against two ceilings measured in the same process, between its
+ * epochs: the FMA peak of one core times the threads, and the step's eight
+ * sgemm calls alone on the same backend and threads (bench_peak.c). Figures,
+ * never assertions: this is a measurement tool.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <time.h>
-
-#include <cblas.h>
+#include <unistd.h>
 
 #include "bench.h"
+#include "blas.h"
 #include "clock.h"
 #include "component.h"
 #include "optim.h"
@@ -89,47 +91,11 @@ static const char *cpu_name(char *buf, size_t len)
 }
 
 /* ------------------------------------------------------------------------
- * Roofline: the step's sgemm calls alone, plus one optimizer pass
+ * Optimizer passes
  * ---------------------------------------------------------------------- */
 
-static const int widths[] = { 784, 256, 128, 10 };
-
-static double time_sgemms(int batch, double min_seconds)
-{
-    float *a[4], *g[4], *w[3], *dw[3];
-    for (int i = 0; i < 4; i++) {
-        a[i] = calloc((size_t)batch * widths[i], sizeof(float));
-        g[i] = calloc((size_t)batch * widths[i], sizeof(float));
-    }
-    for (int i = 0; i < 3; i++) {
-        w[i] = calloc((size_t)widths[i] * widths[i + 1], sizeof(float));
-        dw[i] = calloc((size_t)widths[i] * widths[i + 1], sizeof(float));
-    }
-    /* Through the host's sgemm: the same threading as the training step. */
-    const gd_host *h = gd_core_host();
-    int reps = 0;
-    double t0 = gd_clock_now(), t;
-    do {
-        for (int i = 0; i < 3; i++) /* forward: y = x W^T */
-            h->sgemm(0, 1, batch, widths[i + 1], widths[i], 1, a[i], widths[i], w[i], widths[i],
-                     0, a[i + 1], widths[i + 1]);
-        for (int i = 2; i >= 0; i--) { /* dW += dy^T x; dx = dy W (not for layer 1) */
-            h->sgemm(1, 0, widths[i + 1], widths[i], batch, 1, g[i + 1], widths[i + 1], a[i],
-                     widths[i], 1, dw[i], widths[i]);
-            if (i > 0)
-                h->sgemm(0, 0, batch, widths[i], widths[i + 1], 1, g[i + 1], widths[i + 1], w[i],
-                         widths[i], 0, g[i], widths[i]);
-        }
-        reps++;
-    } while ((t = gd_clock_now() - t0) < min_seconds);
-    for (int i = 0; i < 4; i++) { free(a[i]); free(g[i]); }
-    for (int i = 0; i < 3; i++) { free(w[i]); free(dw[i]); }
-    return t / reps;
-}
-
-/* Seconds per update of `opt` over n parameters, on the pool's threads when
- * `threaded` (the roofline of a training step), else on one. */
-static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, bool threaded)
+/* Seconds per update of `opt` over n parameters, on one thread. */
+static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
 {
     if (gd_optimizer_is_tensor(opt))
         return NAN;   /* no span pass to time: it steps whole tensors (core/optim.h) */
@@ -146,10 +112,7 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds, 
     double t0 = gd_clock_now(), t;
     do {
         gd_optim_state st = { 1e-3, reps + 1, scalars };
-        if (threaded)
-            gd_optimizer_step(opt, &st, &span);
-        else
-            gd_optimizer_step_span(opt, &st, &span);
+        gd_optimizer_step_span(opt, &st, &span);
         reps++;
     } while ((t = gd_clock_now() - t0) < min_seconds);
     free(x);
@@ -192,42 +155,54 @@ static double time_copy(int nslots, int64_t n, double min_seconds)
 
 typedef struct mlp_result {
     double samples_per_s[16];      /* per repeat */
-    double roofline;               /* samples/s */
+    double peak;                   /* FLOP/s: FMA peak of one core x threads */
+    double sgemm;                  /* FLOP/s of the step's products alone */
     gd_step_timing split;          /* summed over repeats */
     double allocs_per_step;
     long rss_kib;
 } mlp_result;
 
+/* The MLP with each hidden dense layer's ReLU fused into it (dense's
+ * activation option: the same function as dense + relu, one pass less). */
 static gd_model *make_mlp(const gd_registry *reg, uint64_t seed, gd_error *err)
 {
     static const int units[] = { 256, 128, 10 };
-    gd_spec *specs[5] = { 0 };
+    gd_spec *specs[3] = { 0 };
     gd_model *m = NULL;
-    int k = 0;
+    const gd_entry *e = gd_registry_find(reg, GD_KIND_LAYER, "dense");
+    if (!e) {
+        gd_registry_fail_unknown(reg, GD_KIND_LAYER, "dense", err);
+        return NULL;
+    }
     for (int i = 0; i < 3; i++) {
-        const gd_entry *e = gd_registry_find(reg, GD_KIND_LAYER, "dense");
-        if (!e) {
-            gd_registry_fail_unknown(reg, GD_KIND_LAYER, "dense", err);
-            goto done;
-        }
         gd_spec *s = gd_spec_begin(reg, e->component, err);
         gd_arg a = { .type = GD_ARG_INTEGER, .i = units[i] };
         gd_arg init = { .type = GD_ARG_STRING, .s = "he_normal" };
+        gd_arg act = { .type = GD_ARG_STRING, .s = i < 2 ? "relu" : "none" };
         if (!s || gd_spec_set(s, "units", &a, err) || gd_spec_set(s, "init", &init, err) ||
-            gd_spec_finish(s, err)) {
+            gd_spec_set(s, "activation", &act, err) || gd_spec_finish(s, err)) {
             gd_spec_free(s);
             goto done;
         }
-        specs[k++] = s;
-        if (i < 2 && !(specs[k++] = gd_spec_by_name(reg, GD_KIND_LAYER, "relu", err)))
-            goto done;
+        specs[i] = s;
     }
     gd_shape in = gd_shape_1(784);
-    m = gd_model_new(reg, (const gd_spec *const *)specs, 5, &in, seed, err);
+    m = gd_model_new(reg, (const gd_spec *const *)specs, 3, &in, seed, err);
 done:
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 3; i++)
         gd_spec_free(specs[i]);
     return m;
+}
+
+/* One short sample of each ceiling, after every epoch: a ceiling is the
+ * best the machine does, and on a shared machine a neighbour only ever
+ * lowers a sample, so each is the maximum of its samples, taken between
+ * the epochs it is compared with. */
+static void sample_ceilings(mlp_result *r, int batch)
+{
+    const char *unit;
+    r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak(0.03, &unit));
+    r->sgemm = fmax(r->sgemm, gd_bench_step_flops() * batch / gd_bench_sgemm_seconds(batch, 0.05));
 }
 
 static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const char *optim,
@@ -266,6 +241,7 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
             if (e == epochs - 1)
                 r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
                                      (double)gd_trainer_steps_per_epoch(tr);
+            sample_ceilings(r, (int)batch);
         }
         if (nrates == 0)
             rates[nrates++] = NAN;
@@ -275,14 +251,8 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
         gd_trainer_free(tr);
         gd_model_free(m);
     }
-    if (st == GD_OK) {
-        /* A tensor-aware optimizer has no span pass to time: its roofline is
-         * the sgemm calls alone. */
-        double to = time_optimizer(opt, 235146, 0.1, true);
-        double t = time_sgemms((int)batch, 0.3) + (isnan(to) ? 0.0 : to);
-        r->roofline = (double)batch / t;
+    if (st == GD_OK)
         r->rss_kib = peak_rss_kib();
-    }
     gd_spec_free(loss);
     gd_spec_free(opt);
     return st;
@@ -291,127 +261,216 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
 static void usage_mlp(FILE *f)
 {
     fprintf(f, "usage: gradus bench mlp [--batch 32,128,512] [--optim sgd,adam] "
-               "[--threads 1,2] [--epochs 5] [--repeats 3] [--monitor N] [--limit N] [--json]\n"
+               "[--threads 1,2] [--blas onednn,openblas] [--epochs 5] [--repeats 3] "
+               "[--monitor N] [--limit N] [--json]\n"
+               "  --blas LIST   sgemm backends to run (default: the one in use, GRADUS_BLAS)\n"
                "  --monitor N   record per-layer telemetry every N steps (0: off, the default)\n"
                "  --limit N     train on the first N images only\n");
 }
 
-static int bench_mlp(const gd_registry *reg, int argc, char **argv)
+typedef struct mlp_args {
+    long batches[8], threads[8];
+    int nb, nt, epochs, repeats, no, nblas;
+    long limit, monitor;
+    char optbuf[256], blasbuf[64];
+    const char *optims[8], *blas[4];
+    bool json;
+} mlp_args;
+
+static int parse_mlp(const gd_registry *reg, int argc, char **argv, mlp_args *o)
 {
-    long batches[8] = { 32, 128, 512 }, threads[8] = { 1, 2 };
-    int nb = 3, nt = 2, epochs = 5, repeats = 3;
-    long limit = 0, monitor = 0;
-    char optbuf[256] = "sgd,adam";
-    bool json = false;
+    *o = (mlp_args){ .batches = { 32, 128, 512 }, .threads = { 1, 2 }, .nb = 3, .nt = 2,
+                     .epochs = 5, .repeats = 3, .optbuf = "sgd,adam" };
+    snprintf(o->blasbuf, sizeof o->blasbuf, "%s", gd_blas_name());
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--json") == 0) { json = true; continue; }
+        if (strcmp(a, "--json") == 0) { o->json = true; continue; }
         if (strcmp(a, "--help") == 0) { usage_mlp(stdout); return 0; }
         if (!v) { fprintf(stderr, "gradus: bench mlp: %s needs a value\n", a); return 2; }
         i++;
-        if (strcmp(a, "--batch") == 0) nb = parse_list(v, batches, 8);
-        else if (strcmp(a, "--threads") == 0) nt = parse_list(v, threads, 8);
-        else if (strcmp(a, "--epochs") == 0) epochs = atoi(v);
-        else if (strcmp(a, "--repeats") == 0) repeats = atoi(v);
-        else if (strcmp(a, "--limit") == 0) limit = atol(v);
-        else if (strcmp(a, "--monitor") == 0) monitor = atol(v);
-        else if (strcmp(a, "--optim") == 0) snprintf(optbuf, sizeof optbuf, "%s", v);
+        if (strcmp(a, "--batch") == 0) o->nb = parse_list(v, o->batches, 8);
+        else if (strcmp(a, "--threads") == 0) o->nt = parse_list(v, o->threads, 8);
+        else if (strcmp(a, "--epochs") == 0) o->epochs = atoi(v);
+        else if (strcmp(a, "--repeats") == 0) o->repeats = atoi(v);
+        else if (strcmp(a, "--limit") == 0) o->limit = atol(v);
+        else if (strcmp(a, "--monitor") == 0) o->monitor = atol(v);
+        else if (strcmp(a, "--optim") == 0) snprintf(o->optbuf, sizeof o->optbuf, "%s", v);
+        else if (strcmp(a, "--blas") == 0) snprintf(o->blasbuf, sizeof o->blasbuf, "%s", v);
         else { fprintf(stderr, "gradus: bench mlp: unknown option '%s'\n", a); usage_mlp(stderr); return 2; }
-        if (nb < 1 || nt < 1) { fprintf(stderr, "gradus: bench mlp: bad list '%s'\n", v); return 2; }
+        if (o->nb < 1 || o->nt < 1) { fprintf(stderr, "gradus: bench mlp: bad list '%s'\n", v); return 2; }
     }
-    if (epochs < 2 || epochs > 64 || repeats < 1 || repeats > 16 || monitor < 0 || limit < 0) {
+    if (o->epochs < 2 || o->epochs > 64 || o->repeats < 1 || o->repeats > 16 || o->monitor < 0 ||
+        o->limit < 0) {
         fprintf(stderr, "gradus: bench mlp: --epochs must be in [2, 64], --repeats in [1, 16], "
                 "--monitor and --limit >= 0\n");
         return 2;
     }
-    const char *optims[8];
-    int no = parse_names(optbuf, optims, 8);
+    o->no = parse_names(o->optbuf, o->optims, 8);
+    o->nblas = parse_names(o->blasbuf, o->blas, 4);
     gd_error err;
-    for (int i = 0; i < no; i++)
-        if (!gd_registry_find(reg, GD_KIND_OPTIMIZER, optims[i])) {
-            gd_registry_fail_unknown(reg, GD_KIND_OPTIMIZER, optims[i], &err);
+    for (int i = 0; i < o->no; i++)
+        if (!gd_registry_find(reg, GD_KIND_OPTIMIZER, o->optims[i])) {
+            gd_registry_fail_unknown(reg, GD_KIND_OPTIMIZER, o->optims[i], &err);
             fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
             return 2;
         }
+    for (int i = 0; i < o->nblas; i++)
+        if (!gd_blas_available(o->blas[i])) {
+            gd_blas_select(o->blas[i], &err);
+            fprintf(stderr, "gradus: bench mlp: --%s\n", err.msg);
+            return 2;
+        }
+    return -1; /* go on */
+}
+
+static void print_header(const mlp_args *o, const gd_dataset *train)
+{
+    char cpu[128];
+    const char *unit;
+    gd_bench_fma_peak(0.001, &unit);
+    if (o->json) {
+        printf("{\"cpu\": \"%s\", \"vector_unit\": \"%s\", \"flops_per_sample\": %.0f, "
+               "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"monitor\": %ld, "
+               "\"results\": [", cpu_name(cpu, sizeof cpu), unit, gd_bench_step_flops(),
+               (long long)gd_dataset_size(train), o->epochs, o->repeats, o->monitor);
+        return;
+    }
+    printf("gradus bench mlp: MLP 784-256-128-10 (ReLU fused into dense) on Fashion-MNIST, %lld samples, "
+           "%.0f FLOPs per sample\ncpu: %s; widest vector unit: %s\n", (long long)gd_dataset_size(train),
+           gd_bench_step_flops(), cpu_name(cpu, sizeof cpu), unit);
+    for (int i = 0; i < o->nblas; i++) {
+        gd_error err;
+        gd_blas_select(o->blas[i], &err);
+        printf("%s: %s\n", o->blas[i], gd_blas_library());
+    }
+    printf("median of epochs 2..%d per repeat; median [min-max] over %d repeats\n"
+           "peak = FMA peak of one core x threads, sgemm = the step's 8 sgemm calls alone; "
+           "each the best of short samples taken after every epoch of the row\n"
+           "monitor: %s; without monitoring or clipping each layer is updated right after "
+           "its backward, so the update share is inside bwd\n\n"
+           "%-8s %-3s %-5s %5s %9s %17s %6s %6s %5s %6s %5s  %-29s %6s %6s\n",
+           o->epochs, o->repeats, o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
+           "samples/s", "[min-max]", "GFLOPs", "peak", "%", "sgemm", "%",
+           "split % gather/fwd/loss/bwd/upd", "allocs", "rss MiB");
+}
+
+static void print_row(const mlp_args *o, const char *blas, long threads, const char *optim,
+                      long batch, mlp_result *r, bool first)
+{
+    double v[16], lo = INFINITY, hi = -INFINITY;
+    for (int k = 0; k < o->repeats; k++) {
+        v[k] = r->samples_per_s[k];
+        lo = fmin(lo, v[k]);
+        hi = fmax(hi, v[k]);
+    }
+    double med = median(v, o->repeats), flops = med * gd_bench_step_flops();
+    const gd_step_timing *s = &r->split;
+    double tot = s->gather + s->forward + s->loss + s->backward + s->update + s->monitor;
+    if (tot <= 0)
+        tot = 1;
+    if (o->json) {
+        printf("%s\n  {\"blas\": \"%s\", \"threads\": %ld, \"optim\": \"%s\", \"batch\": %ld, "
+               "\"samples_per_s\": %.0f, \"min\": %.0f, \"max\": %.0f, \"gflops\": %.2f, "
+               "\"peak_gflops\": %.2f, \"peak_ratio\": %.4f, \"sgemm_gflops\": %.2f, "
+               "\"sgemm_ratio\": %.4f, \"split\": {\"gather\": %.4f, \"forward\": %.4f, "
+               "\"loss\": %.4f, \"backward\": %.4f, \"update\": %.4f, \"monitor\": %.5f}, "
+               "\"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
+               first ? "" : ",", blas, threads, optim, batch, med, lo, hi, flops / 1e9,
+               r->peak / 1e9, flops / r->peak, r->sgemm / 1e9, flops / r->sgemm,
+               s->gather / tot, s->forward / tot, s->loss / tot, s->backward / tot,
+               s->update / tot, s->monitor / tot, r->allocs_per_step, r->rss_kib / 1024.0);
+        return;
+    }
+    char range[32], split[64];
+    snprintf(range, sizeof range, "[%.1fk-%.1fk]", lo / 1e3, hi / 1e3);
+    snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f", 100 * s->gather / tot,
+             100 * s->forward / tot, 100 * s->loss / tot, 100 * s->backward / tot,
+             100 * s->update / tot);
+    printf("%-8s %-3ld %-5s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %6.1f %4.1f%%  %-29s %6.2f "
+           "%6.1f", blas, threads, optim, batch, med / 1e3, range, flops / 1e9, r->peak / 1e9,
+           100 * flops / r->peak, r->sgemm / 1e9, 100 * flops / r->sgemm, split,
+           r->allocs_per_step, r->rss_kib / 1024.0);
+    if (o->monitor)
+        printf("   monitor %.2f%% of step time", 100 * s->monitor / tot);
+    printf("\n");
+}
+
+/* The CPU seconds of each thread of this process (/proc/self/task), to
+ * show which threads worked: the caller and the pool's workers, and no
+ * OpenMP team beside them. */
+static void print_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+    printf("\nthreads of this process, CPU seconds each:");
+    while (d && (e = readdir(d))) {
+        char path[300];
+        unsigned long ut = 0, st = 0;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        FILE *f = e->d_name[0] == '.' ? NULL : fopen(path, "r");
+        if (!f)
+            continue;
+        /* fields 14 and 15 (utime, stime) follow the ')' closing the name */
+        char buf[1024];
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *p = strrchr(buf, ')');
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
+                        &st) == 2) {
+            printf(" %.2f", (double)(ut + st) / (double)sysconf(_SC_CLK_TCK));
+            n++;
+        }
+    }
+    if (d)
+        closedir(d);
+    printf(" (%d threads)\n", n);
+}
+
+static int bench_mlp(const gd_registry *reg, int argc, char **argv)
+{
+    mlp_args o;
+    int rc = parse_mlp(reg, argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    gd_error err;
     gd_dataset *train = NULL;
-    if (gd_fashion_mnist_load(NULL, "train", limit, &train, &err) != GD_OK) {
+    if (gd_fashion_mnist_load(NULL, "train", o.limit, &train, &err) != GD_OK) {
         fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
         return 1;
     }
-    char cpu[128];
-    const char *core = openblas_get_corename(), *config = openblas_get_config();
-    if (json)
-        printf("{\"cpu\": \"%s\", \"openblas_core\": \"%s\", \"openblas_config\": \"%s\", "
-               "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"monitor\": %ld, \"results\": [",
-               cpu_name(cpu, sizeof cpu), core, config, (long long)gd_dataset_size(train),
-               epochs, repeats, monitor);
-    else
-        printf("gradus bench mlp: MLP 784-256-128-10 (ReLU) on Fashion-MNIST, %lld samples\n"
-               "cpu: %s\nopenblas: core %s, %s\nmedian of epochs 2..%d per repeat; median "
-               "[min-max] over %d repeats; roofline = the step's 8 sgemm + one optimizer pass\n"
-               "monitor: %s; without monitoring or clipping each layer is updated right after "
-               "its backward, so the update share is inside bwd\n\n"
-               "%-5s %-6s %5s %10s %21s %10s %6s  %-36s %8s %7s\n",
-               (long long)gd_dataset_size(train), cpu_name(cpu, sizeof cpu), core, config,
-               epochs, repeats, monitor ? "on" : "off", "thr", "optim", "batch", "samples/s", "[min-max]", "roofline",
-               "ratio", "split % (gather/fwd/loss/bwd/update)", "allocs", "rss MiB");
-    int rc = 0, first = 1;
-    for (int ti = 0; ti < nt && !rc; ti++) {
-        gd_set_threads((int)threads[ti]);
-        for (int oi = 0; oi < no && !rc; oi++)
-            for (int bi = 0; bi < nb && !rc; bi++) {
-                mlp_result r;
-                if (run_mlp(reg, train, optims[oi], batches[bi], epochs, repeats, monitor, &r,
-                            &err)) {
-                    fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
-                    rc = 1;
-                    break;
+    print_header(&o, train);
+    rc = 0;
+    bool first = true;
+    for (int li = 0; li < o.nblas && !rc; li++) {
+        gd_blas_select(o.blas[li], &err);
+        for (int ti = 0; ti < o.nt && !rc; ti++) {
+            gd_set_threads((int)o.threads[ti]);
+            for (int oi = 0; oi < o.no && !rc; oi++)
+                for (int bi = 0; bi < o.nb && !rc; bi++) {
+                    mlp_result r;
+                    if (run_mlp(reg, train, o.optims[oi], o.batches[bi], o.epochs, o.repeats,
+                                o.monitor, &r, &err)) {
+                        fprintf(stderr, "gradus: bench mlp: %s\n", err.msg);
+                        rc = 1;
+                        break;
+                    }
+                    print_row(&o, o.blas[li], o.threads[ti], o.optims[oi], o.batches[bi], &r,
+                              first);
+                    first = false;
+                    fflush(stdout);
                 }
-                double v[16], lo = INFINITY, hi = -INFINITY;
-                for (int k = 0; k < repeats; k++) {
-                    v[k] = r.samples_per_s[k];
-                    lo = fmin(lo, v[k]);
-                    hi = fmax(hi, v[k]);
-                }
-                double med = median(v, repeats);
-                const gd_step_timing *s = &r.split;
-                double tot = s->gather + s->forward + s->loss + s->backward + s->update +
-                             s->monitor;
-                if (tot <= 0) tot = 1;
-                if (json) {
-                    printf("%s\n  {\"threads\": %ld, \"optim\": \"%s\", \"batch\": %ld, "
-                           "\"samples_per_s\": %.0f, \"min\": %.0f, \"max\": %.0f, "
-                           "\"roofline\": %.0f, \"ratio\": %.4f, \"split\": {\"gather\": %.4f, "
-                           "\"forward\": %.4f, \"loss\": %.4f, \"backward\": %.4f, \"update\": "
-                           "%.4f, \"monitor\": %.5f}, \"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
-                           first ? "" : ",", threads[ti], optims[oi], batches[bi], med, lo, hi,
-                           r.roofline, med / r.roofline, s->gather / tot, s->forward / tot,
-                           s->loss / tot, s->backward / tot, s->update / tot, s->monitor / tot,
-                           r.allocs_per_step,
-                           r.rss_kib / 1024.0);
-                    first = 0;
-                } else {
-                    char range[32], split[64];
-                    snprintf(range, sizeof range, "[%.1fk-%.1fk]", lo / 1e3, hi / 1e3);
-                    snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f",
-                             100 * s->gather / tot, 100 * s->forward / tot, 100 * s->loss / tot,
-                             100 * s->backward / tot, 100 * s->update / tot);
-                    printf("%-5ld %-6s %5ld %9.1fk %21s %9.1fk %5.1f%%  %-36s %8.2f %7.1f",
-                           threads[ti], optims[oi], batches[bi], med / 1e3, range,
-                           r.roofline / 1e3, 100 * med / r.roofline, split, r.allocs_per_step,
-                           r.rss_kib / 1024.0);
-                    if (monitor)
-                        printf("   monitor %.2f%% of step time", 100 * s->monitor / tot);
-                    printf("\n");
-                }
-                fflush(stdout);
-            }
+        }
     }
-    if (json)
+    if (o.json)
         printf("\n]}\n");
+    else
+        print_threads();
     gd_dataset_free(train);
     return rc;
 }
+
 
 /* ------------------------------------------------------------------------
  * bench optim
@@ -441,7 +500,7 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
         double ns[2], copy[2];
         int nslots = gd_optimizer_nslots(s);
         for (int k = 0; k < 2; k++) {
-            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3, false) / (double)sizes[k];
+            ns[k] = 1e9 * time_optimizer(s, sizes[k], 0.3) / (double)sizes[k];
             copy[k] = 1e9 * time_copy(nslots, sizes[k], 0.3) / (double)sizes[k];
         }
         if (json) {
@@ -466,7 +525,9 @@ int gd_cli_bench(const gd_registry *reg, int argc, char **argv)
         return bench_mlp(reg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "optim") == 0)
         return bench_optim(reg, argc - 1, argv + 1);
-    fprintf(stderr, "gradus: bench: expected 'mlp' or 'optim'\n");
+    if (argc >= 1 && strcmp(argv[0], "gemm") == 0)
+        return gd_bench_gemm(argc - 1, argv + 1);
+    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim' or 'gemm'\n");
     usage_mlp(stderr);
     return 2;
 }

@@ -30,6 +30,7 @@
 #include <lualib.h>
 
 #include "bench.h"
+#include "blas.h"
 #include "check.h"
 #include "lapi.h"
 #include "lgradus.h"
@@ -67,8 +68,10 @@ static const char usage[] =
     "                      several DIRs are merged into one page (written to the first)\n"
     "  inspect FILE        what a checkpoint (or a model file) holds: where the run\n"
     "                      stands, its settings, plugins, data and history\n"
-    "  version             print the versions of gradus, its plugin ABI and Lua\n"
-    "  bench mlp|optim     measure training throughput and optimizer cost (bench mlp --help)\n"
+    "  version             print the versions of gradus, its plugin ABI and Lua, and the\n"
+    "                      sgemm backend in use (GRADUS_BLAS)\n"
+    "  bench mlp|optim|gemm  measure training throughput against the FMA peak and\n"
+    "                      the sgemm alone, optimizer cost, sgemm backends (bench mlp --help)\n"
     "  new KIND NAME [--tensor]  write a skeleton plugin NAME.c of that kind (and a\n"
     "                      meson.build); --tensor: a tensor-aware optimizer\n"
     "  check PLUGIN.so...  run the conformance checks on plugins ([--timeout S] per check)\n"
@@ -724,6 +727,9 @@ static int run_bench(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    gd_error err;
+    if (gd_blas_select(NULL, &err) != GD_OK)
+        return fail("%s", err.msg);
     /* bench has options of its own (--threads 1,2 is a list there). */
     if (argc >= 2 && strcmp(argv[1], "bench") == 0)
         return run_bench(argc - 2, argv + 2);
@@ -739,6 +745,8 @@ int main(int argc, char **argv)
     if (strcmp(c.command, "version") == 0) {
         printf("gradus %s (plugin ABI %d.%d, %s)\n", GD_VERSION, GD_ABI_MAJOR, GD_ABI_MINOR,
                LUA_RELEASE);
+        printf("blas: %s\n  built with openblas%s; GRADUS_BLAS=onednn|openblas chooses\n",
+               gd_blas_description(), gd_blas_available("onednn") ? " and onednn" : " only");
         const char *dir = gd_registry_builtin_dir();
         char *real = dir ? realpath(dir, NULL) : NULL;
         printf("built-in plugins: %s\n", real ? real : dir ? dir : "unknown");

@@ -58,7 +58,7 @@ typedef struct gd_epoch_record {
     double train_loss, val_loss, val_accuracy, lr, seconds;   /* NaN: not measured */
 } gd_epoch_record;
 
-/* What a run is beyond gd_train_config: set by the Lua layer. */
+/* What a run is beyond gd_train_config (run.h's gd_run_config). */
 typedef struct gd_run_settings {
     char *name;                         /* NULL: none */
     char *ckpt_path;                    /* where periodic checkpoints go */

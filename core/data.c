@@ -16,6 +16,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include <gradus/kernels.h>
+
 typedef struct data_base {
     int refs;
     int64_t n;              /* samples stored */
@@ -321,9 +323,7 @@ static void gather_row(const data_base *b, int64_t row, float *x)
 {
     int64_t f = b->features;
     if (b->x8) {
-        const uint8_t *s = b->x8 + row * f;
-        for (int64_t j = 0; j < f; j++)
-            x[j] = (float)s[j] / 255.0f;
+        gd_k_bytes_to_unit(f, b->x8 + row * f, x);
     } else {
         memcpy(x, b->xf + row * f, (size_t)f * sizeof *x);
     }

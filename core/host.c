@@ -1,22 +1,25 @@
 /*
  * core/host.c: what the core lends plugins (gd_host), and threading.
  *
- * Plugins reach BLAS only through gd_host.sgemm, so the core decides how a
- * product is threaded. Two ways, chosen by GRADUS_THREADING:
- *   pool (default)  OpenBLAS single-threaded; the core's pool (pool.c) cuts
+ * Plugins reach BLAS only through gd_host.sgemm, so the core decides which
+ * library computes a product and how it is threaded.
+ * The product itself runs on the BLAS backend of blas.c (oneDNN or OpenBLAS,
+ * GRADUS_BLAS). Two ways of threading it, chosen by GRADUS_THREADING:
+ *   pool (default)  the backend single-threaded; the core's pool (pool.c) cuts
  *                   C into contiguous blocks of rows or columns, one per
  *                   thread. No reduction is split, so every element of C is
  *                   the same sum whatever the thread count.
- *   blas            OpenBLAS's own threads (for comparison: it mallocs on
- *                   every threaded call, see pool.c and BENCHMARKS.md).
+ *   blas            the backend's own threads (for comparison: OpenBLAS
+ *                   mallocs on every threaded call, see pool.c and
+ *                   BENCHMARKS.md; oneDNN opens an OpenMP team).
  */
-#include <cblas.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "model.h"
 #include "dist.h"
 #include "pool.h"
@@ -37,14 +40,6 @@ typedef struct gemm_job {
     int split_rows;           /* 1: cut m, 0: cut n */
 } gemm_job;
 
-static void gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                 int lda, const float *b, int ldb, float beta, float *c, int ldc)
-{
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c,
-                ldc);
-}
-
 static void gemm_part(void *arg, int part, int nparts)
 {
     const gemm_job *j = arg;
@@ -54,16 +49,16 @@ static void gemm_part(void *arg, int part, int nparts)
         if (hi > lo) {
             /* rows lo..hi of op(A) and of C */
             const float *a = j->trans_a ? j->a + lo : j->a + lo * j->lda;
-            gemm(j->trans_a, j->trans_b, (int)(hi - lo), j->n, j->k, j->alpha, a, j->lda, j->b,
-                 j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
+            gd_blas_sgemm(j->trans_a, j->trans_b, (int)(hi - lo), j->n, j->k, j->alpha, a,
+                          j->lda, j->b, j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
         }
     } else {
         gd_pool_split(j->n, 16, part, nparts, &lo, &hi);
         if (hi > lo) {
             /* columns lo..hi of op(B) and of C */
             const float *b = j->trans_b ? j->b + lo * j->ldb : j->b + lo;
-            gemm(j->trans_a, j->trans_b, j->m, (int)(hi - lo), j->k, j->alpha, j->a, j->lda, b,
-                 j->ldb, j->beta, j->c + lo, j->ldc);
+            gd_blas_sgemm(j->trans_a, j->trans_b, j->m, (int)(hi - lo), j->k, j->alpha, j->a,
+                          j->lda, b, j->ldb, j->beta, j->c + lo, j->ldc);
         }
     }
 }
@@ -75,7 +70,7 @@ static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
     if (!threads_set)
         gd_set_threads(0);
     if (use_blas_threads || gd_pool_size() == 1 || (int64_t)m * n * k < PARALLEL_MIN_WORK) {
-        gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        gd_blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     gemm_job j = { trans_a, trans_b, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc, m >= n };
@@ -95,8 +90,8 @@ const gd_host *gd_core_host(void)
 const char *gd_blas_description(void)
 {
     static char buf[320];
-    snprintf(buf, sizeof buf, "OpenBLAS %s (core %s), %s threading", openblas_get_config(),
-             openblas_get_corename(), use_blas_threads ? "OpenBLAS" : "gradus pool");
+    snprintf(buf, sizeof buf, "%s (%s), %s threading", gd_blas_name(), gd_blas_library(),
+             use_blas_threads ? "the library's own" : "gradus pool");
     return buf;
 }
 
@@ -113,9 +108,9 @@ void gd_set_threads(int n)
     use_blas_threads = mode && strcmp(mode, "blas") == 0;
     if (use_blas_threads) {
         gd_pool_resize(1);
-        openblas_set_num_threads(n);
+        gd_blas_set_threads(n);
     } else {
-        openblas_set_num_threads(1);
+        gd_blas_set_threads(1);
         n = gd_pool_resize(n);
     }
     threads_set = n;

@@ -139,11 +139,12 @@ void gd_model_copy_state(gd_model *m, float *snap, bool save);
  * dropout masks differ; with the run's own seed nothing changes). */
 void gd_model_rekey(gd_model *m, uint64_t seed);
 
-/* The process-wide host table (sgemm through OpenBLAS). */
+/* The process-wide host table (sgemm through the backend of blas.h). */
 const gd_host *gd_core_host(void);
-/* "OpenBLAS <config> (core <name>)": the BLAS behind sgemm, for manifests. */
+/* "onednn (oneDNN 2.6.3, isa ...), gradus pool threading": the backend
+ * behind sgemm, its library and threading, for manifests. */
 const char *gd_blas_description(void);
-/* Threads for OpenBLAS (n <= 0: all cores). */
+/* Threads for the products, update and gather (n <= 0: all cores). */
 void gd_set_threads(int n);
 int gd_get_threads(void);
 /* A thread count as --threads and GRADUS_THREADS take it: a whole decimal

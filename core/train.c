@@ -101,6 +101,11 @@ void gd_trainer_free(gd_trainer *tr)
     free(tr);
 }
 
+int64_t gd_batch_size(int64_t batch, int64_t n)
+{
+    return batch == 0 || batch > n ? n : batch;
+}
+
 /* Batch norm trains on batch statistics: a batch of one sample has no
  * variance, leaves the running variance as it was and passes a zero
  * gradient. Refused before the run rather than met at the end of an epoch.
@@ -109,7 +114,7 @@ void gd_trainer_free(gd_trainer *tr)
 static gd_status check_batch_of_one(const gd_train_config *c, gd_error *err)
 {
     int64_t n = gd_dataset_size(c->train);
-    int64_t batch = c->batch == 0 || c->batch > n ? n : c->batch;
+    int64_t batch = gd_batch_size(c->batch, n);
     bool one = batch == 1 || (!c->drop_last && n % batch == 1);
     const gd_model_layer *bn = NULL;
     for (int i = 0; one && !bn && i < gd_model_layer_count(c->model); i++) {
@@ -160,7 +165,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
         return gd_fail(err, GD_EINVAL, "train: the diverge factor must be a number > 1 (or 0: "
                        "off), got %g", c->diverge_factor);
     if (c->distributed) {
-        int64_t n = gd_dataset_size(c->train), b = c->batch == 0 || c->batch > n ? n : c->batch;
+        int64_t n = gd_dataset_size(c->train), b = gd_batch_size(c->batch, n);
         int64_t last = n % b && !c->drop_last ? n % b : b;
         if ((last < b ? last : b) < gd_dist_size())
             return gd_fail(err, GD_EINVAL, "train: distributed over %d ranks, every batch needs "
@@ -271,7 +276,7 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     tr->m = cfg->model;
     tr->first_loss = NAN;
     tr->n = gd_dataset_size(cfg->train);
-    tr->batch = cfg->batch == 0 || cfg->batch > tr->n ? tr->n : cfg->batch;
+    tr->batch = gd_batch_size(cfg->batch, tr->n);
     tr->per_epoch = cfg->drop_last ? tr->n / tr->batch * tr->batch : tr->n;
     tr->steps_per_epoch = (tr->per_epoch + tr->batch - 1) / tr->batch;
     /* Steps are counted in int64: a run or horizon too long for that (a
@@ -364,10 +369,12 @@ static double regularize_layer(gd_trainer *tr, int i)
     return penalty;
 }
 
+/* Last layer first, the order of the fused step (update_layer), so both
+ * sum the same penalties in the same order, bit for bit. */
 static double apply_regularizers(gd_trainer *tr)
 {
     double penalty = 0;
-    for (int i = 0; i < gd_model_layer_count(tr->m); i++)
+    for (int i = gd_model_layer_count(tr->m) - 1; i >= 0; i--)
         penalty += regularize_layer(tr, i);
     return penalty;
 }

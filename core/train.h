@@ -89,6 +89,9 @@ typedef struct gd_divergence {
 
 typedef struct gd_trainer gd_trainer;
 
+/* The batch a run of n samples takes: batch, or n when batch is 0 or > n. */
+int64_t gd_batch_size(int64_t batch, int64_t n);
+
 gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err);
 void gd_trainer_free(gd_trainer *tr);
 

@@ -7,26 +7,19 @@ return function(gd)
   gd.logspace = stats.logspace
   gd.diagnose = diagnose.diagnose
 
-  -- Every run carries the lecture's diagnoses of its own history. (Errors
-  -- of c_train name the user's line: lgd_error skips the embedded frames.)
-  -- `internal` (the checkpoint to continue) comes from gd.resume and
-  -- gd.fork only: gd.train passes users' options alone.
+  -- gd.train (lua/ltrain.c) runs and finishes a run, diagnoses included;
+  -- a fork (gd.fork's variant) first turns itself into gd.train's options.
+  -- The checkpoint to continue (the second argument of the C gd.train)
+  -- comes from gd.resume and gd.fork only: gd.train passes users' options
+  -- alone.
   local resume = require "gradus.resume"
   local c_train = gd.train
-  local function train(cfg, internal)
-    local run = c_train(cfg, internal)
-    run.diagnoses = diagnose.diagnose(run, cfg)
-    if cfg.progress ~= false and not cfg.quiet_diagnoses and #run.diagnoses > 0 then
-      for _, d in ipairs(run.diagnoses) do io.stderr:write("diagnosis: ", d.message, "\n") end
-    end
-    return run
-  end
   gd.train = function(cfg)
     if resume.is_fork(cfg) then return cfg:train() end
-    return train(cfg)
+    return c_train(cfg)
   end
-  gd.resume = function(path, opts) return resume.resume(gd, path, opts, train) end
-  gd.fork = function(path, overrides) return resume.fork(gd, path, overrides, train) end
+  gd.resume = function(path, opts) return resume.resume(gd, path, opts, c_train) end
+  gd.fork = function(path, overrides) return resume.fork(gd, path, overrides, c_train) end
   local sweep = require "gradus.sweep"
   gd.compare = function(spec) return sweep.compare(gd, spec) end
   gd.report = function(results, opts) return report.report(gd, results, opts) end

@@ -232,6 +232,7 @@ void lgd_install_interrupt_handlers(void)
 }
 
 int lgd_interrupted(void) { return pending_signal; }
+const volatile sig_atomic_t *lgd_interrupt_flag(void) { return &pending_signal; }
 void lgd_training_enter(void) { training_depth = training_depth + 1; }
 void lgd_training_leave(void) { training_depth = training_depth - 1; }
 

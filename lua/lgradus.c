@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
@@ -405,8 +406,10 @@ int luaopen_gradus(lua_State *L)
 {
     luaL_checkversion(L);
     open_registry(L);
-    int threads;
     gd_error err;
+    if (gd_blas_select(NULL, &err) != GD_OK)
+        return luaL_error(L, "gradus: %s", err.msg);
+    int threads;
     if (gd_threads_from_env(&threads, &err) != GD_OK)
         return luaL_error(L, "gradus: %s", err.msg);
     gd_set_threads(threads);

@@ -27,6 +27,8 @@
 #ifndef GRADUS_LUA_LGRADUS_H
 #define GRADUS_LUA_LGRADUS_H
 
+#include <signal.h>
+
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -223,6 +225,8 @@ void lgd_decode_recipe(lua_State *L, const unsigned char *p, size_t n);
  * usual. lgd_interrupted() is the pending signal, 0 if none. */
 void lgd_install_interrupt_handlers(void);
 int lgd_interrupted(void);
+/* The flag the handlers set, for the core's run (gd_run_config.stop). */
+const volatile sig_atomic_t *lgd_interrupt_flag(void);
 void lgd_training_enter(void);
 void lgd_training_leave(void);
 

@@ -1,49 +1,25 @@
 /*
- * lua/ltrain.c: gd.train, a run of the C trainer (core/train.h) driven
- * epoch by epoch from Lua.
+ * lua/ltrain.c: gd.train, the binding of the core's run (core/run.h): it
+ * turns the options table into a gd_run_config, runs it, and pushes the
+ * result (with its diagnoses, lua/diagnose.lua).
  *
- * The steps run in C: Lua is called only between epochs (validation,
- * progress line, on_epoch, early stopping) and, when the user asks for
- * on_step, after each step. Divergence is a result ("diverged"), not an
- * error; a bad configuration is an error raised before anything runs.
+ * The loop is the core's: Lua is called only from its hooks, after each
+ * epoch (progress line, on_epoch) and, when there is a bar to draw or the
+ * user asks for on_step, after each step. Divergence is a result
+ * ("diverged"), not an error; a bad configuration is an error raised before
+ * anything runs; a callback's error ends the run and is raised again here.
  *
- * The trainer lives in a userdata with __gc, whose user values hold the
- * model and every spec it borrows, so a callback raising mid-run leaks
- * nothing and frees the trainer before its model.
- *
- * Between steps the loop also writes checkpoints when they are due and
- * stops after a pending SIGINT/SIGTERM; those, and starting from a loaded
- * checkpoint (gd.resume, gd.fork), are in ltrain_checkpoint.c. A step that
- * ends an epoch defers both to after the epoch's end (validation, history),
- * so a checkpoint never holds a finished epoch without its record.
+ * The core's run lives in a userdata with __gc, so an error leaks nothing.
+ * The checkpoint option, the stop after a signal and starting from a loaded
+ * checkpoint (gd.resume, gd.fork) are in ltrain_checkpoint.c.
  */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <time.h>
 
 #include "ltrain.h"
-
-typedef struct ltrainer {
-    gd_trainer *tr;
-} ltrainer;
-
-static int trainer_gc(lua_State *L)
-{
-    ltrainer *t = luaL_checkudata(L, 1, LGD_TRAINER);
-    gd_trainer_free(t->tr);
-    t->tr = NULL;
-    return 0;
-}
-
-double lgd_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The user's options (checked against lapi.c's table, which has no
  * internal keys) and, from gd.resume / gd.fork only (lua/glue.lua passes
@@ -187,37 +163,36 @@ static void enter_training_scope(lua_State *L)
     lua_toclose(L, -1);
 }
 
-static void draw_bar(const run *r, int64_t e, int64_t k, double t0, double t, int64_t first)
+static void draw_bar(const run *r, gd_trainer *tr, const gd_run_step *s)
 {
-    int64_t per_epoch = gd_trainer_steps_per_epoch(r->tr);
+    int64_t per_epoch = gd_trainer_steps_per_epoch(tr), k = s->k;
     int64_t seen = k * r->batch < r->n ? k * r->batch : r->n;
-    double rate = (double)((k - first) * r->batch) / (t - t0 + 1e-9);
-    double total = (double)(r->cfg.epochs - e + 1) * (double)r->n - (double)seen;
+    double rate = (double)((k - s->first) * r->batch) / (s->now - s->epoch_start + 1e-9);
+    double total = (double)(r->cfg.epochs - s->epoch + 1) * (double)r->n - (double)seen;
     int width = 24, fill = (int)(width * k / per_epoch);
     char barbuf[32];
     for (int i = 0; i < width; i++)
         barbuf[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
     barbuf[width] = 0;
     fprintf(stderr, "\r\033[Kepoch %lld/%lld [%s] %lld/%lld  loss %.4f  %.1fk samples/s"
-            "  %.0fs elapsed, ~%.0fs left", (long long)e, (long long)r->cfg.epochs, barbuf,
-            (long long)k, (long long)per_epoch, gd_trainer_epoch_loss(r->tr), rate / 1e3,
-            t - r->t_run, total > 0 && rate > 0 ? total / rate : 0);
+            "  %.0fs elapsed, ~%.0fs left", (long long)s->epoch, (long long)r->cfg.epochs, barbuf,
+            (long long)k, (long long)per_epoch, gd_trainer_epoch_loss(tr), rate / 1e3,
+            s->now - r->t_run, total > 0 && rate > 0 ? total / rate : 0);
     fflush(stderr);
 }
 
-static void print_epoch_line(const run *r, int64_t e, double mean_loss, double vloss,
-                             double vacc, double lr, double secs)
+static void print_epoch_line(const run *r, const gd_epoch_record *e)
 {
     char line[256];
     int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %.4f",
-                     (int)snprintf(NULL, 0, "%lld", (long long)r->cfg.epochs), (long long)e,
-                     (long long)r->cfg.epochs, mean_loss);
+                     (int)snprintf(NULL, 0, "%lld", (long long)r->cfg.epochs),
+                     (long long)e->epoch, (long long)r->cfg.epochs, e->train_loss);
     if (r->val && w > 0 && (size_t)w < sizeof line)
-        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %.4f", vloss);
-    if (r->val && !isnan(vacc) && w > 0 && (size_t)w < sizeof line)
-        w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", vacc);
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %.4f", e->val_loss);
+    if (r->val && !isnan(e->val_accuracy) && w > 0 && (size_t)w < sizeof line)
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", e->val_accuracy);
     if (w > 0 && (size_t)w < sizeof line)
-        snprintf(line + w, sizeof line - (size_t)w, "  lr %.3g  %.2fs", lr, secs);
+        snprintf(line + w, sizeof line - (size_t)w, "  lr %.3g  %.2fs", e->lr, e->seconds);
     fprintf(stderr, "%s%s\n", r->bar ? "\r\033[K" : "", line);
 }
 
@@ -234,91 +209,27 @@ void lgd_push_epoch(lua_State *L, const gd_epoch_record *e)
 
 /* One epoch's end: validation, the history record, the progress line,
  * on_epoch and early stopping. Returns 0, or a failure message pushed. */
-static const char *end_epoch(lua_State *L, run *r, int64_t e, double t0)
+/* The options every run has: specs, data, epochs, seed, diverge, batch. */
+static void read_basics(lua_State *L, run *r, const char *what)
 {
-    gd_error err;
-    double lr = gd_trainer_lr_at(r->tr, gd_trainer_steps_done(r->tr) - 1, e - 1);
-    double vloss = NAN, vacc = NAN, mean_loss = gd_trainer_epoch_loss(r->tr);
-    if (r->val && gd_model_evaluate(r->m, r->cfg.loss, r->val, r->batch, &vloss, &vacc, &err)
-                      != GD_OK)
-        return lua_pushstring(L, err.msg);
-    double secs = lgd_now() - t0;
-    gd_epoch_record rec = { e, mean_loss, vloss, vacc, lr, secs };
-    lgd_push_epoch(L, &rec);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, EPOCHS, (lua_Integer)e);
-    if (r->progress)
-        print_epoch_line(r, e, mean_loss, vloss, vacc, lr, secs);
-    if (r->has_on_epoch) {
-        lua_getfield(L, CFG, "on_epoch");
-        lua_pushvalue(L, -2);
-        lua_call(L, 1, 1);
-        if (lua_isboolean(L, -1) && !lua_toboolean(L, -1))
-            r->stopped = 1;   /* on_epoch returned false: stop here */
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);
-    if (r->patience > 0) {
-        if (vloss < r->best - r->min_delta) {
-            r->best = vloss;
-            r->best_epoch = e;
-            r->wait = 0;
-            if (r->snap)
-                gd_model_copy_state(r->m, r->snap, true);
-        } else if (++r->wait >= r->patience) {
-            r->stopped = 1;
-            if (r->progress)
-                fprintf(stderr, "early stopping after epoch %lld: no validation loss "
-                        "improvement for %lld epochs (best %.4f at epoch %lld)\n",
-                        (long long)e, (long long)r->patience, r->best,
-                        (long long)r->best_epoch);
-        }
-    }
-    return NULL;
-}
-
-static int train(lua_State *L)
-{
-    const char *what = "gd.train";
-    if (!lua_istable(L, 1))
-        return lgd_error(L, "gd.train: expects a table of options (gd.train{ model = ..., "
-                         "... }), got %s", luaL_typename(L, 1));
-    lua_settop(L, 2);
-    read_options(L);
-    run R, *r = &R;
-    memset(r, 0, sizeof R);
-    r->best = INFINITY;
-    r->last_ckpt_step = -1;
-    gd_checkpoint *ck = NULL;
-    int fork_mode = 0;
-    if (lua_getfield(L, CFG, "_resume") != LUA_TNIL) {
-        ck = lgd_testcheckpoint(L, -1);
-        lua_getfield(L, CFG, "_fork");
-        fork_mode = lua_toboolean(L, -1);
-        if (!ck)
-            return lgd_error(L, "%s: not a checkpoint to resume (use gd.resume)", what);
-    }
-    lua_settop(L, CFG);
-
-    /* ---- configuration: every check before anything is built ---- */
     gd_train_config *cfg = &r->cfg;
     cfg->loss = lgd_field_spec(L, CFG, what, "loss", GD_KIND_LOSS, 1);
     cfg->optimizer = lgd_field_spec(L, CFG, what, "optimizer", GD_KIND_OPTIMIZER, 1);
     cfg->schedule = lgd_field_spec(L, CFG, what, "schedule", GD_KIND_SCHEDULER, 0);
     lua_getfield(L, CFG, "data");
     if (lua_isnil(L, -1))
-        return lgd_error(L, "%s: 'data' is required (a data set, e.g. gd.data.fashion_mnist{})",
-                          what);
+        lgd_error(L, "%s: 'data' is required (a data set, e.g. gd.data.fashion_mnist{})",
+                   what);
     if (!(cfg->train = lgd_testdataset(L, -1))) {
         char got[160];
-        return lgd_error(L, "%s: 'data' must be a data set, got %s", what,
-                          lgd_describe_value(L, -1, got, sizeof got));
+        lgd_error(L, "%s: 'data' must be a data set, got %s", what,
+                   lgd_describe_value(L, -1, got, sizeof got));
     }
     lua_getfield(L, CFG, "validation");
     if (!lua_isnil(L, -1) && !(r->val = lgd_testdataset(L, -1))) {
         char got[160];
-        return lgd_error(L, "%s: 'validation' must be a data set, got %s", what,
-                          lgd_describe_value(L, -1, got, sizeof got));
+        lgd_error(L, "%s: 'validation' must be a data set, got %s", what,
+                   lgd_describe_value(L, -1, got, sizeof got));
     }
     lua_settop(L, CFG);
     cfg->epochs = lgd_field_int(L, CFG, what, "epochs", 1, 1);
@@ -329,61 +240,76 @@ static int train(lua_State *L)
         cfg->batch = 0;
         lua_pop(L, 1);
     } else if (lua_type(L, -1) == LUA_TSTRING) {
-        return lgd_error(L, "%s: 'batch' must be a number >= 1 or \"full\", got \"%s\"", what,
-                          lua_tostring(L, -1));
+        lgd_error(L, "%s: 'batch' must be a number >= 1 or \"full\", got \"%s\"", what,
+                   lua_tostring(L, -1));
     } else {
         lua_pop(L, 1);
         cfg->batch = lgd_field_int(L, CFG, what, "batch", 32, 1);
     }
     lua_getfield(L, CFG, "drop_last");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        return lgd_error(L, "%s: 'drop_last' must be true or false, got %s", what,
-                          luaL_typename(L, -1));
+        lgd_error(L, "%s: 'drop_last' must be true or false, got %s", what,
+                   luaL_typename(L, -1));
     cfg->drop_last = lua_toboolean(L, -1);
     lua_pop(L, 1);
-    /* regularizers: a list of gd.reg specs */
-    const gd_spec *regs[64];
+}
+
+/* regularizers = { gd.reg.l2{ ... }, ... } */
+static void read_regularizers(lua_State *L, run *r, const char *what)
+{
+    gd_train_config *cfg = &r->cfg;
     lua_getfield(L, CFG, "regularizers");
     if (!lua_isnil(L, -1)) {
         if (!lua_istable(L, -1) || lgd_testspec(L, -1))
-            return lgd_error(L, "%s: 'regularizers' must be a list of regularizer specs "
-                              "({ gd.reg.l2{ lambda = 1e-4 } })", what);
+            lgd_error(L, "%s: 'regularizers' must be a list of regularizer specs "
+                       "({ gd.reg.l2{ lambda = 1e-4 } })", what);
         lua_Integer n = luaL_len(L, -1);
         if (n > 64)
-            return lgd_error(L, "%s: at most 64 regularizers", what);
+            lgd_error(L, "%s: at most 64 regularizers", what);
         for (lua_Integer i = 1; i <= n; i++) {
             lua_geti(L, -1, i);
             const gd_spec *s = lgd_testspec(L, -1);
             if (!s || s->component->kind != GD_KIND_REGULARIZER) {
                 char got[160];
-                return lgd_error(L, "%s: regularizers[%d] must be a regularizer spec, got %s",
-                                  what, (int)i, lgd_describe_value(L, -1, got, sizeof got));
+                lgd_error(L, "%s: regularizers[%d] must be a regularizer spec, got %s",
+                           what, (int)i, lgd_describe_value(L, -1, got, sizeof got));
             }
-            regs[cfg->nregularizers++] = s;
+            r->regs[cfg->nregularizers++] = s;
             lua_pop(L, 1);
         }
     }
-    cfg->regularizers = regs;
+    cfg->regularizers = r->regs;
     lua_settop(L, CFG);
-    /* clip = { norm = c } or { value = c } */
+}
+
+/* clip = { norm = c } or { value = c } */
+static void read_clip(lua_State *L, run *r, const char *what)
+{
+    gd_train_config *cfg = &r->cfg;
     if (lua_getfield(L, CFG, "clip") != LUA_TNIL) {
         int ci = lua_gettop(L);
         if (!lua_istable(L, ci) || lgd_testspec(L, ci))
-            return lgd_error(L, "%s: 'clip' must be { norm = c } or { value = c }", what);
+            lgd_error(L, "%s: 'clip' must be { norm = c } or { value = c }", what);
         lua_getfield(L, ci, "norm");
         lua_getfield(L, ci, "value");
         int has_norm = !lua_isnil(L, -2), has_value = !lua_isnil(L, -1);
         if (has_norm == has_value)
-            return lgd_error(L, "%s: 'clip' takes one of { norm = c } or { value = c }", what);
+            lgd_error(L, "%s: 'clip' takes one of { norm = c } or { value = c }", what);
         int vi = has_norm ? -2 : -1;
         cfg->clip = has_norm ? GD_CLIP_NORM : GD_CLIP_VALUE;
         cfg->clip_value = lua_tonumber(L, vi);
         if (lua_type(L, vi) != LUA_TNUMBER || !(cfg->clip_value > 0) ||
             !isfinite(cfg->clip_value))
-            return lgd_error(L, "%s: clip.%s must be a number > 0", what,
-                              has_norm ? "norm" : "value");
+            lgd_error(L, "%s: clip.%s must be a number > 0", what,
+                       has_norm ? "norm" : "value");
     }
     lua_settop(L, CFG);
+}
+
+/* monitor = { every = n }; early_stopping = { patience =, restore_best =, min_delta = } */
+static void read_monitor(lua_State *L, run *r, const char *what)
+{
+    gd_train_config *cfg = &r->cfg;
     if (lua_getfield(L, CFG, "monitor") != LUA_TNIL) {
         luaL_argcheck(L, lua_istable(L, -1), 1, "gd.train: 'monitor' must be { every = n }");
         cfg->monitor_every = lgd_field_int(L, CFG + 1, "gd.train: monitor", "every", 100, 1);
@@ -391,23 +317,28 @@ static int train(lua_State *L)
     lua_settop(L, CFG);
     if (lua_getfield(L, CFG, "early_stopping") != LUA_TNIL) {
         if (!lua_istable(L, -1))
-            return lgd_error(L, "%s: 'early_stopping' must be { patience = n, restore_best = "
-                              "bool }", what);
+            lgd_error(L, "%s: 'early_stopping' must be { patience = n, restore_best = "
+                       "bool }", what);
         if (!r->val)
-            return lgd_error(L, "%s: early_stopping watches the validation loss: give "
-                              "'validation' too", what);
-        r->patience = lgd_field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
+            lgd_error(L, "%s: early_stopping watches the validation loss: give "
+                       "'validation' too", what);
+        r->rs.patience = lgd_field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
         lua_getfield(L, CFG + 1, "restore_best");
-        r->restore_best = lua_toboolean(L, -1);
+        r->rs.restore_best = lua_toboolean(L, -1);
         lua_getfield(L, CFG + 1, "min_delta");
-        r->min_delta = luaL_optnumber(L, -1, 0);
+        r->rs.min_delta = luaL_optnumber(L, -1, 0);
     }
     lua_settop(L, CFG);
+}
+
+/* on_epoch, on_step, progress, distributed. */
+static void read_callbacks(lua_State *L, run *r, const char *what)
+{
     lua_getfield(L, CFG, "on_epoch");
     lua_getfield(L, CFG, "on_step");
     for (int i = -2; i <= -1; i++)
         if (!lua_isnil(L, i) && !lua_isfunction(L, i))
-            return lgd_error(L, "%s: '%s' must be a function", what,
+            lgd_error(L, "%s: '%s' must be a function", what,
                               i == -2 ? "on_epoch" : "on_step");
     r->has_on_epoch = !lua_isnil(L, -2);
     r->has_on_step = !lua_isnil(L, -1);
@@ -416,42 +347,137 @@ static int train(lua_State *L)
     r->bar = isatty(STDERR_FILENO);   /* a live bar on terminals, lines otherwise */
     lua_settop(L, CFG);
     lgd_run_distributed(L, r);
+}
 
-    /* ---- the model: a sequential spec is built fresh with the seed ---- */
+/* The model: a sequential spec is built fresh with the seed (not for a
+ * resumed run, which keeps its model), a model is trained as it is. */
+static void read_model(lua_State *L, run *r, const char *what, const gd_checkpoint *ck)
+{
+    gd_train_config *cfg = &r->cfg;
     lua_getfield(L, CFG, "model");
     if (lua_isnil(L, -1))
-        return lgd_error(L, "%s: 'model' is required (gd.sequential{ ... })", what);
+        lgd_error(L, "%s: 'model' is required (gd.sequential{ ... })", what);
     if (lgd_is_sequential(L, -1)) {
         if (ck)
-            return lgd_error(L, "%s: a resumed run keeps its model", what);
+            lgd_error(L, "%s: a resumed run keeps its model", what);
         lgd_model_build(L, CFG + 1, gd_dataset_sample_shape(cfg->train), cfg->seed);
         lua_replace(L, MODEL);
         lua_settop(L, MODEL);
     } else if (!luaL_testudata(L, -1, LGD_MODEL)) {
         char got[160];
-        return lgd_error(L, "%s: 'model' must be gd.sequential{ ... } or a model, got %s", what,
-                          lgd_describe_value(L, -1, got, sizeof got));
+        lgd_error(L, "%s: 'model' must be gd.sequential{ ... } or a model, got %s", what,
+                   lgd_describe_value(L, -1, got, sizeof got));
     }
     lgd_model *md = lgd_checkmodel(L, MODEL);
     cfg->model = r->m = md->m;
     if (ck)
         cfg->horizon_epochs = ck->state.horizon_epochs;
+}
 
-    /* ---- the trainer ---- */
-    ltrainer *t = lua_newuserdatauv(L, sizeof *t, 0);   /* TRAINER */
-    t->tr = NULL;
-    luaL_setmetatable(L, LGD_TRAINER);
-    gd_error err;
-    if (!(t->tr = gd_trainer_new(cfg, &err)))
-        return lgd_raise(L, &err);
-    gd_trainer *tr = r->tr = t->tr;
-    lua_getfield(L, CFG, "loss");
-    lgd_model_set_loss(L, MODEL, -1);
+/* ---- the core's run, and its hooks ---- */
+
+typedef struct lrun {
+    gd_run *run;
+} lrun;
+
+static int run_gc(lua_State *L)
+{
+    lrun *t = luaL_checkudata(L, 1, LGD_TRAINER);
+    gd_run_free(t->run);
+    t->run = NULL;
+    return 0;
+}
+
+/* A callback raised: its error stays on top of the stack, and the run ends
+ * (GD_RUN_ABORTED) for train() to raise it again. */
+static gd_status call_lua(lua_State *L, int nargs, int nresults)
+{
+    return lua_pcall(L, nargs, nresults, 0) == LUA_OK ? GD_OK : GD_EINVAL;
+}
+
+/* After each step, when there is a bar to draw or an on_step to call. */
+static gd_status hook_step(void *ctx, gd_run *gr, const gd_run_step *s)
+{
+    run *r = ctx;
+    lua_State *L = r->L;
+    if (r->show_bar &&
+        (s->k == s->first + 1 || s->now - r->last_draw >= 0.1 || s->res->epoch_done)) {
+        r->last_draw = s->now;
+        draw_bar(r, gd_run_trainer(gr), s);
+    }
+    if (!r->has_on_step)
+        return GD_OK;
+    lua_getfield(L, CFG, "on_step");
+    lua_createtable(L, 0, 4);
+    lgd_setint(L, "step", (lua_Integer)s->res->step);
+    lgd_setint(L, "epoch", (lua_Integer)s->res->epoch);
+    lgd_setnum(L, "loss", s->res->loss);
+    lgd_setnum(L, "lr", s->res->lr);
+    return call_lua(L, 1, 0);
+}
+
+/* After each epoch's end: its record into the history table, the progress
+ * line, on_epoch (returning false stops the run). */
+static gd_status hook_epoch(void *ctx, gd_run *gr, const gd_epoch_record *e, bool *stop)
+{
+    (void)gr;
+    run *r = ctx;
+    lua_State *L = r->L;
+    lgd_push_epoch(L, e);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, EPOCHS, (lua_Integer)e->epoch);
+    if (r->progress)
+        print_epoch_line(r, e);
+    if (r->has_on_epoch) {
+        lua_getfield(L, CFG, "on_epoch");
+        lua_insert(L, -2);
+        if (call_lua(L, 1, 1) != GD_OK)
+            return GD_EINVAL;
+        *stop = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    }
     lua_pop(L, 1);
-    lgd_model_set_labels(L, MODEL, cfg->train);
-    lua_createtable(L, (int)cfg->epochs, 0);               /* EPOCHS */
-    /* SPECS: what the trainer borrows, anchored here rather than in the
-     * caller's table, which a callback could change mid-run. */
+    return GD_OK;
+}
+
+static void hook_early_stop(void *ctx, gd_run *gr, int64_t e)
+{
+    run *r = ctx;
+    const gd_run_result *res = gd_run_result_of(gr);
+    if (r->progress)
+        fprintf(stderr, "early stopping after epoch %lld: no validation loss improvement for "
+                "%lld epochs (best %.4f at epoch %lld)\n", (long long)e,
+                (long long)r->rs.patience, res->best, (long long)res->best_epoch);
+}
+
+/* The run's config from the options read, and the core's run in RUN. */
+static void make_run(lua_State *L, run *r)
+{
+    r->L = L;
+    r->show_bar = r->progress && r->bar && !r->has_on_step;
+    r->n = gd_dataset_size(r->cfg.train);
+    r->batch = gd_batch_size(r->cfg.batch, r->n);
+    gd_run_config c = {
+        .train = r->cfg,
+        .validation = r->val,
+        .settings = r->rs,
+        .checkpoints = r->ckpt != 0,
+        .stop = lgd_interrupt_flag(),
+        .hooks = { r, r->show_bar || r->has_on_step ? hook_step : NULL, hook_epoch,
+                   hook_early_stop },
+    };
+    lrun *t = lua_newuserdatauv(L, sizeof *t, 0);
+    t->run = NULL;
+    luaL_setmetatable(L, LGD_TRAINER);
+    lua_replace(L, RUN);
+    gd_error err;
+    if (!(t->run = r->run = gd_run_new(&c, &err)))
+        lgd_raise(L, &err);
+}
+
+/* The trainer borrows these: anchored in SPECS rather than in the caller's
+ * table, which a callback could change mid-run. */
+static void anchor_specs(lua_State *L)
+{
     static const char *const borrowed[] = { "loss", "optimizer", "schedule", "data",
                                             "validation", "regularizers", NULL };
     lua_newtable(L);
@@ -468,126 +494,71 @@ static int train(lua_State *L)
         }
         lua_setfield(L, -2, borrowed[i]);
     }
-    if (r->restore_best)                                    /* SNAP */
-        r->snap = lua_newuserdatauv(L, (size_t)(gd_model_state_size(r->m) + 1) * sizeof(float),
-                                    0);
-    else
-        lua_pushnil(L);
-    lua_newtable(L);                                        /* ANCHOR */
-    r->n = gd_dataset_size(cfg->train);
-    r->batch = cfg->batch == 0 || cfg->batch > r->n ? r->n : cfg->batch;
+    lua_replace(L, SPECS);
+}
 
-    /* ---- checkpoints and resuming ---- */
-    lgd_run_checkpoints(L, r);
-    lgd_run_distributed_checkpoints(r);
-    if (ck)
-        lgd_run_restore(L, r, ck, fork_mode);
-    lua_settop(L, ANCHOR);
-    enter_training_scope(L);                                /* SCOPE */
-    lgd_run_claim(L, r);
+static const char *status_name(gd_run_status st)
+{
+    return st == GD_RUN_OK ? "ok" : st == GD_RUN_DIVERGED ? "diverged" : "failed";
+}
 
-    /* ---- the run ---- */
-    const char *status = "ok";
-    const char *failure = NULL;
-    r->t_run = lgd_now();
-    int64_t first_step = gd_trainer_steps_done(tr);
-    for (int64_t e = gd_trainer_epochs_done(tr) + 1; e <= cfg->epochs && !r->stopped; e++) {
-        double t0 = lgd_now();
-        int64_t k = gd_trainer_steps_done(tr) - (e - 1) * gd_trainer_steps_per_epoch(tr);
-        int64_t first = k;
-        double last_draw = 0;
-        gd_step_result res = { 0 };
-        gd_status st = GD_OK;
-        int show_bar = r->progress && r->bar && !r->has_on_step;
-        do {
-            if ((st = gd_trainer_step(tr, &res, &err)) != GD_OK)
-                break;
-            k++;
-            if (show_bar) {
-                double tn = lgd_now();
-                if (tn - last_draw >= 0.1 || res.epoch_done) {
-                    last_draw = tn;
-                    draw_bar(r, e, k, t0, tn, first);
-                }
-            }
-            if (r->has_on_step) {
-                lua_getfield(L, CFG, "on_step");
-                lua_createtable(L, 0, 4);
-                lgd_setint(L, "step", (lua_Integer)res.step);
-                lgd_setint(L, "epoch", (lua_Integer)res.epoch);
-                lgd_setnum(L, "loss", res.loss);
-                lgd_setnum(L, "lr", res.lr);
-                lua_call(L, 1, 0);
-            }
-            if (res.epoch_done)
-                break;   /* checkpoints and signals after the epoch's end */
-            if (r->ckpt && !r->rs.ckpt_every_epochs &&
-                gd_trainer_steps_done(tr) % r->rs.ckpt_every == 0 &&
-                (st = lgd_run_save_checkpoint(L, r, "periodic", &err)) != GD_OK)
-                break;
-            if (lgd_interrupted()) {
-                if (show_bar)
-                    fputs("\r\033[K", stderr);
-                return lgd_run_interrupt(L, r);
-            }
-        } while (!res.epoch_done);
-        if (show_bar && st != GD_OK)
-            fputs("\r\033[K", stderr);
-        if (st == GD_ENUMERIC) {
-            status = "diverged";
-            break;
-        }
-        if (st != GD_OK) {
-            status = "failed";
-            failure = lua_pushstring(L, err.msg);
-            break;
-        }
-        if ((failure = end_epoch(L, r, e, t0))) {
-            status = "failed";
-            break;
-        }
-        int64_t done = gd_trainer_steps_done(tr);
-        int due = r->ckpt && (r->rs.ckpt_every_epochs ? e % r->rs.ckpt_every == 0
-                                                      : done % r->rs.ckpt_every == 0);
-        if (due && e < cfg->epochs && !r->stopped &&
-            lgd_run_save_checkpoint(L, r, "periodic", &err) != GD_OK) {
-            status = "failed";
-            failure = lua_pushstring(L, err.msg);
-            break;
-        }
-        if (lgd_interrupted() && e < cfg->epochs && !r->stopped)
-            return lgd_run_interrupt(L, r);
+/* What the run's end says on stderr: where it diverged, why it failed. */
+static void report_end(const run *r, const gd_run_result *res, const gd_divergence *d)
+{
+    if (r->show_bar && res->status != GD_RUN_OK)
+        fputs("\r\033[K", stderr);
+    if (d && r->progress) {
+        int where = d->layer >= 0 || strcmp(d->reason, "not finite") == 0;
+        /* "loss exploded: ..." says where itself */
+        fprintf(stderr, "diverged at step %lld (epoch %lld)%s%s: %s\n", (long long)d->step,
+                (long long)d->epoch, where ? ", " : "",
+                where ? (d->layer >= 0 ? d->layer_name : "loss") : "", d->what);
+        if (res->last_ckpt_step >= 0)
+            fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
+                    r->rs.ckpt_path, (long long)res->last_ckpt_step);
     }
-    /* The last checkpoint holds the run as it ends (the weights of its last
-     * step even with restore_best, so that resuming with more epochs
-     * continues from there). Not after a divergence: the previous one is
-     * the last good state. Nor when this call took no step (a finished
-     * run resumed): the file already holds it. */
-    int64_t done = gd_trainer_steps_done(tr);
-    if (r->ckpt && strcmp(status, "ok") == 0 && done > first_step && r->last_ckpt_step != done &&
-        lgd_run_save_checkpoint(L, r, "final", &err) != GD_OK) {
-        status = "failed";
-        failure = lua_pushstring(L, err.msg);
-    }
-    int restored = 0;
-    if (r->snap && r->best_epoch > 0 && r->best_epoch < gd_trainer_epochs_done(tr) &&
-        strcmp(status, "ok") == 0) {
-        gd_model_copy_state(r->m, r->snap, false);
-        restored = 1;
-    }
+    if (res->error && r->progress)
+        fprintf(stderr, "training failed: %s\n", res->error);
+}
 
-    /* ---- the result ---- */
+/* run.history: the epochs (those this call ran keep the tables on_epoch
+ * saw) and the telemetry records. */
+static void push_history(lua_State *L, const run *r, const gd_run_result *res)
+{
+    lua_createtable(L, 0, 2);
+    for (int64_t i = 0; i < res->nepochs; i++)
+        if (lua_rawgeti(L, EPOCHS, (lua_Integer)i + 1) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lgd_push_epoch(L, &res->epochs[i]);
+            lua_rawseti(L, EPOCHS, (lua_Integer)i + 1);
+        } else {
+            lua_pop(L, 1);
+        }
+    lua_pushvalue(L, EPOCHS);
+    lua_setfield(L, -2, "epochs");
+    push_steps(L, gd_run_trainer(r->run), r->m);
+    lua_setfield(L, -2, "steps");
+    lua_setfield(L, -2, "history");
+}
+
+/* The run's table (gd.train's result). */
+static void push_result(lua_State *L, const run *r, const gd_checkpoint *ck, int fork_mode)
+{
+    const gd_run_result *res = gd_run_result_of(r->run);
+    gd_trainer *tr = gd_run_trainer(r->run);
+    const gd_divergence *d = gd_trainer_divergence(tr);
+    report_end(r, res, d);
     lua_createtable(L, 0, 12);
     lua_pushvalue(L, MODEL);
     lua_setfield(L, -2, "model");
-    lgd_setstr(L, "status", status);
-    lgd_setnum(L, "seconds", lgd_now() - r->t_run);
+    lgd_setstr(L, "status", status_name(res->status));
+    lgd_setnum(L, "seconds", res->seconds);
     lgd_setint(L, "steps", (lua_Integer)gd_trainer_steps_done(tr));
     lgd_setint(L, "epochs", (lua_Integer)gd_trainer_epochs_done(tr));
     lgd_setint(L, "steps_per_epoch", (lua_Integer)gd_trainer_steps_per_epoch(tr));
-    if (failure)
-        lgd_setstr(L, "error", failure);
-    if (r->ckpt && r->last_ckpt_step >= 0)
+    if (res->error)
+        lgd_setstr(L, "error", res->error);
+    if (r->ckpt && res->last_ckpt_step >= 0)
         lgd_setstr(L, "checkpoint", r->rs.ckpt_path);
     if (ck) {   /* where this run took over (plots mark a fork there) */
         lua_createtable(L, 0, 4);
@@ -595,51 +566,123 @@ static int train(lua_State *L)
         lua_setfield(L, -2, "path");
         lgd_setint(L, "step", (lua_Integer)ck->state.step);
         lgd_setnum(L, "epoch", (double)ck->state.epoch +
-                                   (double)ck->state.pos / (double)gd_dataset_size(cfg->train));
+                                   (double)ck->state.pos / (double)gd_dataset_size(r->cfg.train));
         lgd_setbool(L, "fork", fork_mode);
         lua_setfield(L, -2, "resumed_from");
     }
-    const gd_divergence *d = gd_trainer_divergence(tr);
     if (d) {
         push_divergence(L, d);
         lua_setfield(L, -2, "diverged");
-        int where = d->layer >= 0 || strcmp(d->reason, "not finite") == 0;
-        if (r->progress)   /* "loss exploded: ..." says where itself */
-            fprintf(stderr, "diverged at step %lld (epoch %lld)%s%s: %s\n", (long long)d->step,
-                    (long long)d->epoch, where ? ", " : "",
-                    where ? (d->layer >= 0 ? d->layer_name : "loss") : "", d->what);
-        if (r->progress && r->last_ckpt_step >= 0)
-            fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
-                    r->rs.ckpt_path, (long long)r->last_ckpt_step);
     }
-    if (failure && r->progress)
-        fprintf(stderr, "training failed: %s\n", failure);
-    if (r->patience > 0) {
-        lgd_setbool(L, "stopped_early", r->stopped);
-        if (r->best_epoch > 0) {
-            lgd_setint(L, "best_epoch", (lua_Integer)r->best_epoch);
-            lgd_setbool(L, "restored_best", restored);
+    if (r->rs.patience > 0) {
+        lgd_setbool(L, "stopped_early", res->stopped);
+        if (res->best_epoch > 0) {
+            lgd_setint(L, "best_epoch", (lua_Integer)res->best_epoch);
+            lgd_setbool(L, "restored_best", res->restored);
         }
     }
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, EPOCHS);
-    lua_setfield(L, -2, "epochs");
-    push_steps(L, tr, r->m);
-    lua_setfield(L, -2, "steps");
-    lua_setfield(L, -2, "history");
+    push_history(L, r, res);
+}
+
+/* run.diagnoses: the lecture's reading of the run's history
+ * (lua/diagnose.lua), printed unless progress = false or quiet_diagnoses. */
+static void add_diagnoses(lua_State *L)
+{
+    int run_at = lua_gettop(L);
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "gradus.diagnose");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "diagnose");
+    lua_pushvalue(L, run_at);
+    lua_pushvalue(L, CFG);
+    lua_call(L, 2, 1);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, run_at, "diagnoses");
+    lua_getfield(L, CFG, "progress");
+    int quiet = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
+    lua_getfield(L, CFG, "quiet_diagnoses");
+    quiet |= lua_toboolean(L, -1);
+    lua_Integer n = luaL_len(L, -3);
+    for (lua_Integer i = 1; !quiet && i <= n; i++) {
+        lua_rawgeti(L, -3, i);
+        lua_getfield(L, -1, "message");
+        fprintf(stderr, "diagnosis: %s\n", luaL_tolstring(L, -1, NULL));
+        lua_pop(L, 3);
+    }
+    lua_settop(L, run_at);
+}
+
+/* gd.train(options [, internal]): options into a run's config, the core's
+ * run (core/run.h), its result as a table. */
+static int train(lua_State *L)
+{
+    const char *what = "gd.train";
+    if (!lua_istable(L, 1))
+        return lgd_error(L, "gd.train: expects a table of options (gd.train{ model = ..., "
+                         "... }), got %s", luaL_typename(L, 1));
+    lua_settop(L, 2);
+    read_options(L);
+    run R, *r = &R;
+    memset(r, 0, sizeof R);
+    gd_checkpoint *ck = NULL;
+    int fork_mode = 0;
+    if (lua_getfield(L, CFG, "_resume") != LUA_TNIL) {
+        ck = lgd_testcheckpoint(L, -1);
+        lua_getfield(L, CFG, "_fork");
+        fork_mode = lua_toboolean(L, -1);
+        if (!ck)
+            return lgd_error(L, "%s: not a checkpoint to resume (use gd.resume)", what);
+    }
+    lua_settop(L, CFG);
+    read_basics(L, r, what);
+    read_regularizers(L, r, what);
+    read_clip(L, r, what);
+    read_monitor(L, r, what);
+    read_callbacks(L, r, what);
+    read_model(L, r, what, ck);
+    lua_settop(L, SCOPE - 1);                               /* RUN, EPOCHS, SPECS, ANCHOR */
+    lua_createtable(L, (int)r->cfg.epochs, 0);
+    lua_replace(L, EPOCHS);
     lua_newtable(L);
-    lua_setfield(L, -2, "diagnoses");   /* filled by the Lua layer when loaded */
-    /* Free the trainer now rather than at the next collection: it holds the
-     * run's batch buffers. */
-    gd_trainer_free(tr);
-    t->tr = NULL;
+    lua_replace(L, ANCHOR);
+    anchor_specs(L);
+    lgd_run_checkpoints(L, r);
+    lgd_run_distributed_checkpoints(r);
+    r->rs.has_validation = r->val != NULL;
+    make_run(L, r);
+    r->rs = gd_run_config_of(r->run)->settings;   /* with the data's identity */
+    lua_getfield(L, CFG, "loss");
+    lgd_model_set_loss(L, MODEL, -1);
+    lua_pop(L, 1);
+    lgd_model_set_labels(L, MODEL, r->cfg.train);
+    if (ck)
+        lgd_run_restore(L, r, ck, fork_mode);
+    lua_settop(L, ANCHOR);
+    enter_training_scope(L);                                /* SCOPE */
+    lgd_run_claim(L, r);
+    r->t_run = gd_run_clock();
+    gd_run_status st = gd_run_execute(r->run);
+    if (st == GD_RUN_ABORTED)
+        return lua_error(L);        /* a callback's error, on top */
+    if (st == GD_RUN_INTERRUPTED) {
+        if (r->show_bar)
+            fputs("\r\033[K", stderr);
+        return lgd_run_interrupt(L, r);
+    }
+    push_result(L, r, ck, fork_mode);
+    add_diagnoses(L);
+    /* Free the run now rather than at the next collection: it holds the
+     * batch buffers. */
+    lrun *t = lua_touserdata(L, RUN);
+    gd_run_free(t->run);
+    t->run = r->run = NULL;
     return 1;
 }
 
 void lgd_open_train(lua_State *L)
 {
     static const luaL_Reg meta[] = {
-        { "__gc", trainer_gc },
+        { "__gc", run_gc },
         { NULL, NULL },
     };
     luaL_newmetatable(L, LGD_TRAINER);

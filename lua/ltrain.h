@@ -1,6 +1,7 @@
 /*
- * lua/ltrain.h: what ltrain.c (gd.train's loop) and ltrain_checkpoint.c
- * (its checkpoints, signals and resuming) share. Internal to the binding.
+ * lua/ltrain.h: what ltrain.c (gd.train, the binding of core/run.h) and
+ * ltrain_checkpoint.c (its checkpoints, signals and resuming) share.
+ * Internal to the binding.
  */
 #ifndef GRADUS_LUA_LTRAIN_H
 #define GRADUS_LUA_LTRAIN_H
@@ -8,32 +9,28 @@
 #include "checkpoint.h"
 #include "lapi.h"
 #include "lgradus.h"
+#include "run.h"
 #include "train.h"
 
 /* Stack slots of gd.train (absolute indices). */
-enum { CFG = 1, MODEL, TRAINER, EPOCHS, SPECS, SNAP, ANCHOR, SCOPE };
+enum { CFG = 1, MODEL, RUN, EPOCHS, SPECS, ANCHOR, SCOPE };
 
-/* Everything the loop needs between steps. */
+/* The options read from the table, before and while the core's run
+ * (core/run.h) runs. */
 typedef struct run {
     gd_train_config cfg;
     const gd_dataset *val;
-    gd_trainer *tr;
     gd_model *m;
+    const gd_spec *regs[64];
     int64_t n, batch;
-    int progress, bar, has_on_step, has_on_epoch;
-    double t_run;
-    /* early stopping */
-    int64_t patience, best_epoch, wait;
-    double min_delta, best;
-    int restore_best, stopped;
-    float *snap;
-    /* checkpoints */
+    int progress, bar, show_bar, has_on_step, has_on_epoch;
+    double t_run, last_draw;    /* the progress bar's clock */
     int ckpt;
     gd_run_settings rs;
-    int64_t last_ckpt_step;     /* -1: none written by this run */
+    gd_run *run;                /* the core's run, once made */
+    lua_State *L;
 } run;
 
-double lgd_now(void);
 /* An integer field >= min of the table at idx, or def when absent. */
 int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
                       int64_t min);
@@ -42,8 +39,9 @@ void lgd_setnum_finite(lua_State *L, const char *k, double v);
 /* An epoch's history record as a table. */
 void lgd_push_epoch(lua_State *L, const gd_epoch_record *e);
 
+/* ltrain_checkpoint.c: the checkpoint option; the error a stop by a
+ * signal raises; continuing a loaded checkpoint's run. */
 void lgd_run_checkpoints(lua_State *L, run *r);
-gd_status lgd_run_save_checkpoint(lua_State *L, run *r, const char *reason, gd_error *err);
 int lgd_run_interrupt(lua_State *L, run *r);
 void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
 

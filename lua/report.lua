@@ -534,7 +534,8 @@ function M.plot(gd, p)
   local script = table.concat(blocks) .. string.format(
     "set terminal %s\nset output \"%s.tmp\"\nset title \"%s\"\nset xlabel \"%s\"\nset ylabel \"%s\"\nset grid\nset key outside right\n%s%splot %s\nunset output\n",
     term, p.file, esc(p.title or ""), esc(p.xlabel or ""), esc(p.ylabel or ""),
-    p.logx and "set logscale x\n" or "", p.logy and "set logscale y\n" or "", table.concat(plots_, ", \\\n  "))
+    p.logx and "set logscale x\nset format x \"%g\"\n" or "",
+    p.logy and "set logscale y\nset format y \"%g\"\n" or "", table.concat(plots_, ", \\\n  "))
   run_gnuplot(script, { p.file })
   return p.file
 end

@@ -87,7 +87,7 @@ local function prepare(gd, path, opts, fork)
   return cfg, { resume = ck, fork = fork, path = path, epochs_given = opts.epochs ~= nil }
 end
 
--- train: gd.train's own runner (lua/glue.lua), which takes the checkpoint.
+-- train: the C gd.train (lua/ltrain.c), which takes the checkpoint.
 function M.resume(gd, path, opts, train)
   if type(path) ~= "string" then
     error("gd.resume: expects a checkpoint path, got " .. type(path), 2)

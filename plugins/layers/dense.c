@@ -15,13 +15,23 @@
  *
  * Choices: the bias is written into y before the product and sgemm adds x Wᵀ
  * on top (beta = 1), so y is traversed once more, not twice.
+ *
+ * activation = "relu" fuses a ReLU into the layer: y = max(0, x Wᵀ + b),
+ * the bias and the ReLU applied in one pass over the product (sgemm with
+ * beta = 0), and in backward the ReLU's mask is applied to dy once, into
+ * the layer's scratch, which the three products then read. The numbers are
+ * those of dense followed by relu up to the rounding of where the bias is
+ * added (after the product here, before it unfused).
  */
 #include <limits.h>
 #include <stdlib.h>
 
 #include <gradus/gradus.h>
+#include <gradus/kernels.h>
 
-enum { UNITS, INIT, BIAS };
+enum { UNITS, INIT, BIAS, ACTIVATION };
+
+static const char *const activations[] = { "none", "relu", NULL };
 
 static const gd_option_spec options[] = {
     { .name = "units", .type = GD_OPT_INTEGER, .flags = GD_OPT_REQUIRED | GD_OPT_HAS_MIN,
@@ -29,11 +39,13 @@ static const gd_option_spec options[] = {
     GD_OPT_COMPONENT_OF("init", GD_KIND_INITIALIZER, "xavier_uniform",
                         "initializer of the weights (a name or a gd.init spec)"),
     GD_OPT_BOOL("bias", 1, "add a learned bias (starts at 0)"),
+    GD_OPT_CHOICE("activation", "none", activations,
+                  "none, or relu: y = max(0, x*W^T + b) fused into the layer"),
 };
 
 typedef struct dense {
     int in, out;
-    int bias;
+    int bias, relu;
     float *w, *b;    /* parameters (core arena) */
     float *gw, *gb;  /* their gradients (core arena) */
 } dense;
@@ -56,6 +68,7 @@ static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_lay
     d->in = (int)nin;
     d->out = (int)units;
     d->bias = gd_opt_bool(opts, BIAS);
+    d->relu = gd_opt_enum(opts, ACTIVATION) == 1;
 
     info->out = gd_shape_1(units);
     info->nparams = d->bias ? 2 : 1;
@@ -69,9 +82,9 @@ static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_lay
             .fan_in = nin, .fan_out = units, .init = NULL, .init_value = 0.0f,
         };
     info->nbuffers = 0;
-    info->scratch_per_sample = 0;
+    info->scratch_per_sample = d->relu ? units : 0; /* the masked dy */
     info->scratch_fixed = 0;
-    info->activation = GD_ACT_NONE;
+    info->activation = d->relu ? GD_ACT_RELU : GD_ACT_NONE;
     *self = d;
     return GD_OK;
 }
@@ -102,43 +115,41 @@ static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_ten
     if (n > INT_MAX)
         return gd_fail(err, GD_EINVAL, "dense: batch of %lld is too large", (long long)n);
     float beta = 0.0f;
-    if (d->bias) {
-        for (int64_t r = 0; r < n; r++) {
-            float *restrict yr = y->data + r * d->out;
-            for (int j = 0; j < d->out; j++)
-                yr[j] = d->b[j];
-        }
+    if (d->bias && !d->relu) {
+        gd_k_fill_rows(n, d->out, d->b, y->data);
         beta = 1.0f;
     }
     /* y[n, out] = x[n, in] · W[out, in]ᵀ (+ y) */
     ctx->host->sgemm(0, 1, (int)n, d->out, d->in, 1.0f, x->data, d->in, d->w, d->in, beta,
                      y->data, d->out);
+    if (d->relu && d->bias)
+        gd_k_bias_relu(n, d->out, d->b, y->data);
+    else if (d->relu)
+        gd_k_relu_inplace(n * d->out, y->data);
     return GD_OK;
 }
 
 static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                            const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
 {
-    (void)y;
     dense *d = self;
     int64_t n = gd_tensor_rows(x);
     if (n == 0)
         return;
-    /* grad_W[out, in] += dy[n, out]ᵀ · x[n, in] */
-    ctx->host->sgemm(1, 0, d->out, d->in, (int)n, 1.0f, dy->data, d->out, x->data, d->in, 1.0f,
-                     d->gw, d->in);
-    if (d->bias) {
-        /* Row by row, so dy is read contiguously; gb stays in cache. */
-        float *restrict gb = d->gb;
-        for (int64_t r = 0; r < n; r++) {
-            const float *restrict dyr = dy->data + r * d->out;
-            for (int j = 0; j < d->out; j++)
-                gb[j] += dyr[j];
-        }
+    const float *g = dy->data;
+    if (d->relu) {
+        gd_k_relu_mask(n * d->out, y->data, dy->data, ctx->scratch);
+        g = ctx->scratch;
     }
+    /* grad_W[out, in] += dy[n, out]ᵀ · x[n, in] */
+    ctx->host->sgemm(1, 0, d->out, d->in, (int)n, 1.0f, g, d->out, x->data, d->in, 1.0f,
+                     d->gw, d->in);
+    /* Row by row, so dy is read contiguously; gb stays in cache. */
+    if (d->bias)
+        gd_k_add_rows(n, d->out, g, d->gb);
     /* dx[n, in] = dy[n, out] · W[out, in] */
     if (dx)
-        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, dy->data, d->out, d->w, d->in, 0.0f,
+        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, g, d->out, d->w, d->in, 0.0f,
                          dx->data, d->in);
 }
 

@@ -5,6 +5,8 @@
  * as PyTorch does). A unit whose output is 0 for every sample gets no
  * gradient at all: the "dead ReLU" the core counts from info->activation.
  */
+#include <gradus/kernels.h>
+
 #include "elementwise.h"
 
 static gd_status relu_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
@@ -18,11 +20,7 @@ static gd_status relu_forward(void *self, const gd_layer_ctx *ctx, const gd_tens
                               gd_tensor *y, gd_error *err)
 {
     (void)self, (void)ctx, (void)err;
-    int64_t n = gd_tensor_numel(x);
-    const float *restrict xs = x->data;
-    float *restrict ys = y->data;
-    for (int64_t i = 0; i < n; i++)
-        ys[i] = xs[i] > 0 ? xs[i] : 0.0f;
+    gd_k_relu(gd_tensor_numel(x), x->data, y->data);
     return GD_OK;
 }
 
@@ -32,11 +30,7 @@ static void relu_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *
     (void)self, (void)ctx, (void)y;
     if (!dx)
         return;
-    int64_t n = gd_tensor_numel(x);
-    const float *restrict xs = x->data, *restrict g = dy->data;
-    float *restrict out = dx->data;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = xs[i] > 0 ? g[i] : 0.0f;
+    gd_k_relu_backward(gd_tensor_numel(x), x->data, dy->data, dx->data);
 }
 
 static const gd_layer_vtable vtable = {

@@ -28,6 +28,7 @@
 #include <math.h>
 
 #include <gradus/gradus.h>
+#include <gradus/kernels.h>
 
 enum { LR, BETA1, BETA2, EPS, EPS_INSIDE, BIAS_CORRECTION };
 
@@ -61,34 +62,6 @@ typedef struct consts {
     float eps;
 } consts;
 
-/* The two fused passes. The arrays are restrict parameters (GCC ignores
- * restrict on locals), so they vectorize without a runtime alias check. */
-static void update_inside(int64_t n, float *restrict x, const float *restrict g,
-                          float *restrict m, float *restrict v, consts k)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float gi = g[i];
-        const float mi = k.a1 * m[i] + k.c1 * gi;
-        const float vi = k.a2 * v[i] + k.c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        x[i] -= k.step * (mi / sqrtf(vi * k.bc2 + k.eps));
-    }
-}
-
-static void update_outside(int64_t n, float *restrict x, const float *restrict g,
-                           float *restrict m, float *restrict v, consts k)
-{
-    for (int64_t i = 0; i < n; i++) {
-        const float gi = g[i];
-        const float mi = k.a1 * m[i] + k.c1 * gi;
-        const float vi = k.a2 * v[i] + k.c2 * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        x[i] -= k.step * (mi / (sqrtf(vi) / k.bc2 + k.eps));
-    }
-}
-
 static void adam_step(const gd_options *opts, const gd_optim_state *st, const gd_optim_span *sp)
 {
     const double b1 = gd_opt_num(opts, BETA1), b2 = gd_opt_num(opts, BETA2);
@@ -102,10 +75,13 @@ static void adam_step(const gd_options *opts, const gd_optim_state *st, const gd
         .bc2 = inside ? (float)(1.0 / bc2) : (float)sqrt(bc2),
         .eps = (float)gd_opt_num(opts, EPS),
     };
+    /* The fused passes: gradus/kernels.h (vectorized, with a scalar twin). */
     if (inside)
-        update_inside(sp->n, sp->x, sp->g, sp->slot[0], sp->slot[1], k);
+        gd_k_adam_inside(sp->n, sp->x, sp->g, sp->slot[0], sp->slot[1], k.a1, k.c1, k.a2, k.c2,
+                         k.step, k.bc2, k.eps);
     else
-        update_outside(sp->n, sp->x, sp->g, sp->slot[0], sp->slot[1], k);
+        gd_k_adam_outside(sp->n, sp->x, sp->g, sp->slot[0], sp->slot[1], k.a1, k.c1, k.a2,
+                          k.c2, k.step, k.bc2, k.eps);
 }
 
 /* Mean over the span of the per-element step size applied to mh:

@@ -119,7 +119,7 @@ T.test("report writes a table, CSV, JSON and plots", function()
   f:close()
   assert(doc.manifest.gradus_version == gd.version)
   assert(#doc.manifest.plugins > 0 and doc.manifest.plugins[1].sha256:match("^%x+$"))
-  assert(doc.manifest.blas:find("OpenBLAS"))
+  assert(doc.manifest.blas:match("^onednn %(oneDNN") or doc.manifest.blas:match("^openblas %(OpenBLAS"))
   assert(#doc.variants == 2 and #doc.variants[1].runs == 2)
   assert(doc.summary[2].name == "adam" and type(doc.summary[2].win_rate) == "number")
   -- PNGs: signature, IHDR size, plausible file size

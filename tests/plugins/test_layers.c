@@ -427,6 +427,55 @@ static void test_layers_fd_dense(void)
              gd_shape_1(5), 1, true, false);
 }
 
+/* dense{activation = "relu"} computes what dense then relu compute: the
+ * same units zeroed, values and gradients within the rounding of where the
+ * bias is added. */
+static void test_layers_dense_fused_relu(void)
+{
+    enum { B = 5, IN = 7, OUT = 6 };
+    gd_error err;
+    lh_layer fused, plain, relu;
+    gd_spec *sf = test_spec(GD_KIND_LAYER, "dense", "units", 'i', (long long)OUT, "activation",
+                            's', "relu", NULL);
+    gd_spec *sp = test_spec(GD_KIND_LAYER, "dense", "units", 'i', (long long)OUT, NULL);
+    gd_spec *sr = test_spec(GD_KIND_LAYER, "relu", NULL);
+    gd_shape in = gd_shape_1(IN), out = gd_shape_1(OUT);
+    CU_ASSERT_EQUAL_FATAL(lh_create(&fused, sf, &in, B, NULL, NULL, 3, &err), GD_OK);
+    CU_ASSERT_EQUAL_FATAL(lh_create(&plain, sp, &in, B, NULL, NULL, 3, &err), GD_OK);
+    CU_ASSERT_EQUAL_FATAL(lh_create(&relu, sr, &out, B, NULL, NULL, 3, &err), GD_OK);
+    CU_ASSERT_EQUAL(fused.info.activation, GD_ACT_RELU);
+    gd_rng r = gd_rng_stream(5, 0);
+    float x[B * IN], dy[B * OUT];
+    fill_normal(&r, x, B * IN, 1.0);
+    fill_normal(&r, dy, B * OUT, 1.0);
+    for (int k = 0; k < OUT; k++) /* a bias that moves units across zero */
+        fused.params[1][k] = plain.params[1][k] = (float)(0.7 * gd_rng_normal(&r));
+    CU_ASSERT_EQUAL(lh_forward(&fused, x, true, &err), GD_OK);
+    CU_ASSERT_EQUAL(lh_forward(&plain, x, true, &err), GD_OK);
+    CU_ASSERT_EQUAL(lh_forward(&relu, plain.y, true, &err), GD_OK);
+    int zeros = 0;
+    for (int i = 0; i < B * OUT; i++) {
+        CU_ASSERT((fused.y[i] == 0) == (relu.y[i] == 0));
+        CU_ASSERT_DOUBLE_EQUAL(fused.y[i], relu.y[i], 1e-5);
+        zeros += fused.y[i] == 0;
+    }
+    CU_ASSERT(zeros > 0 && zeros < B * OUT);
+    lh_backward(&fused, x, dy, true, true);
+    lh_backward(&relu, plain.y, dy, true, true);
+    lh_backward(&plain, x, relu.dx, true, true);
+    for (int i = 0; i < B * IN; i++)
+        CU_ASSERT_DOUBLE_EQUAL(fused.dx[i], plain.dx[i], 1e-5);
+    for (int p = 0; p < 2; p++)
+        for (int64_t i = 0; i < fused.param_numel[p]; i++)
+            CU_ASSERT_DOUBLE_EQUAL(fused.grads[p][i], plain.grads[p][i], 1e-5);
+    lh_free(&fused);
+    lh_free(&plain);
+    lh_free(&relu);
+    gd_spec_free(sf);
+    gd_spec_free(sp);
+    gd_spec_free(sr);
+}
+
 static void test_layers_fd_activations(void)
 {
     fd_layer(test_spec(GD_KIND_LAYER, "sigmoid", NULL), gd_shape_1(6), 4, true, false);
@@ -626,6 +675,7 @@ int main(void)
     static const test_case cases[] = {
         TEST(test_layers_reference),
         TEST(test_layers_fd_dense),
+        TEST(test_layers_dense_fused_relu),
         TEST(test_layers_fd_activations),
         TEST(test_layers_fd_batchnorm),
         TEST(test_layers_fd_dropout),
