@@ -20,6 +20,7 @@
  * only when every section has checked out, so a bad file changes nothing.
  */
 #include "checkpoint.h"
+#include "model_layer.h"
 
 #include "optim.h"
 

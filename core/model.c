@@ -1,7 +1,7 @@
 /*
  * core/model.c: the sequential model and its parameter arena.
  */
-#include "model.h"
+#include "model_layer.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -251,6 +251,20 @@ gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int
 
 int gd_model_layer_count(const gd_model *m) { return m->nlayers; }
 gd_model_layer *gd_model_layer_at(gd_model *m, int i) { return &m->layers[i]; }
+const char *gd_model_layer_name(const gd_model_layer *l) { return l->name; }
+const gd_spec *gd_model_layer_spec(const gd_model_layer *l) { return l->spec; }
+const gd_shape *gd_model_layer_input(const gd_model_layer *l) { return &l->in; }
+const gd_shape *gd_model_layer_output(const gd_model_layer *l) { return &l->out; }
+int64_t gd_model_layer_scratch(const gd_model_layer *l, int64_t batch)
+{
+    return l->info.scratch_per_sample * batch + l->info.scratch_fixed;
+}
+gd_rng *gd_model_layer_rng(gd_model_layer *l) { return &l->rng; }
+int64_t gd_model_layer_param_count(const gd_model_layer *l) { return l->param_count; }
+int gd_model_layer_nparams(const gd_model_layer *l) { return l->nparams; }
+const gd_model_param *gd_model_layer_param(const gd_model_layer *l, int p) { return &l->params[p]; }
+int gd_model_layer_nbuffers(const gd_model_layer *l) { return l->nbuffers; }
+const gd_model_buffer *gd_model_layer_buffer(const gd_model_layer *l, int b) { return &l->buffers[b]; }
 const gd_shape *gd_model_input_shape(const gd_model *m) { return &m->in; }
 const gd_shape *gd_model_output_shape(const gd_model *m) { return &m->out; }
 int64_t gd_model_param_count(const gd_model *m) { return m->nparams; }
@@ -274,7 +288,7 @@ gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
         int64_t n = gd_shape_numel(&l->out);
         if (n > widest)
             widest = n;
-        int64_t s = l->info.scratch_per_sample * batch + l->info.scratch_fixed;
+        int64_t s = gd_model_layer_scratch(l, batch);
         ok = (acts[i] = aligned_alloc(64, (size_t)((batch * n * 4 + 63) / 64 * 64))) != NULL;
         if (ok && s > 0)
             ok = (scratch[i] = calloc((size_t)s, sizeof(float))) != NULL;

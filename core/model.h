@@ -34,20 +34,9 @@ typedef struct gd_model_buffer {
     int64_t numel;
 } gd_model_buffer;
 
-typedef struct gd_model_layer {
-    char name[32];              /* "dense1", "relu1", ... */
-    const gd_spec *spec;        /* owned by the model */
-    const gd_entry *entry;      /* where the component came from */
-    gd_layer_info info;
-    gd_shape in, out;           /* per-sample shapes */
-    void *self;                 /* plugin instance */
-    gd_rng rng;                 /* the layer's stream (dropout masks) */
-    int nparams;
-    gd_model_param params[GD_MAX_LAYER_PARAMS];
-    int nbuffers;
-    gd_model_buffer buffers[GD_MAX_LAYER_BUFFERS];
-    int64_t param_offset, param_count;  /* the layer's range in the arena */
-} gd_model_layer;
+/* A layer of a model: opaque outside core/ (its fields are in
+ * core/model_layer.h); the accessors below are what lua/ and cli/ read. */
+typedef struct gd_model_layer gd_model_layer;
 
 /* Create the layers in order from the per-sample input shape, allocate the
  * arenas and initialize parameters from stream ids derived from `seed` and
@@ -61,6 +50,20 @@ gd_status gd_model_init(gd_model *m, uint64_t seed, gd_error *err);
 
 int gd_model_layer_count(const gd_model *m);
 gd_model_layer *gd_model_layer_at(gd_model *m, int i);
+/* One layer's name ("dense1"), spec, per-sample shapes, the scratch its
+ * forward needs for `batch` samples, its RNG stream (dropout masks), its
+ * parameters (views into the model's arenas) and buffers. Do not free. */
+const char *gd_model_layer_name(const gd_model_layer *l);
+const gd_spec *gd_model_layer_spec(const gd_model_layer *l);
+const gd_shape *gd_model_layer_input(const gd_model_layer *l);
+const gd_shape *gd_model_layer_output(const gd_model_layer *l);
+int64_t gd_model_layer_scratch(const gd_model_layer *l, int64_t batch);
+gd_rng *gd_model_layer_rng(gd_model_layer *l);
+int64_t gd_model_layer_param_count(const gd_model_layer *l);
+int gd_model_layer_nparams(const gd_model_layer *l);
+const gd_model_param *gd_model_layer_param(const gd_model_layer *l, int p);
+int gd_model_layer_nbuffers(const gd_model_layer *l);
+const gd_model_buffer *gd_model_layer_buffer(const gd_model_layer *l, int b);
 /* One layer's forward or backward on tensors the caller provides (the Lua
  * layer primitive's; the model's own passes use them too). */
 gd_status gd_model_layer_forward(const gd_model_layer *l, const gd_layer_ctx *ctx,

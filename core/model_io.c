@@ -28,6 +28,7 @@
  *   gd.train on it starts a new run.
  */
 #include "checkpoint.h"
+#include "model_layer.h"
 #include "component.h"
 
 #include <stdlib.h>

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model.h"
+#include "model_layer.h"
 #include "train.h"
 
 typedef struct node {

@@ -21,6 +21,7 @@
  * resumed run checks against its own first step.
  */
 #include "train.h"
+#include "model_layer.h"
 
 #include "clock.h"
 #include "component.h"

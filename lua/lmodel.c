@@ -397,12 +397,12 @@ static int model_params(lua_State *L)
     int k = 0, nl = gd_model_layer_count(md->m);
     for (int i = 0; i < nl; i++) {
         gd_model_layer *l = gd_model_layer_at(md->m, i);
-        for (int p = 0; p < l->nparams; p++) {
-            const gd_model_param *mp = &l->params[p];
+        for (int p = 0; p < gd_model_layer_nparams(l); p++) {
+            const gd_model_param *mp = gd_model_layer_param(l, p);
             lua_createtable(L, 0, 5);
-            lua_pushfstring(L, "%s.%s", l->name, mp->info->name);
+            lua_pushfstring(L, "%s.%s", gd_model_layer_name(l), mp->info->name);
             lua_setfield(L, -2, "name");
-            lgd_setstr(L, "layer", l->name);
+            lgd_setstr(L, "layer", gd_model_layer_name(l));
             lgd_setstr(L, "role", role_name(mp->info->role));
             lgd_tensor_view(L, mp->value, &mp->info->shape, 1);
             lua_setfield(L, -2, "value");
@@ -421,13 +421,13 @@ static int model_buffers(lua_State *L)
     int k = 0, nl = gd_model_layer_count(md->m);
     for (int i = 0; i < nl; i++) {
         gd_model_layer *l = gd_model_layer_at(md->m, i);
-        for (int b = 0; b < l->nbuffers; b++) {
+        for (int b = 0; b < gd_model_layer_nbuffers(l); b++) {
             lua_createtable(L, 0, 3);
-            lua_pushfstring(L, "%s.%s", l->name, l->buffers[b].info->name);
+            lua_pushfstring(L, "%s.%s", gd_model_layer_name(l), gd_model_layer_buffer(l, b)->info->name);
             lua_setfield(L, -2, "name");
-            lgd_setstr(L, "layer", l->name);
-            gd_shape s = gd_shape_1(l->buffers[b].numel);
-            lgd_tensor_view(L, l->buffers[b].value, &s, 1);
+            lgd_setstr(L, "layer", gd_model_layer_name(l));
+            gd_shape s = gd_shape_1(gd_model_layer_buffer(l, b)->numel);
+            lgd_tensor_view(L, gd_model_layer_buffer(l, b)->value, &s, 1);
             lua_setfield(L, -2, "value");
             lua_rawseti(L, -2, ++k);
         }
@@ -531,16 +531,16 @@ static int model_summary(lua_State *L)
         gd_model_layer *l = gd_model_layer_at(md->m, i);
         char buf[512];
         lua_createtable(L, 0, 8);
-        lgd_setstr(L, "name", l->name);
-        lgd_setstr(L, "component", l->spec->component->name);
-        lgd_setstr(L, "spec", gd_spec_describe(l->spec, buf, sizeof buf));
-        lgd_push_shape(L, &l->in);
+        lgd_setstr(L, "name", gd_model_layer_name(l));
+        lgd_setstr(L, "component", gd_model_layer_spec(l)->component->name);
+        lgd_setstr(L, "spec", gd_spec_describe(gd_model_layer_spec(l), buf, sizeof buf));
+        lgd_push_shape(L, gd_model_layer_input(l));
         lua_setfield(L, -2, "input");
-        lgd_push_shape(L, &l->out);
+        lgd_push_shape(L, gd_model_layer_output(l));
         lua_setfield(L, -2, "output");
-        lgd_setstr(L, "input_text", lgd_shape_str(&l->in, buf, sizeof buf));
-        lgd_setstr(L, "output_text", lgd_shape_str(&l->out, buf, sizeof buf));
-        lgd_setint(L, "params", (lua_Integer)l->param_count);
+        lgd_setstr(L, "input_text", lgd_shape_str(gd_model_layer_input(l), buf, sizeof buf));
+        lgd_setstr(L, "output_text", lgd_shape_str(gd_model_layer_output(l), buf, sizeof buf));
+        lgd_setint(L, "params", (lua_Integer)gd_model_layer_param_count(l));
         lua_rawseti(L, -2, i + 1);
     }
     lua_setfield(L, -2, "layers");

@@ -367,14 +367,14 @@ static int layer_forward(lua_State *L)
         training = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
-    gd_shape want = batch_shape(x->shape.ndim ? x->shape.dim[0] : 1, &ml->in);
+    gd_shape want = batch_shape(x->shape.ndim ? x->shape.dim[0] : 1, gd_model_layer_input(ml));
     if (!lgd_shape_equal(&x->shape, &want)) {
         char a[64], b[96];
-        return lgd_error(L, "%s:forward: input has shape %s, expected %s", ml->name,
-                          shape_s(&x->shape, a), batch_str(&ml->in, b));
+        return lgd_error(L, "%s:forward: input has shape %s, expected %s", gd_model_layer_name(ml),
+                          shape_s(&x->shape, a), batch_str(gd_model_layer_input(ml), b));
     }
     int64_t batch = x->shape.dim[0];
-    int64_t need = ml->info.scratch_per_sample * batch + ml->info.scratch_fixed;
+    int64_t need = gd_model_layer_scratch(ml, batch);
     if (need > l->scratch_cap) {
         gd_shape ss = gd_shape_1(need);
         lgd_tensor_new(L, &ss);
@@ -388,16 +388,16 @@ static int layer_forward(lua_State *L)
      * the tensors it holds in between. */
     lgd_tensor *xs = lgd_tensor_copy(L, x->data, &x->shape);
     lua_setiuservalue(L, 1, 3);
-    gd_shape ys_shape = batch_shape(batch, &ml->out);
+    gd_shape ys_shape = batch_shape(batch, gd_model_layer_output(ml));
     lgd_tensor *ys = lgd_tensor_new(L, &ys_shape);
     lua_setiuservalue(L, 1, 4);
     l->forwarded = 0;
-    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, &ml->rng,
+    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, gd_model_layer_rng(ml),
                          scratch ? scratch->data : NULL };
     gd_tensor gx = as_gd(xs), gy = as_gd(ys);
     gd_error err;
     if (gd_model_layer_forward(ml, &ctx, &gx, &gy, &err) != GD_OK)
-        return lgd_error(L, "%s:forward: %s", ml->name, err.msg);
+        return lgd_error(L, "%s:forward: %s", gd_model_layer_name(ml), err.msg);
     l->forwarded = 1;
     l->training = training;
     lgd_tensor_copy(L, ys->data, &ys->shape);
@@ -411,7 +411,7 @@ static int layer_backward(lua_State *L)
     gd_model_layer *ml = layer0(l);
     lgd_tensor *dy = lgd_checktensor(L, 2);
     if (!l->forwarded)
-        return lgd_error(L, "%s:backward: call forward first", ml->name);
+        return lgd_error(L, "%s:backward: call forward first", gd_model_layer_name(ml));
     lua_getiuservalue(L, 1, 2);
     lgd_tensor *scratch = lua_touserdata(L, -1);
     lua_getiuservalue(L, 1, 3);
@@ -421,10 +421,10 @@ static int layer_backward(lua_State *L)
     if (!lgd_shape_equal(&dy->shape, &ys->shape)) {
         char a[64], b[64];
         return lgd_error(L, "%s:backward: gradient has shape %s, expected %s (the output's)",
-                          ml->name, shape_s(&dy->shape, a), shape_s(&ys->shape, b));
+                          gd_model_layer_name(ml), shape_s(&dy->shape, a), shape_s(&ys->shape, b));
     }
     lgd_tensor *dx = lgd_tensor_new(L, &xs->shape);
-    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), l->training, &ml->rng,
+    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), l->training, gd_model_layer_rng(ml),
                          scratch ? scratch->data : NULL };
     gd_tensor gx = as_gd(xs), gy = as_gd(ys), gdy = as_gd(dy), gdx = as_gd(dx);
     gd_model_layer_backward(ml, &ctx, &gx, &gy, &gdy, &gdx);
@@ -446,9 +446,9 @@ static int layer_params(lua_State *L)
 {
     llayer *l = checklayer(L, 1);
     gd_model_layer *ml = layer0(l);
-    lua_createtable(L, ml->nparams, 0);
-    for (int p = 0; p < ml->nparams; p++) {
-        const gd_model_param *mp = &ml->params[p];
+    lua_createtable(L, gd_model_layer_nparams(ml), 0);
+    for (int p = 0; p < gd_model_layer_nparams(ml); p++) {
+        const gd_model_param *mp = gd_model_layer_param(ml, p);
         lua_createtable(L, 0, 4);
         lgd_tensor_view(L, mp->value, &mp->info->shape, 1);
         lua_setfield(L, -2, "value");
@@ -465,9 +465,9 @@ static int layer_buffers(lua_State *L)
 {
     llayer *l = checklayer(L, 1);
     gd_model_layer *ml = layer0(l);
-    lua_createtable(L, ml->nbuffers, 0);
-    for (int b = 0; b < ml->nbuffers; b++) {
-        const gd_model_buffer *mb = &ml->buffers[b];
+    lua_createtable(L, gd_model_layer_nbuffers(ml), 0);
+    for (int b = 0; b < gd_model_layer_nbuffers(ml); b++) {
+        const gd_model_buffer *mb = gd_model_layer_buffer(ml, b);
         lua_createtable(L, 0, 2);
         gd_shape s = gd_shape_1(mb->numel);
         lgd_tensor_view(L, mb->value, &s, 1);
@@ -486,7 +486,7 @@ static int layer_zero_grad(lua_State *L)
 
 static int layer_output_shape(lua_State *L)
 {
-    lgd_push_shape(L, &layer0(checklayer(L, 1))->out);
+    lgd_push_shape(L, gd_model_layer_output(layer0(checklayer(L, 1))));
     return 1;
 }
 
@@ -494,8 +494,8 @@ static int layer_tostring(lua_State *L)
 {
     gd_model_layer *ml = layer0(checklayer(L, 1));
     char buf[512], a[64], b[64];
-    lua_pushfstring(L, "layer %s %s -> %s", gd_spec_describe(ml->spec, buf, sizeof buf),
-                    shape_s(&ml->in, a), shape_s(&ml->out, b));
+    lua_pushfstring(L, "layer %s %s -> %s", gd_spec_describe(gd_model_layer_spec(ml), buf, sizeof buf),
+                    shape_s(gd_model_layer_input(ml), a), shape_s(gd_model_layer_output(ml), b));
     return 1;
 }
 

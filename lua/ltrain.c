@@ -126,7 +126,7 @@ static void push_steps(lua_State *L, gd_trainer *tr, gd_model *m)
         for (int j = 0; j < nl; j++) {
             const gd_layer_telemetry *t = &r->layers[j];
             lua_createtable(L, 0, 8);
-            lgd_setstr(L, "name", gd_model_layer_at(m, j)->name);
+            lgd_setstr(L, "name", gd_model_layer_name(gd_model_layer_at(m, j)));
             lgd_setnum_finite(L, "grad_norm", t->grad_norm);
             lgd_setnum_finite(L, "param_norm", t->param_norm);
             lgd_setnum_finite(L, "update_ratio", t->update_ratio);

@@ -76,7 +76,7 @@ static bool same_model(gd_model *a, gd_model *b)
         memcmp(ia->dim, ib->dim, (size_t)ia->ndim * sizeof ia->dim[0]) != 0)
         return false;
     for (int i = 0; i < n; i++)
-        if (!same_spec(gd_model_layer_at(a, i)->spec, gd_model_layer_at(b, i)->spec))
+        if (!same_spec(gd_model_layer_spec(gd_model_layer_at(a, i)), gd_model_layer_spec(gd_model_layer_at(b, i))))
             return false;
     return true;
 }

@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "model_layer.h"   /* white-box: the layer's fields */
 #include "fs.h"
 #include "checkpoint.h"
 #include "clock.h"

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "model_layer.h"   /* white-box: the layer's fields */
 #include "checkpoint.h"
 #include "container.h"
 #include "files.h"

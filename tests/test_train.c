@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model_layer.h"   /* white-box: the layer's fields */
 #include "support.h"
 #include "train.h"
 
