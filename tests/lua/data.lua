@@ -133,11 +133,7 @@ local function check_rebuild(what, ds)
   return again
 end
 
-local function write_csv(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write_csv = T.spit
 
 T.test("test_data_recipe_synthetic_defaults_explicit", function()
   local cases = {

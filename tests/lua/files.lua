@@ -17,19 +17,7 @@ local function at(name) return scratch .. "/" .. name end
 
 local sh = T.sh
 
-local function slurp(p)
-  local f = io.open(p, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(p, s)
-  local f = assert(io.open(p, "wb"))
-  f:write(s)
-  f:close()
-end
+local slurp, spit = T.slurp, T.spit
 
 -- Names in dir, sorted (ls -A: hidden ones too).
 local function listing(dir)

@@ -6,12 +6,7 @@ local T = dofile(here .. "support.lua")
 local B = dofile(here .. "browser.lua")
 local gd = T.gd
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local function slurp(path) return assert(T.slurp(path), path) end
 
 local work = T.tmpdir()
 local spirals = gd.data.synthetic.spirals{ n = 300, classes = 2, noise = 0.05, seed = 3 }

@@ -225,6 +225,21 @@ function T.spec(ns, name, options, nested_ns)
   return T.gd[ns][name](opts)
 end
 
+-- A whole file's bytes (nil when it cannot be opened), and a file written whole.
+function T.slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+function T.spit(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
 -- A new empty directory under /tmp.
 function T.tmpdir()
   local p = os.tmpname()
