@@ -112,30 +112,37 @@ int64_t gd_batch_size(int64_t batch, int64_t n)
  * gradient. Refused before the run rather than met at the end of an epoch.
  * Matched by component name: the layer ABI has no "needs a batch of two"
  * field yet (that would be an ABI 1.x addition). */
-static gd_status check_batch_of_one(const gd_train_config *c, gd_error *err)
+/* A layer that declares a smallest training batch (gd_layer_info.min_batch;
+ * batchnorm: 2) refuses a run whose batches, the last partial one included,
+ * would be smaller, naming the data size, the batch and the remedies. */
+static gd_status check_min_batch(const gd_train_config *c, gd_error *err)
 {
     int64_t n = gd_dataset_size(c->train);
     int64_t batch = gd_batch_size(c->batch, n);
-    bool one = batch == 1 || (!c->drop_last && n % batch == 1);
-    const gd_model_layer *bn = NULL;
-    for (int i = 0; one && !bn && i < gd_model_layer_count(c->model); i++) {
+    int64_t last = c->drop_last || n % batch == 0 ? batch : n % batch;
+    for (int i = 0; i < gd_model_layer_count(c->model); i++) {
         const gd_model_layer *l = gd_model_layer_at(c->model, i);
-        if (strcmp(l->spec->component->name, "batchnorm") == 0)
-            bn = l;
+        int64_t min = l->info.min_batch;
+        if (batch >= min && last >= min)
+            continue;
+        char few[48] = "a batch of one sample";
+        if (min > 2)
+            snprintf(few, sizeof few, "a batch of fewer than %lld samples", (long long)min);
+        const char *what = l->spec->component->name;
+        if (batch < min)
+            return gd_fail(err, GD_EINVAL, "train: layer %s (%s) cannot train on %s, and %lld "
+                           "samples in batches of %lld make every batch %s: use a batch of at "
+                           "least %lld", l->name, what, few, (long long)n, (long long)batch,
+                           batch == 1 ? "one" : "too small", (long long)min);
+        int64_t other = batch + 1;
+        while (other < n && n % other != 0 && n % other < min)
+            other++;
+        return gd_fail(err, GD_EINVAL, "train: layer %s (%s) cannot train on %s, and %lld samples "
+                       "in batches of %lld leave a last batch of %lld: set drop_last = true, or "
+                       "use another batch size (%lld leaves none)", l->name, what, few,
+                       (long long)n, (long long)batch, (long long)last, (long long)other);
     }
-    if (!bn)
-        return GD_OK;
-    if (batch == 1)
-        return gd_fail(err, GD_EINVAL, "train: layer %s (batchnorm) cannot train on a batch of "
-                       "one sample, and %lld samples in batches of 1 make every batch one: use "
-                       "a batch of at least 2", bn->name, (long long)n);
-    int64_t other = batch + 1;
-    while (other < n && n % other == 1)
-        other++;
-    return gd_fail(err, GD_EINVAL, "train: layer %s (batchnorm) cannot train on a batch of one "
-                   "sample, and %lld samples in batches of %lld leave a last batch of 1: set "
-                   "drop_last = true, or use another batch size (%lld leaves none)", bn->name,
-                   (long long)n, (long long)batch, (long long)other);
+    return GD_OK;
 }
 
 static gd_status check_config(const gd_train_config *c, gd_error *err)
@@ -195,7 +202,7 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
                        "data has %lld targets", (long long)outw,
                        (long long)gd_dataset_target_width(c->train));
     }
-    return check_batch_of_one(c, err);
+    return check_min_batch(c, err);
 }
 
 /* The records are sized for the whole run up front (a step allocates

@@ -134,6 +134,12 @@ typedef struct gd_layer_info {
     int64_t scratch_per_sample;
     int64_t scratch_fixed;
     gd_activation_kind activation;
+    /* Added in ABI 1.1: the smallest training batch the layer can learn
+     * from (batchnorm: 2, a batch of one has no variance); 0 or 1: any. The
+     * core zeroes it before create and refuses a run whose batches (the
+     * last, partial one included) would be smaller. Write it only when
+     * GD_HAS_MEMBER(info, gd_layer_info, min_batch). */
+    int min_batch;
 } gd_layer_info;
 
 /* What forward and backward receive besides tensors. */

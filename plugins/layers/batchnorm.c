@@ -76,6 +76,8 @@ static gd_status bn_create(const gd_options *opts, const gd_shape *in, gd_layer_
     info->scratch_per_sample = c;   /* x-hat */
     info->scratch_fixed = c;        /* 1/sqrt(var + eps) */
     info->activation = GD_ACT_NONE;
+    if (GD_HAS_MEMBER(info, gd_layer_info, min_batch))
+        info->min_batch = 2;    /* one sample has no batch variance to normalize by */
     *self = b;
     return GD_OK;
 }
