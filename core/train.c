@@ -107,14 +107,12 @@ int64_t gd_batch_size(int64_t batch, int64_t n)
     return batch == 0 || batch > n ? n : batch;
 }
 
-/* Batch norm trains on batch statistics: a batch of one sample has no
- * variance, leaves the running variance as it was and passes a zero
- * gradient. Refused before the run rather than met at the end of an epoch.
- * Matched by component name: the layer ABI has no "needs a batch of two"
- * field yet (that would be an ABI 1.x addition). */
 /* A layer that declares a smallest training batch (gd_layer_info.min_batch;
- * batchnorm: 2) refuses a run whose batches, the last partial one included,
- * would be smaller, naming the data size, the batch and the remedies. */
+ * batchnorm: 2, since one sample has no variance: the running variance
+ * would stay as it was and the gradient would be zero) refuses a run whose
+ * batches, the last partial one included, would be smaller. Refused before
+ * the run, naming the data size, the batch and the remedies, rather than
+ * met at the end of an epoch. */
 static gd_status check_min_batch(const gd_train_config *c, gd_error *err)
 {
     int64_t n = gd_dataset_size(c->train);
