@@ -917,6 +917,15 @@ int64_t gd_trainer_epochs_done(const gd_trainer *tr) { return tr->epoch; }
 int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr) { return tr->steps_per_epoch; }
 int64_t gd_trainer_record_count(const gd_trainer *tr) { return tr->nrec; }
 
+void gd_trainer_diverge_after(gd_trainer *tr, int64_t epoch, const char *where, const char *what)
+{
+    gd_divergence *d = divergence_here(tr, "not finite");
+    d->step = tr->step > 0 ? tr->step - 1 : 0;
+    d->epoch = epoch;
+    snprintf(d->layer_name, sizeof d->layer_name, "%s", where);
+    snprintf(d->what, sizeof d->what, "%s", what);
+}
+
 const gd_divergence *gd_trainer_divergence(const gd_trainer *tr)
 {
     return tr->diverged ? &tr->div : NULL;

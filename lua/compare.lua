@@ -168,20 +168,35 @@ local function lr_used(v)
   return first and first.lr
 end
 
+-- The metric every run is compared on: val_loss when any run has one, so
+-- a win rate never sets one run's val_loss against another's train_loss.
+local function compared_metric(variants)
+  for _, v in ipairs(variants) do
+    for _, r in ipairs(v.runs) do
+      if r.metrics and stats.finite(r.metrics.val_loss) then return "val_loss" end
+    end
+  end
+  return "train_loss"
+end
+
 local function summarize(variants, ref)
   local summary = {}
+  local key = compared_metric(variants)
+  -- an "ok" run without that metric (a NaN val_loss in an older
+  -- results.json) is counted as diverged, never averaged over silently
+  local function finished(r) return r.status == "ok" and stats.finite(r.metrics[key]) end
   for vi, v in ipairs(variants) do
     local s = { name = v.name, n = 0, diverged = 0, mean = {}, std = {}, ci95 = {}, diff = {}, diff_ci95 = {} }
     for _, r in ipairs(v.runs) do
-      if r.status == "ok" then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
+      if finished(r) then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
     end
     for _, k in ipairs(metric_names) do
       local xs, ds = {}, {}
       for i, r in ipairs(v.runs) do
-        if r.status == "ok" then
+        if finished(r) then
           xs[#xs + 1] = r.metrics[k]
           local rr = ref.runs[i]
-          if rr and rr.status == "ok" then ds[#ds + 1] = r.metrics[k] - rr.metrics[k] end
+          if rr and finished(rr) then ds[#ds + 1] = r.metrics[k] - rr.metrics[k] end
         end
       end
       s.mean[k], s.std[k], s.ci95[k] = stats.describe(xs)
@@ -194,8 +209,8 @@ local function summarize(variants, ref)
       for i, r in ipairs(v.runs) do
         local rr = ref.runs[i]
         if rr then
-          local a = r.status == "ok" and objective(r.metrics) or math.huge
-          local b = rr.status == "ok" and objective(rr.metrics) or math.huge
+          local a = finished(r) and r.metrics[key] or math.huge
+          local b = finished(rr) and rr.metrics[key] or math.huge
           n = n + 1
           wins = wins + (a < b and 1 or (a == b and 0.5 or 0))
         end

