@@ -147,6 +147,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
 const gd_train_config *gd_trainer_config(const gd_trainer *tr);
 /* Mean loss over the current (or just finished) epoch's steps so far. */
 double gd_trainer_epoch_loss(const gd_trainer *tr);
+/* The regularizers' part of it (0 without any); NaN when unknown (the
+ * epoch was resumed from a checkpoint part way). */
+double gd_trainer_epoch_penalty(const gd_trainer *tr);
 
 /* Timing of step phases since creation, seconds (gather, forward, loss,
  * backward, update, and telemetry on monitored steps), for the benchmark.

@@ -197,7 +197,11 @@ static const lgd_key synthetic_docs[] = {
 
 static const lgd_key epoch_keys[] = {
     { "epoch", "integer", "", "from 1" },
-    { "train_loss", "number", "", "mean loss over the epoch's steps" },
+    { "train_loss", "number", "", "mean loss over the epoch's steps, penalty included" },
+    { "data_loss", "number", "(unknown: nil)",
+      "train_loss without the regularizers' penalty (what the diagnoses read)" },
+    { "penalty", "number", "(unknown: nil)",
+      "the regularizers' share of train_loss (0 without any; nil for epochs before a resume)" },
     { "val_loss", "number", "(no validation: nil)", "on the validation set after the epoch" },
     { "val_accuracy", "number", "(nil)", "classification only" },
     { "lr", "number", "", "the lr of the epoch's last step" },

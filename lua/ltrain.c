@@ -181,14 +181,28 @@ static void draw_bar(const run *r, gd_trainer *tr, const gd_run_step *s)
     fflush(stderr);
 }
 
+/* A loss as the epoch line shows it: 4 decimals, or 4 digits when huge
+ * (a diverging loss must not print as 40 digits). */
+static const char *loss_text(char *buf, size_t n, double x)
+{
+    snprintf(buf, n, fabs(x) < 1e5 ? "%.4f" : "%.4g", x);
+    return buf;
+}
+
 static void print_epoch_line(const run *r, const gd_epoch_record *e)
 {
-    char line[256];
-    int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %.4f",
+    char line[256], a[32], b[32];
+    int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %s",
                      (int)snprintf(NULL, 0, "%lld", (long long)r->cfg.epochs),
-                     (long long)e->epoch, (long long)r->cfg.epochs, e->train_loss);
+                     (long long)e->epoch, (long long)r->cfg.epochs,
+                     loss_text(a, sizeof a, e->train_loss));
+    if (e->penalty > 0 && w > 0 && (size_t)w < sizeof line)   /* NaN: unknown */
+        w += snprintf(line + w, sizeof line - (size_t)w, " (data %s + penalty %s)",
+                      loss_text(a, sizeof a, e->train_loss - e->penalty),
+                      loss_text(b, sizeof b, e->penalty));
     if (r->val && w > 0 && (size_t)w < sizeof line)
-        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %.4f", e->val_loss);
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %s",
+                      loss_text(a, sizeof a, e->val_loss));
     if (r->val && !isnan(e->val_accuracy) && w > 0 && (size_t)w < sizeof line)
         w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", e->val_accuracy);
     if (w > 0 && (size_t)w < sizeof line)
@@ -198,9 +212,13 @@ static void print_epoch_line(const run *r, const gd_epoch_record *e)
 
 void lgd_push_epoch(lua_State *L, const gd_epoch_record *e)
 {
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 8);
     lgd_setint(L, "epoch", (lua_Integer)e->epoch);
     lgd_setnum(L, "train_loss", e->train_loss);
+    if (!isnan(e->penalty)) {   /* train_loss = data_loss + penalty */
+        lgd_setnum(L, "data_loss", e->train_loss - e->penalty);
+        lgd_setnum(L, "penalty", e->penalty);
+    }
     lgd_setnum_finite(L, "val_loss", e->val_loss);
     lgd_setnum_finite(L, "val_accuracy", e->val_accuracy);
     lgd_setnum(L, "lr", e->lr);
