@@ -232,12 +232,14 @@ local function plan(gd, spec)
   if type(variants) ~= "table" or #variants == 0 then
     error("gd.compare: 'variants' must be a non-empty list of tables", 3)
   end
-  local repeats = spec.repeats == nil and 1 or math.tointeger(spec.repeats)
+  -- integers are numbers, never strings that look like them (as gd.train reads them)
+  local function integer(x) return math.type(x) and math.tointeger(x) end
+  local repeats = spec.repeats == nil and 1 or integer(spec.repeats)
   if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 3) end
   -- Forks continue their checkpoint with its own seed unless told otherwise,
   -- so their first repeat is the run as it would have gone on.
   local seed0 = base.seed == nil and (is_fork(variants[1]) and variants[1].seed or 1)
-    or math.tointeger(base.seed)
+    or integer(base.seed)
   if not seed0 then error("gd.compare: base.seed must be an integer", 3) end
   local names, out, cfgs = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }, {}
   for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end

@@ -107,7 +107,7 @@ static int seq_build(lua_State *L)
                           GD_MAX_DIMS - 1);
     lua_getfield(L, 2, "seed");
     int isint = 1;
-    lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
+    lua_Integer seed = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
     if (!isint)
         return lgd_error(L, "sequential:build: seed must be an integer");
     lgd_model_build(L, 1, &in, (uint64_t)seed);

@@ -72,6 +72,22 @@ static double diverge_factor(lua_State *L, const char *what)
     return f;
 }
 
+lua_Integer lgd_tointeger(lua_State *L, int idx, int *isint)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER) {
+        *isint = 0;
+        return 0;
+    }
+    return lua_tointegerx(L, idx, isint);
+}
+
+const char *lgd_value_text(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING)
+        return lua_pushfstring(L, "the string \"%s\"", lua_tostring(L, idx));
+    return luaL_tolstring(L, idx, NULL);
+}
+
 /* An integer field >= min, or def when absent. */
 int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
                          int64_t min)
@@ -81,10 +97,10 @@ int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, 
         return def;
     }
     int isint;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    lua_Integer v = lgd_tointeger(L, -1, &isint);
     if (!isint || v < min)
         lgd_error(L, "%s: '%s' must be an integer >= %d, got %s", what, key, (int)min,
-                   luaL_tolstring(L, -1, NULL));
+                   lgd_value_text(L, -1));
     lua_pop(L, 1);
     return (int64_t)v;
 }

@@ -493,6 +493,7 @@ end
 
 -- gd.plot{ series = { { x = {...}, y = {...}, label = "...", style = "lines" }, ... },
 --          title =, xlabel =, ylabel =, logx =, logy =, file = "out/x.png" }
+local series_keys = { x = true, y = true, label = true, style = true }
 local plot_styles = { lines = true, points = true, linespoints = true, steps = true, fsteps = true,
                       histeps = true, impulses = true, dots = true }
 
@@ -500,11 +501,18 @@ function M.plot(gd, p)
   if type(p) ~= "table" or type(p.series) ~= "table" or #p.series == 0 then
     error("gd.plot: expected { series = { { x =, y =, label = }, ... }, file = }", 2)
   end
+  gd._check_keys("plot", p, "gd.plot")   -- the table of lua/lapi.c
   if type(p.file) ~= "string" or not p.file:match("%.png$") and not p.file:match("%.svg$") then
     error("gd.plot: 'file' must be a path ending in .png or .svg", 2)
   end
   for i, s in ipairs(p.series) do
-    if type(s) == "table" and s.style ~= nil and not plot_styles[s.style] then
+    if type(s) ~= "table" then error(string.format("gd.plot: series %d must be a table, got %s", i, type(s)), 2) end
+    for k in pairs(s) do
+      if not math.type(k) and not series_keys[k] then
+        error(string.format("gd.plot: series %d: unknown key '%s' (keys: x, y, label, style)", i, tostring(k)), 2)
+      end
+    end
+    if s.style ~= nil and not plot_styles[s.style] then
       local names = {}
       for k in pairs(plot_styles) do names[#names + 1] = k end
       table.sort(names)

@@ -69,5 +69,37 @@ T.test("an ok run without the compared metric is diverged; no train_loss against
   T.close_number("mean val_loss over the finished run only", s[2].mean.val_loss, 0.9, 1e-12)
 end)
 
+T.test("integer options are numbers: epochs = \"5\" is refused as batch = \"128\" is", function()
+  local function run(extra) return gd.train(with(base, extra)) end
+  T.expect_message("gd.train: 'epochs' must be an integer >= 1, got the string \"5\"", run, { epochs = "5" })
+  T.expect_message("gd.train: 'seed' must be an integer >= 0, got the string \"1\"", run, { seed = "1" })
+  T.expect_message("gd.train: monitor: 'every' must be an integer >= 1, got the string \"3\"", run,
+    { monitor = { every = "3" } })
+  T.expect_error("'batch' must be a number >= 1 or \"full\"", run, { batch = "128" })
+  T.expect_message("gd.data.synthetic.blobs: option 'n' must be an integer >= 1, got the string \"40\"",
+    gd.data.synthetic.blobs, { n = "40" })
+  T.expect_error("'validation' must be a sample count or a fraction", train.split, train, { validation = "2" })
+  T.expect_message("gd.compare: 'repeats' must be an integer >= 1", gd.compare,
+    { base = base, variants = { { name = "a" } }, repeats = "3" })
+  assert(run({ epochs = 2.0 }).status == "ok", "an integral float is an integer")
+end)
+
+T.test("cosine{ T } beyond the run is refused, as PLUGINS.md says", function()
+  -- 4 samples in batches of 2: 2 updates per epoch, 6 in 3 epochs
+  T.expect_error("cosine: T = 100 is beyond the run, which has 6 steps of the schedule", gd.train,
+    with(base, { schedule = gd.sched.cosine{ T = 100 } }))
+  assert(gd.train(with(base, { schedule = gd.sched.cosine{ T = 6 } })).status == "ok")
+  assert(gd.train(with(base, { schedule = gd.sched.cosine{} })).status == "ok")
+end)
+
+T.test("gd.plot refuses an unknown option or series key, naming the right ones", function()
+  local file = root .. "/p.svg"
+  T.expect_message("gd.plot: unknown option 'titel' (did you mean 'title'? options: series, file, title, "
+    .. "xlabel, ylabel, logx, logy)", gd.plot, { series = { { y = { 1, 2 } } }, file = file, titel = "x" })
+  T.expect_message("gd.plot: series 1: unknown key 'lable' (keys: x, y, label, style)", gd.plot,
+    { series = { { y = { 1, 2 }, lable = "a" } }, file = file })
+  assert(not T.exists(file), "a refused plot wrote its file")
+end)
+
 T.run()
 os.execute("rm -rf '" .. root .. "'")
