@@ -57,7 +57,8 @@ typedef struct gd_epoch_record {
     int64_t epoch;
     double train_loss, val_loss, val_accuracy, lr, seconds;   /* NaN: not measured */
     /* The regularizers' mean penalty within train_loss (0 without any);
-     * NaN: unknown (not in checkpoints: an epoch before a resume). */
+     * NaN: unknown (not in checkpoints: a regularized run's epoch before
+     * a resume). */
     double penalty;
 } gd_epoch_record;
 

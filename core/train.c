@@ -1056,8 +1056,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     tr->epoch_seed = st->epoch_seed;
     tr->epoch_loss = st->epoch_loss;
     tr->epoch_samples = st->epoch_samples;
-    tr->epoch_penalty = 0;   /* not in checkpoints: unknown for this epoch */
-    tr->epoch_penalty_samples = 0;
+    /* not in checkpoints: 0 without regularizers, else unknown for this epoch */
+    tr->epoch_penalty = 0;
+    tr->epoch_penalty_samples = tr->cfg.nregularizers ? 0 : st->epoch_samples;
     tr->first_loss = st->first_loss;
     if (tr->topt) {
         int64_t nf, nd;

@@ -146,13 +146,30 @@ function M.run_trial(gd, t, ckpt)
            resumed_from = run.resumed_from }
 end
 
+-- A run stopped by a signal inside a serial comparison: the same error
+-- value (gradus run exits 128 + signal), its message saying what can
+-- resume a comparison (a sweep), not gd.train's checkpoint option.
+local function interrupted(err, t, i, n)
+  if type(err) ~= "table" or not err.interrupted then return err end
+  local e = setmetatable({}, getmetatable(err))
+  for k, v in pairs(err) do e[k] = v end
+  e.message = string.format("%s in gd.compare's %s %d of %d (variant '%s', %s); a comparison run serially "
+    .. "cannot be resumed: run it as a sweep, gd.compare{ ..., run = { backend = \"local\" } } or gradus "
+    .. "sweep SCRIPT, which keeps every finished run and resumes an interrupted one from its checkpoint",
+    tostring(err.message):match("^(interrupted by %S+)") or "interrupted", t.kind == "tune" and "tuning run" or "run",
+    i, n, t.variant, t.kind == "tune" and string.format("lr %.3g", t.lr) or "seed " .. tostring(t.seed))
+  return e
+end
+
 local function serial(gd, trials, log)
   local out = {}
   for i, t in ipairs(trials) do
     if log and t.kind ~= "tune" then
       log(string.format("compare: %s, seed %d (%d/%d)", t.variant, t.cfg.seed, t.rep, t.repeats))
     end
-    out[i] = M.run_trial(gd, t)
+    local ok, rec = pcall(M.run_trial, gd, t)
+    if not ok then error(interrupted(rec, t, i, #trials), 0) end
+    out[i] = rec
   end
   return out
 end

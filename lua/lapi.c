@@ -221,7 +221,8 @@ static const lgd_key epoch_keys[] = {
     { "data_loss", "number", "(unknown: nil)",
       "train_loss without the regularizers' penalty (what the diagnoses read)" },
     { "penalty", "number", "(unknown: nil)",
-      "the regularizers' share of train_loss (0 without any; nil for epochs before a resume)" },
+      "the regularizers' share of train_loss (0 without any; nil in a regularized run's "
+      "epochs before a resume)" },
     { "val_loss", "number", "(no validation: nil)", "on the validation set after the epoch" },
     { "val_accuracy", "number", "(nil)", "classification only" },
     { "lr", "number", "", "the lr of the epoch's last step" },

@@ -101,5 +101,46 @@ T.test("gd.plot refuses an unknown option or series key, naming the right ones",
   assert(not T.exists(file), "a refused plot wrote its file")
 end)
 
+T.test("a finished run's checkpoint is not replaced by a run of another length", function()
+  local p = root .. "/ck/run.ckpt"
+  local function cfg(epochs, extra)
+    return with(base, with({ epochs = epochs, checkpoint = { path = p } }, extra or {}))
+  end
+  assert(gd.train(cfg(3)).status == "ok")
+  local before = T.slurp(p)
+  T.expect_message("gd.train: checkpoint: " .. p .. " holds this run, finished after 3 epochs; a run of 2 "
+    .. "epochs would replace it: give another path, or checkpoint = { ..., overwrite = true } to replace it",
+    gd.train, cfg(2))
+  T.expect_message("gd.train: checkpoint: " .. p .. " holds this run, finished after 3 epochs; not starting it "
+    .. "over: resume it to train on (gd.resume(\"" .. p .. "\", { epochs = 5 }), or gradus resume " .. p .. " 5), "
+    .. "give another path, or checkpoint = { ..., overwrite = true } to replace it", gd.train, cfg(5))
+  assert(T.slurp(p) == before, "a refused run changed the checkpoint")
+  assert(gd.train(cfg(3)).status == "ok", "the same run again is allowed (it writes the same file)")
+  assert(gd.resume(p, { epochs = 5, progress = false, data = train }).epochs == 5, "resuming it to more epochs is allowed")
+  assert(gd.train(cfg(2, { checkpoint = { path = p, overwrite = true } })).epochs == 2, "overwrite = true replaces it")
+end)
+
+T.test("an interrupted serial gd.compare says a sweep is what resumes it", function()
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local script = root .. "/interrupt.lua"
+  -- SIGTERM to this gradus (the shell's parent) at the end of run 2's first epoch
+  T.spit(script, [[
+local gd = require "gradus"
+local d = gd.data.synthetic.blobs{ n = 40, classes = 2 }
+local n = 0
+gd.compare{ base = { model = gd.sequential{ gd.layer.dense{ units = 2 } }, data = d,
+  loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{}, epochs = 2, batch = 10,
+  on_epoch = function() n = n + 1; if n == 3 then os.execute("kill -TERM $PPID") end end },
+  variants = { { name = "a" }, { name = "b" } }, repeats = 2, progress = false }
+print("not reached")
+]])
+  local out, err, code = T.command(("'%s' run '%s'"):format(exe, script))
+  assert(code == 143 and not out:find("not reached"), code .. " " .. out)
+  assert(err == "gradus: interrupted by SIGTERM in gd.compare's run 2 of 4 (variant 'a', seed 2); a comparison "
+    .. "run serially cannot be resumed: run it as a sweep, gd.compare{ ..., run = { backend = \"local\" } } "
+    .. "or gradus sweep SCRIPT, which keeps every finished run and resumes an interrupted one from its "
+    .. "checkpoint\n", err)
+end)
+
 T.run()
 os.execute("rm -rf '" .. root .. "'")
