@@ -22,7 +22,9 @@ local style = [[
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; margin: 0.6em 0; } th, td { padding: 0.25em 0.7em; text-align: left; }
-#summary td { white-space: nowrap; }
+#summary td:first-child { min-width: 8em; }
+h1, .lead, li, h3, h4, .controls label, #summary td:first-child, td.mono { overflow-wrap: anywhere; }
+th { overflow-wrap: break-word; } .scroll { overflow-x: auto; }
 thead th { border-bottom: 2px solid #999; } tbody tr { border-bottom: 1px solid #eee; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .swatch { display: inline-block; width: 0.9em; height: 0.9em; margin-right: 0.4em; vertical-align: -0.1em; }
@@ -31,7 +33,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 figure { margin: 1.2em 0; } figcaption { font-weight: 600; margin-bottom: 0.3em; }
 figure svg { width: 100%; height: auto; max-width: 900px; display: block; }
 figure[data-scale=linear] .scale-log, figure[data-scale=log] .scale-linear { display: none; }
-.controls label { margin-right: 1em; white-space: nowrap; } button { margin-left: 0.8em; font-size: 0.8em; }
+.controls label { margin-right: 1em; display: inline-block; max-width: 100%; } button { margin-left: 0.8em; font-size: 0.8em; }
 td.hash { font-family: ui-monospace, monospace; font-size: 0.8em; word-break: break-all; }
 ]]
 
@@ -60,7 +62,7 @@ end
 
 -- The comparison table: the cells of the text table, one row per variant.
 local function summary(out, tab)
-  out[#out + 1] = "<section id=\"summary\"><h2>Summary</h2>\n<table><thead><tr>"
+  out[#out + 1] = "<section id=\"summary\"><h2>Summary</h2>\n<div class=\"scroll\"><table><thead><tr>"
   for _, c in ipairs(tab.head) do out[#out + 1] = "<th>" .. h(c) .. "</th>" end
   out[#out + 1] = "</tr></thead><tbody>\n"
   for i, row in ipairs(tab.rows) do
@@ -70,7 +72,7 @@ local function summary(out, tab)
     end
     out[#out + 1] = "</tr>\n"
   end
-  out[#out + 1] = "</tbody></table>\n"
+  out[#out + 1] = "</tbody></table></div>\n"
   if tab.caution then out[#out + 1] = "<p class=\"caution\">" .. h(tab.caution) .. "</p>\n" end
   out[#out + 1] = "<p class=\"note\">" .. h(tab.note) .. "</p>\n"
   local forks = {}

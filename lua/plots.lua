@@ -63,6 +63,49 @@ local iso = M.isolate
 function M.quote(s) return "'" .. M.text(s):gsub("'", "''") .. "'" end
 local quote = M.quote
 
+-- A name as a plot shows it: isolated, at most 40 characters (its start
+-- and end kept); the page's table has it whole.
+local SHORT = 40
+function M.short(s)
+  s = M.text(s)
+  local n = utf8.len(s)
+  if n > SHORT then s = s:sub(1, utf8.offset(s, 28) - 1) .. "\u{2026}" .. s:sub(utf8.offset(s, n - 10)) end
+  return iso(s)
+end
+
+-- The key of a panel: beside the plot for a few entries; under it, in
+-- columns, for many (50 variants: the canvas grows to hold them). With
+-- many, a variant is named once (its main line: validation where there
+-- is one); the plot's title says which line is which. Returns the
+-- "set key" command, each element's title (nil: notitle) and the rows
+-- the key adds below the plot. An element's key: its name (a string),
+-- false (unnamed), or nil (its cmd says notitle itself).
+local KEY_BESIDE = 16
+local function key_layout(pn)
+  local function named(e) return e.key ~= nil and e.key ~= false end
+  local keyed = 0
+  for _, e in ipairs(pn.elems) do if named(e) then keyed = keyed + 1 end end
+  local many = keyed > KEY_BESIDE
+  local main = {}   -- variant -> its one named element when many: the first major one, else its last
+  for k, e in ipairs(pn.elems) do
+    if named(e) and e.v then
+      local cur = main[e.v] and pn.elems[main[e.v]]
+      if not cur or cur.minor then main[e.v] = k end
+    end
+  end
+  local titles, n, widest = {}, 0, 0
+  for k, e in ipairs(pn.elems) do
+    if named(e) and (not many or not e.v or main[e.v] == k) then
+      titles[k] = M.short(e.key) .. (many and "" or (e.suffix or ""))
+      n, widest = n + 1, math.max(widest, utf8.len(titles[k]) or #titles[k])
+    end
+  end
+  if not many then return "set key outside right\n", titles, 0 end
+  local cols = math.max(1, math.floor(860 / (6.5 * widest + 60)))
+  local rows = math.ceil(n / cols)
+  return string.format("set key outside below center horizontal maxcols %d\n", cols), titles, rows
+end
+
 function M.datablock(name, rows)
   return "$" .. name .. " << EOD\n" .. table.concat(rows, "\n") .. "\nEOD\n"
 end
@@ -198,7 +241,7 @@ local function epoch_head(results, title, ylabel)
     for _, r in ipairs(v.runs) do n = math.max(n, r.history and #r.history.epochs or 0) end
   end
   return fork_marks(results) .. string.format(
-    "set title %s\nset xlabel \"epoch\"\nset ylabel %s\nset grid\nset key outside right\n%sset autoscale xfix\n",
+    "set title %s\nset xlabel \"epoch\"\nset ylabel %s\nset grid\n%sset autoscale xfix\n",
     quote(title), quote(ylabel), n <= 20 and "set xtics 1\n" or "")
 end
 
@@ -218,8 +261,8 @@ local function band_plot(results, name, field, title, ylabel)
       append(ys, y)
       elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
         .. "fs transparent solid 0.15 noborder notitle", b, pick(M.palette, i)) }
-      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with linespoints %s pt %d ps 0.8 title %s",
-        b, M.style(i), pick(filled, i), quote(iso(v.name))) }
+      elems[#elems + 1] = { v = i, key = v.name, cmd = string.format("$%s using 1:2 with linespoints %s pt %d ps 0.8",
+        b, M.style(i), pick(filled, i)) }
     end
   end
   if #elems == 0 then return nil end
@@ -248,23 +291,23 @@ local function loss_plot(results)
     local srows, sy = seed_rows(v, step_losses)
     if #srows > 0 then
       add("loss_step" .. i, srows, sy)
-      elems[#elems + 1] = { v = i, cmd = string.format("$loss_step%d using 1:2 with lines %s title %s",
-        i, M.style(i, 1.2), quote(iso(v.name) .. " train (per step)")) }
+      elems[#elems + 1] = { v = i, key = v.name, suffix = " train (per step)", minor = true,
+        cmd = string.format("$loss_step%d using 1:2 with lines %s", i, M.style(i, 1.2)) }
     end
     local trows, ty = seed_rows(v, epochs_of("train_loss"))
     if #trows > 0 then
       add("loss_train" .. i, trows, ty)
-      elems[#elems + 1] = { v = i, cmd = string.format("$loss_train%d using 1:2 with %s %s pt %d ps 1 title %s",
-        i, #srows > 0 and "points" or "linespoints", M.style(i), pick(open, i),
-        quote(iso(v.name) .. " train" .. (#srows > 0 and " (epoch)" or ""))) }
+      elems[#elems + 1] = { v = i, key = v.name, suffix = " train" .. (#srows > 0 and " (epoch)" or ""),
+        minor = true, cmd = string.format("$loss_train%d using 1:2 with %s %s pt %d ps 1",
+          i, #srows > 0 and "points" or "linespoints", M.style(i), pick(open, i)) }
     end
     local vrows, vy = seed_rows(v, epochs_of("val_loss"), true)
     if #vrows > 0 then
       add("loss_val" .. i, vrows, vy)
       elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:3:4 with filledcurves fc rgb \"%s\" "
         .. "fs transparent solid 0.15 noborder notitle", i, pick(M.palette, i)) }
-      elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:2 with linespoints %s pt %d ps 0.9 title %s",
-        i, M.style(i), pick(filled, i), quote(iso(v.name) .. " validation")) }
+      elems[#elems + 1] = { v = i, key = v.name, suffix = " validation", cmd = string.format(
+        "$loss_val%d using 1:2 with linespoints %s pt %d ps 0.9", i, M.style(i), pick(filled, i)) }
     end
   end
   if #elems == 0 then return nil end
@@ -284,6 +327,7 @@ local function layer_plot(results, name, field, title, guides)
       if finite(l[field]) then layers[#layers + 1] = { li, l.name } end
     end
     local elems, ys = {}, {}
+    local every = math.max(1, math.ceil(#layers / 12))   -- a deep model's key names some layers
     for k, l in ipairs(layers) do
       local rows, y = seed_rows(v, function(run)
         local out = {}
@@ -299,18 +343,19 @@ local function layer_plot(results, name, field, title, guides)
         local c = depth_colour(k, #layers)
         elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
           .. "fs transparent solid 0.15 noborder notitle", b, c) }
-        elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title %s",
-          b, c, quote(iso(l[2]))) }
+        local named = k == 1 or k == #layers or (k - 1) % every == 0
+        elems[#elems + 1] = { v = i, key = named and l[2], cmd = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\"",
+          b, c) }
       end
     end
     if #elems > 0 then
       for _, g in ipairs(guides or {}) do
         ys[#ys + 1] = g[1]
-        elems[#elems + 1] = { cmd = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title %s", g[1], quote(g[2])) }
+        elems[#elems + 1] = { key = g[2], cmd = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\"", g[1]) }
       end
       local note = #v.runs == 1 and "seed " .. tostring(r.seed) or seeds_note(results)
       local head = string.format("set title %s\nset xlabel \"step\"\nset ylabel \"\"\n"
-        .. "set grid\nset key outside right\nset autoscale xfix\n", quote(title .. ": " .. iso(v.name) .. " (" .. note .. ")"))
+        .. "set grid\nset autoscale xfix\n", quote(title .. ": " .. M.short(v.name) .. " (" .. note .. ")"))
       panels[#panels + 1] = panel(head, elems, ys, spans_decade(ys))
       panels[#panels].v = i
     end
@@ -338,10 +383,10 @@ local function lr_plot(results)
     end
     if #rows > 0 then
       blocks[#blocks + 1] = M.datablock("lr" .. i, rows)
-      elems[#elems + 1] = { v = i, cmd = string.format("$lr%d using 1:2 with lines %s title %s", i, M.style(i), quote(iso(v.name))) }
+      elems[#elems + 1] = { v = i, key = v.name, cmd = string.format("$lr%d using 1:2 with lines %s", i, M.style(i)) }
       local key = table.concat(rows, ";")
       if not groups[key] then groups[key] = { last = rows[#rows] }; order[#order + 1] = key end
-      table.insert(groups[key], iso(v.name))
+      table.insert(groups[key], M.short(v.name))
     end
   end
   if #elems == 0 then return nil end
@@ -360,7 +405,7 @@ local function lr_plot(results)
   local shown = {}
   for _, y in ipairs(ys) do if finite(y) and y >= 1e-5 * hi then shown[#shown + 1] = y end end
   local head = string.format("set title \"learning rate\"\nset xlabel \"%s\"\nset ylabel \"lr\"\nset grid\n"
-    .. "set key outside right\nset autoscale xfix\n%s", unit, table.concat(labels))
+    .. "set autoscale xfix\n%s", unit, table.concat(labels))
   local p = panel(head, elems, shown, yrange(shown, true) ~= nil)
   return { name = "lr", blocks = table.concat(blocks), panels = { p } }
 end
@@ -376,7 +421,16 @@ function M.all(results)
       { { 1e-1, "1e-1" }, { 1e-2, "1e-2 (aim)" }, { 1e-4, "1e-4" } }),
   }
   local out = {}
-  for i = 1, 5 do if list[i] then out[#out + 1] = list[i] end end
+  for i = 1, 5 do
+    local p = list[i]
+    if p then
+      if #p.panels == 1 then
+        local _, _, rows = key_layout(p.panels[1])
+        if rows > 0 then p.size = string.format("900,%d", 560 + 16 * rows) end
+      end
+      out[#out + 1] = p
+    end
+  end
   return out
 end
 
@@ -394,8 +448,12 @@ function M.script(p, scale)
       out[#out + 1] = string.format("set yrange [%.6g:%.6g]\n", lo, hi)
       out[#out + 1] = log and log_tics(lo, hi) or "set ytics auto\n"
     end
+    local key, titles = key_layout(pn)
+    out[#out + 1] = key
     local cmds = {}
-    for _, e in ipairs(pn.elems) do cmds[#cmds + 1] = e.cmd end
+    for k, e in ipairs(pn.elems) do
+      cmds[#cmds + 1] = e.cmd .. (titles[k] and (" title " .. quote(titles[k])) or (e.key ~= nil and " notitle" or ""))
+    end
     out[#out + 1] = "plot " .. table.concat(cmds, ", \\\n  ") .. "\n"
   end
   if #p.panels > 1 then out[#out + 1] = "unset multiplot\n" end

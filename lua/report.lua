@@ -52,10 +52,17 @@ local function write_atomic(path, text, who)
 end
 M.write_atomic = write_atomic
 
+-- A loss in the table: 4 decimals, or 4 significant digits when huge (a
+-- diverging run's 1e38 must not print as 40 digits); sign: with + or -.
+local function loss_text(x, sign)
+  return string.format("%" .. (sign and "+" or "") .. (math.abs(x) < 1e5 and ".4f" or ".4g"), x)
+end
+
 local function pm(mean, ci, f)
   if not finite(mean) then return "-" end
-  if not finite(ci) then return string.format(f, mean) end
-  return string.format(f .. " ± " .. f, mean, ci)
+  f = f or loss_text
+  if not finite(ci) then return f(mean) end
+  return f(mean) .. " ± " .. f(ci)
 end
 
 -- One line when a variant has fewer than 3 finished runs, or nil.
@@ -80,10 +87,10 @@ function M.cells(results)
     rows[#rows + 1] = {
       s.name,
       string.format("%d%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or ""),
-      pm(s.mean[obj], s.ci95[obj], "%.4f"),
-      has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, "%.4f") or "",
-      i == 1 and "(reference)" or (finite(s.diff[obj]) and (string.format("%+.4f", s.diff[obj])
-        .. (finite(s.diff_ci95[obj]) and string.format(" ± %.4f", s.diff_ci95[obj]) or "")) or "-"),
+      pm(s.mean[obj], s.ci95[obj]),
+      has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, function(x) return string.format("%.4f", x) end) or "",
+      i == 1 and "(reference)" or (finite(s.diff[obj]) and (loss_text(s.diff[obj], true)
+        .. (finite(s.diff_ci95[obj]) and " ± " .. loss_text(s.diff_ci95[obj]) or "")) or "-"),
       i == 1 and "" or (finite(s.win_rate) and string.format("%.0f%%", 100 * s.win_rate) or "-"),
       num(s.mean.seconds, "%.1f"),
       s.lr and string.format("%.3g", s.lr) or "",
@@ -278,7 +285,9 @@ local function page_html(doc, sources, with_plots)
   for _, s in ipairs(doc.seeds or {}) do seeds[#seeds + 1] = tostring(s) end
   local ref = isolate(doc.variants[1].name)
   return page.html{
-    title = "gradus report: " .. table.concat(names, ", "),
+    -- a long list of names belongs in the table, not the title
+    title = "gradus report: " .. (#names <= 4 and table.concat(names, ", ")
+      or string.format("%s, ... (%d variants)", table.concat(names, ", ", 1, 3), #names)),
     lead = string.format("%d variant%s, %d seed%s each (%s); compared on %s (lower is better), paired by seed "
       .. "against %s%s.", #names, #names == 1 and "" or "s", #seeds, #seeds == 1 and "" or "s",
       table.concat(seeds, ", "), obj, ref, #sources > 1 and (", merged from " .. #sources .. " result directories") or ""),

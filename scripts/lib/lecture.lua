@@ -16,15 +16,32 @@ local script = arg and arg[0] or "experiment.lua"
 L.dir = script:match("^(.-)[^/]*$")
 L.name = script:match("([^/]*)%.lua$") or "experiment"
 L.quick = false
-for _, a in ipairs(arg or {}) do if a == "--quick" then L.quick = true end end
+-- --quick; --out DIR (default out, under the working directory);
+-- --plots DIR, where the claim's plot goes (default DIR/plots)
+local out_dir, plots_dir
+do
+  local a, i = arg or {}, 1
+  while a[i] do
+    if a[i] == "--quick" then L.quick = true
+    elseif a[i] == "--out" or a[i] == "--plots" then
+      if not a[i + 1] then error(L.name .. ": " .. a[i] .. " needs a directory", 0) end
+      if a[i] == "--out" then out_dir = a[i + 1] else plots_dir = a[i + 1] end
+      i = i + 1
+    end
+    i = i + 1
+  end
+end
+out_dir = out_dir or "out"
 
 -- The full-size value, or the reduced one under --quick.
 function L.pick(full, quick) if L.quick then return quick end return full end
 
--- Reports go to out/<name> (out/<name>-quick); the claim's plot of a full
--- run goes next to the README, scripts/plots/<name>.png.
-L.out = "out/" .. L.name .. (L.quick and "-quick" or "")
-L.plot_file = L.quick and (L.out .. "/" .. L.name .. ".png") or (L.dir .. "plots/" .. L.name .. ".png")
+-- Reports go to DIR/<name> (DIR/<name>-quick); the claim's plot of a full
+-- run to DIR/plots/<name>.png, never into the checkout whatever the
+-- working directory (--plots scripts/plots refreshes the committed one).
+L.out = out_dir .. "/" .. L.name .. (L.quick and "-quick" or "")
+L.plot_file = L.quick and not plots_dir and (L.out .. "/" .. L.name .. ".png")
+  or ((plots_dir or (out_dir .. "/plots")) .. "/" .. L.name .. ".png")
 
 function L.plot(p)
   p.file = L.plot_file

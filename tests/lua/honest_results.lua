@@ -142,5 +142,25 @@ print("not reached")
     .. "checkpoint\n", err)
 end)
 
+T.test("the lecture scripts write their output under the working directory, never the checkout", function()
+  local scripts = arg[0]:match("^(.-)tests/lua/[^/]*$") .. "scripts/"
+  local saved = arg
+  local function paths(...)
+    arg = { [0] = scripts .. "fitting.lua", ... }
+    local ok, L = pcall(dofile, scripts .. "lib/lecture.lua")
+    arg = saved
+    assert(ok, L)
+    return L.out, L.plot_file
+  end
+  local out, plot = paths()
+  assert(out == "out/fitting" and plot == "out/plots/fitting.png", out .. " " .. plot)
+  out, plot = paths("--quick")
+  assert(out == "out/fitting-quick" and plot == "out/fitting-quick/fitting.png", out .. " " .. plot)
+  out, plot = paths("--out", "/tmp/elsewhere")
+  assert(out == "/tmp/elsewhere/fitting" and plot == "/tmp/elsewhere/plots/fitting.png", out .. " " .. plot)
+  out, plot = paths("--plots", "scripts/plots")
+  assert(out == "out/fitting" and plot == "scripts/plots/fitting.png", out .. " " .. plot)
+end)
+
 T.run()
 os.execute("rm -rf '" .. root .. "'")

@@ -139,6 +139,16 @@ T.test("the table names its metric, fills lr and cautions with 2 seeds", functio
   res.summary[1].n, res.summary[2].n, res.summary[3].n = 2, 2, 2
 end)
 
+T.test("huge losses print compactly in the table", function()
+  local function run(seed, l) return { seed = seed, status = "ok", metrics = { train_loss = l, val_loss = l,
+    val_accuracy = 0.1, seconds = 1 } } end
+  local a = { name = "a", runs = { run(1, 1.5), run(2, 1.25) } }
+  local b = { name = "b", runs = { run(1, 3e38), run(2, 1e38) } }
+  local t = report.table({ variants = { a, b }, summary = require("gradus.compare").summarize({ a, b }, a) })
+  assert(not t:find("%d%d%d%d%d%d%d%d%d%d"), t)
+  assert(t:find("1.3750 ± ", 1, true) and t:find("2e+38 ± ", 1, true) and t:find("+2e+38 ± ", 1, true), t)
+end)
+
 -- A run whose relu layer (layer 2) is dead in every monitored step.
 local function dead_run()
   local steps = {}
