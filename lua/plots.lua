@@ -140,7 +140,7 @@ local function seed_rows(v, get, band)
     local vals, cols, x = {}, {}, nil
     for j = 1, #v.runs do
       local p = per[j][k]
-      if p and finite(p[2]) then
+      if p and finite(p[1]) and finite(p[2]) then   -- a handed results.json may hold anything
         vals[#vals + 1] = p[2]
         x = x or p[1]
         cols[j] = string.format("%.9g", p[2])
@@ -221,7 +221,7 @@ local function fork_marks(results)
   for _, v in ipairs(results.variants) do
     for _, r in ipairs(v.runs) do
       local f = r.resumed_from
-      if f and f.fork and not at[f.epoch] then
+      if f and f.fork and finite(f.epoch) and not at[f.epoch] then
         at[f.epoch] = true
         cmds[#cmds + 1] = string.format("set arrow from %.6g, graph 0 to %.6g, graph 1 nohead dt 3 lw 1.5 lc rgb \"gray30\"\n"
           .. "set label \"fork\" at %.6g, graph 0.96 offset 0.5,0 tc rgb \"gray30\"\n", f.epoch, f.epoch, f.epoch)
@@ -276,8 +276,10 @@ local function step_losses(r)
   local h = r.history or {}
   local spe = r.steps_per_epoch or (h.epochs and #h.epochs > 0 and r.steps and r.steps / #h.epochs)
   local out = {}
-  if not spe or spe <= 0 then return out end
-  for _, s in ipairs(h.steps or {}) do out[#out + 1] = { (s.step + 1) / spe, s.loss } end
+  if not finite(spe) or spe <= 0 then return out end
+  for _, s in ipairs(h.steps or {}) do
+    if finite(s.step) then out[#out + 1] = { (s.step + 1) / spe, s.loss } end
+  end
   return out
 end
 
@@ -376,8 +378,8 @@ local function lr_plot(results)
     local pts = (h.steps and #h.steps > 0) and h.steps or h.epochs or {}
     if pts == h.steps then unit = "step" end
     for _, p in ipairs(pts) do
-      if finite(p.lr) then
-        rows[#rows + 1] = string.format("%d %.9g", p.step or p.epoch, p.lr)
+      if finite(p.lr) and finite(p.step or p.epoch) then
+        rows[#rows + 1] = string.format("%.9g %.9g", p.step or p.epoch, p.lr)
         ys[#ys + 1] = p.lr
       end
     end

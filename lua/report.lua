@@ -279,7 +279,12 @@ local function page_html(doc, sources, with_plots)
   local figs, why = {}, nil
   if not with_plots then why = "no plots: they were turned off (plots = false)"
   elseif not gnuplot_available() then why = "no plots: gnuplot is not installed (Debian package gnuplot-nox)"
-  else figs = page_figures(plot_scripts.all(results)) end
+  else
+    -- a results.json handed over may hold what no plot can draw: the page says so
+    local ok, list = pcall(plot_scripts.all, results)
+    if ok then figs = page_figures(list)
+    else why = "no plots: the results hold values no plot can draw (" .. tostring(list) .. ")" end
+  end
   local names, seeds = {}, {}
   for _, v in ipairs(doc.variants) do names[#names + 1] = isolate(v.name) end
   for _, s in ipairs(doc.seeds or {}) do seeds[#seeds + 1] = tostring(s) end

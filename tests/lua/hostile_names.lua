@@ -119,6 +119,24 @@ T.test("gradus report on a handed results.json: hostile variant and layer names 
   end
 end)
 
+T.test("gradus report on a results.json with values of the wrong types: no crash, the rest drawn", function()
+  local doc = T.json_decode(T.slurp(report_dir .. "/results.json"))
+  local r = doc.variants[1].runs[1]
+  r.history.epochs[1].epoch = "1 . system('touch " .. root .. "/PWNEDepoch')"
+  r.history.steps[1].step = { "x" }
+  r.history.steps[2].lr = "0.1`touch " .. root .. "/PWNEDlr`"
+  r.steps_per_epoch = "4"
+  r.resumed_from = { fork = true, epoch = "2`touch " .. root .. "/PWNEDfork`" }
+  local dir = root .. "/typed"
+  assert(gd._util.mkdir_p(dir))
+  T.spit(dir .. "/results.json", require("gradus.json").encode(doc))
+  local out = T.sh(("'%s' report '%s'; echo rc=$?"):format(exe, dir))
+  assert(out:find("rc=0\n$"), out)
+  no_marker("gradus report, wrong types")
+  local html = T.slurp(dir .. "/index.html")
+  assert(select(2, html:gsub("<svg", "")) >= 5, "the page lost its plots")
+end)
+
 T.test("gd.plot: hostile title, labels and file run nothing; the plot shows them", function()
   local labels = hostile("plot")
   local series = {}
