@@ -14,7 +14,7 @@
 --                        epoch: one noisy epoch is not enough
 --   lr_too_large         the training loss rose >= 5% above its lowest
 --                        epoch, or stalled (< 1% lower than the epoch
---                        before) at chance accuracy (<= 1.5 / classes),
+--                        before) at chance accuracy (<= 1 / classes + 0.05),
 --                        while some layer's update/weight ratio exceeded
 --                        1e-1 in a monitored step (without monitoring, on
 --                        the loss alone); or the run learns little (as the
@@ -169,9 +169,9 @@ local function lr_too_large(run, tl, classes, out)
       fmt(low), low_at, fmt(tl[n]), n)
   elseif n >= 3 and classes and finite(tl[n - 1]) and tl[n] > 0.99 * tl[n - 1] then
     local acc = ep[n].val_accuracy
-    if finite(acc) and acc <= 1.5 / classes then
+    if finite(acc) and acc <= 1 / classes + 0.05 then
       what = string.format("the training loss stalled at %s with validation accuracy %s, chance level for %d "
-        .. "classes (rule: < 1%% lower than the epoch before, accuracy <= 1.5 / classes)", fmt(tl[n]), fmt(acc), classes)
+        .. "classes (rule: < 1%% lower than the epoch before, accuracy <= 1 / classes + 0.05)", fmt(tl[n]), fmt(acc), classes)
     end
   end
   local little, limit = learns_little(ep, tl), "1e-1"
