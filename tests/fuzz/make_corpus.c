@@ -104,7 +104,7 @@ static void write_run(const char *dir, run_desc *d)
         double mean;
         if (gd_trainer_epoch(tr, &mean, &err) != GD_OK)
             die(d->file, &err);
-        hist[e] = (gd_epoch_record){ e + 1, mean, mean * 1.1, 0.5, 0.01, 0.001 };
+        hist[e] = (gd_epoch_record){ e + 1, mean, mean * 1.1, 0.5, 0.01, 0.001, 0 };
     }
     /* Stop mid-epoch too, so the position and the epoch's loss are not 0. */
     if (gd_trainer_step(tr, NULL, &err) != GD_OK)
