@@ -73,7 +73,7 @@ kit_overflow|FAIL  kit_overflow: no reads or writes outside the given tensors: k
 kit_nan_zero|FAIL  kit_nan_zero: finite on a zero gradient: x[0] = nan after update 1 with a zero gradient
 kit_segv|FAIL  kit_segv: descent on a convex quadratic: killed by SIGSEGV
 kit_loop|FAIL  kit_loop: finite, non-negative, deterministic over 1e5 updates: timed out after 2 s
-kit_bad_default|FAIL  kit_bad_default: option schema: option 'beta': default 1.5 is outside its range [0, 1)
+kit_bad_default|kit_bad_default.so: kit_bad_default: option 'beta': default 1.5 is outside its range [0, 1)
 kit_nondet|FAIL  kit_nondet: identical results twice: two fresh runs of 50 updates differ
 kit_split|FAIL  kit_split: independent of the span split: one span and the same update cut into 7 spans give different numbers
 kit_tensor_order|FAIL  kit_tensor_order: independent of the order of the tensors: stepping the tensors last to first changes the numbers
