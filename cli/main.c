@@ -730,9 +730,17 @@ int main(int argc, char **argv)
     gd_error err;
     if (gd_blas_select(NULL, &err) != GD_OK)
         return fail("%s", err.msg);
-    /* bench has options of its own (--threads 1,2 is a list there). */
-    if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+    /* bench has options of its own (--threads 1,2 is a list there); global
+     * -l options before it reach it as its own. */
+    int lead = 1;
+    while (lead < argc && strncmp(argv[lead], "-l", 2) == 0)
+        lead += argv[lead][2] || lead + 1 == argc ? 1 : 2;
+    if (lead < argc && strcmp(argv[lead], "bench") == 0) {
+        for (int i = lead; i > 1; i--)   /* bench -l X ...: the -l options after it */
+            argv[i] = argv[i - 1];
+        argv[1] = "bench";
         return run_bench(argc - 2, argv + 2);
+    }
     if (argc >= 2 && strcmp(argv[1], "new") == 0)
         return gd_cli_new(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "check") == 0)
