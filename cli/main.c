@@ -541,10 +541,11 @@ static int cmd_doc(lua_State *L, const gd_registry *reg, const char *name)
     }
     const char *best = near.best;
     if (best)
-        return fail("no component named '%s' (did you mean %s.%s? see gradus list)", name,
-                    gd_kind_short_name(best_kind), best);
-    return fail("no component or page named '%s' (see gradus list; pages: %s)", name,
-                lgd_doc_pages());
+        return fail("no component named '%s' (did you mean %s.%s? see gradus list; if a "
+                    "plugin provides it: gradus -l FILE.so doc %s)", name,
+                    gd_kind_short_name(best_kind), best, name);
+    return fail("no component or page named '%s' (see gradus list; pages: %s; if a plugin "
+                "provides it: gradus -l FILE.so doc %s)", name, lgd_doc_pages(), name);
 }
 
 /* ---------------------------------------------------------------------------

@@ -572,11 +572,13 @@ gd_status gd_registry_fail_unknown(const gd_registry *reg, gd_kind kind, const c
         gd_nearest_offer(&near, c->name);
         gd_list_append(list, sizeof list, &used, c->name);
     }
-    const char *best = near.best;
-    if (best)
-        return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (did you mean '%s'? available: %s)",
-                       gd_kind_name(kind), name, best, used ? list : "none");
-    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (available: %s; if a plugin provides it, "
-                   "load it: gradus -l FILE.so, gd.plugins.load(FILE) or a directory in "
-                   "GRADUS_PLUGIN_PATH)", gd_kind_name(kind), name, used ? list : "none loaded");
+    /* The hint stays beside a did-you-mean: 'lion' is near 'muon' and may
+     * still be a plugin the user has not loaded. */
+    char mean[96] = "";
+    if (near.best)
+        snprintf(mean, sizeof mean, "did you mean '%s'? ", near.best);
+    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (%savailable: %s; if a plugin provides "
+                   "it, load it: gradus -l FILE.so, gd.plugins.load(FILE) or a directory in "
+                   "GRADUS_PLUGIN_PATH)", gd_kind_name(kind), name, mean,
+                   used ? list : "none loaded");
 }
