@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "optim.h"
 #include "run.h"
 
 struct gd_run {
@@ -133,8 +134,11 @@ gd_status gd_run_resume(gd_run *r, const gd_checkpoint *ck, bool fork, bool epoc
     if (st != GD_OK)
         return st;
     /* The same optimizer keeps its state (a new lr, say); another one
-     * starts afresh from this step. */
-    bool keep = strcmp(r->cfg.train.optimizer->component->name, ck->optimizer_name) == 0;
+     * starts afresh from this step, and so does one of the same name with
+     * other optimizers inside (lookahead's inner, sam's base). */
+    char tree[sizeof ck->optimizer_tree];
+    gd_optimizer_tree_names(r->cfg.train.optimizer, tree, sizeof tree);
+    bool keep = strcmp(tree, ck->optimizer_tree) == 0;
     if ((st = gd_trainer_set_state(r->tr, &ck->state, keep, err)) != GD_OK)
         return st;
     if (r->cfg.train.seed != ck->seed)
