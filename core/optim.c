@@ -109,6 +109,15 @@ static void tree_names(const gd_spec *s, char *buf, size_t len, size_t *used)
     }
 }
 
+int gd_optimizer_tree_slots(const gd_spec *opt)
+{
+    int n = opt->component->vt.optimizer->nslots;
+    for (int i = 0; i < opt->component->noptions; i++)
+        if (inner_spec(opt, i))
+            n += gd_optimizer_tree_slots(inner_spec(opt, i));
+    return n;
+}
+
 void gd_optimizer_tree_names(const gd_spec *opt, char *buf, size_t len)
 {
     size_t used = 0;
