@@ -36,8 +36,8 @@ done
 for p in "${pids[@]}"; do wait "$p" || exit 1; done
 
 check stop "FAIL  kit_escape: descent on a convex quadratic: stopped itself (SIGSTOP"
-check exit0 "FAIL  kit_escape: descent on a convex quadratic: exited with status 0 before its verdict"
-check ctor_exit0 "kit_escape_ctor_exit0.so: loads: exited with status 0 before its verdict"
+check exit0 "FAIL  kit_escape: descent on a convex quadratic: exited with status"  # 0, or a leak report's
+check ctor_exit0 "kit_escape_ctor_exit0.so: loads: exited with status"
 check kill0 "FAIL  kit_escape: descent on a convex quadratic: killed by SIGTERM"
 
 # A grandchild holding the result pipe stalls nothing, and dies with its
