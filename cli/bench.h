@@ -6,9 +6,10 @@
 
 #include "registry.h"
 
-/* `gradus bench mlp|optim|gemm [...]`; argv[0] names the benchmark. Returns the
+/* `gradus bench mlp|optim|gemm [...]`; argv[0] names the benchmark; each
+ * -l PLUGIN.so among the arguments is loaded into reg first. Returns the
  * exit status; prints figures on stdout, errors on stderr. */
-int gd_cli_bench(const gd_registry *reg, int argc, char **argv);
+int gd_cli_bench(gd_registry *reg, int argc, char **argv);
 
 /* Heap allocations made by this process so far (malloc, calloc, realloc,
  * aligned allocations), counted by cli/alloc_count.c; -1 where counting is

@@ -20,6 +20,7 @@ typedef struct ck_ctx {
     const gd_registry *reg;
     const gd_component *c;
     const gd_spec *spec;      /* the component with its defaults (required ones filled) */
+    int need_spec;            /* the check needs spec: fail when it cannot be built */
     char msg[400];
 } ck_ctx;
 

@@ -541,10 +541,11 @@ static int cmd_doc(lua_State *L, const gd_registry *reg, const char *name)
     }
     const char *best = near.best;
     if (best)
-        return fail("no component named '%s' (did you mean %s.%s? see gradus list)", name,
-                    gd_kind_short_name(best_kind), best);
-    return fail("no component or page named '%s' (see gradus list; pages: %s)", name,
-                lgd_doc_pages());
+        return fail("no component named '%s' (did you mean %s.%s? see gradus list; if a "
+                    "plugin provides it: gradus -l FILE.so doc %s)", name,
+                    gd_kind_short_name(best_kind), best, name);
+    return fail("no component or page named '%s' (see gradus list; pages: %s; if a plugin "
+                "provides it: gradus -l FILE.so doc %s)", name, lgd_doc_pages(), name);
 }
 
 /* ---------------------------------------------------------------------------
@@ -730,9 +731,17 @@ int main(int argc, char **argv)
     gd_error err;
     if (gd_blas_select(NULL, &err) != GD_OK)
         return fail("%s", err.msg);
-    /* bench has options of its own (--threads 1,2 is a list there). */
-    if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+    /* bench has options of its own (--threads 1,2 is a list there); global
+     * -l options before it reach it as its own. */
+    int lead = 1;
+    while (lead < argc && strncmp(argv[lead], "-l", 2) == 0)
+        lead += argv[lead][2] || lead + 1 == argc ? 1 : 2;
+    if (lead < argc && strcmp(argv[lead], "bench") == 0) {
+        for (int i = lead; i > 1; i--)   /* bench -l X ...: the -l options after it */
+            argv[i] = argv[i - 1];
+        argv[1] = "bench";
         return run_bench(argc - 2, argv + 2);
+    }
     if (argc >= 2 && strcmp(argv[1], "new") == 0)
         return gd_cli_new(argc - 2, argv + 2);
     if (argc >= 2 && strcmp(argv[1], "check") == 0)

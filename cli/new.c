@@ -64,9 +64,10 @@ static int write_new(const char *path, const char *text, const char *name)
     return fclose(f) == 0;
 }
 
-/* The headers only: a plugin links nothing of gradus. */
+/* The headers only: a plugin links nothing of gradus. Optimized like the
+ * built-ins (pkg-config's Cflags add their flags; release drops -g -O0). */
 static const char meson_text[] =
-    "project('@N@', 'c')\n"
+    "project('@N@', 'c', default_options: ['buildtype=release'])\n"
     "shared_module('@N@', '@N@.c', name_prefix: '', "
     "dependencies: dependency('gradus').partial_dependency(compile_args: true))\n";
 

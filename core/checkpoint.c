@@ -399,6 +399,12 @@ static bool expect_kind(gd_reader *r, const gd_spec *s, gd_kind kind, const char
     return false;
 }
 
+static bool tree_names(gd_checkpoint *ck)
+{
+    gd_optimizer_tree_names(ck->optimizer, ck->optimizer_tree, sizeof ck->optimizer_tree);
+    return true;
+}
+
 static bool get_conf(gd_reader *r, gd_checkpoint *ck)
 {
     gd_run_settings *run = &ck->run;
@@ -409,8 +415,7 @@ static bool get_conf(gd_reader *r, gd_checkpoint *ck)
         !expect_kind(r, ck->loss, GD_KIND_LOSS, "the loss") ||
         !(ck->optimizer = gd_get_spec(r, "the optimizer")) ||
         !expect_kind(r, ck->optimizer, GD_KIND_OPTIMIZER, "the optimizer") ||
-        snprintf(ck->optimizer_name, sizeof ck->optimizer_name, "%s",
-                 ck->optimizer->component->name) < 0 ||
+        !tree_names(ck) ||
         !get_flag(r, "the schedule flag", &has_schedule))
         return false;
     if (has_schedule && (!(ck->schedule = gd_get_spec(r, "the schedule")) ||

@@ -93,7 +93,8 @@ typedef struct gd_checkpoint {
     gd_file_meta meta;
     gd_model *model;
     gd_spec *loss, *optimizer, *schedule;
-    char optimizer_name[64];            /* the optimizer's component, kept when it is moved */
+    char optimizer_tree[256];           /* its tree of components (gd_optimizer_tree_names),
+                                           kept when the spec is moved */
     gd_spec **regularizers;
     int nregularizers;
     gd_clip_kind clip;

@@ -121,18 +121,19 @@ gd_dataset *gd_dataset_from_floats(int64_t n, const gd_shape *sample_shape, cons
     }
     for (int64_t i = 0; i < n * f; i++)
         if (!isfinite(x[i])) {
-            gd_fail(err, GD_ENUMERIC, "dataset: x value %lld (sample %lld) is not finite",
-                    (long long)i, (long long)(i / f));
+            gd_fail(err, GD_ENUMERIC, "dataset: feature %lld of sample %lld is not finite",
+                    (long long)(i % f + 1), (long long)(i / f + 1));
             return NULL;
         }
     for (int64_t i = 0; i < n * targets; i++) {
         if (!isfinite(y[i])) {
-            gd_fail(err, GD_ENUMERIC, "dataset: y value %lld is not finite", (long long)i);
+            gd_fail(err, GD_ENUMERIC, "dataset: target %lld of sample %lld is not finite",
+                    (long long)(i % targets + 1), (long long)(i / targets + 1));
             return NULL;
         }
         if (classes > 0 && (y[i] != floorf(y[i]) || y[i] < 0 || y[i] >= (float)classes)) {
             gd_fail(err, GD_EINVAL, "dataset: label %g of sample %lld is not a class number "
-                    "in 0..%d", (double)y[i], (long long)i, classes - 1);
+                    "in 0..%d", (double)y[i], (long long)i + 1, classes - 1);
             return NULL;
         }
     }
@@ -174,7 +175,7 @@ gd_dataset *gd_dataset_from_u8(int64_t n, const gd_shape *sample_shape, uint8_t 
     for (int64_t i = 0; i < n; i++)
         if (labels[i] >= classes) {
             gd_fail(err, GD_EINVAL, "dataset: label %d of sample %lld is not a class number "
-                    "in 0..%d", labels[i], (long long)i, classes - 1);
+                    "in 0..%d", labels[i], (long long)i + 1, classes - 1);
             return NULL;
         }
     data_base *b = calloc(1, sizeof *b);

@@ -7,6 +7,9 @@
  * straight to it. The whole file is parsed before a data set is made, so a
  * bad last line leaves nothing behind.
  *
+ * A UTF-8 byte order mark before the header is dropped; a NUL byte, and two
+ * columns of one name, are refused.
+ *
  * Class labels may be any integers (0..K-1, 1..K, -1/1, 3/7, ...): the K
  * distinct values, sorted ascending, become classes 0..K-1, so a file's
  * labelling convention does not matter.
@@ -129,9 +132,13 @@ static gd_status parse_number(const csv_state *c, const char *s, int64_t lineno,
         return gd_fail(err, GD_EIO, "%s: expected a number, got '%.64s'", where, s);
     if (!isfinite(v) || fabs(v) > 3.4e38)
         return gd_fail(err, GD_ENUMERIC, "%s: '%.64s' is not a finite float", where, s);
-    /* 2^24: beyond it float32 cannot hold every integer, and labels are floats */
-    if (label && (v != floor(v) || fabs(v) > 16777216.0))
+    if (label && v != floor(v))
         return gd_fail(err, GD_EIO, "%s: class label must be an integer, got '%.64s'", where, s);
+    /* 2^24: beyond it float32 cannot hold every integer, and labels are floats */
+    if (label && fabs(v) > 16777216.0)
+        return gd_fail(err, GD_EIO, "%s: class label %.64s is beyond +-2^24 (16777216), where "
+                       "float32 labels can no longer tell neighbouring integers apart; number "
+                       "the classes with smaller integers", where, s);
     *out = (float)v;
     return GD_OK;
 }
@@ -164,9 +171,22 @@ static gd_status read_rows(csv_state *c, const gd_csv_options *o, int *target, g
 {
     int64_t lineno = 0;
     gd_status st;
-    while (getline(&c->line, &c->line_cap, c->fp) != -1) {
+    ssize_t len;
+    while ((len = getline(&c->line, &c->line_cap, c->fp)) != -1) {
         lineno++;
+        if (lineno == 1 && len >= 3 && memcmp(c->line, "\xEF\xBB\xBF", 3) == 0) {
+            len -= 3;   /* a byte order mark: not part of the first column's name */
+            memmove(c->line, c->line + 3, (size_t)len + 1);
+        }
         char *p = c->line;
+        const char *nul = memchr(c->line, '\0', (size_t)len);
+        if (nul) {   /* C strings would end the row there, dropping the rest silently */
+            int col = 1;
+            for (const char *q = c->line; q < nul; q++)
+                col += *q == ',';
+            return gd_fail(err, GD_EIO, "%s: line %lld, column %d: a NUL byte (not a text "
+                           "file?)", c->path, (long long)lineno, col);
+        }
         while (is_blank(*p))
             p++;
         if (*p == '\0')
@@ -182,9 +202,15 @@ static gd_status read_rows(csv_state *c, const gd_csv_options *o, int *target, g
             if (o->header) {
                 if (!(c->names = calloc((size_t)nf, sizeof *c->names)))
                     return gd_fail(err, GD_ENOMEM, "%s: out of memory", c->path);
-                for (int j = 0; j < nf; j++)
+                for (int j = 0; j < nf; j++) {
                     if (!(c->names[j] = strdup(c->fields[j])))
                         return gd_fail(err, GD_ENOMEM, "%s: out of memory", c->path);
+                    for (int i = 0; i < j; i++)
+                        if (strcmp(c->names[i], c->names[j]) == 0)
+                            return gd_fail(err, GD_EIO, "%s: columns %d and %d are both named "
+                                           "'%.64s' (a header names each column once)",
+                                           c->path, i + 1, j + 1, c->names[j]);
+                }
             }
             if ((st = find_target(c, o, target, err)) != GD_OK)
                 return st;

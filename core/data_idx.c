@@ -242,7 +242,7 @@ gd_status gd_idx_load_with(const gd_idx_options *o, gd_dataset **out, gd_error *
     for (int64_t i = 0; i < n; i++)
         if (y[i] >= classes) {
             st = gd_fail(err, GD_EIO, "%s: label %d of sample %lld is outside 0..%d (%d "
-                         "classes)", lb.path, y[i], (long long)i, classes - 1, classes);
+                         "classes)", lb.path, y[i], (long long)i + 1, classes - 1, classes);
             goto fail;
         }
     if ((st = read_samples(&im, n, "image data", &x, err)) != GD_OK ||

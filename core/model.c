@@ -9,6 +9,7 @@
 
 #include "component.h"
 #include "data.h"
+#include "memory.h"
 
 struct gd_model {
     const gd_registry *reg;
@@ -140,16 +141,12 @@ static gd_status create_layers(gd_model *m, const gd_spec *const *specs, gd_erro
 }
 
 /* Lay parameters out in the arenas in layer order and bind them. */
+static void arena_sizes(const gd_model *m, int64_t *np, int64_t *nb);
+
 static gd_status allocate_arenas(gd_model *m, gd_error *err)
 {
-    int64_t np = 0, nb = 0;
-    for (int i = 0; i < m->nlayers; i++) {
-        gd_layer_info *info = &m->layers[i].info;
-        for (int p = 0; p < info->nparams; p++)
-            np += gd_shape_numel(&info->params[p].shape);
-        for (int b = 0; b < info->nbuffers; b++)
-            nb += info->buffers[b].numel;
-    }
+    int64_t np, nb;
+    arena_sizes(m, &np, &nb);
     /* Over-allocate one cache line so optimizer loops may run on aligned
      * data; calloc'ing 0 bytes is avoided for parameter-free models. */
     m->params = aligned_alloc(64, (size_t)((np * 4 + 64 + 63) / 64 * 64));
@@ -221,6 +218,35 @@ gd_status gd_model_init(gd_model *m, uint64_t seed, gd_error *err)
     return GD_OK;
 }
 
+/* The arenas allocate_arenas would make. */
+static void arena_sizes(const gd_model *m, int64_t *np, int64_t *nb)
+{
+    *np = *nb = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        const gd_layer_info *info = &m->layers[i].info;
+        for (int p = 0; p < info->nparams; p++)
+            *np += gd_shape_numel(&info->params[p].shape);
+        for (int b = 0; b < info->nbuffers; b++)
+            *nb += info->buffers[b].numel;
+    }
+}
+
+void gd_model_memory(const gd_model *m, int64_t batch, gd_memory_estimate *e, int64_t *pending)
+{
+    int64_t np, nb, widest = gd_shape_numel(&m->in), outs = 0, scratch = 0;
+    arena_sizes(m, &np, &nb);
+    for (int i = 0; i < m->nlayers; i++) {
+        int64_t n = gd_shape_numel(&m->layers[i].out);
+        widest = n > widest ? n : widest;
+        outs += n;
+        scratch += gd_model_layer_scratch(&m->layers[i], batch);
+    }
+    *e = (gd_memory_estimate){ .params = 4 * np, .grads = 4 * np, .buffers = 4 * nb,
+                               .activations = 4 * batch * (outs + 2 * widest),
+                               .workspace = 4 * scratch };
+    *pending = batch <= m->reserved ? 0 : e->activations + e->workspace;
+}
+
 gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int nlayers,
                        const gd_shape *in, uint64_t seed, gd_error *err)
 {
@@ -241,8 +267,14 @@ gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int
     m->reg = reg;
     m->nlayers = nlayers;
     m->in = *in;
-    if (create_layers(m, layers, err) != GD_OK || allocate_arenas(m, err) != GD_OK ||
-        gd_model_init(m, seed, err) != GD_OK) {
+    gd_status st = create_layers(m, layers, err);
+    if (st == GD_OK) {   /* before the arenas: too large a model is refused, not OOM-killed */
+        int64_t np, nb;
+        arena_sizes(m, &np, &nb);
+        gd_memory_estimate e = { .params = 4 * np, .grads = 4 * np, .buffers = 4 * nb };
+        st = gd_memory_check("model", &e, gd_memory_total(&e), err);
+    }
+    if (st != GD_OK || allocate_arenas(m, err) != GD_OK || gd_model_init(m, seed, err) != GD_OK) {
         gd_model_free(m);
         return NULL;
     }

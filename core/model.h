@@ -80,6 +80,12 @@ float *gd_model_grads(gd_model *m);
 /* Size activation, gradient and scratch buffers for batches up to `batch`.
  * Allocates only when growing. */
 gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err);
+/* Bytes the model holds and would hold at `batch` (memory.h): its arenas,
+ * and the activations and scratch gd_model_reserve allocates, of which
+ * *pending are not allocated yet. */
+struct gd_memory_estimate;
+void gd_model_memory(const gd_model *m, int64_t batch, struct gd_memory_estimate *e,
+                     int64_t *pending);
 
 /* Forward a batch (x: batch * input numel floats; batch <= reserved).
  * The output stays in the model's buffer: *out (batch * output numel floats),

@@ -89,6 +89,44 @@ bool gd_optimizer_is_tensor(const gd_spec *opt)
     return false;
 }
 
+static void tree_names(const gd_spec *s, char *buf, size_t len, size_t *used)
+{
+    int n = snprintf(buf + *used, len - *used, "%s", s->component->name);
+    *used += n > 0 && (size_t)n < len - *used ? (size_t)n : len - 1 - *used;
+    int inner = 0;
+    for (int i = 0; i < s->component->noptions; i++) {
+        const gd_spec *in = inner_spec(s, i);
+        if (!in)
+            continue;
+        n = snprintf(buf + *used, len - *used, "%s%s=", inner++ ? "," : "{",
+                     gd_spec_option(s->component, i)->name);
+        *used += n > 0 && (size_t)n < len - *used ? (size_t)n : len - 1 - *used;
+        tree_names(in, buf, len, used);
+    }
+    if (inner && *used + 1 < len) {
+        buf[(*used)++] = '}';
+        buf[*used] = 0;
+    }
+}
+
+int gd_optimizer_tree_slots(const gd_spec *opt)
+{
+    int n = opt->component->vt.optimizer->nslots;
+    for (int i = 0; i < opt->component->noptions; i++)
+        if (inner_spec(opt, i))
+            n += gd_optimizer_tree_slots(inner_spec(opt, i));
+    return n;
+}
+
+void gd_optimizer_tree_names(const gd_spec *opt, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len) {
+        buf[0] = 0;
+        tree_names(opt, buf, len, &used);
+    }
+}
+
 bool gd_optimizer_is_two_pass(const gd_spec *opt)
 {
     return any_in_tree(opt, has_step_all);

@@ -27,6 +27,13 @@ bool gd_optimizer_vtable_tensor(const gd_optimizer_vtable *v);
 /* True when the spec's optimizer, or any optimizer among its options, needs
  * the tensor path. */
 bool gd_optimizer_is_tensor(const gd_spec *opt);
+/* Slots per parameter of the spec's whole tree (each node's nslots; a
+ * tensor-aware slot may be smaller than its tensor: an upper bound). */
+int gd_optimizer_tree_slots(const gd_spec *opt);
+/* The component names of the spec's tree of optimizers, as
+ * "lookahead{inner=adam}": what a checkpoint's optimizer state belongs to
+ * (a fork keeps the state only when this is the same). Cut to len. */
+void gd_optimizer_tree_names(const gd_spec *opt, char *buf, size_t len);
 /* True when it asks for a second gradient (a step_all anywhere in the tree). */
 bool gd_optimizer_is_two_pass(const gd_spec *opt);
 

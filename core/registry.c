@@ -106,6 +106,45 @@ const gd_entry *gd_registry_entry_of(const gd_registry *reg, const gd_component 
  * Descriptor checks
  * ------------------------------------------------------------------------- */
 
+/* Option names follow the reference's spelling (cosine's T): any case. */
+static bool option_identifier(const char *s)
+{
+    if (!s || !*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+static bool one_line(const char *s)
+{
+    return s && *s && !strchr(s, '\n');
+}
+
+/* Whether a number default lies in the option's declared range. */
+static bool default_in_range(const gd_option_spec *o)
+{
+    if ((o->flags & GD_OPT_HAS_MIN) &&
+        (o->def < o->min || ((o->flags & GD_OPT_MIN_OPEN) && o->def == o->min)))
+        return false;
+    if ((o->flags & GD_OPT_HAS_MAX) &&
+        (o->def > o->max || ((o->flags & GD_OPT_MAX_OPEN) && o->def == o->max)))
+        return false;
+    return o->type != GD_OPT_INTEGER || o->def == (double)(int64_t)o->def;
+}
+
+static bool choice_known(const gd_option_spec *o)
+{
+    if (!o->def_str)
+        return true;
+    for (const char *const *c = o->choices; c && *c; c++)
+        if (strcmp(*c, o->def_str) == 0)
+            return true;
+    return false;
+}
+
 static gd_status check_schema(const char *file, const gd_component *c, gd_error *err)
 {
     if (c->noptions < 0 || (c->noptions > 0 && !c->options))
@@ -116,6 +155,16 @@ static gd_status check_schema(const char *file, const gd_component *c, gd_error 
         if (!o->name || o->type < GD_OPT_NUMBER || o->type > GD_OPT_COMPONENT)
             return gd_fail(err, GD_EINVAL, "%s: component '%s' option %d is malformed", file,
                            c->name, i + 1);
+        if (!option_identifier(o->name))
+            return gd_fail(err, GD_EINVAL, "%s: %s: option %d: name '%s' is not an identifier",
+                           file, c->name, i + 1, o->name);
+        for (int j = 0; j < i; j++)
+            if (strcmp(c->options[j].name, o->name) == 0)
+                return gd_fail(err, GD_EINVAL, "%s: %s: option '%s' is declared twice", file,
+                               c->name, o->name);
+        if (!one_line(o->doc))
+            return gd_fail(err, GD_EINVAL, "%s: %s: option '%s' has no one-line doc", file,
+                           c->name, o->name);
         if (o->type == GD_OPT_ENUM) {
             if (!o->choices || !o->choices[0])
                 return gd_fail(err, GD_EINVAL, "%s: %s: enum option '%s' has no choices", file,
@@ -124,6 +173,19 @@ static gd_status check_schema(const char *file, const gd_component *c, gd_error 
         if (o->type == GD_OPT_COMPONENT && (o->kind < 1 || o->kind > GD_KIND_COUNT))
             return gd_fail(err, GD_EINVAL, "%s: %s: option '%s' names no valid kind", file,
                            c->name, o->name);
+        if (o->flags & (GD_OPT_REQUIRED | GD_OPT_OPTIONAL))
+            continue;
+        bool num = o->type == GD_OPT_NUMBER || o->type == GD_OPT_INTEGER;
+        if (num && !default_in_range(o))
+            return gd_fail(err, GD_EINVAL, "%s: %s: option '%s': default %g is outside its "
+                           "range %s%g, %g%s", file, c->name, o->name, o->def,
+                           (o->flags & GD_OPT_MIN_OPEN) ? "(" : "[",
+                           (o->flags & GD_OPT_HAS_MIN) ? o->min : -1.0 / 0.0,
+                           (o->flags & GD_OPT_HAS_MAX) ? o->max : 1.0 / 0.0,
+                           (o->flags & GD_OPT_MAX_OPEN) ? ")" : "]");
+        if (o->type == GD_OPT_ENUM && !choice_known(o))
+            return gd_fail(err, GD_EINVAL, "%s: %s: option '%s': default '%s' is not one of "
+                           "its choices", file, c->name, o->name, o->def_str);
     }
     return GD_OK;
 }
@@ -188,14 +250,29 @@ static gd_status check_vtable(const char *file, const gd_component *c, gd_error 
     return GD_OK;
 }
 
+/* A lowercase identifier: a letter or '_' first (a name must work as a Lua
+ * field: gd.optim.NAME). */
 static bool valid_name(const char *s)
 {
-    if (!s || !*s)
+    if (!s || !*s || (*s >= '0' && *s <= '9'))
         return false;
     for (; *s; s++)
         if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
             return false;
     return true;
+}
+
+gd_status gd_component_validate(const char *file, const gd_component *c, gd_error *err)
+{
+    if (!valid_name(c->name))
+        return gd_fail(err, GD_EINVAL, "%s: component '%s' has an invalid name (a lowercase "
+                       "letter first, then lowercase letters, digits, '_')", file,
+                       c->name ? c->name : "(null)");
+    if (!one_line(c->doc))
+        return gd_fail(err, GD_EINVAL, "%s: %s '%s': doc must be one non-empty line (gradus "
+                       "list shows it)", file, gd_kind_name(c->kind), c->name);
+    gd_status st = check_vtable(file, c, err);
+    return st == GD_OK ? check_schema(file, c, err) : st;
 }
 
 static gd_status check_plugin(const gd_registry *reg, const char *file, const gd_plugin *p,
@@ -220,13 +297,7 @@ static gd_status check_plugin(const gd_registry *reg, const char *file, const gd
         if (!c || c->size < sizeof(gd_component))
             return gd_fail(err, GD_EABI, "%s: component %d has a short or missing descriptor",
                            file, i + 1);
-        if (!valid_name(c->name))
-            return gd_fail(err, GD_EINVAL,
-                           "%s: component %d has an invalid name (lowercase, digits, '_')", file,
-                           i + 1);
-        gd_status st = check_vtable(file, c, err);
-        if (st == GD_OK)
-            st = check_schema(file, c, err);
+        gd_status st = gd_component_validate(file, c, err);
         if (st != GD_OK)
             return st;
         for (int j = 0; j < i; j++) {
@@ -501,11 +572,13 @@ gd_status gd_registry_fail_unknown(const gd_registry *reg, gd_kind kind, const c
         gd_nearest_offer(&near, c->name);
         gd_list_append(list, sizeof list, &used, c->name);
     }
-    const char *best = near.best;
-    if (best)
-        return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (did you mean '%s'? available: %s)",
-                       gd_kind_name(kind), name, best, used ? list : "none");
-    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (available: %s; if a plugin provides it, "
-                   "load it: gradus -l FILE.so, gd.plugins.load(FILE) or a directory in "
-                   "GRADUS_PLUGIN_PATH)", gd_kind_name(kind), name, used ? list : "none loaded");
+    /* The hint stays beside a did-you-mean: 'lion' is near 'muon' and may
+     * still be a plugin the user has not loaded. */
+    char mean[96] = "";
+    if (near.best)
+        snprintf(mean, sizeof mean, "did you mean '%s'? ", near.best);
+    return gd_fail(err, GD_ENOTFOUND, "unknown %s '%s' (%savailable: %s; if a plugin provides "
+                   "it, load it: gradus -l FILE.so, gd.plugins.load(FILE) or a directory in "
+                   "GRADUS_PLUGIN_PATH)", gd_kind_name(kind), name, mean,
+                   used ? list : "none loaded");
 }

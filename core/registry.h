@@ -33,6 +33,13 @@ void gd_registry_free(gd_registry *reg);
  * twice is a no-op. */
 gd_status gd_registry_load(gd_registry *reg, const char *path, gd_error *err);
 
+/* The checks every component's descriptor passes, at load and in `gradus
+ * check` alike: a lowercase identifier for a name, a one-line doc, a vtable
+ * with its required members, a well-formed option schema (identifiers,
+ * no duplicates, one-line docs, defaults in range and among the choices).
+ * Messages start with FILE. */
+gd_status gd_component_validate(const char *file, const gd_component *c, gd_error *err);
+
 /* Load every *.so of a directory in name order; a missing dir is not an error. */
 gd_status gd_registry_load_dir(gd_registry *reg, const char *dir, gd_error *err);
 

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "dist.h"
+#include "optim.h"
 #include "run.h"
 
 struct gd_run {
@@ -134,8 +136,11 @@ gd_status gd_run_resume(gd_run *r, const gd_checkpoint *ck, bool fork, bool epoc
     if (st != GD_OK)
         return st;
     /* The same optimizer keeps its state (a new lr, say); another one
-     * starts afresh from this step. */
-    bool keep = strcmp(r->cfg.train.optimizer->component->name, ck->optimizer_name) == 0;
+     * starts afresh from this step, and so does one of the same name with
+     * other optimizers inside (lookahead's inner, sam's base). */
+    char tree[sizeof ck->optimizer_tree];
+    gd_optimizer_tree_names(r->cfg.train.optimizer, tree, sizeof tree);
+    bool keep = strcmp(tree, ck->optimizer_tree) == 0;
     if ((st = gd_trainer_set_state(r->tr, &ck->state, keep, err)) != GD_OK)
         return st;
     if (r->cfg.train.seed != ck->seed)
@@ -177,21 +182,48 @@ static gd_run_status fail(gd_run *r, gd_run_status status)
     return status;
 }
 
-/* The stop flag is set: checkpoint (a failure is told, not fatal) and stop. */
+/* The stop is agreed on (stop_requested): checkpoint (a failure is told,
+ * not fatal) and stop. Distributed, rank 0 writes and tells the others. */
 static gd_run_status interrupt(gd_run *r)
 {
-    r->res.signal = *r->cfg.stop;
     if (r->cfg.checkpoints) {
         r->res.checkpointed = gd_run_save(r, "interrupted", &r->err) == GD_OK;
         r->res.error = r->res.checkpointed ? NULL : r->err.msg;
+    }
+    double lo, hi;
+    if (r->cfg.train.distributed &&
+        gd_dist_minmax(gd_dist_rank() == 0 ? r->res.checkpointed : -1, &lo, &hi, &r->err) ==
+            GD_OK) {
+        r->res.checkpointed = hi > 0;
+        if (gd_dist_rank() != 0 && !r->res.checkpointed)
+            r->res.error = "rank 0 could not write it (its message says why)";
     }
     r->res.status = GD_RUN_INTERRUPTED;
     return GD_RUN_INTERRUPTED;
 }
 
-static bool stop_requested(const gd_run *r)
+/* Whether to stop after this step; sets res.signal (and signal_rank). A
+ * distributed run stops on every rank after the same step, whichever rank
+ * the signal reached: one rank stopping alone would leave the others in
+ * MPI_Allreduce for ever. So the ranks agree, every step, on the highest
+ * signal and the rank it reached. */
+static bool stop_requested(gd_run *r)
 {
-    return r->cfg.stop && *r->cfg.stop;
+    int local = r->cfg.stop ? *r->cfg.stop : 0;
+    r->res.signal = local;
+    r->res.signal_rank = -1;
+    if (!r->cfg.train.distributed)
+        return local != 0;
+    const int size = gd_dist_size();
+    double lo, hi;
+    if (gd_dist_minmax(local ? (double)local * size + gd_dist_rank() : -1, &lo, &hi, &r->err) !=
+        GD_OK)
+        return local != 0;
+    if (hi < 0)
+        return false;
+    r->res.signal = (int)hi / size;
+    r->res.signal_rank = (int)hi % size;
+    return true;
 }
 
 /* Early stopping after epoch e's validation loss. */

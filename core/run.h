@@ -66,6 +66,7 @@ typedef struct gd_run_result {
     gd_run_status status;
     const char *error;                  /* FAILED: why; INTERRUPTED: why no checkpoint */
     int signal;                         /* INTERRUPTED: the flag's value */
+    int signal_rank;                    /* distributed: the rank it reached; -1: not */
     bool checkpointed;                  /* INTERRUPTED: its checkpoint was written */
     double seconds;
     bool stopped;                       /* early stopping or on_epoch ended it */

@@ -26,6 +26,7 @@
 #include "clock.h"
 #include "component.h"
 #include "dist.h"
+#include "memory.h"
 #include "optim.h"
 #include "pool.h"
 
@@ -312,6 +313,16 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     int64_t outw = gd_shape_numel(gd_model_output_shape(tr->m));
     gd_status st = gd_schedule_check(cfg->schedule, tr->horizon, err);
     bool tensor = gd_optimizer_is_tensor(cfg->optimizer);
+    if (st == GD_OK) {   /* before allocating: refused with the estimate, not OOM-killed */
+        gd_memory_estimate e;
+        int64_t pending;
+        gd_model_memory(tr->m, tr->batch, &e, &pending);
+        e.optimizer = 4 * np * gd_optimizer_tree_slots(cfg->optimizer);
+        e.activations += 4 * tr->batch * (feat + tw + outw);
+        e.workspace += 8 * tr->n;
+        pending += e.optimizer + 4 * tr->batch * (feat + tw + outw) + 8 * tr->n;
+        st = gd_memory_check("train", &e, pending, err);
+    }
     for (int k = 0; st == GD_OK && !tensor && k < gd_optimizer_nslots(cfg->optimizer); k++)
         if (!(tr->slots[k] = calloc((size_t)(np ? np : 1), sizeof(float))))
             st = gd_fail(err, GD_ENOMEM, "train: out of memory for optimizer state");

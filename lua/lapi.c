@@ -167,7 +167,8 @@ const lgd_key lgd_fashion_mnist_keys[] = {
 const lgd_key lgd_csv_keys[] = {
     { "path", "string", "required", "a CSV file of numbers, one sample a row" },
     { "target", "column name | column number", "the last column", "the target column" },
-    { "header", "boolean", "true", "the first row names the columns" },
+    { "header", "boolean", "true",
+      "the first row names the columns, each once (a UTF-8 byte order mark before it is dropped)" },
     { "classes", "boolean", "false",
       "the target holds class labels, kept (ds:classes()), else regression values" },
     { NULL, NULL, NULL, NULL },

@@ -34,6 +34,7 @@ void lgd_run_distributed(lua_State *L, run *r)
 void lgd_run_distributed_checkpoints(run *r)
 {
     if (r->cfg.distributed && gd_dist_rank() != 0) {
+        r->ckpt_elsewhere = r->ckpt ? r->rs.ckpt_path : NULL;   /* to name it */
         r->ckpt = 0;
         r->rs.ckpt_path = NULL;
     }

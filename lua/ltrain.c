@@ -602,6 +602,7 @@ static void push_result(lua_State *L, const run *r, const gd_checkpoint *ck, int
         lgd_setnum(L, "epoch", (double)ck->state.epoch +
                                    (double)ck->state.pos / (double)gd_dataset_size(r->cfg.train));
         lgd_setbool(L, "fork", fork_mode);
+        lgd_setbool(L, "optimizer_kept", r->kept_optimizer);
         lua_setfield(L, -2, "resumed_from");
     }
     if (d) {

@@ -26,6 +26,8 @@ typedef struct run {
     int progress, bar, show_bar, has_on_step, has_on_epoch;
     double t_run, last_draw;    /* the progress bar's clock */
     int ckpt;
+    const char *ckpt_elsewhere; /* distributed, rank > 0: the path rank 0 writes */
+    bool kept_optimizer;        /* resumed or forked with the checkpoint's optimizer state */
     gd_run_settings rs;
     gd_run *run;                /* the core's run, once made */
     lua_State *L;

@@ -13,6 +13,8 @@
 
 #include "ltrain.h"
 
+#include "dist.h"
+
 static const char *const checkpoint_keys[] = { "path", "every", "keep", "overwrite", NULL };
 
 /* checkpoint = { path =, every = N | { epochs = N }, keep = K } or false. */
@@ -103,16 +105,20 @@ int lgd_run_interrupt(lua_State *L, run *r)
     gd_trainer *tr = gd_run_trainer(r->run);
     int sig = res->signal;
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
-    const char *path = r->rs.ckpt_path;
+    /* Distributed, every rank stopped after the same step; rank 0 wrote. */
+    const char *path = r->ckpt ? r->rs.ckpt_path : r->ckpt_elsewhere;
+    if (res->signal_rank >= 0)
+        name = lua_pushfstring(L, "%s on rank %d of %d (every rank stops after the same step)",
+                               name, res->signal_rank, gd_dist_size());
     lua_Integer step = (lua_Integer)gd_trainer_steps_done(tr);
     lua_Integer epoch = (lua_Integer)gd_trainer_epochs_done(tr);
     lua_createtable(L, 0, 3);
     lgd_setint(L, "signal", sig);
-    if (r->ckpt && res->checkpointed)
+    if (path && res->checkpointed)
         lua_pushfstring(L, "interrupted by %s after step %I (epoch %I done): checkpoint written "
                         "to %s; resume with gd.resume(\"%s\") or gradus resume %s", name, step,
                         epoch, path, path, path);
-    else if (r->ckpt)
+    else if (path)
         lua_pushfstring(L, "interrupted by %s after step %I: the checkpoint could not be "
                         "written (%s)", name, step, res->error);
     else
@@ -167,6 +173,7 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
     lua_pop(L, 1);
     if (gd_run_resume(r->run, ck, fork_mode, epochs_given, &keep_optimizer, &err) != GD_OK)
         lgd_error(L, "%s: %s", what, err.msg);
+    r->kept_optimizer = keep_optimizer;
     if (!r->progress)
         return;
     lua_getfield(L, CFG, "_path");

@@ -37,12 +37,28 @@ for kind in layer loss optimizer scheduler regularizer initializer "optimizer --
     [[ -f meson.build ]] || fail "gradus new $kind wrote no meson.build"
     build "my_$kind.c" "my_$kind.so"
     "$gradus" check "./my_$kind.so" >check.log || { cat check.log; fail "my_$kind fails gradus check"; }
+    ! grep -q '^  warn' check.log || { cat check.log; fail "my_$kind built as documented draws a warning"; }
     popd >/dev/null
 done
 cd optimizer
 # its meson.build builds it too (headers only: no libgradus in the result)
 meson setup mb >mb.log 2>&1 && meson compile -C mb >>mb.log 2>&1 || { cat mb.log; fail "the meson.build of gradus new does not build"; }
 readelf -d mb/my_optimizer.so | grep -q 'NEEDED.*libgradus' && fail "the meson-built plugin links libgradus"
+"$gradus" check mb/my_optimizer.so >mb-check.log && ! grep -q '^  warn' mb-check.log \
+    || { cat mb-check.log; fail "the meson-built plugin is not built like the built-ins"; }
+# The documented flags are the built-ins' (optimized, -fno-math-errno); a
+# plugin built without them draws a warning from gradus check.
+flags=" $(pkg-config --cflags gradus) "
+[[ $flags == *" -O"[23s]" "* && $flags == *" -fno-math-errno "* ]] || fail "pkg-config --cflags gradus:$flags"
+"$cc" -shared -fPIC -I"$src/include" my_optimizer.c -o slow.so
+out=$("$gradus" check ./slow.so) || fail "slow.so fails gradus check:"$'\n'"$out"
+grep -qF "  warn  ./slow.so: built without optimization (-O0)" <<<"$out" || fail "no -O0 warning:"$'\n'"$out"
+"$cc" -shared -fPIC -O2 -I"$src/include" my_optimizer.c -o errno.so
+grep -qF "  warn  ./errno.so: built without -fno-math-errno" <<<"$("$gradus" check ./errno.so)" \
+    || fail "no -fno-math-errno warning"
+# A boolean option's default is true or false with gradus.h alone.
+printf '#include <gradus/gradus.h>\nstatic const gd_option_spec o[] = { GD_OPT_BOOL("b", false, "b") };\nconst gd_option_spec *p = o;\n' >bool.c
+"$cc" -c -std=c11 -Wall -Wextra -Werror -I"$src/include" bool.c -o bool.o || fail "GD_OPT_BOOL(..., false, ...) does not compile with gradus.h"
 expect_error "gradus: new: cannot create my_optimizer.c: it exists (gradus new never overwrites)" \
     "$gradus" new optimizer my_optimizer
 expect_error "gradus: new: name '9lives' is not a lowercase identifier (a letter, then letters, digits or '_')" \
@@ -73,11 +89,15 @@ kit_overflow|FAIL  kit_overflow: no reads or writes outside the given tensors: k
 kit_nan_zero|FAIL  kit_nan_zero: finite on a zero gradient: x[0] = nan after update 1 with a zero gradient
 kit_segv|FAIL  kit_segv: descent on a convex quadratic: killed by SIGSEGV
 kit_loop|FAIL  kit_loop: finite, non-negative, deterministic over 1e5 updates: timed out after 2 s
-kit_bad_default|FAIL  kit_bad_default: option schema: option 'beta': default 1.5 is outside its range [0, 1)
+kit_bad_default|kit_bad_default.so: kit_bad_default: option 'beta': default 1.5 is outside its range [0, 1)
 kit_nondet|FAIL  kit_nondet: identical results twice: two fresh runs of 50 updates differ
 kit_split|FAIL  kit_split: independent of the span split: one span and the same update cut into 7 spans give different numbers
 kit_tensor_order|FAIL  kit_tensor_order: independent of the order of the tensors: stepping the tensors last to first changes the numbers
 TABLE
+# The loader refuses what gradus check refuses (one function for both).
+out=$("$gradus" -l "$fixtures/kit_bad_default.so" list optimizers 2>&1) && fail "gradus -l loads kit_bad_default:"$'\n'"$out"
+grep -qF "kit_bad_default: option 'beta': default 1.5 is outside its range [0, 1)" <<<"$out" \
+    || fail "gradus -l kit_bad_default.so:"$'\n'"$out"
 # The clean parts of a broken plugin still pass: the check is specific.
 out=$("$gradus" check "$fixtures/kit_split.so" 2>&1) || true
 grep -qF "ok    kit_split: identical results twice" <<<"$out" || fail "kit_split: the other checks:"$'\n'"$out"
@@ -90,6 +110,17 @@ for f in "$src"/examples/plugins/*.c; do
     build "$f" "$(basename "$f" .c).so"
     "$gradus" check "./$(basename "$f" .c).so" >>examples.log || { cat examples.log; fail "$f fails"; }
 done
+# bench optim with a plugin, -l before or after the command; a tensor-aware
+# optimizer (sam) with figures; --help runs nothing.
+out=$("$gradus" -l ./lion.so bench optim lion sam 2>&1) || fail "gradus -l ./lion.so bench optim:"$'\n'"$out"
+for name in lion sam; do
+    grep -Eq "^$name +1 +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ " <<<"$out" || fail "bench optim $name:"$'\n'"$out"
+done
+out=$("$gradus" bench optim -l ./lion.so lion --json 2>&1) || fail "bench optim -l ./lion.so:"$'\n'"$out"
+grep -Eq '"optimizer": "lion", .*"ns_per_param": \[[0-9]+\.[0-9]+, [0-9]+\.[0-9]+\]' <<<"$out" \
+    || fail "bench optim -l ./lion.so lion --json:"$'\n'"$out"
+out=$(timeout 5 "$gradus" bench optim --help) && grep -q '^usage: gradus bench optim' <<<"$out" \
+    && ! grep -q 'ns per parameter per update' <<<"$out" || fail "bench optim --help:"$'\n'"$out"
 # The walk-through's last step: the example against Adam, a short run.
 out=$(GRADUS_THREADS=1 "$gradus" -l ./lion.so run "$src/scripts/new_optimizer.lua" lion 2 2>&1) \
     || fail "scripts/new_optimizer.lua failed:"$'\n'"$out"

@@ -360,7 +360,7 @@ static void test_checkpoint_round_trip(void)
                                describe(gd_model_layer_at(ck->model, i)->spec, db));
     CU_ASSERT_STRING_EQUAL(describe(f.loss, da), describe(ck->loss, db));
     CU_ASSERT_STRING_EQUAL(describe(f.opt, da), describe(ck->optimizer, db));
-    CU_ASSERT_STRING_EQUAL(ck->optimizer_name, "adam");
+    CU_ASSERT_STRING_EQUAL(ck->optimizer_tree, "adam");
     CU_ASSERT_PTR_NOT_NULL_FATAL(ck->schedule);
     CU_ASSERT_STRING_EQUAL(describe(f.sched, da), describe(ck->schedule, db));
     CU_ASSERT_EQUAL_FATAL(ck->nregularizers, 1);

@@ -327,7 +327,7 @@ static void test_data_idx_label_out_of_range(void)
     gd_error err;
     gd_dataset *ds = UNTOUCHED;
     expect_fail2(idx_try(img, lab, 0, 2, &ds, &err), &err, lab,
-                 "label 2 of sample 2 is outside 0..1 (2 classes)");
+                 "label 2 of sample 3 is outside 0..1 (2 classes)");
     CU_ASSERT_PTR_EQUAL(ds, UNTOUCHED);
     /* Fashion-MNIST layout with a label 10 */
     uint8_t pix[2 * 784] = { 0 }, labels[2] = { 9, 10 };
@@ -340,7 +340,7 @@ static void test_data_idx_label_out_of_range(void)
     write_file(fx(lab, "t10k-labels-idx1-ubyte.gz"), b, len, true);
     free(b);
     expect_fail2(gd_fashion_mnist_load(fixture_dir, "test", 0, &ds, &err), &err, lab,
-                 "label 10 of sample 1 is outside 0..9 (10 classes)");
+                 "label 10 of sample 2 is outside 0..9 (10 classes)");
     CU_ASSERT_PTR_EQUAL(ds, UNTOUCHED);
     fixtures_close();
 }
@@ -554,14 +554,22 @@ static void test_data_csv_round_trip(void)
     gather_all(ds, x2, y2);
     CU_ASSERT(y2[0] == 2 && y2[1] == 4 && x2[0] == 10 && x2[3] == 3);
     gd_dataset_free(ds);
+    /* a UTF-8 byte order mark (as spreadsheets write) is not part of the first name */
+    write_text(p, "\xEF\xBB\xBFlabel,b\n1,2\n0,4\n");
+    o = (gd_csv_options){ .path = p, .target_name = "label", .header = true, .classes = true };
+    CU_ASSERT_EQUAL_FATAL(gd_csv_load(&o, &ds, &err), GD_OK);
+    gather_all(ds, x2, y2);
+    CU_ASSERT(y2[0] == 1 && y2[1] == 0 && x2[0] == 2 && x2[1] == 4);
+    gd_dataset_free(ds);
     fixtures_close();
 }
 
-static void csv_refused(const char *text, const gd_csv_options *opt, const char *a,
-                        const char *b)
+/* The file holds len bytes of text (NUL bytes too). */
+static void csv_refused_bytes(const char *text, size_t len, const gd_csv_options *opt,
+                              const char *a, const char *b)
 {
     char p[512];
-    write_text(fx(p, "bad.csv"), text);
+    write_file(fx(p, "bad.csv"), text, len, false);
     gd_csv_options o = *opt;
     o.path = p;
     gd_error err;
@@ -570,6 +578,12 @@ static void csv_refused(const char *text, const gd_csv_options *opt, const char 
     if (b)
         expect_fail(GD_EIO, &err, b);
     CU_ASSERT_PTR_EQUAL(ds, UNTOUCHED);
+}
+
+static void csv_refused(const char *text, const gd_csv_options *opt, const char *a,
+                        const char *b)
+{
+    csv_refused_bytes(text, strlen(text), opt, a, b);
 }
 
 static void test_data_csv_bad_input(void)
@@ -587,6 +601,14 @@ static void test_data_csv_bad_input(void)
     csv_refused("\n  \n", &h, "file is empty", NULL);
     csv_refused("a,b,c\n", &h, "no data rows after the header", NULL);
     csv_refused("a,b\n1,2.5\n", &c, "line 2, column 2 ('b')", "class label must be an integer");
+    csv_refused("a,b\n16777217,2\n", &(gd_csv_options){ .header = true, .classes = true,
+                .target_index = 1 }, "line 2, column 1 ('a')", "class label 16777217 is beyond "
+                "+-2^24 (16777216), where float32 labels can no longer tell neighbouring integers "
+                "apart");
+    csv_refused("x,y,x\n1,2,3\n", &h, "columns 1 and 3 are both named 'x'", NULL);
+    static const char nul_mid[] = "a,b,c\n1,2,3\n4,5\0006,7\n", nul_start[] = "a,b,c\n4,\0005,6\n";
+    csv_refused_bytes(nul_mid, sizeof nul_mid - 1, &h, "line 3, column 2: a NUL byte", NULL);
+    csv_refused_bytes(nul_start, sizeof nul_start - 1, &h, "line 2, column 2: a NUL byte", NULL);
     csv_refused("a\n1\n", &h, "needs at least 2", NULL);
     csv_refused("a,b\n1,\"2\n", &h, "line 2, column 2", "unterminated quoted field");
     gd_csv_options named = { .header = true, .target_name = "y" };
@@ -773,7 +795,7 @@ static void test_data_gather_u8_is_bytes_over_255(void)
     lab = calloc(2, 1);
     lab[1] = 2;
     CU_ASSERT_PTR_NULL(gd_dataset_from_u8(2, &s, x, lab, 2, &err));
-    expect_fail(GD_EINVAL, &err, "label 2 of sample 1");
+    expect_fail(GD_EINVAL, &err, "label 2 of sample 2");
     free(x);
     free(lab);
 }
@@ -784,10 +806,10 @@ static void test_data_from_floats_refused(void)
     gd_shape s = gd_shape_1(2);
     gd_error err;
     CU_ASSERT_PTR_NULL(gd_dataset_from_floats(2, &s, x, 1, y, 3, &err));
-    expect_fail(GD_ENUMERIC, &err, "not finite");
+    expect_fail(GD_ENUMERIC, &err, "dataset: feature 2 of sample 2 is not finite");
     x[3] = 3;
     CU_ASSERT_PTR_NULL(gd_dataset_from_floats(2, &s, x, 1, y, 3, &err));
-    expect_fail(GD_EINVAL, &err, "label 3 of sample 1 is not a class number in 0..2");
+    expect_fail(GD_EINVAL, &err, "label 3 of sample 2 is not a class number in 0..2");
     CU_ASSERT_PTR_NULL(gd_dataset_from_floats(0, &s, x, 1, y, 3, &err));
     expect_fail(GD_EINVAL, &err, "at least 1 sample");
     gd_dataset *ds = gd_dataset_from_floats(1, &s, x, 2, y, 0, &err);   /* 2 targets */

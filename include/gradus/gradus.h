@@ -4,6 +4,8 @@
 #ifndef GRADUS_GRADUS_H
 #define GRADUS_GRADUS_H
 
+#include <stdbool.h>   /* true and false, for GD_OPT_BOOL defaults */
+
 #include "error.h"
 #include "options.h"
 #include "plugin.h"

@@ -400,8 +400,30 @@ typedef const gd_plugin *(*gd_plugin_entry_fn)(void);
 
 #define GD_PLUGIN_ENTRY_SYMBOL "gradus_plugin"
 
+/* How the file holding GD_PLUGIN was compiled, exported beside the entry
+ * point as GD_PLUGIN_BUILD_SYMBOL (an unsigned): `gradus check` warns about a
+ * plugin built without optimization (at -O0 an update runs 10-60 times
+ * slower than the built-ins') or without -fno-math-errno. Not part of the
+ * descriptor: a plugin built before the marker existed simply has none. */
+#define GD_PLUGIN_BUILD_SYMBOL "gradus_plugin_build"
+#define GD_PLUGIN_BUILD_OPTIMIZED 1u
+#define GD_PLUGIN_BUILD_NO_MATH_ERRNO 2u
+#ifdef __OPTIMIZE__
+#define GD_PLUGIN_BUILD_OPT_ GD_PLUGIN_BUILD_OPTIMIZED
+#else
+#define GD_PLUGIN_BUILD_OPT_ 0u
+#endif
+#ifdef __NO_MATH_ERRNO__
+#define GD_PLUGIN_BUILD_ERRNO_ GD_PLUGIN_BUILD_NO_MATH_ERRNO
+#else
+#define GD_PLUGIN_BUILD_ERRNO_ 0u
+#endif
+
 /* Define the entry point of a plugin from an array of component pointers. */
 #define GD_PLUGIN(name_, version_, components_)                                 \
+    GD_EXPORT extern const unsigned gradus_plugin_build;                        \
+    GD_EXPORT const unsigned gradus_plugin_build =                              \
+        GD_PLUGIN_BUILD_OPT_ | GD_PLUGIN_BUILD_ERRNO_;                          \
     GD_EXPORT const gd_plugin *gradus_plugin(void);                             \
     GD_EXPORT const gd_plugin *gradus_plugin(void)                              \
     {                                                                           \

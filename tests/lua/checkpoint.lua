@@ -237,6 +237,38 @@ T.test("test_fork_to_another_optimizer_starts_it_afresh", function()
   assert(moved > 0.9 * (moved + still), "too few weights moved: " .. moved .. " of " .. moved + still)
 end)
 
+T.test("test_fork_to_another_inner_optimizer_starts_it_afresh", function()
+  -- lookahead keeps its name but gets Adam inside instead of momentum: the
+  -- whole tree starts afresh (slow weights copied from now, Adam's first
+  -- step moving every weight by lr), as a change of the outer one would
+  local p = path("inner.ckpt")
+  local simple = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } }
+  local base = { model = simple, loss = gd.loss.cross_entropy{}, data = train, epochs = 2,
+                 batch = "full", seed = 3, progress = false }
+  base.optimizer = gd.optim.lookahead{ inner = gd.optim.momentum{ lr = 0.1 } }
+  base.checkpoint = { path = p }
+  gd.train(base)
+  local before = gd.load_model(p)
+  local lr = 1e-3
+  local la = gd.optim.lookahead{ inner = gd.optim.adam{ lr = lr, eps = 1e-16 } }
+  local res = gd.fork(p, { optimizer = la, epochs = 3, progress = false }):train()
+  assert(res.resumed_from.optimizer_kept == false, "the fork kept the old inner optimizer's state")
+  local moved, still = 0, 0
+  local pa, pb = before:params(), res.model:params()
+  for i = 1, #pa do
+    for j = 1, #pa[i].value do
+      local d = math.abs(pb[i].value[j] - pa[i].value[j])
+      if d == 0 then still = still + 1
+      elseif math.abs(d - lr) <= 0.02 * lr then moved = moved + 1
+      else error(("%s[%d] moved by %.6g, expected %.6g"):format(pa[i].name, j, d, lr)) end
+    end
+  end
+  assert(moved > 0.9 * (moved + still), "too few weights moved: " .. moved .. " of " .. moved + still)
+  -- the same tree with another lr keeps its state
+  local same = gd.fork(p, { lr = 0.05, epochs = 3, progress = false }):train()
+  assert(same.resumed_from.optimizer_kept == true, "an lr fork dropped the optimizer state")
+end)
+
 T.test("test_fork_overrides_take_effect_from_the_fork_on", function()
   local p = path("over.ckpt")
   local base = config{ schedule = false, regularizers = {}, optimizer = gd.optim.sgd{ lr = 0.1 },

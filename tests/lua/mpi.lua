@@ -76,4 +76,28 @@ T.test("mpi_refuses_bad_settings", function()
     .. "(batch 1, the epoch's last 1)", gd.train, cfg{ batch = 1 })
 end)
 
+-- Last: the interrupt flag stays set for the rest of the process.
+T.test("mpi_sigterm_to_one_rank_stops_every_rank", function()
+  -- rank 1 alone gets SIGTERM during step 5: both ranks stop after the same
+  -- step (rank 0 used to wait in MPI_Allreduce for ever; meson's timeout
+  -- bounds this test), rank 0 writes the checkpoint and both ranks name it
+  local path = "mpi-term.ckpt"
+  local ok, err = pcall(gd.train, cfg{ checkpoint = { path = path }, on_step = function(s)
+    if gd.dist.rank() == 1 and s.step == 5 then os.execute("kill -TERM $PPID") end
+  end })
+  local msg = tostring(err)
+  assert(not ok and type(err) == "table" and err.interrupted, msg)
+  T.close_number("signal", err.signal, 15, 0)
+  local step = tonumber(msg:match("after step (%d+)"))
+  assert(msg:find("interrupted by SIGTERM on rank 1 of 2 (every rank stops after the same step) "
+    .. "after step ", 1, true), msg)
+  assert(msg:find("checkpoint written to " .. path .. "; resume with", 1, true), msg)
+  assert(step and step >= 5 and step <= 6, msg)
+  local lo, hi = gd.dist.minmax(step)   -- the same step on both ranks, and the file is written
+  assert(lo == hi, "the ranks stopped after different steps")
+  T.close_number("checkpoint step", gd._checkpoint_load(path):info().step, step, 0)
+  gd.dist.minmax(0)
+  if gd.dist.rank() == 0 then os.remove(path) end
+end)
+
 T.run()

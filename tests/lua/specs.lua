@@ -55,6 +55,11 @@ T.test("test_spec_unknown_component", function()
   local msg = T.expect_error("unknown optimizer 'adamm' (did you mean 'adam'? available: ",
                              function() return gd.optim.adamm{} end)
   assert(msg:find("sgd", 1, true), msg)
+  -- near a built-in, a plugin's name still gets the hint to load the plugin
+  msg = T.expect_error("unknown optimizer 'lion' (did you mean 'muon'? available: ",
+                       function() return gd.optim.lion{} end)
+  assert(msg:find("if a plugin provides it, load it: gradus -l FILE.so, gd.plugins.load(FILE)",
+                  1, true), msg)
   T.expect_error("unknown scheduler 'cosin' (did you mean 'cosine'?",
                  function() return gd.sched.cosin end)
   T.expect_error("dense: option 'init': unknown initializer 'he_normall' " ..
