@@ -380,17 +380,21 @@ static void test_model_io_unsupported_version(void)
 {
     size_t n;
     unsigned char *b = saved("v.gdm", &n);
-    tc_put_le(b + 8, 3, 4);
+    tc_put_le(b + 8, 4, 4);
     tc_fix_header_crc(b);
-    expect_bytes_refused("v.gdm", b, n, "unsupported format version 3 (this gradus reads "
-                         "version 2)");
+    expect_bytes_refused("v.gdm", b, n, "unsupported format version 4 (this gradus reads "
+                         "versions 2 to 3)");
     tc_put_le(b + 8, 1, 4);
     tc_fix_header_crc(b);
     expect_bytes_refused("v.gdm", b, n, "unsupported format version 1 (this gradus reads "
-                         "version 2)");
-    /* the version is read before anything else, even from a short file */
+                         "versions 2 to 3)");
+    /* version 3 has the structure after the specs: a version 2 body is refused */
     tc_put_le(b + 8, 3, 4);
-    expect_bytes_refused("v.gdm", b, 14, "unsupported format version 3");
+    tc_fix_header_crc(b);
+    expect_bytes_refused("v.gdm", b, n, "malformed section MODL");
+    /* the version is read before anything else, even from a short file */
+    tc_put_le(b + 8, 4, 4);
+    expect_bytes_refused("v.gdm", b, 14, "unsupported format version 4");
     free(b);
 }
 
