@@ -242,6 +242,26 @@ T.test("test_blocks_resume_and_fork_exact", function()
   os.remove(ck)
 end)
 
+T.test("test_blocks_old_files_load", function()
+  -- written by the main build before blocks (tests/fixtures/files/main_v2_gen.lua)
+  local dir = arg[0]:match("^(.-)[^/]*$") .. "../fixtures/files/"
+  local want = dofile(dir .. "main_v2.lua")
+  assert(gd._inspect(dir .. "main_v2.gdm").format_version == 2)
+  local m = gd.load_model(dir .. "main_v2.gdm")
+  local y = m:forward(gd.tensor(want.x))
+  T.close("outputs of the old model", y, want.y, 1e-6)
+  assert(m:summary().layers[2].name == "batchnorm1" and m:params()[3].name == "batchnorm1.gamma")
+  -- the old checkpoint resumes to the run's end: the full run's weights
+  local ck = path("old.gdc")
+  T.spit(ck, T.slurp(dir .. "main_v2.gdc"))
+  local run = gd.resume(ck, { progress = false })
+  for i, p in ipairs(run.model:params()) do
+    assert(p.name == want.params[i].name)
+    T.close("resumed " .. p.name, p.value, want.params[i], 1e-6)
+  end
+  os.remove(ck)
+end)
+
 T.test("test_blocks_compare", function()
   local r = gd.compare{ base = config{ epochs = 2 }, repeats = 2, progress = false,
     variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } }, { name = "adam" } } }
