@@ -180,6 +180,17 @@ T.test("test_blocks_groups_and_telemetry", function()
   assert(run.history.steps[1].layers[2].grad_norm > 0)
 end)
 
+T.test("test_blocks_divergence_names_the_path", function()
+  local m = gd.sequential{ gd.residual{ L.dense{ units = 2 }, L.tanh{}, L.dense{ units = 2 } },
+                           L.dense{ units = 3 } }:build{ inputs = 2 }
+  m:params()[3].value[1] = 0 / 0   -- res1.dense2.weight
+  local run = gd.train(config{ model = m })
+  assert(run.status == "diverged" and run.diverged.layer == "res1.dense2",
+    tostring(run.diverged and run.diverged.layer))
+  assert(run.diverged.what:find("parameters of res1.dense2.weight is not finite", 1, true),
+    run.diverged.what)
+end)
+
 T.test("test_blocks_every_optimizer", function()
   -- each trains the residual model without error and lowers the loss; SAM's
   -- second pass and the tensor-aware optimizers see the paths' tensors
