@@ -330,7 +330,7 @@ gd_status gd_model_build_tree(gd_model *m, const gd_node_desc *desc, int ndesc, 
 
 int gd_model_node_count(const gd_model *m) { return m->nnodes; }
 gd_node_kind gd_model_node_kind(const gd_model *m, int i) { return m->nodes[i].kind; }
-int gd_model_node_children(const gd_model *m, int i) { return m->nodes[i].kind == GD_NODE_LAYER ? 0 : m->nodes[i].count; }
+int gd_model_node_children(const gd_model *m, int i) { return m->nodes[i].count; }
 int gd_model_node_depth(const gd_model *m, int i) { return m->nodes[i].level; }
 const char *gd_model_node_name(const gd_model *m, int i) { return m->nodes[i].name; }
 const gd_shape *gd_model_node_input(const gd_model *m, int i) { return &m->nodes[i].in; }
