@@ -281,6 +281,20 @@ T.test("test_blocks_old_files_load", function()
   os.remove(ck)
 end)
 
+T.test("test_blocks_fused_update_matches_whole", function()
+  -- unmonitored steps update each layer right after its backward (a block's
+  -- shortcut before its body); monitored ones update the whole arena after
+  -- backward: the same numbers, bit for bit, penalties included
+  local unmonitored = config()
+  unmonitored.monitor = nil
+  local fused = gd.train(unmonitored)
+  local whole = gd.train(config{ monitor = { every = 1 } })
+  same_params("fused", whole.model, fused.model)
+  for e, x in ipairs(whole.history.epochs) do
+    assert(x.train_loss == fused.history.epochs[e].train_loss, "epoch " .. e)
+  end
+end)
+
 T.test("test_blocks_compare", function()
   local r = gd.compare{ base = config{ epochs = 2 }, repeats = 2, progress = false,
     variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } }, { name = "adam" } } }
