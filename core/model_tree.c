@@ -207,6 +207,10 @@ static gd_status create_layer(gd_model *m, const gd_node_desc *desc, int i, cons
     gd_error inner;
     gd_status st = gd_layer_create(l->spec, in, &l->info, &l->self, &inner);
     if (st != GD_OK) {
+        /* A layer built alone (layer:build, a model of one layer) has no
+         * neighbour to name: its own message says it all. */
+        if (m->nlayers == 1)
+            return gd_fail(err, st, "%s", inner.msg);
         /* "dense: needs a flat input: ..." reads on after the layer's path. */
         const char *why = inner.msg;
         size_t cn = strlen(c->name);

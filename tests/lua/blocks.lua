@@ -91,7 +91,10 @@ T.test("test_blocks_refusals", function()
   T.expect_error("relu1 gives [2, 3, 3]; fixture_flat1 needs a flat input: put gd.layer.flatten{} "
     .. "between them", function() return gd.sequential{ L.relu{}, flat }:build{ inputs = { 2, 3, 3 } } end)
   T.expect_error("the model's input is [2, 3, 3]; res1.fixture_flat1 needs a flat input",
-    function() return gd.residual{ flat }:build{ inputs = { 2, 3, 3 } } end)
+    function() return gd.sequential{ gd.residual{ flat }, L.relu{} }:build{ inputs = { 2, 3, 3 } } end)
+  -- a layer alone has no neighbour to name: its own message as it is
+  T.expect_message("fixture_flat: needs a flat input: put gd.layer.flatten{} between them",
+    flat.build, flat, { inputs = { 2, 3, 3 } })
   T.expect_error("res1 gives [2, 3, 3]; fixture_flat1 needs a flat input", function()
     return gd.sequential{ gd.residual{ L.relu{} }, flat }:build{ inputs = { 2, 3, 3 } } end)
   T.expect_error("relu1 gives [2, 3, 3]; res1.shortcut needs a flat input", function()
