@@ -159,6 +159,14 @@ T.test("test_blocks_names", function()
   assert(#resnet().leaves == 10 and tostring(resnet()):find("shortcut = sequential{ dense{units=8", 1, true))
 end)
 
+T.test("test_blocks_long_summary", function()
+  -- 121 rows: longer than a luaL_Buffer's first box (the text is joined safely)
+  local parts = {}
+  for i = 1, 40 do parts[i] = gd.residual{ L.dense{ units = 4 }, L.tanh{} } end
+  local text = tostring(gd.sequential(parts):build{ inputs = 4 }:summary())
+  assert(select(2, text:gsub("\n", "")) == 121 and text:find("\n  res40.tanh1 ", 1, true), text)
+end)
+
 T.test("test_blocks_groups_and_telemetry", function()
   -- lr 0 for everything in res1 (a glob) and in res2's shortcut (a block path)
   local opt = gd.optim.sgd{ lr = 0.1, groups = { { layer = "res1.*", lr = 0 }, { layer = "res2.shortcut", lr = 0 } } }
