@@ -18,7 +18,7 @@ end
 T.test("test_sequential_spec", function()
   assert(net.kind == "model" and #net == 3 and #net.layers == 3)
   assert(tostring(net):find("sequential{ dense{units=16", 1, true))
-  T.expect_error("gd.sequential: entry 2 must be a layer spec, got optimizer spec 'adam'",
+  T.expect_error("gd.sequential: entry 2 must be a layer spec, a gd.sequential or a gd.residual, got optimizer spec 'adam'",
                  gd.sequential, { gd.layer.relu{}, gd.optim.adam{} })
   T.expect_error("needs at least one layer spec", gd.sequential, {})
 end)
@@ -228,7 +228,7 @@ T.test("test_train_errors", function()
   T.expect_error("early_stopping watches the validation loss", gd.train,
                  { model = net, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{},
                    data = train, early_stopping = { patience = 1 } })
-  T.expect_error("'model' must be gd.sequential{ ... } or a model, got layer spec 'dense'",
+  T.expect_error("'model' must be gd.sequential{ ... }, gd.residual{ ... } or a model, got layer spec 'dense'",
                  gd.train, base{ model = gd.layer.dense{ units = 3 } })
   T.expect_error("the data has 2 features per sample, the model takes 5", gd.train,
                  base{ model = net:build{ inputs = 5 } })
