@@ -168,12 +168,21 @@ local function lr_used(v)
   return first and first.lr
 end
 
+-- A run that says nothing about its variant: it failed (a full disk, a
+-- missing file) or its trial's result is missing; never a divergence.
+local function absent(r)
+  return r.status == "failed" or r.status == "missing"
+end
+
 local function summarize(variants, ref)
   local summary = {}
   for vi, v in ipairs(variants) do
-    local s = { name = v.name, n = 0, diverged = 0, mean = {}, std = {}, ci95 = {}, diff = {}, diff_ci95 = {} }
+    local s = { name = v.name, n = 0, diverged = 0, missing = 0, mean = {}, std = {}, ci95 = {},
+                diff = {}, diff_ci95 = {} }
     for _, r in ipairs(v.runs) do
-      if r.status == "ok" then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
+      if r.status == "ok" then s.n = s.n + 1
+      elseif absent(r) then s.missing = s.missing + 1
+      else s.diverged = s.diverged + 1 end
     end
     for _, k in ipairs(metric_names) do
       local xs, ds = {}, {}
@@ -188,12 +197,13 @@ local function summarize(variants, ref)
       if vi > 1 then s.diff[k], _, s.diff_ci95[k] = stats.describe(ds) end
     end
     -- win rate against variant 1, paired by seed; ties count half, a
-    -- diverged run loses to a finished one
+    -- diverged run loses to a finished one; a pair with a run that failed
+    -- or is missing has no winner
     if vi > 1 then
       local wins, n = 0, 0
       for i, r in ipairs(v.runs) do
         local rr = ref.runs[i]
-        if rr then
+        if rr and not absent(r) and not absent(rr) then
           local a = r.status == "ok" and objective(r.metrics) or math.huge
           local b = rr.status == "ok" and objective(rr.metrics) or math.huge
           n = n + 1

@@ -78,7 +78,8 @@ function M.cells(results)
   for i, s in ipairs(results.summary) do
     rows[#rows + 1] = {
       s.name,
-      string.format("%d%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or ""),
+      string.format("%d%s%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or "",
+        (s.missing or 0) > 0 and string.format(" (+%d failed or missing)", s.missing) or ""),
       pm(s.mean[obj], s.ci95[obj], "%.4f"),
       has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, "%.4f") or "",
       i == 1 and "(reference)" or (finite(s.diff[obj]) and (string.format("%+.4f", s.diff[obj])
