@@ -143,7 +143,20 @@ function M.run_trial(gd, t, ckpt)
   return { seed = c.seed, status = run.status, metrics = m, history = run.history,
            diverged = run.diverged, diagnoses = run.diagnoses, steps = run.steps,
            steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
-           resumed_from = run.resumed_from }
+           resumed_from = run.resumed_from, error = run.error }
+end
+
+-- What became of a run that is not "ok", for a report: "diverged at step
+-- 12 (loss)", "failed: No space left on device", "missing: unfinished".
+function M.describe_run(r)
+  if r.status == "failed" then return "failed: " .. tostring(r.error or "unknown reason") end
+  if r.status == "missing" then
+    local why = tostring(r.missing or "no result")
+    return why:find("^failed: ") and why or "missing: " .. why
+  end
+  local d = r.diverged or {}
+  return string.format("%s at step %s (%s)", tostring(r.status), tostring(d.step),
+    tostring(d.what or d.layer or ""))
 end
 
 local function serial(gd, trials, log)

@@ -65,14 +65,17 @@ static int util_read_file(lua_State *L)
     }
     if (sb.st_size > cap) {
         close(fd);
-        return push_fail(L, "%s: %lld bytes, more than the %lld a file of this kind may have",
-                         path, (long long)sb.st_size, (long long)cap);
+        return push_fail(L, "%s: %I bytes, more than the %I bytes a file of this kind may have",
+                         path, (lua_Integer)sb.st_size, cap);
     }
+    /* the buffer is the file's size (plus one byte to see it grow), never
+     * the cap: most files are far smaller than their cap */
+    size_t want = (size_t)sb.st_size + 1;
     luaL_Buffer b;
-    char *p = luaL_buffinitsize(L, &b, (size_t)cap + 1);
+    char *p = luaL_buffinitsize(L, &b, want);
     size_t n = 0;
-    while (n <= (size_t)cap) {   /* a file that grows past cap is refused too */
-        ssize_t r = read(fd, p + n, (size_t)cap + 1 - n);
+    while (n < want) {
+        ssize_t r = read(fd, p + n, want - n);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
@@ -85,9 +88,8 @@ static int util_read_file(lua_State *L)
         n += (size_t)r;
     }
     close(fd);
-    if (n > (size_t)cap)
-        return push_fail(L, "%s: more than the %lld bytes a file of this kind may have", path,
-                         (long long)cap);
+    if (n == want)
+        return push_fail(L, "%s: grew while it was read", path);
     luaL_pushresultsize(&b, n);
     return 1;
 }
