@@ -1,0 +1,249 @@
+-- tests/lua/sweep_procs.lua: a sweep's processes (lua/sweep.lua,
+-- lua/lsweep.c): workers die with the sweep when its pid is killed
+-- (SIGTERM, SIGINT, SIGKILL), the message says how to resume and that
+-- works; a second sweep into a running one's directory is refused at once;
+-- a full disk leaves a trial unfinished with its reason; the user's
+-- script runs once (side effects, a serial comparison before a sweep,
+-- --dir and --name, forks of a baseline as in scripts/switch_optimizer.lua).
+-- Every wait is bounded.
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local gd = T.gd
+local trial = require "gradus.trial"
+
+local root = T.sweep_root()
+local exe = os.getenv("GRADUS_EXE")
+local exists = T.exists
+
+local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+local function wait_for(what, cond, seconds)
+  for _ = 1, seconds * 10 do
+    local v = cond()
+    if v then return v end
+    os.execute("sleep 0.1")
+  end
+  error("timed out after " .. seconds .. " s waiting for " .. what, 0)
+end
+
+-- bg.sh BASE CMD...: CMD in the background, its pid in BASE.pid (it is
+-- exec'd: the pid is CMD's own), output in BASE.out and BASE.err, exit
+-- status in BASE.rc.
+T.spit(root .. "/bg.sh", [[
+base=$1; shift
+( sh -c 'echo $$ > "$0.pid.tmp"; mv "$0.pid.tmp" "$0.pid"; exec "$@" > "$0.out" 2> "$0.err"' "$base" "$@"
+  echo $? > "$base.rc.tmp"; mv "$base.rc.tmp" "$base.rc" ) > /dev/null 2>&1 &
+]])
+
+local function start(base, cmd)
+  os.execute(string.format("cd %s && sh %s %s %s", q(root), q(root .. "/bg.sh"), q(base), cmd))
+  return tonumber(wait_for("the pid of " .. base, function() return T.slurp(base .. ".pid") end, 10))
+end
+
+local function alive(pid)
+  local stat = T.slurp("/proc/" .. pid .. "/stat")
+  return stat ~= nil and not stat:match("^%d+ %b() Z")
+end
+
+-- The pids of the workers holding trials under dir (their trial.lock files).
+local function worker_pids(dir)
+  local pids = {}
+  local ls = io.popen("ls " .. q(dir) .. " 2>/dev/null")
+  for id in ls:lines() do
+    local lock = T.slurp(dir .. "/" .. id .. "/trial.lock")
+    local pid = lock and tonumber(lock:match("^(%d+) "))
+    if pid then pids[#pids + 1] = pid end
+  end
+  ls:close()
+  return pids
+end
+
+local function any_checkpoint(dir)
+  local ls = io.popen("ls " .. q(dir) .. " 2>/dev/null")
+  local found
+  for id in ls:lines() do
+    if exists(dir .. "/" .. id .. "/run.ckpt") and not exists(dir .. "/" .. id .. "/DONE") then found = id end
+  end
+  ls:close()
+  return found
+end
+
+-- Two trials of about a second or more each; every run printed with
+-- where it resumed from.
+T.spit(root .. "/long.lua", [[
+local gd = require "gradus"
+local d = gd.data.synthetic.spirals{ n = 2000, classes = 3, seed = 1 }
+local r = gd.compare{
+  base = { model = gd.sequential{ gd.layer.dense{ units = 128 }, gd.layer.tanh{},
+             gd.layer.dense{ units = 128 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
+           loss = gd.loss.cross_entropy{}, data = d, epochs = 60, batch = 8, seed = 1 },
+  variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.02 } } },
+  repeats = 2 }
+for i, run in ipairs(r.variants[1].runs) do
+  print(string.format("run %d %s %.17g", i, run.resumed_from and "resumed" or "fresh",
+    run.metrics.train_loss))
+end
+]])
+
+local signals = { TERM = 15, INT = 2, KILL = 9 }
+
+local function killed_sweep(sig)
+  local name = "k" .. sig
+  local dir = root .. "/sweeps/" .. name
+  local base = root .. "/" .. name
+  local pid = start(base, string.format("%s sweep --jobs 2 --name %s long.lua", q(exe), name))
+  local ckpt = wait_for("a trial's first checkpoint", function() return any_checkpoint(dir) end, 60)
+  local workers = wait_for("the workers' locks", function()
+    local p = worker_pids(dir)
+    return #p > 0 and p
+  end, 10)
+  if sig == "TERM" then
+    -- a second sweep into the directory is refused at once, naming the
+    -- holder, and touches none of the first's files
+    local logs = T.sh(string.format("ls -l %s/*/log", q(dir)))
+    local out = T.sh(string.format("cd %s && timeout 20 %s sweep --jobs 2 --name %s long.lua; echo \"exit $?\"",
+      q(root), q(exe), name))
+    assert(out:find("gd.compare: sweep: sweeps/" .. name .. ": in use by process " .. pid
+      .. " (sweeps/" .. name .. ".lock, host " .. gd._util.hostname() .. ")", 1, true), out)
+    assert(out:find("exit 1\n", 1, true), out)
+    assert(T.sh(string.format("ls -l %s/*/log", q(dir))) == logs, "the second sweep touched the logs")
+  end
+  os.execute(string.format("kill -%s %d", sig, pid))
+  local rc = tonumber(wait_for("the sweep to end", function() return T.slurp(base .. ".rc") end, 20))
+  T.close_number("exit status", rc, 128 + signals[sig], 0)
+  wait_for("every worker to end", function()
+    for _, w in ipairs(workers) do if alive(w) then return false end end
+    return true
+  end, 20)
+  return dir, base, ckpt
+end
+
+T.test("sweep_sigterm_stops_workers_and_resume_works", function()
+  local dir, base, ckpt = killed_sweep("TERM")
+  local err = T.slurp(base .. ".err")
+  assert(err:find("gradus: gd.compare: sweep sweeps/kTERM interrupted by SIGTERM: 0 of 2 trials done, "
+    .. "the others keep their checkpoints; resume them with the same command: ", 1, true), err)
+  assert(exists(dir .. "/" .. ckpt .. "/run.ckpt") and not exists(dir .. "/" .. ckpt .. "/DONE"))
+  -- the advised command resumes: the checkpointed trial goes on from it
+  local cmd = err:match("resume them with the same command: ([^\n]+)")
+  local out = T.sh(string.format("cd %s && %s 2>/dev/null", q(root), cmd))
+  local resumed = 0
+  for from in out:gmatch("run %d ([^ ]+) ") do if from == "resumed" then resumed = resumed + 1 end end
+  assert(resumed >= 1, out)
+  local serial = T.sh(string.format("cd %s && %s --threads 1 run long.lua 2>/dev/null", q(root), q(exe)))
+  assert(serial:gsub("run (%d) [^ ]+ ", "run %1 ") == out:gsub("run (%d) [^ ]+ ", "run %1 "),
+    "resumed " .. out .. " vs serial " .. serial)
+end)
+
+T.test("sweep_sigint_and_sigkill_leave_no_worker", function()
+  local _, base = killed_sweep("INT")
+  assert(T.slurp(base .. ".err"):find("interrupted by SIGINT", 1, true))
+  killed_sweep("KILL")
+end)
+
+-- A full disk: the trial stays unfinished, its reason recorded, no DONE;
+-- the next run finishes it. On a small tmpfs when it can be mounted here,
+-- and with an injected ENOSPC in any case.
+T.test("sweep_full_disk_leaves_the_trial_unfinished", function()
+  local src = root .. "/sweeps/kTERM"   -- resumed to its end by the first case
+  local m = assert(trial.read(gd, src .. "/sweep.json", 1 << 20))
+  local id = m.trials[1].id
+  local want = trial.load(gd, src .. "/" .. id)
+  assert(want, "the sweep finished its trials")
+  local function fresh(at)
+    assert(gd._util.mkdir_p(at))
+    T.spit(at .. "/trial.json", T.slurp(src .. "/" .. id .. "/trial.json"))
+    return at .. "/trial.json"
+  end
+  -- injected: the first synced write (history.json) fails
+  local f = fresh(root .. "/inj/" .. id)
+  out = T.sh(string.format("GRADUS_TEST_ENOSPC=1 %s trial %s; echo \"exit $?\"", q(exe), q(f)))
+  assert(out:find("failed " .. id .. " failed: cannot write " .. root .. "/inj/" .. id
+    .. "/history.json: No space left on device", 1, true) and out:find("exit 1", 1, true), out)
+  assert(not exists(root .. "/inj/" .. id .. "/DONE") and not exists(root .. "/inj/" .. id .. "/result.json"))
+  local _, why = trial.load(gd, root .. "/inj/" .. id)
+  assert(why:find("^failed: cannot write .*No space left on device$"), why)
+  out = T.sh(string.format("%s trial %s", q(exe), q(f)))
+  assert(out == "done " .. id .. " done\n", out)
+  local got = trial.load(gd, root .. "/inj/" .. id)
+  T.close_number("train_loss after the rerun", got.metrics.train_loss, want.metrics.train_loss, 0)
+  -- a real full file system, when this machine lets us mount one
+  local mnt = root .. "/mnt"
+  assert(gd._util.mkdir_p(mnt))
+  if os.execute(string.format("mount -t tmpfs -o size=256k tmpfs %s 2>/dev/null", q(mnt))) then
+    local ok, e = pcall(function()
+      f = fresh(mnt .. "/" .. id)
+      -- full but for two pages: the trial's lock and log, not its checkpoint
+      os.execute(string.format("dd if=/dev/zero of=%s bs=4k 2>/dev/null; truncate -s -8K %s",
+        q(mnt .. "/fill"), q(mnt .. "/fill")))
+      out = T.sh(string.format("%s trial %s; echo \"exit $?\"", q(exe), q(f)))
+      assert(out:find("failed " .. id .. " failed: ", 1, true) and out:find("No space left on device", 1, true)
+        and out:find("exit 1", 1, true), out)
+      assert(not exists(mnt .. "/" .. id .. "/DONE"))
+      os.remove(mnt .. "/fill")
+      out = T.sh(string.format("%s trial %s", q(exe), q(f)))
+      assert(out == "done " .. id .. " done\n", out)
+      got = trial.load(gd, mnt .. "/" .. id)
+      T.close_number("train_loss on tmpfs", got.metrics.train_loss, want.metrics.train_loss, 0)
+    end)
+    os.execute(string.format("umount %s", q(mnt)))
+    assert(ok, e)
+  else
+    print("note   tmpfs cannot be mounted here: the injected ENOSPC above stands for it")
+  end
+end)
+
+-- The user's script runs once: its side effects, a serial comparison
+-- before the sweep's, and --dir / --name.
+T.spit(root .. "/twice.lua", [[
+local gd = require "gradus"
+local f = io.open("side-effects.txt", "a"); f:write("ran\n"); f:close()
+local d = gd.data.synthetic.blobs{ n = 64, classes = 2, seed = 1 }
+local base = { model = gd.sequential{ gd.layer.dense{ units = 2 } }, loss = gd.loss.cross_entropy{},
+               data = d, epochs = 2, batch = 16, progress = false }
+local variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } },
+                   { name = "adam", optimizer = gd.optim.adam{ lr = 0.01 } } }
+local a = gd.compare{ base = base, variants = variants, repeats = 1, progress = false }
+local b = gd.compare{ base = base, variants = variants, repeats = 2, progress = false,
+                      run = { jobs = 2 } }
+print(string.format("%.17g %.17g", a.summary[2].mean.train_loss, b.summary[2].mean.train_loss))
+]])
+
+T.test("sweep_runs_the_script_once", function()
+  local function count() return select(2, (T.slurp(root .. "/side-effects.txt") or ""):gsub("ran\n", "")) end
+  local serial = T.sh(string.format("cd %s && GRADUS_THREADS=1 %s run twice.lua 2>/dev/null", q(root), q(exe)))
+  os.execute("rm -rf " .. q(root .. "/sweeps/twice"))
+  T.spit(root .. "/side-effects.txt", "")
+  local swept = T.sh(string.format("cd %s && %s run twice.lua", q(root), q(exe)))
+  assert(swept == serial, swept .. " vs " .. serial)
+  T.close_number("side effects under gradus run", count(), 1, 0)
+  T.spit(root .. "/side-effects.txt", "")
+  local odd = "d i'r"
+  swept = T.sh(string.format("cd %s && %s sweep --jobs 2 --dir %s --name N twice.lua 2>/dev/null",
+    q(root), q(exe), q(odd)))
+  assert(swept == serial, swept .. " vs " .. serial)
+  T.close_number("side effects under gradus sweep", count(), 1, 0)
+  assert(exists(root .. "/" .. odd .. "/N/sweep.json") and exists(root .. "/" .. odd .. "/N-2/sweep.json"))
+  local again = T.sh(string.format("cd %s && %s sweep --resume --dir %s --name N twice.lua 2>/dev/null",
+    q(root), q(exe), q(odd)))
+  assert(again == serial, again)
+  local none = T.sh(string.format("cd %s && %s sweep --resume --dir elsewhere twice.lua", q(root), q(exe)))
+  assert(none:find("gd.compare: sweep --resume: no sweep at elsewhere/twice to resume", 1, true), none)
+end)
+
+-- scripts/switch_optimizer.lua: a baseline trained by the script, then
+-- forks of its checkpoint compared; under gradus sweep --jobs 2 the
+-- baseline is trained once, by the script, and the forks are trials.
+T.test("sweep_switch_optimizer_script", function()
+  local script = gd._util.realpath(arg[0]:match("^(.-)[^/]*$") .. "../../scripts/switch_optimizer.lua")
+  local data = T.fashion_mnist{ split = "train", limit = 10 }
+  if not data then return end
+  local out = T.sh(string.format("cd %s && %s sweep --jobs 2 %s 1 2 300; echo \"exit $?\"", q(root), q(exe),
+    q(script)))
+  assert(out:find("exit 0\n", 1, true), out)
+  local _, n = out:gsub("SGD for 1 epochs", "")
+  T.close_number("baselines trained", n, 1, 0)
+  assert(exists(root .. "/out/switch_optimizer/index.html"), out)
+end)
+
+T.run()
+os.execute("rm -rf " .. q(root))
