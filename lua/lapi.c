@@ -92,7 +92,9 @@ static const lgd_key compare_keys[] = {
     { "repeats", "integer >= 1", "1", "seeds per variant: base.seed, base.seed + 1, ..." },
     { "progress", "boolean", "true", "a line per run on stderr" },
     { "run", "{ backend =, jobs =, dir =, name =, ... }", "(serial)",
-      "run each trial as its own process: backend \"local\" or \"slurm\" (README: Sweeps)" },
+      "a sweep: each trial written down as data (DIR/NAME/TRIAL/trial.json) and run by "
+      "`gradus trial` workers, never by re-running the script; backend \"local\" or "
+      "\"slurm\" (README: Sweeps)" },
     { NULL, NULL, NULL, NULL },
 };
 
