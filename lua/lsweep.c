@@ -15,6 +15,8 @@
  *                                dies, SIGKILL included; SIGINT and SIGTERM
  *                                sent to it are passed on); each line they
  *                                write to stdout goes to on_line(line)
+ *   rebuild_cached(recipe)    gd.data.rebuild, base sets loaded once per
+ *                                process (lua/ldata_rebuild.c)
  *   log_to(path), log_restore(), status(line): a worker's stdout and
  *                                stderr into a trial's log; status lines to
  *                                the stdout it was started with
@@ -35,6 +37,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "ldata.h"
 #include "lgradus.h"
 
 static int push_fail(lua_State *L, const char *fmt, ...)
@@ -440,7 +443,8 @@ void lgd_sweep_util(lua_State *L)
         { "realpath", util_realpath },
         { "run", util_run }, { "spawn_workers", util_spawn_workers },
         { "log_to", util_log_to }, { "log_restore", util_log_restore },
-        { "status", util_status }, { NULL, NULL },
+        { "status", util_status }, { "rebuild_cached", lgd_data_rebuild_cached },
+        { NULL, NULL },
     };
     luaL_setfuncs(L, fns, 0);
 }

@@ -317,11 +317,20 @@ local function describe_bad(bad)
   return table.concat(s, "; ")
 end
 
+-- The plugin files loaded here, for the workers to load too (read once:
+-- gd._util.plugins hashes every file).
+local function plugin_files(gd, r)
+  if not r.plugins then
+    r.plugins = {}
+    for _, p in ipairs(gd._util.plugins()) do r.plugins[#r.plugins + 1] = abs_path(gd, p.file) end
+  end
+  return r.plugins
+end
+
 local function write_trial(gd, r, t, dir)
   local cfg, fork = trial_data(gd, t)
   local user = t.cfg.checkpoint
-  local plugins = {}
-  for _, p in ipairs(gd._util.plugins()) do plugins[#plugins + 1] = abs_path(gd, p.file) end
+  local plugins = plugin_files(gd, r)
   trial.write(gd, dir .. "/trial.json", {
     format = "gradus-trial", version = 1, id = t.id, kind = t.kind, variant = t.variant,
     seed = t.seed, lr = t.lr, cfg = cfg, fork = fork, plugins = plugins, threads = r.threads,

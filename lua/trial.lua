@@ -128,12 +128,15 @@ function M.from_data(gd, v, where, datasets)
       if type(x) ~= "table" or type(x.recipe) ~= "table" then data_error(where, "a $data needs a recipe") end
       local recipe = M.from_data(nil, x.recipe, where)
       local key = M.encode(x.recipe)
-      local ds = datasets and datasets[key]
-      if not ds then
-        ds = gd.data.rebuild(recipe)
-        if datasets then datasets[key] = ds end
+      -- built and fingerprinted once per worker: the fingerprint reads
+      -- every sample
+      local entry = datasets and datasets[key]
+      if not entry then
+        local ds = gd._util.rebuild_cached(recipe)
+        entry = { ds = ds, identity = ds:identity() }
+        if datasets then datasets[key] = entry end
       end
-      local want, got = x.identity, ds:identity()
+      local ds, want, got = entry.ds, x.identity, entry.identity
       if type(want) == "table" then
         for _, f in ipairs({ "size", "features", "target_width", "classes", "crc" }) do
           if want[f] ~= got[f] then
@@ -363,7 +366,7 @@ end
 function M.cli(gd, files, threads_given)
   if #files == 0 then error("trial needs trial files: gradus trial DIR/TRIAL/trial.json...", 0) end
   local state = { plugins = {}, loaded = {}, datasets = {}, threads_given = threads_given }
-  for _, p in ipairs(gd._util.plugins()) do state.loaded[gd._util.realpath(p.file) or p.file] = true end
+  for _, p in ipairs(gd.plugins.list()) do state.loaded[gd._util.realpath(p.file) or p.file] = true end
   local status = 0
   for _, path in ipairs(files) do
     local what, msg, sig = run_one(gd, path, state)
