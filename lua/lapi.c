@@ -254,19 +254,23 @@ static const lgd_key results_run_keys[] = {
     { "seconds", "number", "", "" },
     { "resumed_from", "table", "(nil)", "forks: where they began" },
     { "missing", "string", "(nil)", "gradus collect: why the trial has no result (status \"missing\")" },
+    { "error", "string", "(nil)", "status \"failed\": why (as run.error)" },
     { NULL, NULL, NULL, NULL },
 };
 
 static const lgd_key summary_keys[] = {
     { "name", "string", "", "the variant" },
     { "n", "integer", "", "runs that finished (status ok)" },
-    { "diverged", "integer", "", "runs that did not" },
+    { "diverged", "integer", "", "runs that diverged" },
+    { "missing", "integer", "", "runs that failed or whose trial has no result: neither "
+      "diverged nor counted in the win rate" },
     { "mean", "table", "", "per metric (train_loss, val_loss, val_accuracy, seconds)" },
     { "std", "table", "", "per metric" },
     { "ci95", "table", "", "per metric: half-width of the 95% CI (Student's t)" },
     { "diff", "table", "", "per metric: mean difference to variant 1, paired by seed" },
     { "diff_ci95", "table", "", "per metric" },
-    { "win_rate", "number", "(variant 1: nil)", "fraction of seeds that beat variant 1" },
+    { "win_rate", "number", "(variant 1: nil)", "fraction of seeds that beat variant 1 (pairs "
+      "with a failed or missing run left out)" },
     { "lr", "number", "(nil)", "the tuned lr" },
     { NULL, NULL, NULL, NULL },
 };

@@ -4,8 +4,10 @@
  *   read_file(path, cap)      -> text | nil, message: a regular file of at
  *                                most cap bytes, opened without blocking (a
  *                                FIFO or a device is refused, never read)
- *   write_file(path, text)    -> true | nil, message: written beside path,
- *                                fsync'd, renamed over it, directory fsync'd
+ *   write_file(path, text [, no_dir_sync]) -> true | nil, message: written
+ *                                beside path, fsync'd, renamed over it,
+ *                                directory fsync'd (unless no_dir_sync)
+ *   sync_dir(path)            -> true | nil, message: path's directory fsync'd
  *   hostname(), pid(), self_exe(), realpath(path)
  *   run(argv)                 -> output, exit status: a command without a
  *                                shell (sbatch, squeue), stdout captured
@@ -119,7 +121,23 @@ static int injected_failure(void)
     return s && *s && ++calls == strtol(s, NULL, 10) ? ENOSPC : 0;
 }
 
-/* gd._util.write_file(path, text): nothing reaches path unless every byte
+/* fsync of the directory holding path: 0 or errno. */
+static int sync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return errno;
+    int e = fsync(dfd) != 0 && errno != EINVAL ? errno : 0;
+    close(dfd);
+    return e;
+}
+
+/* gd._util.write_file(path, text [, no_dir_sync]): nothing reaches path unless every byte
  * reached the disk first, so a reader sees the old file or the whole new
  * one, after a crash too. */
 static int util_write_file(lua_State *L)
@@ -142,19 +160,22 @@ static int util_write_file(lua_State *L)
         unlink(tmp);
         return push_fail(L, "cannot write %s: %s", path, strerror(e));
     }
-    /* the rename itself reaches the disk with the directory */
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = 0;
-    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        e = fsync(dfd) != 0 && errno != EINVAL ? errno : 0;
-        close(dfd);
-        if (e)
-            return push_fail(L, "cannot write %s: %s", path, strerror(e));
-    }
+    /* the rename itself reaches the disk with the directory (unless the
+     * caller syncs the directory once after several files) */
+    if (!lua_toboolean(L, 3) && (e = sync_dir_of(path)) != 0)
+        return push_fail(L, "cannot write %s: %s", path, strerror(e));
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* gd._util.sync_dir(path): the directory holding path to disk (its
+ * renames durable) -> true | nil, message */
+static int util_sync_dir(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    int e = sync_dir_of(path);
+    if (e)
+        return push_fail(L, "cannot sync the directory of %s: %s", path, strerror(e));
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -439,6 +460,7 @@ void lgd_sweep_util(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         { "read_file", util_read_file }, { "write_file", util_write_file },
+        { "sync_dir", util_sync_dir },
         { "hostname", util_hostname }, { "pid", util_pid }, { "self_exe", util_self_exe },
         { "realpath", util_realpath },
         { "run", util_run }, { "spawn_workers", util_spawn_workers },

@@ -222,8 +222,9 @@ function M.read(gd, path, cap, raw)
 end
 
 -- Write v (data already when raw) to path, synced.
-function M.write(gd, path, v, raw)
-  local ok, err = gd._util.write_file(path, M.encode(raw and v or M.to_data(v, path)) .. "\n")
+function M.write(gd, path, v, raw, no_dir_sync)
+  local ok, err = gd._util.write_file(path, M.encode(raw and v or M.to_data(v, path)) .. "\n",
+    no_dir_sync)
   if not ok then error(err, 0) end
 end
 
@@ -261,9 +262,12 @@ local function save(gd, dir, rec, kind)
   for k, v in pairs(rec) do r[k] = v end
   local history = r.history
   r.history = nil
-  if kind ~= "tune" then M.write(gd, dir .. "/history.json", history or { epochs = {} }) end
-  M.write(gd, dir .. "/result.json", r)
-  local ok, err = gd._util.write_file(dir .. "/DONE", "done\n")
+  -- each file on disk before its rename; the directory once, so both
+  -- renames are durable before DONE's
+  if kind ~= "tune" then M.write(gd, dir .. "/history.json", history or { epochs = {} }, false, true) end
+  M.write(gd, dir .. "/result.json", r, false, true)
+  local ok, err = gd._util.sync_dir(dir .. "/result.json")
+  if ok then ok, err = gd._util.write_file(dir .. "/DONE", "done\n") end
   if not ok then error(err, 0) end
 end
 
