@@ -189,7 +189,7 @@ function backends.local_(gd, r, files, log, reasons)
   if log then log(string.format("sweep %s: %d trials on %d processes of %d threads", r.path,
     #files, n, r.threads)) end
   local done = 0
-  local _, sig = gd._util.spawn_workers(cmds, function(line)
+  local statuses, sig = gd._util.spawn_workers(cmds, function(line)
     local what, id, rest = line:match("^(%a+) ([%w_.-]+) ?(.*)$")
     if what == "done" then
       done = done + 1
@@ -199,6 +199,12 @@ function backends.local_(gd, r, files, log, reasons)
       if log then log(string.format("sweep %s: %s %s", r.path, id, rest)) end
     end
   end)
+  for _, st in ipairs(statuses) do
+    if st == 127 then
+      return string.format("; a worker could not be started: is %s the gradus command? "
+        .. "(set GRADUS_EXE)", cmds[1][1]), sig ~= 0 and sig or nil
+    end
+  end
   return nil, sig ~= 0 and sig or nil
 end
 
