@@ -354,8 +354,8 @@ static int util_spawn_workers(lua_State *L)
         pids[started++] = pid;
     }
     close(pfd[1]);
-    if (parent_signal && workers_pgid)
-        kill(-(pid_t)workers_pgid, SIGTERM);
+    if ((parent_signal || spawn_errno) && workers_pgid)
+        kill(-(pid_t)workers_pgid, SIGTERM);   /* none goes on alone */
     /* Lines until every worker has closed the pipe. */
     char buf[4096];
     size_t have = 0;
@@ -384,6 +384,8 @@ static int util_spawn_workers(lua_State *L)
         }
         memmove(acc, acc + start, have - start);
         have -= start;
+        if (have > (1 << 20))   /* a line that never ends: dropped, not hoarded */
+            have = 0;
     }
     free(acc);
     close(pfd[0]);

@@ -190,13 +190,13 @@ function backends.local_(gd, r, files, log, reasons)
     #files, n, r.threads)) end
   local done = 0
   local statuses, sig = gd._util.spawn_workers(cmds, function(line)
-    local what, id, rest = line:match("^(%a+) ([%w_.-]+) ?(.*)$")
+    local what, id, rest = line:match("^(%a+) ([%w_.-]+):? ?(.*)$")
     if what == "done" then
       done = done + 1
       if log then log(string.format("sweep %s: %s done (%d/%d)", r.path, id, done, #files)) end
     elseif what == "failed" and id then
-      reasons[id] = rest:match("^failed: (.*)$") or rest
-      if log then log(string.format("sweep %s: %s %s", r.path, id, rest)) end
+      reasons[id] = rest
+      if log then log(string.format("sweep %s: %s failed: %s", r.path, id, rest)) end
     end
   end)
   for _, st in ipairs(statuses) do

@@ -304,12 +304,12 @@ local function run_one(gd, path, state)
   if not t then return "failed", tostring(err) end
   local got, lock = pcall(gd._util.lock, dir .. "/trial", "trial " .. t.id)
   if not got then
-    if tostring(lock):find("in use by", 1, true) then return "skipped", t.id .. " is run by another worker" end
-    return "failed", tostring(lock)
+    if tostring(lock):find("in use by", 1, true) then return "skipped", t.id .. ": held by another worker" end
+    return "failed", t.id .. ": " .. tostring(lock)
   end
   if M.load(gd, dir) then
     lock:release()
-    return "skipped", t.id .. " done already"
+    return "skipped", t.id .. ": done already"
   end
   os.remove(dir .. "/DONE")
   os.remove(dir .. "/failed.json")
@@ -352,20 +352,21 @@ local function run_one(gd, path, state)
   gd._util.log_restore()
   if ok then
     lock:release()
-    return "done", t.id .. " done"
+    return "done", t.id
   end
   local sig = type(res) == "table" and res.interrupted and math.tointeger(res.signal)
   if sig then
     lock:release()
-    return "interrupted", t.id .. " interrupted (" .. reason .. ")", sig
+    return "interrupted", t.id .. ": " .. reason, sig
   end
   pcall(M.write, gd, dir .. "/failed.json", { reason = reason })   -- best effort: the disk may be full
   lock:release()
-  return "failed", t.id .. " failed: " .. reason
+  return "failed", t.id .. ": " .. reason
 end
 
 -- gradus trial FILE...: each trial not done and not taken by another
--- worker, in order; one status line per trial on stdout. Returns the exit
+-- worker, in order; one status line per trial on stdout ("done ID",
+-- "skipped ID: why", "failed ID: reason", "interrupted ID: ..."). Returns the exit
 -- status: 0 when every trial is done, 128 + signal when interrupted.
 function M.cli(gd, files, threads_given)
   if #files == 0 then error("trial needs trial files: gradus trial DIR/TRIAL/trial.json...", 0) end
