@@ -40,6 +40,9 @@ local function abs_path(gd, p)
 end
 
 -- The trial's options as data (what its file holds), and its fork.
+-- checkpoint hashes by path, for one comparison (M.compare starts afresh)
+local hashes = {}
+
 local function trial_data(gd, t)
   local where = string.format("gd.compare: variant '%s'", t.variant)
   local cfg = {}
@@ -51,8 +54,13 @@ local function trial_data(gd, t)
     end
     if k ~= "checkpoint" then cfg[k] = v end
   end
-  local fork = t.fork and { path = abs_path(gd, t.fork.path),
-                            overrides = trial.to_data(t.fork.overrides, where) } or nil
+  local fork
+  if t.fork then
+    -- the checkpoint's hash: a baseline trained again is another trial
+    local path = abs_path(gd, t.fork.path)
+    hashes[path] = hashes[path] or gd._util.sha256(path)
+    fork = { path = path, sha256 = hashes[path], overrides = trial.to_data(t.fork.overrides, where) }
+  end
   return trial.to_data(cfg, where), fork
 end
 
@@ -398,6 +406,7 @@ function M.compare(gd, spec)
   if not r then return compare.compare(gd, spec) end
   local quiet = spec.progress == false or (type(spec.base) == "table" and spec.base.progress == false)
   local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
+  hashes = {}
   local ok, err = gd._util.mkdir_p(r.path)
   if not ok then error("gd.compare: sweep: " .. tostring(err), 0) end
   -- the lock first: a second sweep into the directory changes nothing

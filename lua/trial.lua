@@ -327,6 +327,11 @@ local function run_one(gd, path, state)
     local cfg = M.from_data(gd, t.cfg, path .. ": cfg", state.datasets)
     local trial = { kind = t.kind, lr = t.lr, cfg = cfg }
     if t.fork then
+      if type(t.fork.path) ~= "string" then error(path .. ": fork.path must be a string", 0) end
+      if t.fork.sha256 and gd._util.sha256(t.fork.path) ~= t.fork.sha256 then
+        error(string.format("%s: the checkpoint %s changed since the sweep was planned: run the "
+          .. "sweep again", path, t.fork.path), 0)
+      end
       trial.fork = gd.fork(t.fork.path, M.from_data(gd, t.fork.overrides or {}, path, state.datasets))
     end
     local ck = { path = dir .. "/run.ckpt", every = t.checkpoint_every or { epochs = 1 }, keep = 1 }

@@ -210,6 +210,30 @@ T.test("sweep_odd_names_and_paths", function()
   same_results(ser, col)
 end)
 
+-- Forks of a checkpoint: trials that name the checkpoint and its hash, so
+-- a baseline trained again makes new trials, never stale reuse.
+T.test("sweep_forks_follow_their_checkpoint", function()
+  local ck = root .. "/base.ckpt"
+  local function baseline(lr)
+    gd.train{ model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
+              loss = gd.loss.cross_entropy{}, data = train, epochs = 1, batch = 16, seed = 1,
+              optimizer = gd.optim.sgd{ lr = lr }, progress = false, checkpoint = { path = ck, overwrite = true } }
+  end
+  local function forks(run)
+    return { base = { epochs = 2, progress = false },
+             variants = { gd.fork(ck, { name = "same" }), gd.fork(ck, { name = "slower", lr = 0.01 }) },
+             repeats = 2, progress = false, run = run }
+  end
+  baseline(0.1)
+  local a = gd.compare(forks{ jobs = 2, dir = dir, name = "forks" })
+  same_results(gd.compare(forks(nil)), a)
+  baseline(0.3)
+  local b = gd.compare(forks{ jobs = 2, dir = dir, name = "forks" })
+  same_results(gd.compare(forks(nil)), b)
+  assert(b.variants[1].runs[1].metrics.train_loss ~= a.variants[1].runs[1].metrics.train_loss,
+    "the second baseline's forks were not run again")
+end)
+
 T.test("sweep_trial_ids_follow_the_numbers", function()
   local base = { variant = "a b", kind = "run", seed = 3,
                  cfg = { optimizer = gd.optim.sgd{ lr = 0.1 }, data = train, epochs = 2 } }
