@@ -308,7 +308,14 @@ static int util_spawn_workers(lua_State *L)
     if (n < 1 || n > 1024)
         return luaL_error(L, "spawn_workers: 1 to 1024 workers");
     pid_t *pids = lua_newuserdatauv(L, (size_t)n * sizeof *pids, 0);
-    int pids_idx = lua_gettop(L);
+    /* every command checked before anything starts: no error below
+     * leaves a worker alone or a handler installed */
+    char ***argvs = lua_newuserdatauv(L, (size_t)n * sizeof *argvs, 0);
+    luaL_checkstack(L, 2 * n, "too many workers");
+    for (int i = 0; i < n; i++) {
+        lua_geti(L, 1, i + 1);
+        argvs[i] = checkargv(L, lua_gettop(L));   /* its userdata stays on the stack */
+    }
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) != 0)
         return luaL_error(L, "pipe: %s", strerror(errno));
@@ -324,8 +331,7 @@ static int util_spawn_workers(lua_State *L)
     pid_t parent = getpid();
     int started = 0, spawn_errno = 0;
     for (int i = 0; i < n && !parent_signal; i++) {
-        lua_geti(L, 1, i + 1);
-        char **argv = checkargv(L, lua_gettop(L));
+        char **argv = argvs[i];
         pid_t pgid = (pid_t)workers_pgid;
         pid_t pid = fork();
         if (pid == 0) {
@@ -343,7 +349,6 @@ static int util_spawn_workers(lua_State *L)
             execvp(argv[0], argv);
             _exit(127);
         }
-            lua_settop(L, pids_idx);
         if (pid < 0) {
             spawn_errno = errno;
             break;
