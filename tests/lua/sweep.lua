@@ -105,14 +105,20 @@ T.test("sweep_reruns_corrupt_truncated_and_resultless_trials", function()
   T.spit(c .. "/" .. ids[1] .. "/result.json", "{\"status\":")            -- truncated
   os.remove(c .. "/" .. ids[2] .. "/result.json")                          -- DONE, no result
   T.spit(c .. "/" .. ids[3] .. "/history.json", "while true do end")       -- not data
+  os.remove(c .. "/" .. ids[4] .. "/DONE")                                 -- unfinished, with
+  local ck = T.slurp(c .. "/" .. ids[4] .. "/run.ckpt")                    -- a truncated checkpoint
+  T.spit(c .. "/" .. ids[4] .. "/run.ckpt", ck:sub(1, #ck // 2))
   local _, bad = sweep.collect(gd, c)
-  T.close_number("bad trials", #bad, 3, 0)
+  T.close_number("bad trials", #bad, 4, 0)
+  assert(bad[4].why == "unfinished", bad[4].why)
+  table.remove(bad)
   for _, b in ipairs(bad) do assert(b.why:find("^corrupt %("), b.why) end
   assert(bad[3].why:find("history.json: json: unexpected character 'w'", 1, true), bad[3].why)
   local again = gd.compare(spec{ backend = "local", jobs = 2, dir = root .. "/sweeps", name = "c" })
   same_results(serial, again)
   local _, bad2 = sweep.collect(gd, c)
   T.close_number("bad trials after the rerun", #bad2, 0, 0)
+  assert(T.slurp(c .. "/" .. ids[4] .. "/log"):find("starting afresh", 1, true), "the bad checkpoint was not set aside")
 end)
 
 -- A failed trial keeps its reason and counts neither as a divergence nor
