@@ -8,7 +8,7 @@
  *                                beside path, fsync'd, renamed over it,
  *                                directory fsync'd (unless no_dir_sync)
  *   sync_dir(path)            -> true | nil, message: path's directory fsync'd
- *   hostname(), pid(), self_exe(), realpath(path)
+ *   hostname(), pid(), self_exe(), realpath(path), builtin_dir()
  *   run(argv)                 -> output, exit status: a command without a
  *                                shell (sbatch, squeue), stdout captured
  *   spawn_workers(cmds, on_line) -> { exit statuses }, signal: the workers
@@ -200,6 +200,18 @@ static int util_realpath(lua_State *L)
     char *p = realpath(luaL_checkstring(L, 1), NULL);
     if (!p)
         return push_fail(L, "%s: %s", lua_tostring(L, 1), strerror(errno));
+    lua_pushstring(L, p);
+    free(p);
+    return 1;
+}
+
+/* gd._util.builtin_dir() -> the built-in plugins' directory (real path) | nil */
+static int util_builtin_dir(lua_State *L)
+{
+    const char *d = gd_registry_builtin_dir();
+    char *p = d ? realpath(d, NULL) : NULL;
+    if (!p)
+        return 0;
     lua_pushstring(L, p);
     free(p);
     return 1;
@@ -469,7 +481,7 @@ void lgd_sweep_util(lua_State *L)
         { "read_file", util_read_file }, { "write_file", util_write_file },
         { "sync_dir", util_sync_dir },
         { "hostname", util_hostname }, { "pid", util_pid }, { "self_exe", util_self_exe },
-        { "realpath", util_realpath },
+        { "realpath", util_realpath }, { "builtin_dir", util_builtin_dir },
         { "run", util_run }, { "spawn_workers", util_spawn_workers },
         { "log_to", util_log_to }, { "log_restore", util_log_restore },
         { "status", util_status }, { "rebuild_cached", lgd_data_rebuild_cached },

@@ -172,8 +172,32 @@ local function gradus_exe(gd)
   return os.getenv("GRADUS_EXE") or "gradus"
 end
 
-local function worker_argv(gd, threads, files)
-  local argv = { gradus_exe(gd), "--threads", tostring(threads), "trial" }
+-- The plugin files loaded here, for the workers to load too (read once:
+-- gd._util.plugins hashes every file), and those of them a worker does not
+-- load by itself (not built in): its command line names them with -l, so
+-- that a trial file never makes a worker load code.
+local function plugin_files(gd, r)
+  if not r.plugins then
+    r.plugins, r.extra_plugins = {}, {}
+    local builtin = gd._util.builtin_dir()
+    for _, p in ipairs(gd._util.plugins()) do
+      local file = abs_path(gd, p.file)
+      r.plugins[#r.plugins + 1] = file
+      if not (builtin and file:sub(1, #builtin + 1) == builtin .. "/") then
+        r.extra_plugins[#r.extra_plugins + 1] = file
+      end
+    end
+  end
+  return r.plugins, r.extra_plugins
+end
+
+local function worker_argv(gd, r, threads, files)
+  local argv = { gradus_exe(gd) }
+  for _, p in ipairs(select(2, plugin_files(gd, r))) do
+    argv[#argv + 1] = "-l"
+    argv[#argv + 1] = p
+  end
+  for _, a in ipairs({ "--threads", tostring(threads), "trial" }) do argv[#argv + 1] = a end
   for _, f in ipairs(files) do argv[#argv + 1] = f end
   return argv
 end
@@ -192,7 +216,7 @@ function backends.local_(gd, r, files, log, reasons)
   for k = 1, n do
     local mine = {}
     for j = 0, #files - 1 do mine[#mine + 1] = files[(k - 1 + j) % #files + 1] end
-    cmds[k] = worker_argv(gd, r.threads, mine)
+    cmds[k] = worker_argv(gd, r, r.threads, mine)
   end
   if log then log(string.format("sweep %s: %d trials on %d processes of %d threads", r.path,
     #files, n, r.threads)) end
@@ -250,7 +274,9 @@ function M.slurm_script(r, files, limit, exe)
   lines[#lines + 1] = string.format("# %d trials, %d per array task", n, per)
   lines[#lines + 1] = 'case "$SLURM_ARRAY_TASK_ID" in'
   for task = 0, tasks - 1 do
-    local cmd = { shell_quote(exe or "gradus"), "--threads", tostring(r.cpus or 1), "trial" }
+    local cmd = { shell_quote(exe or "gradus") }
+    for _, p in ipairs(r.extra_plugins or {}) do cmd[#cmd + 1] = "-l " .. shell_quote(p) end
+    for _, a in ipairs({ "--threads", tostring(r.cpus or 1), "trial" }) do cmd[#cmd + 1] = a end
     for i = task * per + 1, math.min(n, (task + 1) * per) do cmd[#cmd + 1] = shell_quote(files[i]) end
     lines[#lines + 1] = string.format("%d) exec %s ;;", task, table.concat(cmd, " "))
   end
@@ -331,20 +357,10 @@ local function describe_bad(bad)
   return table.concat(s, "; ")
 end
 
--- The plugin files loaded here, for the workers to load too (read once:
--- gd._util.plugins hashes every file).
-local function plugin_files(gd, r)
-  if not r.plugins then
-    r.plugins = {}
-    for _, p in ipairs(gd._util.plugins()) do r.plugins[#r.plugins + 1] = abs_path(gd, p.file) end
-  end
-  return r.plugins
-end
-
 local function write_trial(gd, r, t, dir)
   local cfg, fork = trial_data(gd, t)
   local user = t.cfg.checkpoint
-  local plugins = plugin_files(gd, r)
+  local plugins = plugin_files(gd, r)   -- checked by the worker, never loaded from the file
   trial.write(gd, dir .. "/trial.json", {
     format = "gradus-trial", version = 1, id = t.id, kind = t.kind, variant = t.variant,
     seed = t.seed, lr = t.lr, cfg = cfg, fork = fork, plugins = plugins, threads = r.threads,

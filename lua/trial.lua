@@ -315,10 +315,12 @@ local function run_one(gd, path, state)
   os.remove(dir .. "/failed.json")
   gd._util.log_to(dir .. "/log")
   local ok, res = pcall(function()
-    for _, file in ipairs(t.plugins or {}) do
-      if not state.plugins[file] then
-        state.plugins[file] = true
-        if not state.loaded[file] then gd.plugins.load(file) end
+    -- the plugins are checked, never loaded from the file: a trial file
+    -- cannot make a worker run code (the sweep gives them with -l)
+    for _, file in ipairs(type(t.plugins) == "table" and t.plugins or {}) do
+      if not state.loaded[file] then
+        error(string.format("%s: the trial needs the plugin %s, which this gradus has not loaded: "
+          .. "gradus -l %s trial ...", path, tostring(file), tostring(file)), 0)
       end
     end
     if not state.threads_given and math.type(t.threads) == "integer" and t.threads >= 1 then
@@ -375,7 +377,7 @@ end
 -- status: 0 when every trial is done, 128 + signal when interrupted.
 function M.cli(gd, files, threads_given)
   if #files == 0 then error("trial needs trial files: gradus trial DIR/TRIAL/trial.json...", 0) end
-  local state = { plugins = {}, loaded = {}, datasets = {}, threads_given = threads_given }
+  local state = { loaded = {}, datasets = {}, threads_given = threads_given }
   for _, p in ipairs(gd.plugins.list()) do state.loaded[gd._util.realpath(p.file) or p.file] = true end
   local status = 0
   for _, path in ipairs(files) do

@@ -50,6 +50,33 @@ T.test("sweep_runs_the_script_once", function()
   assert(none:find("gd.compare: sweep --resume: no sweep at elsewhere/twice to resume", 1, true), none)
 end)
 
+-- A plugin given with -l: the workers get it with -l too (a trial file
+-- names its plugins but never makes a worker load one).
+T.test("sweep_workers_load_the_sweeps_plugins", function()
+  local fix = os.getenv("GRADUS_FIXTURE_DIR") .. "/fixture_good.so"
+  T.spit(root .. "/plug.lua", [[
+local gd = require "gradus"
+local d = gd.data.synthetic.blobs{ n = 64, classes = 2, seed = 1 }
+local r = gd.compare{ base = { model = gd.sequential{ gd.layer.dense{ units = 2 } },
+  loss = gd.loss.cross_entropy{}, data = d, epochs = 2, batch = 16, progress = false },
+  variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } },
+               { name = "fixture", optimizer = gd.optim.fixture_opt{ lr = 0.1, scale = 0.5 } } },
+  repeats = 2, progress = false }
+print(string.format("%.17g", r.summary[2].mean.train_loss))
+]])
+  local serial = T.sh(string.format("cd %s && %s -l %s --threads 1 run plug.lua", q(root), q(exe), q(fix)))
+  local swept = T.sh(string.format("cd %s && %s -l %s sweep --jobs 2 plug.lua 2>&1", q(root), q(exe), q(fix)))
+  assert(swept:find(serial, 1, true) and serial:match("^%d"), swept .. " vs " .. serial)
+  -- by hand, without the plugin: refused by name, nothing loaded
+  local files = T.sh(string.format("ls %s/sweeps/plug/*/trial.json", q(root)))
+  local one = files:match("[^\n]+fixture[^\n]+")
+  assert(one, files)
+  os.remove(one:match("^(.*)/trial.json$") .. "/DONE")
+  local out = T.sh(string.format("%s trial %s; echo \"exit $?\"", q(exe), q(one)))
+  assert(out:find("the trial needs the plugin " .. gd._util.realpath(fix) .. ", which this gradus has not loaded", 1, true)
+    and out:find("exit 1", 1, true), out)
+end)
+
 -- scripts/switch_optimizer.lua: a baseline trained by the script, then
 -- forks of its checkpoint compared; under gradus sweep --jobs 2 the
 -- baseline is trained once, by the script, and the forks are trials.
