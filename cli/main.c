@@ -6,6 +6,7 @@
  *   gradus inspect FILE     (a checkpoint or a model file)
  *   gradus resume FILE [EPOCHS]
  *   gradus sweep [SWEEP OPTIONS] SCRIPT [ARGS]   gradus collect DIR [OUTDIR]
+ *   gradus trial FILE...    (a sweep's worker: runs trial files, never a script)
  *   gradus report DIR [DIR...]  (index.html again from saved results)
  *
  * `run` is a Lua 5.4 interpreter with the gradus module preloaded, so a
@@ -62,6 +63,8 @@ static const char usage[] =
     "  sweep [OPTS] SCRIPT [ARGS]  run SCRIPT with each gd.compare as a sweep of processes:\n"
     "                      --backend local|slurm, --jobs N, --dir DIR, --name NAME, --resume,\n"
     "                      --partition P, --account A, --time T, --cpus N, --array-limit N\n"
+    "  trial FILE...       run a sweep's trial files (DIR/TRIAL/trial.json), those not done\n"
+    "                      and not held by another worker; what a sweep's workers run\n"
     "  collect DIR [OUTDIR]  a sweep's results from its directory: the report table (and\n"
     "                      gd.report's files in OUTDIR); names missing or corrupt trials\n"
     "  report DIR [DIR...]  rebuild DIR/index.html from the results gd.report saved there;\n"
@@ -668,6 +671,26 @@ static int cmd_sweep(lua_State *L, cli *c)
     return cmd_run(L, c);
 }
 
+/* gradus trial FILE... (gradus.sweep): the exit status it returns. */
+static int cmd_trial(lua_State *L, const cli *c)
+{
+    const char *files[4096];
+    int n = positionals(c, files, 4096);
+    if (n > 4096)
+        return fail("trial takes at most 4096 files, got %d", n);
+    int st = push_command(L, "gradus.sweep", "trial_cli");
+    if (st)
+        return st;
+    lua_pushboolean(L, c->threads >= 0);
+    luaL_checkstack(L, n, "too many trial files");
+    for (int i = 0; i < n; i++)
+        lua_pushstring(L, files[i]);
+    lgd_install_interrupt_handlers();
+    if (lua_pcall(L, 2 + n, 1, 0) != LUA_OK)
+        return call_failed(L);
+    return (int)lua_tointeger(L, -1);
+}
+
 /* gradus collect DIR [OUTDIR] (gradus.sweep). */
 static int cmd_collect(lua_State *L, const char *const *pos, int np)
 {
@@ -764,8 +787,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
         strcmp(c.command, "inspect") && strcmp(c.command, "resume") &&
-        strcmp(c.command, "report") && strcmp(c.command, "sweep") && strcmp(c.command, "collect"))
-        return fail("unknown command '%s' (commands: run, sweep, collect, resume, report, list, "
+        strcmp(c.command, "report") && strcmp(c.command, "sweep") && strcmp(c.command, "collect") &&
+        strcmp(c.command, "trial"))
+        return fail("unknown command '%s' (commands: run, sweep, trial, collect, resume, report, list, "
                     "doc, inspect, version, bench, new, check; "
                     "see gradus --help)", c.command);
 
@@ -799,6 +823,8 @@ int main(int argc, char **argv)
         st = cmd_sweep(L, &c);
     } else if (strcmp(c.command, "report") == 0) {
         st = cmd_report(L, &c);
+    } else if (strcmp(c.command, "trial") == 0) {
+        st = cmd_trial(L, &c);
     } else {
         const char *pos[3];
         int np = positionals(&c, pos, 3);

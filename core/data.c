@@ -40,6 +40,8 @@ struct gd_dataset {
     int64_t n;
     int64_t *idx;           /* base rows of positions 0..n-1; NULL: rows 0..n-1 */
     char name[NAME_SIZE];
+    bool has_id;            /* id computed: samples never change, so it is kept */
+    gd_data_identity id;
 };
 
 /* ---- construction ---- */
@@ -452,6 +454,10 @@ static uLong crc_bytes(uLong crc, const unsigned char *p, size_t n)
 
 gd_status gd_dataset_identity(const gd_dataset *ds, gd_data_identity *id, gd_error *err)
 {
+    if (ds->has_id) {   /* every run with checkpoints asks: a sweep's worker, once per trial */
+        *id = ds->id;
+        return GD_OK;
+    }
     const data_base *b = ds->base;
     int64_t f = b->features, tw = b->target_width;
     /* About 1 MB of buffer: 256 samples of Fashion-MNIST, fewer when samples
@@ -486,5 +492,8 @@ gd_status gd_dataset_identity(const gd_dataset *ds, gd_data_identity *id, gd_err
     free(y);
     *id = (gd_data_identity){ .size = ds->n, .features = f, .target_width = tw,
                               .classes = b->classes, .crc = (uint32_t)crc };
+    gd_dataset *cache = (gd_dataset *)ds;   /* a memo, not a change of the set */
+    cache->id = *id;
+    cache->has_id = true;
     return GD_OK;
 }

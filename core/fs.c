@@ -161,19 +161,28 @@ void gd_remove_stale_temps(const char *path)
     closedir(d);
 }
 
-/* The process id written in a lock file (0: none). The holder writes it
- * right after taking the lock, so an empty file is read again a few times. */
-static long holder_of(const char *file)
+/* The process id and host written in a lock file (0: none). The holder
+ * writes them right after taking the lock, so an empty file is read again
+ * a few times. */
+static long holder_of(const char *file, char *host, size_t cap)
 {
+    host[0] = 0;
     for (int tries = 0; tries < 50; tries++) {
-        char buf[32] = { 0 };
-        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        char buf[320] = { 0 };
+        int fd = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0)
             return 0;
         ssize_t n = read(fd, buf, sizeof buf - 1);
         close(fd);
-        if (n > 0)
-            return strtol(buf, NULL, 10);
+        if (n > 0) {
+            char *end;
+            long pid = strtol(buf, &end, 10);
+            if (*end == ' ') {
+                size_t k = strcspn(end + 1, "\n");
+                snprintf(host, cap, "%.*s", (int)k, end + 1);
+            }
+            return pid;
+        }
         usleep(2000);
     }
     return 0;
@@ -197,9 +206,10 @@ gd_status gd_lock_take(gd_lock *lk, const char *path, gd_error *err)
             close(fd);
             if (e != EWOULDBLOCK)
                 break;
-            long pid = holder_of(lk->file);
-            gd_status st = pid > 0 ? gd_fail(err, GD_EEXIST, "%s: in use by process %ld (%s)",
-                                             path, pid, lk->file)
+            char host[256];
+            long pid = holder_of(lk->file, host, sizeof host);
+            gd_status st = pid > 0 ? gd_fail(err, GD_EEXIST, "%s: in use by process %ld (%s%s%s)",
+                                             path, pid, lk->file, *host ? ", host " : "", host)
                                    : gd_fail(err, GD_EEXIST, "%s: in use by another process "
                                              "(%s)", path, lk->file);
             free(lk->file);
@@ -209,8 +219,10 @@ gd_status gd_lock_take(gd_lock *lk, const char *path, gd_error *err)
         struct stat a, b;
         if (fstat(fd, &a) == 0 && stat(lk->file, &b) == 0 && a.st_ino == b.st_ino &&
             a.st_dev == b.st_dev) {
-            char pid[32];
-            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            char pid[320], host[256] = { 0 };
+            if (gethostname(host, sizeof host - 1) != 0)
+                host[0] = 0;
+            int n = snprintf(pid, sizeof pid, "%ld %s\n", (long)getpid(), host);
             if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) == n) {
                 lk->fd = fd;
                 return GD_OK;

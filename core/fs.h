@@ -51,7 +51,7 @@ typedef struct gd_lock {
     char *file;                 /* "<path>.lock" */
 } gd_lock;
 
-/* Take the lock or fail at once: "<path>: in use by process 1234 (<file>)". */
+/* Take the lock or fail at once: "<path>: in use by process 1234 (<file>, host H)". */
 gd_status gd_lock_take(gd_lock *lk, const char *path, gd_error *err);
 /* Release and remove the lock file; a lock not held is a no-op. */
 void gd_lock_drop(gd_lock *lk);

@@ -143,7 +143,20 @@ function M.run_trial(gd, t, ckpt)
   return { seed = c.seed, status = run.status, metrics = m, history = run.history,
            diverged = run.diverged, diagnoses = run.diagnoses, steps = run.steps,
            steps_per_epoch = run.steps_per_epoch, seconds = run.seconds,
-           resumed_from = run.resumed_from }
+           resumed_from = run.resumed_from, error = run.error }
+end
+
+-- What became of a run that is not "ok", for a report: "diverged at step
+-- 12 (loss)", "failed: No space left on device", "missing: unfinished".
+function M.describe_run(r)
+  if r.status == "failed" then return "failed: " .. tostring(r.error or "unknown reason") end
+  if r.status == "missing" then
+    local why = tostring(r.missing or "no result")
+    return why:find("^failed: ") and why or "missing: " .. why
+  end
+  local d = r.diverged or {}
+  return string.format("%s at step %s (%s)", tostring(r.status), tostring(d.step),
+    tostring(d.what or d.layer or ""))
 end
 
 -- A run stopped by a signal inside a serial comparison: the same error
@@ -196,6 +209,12 @@ local function compared_metric(variants)
   return "train_loss"
 end
 
+-- A run that says nothing about its variant: it failed (a full disk, a
+-- missing file) or its trial's result is missing; never a divergence.
+local function absent(r)
+  return r.status == "failed" or r.status == "missing"
+end
+
 local function summarize(variants, ref)
   local summary = {}
   local key = compared_metric(variants)
@@ -203,9 +222,12 @@ local function summarize(variants, ref)
   -- results.json) is counted as diverged, never averaged over silently
   local function finished(r) return r.status == "ok" and stats.finite(r.metrics[key]) end
   for vi, v in ipairs(variants) do
-    local s = { name = v.name, n = 0, diverged = 0, mean = {}, std = {}, ci95 = {}, diff = {}, diff_ci95 = {} }
+    local s = { name = v.name, n = 0, diverged = 0, missing = 0, mean = {}, std = {}, ci95 = {},
+                diff = {}, diff_ci95 = {} }
     for _, r in ipairs(v.runs) do
-      if finished(r) then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
+      if absent(r) then s.missing = s.missing + 1
+      elseif finished(r) then s.n = s.n + 1
+      else s.diverged = s.diverged + 1 end
     end
     for _, k in ipairs(metric_names) do
       local xs, ds = {}, {}
@@ -220,12 +242,13 @@ local function summarize(variants, ref)
       if vi > 1 then s.diff[k], _, s.diff_ci95[k] = stats.describe(ds) end
     end
     -- win rate against variant 1, paired by seed; ties count half, a
-    -- diverged run loses to a finished one
+    -- diverged run loses to a finished one; a pair with a run that failed
+    -- or is missing has no winner
     if vi > 1 then
       local wins, n = 0, 0
       for i, r in ipairs(v.runs) do
         local rr = ref.runs[i]
-        if rr then
+        if rr and not absent(r) and not absent(rr) then
           local a = finished(r) and r.metrics[key] or math.huge
           local b = finished(rr) and rr.metrics[key] or math.huge
           n = n + 1

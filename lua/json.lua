@@ -65,9 +65,11 @@ function M.encode(v)
 end
 
 -- Raises "json: ... at byte N" on anything that is not JSON; JSON null
--- becomes `null` (nil when not given; arrays keep their positions).
-function M.decode(s, null)
-  local pos = 1
+-- becomes `null` (nil when not given; arrays keep their positions). Arrays
+-- and objects nest at most maxdepth deep (default 200).
+function M.decode(s, null, maxdepth)
+  local pos, depth = 1, 0
+  maxdepth = maxdepth or 200
   local function fail(what) error(("json: %s at byte %d"):format(what, pos), 0) end
   local function ws() pos = s:find("[^ \t\r\n]", pos) or #s + 1 end
   local value
@@ -92,34 +94,16 @@ function M.decode(s, null)
       else fail("bad escape") end
     end
   end
+  local object, array
   function value()
     ws()
     local c = s:sub(pos, pos)
-    if c == "{" then
-      local t = {}
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
-      while true do
-        ws()
-        if s:sub(pos, pos) ~= '"' then fail("expected a key") end
-        local k = str(); ws()
-        if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
-        pos = pos + 1
-        t[k] = value(); ws()
-        local d = s:sub(pos, pos); pos = pos + 1
-        if d == "}" then return t elseif d ~= "," then fail("expected ',' or '}'") end
-      end
-    elseif c == "[" then
-      local t = {}
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
-      local n = 0
-      while true do
-        n = n + 1
-        t[n] = value(); ws()
-        local d = s:sub(pos, pos); pos = pos + 1
-        if d == "]" then return t elseif d ~= "," then fail("expected ',' or ']'") end
-      end
+    if c == "{" or c == "[" then
+      depth = depth + 1
+      if depth > maxdepth then fail("nested more than " .. maxdepth .. " deep") end
+      local v = c == "{" and object() or array()
+      depth = depth - 1
+      return v
     elseif c == '"' then return str()
     elseif s:find("^true", pos) then pos = pos + 4; return true
     elseif s:find("^false", pos) then pos = pos + 5; return false
@@ -129,6 +113,33 @@ function M.decode(s, null)
       if not num or num == "" then fail("unexpected character '" .. c .. "'") end
       pos = pos + #num
       return tonumber(num) or fail("bad number " .. num)
+    end
+  end
+  function object()
+    local t = {}
+    pos = pos + 1; ws()
+    if s:sub(pos, pos) == "}" then pos = pos + 1; return t end
+    while true do
+      ws()
+      if s:sub(pos, pos) ~= '"' then fail("expected a key") end
+      local k = str(); ws()
+      if s:sub(pos, pos) ~= ":" then fail("expected ':'") end
+      pos = pos + 1
+      t[k] = value(); ws()
+      local d = s:sub(pos, pos); pos = pos + 1
+      if d == "}" then return t elseif d ~= "," then fail("expected ',' or '}'") end
+    end
+  end
+  function array()
+    local t = {}
+    pos = pos + 1; ws()
+    if s:sub(pos, pos) == "]" then pos = pos + 1; return t end
+    local n = 0
+    while true do
+      n = n + 1
+      t[n] = value(); ws()
+      local d = s:sub(pos, pos); pos = pos + 1
+      if d == "]" then return t elseif d ~= "," then fail("expected ',' or ']'") end
     end
   end
   local v = value(); ws()

@@ -92,7 +92,9 @@ static const lgd_key compare_keys[] = {
     { "repeats", "integer >= 1", "1", "seeds per variant: base.seed, base.seed + 1, ..." },
     { "progress", "boolean", "true", "a line per run on stderr" },
     { "run", "{ backend =, jobs =, dir =, name =, ... }", "(serial)",
-      "run each trial as its own process: backend \"local\" or \"slurm\" (README: Sweeps)" },
+      "a sweep: each trial written down as data (DIR/NAME/TRIAL/trial.json) and run by "
+      "`gradus trial` workers, never by re-running the script; backend \"local\" or "
+      "\"slurm\" (README: Sweeps)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -278,6 +280,7 @@ static const lgd_key results_run_keys[] = {
     { "seconds", "number", "", "" },
     { "resumed_from", "table", "(nil)", "forks: where they began" },
     { "missing", "string", "(nil)", "gradus collect: why the trial has no result (status \"missing\")" },
+    { "error", "string", "(nil)", "status \"failed\": why (as run.error)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -315,13 +318,16 @@ static const lgd_key model_methods[] = {
 static const lgd_key summary_keys[] = {
     { "name", "string", "", "the variant" },
     { "n", "integer", "", "runs that finished (status ok)" },
-    { "diverged", "integer", "", "runs that did not" },
+    { "diverged", "integer", "", "runs that diverged" },
+    { "missing", "integer", "", "runs that failed or whose trial has no result: neither "
+      "diverged nor counted in the win rate" },
     { "mean", "table", "", "per metric (train_loss, val_loss, val_accuracy, seconds)" },
     { "std", "table", "", "per metric" },
     { "ci95", "table", "", "per metric: half-width of the 95% CI (Student's t)" },
     { "diff", "table", "", "per metric: mean difference to variant 1, paired by seed" },
     { "diff_ci95", "table", "", "per metric" },
-    { "win_rate", "number", "(variant 1: nil)", "fraction of seeds that beat variant 1" },
+    { "win_rate", "number", "(variant 1: nil)", "fraction of seeds that beat variant 1 (pairs "
+      "with a failed or missing run left out)" },
     { "lr", "number", "(nil)", "the tuned lr" },
     { NULL, NULL, NULL, NULL },
 };

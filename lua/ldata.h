@@ -27,5 +27,6 @@ void lgd_data_check_keys(lua_State *L, int idx, const char *what, const char *co
 int lgd_recipe_equal(lua_State *L, int a, int b, int depth);
 /* gd.data.rebuild(recipe) */
 int lgd_data_rebuild(lua_State *L);
+int lgd_data_rebuild_cached(lua_State *L);   /* gd._util.rebuild_cached */
 
 #endif

@@ -289,3 +289,26 @@ int lgd_data_rebuild(lua_State *L)
     rb_build(L, 1, "recipe", 1, 2);
     return 1;
 }
+
+/* gd._util.rebuild_cached(recipe): gd.data.rebuild with one memo for the
+ * whole Lua state, so a sweep's worker loads a base set once for all its
+ * trials and both parts of a split. The memo keeps the recipe tables it
+ * was given: a caller hands it tables it will not change (a worker's come
+ * fresh from its trial files). */
+static const char memo_key = 0;
+
+int lgd_data_rebuild_cached(lua_State *L)
+{
+    lua_settop(L, 1);
+    if (!lua_istable(L, 1))
+        return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
+                        show(L, 1));
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &memo_key) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &memo_key);
+    }
+    rb_build(L, 1, "recipe", 1, 2);
+    return 1;
+}

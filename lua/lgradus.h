@@ -272,5 +272,7 @@ void lgd_check_output(lua_State *L, int idx, const char *what);
 void lgd_push_lock(lua_State *L, const char *path, const char *what);
 /* Add the file helpers to the gd._util table at the top of the stack. */
 void lgd_files_util(lua_State *L);
+/* gd._util's helpers for sweeps (lua/lsweep.c). */
+void lgd_sweep_util(lua_State *L);
 
 #endif

@@ -96,9 +96,8 @@ local function diagnoses(out, variants)
     local seen, order = {}, {}
     for _, r in ipairs(v.runs) do
       if r.status ~= "ok" then
-        local d = r.diverged or {}
-        items[#items + 1] = string.format("<li><b>%s</b>, seed %s: %s at step %s (%s)</li>", name(v.name), h(r.seed),
-          h(r.status), h(d.step), name(d.what or d.layer or ""))
+        items[#items + 1] = string.format("<li><b>%s</b>, seed %s: %s</li>", name(v.name), h(r.seed),
+          h(require("gradus.compare").describe_run(r)))
       end
       for _, d in ipairs(r.diagnoses or {}) do
         local key = d.kind .. (d.layer or "")

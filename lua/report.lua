@@ -86,7 +86,8 @@ function M.cells(results)
   for i, s in ipairs(results.summary) do
     rows[#rows + 1] = {
       s.name,
-      string.format("%d%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or ""),
+      string.format("%d%s%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or "",
+        (s.missing or 0) > 0 and string.format(" (+%d failed or missing)", s.missing) or ""),
       pm(s.mean[obj], s.ci95[obj]),
       has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, function(x) return string.format("%.4f", x) end) or "",
       i == 1 and "(reference)" or (finite(s.diff[obj]) and (loss_text(s.diff[obj], true)
@@ -425,9 +426,8 @@ function M.report(gd, results, opts)
   for _, v in ipairs(results.variants) do
     for _, r in ipairs(v.runs) do
       if r.status ~= "ok" then
-        local d = r.diverged or {}
-        io.stdout:write(string.format("  %s, seed %d: %s at step %s (%s)\n", v.name, r.seed, r.status,
-          tostring(d.step), tostring(d.what or d.layer or "")))
+        io.stdout:write(string.format("  %s, seed %d: %s\n", v.name, r.seed,
+          require("gradus.compare").describe_run(r)))
       end
     end
     local seen = {}
@@ -450,12 +450,13 @@ end
 -- gradus report DIR [DIR...]
 -- ------------------------------------------------------------------------
 
-local function read_results(dir)
+-- results.json as data: a regular file (never a FIFO or a device), size
+-- capped, nesting bounded (gd._util.read_file, lua/lsweep.c).
+local function read_results(gd, dir)
   local path = dir .. "/results.json"
-  local f, err = io.open(path, "rb")
-  if not f then error("report: cannot read " .. tostring(err) .. " (expected a directory gd.report wrote)", 0) end
-  local ok, doc = pcall(json.decode, f:read("a"))
-  f:close()
+  local text, err = gd._util.read_file(path, 256 << 20)
+  if not text then error("report: cannot read " .. tostring(err) .. " (expected a directory gd.report wrote)", 0) end
+  local ok, doc = pcall(json.decode, text, nil, 64)
   if not ok then error("report: " .. path .. " is not JSON: " .. doc, 0) end
   if type(doc) ~= "table" or type(doc.variants) ~= "table" or #doc.variants == 0 or type(doc.summary) ~= "table" then
     error("report: " .. path .. " holds no variants (not a results.json of gd.report)", 0)
@@ -496,7 +497,7 @@ function M.cli(gd, ...)
   local lock <close> = gd._util.lock(dirs[1], "gradus report")   -- as gd.report does
   local docs, sources = {}, {}
   for i, d in ipairs(dirs) do
-    docs[i] = read_results(d)
+    docs[i] = read_results(gd, d)
     sources[i] = source(docs[i], d)
   end
   local doc = #docs > 1 and merge(docs, dirs) or docs[1]

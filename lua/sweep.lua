@@ -2,53 +2,31 @@
 -- gradus collect.
 --
 -- A trial is one (variant, seed) of a comparison, or one lr of a variant's
--- tuning. With run = { backend = ... } (or under `gradus sweep`) every
--- trial runs as its own process: the same script, run again with
--- GRADUS_SWEEP_TRIAL naming the trial's directory, whose gd.compare runs
--- that one trial and exits. A trial writes DIR/<sweep>/<id>/: its
--- checkpoint while it runs, then result.lua and history.lua (each renamed
--- into place), then DONE last: a directory without DONE is unfinished, and
--- a rerun resumes it from its checkpoint. The id is the variant's name, the
--- seed and a hash of every option that can change the numbers, so a rerun
--- finds its trials again and a changed variant gets new ones.
+-- tuning. With run = { backend = ... } (or under `gradus sweep`) the
+-- comparison is planned here, in the user's process: every trial is
+-- written down as DIR/<sweep>/<id>/trial.json, data only (lua/trial.lua),
+-- and run by workers, `gradus trial FILE...`, which never run the user's
+-- script. Local workers are children in a process group of their own that
+-- die with this process; each takes the trials in order, skipping those
+-- another worker holds, so start-up and data loading are paid once per
+-- worker. Slurm array tasks run the same command on their share.
+--
+-- The sweep holds DIR/<sweep>.lock while it runs: a second sweep into the
+-- directory is refused at once, naming the holder. A rerun resumes every
+-- trial without a valid result (unfinished, failed, corrupt) and reuses
+-- the done ones. The id is the variant's name, the seed and a hash of the
+-- trial's data, so a rerun finds its trials again and a changed variant
+-- gets new ones.
 local compare = require "gradus.compare"
+local trial = require "gradus.trial"
 
 local M = { defaults = {} }
 
 -- ------------------------------------------------------------------------
 -- Trial ids
 
--- A canonical text of a value: sorted keys, floats exactly (%a), specs,
--- models and data sets by what they are. Functions (callbacks) and the
--- options that cannot change the numbers are left out.
+-- What cannot change the numbers stays out of the hash.
 local ignored = { progress = true, on_epoch = true, on_step = true, checkpoint = true, name = true }
-
-local function canon(v, out)
-  local t = type(v)
-  if t == "number" then
-    out[#out + 1] = math.type(v) == "integer" and string.format("%d", v) or string.format("%a", v)
-  elseif t == "string" then out[#out + 1] = string.format("%q", v)
-  elseif t == "boolean" or t == "nil" then out[#out + 1] = tostring(v)
-  elseif t == "function" then out[#out + 1] = "fn"
-  elseif t == "userdata" and type(v.identity) == "function" then
-    canon(v:identity(), out)
-  elseif t == "userdata" then out[#out + 1] = tostring(v)
-  elseif t == "table" then
-    local keys = {}
-    for k in pairs(v) do
-      if not ignored[k] then keys[#keys + 1] = k end
-    end
-    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-    out[#out + 1] = "{"
-    for _, k in ipairs(keys) do
-      out[#out + 1] = tostring(k) .. "="
-      canon(v[k], out)
-      out[#out + 1] = ","
-    end
-    out[#out + 1] = "}"
-  end
-  return out
-end
 
 -- FNV-1a, 64 bits (Lua integers wrap): a stable name, not a security hash.
 local function fnv64(s)
@@ -57,94 +35,45 @@ local function fnv64(s)
   return string.format("%016x", h)
 end
 
-local function trial_id(t)
-  local what = canon({ t.cfg, t.fork and t.fork.path, t.fork and t.fork.overrides }, {})
+local function abs_path(gd, p)
+  return gd._util.realpath(p) or p
+end
+
+-- The trial's options as data (what its file holds), and its fork.
+-- checkpoint hashes by path, for one comparison (M.compare starts afresh)
+local hashes = {}
+
+local function trial_data(gd, t)
+  local where = string.format("gd.compare: variant '%s'", t.variant)
+  local cfg = {}
+  for k, v in pairs(t.cfg) do
+    if type(v) == "function" then
+      error(string.format("%s: %s is a function, which a sweep's trial cannot carry (trials are "
+        .. "data: `gradus trial` never runs your script); drop it, or run the comparison "
+        .. "serially", where, k), 0)
+    end
+    if k ~= "checkpoint" then cfg[k] = v end
+  end
+  local fork
+  if t.fork then
+    -- the checkpoint's hash: a baseline trained again is another trial
+    local path = abs_path(gd, t.fork.path)
+    hashes[path] = hashes[path] or gd._util.sha256(path)
+    fork = { path = path, sha256 = hashes[path], overrides = trial.to_data(t.fork.overrides, where) }
+  end
+  return trial.to_data(cfg, where), fork
+end
+
+local function trial_id(gd, t)
+  local cfg, fork = trial_data(gd, t)
+  for k in pairs(ignored) do cfg[k] = nil end
+  if fork and fork.overrides then fork.overrides.name = nil end
   local slug = t.variant:gsub("[^%w_.-]+", "_")
   local kind = t.kind == "tune" and "tune-" or ""
-  return string.format("%s-%sseed%d-%s", slug, kind, t.seed, fnv64(table.concat(what)):sub(1, 12))
+  return string.format("%s-%sseed%d-%s", slug, kind, t.seed,
+    fnv64(trial.encode({ cfg = cfg, fork = fork or false })):sub(1, 12))
 end
 M.trial_id = trial_id
-
--- ------------------------------------------------------------------------
--- Files: Lua literals, exact for every number, written by rename
-
-local function literal(v, out)
-  local t = type(v)
-  if t == "number" then
-    if math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
-    elseif v ~= v then out[#out + 1] = "(0/0)"
-    elseif v == math.huge then out[#out + 1] = "math.huge"
-    elseif v == -math.huge then out[#out + 1] = "-math.huge"
-    else out[#out + 1] = string.format("%a", v) end
-  elseif t == "string" then out[#out + 1] = string.format("%q", v)
-  elseif t == "boolean" then out[#out + 1] = tostring(v)
-  elseif t == "table" then
-    out[#out + 1] = "{"
-    for k, x in pairs(v) do
-      out[#out + 1] = "["
-      literal(k, out)
-      out[#out + 1] = "]="
-      literal(x, out)
-      out[#out + 1] = ",\n"
-    end
-    out[#out + 1] = "}"
-  else
-    out[#out + 1] = string.format("%q", tostring(v))
-  end
-  return out
-end
-
-local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then error("sweep: cannot write " .. tmp .. ": " .. tostring(err), 0) end
-  f:write(text)
-  f:close()
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then error("sweep: cannot rename " .. tmp .. ": " .. tostring(rerr), 0) end
-end
-
-local function write_value(path, v)
-  write_atomic(path, "return " .. table.concat(literal(v, {})) .. "\n")
-end
-
--- The value a file written by write_value holds, or nil and why not.
-local function read_value(path)
-  local chunk, err = loadfile(path, "t", { math = { huge = math.huge } })
-  if not chunk then return nil, err end
-  local ok, v = pcall(chunk)
-  if not ok or type(v) ~= "table" then return nil, path .. ": not a table" end
-  return v
-end
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
--- A finished trial's record, or nil and what is wrong with it.
-local function load_trial(dir)
-  if not exists(dir .. "/DONE") then return nil, "unfinished" end
-  local rec, err = read_value(dir .. "/result.lua")
-  if not rec then return nil, "corrupt (" .. tostring(err) .. ")" end
-  if rec.status ~= nil and exists(dir .. "/history.lua") then
-    local h, herr = read_value(dir .. "/history.lua")
-    if not h then return nil, "corrupt (" .. tostring(herr) .. ")" end
-    rec.history = h
-  end
-  return rec
-end
-
-local function save_trial(dir, rec)
-  local r = {}
-  for k, v in pairs(rec) do r[k] = v end
-  local history = r.history
-  r.history = nil
-  write_value(dir .. "/result.lua", r)
-  if history then write_value(dir .. "/history.lua", history) end
-  write_atomic(dir .. "/DONE", "done\n")
-end
 
 -- ------------------------------------------------------------------------
 -- Settings
@@ -152,6 +81,27 @@ end
 local run_keys = { backend = "string", jobs = "number", dir = "string", name = "string",
                    partition = "string", account = "string", time = "string",
                    cpus = "number", array_limit = "number", resume = "boolean" }
+
+-- Slurm takes these into a job script: names and a time only, never a
+-- character the shell or sbatch would read as more.
+local slurm_patterns = {
+  partition = { "^[%w_.,-]+$", "a partition name (letters, digits, _ . - ,)" },
+  account = { "^[%w_.-]+$", "an account name (letters, digits, _ . -)" },
+  time = { "^%d[%d:-]*$", "a time limit such as 30, 4:00:00 or 1-12:00:00" },
+}
+
+-- A string for a message: control characters as \ddd.
+local function show(v)
+  return '"' .. tostring(v):gsub("[%c\\\"]", function(c) return string.format("\\%03d", c:byte()) end) .. '"'
+end
+
+-- prefix .. k: "sweep: --" .. "time", "gd.compare: run." .. "time"
+local function check_slurm_option(k, v, prefix)
+  local p = slurm_patterns[k]
+  if p and not (v:match(p[1]) or (k == "time" and (v == "UNLIMITED" or v == "INFINITE"))) then
+    error(string.format("%s%s must be %s, got %s", prefix, k, p[2], show(v)), 0)
+  end
+end
 
 local counter = 0
 
@@ -173,123 +123,192 @@ local function settings(gd, spec)
       if M.defaults[k] == nil then r[k] = v end   -- gradus sweep's options win
     end
   end
-  if next(r) == nil and not os.getenv("GRADUS_SWEEP_TRIAL") then return nil end
+  if next(r) == nil then return nil end
   r.backend = r.backend or "local"
   if r.backend ~= "local" and r.backend ~= "slurm" then
     error(string.format("gd.compare: run.backend must be \"local\" or \"slurm\", got \"%s\"", r.backend), 0)
   end
+  for k in pairs(slurm_patterns) do
+    if r[k] then check_slurm_option(k, r[k], "gd.compare: run.") end
+  end
   local cores = gd._util.cores()
   r.jobs = math.tointeger(r.jobs or cores)
   if not r.jobs or r.jobs < 1 then error("gd.compare: run.jobs must be an integer >= 1", 0) end
+  if r.name and (r.name == "" or r.name == "." or r.name == ".." or r.name:find("/", 1, true)) then
+    error(string.format("gd.compare: run.name must be a file name (no '/'), got %q", r.name), 0)
+  end
   counter = counter + 1
-  local script = (arg and arg[0] or "sweep"):match("([^/]+)$"):gsub("%.lua$", "")
-  r.name = r.name or (counter > 1 and (script .. "-" .. counter) or script)
+  -- a second comparison of one script is a second sweep: NAME-2, ...
+  local script = ((arg and arg[0] or "sweep"):match("([^/]+)$") or "sweep"):gsub("%.lua$", "")
+  local given = spec.run and spec.run.name and M.defaults.name == nil
+  r.name = given and r.name or ((r.name or script) .. (counter > 1 and ("-" .. counter) or ""))
   r.path = (r.dir or "sweeps") .. "/" .. r.name
   r.threads = math.max(1, cores // r.jobs)
   return r
 end
 
 -- ------------------------------------------------------------------------
--- The worker command: this process's own command line, as `run`
+-- Commands
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
-local function worker_command()
-  if not arg then error("gd.compare: a sweep needs the script's command line (arg)", 0) end
+-- The command that ran this script, for the advice to run it again.
+local function rerun_command()
+  if not arg or not arg[0] then return "run the script again" end
   local lo = 0
   while arg[lo - 1] do lo = lo - 1 end
-  local cmd, i = {}, lo
-  while i < 0 do
-    local a = arg[i]
-    if i > lo and (a == "run" or a == "sweep") then break end
-    if a == "--threads" then i = i + 1
-    elseif not a:match("^%-%-threads=") then cmd[#cmd + 1] = shell_quote(a) end
-    i = i + 1
-  end
-  if i < 0 then cmd[#cmd + 1] = "run" end
-  for k = 0, #arg do cmd[#cmd + 1] = shell_quote(arg[k]) end
+  local cmd = {}
+  for i = lo, #arg do cmd[#cmd + 1] = shell_quote(arg[i]) end
   return table.concat(cmd, " ")
 end
 
+-- The gradus command to start workers with: this one when it is gradus,
+-- else $GRADUS_EXE, else gradus on the PATH.
+local function gradus_exe(gd)
+  local self = gd._util.self_exe()
+  if self and self:match("/gradus$") then return self end
+  return os.getenv("GRADUS_EXE") or "gradus"
+end
+
+-- The plugin files loaded here, for the workers to load too (read once:
+-- gd._util.plugins hashes every file), and those of them a worker does not
+-- load by itself (not built in): its command line names them with -l, so
+-- that a trial file never makes a worker load code.
+local function plugin_files(gd, r)
+  if not r.plugins then
+    r.plugins, r.extra_plugins = {}, {}
+    local builtin = gd._util.builtin_dir()
+    for _, p in ipairs(gd._util.plugins()) do
+      local file = abs_path(gd, p.file)
+      r.plugins[#r.plugins + 1] = file
+      if not (builtin and file:sub(1, #builtin + 1) == builtin .. "/") then
+        r.extra_plugins[#r.extra_plugins + 1] = file
+      end
+    end
+  end
+  return r.plugins, r.extra_plugins
+end
+
+local function worker_argv(gd, r, threads, files)
+  local argv = { gradus_exe(gd) }
+  for _, p in ipairs(select(2, plugin_files(gd, r))) do
+    argv[#argv + 1] = "-l"
+    argv[#argv + 1] = p
+  end
+  for _, a in ipairs({ "--threads", tostring(threads), "trial" }) do argv[#argv + 1] = a end
+  for _, f in ipairs(files) do argv[#argv + 1] = f end
+  return argv
+end
+
 -- ------------------------------------------------------------------------
--- Backends: run the pending trials (ids in the file `list`)
+-- Backends: run the pending trials' files
 
 local backends = {}
 
-function backends.local_(r, list, n, log)
-  local cmd = string.format(
-    "xargs -P %d -n 1 sh -c 'GRADUS_SWEEP_TRIAL=\"$0\" GRADUS_THREADS=%d %s > \"$0/log\" 2>&1; "
-    .. "s=$?; if [ $s -eq 0 ]; then %s; else echo \"sweep: $0 failed (exit $s)\" >&2; fi' < %s",
-    r.jobs, r.threads, worker_command():gsub("'", "'\\''"),
-    log and "echo \"sweep: $0 done\" >&2" or ":", shell_quote(list))
-  if log then log(string.format("sweep %s: %d trials on %d processes of %d threads", r.path, n,
-    math.min(r.jobs, n), r.threads)) end
-  os.execute(cmd)
+-- Worker k of n takes the trials from the k-th on, in order: the first
+-- trials start at once on every worker, and each worker then takes the
+-- next trial no one holds.
+function backends.local_(gd, r, files, log, reasons)
+  local n = math.min(r.jobs, #files)
+  local cmds = {}
+  for k = 1, n do
+    local mine = {}
+    for j = 0, #files - 1 do mine[#mine + 1] = files[(k - 1 + j) % #files + 1] end
+    cmds[k] = worker_argv(gd, r, r.threads, mine)
+  end
+  if log then log(string.format("sweep %s: %d trials on %d processes of %d threads", r.path,
+    #files, n, r.threads)) end
+  local done = 0
+  local statuses, sig = gd._util.spawn_workers(cmds, function(line)
+    local what, id, rest = line:match("^(%a+) ([%w_.-]+):? ?(.*)$")
+    if what == "done" then
+      done = done + 1
+      if log then log(string.format("sweep %s: %s done (%d/%d)", r.path, id, done, #files)) end
+    elseif what == "failed" and id then
+      reasons[id] = rest
+      if log then log(string.format("sweep %s: %s failed: %s", r.path, id, rest)) end
+    end
+  end)
+  for _, st in ipairs(statuses) do
+    if st == 127 then
+      return string.format("; a worker could not be started: is %s the gradus command? "
+        .. "(set GRADUS_EXE)", cmds[1][1]), sig ~= 0 and sig or nil
+    end
+  end
+  return nil, sig ~= 0 and sig or nil
 end
 
-local function capture(cmd)
-  local f = io.popen(cmd .. " 2>/dev/null")
-  if not f then return nil end
-  local s = f:read("a")
-  local ok = f:close()
-  return ok and s or nil
+local function capture(gd, argv)
+  local ok, out, status = pcall(gd._util.run, argv)
+  return ok and status == 0 and out or nil
 end
 
 -- The largest array a job may have: MaxArraySize (indices 0 .. max-1).
-local function array_limit(r)
+local function array_limit(gd, r)
   if r.array_limit then return math.tointeger(r.array_limit) end
-  local conf = capture("scontrol show config")
+  local conf = capture(gd, { "scontrol", "show", "config" })
   local n = conf and tonumber(conf:match("MaxArraySize%s*=%s*(%d+)"))
   return n or 1000
 end
 
-function M.slurm_script(r, list, n, limit)
+-- The job script: array task i runs `gradus trial` on its share of the
+-- files. Every path is in single quotes; the options were checked.
+function M.slurm_script(r, files, limit, exe)
+  local n = #files
   local per = (n + limit - 1) // limit
   local tasks = (n + per - 1) // per
   local lines = {
     "#!/bin/sh",
-    "#SBATCH --job-name=gradus-" .. r.name,
+    "#SBATCH --job-name=gradus-" .. r.name:gsub("[^%w_.-]", "_"),
     string.format("#SBATCH --array=0-%d", tasks - 1),
-    "#SBATCH --output=" .. r.path .. "/slurm-%A_%a.out",
     string.format("#SBATCH --cpus-per-task=%d", r.cpus or 1),
   }
   for _, k in ipairs({ "partition", "account", "time" }) do
-    if r[k] then lines[#lines + 1] = string.format("#SBATCH --%s=%s", k, r[k]) end
+    if r[k] then
+      check_slurm_option(k, r[k], "sweep: slurm ")
+      lines[#lines + 1] = string.format("#SBATCH --%s=%s", k, r[k])
+    end
   end
   lines[#lines + 1] = string.format("# %d trials, %d per array task", n, per)
-  lines[#lines + 1] = string.format("first=$((SLURM_ARRAY_TASK_ID * %d + 1))", per)
-  lines[#lines + 1] = "status=0"
-  lines[#lines + 1] = string.format("for id in $(sed -n \"${first},$((first + %d))p\" %s); do",
-    per - 1, shell_quote(list))
-  lines[#lines + 1] = string.format("  GRADUS_SWEEP_TRIAL=%s/$id GRADUS_THREADS=%d %s > %s/$id/log 2>&1 || status=1",
-    shell_quote(r.path), r.cpus or 1, worker_command(), shell_quote(r.path))
-  lines[#lines + 1] = "done"
-  lines[#lines + 1] = "exit $status"
+  lines[#lines + 1] = 'case "$SLURM_ARRAY_TASK_ID" in'
+  for task = 0, tasks - 1 do
+    local cmd = { shell_quote(exe or "gradus") }
+    for _, p in ipairs(r.extra_plugins or {}) do cmd[#cmd + 1] = "-l " .. shell_quote(p) end
+    for _, a in ipairs({ "--threads", tostring(r.cpus or 1), "trial" }) do cmd[#cmd + 1] = a end
+    for i = task * per + 1, math.min(n, (task + 1) * per) do cmd[#cmd + 1] = shell_quote(files[i]) end
+    lines[#lines + 1] = string.format("%d) exec %s ;;", task, table.concat(cmd, " "))
+  end
+  lines[#lines + 1] = 'esac'
+  lines[#lines + 1] = 'echo "gradus sweep: no array task $SLURM_ARRAY_TASK_ID" >&2'
+  lines[#lines + 1] = "exit 1"
   return table.concat(lines, "\n") .. "\n", tasks
 end
 
-function backends.slurm(r, list, n, log, phase)
-  local text, tasks = M.slurm_script(r, list, n, array_limit(r))
-  local script = r.path .. "/slurm-" .. phase .. ".sh"
-  write_atomic(script, text)
-  local out = capture("sbatch --parsable " .. shell_quote(script))
+function backends.slurm(gd, r, files, log, _, phase)
+  local text, tasks = M.slurm_script(r, files, array_limit(gd, r), gradus_exe(gd))
+  local script = r.abs .. "/slurm-" .. phase .. ".sh"
+  local ok, err = gd._util.write_file(script, text)
+  if not ok then error("gd.compare: sweep " .. r.path .. ": " .. err, 0) end
+  -- the output path on sbatch's command line, % doubled (Slurm's patterns)
+  local out = capture(gd, { "sbatch", "--parsable",
+    "--output=" .. r.abs:gsub("%%", "%%%%") .. "/slurm-%A_%a.out", script })
   local job = out and out:match("^(%d+)")
   if not job then error("gd.compare: sweep " .. r.path .. ": sbatch " .. script .. " failed", 0) end
   if log then log(string.format("sweep %s: slurm job %s, %d array tasks for %d trials", r.path, job,
-    tasks, n)) end
+    tasks, #files)) end
   -- follow the job until squeue no longer lists it
   local shown
   while true do
-    local q = capture("squeue -h -r -j " .. job .. " -o %i")   -- -r: a line per task
+    local q = capture(gd, { "squeue", "-h", "-r", "-j", job, "-o", "%i" })   -- -r: a line per task
     if not q or not q:match("%d") then break end
     local _, left = q:gsub("[^\n]+", "")
     if log and left ~= shown then
       log(string.format("sweep %s: slurm job %s: %d array tasks queued or running", r.path, job, left))
       shown = left
     end
-    os.execute("sleep 1")
+    gd._util.run({ "sleep", "1" })
   end
   return string.format("; the array tasks' output: %s/slurm-%s_*.out", r.path, job)
 end
@@ -298,7 +317,8 @@ end
 -- Executing a comparison's trials
 
 local function manifest(r, out, trials, phase, old)
-  local m = old or { name = r.name, repeats = out.repeats, seeds = out.seeds, variants = {}, trials = {} }
+  local m = old or { format = "gradus-sweep", version = 1, name = r.name, repeats = out.repeats,
+                     seeds = out.seeds, variants = {}, trials = {} }
   for i, v in ipairs(out.variants) do
     local desc = {}
     for k, x in pairs(v.config) do
@@ -315,15 +335,18 @@ local function manifest(r, out, trials, phase, old)
   return m
 end
 
--- The records of the trials at dir, in order; the missing and corrupt ones
+-- The records of the trials at path, in order; the missing and corrupt ones
 -- are named in `bad` ({ id, why, log }).
-local function load_all(path, ids)
+local function load_all(gd, path, ids, reasons)
   local recs, bad = {}, {}
   for k, id in ipairs(ids) do
     local dir = path .. "/" .. id
-    local rec, why = load_trial(dir)
+    local rec, why = trial.load(gd, dir)
     if rec then recs[k] = rec
-    else bad[#bad + 1] = { id = id, why = why, log = dir .. "/log" } end
+    else
+      if why == "unfinished" and reasons and reasons[id] then why = "failed: " .. reasons[id] end
+      bad[#bad + 1] = { id = id, why = why, log = dir .. "/log" }
+    end
   end
   return recs, bad
 end
@@ -334,68 +357,60 @@ local function describe_bad(bad)
   return table.concat(s, "; ")
 end
 
-local function run_here(gd, r, t)
-  local dir = r.path .. "/" .. t.id
-  local ck = { path = dir .. "/run.ckpt", every = { epochs = 1 }, keep = 1 }
+local function write_trial(gd, r, t, dir)
+  local cfg, fork = trial_data(gd, t)
   local user = t.cfg.checkpoint
-  if type(user) == "table" and user.every then ck.every = user.every end
-  -- The process ends here whatever happens: an error must not return into
-  -- the script (whose pcall would carry on past the comparison).
-  local ok, err = pcall(function() save_trial(dir, compare.run_trial(gd, t, ck)) end)
-  io.stdout:flush()
-  if ok then os.exit(0) end
-  local sig = type(err) == "table" and err.interrupted and math.tointeger(err.signal)
-  io.stderr:write("gradus: trial ", t.id, ": ", type(err) == "table" and tostring(err.message) or tostring(err), "\n")
-  os.exit(sig and 128 + sig or 1)
+  local plugins = plugin_files(gd, r)   -- checked by the worker, never loaded from the file
+  trial.write(gd, dir .. "/trial.json", {
+    format = "gradus-trial", version = 1, id = t.id, kind = t.kind, variant = t.variant,
+    seed = t.seed, lr = t.lr, cfg = cfg, fork = fork, plugins = plugins, threads = r.threads,
+    checkpoint_every = type(user) == "table" and type(user.every) == "table"
+      and { epochs = user.every.epochs } or nil,
+  }, true)
+end
+
+local signal_names = { [2] = "SIGINT", [15] = "SIGTERM" }
+
+local function interrupted(r, sig, ids, done)
+  local msg = string.format("gd.compare: sweep %s interrupted by %s: %d of %d trials done, the "
+    .. "others keep their checkpoints; resume them with the same command: %s", r.path,
+    signal_names[sig] or ("signal " .. sig), done, #ids, rerun_command())
+  error(setmetatable({ interrupted = true, signal = sig, message = msg },
+    { __tostring = function(e) return e.message end }), 0)
 end
 
 local function executor(gd, r, log)
-  local me = os.getenv("GRADUS_SWEEP_TRIAL")
-  local mine = me and me:match("^(.*)/[^/]+$") == r.path and me:match("([^/]+)$")
-  if r.resume and not me and not exists(r.path .. "/sweep.lua") then
-    error("gd.compare: sweep --resume: no sweep at " .. r.path .. " to resume (start it without --resume)", 0)
-  end
-  local m   -- the plan in sweep.lua: the tuning trials, then the repeats
+  local m   -- the plan in sweep.json: the tuning trials, then the repeats
   return function(trials, phase, out)
-    local ids, note = {}, nil
-    for k, t in ipairs(trials) do t.id = trial_id(t); ids[k] = t.id end
-    -- A worker never starts trials: it runs its own, and takes the others
-    -- (another sweep's, or the tuning its repeat needs) from their files.
-    if me then
-      for _, t in ipairs(trials) do
-        if t.id == mine then run_here(gd, r, t) end
-      end
-      if mine and phase == "run" then
-        error(string.format("gd.compare: sweep %s has no trial '%s' (the script changed?)", r.path, mine), 0)
-      end
-    else
-      local ok, err = gd._util.mkdir_p(r.path)
-      if not ok then error("gd.compare: sweep: " .. tostring(err), 0) end
-      m = manifest(r, out, trials, phase, m)
-      write_value(r.path .. "/sweep.lua", m)
-      local pending = {}
-      for _, id in ipairs(ids) do
-        if not exists(r.path .. "/" .. id .. "/DONE") then
-          gd._util.mkdir_p(r.path .. "/" .. id)
-          pending[#pending + 1] = id
-        end
-      end
-      if #pending > 0 then
-        -- the list has paths for xargs, ids for the Slurm script's sed
-        local list = r.path .. "/pending-" .. phase .. ".txt"
-        local lines = {}
-        for k, id in ipairs(pending) do lines[k] = r.backend == "local" and (r.path .. "/" .. id) or id end
-        write_atomic(list, table.concat(lines, "\n") .. "\n")
-        note = backends[r.backend == "local" and "local_" or r.backend](r, list, #pending, log, phase)
-      elseif log then
-        log(string.format("sweep %s: all %d %s trials done already", r.path, #ids, phase))
+    local ids = {}
+    for k, t in ipairs(trials) do t.id = trial_id(gd, t); ids[k] = t.id end
+    m = manifest(r, out, trials, phase, m)
+    trial.write(gd, r.abs .. "/sweep.json", m)
+    local files = {}
+    for _, t in ipairs(trials) do
+      local dir = r.abs .. "/" .. t.id
+      if not trial.load(gd, dir) then
+        local ok, err = gd._util.mkdir_p(dir)
+        if not ok then error("gd.compare: sweep: " .. tostring(err), 0) end
+        write_trial(gd, r, t, dir)
+        files[#files + 1] = dir .. "/trial.json"
       end
     end
-    local recs, bad = load_all(r.path, ids)
+    local note, sig
+    local reasons = {}
+    if #files > 0 then
+      note, sig = backends[r.backend == "local" and "local_" or r.backend](gd, r, files, log,
+        reasons, phase)
+    elseif log then
+      log(string.format("sweep %s: all %d %s trials done already", r.path, #ids, phase))
+    end
+    local recs, bad = load_all(gd, r.abs, ids, reasons)
+    for _, b in ipairs(bad) do b.log = r.path .. "/" .. b.id .. "/log" end
+    if sig then interrupted(r, sig, ids, #ids - #bad) end
     if #bad > 0 then
       error(string.format("gd.compare: sweep %s: %d of %d trials did not finish: %s; "
-        .. "run it again (gradus sweep --resume SCRIPT) to resume them%s", r.path, #bad, #ids,
-        describe_bad(bad), note or ""), 0)
+        .. "to resume them, run the same command again: %s%s", r.path, #bad, #ids,
+        describe_bad(bad), rerun_command(), note or ""), 0)
     end
     return recs
   end
@@ -407,22 +422,42 @@ function M.compare(gd, spec)
   if not r then return compare.compare(gd, spec) end
   local quiet = spec.progress == false or (type(spec.base) == "table" and spec.base.progress == false)
   local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
+  hashes = {}
+  local ok, err = gd._util.mkdir_p(r.path)
+  if not ok then error("gd.compare: sweep: " .. tostring(err), 0) end
+  -- the lock first: a second sweep into the directory changes nothing
+  local lock <close> = gd._util.lock(r.path, "gd.compare: sweep")
+  r.abs = abs_path(gd, r.path)
+  if r.resume and not trial.exists(r.abs .. "/sweep.json") then
+    error("gd.compare: sweep --resume: no sweep at " .. r.path .. " to resume (start it without --resume)", 0)
+  end
   return compare.compare(gd, spec, executor(gd, r, log))
 end
 
 -- ------------------------------------------------------------------------
 -- gradus collect DIR: the results table from a sweep's directory
 
-function M.collect(path)
-  local m, err = read_value(path .. "/sweep.lua")
-  if not m then error("collect: " .. path .. " is not a sweep directory (" .. tostring(err) .. ")", 0) end
+function M.collect(gd, path)
+  local m, err = trial.read(gd, path .. "/sweep.json", trial.caps.sweep)
+  if not m or m.format ~= "gradus-sweep" or type(m.variants) ~= "table" or type(m.trials) ~= "table" then
+    error("collect: " .. path .. " is not a sweep directory (" .. tostring(err or "sweep.json is not a sweep's") .. ")", 0)
+  end
   local out = { variants = {}, repeats = m.repeats, seeds = m.seeds, collected = path }
   for i, v in ipairs(m.variants) do
+    if type(v) ~= "table" or type(v.name) ~= "string" then
+      error("collect: " .. path .. "/sweep.json: variant " .. i .. " has no name", 0)
+    end
     out.variants[i] = { name = v.name, runs = {}, config = v.config, fork = v.fork }
   end
   local ids, runs, tunes = {}, {}, {}
-  for k, t in ipairs(m.trials) do ids[k] = t.id end
-  local recs, bad = load_all(path, ids)
+  for k, t in ipairs(m.trials) do
+    if type(t) ~= "table" or type(t.id) ~= "string" or not t.id:match("^[%w_.-]+$")
+        or not out.variants[t.vi] then
+      error("collect: " .. path .. "/sweep.json: trial " .. k .. " is not a trial of the sweep", 0)
+    end
+    ids[k] = t.id
+  end
+  local recs, bad = load_all(gd, path, ids)
   local missing = {}
   for _, b in ipairs(bad) do missing[b.id] = b end
   for k, t in ipairs(m.trials) do
@@ -454,12 +489,17 @@ end
 -- gradus collect DIR [OUTDIR]: print the report (and write its files to
 -- OUTDIR); false when a trial is missing or corrupt, after naming it.
 function M.collect_cli(gd, path, outdir)
-  local results, bad = M.collect(path)
+  local results, bad = M.collect(gd, path)
   for _, b in ipairs(bad) do
     io.stderr:write(string.format("gradus: collect: trial %s %s (log: %s)\n", b.id, b.why, b.log))
   end
   gd.report(results, outdir and { dir = outdir } or nil)
   return #bad == 0
+end
+
+-- gradus trial FILE...: the worker (lua/trial.lua).
+function M.trial_cli(gd, threads_given, ...)
+  return trial.cli(gd, { ... }, threads_given)
 end
 
 -- gradus sweep [OPTIONS] SCRIPT [ARGS]: the options become every
@@ -485,6 +525,7 @@ function M.cli(args)
         if not n or n < 1 then error("sweep: " .. key .. " needs a whole number >= 1, got '" .. val .. "'", 0) end
         val = n
       end
+      check_slurm_option(k, val, "sweep: --")
       d[k] = val
     else
       error("sweep: unknown option '" .. a .. "' (options: --backend local|slurm, --jobs N, "

@@ -98,7 +98,7 @@ T.test("test_files_two_writers_of_one_path_one_refused_one_intact", function()
   local pid = out:match("first=(%d+)")
   assert(pid, out)
   assert(out:find("gd.train: checkpoint: " .. p .. ": in use by process " .. pid .. " (" .. p
-    .. ".lock)", 1, true), "no refusal naming the first writer:\n" .. out)
+    .. ".lock, host " .. gd._util.hostname() .. ")", 1, true), "no refusal naming the first writer:\n" .. out)
   assert(out:find("second=1", 1, true) and out:find("first_status=0", 1, true), out)
   assert(out:find("status ok steps 15", 1, true), "the first run did not finish:\n" .. out)
   local info = gd._checkpoint_load(p):info()

@@ -164,29 +164,10 @@ function T.exists(path)
   return f ~= nil
 end
 
--- The scratch directory of a sweep test: a new one, or in a sweep's worker
--- (GRADUS_SWEEP_TRIAL = ROOT/sweeps/NAME/TRIAL) the one its parent made.
+-- The scratch directory of a sweep test (workers never run the test
+-- script: trials are data).
 function T.sweep_root()
-  local trial = os.getenv("GRADUS_SWEEP_TRIAL")
-  local root = trial and trial:match("^(.*)/sweeps/[^/]+/[^/]+$")
-  if root then return root end
-  root = os.tmpname()
-  os.remove(root)
-  assert(T.gd._util.mkdir_p(root))
-  return root
-end
-
--- An on_epoch callback for sweep tests: in the worker of a trial whose
--- directory matches `pattern`, at epoch `epoch`, the first time only
--- (a file "fault" in the trial's directory remembers it), call act().
-function T.fault_once(pattern, epoch, act)
-  return function(e)
-    local t = os.getenv("GRADUS_SWEEP_TRIAL")
-    if t and t:match(pattern) and e.epoch == epoch and not T.exists(t .. "/fault") then
-      io.open(t .. "/fault", "w"):close()
-      act()
-    end
-  end
+  return T.tmpdir()
 end
 
 -- gd.train's options as its unknown-key message lists them: lgd_train_keys

@@ -1,34 +1,31 @@
--- tests/lua/sweep.lua: gd.compare's trials as processes (lua/sweep.lua).
---
--- The sweep's workers run this script again with GRADUS_SWEEP_TRIAL set;
--- the first case's gd.compare then runs their one trial and exits, so that
--- case must stay first. The sweep directory is found from that variable.
+-- tests/lua/sweep.lua: gd.compare's trials as files of data, run by
+-- `gradus trial` workers (lua/sweep.lua, lua/trial.lua): equal to the
+-- serial comparison bit for bit, rebuilt by gradus collect, rerun when
+-- corrupt, failed trials kept apart from diverged ones, hostile files
+-- refused, odd names, Slurm options and job script quoting.
+-- The processes' side (signals, locks, a full disk) is sweep_procs.lua.
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 local sweep = require "gradus.sweep"
+local trial = require "gradus.trial"
 
 local root = T.sweep_root()
 local exists = T.exists
-
--- One trial (momentum, seed 2) is stopped by SIGTERM at its second epoch
--- the first time it runs, as Ctrl-C or a cluster's preemption would.
-local interrupter = T.fault_once("/momentum%-seed2%-", 2, function()
-  os.execute("kill -TERM $PPID")   -- the shell's parent: this gradus
-end)
+local exe = os.getenv("GRADUS_EXE")
 
 local train = gd.data.synthetic.spirals{ n = 96, classes = 3, seed = 3 }
 local val = gd.data.synthetic.spirals{ n = 48, classes = 3, seed = 4 }
 
-local function spec(run)
+local function spec(run, names)
+  names = names or { "sgd", "momentum" }
   return {
     base = { model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{},
                                     gd.layer.dense{ units = 3 } },
-             loss = gd.loss.cross_entropy{}, data = train, validation = val, epochs = 4,
-             batch = 16, seed = 1, progress = false, on_epoch = interrupter,
-             monitor = { every = 6 } },
+             loss = gd.loss.cross_entropy{}, data = train, validation = val, epochs = 3,
+             batch = 16, seed = 1, progress = false, monitor = { every = 6 } },
     variants = {
-      { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 }, tune = { lr = { 0.05, 0.3 } } },
-      { name = "momentum", optimizer = gd.optim.momentum{ lr = 0.05 } },
+      { name = names[1], optimizer = gd.optim.sgd{ lr = 0.1 }, tune = { lr = { 0.05, 0.3 } } },
+      { name = names[2], optimizer = gd.optim.momentum{ lr = 0.05 } },
     },
     repeats = 2,
     progress = false,
@@ -65,29 +62,31 @@ local function same_results(a, b)
 end
 
 local dir = root .. "/sweeps"
-local swept
-
-T.test("sweep_local_resumes_an_interrupted_trial", function()
-  local ok, err = pcall(gd.compare, spec{ backend = "local", jobs = 2, dir = dir, name = "s" })
-  assert(not ok, "the interrupted trial must fail the first sweep")
-  assert(tostring(err):find("gd.compare: sweep " .. dir .. "/s: 1 of 4 trials did not finish: "
-    .. "momentum%-seed2%-%x+ unfinished %(log: " .. dir .. "/s/momentum%-seed2%-%x+/log%)"), err)
-  local id = tostring(err):match("(momentum%-seed2%-%x+)")
-  assert(exists(dir .. "/s/" .. id .. "/run.ckpt"), "the interrupted trial kept its checkpoint")
-  assert(not exists(dir .. "/s/" .. id .. "/DONE"))
-  swept = gd.compare(spec{ backend = "local", jobs = 2, dir = dir, name = "s" })
-  assert(swept.variants[2].runs[2].resumed_from, "the second sweep resumed the trial")
-  assert(swept.variants[1].runs[1].resumed_from == nil, "a done trial is not run again")
-end)
+local serial, swept
 
 T.test("sweep_local_equals_serial_bit_for_bit", function()
-  local serial = gd.compare(spec(nil))
+  serial = gd.compare(spec(nil))
   assert(serial.variants[1].lr == 0.3 or serial.variants[1].lr == 0.05)
+  swept = gd.compare(spec{ backend = "local", jobs = 2, dir = dir, name = "s" })
   same_results(serial, swept)
+  -- the trials are data: JSON that names its specs and data recipes
+  local m = trial.read(gd, dir .. "/s/sweep.json", 1 << 20)
+  local t = T.json_decode(T.slurp(dir .. "/s/" .. m.trials[#m.trials].id .. "/trial.json"))
+  assert(t.format == "gradus-trial" and t.cfg.optimizer["$spec"].name == "momentum")
+  assert(t.cfg.data["$data"].recipe.source == "synthetic.spirals")
+  assert(t.cfg.model["$sequential"][2]["$spec"].name == "tanh")
+end)
+
+T.test("sweep_rerun_reuses_done_trials", function()
+  local again = gd.compare(spec{ backend = "local", jobs = 2, dir = dir, name = "s" })
+  same_results(serial, again)
+  for _, v in ipairs(again.variants) do
+    for _, r in ipairs(v.runs) do assert(r.resumed_from == nil) end
+  end
 end)
 
 T.test("sweep_collect_rebuilds_the_results", function()
-  local got, bad = sweep.collect(dir .. "/s")
+  local got, bad = sweep.collect(gd, dir .. "/s")
   T.close_number("bad trials", #bad, 0, 0)
   same_results(swept, got)
   local out = root .. "/report"
@@ -95,33 +94,181 @@ T.test("sweep_collect_rebuilds_the_results", function()
   assert(exists(out .. "/summary.csv"))
 end)
 
-T.test("sweep_collect_names_a_corrupt_trial", function()
+-- A trial whose files are corrupt, truncated or DONE without a result is
+-- named by collect and run again by the next sweep, to the same numbers.
+T.test("sweep_reruns_corrupt_truncated_and_resultless_trials", function()
   local c = root .. "/sweeps/c"
-  os.execute(string.format("cp -r %s/s %s", dir, c))
-  local m = dofile(c .. "/sweep.lua")
+  os.execute(string.format("cp -r '%s/s' '%s'", dir, c))
+  local m = trial.read(gd, c .. "/sweep.json", 1 << 20)
+  local ids = {}
+  for _, t in ipairs(m.trials) do if t.kind == "run" then ids[#ids + 1] = t.id end end
+  T.spit(c .. "/" .. ids[1] .. "/result.json", "{\"status\":")            -- truncated
+  os.remove(c .. "/" .. ids[2] .. "/result.json")                          -- DONE, no result
+  T.spit(c .. "/" .. ids[3] .. "/history.json", "while true do end")       -- not data
+  os.remove(c .. "/" .. ids[4] .. "/DONE")                                 -- unfinished, with
+  local ck = T.slurp(c .. "/" .. ids[4] .. "/run.ckpt")                    -- a truncated checkpoint
+  T.spit(c .. "/" .. ids[4] .. "/run.ckpt", ck:sub(1, #ck // 2))
+  local _, bad = sweep.collect(gd, c)
+  T.close_number("bad trials", #bad, 4, 0)
+  assert(bad[4].why == "unfinished", bad[4].why)
+  table.remove(bad)
+  for _, b in ipairs(bad) do assert(b.why:find("^corrupt %("), b.why) end
+  assert(bad[3].why:find("history.json: json: unexpected character 'w'", 1, true), bad[3].why)
+  local again = gd.compare(spec{ backend = "local", jobs = 2, dir = root .. "/sweeps", name = "c" })
+  same_results(serial, again)
+  local _, bad2 = sweep.collect(gd, c)
+  T.close_number("bad trials after the rerun", #bad2, 0, 0)
+  assert(T.slurp(c .. "/" .. ids[4] .. "/log"):find("starting afresh", 1, true), "the bad checkpoint was not set aside")
+end)
+
+-- A failed trial keeps its reason and counts neither as a divergence nor
+-- as a loss: the data a variant was planned with changed under it.
+T.test("sweep_failed_trial_keeps_its_reason", function()
+  local csv = root .. "/d.csv"
+  local rows = { "x,y,label" }
+  for i = 1, 40 do rows[#rows + 1] = string.format("%g,%g,%d", math.sin(i), math.cos(i), i % 2) end
+  T.spit(csv, table.concat(rows, "\n") .. "\n")
+  local d = gd.data.csv{ path = csv, target = "label", classes = true }
+  local s = spec({ backend = "local", jobs = 2, dir = dir, name = "f" })
+  s.variants[2].data, s.variants[2].validation = d, nil
+  s.variants[1].tune, s.variants[1].validation = nil, nil
+  s.base.validation = nil
+  rows[2] = "9,9,1"
+  T.spit(csv, table.concat(rows, "\n") .. "\n")   -- changed after the data set was read
+  local ok, err = pcall(gd.compare, s)
+  assert(not ok)
+  assert(tostring(err):find("2 of 4 trials did not finish: momentum%-seed1%-%x+ failed: .*its crc "
+    .. "changed"), err)
+  assert(tostring(err):find("to resume them, run the same command again: ", 1, true), err)
+  local got, bad = sweep.collect(gd, dir .. "/f")
+  T.close_number("bad", #bad, 2, 0)
+  assert(bad[1].why:find("^failed: "), bad[1].why)
+  local sm = got.summary[2]
+  T.close_number("missing", sm.missing, 2, 0)
+  T.close_number("diverged", sm.diverged, 0, 0)
+  assert(sm.win_rate ~= sm.win_rate, "no pair: no win rate, got " .. tostring(sm.win_rate))
+  T.close_number("reference runs", got.summary[1].n, 2, 0)
+  local text = T.sh(string.format("'%s' collect '%s/f'", exe, dir))
+  assert(text:find("failed: ", 1, true) and text:find("(+2 failed or missing)", 1, true), text)
+  assert(not text:find("diverged", 1, true), text)
+end)
+
+-- Hostile files: read as data with size caps, never a FIFO or a device,
+-- named when bad; gradus collect and gradus report cannot hang.
+T.test("sweep_hostile_files_are_refused_by_name", function()
+  local h = root .. "/sweeps/h"
+  os.execute(string.format("cp -r '%s/s' '%s'", dir, h))
+  local m = trial.read(gd, h .. "/sweep.json", 1 << 20)
   local id = m.trials[#m.trials].id
-  io.open(c .. "/" .. id .. "/result.lua", "w"):write("return {"):close()
-  local got, bad = sweep.collect(c)
-  T.close_number("bad trials", #bad, 1, 0)
-  assert(bad[1].id == id and bad[1].why:find("^corrupt"), bad[1].id .. " " .. id .. " " .. bad[1].why)
-  assert(got.variants[2].runs[2].status == "missing")
-  os.remove(c .. "/" .. m.trials[1].id .. "/DONE")
-  local _, bad2 = sweep.collect(c)
-  T.close_number("bad trials", #bad2, 2, 0)
-  assert(bad2[1].id == m.trials[1].id and bad2[1].why == "unfinished")
+  local res = h .. "/" .. id .. "/result.json"
+  os.remove(res)
+  os.execute(string.format("mkfifo '%s'", res))
+  local _, bad = sweep.collect(gd, h)
+  assert(bad[1] and bad[1].why:find(res .. ": is a FIFO, expected a regular file", 1, true), bad[1] and bad[1].why)
+  os.remove(res)
+  os.execute(string.format("ln -s /dev/zero '%s'", res))
+  _, bad = sweep.collect(gd, h)
+  assert(bad[1].why:find("is a character device", 1, true), bad[1].why)
+  os.remove(res)
+  T.spit(res, "return " .. string.rep("1", 100))
+  _, bad = sweep.collect(gd, h)
+  assert(bad[1].why:find(res .. ": json: ", 1, true), bad[1].why)
+  local cap = trial.caps.result
+  T.spit(res, string.rep(" ", cap + 1))
+  _, bad = sweep.collect(gd, h)
+  assert(bad[1].why:find("more than the " .. cap .. " bytes", 1, true), bad[1].why)
+  T.spit(res, string.rep("[", 100000))
+  _, bad = sweep.collect(gd, h)
+  assert(bad[1].why:find("nested more than 64 deep", 1, true), bad[1].why)
+  -- the sweep file, through the command, under a time limit
+  os.remove(h .. "/sweep.json")
+  T.spit(h .. "/sweep.json", "while true do end")
+  local out = T.sh(string.format("timeout 20 '%s' collect '%s'", exe, h))
+  assert(out:find("is not a sweep directory (" .. h .. "/sweep.json: json: ", 1, true), out)
+  os.remove(h .. "/sweep.json")
+  os.execute(string.format("mkfifo '%s/sweep.json'", h))
+  out = T.sh(string.format("timeout 20 '%s' collect '%s'; echo \"exit $?\"", exe, h))
+  assert(out:find("is a FIFO", 1, true) and out:find("exit 1", 1, true), out)
+  -- results.json under gradus report
+  local rep = root .. "/rep"
+  assert(gd._util.mkdir_p(rep))
+  os.execute(string.format("mkfifo '%s/results.json'", rep))
+  out = T.sh(string.format("timeout 20 '%s' report '%s'; echo \"exit $?\"", exe, rep))
+  assert(out:find(rep .. "/results.json: is a FIFO", 1, true) and out:find("exit 1", 1, true), out)
+  -- a trial file: gradus trial refuses it by name
+  local tf = root .. "/bad/trial.json"
+  assert(gd._util.mkdir_p(root .. "/bad"))
+  T.spit(tf, "while true do end")
+  out = T.sh(string.format("timeout 20 '%s' trial '%s'; echo \"exit $?\"", exe, tf))
+  assert(out:find("failed " .. tf .. ": json: unexpected character 'w'", 1, true)
+    and out:find("exit 1", 1, true), out)
+end)
+
+-- Names and paths with spaces, quotes, backslashes and newlines.
+T.test("sweep_odd_names_and_paths", function()
+  local odd = root .. "/we ird 'q\" \\ \n dir"
+  local names = { "s g'd \"x\" \\ \n 2", "mom entum" }
+  local got = gd.compare(spec({ backend = "local", jobs = 2, dir = odd, name = "n 'a\"\\\nme" }, names))
+  local ser = gd.compare(spec(nil, names))
+  same_results(ser, got)
+  assert(got.variants[1].name == names[1])
+  local col = sweep.collect(gd, odd .. "/n 'a\"\\\nme")
+  same_results(ser, col)
+end)
+
+-- Forks of a checkpoint: trials that name the checkpoint and its hash, so
+-- a baseline trained again makes new trials, never stale reuse.
+T.test("sweep_forks_follow_their_checkpoint", function()
+  local ck = root .. "/base.ckpt"
+  local function baseline(lr)
+    gd.train{ model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
+              loss = gd.loss.cross_entropy{}, data = train, epochs = 1, batch = 16, seed = 1,
+              optimizer = gd.optim.sgd{ lr = lr }, progress = false, checkpoint = { path = ck, overwrite = true } }
+  end
+  local function forks(run)
+    return { base = { epochs = 2, progress = false },
+             variants = { gd.fork(ck, { name = "same" }), gd.fork(ck, { name = "slower", lr = 0.01 }) },
+             repeats = 2, progress = false, run = run }
+  end
+  baseline(0.1)
+  local a = gd.compare(forks{ jobs = 2, dir = dir, name = "forks" })
+  same_results(gd.compare(forks(nil)), a)
+  baseline(0.3)
+  local b = gd.compare(forks{ jobs = 2, dir = dir, name = "forks" })
+  same_results(gd.compare(forks(nil)), b)
+  assert(b.variants[1].runs[1].metrics.train_loss ~= a.variants[1].runs[1].metrics.train_loss,
+    "the second baseline's forks were not run again")
 end)
 
 T.test("sweep_trial_ids_follow_the_numbers", function()
   local base = { variant = "a b", kind = "run", seed = 3,
                  cfg = { optimizer = gd.optim.sgd{ lr = 0.1 }, data = train, epochs = 2 } }
-  local id = sweep.trial_id(base)
+  local id = sweep.trial_id(gd, base)
   assert(id:match("^a_b%-seed3%-%x+$"), id)
-  base.cfg.progress, base.cfg.on_epoch = true, print
-  T.close_number("same id", sweep.trial_id(base) == id and 1 or 0, 1, 0)
+  base.cfg.progress, base.cfg.name = true, "x"
+  T.close_number("same id", sweep.trial_id(gd, base) == id and 1 or 0, 1, 0)
   base.cfg.optimizer = gd.optim.sgd{ lr = 0.2 }
-  assert(sweep.trial_id(base) ~= id, "another lr is another trial")
+  assert(sweep.trial_id(gd, base) ~= id, "another lr is another trial")
   base.cfg.optimizer, base.cfg.data = gd.optim.sgd{ lr = 0.1 }, val
-  assert(sweep.trial_id(base) ~= id, "other data is another trial")
+  assert(sweep.trial_id(gd, base) ~= id, "other data is another trial")
+  base.cfg.optimizer = gd.optim.sgd{ lr = 0.1 + 2 ^ -52 }
+  assert(sweep.trial_id(gd, base) ~= id, "the last bit of an lr is another trial")
+end)
+
+T.test("sweep_trial_values_round_trip_exactly", function()
+  local v = { a = 0.1, b = 4, c = 4.0, d = 0 / 0, e = -math.huge, f = "x\n\"\\", g = { 1, 2.5 },
+              ["$h"] = true, i = 2 ^ -1074 }
+  local text = trial.encode(trial.to_data(v, "v"))
+  local back = trial.from_data(nil, require("gradus.json").decode(text), "v")
+  for k, x in pairs(v) do
+    if x == x then
+      assert(type(back[k]) == type(x), k)
+      if type(x) == "number" then assert(math.type(back[k]) == math.type(x) and back[k] == x, k) end
+    else assert(back[k] ~= back[k], k) end
+  end
+  T.close_number("g", back.g[2], 2.5, 0)
+  T.expect_error("a data set built from Lua values (gd.data.tensor) cannot be written into a trial",
+    trial.to_data, gd.data.tensor{ x = { { 0 }, { 1 } }, y = { 1, 2 } }, "d")
 end)
 
 T.test("sweep_rejects_bad_settings", function()
@@ -129,46 +276,40 @@ T.test("sweep_rejects_bad_settings", function()
     gd.compare, spec{ backend = "pbs" })
   T.expect_error("gd.compare: run: unknown option 'jobz'", gd.compare, spec{ jobz = 2 })
   T.expect_error("gd.compare: run.jobs must be a number, got string", gd.compare, spec{ jobs = "2" })
+  T.expect_error("gd.compare: run.name must be a file name (no '/')", gd.compare, spec{ name = "a/b" })
+  local cb = spec{ dir = dir, name = "cb" }
+  cb.base.on_epoch = function() end
+  T.expect_error("gd.compare: variant 'sgd': on_epoch is a function, which a sweep's trial cannot carry",
+    gd.compare, cb)
 end)
 
--- gradus sweep and gradus collect, as a user types them.
-T.test("sweep_cli_runs_and_collects", function()
-  local exe = os.getenv("GRADUS_EXE")
-  local script = root .. "/exp.lua"
-  local f = io.open(script, "w")
-  f:write([[
-local gd = require "gradus"
-local d = gd.data.synthetic.blobs{ n = 64, classes = 2, seed = 1 }
-local r = gd.compare{ base = { model = gd.sequential{ gd.layer.dense{ units = 2 } },
-  loss = gd.loss.cross_entropy{}, data = d, epochs = 2, batch = 16, progress = false },
-  variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } },
-               { name = "adam", optimizer = gd.optim.adam{ lr = 0.01 } } },
-  repeats = 2, progress = false }
-print(string.format("adam mean %.17g", r.summary[2].mean.train_loss))
-]])
-  f:close()
-  local function sh(cmd)
-    local p = io.popen(cmd .. " 2>&1")
-    local s = p:read("a")
-    return s, p:close()
+-- Slurm options never carry a newline or a shell character into the job
+-- script, and the script quotes every path.
+T.test("sweep_slurm_options_and_script_quoting", function()
+  T.expect_error('gd.compare: run.partition must be a partition name (letters, digits, _ . - ,), '
+    .. 'got "debug\\010#SBATCH --wrap=x"', gd.compare, spec{ backend = "slurm", partition = "debug\n#SBATCH --wrap=x" })
+  T.expect_error("gd.compare: run.time must be a time limit", gd.compare, spec{ backend = "slurm", time = "1;touch x" })
+  T.expect_error("gd.compare: run.account must be an account name", gd.compare, spec{ backend = "slurm", account = "$(id)" })
+  local out = T.sh(string.format("'%s' sweep --backend slurm --time '5`id`' x.lua", exe))
+  assert(out == 'gradus: sweep: --time must be a time limit such as 30, 4:00:00 or 1-12:00:00, got "5`id`"\n', out)
+  local files = { root .. "/a b/trial.json", root .. "/it's \"q\" $(x) `y` \\ \n z/trial.json", root .. "/c/trial.json" }
+  local text, tasks = sweep.slurm_script({ name = "x\ny", partition = "gpu", account = "lab",
+    time = "1:00:00", cpus = 2 }, files, 2, root .. "/args.sh")
+  T.close_number("tasks", tasks, 2, 0)
+  for _, want in ipairs({ "#SBATCH --array=0-1\n", "#SBATCH --partition=gpu\n", "#SBATCH --job-name=gradus-x_y\n",
+                          "#SBATCH --account=lab\n", "#SBATCH --time=1:00:00\n",
+                          "#SBATCH --cpus-per-task=2\n", "# 3 trials, 2 per array task\n" }) do
+    assert(text:find(want, 1, true), "no " .. want .. " in\n" .. text)
   end
-  local serial = sh(string.format("%s run %s", exe, script))
-  local out, ok = sh(string.format("cd %s && %s sweep --jobs 2 exp.lua", root, exe))
-  assert(ok and out == serial, out .. " vs " .. serial)
-  assert(exists(root .. "/sweeps/exp/sweep.lua"))
-  local col, cok = sh(string.format("%s collect %s/sweeps/exp", exe, root))
-  assert(cok and col:find("adam"), col)
-  local bad, bok = sh(string.format("%s sweep --jobs 0 %s", exe, script))
-  assert(not bok and bad == "gradus: sweep: --jobs needs a whole number >= 1, got '0'\n", bad)
-  local pbs, pok = sh(string.format("%s sweep --backend pbs %s", exe, script))
-  assert(not pok and pbs == "gradus: sweep: --backend must be local or slurm, got 'pbs'\n", pbs)
-  local res, rok = sh(string.format("cd %s && %s sweep --resume --dir elsewhere exp.lua", root, exe))
-  assert(not rok and res:find("gd.compare: sweep --resume: no sweep at elsewhere/exp to resume", 1, true), res)
-  local again, aok = sh(string.format("cd %s && %s sweep --resume exp.lua", root, exe))
-  assert(aok and again == serial, again)
-  local none, nok = sh(string.format("%s collect %s/nowhere", exe, root))
-  assert(not nok and none:find("^gradus: collect: " .. root .. "/nowhere is not a sweep directory"), none)
+  -- the script as a task runs it: argv exactly the files
+  T.spit(root .. "/args.sh", "#!/bin/sh\nfor a in \"$@\"; do printf '[%s]' \"$a\"; done\n")
+  os.execute(string.format("chmod +x '%s/args.sh'", root))
+  T.spit(root .. "/job.sh", text)
+  local got = T.sh(string.format("SLURM_ARRAY_TASK_ID=0 sh '%s/job.sh'", root))
+  T.close_number("argv", got == "[--threads][2][trial][" .. files[1] .. "][" .. files[2] .. "]" and 1 or 0, 1, 0)
+  got = T.sh(string.format("SLURM_ARRAY_TASK_ID=1 sh '%s/job.sh'", root))
+  assert(got == "[--threads][2][trial][" .. files[3] .. "]", got)
 end)
 
 T.run()
-os.execute("rm -rf " .. root)
+os.execute("rm -rf '" .. root .. "'")
