@@ -21,7 +21,7 @@ function B.open(dir)
   -- browser that hangs, and the test then fails on the closed pipe
   assert(os.execute(("chromium %s --user-data-dir='%s/profile' --remote-debugging-pipe "
     .. "3<'%s' 4>'%s' >'%s/chromium.log' 2>&1 & echo $! >'%s/pid'; "
-    .. "(sleep 60; kill $(cat '%s/pid')) >/dev/null 2>&1 & echo $! >'%s/watchdog'")
+    .. "(sleep 110; kill $(cat '%s/pid')) >/dev/null 2>&1 & echo $! >'%s/watchdog'")
     :format(flags, dir, cmd, out, dir, dir, dir, dir)))
   local self = setmetatable({ dir = dir, id = 0, events = {} }, B)
   self.w = assert(io.open(cmd, "w"))
