@@ -26,6 +26,7 @@ struct gd_model {
     float **scratch;           /* [nlayers] */
     const float *last_input;   /* the last training forward's, else NULL */
     int64_t last_batch;
+    bool probe_mode;           /* gd_model_set_probe_mode */
     double *labels;            /* [output width] class labels of the training data, or NULL */
     gd_spec *loss;             /* the loss it was trained with (owned), or NULL */
 };
@@ -330,6 +331,8 @@ static gd_tensor batch_tensor(float *data, int64_t batch, const gd_shape *sample
 
 static gd_layer_ctx layer_ctx(gd_model *m, gd_model_layer *l, int i, bool training)
 {
+    if (m->probe_mode)   /* batch statistics on, dropout off */
+        training = l->nbuffers > 0;
     gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, &l->rng, m->scratch[i] };
     return ctx;
 }
@@ -397,6 +400,15 @@ void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
         if (done)
             done(done_ctx, i);
         dy = dx;
+    }
+}
+
+void gd_model_set_probe_mode(gd_model *m, bool on)
+{
+    m->probe_mode = on;
+    if (!on) {   /* the probe's input is its own: backward may not read it later */
+        m->last_input = NULL;
+        m->last_batch = 0;
     }
 }
 
