@@ -42,6 +42,13 @@ struct gd_probe {
     float *t1, *t2;             /* scratch vectors of n floats */
     double *acc;                /* n doubles (exact noise scale) */
     int64_t *idx;               /* [N] */
+    /* Lanczos' basis and tridiagonal work, kept between calls (a probe in
+     * training allocates them at its first measurement only). */
+    float *V;
+    int vcap;                   /* vectors V holds */
+    double *lz;
+    int *lzorder;
+    int lzcap;                  /* iterations lz is sized for */
 };
 
 /* ---------------------------------------------------------------------------
@@ -82,6 +89,7 @@ void gd_probe_free(gd_probe *p)
         return;
     free(p->x); free(p->y); free(p->xc); free(p->yc); free(p->dout);
     free(p->state); free(p->gsave); free(p->t1); free(p->t2); free(p->acc); free(p->idx);
+    free(p->V); free(p->lz); free(p->lzorder);
     free(p);
 }
 
@@ -342,6 +350,35 @@ gd_status gd_probe_hvp(gd_probe *p, const float *v, float *hv, gd_error *err)
     return end(p, hvp_in(p, v, hv, err));
 }
 
+void gd_probe_draw(gd_probe *p, int64_t *idx, int64_t count)
+{
+    for (int64_t i = 0; i < p->N; i++)
+        p->idx[i] = i;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t j = i + (int64_t)gd_rng_below(&p->rng, (uint64_t)(p->N - i));
+        int64_t t = p->idx[i];
+        p->idx[i] = p->idx[j];
+        p->idx[j] = t;
+        idx[i] = p->idx[i];
+    }
+}
+
+gd_status gd_probe_batch(gd_probe *p, const int64_t *idx, int64_t count, float *g, double *loss,
+                         gd_error *err)
+{
+    for (int64_t i = 0; i < count; i++)
+        if (idx[i] < 0 || idx[i] >= p->N)
+            return gd_fail(err, GD_EINVAL, "probe: sample %lld outside the probe set of %lld",
+                           (long long)idx[i], (long long)p->N);
+    gd_status st = begin(p, err);
+    if (st != GD_OK)
+        return st;
+    st = pass(p, idx, count, true, loss, err);
+    if (st == GD_OK)
+        memcpy(g, gd_model_grads(p->m), (size_t)p->n * sizeof(float));
+    return end(p, st);
+}
+
 /* ---------------------------------------------------------------------------
  * Eigenvalues: Lanczos with full reorthogonalization
  * ------------------------------------------------------------------------- */
@@ -434,19 +471,33 @@ gd_status gd_probe_eigen(gd_probe *p, const gd_probe_eigen_opts *o, double *valu
     if (maxit < k)
         return gd_fail(err, GD_EINVAL, "probe:eigen: iters (%d) must be >= k (%d)", o->iters, k);
     lanczos z = { 0 };
-    float *V = malloc((size_t)(maxit + 1) * (size_t)n * sizeof(float));
-    z.alpha = calloc((size_t)maxit, sizeof(double));
-    z.beta = calloc((size_t)maxit, sizeof(double));
-    z.T = malloc((size_t)maxit * maxit * sizeof(double));
-    z.S = malloc((size_t)maxit * maxit * sizeof(double));
-    z.theta = malloc((size_t)maxit * sizeof(double));
-    z.order = malloc((size_t)maxit * sizeof(int));
     gd_status st = GD_OK;
-    if (!V || !z.alpha || !z.beta || !z.T || !z.S || !z.theta || !z.order) {
-        st = gd_fail(err, GD_ENOMEM, "probe:eigen: out of memory for %d Lanczos vectors of %lld",
-                     maxit + 1, (long long)n);
-        goto out;
+    if (p->vcap < maxit + 1) {
+        float *nv = realloc(p->V, (size_t)(maxit + 1) * (size_t)n * sizeof(float));
+        if (!nv)
+            return gd_fail(err, GD_ENOMEM, "probe:eigen: out of memory for %d Lanczos vectors "
+                           "of %lld", maxit + 1, (long long)n);
+        p->V = nv;
+        p->vcap = maxit + 1;
     }
+    if (p->lzcap < maxit) {
+        size_t len = (size_t)maxit * (2 * (size_t)maxit + 4);
+        double *nl = realloc(p->lz, len * sizeof(double));
+        if (nl)
+            p->lz = nl;
+        int *no = nl ? realloc(p->lzorder, (size_t)maxit * sizeof(int)) : NULL;
+        if (!no)
+            return gd_fail(err, GD_ENOMEM, "probe:eigen: out of memory");
+        p->lzorder = no;
+        p->lzcap = maxit;
+    }
+    float *V = p->V;
+    z.alpha = p->lz;
+    z.beta = z.alpha + maxit;
+    z.theta = z.beta + maxit;
+    z.T = z.theta + maxit;
+    z.S = z.T + (size_t)maxit * maxit;
+    z.order = p->lzorder;
     if (o->start)
         memcpy(V, o->start, (size_t)n * sizeof(float));
     else
@@ -454,12 +505,11 @@ gd_status gd_probe_eigen(gd_probe *p, const gd_probe_eigen_opts *o, double *valu
             V[i] = (float)gd_rng_normal(&p->rng);
     double nq = gd_vec_norm(V, n);
     if (!(nq > 0) || !isfinite(nq)) {
-        st = gd_fail(err, GD_EINVAL, "probe:eigen: the start vector is zero or not finite");
-        goto out;
+        return gd_fail(err, GD_EINVAL, "probe:eigen: the start vector is zero or not finite");
     }
     gd_vec_scale(V, 1 / nq, n);
     if ((st = begin(p, err)) != GD_OK)
-        goto out;
+        return st;
     float *w = p->t1;
     for (int j = 0; j < maxit; j++) {
         float *q = V + (size_t)j * n;
@@ -499,7 +549,7 @@ gd_status gd_probe_eigen(gd_probe *p, const gd_probe_eigen_opts *o, double *valu
     }
     st = end(p, st);
     if (st != GD_OK)
-        goto out;
+        return st;
     int m = z.m;
     for (int i = 0; i < k; i++) {
         int c = z.order[i];
@@ -513,9 +563,7 @@ gd_status gd_probe_eigen(gd_probe *p, const gd_probe_eigen_opts *o, double *valu
         }
     }
     *iters = m;
-out:
-    free(V); free(z.alpha); free(z.beta); free(z.T); free(z.S); free(z.theta); free(z.order);
-    return st;
+    return GD_OK;
 }
 
 /* ---------------------------------------------------------------------------

@@ -49,6 +49,11 @@ gd_status gd_probe_loss(gd_probe *p, double *loss, gd_error *err);
 /* Mean gradient over the probe set into g[nparams] (params order); the
  * loss too when loss is not NULL. */
 gd_status gd_probe_grad(gd_probe *p, float *g, double *loss, gd_error *err);
+/* count distinct probe-set rows drawn from the probe's stream into idx. */
+void gd_probe_draw(gd_probe *p, int64_t *idx, int64_t count);
+/* Mean loss and gradient (g[nparams]) over probe-set rows idx[0..count). */
+gd_status gd_probe_batch(gd_probe *p, const int64_t *idx, int64_t count, float *g, double *loss,
+                         gd_error *err);
 /* hv = H·v (central differences). */
 gd_status gd_probe_hvp(gd_probe *p, const float *v, float *hv, gd_error *err);
 

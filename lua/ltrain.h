@@ -28,6 +28,7 @@ typedef struct run {
     int ckpt;
     gd_run_settings rs;
     gd_run *run;                /* the core's run, once made */
+    gd_probe_monitor *probes;   /* monitor.probes (ltrain_probes.c); NULL: none */
     lua_State *L;
 } run;
 
@@ -44,6 +45,13 @@ void lgd_push_epoch(lua_State *L, const gd_epoch_record *e);
 void lgd_run_checkpoints(lua_State *L, run *r);
 int lgd_run_interrupt(lua_State *L, run *r);
 void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
+
+/* ltrain_probes.c: monitor.probes into the run (after the model and the
+ * checkpoint option, before the run is made), and run.history.probes into
+ * the history table at the top. */
+extern const lgd_key lgd_monitor_keys[], lgd_monitor_probe_keys[];
+void lgd_run_probes(lua_State *L, run *r);
+void lgd_push_probe_history(lua_State *L, const run *r);
 
 /* ldist.c: the distributed option (before the trainer), then rank 0's
  * checkpoints (after the checkpoint option). */

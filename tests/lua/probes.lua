@@ -229,6 +229,55 @@ T.test("probes during training change nothing of the run (optimizer state, RNG s
   same("a run probed every 3 steps vs not probed", train(true), train(false))
 end)
 
+T.test("probes in training: recorded where due, the training itself unchanged", function()
+  local seq, data = bn_model()
+  local function train(probes)
+    return gd.train{ model = seq, data = data, loss = gd.loss.cross_entropy{},
+                     optimizer = gd.optim.momentum{ lr = 0.05 }, epochs = 3, batch = 16,
+                     progress = false, seed = 4, monitor = { every = 2, probes = probes } }
+  end
+  local probes = { sharpness = { every = 4, samples = 48, iters = 6 },
+                   trace = { every = 6, samples = 32, probes = 4 },
+                   noise_scale = { samples = 64, small = 8, big = 32 },
+                   distance = true, alpha = { every = 3 } }
+  local a, b, plain = train(probes), train(probes), train(nil)
+  same("weights with and without probes", { a.model:flat_params() }, { plain.model:flat_params() })
+  assert(plain.history.probes == nil)
+  local h = a.history.probes
+  assert(#h == #b.history.probes)
+  local steps = {}
+  for i, r in ipairs(h) do
+    steps[#steps + 1] = r.step
+    for k, v in pairs(r) do
+      if type(v) == "number" then
+        assert(v == b.history.probes[i][k], ("record %d %s differs between two runs"):format(i, k))
+      end
+    end
+    assert((r.sharpness ~= nil) == (r.step % 4 == 0), "sharpness where due")
+    assert((r.trace ~= nil) == (r.step % 6 == 0), "trace where due")
+    assert((r.noise_scale ~= nil) == (r.step % 2 == 0), "noise scale where due")
+    assert(r.lr == 0.05)
+    if r.step % 2 == 0 then
+      assert(r.distance >= 0 and r.distance_layers.dense1 and r.distance_layers.dense2
+             and r.distance_layers.batchnorm1, "distance per layer")
+      local s = 0
+      for _, d in pairs(r.distance_layers) do s = s + d * d end
+      T.close_number("distance is the layers' total", r.distance, math.sqrt(s), 1e-9)
+    end
+  end
+  assert(h[1].step == 0 and h[1].distance == 0, "the start is recorded")
+  -- steps 0, 2, 3, 4, 6, ... up to the last (18 updates: 96/16 x 3)
+  assert(table.concat(steps, ",") == "0,2,3,4,6,8,9,10,12,14,15,16,18", table.concat(steps, ","))
+  assert(h[2].alpha == nil and h[3].alpha ~= nil, "alpha where due")
+  T.expect_error("monitor.probes: unknown option 'sharp'", function() train({ sharp = true }) end)
+  T.expect_error("monitor.probes.trace: unknown option 'probe'",
+                 function() train({ trace = { probe = 3 } }) end)
+  T.expect_error("monitor: unknown option 'prob'", function()
+    gd.train{ model = seq, data = data, loss = gd.loss.cross_entropy{},
+              optimizer = gd.optim.sgd{}, progress = false, monitor = { prob = {} } }
+  end)
+end)
+
 T.test("probe options: unknown keys and bad values are refused", function()
   local m, data = quadratic(10, 2, 1, 1)
   T.expect_error("unknown option 'sample'", gd.probe, { model = m, data = data, sample = 5 })
