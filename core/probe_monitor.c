@@ -286,6 +286,7 @@ const gd_probe_record *gd_probe_monitor_record(const gd_probe_monitor *pm, int64
 
 const gd_probe_plan *gd_probe_monitor_plan(const gd_probe_monitor *pm) { return &pm->plan; }
 int gd_probe_monitor_layers(const gd_probe_monitor *pm) { return pm->nl; }
+int64_t gd_probe_monitor_nparams(const gd_probe_monitor *pm) { return pm->n; }
 const float *gd_probe_monitor_start(const gd_probe_monitor *pm) { return pm->start; }
 
 gd_status gd_probe_monitor_restore(gd_probe_monitor *pm, const gd_probe_record *recs,

@@ -64,11 +64,32 @@ int64_t gd_probe_monitor_count(const gd_probe_monitor *pm);
 const gd_probe_record *gd_probe_monitor_record(const gd_probe_monitor *pm, int64_t i);
 const gd_probe_plan *gd_probe_monitor_plan(const gd_probe_monitor *pm);
 int gd_probe_monitor_layers(const gd_probe_monitor *pm);
+int64_t gd_probe_monitor_nparams(const gd_probe_monitor *pm);
 
 /* The state a checkpoint keeps: the records and w_start (nparams floats).
  * Restore replaces the records and w_start; counts must match the model. */
 const float *gd_probe_monitor_start(const gd_probe_monitor *pm);
 gd_status gd_probe_monitor_restore(gd_probe_monitor *pm, const gd_probe_record *recs,
                                    int64_t n, const float *w_start, gd_error *err);
+
+/* A checkpoint's PROB section (checkpoint_probes.c): the plan, w_start and
+ * the records of a run with probes. present false: the run had none. */
+typedef struct gd_probe_saved {
+    bool present;
+    gd_probe_plan plan;
+    float *start;               /* nstart floats */
+    int64_t nstart;
+    gd_probe_record *recs;      /* nrecs, layer_distance into dist */
+    double *dist;               /* nrecs x nlayers */
+    int64_t nrecs;
+    int nlayers;
+} gd_probe_saved;
+
+struct gd_buf;
+struct gd_reader;
+void gd_put_probes(struct gd_buf *b, const gd_probe_monitor *pm);
+/* Reads the section into *out, checking the counts against the model's. */
+bool gd_get_probes(struct gd_reader *r, gd_model *m, gd_probe_saved *out);
+void gd_probe_saved_free(gd_probe_saved *s);
 
 #endif

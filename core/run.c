@@ -161,7 +161,7 @@ gd_status gd_run_save(gd_run *r, const char *reason, gd_error *err)
 {
     gd_run_progress p = { r->hist, r->res.nepochs, r->res.best, r->res.best_epoch, r->wait,
                           r->res.stopped, r->snap && r->res.best_epoch > 0 ? r->snap : NULL,
-                          gd_model_state_size(r->cfg.train.model) };
+                          gd_model_state_size(r->cfg.train.model), r->cfg.probes };
     gd_status st = gd_checkpoint_save(r->cfg.settings.ckpt_path, r->tr, &r->cfg.settings, &p,
                                       reason, err);
     if (st == GD_OK)

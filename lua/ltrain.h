@@ -52,6 +52,10 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
 extern const lgd_key lgd_monitor_keys[], lgd_monitor_probe_keys[];
 void lgd_run_probes(lua_State *L, run *r);
 void lgd_push_probe_history(lua_State *L, const run *r);
+/* A probe plan as monitor.probes options (pushed); a checkpoint's records
+ * and start into the run's monitor (gd.resume, gd.fork). */
+void lgd_push_probe_plan(lua_State *L, const gd_probe_plan *p);
+void lgd_restore_probes(lua_State *L, run *r, const gd_checkpoint *ck, const char *what);
 
 /* ldist.c: the distributed option (before the trainer), then rank 0's
  * checkpoints (after the checkpoint option). */

@@ -110,9 +110,6 @@ void lgd_run_probes(lua_State *L, run *r)
     if (!lua_istable(L, pt))
         lgd_error(L, "gd.train: monitor.probes must be a table ({ sharpness = true, ... })");
     lgd_check_keys(L, pt, "gd.train: monitor.probes", lgd_monitor_probe_keys);
-    if (r->ckpt)
-        lgd_error(L, "gd.train: monitor.probes with checkpoints is not supported yet (the "
-                  "checkpoint would not keep the probes' records)");
     int64_t every = r->cfg.monitor_every > 0 ? r->cfg.monitor_every : 100;
     int64_t n = gd_dataset_size(r->cfg.train);
     gd_probe_plan p = { 0 };
@@ -221,4 +218,55 @@ void lgd_push_probe_history(lua_State *L, const run *r)
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     lua_setfield(L, -2, "probes");
+}
+
+/* The options that make plan p again (a checkpoint's, for gd.resume). */
+void lgd_push_probe_plan(lua_State *L, const gd_probe_plan *p)
+{
+    lua_createtable(L, 0, 5);
+    if (p->sharpness_every) {
+        lua_createtable(L, 0, 4);
+        lgd_setint(L, "every", p->sharpness_every);
+        lgd_setint(L, "samples", p->sharpness_samples);
+        lgd_setint(L, "iters", p->sharpness_iters);
+        lgd_setnum(L, "tol", p->sharpness_tol);
+        lua_setfield(L, -2, "sharpness");
+    }
+    if (p->trace_every) {
+        lua_createtable(L, 0, 3);
+        lgd_setint(L, "every", p->trace_every);
+        lgd_setint(L, "samples", p->trace_samples);
+        lgd_setint(L, "probes", p->trace_probes);
+        lua_setfield(L, -2, "trace");
+    }
+    if (p->noise_every) {
+        lua_createtable(L, 0, 5);
+        lgd_setint(L, "every", p->noise_every);
+        lgd_setint(L, "samples", p->noise_samples);
+        lgd_setint(L, "small", p->noise_small);
+        lgd_setint(L, "big", p->noise_big);
+        lgd_setint(L, "repeats", p->noise_repeats);
+        lua_setfield(L, -2, "noise_scale");
+    }
+    if (p->distance_every) {
+        lua_createtable(L, 0, 1);
+        lgd_setint(L, "every", p->distance_every);
+        lua_setfield(L, -2, "distance");
+    }
+    if (p->alpha_every) {
+        lua_createtable(L, 0, 2);
+        lgd_setint(L, "every", p->alpha_every);
+        lgd_setint(L, "samples", p->alpha_samples);
+        lua_setfield(L, -2, "alpha");
+    }
+}
+
+void lgd_restore_probes(lua_State *L, run *r, const gd_checkpoint *ck, const char *what)
+{
+    if (!r->probes || !ck->probes.present)
+        return;
+    gd_error err;
+    if (gd_probe_monitor_restore(r->probes, ck->probes.recs, ck->probes.nrecs, ck->probes.start,
+                                 &err) != GD_OK)
+        lgd_error(L, "%s: %s", what, err.msg);
 }

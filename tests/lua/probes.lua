@@ -278,6 +278,40 @@ T.test("probes in training: recorded where due, the training itself unchanged", 
   end)
 end)
 
+T.test("a run with probes resumes bit for bit", function()
+  local data = gd.data.synthetic.blobs{ n = 96, classes = 3, features = 5, seed = 4 }
+  local dir = T.tmpdir()
+  local function opts(epochs, ckpt)
+    return { model = gd.sequential{ gd.layer.dense{ units = 6 }, gd.layer.batchnorm{},
+                                    gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
+             data = data, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 1e-2 },
+             epochs = epochs, batch = 16, progress = false, seed = 6, checkpoint = ckpt,
+             monitor = { every = 2, probes = { sharpness = { every = 4, samples = 48, iters = 5 },
+                                                trace = { every = 4, samples = 32, probes = 3 },
+                                                noise_scale = { samples = 64, small = 8, big = 32 },
+                                                distance = true, alpha = { every = 3 } } } }
+  end
+  local whole = gd.train(opts(3))
+  local path = dir .. "/run.ckpt"
+  local first = gd.train(opts(1, { path = path }))
+  assert(#first.history.probes < #whole.history.probes)
+  local resumed = gd.resume(path, { epochs = 3, progress = false })
+  same("weights after resuming", { resumed.model:flat_params() }, { whole.model:flat_params() })
+  local a, b = whole.history.probes, resumed.history.probes
+  assert(#a == #b, ("%d records, resumed %d"):format(#a, #b))
+  for i = 1, #a do
+    for k, v in pairs(a[i]) do
+      if type(v) == "number" then
+        assert(b[i][k] == v, ("record %d (step %d) %s: %s, resumed %s"):format(i, a[i].step, k,
+               v, tostring(b[i][k])))
+      end
+    end
+    assert((a[i].distance_layers == nil) == (b[i].distance_layers == nil))
+    for k, v in pairs(a[i].distance_layers or {}) do assert(b[i].distance_layers[k] == v) end
+  end
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
 T.test("probe options: unknown keys and bad values are refused", function()
   local m, data = quadratic(10, 2, 1, 1)
   T.expect_error("unknown option 'sample'", gd.probe, { model = m, data = data, sample = 5 })
