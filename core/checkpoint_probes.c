@@ -9,6 +9,7 @@
  *           i64 noise every, samples, small, big, repeats;
  *           i64 distance every; i64 alpha every, samples; i64 batch; u64 seed
  *   u64 n, n x f32          w_start
+ *   u8 warm, (warm) n x f32 the last top eigenvector (sharpness' next start)
  *   u64 count, u32 nlayers, count x record:
  *           i64 step; f64 sharpness, residual; i64 iters; f64 trace, se;
  *           f64 noise scale, tr Σ, |G|²; f64 distance, nlayers x f64;
@@ -45,6 +46,10 @@ void gd_put_probes(gd_buf *b, const gd_probe_monitor *pm)
     int64_t n = gd_probe_monitor_nparams(pm);
     gd_put_u64(b, (uint64_t)n);
     gd_put_f32s(b, start, n);
+    const float *warm = gd_probe_monitor_warm(pm);
+    gd_put_u8(b, warm != NULL);
+    if (warm)
+        gd_put_f32s(b, warm, n);
     int nl = gd_probe_monitor_layers(pm);
     int64_t count = gd_probe_monitor_count(pm);
     gd_put_u64(b, (uint64_t)count);
@@ -72,6 +77,7 @@ void gd_put_probes(gd_buf *b, const gd_probe_monitor *pm)
 void gd_probe_saved_free(gd_probe_saved *s)
 {
     free(s->start);
+    free(s->warm);
     free(s->recs);
     free(s->dist);
     memset(s, 0, sizeof *s);
@@ -130,8 +136,22 @@ bool gd_get_probes(gd_reader *r, gd_model *m, gd_probe_saved *out)
         return false;
     }
     s.nstart = (int64_t)n;
-    if (!gd_get_f32s(r, "the start", s.start, n) ||
-        !gd_get_count(r, "the records", 8 * 12, &count) || !gd_get_u32(r, "the layers", &nl))
+    unsigned warm;
+    if (!gd_get_f32s(r, "the start", s.start, n) || !gd_get_u8(r, "the warm flag", &warm))
+        goto fail;
+    if (warm > 1) {
+        gd_rfail(r, GD_EIO, "malformed section PROB: the warm flag is %u", warm);
+        goto fail;
+    }
+    if (warm) {
+        if (!(s.warm = malloc((size_t)(n ? n : 1) * sizeof(float)))) {
+            gd_rfail(r, GD_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (!gd_get_f32s(r, "the last eigenvector", s.warm, n))
+            goto fail;
+    }
+    if (!gd_get_count(r, "the records", 8 * 12, &count) || !gd_get_u32(r, "the layers", &nl))
         goto fail;
     if ((int)nl != gd_model_layer_count(m)) {
         gd_rfail(r, GD_EIO, "malformed section PROB: records of %u layers for a model of %d",

@@ -42,6 +42,9 @@ struct gd_probe {
     float *t1, *t2;             /* scratch vectors of n floats */
     double *acc;                /* n doubles (exact noise scale) */
     int64_t *idx;               /* [N] */
+    bool forward;               /* forward differences (gd_probe_config) */
+    float *g0;                  /* forward: g(w0), valid when g0_ok */
+    bool g0_ok;
     /* Lanczos' basis and tridiagonal work, kept between calls (a probe in
      * training allocates them at its first measurement only). */
     float *V;
@@ -89,7 +92,7 @@ void gd_probe_free(gd_probe *p)
         return;
     free(p->x); free(p->y); free(p->xc); free(p->yc); free(p->dout);
     free(p->state); free(p->gsave); free(p->t1); free(p->t2); free(p->acc); free(p->idx);
-    free(p->V); free(p->lz); free(p->lzorder);
+    free(p->V); free(p->lz); free(p->lzorder); free(p->g0);
     free(p);
 }
 
@@ -164,6 +167,9 @@ gd_probe *gd_probe_new(const gd_probe_config *cfg, gd_error *err)
     p->t1 = alloc_n(p->n, sizeof(float), &ok);
     p->t2 = alloc_n(p->n, sizeof(float), &ok);
     p->idx = alloc_n(avail, sizeof(int64_t), &ok);
+    p->forward = cfg->forward;
+    if (p->forward)
+        p->g0 = alloc_n(p->n, sizeof(float), &ok);
     if (!ok) {
         gd_probe_free(p);
         gd_fail(err, GD_ENOMEM, "probe: out of memory for %lld samples", (long long)avail);
@@ -206,6 +212,7 @@ static gd_status begin(gd_probe *p, gd_error *err)
     gd_model_copy_state(p->m, p->state, true);
     memcpy(p->gsave, gd_model_grads(p->m), (size_t)p->n * sizeof(float));
     gd_model_set_probe_mode(p->m, true);
+    p->g0_ok = false;
     return GD_OK;
 }
 
@@ -288,8 +295,25 @@ static gd_status hvp_step(gd_probe *p, const float *v, float *hv, double step, g
     double eps = step * (nw > 0 ? nw : 1.0) / nv;
     double l;
     float *g = gd_model_grads(p->m);
+    gd_status st;
+    if (p->forward) {
+        if (!p->g0_ok) {   /* g(w0), once per call */
+            memcpy(gd_model_params(p->m), w0(p), (size_t)p->n * sizeof(float));
+            if ((st = pass(p, NULL, p->N, true, &l, err)) != GD_OK)
+                return st;
+            memcpy(p->g0, g, (size_t)p->n * sizeof(float));
+            p->g0_ok = true;
+        }
+        set_params(p, eps, v, 0, NULL);
+        if ((st = pass(p, NULL, p->N, true, &l, err)) != GD_OK)
+            return st;
+        for (int64_t i = 0; i < p->n; i++)
+            hv[i] = (float)(((double)g[i] - p->g0[i]) / eps);
+        memcpy(gd_model_params(p->m), w0(p), (size_t)p->n * sizeof(float));
+        return GD_OK;
+    }
     set_params(p, eps, v, 0, NULL);
-    gd_status st = pass(p, NULL, p->N, true, &l, err);
+    st = pass(p, NULL, p->N, true, &l, err);
     if (st != GD_OK)
         return st;
     memcpy(hv, g, (size_t)p->n * sizeof(float));

@@ -24,7 +24,9 @@ struct gd_probe_monitor {
     int64_t n;
     gd_probe *sharp, *trace, *noise, *alpha;
     float *start;               /* w at the start of the call */
-    float *vec;                 /* the top eigenvector's buffer */
+    float *vec;                 /* alpha's gradient after the step */
+    float *eigvec;              /* the last top eigenvector: the next Lanczos start */
+    bool warm;                  /* eigvec holds one */
     float *w_before, *g_before; /* alpha: w_k and the batch's gradient there */
     int64_t *alpha_idx;
     double alpha_f0;
@@ -42,7 +44,7 @@ void gd_probe_monitor_free(gd_probe_monitor *pm)
         return;
     gd_probe_free(pm->sharp); gd_probe_free(pm->trace);
     gd_probe_free(pm->noise); gd_probe_free(pm->alpha);
-    free(pm->start); free(pm->vec); free(pm->w_before); free(pm->g_before);
+    free(pm->start); free(pm->vec); free(pm->eigvec); free(pm->w_before); free(pm->g_before);
     free(pm->alpha_idx); free(pm->rec); free(pm->dist);
     free(pm);
 }
@@ -50,7 +52,18 @@ void gd_probe_monitor_free(gd_probe_monitor *pm)
 static gd_probe *make_probe(gd_probe_monitor *pm, const gd_spec *loss, const gd_dataset *ds,
                             int64_t samples, uint64_t set, gd_error *err)
 {
-    gd_probe_config c = { pm->m, loss, ds, samples, pm->plan.seed * 64 + set, pm->plan.batch };
+    /* Forward differences: half the passes of central ones, and a
+     * curvature monitor needs a few digits, not the reference's. Passes of
+     * up to 1024 samples (sgemm runs better on them) unless a layer keeps
+     * batch statistics: then the run's batch, the statistics it trains with. */
+    int64_t chunk = pm->plan.batch;
+    bool stats = false;
+    for (int i = 0; i < pm->nl; i++)
+        stats = stats || gd_model_layer_nbuffers(gd_model_layer_at(pm->m, i)) > 0;
+    if (!stats && chunk < 1024)
+        chunk = samples < 1024 ? samples : 1024;
+    gd_probe_config c = { pm->m, loss, ds, samples, pm->plan.seed * 64 + set, chunk,
+                          set == SHARP_SET || set == TRACE_SET };
     return gd_probe_new(&c, err);
 }
 
@@ -96,11 +109,12 @@ gd_probe_monitor *gd_probe_monitor_new(const gd_probe_plan *plan, gd_model *m,
     if (ok) {
         pm->start = malloc((size_t)n * sizeof(float));
         pm->vec = malloc((size_t)n * sizeof(float));
+        pm->eigvec = malloc((size_t)n * sizeof(float));
         pm->w_before = malloc((size_t)n * sizeof(float));
         pm->g_before = malloc((size_t)n * sizeof(float));
         pm->alpha_idx = malloc((size_t)(pm->plan.batch > 0 ? pm->plan.batch : 1) *
                                sizeof(int64_t));
-        if (!pm->start || !pm->vec || !pm->w_before || !pm->g_before || !pm->alpha_idx) {
+        if (!pm->start || !pm->vec || !pm->eigvec || !pm->w_before || !pm->g_before || !pm->alpha_idx) {
             gd_fail(err, GD_ENOMEM, "probes: out of memory");
             ok = false;
         }
@@ -187,11 +201,15 @@ gd_status gd_probe_monitor_before(gd_probe_monitor *pm, int64_t step, bool last,
         distances(pm, r);
     if (pm->sharp && due(p->sharpness_every, step)) {
         gd_probe_reseed(pm->sharp, (uint64_t)step);
-        gd_probe_eigen_opts o = { 1, p->sharpness_iters, p->sharpness_tol, NULL, false };
+        /* Started from the last measurement's eigenvector, which moves
+         * slowly: Lanczos then stops after a few iterations. */
+        gd_probe_eigen_opts o = { 1, p->sharpness_iters, p->sharpness_tol,
+                                  pm->warm ? pm->eigvec : NULL, false };
         double v, res;
         int it;
-        if ((st = gd_probe_eigen(pm->sharp, &o, &v, pm->vec, &res, &it, err)) != GD_OK)
+        if ((st = gd_probe_eigen(pm->sharp, &o, &v, pm->eigvec, &res, &it, err)) != GD_OK)
             return st;
+        pm->warm = true;
         r->sharpness = v;
         r->sharpness_residual = res;
         r->sharpness_iters = it;
@@ -288,10 +306,18 @@ const gd_probe_plan *gd_probe_monitor_plan(const gd_probe_monitor *pm) { return 
 int gd_probe_monitor_layers(const gd_probe_monitor *pm) { return pm->nl; }
 int64_t gd_probe_monitor_nparams(const gd_probe_monitor *pm) { return pm->n; }
 const float *gd_probe_monitor_start(const gd_probe_monitor *pm) { return pm->start; }
+const float *gd_probe_monitor_warm(const gd_probe_monitor *pm)
+{
+    return pm->warm ? pm->eigvec : NULL;
+}
 
 gd_status gd_probe_monitor_restore(gd_probe_monitor *pm, const gd_probe_record *recs,
-                                   int64_t n, const float *w_start, gd_error *err)
+                                   int64_t n, const float *w_start, const float *warm,
+                                   gd_error *err)
 {
+    pm->warm = warm != NULL;
+    if (warm)
+        memcpy(pm->eigvec, warm, (size_t)pm->n * sizeof(float));
     pm->nrec = 0;
     for (int64_t i = 0; i < n; i++) {
         gd_probe_record *r = record_at(pm, recs[i].step, err);

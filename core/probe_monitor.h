@@ -66,11 +66,14 @@ const gd_probe_plan *gd_probe_monitor_plan(const gd_probe_monitor *pm);
 int gd_probe_monitor_layers(const gd_probe_monitor *pm);
 int64_t gd_probe_monitor_nparams(const gd_probe_monitor *pm);
 
-/* The state a checkpoint keeps: the records and w_start (nparams floats).
- * Restore replaces the records and w_start; counts must match the model. */
+/* The state a checkpoint keeps: the records, w_start and the last top
+ * eigenvector (sharpness' next start; NULL: none yet), nparams floats each.
+ * Restore replaces them; counts must match the model. */
 const float *gd_probe_monitor_start(const gd_probe_monitor *pm);
+const float *gd_probe_monitor_warm(const gd_probe_monitor *pm);
 gd_status gd_probe_monitor_restore(gd_probe_monitor *pm, const gd_probe_record *recs,
-                                   int64_t n, const float *w_start, gd_error *err);
+                                   int64_t n, const float *w_start, const float *warm,
+                                   gd_error *err);
 
 /* A checkpoint's PROB section (checkpoint_probes.c): the plan, w_start and
  * the records of a run with probes. present false: the run had none. */
@@ -78,6 +81,7 @@ typedef struct gd_probe_saved {
     bool present;
     gd_probe_plan plan;
     float *start;               /* nstart floats */
+    float *warm;                /* nstart floats, or NULL */
     int64_t nstart;
     gd_probe_record *recs;      /* nrecs, layer_distance into dist */
     double *dist;               /* nrecs x nlayers */

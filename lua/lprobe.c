@@ -29,6 +29,8 @@ const lgd_key lgd_probe_keys[] = {
     { "samples", "integer >= 2 | \"all\"", "\"all\"", "the probe set: samples drawn once from seed" },
     { "seed", "integer >= 0", "1", "which samples, and every random vector of the probe" },
     { "batch", "integer >= 1", "256", "samples per forward/backward pass (batch norm's batch)" },
+    { "difference", "\"central\" | \"forward\"", "\"central\"",
+      "H·v from two gradients around w, or one beside g(w) (half the cost, O(ε) error)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -168,7 +170,16 @@ static int probe_new(lua_State *L)
         lua_remove(L, -2);
     }
     lua_settop(L, 4);
-    gd_probe_config cfg = { md->m, loss, ds, 0, 1, 256 };
+    gd_probe_config cfg = { md->m, loss, ds, 0, 1, 256, false };
+    if (lua_getfield(L, 1, "difference") != LUA_TNIL) {
+        const char *d = lua_tostring(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            (strcmp(d, "central") != 0 && strcmp(d, "forward") != 0))
+            return lgd_error(L, "gd.probe: difference must be \"central\" or \"forward\", got %s",
+                             luaL_tolstring(L, -1, NULL));
+        cfg.forward = strcmp(d, "forward") == 0;
+    }
+    lua_pop(L, 1);
     int t = lua_getfield(L, 1, "samples");
     if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0) {
         cfg.samples = 0;

@@ -267,6 +267,6 @@ void lgd_restore_probes(lua_State *L, run *r, const gd_checkpoint *ck, const cha
         return;
     gd_error err;
     if (gd_probe_monitor_restore(r->probes, ck->probes.recs, ck->probes.nrecs, ck->probes.start,
-                                 &err) != GD_OK)
+                                 ck->probes.warm, &err) != GD_OK)
         lgd_error(L, "%s: %s", what, err.msg);
 }
