@@ -606,6 +606,8 @@ static bool get_hist(gd_reader *r, gd_checkpoint *ck)
             !gd_get_f64(r, "an epoch's lr", &e->lr) ||
             !gd_get_f64(r, "an epoch's seconds", &e->seconds))
             return false;
+        /* not in the file: 0 without regularizers, else unknown */
+        e->penalty = ck->nregularizers ? NAN : 0;
     }
     if (!gd_get_count(r, "the record count", 49, &n) || !gd_get_u32(r, "the layer count", &nl))
         return false;

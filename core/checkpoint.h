@@ -57,6 +57,10 @@ gd_model *gd_get_model(gd_reader *r);
 typedef struct gd_epoch_record {
     int64_t epoch;
     double train_loss, val_loss, val_accuracy, lr, seconds;   /* NaN: not measured */
+    /* The regularizers' mean penalty within train_loss (0 without any);
+     * NaN: unknown (not in checkpoints: a regularized run's epoch before
+     * a resume). */
+    double penalty;
 } gd_epoch_record;
 
 /* What a run is beyond gd_train_config (run.h's gd_run_config). */

@@ -5,6 +5,7 @@
  * finished epoch without its record.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -224,8 +225,16 @@ static gd_run_status end_epoch(gd_run *r, int64_t e, double t0)
     if (grow_history(r, e, &r->err) != GD_OK)
         return fail(r, GD_RUN_FAILED);
     gd_epoch_record *rec = &r->hist[e - 1];
-    *rec = (gd_epoch_record){ e, mean_loss, vloss, vacc, lr, gd_run_clock() - t0 };
+    *rec = (gd_epoch_record){ e, mean_loss, vloss, vacc, lr, gd_run_clock() - t0,
+                              gd_trainer_epoch_penalty(tr) };
     r->res.nepochs = e;
+    if (c->validation && !isfinite(vloss)) {   /* a divergence, never an "ok" run */
+        char what[128];
+        snprintf(what, sizeof what, "validation loss is %s after epoch %lld",
+                 isnan(vloss) ? "NaN" : "infinite", (long long)e);
+        gd_trainer_diverge_after(tr, e, "validation", what);
+        return fail(r, GD_RUN_DIVERGED);
+    }
     if (c->hooks.on_epoch) {
         bool stop = false;
         if (c->hooks.on_epoch(c->hooks.ctx, r, rec, &stop) != GD_OK)

@@ -60,6 +60,10 @@ struct gd_trainer {
     float *before;                       /* parameters before a monitored update */
     double epoch_loss;
     int64_t epoch_samples;
+    /* The penalty's part of epoch_loss, over epoch_penalty_samples: fewer
+     * than epoch_samples after a resume within the epoch (then unknown). */
+    double epoch_penalty;
+    int64_t epoch_penalty_samples;
     bool timing_on;
     gd_step_timing timing;
     /* Tensor-aware and composite optimizers (core/optim.c), and for
@@ -687,6 +691,8 @@ static void finish_step(gd_trainer *tr, gd_step_result *res, double loss, double
         tr->timing.steps++;
     tr->epoch_loss += loss * (double)nb;
     tr->epoch_samples += nb;
+    tr->epoch_penalty += penalty * (double)nb;
+    tr->epoch_penalty_samples += nb;
     if (res) {
         res->loss = loss;
         res->penalty = penalty;
@@ -758,6 +764,8 @@ static gd_status forward_batch(gd_trainer *tr, step_state *s, gd_error *err)
         shuffle_epoch(tr);
         tr->epoch_loss = 0;
         tr->epoch_samples = 0;
+        tr->epoch_penalty = 0;
+        tr->epoch_penalty_samples = 0;
     }
     int64_t nb = tr->per_epoch - tr->pos < tr->batch ? tr->per_epoch - tr->pos : tr->batch;
     int64_t lo = 0, hi = nb;   /* this rank's shard of the batch: all of it unless distributed */
@@ -917,6 +925,15 @@ int64_t gd_trainer_epochs_done(const gd_trainer *tr) { return tr->epoch; }
 int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr) { return tr->steps_per_epoch; }
 int64_t gd_trainer_record_count(const gd_trainer *tr) { return tr->nrec; }
 
+void gd_trainer_diverge_after(gd_trainer *tr, int64_t epoch, const char *where, const char *what)
+{
+    gd_divergence *d = divergence_here(tr, "not finite");
+    d->step = tr->step > 0 ? tr->step - 1 : 0;
+    d->epoch = epoch;
+    snprintf(d->layer_name, sizeof d->layer_name, "%s", where);
+    snprintf(d->what, sizeof d->what, "%s", what);
+}
+
 const gd_divergence *gd_trainer_divergence(const gd_trainer *tr)
 {
     return tr->diverged ? &tr->div : NULL;
@@ -935,6 +952,13 @@ const gd_train_config *gd_trainer_config(const gd_trainer *tr) { return &tr->cfg
 double gd_trainer_epoch_loss(const gd_trainer *tr)
 {
     return tr->epoch_samples ? tr->epoch_loss / (double)tr->epoch_samples : NAN;
+}
+
+double gd_trainer_epoch_penalty(const gd_trainer *tr)
+{
+    return tr->epoch_samples && tr->epoch_penalty_samples == tr->epoch_samples
+               ? tr->epoch_penalty / (double)tr->epoch_samples
+               : NAN;
 }
 
 void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
@@ -1032,6 +1056,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     tr->epoch_seed = st->epoch_seed;
     tr->epoch_loss = st->epoch_loss;
     tr->epoch_samples = st->epoch_samples;
+    /* not in checkpoints: 0 without regularizers, else unknown for this epoch */
+    tr->epoch_penalty = 0;
+    tr->epoch_penalty_samples = tr->cfg.nregularizers ? 0 : st->epoch_samples;
     tr->first_loss = st->first_loss;
     if (tr->topt) {
         int64_t nf, nd;

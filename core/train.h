@@ -107,6 +107,10 @@ int64_t gd_trainer_steps_done(const gd_trainer *tr);
 int64_t gd_trainer_epochs_done(const gd_trainer *tr);
 int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr);
 const gd_divergence *gd_trainer_divergence(const gd_trainer *tr);  /* NULL unless diverged */
+/* The run diverged outside a step, at the end of epoch `epoch` (a
+ * validation loss that is not finite): recorded at the last step taken,
+ * `where` naming it ("validation"); the trainer refuses further steps. */
+void gd_trainer_diverge_after(gd_trainer *tr, int64_t epoch, const char *where, const char *what);
 double gd_trainer_lr_at(const gd_trainer *tr, int64_t step, int64_t epoch);
 
 int64_t gd_trainer_record_count(const gd_trainer *tr);
@@ -143,6 +147,9 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
 const gd_train_config *gd_trainer_config(const gd_trainer *tr);
 /* Mean loss over the current (or just finished) epoch's steps so far. */
 double gd_trainer_epoch_loss(const gd_trainer *tr);
+/* The regularizers' part of it (0 without any); NaN when unknown (the
+ * epoch was resumed from a checkpoint part way). */
+double gd_trainer_epoch_penalty(const gd_trainer *tr);
 
 /* Timing of step phases since creation, seconds (gather, forward, loss,
  * backward, update, and telemetry on monitored steps), for the benchmark.

@@ -146,13 +146,30 @@ function M.run_trial(gd, t, ckpt)
            resumed_from = run.resumed_from }
 end
 
+-- A run stopped by a signal inside a serial comparison: the same error
+-- value (gradus run exits 128 + signal), its message saying what can
+-- resume a comparison (a sweep), not gd.train's checkpoint option.
+local function interrupted(err, t, i, n)
+  if type(err) ~= "table" or not err.interrupted then return err end
+  local e = setmetatable({}, getmetatable(err))
+  for k, v in pairs(err) do e[k] = v end
+  e.message = string.format("%s in gd.compare's %s %d of %d (variant '%s', %s); a comparison run serially "
+    .. "cannot be resumed: run it as a sweep, gd.compare{ ..., run = { backend = \"local\" } } or gradus "
+    .. "sweep SCRIPT, which keeps every finished run and resumes an interrupted one from its checkpoint",
+    tostring(err.message):match("^(interrupted by %S+)") or "interrupted", t.kind == "tune" and "tuning run" or "run",
+    i, n, t.variant, t.kind == "tune" and string.format("lr %.3g", t.lr) or "seed " .. tostring(t.seed))
+  return e
+end
+
 local function serial(gd, trials, log)
   local out = {}
   for i, t in ipairs(trials) do
     if log and t.kind ~= "tune" then
       log(string.format("compare: %s, seed %d (%d/%d)", t.variant, t.cfg.seed, t.rep, t.repeats))
     end
-    out[i] = M.run_trial(gd, t)
+    local ok, rec = pcall(M.run_trial, gd, t)
+    if not ok then error(interrupted(rec, t, i, #trials), 0) end
+    out[i] = rec
   end
   return out
 end
@@ -168,20 +185,35 @@ local function lr_used(v)
   return first and first.lr
 end
 
+-- The metric every run is compared on: val_loss when any run has one, so
+-- a win rate never sets one run's val_loss against another's train_loss.
+local function compared_metric(variants)
+  for _, v in ipairs(variants) do
+    for _, r in ipairs(v.runs) do
+      if r.metrics and stats.finite(r.metrics.val_loss) then return "val_loss" end
+    end
+  end
+  return "train_loss"
+end
+
 local function summarize(variants, ref)
   local summary = {}
+  local key = compared_metric(variants)
+  -- an "ok" run without that metric (a NaN val_loss in an older
+  -- results.json) is counted as diverged, never averaged over silently
+  local function finished(r) return r.status == "ok" and stats.finite(r.metrics[key]) end
   for vi, v in ipairs(variants) do
     local s = { name = v.name, n = 0, diverged = 0, mean = {}, std = {}, ci95 = {}, diff = {}, diff_ci95 = {} }
     for _, r in ipairs(v.runs) do
-      if r.status == "ok" then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
+      if finished(r) then s.n = s.n + 1 else s.diverged = s.diverged + 1 end
     end
     for _, k in ipairs(metric_names) do
       local xs, ds = {}, {}
       for i, r in ipairs(v.runs) do
-        if r.status == "ok" then
+        if finished(r) then
           xs[#xs + 1] = r.metrics[k]
           local rr = ref.runs[i]
-          if rr and rr.status == "ok" then ds[#ds + 1] = r.metrics[k] - rr.metrics[k] end
+          if rr and finished(rr) then ds[#ds + 1] = r.metrics[k] - rr.metrics[k] end
         end
       end
       s.mean[k], s.std[k], s.ci95[k] = stats.describe(xs)
@@ -194,8 +226,8 @@ local function summarize(variants, ref)
       for i, r in ipairs(v.runs) do
         local rr = ref.runs[i]
         if rr then
-          local a = r.status == "ok" and objective(r.metrics) or math.huge
-          local b = rr.status == "ok" and objective(rr.metrics) or math.huge
+          local a = finished(r) and r.metrics[key] or math.huge
+          local b = finished(rr) and rr.metrics[key] or math.huge
           n = n + 1
           wins = wins + (a < b and 1 or (a == b and 0.5 or 0))
         end
@@ -217,12 +249,14 @@ local function plan(gd, spec)
   if type(variants) ~= "table" or #variants == 0 then
     error("gd.compare: 'variants' must be a non-empty list of tables", 3)
   end
-  local repeats = spec.repeats == nil and 1 or math.tointeger(spec.repeats)
+  -- integers are numbers, never strings that look like them (as gd.train reads them)
+  local function integer(x) return math.type(x) and math.tointeger(x) end
+  local repeats = spec.repeats == nil and 1 or integer(spec.repeats)
   if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 3) end
   -- Forks continue their checkpoint with its own seed unless told otherwise,
   -- so their first repeat is the run as it would have gone on.
   local seed0 = base.seed == nil and (is_fork(variants[1]) and variants[1].seed or 1)
-    or math.tointeger(base.seed)
+    or integer(base.seed)
   if not seed0 then error("gd.compare: base.seed must be an integer", 3) end
   local names, out, cfgs = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }, {}
   for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end

@@ -3,15 +3,30 @@
 -- Each rule is stated with its thresholds, so a user can see why it fired:
 --   vanishing_gradients  median over monitored steps of the first trained
 --                        layer's gradient norm / the last's < 1e-3
---   exploding_gradients  the run diverged, or the global gradient norm grew
+--   validation_diverged  the validation loss was NaN or Inf (the run
+--                        diverged there, at that epoch)
+--   exploding_gradients  the run diverged in a step, or the global gradient norm grew
 --                        more than 1e3-fold from the first monitored steps
 --                        to the last, or exceeded 1e4
 --   overfitting          validation loss stayed >= 5% above its minimum for
 --                        the last two epochs (or more) and ended >= 10% above
 --                        it, while training loss kept falling after that
 --                        epoch: one noisy epoch is not enough
+--   lr_too_large         the training loss rose >= 5% above its lowest
+--                        epoch, or stalled (< 1% lower than the epoch
+--                        before) at chance accuracy (<= 1.5 / classes),
+--                        while some layer's update/weight ratio exceeded
+--                        1e-1 in a monitored step (without monitoring, on
+--                        the loss alone); or the run learns little (as the
+--                        second underfitting rule says) while that ratio
+--                        exceeded 1
 --   underfitting         after >= 3 epochs, training loss fell < 10% from the
---                        first epoch and validation accuracy (if any) < 0.6
+--                        first epoch and validation accuracy (if any) < 0.6;
+--                        or validation accuracy < 0.6 with no gap (val_loss
+--                        <= 1.05 x training loss) and the loss falling < 5%
+--                        in the last epoch (a model too small to learn more)
+-- The fitting rules read the data loss (history's data_loss: train_loss
+-- without the regularizers' penalty).
 --   update_ratio_high    a layer's update/parameter norm ratio > 1e-1 in most
 --                        of the second half of monitored steps (~1% rule)
 --   update_ratio_low     ... < 1e-4 in most of the second half
@@ -60,6 +75,15 @@ local function gradients(run, out)
         .. "normalization", steps[1].layers[a].name, fmt(r), steps[1].layers[b].name) }
     end
   end
+  if run.status == "diverged" and (run.diverged or {}).layer == "validation" then
+    local d, ep = run.diverged, run.history.epochs or {}
+    local e = ep[#ep] or {}
+    out[#out + 1] = { kind = "validation_diverged", message = string.format(
+      "validation diverged: %s while the training loss was %s; the model's outputs overflow on the "
+      .. "validation data: check that it is scaled like the training data, or lower the learning rate",
+      tostring(d.what), stats.finite(e.train_loss) and fmt(e.train_loss) or "not finite") }
+    return
+  end
   if run.status == "diverged" then
     local d = run.diverged or {}
     out[#out + 1] = { kind = "exploding_gradients", message = string.format(
@@ -83,31 +107,127 @@ local function gradients(run, out)
   end
 end
 
-local function fitting(run, out)
+-- The epochs' training losses without the regularizers' penalty (the
+-- data loss), so a penalty never reads as a gap; nil when a regularized
+-- run lacks it for some epoch (those before a resume), so no rule mixes
+-- the two.
+local function data_losses(ep)
+  local out, penalized, missing = {}, false, false
+  for i, e in ipairs(ep) do
+    out[i] = e.data_loss or e.train_loss
+    if e.data_loss == nil then missing = true end
+    if finite(e.penalty) and e.penalty > 0 then penalized = true end
+  end
+  if penalized and missing then return nil end
+  return out
+end
+
+-- The largest update/weight ratio of any layer in the monitored steps.
+local function peak_update_ratio(steps)
+  local peak, at
+  for _, s in ipairs(steps) do
+    for _, l in ipairs(s.layers or {}) do
+      if finite(l.update_ratio) and (not peak or l.update_ratio > peak) then peak, at = l.update_ratio, l.name end
+    end
+  end
+  return peak, at
+end
+
+-- The number of classes of the run's training set (cfg.data), or nil.
+local function classes_of(cfg)
+  local ok, k = pcall(function() return cfg.data:classes() end)
+  return ok and math.type(k) == "integer" and k >= 2 and k or nil
+end
+
+-- Validation accuracy < 0.6 with no gap (validation loss <= 1.05 x the
+-- training loss) and the loss falling < 5% in the last epoch: the run
+-- learns too little, too slowly. Returns the numbers, or nil.
+local function learns_little(ep, tl)
+  local n = #ep
+  if n < 3 then return nil end
+  local acc, vl = ep[n].val_accuracy, ep[n].val_loss
+  local slow = finite(tl[n - 1]) and finite(tl[n]) and (tl[n - 1] - tl[n]) / math.abs(tl[n - 1])
+  if finite(acc) and acc < 0.6 and finite(vl) and vl <= 1.05 * tl[n] and slow and slow < 0.05 then
+    return { acc = acc, vl = vl, slow = slow }
+  end
+end
+
+-- Too large a learning rate: the training loss rose, or stayed flat at
+-- chance, while the updates were large; or it learns little while the
+-- updates exceed the weights. Returns whether it fired.
+local function lr_too_large(run, tl, classes, out)
+  local ep = run.history.epochs
+  local n = #ep
+  if n < 2 or not finite(tl[n]) then return false end
+  local peak, at = peak_update_ratio(run.history.steps or {})
+  if peak and peak <= 1e-1 then return false end
+  local low, low_at = math.huge, nil
+  for i = 1, n - 1 do if finite(tl[i]) and tl[i] < low then low, low_at = tl[i], i end end
+  local what
+  if low_at and tl[n] >= 1.05 * low then
+    what = string.format("the training loss rose from %s (epoch %d) to %s (epoch %d; rule: >= 5%% above its lowest)",
+      fmt(low), low_at, fmt(tl[n]), n)
+  elseif n >= 3 and classes and finite(tl[n - 1]) and tl[n] > 0.99 * tl[n - 1] then
+    local acc = ep[n].val_accuracy
+    if finite(acc) and acc <= 1.5 / classes then
+      what = string.format("the training loss stalled at %s with validation accuracy %s, chance level for %d "
+        .. "classes (rule: < 1%% lower than the epoch before, accuracy <= 1.5 / classes)", fmt(tl[n]), fmt(acc), classes)
+    end
+  end
+  local little, limit = learns_little(ep, tl), "1e-1"
+  if not what and little and peak and peak > 1 then
+    what, limit = string.format("the run learns little (validation accuracy %s < 0.6, the loss only %.1f%% lower "
+      .. "than the epoch before)", fmt(little.acc), 100 * little.slow), "1"
+  end
+  if not what then return false end
+  out[#out + 1] = { kind = "lr_too_large", value = peak, message = string.format(
+    "learning rate too large: %s%s; lower the learning rate (3 to 10 times) or warm it up",
+    what, peak and string.format(", while updates reached %s times the weights (%s; rule: update/weight ratio "
+      .. "> %s in a monitored step)", fmt(peak), at, limit)
+      or " (monitor = { every = n } would show the update ratios that confirm it)") }
+  return true
+end
+
+local function fitting(run, out, cfg)
   local ep = run.history.epochs or {}
   local n = #ep
+  local tl = data_losses(ep)
+  if not tl then return end
+  local data = "training loss"
+  for _, e in ipairs(ep) do if finite(e.penalty) and e.penalty > 0 then data = "training data loss (penalty excluded)" end end
   if n >= 2 and finite(ep[n].val_loss) then
     local best, at = math.huge, 1
     for i, e in ipairs(ep) do if finite(e.val_loss) and e.val_loss < best then best, at = e.val_loss, i end end
     local last = ep[n]
     local prev = ep[n - 1]
     if at <= n - 2 and last.val_loss >= 1.1 * best and finite(prev.val_loss)
-       and prev.val_loss >= 1.05 * best and last.train_loss < ep[at].train_loss then
-      out[#out + 1] = { kind = "overfitting", value = last.val_loss - last.train_loss,
+       and prev.val_loss >= 1.05 * best and tl[n] < tl[at] then
+      out[#out + 1] = { kind = "overfitting", value = last.val_loss - tl[n],
         message = string.format("overfitting: validation loss rose from %s (epoch %d) to %s while "
-          .. "training loss fell to %s (gap %s); use early stopping, L2, dropout or more data",
-          fmt(best), at, fmt(last.val_loss), fmt(last.train_loss), fmt(last.val_loss - last.train_loss)) }
+          .. "%s fell to %s (gap %s); use early stopping, L2, dropout or more data",
+          fmt(best), at, fmt(last.val_loss), data, fmt(tl[n]), fmt(last.val_loss - tl[n])) }
     end
   end
-  if n >= 3 and finite(ep[1].train_loss) and finite(ep[n].train_loss) then
-    local drop = (ep[1].train_loss - ep[n].train_loss) / math.abs(ep[1].train_loss)
-    local acc = ep[n].val_accuracy
-    if drop < 0.1 and (not finite(acc) or acc < 0.6) then
-      out[#out + 1] = { kind = "underfitting", value = ep[n].train_loss, message = string.format(
-        "underfitting: training loss went only from %s to %s in %d epochs (rule: < 10%% drop%s); "
-        .. "raise the learning rate, train longer or use a larger model", fmt(ep[1].train_loss),
-        fmt(ep[n].train_loss), n, finite(acc) and string.format(", accuracy %s < 0.6", fmt(acc)) or "") }
-    end
+  if run.status ~= "ok" then return end
+  if lr_too_large(run, tl, classes_of(cfg), out) then return end
+  if n < 3 or not finite(tl[1]) or not finite(tl[n]) then return end
+  local drop = (tl[1] - tl[n]) / math.abs(tl[1])
+  local acc = ep[n].val_accuracy
+  if drop < 0.1 and (not finite(acc) or acc < 0.6) then
+    out[#out + 1] = { kind = "underfitting", value = tl[n], message = string.format(
+      "underfitting: %s went only from %s to %s in %d epochs (rule: < 10%% drop%s); "
+      .. "raise the learning rate, train longer or use a larger model", data, fmt(tl[1]),
+      fmt(tl[n]), n, finite(acc) and string.format(", accuracy %s < 0.6", fmt(acc)) or "") }
+    return
+  end
+  -- still learning, but slowly, with no gap: the model is too small
+  local little = learns_little(ep, tl)
+  if little then
+    out[#out + 1] = { kind = "underfitting", value = tl[n], message = string.format(
+      "underfitting: after %d epochs validation accuracy is %s (rule: < 0.6) with no gap (validation loss %s "
+      .. "<= 1.05 x %s %s) and the loss fell only %.1f%% in the last epoch (rule: < 5%%): the model learns "
+      .. "too little; use a larger model or less regularization", n, fmt(little.acc), fmt(little.vl), data,
+      fmt(tl[n]), 100 * little.slow) }
   end
 end
 
@@ -200,7 +320,7 @@ function M.diagnose(run, cfg)
   local out = {}
   if not run.history then return out end
   gradients(run, out)
-  fitting(run, out)
+  fitting(run, out, type(cfg) == "table" and cfg or nil)
   layers(run, out, type(cfg) == "table" and cfg.model or nil)
   return out
 end

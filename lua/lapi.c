@@ -111,6 +111,26 @@ static const lgd_key report_keys[] = {
     { NULL, NULL, NULL, NULL },
 };
 
+static const lgd_key plot_keys[] = {
+    { "series", "list of tables", "required", "the curves, each { x =, y =, label =, style = }" },
+    { "file", "string", "required", "the output, ending in .png or .svg (its directory is made)" },
+    { "title", "string", "(none)", "above the plot" },
+    { "xlabel", "string", "(none)", "the x axis's label" },
+    { "ylabel", "string", "(none)", "the y axis's label" },
+    { "logx", "boolean", "false", "a log x axis" },
+    { "logy", "boolean", "false", "a log y axis (points with y <= 0 are left out)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const lgd_key plot_series_keys[] = {
+    { "y", "list of numbers", "required", "the values (a bare list is y alone)" },
+    { "x", "list of numbers", "1, 2, ...", "where they are" },
+    { "label", "string", "\"series i\"", "in the key" },
+    { "style", "string", "\"lines\"",
+      "lines, points, linespoints, steps, fsteps, histeps, impulses or dots" },
+    { NULL, NULL, NULL, NULL },
+};
+
 static const lgd_key resume_keys[] = {
     { "epochs", "integer >= 1", "the run's", "a new total of epochs" },
     { "data", "data set", "(rebuilt)", "the run's data, when it cannot be rebuilt" },
@@ -197,7 +217,12 @@ static const lgd_key synthetic_docs[] = {
 
 static const lgd_key epoch_keys[] = {
     { "epoch", "integer", "", "from 1" },
-    { "train_loss", "number", "", "mean loss over the epoch's steps" },
+    { "train_loss", "number", "", "mean loss over the epoch's steps, penalty included" },
+    { "data_loss", "number", "(unknown: nil)",
+      "train_loss without the regularizers' penalty (what the diagnoses read)" },
+    { "penalty", "number", "(unknown: nil)",
+      "the regularizers' share of train_loss (0 without any; nil in a regularized run's "
+      "epochs before a resume)" },
     { "val_loss", "number", "(no validation: nil)", "on the validation set after the epoch" },
     { "val_accuracy", "number", "(nil)", "classification only" },
     { "lr", "number", "", "the lr of the epoch's last step" },
@@ -302,6 +327,9 @@ static const page pages[] = {
       "the comparison table and diagnoses on stdout; with dir, the data files, plots and a page, "
       "index.html (gradus report DIR [DIR...] rebuilds it from results.json, merging several)",
       { { "options", report_keys, 1 } }, NULL },
+    { "plot", "gd.plot{ series = { { x = {...}, y = {...}, label = \"a\" } }, file = \"out/a.png\" }",
+      "a script's own curves, drawn by gnuplot (names reach it only as quoted text)",
+      { { "options", plot_keys, 1 }, { "a series", plot_series_keys, 2 } }, NULL },
     { "resume", "local run = gd.resume(\"out/run.ckpt\", { epochs = n })",
       "continue a checkpoint's run exactly; only what does not change its numbers may be given "
       "(gradus resume FILE [EPOCHS] from the shell)",

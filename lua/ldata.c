@@ -82,10 +82,10 @@ static int64_t opt_int(lua_State *L, int idx, const char *what, const char *key,
         return def;
     }
     int isint;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    lua_Integer v = lgd_tointeger(L, -1, &isint);
     if (!isint || v < min)
         lgd_error(L, "%s: option '%s' must be an integer >= %d, got %s", what, key, (int)min,
-                   luaL_tolstring(L, -1, NULL));
+                   lgd_value_text(L, -1));
     lua_pop(L, 1);
     return (int64_t)v;
 }
@@ -608,12 +608,12 @@ int lgd_ds_split(lua_State *L)
     if (lua_isnil(L, -1))
         return lgd_error(L, "split: option 'validation' is required (a sample count, or a "
                           "fraction in (0, 1))");
-    nval = (int64_t)lua_tointegerx(L, -1, &isint);
+    nval = (int64_t)lgd_tointeger(L, -1, &isint);
     if (!isint) {
         double f = lua_tonumber(L, -1);
         if (lua_type(L, -1) != LUA_TNUMBER || !(f > 0 && f < 1))
             return lgd_error(L, "split: 'validation' must be a sample count or a fraction in "
-                              "(0, 1), got %s", luaL_tolstring(L, -1, NULL));
+                              "(0, 1), got %s", lgd_value_text(L, -1));
         nval = (int64_t)llround(f * (double)size);
     }
     if (nval < 1 || nval >= size)

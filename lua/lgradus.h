@@ -101,6 +101,11 @@ const gd_spec *lgd_field_spec(lua_State *L, int idx, const char *what, const cha
                               gd_kind kind, int required);
 /* "optimizer spec 'adam'" / "number" for messages. */
 const char *lgd_describe_value(lua_State *L, int idx, char *buf, size_t len);
+/* The integer at idx, for every integer option: a Lua number with an
+ * integral value (10.0 too), never a string that looks like one. */
+lua_Integer lgd_tointeger(lua_State *L, int idx, int *isint);
+/* A value as an option's error shows it: 5, 2.5, the string "5", table. */
+const char *lgd_value_text(lua_State *L, int idx);
 /* Push the options of a spec as a table. */
 void lgd_push_options(lua_State *L, const gd_spec *s);
 

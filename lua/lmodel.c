@@ -107,7 +107,7 @@ static int seq_build(lua_State *L)
                           GD_MAX_DIMS - 1);
     lua_getfield(L, 2, "seed");
     int isint = 1;
-    lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
+    lua_Integer seed = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
     if (!isint)
         return lgd_error(L, "sequential:build: seed must be an integer");
     lgd_model_build(L, 1, &in, (uint64_t)seed);
@@ -140,20 +140,24 @@ static int seq_index(lua_State *L)
 static int seq_tostring(lua_State *L)
 {
     lseq *q = luaL_checkudata(L, 1, LGD_SEQUENTIAL);
+    /* The layers are fetched before the buffer opens and read by absolute
+     * index: a growing luaL_Buffer keeps its box on the stack, so nothing
+     * may be read relative to the top while it is open. */
+    lua_getiuservalue(L, 1, 1);
+    int layers = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     luaL_addstring(&b, "sequential{ ");
-    lua_getiuservalue(L, 1, 1);
     for (int i = 1; i <= q->n; i++) {
         char buf[512];
-        lua_rawgeti(L, -1, i);
+        lua_rawgeti(L, layers, i);
         const gd_spec *s = lgd_testspec(L, -1);
-        lua_pop(L, 1);
+        const char *text = s ? gd_spec_describe(s, buf, sizeof buf) : "?";
+        lua_pop(L, 1);   /* the buffer's box must be on top when it grows */
         if (i > 1)
             luaL_addstring(&b, ", ");
-        luaL_addstring(&b, gd_spec_describe(s, buf, sizeof buf));
+        luaL_addstring(&b, text);
     }
-    lua_pop(L, 1);
     luaL_addstring(&b, " }");
     luaL_pushresult(&b);
     return 1;
@@ -508,28 +512,30 @@ static int load_model(lua_State *L)
 
 static int summary_tostring(lua_State *L)
 {
+    /* everything read before the buffer opens (see seq_tostring) */
+    lua_getfield(L, 1, "params");
+    char total[64];
+    snprintf(total, sizeof total, "total parameters: %lld", (long long)lua_tointeger(L, -1));
+    lua_getfield(L, 1, "layers");
+    int layers = lua_gettop(L);
+    lua_Integer n = luaL_len(L, layers);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    lua_getfield(L, 1, "layers");
-    lua_Integer n = luaL_len(L, -1);
     char line[256];
     snprintf(line, sizeof line, "%-14s %-14s %-14s %12s\n", "layer", "input", "output", "params");
     luaL_addstring(&b, line);
     for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, -1, i);
+        lua_geti(L, layers, i);
         lua_getfield(L, -1, "name");
         lua_getfield(L, -2, "input_text");
         lua_getfield(L, -3, "output_text");
         lua_getfield(L, -4, "params");
         snprintf(line, sizeof line, "%-14s %-14s %-14s %12lld\n", lua_tostring(L, -4),
                  lua_tostring(L, -3), lua_tostring(L, -2), (long long)lua_tointeger(L, -1));
+        lua_pop(L, 5);   /* back to the buffer's level before adding to it */
         luaL_addstring(&b, line);
-        lua_pop(L, 5);
     }
-    lua_getfield(L, 1, "params");
-    snprintf(line, sizeof line, "total parameters: %lld", (long long)lua_tointeger(L, -1));
-    lua_pop(L, 2);
-    luaL_addstring(&b, line);
+    luaL_addstring(&b, total);
     luaL_pushresult(&b);
     return 1;
 }

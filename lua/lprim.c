@@ -309,7 +309,7 @@ static int build_layer(lua_State *L, const gd_spec *s)
         return lgd_error(L, "%s: at most %d dimensions per sample", what, GD_MAX_DIMS - 1);
     lua_getfield(L, 2, "seed");
     int isint = 1;
-    lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
+    lua_Integer seed = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
     if (!isint)
         return lgd_error(L, "%s:build: seed must be an integer", name);
     lua_settop(L, 2);

@@ -72,6 +72,22 @@ static double diverge_factor(lua_State *L, const char *what)
     return f;
 }
 
+lua_Integer lgd_tointeger(lua_State *L, int idx, int *isint)
+{
+    if (lua_type(L, idx) != LUA_TNUMBER) {
+        *isint = 0;
+        return 0;
+    }
+    return lua_tointegerx(L, idx, isint);
+}
+
+const char *lgd_value_text(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) == LUA_TSTRING)
+        return lua_pushfstring(L, "the string \"%s\"", lua_tostring(L, idx));
+    return luaL_tolstring(L, idx, NULL);
+}
+
 /* An integer field >= min, or def when absent. */
 int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
                          int64_t min)
@@ -81,10 +97,10 @@ int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, 
         return def;
     }
     int isint;
-    lua_Integer v = lua_tointegerx(L, -1, &isint);
+    lua_Integer v = lgd_tointeger(L, -1, &isint);
     if (!isint || v < min)
         lgd_error(L, "%s: '%s' must be an integer >= %d, got %s", what, key, (int)min,
-                   luaL_tolstring(L, -1, NULL));
+                   lgd_value_text(L, -1));
     lua_pop(L, 1);
     return (int64_t)v;
 }
@@ -94,7 +110,7 @@ static void push_divergence(lua_State *L, const gd_divergence *d)
     lua_createtable(L, 0, 5);
     lgd_setint(L, "step", (lua_Integer)d->step);
     lgd_setint(L, "epoch", (lua_Integer)d->epoch);
-    lgd_setstr(L, "layer", d->layer >= 0 ? d->layer_name : "loss");
+    lgd_setstr(L, "layer", d->layer_name);   /* "loss" or "validation" when not a layer */
     lgd_setstr(L, "what", d->what);
     lgd_setstr(L, "reason", d->reason);
 }
@@ -181,14 +197,28 @@ static void draw_bar(const run *r, gd_trainer *tr, const gd_run_step *s)
     fflush(stderr);
 }
 
+/* A loss as the epoch line shows it: 4 decimals, or 4 digits when huge
+ * (a diverging loss must not print as 40 digits). */
+static const char *loss_text(char *buf, size_t n, double x)
+{
+    snprintf(buf, n, fabs(x) < 1e5 ? "%.4f" : "%.4g", x);
+    return buf;
+}
+
 static void print_epoch_line(const run *r, const gd_epoch_record *e)
 {
-    char line[256];
-    int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %.4f",
+    char line[256], a[32], b[32];
+    int w = snprintf(line, sizeof line, "epoch %*lld/%lld  train_loss %s",
                      (int)snprintf(NULL, 0, "%lld", (long long)r->cfg.epochs),
-                     (long long)e->epoch, (long long)r->cfg.epochs, e->train_loss);
+                     (long long)e->epoch, (long long)r->cfg.epochs,
+                     loss_text(a, sizeof a, e->train_loss));
+    if (e->penalty > 0 && w > 0 && (size_t)w < sizeof line)   /* NaN: unknown */
+        w += snprintf(line + w, sizeof line - (size_t)w, " (data %s + penalty %s)",
+                      loss_text(a, sizeof a, e->train_loss - e->penalty),
+                      loss_text(b, sizeof b, e->penalty));
     if (r->val && w > 0 && (size_t)w < sizeof line)
-        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %.4f", e->val_loss);
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_loss %s",
+                      loss_text(a, sizeof a, e->val_loss));
     if (r->val && !isnan(e->val_accuracy) && w > 0 && (size_t)w < sizeof line)
         w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", e->val_accuracy);
     if (w > 0 && (size_t)w < sizeof line)
@@ -198,9 +228,13 @@ static void print_epoch_line(const run *r, const gd_epoch_record *e)
 
 void lgd_push_epoch(lua_State *L, const gd_epoch_record *e)
 {
-    lua_createtable(L, 0, 6);
+    lua_createtable(L, 0, 8);
     lgd_setint(L, "epoch", (lua_Integer)e->epoch);
     lgd_setnum(L, "train_loss", e->train_loss);
+    if (!isnan(e->penalty)) {   /* train_loss = data_loss + penalty */
+        lgd_setnum(L, "data_loss", e->train_loss - e->penalty);
+        lgd_setnum(L, "penalty", e->penalty);
+    }
     lgd_setnum_finite(L, "val_loss", e->val_loss);
     lgd_setnum_finite(L, "val_accuracy", e->val_accuracy);
     lgd_setnum(L, "lr", e->lr);
@@ -513,7 +547,7 @@ static void report_end(const run *r, const gd_run_result *res, const gd_divergen
         /* "loss exploded: ..." says where itself */
         fprintf(stderr, "diverged at step %lld (epoch %lld)%s%s: %s\n", (long long)d->step,
                 (long long)d->epoch, where ? ", " : "",
-                where ? (d->layer >= 0 ? d->layer_name : "loss") : "", d->what);
+                where ? d->layer_name : "", d->what);
         if (res->last_ckpt_step >= 0)
             fprintf(stderr, "the last checkpoint, %s, holds step %lld, before the divergence\n",
                     r->rs.ckpt_path, (long long)res->last_ckpt_step);

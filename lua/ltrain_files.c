@@ -113,20 +113,42 @@ static const char *run_difference(gd_checkpoint *ck, const run *r)
     return NULL;
 }
 
+/* A finished run (all its epochs, or stopped early) of another length than
+ * this one: its result would be replaced by a shorter or restarted run. */
+static bool finished_elsewhere(const gd_checkpoint *ck, const run *r, int64_t *done)
+{
+    *done = ck->state.epoch;
+    return (ck->state.epoch >= ck->epochs || ck->progress.stopped) && ck->epochs != r->cfg.epochs;
+}
+
 static void check_same_run(lua_State *L, const run *r)
 {
     const char *path = r->rs.ckpt_path;
     struct stat sb;
     lua_getfield(L, ANCHOR, "ckpt_overwrite");
     int overwrite = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    int resuming = lua_getfield(L, CFG, "_resume") != LUA_TNIL;   /* gd.resume or gd.fork */
+    lua_pop(L, 2);
     if (overwrite || stat(path, &sb) != 0)
         return;
     gd_error err;
     gd_checkpoint *ck = gd_checkpoint_load(lgd_registry(L), path, &err);
     bool loaded = ck != NULL;
     const char *diff = ck ? run_difference(ck, r) : NULL;
+    int64_t done = 0;
+    bool finished = ck && !diff && !resuming && finished_elsewhere(ck, r, &done);
     gd_checkpoint_free(ck);
+    if (finished && r->cfg.epochs > done)
+        lgd_error(L, "gd.train: checkpoint: %s holds this run, finished after %lld epochs; not "
+                  "starting it over: resume it to train on (gd.resume(\"%s\", { epochs = %lld }), "
+                  "or gradus resume %s %lld), give another path, or checkpoint = { ..., "
+                  "overwrite = true } to replace it", path, (long long)done, path,
+                  (long long)r->cfg.epochs, path, (long long)r->cfg.epochs);
+    if (finished)
+        lgd_error(L, "gd.train: checkpoint: %s holds this run, finished after %lld epochs; a run "
+                  "of %lld epochs would replace it: give another path, or checkpoint = { ..., "
+                  "overwrite = true } to replace it", path, (long long)done,
+                  (long long)r->cfg.epochs);
     if (!loaded)
         lgd_error(L, "gd.train: checkpoint: not writing over %s, which is not a checkpoint "
                   "this run can replace (%s); give checkpoint = { ..., overwrite = true } to "

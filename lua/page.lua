@@ -14,6 +14,10 @@ local function h(s)
 end
 M.escape = h
 
+-- A name (a variant's, a layer's, a path) as its own bidi run: a U+202E
+-- in it cannot reverse the text after it.
+local function name(s) return "<bdi>" .. h(s) .. "</bdi>" end
+
 local style = [[
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #ddd; }
@@ -62,7 +66,7 @@ local function summary(out, tab)
   for i, row in ipairs(tab.rows) do
     out[#out + 1] = "<tr class=\"variant\">"
     for c, v in ipairs(row) do
-      out[#out + 1] = c == 1 and ("<td>" .. swatch(i) .. h(v) .. "</td>") or ("<td class=\"num\">" .. h(v) .. "</td>")
+      out[#out + 1] = c == 1 and ("<td>" .. swatch(i) .. name(v) .. "</td>") or ("<td class=\"num\">" .. h(v) .. "</td>")
     end
     out[#out + 1] = "</tr>\n"
   end
@@ -75,7 +79,7 @@ local function summary(out, tab)
     local f = r and r.resumed_from
     if f and f.fork then
       forks[#forks + 1] = string.format("<li><b>%s</b> forked from <code>%s</code> at epoch %s</li>",
-        h(v.name), h(f.path or "a checkpoint"), h(f.epoch))
+        name(v.name), name(f.path or "a checkpoint"), h(f.epoch))
     end
   end
   if #forks > 0 then out[#out + 1] = "<ul class=\"forks\">" .. table.concat(forks) .. "</ul>\n" end
@@ -91,8 +95,8 @@ local function diagnoses(out, variants)
     for _, r in ipairs(v.runs) do
       if r.status ~= "ok" then
         local d = r.diverged or {}
-        items[#items + 1] = string.format("<li><b>%s</b>, seed %s: %s at step %s (%s)</li>", h(v.name), h(r.seed),
-          h(r.status), h(d.step), h(d.what or d.layer or ""))
+        items[#items + 1] = string.format("<li><b>%s</b>, seed %s: %s at step %s (%s)</li>", name(v.name), h(r.seed),
+          h(r.status), h(d.step), name(d.what or d.layer or ""))
       end
       for _, d in ipairs(r.diagnoses or {}) do
         local key = d.kind .. (d.layer or "")
@@ -103,7 +107,7 @@ local function diagnoses(out, variants)
     for _, key in ipairs(order) do
       local e = seen[key]
       items[#items + 1] = string.format("<li class=\"diagnosis\"><b>%s</b> (seed%s %s) <code>%s</code>: %s</li>",
-        h(v.name), #e.seeds > 1 and "s" or "", h(table.concat(e.seeds, ", ")), h(e.d.kind), h(e.d.message))
+        name(v.name), #e.seeds > 1 and "s" or "", h(table.concat(e.seeds, ", ")), h(e.d.kind), h(e.d.message))
     end
   end
   out[#out + 1] = "<section id=\"diagnoses\"><h2>Diagnoses</h2>\n"
@@ -121,7 +125,7 @@ local function figures(out, figs, variants, why)
   out[#out + 1] = "<p class=\"controls js\" hidden>variants: "
   for i, v in ipairs(variants) do
     out[#out + 1] = string.format('<label><input type="checkbox" class="variant" value="%d" checked> %s%s</label>',
-      i, swatch(i), h(v.name))
+      i, swatch(i), name(v.name))
   end
   out[#out + 1] = "</p>\n"
   for _, f in ipairs(figs) do
@@ -142,7 +146,7 @@ end
 local function rows(out, list)
   out[#out + 1] = "<table><tbody>\n"
   for _, r in ipairs(list) do
-    out[#out + 1] = "<tr><th>" .. h(r[1]) .. "</th><td class=\"mono\">" .. h(r[2] == nil and "-" or r[2]) .. "</td></tr>\n"
+    out[#out + 1] = "<tr><th>" .. name(r[1]) .. "</th><td class=\"mono\">" .. name(r[2] == nil and "-" or r[2]) .. "</td></tr>\n"
   end
   out[#out + 1] = "</tbody></table>\n"
 end
@@ -153,12 +157,12 @@ local function manifest(out, sources)
   out[#out + 1] = "<section id=\"manifest\"><h2>Run manifest</h2>\n"
   for _, src in ipairs(sources) do
     local m = src.manifest or {}
-    if #sources > 1 then out[#out + 1] = "<h3>" .. h(src.dir) .. "</h3>\n" end
+    if #sources > 1 then out[#out + 1] = "<h3>" .. name(src.dir) .. "</h3>\n" end
     rows(out, { { "gradus", m.gradus_version }, { "plugin ABI", m.abi }, { "threads", m.threads },
       { "BLAS", m.blas }, { "script", m.script }, { "script SHA-256", m.script_sha256 }, { "written", m.date },
       { "repeats", src.repeats }, { "seeds", table.concat(src.seeds or {}, ", ") } })
     for _, v in ipairs(src.variants or {}) do
-      out[#out + 1] = "<h4>options of " .. h(v.name) .. "</h4>\n"
+      out[#out + 1] = "<h4>options of " .. name(v.name) .. "</h4>\n"
       local keys, list = {}, {}
       for k in pairs(v.config or {}) do keys[#keys + 1] = k end
       table.sort(keys)
@@ -168,7 +172,7 @@ local function manifest(out, sources)
     out[#out + 1] = "<h4>plugins</h4>\n<table><thead><tr><th>plugin</th><th>version</th><th>file</th><th>SHA-256</th></tr></thead><tbody>\n"
     for _, p in ipairs(m.plugins or {}) do
       out[#out + 1] = string.format("<tr><td>%s</td><td>%s</td><td class=\"mono\">%s</td><td class=\"hash\">%s</td></tr>\n",
-        h(p.plugin), h(p.version), h(p.file), h(p.sha256))
+        name(p.plugin), h(p.version), name(p.file), h(p.sha256))
     end
     out[#out + 1] = "</tbody></table>\n"
   end

@@ -27,10 +27,41 @@ function M.style(i, lw)
     (lw or 2.6) * math.max(0.5, 1 - 0.15 * (i - 1)))
 end
 
--- Terminals run with noenhanced text, so names print as they are; inside
--- a gnuplot string a quote, a backslash or a line break would end it.
-function M.esc(s) return (tostring(s):gsub('"', "'"):gsub("\\", "\\\\"):gsub("%c", " ")) end
-local esc = M.esc
+-- Every text gnuplot reads from a name, a label or a path goes through
+-- M.quote: a single-quoted gnuplot string, which gnuplot never evaluates
+-- (a double-quoted one runs `backquoted` shell commands), its quotes
+-- doubled. A line break would end the command, so control characters
+-- become spaces; invalid UTF-8 becomes U+FFFD (the SVG must stay valid);
+-- a name holding bidi controls (U+202E ...) is isolated (U+2068 .. U+2069)
+-- so it cannot reverse the text around it. Terminals run with noenhanced
+-- text, so names print as they are.
+local bidi = { "\u{200E}", "\u{200F}", "\u{061C}", "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}",
+               "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}" }
+
+function M.text(s)
+  s = tostring(s):gsub("%c", " ")
+  local out, i = {}, 1
+  while true do
+    local n, bad = utf8.len(s, i)
+    if n then out[#out + 1] = s:sub(i); break end
+    out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+  return table.concat(out)
+end
+
+-- A name as M.text, isolated when it holds a bidi control.
+function M.isolate(s)
+  s = M.text(s)
+  for _, c in ipairs(bidi) do
+    if s:find(c, 1, true) then return "\u{2068}" .. s .. "\u{2069}" end
+  end
+  return s
+end
+local iso = M.isolate
+
+function M.quote(s) return "'" .. M.text(s):gsub("'", "''") .. "'" end
+local quote = M.quote
 
 function M.datablock(name, rows)
   return "$" .. name .. " << EOD\n" .. table.concat(rows, "\n") .. "\nEOD\n"
@@ -167,8 +198,8 @@ local function epoch_head(results, title, ylabel)
     for _, r in ipairs(v.runs) do n = math.max(n, r.history and #r.history.epochs or 0) end
   end
   return fork_marks(results) .. string.format(
-    "set title \"%s\"\nset xlabel \"epoch\"\nset ylabel \"%s\"\nset grid\nset key outside right\n%sset autoscale xfix\n",
-    esc(title), esc(ylabel), n <= 20 and "set xtics 1\n" or "")
+    "set title %s\nset xlabel \"epoch\"\nset ylabel %s\nset grid\nset key outside right\n%sset autoscale xfix\n",
+    quote(title), quote(ylabel), n <= 20 and "set xtics 1\n" or "")
 end
 
 local function seeds_note(results)
@@ -187,8 +218,8 @@ local function band_plot(results, name, field, title, ylabel)
       append(ys, y)
       elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
         .. "fs transparent solid 0.15 noborder notitle", b, pick(M.palette, i)) }
-      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with linespoints %s pt %d ps 0.8 title \"%s\"",
-        b, M.style(i), pick(filled, i), esc(v.name)) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with linespoints %s pt %d ps 0.8 title %s",
+        b, M.style(i), pick(filled, i), quote(iso(v.name))) }
     end
   end
   if #elems == 0 then return nil end
@@ -217,23 +248,23 @@ local function loss_plot(results)
     local srows, sy = seed_rows(v, step_losses)
     if #srows > 0 then
       add("loss_step" .. i, srows, sy)
-      elems[#elems + 1] = { v = i, cmd = string.format("$loss_step%d using 1:2 with lines %s title \"%s train (per step)\"",
-        i, M.style(i, 1.2), esc(v.name)) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_step%d using 1:2 with lines %s title %s",
+        i, M.style(i, 1.2), quote(iso(v.name) .. " train (per step)")) }
     end
     local trows, ty = seed_rows(v, epochs_of("train_loss"))
     if #trows > 0 then
       add("loss_train" .. i, trows, ty)
-      elems[#elems + 1] = { v = i, cmd = string.format("$loss_train%d using 1:2 with %s %s pt %d ps 1 title \"%s train%s\"",
-        i, #srows > 0 and "points" or "linespoints", M.style(i), pick(open, i), esc(v.name),
-        #srows > 0 and " (epoch)" or "") }
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_train%d using 1:2 with %s %s pt %d ps 1 title %s",
+        i, #srows > 0 and "points" or "linespoints", M.style(i), pick(open, i),
+        quote(iso(v.name) .. " train" .. (#srows > 0 and " (epoch)" or ""))) }
     end
     local vrows, vy = seed_rows(v, epochs_of("val_loss"), true)
     if #vrows > 0 then
       add("loss_val" .. i, vrows, vy)
       elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:3:4 with filledcurves fc rgb \"%s\" "
         .. "fs transparent solid 0.15 noborder notitle", i, pick(M.palette, i)) }
-      elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:2 with linespoints %s pt %d ps 0.9 title \"%s validation\"",
-        i, M.style(i), pick(filled, i), esc(v.name)) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$loss_val%d using 1:2 with linespoints %s pt %d ps 0.9 title %s",
+        i, M.style(i), pick(filled, i), quote(iso(v.name) .. " validation")) }
     end
   end
   if #elems == 0 then return nil end
@@ -268,19 +299,19 @@ local function layer_plot(results, name, field, title, guides)
         local c = depth_colour(k, #layers)
         elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
           .. "fs transparent solid 0.15 noborder notitle", b, c) }
-        elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title \"%s\"",
-          b, c, esc(l[2])) }
+        elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with lines lw 1.5 lc rgb \"%s\" title %s",
+          b, c, quote(iso(l[2]))) }
       end
     end
     if #elems > 0 then
       for _, g in ipairs(guides or {}) do
         ys[#ys + 1] = g[1]
-        elems[#elems + 1] = { cmd = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title \"%s\"", g[1], esc(g[2])) }
+        elems[#elems + 1] = { cmd = string.format("%g with lines dt 2 lw 1.5 lc rgb \"#555555\" title %s", g[1], quote(g[2])) }
       end
-      local note = #v.runs == 1 and string.format("seed %d", r.seed) or seeds_note(results)
-      panels[#panels + 1] = panel(string.format("set title \"%s: %s (%s)\"\nset xlabel \"step\"\nset ylabel \"\"\n"
-        .. "set grid\nset key outside right\nset autoscale xfix\n", esc(title), esc(v.name), note), elems, ys,
-        spans_decade(ys))
+      local note = #v.runs == 1 and "seed " .. tostring(r.seed) or seeds_note(results)
+      local head = string.format("set title %s\nset xlabel \"step\"\nset ylabel \"\"\n"
+        .. "set grid\nset key outside right\nset autoscale xfix\n", quote(title .. ": " .. iso(v.name) .. " (" .. note .. ")"))
+      panels[#panels + 1] = panel(head, elems, ys, spans_decade(ys))
       panels[#panels].v = i
     end
   end
@@ -307,10 +338,10 @@ local function lr_plot(results)
     end
     if #rows > 0 then
       blocks[#blocks + 1] = M.datablock("lr" .. i, rows)
-      elems[#elems + 1] = { v = i, cmd = string.format("$lr%d using 1:2 with lines %s title \"%s\"", i, M.style(i), esc(v.name)) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$lr%d using 1:2 with lines %s title %s", i, M.style(i), quote(iso(v.name))) }
       local key = table.concat(rows, ";")
       if not groups[key] then groups[key] = { last = rows[#rows] }; order[#order + 1] = key end
-      table.insert(groups[key], v.name)
+      table.insert(groups[key], iso(v.name))
     end
   end
   if #elems == 0 then return nil end
@@ -319,8 +350,8 @@ local function lr_plot(results)
     local g = groups[key]
     if #g > 1 then
       local x, y = g.last:match("^(%S+) (%S+)$")
-      labels[#labels + 1] = string.format("set label \"%s (same lr)\" at %s, %s right offset -1,0.8 tc rgb \"#333333\"\n",
-        esc(table.concat(g, ", ")), x, y)
+      labels[#labels + 1] = string.format("set label %s at %s, %s right offset -1,0.8 tc rgb \"#333333\"\n",
+        quote(table.concat(g, ", ") .. " (same lr)"), x, y)
     end
   end
   -- a schedule that ends at 0 must not stretch the axis over many decades

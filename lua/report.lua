@@ -12,7 +12,7 @@ local json = require "gradus.json"
 local plot_scripts = require "gradus.plots"
 local page = require "gradus.page"
 local finite = stats.finite
-local esc = plot_scripts.esc
+local quote, isolate = plot_scripts.quote, plot_scripts.isolate
 
 local M = {}
 
@@ -37,16 +37,17 @@ local function csv_row(fields)
 end
 M.csv_row = csv_row
 
--- Write `text` to path atomically.
-local function write_atomic(path, text)
+-- Write `text` to path atomically; errors name `who` (gd.report).
+local function write_atomic(path, text, who)
+  who = who or "gd.report"
   local tmp = path .. ".tmp"
   local f, err = io.open(tmp, "wb")
-  if not f then error("gd.report: cannot write " .. tmp .. ": " .. tostring(err), 0) end
+  if not f then error(who .. ": cannot write " .. tmp .. ": " .. tostring(err), 0) end
   local ok, werr = f:write(text)
-  f:close()
-  if not ok then os.remove(tmp); error("gd.report: cannot write " .. tmp .. ": " .. tostring(werr), 0) end
+  if ok then ok, werr = f:close() else f:close() end
+  if not ok then os.remove(tmp); error(who .. ": cannot write " .. tmp .. ": " .. tostring(werr), 0) end
   local rok, rerr = os.rename(tmp, path)
-  if not rok then os.remove(tmp); error("gd.report: cannot rename to " .. path .. ": " .. tostring(rerr), 0) end
+  if not rok then os.remove(tmp); error(who .. ": cannot rename to " .. path .. ": " .. tostring(rerr), 0) end
   stall_point()
 end
 M.write_atomic = write_atomic
@@ -73,7 +74,7 @@ function M.cells(results)
   for _, s in ipairs(results.summary) do if finite(s.mean.val_loss) then has_val = true end end
   local obj = has_val and "val_loss" or "train_loss"
   local head = { "variant", "runs", obj .. " (mean ± 95% CI)", has_val and "val_accuracy" or "",
-                 "diff in " .. obj .. " vs " .. results.summary[1].name, "win rate", "seconds", "lr" }
+                 "diff in " .. obj .. " vs " .. isolate(results.summary[1].name), "win rate", "seconds", "lr" }
   local rows = {}
   for i, s in ipairs(results.summary) do
     rows[#rows + 1] = {
@@ -156,60 +157,70 @@ local function gnuplot_available()
   return ok == true or ok == 0
 end
 
--- One plot script for both terminals; `body` draws into the current output.
-local function render(dir, name, body, size)
-  local files = {}
-  local script = {}
-  for _, t in ipairs({ { "png", "pngcairo noenhanced size " .. (size or "900,560") .. " font 'sans,10'" },
-                       { "svg", "svg noenhanced size " .. (size or "900,560") .. " dynamic font 'sans,10'" } }) do
-    local path = dir .. "/" .. name .. "." .. t[1]
-    script[#script + 1] = string.format("set terminal %s\nset output \"%s.tmp\"\n%s\nunset output\n",
-      t[2], path, body)
-    files[#files + 1] = path
+-- gnuplot reads its script from a private temporary file and writes each
+-- figure to its stdout after a marker line; the figures are then written
+-- like every other file. So no path reaches gnuplot, and no user text but
+-- single-quoted strings (plots.quote). figures: { { terminal =, body = } };
+-- returns each one's bytes, or nil where gnuplot did not finish it.
+local function draw(figures)
+  local tag = string.format("@@gradus-figure-%s-%x", tostring({}):match("(%x+)$") or "", math.random(0, 1 << 40))
+  local parts = {}
+  for i, f in ipairs(figures) do
+    parts[i] = string.format("set print \"-\"\nprint \"\\n%s %d\"\nset terminal %s\nset output\n%s\nunset output\nreset\n",
+      tag, i, f.terminal, f.body)
   end
-  return table.concat(script), files
-end
-
--- Run gnuplot on `script`; then move every *.tmp output into place.
-local function run_gnuplot(script, files)
+  parts[#parts + 1] = string.format("set print \"-\"\nprint \"\\n%s end\"\n", tag)
+  local tmp = os.tmpname()
+  local fh = io.open(tmp, "wb")
+  if not fh then return {} end
+  local ok = fh:write(table.concat(parts))
+  fh:close()
   -- gnuplot's warnings (an empty y range for a constant lr, ...) are not
   -- the user's business; a plot it failed to draw is reported by name.
-  local p = io.popen("gnuplot 2>/dev/null", "w")
-  if not p then return false, "cannot start gnuplot" end
-  p:write(script)
-  local ok = p:close()
-  for _, f in ipairs(files) do
-    local fh = io.open(f .. ".tmp", "rb")
-    if fh then
-      local size = fh:seek("end")
-      fh:close()
-      if ok and size > 0 then os.rename(f .. ".tmp", f) else os.remove(f .. ".tmp") end
+  local pipe = ok and io.popen("gnuplot '" .. tmp .. "' 2>/dev/null", "r")
+  local text = pipe and pipe:read("a") or ""
+  if pipe then pipe:close() end
+  os.remove(tmp)
+  local out, at = {}, 1
+  for i = 1, #figures do
+    local a, b = text:find("\n" .. tag .. " " .. i .. "\n", at, true)
+    if not a then break end
+    local stop = text:find("\n" .. tag .. " ", b, true)
+    if not stop then break end
+    local bytes = text:sub(b + 1, stop - 1)
+    -- a figure gnuplot stopped drawing is not kept
+    if bytes:find("^\x89PNG") and bytes:find("IEND\xae\x42\x60\x82$") or bytes:find("</svg>%s*$") then
+      out[i] = bytes
     end
+    at = stop
   end
-  return ok
+  return out
 end
 
+local function terminal(kind, size, font)
+  return string.format(kind == "png" and "pngcairo noenhanced size %s font 'sans,%d'"
+    or "svg noenhanced size %s dynamic font 'sans,%d'", size or "900,560", font or 10)
+end
+
+-- The report's plot files, PNG and SVG, into dir; returns their paths.
 local function plots(results, dir)
-  local jobs = {}
+  local figures, paths = {}, {}
   for _, p in ipairs(plot_scripts.all(results)) do
-    jobs[#jobs + 1] = { p.name, plot_scripts.script(p), p.size }
-  end
-  local written = {}
-  local script, files = {}, {}
-  for _, j in ipairs(jobs) do
-    if j[2] then
-      local s, f = render(dir, j[1], j[2], j[3])
-      script[#script + 1] = s
-      for _, x in ipairs(f) do files[#files + 1] = x; written[#written + 1] = x end
+    local body = plot_scripts.script(p)
+    for _, kind in ipairs({ "png", "svg" }) do
+      figures[#figures + 1] = { terminal = terminal(kind, p.size), body = body }
+      paths[#paths + 1] = dir .. "/" .. p.name .. "." .. kind
     end
   end
-  if #script == 0 then return {} end
-  run_gnuplot(table.concat(script, "reset\n"), files)
-  local out = {}
-  for _, f in ipairs(written) do
-    local fh = io.open(f, "rb")
-    if fh then fh:close(); out[#out + 1] = f
-    else io.stderr:write("gd.report: gnuplot did not draw ", f, "\n") end
+  if #figures == 0 then return {} end
+  local drawn, out = draw(figures), {}
+  for i, path in ipairs(paths) do
+    if drawn[i] then
+      write_atomic(path, drawn[i])
+      out[#out + 1] = path
+    else
+      io.stderr:write("gd.report: gnuplot did not draw ", path, "\n")
+    end
   end
   return out
 end
@@ -224,38 +235,23 @@ local captions = { loss = "Loss", accuracy = "Validation accuracy", lr = "Learni
 -- The page's plots at both scales, drawn by one gnuplot writing to its
 -- stdout, so that nothing but index.html lands in the report directory.
 local function page_figures(list)
-  local parts = {}
+  local figures = {}
   for i, p in ipairs(list) do
     for _, scale in ipairs({ "linear", "log" }) do
-      parts[#parts + 1] = string.format("set print \"-\"\nprint \"@@gradus-figure %d %s@@\"\n"
-        .. "set terminal svg noenhanced size %s dynamic font 'sans,11'\nset output\n%sunset output\nreset\n",
-        i, scale, p.size or "900,560", plot_scripts.script(p, scale))
+      figures[#figures + 1] = { terminal = terminal("svg", p.size, 11), body = plot_scripts.script(p, scale),
+                                plot = i, scale = scale }
     end
   end
-  local tmp = os.tmpname()
-  local f = io.open(tmp, "wb")
-  if not f then return {} end
-  f:write(table.concat(parts))
-  f:close()
-  local pipe = io.popen("gnuplot '" .. tmp .. "' 2>/dev/null", "r")
-  local text = pipe and pipe:read("a") or ""
-  if pipe then pipe:close() end
-  os.remove(tmp)
+  local drawn = draw(figures)
   local figs = {}
   for i, p in ipairs(list) do
     figs[i] = { name = p.name, title = captions[p.name] or p.name, svg = {},
                 scale = p.panels[1].log and "log" or "linear" }
   end
-  local at = text:find("@@gradus-figure ", 1, true)
-  while at do
-    local i, scale, stop = text:match("^@@gradus%-figure (%d+) (%a+)@@\n()", at)
-    local next_at = text:find("@@gradus-figure ", stop, true)
-    local fig = figs[tonumber(i)]
-    local body = text:sub(stop, (next_at or #text + 1) - 1)
-    if body:find("</svg>", 1, true) then
-      fig.svg[scale] = page.inline_svg(body, list[tonumber(i)], string.format("f%d%s", i, scale:sub(1, 3)))
+  for k, f in ipairs(figures) do
+    if drawn[k] then
+      figs[f.plot].svg[f.scale] = page.inline_svg(drawn[k], list[f.plot], string.format("f%d%s", f.plot, f.scale:sub(1, 3)))
     end
-    at = next_at
   end
   local out = {}
   for _, fig in ipairs(figs) do
@@ -278,9 +274,9 @@ local function page_html(doc, sources, with_plots)
   elseif not gnuplot_available() then why = "no plots: gnuplot is not installed (Debian package gnuplot-nox)"
   else figs = page_figures(plot_scripts.all(results)) end
   local names, seeds = {}, {}
-  for _, v in ipairs(doc.variants) do names[#names + 1] = v.name end
+  for _, v in ipairs(doc.variants) do names[#names + 1] = isolate(v.name) end
   for _, s in ipairs(doc.seeds or {}) do seeds[#seeds + 1] = tostring(s) end
-  local ref = doc.variants[1].name
+  local ref = isolate(doc.variants[1].name)
   return page.html{
     title = "gradus report: " .. table.concat(names, ", "),
     lead = string.format("%d variant%s, %d seed%s each (%s); compared on %s (lower is better), paired by seed "
@@ -495,14 +491,34 @@ function M.cli(gd, ...)
   return true
 end
 
--- gd.plot{ series = { { x = {...}, y = {...}, label = "..." }, ... },
+-- gd.plot{ series = { { x = {...}, y = {...}, label = "...", style = "lines" }, ... },
 --          title =, xlabel =, ylabel =, logx =, logy =, file = "out/x.png" }
+local series_keys = { x = true, y = true, label = true, style = true }
+local plot_styles = { lines = true, points = true, linespoints = true, steps = true, fsteps = true,
+                      histeps = true, impulses = true, dots = true }
+
 function M.plot(gd, p)
   if type(p) ~= "table" or type(p.series) ~= "table" or #p.series == 0 then
     error("gd.plot: expected { series = { { x =, y =, label = }, ... }, file = }", 2)
   end
+  gd._check_keys("plot", p, "gd.plot")   -- the table of lua/lapi.c
   if type(p.file) ~= "string" or not p.file:match("%.png$") and not p.file:match("%.svg$") then
     error("gd.plot: 'file' must be a path ending in .png or .svg", 2)
+  end
+  for i, s in ipairs(p.series) do
+    if type(s) ~= "table" then error(string.format("gd.plot: series %d must be a table, got %s", i, type(s)), 2) end
+    for k in pairs(s) do
+      if not math.type(k) and not series_keys[k] then
+        error(string.format("gd.plot: series %d: unknown key '%s' (keys: x, y, label, style)", i, tostring(k)), 2)
+      end
+    end
+    if s.style ~= nil and not plot_styles[s.style] then
+      local names = {}
+      for k in pairs(plot_styles) do names[#names + 1] = k end
+      table.sort(names)
+      error(string.format("gd.plot: series %d: unknown style %s (styles: %s)", i,
+        type(s.style) == "string" and "'" .. s.style .. "'" or "of type " .. type(s.style), table.concat(names, ", ")), 2)
+    end
   end
   if not gnuplot_available() then
     io.stderr:write("gd.plot: no plot: gnuplot is not installed (Debian package gnuplot-nox)\n")
@@ -524,19 +540,22 @@ function M.plot(gd, p)
     end
     if #rows > 0 then
       blocks[#blocks + 1] = plot_scripts.datablock("s" .. i, rows)
-      plots_[#plots_ + 1] = string.format("$s%d using 1:2 with %s %s title \"%s\"", i,
-        s.style or "lines", plot_scripts.style(i, 2), esc(s.label or ("series " .. i)))
+      plots_[#plots_ + 1] = string.format("$s%d using 1:2 with %s %s title %s", i,
+        s.style or "lines", plot_scripts.style(i, 2), quote(plot_scripts.isolate(s.label or ("series " .. i))))
     end
   end
   if #plots_ == 0 then error("gd.plot: no finite points to draw", 2) end
-  local term = p.file:match("%.svg$") and "svg noenhanced size 900,560 dynamic font 'sans,10'"
-    or "pngcairo noenhanced size 900,560 font 'sans,10'"
-  local script = table.concat(blocks) .. string.format(
-    "set terminal %s\nset output \"%s.tmp\"\nset title \"%s\"\nset xlabel \"%s\"\nset ylabel \"%s\"\nset grid\nset key outside right\n%s%splot %s\nunset output\n",
-    term, p.file, esc(p.title or ""), esc(p.xlabel or ""), esc(p.ylabel or ""),
+  local body = table.concat(blocks) .. string.format(
+    "set title %s\nset xlabel %s\nset ylabel %s\nset grid\nset key outside right\n%s%splot %s\n",
+    quote(p.title or ""), quote(p.xlabel or ""), quote(p.ylabel or ""),
     p.logx and "set logscale x\nset format x \"%g\"\n" or "",
     p.logy and "set logscale y\nset format y \"%g\"\n" or "", table.concat(plots_, ", \\\n  "))
-  run_gnuplot(script, { p.file })
+  local drawn = draw({ { terminal = terminal(p.file:match("%.(%a+)$")), body = body } })[1]
+  if not drawn then
+    io.stderr:write("gd.plot: gnuplot did not draw ", p.file, "\n")
+    return nil
+  end
+  write_atomic(p.file, drawn, "gd.plot")
   return p.file
 end
 

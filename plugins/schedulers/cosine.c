@@ -42,6 +42,13 @@ static gd_status cosine_check(const gd_options *opts, int64_t horizon, gd_error 
     if (!gd_opt_present(opts, T_MAX) && horizon < 0)
         return gd_fail(err, GD_EINVAL, "cosine: option 'T' is required outside a run (inside "
                        "gd.train it defaults to the run's length)");
+    /* A T past the run's end would leave the annealing unfinished: the run
+     * would end at a high lr nobody chose. */
+    if (gd_opt_present(opts, T_MAX) && horizon >= 0 && gd_opt_int(opts, T_MAX) > horizon)
+        return gd_fail(err, GD_EINVAL, "cosine: T = %lld is beyond the run, which has %lld steps "
+                       "of the schedule from where it starts (updates, or epochs with unit = "
+                       "\"epoch\"): leave T out to anneal over the whole run, or give T <= %lld",
+                       (long long)gd_opt_int(opts, T_MAX), (long long)horizon, (long long)horizon);
     return GD_OK;
 }
 

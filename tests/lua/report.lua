@@ -85,9 +85,9 @@ T.test("the loss axis fits its data, linear within a decade; per-step loss under
   assert(#steps == 3 * 8 // 2, #steps .. " monitored steps")
   T.close_number("first step x", steps[1][1], 1 / 8, 1e-9)
   T.close_number("last step x", steps[#steps][1], 3 - 1 / 8, 1e-9)
-  assert(s:find('with lines lc rgb "#1f77b4" dt 1 lw 1.2 title "sgd train %(per step%)"'), s)
+  assert(s:find([[with lines lc rgb "#1f77b4" dt 1 lw 1.2 title 'sgd train %(per step%)']]), s)
   -- variants differ in dash type as well as colour
-  assert(s:find('"adam validation"') and s:find('dt %(9,4%)[^\n]*"adam validation"'), "adam is not dashed")
+  assert(s:find("'adam validation'") and s:find("dt %(9,4%)[^\n]*'adam validation'"), "adam is not dashed")
 end)
 
 T.test("a loss that spans more than a decade gets a log axis", function()
@@ -109,7 +109,7 @@ end)
 T.test("lr on a log axis; variants with the same lr are labelled together", function()
   local s = by_name().lr.script
   assert(s:find("\nset logscale y\n"), s)
-  assert(s:find('set label "adam, adam2 %(same lr%)" at 22, 0.01 right'), s)
+  assert(s:find("set label 'adam, adam2 %(same lr%)' at 22, 0.01 right"), s)
   local y = yranges(s)[1]
   assert(y[1] < 1e-2 and y[2] > 0.1 and y[2] < 0.2, y[1] .. ":" .. y[2])
 end)
