@@ -312,6 +312,71 @@ T.test("a run with probes resumes bit for bit", function()
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
+T.test("diagnoses: edge of stability and the batch against the noise scale", function()
+  local diagnose = require("gradus.diagnose").diagnose
+  local function run_with(records)
+    return { history = { epochs = {}, steps = {}, probes = records } }
+  end
+  local function kinds(d)
+    local k = {}
+    for _, x in ipairs(d) do k[#k + 1] = x.kind end
+    return table.concat(k, ",")
+  end
+  local function sharp(ratios, lr)
+    local r = {}
+    for i, x in ipairs(ratios) do r[i] = { step = 10 * i, lr = lr, sharpness = x * 2 / lr } end
+    return r
+  end
+  local sgd = { optimizer = gd.optim.sgd{ lr = 0.1 }, batch = 64 }
+  -- the first half does not count: rising from far below, then hovering at 2/lr
+  assert(kinds(diagnose(run_with(sharp({ 0.2, 0.4, 0.6, 1.02, 0.97, 1.05 }, 0.1)), sgd)) == "edge_of_stability")
+  local d = diagnose(run_with(sharp({ 1, 1, 1, 1.3, 1.25, 1.4 }, 0.1)), sgd)
+  assert(d[1].message:find("^beyond the edge"), d[1] and d[1].message)
+  assert(kinds(diagnose(run_with(sharp({ 0.2, 0.4, 0.6, 0.8, 0.85, 0.8 }, 0.1)), sgd)) == "")
+  -- momentum's threshold is (2 + 2 gamma)/lr: 2/lr is only half of it
+  local mom = { optimizer = gd.optim.momentum{ lr = 0.1, gamma = 0.9 }, batch = 64 }
+  assert(kinds(diagnose(run_with(sharp({ 1, 1, 1, 1, 1, 1 }, 0.1)), mom)) == "")
+  assert(kinds(diagnose(run_with(sharp({ 1.9, 1.9, 1.9, 1.9, 1.9 }, 0.1)), mom)) == "edge_of_stability")
+  -- adaptive optimizers have no such threshold: no diagnosis
+  assert(kinds(diagnose(run_with(sharp({ 1, 1, 1, 1, 1 }, 0.1)),
+                        { optimizer = gd.optim.adam{}, batch = 64 })) == "")
+  local function noise(values)
+    local r = {}
+    for i, x in ipairs(values) do r[i] = { step = 10 * i, lr = 0.1, noise_scale = x } end
+    return r
+  end
+  local function with_batch(b) return { optimizer = gd.optim.sgd{}, batch = b } end
+  assert(kinds(diagnose(run_with(noise({ 1e4, 20, 30, 25, 28 })), with_batch(1024))) == "batch_above_noise_scale")
+  assert(kinds(diagnose(run_with(noise({ 5, 900, 1100, 1000, 950 })), with_batch(32))) == "batch_below_noise_scale")
+  assert(kinds(diagnose(run_with(noise({ 50, 60, 40, 80, 70 })), with_batch(64))) == "")
+  assert(kinds(diagnose(run_with(noise({ 50, 60, 40, 80, 70 })), with_batch("full"))) == "")
+end)
+
+T.test("the report plots each recorded probe per variant", function()
+  local data = gd.data.synthetic.blobs{ n = 64, classes = 3, features = 4, seed = 2 }
+  local res = gd.compare{
+    base = { model = gd.sequential{ gd.layer.dense{ units = 5 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
+             data = data, loss = gd.loss.cross_entropy{}, epochs = 2, batch = 8, progress = false,
+             monitor = { every = 4, probes = { sharpness = { samples = 32, iters = 5 },
+                                               noise_scale = { samples = 64, small = 4, big = 32 } } } },
+    variants = { { name = "a", optimizer = gd.optim.sgd{ lr = 0.1 } },
+                 { name = "b", optimizer = gd.optim.sgd{ lr = 0.3 } } },
+    progress = false }
+  assert(#res.variants[1].runs[1].history.probes == 5, "probes recorded through gd.compare")
+  local dir = T.tmpdir()
+  gd.report(res, { dir = dir })
+  local page = T.slurp(dir .. "/index.html")
+  for _, name in ipairs({ "probe_sharpness", "probe_noise_scale" }) do
+    assert(T.exists(dir .. "/" .. name .. ".png"), name .. ".png")
+    assert(page:find('id="plot-' .. name .. '"', 1, true), name .. " on the page")
+  end
+  assert(not T.exists(dir .. "/probe_trace.png"), "no plot of a probe not recorded")
+  local svg = T.slurp(dir .. "/probe_sharpness.svg")
+  assert(svg:find("b: 2/lr", 1, true) and svg:find("a: 2/lr", 1, true), "2/lr guides")
+  assert(T.slurp(dir .. "/probe_noise_scale.svg"):find("batch 8", 1, true), "the batch size guide")
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
 T.test("probe options: unknown keys and bad values are refused", function()
   local m, data = quadratic(10, 2, 1, 1)
   T.expect_error("unknown option 'sample'", gd.probe, { model = m, data = data, sample = 5 })
