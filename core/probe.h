@@ -34,7 +34,8 @@ typedef struct gd_probe_config {
     uint64_t seed;              /* which samples, and the probe's random stream */
     int64_t chunk;              /* samples per forward/backward pass; 0: 256 */
     bool forward;               /* H·v ≈ (g(w + εv) − g(w))/ε: one pass per HVP after the
-                                   first of a call, error O(ε) instead of O(ε²) */
+                                   first of a call, error O(ε) instead of O(ε²): the third
+                                   derivative along v, large at the edge of stability */
 } gd_probe_config;
 
 gd_probe *gd_probe_new(const gd_probe_config *cfg, gd_error *err);

@@ -52,8 +52,11 @@ void gd_probe_monitor_free(gd_probe_monitor *pm)
 static gd_probe *make_probe(gd_probe_monitor *pm, const gd_spec *loss, const gd_dataset *ds,
                             int64_t samples, uint64_t set, gd_error *err)
 {
-    /* Forward differences: half the passes of central ones, and a
-     * curvature monitor needs a few digits, not the reference's. Passes of
+    /* Central differences: forward ones cost half the passes, but their
+     * O(ε) error is the third derivative along v, which is large exactly
+     * where sharpness matters (at the edge of stability they moved the top
+     * eigenvalue of a tanh MLP by 5-10 % and made Lanczos' operator
+     * inconsistent from one start to another). Passes of
      * up to 1024 samples (sgemm runs better on them) unless a layer keeps
      * batch statistics: then the run's batch, the statistics it trains with. */
     int64_t chunk = pm->plan.batch;
@@ -62,8 +65,7 @@ static gd_probe *make_probe(gd_probe_monitor *pm, const gd_spec *loss, const gd_
         stats = stats || gd_model_layer_nbuffers(gd_model_layer_at(pm->m, i)) > 0;
     if (!stats && chunk < 1024)
         chunk = samples < 1024 ? samples : 1024;
-    gd_probe_config c = { pm->m, loss, ds, samples, pm->plan.seed * 64 + set, chunk,
-                          set == SHARP_SET || set == TRACE_SET };
+    gd_probe_config c = { pm->m, loss, ds, samples, pm->plan.seed * 64 + set, chunk, false };
     return gd_probe_new(&c, err);
 }
 
@@ -201,10 +203,22 @@ gd_status gd_probe_monitor_before(gd_probe_monitor *pm, int64_t step, bool last,
         distances(pm, r);
     if (pm->sharp && due(p->sharpness_every, step)) {
         gd_probe_reseed(pm->sharp, (uint64_t)step);
-        /* Started from the last measurement's eigenvector, which moves
-         * slowly: Lanczos then stops after a few iterations. */
-        gd_probe_eigen_opts o = { 1, p->sharpness_iters, p->sharpness_tol,
-                                  pm->warm ? pm->eigvec : NULL, false };
+        /* Started from the last measurement's eigenvector plus a random
+         * vector of the same norm: the eigenvector alone can still be one
+         * of the new Hessian's, though no longer the top one, and Lanczos
+         * would stop on it at once; the random half keeps every direction
+         * in the Krylov space, as a cold start does. */
+        const float *start = NULL;
+        if (pm->warm) {
+            gd_probe_random_direction(pm->sharp, pm->vec, false);
+            double nr = gd_vec_norm(pm->vec, pm->n), ne = gd_vec_norm(pm->eigvec, pm->n);
+            if (nr > 0 && ne > 0) {
+                gd_vec_scale(pm->vec, ne / nr, pm->n);
+                gd_vec_axpy(pm->vec, 1.0, pm->eigvec, pm->n);
+                start = pm->vec;
+            }
+        }
+        gd_probe_eigen_opts o = { 1, p->sharpness_iters, p->sharpness_tol, start, false };
         double v, res;
         int it;
         if ((st = gd_probe_eigen(pm->sharp, &o, &v, pm->eigvec, &res, &it, err)) != GD_OK)

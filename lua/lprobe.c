@@ -30,7 +30,8 @@ const lgd_key lgd_probe_keys[] = {
     { "seed", "integer >= 0", "1", "which samples, and every random vector of the probe" },
     { "batch", "integer >= 1", "256", "samples per forward/backward pass (batch norm's batch)" },
     { "difference", "\"central\" | \"forward\"", "\"central\"",
-      "H·v from two gradients around w, or one beside g(w) (half the cost, O(ε) error)" },
+      "H·v from two gradients around w, or one beside g(w): half the cost, but an O(ε) "
+      "error that is large where curvature changes fast (the edge of stability)" },
     { NULL, NULL, NULL, NULL },
 };
 
