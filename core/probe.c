@@ -256,10 +256,14 @@ static gd_status pass(gd_probe *p, const int64_t *idx, int64_t count, bool grad,
         gd_status st = gd_model_forward(m, x, nb, grad, &out, err);
         if (st != GD_OK)
             return st;
-        gd_tensor pred = { (float *)out, { 2, { nb, p->outw, 0, 0 } } };
+        /* [nb, output shape...]; class targets [nb] or [nb, positions] */
+        const gd_shape *os = gd_model_output_shape(m);
+        gd_tensor pred = { (float *)out, { os->ndim + 1, { nb, 0, 0, 0 } } };
+        for (int d = 0; d < os->ndim && d + 1 < GD_MAX_DIMS; d++)
+            pred.shape.dim[d + 1] = os->dim[d];
         gd_tensor tgt = p->target == GD_TARGET_CLASS
-                            ? (gd_tensor){ (float *)y, { 1, { nb, 0, 0, 0 } } }
-                            : (gd_tensor){ (float *)y, { 2, { nb, p->tw, 0, 0 } } };
+                            ? (gd_tensor){ (float *)y, { p->tw > 1 ? 2 : 1, { nb, p->tw, 0, 0 } } }
+                            : (gd_tensor){ (float *)y, pred.shape };
         gd_tensor dout = { p->dout, pred.shape };
         double l = gd_loss_forward(p->loss, &pred, &tgt, grad ? &dout : NULL);
         total += l * (double)nb;
