@@ -192,16 +192,19 @@ gd_status gd_probe_monitor_before(gd_probe_monitor *pm, int64_t step, bool last,
 {
     const gd_probe_plan *p = &pm->plan;
     bool alpha = !last && due(p->alpha_every, step);
-    if (!gd_probe_monitor_due(pm, step) || (pm->nrec && pm->rec[pm->nrec - 1].step == step &&
-                                             !alpha))
-        return GD_OK;   /* nothing due, or measured already (a resumed run's first step) */
+    /* A record of this step exists when a run that ended here (its final
+     * measurement) is resumed: only alpha, which needs the next update, is
+     * left to do; measuring again would move sharpness' warm start. */
+    bool have = pm->nrec && pm->rec[pm->nrec - 1].step == step;
+    if (!gd_probe_monitor_due(pm, step) || (have && !alpha))
+        return GD_OK;
     gd_probe_record *r = record_at(pm, step, err);
     if (!r)
         return GD_ENOMEM;
     gd_status st = GD_OK;
-    if (due(p->distance_every, step))
+    if (!have && due(p->distance_every, step))
         distances(pm, r);
-    if (pm->sharp && due(p->sharpness_every, step)) {
+    if (!have && pm->sharp && due(p->sharpness_every, step)) {
         gd_probe_reseed(pm->sharp, (uint64_t)step);
         /* Started from the last measurement's eigenvector plus a random
          * vector of the same norm: the eigenvector alone can still be one
@@ -228,13 +231,13 @@ gd_status gd_probe_monitor_before(gd_probe_monitor *pm, int64_t step, bool last,
         r->sharpness_residual = res;
         r->sharpness_iters = it;
     }
-    if (pm->trace && due(p->trace_every, step)) {
+    if (!have && pm->trace && due(p->trace_every, step)) {
         gd_probe_reseed(pm->trace, (uint64_t)step);
         if ((st = gd_probe_trace(pm->trace, p->trace_probes, false, &r->trace, &r->trace_se,
                                  err)) != GD_OK)
             return st;
     }
-    if (pm->noise && due(p->noise_every, step)) {
+    if (!have && pm->noise && due(p->noise_every, step)) {
         gd_probe_reseed(pm->noise, (uint64_t)step);
         gd_probe_noise ns;
         if ((st = gd_probe_noise_scale(pm->noise, p->noise_small, p->noise_big, p->noise_repeats,

@@ -162,9 +162,7 @@ void lgd_run_probes(lua_State *L, run *r)
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    lua_setfield(L, ANCHOR, "probe_monitor");
-    lua_getfield(L, ANCHOR, "probe_monitor");
-    lua_pop(L, 1);
+    lua_setfield(L, ANCHOR, "probe_monitor");   /* lives as long as the run */
     gd_error err;
     if (!(t->pm = gd_probe_monitor_new(&p, r->m, r->cfg.loss, r->cfg.train, &err)))
         lgd_raise(L, &err);

@@ -318,7 +318,8 @@ T.test("a run with probes resumes bit for bit", function()
                                     gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
              data = data, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 1e-2 },
              epochs = epochs, batch = 16, progress = false, seed = 6, checkpoint = ckpt,
-             monitor = { every = 2, probes = { sharpness = { every = 4, samples = 48, iters = 5 },
+             -- sharpness and alpha are both due at step 6, where the first part ends
+             monitor = { every = 2, probes = { sharpness = { every = 3, samples = 48, iters = 5 },
                                                 trace = { every = 4, samples = 32, probes = 3 },
                                                 noise_scale = { samples = 64, small = 8, big = 32 },
                                                 distance = true, alpha = { every = 3 } } } }
