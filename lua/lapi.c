@@ -40,7 +40,9 @@ const lgd_key lgd_train_keys[] = {
       "drop each epoch's last, partial batch (batch norm refuses a batch of one)" },
     { "seed", "integer >= 0", "1", "initial weights, batch order and dropout masks" },
     { "monitor", "table", "(off)",
-      "{ every = n (100) }: per-layer telemetry every n steps into run.history.steps" },
+      "{ every = n (100), probes = {...} }: per-layer telemetry every n steps into "
+      "run.history.steps; probes (sharpness, trace, noise_scale, distance, alpha) into "
+      "run.history.probes (gradus doc probe)" },
     { "early_stopping", "table", "(off)",
       "{ patience = 3, min_delta = 0, restore_best = false }: on val_loss; needs validation" },
     { "diverge", "table | false", "{ factor = 1e3 }",

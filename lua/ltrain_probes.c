@@ -110,6 +110,9 @@ void lgd_run_probes(lua_State *L, run *r)
     if (!lua_istable(L, pt))
         lgd_error(L, "gd.train: monitor.probes must be a table ({ sharpness = true, ... })");
     lgd_check_keys(L, pt, "gd.train: monitor.probes", lgd_monitor_probe_keys);
+    if (r->cfg.distributed)
+        lgd_error(L, "gd.train: monitor.probes is not supported in distributed training yet "
+                  "(each rank would probe its own shard)");
     int64_t every = r->cfg.monitor_every > 0 ? r->cfg.monitor_every : 100;
     int64_t n = gd_dataset_size(r->cfg.train);
     gd_probe_plan p = { 0 };
