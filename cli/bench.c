@@ -226,7 +226,7 @@ typedef struct mlp_result {
 
 /* The MLP with each hidden dense layer's ReLU fused into it (dense's
  * activation option: the same function as dense + relu, one pass less). */
-static gd_model *make_mlp(const gd_registry *reg, uint64_t seed, gd_error *err)
+gd_model *gd_bench_make_mlp(const gd_registry *reg, uint64_t seed, gd_error *err)
 {
     static const int units[] = { 256, 128, 10 };
     gd_spec *specs[3] = { 0 };
@@ -276,7 +276,7 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
     gd_status st = opt ? GD_OK : GD_ENOTFOUND;
     memset(r, 0, sizeof *r);
     for (int rep = 0; st == GD_OK && rep < repeats; rep++) {
-        gd_model *m = make_mlp(reg, (uint64_t)rep + 1, err);
+        gd_model *m = gd_bench_make_mlp(reg, (uint64_t)rep + 1, err);
         if (!m) {
             st = GD_EINVAL;
             break;
@@ -654,7 +654,9 @@ int gd_cli_bench(gd_registry *reg, int argc, char **argv)
         return bench_optim(reg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "gemm") == 0)
         return gd_bench_gemm(argc - 1, argv + 1);
-    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim' or 'gemm'\n");
+    if (argc >= 1 && strcmp(argv[0], "probes") == 0)
+        return gd_bench_probes(reg, argc - 1, argv + 1);
+    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim', 'gemm' or 'probes'\n");
     usage_mlp(stderr);
     return 2;
 }

@@ -24,6 +24,11 @@ double gd_bench_step_flops(void);
 /* Seconds per pass of that step's 8 sgemm calls at `batch`, through the
  * host's sgemm (backend and threads as set). */
 double gd_bench_sgemm_seconds(int batch, double min_seconds);
+/* The benchmark's MLP 784-256-128-10 (ReLU fused into the dense layers). */
+struct gd_model;
+struct gd_model *gd_bench_make_mlp(const gd_registry *reg, uint64_t seed, gd_error *err);
+/* `gradus bench probes [...]` (bench_probes.c). */
+int gd_bench_probes(const gd_registry *reg, int argc, char **argv);
 /* `gradus bench gemm [--threads N]`. */
 int gd_bench_gemm(int argc, char **argv);
 

@@ -161,7 +161,8 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     gd_trainer_state st;
     gd_trainer_get_state(tr, &st);
 
-    gd_put_header(b, gd_checkpoint_format.magic, gd_model_file_version(m), 8);
+    gd_put_header(b, gd_checkpoint_format.magic, gd_model_file_version(m),
+                  prog->probes ? 9 : 8);
     size_t s = gd_section_begin(b, "META");
     const gd_spec *specs[GD_MAX_COMPONENT_REFS];
     int n = 0;
@@ -240,6 +241,11 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     if (prog->snapshot)
         gd_put_f32s(b, prog->snapshot, prog->snapshot_len);
     gd_section_end(b, s);
+    if (prog->probes) {
+        s = gd_section_begin(b, "PROB");
+        gd_put_probes(b, prog->probes);
+        gd_section_end(b, s);
+    }
 }
 
 /* path.(k-1) -> path.k, ..., path.1 -> path.2: room for the newest-but-one
@@ -307,6 +313,7 @@ void gd_checkpoint_free(gd_checkpoint *ck)
     free(ck->state.records);
     free(ck->progress.epochs);
     free(ck->progress.snapshot);
+    gd_probe_saved_free(&ck->probes);
     free(ck);
 }
 
@@ -701,8 +708,11 @@ gd_checkpoint *gd_checkpoint_parse(const gd_registry *reg, const unsigned char *
         return NULL;
     gd_reader r0 = { p, 0, 0, name, "", reg, err };
     int nsec = (int)(sizeof sections / sizeof *sections);
-    if (c.nsections != nsec) {
-        gd_rfail(&r0, GD_EIO, "malformed: %d sections, a checkpoint has %d", c.nsections, nsec);
+    /* A run with probes appends PROB (checkpoint_probes.c). */
+    bool prob = c.nsections == nsec + 1 && memcmp(c.sec[nsec].tag, "PROB", 4) == 0;
+    if (c.nsections != nsec && !prob) {
+        gd_rfail(&r0, GD_EIO, "malformed: %d sections, a checkpoint has %d (or %d with PROB)",
+                 c.nsections, nsec, nsec + 1);
         return NULL;
     }
     for (int i = 0; i < nsec; i++)
@@ -721,6 +731,13 @@ gd_checkpoint *gd_checkpoint_parse(const gd_registry *reg, const unsigned char *
     for (int i = 0; i < nsec; i++) {
         gd_reader r = gd_reader_at(&c, &c.sec[i], reg, name, err);
         if (!sections[i].get(&r, ck)) {
+            gd_checkpoint_free(ck);
+            return NULL;
+        }
+    }
+    if (prob) {
+        gd_reader r = gd_reader_at(&c, &c.sec[nsec], reg, name, err);
+        if (!gd_get_probes(&r, ck->model, &ck->probes)) {
             gd_checkpoint_free(ck);
             return NULL;
         }

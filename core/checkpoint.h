@@ -14,6 +14,7 @@
 #define GRADUS_CORE_CHECKPOINT_H
 
 #include "binio.h"
+#include "probe_monitor.h"
 #include "train.h"
 
 /* ---- the sections both kinds of file share (model_io.c) ---- */
@@ -91,6 +92,7 @@ typedef struct gd_run_progress {
     bool stopped;                       /* ended before its epochs (early stopping, on_epoch) */
     float *snapshot;                    /* restore_best's copy; NULL: none */
     int64_t snapshot_len;
+    const gd_probe_monitor *probes;     /* monitor.probes (saved as PROB); NULL: none */
 } gd_run_progress;
 
 typedef struct gd_checkpoint {
@@ -111,6 +113,7 @@ typedef struct gd_checkpoint {
     gd_run_settings run;
     gd_trainer_state state;             /* arrays owned by the checkpoint */
     gd_run_progress progress;
+    gd_probe_saved probes;              /* PROB, from runs with monitor.probes */
 } gd_checkpoint;
 
 /* Write the trainer's run to path atomically (binio.h), first shifting

@@ -381,6 +381,8 @@ static gd_tensor batch_tensor(float *data, int64_t batch, const gd_shape *sample
 
 static gd_layer_ctx layer_ctx(gd_model *m, gd_model_layer *l, int i, bool training)
 {
+    if (m->probe_mode)   /* batch statistics on, dropout off */
+        training = l->nbuffers > 0;
     gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, &l->rng, m->scratch[i] };
     return ctx;
 }
@@ -544,6 +546,15 @@ void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
 void gd_model_backward_input(gd_model *m, const float *dout, float *dx)
 {
     backward_from(m, dout, dx, false, NULL, NULL);
+}
+
+void gd_model_set_probe_mode(gd_model *m, bool on)
+{
+    m->probe_mode = on;
+    if (!on) {   /* the probe's input is its own: backward may not read it later */
+        m->last_input = NULL;
+        m->last_batch = 0;
+    }
 }
 
 void gd_model_zero_grad(gd_model *m)

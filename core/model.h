@@ -162,6 +162,11 @@ void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
  * the Lua primitives' backward, which returns the input gradient. */
 void gd_model_backward_input(gd_model *m, const float *dout, float *dx);
 void gd_model_zero_grad(gd_model *m);
+/* Probe mode (core/probe.c): every forward and backward runs layers that
+ * keep buffers (batch norm) in training mode and all others in evaluation
+ * mode (dropout off), whatever `training` says; the caller saves and puts
+ * back the buffers. Leaving it forgets the last input (no backward). */
+void gd_model_set_probe_mode(gd_model *m, bool on);
 
 /* Output of layer i of the last forward ([batch, out...]). */
 gd_tensor gd_model_activation(gd_model *m, int i);

@@ -65,6 +65,7 @@ struct gd_model {
     float **scratch;           /* [nlayers] */
     const float *last_input;   /* the last training forward's, else NULL */
     int64_t last_batch;
+    bool probe_mode;           /* gd_model_set_probe_mode */
     double *labels;            /* [output width] class labels of the training data, or NULL */
     gd_spec *loss;             /* the loss it was trained with (owned), or NULL */
 };

@@ -167,7 +167,7 @@ gd_status gd_run_save(gd_run *r, const char *reason, gd_error *err)
 {
     gd_run_progress p = { r->hist, r->res.nepochs, r->res.best, r->res.best_epoch, r->wait,
                           r->res.stopped, r->snap && r->res.best_epoch > 0 ? r->snap : NULL,
-                          gd_model_state_size(r->cfg.train.model) };
+                          gd_model_state_size(r->cfg.train.model), r->cfg.probes };
     gd_status st = gd_checkpoint_save(r->cfg.settings.ckpt_path, r->tr, &r->cfg.settings, &p,
                                       reason, err);
     if (st == GD_OK)
@@ -303,9 +303,15 @@ static gd_run_status run_epoch(gd_run *r, int64_t e)
     gd_run_step ev = { .epoch = e, .first = k, .epoch_start = t0 };
     gd_step_result res = { 0 };
     gd_status st;
+    gd_probe_monitor *pm = r->cfg.probes;
     for (;;) {
+        int64_t done = gd_trainer_steps_done(tr);
+        if (pm && gd_probe_monitor_before(pm, done, false, &r->err) != GD_OK)
+            return fail(r, GD_RUN_FAILED);
         if ((st = gd_trainer_step(tr, &res, &r->err)) != GD_OK)
             return fail(r, st == GD_ENUMERIC ? GD_RUN_DIVERGED : GD_RUN_FAILED);
+        if (pm && gd_probe_monitor_after(pm, done, &r->err) != GD_OK)
+            return fail(r, GD_RUN_FAILED);
         k++;
         if (h->on_step) {
             ev.res = &res;
@@ -350,6 +356,8 @@ gd_run_status gd_run_execute(gd_run *r)
      * the last good state. Nor when this call took no step (a finished run
      * resumed): the file already holds it. */
     int64_t done = gd_trainer_steps_done(tr);
+    if (r->cfg.probes && gd_probe_monitor_before(r->cfg.probes, done, true, &r->err) != GD_OK)
+        return fail(r, GD_RUN_FAILED);
     if (r->cfg.checkpoints && done > first_step && r->res.last_ckpt_step != done &&
         gd_run_save(r, "final", &r->err) != GD_OK)
         return fail(r, GD_RUN_FAILED);

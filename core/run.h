@@ -17,6 +17,7 @@
 #include <signal.h>
 
 #include "checkpoint.h"
+#include "probe_monitor.h"
 
 typedef struct gd_run gd_run;
 
@@ -52,6 +53,7 @@ typedef struct gd_run_config {
      * with an "interrupted" checkpoint. NULL: never. */
     const volatile sig_atomic_t *stop;
     gd_run_hooks hooks;
+    gd_probe_monitor *probes;           /* borrowed; NULL: no probes (probe_monitor.h) */
 } gd_run_config;
 
 typedef enum gd_run_status {

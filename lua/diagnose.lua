@@ -34,6 +34,20 @@
 --                        sample of the batch (median of the second half);
 --                        He initialization is advised only where the run's
 --                        model (cfg.model) does not use it already
+-- From monitor.probes (run.history.probes):
+--   edge_of_stability    the sharpness reached the stability threshold of the
+--                        optimizer's update, 2/lr for sgd ((2 + 2·gamma)/lr
+--                        for momentum), and stayed there: the median of
+--                        sharpness / threshold over the second half of the
+--                        sharpness records lies in [0.9, 1.1] (above 1.1:
+--                        also diagnosed, "beyond the edge")
+--   batch_above_noise_scale / batch_below_noise_scale
+--                        the batch size is more than 10x above (below) the
+--                        median gradient noise scale B_simple of the second
+--                        half of its records: above, a smaller batch would
+--                        take nearly as few steps for far less compute;
+--                        below, doubling the batch would nearly halve the
+--                        steps (McCandlish et al.'s critical batch size)
 local stats = require "gradus.stats"
 local finite, median = stats.finite, stats.median
 
@@ -316,6 +330,69 @@ local function layers(run, out, model)
   end
 end
 
+-- The second half of the finite values of probe field `field`.
+local function probe_tail(run, field)
+  local xs = {}
+  for _, p in ipairs(run.history.probes or {}) do
+    if finite(p[field]) then xs[#xs + 1] = p end
+  end
+  return second_half(xs)
+end
+
+-- The stability threshold of one update of plain gradient descent with
+-- this optimizer at lr (nil: no such simple threshold, e.g. adaptive ones).
+local function threshold(cfg, lr)
+  local opt = cfg and cfg.optimizer
+  local ok, name = pcall(function() return opt.name end)
+  if not ok or not finite(lr) or lr <= 0 then return nil end
+  if name == "sgd" then return 2 / lr end
+  if name == "momentum" then
+    local okg, g = pcall(function() return opt.options.gamma end)
+    if okg and finite(g) then return (2 + 2 * g) / lr end
+  end
+  return nil
+end
+
+local function probes(run, out, cfg)
+  local tail = probe_tail(run, "sharpness")
+  if #tail >= 3 then
+    local ratios = {}
+    for _, p in ipairs(tail) do
+      local t = threshold(cfg, p.lr)
+      if t then ratios[#ratios + 1] = p.sharpness / t end
+    end
+    if #ratios == #tail then
+      local r = median(ratios)
+      if r >= 0.9 then
+        out[#out + 1] = { kind = "edge_of_stability", value = r, message = string.format(
+          "%s the edge of stability: the sharpness is %s x the threshold %s (2/lr for sgd) over "
+          .. "the second half of its records (rule: median in [0.9, 1.1]): the top curvature sits "
+          .. "where the update is no longer stable along it, so the loss falls non-monotonically "
+          .. "(Cohen et al.)",
+          r <= 1.1 and "at" or "beyond", fmt(r), fmt(threshold(cfg, tail[#tail].lr))) }
+      end
+    end
+  end
+  tail = probe_tail(run, "noise_scale")
+  local batch = cfg and math.tointeger(cfg.batch)
+  if #tail >= 3 and batch then
+    local b = {}
+    for _, p in ipairs(tail) do b[#b + 1] = p.noise_scale end
+    local ns = median(b)
+    if ns > 0 and batch > 10 * ns then
+      out[#out + 1] = { kind = "batch_above_noise_scale", value = batch / ns, message = string.format(
+        "batch far above the noise scale: batch %d, gradient noise scale B_simple %s (median of the "
+        .. "second half; rule: batch > 10 x it): a smaller batch would need nearly as few steps for "
+        .. "much less computation", batch, fmt(ns)) }
+    elseif ns > 0 and batch < ns / 10 then
+      out[#out + 1] = { kind = "batch_below_noise_scale", value = batch / ns, message = string.format(
+        "batch far below the noise scale: batch %d, gradient noise scale B_simple %s (median of the "
+        .. "second half; rule: batch < it / 10): doubling the batch would nearly halve the steps",
+        batch, fmt(ns)) }
+    end
+  end
+end
+
 -- cfg: the run's gd.train options (optional), for advice that fits them.
 function M.diagnose(run, cfg)
   local out = {}
@@ -323,6 +400,7 @@ function M.diagnose(run, cfg)
   gradients(run, out)
   fitting(run, out, type(cfg) == "table" and cfg or nil)
   layers(run, out, type(cfg) == "table" and cfg.model or nil)
+  probes(run, out, type(cfg) == "table" and cfg or nil)
   return out
 end
 

@@ -40,7 +40,9 @@ const lgd_key lgd_train_keys[] = {
       "drop each epoch's last, partial batch (batch norm refuses a batch of one)" },
     { "seed", "integer >= 0", "1", "initial weights, batch order and dropout masks" },
     { "monitor", "table", "(off)",
-      "{ every = n (100) }: per-layer telemetry every n steps into run.history.steps" },
+      "{ every = n (100), probes = {...} }: per-layer telemetry every n steps into "
+      "run.history.steps; probes (sharpness, trace, noise_scale, distance, alpha) into "
+      "run.history.probes (gradus doc probe)" },
     { "early_stopping", "table", "(off)",
       "{ patience = 3, min_delta = 0, restore_best = false }: on val_loss; needs validation" },
     { "diverge", "table | false", "{ factor = 1e3 }",
@@ -311,6 +313,8 @@ static const lgd_key model_methods[] = {
     { "predict(x)", "list", "", "class numbers (1-based)" },
     { "evaluate(ds)", "table", "", "{ loss =, accuracy = }" },
     { "save(path)", "", "", "a model file; gd.load_model(path) reads it back" },
+    { "flat_params()", "tensor [n]", "", "every parameter as one live view, params() order" },
+    { "flat_grads()", "tensor [n]", "", "every gradient likewise" },
     { "zero_grad(), reset(seed)", "", "", "gradients to 0; the initial weights of `seed` again" },
     { NULL },
 };
@@ -332,9 +336,66 @@ static const lgd_key summary_keys[] = {
     { NULL, NULL, NULL, NULL },
 };
 
+static const lgd_key probe_methods[] = {
+    { "p:loss()", "number", "", "mean data loss over the probe set" },
+    { "p:grad()", "tensor [n], number", "", "mean gradient (params order) and the loss" },
+    { "p:hvp(v)", "tensor [n]", "", "H·v by differences of gradients (step 1e-3·|w|/|v|)" },
+    { "p:eigen{...}", "table", "",
+      "{ values, vectors, residuals, residual, iters }: top-k by Lanczos, largest first" },
+    { "p:trace{...}", "table", "", "{ trace, se, probes, method }" },
+    { "p:noise_scale{...}", "table", "",
+      "{ b_simple = tr_sigma / grad_sq, tr_sigma, grad_sq, exact, small, big, repeats }" },
+    { "p:slice{...}", "table", "", "{ alphas, loss, direction }: L(w + α·d)" },
+    { "p:surface{...}", "table", "", "{ alphas, betas, loss[i][j], directions }: L(w + α·d1 + β·d2)" },
+    { "p:samples()", "integer", "", "the probe set's size" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const lgd_key probe_record_keys[] = {
+    { "step", "integer", "", "updates done when measured" },
+    { "lr", "number", "", "the lr of the update that follows" },
+    { "sharpness", "number", "(not due: nil)", "top Hessian eigenvalue (Lanczos, warm-started)" },
+    { "sharpness_iters", "integer", "(nil)", "Lanczos iterations it took" },
+    { "sharpness_residual", "number", "(nil)", "its residual estimate" },
+    { "trace", "number", "(nil)", "Hutchinson's tr(H)" },
+    { "trace_se", "number", "(nil)", "its standard error" },
+    { "noise_scale", "number", "(nil)", "B_simple = tr(Σ)/|G|²" },
+    { "noise_tr_sigma", "number", "(nil)", "tr(Σ), per-example covariance" },
+    { "noise_grad_sq", "number", "(nil)", "|G|²" },
+    { "distance", "number", "(nil)", "‖w − w_start‖" },
+    { "distance_layers", "table", "(nil)", "layer name -> its share" },
+    { "alpha", "number", "(nil)", "of the update from this step (Cockpit's α)" },
+    { "alpha_loss_before", "number", "(nil)", "its batch's loss before the update" },
+    { "alpha_loss_after", "number", "(nil)", "and after" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const lgd_key tensor_methods[] = {
+    { "gd.tensor(t [, shape])", "tensor", "", "a copy of a table ({ shape =, ... }, nested, flat) or tensor" },
+    { "gd.tensor.zeros(shape)", "tensor", "", "zeros; shape a table or the dimensions" },
+    { "gd.tensor.full(shape, v)", "tensor", "", "every element v" },
+    { "x[i], x[i] = v, #x", "number", "", "element i of the flat row-major data (1-based)" },
+    { "x:shape(), x:numel()", "table, integer", "", "" },
+    { "x:totable()", "table", "", "the elements, flat" },
+    { "x:clone(), x:copy()", "tensor", "", "a new tensor with the same elements" },
+    { "x:copy(src)", "x", "", "overwrite x with src's elements (writes through views)" },
+    { "x:fill(v)", "x", "", "every element v" },
+    { "x:reshape(shape)", "tensor", "", "a view with another shape" },
+    { "x:slice(i, j)", "tensor", "", "a live 1-D view of elements i..j" },
+    { "x:row(i)", "tensor", "", "a live view of x[i] (the first dimension dropped)" },
+    { "x:dot(y)", "number", "", "Σ x·y over the elements (double sum)" },
+    { "y:axpy(a, x)", "y", "", "y += a·x in place" },
+    { "x:scale(a)", "x", "", "x *= a in place" },
+    { "x:norm(), x:sum()", "number", "", "L2 norm, sum (double)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+
 /* ---------------------------------------------------------------------------
  * Pages
  * ------------------------------------------------------------------------- */
+
+enum { MAX_SECTIONS = 8 };
 
 typedef struct section {
     const char *title;
@@ -346,7 +407,7 @@ typedef struct page {
     const char *name;
     const char *usage;
     const char *about;
-    section sec[4];
+    section sec[MAX_SECTIONS];
     void (*more)(lua_State *L, luaL_Buffer *b);   /* sections made at print time */
 } page;
 
@@ -395,11 +456,26 @@ static const page pages[] = {
     { "history", "run.history.epochs[e].val_loss, run.history.steps[i].layers[j].grad_norm",
       "what a run records: a record per epoch, and per monitored step (monitor = { every = n })",
       { { "history.epochs[e]", epoch_keys, 0 }, { "history.steps[i]", step_keys, 0 },
-        { "history.steps[i].layers[j]", layer_keys, 0 } }, NULL },
+        { "history.steps[i].layers[j]", layer_keys, 0 },
+        { "history.probes[i] (monitor.probes)", probe_record_keys, 0 } }, NULL },
     { "results", "results.summary[i].mean.val_loss, results.variants[i].runs[r].history",
       "what gd.compare returns (and gd.report writes to results.json)",
       { { "results", results_keys, 0 }, { "results.summary[i]", summary_keys, 0 },
         { "results.variants[i].runs[r]", results_run_keys, 0 } }, NULL },
+    { "probe", "local p = gd.probe{ model = m, data = ds, samples = 2048 }; print(p:eigen{ k = 1 }.values[1])",
+      "curvature, gradient noise and loss landscapes of a model on a probe set drawn once from "
+      "the seed; every call leaves the model as it found it (weights, gradients, batch-norm "
+      "statistics), batch norm in training mode on each pass, dropout off",
+      { { "options", lgd_probe_keys, 1 }, { "methods", probe_methods, 0 },
+        { "p:eigen{ ... }", lgd_probe_eigen_keys, 2 }, { "p:trace{ ... }", lgd_probe_trace_keys, 2 },
+        { "p:noise_scale{ ... }", lgd_probe_noise_keys, 2 },
+        { "p:slice{ ... }", lgd_probe_slice_keys, 2 },
+        { "p:surface{ ... }", lgd_probe_surface_keys, 2 },
+        { "gd.train's monitor = { probes = { ... } } (run.history.probes: gradus doc history)",
+          lgd_monitor_probe_keys, 2 } }, NULL },
+    { "tensor", "local v = m:flat_params():copy(); v:axpy(-0.1, m:flat_grads())",
+      "float32 tensors: views of a model's memory or owning their own; vector operations in C",
+      { { "calls", tensor_methods, 0 } }, NULL },
 };
 
 enum { NPAGES = sizeof pages / sizeof *pages };
@@ -482,7 +558,7 @@ void lgd_check_keys(lua_State *L, int idx, const char *what, const lgd_key *keys
 static int page_options(const page *p, const lgd_key **lists)
 {
     int n = 0;
-    for (int s = 0; s < 4 && p->sec[s].keys; s++)
+    for (int s = 0; s < MAX_SECTIONS && p->sec[s].keys; s++)
         if (p->sec[s].options == 1)
             lists[n++] = p->sec[s].keys;
     return n;
@@ -502,7 +578,7 @@ static const page *check_page(lua_State *L, int arg)
 static int api_check_keys(lua_State *L)
 {
     const page *p = check_page(L, 1);
-    const lgd_key *lists[4];
+    const lgd_key *lists[MAX_SECTIONS];
     int n = page_options(p, lists);
     check_keys(L, 2, luaL_checkstring(L, 3), lists, n);
     return 0;
@@ -512,7 +588,7 @@ static int api_check_keys(lua_State *L)
 static int api_keys(lua_State *L)
 {
     const page *p = check_page(L, 1);
-    const lgd_key *lists[4];
+    const lgd_key *lists[MAX_SECTIONS];
     int n = page_options(p, lists), k = 0;
     lua_newtable(L);
     for (int l = 0; l < n; l++)
@@ -610,7 +686,7 @@ int lgd_doc_page(lua_State *L, const char *name)
     luaL_buffinit(L, &b);
     lua_pushfstring(L, "%s\n  %s\n", p->usage, p->about);
     luaL_addvalue(&b);
-    for (int s = 0; s < 4 && p->sec[s].keys; s++)
+    for (int s = 0; s < MAX_SECTIONS && p->sec[s].keys; s++)
         add_section(L, &b, &p->sec[s]);
     if (p->more)
         p->more(L, &b);

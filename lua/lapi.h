@@ -20,6 +20,12 @@ typedef struct lgd_key {
     const char *doc;        /* one line */
 } lgd_key;                  /* arrays end with { NULL } */
 
+/* gd.probe's options and those of its methods and of monitor.probes
+ * (lprobe.c, ltrain_probes.c). */
+extern const lgd_key lgd_probe_keys[], lgd_probe_eigen_keys[], lgd_probe_trace_keys[],
+    lgd_probe_noise_keys[], lgd_probe_slice_keys[], lgd_probe_surface_keys[],
+    lgd_monitor_probe_keys[];
+
 /* The options each call accepts (lapi.c). */
 extern const lgd_key lgd_train_keys[], lgd_csv_keys[], lgd_fashion_mnist_keys[],
     lgd_tensor_data_keys[], lgd_split_keys[], lgd_diverge_keys[];

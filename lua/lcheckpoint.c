@@ -23,6 +23,7 @@
 
 #include "checkpoint.h"
 #include "lgradus.h"
+#include "ltrain.h"
 
 /* ---------------------------------------------------------------------------
  * Recipes <-> bytes
@@ -330,9 +331,14 @@ static int ck_config(lua_State *L)
     lgd_setint(L, "seed", (lua_Integer)ck->seed);
     if (ck->drop_last)
         lgd_setbool(L, "drop_last", 1);
-    if (ck->monitor_every > 0) {
-        lua_createtable(L, 0, 1);
-        lgd_setint(L, "every", (lua_Integer)ck->monitor_every);
+    if (ck->monitor_every > 0 || ck->probes.present) {
+        lua_createtable(L, 0, 2);
+        if (ck->monitor_every > 0)
+            lgd_setint(L, "every", (lua_Integer)ck->monitor_every);
+        if (ck->probes.present) {
+            lgd_push_probe_plan(L, &ck->probes.plan);
+            lua_setfield(L, -2, "probes");
+        }
         lua_setfield(L, 2, "monitor");
     }
     if (ck->diverge_factor > 0) {

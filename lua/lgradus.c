@@ -439,6 +439,7 @@ int luaopen_gradus(lua_State *L)
     lgd_open_data(L);
     lgd_open_train(L);
     lgd_open_dist(L);
+    lgd_open_probe(L);
     lgd_open_checkpoint(L);
     lgd_open_api(L);
     lgd_open_lib(L); /* last: the Lua-written parts wrap what is above */

@@ -224,6 +224,7 @@ int lgd_dataset_push_recipe(lua_State *L, int idx);
 
 void lgd_open_train(lua_State *L);
 void lgd_open_dist(lua_State *L);   /* gd.dist (ldist.c) */
+void lgd_open_probe(lua_State *L);  /* gd.probe (lprobe.c) */
 
 /* ---- lcheckpoint.c ------------------------------------------------------ */
 

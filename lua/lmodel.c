@@ -402,6 +402,21 @@ static int model_buffers(lua_State *L)
     return 1;
 }
 
+/* model:flat_params() / model:flat_grads(): every parameter (gradient) as
+ * one live [n] view of the arena, in params() order. */
+static int model_flat(lua_State *L, float *(*arena)(gd_model *))
+{
+    lgd_model *md = lgd_checkmodel(L, 1);
+    gd_shape s = gd_shape_1(gd_model_param_count(md->m));
+    if (s.dim[0] < 1)
+        return lgd_error(L, "model: it has no parameters");
+    lgd_tensor_view(L, arena(md->m), &s, 1);
+    return 1;
+}
+
+static int model_flat_params(lua_State *L) { return model_flat(L, gd_model_params); }
+static int model_flat_grads(lua_State *L) { return model_flat(L, gd_model_grads); }
+
 static int model_zero_grad(lua_State *L)
 {
     gd_model_zero_grad(lgd_checkmodel(L, 1)->m);
@@ -603,6 +618,8 @@ void lgd_open_model(lua_State *L)
         { "evaluate", model_evaluate },
         { "params", model_params },
         { "buffers", model_buffers },
+        { "flat_params", model_flat_params },
+        { "flat_grads", model_flat_grads },
         { "zero_grad", model_zero_grad },
         { "reset", model_reset },
         { "summary", model_summary },

@@ -372,6 +372,10 @@ static int t_clone(lua_State *L)
 static int t_copy(lua_State *L)
 {
     lgd_tensor *t = lgd_checktensor(L, 1);
+    if (lua_isnoneornil(L, 2)) {   /* x:copy(): a new tensor, as clone */
+        lgd_tensor_copy(L, t->data, &t->shape);
+        return 1;
+    }
     int pushed;
     lgd_tensor *src = lgd_totensor(L, 2, &pushed);
     if (src->numel != t->numel ||
@@ -432,7 +436,106 @@ static int t_sum(lua_State *L)
     return 1;
 }
 
+/* ---------------------------------------------------------------------------
+ * Vector operations: over the flat elements, sums in double (a researcher's
+ * probe written in Lua runs at C speed).
+ * ------------------------------------------------------------------------- */
+
+/* The tensor at idx with as many elements as t (shapes may differ). */
+static lgd_tensor *check_same_numel(lua_State *L, lgd_tensor *t, int idx, const char *what)
+{
+    lgd_tensor *u = lgd_checktensor(L, idx);
+    if (u->numel != t->numel) {
+        char a[64], b[64];
+        lgd_error(L, "%s: tensors of %lld and %lld elements (%s and %s)", what,
+                  (long long)t->numel, (long long)u->numel, lgd_shape_str(&t->shape, a, sizeof a),
+                  lgd_shape_str(&u->shape, b, sizeof b));
+    }
+    return u;
+}
+
+static float check_finite(lua_State *L, int idx, const char *what)
+{
+    double a = luaL_checknumber(L, idx);
+    if (!isfinite(a))
+        lgd_error(L, "%s: the factor must be finite, got %s", what, lua_tostring(L, idx));
+    return (float)a;
+}
+
+/* x:dot(y) -> number */
+static int t_dot(lua_State *L)
+{
+    lgd_tensor *t = lgd_checktensor(L, 1);
+    lgd_tensor *u = check_same_numel(L, t, 2, "tensor:dot");
+    double s = 0;
+    for (int64_t i = 0; i < t->numel; i++)
+        s += (double)t->data[i] * u->data[i];
+    lua_pushnumber(L, s);
+    return 1;
+}
+
+/* y:axpy(a, x): y += a·x in place; returns y. */
+static int t_axpy(lua_State *L)
+{
+    lgd_tensor *t = lgd_checktensor(L, 1);
+    float a = check_finite(L, 2, "tensor:axpy");
+    lgd_tensor *u = check_same_numel(L, t, 3, "tensor:axpy");
+    float *restrict y = t->data;
+    const float *x = u->data;
+    for (int64_t i = 0; i < t->numel; i++)
+        y[i] += a * x[i];
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* x:scale(a): x *= a in place; returns x. */
+static int t_scale(lua_State *L)
+{
+    lgd_tensor *t = lgd_checktensor(L, 1);
+    float a = check_finite(L, 2, "tensor:scale");
+    for (int64_t i = 0; i < t->numel; i++)
+        t->data[i] *= a;
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* x:slice(i, j): a live 1-D view of elements i..j (1-based, inclusive). */
+static int t_slice(lua_State *L)
+{
+    lgd_tensor *t = lgd_checktensor(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2), j = luaL_optinteger(L, 3, t->numel);
+    if (i < 1 || j > t->numel || j < i)
+        return lgd_error(L, "tensor:slice: elements %lld..%lld outside 1..%lld (or empty)",
+                         (long long)i, (long long)j, (long long)t->numel);
+    gd_shape s = gd_shape_1(j - i + 1);
+    lgd_tensor_view(L, t->data + (i - 1), &s, 1);
+    return 1;
+}
+
+/* x:row(i): a live view of x[i] (shape without the first dimension). */
+static int t_row(lua_State *L)
+{
+    lgd_tensor *t = lgd_checktensor(L, 1);
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (t->shape.ndim < 2)
+        return lgd_error(L, "tensor:row: needs a tensor of 2 or more dimensions (use slice)");
+    if (i < 1 || i > t->shape.dim[0])
+        return lgd_error(L, "tensor:row: row %lld outside 1..%lld", (long long)i,
+                         (long long)t->shape.dim[0]);
+    gd_shape s = { t->shape.ndim - 1, { 0 } };
+    for (int d = 1; d < t->shape.ndim; d++)
+        s.dim[d - 1] = t->shape.dim[d];
+    int64_t len = gd_shape_numel(&s);
+    lgd_tensor_view(L, t->data + (i - 1) * len, &s, 1);
+    return 1;
+}
+
 static const luaL_Reg methods[] = {
+    { "dot", t_dot },
+    { "axpy", t_axpy },
+    { "scale", t_scale },
+    { "slice", t_slice },
+    { "row", t_row },
     { "shape", t_shape },
     { "numel", t_numel },
     { "totable", t_totable },

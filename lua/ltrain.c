@@ -499,6 +499,7 @@ static void make_run(lua_State *L, run *r)
         .stop = lgd_interrupt_flag(),
         .hooks = { r, r->show_bar || r->has_on_step ? hook_step : NULL, hook_epoch,
                    hook_early_stop },
+        .probes = r->probes,
     };
     lrun *t = lua_newuserdatauv(L, sizeof *t, 0);
     t->run = NULL;
@@ -573,6 +574,7 @@ static void push_history(lua_State *L, const run *r, const gd_run_result *res)
     lua_setfield(L, -2, "epochs");
     push_steps(L, gd_run_trainer(r->run), r->m);
     lua_setfield(L, -2, "steps");
+    lgd_push_probe_history(L, r);
     lua_setfield(L, -2, "history");
 }
 
@@ -684,6 +686,7 @@ static int train(lua_State *L)
     anchor_specs(L);
     lgd_run_checkpoints(L, r);
     lgd_run_distributed_checkpoints(r);
+    lgd_run_probes(L, r);
     r->rs.has_validation = r->val != NULL;
     make_run(L, r);
     r->rs = gd_run_config_of(r->run)->settings;   /* with the data's identity */

@@ -30,6 +30,7 @@ typedef struct run {
     bool kept_optimizer;        /* resumed or forked with the checkpoint's optimizer state */
     gd_run_settings rs;
     gd_run *run;                /* the core's run, once made */
+    gd_probe_monitor *probes;   /* monitor.probes (ltrain_probes.c); NULL: none */
     lua_State *L;
 } run;
 
@@ -46,6 +47,17 @@ void lgd_push_epoch(lua_State *L, const gd_epoch_record *e);
 void lgd_run_checkpoints(lua_State *L, run *r);
 int lgd_run_interrupt(lua_State *L, run *r);
 void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
+
+/* ltrain_probes.c: monitor.probes into the run (after the model and the
+ * checkpoint option, before the run is made), and run.history.probes into
+ * the history table at the top. */
+extern const lgd_key lgd_monitor_keys[], lgd_monitor_probe_keys[];
+void lgd_run_probes(lua_State *L, run *r);
+void lgd_push_probe_history(lua_State *L, const run *r);
+/* A probe plan as monitor.probes options (pushed); a checkpoint's records
+ * and start into the run's monitor (gd.resume, gd.fork). */
+void lgd_push_probe_plan(lua_State *L, const gd_probe_plan *p);
+void lgd_restore_probes(lua_State *L, run *r, const gd_checkpoint *ck, const char *what);
 
 /* ldist.c: the distributed option (before the trainer), then rank 0's
  * checkpoints (after the checkpoint option). */

@@ -174,6 +174,7 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
     if (gd_run_resume(r->run, ck, fork_mode, epochs_given, &keep_optimizer, &err) != GD_OK)
         lgd_error(L, "%s: %s", what, err.msg);
     r->kept_optimizer = keep_optimizer;
+    lgd_restore_probes(L, r, ck, what);
     if (!r->progress)
         return;
     lua_getfield(L, CFG, "_path");

@@ -412,6 +412,57 @@ local function lr_plot(results)
   return { name = "lr", blocks = table.concat(blocks), panels = { p } }
 end
 
+-- A probe of run.history.probes (monitor.probes) over steps, one line per
+-- variant (mean over seeds, band min-max), with a dashed guide in the
+-- variant's colour: "edge" 2/lr at each probed step, "batch" the batch size.
+local function probe_plot(results, field, title, guide, linear)
+  local blocks, elems, ys = {}, {}, {}
+  for i, v in ipairs(results.variants) do
+    local rows, y = seed_rows(v, function(r)
+      local out = {}
+      for _, p in ipairs(r.history and r.history.probes or {}) do
+        if finite(p[field]) then out[#out + 1] = { p.step, p[field] } end
+      end
+      return out
+    end, true)
+    if #rows > 0 then
+      local b, c = "probe_" .. field .. i, pick(M.palette, i)
+      blocks[#blocks + 1] = M.datablock(b, rows)
+      append(ys, y)
+      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:3:4 with filledcurves fc rgb \"%s\" "
+        .. "fs transparent solid 0.15 noborder notitle", b, c) }
+      elems[#elems + 1] = { v = i, cmd = string.format("$%s using 1:2 with linespoints %s pt %d ps 0.6 title %s",
+        b, M.style(i), pick(filled, i), quote(iso(v.name))) }
+      if guide == "edge" then
+        local g = {}
+        for _, p in ipairs(v.runs[1].history.probes) do
+          if finite(p[field]) and finite(p.lr) and p.lr > 0 then
+            g[#g + 1] = string.format("%d %.9g", p.step, 2 / p.lr)
+            ys[#ys + 1] = 2 / p.lr
+          end
+        end
+        if #g > 0 then
+          blocks[#blocks + 1] = M.datablock(b .. "_edge", g)
+          elems[#elems + 1] = { v = i, cmd = string.format("$%s_edge using 1:2 with lines dt 2 lw 1.5 lc rgb \"%s\" title %s",
+            b, c, quote(iso(v.name) .. ": 2/lr")) }
+        end
+      elseif guide == "batch" then
+        local batch = v.config and math.tointeger(v.config.batch)
+        if batch then
+          ys[#ys + 1] = batch
+          elems[#elems + 1] = { v = i, cmd = string.format("%d with lines dt 2 lw 1.5 lc rgb \"%s\" title %s",
+            batch, c, quote(iso(v.name) .. ": batch " .. batch)) }
+        end
+      end
+    end
+  end
+  if #elems == 0 then return nil end
+  local head = string.format("set title %s\nset xlabel \"step\"\nset ylabel \"\"\nset grid\n"
+    .. "set key outside right\nset autoscale xfix\n", quote(title .. " (" .. seeds_note(results) .. ")"))
+  return { name = "probe_" .. field, blocks = table.concat(blocks),
+           panels = { panel(head, elems, ys, not linear and spans_decade(ys)) } }
+end
+
 -- Every plot of a report, in the order the page shows them.
 function M.all(results)
   local list = {
@@ -421,9 +472,15 @@ function M.all(results)
     layer_plot(results, "grad_norms", "grad_norm", "gradient L2 norm per layer"),
     layer_plot(results, "update_ratios", "update_ratio", "update / parameter norm per layer",
       { { 1e-1, "1e-1" }, { 1e-2, "1e-2 (aim)" }, { 1e-4, "1e-4" } }),
+    probe_plot(results, "sharpness", "sharpness: top Hessian eigenvalue (dashed: 2/lr)", "edge"),
+    probe_plot(results, "trace", "Hessian trace (Hutchinson)"),
+    probe_plot(results, "noise_scale", "gradient noise scale B_simple (dashed: the batch size)", "batch"),
+    probe_plot(results, "distance", "distance from the start |w - w_start|"),
+    probe_plot(results, "alpha", "step quality alpha (0: to the minimum, 1: overshoot, -1: too short)",
+      nil, true),
   }
   local out = {}
-  for i = 1, 5 do
+  for i = 1, 10 do
     local p = list[i]
     if p then
       if #p.panels == 1 then

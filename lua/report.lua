@@ -238,7 +238,10 @@ end
 -- ------------------------------------------------------------------------
 
 local captions = { loss = "Loss", accuracy = "Validation accuracy", lr = "Learning rate",
-  grad_norms = "Gradient norm per layer", update_ratios = "Update ratio (update / parameter norm) per layer" }
+  grad_norms = "Gradient norm per layer", update_ratios = "Update ratio (update / parameter norm) per layer",
+  probe_sharpness = "Sharpness against 2/lr", probe_trace = "Hessian trace",
+  probe_noise_scale = "Gradient noise scale against the batch size",
+  probe_distance = "Distance from the initial weights", probe_alpha = "Step quality (alpha)" }
 
 -- The page's plots at both scales, drawn by one gnuplot writing to its
 -- stdout, so that nothing but index.html lands in the report directory.

@@ -1,0 +1,583 @@
+/*
+ * lua/lprobe.c: gd.probe, the Lua face of core/probe.h (DESIGN.md §11).
+ *
+ * A probe userdata owns its gd_probe; user values keep the model, the loss
+ * spec and the data set alive as long as it lives. The math is all in C;
+ * this file reads option tables (refusing unknown keys) and turns results
+ * into tables and tensors.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lapi.h"
+#include "lgradus.h"
+#include "ltrain.h"
+#include "probe.h"
+
+#define LGD_PROBE "gradus.probe"
+
+typedef struct lprobe {
+    gd_probe *p;   /* owned; NULL after __gc */
+} lprobe;
+
+const lgd_key lgd_probe_keys[] = {
+    { "model", "model", "required", "a built model (run.model, seq:build{...})" },
+    { "loss", "loss spec", "the model's, else by the data",
+      "e.g. gd.loss.cross_entropy{}; the data loss only, no regularizer" },
+    { "data", "data set", "required", "where the probe set is drawn from" },
+    { "samples", "integer >= 2 | \"all\"", "\"all\"", "the probe set: samples drawn once from seed" },
+    { "seed", "integer >= 0", "1", "which samples, and every random vector of the probe" },
+    { "batch", "integer >= 1", "256", "samples per forward/backward pass (batch norm's batch)" },
+    { "difference", "\"central\" | \"forward\"", "\"central\"",
+      "H·v from two gradients around w, or one beside g(w): half the cost, but an O(ε) "
+      "error that is large where curvature changes fast (the edge of stability)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+const lgd_key lgd_probe_eigen_keys[] = {
+    { "k", "integer >= 1", "1", "how many of the largest eigenvalues" },
+    { "iters", "integer >= k", "100", "Lanczos steps at most (one HVP each)" },
+    { "tol", "number > 0", "1e-3", "stop when every residual <= tol·|value|" },
+    { "start", "tensor [n]", "(random)", "the first Lanczos vector (warm start)" },
+    { "which", "\"largest\" | \"smallest\"", "\"largest\"", "which end of the spectrum" },
+    { NULL, NULL, NULL, NULL },
+};
+
+const lgd_key lgd_probe_trace_keys[] = {
+    { "probes", "integer >= 1", "100", "Rademacher vectors (Hutchinson)" },
+    { "method", "\"hutchinson\" | \"exact\"", "\"hutchinson\"",
+      "exact: one HVP per parameter (models up to 20000 parameters)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+const lgd_key lgd_probe_noise_keys[] = {
+    { "small", "integer >= 1", "min(32, big / 2)", "the small batch" },
+    { "big", "integer > small", "min(1024, samples)", "the big batch (from the probe set)" },
+    { "repeats", "integer >= 1", "4", "big batches drawn; numerator and denominator averaged "
+      "separately" },
+    { "exact", "boolean", "false", "from the per-example gradients of the whole probe set" },
+    { NULL, NULL, NULL, NULL },
+};
+
+const lgd_key lgd_probe_slice_keys[] = {
+    { "direction", "tensor [n] | \"random\"", "\"random\"", "d: the loss at w + α·d" },
+    { "normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
+      "filter: Li et al. (each row to its weights' norm, biases 0); unit: d/|d|" },
+    { "range", "number > 0", "1", "α from -range to range" },
+    { "points", "integer >= 2", "21", "values of α" },
+    { "alphas", "list of numbers", "(from range, points)", "the α's themselves" },
+    { NULL, NULL, NULL, NULL },
+};
+
+const lgd_key lgd_probe_surface_keys[] = {
+    { "directions", "{ d1, d2 } | \"random\"", "\"random\"", "the loss at w + α·d1 + β·d2" },
+    { "normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
+      "as in slice" },
+    { "range", "number > 0", "1", "α and β from -range to range" },
+    { "points", "integer >= 2", "21", "values of α (and of β): points² losses" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static gd_probe *checkprobe(lua_State *L, int idx)
+{
+    lprobe *lp = luaL_checkudata(L, idx, LGD_PROBE);
+    if (!lp->p)
+        lgd_error(L, "probe: used after it was freed");
+    return lp->p;
+}
+
+/* A number field > 0 (strictly when strict), or def when absent. */
+static double field_num(lua_State *L, int idx, const char *what, const char *key, double def)
+{
+    if (lua_getfield(L, idx, key) == LUA_TNIL) {
+        lua_pop(L, 1);
+        return def;
+    }
+    double v = lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNUMBER || !(v > 0) || !isfinite(v))
+        lgd_error(L, "%s: '%s' must be a number > 0, got %s", what, key,
+                  luaL_tolstring(L, -1, NULL));
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Options table at idx (may be absent: then an empty one is pushed in its
+ * place), checked against keys. */
+static void opt_table(lua_State *L, int idx, const char *what, const lgd_key *keys)
+{
+    if (lua_isnoneornil(L, idx)) {
+        lua_settop(L, idx - 1);
+        lua_newtable(L);
+        return;
+    }
+    luaL_checktype(L, idx, LUA_TTABLE);
+    lgd_check_keys(L, idx, what, keys);
+}
+
+/* The flat vector argument at idx: a tensor or table of exactly n numbers. */
+static const float *checkvec(lua_State *L, int idx, int64_t n, const char *what)
+{
+    int pushed;
+    lgd_tensor *t = lgd_totensor(L, idx, &pushed);
+    if (t->numel != n)
+        lgd_error(L, "%s: the vector has %lld elements, the model %lld parameters", what,
+                  (long long)t->numel, (long long)n);
+    if (pushed)
+        lua_replace(L, idx);   /* keep the converted tensor alive */
+    return t->data;
+}
+
+static lgd_tensor *new_vec(lua_State *L, int64_t n)
+{
+    gd_shape s = gd_shape_1(n);
+    return lgd_tensor_new(L, &s);
+}
+
+/* ---------------------------------------------------------------------------
+ * gd.probe{...}
+ * ------------------------------------------------------------------------- */
+
+static int probe_new(lua_State *L)
+{
+    const char *what = "gd.probe";
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lgd_check_keys(L, 1, what, lgd_probe_keys);
+    lua_settop(L, 1);
+    if (lua_getfield(L, 1, "model") == LUA_TNIL)   /* 2 */
+        return lgd_error(L, "gd.probe: 'model' is required (a built model: run.model or "
+                         "seq:build{ inputs = n })");
+    lgd_model *md = lgd_checkmodel(L, 2);
+    if (lua_getfield(L, 1, "data") == LUA_TNIL)    /* 3 */
+        return lgd_error(L, "gd.probe: 'data' is required (a data set)");
+    gd_dataset *ds = lgd_checkdataset(L, 3);
+    /* Slot 4 keeps the loss spec alive: the one given, the model's from
+     * gd.train, a loaded model's (held by the model), or the data's usual. */
+    const gd_spec *loss = lgd_field_spec(L, 1, what, "loss", GD_KIND_LOSS, 0);
+    lua_getfield(L, 1, "loss");
+    if (!loss) {
+        lua_pop(L, 1);
+        if (lua_getiuservalue(L, 2, 3) == LUA_TUSERDATA)
+            loss = lgd_testspec(L, -1);
+    }
+    if (!loss)
+        loss = gd_model_loss(md->m);
+    if (!loss) {
+        lua_settop(L, 3);
+        lua_getfield(L, lua_upvalueindex(1), "loss");
+        lua_getfield(L, -1, gd_dataset_classes(ds) > 0 ? "cross_entropy" : "mse");
+        lua_call(L, 0, 1);
+        loss = lgd_checkspec(L, -1, GD_KIND_LOSS);
+        lua_remove(L, -2);
+    }
+    lua_settop(L, 4);
+    gd_probe_config cfg = { md->m, loss, ds, 0, 1, 256, false };
+    if (lua_getfield(L, 1, "difference") != LUA_TNIL) {
+        const char *d = lua_tostring(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            (strcmp(d, "central") != 0 && strcmp(d, "forward") != 0))
+            return lgd_error(L, "gd.probe: difference must be \"central\" or \"forward\", got %s",
+                             luaL_tolstring(L, -1, NULL));
+        cfg.forward = strcmp(d, "forward") == 0;
+    }
+    lua_pop(L, 1);
+    int t = lua_getfield(L, 1, "samples");
+    if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0) {
+        cfg.samples = 0;
+    } else if (t != LUA_TNIL) {
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        if (!isint || v < 2)
+            return lgd_error(L, "gd.probe: 'samples' must be an integer >= 2 or \"all\", got %s",
+                             luaL_tolstring(L, -1, NULL));
+        cfg.samples = v;
+    }
+    lua_pop(L, 1);
+    cfg.seed = (uint64_t)lgd_field_int(L, 1, what, "seed", 1, 0);
+    cfg.chunk = lgd_field_int(L, 1, what, "batch", 256, 1);
+    lprobe *lp = lua_newuserdatauv(L, sizeof *lp, 3);   /* 5 */
+    lp->p = NULL;
+    luaL_setmetatable(L, LGD_PROBE);
+    for (int i = 0; i < 3; i++) {
+        lua_pushvalue(L, 2 + i);
+        lua_setiuservalue(L, 5, i + 1);
+    }
+    gd_error err;
+    if (!(lp->p = gd_probe_new(&cfg, &err)))
+        return lgd_raise(L, &err);
+    return 1;
+}
+
+static int probe_gc(lua_State *L)
+{
+    lprobe *lp = luaL_checkudata(L, 1, LGD_PROBE);
+    gd_probe_free(lp->p);
+    lp->p = NULL;
+    return 0;
+}
+
+static int probe_tostring(lua_State *L)
+{
+    gd_probe *p = checkprobe(L, 1);
+    lua_pushfstring(L, "probe{ %d samples, %d parameters }", (int)gd_probe_samples(p),
+                    (int)gd_probe_nparams(p));
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------
+ * Methods
+ * ------------------------------------------------------------------------- */
+
+static int m_samples(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)gd_probe_samples(checkprobe(L, 1)));
+    return 1;
+}
+
+static int m_loss(lua_State *L)
+{
+    gd_probe *p = checkprobe(L, 1);
+    double l;
+    gd_error err;
+    if (gd_probe_loss(p, &l, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_pushnumber(L, l);
+    return 1;
+}
+
+/* p:grad() -> tensor [n], loss */
+static int m_grad(lua_State *L)
+{
+    gd_probe *p = checkprobe(L, 1);
+    lgd_tensor *g = new_vec(L, gd_probe_nparams(p));
+    double l;
+    gd_error err;
+    if (gd_probe_grad(p, g->data, &l, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_pushnumber(L, l);
+    return 2;
+}
+
+static int m_hvp(lua_State *L)
+{
+    gd_probe *p = checkprobe(L, 1);
+    int64_t n = gd_probe_nparams(p);
+    const float *v = checkvec(L, 2, n, "probe:hvp");
+    lgd_tensor *hv = new_vec(L, n);
+    gd_error err;
+    if (gd_probe_hvp(p, v, hv->data, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    return 1;
+}
+
+/* p:eigen{ k, iters, tol, start } -> { values, vectors, residuals, iters } */
+static int m_eigen(lua_State *L)
+{
+    const char *what = "probe:eigen";
+    gd_probe *p = checkprobe(L, 1);
+    int64_t n = gd_probe_nparams(p);
+    opt_table(L, 2, what, lgd_probe_eigen_keys);
+    gd_probe_eigen_opts o = { 1, 100, 1e-3, NULL, false };
+    o.k = (int)lgd_field_int(L, 2, what, "k", 1, 1);
+    o.iters = (int)lgd_field_int(L, 2, what, "iters", 100, 1);
+    o.tol = field_num(L, 2, what, "tol", 1e-3);
+    if (lua_getfield(L, 2, "which") != LUA_TNIL) {
+        const char *w = lua_tostring(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            (strcmp(w, "largest") != 0 && strcmp(w, "smallest") != 0))
+            return lgd_error(L, "%s: which must be \"largest\" or \"smallest\", got %s", what,
+                             luaL_tolstring(L, -1, NULL));
+        o.smallest = strcmp(w, "smallest") == 0;
+    }
+    lua_settop(L, 2);
+    if (lua_getfield(L, 2, "start") != LUA_TNIL)   /* 3 */
+        o.start = checkvec(L, 3, n, "probe:eigen: start");
+    if (o.k > n || o.k > 64)
+        return lgd_error(L, "%s: k must be <= %d, got %d", what, n < 64 ? (int)n : 64, o.k);
+    double values[64], resid[64];
+    int iters = 0;
+    /* The vectors land in one [k, n] tensor; each is handed out as a view. */
+    gd_shape vs = gd_shape_2(o.k, n);
+    lgd_tensor *vec = lgd_tensor_new(L, &vs);        /* 4 */
+    gd_error err;
+    if (gd_probe_eigen(p, &o, values, vec->data, resid, &iters, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 4);
+    lua_createtable(L, o.k, 0);
+    for (int i = 0; i < o.k; i++) {
+        lua_pushnumber(L, values[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "values");
+    lua_createtable(L, o.k, 0);
+    for (int i = 0; i < o.k; i++) {
+        gd_shape s = gd_shape_1(n);
+        lgd_tensor_copy(L, vec->data + (size_t)i * n, &s);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, "vectors");
+    lua_createtable(L, o.k, 0);
+    double worst = 0;
+    for (int i = 0; i < o.k; i++) {
+        lua_pushnumber(L, resid[i]);
+        lua_rawseti(L, -2, i + 1);
+        worst = fmax(worst, resid[i]);
+    }
+    lua_setfield(L, -2, "residuals");
+    lgd_setnum(L, "residual", worst);
+    lgd_setint(L, "iters", iters);
+    return 1;
+}
+
+/* p:trace{ probes, method } -> { trace, se, probes, method } */
+static int m_trace(lua_State *L)
+{
+    const char *what = "probe:trace";
+    gd_probe *p = checkprobe(L, 1);
+    opt_table(L, 2, what, lgd_probe_trace_keys);
+    int probes = (int)lgd_field_int(L, 2, what, "probes", 100, 1);
+    bool exact = false;
+    if (lua_getfield(L, 2, "method") != LUA_TNIL) {
+        const char *m = lua_tostring(L, -1);
+        if (lua_type(L, -1) != LUA_TSTRING ||
+            (strcmp(m, "exact") != 0 && strcmp(m, "hutchinson") != 0))
+            return lgd_error(L, "%s: method must be \"hutchinson\" or \"exact\", got %s", what,
+                             luaL_tolstring(L, -1, NULL));
+        exact = strcmp(m, "exact") == 0;
+    }
+    lua_pop(L, 1);
+    double tr, se;
+    gd_error err;
+    if (gd_probe_trace(p, probes, exact, &tr, &se, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 4);
+    lgd_setnum(L, "trace", tr);
+    lgd_setnum(L, "se", se);
+    lgd_setint(L, "probes", exact ? gd_probe_nparams(p) : probes);
+    lgd_setstr(L, "method", exact ? "exact" : "hutchinson");
+    return 1;
+}
+
+/* p:noise_scale{ small, big, repeats, exact } -> { b_simple, tr_sigma, grad_sq, ... } */
+static int m_noise_scale(lua_State *L)
+{
+    const char *what = "probe:noise_scale";
+    gd_probe *p = checkprobe(L, 1);
+    opt_table(L, 2, what, lgd_probe_noise_keys);
+    lua_getfield(L, 2, "exact");
+    bool exact = lua_toboolean(L, -1);
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        return lgd_error(L, "%s: 'exact' must be a boolean", what);
+    lua_pop(L, 1);
+    int64_t N = gd_probe_samples(p);
+    int64_t big = lgd_field_int(L, 2, what, "big", N < 1024 ? N : 1024, 2);
+    int64_t small = lgd_field_int(L, 2, what, "small", big / 2 < 32 ? big / 2 : 32, 1);
+    int repeats = (int)lgd_field_int(L, 2, what, "repeats", 4, 1);
+    gd_probe_noise r;
+    gd_error err;
+    gd_status st = exact ? gd_probe_noise_exact(p, &r, &err)
+                         : gd_probe_noise_scale(p, small, big, repeats, &r, &err);
+    if (st != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 6);
+    lgd_setnum(L, "b_simple", r.b_simple);
+    lgd_setnum(L, "tr_sigma", r.tr_sigma);
+    lgd_setnum(L, "grad_sq", r.grad_sq);
+    lgd_setbool(L, "exact", exact);
+    if (!exact) {
+        lgd_setint(L, "small", r.small);
+        lgd_setint(L, "big", r.big);
+        lgd_setint(L, "repeats", r.repeats);
+    }
+    return 1;
+}
+
+/* A direction into a new tensor (pushed): the table's `key` (a tensor or
+ * "random"), normalized as `normalize` says. */
+static lgd_tensor *direction(lua_State *L, gd_probe *p, int val, const char *normalize,
+                             const char *what)
+{
+    int64_t n = gd_probe_nparams(p);
+    bool random = lua_isnil(L, val) ||
+                  (lua_type(L, val) == LUA_TSTRING && strcmp(lua_tostring(L, val), "random") == 0);
+    if (!random && lua_type(L, val) == LUA_TSTRING)
+        lgd_error(L, "%s: a direction is a tensor of the parameters' size or \"random\", got "
+                  "\"%s\"", what, lua_tostring(L, val));
+    const float *given = random ? NULL : checkvec(L, val, n, what);
+    lgd_tensor *d = new_vec(L, n);
+    if (!normalize)
+        normalize = random ? "filter" : "none";
+    if (random)
+        gd_probe_random_direction(p, d->data, false);
+    else
+        memcpy(d->data, given, (size_t)n * sizeof(float));
+    if (strcmp(normalize, "filter") == 0) {
+        gd_probe_filter_normalize(p, d->data);
+    } else if (strcmp(normalize, "unit") == 0) {
+        double nd = gd_vec_norm(d->data, n);
+        if (!(nd > 0))
+            lgd_error(L, "%s: normalize = \"unit\" of a zero direction", what);
+        gd_vec_scale(d->data, 1 / nd, n);
+    } else if (strcmp(normalize, "none") != 0) {
+        lgd_error(L, "%s: normalize must be \"filter\", \"unit\" or \"none\", got \"%s\"", what,
+                  normalize);
+    }
+    return d;
+}
+
+static const char *opt_normalize(lua_State *L, int idx, const char *what)
+{
+    const char *s = NULL;
+    if (lua_getfield(L, idx, "normalize") != LUA_TNIL) {
+        if (lua_type(L, -1) != LUA_TSTRING)
+            lgd_error(L, "%s: normalize must be \"filter\", \"unit\" or \"none\"", what);
+        s = lua_tostring(L, -1);   /* anchored in the options table */
+    }
+    lua_pop(L, 1);
+    return s;
+}
+
+/* The grid -range..range in `points` steps into a (pushed) userdata. */
+static double *grid(lua_State *L, double range, int64_t points)
+{
+    double *a = lua_newuserdatauv(L, (size_t)points * sizeof(double), 0);
+    for (int64_t i = 0; i < points; i++)
+        a[i] = -range + 2 * range * (double)i / (double)(points - 1);
+    return a;
+}
+
+static void push_list(lua_State *L, const double *v, int64_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (int64_t i = 0; i < n; i++) {
+        lua_pushnumber(L, v[i]);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+/* p:slice{ direction, normalize, range, points | alphas } -> { alphas, loss, direction } */
+static int m_slice(lua_State *L)
+{
+    const char *what = "probe:slice";
+    gd_probe *p = checkprobe(L, 1);
+    opt_table(L, 2, what, lgd_probe_slice_keys);
+    const char *norm = opt_normalize(L, 2, what);
+    double range = field_num(L, 2, what, "range", 1);
+    int64_t points = lgd_field_int(L, 2, what, "points", 21, 2);
+    lua_settop(L, 2);
+    double *a;
+    if (lua_getfield(L, 2, "alphas") != LUA_TNIL) {   /* 3 */
+        luaL_argcheck(L, lua_istable(L, 3), 2, "alphas must be a list of numbers");
+        points = (int64_t)luaL_len(L, 3);
+        if (points < 1)
+            return lgd_error(L, "%s: alphas is empty", what);
+        a = lua_newuserdatauv(L, (size_t)points * sizeof(double), 0);   /* 4 */
+        for (int64_t i = 0; i < points; i++) {
+            lua_geti(L, 3, i + 1);
+            if (lua_type(L, -1) != LUA_TNUMBER || !isfinite(lua_tonumber(L, -1)))
+                return lgd_error(L, "%s: alphas[%d] must be a finite number", what, (int)i + 1);
+            a[i] = lua_tonumber(L, -1);
+            lua_pop(L, 1);
+        }
+    } else {
+        a = grid(L, range, points);                    /* 4 */
+    }
+    lua_getfield(L, 2, "direction");                   /* 5 */
+    lgd_tensor *d = direction(L, p, 5, norm, what);    /* 6 */
+    double *loss = lua_newuserdatauv(L, (size_t)points * sizeof(double), 0);   /* 7 */
+    gd_error err;
+    if (gd_probe_losses_at(p, d->data, NULL, a, NULL, points, loss, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 3);
+    push_list(L, a, points);
+    lua_setfield(L, -2, "alphas");
+    push_list(L, loss, points);
+    lua_setfield(L, -2, "loss");
+    lua_pushvalue(L, 6);
+    lua_setfield(L, -2, "direction");
+    return 1;
+}
+
+/* p:surface{ directions, normalize, range, points } -> { alphas, betas, loss[i][j], directions } */
+static int m_surface(lua_State *L)
+{
+    const char *what = "probe:surface";
+    gd_probe *p = checkprobe(L, 1);
+    opt_table(L, 2, what, lgd_probe_surface_keys);
+    const char *norm = opt_normalize(L, 2, what);
+    double range = field_num(L, 2, what, "range", 1);
+    int64_t points = lgd_field_int(L, 2, what, "points", 21, 2);
+    if (points > 1000)
+        return lgd_error(L, "%s: points must be <= 1000 (points² losses), got %d", what,
+                         (int)points);
+    lua_settop(L, 2);
+    double *g = grid(L, range, points);                /* 3 */
+    int t = lua_getfield(L, 2, "directions");          /* 4 */
+    if (t == LUA_TTABLE) {
+        if (luaL_len(L, 4) != 2)
+            return lgd_error(L, "%s: directions must be { d1, d2 } or \"random\"", what);
+        lua_geti(L, 4, 1);                             /* 5 */
+        lua_geti(L, 4, 2);                             /* 6 */
+    } else if (t == LUA_TNIL || (t == LUA_TSTRING && strcmp(lua_tostring(L, 4), "random") == 0)) {
+        lua_pushnil(L);
+        lua_pushnil(L);
+    } else {
+        return lgd_error(L, "%s: directions must be { d1, d2 } or \"random\", got %s", what,
+                         luaL_tolstring(L, 4, NULL));
+    }
+    lgd_tensor *d1 = direction(L, p, 5, norm, what);   /* 7 */
+    lgd_tensor *d2 = direction(L, p, 6, norm, what);   /* 8 */
+    int64_t np = points * points;
+    double *a = lua_newuserdatauv(L, (size_t)np * 3 * sizeof(double), 0);   /* 9 */
+    double *b = a + np, *loss = b + np;
+    for (int64_t i = 0; i < points; i++)
+        for (int64_t j = 0; j < points; j++) {
+            a[i * points + j] = g[i];
+            b[i * points + j] = g[j];
+        }
+    gd_error err;
+    if (gd_probe_losses_at(p, d1->data, d2->data, a, b, np, loss, &err) != GD_OK)
+        return lgd_raise(L, &err);
+    lua_createtable(L, 0, 4);
+    push_list(L, g, points);
+    lua_setfield(L, -2, "alphas");
+    push_list(L, g, points);
+    lua_setfield(L, -2, "betas");
+    lua_createtable(L, (int)points, 0);
+    for (int64_t i = 0; i < points; i++) {
+        push_list(L, loss + i * points, points);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    lua_setfield(L, -2, "loss");
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 7);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, 8);
+    lua_rawseti(L, -2, 2);
+    lua_setfield(L, -2, "directions");
+    return 1;
+}
+
+void lgd_open_probe(lua_State *L)
+{
+    static const luaL_Reg meta[] = {
+        { "loss", m_loss },
+        { "grad", m_grad },
+        { "hvp", m_hvp },
+        { "eigen", m_eigen },
+        { "trace", m_trace },
+        { "noise_scale", m_noise_scale },
+        { "slice", m_slice },
+        { "surface", m_surface },
+        { "samples", m_samples },
+        { "__gc", probe_gc },
+        { "__tostring", probe_tostring },
+        { NULL, NULL },
+    };
+    lgd_newclass(L, LGD_PROBE, meta, 0);
+    lua_pop(L, 1);
+    /* gd.probe finds gd.loss through the module table (upvalue 1). */
+    lua_pushvalue(L, -1);
+    lua_pushcclosure(L, probe_new, 1);
+    lua_setfield(L, -2, "probe");
+}
