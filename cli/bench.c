@@ -194,14 +194,17 @@ done:
     return m;
 }
 
-/* One short sample of each ceiling, after every epoch: a ceiling is the
- * best the machine does, and on a shared machine a neighbour only ever
- * lowers a sample, so each is the maximum of its samples, taken between
- * the epochs it is compared with. */
+/* A sample of each ceiling, after every epoch: a ceiling is the best the
+ * machine does, and on a shared machine a neighbour only ever lowers a
+ * sample, so each is the maximum of its samples, taken between the epochs
+ * it is compared with (the peak's also before the row: PEAK_SAMPLES after
+ * a warm-up, see bench_fma.c for why samples this long). */
+enum { PEAK_SAMPLES = 5 };
+
 static void sample_ceilings(mlp_result *r, int batch)
 {
     const char *unit;
-    r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak(0.03, &unit));
+    r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_sample(GD_PEAK_SAMPLE_SECONDS, &unit));
     r->sgemm = fmax(r->sgemm, gd_bench_step_flops() * batch / gd_bench_sgemm_seconds(batch, 0.05));
 }
 
@@ -213,6 +216,8 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
     gd_spec *opt = loss ? gd_spec_by_name(reg, GD_KIND_OPTIMIZER, optim, err) : NULL;
     gd_status st = opt ? GD_OK : GD_ENOTFOUND;
     memset(r, 0, sizeof *r);
+    if (st == GD_OK)
+        r->peak = gd_get_threads() * gd_bench_fma_peak(GD_PEAK_WARMUP_SECONDS, PEAK_SAMPLES);
     for (int rep = 0; st == GD_OK && rep < repeats; rep++) {
         gd_model *m = make_mlp(reg, (uint64_t)rep + 1, err);
         if (!m) {
@@ -326,8 +331,7 @@ static int parse_mlp(const gd_registry *reg, int argc, char **argv, mlp_args *o)
 static void print_header(const mlp_args *o, const gd_dataset *train)
 {
     char cpu[128];
-    const char *unit;
-    gd_bench_fma_peak(0.001, &unit);
+    const char *unit = gd_bench_fma_unit();
     if (o->json) {
         printf("{\"cpu\": \"%s\", \"vector_unit\": \"%s\", \"flops_per_sample\": %.0f, "
                "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"monitor\": %ld, "
@@ -344,12 +348,15 @@ static void print_header(const mlp_args *o, const gd_dataset *train)
         printf("%s: %s\n", o->blas[i], gd_blas_library());
     }
     printf("median of epochs 2..%d per repeat; median [min-max] over %d repeats\n"
-           "peak = FMA peak of one core x threads, sgemm = the step's 8 sgemm calls alone; "
-           "each the best of short samples taken after every epoch of the row\n"
+           "peak = FMA peak of one core x threads: %s, %d before the row and one after "
+           "every epoch (gradus bench peak runs the loop alone)\n"
+           "sgemm = the step's 8 sgemm calls alone, the best of 0.05 s samples after every "
+           "epoch\n"
            "monitor: %s; without monitoring or clipping each layer is updated right after "
            "its backward, so the update share is inside bwd\n\n"
            "%-8s %-3s %-5s %5s %9s %17s %6s %6s %5s %6s %5s  %-29s %6s %6s\n",
-           o->epochs, o->repeats, o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
+           o->epochs, o->repeats, gd_bench_fma_method(), PEAK_SAMPLES,
+           o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
            "samples/s", "[min-max]", "GFLOPs", "peak", "%", "sgemm", "%",
            "split % gather/fwd/loss/bwd/upd", "allocs", "rss MiB");
 }
@@ -527,7 +534,9 @@ int gd_cli_bench(const gd_registry *reg, int argc, char **argv)
         return bench_optim(reg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "gemm") == 0)
         return gd_bench_gemm(argc - 1, argv + 1);
-    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim' or 'gemm'\n");
+    if (argc >= 1 && strcmp(argv[0], "peak") == 0)
+        return gd_bench_peak(argc - 1, argv + 1);
+    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim', 'gemm' or 'peak'\n");
     usage_mlp(stderr);
     return 2;
 }
