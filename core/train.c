@@ -812,6 +812,21 @@ static gd_status backward_all(gd_trainer *tr, step_state *s, gd_error *err)
     return check_loss(tr, s->loss, err);
 }
 
+/* A tensor-aware optimizer's effective lr: the length of the update over
+ * the length of the gradient it was made with, |W - W_before| / |G| over
+ * all parameters (lr itself for plain SGD); 0 when the gradient is 0. */
+static double step_per_gradient(const gd_trainer *tr)
+{
+    const float *w = gd_model_params(tr->m), *g = gd_model_grads(tr->m);
+    double d2 = 0, g2 = 0;
+    for (int64_t i = 0; i < gd_model_param_count(tr->m); i++) {
+        double d = (double)w[i] - tr->before[i];
+        d2 += d * d;
+        g2 += (double)g[i] * g[i];
+    }
+    return g2 > 0 ? sqrt(d2 / g2) : 0;
+}
+
 /* The monitored step's record, after the update. */
 static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool clipped,
                         const gd_optim_span *span)
@@ -824,8 +839,8 @@ static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool 
     rec->lr = s->lr;
     rec->grad_norm = gnorm;
     rec->clipped = clipped;
-    rec->effective_lr = tr->topt ? NAN : gd_optimizer_effective_lr(tr->cfg.optimizer, &s->os,
-                                                                   span);
+    rec->effective_lr = tr->topt ? step_per_gradient(tr)
+                                 : gd_optimizer_effective_lr(tr->cfg.optimizer, &s->os, span);
     layer_stats(tr, rec);
 }
 
