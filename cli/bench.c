@@ -149,6 +149,146 @@ static double time_copy(int nslots, int64_t n, double min_seconds)
     return t / reps;
 }
 
+/* The MLP 784-256-128-10's parameter tensors, for the tensor-aware passes. */
+static const gd_shape mlp_tensors[] = {
+    { 2, { 256, 784, 0, 0 } }, { 1, { 256, 0, 0, 0 } }, { 2, { 128, 256, 0, 0 } },
+    { 1, { 128, 0, 0, 0 } },   { 2, { 10, 128, 0, 0 } }, { 1, { 10, 0, 0, 0 } },
+};
+enum { MLP_TENSORS = 6 };
+
+/* A second gradient that is the first (SAM's own cost, without its pass). */
+static gd_status same_gradient(void *ctx, gd_optim *o, gd_error *err)
+{
+    (void)ctx, (void)o, (void)err;
+    return GD_OK;
+}
+
+/* Seconds per update of a tensor-aware optimizer over the MLP's tensors, on
+ * the threads set (gd_set_threads). NAN when it cannot be made. */
+static double time_tensor_optimizer(const gd_spec *opt, double min_seconds)
+{
+    gd_optim_tensor ts[MLP_TENSORS];
+    float *mem[2 * MLP_TENSORS] = { 0 };
+    bool ok = true;
+    for (int i = 0; i < MLP_TENSORS; i++) {
+        int64_t n = gd_shape_numel(&mlp_tensors[i]);
+        mem[2 * i] = malloc((size_t)n * sizeof(float));
+        mem[2 * i + 1] = malloc((size_t)n * sizeof(float));
+        ok = ok && mem[2 * i] && mem[2 * i + 1];
+        for (int64_t k = 0; ok && k < n; k++) {
+            mem[2 * i][k] = 0.05f * (float)((k * 7919 % 201) - 100) / 100.0f;
+            mem[2 * i + 1][k] = 1e-3f * (float)((k % 17) - 8);
+        }
+        ts[i] = (gd_optim_tensor){ .x = mem[2 * i], .g = mem[2 * i + 1],
+                                   .shape = mlp_tensors[i],
+                                   .role = i % 2 ? GD_ROLE_BIAS : GD_ROLE_WEIGHT,
+                                   .layer = "dense", .name = i % 2 ? "b" : "W" };
+    }
+    gd_error err;
+    gd_optim *o = ok ? gd_optim_new(opt, ts, MLP_TENSORS, &err) : NULL;
+    double per = NAN;
+    if (o) {
+        for (int i = 0; i < MLP_TENSORS; i++)
+            gd_optim_set_grad(o, i, ts[i].g);
+        gd_optim_step(o, 1e-3, same_gradient, NULL, &err);  /* page in, set up */
+        int reps = 0;
+        double t0 = gd_clock_now(), t;
+        do {
+            gd_optim_step(o, 1e-3, same_gradient, NULL, &err);
+            reps++;
+        } while ((t = gd_clock_now() - t0) < min_seconds);
+        per = t / reps;
+        gd_optim_free(o);
+    }
+    for (int i = 0; i < 2 * MLP_TENSORS; i++)
+        free(mem[i]);
+    return per;
+}
+
+/* FLOPs of muon's Newton-Schulz on the MLP's matrices per update, and the
+ * seconds its products alone take through the host's sgemm (the ceiling):
+ * per iteration on X [m, n], m the short side: A = X X^T (2 m^2 n),
+ * A A (2 m^3), P X (2 m^2 n). */
+static double muon_ns(int steps, double min_seconds, double *ceiling_s)
+{
+    double flops = 0;
+    float *buf[MLP_TENSORS] = { 0 };
+    bool ok = true;
+    for (int i = 0; i < MLP_TENSORS; i += 2) {
+        double m = mlp_tensors[i].dim[0], n = mlp_tensors[i].dim[1];
+        if (m > n) { double t = m; m = n; n = t; }
+        flops += steps * (4 * m * m * n + 2 * m * m * m);
+        ok = ok && (buf[i] = calloc((size_t)(3 * m * n + 2 * m * m), sizeof(float)));
+    }
+    const gd_host *h = gd_core_host();
+    int reps = 0;
+    double t0 = gd_clock_now(), t = 0;
+    do {
+        for (int i = 0; ok && i < MLP_TENSORS; i += 2) {
+            int m = (int)mlp_tensors[i].dim[0], n = (int)mlp_tensors[i].dim[1];
+            if (m > n) { int tmp = m; m = n; n = tmp; }
+            float *x = buf[i], *y = x + (int64_t)m * n, *a = y + (int64_t)m * n,
+                  *p = a + (int64_t)m * m;
+            for (int s = 0; s < steps; s++) {
+                h->sgemm(0, 1, m, m, n, 1.0f, x, n, x, n, 0.0f, a, m);
+                h->sgemm(0, 0, m, m, m, 1.0f, a, m, a, m, 0.0f, p, m);
+                h->sgemm(0, 0, m, n, m, 1.0f, p, m, x, n, 1.0f, y, n);
+            }
+        }
+        reps++;
+    } while (ok && (t = gd_clock_now() - t0) < min_seconds);
+    for (int i = 0; i < MLP_TENSORS; i++)
+        free(buf[i]);
+    *ceiling_s = ok ? t / reps : NAN;
+    return flops;
+}
+
+/* The tensor-aware and composite optimizers over the MLP's tensors, beside
+ * adam's span pass over as many parameters. */
+static void bench_tensor_optimizers(const gd_registry *reg, bool json, bool *first)
+{
+    int64_t np = 0;
+    for (int i = 0; i < MLP_TENSORS; i++)
+        np += gd_shape_numel(&mlp_tensors[i]);
+    gd_error err;
+    gd_spec *adam = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, "adam", &err);
+    double adam_s = adam ? time_optimizer(adam, np, 0.3) : NAN;
+    gd_spec_free(adam);
+    if (!json)
+        printf("\ntensor-aware optimizers: one update of the MLP 784-256-128-10's 6 tensors "
+               "(%lld parameters), %d thread%s; sam without its second pass\n%-12s %12s %12s\n",
+               (long long)np, gd_get_threads(), gd_get_threads() > 1 ? "s" : "", "optimizer",
+               "us/update", "x adam");
+    for (int i = 0; i < gd_registry_count(reg); i++) {
+        const gd_entry *e = gd_registry_at(reg, i);
+        if (e->component->kind != GD_KIND_OPTIMIZER)
+            continue;
+        gd_spec *s = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, e->component->name, &err);
+        if (!s || !gd_optimizer_is_tensor(s)) {
+            gd_spec_free(s);
+            continue;
+        }
+        double t = time_tensor_optimizer(s, 0.3);
+        if (json)
+            printf("%s\n  {\"optimizer\": \"%s\", \"tensor\": true, \"us_per_update\": %.2f, "
+                   "\"adam_ratio\": %.3f}", *first ? "" : ",", e->component->name, 1e6 * t,
+                   t / adam_s);
+        else
+            printf("%-12s %12.1f %12.2f\n", e->component->name, 1e6 * t, t / adam_s);
+        *first = false;
+        gd_spec_free(s);
+    }
+    double ceiling_s, flops = muon_ns(5, 0.3, &ceiling_s);
+    gd_spec *muon = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, "muon", &err);
+    double muon_s = muon ? time_tensor_optimizer(muon, 0.3) : NAN;
+    gd_spec_free(muon);
+    if (!json)
+        printf("muon's Newton-Schulz (5 steps, %.0f MFLOP per update): %.1f GFLOP/s over the whole "
+               "update; its products alone through the sgemm: %.1f GFLOP/s (%.0f%% of that "
+               "ceiling)\n", flops / 1e6, flops / muon_s / 1e9, flops / ceiling_s / 1e9,
+               100 * ceiling_s / muon_s);
+}
+
 /* ------------------------------------------------------------------------
  * bench mlp
  * ---------------------------------------------------------------------- */
@@ -485,7 +625,22 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
 
 static int bench_optim(const gd_registry *reg, int argc, char **argv)
 {
-    bool json = argc > 0 && strcmp(argv[0], "--json") == 0;
+    bool json = false;
+    int threads = 1;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = true;
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc &&
+                   gd_threads_parse(argv[i + 1], &threads) && threads >= 1) {
+            i++;
+        } else {
+            fprintf(stderr, "gradus: bench optim: unknown or bad option '%s'\n"
+                    "usage: gradus bench optim [--json] [--threads N]   (N >= 1; the span "
+                    "passes run on 1, the tensor-aware ones on N)\n", argv[i]);
+            return 2;
+        }
+    }
+    gd_set_threads(1);
     static const int64_t sizes[] = { 235146, 10000000 };
     if (json)
         printf("[");
@@ -493,7 +648,7 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
         printf("gradus bench optim: ns per parameter per update (1 thread, the optimizer "
                "loops do not use BLAS)\n%-12s %6s %12s %12s %14s\n", "optimizer", "slots",
                "235,146", "10M", "copy 235k/10M");
-    int first = 1;
+    bool first = true;
     for (int i = 0; i < gd_registry_count(reg); i++) {
         const gd_entry *e = gd_registry_at(reg, i);
         if (e->component->kind != GD_KIND_OPTIMIZER)
@@ -502,6 +657,10 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
         gd_spec *s = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, e->component->name, &err);
         if (!s) {
             fprintf(stderr, "gradus: bench optim: %s\n", err.msg);
+            continue;
+        }
+        if (gd_optimizer_is_tensor(s)) {   /* the table after this one */
+            gd_spec_free(s);
             continue;
         }
         double ns[2], copy[2];
@@ -514,13 +673,15 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
             printf("%s\n  {\"optimizer\": \"%s\", \"slots\": %d, \"ns_per_param\": [%.4f, %.4f], "
                    "\"copy_ns_per_param\": [%.4f, %.4f]}", first ? "" : ",", e->component->name,
                    nslots, ns[0], ns[1], copy[0], copy[1]);
-            first = 0;
+            first = false;
         } else {
             printf("%-12s %6d %12.3f %12.3f %7.3f/%-6.3f\n", e->component->name, nslots, ns[0],
                    ns[1], copy[0], copy[1]);
         }
         gd_spec_free(s);
     }
+    gd_set_threads(threads);
+    bench_tensor_optimizers(reg, json, &first);
     if (json)
         printf("\n]\n");
     return 0;

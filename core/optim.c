@@ -476,17 +476,31 @@ void gd_optim_set_grad(gd_optim *o, int i, const float *g)
         o->master[i].g = g;
 }
 
-gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, void *ctx,
-                        gd_error *err)
+void gd_optim_begin(gd_optim *o, double lr)
 {
     o->lr = lr;
     o->factor = o->lr0 != 0 ? lr / o->lr0 : 1.0;
-    o->regrad = regrad_fn;
-    o->regrad_ctx = ctx;
     for (int j = 0; j < o->nnodes; j++)
         o->nodes[j].dbl[0] += 1;
+    refresh(o, &o->nodes[0]);
+}
+
+void gd_optim_step_range(gd_optim *o, int first, int count)
+{
     node *root = &o->nodes[0];
-    refresh(o, root);
+    for (int i = first; i < first + count && i < o->n; i++) {
+        root->view[i].g = o->master[i].g;
+        step_tensor(root, &root->view[i], o->scratch);
+    }
+}
+
+gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, void *ctx,
+                        gd_error *err)
+{
+    o->regrad = regrad_fn;
+    o->regrad_ctx = ctx;
+    gd_optim_begin(o, lr);
+    node *root = &o->nodes[0];
     if (has_step_all(root->vt)) {
         gd_optim_ctx c = make_ctx(root, root->spec, o->scratch);
         return root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
@@ -494,12 +508,10 @@ gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, vo
     /* out of memory for a new deal: one thread, with the scratch there is */
     bool pooled = gd_pool_size() > 1 && !gd_pool_in_job() &&
                   (gd_pool_size() == o->threads || deal(o, gd_pool_size()));
-    if (pooled) {
+    if (pooled)
         gd_pool_run(step_part, o);
-        return GD_OK;
-    }
-    for (int i = 0; i < o->n; i++)
-        step_tensor(root, &root->view[i], o->scratch);
+    else
+        gd_optim_step_range(o, 0, o->n);
     return GD_OK;
 }
 

@@ -597,6 +597,13 @@ static void update_layer(void *arg, int i)
         return;
     if (f->tr->cfg.nregularizers)
         f->penalty += regularize_layer(f->tr, i);
+    if (f->tr->topt) {   /* tensors are numbered in layer order (gd_optim_new_model) */
+        int first = 0;
+        for (int k = 0; k < i; k++)
+            first += gd_model_layer_at(f->tr->m, k)->nparams;
+        gd_optim_step_range(f->tr->topt, first, l->nparams);
+        return;
+    }
     int64_t off = l->param_offset;
     gd_optim_span span = { l->param_count, gd_model_params(f->tr->m) + off,
                            gd_model_grads(f->tr->m) + off, { 0 } };
@@ -789,6 +796,8 @@ static gd_status forward_batch(gd_trainer *tr, step_state *s, gd_error *err)
 static gd_status update_fused(gd_trainer *tr, step_state *s, gd_error *err)
 {
     fused_ctx f = { tr, &s->os, 0 };
+    if (tr->topt)
+        gd_optim_begin(tr->topt, s->lr);
     gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
     s->penalty = f.penalty;
     s->loss += f.penalty;
@@ -903,9 +912,12 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                   tr->nrec < tr->caprec;
     s.lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
     s.os = (gd_optim_state){ s.lr, tr->step - tr->opt_step0 + 1, tr->scalars };
-    /* Fused unless something needs every gradient before the update. */
-    bool fused = tr->cfg.clip == GD_CLIP_NONE && !s.monitored && !tr->topt &&
-                 !tr->cfg.distributed;
+    /* Fused unless something needs every gradient before the update. A
+     * tensor-aware optimizer is fused on one thread; on more, its tensors
+     * are stepped in parallel after the whole backward (core/optim.c). */
+    bool fused = tr->cfg.clip == GD_CLIP_NONE && !s.monitored && !tr->cfg.distributed &&
+                 (!tr->topt ||
+                  (gd_pool_size() == 1 && !gd_optimizer_is_two_pass(tr->cfg.optimizer)));
     st = fused ? update_fused(tr, &s, err) : update_all(tr, &s, err);
     if (st != GD_OK)
         return st;

@@ -8,6 +8,10 @@
  * if a step inside a pool job were not run on one thread; vectors for the
  * rank-1 rules and muon's fallback.
  *
+ * On one thread the trainer steps each layer's tensors right after its
+ * backward; the numbers are those of one update after the whole backward
+ * (what a monitored step does).
+ *
  * Also here: a monitored step of a tensor-aware optimizer records an
  * effective lr, |update| / |gradient|, which is the lr itself for SGD run
  * through the tensor path (lookahead before its first synchronization).
@@ -132,6 +136,48 @@ static void test_optim_threads_bit_identical(void)
     gd_set_threads(0);
 }
 
+/* Losses of n steps of lamb with an L2 penalty on spirals, monitored every
+ * `every` steps (0: never, so fused), on one thread. */
+static void lamb_losses(double *out, int n, int64_t every)
+{
+    gd_error err;
+    gd_set_threads(1);
+    gd_dataset *ds = gd_synthetic_spirals(256, 2, 0.05, 7, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    gd_model *m = test_relu_mlp(2, 32, 2, 2, 4);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "lamb", "lr", 'n', 0.01, NULL);
+    gd_spec *l2 = test_spec(GD_KIND_REGULARIZER, "l2", "lambda", 'n', 1e-3, NULL);
+    const gd_spec *regs[] = { l2 };
+    gd_train_config cfg = { .model = m, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 2, .batch = 32, .seed = 2, .monitor_every = every,
+                            .regularizers = regs, .nregularizers = 1 };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    for (int i = 0; i < n; i++) {
+        gd_step_result r;
+        CU_ASSERT_EQUAL(gd_trainer_step(tr, &r, &err), GD_OK);
+        out[i] = r.loss;
+    }
+    gd_trainer_free(tr);
+    gd_spec_free(l2);
+    gd_spec_free(opt);
+    gd_spec_free(loss);
+    gd_model_free(m);
+    gd_dataset_free(ds);
+    gd_set_threads(0);
+}
+
+static void test_optim_threads_fused_matches_whole(void)
+{
+    enum { N = 12 };
+    double fused[N], whole[N];
+    lamb_losses(fused, N, 0);
+    lamb_losses(whole, N, 1);
+    CU_ASSERT_EQUAL(memcmp(fused, whole, sizeof fused), 0);
+    CU_ASSERT(fused[N - 1] < fused[0]);
+}
+
 /* Monitored steps of `opt` on spirals; the records' effective lr. */
 static void effective_lrs(gd_spec *opt, double *out, int n)
 {
@@ -175,6 +221,7 @@ int main(void)
     static const test_case cases[] = {
         TEST(test_optim_threads_bit_identical),
         TEST(test_optim_threads_effective_lr),
+        TEST(test_optim_threads_fused_matches_whole),
         TEST_END,
     };
     return test_main("optim_threads", cases);
