@@ -330,7 +330,8 @@ static gd_tensor batch_tensor(float *data, int64_t batch, const gd_shape *sample
 
 static gd_layer_ctx layer_ctx(gd_model *m, gd_model_layer *l, int i, bool training)
 {
-    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, &l->rng, m->scratch[i] };
+    gd_layer_ctx ctx = { .size = sizeof ctx, .host = gd_core_host(), .training = training,
+                         .rng = &l->rng, .scratch = m->scratch[i] };
     return ctx;
 }
 
@@ -374,11 +375,24 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
 
 void gd_model_backward(gd_model *m, const float *dout)
 {
-    gd_model_backward_each(m, dout, false, NULL, NULL);
+    gd_model_backward_each(m, dout, false, NULL, NULL, NULL);
+}
+
+/* What a streaming layer's grad_ready reaches the caller's slice through. */
+typedef struct slice_route {
+    gd_grad_slice_fn slice;
+    void *ctx;
+    int layer;
+} slice_route;
+
+static void route_slice(const gd_layer_ctx *ctx, int param, int64_t first, int64_t count)
+{
+    const slice_route *r = ctx->core;
+    r->slice(r->ctx, r->layer, param, first, count);
 }
 
 void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
-                            gd_layer_done_fn done, void *done_ctx)
+                            gd_layer_done_fn done, gd_grad_slice_fn slice, void *done_ctx)
 {
     int64_t batch = m->last_batch;
     gd_tensor dy = batch_tensor((float *)dout, batch, &m->out);
@@ -391,8 +405,14 @@ void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
          * 784-wide input this saves a third of the first layer's work). */
         gd_tensor dx = batch_tensor(m->dbuf[i & 1], batch, &l->in);
         gd_layer_ctx ctx = layer_ctx(m, l, i, true);
-        if (zero_first && l->param_count)
+        slice_route route = { slice, done_ctx, i };
+        bool streams = slice && zero_first && l->info.streams_grads && l->param_count;
+        if (streams) {
+            ctx.grad_ready = route_slice;
+            ctx.core = &route;
+        } else if (zero_first && l->param_count) {
             memset(m->grads + l->param_offset, 0, (size_t)l->param_count * sizeof(float));
+        }
         gd_model_layer_backward(l, &ctx, &x, &y, &dy, i ? &dx : NULL);
         if (done)
             done(done_ctx, i);

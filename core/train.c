@@ -587,13 +587,31 @@ typedef struct fused_ctx {
     gd_trainer *tr;
     const gd_optim_state *st;
     double penalty;
+    bool stream;         /* layers that stream their gradients are updated by slice */
 } fused_ctx;
+
+/* A streaming layer's finished slice (gd_layer_ctx.grad_ready): updated at
+ * once, while it is in cache, so that a dense layer's weight gradient
+ * block goes from its product to the optimizer without leaving the cache
+ * (no zeroing pass, no whole-arena gradient traffic). Elementwise
+ * optimizers only, without regularizers (their penalty is a whole-tensor
+ * sum): the numbers are those of the whole-layer update. */
+static void update_slice(void *arg, int layer, int param, int64_t first, int64_t count)
+{
+    fused_ctx *f = arg;
+    gd_model *m = f->tr->m;
+    int64_t off = gd_model_layer_at(m, layer)->params[param].value - gd_model_params(m) + first;
+    gd_optim_span span = { count, gd_model_params(m) + off, gd_model_grads(m) + off, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        span.slot[k] = f->tr->slots[k] ? f->tr->slots[k] + off : NULL;
+    gd_optimizer_step(f->tr->cfg.optimizer, f->st, &span);
+}
 
 static void update_layer(void *arg, int i)
 {
     fused_ctx *f = arg;
     gd_model_layer *l = gd_model_layer_at(f->tr->m, i);
-    if (!l->param_count)
+    if (!l->param_count || (f->stream && l->info.streams_grads))
         return;
     if (f->tr->cfg.nregularizers)
         f->penalty += regularize_layer(f->tr, i);
@@ -795,10 +813,11 @@ static gd_status forward_batch(gd_trainer *tr, step_state *s, gd_error *err)
  * gradients are complete (see fused_ctx). */
 static gd_status update_fused(gd_trainer *tr, step_state *s, gd_error *err)
 {
-    fused_ctx f = { tr, &s->os, 0 };
+    fused_ctx f = { tr, &s->os, 0, !tr->topt && !tr->cfg.nregularizers };
     if (tr->topt)
         gd_optim_begin(tr->topt, s->lr);
-    gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
+    gd_model_backward_each(tr->m, tr->dout, true, update_layer, f.stream ? update_slice : NULL,
+                           &f);
     s->penalty = f.penalty;
     s->loss += f.penalty;
     lap(tr, s, &tr->timing.backward);

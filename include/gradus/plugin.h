@@ -140,6 +140,10 @@ typedef struct gd_layer_info {
      * last, partial one included) would be smaller. Write it only when
      * GD_HAS_MEMBER(info, gd_layer_info, min_batch). */
     int min_batch;
+    /* Added in ABI 1.1: 1 when backward honours gd_layer_ctx.grad_ready
+     * (below). The core zeroes it before create. Write it only when
+     * GD_HAS_MEMBER(info, gd_layer_info, streams_grads). */
+    int streams_grads;
 } gd_layer_info;
 
 /* What forward and backward receive besides tensors. */
@@ -149,6 +153,19 @@ typedef struct gd_layer_ctx {
     int training;            /* 1 in training mode, 0 in evaluation */
     gd_rng *rng;             /* this layer's own stream (dropout) */
     float *scratch;          /* see gd_layer_info; core-owned */
+    /* Added in ABI 1.1, for layers that set info.streams_grads; NULL
+     * otherwise (check with GD_HAS_MEMBER first). When set, backward
+     * WRITES the parameter gradients (they are not zeroed first, and not
+     * added to) and hands every finished slice to the core right away:
+     * grad_ready(ctx, param, first, count) once the gradient of elements
+     * first .. first+count-1 of parameter `param` is complete. Every
+     * element of every parameter exactly once. The core may update those
+     * parameters at once (while the slice is in cache), so after handing a
+     * slice over the layer must not read it, value or gradient, in this
+     * backward: compute dx first. */
+    void (*grad_ready)(const struct gd_layer_ctx *ctx, int param, int64_t first,
+                       int64_t count);
+    void *core;              /* the core's, for grad_ready */
 } gd_layer_ctx;
 
 typedef struct gd_layer_vtable {
