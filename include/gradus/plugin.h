@@ -220,17 +220,21 @@ typedef struct gd_loss_vtable {
  *   clipping, on spans cut at arbitrary points (tensor boundaries are not
  *   kept) and possibly on several pool threads at once for different parts
  *   of one update; in the fused path (no clipping, not a monitored step)
- *   each layer's span is stepped as soon as its backward is done. Slots are
+ *   each layer's span is stepped as soon as its backward is done, and a
+ *   layer that streams its gradients (gd_layer_ctx.grad_ready; without
+ *   regularizers) has each slice stepped as soon as it is made. Slots are
  *   one float per parameter, zeroed at the start; scalars are shared by all
  *   spans of an update (write them from one span only, or not at all).
  *
  * Tensor-aware (added in ABI 1.1: `step` NULL, `step_tensor` or `step_all`
  *   set): the core calls step_tensor once per parameter tensor per update
- *   (or step_all once per update with every tensor), after the whole
- *   backward, regularizers and clipping, never in the fused path. Today the
- *   tensors of one update are stepped in order on the calling thread; the
- *   core may run different tensors on different threads later, so never let
- *   one tensor's call write state another reads. Slots are per tensor, sized
+ *   (or step_all once per update with every tensor), once its gradient is
+ *   complete: after the whole backward, regularizers and clipping, or (one
+ *   thread, no clipping, not monitored, not step_all) each layer's tensors
+ *   right after that layer's backward. On more threads the tensors of one
+ *   update are stepped in parallel, each whole on one thread (nested
+ *   host->sgemm calls then run on that thread), so never let one tensor's
+ *   call write state another reads. Slots are per tensor, sized
  *   by slot_len and started by its rule (zero, or a copy of the parameters).
  *
  * For both: t counts this optimizer's updates from 1. A resumed run goes on
