@@ -138,7 +138,7 @@ static void test_optim_threads_bit_identical(void)
 }
 
 /* Losses of n steps of `optim` (an L2 penalty with `l2`) on spirals with
- * the model 2-300-300-2 (the 300x300 layer's weight gradient comes in 3
+ * the model 2-300-300-2 (the 300x300 layer's weight gradient comes in 2
  * slices of rows when streamed), monitored every `every` steps (0: never,
  * so fused), on one thread. The parameters after them into params. */
 static void run_losses(const char *optim, bool l2reg, double *out, int n, int64_t every,

@@ -18,7 +18,7 @@
  *
  * Streamed gradients (gd_layer_ctx.grad_ready, set by the trainer's fused
  * update): dx first, then grad_b, then grad_W written (beta = 0, nothing
- * zeroed first) in slices of rows of ~128 KB, each handed to the core as
+ * zeroed first) in slices of rows of up to 256 KB, each handed to the core as
  * soon as it is done, which updates it while it is in cache.
  *
  * activation = "relu" fuses a ReLU into the layer: y = max(0, x Wᵀ + b),
@@ -136,12 +136,13 @@ static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_ten
     return GD_OK;
 }
 
-/* Rows of grad_W per slice handed to the core: about 32k floats (128 KB),
- * so that a slice and the optimizer state it updates stay in L2. */
+/* Rows of grad_W per slice: the rows cut into as few equal slices as keep
+ * each within 64k floats (256 KB; with Adam's state for it, within a 1 MB
+ * L2), since every slice's product packs x again. */
 static int slice_rows(const dense *d)
 {
-    int rows = 32768 / d->in;
-    return rows < 8 ? 8 : rows;
+    int64_t slices = ((int64_t)d->out * d->in + 65535) / 65536;
+    return (int)((d->out + slices - 1) / slices);
 }
 
 static int row_count(const dense *d, int r0, int step)
