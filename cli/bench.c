@@ -516,7 +516,7 @@ static void print_header(const mlp_args *o, const gd_dataset *train)
            "epoch\n"
            "monitor: %s; without monitoring or clipping each layer is updated right after "
            "its backward, so the update share is inside bwd\n\n"
-           "%-8s %-3s %-5s %5s %9s %17s %6s %6s %5s %6s %5s  %-29s %6s %6s\n",
+           "%-8s %-3s %-9s %5s %9s %17s %6s %6s %5s %6s %5s  %-29s %6s %6s\n",
            o->epochs, o->repeats, gd_bench_fma_method(), PEAK_SAMPLES,
            o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
            "samples/s", "[min-max]", "GFLOPs", "peak", "%", "sgemm", "%",
@@ -555,7 +555,7 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
     snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f", 100 * s->gather / tot,
              100 * s->forward / tot, 100 * s->loss / tot, 100 * s->backward / tot,
              100 * s->update / tot);
-    printf("%-8s %-3ld %-5s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %6.1f %4.1f%%  %-29s %6.2f "
+    printf("%-8s %-3ld %-9s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %6.1f %4.1f%%  %-29s %6.2f "
            "%6.1f", blas, threads, optim, batch, med / 1e3, range, flops / 1e9, r->peak / 1e9,
            100 * flops / r->peak, r->sgemm / 1e9, 100 * flops / r->sgemm, split,
            r->allocs_per_step, r->rss_kib / 1024.0);
