@@ -317,6 +317,7 @@ static void bench_tensor_optimizers(const gd_registry *reg, bool json, bool *fir
 
 typedef struct mlp_result {
     double samples_per_s[16];      /* per repeat */
+    double per_cpu_s[16];          /* per repeat: samples per CPU second of the process */
     double peak;                   /* FLOP/s: FMA peak of one core x threads */
     double sgemm;                  /* FLOP/s of the step's products alone */
     gd_step_timing split;          /* summed over repeats */
@@ -354,6 +355,14 @@ done:
     for (int i = 0; i < 3; i++)
         gd_spec_free(specs[i]);
     return m;
+}
+
+/* Seconds of CPU time all threads of this process have run. */
+static double process_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* A sample of each ceiling, after every epoch: a ceiling is the best the
@@ -396,23 +405,28 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
             break;
         }
         gd_trainer_enable_timing(tr, rep == 0);
-        double rates[64];
+        double rates[64], cpu_rates[64];
         int nrates = 0;
         for (int e = 0; e < epochs && st == GD_OK; e++) {
             long a0 = gd_bench_allocations();
-            double t0 = gd_clock_now();
+            double t0 = gd_clock_now(), c0 = process_cpu_now();
             st = gd_trainer_epoch(tr, NULL, err);
-            double dt = gd_clock_now() - t0;
-            if (e >= 1 && nrates < 64)
+            double dt = gd_clock_now() - t0, dc = process_cpu_now() - c0;
+            if (e >= 1 && nrates < 64) {
+                cpu_rates[nrates] = (double)gd_dataset_size(train) / dc;
                 rates[nrates++] = (double)gd_dataset_size(train) / dt;
+            }
             if (e == epochs - 1)
                 r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
                                      (double)gd_trainer_steps_per_epoch(tr);
             sample_ceilings(r, (int)batch);
         }
-        if (nrates == 0)
+        if (nrates == 0) {
+            cpu_rates[nrates] = NAN;
             rates[nrates++] = NAN;
+        }
         r->samples_per_s[rep] = median(rates, nrates);
+        r->per_cpu_s[rep] = median(cpu_rates, nrates);
         if (rep == 0)
             r->split = *gd_trainer_timing(tr);
         gd_trainer_free(tr);
@@ -513,13 +527,16 @@ static void print_header(const mlp_args *o, const gd_dataset *train)
            "peak = FMA peak of one core x threads: %s, %d before the row and one after "
            "every epoch (gradus bench peak runs the loop alone)\n"
            "sgemm = the step's 8 sgemm calls alone, the best of 0.05 s samples after every "
-           "epoch\n"
+           "epoch, per CPU second\n"
            "monitor: %s; without monitoring or clipping each layer is updated right after "
            "its backward, so the update share is inside bwd\n\n"
-           "%-8s %-3s %-9s %5s %9s %17s %6s %6s %5s %6s %5s  %-29s %6s %6s\n",
+           "%% = the step's FLOPs per wall-clock second against the peak; %%cpu and sgemm %% = "
+           "per CPU second of the process (times the threads), so that time slices other "
+           "processes take are left out\n\n"
+           "%-8s %-3s %-9s %5s %9s %17s %6s %6s %5s %5s %6s %5s  %-29s %6s %6s\n",
            o->epochs, o->repeats, gd_bench_fma_method(), PEAK_SAMPLES,
            o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
-           "samples/s", "[min-max]", "GFLOPs", "peak", "%", "sgemm", "%",
+           "samples/s", "[min-max]", "GFLOPs", "peak", "%", "%cpu", "sgemm", "%",
            "split % gather/fwd/loss/bwd/upd", "allocs", "rss MiB");
 }
 
@@ -533,6 +550,9 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
         hi = fmax(hi, v[k]);
     }
     double med = median(v, o->repeats), flops = med * gd_bench_step_flops();
+    double vc[16];
+    memcpy(vc, r->per_cpu_s, sizeof vc);
+    double cpu_flops = median(vc, o->repeats) * gd_bench_step_flops();
     const gd_step_timing *s = &r->split;
     double tot = s->gather + s->forward + s->loss + s->backward + s->update + s->monitor;
     if (tot <= 0)
@@ -540,12 +560,14 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
     if (o->json) {
         printf("%s\n  {\"blas\": \"%s\", \"threads\": %ld, \"optim\": \"%s\", \"batch\": %ld, "
                "\"samples_per_s\": %.0f, \"min\": %.0f, \"max\": %.0f, \"gflops\": %.2f, "
-               "\"peak_gflops\": %.2f, \"peak_ratio\": %.4f, \"sgemm_gflops\": %.2f, "
+               "\"peak_gflops\": %.2f, \"peak_ratio\": %.4f, \"cpu_peak_ratio\": %.4f, "
+               "\"sgemm_gflops\": %.2f, "
                "\"sgemm_ratio\": %.4f, \"split\": {\"gather\": %.4f, \"forward\": %.4f, "
                "\"loss\": %.4f, \"backward\": %.4f, \"update\": %.4f, \"monitor\": %.5f}, "
                "\"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
                first ? "" : ",", blas, threads, optim, batch, med, lo, hi, flops / 1e9,
-               r->peak / 1e9, flops / r->peak, r->sgemm / 1e9, flops / r->sgemm,
+               r->peak / 1e9, flops / r->peak, cpu_flops * threads / r->peak, r->sgemm / 1e9,
+               cpu_flops * threads / r->sgemm,
                s->gather / tot, s->forward / tot, s->loss / tot, s->backward / tot,
                s->update / tot, s->monitor / tot, r->allocs_per_step, r->rss_kib / 1024.0);
         return;
@@ -555,9 +577,10 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
     snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f", 100 * s->gather / tot,
              100 * s->forward / tot, 100 * s->loss / tot, 100 * s->backward / tot,
              100 * s->update / tot);
-    printf("%-8s %-3ld %-9s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %6.1f %4.1f%%  %-29s %6.2f "
-           "%6.1f", blas, threads, optim, batch, med / 1e3, range, flops / 1e9, r->peak / 1e9,
-           100 * flops / r->peak, r->sgemm / 1e9, 100 * flops / r->sgemm, split,
+    printf("%-8s %-3ld %-9s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %4.1f%% %6.1f %4.1f%%  %-29s "
+           "%6.2f %6.1f", blas, threads, optim, batch, med / 1e3, range, flops / 1e9,
+           r->peak / 1e9, 100 * flops / r->peak, 100 * cpu_flops * threads / r->peak,
+           r->sgemm / 1e9, 100 * cpu_flops * threads / r->sgemm, split,
            r->allocs_per_step, r->rss_kib / 1024.0);
     if (o->monitor)
         printf("   monitor %.2f%% of step time", 100 * s->monitor / tot);

@@ -34,7 +34,8 @@ int gd_bench_peak(int argc, char **argv);
 /* FLOPs of one sample through the MLP 784-256-128-10 step's products. */
 double gd_bench_step_flops(void);
 /* Seconds per pass of that step's 8 sgemm calls at `batch`, through the
- * host's sgemm (backend and threads as set). */
+ * host's sgemm (backend and threads as set), by the process's CPU time
+ * over the threads. */
 double gd_bench_sgemm_seconds(int batch, double min_seconds);
 /* `gradus bench gemm [--threads N]`. */
 int gd_bench_gemm(int argc, char **argv);

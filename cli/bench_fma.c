@@ -10,17 +10,24 @@
  * leave room, and `bench peak --chains` shows that 8, 12, 16 and 24 agree.
  *
  * How it is measured (gd_bench_fma_peak): a warm-up, then samples of
- * SAMPLE_SECONDS each, the best kept. The first version took one 0.03 s
- * sample after each epoch of `bench mlp`, at most 5 in a row: a sample that
- * short is cut by any time slice a neighbour takes (one 4 ms slice is 13 %
- * of it) and a handful of them rarely contains an undisturbed one, so the
- * peak read 5-20 % low against a standalone loop run in the same minute,
- * and every share of the peak read high by as much.
+ * SAMPLE_SECONDS each, the best kept, each sample's FLOPs divided by the
+ * CPU time the measuring thread ran, not by the wall-clock time. The first
+ * version divided by the wall-clock time of one 0.03 s sample after each
+ * epoch of `bench mlp`: on a machine shared with other processes every
+ * time slice a neighbour took during a sample counted as time in which the
+ * core computed nothing (one 4 ms slice is 13 % of such a sample), so the
+ * peak read low against a standalone loop (by 5-20 % at a load of a few
+ * tasks, by 5x at a load of 25), and every share of the peak read high by
+ * as much. Per CPU second the loop reads the same under any load (measured:
+ * 201-203 GFLOP/s at a load of 27, where the wall-clock rate was 41-43),
+ * what is left is the clock the core holds and a busy sibling hyperthread,
+ * if the host has one.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <immintrin.h>
 
@@ -31,26 +38,40 @@ enum { ROUNDS = 1 << 12 };
 
 static volatile float sink; /* keeps the loops' results alive */
 
-/* FLOP/s of `chains` chains for ~seconds (2 FLOPs per lane per FMA). */
+/* Seconds of CPU time this thread has run. */
+static double thread_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* FLOP/s of `chains` chains for ~seconds (2 FLOPs per lane per FMA), per
+ * second of this thread's CPU time; per wall-clock second into
+ * last_wall_rate. */
+static double last_wall_rate;
+
 #define FMA_LOOP(vec, set1, fmadd, add, lanes, chains)                                   \
     vec acc[chains], x = set1(0.999999f), y = set1(1e-6f);                              \
     for (int c = 0; c < chains; c++)                                                    \
         acc[c] = set1((float)c);                                                        \
     long n = 0;                                                                         \
-    double t0 = gd_clock_now(), t;                                                      \
+    double t0 = gd_clock_now(), c0 = thread_cpu_now(), t;                               \
     do {                                                                                \
         for (int r = 0; r < ROUNDS; r++)                                                \
             for (int c = 0; c < chains; c++)                                            \
                 acc[c] = fmadd(acc[c], x, y);                                           \
         n += ROUNDS;                                                                    \
     } while ((t = gd_clock_now() - t0) < seconds);                                      \
+    double cpu = thread_cpu_now() - c0;                                                 \
     vec s = acc[0];                                                                     \
     for (int c = 1; c < chains; c++)                                                    \
         s = add(s, acc[c]);                                                             \
     float out[lanes];                                                                   \
     memcpy(out, &s, sizeof out);                                                        \
     sink = out[0];                                                                      \
-    return 2.0 * lanes * chains * (double)n / t;
+    last_wall_rate = 2.0 * lanes * chains * (double)n / t;                              \
+    return 2.0 * lanes * chains * (double)n / (cpu > 0 ? cpu : t);
 
 #define ZMM(chains)                                                                     \
     __attribute__((target("avx512f"))) static double zmm_##chains(double seconds)      \
@@ -121,7 +142,8 @@ const char *gd_bench_fma_method(void)
 {
     static char buf[256];
     snprintf(buf, sizeof buf, "best of %.2f s samples of %d independent %s FMA chains in "
-             "registers, after a %.1f s warm-up", GD_PEAK_SAMPLE_SECONDS, DEFAULT_CHAINS,
+             "registers, FLOPs per CPU second of the thread, after a %.1f s warm-up",
+             GD_PEAK_SAMPLE_SECONDS, DEFAULT_CHAINS,
              gd_bench_fma_unit(), GD_PEAK_WARMUP_SECONDS);
     return buf;
 }
@@ -185,14 +207,23 @@ int gd_bench_peak(int argc, char **argv)
     double *v = calloc((size_t)repeats, sizeof *v);
     if (!v)
         return 1;
-    double best = 0;
-    printf("samples, GFLOP/s:");
+    double best = 0, *wall = calloc((size_t)repeats, sizeof *wall);
+    if (!wall) {
+        free(v);
+        return 1;
+    }
+    printf("samples, GFLOP per CPU second:");
     for (int i = 0; i < (int)repeats; i++) {
         v[i] = loop(seconds);
+        wall[i] = last_wall_rate;
         best = fmax(best, v[i]);
         printf(" %.1f", v[i] / 1e9);
         fflush(stdout);
     }
+    printf("\nthe same samples per wall-clock second (what neighbours' time slices lower):");
+    for (int i = 0; i < (int)repeats; i++)
+        printf(" %.1f", wall[i] / 1e9);
+    free(wall);
     /* insertion sort: repeats is small */
     for (int i = 1; i < (int)repeats; i++)
         for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
