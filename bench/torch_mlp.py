@@ -4,12 +4,22 @@ side-by-side in BENCHMARKS.md. Run by hand (never by the tests): it needs
 Debian's python3-torch, which setup.sh does not install.
 
     /usr/bin/python3 bench/torch_mlp.py [--threads 1] [--batch 128] [--epochs 5] [--repeats 3]
+                                        [--optim adam|sgd]
+
+With PyTorch's best kernels, as on a user's machine (the development
+environment forces OpenBLAS to its Haswell kernels; unset that for this
+command only):
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/torch_mlp.py ...
 
 MLP 784-256-128-10 (ReLU, He-normal weights, zero biases), cross-entropy,
-Adam lr 1e-3, on the 60,000 Fashion-MNIST training images (bytes / 255),
+Adam lr 1e-3 (or SGD lr 0.01, gradus's defaults), on the 60,000
+Fashion-MNIST training images (bytes / 255),
 reshuffled every epoch and gathered batch by batch, as gradus does.
 samples/s = median of epochs 2..N per repeat; then median [min-max] over
-repeats, each repeat a fresh model.
+repeats, each repeat a fresh model. Also per CPU second of the process (as
+gradus bench mlp's %cpu), which time slices taken by other processes do not
+lower.
 """
 import argparse
 import gzip
@@ -75,28 +85,37 @@ def main():
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--foreach", action="store_true", help="Adam's multi-tensor update")
+    ap.add_argument("--optim", choices=["adam", "sgd"], default="adam")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     x, y = load()
-    rates = []
+    rates, cpu_rates = [], []
     for rep in range(a.repeats):
         net = model(rep + 1)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=a.foreach)
+        if a.optim == "adam":
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=a.foreach)
+        else:
+            opt = torch.optim.SGD(net.parameters(), lr=0.01, foreach=a.foreach)
         loss_fn = torch.nn.CrossEntropyLoss()
         gen = torch.Generator().manual_seed(rep + 1)
-        per = []
+        per, per_cpu = [], []
         for e in range(a.epochs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             last = epoch(net, opt, loss_fn, x, y, a.batch, gen)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if e >= 1:
                 per.append(x.shape[0] / dt)
+                per_cpu.append(x.shape[0] / dc)
         rates.append(statistics.median(per))
-        print(f"  repeat {rep + 1}: {rates[-1] / 1e3:.1f}k samples/s (last loss {last:.3f})")
-    print(f"torch {torch.__version__}, {a.threads} thread(s), adam"
+        cpu_rates.append(statistics.median(per_cpu))
+        print(f"  repeat {rep + 1}: {rates[-1] / 1e3:.1f}k samples/s, {cpu_rates[-1] / 1e3:.1f}k "
+              f"per CPU second (last loss {last:.3f})")
+    print(f"torch {torch.__version__}, {a.threads} thread(s), {a.optim}"
           f"{' (foreach)' if a.foreach else ''}, batch {a.batch}: "
           f"{statistics.median(rates) / 1e3:.1f}k samples/s "
-          f"[{min(rates) / 1e3:.1f}k-{max(rates) / 1e3:.1f}k]")
+          f"[{min(rates) / 1e3:.1f}k-{max(rates) / 1e3:.1f}k]; per CPU second of the process "
+          f"{statistics.median(cpu_rates) / 1e3:.1f}k [{min(cpu_rates) / 1e3:.1f}k-"
+          f"{max(cpu_rates) / 1e3:.1f}k]")
 
 
 if __name__ == "__main__":

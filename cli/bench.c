@@ -94,69 +94,10 @@ static const char *cpu_name(char *buf, size_t len)
  * Optimizer passes
  * ---------------------------------------------------------------------- */
 
-/* The second gradient of a two-pass optimizer (sam): the same gradient again,
- * so that the figure is the optimizer's own cost. */
-static gd_status same_grad(void *ctx, gd_optim *o, gd_error *err)
-{
-    (void)ctx, (void)o, (void)err;
-    return GD_OK;
-}
+enum { WINDOWS = 6 };
 
-/* The MLP 784-256-128-10's tensors (235,146 parameters), `copies` times:
- * what a tensor-aware optimizer steps (its cost depends on the shapes). */
-static const struct { int64_t rows, cols; gd_param_role role; } mlp_tensors[] = {
-    { 256, 784, GD_ROLE_WEIGHT }, { 256, 1, GD_ROLE_BIAS },  { 128, 256, GD_ROLE_WEIGHT },
-    { 128, 1, GD_ROLE_BIAS },     { 10, 128, GD_ROLE_WEIGHT }, { 10, 1, GD_ROLE_BIAS },
-};
-enum { MLP_TENSORS = 6, MLP_PARAMS = 235146 };
-
-/* Seconds per update of a tensor-aware `opt` over n parameters (n a
- * multiple of MLP_PARAMS), on one thread; NAN when it cannot be built. */
-static double time_tensor_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
-{
-    int copies = (int)(n / MLP_PARAMS), nt = copies * MLP_TENSORS;
-    float *x = calloc((size_t)n, sizeof(float)), *g = calloc((size_t)n, sizeof(float));
-    gd_optim_tensor *t = calloc((size_t)nt, sizeof *t);
-    double secs = NAN;
-    gd_error err;
-    gd_optim *o = NULL;
-    if (x && g && t) {
-        for (int64_t i = 0; i < n; i++) {
-            x[i] = 1e-2f * (float)((i % 13) - 6);
-            g[i] = 1e-3f * (float)((i % 17) - 8);
-        }
-        int64_t at = 0;
-        for (int i = 0; i < nt; i++) {
-            const int k = i % MLP_TENSORS;
-            const int64_t rows = mlp_tensors[k].rows, cols = mlp_tensors[k].cols;
-            t[i] = (gd_optim_tensor){ .size = sizeof t[i], .x = x + at, .numel = rows * cols,
-                                      .role = mlp_tensors[k].role, .layer = "", .name = "",
-                                      .index = i };
-            t[i].shape = cols > 1 ? (gd_shape){ 2, { rows, cols } } : (gd_shape){ 1, { rows } };
-            at += rows * cols;
-        }
-        o = gd_optim_new(opt, t, nt, &err);
-    }
-    if (o) {
-        for (int i = 0; i < nt; i++)
-            gd_optim_set_grad(o, i, g + (t[i].x - x));
-        int reps = 0, ok = gd_optim_step(o, 1e-3, same_grad, NULL, &err) == GD_OK;
-        double t0 = gd_clock_now(), dt = 0;
-        while (ok && (reps == 0 || (dt = gd_clock_now() - t0) < min_seconds)) {
-            ok = gd_optim_step(o, 1e-3, same_grad, NULL, &err) == GD_OK;
-            reps++;
-        }
-        if (ok)
-            secs = dt / reps;
-        gd_optim_free(o);
-    }
-    free(t);
-    free(x);
-    free(g);
-    return secs;
-}
-
-/* Seconds per update of `opt` over n parameters, on one thread. */
+/* Seconds per update of `opt` over n parameters, on one thread: the best
+ * of WINDOWS windows over min_seconds. */
 static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
 {
     if (gd_optimizer_is_tensor(opt))
@@ -170,18 +111,22 @@ static double time_optimizer(const gd_spec *opt, int64_t n, double min_seconds)
         g[i] = 1e-3f * (float)((i % 17) - 8);
     gd_optim_state warm = { 1e-3, 1, scalars };
     gd_optimizer_step_span(opt, &warm, &span); /* page in the arrays before timing */
-    int reps = 0;
-    double t0 = gd_clock_now(), t;
-    do {
-        gd_optim_state st = { 1e-3, reps + 1, scalars };
-        gd_optimizer_step_span(opt, &st, &span);
-        reps++;
-    } while ((t = gd_clock_now() - t0) < min_seconds);
+    double per = 0;
+    for (int w = 0, reps = 0; w < WINDOWS; w++) {
+        int r0 = reps;
+        double t0 = gd_clock_now(), t;
+        do {
+            gd_optim_state st = { 1e-3, reps + 1, scalars };
+            gd_optimizer_step_span(opt, &st, &span);
+            reps++;
+        } while ((t = gd_clock_now() - t0) < min_seconds / WINDOWS);
+        per = w ? fmin(per, t / (reps - r0)) : t / (reps - r0);
+    }
     free(x);
     free(g);
     for (int k = 0; k < gd_optimizer_nslots(opt); k++)
         free(span.slot[k]);
-    return t / reps;
+    return per;
 }
 
 /* Seconds per pass of the same traffic without arithmetic: read g, read and
@@ -211,12 +156,180 @@ static double time_copy(int nslots, int64_t n, double min_seconds)
     return t / reps;
 }
 
+/* The MLP 784-256-128-10's parameter tensors, for the tensor-aware passes. */
+static const gd_shape mlp_tensors[] = {
+    { 2, { 256, 784, 0, 0 } }, { 1, { 256, 0, 0, 0 } }, { 2, { 128, 256, 0, 0 } },
+    { 1, { 128, 0, 0, 0 } },   { 2, { 10, 128, 0, 0 } }, { 1, { 10, 0, 0, 0 } },
+};
+enum { MLP_TENSORS = 6 };
+
+/* A second gradient that is the first (SAM's own cost, without its pass). */
+static gd_status same_gradient(void *ctx, gd_optim *o, gd_error *err)
+{
+    (void)ctx, (void)o, (void)err;
+    return GD_OK;
+}
+
+/* Seconds per update of a tensor-aware optimizer over the MLP's tensors, on
+ * the threads set (gd_set_threads). NAN when it cannot be made. */
+static double time_tensor_optimizer(const gd_spec *opt, double min_seconds)
+{
+    gd_optim_tensor ts[MLP_TENSORS];
+    float *mem[2 * MLP_TENSORS] = { 0 };
+    bool ok = true;
+    for (int i = 0; i < MLP_TENSORS; i++) {
+        int64_t n = gd_shape_numel(&mlp_tensors[i]);
+        mem[2 * i] = malloc((size_t)n * sizeof(float));
+        mem[2 * i + 1] = malloc((size_t)n * sizeof(float));
+        ok = ok && mem[2 * i] && mem[2 * i + 1];
+        for (int64_t k = 0; ok && k < n; k++) {
+            mem[2 * i][k] = 0.05f * (float)((k * 7919 % 201) - 100) / 100.0f;
+            mem[2 * i + 1][k] = 1e-3f * (float)((k % 17) - 8);
+        }
+        ts[i] = (gd_optim_tensor){ .x = mem[2 * i], .g = mem[2 * i + 1],
+                                   .shape = mlp_tensors[i],
+                                   .role = i % 2 ? GD_ROLE_BIAS : GD_ROLE_WEIGHT,
+                                   .layer = "dense", .name = i % 2 ? "b" : "W" };
+    }
+    gd_error err;
+    gd_optim *o = ok ? gd_optim_new(opt, ts, MLP_TENSORS, &err) : NULL;
+    double per = NAN;
+    if (o) {
+        for (int i = 0; i < MLP_TENSORS; i++)
+            gd_optim_set_grad(o, i, ts[i].g);
+        gd_optim_step(o, 1e-3, same_gradient, NULL, &err);  /* page in, set up */
+        /* the best of WINDOWS windows: a neighbour only ever slows one down */
+        for (int w = 0; w < WINDOWS; w++) {
+            int reps = 0;
+            double t0 = gd_clock_now(), t;
+            do {
+                gd_optim_step(o, 1e-3, same_gradient, NULL, &err);
+                reps++;
+            } while ((t = gd_clock_now() - t0) < min_seconds / WINDOWS);
+            per = w ? fmin(per, t / reps) : t / reps;
+        }
+        gd_optim_free(o);
+    }
+    for (int i = 0; i < 2 * MLP_TENSORS; i++)
+        free(mem[i]);
+    return per;
+}
+
+/* Newton-Schulz's products on a matrix of shape sh, as muon makes them. */
+static void ns_products(const gd_host *h, const gd_shape *sh, int steps, float *buf)
+{
+    int m = (int)sh->dim[0], n = (int)sh->dim[1];
+    if (m > n) {
+        int tmp = m;
+        m = n;
+        n = tmp;
+    }
+    float *x = buf, *y = x + (int64_t)m * n, *a = y + (int64_t)m * n, *p = a + (int64_t)m * m;
+    for (int s = 0; s < steps; s++) {
+        h->sgemm(0, 1, m, m, n, 1.0f, x, n, x, n, 0.0f, a, m);
+        h->sgemm(0, 0, m, m, m, 1.0f, a, m, a, m, 0.0f, p, m);
+        h->sgemm(0, 0, m, n, m, 1.0f, p, m, x, n, 1.0f, y, n);
+    }
+}
+
+/* FLOPs of muon's Newton-Schulz on the MLP's matrices per update, and the
+ * seconds its products alone take through the host's sgemm (the ceiling):
+ * per iteration on X [m, n], m the short side: A = X X^T (2 m^2 n),
+ * A A (2 m^3), P X (2 m^2 n). */
+static double muon_ns(int steps, double min_seconds, double *ceiling_s)
+{
+    double flops = 0;
+    float *buf[MLP_TENSORS] = { 0 };
+    bool ok = true;
+    for (int i = 0; i < MLP_TENSORS; i += 2) {
+        double m = mlp_tensors[i].dim[0], n = mlp_tensors[i].dim[1];
+        if (m > n) { double t = m; m = n; n = t; }
+        flops += steps * (4 * m * m * n + 2 * m * m * m);
+        ok = ok && (buf[i] = calloc((size_t)(3 * m * n + 2 * m * m), sizeof(float)));
+    }
+    const gd_host *h = gd_core_host();
+    double best = INFINITY;
+    for (int w = 0; ok && w < WINDOWS; w++) {
+        int reps = 0;
+        double t0 = gd_clock_now(), t;
+        do {
+            for (int i = 0; i < MLP_TENSORS; i += 2)
+                ns_products(h, &mlp_tensors[i], steps, buf[i]);
+            reps++;
+        } while ((t = gd_clock_now() - t0) < min_seconds / WINDOWS);
+        best = fmin(best, t / reps);
+    }
+    for (int i = 0; i < MLP_TENSORS; i++)
+        free(buf[i]);
+    *ceiling_s = ok ? best : NAN;
+    return flops;
+}
+
+/* The tensor-aware and composite optimizers over the MLP's tensors, beside
+ * adam's span pass over as many parameters. */
+/* Is `name` wanted: one of the names given, or any when none was. */
+static bool wanted(const char *name, char *const *names, int nnames)
+{
+    for (int j = 0; j < nnames; j++)
+        if (strcmp(names[j], name) == 0)
+            return true;
+    return nnames == 0;
+}
+
+static void bench_tensor_optimizers(const gd_registry *reg, bool json, bool *first,
+                                    char *const *names, int nnames)
+{
+    int64_t np = 0;
+    for (int i = 0; i < MLP_TENSORS; i++)
+        np += gd_shape_numel(&mlp_tensors[i]);
+    gd_error err;
+    gd_spec *adam = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, "adam", &err);
+    double adam_s = adam ? time_optimizer(adam, np, 0.3) : NAN;
+    gd_spec_free(adam);
+    if (!json)
+        printf("\ntensor-aware optimizers: one update of the MLP 784-256-128-10's 6 tensors "
+               "(%lld parameters), %d thread%s; sam without its second pass\n%-12s %12s %12s\n",
+               (long long)np, gd_get_threads(), gd_get_threads() > 1 ? "s" : "", "optimizer",
+               "us/update", "x adam");
+    for (int i = 0; i < gd_registry_count(reg); i++) {
+        const gd_entry *e = gd_registry_at(reg, i);
+        if (e->component->kind != GD_KIND_OPTIMIZER || !wanted(e->component->name, names, nnames))
+            continue;
+        gd_spec *s = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, e->component->name, &err);
+        if (!s || !gd_optimizer_is_tensor(s)) {
+            gd_spec_free(s);
+            continue;
+        }
+        double t = time_tensor_optimizer(s, 0.3);
+        if (json)
+            printf("%s\n  {\"optimizer\": \"%s\", \"tensor\": true, \"us_per_update\": %.2f, "
+                   "\"adam_ratio\": %.3f}", *first ? "" : ",", e->component->name, 1e6 * t,
+                   t / adam_s);
+        else
+            printf("%-12s %12.1f %12.2f\n", e->component->name, 1e6 * t, t / adam_s);
+        *first = false;
+        gd_spec_free(s);
+    }
+    if (!wanted("muon", names, nnames) || !gd_registry_find(reg, GD_KIND_OPTIMIZER, "muon"))
+        return;
+    double ceiling_s, flops = muon_ns(5, 0.3, &ceiling_s);
+    gd_spec *muon = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, "muon", &err);
+    double muon_s = muon ? time_tensor_optimizer(muon, 0.3) : NAN;
+    gd_spec_free(muon);
+    if (!json)
+        printf("muon's Newton-Schulz (5 steps, %.0f MFLOP per update): %.1f GFLOP/s over the whole "
+               "update; its products alone through the sgemm: %.1f GFLOP/s (%.0f%% of that "
+               "ceiling)\n", flops / 1e6, flops / muon_s / 1e9, flops / ceiling_s / 1e9,
+               100 * ceiling_s / muon_s);
+}
+
 /* ------------------------------------------------------------------------
  * bench mlp
  * ---------------------------------------------------------------------- */
 
 typedef struct mlp_result {
     double samples_per_s[16];      /* per repeat */
+    double per_cpu_s[16];          /* per repeat: samples per CPU second of the process */
     double peak;                   /* FLOP/s: FMA peak of one core x threads */
     double sgemm;                  /* FLOP/s of the step's products alone */
     gd_step_timing split;          /* summed over repeats */
@@ -256,14 +369,25 @@ done:
     return m;
 }
 
-/* One short sample of each ceiling, after every epoch: a ceiling is the
- * best the machine does, and on a shared machine a neighbour only ever
- * lowers a sample, so each is the maximum of its samples, taken between
- * the epochs it is compared with. */
+/* Seconds of CPU time all threads of this process have run. */
+static double process_cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A sample of each ceiling, after every epoch: a ceiling is the best the
+ * machine does, and on a shared machine a neighbour only ever lowers a
+ * sample, so each is the maximum of its samples, taken between the epochs
+ * it is compared with (the peak's also before the row: PEAK_SAMPLES after
+ * a warm-up, see bench_fma.c for why samples this long). */
+enum { PEAK_SAMPLES = 5 };
+
 static void sample_ceilings(mlp_result *r, int batch)
 {
     const char *unit;
-    r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak(0.03, &unit));
+    r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_sample(GD_PEAK_SAMPLE_SECONDS, &unit));
     r->sgemm = fmax(r->sgemm, gd_bench_step_flops() * batch / gd_bench_sgemm_seconds(batch, 0.05));
 }
 
@@ -275,6 +399,8 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
     gd_spec *opt = loss ? gd_spec_by_name(reg, GD_KIND_OPTIMIZER, optim, err) : NULL;
     gd_status st = opt ? GD_OK : GD_ENOTFOUND;
     memset(r, 0, sizeof *r);
+    if (st == GD_OK)
+        r->peak = gd_get_threads() * gd_bench_fma_peak(GD_PEAK_WARMUP_SECONDS, PEAK_SAMPLES);
     for (int rep = 0; st == GD_OK && rep < repeats; rep++) {
         gd_model *m = gd_bench_make_mlp(reg, (uint64_t)rep + 1, err);
         if (!m) {
@@ -291,23 +417,28 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
             break;
         }
         gd_trainer_enable_timing(tr, rep == 0);
-        double rates[64];
+        double rates[64], cpu_rates[64];
         int nrates = 0;
         for (int e = 0; e < epochs && st == GD_OK; e++) {
             long a0 = gd_bench_allocations();
-            double t0 = gd_clock_now();
+            double t0 = gd_clock_now(), c0 = process_cpu_now();
             st = gd_trainer_epoch(tr, NULL, err);
-            double dt = gd_clock_now() - t0;
-            if (e >= 1 && nrates < 64)
+            double dt = gd_clock_now() - t0, dc = process_cpu_now() - c0;
+            if (e >= 1 && nrates < 64) {
+                cpu_rates[nrates] = (double)gd_dataset_size(train) / dc;
                 rates[nrates++] = (double)gd_dataset_size(train) / dt;
+            }
             if (e == epochs - 1)
                 r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
                                      (double)gd_trainer_steps_per_epoch(tr);
             sample_ceilings(r, (int)batch);
         }
-        if (nrates == 0)
+        if (nrates == 0) {
+            cpu_rates[nrates] = NAN;
             rates[nrates++] = NAN;
+        }
         r->samples_per_s[rep] = median(rates, nrates);
+        r->per_cpu_s[rep] = median(cpu_rates, nrates);
         if (rep == 0)
             r->split = *gd_trainer_timing(tr);
         gd_trainer_free(tr);
@@ -388,8 +519,7 @@ static int parse_mlp(const gd_registry *reg, int argc, char **argv, mlp_args *o)
 static void print_header(const mlp_args *o, const gd_dataset *train)
 {
     char cpu[128];
-    const char *unit;
-    gd_bench_fma_peak(0.001, &unit);
+    const char *unit = gd_bench_fma_unit();
     if (o->json) {
         printf("{\"cpu\": \"%s\", \"vector_unit\": \"%s\", \"flops_per_sample\": %.0f, "
                "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"monitor\": %ld, "
@@ -406,13 +536,19 @@ static void print_header(const mlp_args *o, const gd_dataset *train)
         printf("%s: %s\n", o->blas[i], gd_blas_library());
     }
     printf("median of epochs 2..%d per repeat; median [min-max] over %d repeats\n"
-           "peak = FMA peak of one core x threads, sgemm = the step's 8 sgemm calls alone; "
-           "each the best of short samples taken after every epoch of the row\n"
+           "peak = FMA peak of one core x threads: %s, %d before the row and one after "
+           "every epoch (gradus bench peak runs the loop alone)\n"
+           "sgemm = the step's 8 sgemm calls alone, the best of 0.05 s samples after every "
+           "epoch, per CPU second\n"
            "monitor: %s; without monitoring or clipping each layer is updated right after "
            "its backward, so the update share is inside bwd\n\n"
-           "%-8s %-3s %-5s %5s %9s %17s %6s %6s %5s %6s %5s  %-29s %6s %6s\n",
-           o->epochs, o->repeats, o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
-           "samples/s", "[min-max]", "GFLOPs", "peak", "%", "sgemm", "%",
+           "%% = the step's FLOPs per wall-clock second against the peak; %%cpu and sgemm %% = "
+           "per CPU second of the process (times the threads), so that time slices other "
+           "processes take are left out\n\n"
+           "%-8s %-3s %-9s %5s %9s %17s %6s %6s %5s %5s %6s %5s  %-29s %6s %6s\n",
+           o->epochs, o->repeats, gd_bench_fma_method(), PEAK_SAMPLES,
+           o->monitor ? "on" : "off", "blas", "thr", "optim", "batch",
+           "samples/s", "[min-max]", "GFLOPs", "peak", "%", "%cpu", "sgemm", "%",
            "split % gather/fwd/loss/bwd/upd", "allocs", "rss MiB");
 }
 
@@ -426,6 +562,9 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
         hi = fmax(hi, v[k]);
     }
     double med = median(v, o->repeats), flops = med * gd_bench_step_flops();
+    double vc[16];
+    memcpy(vc, r->per_cpu_s, sizeof vc);
+    double cpu_flops = median(vc, o->repeats) * gd_bench_step_flops();
     const gd_step_timing *s = &r->split;
     double tot = s->gather + s->forward + s->loss + s->backward + s->update + s->monitor;
     if (tot <= 0)
@@ -433,12 +572,14 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
     if (o->json) {
         printf("%s\n  {\"blas\": \"%s\", \"threads\": %ld, \"optim\": \"%s\", \"batch\": %ld, "
                "\"samples_per_s\": %.0f, \"min\": %.0f, \"max\": %.0f, \"gflops\": %.2f, "
-               "\"peak_gflops\": %.2f, \"peak_ratio\": %.4f, \"sgemm_gflops\": %.2f, "
+               "\"peak_gflops\": %.2f, \"peak_ratio\": %.4f, \"cpu_peak_ratio\": %.4f, "
+               "\"sgemm_gflops\": %.2f, "
                "\"sgemm_ratio\": %.4f, \"split\": {\"gather\": %.4f, \"forward\": %.4f, "
                "\"loss\": %.4f, \"backward\": %.4f, \"update\": %.4f, \"monitor\": %.5f}, "
                "\"allocs_per_step\": %.3f, \"peak_rss_mib\": %.1f}",
                first ? "" : ",", blas, threads, optim, batch, med, lo, hi, flops / 1e9,
-               r->peak / 1e9, flops / r->peak, r->sgemm / 1e9, flops / r->sgemm,
+               r->peak / 1e9, flops / r->peak, cpu_flops * threads / r->peak, r->sgemm / 1e9,
+               cpu_flops * threads / r->sgemm,
                s->gather / tot, s->forward / tot, s->loss / tot, s->backward / tot,
                s->update / tot, s->monitor / tot, r->allocs_per_step, r->rss_kib / 1024.0);
         return;
@@ -448,9 +589,10 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
     snprintf(split, sizeof split, "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f", 100 * s->gather / tot,
              100 * s->forward / tot, 100 * s->loss / tot, 100 * s->backward / tot,
              100 * s->update / tot);
-    printf("%-8s %-3ld %-5s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %6.1f %4.1f%%  %-29s %6.2f "
-           "%6.1f", blas, threads, optim, batch, med / 1e3, range, flops / 1e9, r->peak / 1e9,
-           100 * flops / r->peak, r->sgemm / 1e9, 100 * flops / r->sgemm, split,
+    printf("%-8s %-3ld %-9s %5ld %8.1fk %17s %6.1f %6.1f %4.1f%% %4.1f%% %6.1f %4.1f%%  %-29s "
+           "%6.2f %6.1f", blas, threads, optim, batch, med / 1e3, range, flops / 1e9,
+           r->peak / 1e9, 100 * flops / r->peak, 100 * cpu_flops * threads / r->peak,
+           r->sgemm / 1e9, 100 * cpu_flops * threads / r->sgemm, split,
            r->allocs_per_step, r->rss_kib / 1024.0);
     if (o->monitor)
         printf("   monitor %.2f%% of step time", 100 * s->monitor / tot);
@@ -540,26 +682,35 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
 
 static void usage_optim(FILE *f)
 {
-    fprintf(f, "usage: gradus bench optim [-l PLUGIN.so]... [--json] [NAME...]\n"
-               "  time one update of each optimizer (or of each NAME), in ns per parameter, at\n"
-               "  235,146 parameters (the MLP 784-256-128-10) and at 9.9M (42 such MLPs), on\n"
-               "  one thread; beside it, a copy loop over the same arrays. Elementwise\n"
-               "  optimizers step one span; tensor-aware ones the MLP's tensors (a two-pass\n"
-               "  one reuses the gradient: its own cost, not the second gradient's).\n"
+    fprintf(f, "usage: gradus bench optim [-l PLUGIN.so]... [--json] [--threads N] [NAME...]\n"
+               "  time one update of each optimizer (or of each NAME). Elementwise ones: ns per\n"
+               "  parameter at 235,146 parameters (the MLP 784-256-128-10) and at 10M, on one\n"
+               "  thread, beside a copy loop over the same arrays. Tensor-aware ones, in a\n"
+               "  table of their own: microseconds per update of the MLP's 6 tensors and the\n"
+               "  ratio to adam's (a two-pass one reuses the gradient: its own cost, not the\n"
+               "  second gradient's); muon's Newton-Schulz against its products alone.\n"
                "  -l PLUGIN.so   load a plugin first (also: gradus -l PLUGIN.so bench optim)\n"
+               "  --threads N    step the tensor-aware ones on N threads (default 1)\n"
                "  --json         one JSON object per optimizer\n");
 }
 
 static int bench_optim(const gd_registry *reg, int argc, char **argv)
 {
     bool json = false;
-    int nnames = 0;
+    int nnames = 0, threads = 1;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage_optim(stdout);
             return 0;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = true;
+        } else if (strcmp(argv[i], "--threads") == 0) {
+            if (i + 1 >= argc || !gd_threads_parse(argv[i + 1], &threads) || threads < 1) {
+                fprintf(stderr, "gradus: bench optim: --threads needs a count >= 1\n");
+                usage_optim(stderr);
+                return 2;
+            }
+            i++;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "gradus: bench optim: unknown option '%s'\n", argv[i]);
             usage_optim(stderr);
@@ -573,27 +724,29 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
             argv[nnames++] = argv[i];
         }
     }
-    static const int64_t sizes[] = { MLP_PARAMS, 42 * (int64_t)MLP_PARAMS };
+    gd_set_threads(1);
+    static const int64_t sizes[] = { 235146, 10000000 };
     if (json)
         printf("[");
     else
         printf("gradus bench optim: ns per parameter per update (1 thread, the optimizer "
-               "loops do not use BLAS; tensor-aware ones step the MLP's tensors)\n%-12s %6s %12s %12s %14s\n", "optimizer", "slots",
-               "235,146", "9.9M", "copy 235k/9.9M");
-    int first = 1;
+               "loops do not use BLAS)\n%-12s %6s %12s %12s %14s\n", "optimizer", "slots",
+               "235,146", "10M", "copy 235k/10M");
+    bool first = true;
     for (int i = 0; i < gd_registry_count(reg); i++) {
         const gd_entry *e = gd_registry_at(reg, i);
         if (e->component->kind != GD_KIND_OPTIMIZER)
             continue;
-        int wanted = !nnames;
-        for (int j = 0; j < nnames && !wanted; j++)
-            wanted = strcmp(argv[j], e->component->name) == 0;
-        if (!wanted)
+        if (!wanted(e->component->name, argv, nnames))
             continue;
         gd_error err;
         gd_spec *s = gd_spec_by_name(reg, GD_KIND_OPTIMIZER, e->component->name, &err);
         if (!s) {
             fprintf(stderr, "gradus: bench optim: %s\n", err.msg);
+            continue;
+        }
+        if (gd_optimizer_is_tensor(s)) {   /* the table after this one */
+            gd_spec_free(s);
             continue;
         }
         double ns[2], copy[2];
@@ -606,13 +759,15 @@ static int bench_optim(const gd_registry *reg, int argc, char **argv)
             printf("%s\n  {\"optimizer\": \"%s\", \"slots\": %d, \"ns_per_param\": [%.4f, %.4f], "
                    "\"copy_ns_per_param\": [%.4f, %.4f]}", first ? "" : ",", e->component->name,
                    nslots, ns[0], ns[1], copy[0], copy[1]);
-            first = 0;
+            first = false;
         } else {
             printf("%-12s %6d %12.3f %12.3f %7.3f/%-6.3f\n", e->component->name, nslots, ns[0],
                    ns[1], copy[0], copy[1]);
         }
         gd_spec_free(s);
     }
+    gd_set_threads(threads);
+    bench_tensor_optimizers(reg, json, &first, argv, nnames);
     if (json)
         printf("\n]\n");
     return 0;
@@ -656,7 +811,9 @@ int gd_cli_bench(gd_registry *reg, int argc, char **argv)
         return gd_bench_gemm(argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "probes") == 0)
         return gd_bench_probes(reg, argc - 1, argv + 1);
-    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim', 'gemm' or 'probes'\n");
+    if (argc >= 1 && strcmp(argv[0], "peak") == 0)
+        return gd_bench_peak(argc - 1, argv + 1);
+    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim', 'gemm', 'probes' or 'peak'\n");
     usage_mlp(stderr);
     return 2;
 }

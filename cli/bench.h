@@ -16,13 +16,27 @@ int gd_cli_bench(gd_registry *reg, int argc, char **argv);
  * compiled out (sanitizer builds, whose runtime owns malloc). */
 long gd_bench_allocations(void);
 
-/* FLOP/s of a register-only FMA loop on the widest vector unit, run for
- * ~min_seconds on the calling thread; *unit names the unit. 0 without FMA. */
-double gd_bench_fma_peak(double min_seconds, const char **unit);
+/* The FMA peak (cli/bench_fma.c): a register-only loop of independent FMA
+ * chains on the widest vector unit, on the calling thread. A sample is
+ * GD_PEAK_SAMPLE_SECONDS long; the peak is the best sample after a warm-up
+ * that brings the core to the clock it holds under load. */
+#define GD_PEAK_SAMPLE_SECONDS 0.2
+#define GD_PEAK_WARMUP_SECONDS 0.5
+/* FLOP/s of one sample of ~seconds; *unit names the vector unit. 0 without FMA. */
+double gd_bench_fma_sample(double seconds, const char **unit);
+/* The best of `samples` samples after warmup seconds of the loop. */
+double gd_bench_fma_peak(double warmup, int samples);
+/* "zmm (AVX-512F)", "ymm (AVX2 + FMA)" or "none (no FMA unit)". */
+const char *gd_bench_fma_unit(void);
+/* How gd_bench_fma_peak measures, in words, for the benchmarks' headers. */
+const char *gd_bench_fma_method(void);
+/* `gradus bench peak [...]`: the same loop alone, every sample printed. */
+int gd_bench_peak(int argc, char **argv);
 /* FLOPs of one sample through the MLP 784-256-128-10 step's products. */
 double gd_bench_step_flops(void);
 /* Seconds per pass of that step's 8 sgemm calls at `batch`, through the
- * host's sgemm (backend and threads as set). */
+ * host's sgemm (backend and threads as set), by the process's CPU time
+ * over the threads. */
 double gd_bench_sgemm_seconds(int batch, double min_seconds);
 /* The benchmark's MLP 784-256-128-10 (ReLU fused into the dense layers). */
 struct gd_model;

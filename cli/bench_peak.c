@@ -1,79 +1,23 @@
 /*
- * cli/bench_peak.c: the ceilings the MLP step is measured against, and
- * `gradus bench gemm`.
- *
- * FMA peak: a register-only loop of independent fused multiply-adds on the
- * widest vector unit the CPU has (zmm with AVX-512F, else ymm with FMA),
- * 16 chains so that two FMA pipes with a latency of 4 are kept full. No
- * memory traffic: the result is what one core can compute at all, at the
- * clock it runs at right now (hence measured in the same process as the
- * step, just before it).
+ * cli/bench_peak.c: the sgemm ceiling the MLP step is measured against, and
+ * `gradus bench gemm` (the FMA peak: bench_fma.c).
  *
  * sgemm ceiling: the step's products alone (forward, weight gradients,
  * input gradients except the first layer's) at their exact shapes, through
- * the host's sgemm, so with the same backend and threading as the step.
+ * the host's sgemm, so with the same backend and threading as the step;
+ * timed by the CPU time of the process over the threads (at most the wall
+ * time), as the FMA peak is, so that neighbours' time slices do not count.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <immintrin.h>
-
 #include "bench.h"
 #include "blas.h"
 #include "clock.h"
 #include "model.h"
-
-enum { CHAINS = 16, ROUNDS = 1 << 14 };
-
-/* Runs the loop for ~min_seconds; returns FLOP/s (2 per lane per FMA). */
-#define FMA_LOOP(vec, set1, fmadd, add, lanes)                                          \
-    vec acc[CHAINS], x = set1(0.999999f), y = set1(1e-6f);                              \
-    for (int c = 0; c < CHAINS; c++)                                                    \
-        acc[c] = set1((float)c);                                                        \
-    long n = 0;                                                                         \
-    double t0 = gd_clock_now(), t;                                                               \
-    do {                                                                                \
-        for (int r = 0; r < ROUNDS; r++)                                                \
-            for (int c = 0; c < CHAINS; c++)                                            \
-                acc[c] = fmadd(acc[c], x, y);                                           \
-        n += ROUNDS;                                                                    \
-    } while ((t = gd_clock_now() - t0) < min_seconds);                                           \
-    vec s = acc[0];                                                                     \
-    for (int c = 1; c < CHAINS; c++)                                                    \
-        s = add(s, acc[c]);                                                             \
-    float out[lanes];                                                                   \
-    memcpy(out, &s, sizeof out);                                                        \
-    sink = out[0];                                                                      \
-    return 2.0 * lanes * CHAINS * (double)n / t;
-
-static volatile float sink; /* keeps the loops' results alive */
-
-__attribute__((target("avx512f"))) static double peak_zmm(double min_seconds)
-{
-    FMA_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, 16)
-}
-
-__attribute__((target("avx2,fma"))) static double peak_ymm(double min_seconds)
-{
-    FMA_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, 8)
-}
-
-double gd_bench_fma_peak(double min_seconds, const char **unit)
-{
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        *unit = "zmm (AVX-512F)";
-        return peak_zmm(min_seconds);
-    }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        *unit = "ymm (AVX2 + FMA)";
-        return peak_ymm(min_seconds);
-    }
-    *unit = "none (no FMA unit)";
-    return 0;
-}
 
 static const int widths[] = { 784, 256, 128, 10 };
 enum { LAYERS = 3 };
@@ -141,13 +85,19 @@ double gd_bench_sgemm_seconds(int batch, double min_seconds)
     const gd_host *h = gd_core_host();
     step_products(h, &b, batch); /* page in, let the backend set up */
     int reps = 0;
-    double t0 = gd_clock_now(), t;
+    struct timespec c;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    double t0 = gd_clock_now(), c0 = (double)c.tv_sec + 1e-9 * (double)c.tv_nsec, t;
     do {
         step_products(h, &b, batch);
         reps++;
     } while ((t = gd_clock_now() - t0) < min_seconds);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+    double cpu = (double)c.tv_sec + 1e-9 * (double)c.tv_nsec - c0;
     bufs_free(&b);
-    return t / reps;
+    /* per CPU second of the threads that worked (as the FMA peak), so that
+     * a neighbour's time slices do not count as time the products took */
+    return (cpu > 0 ? fmin(t, cpu / gd_get_threads()) : t) / reps;
 }
 
 /* gradus bench gemm [--threads N]: GFLOP/s of the step's products on every
@@ -184,11 +134,10 @@ int gd_bench_gemm(int argc, char **argv)
     for (int k = 0; k < 2; k++)
         if (gd_blas_available(backends[k]) && gd_blas_select(backends[k], &err) == GD_OK)
             printf("  %s: %s\n", backends[k], gd_blas_library());
-    const char *unit;
-    double peak = gd_bench_fma_peak(0.3, &unit);
+    double peak = gd_bench_fma_peak(GD_PEAK_WARMUP_SECONDS, 5);
     printf("%-44s %8.1f   (x%d threads: %.1f)\n", "FMA peak of one core", peak / 1e9, threads,
            threads * peak / 1e9);
-    printf("  widest vector unit: %s\n", unit);
+    printf("  %s (gradus bench peak runs it alone)\n", gd_bench_fma_method());
     gd_blas_select(initial, &err);
     return 0;
 }

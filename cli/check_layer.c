@@ -98,7 +98,8 @@ static gd_tensor batched(float *data, const gd_shape *s, int64_t batch)
 static gd_layer_ctx layer_ctx(inst *L, int training, gd_rng *rng)
 {
     *rng = ck_rng(11);   /* the same stream at every forward */
-    return (gd_layer_ctx){ sizeof(gd_layer_ctx), gd_core_host(), training, rng, L->scratch };
+    return (gd_layer_ctx){ .size = sizeof(gd_layer_ctx), .host = gd_core_host(),
+                           .training = training, .rng = rng, .scratch = L->scratch };
 }
 
 static int forward(inst *L, int training, float *x, float *y, int64_t batch, gd_error *err)

@@ -10,10 +10,9 @@
  *
  * oneDNN allocates its packing workspace on most dnnl_sgemm calls (one
  * posix_memalign and one free, ~650 KB at the step's shapes, from its gemm
- * driver; calls it runs without packing allocate nothing); there is no API
- * to hand it a buffer. Those are the only allocations a step makes on this
- * backend (tests/test_noalloc.c tells them apart with gd_blas_in_call);
- * OpenBLAS makes none.
+ * driver); there is no API to hand it a buffer, so dnnl_workspace.c serves
+ * those requests from a buffer kept per thread, and a step allocates
+ * nothing on either backend (tests/test_noalloc.c).
  */
 #include "blas.h"
 
@@ -145,10 +144,12 @@ void gd_blas_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, c
     atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
 #ifdef GD_HAVE_ONEDNN
     if (current() == ONEDNN) {
+        gd_dnnl_workspace_install();
         omp_set_num_threads(library_threads);
         in_call = true;
         dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb,
                    beta, c, ldc);
+        gd_dnnl_workspace_end_call();
         in_call = false;
         return;
     }

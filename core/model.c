@@ -383,7 +383,8 @@ static gd_layer_ctx layer_ctx(gd_model *m, gd_model_layer *l, int i, bool traini
 {
     if (m->probe_mode)   /* batch statistics on, dropout off */
         training = l->nbuffers > 0;
-    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, &l->rng, m->scratch[i] };
+    gd_layer_ctx ctx = { .size = sizeof ctx, .host = gd_core_host(), .training = training,
+                         .rng = &l->rng, .scratch = m->scratch[i] };
     return ctx;
 }
 
@@ -404,6 +405,19 @@ void gd_model_layer_backward(const gd_model_layer *l, const gd_layer_ctx *ctx,
  * Forward and backward through the tree
  * ------------------------------------------------------------------------- */
 
+/* What a streaming layer's grad_ready reaches the caller's slice through. */
+typedef struct slice_route {
+    gd_grad_slice_fn slice;
+    void *ctx;
+    int layer;
+} slice_route;
+
+static void route_slice(const gd_layer_ctx *ctx, int param, int64_t first, int64_t count)
+{
+    const slice_route *r = ctx->core;
+    r->slice(r->ctx, r->layer, param, first, count);
+}
+
 typedef struct pass {
     gd_model *m;
     int64_t batch;
@@ -412,6 +426,7 @@ typedef struct pass {
     /* backward */
     bool zero_first;
     gd_layer_done_fn done;
+    gd_grad_slice_fn slice;    /* streamed gradients (gd_model_backward_each) */
     void *done_ctx;
 } pass;
 
@@ -496,8 +511,13 @@ static void backward_node(pass *p, int i, const float *dy, float *dx)
         gd_tensor gy = batch_tensor((float *)dy, p->batch, &l->out);
         gd_tensor gx = batch_tensor(dx, p->batch, &l->in);
         gd_layer_ctx ctx = layer_ctx(m, l, nd->leaf, true);
-        if (p->zero_first && l->param_count)
+        slice_route route = { p->slice, p->done_ctx, nd->leaf };
+        if (p->slice && p->zero_first && l->info.streams_grads && l->param_count) {
+            ctx.grad_ready = route_slice;   /* the layer writes, not adds: no zeroing */
+            ctx.core = &route;
+        } else if (p->zero_first && l->param_count) {
             memset(m->grads + l->param_offset, 0, (size_t)l->param_count * sizeof(float));
+        }
         gd_model_layer_backward(l, &ctx, &x, &y, &gy, dx ? &gx : NULL);
         if (p->done)
             p->done(p->done_ctx, nd->leaf);
@@ -526,26 +546,26 @@ static void backward_node(pass *p, int i, const float *dy, float *dx)
 }
 
 static void backward_from(gd_model *m, const float *dout, float *dx, bool zero_first,
-                          gd_layer_done_fn done, void *done_ctx)
+                          gd_layer_done_fn done, gd_grad_slice_fn slice, void *done_ctx)
 {
-    pass p = { m, m->last_batch, true, NULL, zero_first, done, done_ctx };
+    pass p = { m, m->last_batch, true, NULL, zero_first, done, slice, done_ctx };
     backward_node(&p, 0, dout, dx);
 }
 
 void gd_model_backward(gd_model *m, const float *dout)
 {
-    backward_from(m, dout, NULL, false, NULL, NULL);
+    backward_from(m, dout, NULL, false, NULL, NULL, NULL);
 }
 
 void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
-                            gd_layer_done_fn done, void *done_ctx)
+                            gd_layer_done_fn done, gd_grad_slice_fn slice, void *done_ctx)
 {
-    backward_from(m, dout, NULL, zero_first, done, done_ctx);
+    backward_from(m, dout, NULL, zero_first, done, slice, done_ctx);
 }
 
 void gd_model_backward_input(gd_model *m, const float *dout, float *dx)
 {
-    backward_from(m, dout, dx, false, NULL, NULL);
+    backward_from(m, dout, dx, false, NULL, NULL, NULL);
 }
 
 void gd_model_set_probe_mode(gd_model *m, bool on)

@@ -156,8 +156,14 @@ void gd_model_backward(gd_model *m, const float *dout);
  * zero_first, and calling done(ctx, i) once layer i's gradients are
  * complete (the trainer updates that layer there, while they are in cache). */
 typedef void (*gd_layer_done_fn)(void *ctx, int layer);
+/* With `slice` set, a layer that streams its gradients (gd_layer_info.
+ * streams_grads; its gradients then are not zeroed first) hands each
+ * finished slice of parameter `param` to slice(ctx, layer, param, first,
+ * count) during its backward (gd_layer_ctx.grad_ready); done still follows. */
+typedef void (*gd_grad_slice_fn)(void *ctx, int layer, int param, int64_t first,
+                                 int64_t count);
 void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
-                            gd_layer_done_fn done, void *ctx);
+                            gd_layer_done_fn done, gd_grad_slice_fn slice, void *ctx);
 /* gd_model_backward, also writing dL/dx into dx ([batch x input numel]):
  * the Lua primitives' backward, which returns the input gradient. */
 void gd_model_backward_input(gd_model *m, const float *dout, float *dx);

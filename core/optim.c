@@ -11,8 +11,17 @@
  * model without biases), so every t equals the number of outer updates
  * since the start: what the reference values and a resumed run need.
  *
- * Sizes are fixed in gd_optim_new (slots, scratch); a step allocates
- * nothing.
+ * Tensors are stepped in parallel on the core's pool: each tensor whole on
+ * one thread (its reductions in the plugin's own fixed order, its products
+ * single-threaded: a pool job runs nested sgemm calls inline), the tensors
+ * dealt to the threads largest first, each to the least loaded. Which
+ * thread steps a tensor never changes what it computes, so the numbers are
+ * the same at any thread count. Two-pass optimizers (step_all) step on the
+ * calling thread.
+ *
+ * Sizes are fixed in gd_optim_new (slots, scratch per thread, the deal); a
+ * step allocates nothing unless the pool's size changed since the last
+ * (then the scratch and the deal are redone once).
  */
 #include "optim.h"
 
@@ -24,6 +33,7 @@
 #include <string.h>
 
 #include "model_layer.h"
+#include "pool.h"
 #include "train.h"
 
 typedef struct node {
@@ -42,9 +52,13 @@ struct gd_optim {
     int n, nnodes;
     gd_optim_tensor *master;    /* the caller's tensors; g set per step */
     node *nodes;                /* nodes[0] is the outermost */
-    float *floats, *scratch;
+    float *floats, *scratch;    /* scratch: nscratch floats per thread */
     double *dbls;
     int64_t nf, nd, nscratch;
+    int *by_size;               /* [n]: tensor indices, largest first */
+    int *owner;                 /* [n]: the thread that steps tensor i */
+    double *loads;              /* [threads]: numbers dealt to each thread */
+    int threads;                /* pool size the scratch and the deal are for */
     double lr0, lr, factor;     /* base lr, this update's, and lr / lr0 */
     gd_optim_regrad_fn regrad;
     void *regrad_ctx;
@@ -287,6 +301,41 @@ static void bind_arenas(gd_optim *o)
     }
 }
 
+/* Scratch for `threads` threads and the deal of tensors to them: largest
+ * first, each to the thread with the fewest numbers so far (the lowest
+ * index on a tie), so the deal is a pure function of the sizes and the
+ * thread count. False when out of memory (the old state is kept). */
+static bool deal(gd_optim *o, int threads)
+{
+    float *scratch = calloc((size_t)(o->nscratch * threads) + 1, sizeof(float));
+    double *loads = calloc((size_t)threads, sizeof(double));
+    if (!scratch || !loads) {
+        free(scratch);
+        free(loads);
+        return false;
+    }
+    free(o->scratch);
+    free(o->loads);
+    o->scratch = scratch;
+    o->loads = loads;
+    o->threads = threads;
+    for (int i = 0; i < o->n; i++) {    /* insertion sort, stable: n is small */
+        int j = i;
+        for (; j > 0 && o->master[o->by_size[j - 1]].numel < o->master[i].numel; j--)
+            o->by_size[j] = o->by_size[j - 1];
+        o->by_size[j] = i;
+    }
+    for (int k = 0; k < o->n; k++) {
+        int i = o->by_size[k], best = 0;
+        for (int t = 1; t < threads; t++)
+            if (loads[t] < loads[best])
+                best = t;
+        o->owner[i] = best;
+        loads[best] += (double)o->master[i].numel;
+    }
+    return true;
+}
+
 gd_optim *gd_optim_new(const gd_spec *opt, const gd_optim_tensor *tensors, int n,
                        gd_error *err)
 {
@@ -335,8 +384,9 @@ gd_optim *gd_optim_new(const gd_spec *opt, const gd_optim_tensor *tensors, int n
     }
     o->floats = calloc((size_t)o->nf + 1, sizeof(float));
     o->dbls = calloc((size_t)o->nd + 1, sizeof(double));
-    o->scratch = calloc((size_t)o->nscratch + 1, sizeof(float));
-    if (!o->floats || !o->dbls || !o->scratch) {
+    o->by_size = calloc((size_t)n + 1, sizeof *o->by_size);
+    o->owner = calloc((size_t)n + 1, sizeof *o->owner);
+    if (!o->floats || !o->dbls || !o->by_size || !o->owner || !deal(o, gd_pool_size())) {
         gd_fail(err, GD_ENOMEM, "%s: out of memory for %lld floats of optimizer state",
                 opt->component->name, (long long)o->nf);
         gd_optim_free(o);
@@ -362,6 +412,9 @@ void gd_optim_free(gd_optim *o)
     free(o->floats);
     free(o->dbls);
     free(o->scratch);
+    free(o->by_size);
+    free(o->owner);
+    free(o->loads);
     free(o);
 }
 
@@ -386,8 +439,9 @@ void gd_optim_reset(gd_optim *o)
 static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tensor *t);
 static gd_status regrad(const gd_optim_ctx *ctx, gd_error *err);
 
-/* The context of node nd for one tensor's options (spec), or the node's. */
-static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec)
+/* The context of node nd for one tensor's options (spec), or the node's,
+ * with the stepping thread's scratch. */
+static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec, float *scratch)
 {
     gd_optim *o = nd->o;
     double lr = own_lr(spec);
@@ -397,17 +451,17 @@ static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec)
         .lr = isnan(lr) ? o->lr : lr * o->factor,
         .t = (int64_t)nd->dbl[0],
         .scalars = nd->dbl + 1,
-        .scratch = o->scratch,
+        .scratch = scratch,
         .inner_step = inner_step,
         .regrad = regrad,
         .core = nd,
     };
 }
 
-static void step_tensor(node *nd, gd_optim_tensor *v)
+static void step_tensor(node *nd, gd_optim_tensor *v, float *scratch)
 {
     const gd_spec *spec = nd->tspec[v->index];
-    gd_optim_ctx ctx = make_ctx(nd, spec);
+    gd_optim_ctx ctx = make_ctx(nd, spec, scratch);
     if (nd->tensor) {
         nd->vt->step_tensor(spec->options, &ctx, v);
         return;
@@ -429,7 +483,7 @@ static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tenso
     gd_optim_tensor *v = &in->view[t->index];
     v->x = t->x;
     v->g = t->g;
-    step_tensor(in, v);
+    step_tensor(in, v, ctx->scratch);
 }
 
 static void refresh(gd_optim *o, node *nd)
@@ -452,29 +506,60 @@ static gd_status regrad(const gd_optim_ctx *ctx, gd_error *err)
     return st;
 }
 
+/* Part `part` of a step: the tensors dealt to that thread, in index order. */
+static void step_part(void *arg, int part, int nparts)
+{
+    gd_optim *o = arg;
+    node *root = &o->nodes[0];
+    float *scratch = o->scratch + (int64_t)part * o->nscratch;
+    (void)nparts;   /* == o->threads: the pool's size, checked before the job */
+    for (int i = 0; i < o->n; i++)
+        if (o->owner[i] == part)
+            step_tensor(root, &root->view[i], scratch);
+}
+
 void gd_optim_set_grad(gd_optim *o, int i, const float *g)
 {
     if (i >= 0 && i < o->n)
         o->master[i].g = g;
 }
 
-gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, void *ctx,
-                        gd_error *err)
+void gd_optim_begin(gd_optim *o, double lr)
 {
     o->lr = lr;
     o->factor = o->lr0 != 0 ? lr / o->lr0 : 1.0;
-    o->regrad = regrad_fn;
-    o->regrad_ctx = ctx;
     for (int j = 0; j < o->nnodes; j++)
         o->nodes[j].dbl[0] += 1;
+    refresh(o, &o->nodes[0]);
+}
+
+void gd_optim_step_range(gd_optim *o, int first, int count)
+{
     node *root = &o->nodes[0];
-    refresh(o, root);
+    for (int i = first; i < first + count && i < o->n; i++) {
+        root->view[i].g = o->master[i].g;
+        step_tensor(root, &root->view[i], o->scratch);
+    }
+}
+
+gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, void *ctx,
+                        gd_error *err)
+{
+    o->regrad = regrad_fn;
+    o->regrad_ctx = ctx;
+    gd_optim_begin(o, lr);
+    node *root = &o->nodes[0];
     if (has_step_all(root->vt)) {
-        gd_optim_ctx c = make_ctx(root, root->spec);
+        gd_optim_ctx c = make_ctx(root, root->spec, o->scratch);
         return root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
     }
-    for (int i = 0; i < o->n; i++)
-        step_tensor(root, &root->view[i]);
+    /* out of memory for a new deal: one thread, with the scratch there is */
+    bool pooled = gd_pool_size() > 1 && !gd_pool_in_job() &&
+                  (gd_pool_size() == o->threads || deal(o, gd_pool_size()));
+    if (pooled)
+        gd_pool_run(step_part, o);
+    else
+        gd_optim_step_range(o, 0, o->n);
     return GD_OK;
 }
 

@@ -56,6 +56,12 @@ void gd_optim_set_grad(gd_optim *o, int i, const float *g);
  * optimizer is not two-pass. */
 gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad, void *ctx,
                         gd_error *err);
+/* The same update in parts, for a caller that steps each layer's tensors
+ * as soon as their gradients are complete: begin once per update, then
+ * every tensor exactly once, on the calling thread. Not for two-pass
+ * optimizers (gd_optimizer_is_two_pass). */
+void gd_optim_begin(gd_optim *o, double lr);
+void gd_optim_step_range(gd_optim *o, int first, int count);
 /* Back to the start: t = 0, slots zeroed or copied from the current values. */
 void gd_optim_reset(gd_optim *o);
 int64_t gd_optim_steps(const gd_optim *o);

@@ -63,6 +63,10 @@ typedef struct pool {
 
 static pool P = { .n = 1, .lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER };
 
+/* Set while this thread runs a part of a job: a job that asks for the pool
+ * again (a tensor's optimizer step calling the host's sgemm) runs inline. */
+static _Thread_local bool in_job;
+
 static void *worker(void *p)
 {
     int id = (int)(intptr_t)p;
@@ -86,7 +90,9 @@ static void *worker(void *p)
         if (atomic_load(&P.stop))
             return NULL;
         seen = g;
+        in_job = true;
         P.fn(P.arg, id, P.n);
+        in_job = false;
         atomic_fetch_add_explicit(&P.done, 1, memory_order_release);
     }
 }
@@ -136,9 +142,14 @@ int gd_pool_size(void)
     return P.n;
 }
 
+bool gd_pool_in_job(void)
+{
+    return in_job;
+}
+
 void gd_pool_run(gd_pool_fn fn, void *arg)
 {
-    if (P.n <= 1) {
+    if (P.n <= 1 || in_job) {
         fn(arg, 0, 1);
         return;
     }
@@ -149,7 +160,9 @@ void gd_pool_run(gd_pool_fn fn, void *arg)
     atomic_fetch_add_explicit(&P.generation, 1, memory_order_release);
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.lock);
+    in_job = true;
     fn(arg, 0, P.n);
+    in_job = false;
     for (int round = 0; atomic_load_explicit(&P.done, memory_order_acquire) < P.n - 1; round++)
         relax(round);
 }

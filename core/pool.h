@@ -4,6 +4,7 @@
 #ifndef GRADUS_CORE_POOL_H
 #define GRADUS_CORE_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* fn(arg, part, nparts): do part `part` of nparts of a job. */
@@ -14,8 +15,11 @@ typedef void (*gd_pool_fn)(void *arg, int part, int nparts);
 int gd_pool_resize(int n);
 int gd_pool_size(void);
 
-/* Run fn on every thread and wait. Not reentrant: fn must not call it. */
+/* Run fn on every thread and wait. Called from inside a job (fn calling
+ * it again, on any thread) it runs fn(arg, 0, 1) inline instead. */
 void gd_pool_run(gd_pool_fn fn, void *arg);
+/* True while the calling thread runs a part of a job. */
+bool gd_pool_in_job(void);
 
 /* Part `part` of [0, total) cut into nparts contiguous ranges whose bounds
  * are multiples of align (the last may end short). */

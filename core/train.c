@@ -602,16 +602,41 @@ typedef struct fused_ctx {
     gd_trainer *tr;
     const gd_optim_state *st;
     double penalty;
+    bool stream;         /* layers that stream their gradients are updated by slice */
 } fused_ctx;
+
+/* A streaming layer's finished slice (gd_layer_ctx.grad_ready): updated at
+ * once, while it is in cache, so that a dense layer's weight gradient
+ * block goes from its product to the optimizer without leaving the cache
+ * (no zeroing pass, no whole-arena gradient traffic). Elementwise
+ * optimizers only, without regularizers (their penalty is a whole-tensor
+ * sum): the numbers are those of the whole-layer update. */
+static void update_slice(void *arg, int layer, int param, int64_t first, int64_t count)
+{
+    fused_ctx *f = arg;
+    gd_model *m = f->tr->m;
+    int64_t off = gd_model_layer_at(m, layer)->params[param].value - gd_model_params(m) + first;
+    gd_optim_span span = { count, gd_model_params(m) + off, gd_model_grads(m) + off, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        span.slot[k] = f->tr->slots[k] ? f->tr->slots[k] + off : NULL;
+    gd_optimizer_step(f->tr->cfg.optimizer, f->st, &span);
+}
 
 static void update_layer(void *arg, int i)
 {
     fused_ctx *f = arg;
     gd_model_layer *l = gd_model_layer_at(f->tr->m, i);
-    if (!l->param_count)
+    if (!l->param_count || (f->stream && l->info.streams_grads))
         return;
     if (f->tr->cfg.nregularizers)
         f->penalty += regularize_layer(f->tr, i);
+    if (f->tr->topt) {   /* tensors are numbered in layer order (gd_optim_new_model) */
+        int first = 0;
+        for (int k = 0; k < i; k++)
+            first += gd_model_layer_at(f->tr->m, k)->nparams;
+        gd_optim_step_range(f->tr->topt, first, l->nparams);
+        return;
+    }
     int64_t off = l->param_offset;
     gd_optim_span span = { l->param_count, gd_model_params(f->tr->m) + off,
                            gd_model_grads(f->tr->m) + off, { 0 } };
@@ -807,8 +832,11 @@ static gd_status forward_batch(gd_trainer *tr, step_state *s, gd_error *err)
  * gradients are complete (see fused_ctx). */
 static gd_status update_fused(gd_trainer *tr, step_state *s, gd_error *err)
 {
-    fused_ctx f = { tr, &s->os, 0 };
-    gd_model_backward_each(tr->m, tr->dout, true, update_layer, &f);
+    fused_ctx f = { tr, &s->os, 0, !tr->topt && !tr->cfg.nregularizers };
+    if (tr->topt)
+        gd_optim_begin(tr->topt, s->lr);
+    gd_model_backward_each(tr->m, tr->dout, true, update_layer, f.stream ? update_slice : NULL,
+                           &f);
     s->penalty = f.penalty;
     s->loss += f.penalty;
     lap(tr, s, &tr->timing.backward);
@@ -831,6 +859,21 @@ static gd_status backward_all(gd_trainer *tr, step_state *s, gd_error *err)
     return check_loss(tr, s->loss, err);
 }
 
+/* A tensor-aware optimizer's effective lr: the length of the update over
+ * the length of the gradient it was made with, |W - W_before| / |G| over
+ * all parameters (lr itself for plain SGD); 0 when the gradient is 0. */
+static double step_per_gradient(const gd_trainer *tr)
+{
+    const float *w = gd_model_params(tr->m), *g = gd_model_grads(tr->m);
+    double d2 = 0, g2 = 0;
+    for (int64_t i = 0; i < gd_model_param_count(tr->m); i++) {
+        double d = (double)w[i] - tr->before[i];
+        d2 += d * d;
+        g2 += (double)g[i] * g[i];
+    }
+    return g2 > 0 ? sqrt(d2 / g2) : 0;
+}
+
 /* The monitored step's record, after the update. */
 static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool clipped,
                         const gd_optim_span *span)
@@ -843,8 +886,8 @@ static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool 
     rec->lr = s->lr;
     rec->grad_norm = gnorm;
     rec->clipped = clipped;
-    rec->effective_lr = tr->topt ? NAN : gd_optimizer_effective_lr(tr->cfg.optimizer, &s->os,
-                                                                   span);
+    rec->effective_lr = tr->topt ? step_per_gradient(tr)
+                                 : gd_optimizer_effective_lr(tr->cfg.optimizer, &s->os, span);
     layer_stats(tr, rec);
 }
 
@@ -907,9 +950,12 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
                   tr->nrec < tr->caprec;
     s.lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
     s.os = (gd_optim_state){ s.lr, tr->step - tr->opt_step0 + 1, tr->scalars };
-    /* Fused unless something needs every gradient before the update. */
-    bool fused = tr->cfg.clip == GD_CLIP_NONE && !s.monitored && !tr->topt &&
-                 !tr->cfg.distributed;
+    /* Fused unless something needs every gradient before the update. A
+     * tensor-aware optimizer is fused on one thread; on more, its tensors
+     * are stepped in parallel after the whole backward (core/optim.c). */
+    bool fused = tr->cfg.clip == GD_CLIP_NONE && !s.monitored && !tr->cfg.distributed &&
+                 (!tr->topt ||
+                  (gd_pool_size() == 1 && !gd_optimizer_is_two_pass(tr->cfg.optimizer)));
     st = fused ? update_fused(tr, &s, err) : update_all(tr, &s, err);
     if (st != GD_OK)
         return st;

@@ -64,7 +64,7 @@ typedef struct gd_step_record {
     double lr;
     double grad_norm;       /* global, before clipping */
     bool clipped;
-    double effective_lr;    /* adaptive optimizers, else NaN */
+    double effective_lr;    /* adaptive: mean step scale; tensor-aware: |dW| / |G|; else NaN */
     gd_layer_telemetry *layers;  /* [nlayers], owned by the trainer */
 } gd_step_record;
 

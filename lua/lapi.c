@@ -243,7 +243,8 @@ static const lgd_key step_keys[] = {
     { "lr", "number", "", "this update's lr" },
     { "grad_norm", "number", "", "global gradient L2 norm, before clipping" },
     { "clipped", "boolean", "", "clipping changed the gradients" },
-    { "effective_lr", "number", "(nil)", "adaptive optimizers: their mean step scale" },
+    { "effective_lr", "number", "(nil)",
+      "adaptive optimizers: their mean step scale; tensor-aware ones: |update| / |gradient|" },
     { "layers", "list", "", "one record per layer (below)" },
     { NULL, NULL, NULL, NULL },
 };

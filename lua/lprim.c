@@ -392,8 +392,8 @@ static int layer_forward(lua_State *L)
     lgd_tensor *ys = lgd_tensor_new(L, &ys_shape);
     lua_setiuservalue(L, 1, 4);
     l->forwarded = 0;
-    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), training, gd_model_layer_rng(ml),
-                         scratch ? scratch->data : NULL };
+    gd_layer_ctx ctx = { .size = sizeof ctx, .host = gd_core_host(), .training = training,
+                         .rng = gd_model_layer_rng(ml), .scratch = scratch ? scratch->data : NULL };
     gd_tensor gx = as_gd(xs), gy = as_gd(ys);
     gd_error err;
     if (gd_model_layer_forward(ml, &ctx, &gx, &gy, &err) != GD_OK)
@@ -424,8 +424,8 @@ static int layer_backward(lua_State *L)
                           gd_model_layer_name(ml), shape_s(&dy->shape, a), shape_s(&ys->shape, b));
     }
     lgd_tensor *dx = lgd_tensor_new(L, &xs->shape);
-    gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), l->training, gd_model_layer_rng(ml),
-                         scratch ? scratch->data : NULL };
+    gd_layer_ctx ctx = { .size = sizeof ctx, .host = gd_core_host(), .training = l->training,
+                         .rng = gd_model_layer_rng(ml), .scratch = scratch ? scratch->data : NULL };
     gd_tensor gx = as_gd(xs), gy = as_gd(ys), gdy = as_gd(dy), gdx = as_gd(dx);
     gd_model_layer_backward(ml, &ctx, &gx, &gy, &gdy, &gdx);
     return 1;

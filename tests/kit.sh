@@ -113,9 +113,8 @@ done
 # bench optim with a plugin, -l before or after the command; a tensor-aware
 # optimizer (sam) with figures; --help runs nothing.
 out=$("$gradus" -l ./lion.so bench optim lion sam 2>&1) || fail "gradus -l ./lion.so bench optim:"$'\n'"$out"
-for name in lion sam; do
-    grep -Eq "^$name +1 +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ " <<<"$out" || fail "bench optim $name:"$'\n'"$out"
-done
+grep -Eq "^lion +1 +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+ " <<<"$out" || fail "bench optim lion:"$'\n'"$out"
+grep -Eq "^sam +[0-9]+\.[0-9]+ +[0-9]+\.[0-9]+$" <<<"$out" || fail "bench optim sam:"$'\n'"$out"
 out=$("$gradus" bench optim -l ./lion.so lion --json 2>&1) || fail "bench optim -l ./lion.so:"$'\n'"$out"
 grep -Eq '"optimizer": "lion", .*"ns_per_param": \[[0-9]+\.[0-9]+, [0-9]+\.[0-9]+\]' <<<"$out" \
     || fail "bench optim -l ./lion.so lion --json:"$'\n'"$out"

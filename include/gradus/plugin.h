@@ -140,6 +140,10 @@ typedef struct gd_layer_info {
      * last, partial one included) would be smaller. Write it only when
      * GD_HAS_MEMBER(info, gd_layer_info, min_batch). */
     int min_batch;
+    /* Added in ABI 1.1: 1 when backward honours gd_layer_ctx.grad_ready
+     * (below). The core zeroes it before create. Write it only when
+     * GD_HAS_MEMBER(info, gd_layer_info, streams_grads). */
+    int streams_grads;
 } gd_layer_info;
 
 /* What forward and backward receive besides tensors. */
@@ -149,6 +153,19 @@ typedef struct gd_layer_ctx {
     int training;            /* 1 in training mode, 0 in evaluation */
     gd_rng *rng;             /* this layer's own stream (dropout) */
     float *scratch;          /* see gd_layer_info; core-owned */
+    /* Added in ABI 1.1, for layers that set info.streams_grads; NULL
+     * otherwise (check with GD_HAS_MEMBER first). When set, backward
+     * WRITES the parameter gradients (they are not zeroed first, and not
+     * added to) and hands every finished slice to the core right away:
+     * grad_ready(ctx, param, first, count) once the gradient of elements
+     * first .. first+count-1 of parameter `param` is complete. Every
+     * element of every parameter exactly once. The core may update those
+     * parameters at once (while the slice is in cache), so after handing a
+     * slice over the layer must not read it, value or gradient, in this
+     * backward: compute dx first. */
+    void (*grad_ready)(const struct gd_layer_ctx *ctx, int param, int64_t first,
+                       int64_t count);
+    void *core;              /* the core's, for grad_ready */
 } gd_layer_ctx;
 
 typedef struct gd_layer_vtable {
@@ -208,17 +225,21 @@ typedef struct gd_loss_vtable {
  *   clipping, on spans cut at arbitrary points (tensor boundaries are not
  *   kept) and possibly on several pool threads at once for different parts
  *   of one update; in the fused path (no clipping, not a monitored step)
- *   each layer's span is stepped as soon as its backward is done. Slots are
+ *   each layer's span is stepped as soon as its backward is done, and a
+ *   layer that streams its gradients (gd_layer_ctx.grad_ready; without
+ *   regularizers) has each slice stepped as soon as it is made. Slots are
  *   one float per parameter, zeroed at the start; scalars are shared by all
  *   spans of an update (write them from one span only, or not at all).
  *
  * Tensor-aware (added in ABI 1.1: `step` NULL, `step_tensor` or `step_all`
  *   set): the core calls step_tensor once per parameter tensor per update
- *   (or step_all once per update with every tensor), after the whole
- *   backward, regularizers and clipping, never in the fused path. Today the
- *   tensors of one update are stepped in order on the calling thread; the
- *   core may run different tensors on different threads later, so never let
- *   one tensor's call write state another reads. Slots are per tensor, sized
+ *   (or step_all once per update with every tensor), once its gradient is
+ *   complete: after the whole backward, regularizers and clipping, or (one
+ *   thread, no clipping, not monitored, not step_all) each layer's tensors
+ *   right after that layer's backward. On more threads the tensors of one
+ *   update are stepped in parallel, each whole on one thread (nested
+ *   host->sgemm calls then run on that thread), so never let one tensor's
+ *   call write state another reads. Slots are per tensor, sized
  *   by slot_len and started by its rule (zero, or a copy of the parameters).
  *
  * For both: t counts this optimizer's updates from 1. A resumed run goes on

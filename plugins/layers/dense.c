@@ -16,6 +16,11 @@
  * Choices: the bias is written into y before the product and sgemm adds x Wᵀ
  * on top (beta = 1), so y is traversed once more, not twice.
  *
+ * Streamed gradients (gd_layer_ctx.grad_ready, set by the trainer's fused
+ * update): dx first, then grad_b, then grad_W written (beta = 0, nothing
+ * zeroed first) in slices of rows of up to 256 KB, each handed to the core as
+ * soon as it is done, which updates it while it is in cache.
+ *
  * activation = "relu" fuses a ReLU into the layer: y = max(0, x Wᵀ + b),
  * the bias and the ReLU applied in one pass over the product (sgemm with
  * beta = 0), and in backward the ReLU's mask is applied to dy once, into
@@ -85,6 +90,8 @@ static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_lay
     info->scratch_per_sample = d->relu ? units : 0; /* the masked dy */
     info->scratch_fixed = 0;
     info->activation = d->relu ? GD_ACT_RELU : GD_ACT_NONE;
+    if (GD_HAS_MEMBER(info, gd_layer_info, streams_grads))
+        info->streams_grads = 1;
     *self = d;
     return GD_OK;
 }
@@ -129,6 +136,53 @@ static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_ten
     return GD_OK;
 }
 
+/* Rows of grad_W per slice: the rows cut into as few equal slices as keep
+ * each within 64k floats (256 KB; with Adam's state for it, within a 1 MB
+ * L2), since every slice's product packs x again. */
+static int slice_rows(const dense *d)
+{
+    int64_t slices = ((int64_t)d->out * d->in + 65535) / 65536;
+    return (int)((d->out + slices - 1) / slices);
+}
+
+static int row_count(const dense *d, int r0, int step)
+{
+    return d->out - r0 < step ? d->out - r0 : step;
+}
+
+/* grad_W's rows r0 .. r0+step-1 (fewer at the end) = beta * themselves +
+ * dy[n, rows]ᵀ · x[n, in]. grad_W is always made by the same slices, added
+ * to or written: a backend may round a product cut differently from the
+ * whole (OpenBLAS does), and the streamed and the accumulated gradients
+ * must be the same numbers. */
+static void weight_grad_rows(dense *d, const gd_layer_ctx *ctx, const gd_tensor *x,
+                             const float *g, int64_t n, int r0, int step, float beta)
+{
+    ctx->host->sgemm(1, 0, row_count(d, r0, step), d->in, (int)n, 1.0f, g + r0, d->out,
+                     x->data, d->in, beta, d->gw + (int64_t)r0 * d->in, d->in);
+}
+
+/* The streamed backward (gd_layer_ctx.grad_ready): dx first, while W is
+ * unchanged; then grad_b, and grad_W by slices of rows, each written
+ * (beta = 0) and handed over as soon as it is done. */
+static void backward_streamed(dense *d, const gd_layer_ctx *ctx, const gd_tensor *x,
+                              const float *g, int64_t n, gd_tensor *dx)
+{
+    if (dx)
+        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, g, d->out, d->w, d->in, 0.0f,
+                         dx->data, d->in);
+    if (d->bias) {
+        for (int j = 0; j < d->out; j++)
+            d->gb[j] = 0;
+        gd_k_add_rows(n, d->out, g, d->gb);
+        ctx->grad_ready(ctx, 1, 0, d->out);
+    }
+    for (int r0 = 0, step = slice_rows(d); r0 < d->out; r0 += step) {
+        weight_grad_rows(d, ctx, x, g, n, r0, step, 0.0f);
+        ctx->grad_ready(ctx, 0, (int64_t)r0 * d->in, (int64_t)row_count(d, r0, step) * d->in);
+    }
+}
+
 static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                            const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
 {
@@ -141,9 +195,13 @@ static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor 
         gd_k_relu_mask(n * d->out, y->data, dy->data, ctx->scratch);
         g = ctx->scratch;
     }
+    if (GD_HAS_MEMBER(ctx, gd_layer_ctx, grad_ready) && ctx->grad_ready) {
+        backward_streamed(d, ctx, x, g, n, dx);
+        return;
+    }
     /* grad_W[out, in] += dy[n, out]ᵀ · x[n, in] */
-    ctx->host->sgemm(1, 0, d->out, d->in, (int)n, 1.0f, g, d->out, x->data, d->in, 1.0f,
-                     d->gw, d->in);
+    for (int r0 = 0, step = slice_rows(d); r0 < d->out; r0 += step)
+        weight_grad_rows(d, ctx, x, g, n, r0, step, 1.0f);
     /* Row by row, so dy is read contiguously; gb stays in cache. */
     if (d->bias)
         gd_k_add_rows(n, d->out, g, d->gb);

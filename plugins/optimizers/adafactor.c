@@ -14,7 +14,8 @@
  *   zero gradient (R, C ~ eps1 = 1e-30) and underflows to 0 in float32.
  * - Where Vh is 0 anyway the gradient is 0 too (Q >= eps1 > 0 until it
  *   underflows); U is taken as 0 there, not 0/0: W does not move.
- * - Row and column means and RMS(U) are summed in double.
+ * - Row and column means and RMS(U) are summed in double, in one pass over
+ *   G for both means (the columns' sums in a row of doubles in scratch).
  *
  * Slot 0: R then C (r + c floats) for a matrix, v (numel) otherwise. Only
  * rank-2 tensors are factored; other ranks take the unfactored path.
@@ -45,36 +46,48 @@ static int64_t adafactor_slot(const gd_options *o, const gd_optim_tensor *t, int
     return factored(t) ? t->shape.dim[0] + t->shape.dim[1] : t->numel;
 }
 
+/* U, then (a matrix) a double per column for its sums, 8-byte aligned. */
 static int64_t adafactor_scratch(const gd_options *o, const gd_optim_tensor *t)
 {
     (void)o;
-    return t->numel;
+    return t->numel + 1 + (factored(t) ? 2 * t->shape.dim[1] : 0);
 }
 
-/* Vh into u for an [r, c] matrix, from R and C updated with rho. */
-static void factored_vh(const gd_optim_tensor *t, float rho, float eps1, float *u)
+/* U = G/sqrt(Vh) into u for an [r, c] matrix, from R and C updated with
+ * rho. One pass over G for both means, in row order: each row's sum in
+ * lanes (tensor_math.h), every column's sum in its own double, added in
+ * row order. */
+static void factored_u(const gd_optim_tensor *t, float rho, float eps1, float *u)
 {
     const int64_t r = t->shape.dim[0], c = t->shape.dim[1];
     float *R = t->slot[0], *C = t->slot[0] + r;
+    double *col = (double *)(u + t->numel + ((uintptr_t)(u + t->numel) % 8 ? 1 : 0));
     const float *g = t->g;
+    for (int64_t j = 0; j < c; j++)
+        col[j] = 0;
     double rsum = 0;
     for (int64_t i = 0; i < r; i++) {
-        double s = 0;
-        for (int64_t j = 0; j < c; j++)
-            s += (double)(g[i * c + j] * g[i * c + j] + eps1);
-        R[i] = rho * R[i] + (1 - rho) * (float)(s / (double)c);
+        const float *gi = g + i * c;
+        float *q = u + i * c;             /* Q's row, kept in u until Vh replaces it */
+        for (int64_t j = 0; j < c; j++) {
+            q[j] = gi[j] * gi[j] + eps1;
+            col[j] += (double)q[j];
+        }
+        lanes l = { 0 };
+        lanes_add(&l, q, c);
+        R[i] = rho * R[i] + (1 - rho) * (float)(lanes_total(&l) / (double)c);
         rsum += R[i];
     }
-    for (int64_t j = 0; j < c; j++) {
-        double s = 0;
-        for (int64_t i = 0; i < r; i++)
-            s += (double)(g[i * c + j] * g[i * c + j] + eps1);
-        C[j] = rho * C[j] + (1 - rho) * (float)(s / (double)r);
-    }
+    for (int64_t j = 0; j < c; j++)
+        C[j] = rho * C[j] + (1 - rho) * (float)(col[j] / (double)r);
     const float rmean = (float)(rsum / (double)r);
-    for (int64_t i = 0; i < r; i++)
-        for (int64_t j = 0; j < c; j++)
-            u[i * c + j] = (R[i] / rmean) * C[j];
+    for (int64_t i = 0; i < r; i++) {
+        const float ri = R[i] / rmean;
+        for (int64_t j = 0; j < c; j++) {
+            const float vh = ri * C[j];
+            u[i * c + j] = vh > 0 ? g[i * c + j] / sqrtf(vh) : 0.0f;
+        }
+    }
 }
 
 static void adafactor_step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_tensor *t)
@@ -84,14 +97,14 @@ static void adafactor_step(const gd_options *o, const gd_optim_ctx *ctx, gd_opti
     float *u = ctx->scratch, *x = t->x;
     const float *g = t->g;
     if (factored(t)) {
-        factored_vh(t, rho, eps1, u);
+        factored_u(t, rho, eps1, u);
     } else {
         float *v = t->slot[0];
-        for (int64_t i = 0; i < t->numel; i++)
-            u[i] = v[i] = rho * v[i] + (1 - rho) * (g[i] * g[i] + eps1);
+        for (int64_t i = 0; i < t->numel; i++) {
+            v[i] = rho * v[i] + (1 - rho) * (g[i] * g[i] + eps1);
+            u[i] = v[i] > 0 ? g[i] / sqrtf(v[i]) : 0.0f;
+        }
     }
-    for (int64_t i = 0; i < t->numel; i++)
-        u[i] = u[i] > 0 ? g[i] / sqrtf(u[i]) : 0.0f;
     const double rms = sqrt(sum_sq(u, t->numel) / (double)(t->numel ? t->numel : 1));
     const double d = rms / gd_opt_num(o, CLIP);
     const float step = (float)(ctx->lr / (d > 1 ? d : 1));

@@ -39,18 +39,22 @@ static void lamb_step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_ten
     const int vec = gd_opt_bool(o, EXCLUDE_1D) && is_vector(t);
     const float wd = vec ? 0.0f : (float)gd_opt_num(o, WEIGHT_DECAY);
     const float a1 = (float)b1, c1 = (float)(1 - b1), a2 = (float)b2, c2 = (float)(1 - b2);
-    const float bc1 = (float)(1 - pow(b1, (double)ctx->t));
-    const float bc2 = (float)(1 - pow(b2, (double)ctx->t)), eps = (float)gd_opt_num(o, EPS);
+    /* the bias corrections as factors: one division per element, not three */
+    const float ibc1 = (float)(1 / (1 - pow(b1, (double)ctx->t)));
+    const float ibc2 = (float)(1 / (1 - pow(b2, (double)ctx->t)));
+    const float eps = (float)gd_opt_num(o, EPS);
     float *x = t->x, *m = t->slot[0], *v = t->slot[1], *r = ctx->scratch;
     const float *g = t->g;
     for (int64_t i = 0; i < t->numel; i++) {
         m[i] = a1 * m[i] + c1 * g[i];
         v[i] = a2 * v[i] + c2 * g[i] * g[i];
-        r[i] = (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps) + wd * x[i];
+        r[i] = (m[i] * ibc1) / (sqrtf(v[i] * ibc2) + eps) + wd * x[i];
     }
     float trust = 1.0f;
     if (!vec) {
-        const float wn = norm2(x, t->numel), rn = norm2(r, t->numel);
+        double wss, rss;
+        sum_sq2(x, r, t->numel, &wss, &rss);
+        const float wn = (float)sqrt(wss), rn = (float)sqrt(rss);
         if (wn > 0 && rn > 0)
             trust = wn / rn;
     }

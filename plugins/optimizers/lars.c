@@ -34,7 +34,9 @@ static void lars_step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_ten
     const float wd = vec ? 0.0f : (float)gd_opt_num(o, WEIGHT_DECAY);
     float local = 1.0f;
     if (!vec) {
-        const float wn = norm2(t->x, t->numel), gn = norm2(t->g, t->numel);
+        double wss, gss;
+        sum_sq2(t->x, t->g, t->numel, &wss, &gss);
+        const float wn = (float)sqrt(wss), gn = (float)sqrt(gss);
         if (wn > 0 && gn > 0)
             local = (float)gd_opt_num(o, TRUST) * wn /
                     (gn + wd * wn + (float)gd_opt_num(o, EPS));

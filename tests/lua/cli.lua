@@ -1,5 +1,6 @@
 -- tests/lua/cli.lua: the `gradus` command, run as a child process
--- ($GRADUS_EXE): list, doc, version, run, -l, --threads, and exit statuses.
+-- ($GRADUS_EXE): list, doc, version, run, -l, --threads, bench peak, and exit
+-- statuses.
 
 local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
@@ -208,6 +209,28 @@ T.test("test_cli_plugins_and_threads", function()
               .. "got '%s'"):format(bad), "stderr")
   end
   os.remove(path)
+end)
+
+-- `gradus bench peak`: the FMA peak's loop alone; a figure, never checked
+-- against a speed, but its samples are printed and positive, and bad
+-- options are refused by name.
+T.test("test_cli_bench_peak", function()
+  local out, err, code = gradus("bench peak --repeats 3 --seconds 0.01 --warmup 0")
+  assert(code == 0, err)
+  local samples = out:match("samples, GFLOP per CPU second:([^\n]*)")
+  assert(samples, out)
+  local n = 0
+  for v in samples:gmatch("%S+") do
+    n = n + 1
+    assert(tonumber(v) and tonumber(v) > 0, out)
+  end
+  assert(n == 3, out)
+  has(out, "FMA peak of one core:")
+  for _, bad in ipairs({ "--chains 7", "--repeats 0", "--seconds x", "--warmup", "--bogus 1" }) do
+    out, err, code = gradus("bench peak " .. bad)
+    assert(code == 2 and out == "", bad .. ": " .. out)
+    has(err, "gradus: bench peak: ", "stderr")
+  end
 end)
 
 T.run()
