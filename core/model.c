@@ -486,7 +486,7 @@ gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool trai
     if (batch < 1 || batch > m->reserved)
         return gd_fail(err, GD_EINVAL, "model: batch %lld exceeds the reserved %lld",
                        (long long)batch, (long long)m->reserved);
-    pass p = { m, batch, training, err, false, NULL, NULL };
+    pass p = { .m = m, .batch = batch, .training = training, .err = err };
     gd_status st = forward_node(&p, 0, x, out);
     /* An evaluation forward overwrites the activations backward reads, and
      * its input may be gone by then: only a training forward enables it. */
@@ -548,7 +548,8 @@ static void backward_node(pass *p, int i, const float *dy, float *dx)
 static void backward_from(gd_model *m, const float *dout, float *dx, bool zero_first,
                           gd_layer_done_fn done, gd_grad_slice_fn slice, void *done_ctx)
 {
-    pass p = { m, m->last_batch, true, NULL, zero_first, done, slice, done_ctx };
+    pass p = { .m = m, .batch = m->last_batch, .training = true, .zero_first = zero_first,
+               .done = done, .slice = slice, .done_ctx = done_ctx };
     backward_node(&p, 0, dout, dx);
 }
 
