@@ -30,6 +30,9 @@ enum { PARALLEL_MIN_WORK = 1 << 19 };
 
 static int threads_set;       /* threads asked for; 0 until gd_set_threads */
 static int use_blas_threads;  /* GRADUS_THREADING=blas */
+/* Inside a parallel_for item on this thread: sgemm runs inline (the pool is
+ * busy with the items, and gd_pool_run is not reentrant). */
+static _Thread_local int in_items;
 
 typedef struct gemm_job {
     int trans_a, trans_b, m, n, k;
@@ -69,7 +72,8 @@ static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 {
     if (!threads_set)
         gd_set_threads(0);
-    if (use_blas_threads || gd_pool_size() == 1 || (int64_t)m * n * k < PARALLEL_MIN_WORK) {
+    if (in_items || use_blas_threads || gd_pool_size() == 1 ||
+        (int64_t)m * n * k < PARALLEL_MIN_WORK) {
         gd_blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -77,9 +81,43 @@ static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
     gd_pool_run(gemm_part, &j);
 }
 
+typedef struct items_job {
+    int64_t count;
+    gd_parallel_fn fn;
+    void *arg;
+} items_job;
+
+static void items_part(void *arg, int part, int nparts)
+{
+    const items_job *j = arg;
+    int64_t lo, hi;
+    gd_pool_split(j->count, 1, part, nparts, &lo, &hi);
+    int was = in_items;
+    in_items = 1;
+    for (int64_t i = lo; i < hi; i++)
+        j->fn(j->arg, i);
+    in_items = was;
+}
+
+/* Contiguous ranges of items per thread: each item's numbers depend on the
+ * item alone, so the result is the same for every thread count. */
+static void host_parallel_for(int64_t count, gd_parallel_fn fn, void *arg)
+{
+    if (!threads_set)
+        gd_set_threads(0);
+    items_job j = { count, fn, arg };
+    if (count <= 0)
+        return;
+    if (in_items || gd_pool_size() == 1 || count == 1)
+        items_part(&j, 0, 1);
+    else
+        gd_pool_run(items_part, &j);
+}
+
 static const gd_host host = {
     .size = sizeof(gd_host),
     .sgemm = host_sgemm,
+    .parallel_for = host_parallel_for,
 };
 
 const gd_host *gd_core_host(void)

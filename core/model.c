@@ -255,6 +255,16 @@ const char *gd_model_layer_name(const gd_model_layer *l) { return l->name; }
 const gd_spec *gd_model_layer_spec(const gd_model_layer *l) { return l->spec; }
 const gd_shape *gd_model_layer_input(const gd_model_layer *l) { return &l->in; }
 const gd_shape *gd_model_layer_output(const gd_model_layer *l) { return &l->out; }
+int64_t gd_model_layer_input_ids(const gd_model_layer *l)
+{
+    return l->info.input_ids > 0 ? l->info.input_ids : 0;
+}
+
+int64_t gd_model_input_ids(const gd_model *m)
+{
+    return m->nlayers ? gd_model_layer_input_ids(&m->layers[0]) : 0;
+}
+
 int64_t gd_model_layer_scratch(const gd_model_layer *l, int64_t batch)
 {
     return l->info.scratch_per_sample * batch + l->info.scratch_fixed;

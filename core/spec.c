@@ -478,7 +478,7 @@ gd_status gd_spec_add_group(gd_spec *spec, int role, const char *layer, gd_spec 
     if (spec->component->kind != GD_KIND_OPTIMIZER || g->component != spec->component)
         st = gd_fail(err, GD_EINVAL, "%s: a parameter group must hold options of the same "
                      "optimizer", name);
-    else if (role < 0 || role > GD_ROLE_SHIFT || (!layer && role == 0))
+    else if (role < 0 || role > GD_ROLE_EMBEDDING || (!layer && role == 0))
         st = gd_fail(err, GD_EINVAL, "%s: groups[%d] needs a role or a layer (the tensors it "
                      "sets options for)", name, s->ngroups + 1);
     else if ((layer && !lname) ||

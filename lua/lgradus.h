@@ -142,6 +142,12 @@ gd_shape lgd_checkshape(lua_State *L, int idx, const char *what);
 /* Push a shape as a table { d1, d2, ... }. */
 void lgd_push_shape(lua_State *L, const gd_shape *s);
 
+/* ---- lseq.c ------------------------------------------------------------- */
+/* For a layer or model taking token ids (vocab > 0): check that every value
+ * of t is an id 1..vocab and turn it into the core's 0-based id, in place;
+ * raises naming `who` otherwise. Nothing to do when vocab is 0. */
+void lgd_ids_to_core(lua_State *L, lgd_tensor *t, int64_t vocab, const char *who);
+
 /* ---- lprim.c ------------------------------------------------------------ */
 
 void lgd_open_prim(lua_State *L);

@@ -385,8 +385,9 @@ static int model_evaluate(lua_State *L)
 
 static const char *role_name(gd_param_role r)
 {
-    static const char *const names[] = { "other", "weight", "bias", "scale", "shift" };
-    return r >= GD_ROLE_WEIGHT && r <= GD_ROLE_SHIFT ? names[r] : names[0];
+    static const char *const names[] = { "other", "weight", "bias", "scale", "shift",
+                                          "embedding" };
+    return r >= GD_ROLE_WEIGHT && r <= GD_ROLE_EMBEDDING ? names[r] : names[0];
 }
 
 /* model:params() -> { { name = "dense1.weight", layer =, role =, value =, grad = }, ... } */

@@ -42,7 +42,8 @@
 extern "C" {
 #endif
 
-/* ABI 1.1. A plugin with another major is refused. Any minor loads (from
+/* ABI 1.2 (1.2 added the embedding role, gd_layer_info.input_ids,
+ * gd_optim_tensor.output and gd_host.parallel_for). A plugin with another major is refused. Any minor loads (from
  * gradus with ABI 1.1 on): the core reads only the members it knows, each
  * within the struct's `size`, so a plugin built with newer headers that uses
  * nothing new runs in an older core. A component that cannot work without a
@@ -51,7 +52,7 @@ extern "C" {
  * "vtable member 'step' is missing"). A 1.0 core refused every minor > 0;
  * that rule is gone, not retro-fitted. */
 #define GD_ABI_MAJOR 1
-#define GD_ABI_MINOR 1
+#define GD_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define GD_EXPORT __declspec(dllexport)
@@ -76,9 +77,20 @@ typedef void (*gd_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k, float
                             const float *a, int lda, const float *b, int ldb, float beta,
                             float *c, int ldc);
 
+/* fn(arg, i) for one item i of a parallel_for. */
+typedef void (*gd_parallel_fn)(void *arg, int64_t i);
+
 typedef struct gd_host {
     size_t size;
     gd_sgemm_fn sgemm;
+    /* Added in ABI 1.2: run fn(arg, i) once for every i in [0, count) on the
+     * core's threads and return when all are done. Items run in any order
+     * and concurrently, so each must write memory no other item touches;
+     * the result is then the same for every thread count. Within fn, sgemm
+     * runs on the calling thread (the products of one item are small; the
+     * items are what is spread). Attention batches its per-(sample, head)
+     * products this way. Not reentrant: fn must not call parallel_for. */
+    void (*parallel_for)(int64_t count, gd_parallel_fn fn, void *arg);
 } gd_host;
 
 /* ---------------------------------------------------------------------------
@@ -89,7 +101,12 @@ typedef enum gd_param_role {
     GD_ROLE_WEIGHT = 1,  /* regularized by default */
     GD_ROLE_BIAS,
     GD_ROLE_SCALE,       /* e.g. batchnorm gamma */
-    GD_ROLE_SHIFT        /* e.g. batchnorm beta */
+    GD_ROLE_SHIFT,       /* e.g. batchnorm beta */
+    /* Added in ABI 1.2: a lookup table whose rows are picked by token ids
+     * (an embedding's [vocab, dim], a learned positional table). Not
+     * regularized by default; matrix optimizers (Muon) leave it to their
+     * fallback, since only the rows in use get a gradient. */
+    GD_ROLE_EMBEDDING
 } gd_param_role;
 
 /* How the core reads this layer's output for the saturation/dead statistics. */
@@ -140,6 +157,14 @@ typedef struct gd_layer_info {
      * last, partial one included) would be smaller. Write it only when
      * GD_HAS_MEMBER(info, gd_layer_info, min_batch). */
     int min_batch;
+    /* Added in ABI 1.2: > 0 when the layer's input holds token ids, not
+     * features: integers 0..input_ids-1 stored as floats (an embedding: its
+     * vocab). The core checks data against it (a data set with a larger
+     * vocabulary is refused when the run starts) and the Lua binding turns
+     * the 1-based ids a script passes into these. The core zeroes it before
+     * create; write it only when GD_HAS_MEMBER(info, gd_layer_info,
+     * input_ids). */
+    int64_t input_ids;
 } gd_layer_info;
 
 /* What forward and backward receive besides tensors. */
@@ -268,6 +293,15 @@ typedef struct gd_optim_tensor {
     int index;                         /* position among the optimizer's tensors, from 0 */
     float *slot[GD_MAX_OPTIM_SLOTS];   /* nslots states of slot_len[k] floats each */
     int64_t slot_len[GD_MAX_OPTIM_SLOTS];
+    /* Added in ABI 1.2: 1 when the tensor belongs to the model's output
+     * layer (the last layer with parameters), else 0 (also for tensors
+     * handed to opt:build from Lua, unless the entry says output = true).
+     * With role GD_ROLE_EMBEDDING this is how a tensor-aware optimizer
+     * tells apart the matrices that are not hidden weights: Muon's authors
+     * give the embedding and the output layer to AdamW, and muon.c sends
+     * them to its fallback. Read it only when GD_HAS_MEMBER(t,
+     * gd_optim_tensor, output). */
+    int output;
 } gd_optim_tensor;
 
 /* What a tensor-aware step receives besides tensors (added in ABI 1.1). */

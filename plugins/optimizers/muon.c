@@ -10,7 +10,9 @@
  *
  * Every tensor of another rank (biases, batch-norm) is updated by the
  * `fallback` optimizer, with its own options, slots, lr and step count
- * (default adam{lr=3e-4}). Matrix products go through the host's sgemm, the
+ * (default adam{lr=3e-4}); so are the matrices that are not hidden weights,
+ * as Muon's authors prescribe: an embedding table (role "embedding") and the
+ * output layer's weights (gd_optim_tensor.output, ABI 1.2). Matrix products go through the host's sgemm, the
  * BLAS the dense layers use.
  *
  * Choices: working on X^T when r > c keeps A at min(r, c) squared (the
@@ -31,10 +33,17 @@ static const gd_option_spec options[] = {
     GD_OPT_BOOL("nesterov", 1, "orthogonalize G + momentum*B instead of B"),
     GD_OPT_INTEGER_MIN("ns_steps", 5, 0, "Newton-Schulz iterations"),
     GD_OPT_COMPONENT_OF("fallback", GD_KIND_OPTIMIZER, "adam{lr=3e-4}",
-                        "optimizer for every tensor of rank other than 2"),
+                        "optimizer for tensors of rank other than 2, embeddings and the output layer"),
 };
 
 static const float NS_A = 3.4445f, NS_B = -4.7750f, NS_C = 2.0315f;
+
+/* Hidden-layer matrices only: the rest goes to the fallback. */
+static int orthogonalized(const gd_optim_tensor *t)
+{
+    int output = GD_HAS_MEMBER(t, gd_optim_tensor, output) && t->output;
+    return t->shape.ndim == 2 && t->role != GD_ROLE_EMBEDDING && !output;
+}
 
 /* Rows of the matrix iterated on: min(r, c). */
 static int64_t short_side(const gd_optim_tensor *t)
@@ -45,7 +54,7 @@ static int64_t short_side(const gd_optim_tensor *t)
 static int64_t muon_scratch(const gd_options *o, const gd_optim_tensor *t)
 {
     (void)o;
-    if (t->shape.ndim != 2)
+    if (!orthogonalized(t))
         return 0;
     const int64_t m = short_side(t);
     return 3 * t->numel + 2 * m * m;   /* X, X', M; A, P */
@@ -73,7 +82,7 @@ static float *newton_schulz(const gd_host *h, int m, int n, int64_t ns, float *x
 
 static void muon_step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_tensor *t)
 {
-    if (t->shape.ndim != 2) {
+    if (!orthogonalized(t)) {
         ctx->inner_step(ctx, FALLBACK, t);
         return;
     }
