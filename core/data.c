@@ -30,6 +30,11 @@ typedef struct data_base {
     float *xf;              /* [n, features] floats, or NULL */
     float *yf;              /* [n, target_width], with xf */
     double *labels;         /* [classes] the file's label of each class, or NULL */
+    /* A text set (gd_dataset_from_text): row k is the window of `features`
+     * ids at offset k*features, its targets the window one further. */
+    uint16_t *text;         /* [text_len] token ids, or NULL */
+    int64_t text_len;
+    uint32_t *vocab;        /* [classes] the code point of each id */
 } data_base;
 
 #define NAME_SIZE 64
@@ -53,6 +58,8 @@ static void base_unref(data_base *b)
     free(b->xf);
     free(b->yf);
     free(b->labels);
+    free(b->text);
+    free(b->vocab);
     free(b);
 }
 
@@ -190,6 +197,40 @@ gd_dataset *gd_dataset_from_u8(int64_t n, const gd_shape *sample_shape, uint8_t 
     return ds;
 }
 
+gd_dataset *gd_dataset_from_text(uint16_t *ids, int64_t len, int64_t context, uint32_t *vocab,
+                                 int nvocab, gd_error *err)
+{
+    if (context < 1 || len < context + 1) {
+        gd_fail(err, GD_EINVAL, "dataset: a text of %lld tokens has no window of %lld + 1",
+                (long long)len, (long long)context);
+        return NULL;
+    }
+    if (nvocab < 1 || nvocab > 65535) {
+        gd_fail(err, GD_EINVAL, "dataset: a vocabulary of %d tokens (1..65535 allowed)", nvocab);
+        return NULL;
+    }
+    for (int64_t i = 0; i < len; i++)
+        if (ids[i] >= nvocab) {
+            gd_fail(err, GD_EINVAL, "dataset: token %lld is id %d, outside the vocabulary of %d",
+                    (long long)i, ids[i], nvocab);
+            return NULL;
+        }
+    data_base *b = calloc(1, sizeof *b);
+    if (!b) {
+        gd_fail(err, GD_ENOMEM, "dataset: out of memory");
+        return NULL;
+    }
+    /* Windows at offsets 0, T, 2T, ... whose targets (one further) fit. */
+    int64_t n = (len - 1) / context;
+    *b = (data_base){ .refs = 1, .n = n, .features = context, .target_width = context,
+                      .classes = nvocab, .shape = gd_shape_1(context), .text = ids,
+                      .text_len = len, .vocab = vocab };
+    gd_dataset *ds = view_new(b, n, NULL, "text", err);
+    if (!ds)
+        free(b);   /* on failure ids and vocab stay the caller's */
+    return ds;
+}
+
 gd_dataset *gd_dataset_ref(gd_dataset *ds)
 {
     if (ds)
@@ -215,6 +256,8 @@ int gd_dataset_classes(const gd_dataset *ds) { return ds->base->classes; }
 int64_t gd_dataset_target_width(const gd_dataset *ds) { return ds->base->target_width; }
 const char *gd_dataset_name(const gd_dataset *ds) { return ds->name; }
 const double *gd_dataset_labels(const gd_dataset *ds) { return ds->base->labels; }
+int64_t gd_dataset_input_ids(const gd_dataset *ds) { return ds->base->text ? ds->base->classes : 0; }
+const uint32_t *gd_dataset_vocab(const gd_dataset *ds) { return ds->base->vocab; }
 
 gd_status gd_dataset_set_labels(gd_dataset *ds, const double *labels, gd_error *err)
 {
@@ -329,10 +372,53 @@ static void gather_row(const data_base *b, int64_t row, float *x)
     }
 }
 
+/* A mix of (key, row) with every bit of both reaching the result
+ * (SplitMix64's finalizer): the shift of a text window, the same on any
+ * thread and in any order. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void gather_text(const data_base *b, int64_t row, uint64_t key, float *x, float *y)
+{
+    const int64_t T = b->features, last = b->text_len - T - 1;
+    int64_t off = row * T;
+    if (key) {
+        off += (int64_t)(mix64(key + mix64((uint64_t)row)) % (uint64_t)T);
+        off = off > last ? last : off;
+    }
+    const uint16_t *t = b->text + off;
+    for (int64_t i = 0; i < T; i++)
+        x[i] = t[i];
+    if (y)
+        for (int64_t i = 0; i < T; i++)
+            y[i] = t[i + 1];
+}
+
+void gd_dataset_gather_epoch(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x,
+                             float *y, uint64_t key)
+{
+    const data_base *b = ds->base;
+    if (!b->text) {
+        gd_dataset_gather(ds, idx, n, x, y);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        gather_text(b, row_of(ds, idx[i]), key, x + i * b->features,
+                    y ? y + i * b->features : NULL);
+}
+
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y)
 {
     const data_base *b = ds->base;
     int64_t tw = b->target_width;
+    if (b->text) {
+        gd_dataset_gather_epoch(ds, idx, n, x, y, 0);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         int64_t row = row_of(ds, idx[i]);
         /* Rows come in shuffled order, so the hardware prefetcher cannot
@@ -356,6 +442,11 @@ gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats
                                    gd_error *err)
 {
     int64_t f = ds->base->features, n = ds->n, tw = ds->base->target_width;
+    if (ds->base->text || stats_from->base->text) {
+        gd_fail(err, GD_EINVAL, "dataset: standardize '%s': a text set holds token ids, not "
+                "features", ds->base->text ? ds->name : stats_from->name);
+        return NULL;
+    }
     if (stats_from->base->features != f) {
         gd_fail(err, GD_EINVAL, "dataset: standardize '%s' (%lld features) with statistics "
                 "of '%s' (%lld features): feature counts differ", ds->name, (long long)f,

@@ -23,6 +23,7 @@ static const struct {
 } sources[] = {
     { "fashion_mnist", lgd_data_fashion_mnist },
     { "csv", lgd_data_csv },
+    { "text", lgd_data_text },
     { "synthetic.spirals", lgd_data_spirals },
     { "synthetic.blobs", lgd_data_blobs },
     { "synthetic.xor", lgd_data_xor },
