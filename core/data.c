@@ -372,22 +372,13 @@ static void gather_row(const data_base *b, int64_t row, float *x)
     }
 }
 
-/* A mix of (key, row) with every bit of both reaching the result
- * (SplitMix64's finalizer): the shift of a text window, the same on any
- * thread and in any order. */
-static uint64_t mix64(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 static void gather_text(const data_base *b, int64_t row, uint64_t key, float *x, float *y)
 {
     const int64_t T = b->features, last = b->text_len - T - 1;
     int64_t off = row * T;
     if (key) {
-        off += (int64_t)(mix64(key + mix64((uint64_t)row)) % (uint64_t)T);
+        /* every bit of key and row reaches the shift, the same on any thread */
+        off += (int64_t)(gd_mix64(key + gd_mix64((uint64_t)row)) % (uint64_t)T);
         off = off > last ? last : off;
     }
     const uint16_t *t = b->text + off;

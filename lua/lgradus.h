@@ -147,6 +147,11 @@ void lgd_push_shape(lua_State *L, const gd_shape *s);
  * of t is an id 1..vocab and turn it into the core's 0-based id, in place;
  * raises naming `who` otherwise. Nothing to do when vocab is 0. */
 void lgd_ids_to_core(lua_State *L, lgd_tensor *t, int64_t vocab, const char *who);
+/* Give model m the characters of its [T, V] outputs (labels: vocab[c] for
+ * output (t, c)); none when the output is not a multiple of v. */
+void lgd_model_set_vocab(lua_State *L, gd_model *m, const uint32_t *vocab, int64_t v);
+/* model:generate{ prompt =, tokens =, temperature =, seed = } */
+int lgd_model_generate(lua_State *L);
 
 /* ---- lprim.c ------------------------------------------------------------ */
 

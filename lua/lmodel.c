@@ -210,10 +210,14 @@ static const float *run_forward(lua_State *L, lgd_model *md, lgd_tensor *x, int 
     if (gd_model_reserve(md->m, batch, &err) != GD_OK)
         lgd_raise(L, &err);
     const float *in = x->data;
-    if (training) {
-        /* backward reads the input again: keep a private copy. */
+    int64_t ids = gd_model_input_ids(md->m);
+    if (training || ids) {
+        /* backward reads the input again: keep a private copy (token ids
+         * become the core's 0-based ones in it). */
         lgd_tensor *keep = lgd_tensor_copy(L, x->data, &x->shape);
-        lua_setiuservalue(L, 1, 2);
+        lgd_ids_to_core(L, keep, ids, what);
+        if (training)
+            lua_setiuservalue(L, 1, 2);
         in = keep->data;
     }
     const float *out;
@@ -337,6 +341,10 @@ void lgd_model_set_labels(lua_State *L, int model_idx, const gd_dataset *ds)
     gd_model *m = lgd_checkmodel(L, model_idx)->m;
     const double *labels = gd_dataset_labels(ds);
     int64_t k = gd_dataset_classes(ds);
+    if (gd_dataset_vocab(ds)) {   /* a text set: each output's character */
+        lgd_model_set_vocab(L, m, gd_dataset_vocab(ds), k);
+        return;
+    }
     if (k != gd_shape_numel(gd_model_output_shape(m)))
         labels = NULL;
     gd_error err;
@@ -587,6 +595,7 @@ void lgd_open_model(lua_State *L)
         { "reset", model_reset },
         { "summary", model_summary },
         { "save", model_save },
+        { "generate", lgd_model_generate },
         { "__gc", model_gc },
         { "__tostring", model_tostring },
         { NULL, NULL },

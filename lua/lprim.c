@@ -388,7 +388,11 @@ static int layer_forward(lua_State *L)
      * the tensors it holds in between. */
     lgd_tensor *xs = lgd_tensor_copy(L, x->data, &x->shape);
     lua_setiuservalue(L, 1, 3);
-    lgd_ids_to_core(L, xs, gd_model_layer_input_ids(ml), gd_model_layer_name(ml));
+    if (gd_model_layer_input_ids(ml) > 0) {
+        lua_pushfstring(L, "%s:forward", gd_model_layer_name(ml));
+        lgd_ids_to_core(L, xs, gd_model_layer_input_ids(ml), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
     gd_shape ys_shape = batch_shape(batch, gd_model_layer_output(ml));
     lgd_tensor *ys = lgd_tensor_new(L, &ys_shape);
     lua_setiuservalue(L, 1, 4);
