@@ -256,7 +256,10 @@ int gd_dataset_classes(const gd_dataset *ds) { return ds->base->classes; }
 int64_t gd_dataset_target_width(const gd_dataset *ds) { return ds->base->target_width; }
 const char *gd_dataset_name(const gd_dataset *ds) { return ds->name; }
 const double *gd_dataset_labels(const gd_dataset *ds) { return ds->base->labels; }
-int64_t gd_dataset_input_ids(const gd_dataset *ds) { return ds->base->text ? ds->base->classes : 0; }
+int64_t gd_dataset_input_ids(const gd_dataset *ds)
+{
+    return ds->base->text ? ds->base->classes : 0;
+}
 const uint32_t *gd_dataset_vocab(const gd_dataset *ds) { return ds->base->vocab; }
 
 gd_status gd_dataset_set_labels(gd_dataset *ds, const double *labels, gd_error *err)

@@ -179,7 +179,7 @@ static const gd_component dense_component = {
     .size = sizeof(gd_component),
     .kind = GD_KIND_LAYER,
     .name = "dense",
-    .doc = "fully connected layer: y = x*W^T + b, W is [units, inputs]; on [T, d] at every position",
+    .doc = "fully connected layer: y = x*W^T + b, W is [units, in]; on [T, in] at each position",
     .options = options,
     .noptions = GD_COUNT(options),
     .vt.layer = &vtable,
