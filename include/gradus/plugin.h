@@ -42,7 +42,9 @@
 extern "C" {
 #endif
 
-/* ABI 1.1. A plugin with another major is refused. Any minor loads (from
+/* ABI 1.2 (1.2 added gd_host.parallel and GD_OPT_INTS options; a plugin
+ * built against 1.1 loads and runs unchanged). A plugin with another major
+ * is refused. Any minor loads (from
  * gradus with ABI 1.1 on): the core reads only the members it knows, each
  * within the struct's `size`, so a plugin built with newer headers that uses
  * nothing new runs in an older core. A component that cannot work without a
@@ -51,7 +53,7 @@ extern "C" {
  * "vtable member 'step' is missing"). A 1.0 core refused every minor > 0;
  * that rule is gone, not retro-fitted. */
 #define GD_ABI_MAJOR 1
-#define GD_ABI_MINOR 1
+#define GD_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define GD_EXPORT __declspec(dllexport)
@@ -76,9 +78,22 @@ typedef void (*gd_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k, float
                             const float *a, int lda, const float *b, int ldb, float beta,
                             float *c, int ldc);
 
+/* fn(arg, part, nparts): do part `part` of nparts of a job. */
+typedef void (*gd_part_fn)(void *arg, int part, int nparts);
+
 typedef struct gd_host {
     size_t size;
     gd_sgemm_fn sgemm;
+    /* Added in ABI 1.2: run fn(arg, k, n) for k = 0..n-1 on the core's
+     * thread pool (the caller is part 0) and return when all are done; n
+     * is the pool's size, 1 when single-threaded. Cut the work into fixed
+     * contiguous parts (never by timing) so results do not depend on
+     * scheduling. Inside a part, sgemm and parallel run on the calling
+     * thread alone. A layer that links a library with its own threads
+     * (the built-in conv2d and pools link oneDNN) runs it single-threaded
+     * inside each part: one threading model per step. Check with
+     * GD_HAS_MEMBER(host, gd_host, parallel). */
+    int (*parallel)(gd_part_fn fn, void *arg);
 } gd_host;
 
 /* ---------------------------------------------------------------------------

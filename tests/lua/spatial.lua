@@ -1,0 +1,2 @@
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+T.run()
