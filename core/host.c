@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "conv.h"
 #include "model.h"
 #include "dist.h"
 #include "pool.h"
@@ -78,16 +79,19 @@ static void run_part(void *arg, int part, int nparts)
     in_parallel = 0;
 }
 
-static int host_parallel(gd_part_fn fn, void *arg)
+int gd_host_parallel(gd_part_fn fn, void *arg)
 {
     if (!threads_set)
         gd_set_threads(0);
     if (in_parallel || use_blas_threads || gd_pool_size() == 1) {
-        fn(arg, 0, 1);
+        if (fn)
+            fn(arg, 0, 1);
         return 1;
     }
-    part_job j = { fn, arg };
-    gd_pool_run(run_part, &j);
+    if (fn) {
+        part_job j = { fn, arg };
+        gd_pool_run(run_part, &j);
+    }
     return gd_pool_size();
 }
 
@@ -109,7 +113,11 @@ static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 static const gd_host host = {
     .size = sizeof(gd_host),
     .sgemm = host_sgemm,
-    .parallel = host_parallel,
+    .parallel = gd_host_parallel,
+    .conv2d_new = gd_conv2d_new,
+    .conv2d_forward = gd_conv2d_forward,
+    .conv2d_backward = gd_conv2d_backward,
+    .conv2d_free = gd_conv2d_free,
 };
 
 const gd_host *gd_core_host(void)

@@ -10,8 +10,9 @@
  * statistics then read this layer).
  *
  * Two paths computing the same function:
- *   fast   oneDNN's convolution primitives (conv2d_dnnl.c), where gradus is
- *          built with oneDNN and it is the backend in use (GRADUS_BLAS).
+ *   fast   the convolution the core lends (gd_host.conv2d_*, ABI 1.2:
+ *          oneDNN's primitives when it is the backend in use, GRADUS_BLAS),
+ *          set up at the first forward, where the host is known.
  *   plain  per sample, im2col then the host's sgemm:
  *              col [C·kh·kw, OH·OW] = im2col(x_n),   y_n = W · col
  *              grad_W += dy_n · colᵀ,   dx_n = col2im(Wᵀ · dy_n)
@@ -26,7 +27,6 @@
 #include <gradus/gradus.h>
 #include <gradus/kernels.h>
 
-#include "conv2d_impl.h"
 #include "spatial.h"
 
 enum { FILTERS, KERNEL, STRIDE, PADDING, BIAS, INIT, ACTIVATION };
@@ -48,6 +48,16 @@ static const gd_option_spec options[] = {
     GD_OPT_CHOICE("activation", "none", activations,
                   "none, or relu: y = max(0, conv(x) + b) fused into the layer"),
 };
+
+typedef struct conv2d {
+    sp_geom g;
+    int64_t f, ckk, p;        /* filters, C·kh·kw, OH·OW */
+    int bias, relu;
+    float *w, *b, *gw, *gb;   /* core arenas */
+    int asked;                /* the host was asked for a convolution */
+    gd_conv2d *fast;          /* the host's, or NULL: the plain path */
+    const gd_host *host;      /* that gave it */
+} conv2d;
 
 static gd_status conv_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                              void **self, gd_error *err)
@@ -101,15 +111,10 @@ static gd_status conv_create(const gd_options *opts, const gd_shape *in, gd_laye
         };
     info->nbuffers = 0;
     info->activation = cv->relu ? GD_ACT_RELU : GD_ACT_NONE;
-    if (conv2d_fast_wanted() && (st = conv2d_fast_create(cv, err)) != GD_OK) {
-        free(cv);
-        return st;
-    }
-    if (!cv->fast) {
-        /* col and dcol of one sample, and one sample's masked dy */
-        info->scratch_fixed = 2 * ckk * p + (cv->relu ? f * p : 0);
-        info->scratch_per_sample = 0;
-    }
+    /* The plain path's col and dcol of one sample and its masked dy (the
+     * host is not known yet, so always). */
+    info->scratch_fixed = 2 * ckk * p + (cv->relu ? f * p : 0);
+    info->scratch_per_sample = 0;
     *self = cv;
     return GD_OK;
 }
@@ -185,8 +190,18 @@ static gd_status conv_forward(void *self, const gd_layer_ctx *ctx, const gd_tens
                        "%lld", (long long)gd_tensor_cols(x), (long long)in);
     if (n == 0)
         return GD_OK;
+    if (!cv->asked) {
+        cv->asked = 1;
+        const gd_host *h = ctx->host;
+        if (GD_HAS_MEMBER(h, gd_host, conv2d_free) && h->conv2d_new) {
+            gd_conv2d_geom cg = { sizeof cg, g->c, g->h, g->w, cv->f, g->kh, g->kw, g->sh, g->sw,
+                                  g->ph, g->pw, cv->bias, cv->relu };
+            cv->fast = h->conv2d_new(&cg);
+            cv->host = h;
+        }
+    }
     if (cv->fast)
-        return conv2d_fast_forward(cv, ctx, x->data, y->data, n, err);
+        return cv->host->conv2d_forward(cv->fast, n, x->data, cv->w, cv->b, y->data, err);
     float *col = ctx->scratch;
     for (int64_t s = 0; s < n; s++) {
         float *ys = y->data + s * out;
@@ -213,7 +228,8 @@ static void conv_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *
     if (n == 0)
         return;
     if (cv->fast) {
-        conv2d_fast_backward(cv, ctx, x->data, y->data, dy->data, dx ? dx->data : NULL, n);
+        cv->host->conv2d_backward(cv->fast, n, x->data, cv->w, y->data, dy->data,
+                                  dx ? dx->data : NULL, cv->gw, cv->gb);
         return;
     }
     float *col = ctx->scratch, *dcol = col + cv->ckk * cv->p, *masked = dcol + cv->ckk * cv->p;
@@ -247,7 +263,7 @@ static void conv_destroy(void *self)
 {
     conv2d *cv = self;
     if (cv && cv->fast)
-        conv2d_fast_destroy(cv);
+        cv->host->conv2d_free(cv->fast);
     free(cv);
 }
 
