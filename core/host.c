@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "conv.h"
 #include "model.h"
 #include "dist.h"
 #include "pool.h"
@@ -30,9 +31,6 @@ enum { PARALLEL_MIN_WORK = 1 << 19 };
 
 static int threads_set;       /* threads asked for; 0 until gd_set_threads */
 static int use_blas_threads;  /* GRADUS_THREADING=blas */
-/* Inside a parallel_for item on this thread: sgemm runs inline (the pool is
- * busy with the items, and gd_pool_run is not reentrant). */
-static _Thread_local int in_items;
 
 typedef struct gemm_job {
     int trans_a, trans_b, m, n, k;
@@ -66,13 +64,44 @@ static void gemm_part(void *arg, int part, int nparts)
     }
 }
 
+static _Thread_local int in_parallel;   /* inside a part of host_parallel */
+
+typedef struct part_job {
+    gd_part_fn fn;
+    void *arg;
+} part_job;
+
+static void run_part(void *arg, int part, int nparts)
+{
+    const part_job *j = arg;
+    in_parallel = 1;
+    j->fn(j->arg, part, nparts);
+    in_parallel = 0;
+}
+
+int gd_host_parallel(gd_part_fn fn, void *arg)
+{
+    if (!threads_set)
+        gd_set_threads(0);
+    if (in_parallel || use_blas_threads || gd_pool_size() == 1) {
+        if (fn)
+            fn(arg, 0, 1);
+        return 1;
+    }
+    if (fn) {
+        part_job j = { fn, arg };
+        gd_pool_run(run_part, &j);
+    }
+    return gd_pool_size();
+}
+
 static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
                        int ldc)
 {
     if (!threads_set)
         gd_set_threads(0);
-    if (in_items || use_blas_threads || gd_pool_size() == 1 ||
+    if (in_parallel || use_blas_threads || gd_pool_size() == 1 ||
         (int64_t)m * n * k < PARALLEL_MIN_WORK) {
         gd_blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
@@ -81,43 +110,14 @@ static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
     gd_pool_run(gemm_part, &j);
 }
 
-typedef struct items_job {
-    int64_t count;
-    gd_parallel_fn fn;
-    void *arg;
-} items_job;
-
-static void items_part(void *arg, int part, int nparts)
-{
-    const items_job *j = arg;
-    int64_t lo, hi;
-    gd_pool_split(j->count, 1, part, nparts, &lo, &hi);
-    int was = in_items;
-    in_items = 1;
-    for (int64_t i = lo; i < hi; i++)
-        j->fn(j->arg, i);
-    in_items = was;
-}
-
-/* Contiguous ranges of items per thread: each item's numbers depend on the
- * item alone, so the result is the same for every thread count. */
-static void host_parallel_for(int64_t count, gd_parallel_fn fn, void *arg)
-{
-    if (!threads_set)
-        gd_set_threads(0);
-    items_job j = { count, fn, arg };
-    if (count <= 0)
-        return;
-    if (in_items || gd_pool_size() == 1 || count == 1)
-        items_part(&j, 0, 1);
-    else
-        gd_pool_run(items_part, &j);
-}
-
 static const gd_host host = {
     .size = sizeof(gd_host),
     .sgemm = host_sgemm,
-    .parallel_for = host_parallel_for,
+    .parallel = gd_host_parallel,
+    .conv2d_new = gd_conv2d_new,
+    .conv2d_forward = gd_conv2d_forward,
+    .conv2d_backward = gd_conv2d_backward,
+    .conv2d_free = gd_conv2d_free,
 };
 
 const gd_host *gd_core_host(void)

@@ -15,9 +15,9 @@
  * Choices:
  * - The two projections are one sgemm each over all N*T positions. The
  *   per-(sample, head) products go through the host's sgemm inside the
- *   host's parallel_for over the N*H pairs, so the small [T, T] products of
- *   different heads and samples run on different threads, and each pair's
- *   numbers are the same whatever the thread count.
+ *   host's `parallel`, the N*H pairs cut into contiguous parts, so the small
+ *   [T, T] products of different heads and samples run on different
+ *   threads, and each pair's numbers are the same whatever the thread count.
  * - Causal: queries are cut into blocks of BLOCK rows; block [i0, i1) only
  *   computes keys 0..i1-1, so masked scores are neither computed nor
  *   exponentiated nor multiplied (only the upper half of each diagonal
@@ -149,16 +149,17 @@ static int block_of(const attention *s)
     return s->causal ? BLOCK : s->T;
 }
 
-/* One (sample, head) pair's job. */
+/* The (sample, head) pairs' job. */
 typedef struct head_job {
     const attention *s;
     const gd_host *host;
     regions r;
+    int64_t count;                              /* pairs: N * heads */
+    void (*fn)(const struct head_job *, int64_t);
 } head_job;
 
-static void head_forward(void *arg, int64_t item)
+static void head_forward(const head_job *j, int64_t item)
 {
-    const head_job *j = arg;
     const attention *s = j->s;
     const int T = s->T, d = s->d, dh = s->dh, ld = 3 * d, bs = block_of(s);
     const int64_t n = item / s->heads, h = item % s->heads;
@@ -190,9 +191,8 @@ static void head_forward(void *arg, int64_t item)
     }
 }
 
-static void head_backward(void *arg, int64_t item)
+static void head_backward(const head_job *j, int64_t item)
 {
-    const head_job *j = arg;
     const attention *s = j->s;
     const int T = s->T, d = s->d, dh = s->dh, ld = 3 * d, bs = block_of(s);
     const int64_t n = item / s->heads, h = item % s->heads;
@@ -230,13 +230,24 @@ static void head_backward(void *arg, int64_t item)
     }
 }
 
-static void for_each_head(const gd_host *host, int64_t count, gd_parallel_fn fn, void *job)
+/* Part `part` of nparts: a contiguous run of pairs. */
+static void heads_part(void *arg, int part, int nparts)
 {
-    if (GD_HAS_MEMBER(host, gd_host, parallel_for) && host->parallel_for)
-        host->parallel_for(count, fn, job);
+    const head_job *j = arg;
+    const int64_t lo = j->count * part / nparts, hi = j->count * (part + 1) / nparts;
+    for (int64_t i = lo; i < hi; i++)
+        j->fn(j, i);
+}
+
+static void for_each_head(head_job *j, int64_t count,
+                          void (*fn)(const head_job *, int64_t))
+{
+    j->count = count;
+    j->fn = fn;
+    if (GD_HAS_MEMBER(j->host, gd_host, parallel) && j->host->parallel)
+        j->host->parallel(heads_part, j);
     else
-        for (int64_t i = 0; i < count; i++)
-            fn(job, i);
+        heads_part(j, 0, 1);
 }
 
 static gd_status attention_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
@@ -249,7 +260,7 @@ static gd_status attention_forward(void *self, const gd_layer_ctx *ctx, const gd
     if (rows > INT_MAX)
         return gd_fail(err, GD_EINVAL, "attention: batch of %lld is too large", (long long)n);
     const int d = s->d;
-    head_job j = { s, ctx->host, regions_of(s, ctx->scratch, n) };
+    head_job j = { s, ctx->host, regions_of(s, ctx->scratch, n), 0, NULL };
     float beta = 0;
     if (s->bias) {
         gd_k_fill_rows(rows, 3 * d, s->bqkv, j.r.qkv);
@@ -257,7 +268,7 @@ static gd_status attention_forward(void *self, const gd_layer_ctx *ctx, const gd
     }
     ctx->host->sgemm(0, 1, (int)rows, 3 * d, d, 1.0f, x->data, d, s->wqkv, d, beta, j.r.qkv,
                      3 * d);
-    for_each_head(ctx->host, n * s->heads, head_forward, &j);
+    for_each_head(&j, n * s->heads, head_forward);
     beta = 0;
     if (s->bias) {
         gd_k_fill_rows(rows, d, s->bo, y->data);
@@ -277,13 +288,13 @@ static void attention_backward(void *self, const gd_layer_ctx *ctx, const gd_ten
         return;
     const int d = s->d, r = (int)rows;
     const gd_host *host = ctx->host;
-    head_job j = { s, host, regions_of(s, ctx->scratch, n) };
+    head_job j = { s, host, regions_of(s, ctx->scratch, n), 0, NULL };
     /* y = a W_o^T + b_o */
     host->sgemm(1, 0, d, d, r, 1.0f, dy->data, d, j.r.a, d, 1.0f, s->gwo, d);
     if (s->bias)
         gd_k_add_rows(rows, d, dy->data, s->gbo);
     host->sgemm(0, 0, r, d, d, 1.0f, dy->data, d, s->wo, d, 0.0f, j.r.da, d);
-    for_each_head(host, n * s->heads, head_backward, &j);
+    for_each_head(&j, n * s->heads, head_backward);
     /* qkv = x W_qkv^T + b_qkv */
     host->sgemm(1, 0, 3 * d, d, r, 1.0f, j.r.dqkv, 3 * d, x->data, d, 1.0f, s->gwqkv, d);
     if (s->bias)
