@@ -2,8 +2,9 @@
  * core/checkpoint.c: a whole run in one file, written and read back.
  *
  * The container (binio.h) with magic 89 'G' 'D' 'C' 0D 0A 1A 0A, format
- * version 2 (version 1 files still read: they lack the diverge factor at
- * the end of CONF and the first step's loss at the end of TRNR), and eight
+ * version 2, or 3 for a model with blocks (its MODL holds the structure,
+ * model_io.c); version 1 files still read: they lack the diverge factor at
+ * the end of CONF and the first step's loss at the end of TRNR. Eight
  * sections in this order (bytes in CHECKPOINTS.md):
  *   META  who wrote it; the plugin and version behind every component
  *   MODL  the model: input shape, layer specs, parameters, buffers
@@ -160,7 +161,7 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     gd_trainer_state st;
     gd_trainer_get_state(tr, &st);
 
-    gd_put_header(b, gd_checkpoint_format.magic, gd_checkpoint_format.version, 8);
+    gd_put_header(b, gd_checkpoint_format.magic, gd_model_file_version(m), 8);
     size_t s = gd_section_begin(b, "META");
     const gd_spec *specs[GD_MAX_COMPONENT_REFS];
     int n = 0;
@@ -664,7 +665,8 @@ static bool get_meta_section(gd_reader *r, gd_checkpoint *ck)
 
 static bool get_model_section(gd_reader *r, gd_checkpoint *ck)
 {
-    return (ck->model = gd_get_model(r)) && gd_reader_done(r);
+    /* Checkpoint version 3 is model version 3: the structure in MODL. */
+    return (ck->model = gd_get_model(r, ck->version >= 3 ? 3 : 2)) && gd_reader_done(r);
 }
 
 static bool get_rngs_section(gd_reader *r, gd_checkpoint *ck)

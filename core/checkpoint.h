@@ -47,9 +47,13 @@ bool gd_get_meta(gd_reader *r, gd_file_meta *meta);
  * model taken out of a checkpoint). */
 bool gd_get_meta_for(gd_reader *r, gd_file_meta *meta, bool model_only);
 
-/* MODL: the input shape, the layer specs, parameters and buffers. */
+/* MODL: the input shape, the layer specs, the structure (format version 3,
+ * written only for a model with blocks), parameters and buffers. A file
+ * holding a model with blocks is version 3 (gd_model_file_version), any
+ * other stays version 2, readable by a gradus from before blocks. */
 void gd_put_model(gd_buf *b, gd_model *m);
-gd_model *gd_get_model(gd_reader *r);
+gd_model *gd_get_model(gd_reader *r, uint32_t version);
+uint32_t gd_model_file_version(const gd_model *m);
 
 /* ---- checkpoints (checkpoint.c) ---- */
 

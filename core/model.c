@@ -1,5 +1,16 @@
 /*
- * core/model.c: the sequential model and its parameter arena.
+ * core/model.c: a model's parameter arena, its buffers, and forward and
+ * backward through its layers and blocks (the structure: model_tree.c).
+ *
+ * Forward walks the tree: a layer writes its own output buffer, a residual
+ * block sums its body's output and its input (or its shortcut's output)
+ * into its own. Backward walks it back, last layer first: a sequential
+ * passes gradients through a ping-pong pair of buffers of its nesting
+ * level, a residual gives the same dL/dy to its shortcut (whose input
+ * gradient goes straight to the block's) and to its body (into the
+ * level's third buffer, then added): the gradient add at the fork. Each
+ * level has its own buffers, so a block's dy is still there when its
+ * second branch reads it; all are sized once by gd_model_reserve.
  */
 #include "model_layer.h"
 
@@ -10,25 +21,6 @@
 #include "component.h"
 #include "data.h"
 
-struct gd_model {
-    const gd_registry *reg;
-    int nlayers;
-    gd_model_layer *layers;
-    gd_shape in, out;
-    float *params, *grads;     /* arenas, nparams floats each */
-    int64_t nparams;
-    float *buffers;            /* all layers' buffers, one allocation */
-    int64_t nbuffer_floats;
-    /* Sized by gd_model_reserve for `reserved` samples. */
-    int64_t reserved;
-    float **acts;              /* [nlayers] layer outputs */
-    float *dbuf[2];            /* ping-pong input gradients for backward */
-    float **scratch;           /* [nlayers] */
-    const float *last_input;   /* the last training forward's, else NULL */
-    int64_t last_batch;
-    double *labels;            /* [output width] class labels of the training data, or NULL */
-    gd_spec *loss;             /* the loss it was trained with (owned), or NULL */
-};
 
 /* Stream ids: parameters of layer i draw from stream PARAM_STREAM + 16*i + p,
  * the layer's own stream (dropout) is LAYER_STREAM + i. Keyed by position
@@ -38,12 +30,24 @@ enum { PARAM_STREAM = 1u << 20, LAYER_STREAM = 2u << 20 };
 
 static void free_layers(gd_model *m)
 {
-    for (int i = 0; i < m->nlayers; i++) {
+    for (int i = 0; m->layers && i < m->nlayers; i++) {
         gd_model_layer *l = &m->layers[i];
         if (l->self)   /* a layer that failed to create may have no entry */
             gd_layer_destroy(l->entry->component, l->self);
         gd_spec_free((gd_spec *)l->spec);
     }
+}
+
+static void free_gbufs(gd_model *m)
+{
+    for (int i = 0; m->gbuf && i < m->nlevels * GD_GBUF_PER_LEVEL; i++)
+        free(m->gbuf[i]);
+    free(m->gbuf);
+    for (int i = 0; m->nodes && i < m->nnodes; i++) {
+        free(m->nodes[i].act);
+        m->nodes[i].act = NULL;
+    }
+    m->gbuf = NULL;
 }
 
 void gd_model_free(gd_model *m)
@@ -63,8 +67,8 @@ void gd_model_free(gd_model *m)
             free(m->scratch[i]);
     free(m->acts);
     free(m->scratch);
-    free(m->dbuf[0]);
-    free(m->dbuf[1]);
+    free_gbufs(m);
+    free(m->nodes);
     free(m->labels);
     gd_spec_free(m->loss);
     free(m);
@@ -97,45 +101,6 @@ gd_status gd_model_set_loss(gd_model *m, const gd_spec *loss, gd_error *err)
         return gd_fail(err, GD_ENOMEM, "model: out of memory for the loss spec");
     gd_spec_free(m->loss);
     m->loss = copy;
-    return GD_OK;
-}
-
-static gd_status create_layers(gd_model *m, const gd_spec *const *specs, gd_error *err)
-{
-    gd_shape shape = m->in;
-    for (int i = 0; i < m->nlayers; i++) {
-        gd_model_layer *l = &m->layers[i];
-        const gd_component *c = specs[i]->component;
-        if (c->kind != GD_KIND_LAYER)
-            return gd_fail(err, GD_EINVAL, "layer %d: expected a layer spec, got %s '%s'", i + 1,
-                           gd_kind_name(c->kind), c->name);
-        l->entry = gd_registry_entry_of(m->reg, c);
-        if (!l->entry)
-            return gd_fail(err, GD_EINVAL, "layer %d: '%s' is not from this registry", i + 1,
-                           c->name);
-        if (!(l->spec = gd_spec_copy(specs[i])))
-            return gd_fail(err, GD_ENOMEM, "out of memory");
-        /* Names count per component: dense1, relu1, dense2, ... */
-        int same = 1;
-        for (int j = 0; j < i; j++)
-            same += m->layers[j].spec->component == c;
-        snprintf(l->name, sizeof l->name, "%s%d", c->name, same);
-        l->info.size = sizeof l->info;
-        l->in = shape;
-        gd_error inner;
-        gd_status st = gd_layer_create(l->spec, &shape, &l->info, &l->self, &inner);
-        if (st != GD_OK)
-            return gd_fail(err, st, "layer %d (%s): %s", i + 1, l->name, inner.msg);
-        if (l->info.nparams < 0 || l->info.nparams > GD_MAX_LAYER_PARAMS ||
-            l->info.nbuffers < 0 || l->info.nbuffers > GD_MAX_LAYER_BUFFERS ||
-            l->info.out.ndim < 1 || l->info.out.ndim > GD_MAX_DIMS - 1 ||
-            gd_shape_numel(&l->info.out) < 1)
-            return gd_fail(err, GD_EINVAL, "layer %d (%s): plugin reported an invalid shape or "
-                           "parameter count", i + 1, l->name);
-        l->out = l->info.out;
-        shape = l->out;
-    }
-    m->out = shape;
     return GD_OK;
 }
 
@@ -221,6 +186,28 @@ gd_status gd_model_init(gd_model *m, uint64_t seed, gd_error *err)
     return GD_OK;
 }
 
+gd_model *gd_model_new_tree(const gd_registry *reg, const gd_node_desc *nodes, int nnodes,
+                            const gd_shape *in, uint64_t seed, gd_error *err)
+{
+    if (in->ndim < 1 || in->ndim > GD_MAX_DIMS - 1 || gd_shape_numel(in) < 1) {
+        gd_fail(err, GD_EINVAL, "model: invalid input shape");
+        return NULL;
+    }
+    gd_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        gd_fail(err, GD_ENOMEM, "model: out of memory");
+        return NULL;
+    }
+    m->reg = reg;
+    m->in = *in;
+    if (gd_model_build_tree(m, nodes, nnodes, err) != GD_OK ||
+        allocate_arenas(m, err) != GD_OK || gd_model_init(m, seed, err) != GD_OK) {
+        gd_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int nlayers,
                        const gd_shape *in, uint64_t seed, gd_error *err)
 {
@@ -228,24 +215,16 @@ gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int
         gd_fail(err, GD_EINVAL, "model: needs at least one layer");
         return NULL;
     }
-    if (in->ndim < 1 || in->ndim > GD_MAX_DIMS - 1 || gd_shape_numel(in) < 1) {
-        gd_fail(err, GD_EINVAL, "model: invalid input shape");
-        return NULL;
-    }
-    gd_model *m = calloc(1, sizeof *m);
-    if (!m || !(m->layers = calloc((size_t)nlayers, sizeof *m->layers))) {
-        free(m);
+    gd_node_desc *d = calloc((size_t)nlayers + 1, sizeof *d);
+    if (!d) {
         gd_fail(err, GD_ENOMEM, "model: out of memory");
         return NULL;
     }
-    m->reg = reg;
-    m->nlayers = nlayers;
-    m->in = *in;
-    if (create_layers(m, layers, err) != GD_OK || allocate_arenas(m, err) != GD_OK ||
-        gd_model_init(m, seed, err) != GD_OK) {
-        gd_model_free(m);
-        return NULL;
-    }
+    d[0] = (gd_node_desc){ GD_NODE_SEQUENTIAL, nlayers, NULL };
+    for (int i = 0; i < nlayers; i++)
+        d[i + 1] = (gd_node_desc){ GD_NODE_LAYER, 0, layers[i] };
+    gd_model *m = gd_model_new_tree(reg, d, nlayers + 1, in, seed, err);
+    free(d);
     return m;
 }
 
@@ -283,6 +262,45 @@ float *gd_model_grads(gd_model *m) { return m->grads; }
 int64_t gd_model_last_batch(const gd_model *m) { return m->last_batch; }
 bool gd_model_can_backward(const gd_model *m) { return m->last_input != NULL; }
 
+static float *alloc_floats(int64_t n)
+{
+    return aligned_alloc(64, (size_t)((n * 4 + 63) / 64 * 64));
+}
+
+/* Which of a level's gradient buffers backward uses: the ping-pong pair of
+ * a sequential of two or more parts, the sum of a residual with a shortcut. */
+static bool gbuf_needed(const gd_model *m, int k)
+{
+    int level = k / GD_GBUF_PER_LEVEL, which = k % GD_GBUF_PER_LEVEL;
+    for (int i = 0; i < m->nnodes; i++) {
+        const gd_model_node *nd = &m->nodes[i];
+        if (nd->level != level)
+            continue;
+        if (which < 2 && nd->kind == GD_NODE_SEQUENTIAL && nd->count > 1)
+            return true;
+        if (which == 2 && nd->kind == GD_NODE_RESIDUAL && nd->count == 2)
+            return true;
+    }
+    return false;
+}
+
+typedef struct batch_buffers {
+    float **acts, **scratch, **gbuf, **racts;
+} batch_buffers;
+
+static void free_batch_buffers(const gd_model *m, batch_buffers *b)
+{
+    for (int i = 0; b->acts && i < m->nlayers; i++)
+        free(b->acts[i]);
+    for (int i = 0; b->scratch && i < m->nlayers; i++)
+        free(b->scratch[i]);
+    for (int i = 0; b->gbuf && i < m->nlevels * GD_GBUF_PER_LEVEL; i++)
+        free(b->gbuf[i]);
+    for (int i = 0; b->racts && i < m->nnodes; i++)
+        free(b->racts[i]);
+    free(b->acts); free(b->scratch); free(b->gbuf); free(b->racts);
+}
+
 gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
 {
     if (batch <= m->reserved)
@@ -290,40 +308,42 @@ gd_status gd_model_reserve(gd_model *m, int64_t batch, gd_error *err)
     if (batch < 1)
         return gd_fail(err, GD_EINVAL, "model: batch must be >= 1");
     int64_t widest = gd_shape_numel(&m->in);
-    float **acts = calloc((size_t)m->nlayers, sizeof *acts);
-    float **scratch = calloc((size_t)m->nlayers, sizeof *scratch);
-    bool ok = acts && scratch;
+    for (int i = 0; i < m->nnodes; i++)
+        if (gd_shape_numel(&m->nodes[i].out) > widest)
+            widest = gd_shape_numel(&m->nodes[i].out);
+    int ng = m->nlevels * GD_GBUF_PER_LEVEL;
+    batch_buffers nb = { calloc((size_t)m->nlayers, sizeof(float *)),
+                         calloc((size_t)m->nlayers, sizeof(float *)),
+                         calloc((size_t)ng + 1, sizeof(float *)),
+                         calloc((size_t)m->nnodes, sizeof(float *)) };
+    bool ok = nb.acts && nb.scratch && nb.gbuf && nb.racts;
     for (int i = 0; ok && i < m->nlayers; i++) {
         gd_model_layer *l = &m->layers[i];
-        int64_t n = gd_shape_numel(&l->out);
-        if (n > widest)
-            widest = n;
         int64_t s = gd_model_layer_scratch(l, batch);
-        ok = (acts[i] = aligned_alloc(64, (size_t)((batch * n * 4 + 63) / 64 * 64))) != NULL;
+        ok = (nb.acts[i] = alloc_floats(batch * gd_shape_numel(&l->out))) != NULL;
         if (ok && s > 0)
-            ok = (scratch[i] = calloc((size_t)s, sizeof(float))) != NULL;
+            ok = (nb.scratch[i] = calloc((size_t)s, sizeof(float))) != NULL;
     }
-    float *d0 = ok ? aligned_alloc(64, (size_t)((batch * widest * 4 + 63) / 64 * 64)) : NULL;
-    float *d1 = d0 ? aligned_alloc(64, (size_t)((batch * widest * 4 + 63) / 64 * 64)) : NULL;
-    if (!ok || !d1) {
-        for (int i = 0; acts && scratch && i < m->nlayers; i++) {
-            free(acts[i]);
-            free(scratch[i]);
-        }
-        free(acts); free(scratch); free(d0); free(d1);
+    for (int k = 0; ok && k < ng; k++)
+        if (gbuf_needed(m, k))
+            ok = (nb.gbuf[k] = alloc_floats(batch * widest)) != NULL;
+    for (int i = 0; ok && i < m->nnodes; i++)
+        if (m->nodes[i].kind == GD_NODE_RESIDUAL)
+            ok = (nb.racts[i] = alloc_floats(batch * gd_shape_numel(&m->nodes[i].out))) != NULL;
+    if (!ok) {
+        free_batch_buffers(m, &nb);
         return gd_fail(err, GD_ENOMEM, "model: out of memory for a batch of %lld",
                        (long long)batch);
     }
-    if (m->acts)
-        for (int i = 0; i < m->nlayers; i++) {
-            free(m->acts[i]);
-            free(m->scratch[i]);
-        }
-    free(m->acts); free(m->scratch); free(m->dbuf[0]); free(m->dbuf[1]);
-    m->acts = acts;
-    m->scratch = scratch;
-    m->dbuf[0] = d0;
-    m->dbuf[1] = d1;
+    batch_buffers old = { m->acts, m->scratch, NULL, NULL };
+    free_batch_buffers(m, &old);
+    free_gbufs(m);   /* and the residuals' outputs */
+    m->acts = nb.acts;
+    m->scratch = nb.scratch;
+    m->gbuf = nb.gbuf;
+    for (int i = 0; i < m->nnodes; i++)
+        m->nodes[i].act = nb.racts[i];
+    free(nb.racts);
     m->reserved = batch;
     m->last_batch = 0;
     m->last_input = NULL;
@@ -357,57 +377,152 @@ void gd_model_layer_backward(const gd_model_layer *l, const gd_layer_ctx *ctx,
     gd_layer_backward(l->entry->component, l->self, ctx, x, y, dy, dx);
 }
 
+/* ---------------------------------------------------------------------------
+ * Forward and backward through the tree
+ * ------------------------------------------------------------------------- */
+
+typedef struct pass {
+    gd_model *m;
+    int64_t batch;
+    bool training;
+    gd_error *err;
+    /* backward */
+    bool zero_first;
+    gd_layer_done_fn done;
+    void *done_ctx;
+} pass;
+
+static int next_child(const gd_model *m, int c) { return c + m->nodes[c].size; }
+
+static void add_into(float *restrict y, const float *restrict a, int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        y[k] += a[k];
+}
+
+static void sum_into(float *restrict y, const float *restrict a, const float *restrict b,
+                     int64_t n)
+{
+    for (int64_t k = 0; k < n; k++)
+        y[k] = a[k] + b[k];
+}
+
+/* Node i on x; *y: where its output is (a layer's or residual's buffer). */
+static gd_status forward_node(pass *p, int i, const float *x, const float **y)
+{
+    gd_model *m = p->m;
+    gd_model_node *nd = &m->nodes[i];
+    if (nd->kind == GD_NODE_LAYER) {
+        gd_model_layer *l = &m->layers[nd->leaf];
+        gd_tensor xin = batch_tensor((float *)x, p->batch, &l->in);
+        gd_tensor out = batch_tensor(m->acts[nd->leaf], p->batch, &l->out);
+        gd_layer_ctx ctx = layer_ctx(m, l, nd->leaf, p->training);
+        gd_error inner;
+        gd_status st = gd_model_layer_forward(l, &ctx, &xin, &out, &inner);
+        if (st != GD_OK)
+            return gd_fail(p->err, st, "%s: %s", l->name, inner.msg);
+        nd->x = x;
+        *y = out.data;
+        return GD_OK;
+    }
+    if (nd->kind == GD_NODE_SEQUENTIAL) {
+        for (int k = 0, c = i + 1; k < nd->count; k++, c = next_child(m, c))
+            if (forward_node(p, c, x, &x) != GD_OK)
+                return GD_EINVAL;
+        *y = x;
+        return GD_OK;
+    }
+    const float *body, *other = x;
+    int b = i + 1;
+    if (forward_node(p, b, x, &body) != GD_OK ||
+        (nd->count == 2 && forward_node(p, next_child(m, b), x, &other) != GD_OK))
+        return GD_EINVAL;
+    sum_into(nd->act, body, other, p->batch * gd_shape_numel(&nd->out));
+    *y = nd->act;
+    return GD_OK;
+}
+
 gd_status gd_model_forward(gd_model *m, const float *x, int64_t batch, bool training,
                            const float **out, gd_error *err)
 {
     if (batch < 1 || batch > m->reserved)
         return gd_fail(err, GD_EINVAL, "model: batch %lld exceeds the reserved %lld",
                        (long long)batch, (long long)m->reserved);
-    gd_tensor xin = batch_tensor((float *)x, batch, &m->in);
-    for (int i = 0; i < m->nlayers; i++) {
-        gd_model_layer *l = &m->layers[i];
-        gd_tensor y = batch_tensor(m->acts[i], batch, &l->out);
-        gd_layer_ctx ctx = layer_ctx(m, l, i, training);
-        gd_error inner;
-        gd_status st = gd_model_layer_forward(l, &ctx, &xin, &y, &inner);
-        if (st != GD_OK)
-            return gd_fail(err, st, "%s: %s", l->name, inner.msg);
-        xin = y;
-    }
+    pass p = { m, batch, training, err, false, NULL, NULL };
+    gd_status st = forward_node(&p, 0, x, out);
     /* An evaluation forward overwrites the activations backward reads, and
      * its input may be gone by then: only a training forward enables it. */
-    m->last_input = training ? x : NULL;
+    m->last_input = st == GD_OK && training ? x : NULL;
     m->last_batch = batch;
-    *out = m->acts[m->nlayers - 1];
-    return GD_OK;
+    return st;
+}
+
+/* Node i's backward from dy, its input gradient into dx (NULL: nobody's,
+ * skipped: for a 784-wide input this saves a third of the first layer's
+ * work). Layers go last first, a residual's shortcut before its body: the
+ * reverse of the arena's order. */
+static void backward_node(pass *p, int i, const float *dy, float *dx)
+{
+    gd_model *m = p->m;
+    gd_model_node *nd = &m->nodes[i];
+    float **gb = m->gbuf + nd->level * GD_GBUF_PER_LEVEL;
+    if (nd->kind == GD_NODE_LAYER) {
+        gd_model_layer *l = &m->layers[nd->leaf];
+        gd_tensor x = batch_tensor((float *)nd->x, p->batch, &l->in);
+        gd_tensor y = batch_tensor(m->acts[nd->leaf], p->batch, &l->out);
+        gd_tensor gy = batch_tensor((float *)dy, p->batch, &l->out);
+        gd_tensor gx = batch_tensor(dx, p->batch, &l->in);
+        gd_layer_ctx ctx = layer_ctx(m, l, nd->leaf, true);
+        if (p->zero_first && l->param_count)
+            memset(m->grads + l->param_offset, 0, (size_t)l->param_count * sizeof(float));
+        gd_model_layer_backward(l, &ctx, &x, &y, &gy, dx ? &gx : NULL);
+        if (p->done)
+            p->done(p->done_ctx, nd->leaf);
+        return;
+    }
+    if (nd->kind == GD_NODE_SEQUENTIAL) {
+        for (int k = nd->count - 1, c = nd->last; k >= 0; k--, c = m->nodes[c].prev) {
+            float *to = k == 0 ? dx : gb[k & 1];
+            backward_node(p, c, dy, to);
+            dy = to;
+        }
+        return;
+    }
+    int b = i + 1;
+    int64_t n = p->batch * gd_shape_numel(&nd->in);
+    if (nd->count == 2) {
+        backward_node(p, next_child(m, b), dy, dx);
+        backward_node(p, b, dy, dx ? gb[2] : NULL);
+        if (dx)
+            add_into(dx, gb[2], n);
+    } else {
+        backward_node(p, b, dy, dx);
+        if (dx)
+            add_into(dx, dy, n);
+    }
+}
+
+static void backward_from(gd_model *m, const float *dout, float *dx, bool zero_first,
+                          gd_layer_done_fn done, void *done_ctx)
+{
+    pass p = { m, m->last_batch, true, NULL, zero_first, done, done_ctx };
+    backward_node(&p, 0, dout, dx);
 }
 
 void gd_model_backward(gd_model *m, const float *dout)
 {
-    gd_model_backward_each(m, dout, false, NULL, NULL);
+    backward_from(m, dout, NULL, false, NULL, NULL);
 }
 
 void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
                             gd_layer_done_fn done, void *done_ctx)
 {
-    int64_t batch = m->last_batch;
-    gd_tensor dy = batch_tensor((float *)dout, batch, &m->out);
-    for (int i = m->nlayers - 1; i >= 0; i--) {
-        gd_model_layer *l = &m->layers[i];
-        gd_tensor x = i ? batch_tensor(m->acts[i - 1], batch, &l->in)
-                        : batch_tensor((float *)m->last_input, batch, &m->in);
-        gd_tensor y = batch_tensor(m->acts[i], batch, &l->out);
-        /* The first layer's input gradient is nobody's: skip it (for a
-         * 784-wide input this saves a third of the first layer's work). */
-        gd_tensor dx = batch_tensor(m->dbuf[i & 1], batch, &l->in);
-        gd_layer_ctx ctx = layer_ctx(m, l, i, true);
-        if (zero_first && l->param_count)
-            memset(m->grads + l->param_offset, 0, (size_t)l->param_count * sizeof(float));
-        gd_model_layer_backward(l, &ctx, &x, &y, &dy, i ? &dx : NULL);
-        if (done)
-            done(done_ctx, i);
-        dy = dx;
-    }
+    backward_from(m, dout, NULL, zero_first, done, done_ctx);
+}
+
+void gd_model_backward_input(gd_model *m, const float *dout, float *dx)
+{
+    backward_from(m, dout, dx, false, NULL, NULL);
 }
 
 void gd_model_zero_grad(gd_model *m)

@@ -43,6 +43,62 @@ typedef struct gd_model_layer gd_model_layer;
  * the layer's position (so the same seed gives the same initial weights). */
 gd_model *gd_model_new(const gd_registry *reg, const gd_spec *const *layers, int nlayers,
                        const gd_shape *in, uint64_t seed, gd_error *err);
+
+/* ---- blocks ----
+ * A model is a tree: a sequential of layers, sequentials and residual
+ * blocks (y = body(x) + x, or body(x) + shortcut(x)), to any depth. The
+ * layers (leaves) are numbered depth first, a block's body before its
+ * shortcut, which is the order of their parameters in the arena; every
+ * per-layer API above and below (names, telemetry, RNG streams, files)
+ * counts layers in that order. Layers are named by path: "dense1",
+ * "res1.dense2", "res1.shortcut", "res2.seq1.relu1" (names count per
+ * component within their container; a residual's body is its own level, its
+ * shortcut is "shortcut"). Plugins never see blocks. */
+enum { GD_MAX_PATH = 96, GD_MAX_NESTING = 16 };
+
+typedef enum gd_node_kind {
+    GD_NODE_LAYER = 1,
+    GD_NODE_SEQUENTIAL,
+    GD_NODE_RESIDUAL
+} gd_node_kind;
+
+/* A model's structure as its builder gives it: nodes in pre-order. A
+ * sequential is followed by its `count` (>= 1) children; a residual by its
+ * body (a sequential) and, when count is 2, its shortcut (any node); a
+ * layer holds its spec (borrowed; the model keeps a copy). The root is a
+ * sequential. */
+typedef struct gd_node_desc {
+    gd_node_kind kind;
+    int count;
+    const gd_spec *spec;
+} gd_node_desc;
+
+/* gd_model_new over a tree. Refuses a malformed structure, a layer that
+ * cannot take what the one before gives (naming both, both shapes and the
+ * layer's own reason), and a residual whose body changes the shape without
+ * a shortcut, or whose shortcut gives another shape than its body. */
+gd_model *gd_model_new_tree(const gd_registry *reg, const gd_node_desc *nodes, int nnodes,
+                            const gd_shape *in, uint64_t seed, gd_error *err);
+/* The structure, pre-order as given (node 0: the root sequential). Name:
+ * the block's path ("" for the root; a body has its residual's); params:
+ * its layers' parameter count; first/nleaves: its layers' range. */
+int gd_model_node_count(const gd_model *m);
+gd_node_kind gd_model_node_kind(const gd_model *m, int i);
+int gd_model_node_children(const gd_model *m, int i);
+int gd_model_node_depth(const gd_model *m, int i);
+const char *gd_model_node_name(const gd_model *m, int i);
+const gd_shape *gd_model_node_input(const gd_model *m, int i);
+const gd_shape *gd_model_node_output(const gd_model *m, int i);
+int64_t gd_model_node_param_count(const gd_model *m, int i);
+/* A layer node's layer index, else -1. */
+int gd_model_node_layer(const gd_model *m, int i);
+/* Whether a node is a residual's body (shown as part of its block). */
+bool gd_model_node_is_body(const gd_model *m, int i);
+/* Whether the model has any block (then its files are format version 3). */
+bool gd_model_has_blocks(const gd_model *m);
+/* Same structure (node kinds and counts) and input shape; the layers'
+ * specs are compared by the caller. */
+bool gd_model_same_structure(const gd_model *a, const gd_model *b);
 void gd_model_free(gd_model *m);
 
 /* Re-initialize parameters and buffers from `seed`, as gd_model_new did. */
@@ -100,6 +156,9 @@ void gd_model_backward(gd_model *m, const float *dout);
 typedef void (*gd_layer_done_fn)(void *ctx, int layer);
 void gd_model_backward_each(gd_model *m, const float *dout, bool zero_first,
                             gd_layer_done_fn done, void *ctx);
+/* gd_model_backward, also writing dL/dx into dx ([batch x input numel]):
+ * the Lua primitives' backward, which returns the input gradient. */
+void gd_model_backward_input(gd_model *m, const float *dout, float *dx);
 void gd_model_zero_grad(gd_model *m);
 
 /* Output of layer i of the last forward ([batch, out...]). */

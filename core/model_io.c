@@ -4,11 +4,14 @@
  * file, which plugin versions provide its components) and MODL (the model).
  *
  * A model file is the container of binio.h with magic 89 'G' 'D' 'M' 0D 0A
- * 1A 0A, format version 2, and the sections META and MODL; CHECKPOINTS.md
- * documents the bytes.
+ * 1A 0A, format version 2 (3 for a model with blocks), and the sections
+ * META and MODL; CHECKPOINTS.md documents the bytes.
  *
- *   MODL := shape, u32 nlayers, nlayers x spec, nlayers x state
+ *   MODL := shape, u32 nlayers, nlayers x spec, [tree], nlayers x state
  *   shape := u32 ndim, ndim x u64          the model's per-sample input shape
+ *   tree := u32 nnodes, nnodes x (u8 kind, u32 count)   version 3 only: the
+ *           structure in pre-order (1 layer, 2 sequential, 3 residual), its
+ *           layer nodes taking the specs in order
  *   state := u32 nparams, nparams x array, u32 nbuffers, nbuffers x array
  *   array := str name, u64 count, count x f32
  *
@@ -40,9 +43,10 @@
 static const unsigned char model_magic[8] = { 0x89, 'G', 'D', 'M', 0x0D, 0x0A, 0x1A, 0x0A };
 static const unsigned char ckpt_magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
 
-const gd_format gd_model_format = { model_magic, 2, "model", NULL, NULL, 0 };
+/* Version 3 adds the tree; files without blocks are still written as 2. */
+const gd_format gd_model_format = { model_magic, 3, "model", NULL, NULL, 2 };
 const gd_format gd_checkpoint_format = {
-    ckpt_magic, 2, "checkpoint", model_magic,
+    ckpt_magic, 3, "checkpoint", model_magic,
     "a model: load it with gd.load_model", 1,
 };
 
@@ -181,6 +185,13 @@ void gd_put_model(gd_buf *b, gd_model *m)
     gd_put_u32(b, (uint32_t)nl);
     for (int i = 0; i < nl; i++)
         gd_put_spec(b, gd_model_layer_at(m, i)->spec);
+    if (gd_model_has_blocks(m)) {
+        gd_put_u32(b, (uint32_t)gd_model_node_count(m));
+        for (int i = 0; i < gd_model_node_count(m); i++) {
+            gd_put_u8(b, (unsigned)gd_model_node_kind(m, i));
+            gd_put_u32(b, (uint32_t)gd_model_node_children(m, i));
+        }
+    }
     for (int i = 0; i < nl; i++) {
         const gd_model_layer *l = gd_model_layer_at(m, i);
         gd_put_u32(b, (uint32_t)l->nparams);
@@ -200,6 +211,11 @@ void gd_put_model(gd_buf *b, gd_model *m)
     gd_put_u8(b, loss != NULL);
     if (loss)
         gd_put_spec(b, loss);
+}
+
+uint32_t gd_model_file_version(const gd_model *m)
+{
+    return gd_model_has_blocks(m) ? 3 : 2;
 }
 
 /* The optional tail of MODL (see gd_put_model): absent in older files. */
@@ -307,49 +323,144 @@ static bool get_state(gd_reader *r, gd_model_layer *l, int li)
  * A crafted file with valid CRCs whose options ask for billions of values
  * is refused here, before gd_model_new allocates and zeroes them. A layer
  * that refuses its options is left to gd_model_new to report. */
-static bool values_fit(gd_reader *r, gd_spec *const *specs, uint32_t nl, const gd_shape *in)
+typedef struct fit {
+    gd_reader *r;
+    gd_spec *const *specs;
+    const gd_node_desc *desc;
+    int n, pos, leaf;
+    uint64_t room, total;
+    bool give_up;         /* a layer refused: gd_model_new will say why */
+} fit;
+
+/* Node f->pos on shape *in: its output into *out. False when the values
+ * cannot fit (the message is set). */
+static bool fit_node(fit *f, const gd_shape *in, gd_shape *out, int depth)
 {
-    uint64_t room = (r->end - r->pos) / 4, total = 0;
-    gd_shape shape = *in;
-    for (uint32_t i = 0; i < nl; i++) {
-        const gd_component *c = specs[i]->component;
-        if (c->kind != GD_KIND_LAYER)
-            return true;
-        gd_layer_info info = { .size = sizeof info };
-        void *self = NULL;
-        gd_error inner;
-        if (gd_layer_create(specs[i], &shape, &info, &self, &inner) != GD_OK)
-            return true;
-        gd_layer_destroy(c, self);
-        if (info.nparams < 0 || info.nparams > GD_MAX_LAYER_PARAMS || info.nbuffers < 0 ||
-            info.nbuffers > GD_MAX_LAYER_BUFFERS || info.out.ndim < 1 ||
-            info.out.ndim > GD_MAX_DIMS - 1)
-            return true;
-        for (int p = 0; p < info.nparams + info.nbuffers; p++) {
-            int64_t n = p < info.nparams ? gd_shape_numel(&info.params[p].shape)
-                                         : info.buffers[p - info.nparams].numel;
-            if (n < 0 || (uint64_t)n > room - total) {
-                gd_rfail(r, GD_EIO, "malformed section MODL: layer %u (%s) has more values "
-                         "than the section holds", i + 1, c->name);
+    if (f->give_up || f->pos >= f->n || depth > GD_MAX_NESTING) {
+        f->give_up = true;
+        return true;
+    }
+    const gd_node_desc *d = &f->desc[f->pos++];
+    if (d->kind == GD_NODE_SEQUENTIAL || d->kind == GD_NODE_RESIDUAL) {
+        gd_shape shape = *in, first = *in;
+        for (int c = 0; c < d->count && !f->give_up; c++) {
+            const gd_shape *from = d->kind == GD_NODE_RESIDUAL ? in : &shape;
+            if (!fit_node(f, from, &shape, depth + 1))
                 return false;
-            }
-            total += (uint64_t)n;
+            if (c == 0)
+                first = shape;
         }
-        /* Each layer's input is the last one's output: bounded like the model's. */
-        int64_t out = gd_shape_numel(&info.out);
-        if (out < 1 || out > (1 << 26)) {
-            gd_rfail(r, GD_EIO, "malformed section MODL: layer %u (%s) gives %lld values per "
-                     "sample", i + 1, c->name, (long long)out);
+        *out = d->kind == GD_NODE_RESIDUAL ? first : shape;
+        return true;
+    }
+    int i = f->leaf++;
+    const gd_component *c = f->specs[i]->component;
+    if (d->kind != GD_NODE_LAYER || c->kind != GD_KIND_LAYER) {
+        f->give_up = true;
+        return true;
+    }
+    gd_layer_info info = { .size = sizeof info };
+    void *self = NULL;
+    gd_error inner;
+    if (gd_layer_create(f->specs[i], in, &info, &self, &inner) != GD_OK) {
+        f->give_up = true;
+        return true;
+    }
+    gd_layer_destroy(c, self);
+    if (info.nparams < 0 || info.nparams > GD_MAX_LAYER_PARAMS || info.nbuffers < 0 ||
+        info.nbuffers > GD_MAX_LAYER_BUFFERS || info.out.ndim < 1 ||
+        info.out.ndim > GD_MAX_DIMS - 1) {
+        f->give_up = true;
+        return true;
+    }
+    for (int p = 0; p < info.nparams + info.nbuffers; p++) {
+        int64_t n = p < info.nparams ? gd_shape_numel(&info.params[p].shape)
+                                     : info.buffers[p - info.nparams].numel;
+        if (n < 0 || (uint64_t)n > f->room - f->total) {
+            gd_rfail(f->r, GD_EIO, "malformed section MODL: layer %d (%s) has more values "
+                     "than the section holds", i + 1, c->name);
             return false;
         }
-        shape = info.out;
+        f->total += (uint64_t)n;
     }
+    /* Each layer's input is another's output: bounded like the model's. */
+    int64_t nout = gd_shape_numel(&info.out);
+    if (nout < 1 || nout > (1 << 26)) {
+        gd_rfail(f->r, GD_EIO, "malformed section MODL: layer %d (%s) gives %lld values per "
+                 "sample", i + 1, c->name, (long long)nout);
+        return false;
+    }
+    *out = info.out;
     return true;
 }
 
-gd_model *gd_get_model(gd_reader *r)
+/* Whether the values the layers of these specs would have (parameters and
+ * buffers) fit in what is left of the section, found by creating each
+ * layer's instance (small: the arenas come later) and destroying it again.
+ * A crafted file with valid CRCs whose options ask for billions of values
+ * is refused here, before gd_model_new allocates and zeroes them. A layer
+ * that refuses its options, or a malformed structure, is left to
+ * gd_model_new_tree to report. */
+static bool values_fit(gd_reader *r, gd_spec *const *specs, const gd_node_desc *desc, int n,
+                       const gd_shape *in)
+{
+    fit f = { r, specs, desc, n, 0, 0, (r->end - r->pos) / 4, 0, false };
+    gd_shape out;
+    return fit_node(&f, in, &out, 0);
+}
+
+/* The structure of a version 3 MODL, or a plain sequential of nl layers. */
+static gd_node_desc *get_tree(gd_reader *r, uint32_t version, gd_spec *const *specs,
+                              uint32_t nl, int *nnodes)
+{
+    uint32_t n = nl + 1;
+    if (version >= 3 && (!gd_get_u32(r, "the node count", &n)))
+        return NULL;
+    if (n < nl + 1 || n > 2 * MAX_LAYERS || (version >= 3 && n > (r->end - r->pos) / 5)) {
+        gd_rfail(r, GD_EIO, "malformed section MODL: %u nodes for %u layers", n, nl);
+        return NULL;
+    }
+    gd_node_desc *d = calloc(n, sizeof *d);
+    if (!d) {
+        gd_rfail(r, GD_ENOMEM, "out of memory");
+        return NULL;
+    }
+    uint32_t leaf = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned kind = GD_NODE_LAYER;
+        uint32_t count = 0;
+        if (version < 3) {
+            kind = i == 0 ? GD_NODE_SEQUENTIAL : GD_NODE_LAYER;
+            count = i == 0 ? nl : 0;
+        } else if (!gd_get_u8(r, "a node kind", &kind) || !gd_get_u32(r, "a node's count", &count)) {
+            free(d);
+            return NULL;
+        }
+        if (kind < GD_NODE_LAYER || kind > GD_NODE_RESIDUAL || count > MAX_LAYERS ||
+            (kind == GD_NODE_LAYER && leaf >= nl)) {
+            gd_rfail(r, GD_EIO, "malformed section MODL: node %u (kind %u, %u parts) of %u "
+                     "layers", i + 1, kind, count, nl);
+            free(d);
+            return NULL;
+        }
+        d[i] = (gd_node_desc){ (gd_node_kind)kind, (int)count,
+                               kind == GD_NODE_LAYER ? specs[leaf++] : NULL };
+    }
+    if (leaf != nl) {
+        gd_rfail(r, GD_EIO, "malformed section MODL: the structure holds %u of %u layers", leaf,
+                 nl);
+        free(d);
+        return NULL;
+    }
+    *nnodes = (int)n;
+    return d;
+}
+
+gd_model *gd_get_model(gd_reader *r, uint32_t version)
 {
     gd_spec **specs = NULL;
+    gd_node_desc *tree = NULL;
+    int nnodes = 0;
     gd_model *m = NULL;
     uint32_t ndim, nl = 0;
     gd_shape in = { 0 };
@@ -393,11 +504,12 @@ gd_model *gd_get_model(gd_reader *r)
         if (!(specs[i] = gd_get_spec(r, where)))
             goto done;
     }
-    if (!values_fit(r, specs, nl, &in))
+    if (!(tree = get_tree(r, version, specs, nl, &nnodes)) ||
+        !values_fit(r, specs, tree, nnodes, &in))
         goto done;
     gd_error inner;
     /* The seed only matters to initial values, all of which are overwritten. */
-    if (!(m = gd_model_new(r->reg, (const gd_spec *const *)specs, (int)nl, &in, 1, &inner))) {
+    if (!(m = gd_model_new_tree(r->reg, tree, nnodes, &in, 1, &inner))) {
         gd_rfail(r, GD_EINVAL, "%s", inner.msg);
         goto done;
     }
@@ -415,6 +527,7 @@ done:
     for (uint32_t i = 0; i < nl; i++)
         gd_spec_free(specs[i]);
     free(specs);
+    free(tree);
     return m;
 }
 
@@ -437,7 +550,7 @@ static void put_model_meta(gd_buf *b, gd_model *m, const char *reason)
 gd_status gd_model_save(gd_model *m, const char *path, gd_error *err)
 {
     gd_buf b = { 0 };
-    gd_put_header(&b, model_magic, gd_model_format.version, 2);
+    gd_put_header(&b, model_magic, gd_model_file_version(m), 2);
     size_t s = gd_section_begin(&b, "META");
     put_model_meta(&b, m, "model");
     gd_section_end(&b, s);
@@ -474,7 +587,8 @@ gd_model *gd_model_load(const gd_registry *reg, const char *path, gd_error *err)
              * optimizer's or schedule's. */
             if (gd_get_meta_for(&r, &fm, true)) {
                 r = gd_reader_at(&c, modl, reg, path, err);
-                m = gd_get_model(&r);
+                m = gd_get_model(&r, fmt == &gd_model_format ? c.version
+                                     : c.version >= 3 ? 3 : 2);
                 if (m && !gd_reader_done(&r)) {
                     gd_model_free(m);
                     m = NULL;

@@ -18,6 +18,7 @@
 
 #include "registry.h"
 
+#include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,15 @@ static node *make_nodes(gd_optim *o, const gd_spec *s, int *next)
 static const char *const role_names[] = { "any", "weight", "bias", "scale", "shift",
                                            "embedding" };
 
+/* A group's layer selects a layer by its path ("res1.dense2"), a glob over
+ * paths ("res1.*", "*.shortcut") or a block's path (every layer in it). */
+static bool layer_matches(const char *pattern, const char *path)
+{
+    size_t n = strlen(pattern);
+    return strcmp(pattern, path) == 0 || fnmatch(pattern, path, 0) == 0 ||
+           (strncmp(pattern, path, n) == 0 && path[n] == '.');
+}
+
 /* Each tensor's options: the first group of the outermost optimizer that
  * matches it, else its own. Inner optimizers have no groups of their own
  * here. A group that matches nothing is a mistake (a layer name misspelt),
@@ -169,7 +179,7 @@ static gd_status assign_groups(gd_optim *o, gd_error *err)
         const gd_spec *g = gd_spec_group(s, k, &role, &layer);
         for (int i = 0; i < o->n; i++) {
             const gd_optim_tensor *t = &o->master[i];
-            if ((role && (int)t->role != role) || (layer && strcmp(layer, t->layer) != 0))
+            if ((role && (int)t->role != role) || (layer && !layer_matches(layer, t->layer)))
                 continue;
             hits++;
             if (o->nodes[0].tspec[i] == s)

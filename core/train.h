@@ -82,7 +82,7 @@ typedef struct gd_divergence {
     int64_t step;
     int64_t epoch;
     int layer;              /* index of the first layer where it appeared, -1: the loss */
-    char layer_name[32];
+    char layer_name[GD_MAX_PATH];
     char what[128];         /* "loss is NaN", "gradient of dense2.weight is Inf", ... */
     const char *reason;     /* "not finite" or "loss exploded"; static */
 } gd_divergence;

@@ -117,7 +117,8 @@ end
 -- The layer feeding layer li that has an init option: its index and the
 -- init's name, from the model spec (nil without one, e.g. a loaded model).
 local function init_before(model, li)
-  local ok, specs = pcall(function() return model.layers end)
+  -- layer li counts the layers inside blocks too (depth first): the leaves
+  local ok, specs = pcall(function() return model.leaves or model.layers end)
   if not ok or type(specs) ~= "table" then return nil end
   for i = li - 1, 1, -1 do
     local got, init = pcall(function() return specs[i].options.init end)

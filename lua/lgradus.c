@@ -436,6 +436,7 @@ int luaopen_gradus(lua_State *L)
     lgd_open_tensor(L);
     lgd_open_prim(L);
     lgd_open_model(L);
+    lgd_open_block(L);
     lgd_open_data(L);
     lgd_open_train(L);
     lgd_open_dist(L);

@@ -10,6 +10,7 @@
  *   ltensor.c  float32 tensors, owning or viewing core memory
  *   lprim.c    primitive instances (optimizer, layer, loss, regularizer), clip
  *   lmodel.c   gd.sequential and model instances
+ *   lblock.c   gd.residual and the structure of model specs
  *   ldata.c    data sets
  *   ltrain.c   gd.train
  *
@@ -47,6 +48,7 @@
 #define LGD_MODEL "gradus.model"
 #define LGD_DATASET "gradus.dataset"
 #define LGD_SEQUENTIAL "gradus.sequential"
+#define LGD_RESIDUAL "gradus.residual"
 #define LGD_TRAINER "gradus.trainer"
 
 /* ---- lgradus.c ---------------------------------------------------------- */
@@ -181,7 +183,7 @@ typedef struct lgd_model {
 
 void lgd_open_model(lua_State *L);
 int lgd_is_sequential(lua_State *L, int idx);
-/* Build a model from the gd.sequential spec at seq_idx; pushes the model
+/* Build a model from the gd.sequential (or gd.residual) spec at seq_idx; pushes the model
  * userdata (top) above one internal value. Raises on failure. */
 lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64_t seed);
 lgd_model *lgd_checkmodel(lua_State *L, int idx);
@@ -194,6 +196,22 @@ void lgd_model_set_loss(lua_State *L, int model_idx, int loss_idx);
 void lgd_model_set_labels(lua_State *L, int model_idx, const gd_dataset *ds);
 /* Push n class labels as a list (integral ones as integers). */
 void lgd_push_labels(lua_State *L, const double *labels, int64_t n);
+
+/* ---- lblock.c ----------------------------------------------------------- */
+
+void lgd_open_block(lua_State *L);
+/* A gd.sequential or gd.residual; a part: one of those or a layer spec. */
+int lgd_is_block(lua_State *L, int idx);
+int lgd_is_part(lua_State *L, int idx);
+/* Push the text of a part ("residual{ dense{...}, shortcut = ... }"). */
+void lgd_push_part_text(lua_State *L, int idx);
+/* Append the layer specs of the part at idx, depth first, to the list on top. */
+void lgd_add_leaves(lua_State *L, int idx);
+/* Push (a userdata holding) the pre-order structure of the part at idx for
+ * gd_model_new_tree; the specs stay the parts'. */
+const gd_node_desc *lgd_push_tree(lua_State *L, int idx, int *n);
+/* block:build{ inputs =, seed = } */
+int lgd_block_build(lua_State *L);
 
 /* ---- ldata.c ------------------------------------------------------------ */
 

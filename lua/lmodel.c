@@ -48,12 +48,11 @@ static int sequential(lua_State *L)
     lua_createtable(L, (int)n, 0);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        const gd_spec *s = lgd_testspec(L, -1);
-        if (!s || s->component->kind != GD_KIND_LAYER) {
+        if (!lgd_is_part(L, -1)) {
             char got[160];
             lgd_describe_value(L, -1, got, sizeof got);
-            return lgd_error(L, "gd.sequential: entry %d must be a layer spec, got %s", (int)i,
-                              got);
+            return lgd_error(L, "gd.sequential: entry %d must be a layer spec, a gd.sequential "
+                              "or a gd.residual, got %s", (int)i, got);
         }
         lua_rawseti(L, -2, i);
     }
@@ -68,18 +67,13 @@ static int sequential(lua_State *L)
 lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64_t seed)
 {
     seq_idx = lua_absindex(L, seq_idx);
-    lseq *q = luaL_checkudata(L, seq_idx, LGD_SEQUENTIAL);
-    /* The specs stay alive in the list (user value 1) while gd_model_new
-     * copies them. The pointer array lives in a userdata: nothing leaks
-     * if anything raises. */
-    const gd_spec **specs = lua_newuserdatauv(L, (size_t)q->n * sizeof *specs, 0);
-    lua_getiuservalue(L, seq_idx, 1);
-    for (int i = 0; i < q->n; i++) {
-        lua_rawgeti(L, -1, i + 1);
-        specs[i] = lgd_testspec(L, -1);
-        lua_pop(L, 1);
-    }
-    lua_pop(L, 1);   /* specs stays on the stack, anchored, until we return */
+    if (!lgd_is_block(L, seq_idx))
+        luaL_argerror(L, seq_idx, "gd.sequential or gd.residual expected");
+    /* The specs stay alive in the parts while gd_model_new_tree copies
+     * them; the structure lives in a userdata: nothing leaks if anything
+     * raises. It stays on the stack, anchored, until we return. */
+    int n;
+    const gd_node_desc *tree = lgd_push_tree(L, seq_idx, &n);
     lgd_model *md = lua_newuserdatauv(L, sizeof *md, 4);
     md->m = NULL;
     luaL_setmetatable(L, LGD_MODEL);
@@ -88,30 +82,9 @@ lgd_model *lgd_model_build(lua_State *L, int seq_idx, const gd_shape *in, uint64
     lua_pushvalue(L, seq_idx);
     lua_setiuservalue(L, -2, 4);
     gd_error err;
-    if (!(md->m = gd_model_new(lgd_registry(L), specs, q->n, in, seed, &err)))
+    if (!(md->m = gd_model_new_tree(lgd_registry(L), tree, n, in, seed, &err)))
         lgd_raise(L, &err);
     return md;
-}
-
-/* seq:build{ inputs = n or shape, seed = s } -> model */
-static int seq_build(lua_State *L)
-{
-    luaL_checkudata(L, 1, LGD_SEQUENTIAL);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (lua_getfield(L, 2, "inputs") == LUA_TNIL)
-        return lgd_error(L, "sequential:build: 'inputs' is required (features per sample, or "
-                          "a shape)");
-    gd_shape in = lgd_checkshape(L, -1, "sequential:build: inputs");
-    if (in.ndim > GD_MAX_DIMS - 1)
-        return lgd_error(L, "sequential:build: at most %d dimensions per sample",
-                          GD_MAX_DIMS - 1);
-    lua_getfield(L, 2, "seed");
-    int isint = 1;
-    lua_Integer seed = lua_isnil(L, -1) ? 1 : lua_tointegerx(L, -1, &isint);
-    if (!isint)
-        return lgd_error(L, "sequential:build: seed must be an integer");
-    lgd_model_build(L, 1, &in, (uint64_t)seed);
-    return 1;
 }
 
 static int seq_index(lua_State *L)
@@ -129,8 +102,11 @@ static int seq_index(lua_State *L)
             lua_rawgeti(L, -2, i);
             lua_rawseti(L, -2, i);
         }
+    } else if (strcmp(k, "leaves") == 0) {
+        lua_newtable(L);
+        lgd_add_leaves(L, 1);
     } else if (strcmp(k, "build") == 0) {
-        lua_pushcfunction(L, seq_build);
+        lua_pushcfunction(L, lgd_block_build);
     } else {
         lua_pushnil(L);
     }
@@ -139,23 +115,8 @@ static int seq_index(lua_State *L)
 
 static int seq_tostring(lua_State *L)
 {
-    lseq *q = luaL_checkudata(L, 1, LGD_SEQUENTIAL);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    luaL_addstring(&b, "sequential{ ");
-    lua_getiuservalue(L, 1, 1);
-    for (int i = 1; i <= q->n; i++) {
-        char buf[512];
-        lua_rawgeti(L, -1, i);
-        const gd_spec *s = lgd_testspec(L, -1);
-        lua_pop(L, 1);
-        if (i > 1)
-            luaL_addstring(&b, ", ");
-        luaL_addstring(&b, gd_spec_describe(s, buf, sizeof buf));
-    }
-    lua_pop(L, 1);
-    luaL_addstring(&b, " }");
-    luaL_pushresult(&b);
+    luaL_checkudata(L, 1, LGD_SEQUENTIAL);
+    lgd_push_part_text(L, 1);
     return 1;
 }
 
@@ -253,8 +214,9 @@ static int model_forward(lua_State *L)
     return 1;
 }
 
-/* model:backward(dout): after forward(x, { training = true }); adds into the
- * parameter gradients. */
+/* model:backward(dout) -> dL/dx: after forward(x, { training = true }); adds
+ * into the parameter gradients and returns the input gradient (a new
+ * tensor of the input's shape), as a layer's backward does. */
 static int model_backward(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
@@ -270,8 +232,11 @@ static int model_backward(lua_State *L)
                           lgd_shape_str(&dy->shape, a, sizeof a),
                           lgd_shape_str(&want, b, sizeof b));
     }
-    gd_model_backward(md->m, dy->data);
-    return 0;
+    lua_getiuservalue(L, 1, 2);
+    lgd_tensor *x = lua_touserdata(L, -1);
+    lgd_tensor *dx = lgd_tensor_new(L, &x->shape);
+    gd_model_backward_input(md->m, dy->data, dx->data);
+    return 1;
 }
 
 static void push_label(lua_State *L, double v)
@@ -506,8 +471,18 @@ static int summary_tostring(lua_State *L)
     luaL_buffinit(L, &b);
     lua_getfield(L, 1, "layers");
     lua_Integer n = luaL_len(L, -1);
-    char line[256];
-    snprintf(line, sizeof line, "%-14s %-14s %-14s %12s\n", "layer", "input", "output", "params");
+    int wide = 14;   /* the name column: the longest path, indented by depth */
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, -1, i);
+        lua_getfield(L, -1, "name");
+        lua_getfield(L, -2, "depth");
+        int w = (int)lua_rawlen(L, -2) + 2 * (int)lua_tointeger(L, -1);
+        wide = w > wide ? w : wide;
+        lua_pop(L, 3);
+    }
+    char line[512];
+    snprintf(line, sizeof line, "%-*s %-14s %-14s %12s\n", wide, "layer", "input", "output",
+             "params");
     luaL_addstring(&b, line);
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, -1, i);
@@ -515,10 +490,13 @@ static int summary_tostring(lua_State *L)
         lua_getfield(L, -2, "input_text");
         lua_getfield(L, -3, "output_text");
         lua_getfield(L, -4, "params");
-        snprintf(line, sizeof line, "%-14s %-14s %-14s %12lld\n", lua_tostring(L, -4),
-                 lua_tostring(L, -3), lua_tostring(L, -2), (long long)lua_tointeger(L, -1));
+        lua_getfield(L, -5, "depth");
+        int depth = (int)lua_tointeger(L, -1);
+        snprintf(line, sizeof line, "%*s%-*s %-14s %-14s %12lld\n", 2 * depth, "",
+                 wide - 2 * depth, lua_tostring(L, -5), lua_tostring(L, -4), lua_tostring(L, -3),
+                 (long long)lua_tointeger(L, -2));
         luaL_addstring(&b, line);
-        lua_pop(L, 5);
+        lua_pop(L, 6);
     }
     lua_getfield(L, 1, "params");
     snprintf(line, sizeof line, "total parameters: %lld", (long long)lua_tointeger(L, -1));
@@ -528,32 +506,54 @@ static int summary_tostring(lua_State *L)
     return 1;
 }
 
-/* model:summary() -> { layers = { {name, component, input, output, params}, ... },
- * params = total }, printable. */
+static const char *node_kind_name(gd_node_kind k)
+{
+    return k == GD_NODE_RESIDUAL ? "residual" : k == GD_NODE_SEQUENTIAL ? "sequential" : "layer";
+}
+
+/* model:summary() -> { layers = { {name, kind, component, spec, input, output, params,
+ * depth}, ... }, params = total }, printable. A row per layer and per block
+ * (before its layers, kind "residual" or "sequential"), in the order of
+ * the parameters; depth counts the blocks around it. */
 static int model_summary(lua_State *L)
 {
     lgd_model *md = lgd_checkmodel(L, 1);
-    int nl = gd_model_layer_count(md->m);
+    gd_model *m = md->m;
     lua_createtable(L, 0, 2);
-    lua_createtable(L, nl, 0);
-    for (int i = 0; i < nl; i++) {
-        gd_model_layer *l = gd_model_layer_at(md->m, i);
-        char buf[512];
-        lua_createtable(L, 0, 8);
-        lgd_setstr(L, "name", gd_model_layer_name(l));
-        lgd_setstr(L, "component", gd_model_layer_spec(l)->component->name);
-        lgd_setstr(L, "spec", gd_spec_describe(gd_model_layer_spec(l), buf, sizeof buf));
-        lgd_push_shape(L, gd_model_layer_input(l));
+    lua_newtable(L);
+    int row = 0;
+    for (int i = 1; i < gd_model_node_count(m); i++) {
+        if (gd_model_node_is_body(m, i))
+            continue;   /* a residual's body: its rows follow the block's */
+        const char *name = gd_model_node_name(m, i);
+        int depth = 0;
+        for (const char *c = name; *c; c++)
+            depth += *c == '.';
+        char buf[1024];
+        lua_createtable(L, 0, 10);
+        lgd_setstr(L, "name", name);
+        lgd_setstr(L, "kind", node_kind_name(gd_model_node_kind(m, i)));
+        int li = gd_model_node_layer(m, i);
+        if (li >= 0) {
+            gd_model_layer *l = gd_model_layer_at(m, li);
+            lgd_setstr(L, "component", gd_model_layer_spec(l)->component->name);
+            lgd_setstr(L, "spec", gd_spec_describe(gd_model_layer_spec(l), buf, sizeof buf));
+        } else {
+            lgd_setstr(L, "component", node_kind_name(gd_model_node_kind(m, i)));
+            lgd_setstr(L, "spec", node_kind_name(gd_model_node_kind(m, i)));
+        }
+        lgd_setint(L, "depth", depth);
+        lgd_push_shape(L, gd_model_node_input(m, i));
         lua_setfield(L, -2, "input");
-        lgd_push_shape(L, gd_model_layer_output(l));
+        lgd_push_shape(L, gd_model_node_output(m, i));
         lua_setfield(L, -2, "output");
-        lgd_setstr(L, "input_text", lgd_shape_str(gd_model_layer_input(l), buf, sizeof buf));
-        lgd_setstr(L, "output_text", lgd_shape_str(gd_model_layer_output(l), buf, sizeof buf));
-        lgd_setint(L, "params", (lua_Integer)gd_model_layer_param_count(l));
-        lua_rawseti(L, -2, i + 1);
+        lgd_setstr(L, "input_text", lgd_shape_str(gd_model_node_input(m, i), buf, sizeof buf));
+        lgd_setstr(L, "output_text", lgd_shape_str(gd_model_node_output(m, i), buf, sizeof buf));
+        lgd_setint(L, "params", (lua_Integer)gd_model_node_param_count(m, i));
+        lua_rawseti(L, -2, ++row);
     }
     lua_setfield(L, -2, "layers");
-    lgd_setint(L, "params", (lua_Integer)gd_model_param_count(md->m));
+    lgd_setint(L, "params", (lua_Integer)gd_model_param_count(m));
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, summary_tostring);
     lua_setfield(L, -2, "__tostring");

@@ -361,7 +361,7 @@ static void read_model(lua_State *L, run *r, const char *what, const gd_checkpoi
     lua_getfield(L, CFG, "model");
     if (lua_isnil(L, -1))
         lgd_error(L, "%s: 'model' is required (gd.sequential{ ... })", what);
-    if (lgd_is_sequential(L, -1)) {
+    if (lgd_is_block(L, -1)) {
         if (ck)
             lgd_error(L, "%s: a resumed run keeps its model", what);
         lgd_model_build(L, CFG + 1, gd_dataset_sample_shape(cfg->train), cfg->seed);

@@ -72,7 +72,7 @@ static bool same_model(gd_model *a, gd_model *b)
 {
     const gd_shape *ia = gd_model_input_shape(a), *ib = gd_model_input_shape(b);
     int n = gd_model_layer_count(a);
-    if (n != gd_model_layer_count(b) || ia->ndim != ib->ndim ||
+    if (n != gd_model_layer_count(b) || !gd_model_same_structure(a, b) || ia->ndim != ib->ndim ||
         memcmp(ia->dim, ib->dim, (size_t)ia->ndim * sizeof ia->dim[0]) != 0)
         return false;
     for (int i = 0; i < n; i++)

@@ -672,13 +672,13 @@ static void test_checkpoint_not_a_checkpoint(void)
     fx_free(&f);
 
     /* another format version */
-    tc_put_le(b + 8, 3, 4);
+    tc_put_le(b + 8, 4, 4);
     tc_fix_header_crc(b);
-    expect_refused(b, n, "mem.gdc: unsupported format version 3 (this gradus reads versions 1 "
-                   "to 2)");
+    expect_refused(b, n, "mem.gdc: unsupported format version 4 (this gradus reads versions 1 "
+                   "to 3)");
     tc_put_le(b + 8, 0, 4);
     expect_refused(b, 12, "mem.gdc: unsupported format version 0 (this gradus reads versions 1 "
-                   "to 2)");
+                   "to 3)");
     free(b);
 }
 

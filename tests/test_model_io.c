@@ -380,17 +380,21 @@ static void test_model_io_unsupported_version(void)
 {
     size_t n;
     unsigned char *b = saved("v.gdm", &n);
-    tc_put_le(b + 8, 3, 4);
+    tc_put_le(b + 8, 4, 4);
     tc_fix_header_crc(b);
-    expect_bytes_refused("v.gdm", b, n, "unsupported format version 3 (this gradus reads "
-                         "version 2)");
+    expect_bytes_refused("v.gdm", b, n, "unsupported format version 4 (this gradus reads "
+                         "versions 2 to 3)");
     tc_put_le(b + 8, 1, 4);
     tc_fix_header_crc(b);
     expect_bytes_refused("v.gdm", b, n, "unsupported format version 1 (this gradus reads "
-                         "version 2)");
-    /* the version is read before anything else, even from a short file */
+                         "versions 2 to 3)");
+    /* version 3 has the structure after the specs: a version 2 body is refused */
     tc_put_le(b + 8, 3, 4);
-    expect_bytes_refused("v.gdm", b, 14, "unsupported format version 3");
+    tc_fix_header_crc(b);
+    expect_bytes_refused("v.gdm", b, n, "malformed section MODL");
+    /* the version is read before anything else, even from a short file */
+    tc_put_le(b + 8, 4, 4);
+    expect_bytes_refused("v.gdm", b, 14, "unsupported format version 4");
     free(b);
 }
 
@@ -729,6 +733,83 @@ static void test_model_io_unwritable(void)
     net_free(&m);
 }
 
+/* ---- blocks: the structure in MODL (format version 3) ---- */
+
+/* dense 3, residual{ dense 3, tanh }, residual{ dense 2, shortcut = dense 2 } */
+static gd_model *blocks_model(void)
+{
+    gd_spec *s[] = {
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
+        test_spec(GD_KIND_LAYER, "tanh", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 2LL, NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 2LL, NULL),
+    };
+    const gd_node_desc tree[] = {
+        { GD_NODE_SEQUENTIAL, 3, NULL }, { GD_NODE_LAYER, 0, s[0] },
+        { GD_NODE_RESIDUAL, 1, NULL }, { GD_NODE_SEQUENTIAL, 2, NULL },
+        { GD_NODE_LAYER, 0, s[1] }, { GD_NODE_LAYER, 0, s[2] },
+        { GD_NODE_RESIDUAL, 2, NULL }, { GD_NODE_SEQUENTIAL, 1, NULL },
+        { GD_NODE_LAYER, 0, s[3] }, { GD_NODE_LAYER, 0, s[4] },
+    };
+    gd_shape in = gd_shape_1(4);
+    gd_error err;
+    gd_model *m = gd_model_new_tree(test_registry(), tree, 10, &in, 7, &err);
+    for (int i = 0; i < 5; i++)
+        gd_spec_free(s[i]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    return m;
+}
+
+static void test_model_io_blocks(void)
+{
+    gd_model *a = blocks_model();
+    char p[512];
+    gd_error err;
+    CU_ASSERT_EQUAL_FATAL(gd_model_save(a, test_at(p, "tree.gdm"), &err), GD_OK);
+    gd_model *b = gd_model_load(test_registry(), p, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT(gd_model_same_structure(a, b));
+    static const char *const names[] = { "dense1", "res1.dense1", "res1.tanh1", "res2.dense1",
+                                         "res2.shortcut" };
+    for (int i = 0; i < 5; i++)
+        CU_ASSERT_STRING_EQUAL(gd_model_layer_name(gd_model_layer_at(b, i)), names[i]);
+    CU_ASSERT_EQUAL(memcmp(gd_model_params(a), gd_model_params(b),
+                           (size_t)gd_model_param_count(a) * sizeof(float)), 0);
+    gd_model_free(b);
+    gd_model_free(a);
+    size_t n;
+    unsigned char *f = test_slurp(p, &n);
+    CU_ASSERT_EQUAL(tc_get_le(f + 8, 4), 3);   /* format version 3: it has blocks */
+    /* the tree: u32 10 nodes, then the root: u8 kind 2 (sequential), u32 3 parts */
+    static const unsigned char root[9] = { 10, 0, 0, 0, 2, 3, 0, 0, 0 };
+    long t = tc_find_in(f, n, "MODL", root, sizeof root, 0);
+    CU_ASSERT_FATAL(t >= 0);
+    unsigned char v[4] = { 7, 0, 0, 0 };
+    CU_ASSERT_FATAL(tc_patch(f, n, "MODL", (size_t)t + 4, v, 1));
+    expect_bytes_refused("tree.gdm", f, n, "malformed section MODL: node 1 (kind 7, 3 parts)");
+    v[0] = 2;
+    CU_ASSERT_FATAL(tc_patch(f, n, "MODL", (size_t)t + 4, v, 1));
+    v[0] = 5;   /* a root of 5 parts: the structure ends inside it */
+    CU_ASSERT_FATAL(tc_patch(f, n, "MODL", (size_t)t + 5, v, 4));
+    expect_bytes_refused("tree.gdm", f, n, "model: the structure ends inside a block");
+    v[0] = 3;
+    CU_ASSERT_FATAL(tc_patch(f, n, "MODL", (size_t)t + 5, v, 4));
+    /* node 3 (res1) with 3 parts */
+    CU_ASSERT_FATAL(tc_patch(f, n, "MODL", (size_t)t + 4 + 2 * 5 + 1, v, 4));
+    expect_bytes_refused("tree.gdm", f, n, "a residual block has a body and at most one "
+                         "shortcut, got 3 parts");
+    /* version 2 has no tree: the same bytes marked 2 are refused, not misread */
+    v[0] = 1;
+    CU_ASSERT_FATAL(tc_patch(f, n, "MODL", (size_t)t + 4 + 2 * 5 + 1, v, 4));
+    tc_put_le(f + 8, 2, 4);
+    tc_fix_header_crc(f);
+    expect_bytes_refused("tree.gdm", f, n, "layer 1 (dense1) has 10 parameter tensors in the "
+                         "file, the model has 2");
+    free(f);
+    unlink(p);
+}
+
 int main(void)
 {
     if (!test_dir_open("model-io"))
@@ -747,6 +828,7 @@ int main(void)
         TEST(test_model_io_option_added_later),
         TEST(test_model_io_labels_and_loss),
         TEST(test_model_io_unwritable),
+        TEST(test_model_io_blocks),
         TEST_END,
     };
     int rc = test_main("model_io", cases);

@@ -84,10 +84,48 @@ void free(void *p)
     __libc_free(p);
 }
 
+/* dense 256, relu, residual{ dense 256, relu, dense 256 }, residual{
+ * dense 64, tanh, shortcut = sequential{ dense 64 } }, dense 3: both kinds
+ * of block, a nested sequential, the gradient add at each fork. */
+static gd_model *residual_model(void)
+{
+    gd_spec *s[] = {
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 256LL, NULL),
+        test_spec(GD_KIND_LAYER, "relu", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 256LL, NULL),
+        test_spec(GD_KIND_LAYER, "relu", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 256LL, NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 64LL, NULL),
+        test_spec(GD_KIND_LAYER, "tanh", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 64LL, NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
+    };
+    const gd_node_desc tree[] = {
+        { GD_NODE_SEQUENTIAL, 5, NULL }, { GD_NODE_LAYER, 0, s[0] }, { GD_NODE_LAYER, 0, s[1] },
+        { GD_NODE_RESIDUAL, 1, NULL }, { GD_NODE_SEQUENTIAL, 3, NULL },
+        { GD_NODE_LAYER, 0, s[2] }, { GD_NODE_LAYER, 0, s[3] }, { GD_NODE_LAYER, 0, s[4] },
+        { GD_NODE_RESIDUAL, 2, NULL }, { GD_NODE_SEQUENTIAL, 2, NULL },
+        { GD_NODE_LAYER, 0, s[5] }, { GD_NODE_LAYER, 0, s[6] },
+        { GD_NODE_SEQUENTIAL, 1, NULL }, { GD_NODE_LAYER, 0, s[7] },
+        { GD_NODE_LAYER, 0, s[8] },
+    };
+    gd_shape in = gd_shape_1(2);
+    gd_error err;
+    gd_model *m = gd_model_new_tree(test_registry(), tree, (int)(sizeof tree / sizeof *tree), &in,
+                                    1, &err);
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+        gd_spec_free(s[i]);
+    if (!m)
+        fprintf(stderr, "\n  model: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    CU_ASSERT_STRING_EQUAL(gd_model_layer_name(gd_model_layer_at(m, 7)), "res2.shortcut.dense1");
+    return m;
+}
+
 /* Allocations outside the sgemm backend in 100 steady-state steps on
  * `blas`; those inside it must be at most 2 per call (none on OpenBLAS). */
-static long steady_state_allocations(const char *blas, const char *optimizer, bool monitor,
-                                     const char *reg)
+static long steady_state_allocations_of(const char *blas, const char *optimizer, bool monitor,
+                                        const char *reg, bool residual)
 {
     gd_error err;
     CU_ASSERT_EQUAL_FATAL(gd_blas_select(blas, &err), GD_OK);
@@ -95,7 +133,7 @@ static long steady_state_allocations(const char *blas, const char *optimizer, bo
     CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
     /* Wide enough that products, update and gather run on the thread pool. */
     gd_set_threads(2);
-    gd_model *m = test_relu_mlp(2, 256, 2, 3, 1);
+    gd_model *m = residual ? residual_model() : test_relu_mlp(2, 256, 2, 3, 1);
     gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
     gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, optimizer, NULL);
     gd_spec *r = reg ? test_spec(GD_KIND_REGULARIZER, reg, "lambda", 'n', 1e-4, NULL) : NULL;
@@ -131,6 +169,26 @@ static long steady_state_allocations(const char *blas, const char *optimizer, bo
     gd_spec_free(r);
     gd_dataset_free(ds);
     return n;
+}
+
+static long steady_state_allocations(const char *blas, const char *optimizer, bool monitor,
+                                     const char *reg)
+{
+    return steady_state_allocations_of(blas, optimizer, monitor, reg, false);
+}
+
+/* A model with residual blocks: its sums and gradient adds use buffers
+ * sized once, like the layers'. */
+static void test_noalloc_residual_model(void)
+{
+    static const char *const names[] = { "adam", "sam" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        long n = steady_state_allocations_of("openblas", names[i], true, "l2", true);
+        if (n != 0)
+            fprintf(stderr, "\n  %s on a residual model: %ld allocations in 100 steps\n",
+                    names[i], n);
+        CU_ASSERT_EQUAL(n, 0);
+    }
 }
 
 static void test_noalloc_sgd_step(void)
@@ -190,6 +248,7 @@ int main(void)
         TEST(test_noalloc_adam_monitored_regularized),
         TEST(test_noalloc_onednn_only_its_workspace),
         TEST(test_noalloc_tensor_optimizers),
+        TEST(test_noalloc_residual_model),
         TEST_END,
     };
     return test_main("noalloc", cases);

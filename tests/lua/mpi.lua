@@ -69,6 +69,21 @@ T.test("mpi_checkpoint_of_rank_0_resumes_exactly", function()
   if gd.dist.rank() == 0 then os.remove(path) end
 end)
 
+T.test("mpi_residual_model_matches_one_process", function()
+  -- blocks change nothing in the data parallelism: the gradient arena is
+  -- summed over the ranks whatever the structure
+  local net = gd.sequential{ gd.layer.dense{ units = 12 },
+    gd.residual{ gd.layer.dense{ units = 12 }, gd.layer.tanh{}, gd.layer.dense{ units = 12 } },
+    gd.residual{ gd.layer.dense{ units = 3 }, shortcut = gd.layer.dense{ units = 3 } } }
+  local two = gd.train(cfg{ model = net })
+  local one = gd.train(cfg{ model = net, distributed = false })
+  for e, ep in ipairs(one.history.epochs) do
+    T.close_number("epoch loss " .. e, two.history.epochs[e].train_loss, ep.train_loss, 1e-5)
+  end
+  local lo, hi = gd.dist.minmax(fnv48(params_text(two)))
+  assert(lo == hi, "the ranks' parameters differ")
+end)
+
 T.test("mpi_refuses_bad_settings", function()
   T.expect_error("gd.train: 'distributed' must be true or false, got number", gd.train,
     cfg{ distributed = 1 })

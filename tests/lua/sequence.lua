@@ -215,7 +215,7 @@ T.test("test_sequence_refusals", function()
                  { model = tiny(V - 1), loss = gd.loss.cross_entropy{}, data = tr, epochs = 1,
                    optimizer = gd.optim.sgd{}, progress = false })
   local att = gd.layer.attention{ heads = 3 }
-  T.expect_error("attention: d = 16 is not divisible by heads = 3", att.build, att,
+  T.expect_error("attention1 d = 16 is not divisible by heads = 3", att.build, att,
                  { inputs = { 4, 16 } })
   local e = gd.layer.embedding{ vocab = 5, dim = 2 }:build{ inputs = 3 }
   T.expect_error("embedding1:forward: input 2 is 0, expected a token id in 1..5", e.forward, e,

@@ -18,7 +18,7 @@ end
 T.test("test_sequential_spec", function()
   assert(net.kind == "model" and #net == 3 and #net.layers == 3)
   assert(tostring(net):find("sequential{ dense{units=16", 1, true))
-  T.expect_error("gd.sequential: entry 2 must be a layer spec, got optimizer spec 'adam'",
+  T.expect_error("gd.sequential: entry 2 must be a layer spec, a gd.sequential or a gd.residual, got optimizer spec 'adam'",
                  gd.sequential, { gd.layer.relu{}, gd.optim.adam{} })
   T.expect_error("needs at least one layer spec", gd.sequential, {})
 end)
