@@ -24,8 +24,8 @@
  * ------------------------------------------------------------------------- */
 
 const lgd_key lgd_train_keys[] = {
-    { "model", "sequential | model", "required",
-      "the network: gd.sequential{ ... } is built with `seed`; a model trains on" },
+    { "model", "sequential | residual | model", "required",
+      "the network (gradus doc model): a spec is built with `seed`; a model trains on" },
     { "data", "data set", "required", "the training set (gradus doc data)" },
     { "loss", "loss spec", "required", "e.g. gd.loss.cross_entropy{}" },
     { "optimizer", "optimizer spec", "required", "e.g. gd.optim.adam{ lr = 1e-3 }" },
@@ -267,6 +267,36 @@ static const lgd_key results_run_keys[] = {
     { NULL, NULL, NULL, NULL },
 };
 
+static const lgd_key residual_keys[] = {
+    { "[1], [2], ...", "layer spec | gd.sequential | gd.residual", "required",
+      "the body, in order: y = body(x) + x, so it must keep the shape" },
+    { "shortcut", "layer spec | gd.sequential | gd.residual", "(identity)",
+      "y = body(x) + shortcut(x) instead: for a body that changes the shape" },
+    { NULL },
+};
+
+static const lgd_key build_keys[] = {
+    { "inputs", "integer | shape", "required", "per-sample input: n features, or { C, H, W }" },
+    { "seed", "integer", "1", "initial weights (the same seed: the same weights)" },
+    { NULL },
+};
+
+static const lgd_key model_methods[] = {
+    { "forward(x [, { training = }])", "tensor", "", "outputs for x [batch, input...]" },
+    { "backward(dy)", "tensor", "",
+      "after a training forward: adds the parameter gradients, returns dL/dx" },
+    { "params()", "list", "", "{ name = \"res1.dense2.weight\", layer =, role =, value =, grad = }: "
+      "live views, depth first (a block's body, then its shortcut)" },
+    { "buffers()", "list", "", "non-trained state: batch norm's running statistics" },
+    { "summary()", "table", "", "a row per layer and block: name (its path), kind, input, output, "
+      "params, depth; prints as a table" },
+    { "predict(x)", "list", "", "class numbers (1-based)" },
+    { "evaluate(ds)", "table", "", "{ loss =, accuracy = }" },
+    { "save(path)", "", "", "a model file; gd.load_model(path) reads it back" },
+    { "zero_grad(), reset(seed)", "", "", "gradients to 0; the initial weights of `seed` again" },
+    { NULL },
+};
+
 static const lgd_key summary_keys[] = {
     { "name", "string", "", "the variant" },
     { "n", "integer", "", "runs that finished (status ok)" },
@@ -321,6 +351,13 @@ static const page pages[] = {
     { "fork", "local v = gd.fork(\"out/run.ckpt\", { optimizer = gd.optim.adam{} })",
       "a what-if from a checkpoint's state: a variant for gd.compare, or run it with gd.train(v)",
       { { "options", fork_keys, 1 }, { "and those of gd.resume", resume_keys, 1 } }, NULL },
+    { "model", "local net = gd.sequential{ gd.layer.dense{ units = 64 }, gd.residual{ "
+      "gd.layer.dense{ units = 64 }, gd.layer.relu{} }, gd.layer.dense{ units = 10 } }",
+      "model specs: gd.sequential and gd.residual nest to any depth; layers are named by path "
+      "(dense1, res1.dense1, res1.shortcut) in summaries, telemetry, diagnoses, checkpoints and "
+      "parameter groups ({ layer = \"res1.*\" }: a glob, or a block's path for all its layers)",
+      { { "gd.residual{ ... }", residual_keys, 1 }, { "spec:build{ ... }", build_keys, 1 },
+        { "a model", model_methods, 0 } }, NULL },
     { "data", "local train = gd.data.fashion_mnist{ split = \"train\", limit = 1000 }",
       "data sets: gd.data.fashion_mnist, gd.data.csv (gradus doc data.csv), gd.data.text (gradus "
       "doc data.text), gd.data.tensor, "

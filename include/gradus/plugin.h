@@ -211,7 +211,12 @@ typedef struct gd_layer_ctx {
 typedef struct gd_layer_vtable {
     size_t size;
     /* Validate against the per-sample input shape, fill *info, allocate the
-     * instance. Parameters do not exist yet: see bind. */
+     * instance. Parameters do not exist yet: see bind. An input shape the
+     * layer cannot take is refused with its own part of the message after
+     * its name ("dense: needs a flat input: put gd.layer.flatten{} between
+     * them"): the core composes the rest ("conv2d2 gives [64, 7, 7]; dense1
+     * needs a flat input: ..."). Layers never see blocks (residuals,
+     * nested sequentials): those are the core's. */
     gd_status (*create)(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                         void **self, gd_error *err);
     /* Hand the layer its parameter, gradient and buffer memory (core arenas,

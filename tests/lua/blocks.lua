@@ -230,6 +230,10 @@ T.test("test_blocks_save_load", function()
   for i = 1, #a do assert(a[i] == b[i]) end
   local info = gd._inspect(p)
   assert(info.format_version == 3, "a model with blocks is version 3")
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local out, err, code = T.command(("'%s' inspect '%s'"):format(exe, p))
+  assert(code == 0 and out:find("format version 3", 1, true) and
+         out:find("\n      res2.shortcut.dense1 ", 1, true), out .. err)
   gd.sequential{ L.dense{ units = 3 } }:build{ inputs = 2 }:save(path("plain.gdm"))
   assert(gd._inspect(path("plain.gdm")).format_version == 2, "a plain model stays version 2")
   os.remove(p); os.remove(path("plain.gdm"))
@@ -241,6 +245,10 @@ T.test("test_blocks_resume_and_fork_exact", function()
   local cfg = config{ checkpoint = { path = ck, every = 7 } }
   cfg.on_step = function(s) if s.step == 9 then error("cut here") end end
   assert(not pcall(gd.train, cfg))
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local out = T.command(("'%s' inspect '%s'"):format(exe, ck))
+  assert(out:find("gradus checkpoint, format version 3", 1, true) and
+         out:find("\n    res1.batchnorm1 ", 1, true), out)
   local resumed = gd.resume(ck)
   same_params("resumed", full.model, resumed.model)
   assert(resumed.history.steps[#resumed.history.steps].layers[9].name == "res2.shortcut.dense1")
