@@ -467,13 +467,15 @@ static int load_model(lua_State *L)
 
 static int summary_tostring(lua_State *L)
 {
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    lua_getfield(L, 1, "layers");
-    lua_Integer n = luaL_len(L, -1);
+    /* Lines are collected in a table and concatenated at the end: a
+     * luaL_Buffer must not share the stack with the values read here. */
+    lua_settop(L, 1);
+    lua_getfield(L, 1, "layers");                  /* 2 */
+    lua_Integer n = luaL_len(L, 2);
+    lua_createtable(L, (int)n + 2, 0);             /* 3: the lines */
     int wide = 14;   /* the name column: the longest path, indented by depth */
     for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, -1, i);
+        lua_geti(L, 2, i);
         lua_getfield(L, -1, "name");
         lua_getfield(L, -2, "depth");
         int w = (int)lua_rawlen(L, -2) + 2 * (int)lua_tointeger(L, -1);
@@ -481,28 +483,45 @@ static int summary_tostring(lua_State *L)
         lua_pop(L, 3);
     }
     char line[512];
-    snprintf(line, sizeof line, "%-*s %-14s %-14s %12s\n", wide, "layer", "input", "output",
+    snprintf(line, sizeof line, "%-*s %-14s %-14s %12s", wide, "layer", "input", "output",
              "params");
-    luaL_addstring(&b, line);
+    lua_pushstring(L, line);
+    lua_rawseti(L, 3, 1);
     for (lua_Integer i = 1; i <= n; i++) {
-        lua_geti(L, -1, i);
+        lua_geti(L, 2, i);
         lua_getfield(L, -1, "name");
         lua_getfield(L, -2, "input_text");
         lua_getfield(L, -3, "output_text");
         lua_getfield(L, -4, "params");
         lua_getfield(L, -5, "depth");
         int depth = (int)lua_tointeger(L, -1);
-        snprintf(line, sizeof line, "%*s%-*s %-14s %-14s %12lld\n", 2 * depth, "",
+        snprintf(line, sizeof line, "%*s%-*s %-14s %-14s %12lld", 2 * depth, "",
                  wide - 2 * depth, lua_tostring(L, -5), lua_tostring(L, -4), lua_tostring(L, -3),
                  (long long)lua_tointeger(L, -2));
-        luaL_addstring(&b, line);
         lua_pop(L, 6);
+        lua_pushstring(L, line);
+        lua_rawseti(L, 3, i + 1);
     }
     lua_getfield(L, 1, "params");
     snprintf(line, sizeof line, "total parameters: %lld", (long long)lua_tointeger(L, -1));
-    lua_pop(L, 2);
-    luaL_addstring(&b, line);
-    luaL_pushresult(&b);
+    lua_pop(L, 1);
+    lua_pushstring(L, line);
+    lua_rawseti(L, 3, n + 2);
+    lua_getglobal(L, "table");
+    if (lua_istable(L, -1) && lua_getfield(L, -1, "concat") == LUA_TFUNCTION) {
+        lua_pushvalue(L, 3);
+        lua_pushliteral(L, "\n");
+        lua_call(L, 2, 1);
+        return 1;
+    }
+    /* no table library: the lines one by one */
+    for (lua_Integer i = 1; i <= n + 2; i++) {
+        luaL_checkstack(L, 2, "summary");
+        lua_rawgeti(L, 3, i);
+        if (i < n + 2)
+            lua_pushliteral(L, "\n");
+    }
+    lua_concat(L, (int)(2 * (n + 2) - 1));
     return 1;
 }
 
