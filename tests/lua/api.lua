@@ -194,7 +194,7 @@ T.test("test_doc_pages_list_every_key_of_their_tables", function()
   T.expect_message("gd.data.csv: unknown option 'heder' (did you mean 'header'? options: "
     .. "path, target, header, classes)", gd.data.csv, { path = "x.csv", heder = true })
   T.expect_message("bad argument #1 to 'gradus.doc' (no page 'trian' (pages: train, compare, report, "
-    .. "resume, fork, data, data.text, data.csv, history, results; for a component: gradus doc "
+    .. "resume, fork, model, data, data.text, data.csv, history, results; for a component: gradus doc "
     .. "NAME))",
     gd.doc, "trian")
 end)
