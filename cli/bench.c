@@ -527,7 +527,9 @@ int gd_cli_bench(const gd_registry *reg, int argc, char **argv)
         return bench_optim(reg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "gemm") == 0)
         return gd_bench_gemm(argc - 1, argv + 1);
-    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim' or 'gemm'\n");
+    if (argc >= 1 && strcmp(argv[0], "transformer") == 0)
+        return gd_bench_transformer(reg, argc - 1, argv + 1);
+    fprintf(stderr, "gradus: bench: expected 'mlp', 'transformer', 'optim' or 'gemm'\n");
     usage_mlp(stderr);
     return 2;
 }

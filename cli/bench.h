@@ -23,6 +23,8 @@ double gd_bench_step_flops(void);
 /* Seconds per pass of that step's 8 sgemm calls at `batch`, through the
  * host's sgemm (backend and threads as set). */
 double gd_bench_sgemm_seconds(int batch, double min_seconds);
+/* `gradus bench transformer [...]` (bench_transformer.c). */
+int gd_bench_transformer(const gd_registry *reg, int argc, char **argv);
 /* `gradus bench gemm [--threads N]`. */
 int gd_bench_gemm(int argc, char **argv);
 

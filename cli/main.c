@@ -71,7 +71,7 @@ static const char usage[] =
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua, and the\n"
     "                      sgemm backend in use (GRADUS_BLAS)\n"
-    "  bench mlp|optim|gemm  measure training throughput against the FMA peak and\n"
+    "  bench mlp|transformer|optim|gemm  measure training throughput against the FMA peak and\n"
     "                      the sgemm alone, optimizer cost, sgemm backends (bench mlp --help)\n"
     "  new KIND NAME [--tensor]  write a skeleton plugin NAME.c of that kind (and a\n"
     "                      meson.build); --tensor: a tensor-aware optimizer\n"
