@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../plugins/layers/gelu_math.h"
 #include "layer_harness.h"
 #include "support.h"
 
@@ -244,6 +245,25 @@ static void test_layers_sequence_fd_cross_entropy(void)
     gd_spec_free(spec);
 }
 
+/* gelu's vectorizable exp, erf and tanh against libm's, over the range a
+ * network feeds them. */
+static void test_layers_sequence_gelu_math_plain(void)
+{
+    double worst_exp = 0, worst_erf = 0, worst_tanh = 0;
+    for (int i = -40000; i <= 40000; i++) {
+        float x = (float)i * 1e-3f;   /* [-40, 40] */
+        if (fabsf(x) <= 20.0f)
+            worst_exp = fmax(worst_exp, fabs(gm_exp(x) - exp((double)x)) / exp((double)x));
+        worst_erf = fmax(worst_erf, fabs(gm_erf(x) - erf((double)x)));
+        worst_tanh = fmax(worst_tanh, fabs(gm_tanh(x) - tanh((double)x)));
+    }
+    CU_ASSERT(worst_exp < 4e-7);
+    CU_ASSERT(worst_erf < 5e-7);   /* 1.5e-7 in exact arithmetic, 4.1e-7 in float */
+    CU_ASSERT(worst_tanh < 3e-7);
+    CU_ASSERT_EQUAL(gm_exp(-200.0f) < 1e-37f, 1);
+    CU_ASSERT(isfinite(gm_exp(200.0f)) && gm_tanh(50.0f) == 1.0f && gm_tanh(-50.0f) == -1.0f);
+}
+
 static void expect_refused(gd_spec *s, gd_shape in, const char *fragment)
 {
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
@@ -294,6 +314,7 @@ int main(void)
         TEST(test_layers_sequence_fd_others),
         TEST(test_layers_sequence_attention_plain),
         TEST(test_layers_sequence_fd_cross_entropy),
+        TEST(test_layers_sequence_gelu_math_plain),
         TEST(test_layers_sequence_refusals),
         TEST_END,
     };
