@@ -112,6 +112,31 @@ T.test("test_conv2d_fused_relu", function()
   end
 end)
 
+-- Muon and Adafactor see a conv2d W [filters, C, kh, kw] as the matrix
+-- [filters, C*kh*kw]: the same steps as on that matrix, and not those of a
+-- vector of the same numbers (Muon's fallback, Adafactor's unfactored path).
+T.test("test_matrix_optimizers_on_conv_weights", function()
+  local g = {}
+  for t = 1, 3 do g[t] = random_tensor{ 4, 2, 3, 3 } end
+  local w0 = random_tensor{ 4, 2, 3, 3 }
+  local function run(spec, shape)
+    local w = gd.tensor(copy(w0), shape)
+    local opt = spec:build{ w }
+    for t = 1, 3 do opt:step{ gd.tensor(copy(g[t]), shape) } end
+    return copy(w)
+  end
+  for _, spec in ipairs{ gd.optim.muon{ lr = 0.02 }, gd.optim.adafactor{ lr = 0.01 } } do
+    local four, two, one = run(spec, { 4, 2, 3, 3 }), run(spec, { 4, 18 }), run(spec, { 72 })
+    local differs = false
+    for i = 1, #four do
+      assert(four[i] == two[i], tostring(spec) .. ": 4-D and [4, 18] differ at " .. i)
+      differs = differs or math.abs(four[i] - one[i]) > 1e-6
+      assert(four[i] ~= w0[i], "moved")
+    end
+    assert(differs, tostring(spec) .. ": the 4-D weight took the vector path")
+  end
+end)
+
 T.test("test_shapes", function()
   local function out(spec, inputs)
     return table.concat(spec:build{ inputs = inputs }:output_shape(), ",")
