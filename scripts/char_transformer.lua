@@ -2,8 +2,8 @@
 -- Four pre-LN blocks, gd.residual{ layer_norm, attention } then
 -- gd.residual{ layer_norm, dense 4d, gelu, dense d }, d = 128, 4 heads,
 -- context 128, a final layer_norm and a dense readout over the characters;
--- AdamW (no decay on embeddings, biases and norms) with a linear warmup and
--- a cosine decay. It prints validation bits per character after every epoch
+-- AdamW (no decay on embeddings, biases and norms) with a linear warmup (200
+-- steps, a tenth of a shorter run) and a cosine decay. It prints validation bits per character after every epoch
 -- and a sample of 300 characters at the end.
 --
 -- An epoch is (characters - 1) / 128 windows of the training text, one per
@@ -37,9 +37,13 @@ local optimizer = gd.optim.adamw{ lr = 2e-3, beta2 = 0.99, weight_decay = 0.1, g
   { role = "embedding", weight_decay = 0 }, { role = "bias", weight_decay = 0 },
   { role = "scale", weight_decay = 0 }, { role = "shift", weight_decay = 0 } } }
 
+-- 200 warmup steps, fewer for a short run (a tenth of it)
+local steps = math.ceil(#train / batch) * epochs
+local warmup = math.min(200, steps // 10)
+
 local run = gd.train{
   model = net, loss = gd.loss.cross_entropy{}, optimizer = optimizer,
-  schedule = gd.sched.warmup{ steps = 200, after = gd.sched.cosine{ lr_min = 1e-4 } },
+  schedule = gd.sched.warmup{ steps = warmup, after = gd.sched.cosine{ lr_min = 1e-4 } },
   clip = { norm = 1 },
   data = train, validation = val, epochs = epochs, batch = batch, seed = 1,
 }

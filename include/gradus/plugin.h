@@ -323,7 +323,10 @@ typedef struct gd_optim_tensor {
     const float *g;                    /* gradient (after regularizers, clipping); NULL
                                           in slot_len and scratch_len */
     int64_t numel;
-    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in] */
+    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in], a
+                                          conv2d weight [filters, C, kh, kw]: the matrix-
+                                          wise optimizers (muon, adafactor) read rank >= 2
+                                          as [dim0, numel/dim0], i.e. [filters, C*kh*kw] */
     gd_param_role role;
     const char *layer;                 /* owning layer's name ("dense1"), or "" */
     const char *name;                  /* the parameter's name ("weight"), or "" */

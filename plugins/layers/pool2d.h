@@ -10,7 +10,10 @@
  *
  * Backward of the max finds each window's maximum again from x (the first
  * one in row-major order on ties), so the layer keeps no scratch. The loops
- * run per (sample, channel) plane over the host's pool.
+ * run per (sample, channel) plane over the host's pool; windows that tile
+ * the image (stride = size, no padding) take a loop without bounds checks.
+ * Pooling is a pass over memory with a compare or add per value: plain
+ * loops, not a lent oneDNN primitive (bench cnn shows its share).
  */
 #ifndef GRADUS_PLUGINS_POOL2D_H
 #define GRADUS_PLUGINS_POOL2D_H
@@ -113,12 +116,85 @@ typedef struct pool_job {
     int64_t planes;
 } pool_job;
 
+/* Windows that tile the image (stride = size, no padding: the common
+ * max_pool2d{ size = 2 }): each cell is in at most one window, so the loops
+ * run over rows with fixed offsets. */
+static inline int pool_tiles(const sp_geom *g)
+{
+    return g->sh == g->kh && g->sw == g->kw && g->ph == 0 && g->pw == 0;
+}
+
+static void tiled_forward(const pool2d *p, const float *plane, float *out)
+{
+    const sp_geom *g = &p->g;
+    const float scale = 1.0f / (float)(g->kh * g->kw);
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+        const float *row = plane + oy * g->kh * g->w;
+        float *o = out + oy * g->ow;
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            const float *cell = row + ox * g->kw;
+            float m = cell[0], s = 0;
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t k = 0; k < g->kw; k++) {
+                    float v = cell[i * g->w + k];
+                    m = v > m ? v : m;
+                    s += v;
+                }
+            o[ox] = p->is_max ? m : s * scale;
+        }
+    }
+}
+
+static void tiled_backward(const pool2d *p, const float *plane, const float *d, float *out)
+{
+    const sp_geom *g = &p->g;
+    const float scale = 1.0f / (float)(g->kh * g->kw);
+    memset(out, 0, (size_t)(g->h * g->w) * sizeof *out);
+    if (p->is_max && g->kh == 2 && g->kw == 2) {   /* max_pool2d{}: branch-free */
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const float *r0 = plane + 2 * oy * g->w, *r1 = r0 + g->w;
+            float *o0 = out + 2 * oy * g->w, *o1 = o0 + g->w;
+            for (int64_t ox = 0; ox < g->ow; ox++) {
+                float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], e = r1[2 * ox + 1];
+                float v = d[oy * g->ow + ox];
+                int ia = a >= b && a >= c && a >= e, ib = !ia && b >= c && b >= e;
+                int ic = !ia && !ib && c >= e, ie = !ia && !ib && !ic;
+                o0[2 * ox] = ia ? v : 0.0f;
+                o0[2 * ox + 1] = ib ? v : 0.0f;
+                o1[2 * ox] = ic ? v : 0.0f;
+                o1[2 * ox + 1] = ie ? v : 0.0f;
+            }
+        }
+        return;
+    }
+    for (int64_t oy = 0; oy < g->oh; oy++)
+        for (int64_t ox = 0; ox < g->ow; ox++) {
+            int64_t base = oy * g->kh * g->w + ox * g->kw, best = base;
+            float v = d[oy * g->ow + ox];
+            for (int64_t i = 0; i < g->kh; i++)
+                for (int64_t k = 0; k < g->kw; k++) {
+                    int64_t at = base + i * g->w + k;
+                    if (p->is_max)
+                        best = plane[at] > plane[best] ? at : best;
+                    else
+                        out[at] = v * scale;
+                }
+            if (p->is_max)
+                out[best] = v;
+        }
+}
+
 static void pool_forward_part(void *arg, int part, int nparts)
 {
     const pool_job *j = arg;
     const sp_geom *g = &j->p->g;
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     int64_t lo = j->planes * part / nparts, hi = j->planes * (part + 1) / nparts;
+    if (pool_tiles(g)) {
+        for (int64_t pl = lo; pl < hi; pl++)
+            tiled_forward(j->p, j->x + pl * hw, j->y + pl * ohw);
+        return;
+    }
     for (int64_t pl = lo; pl < hi; pl++) {
         const float *plane = j->x + pl * hw;
         float *out = j->y + pl * ohw;
@@ -145,6 +221,11 @@ static void pool_backward_part(void *arg, int part, int nparts)
     const sp_geom *g = &j->p->g;
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
     int64_t lo = j->planes * part / nparts, hi = j->planes * (part + 1) / nparts;
+    if (pool_tiles(g)) {
+        for (int64_t pl = lo; pl < hi; pl++)
+            tiled_backward(j->p, j->x + pl * hw, j->dy + pl * ohw, j->dx + pl * hw);
+        return;
+    }
     for (int64_t pl = lo; pl < hi; pl++) {
         const float *plane = j->x + pl * hw, *d = j->dy + pl * ohw;
         float *out = j->dx + pl * hw;
