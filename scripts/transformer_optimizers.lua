@@ -18,7 +18,7 @@ local grid_points = L.pick(5, 3)
 -- The transformer: d 64, 2 pre-LN blocks, 2 heads, context 64.
 local T, d = 64, 64
 local text = gd.data.text{ context = T }
-local text_train = text:subset(L.pick(6000, 600))
+local text_train = text:subset(L.pick(6000, 1200))
 local text_val = gd.data.text{ context = T, split = "val" }:subset(L.pick(600, 150))
 local V = #text:vocab()
 local function transformer()
@@ -34,7 +34,7 @@ local function transformer()
 end
 
 -- The CNN: conv 16, pool, conv 32, pool, dense 10 on 28 x 28 images.
-local images = gd.data.fashion_mnist{ split = "train", limit = L.pick(6000, 1500),
+local images = gd.data.fashion_mnist{ split = "train", limit = L.pick(6000, 3000),
                                       shape = { 1, 28, 28 } }
 local img_train, img_val = images:split{ validation = L.pick(1000, 300), seed = 1 }
 local function cnn()
@@ -49,7 +49,7 @@ local function variants()
   local function tune(lo, hi) return { lr = gd.logspace(lo, hi, grid_points), seeds = 1 } end
   return {
     { name = "sgd+momentum", optimizer = gd.optim.momentum{ lr = 0.01, gamma = 0.9 },
-      tune = tune(1e-3, 3e-1) },
+      tune = tune(3e-3, 1) },
     { name = "adamw", optimizer = gd.optim.adamw{ lr = 1e-3 }, tune = tune(3e-4, 1e-2) },
     { name = "muon", optimizer = gd.optim.muon{ lr = 0.02, fallback = gd.optim.adamw{ lr = 2e-3 } },
       tune = tune(3e-3, 1e-1) },
@@ -66,7 +66,7 @@ local function compare(name, model, train, val, epochs, batch)
 end
 
 local tr = compare("transformer", transformer(), text_train, text_val, L.pick(2, 1), 32)
-local cn = compare("cnn", cnn(), img_train, img_val, L.pick(3, 1), 64)
+local cn = compare("cnn", cnn(), img_train, img_val, L.pick(3, 2), 64)
 
 -- The best adaptive method against momentum: mean final val_loss, paired
 -- over seeds (adamw and muon each; the better mean counts).
