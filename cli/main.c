@@ -58,7 +58,7 @@ static const char usage[] =
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
     "                      name exists in several kinds (gradus doc sched.constant);\n"
     "                      or the keys of a Lua call or table: train, compare, report,\n"
-    "                      resume, fork, data, data.csv, history, results\n"
+    "                      resume, fork, model, data, data.csv, history, results\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
     "  sweep [OPTS] SCRIPT [ARGS]  run SCRIPT with each gd.compare as a sweep of processes:\n"
     "                      --backend local|slurm, --jobs N, --dir DIR, --name NAME, --resume,\n"

@@ -21,7 +21,6 @@
 #include "component.h"
 #include "data.h"
 
-
 /* Stream ids: parameters of layer i draw from stream PARAM_STREAM + 16*i + p,
  * the layer's own stream (dropout) is LAYER_STREAM + i. Keyed by position
  * only, so two models of the same shapes built with the same seed start

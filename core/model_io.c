@@ -432,7 +432,8 @@ static gd_node_desc *get_tree(gd_reader *r, uint32_t version, gd_spec *const *sp
         if (version < 3) {
             kind = i == 0 ? GD_NODE_SEQUENTIAL : GD_NODE_LAYER;
             count = i == 0 ? nl : 0;
-        } else if (!gd_get_u8(r, "a node kind", &kind) || !gd_get_u32(r, "a node's count", &count)) {
+        } else if (!gd_get_u8(r, "a node kind", &kind) ||
+                   !gd_get_u32(r, "a node's count", &count)) {
             free(d);
             return NULL;
         }

@@ -207,6 +207,10 @@ static gd_status create_layer(gd_model *m, const gd_node_desc *desc, int i, cons
     gd_error inner;
     gd_status st = gd_layer_create(l->spec, in, &l->info, &l->self, &inner);
     if (st != GD_OK) {
+        /* A layer built alone (layer:build, a model of one layer) has no
+         * neighbour to name: its own message says it all. */
+        if (m->nlayers == 1)
+            return gd_fail(err, st, "%s", inner.msg);
         /* "dense: needs a flat input: ..." reads on after the layer's path. */
         const char *why = inner.msg;
         size_t cn = strlen(c->name);
@@ -330,7 +334,7 @@ gd_status gd_model_build_tree(gd_model *m, const gd_node_desc *desc, int ndesc, 
 
 int gd_model_node_count(const gd_model *m) { return m->nnodes; }
 gd_node_kind gd_model_node_kind(const gd_model *m, int i) { return m->nodes[i].kind; }
-int gd_model_node_children(const gd_model *m, int i) { return m->nodes[i].kind == GD_NODE_LAYER ? 0 : m->nodes[i].count; }
+int gd_model_node_children(const gd_model *m, int i) { return m->nodes[i].count; }
 int gd_model_node_depth(const gd_model *m, int i) { return m->nodes[i].level; }
 const char *gd_model_node_name(const gd_model *m, int i) { return m->nodes[i].name; }
 const gd_shape *gd_model_node_input(const gd_model *m, int i) { return &m->nodes[i].in; }

@@ -291,8 +291,9 @@ static const lgd_key model_methods[] = {
     { "forward(x [, { training = }])", "tensor", "", "outputs for x [batch, input...]" },
     { "backward(dy)", "tensor", "",
       "after a training forward: adds the parameter gradients, returns dL/dx" },
-    { "params()", "list", "", "{ name = \"res1.dense2.weight\", layer =, role =, value =, grad = }: "
-      "live views, depth first (a block's body, then its shortcut)" },
+    { "params()", "list", "",
+      "{ name = \"res1.dense2.weight\", layer =, role =, value =, grad = }: live views, depth "
+      "first (a block's body, then its shortcut)" },
     { "buffers()", "list", "", "non-trained state: batch norm's running statistics" },
     { "summary()", "table", "", "a row per layer and block: name (its path), kind, input, output, "
       "params, depth; prints as a table" },

@@ -149,6 +149,7 @@ static int count_nodes(lua_State *L, int idx, int depth)
 static void fill_nodes(lua_State *L, int idx, gd_node_desc *d, int *pos)
 {
     idx = lua_absindex(L, idx);
+    luaL_checkstack(L, 4, "model spec nested too deep");
     const gd_spec *s = lgd_testspec(L, idx);
     if (s) {
         d[(*pos)++] = (gd_node_desc){ GD_NODE_LAYER, 0, s };

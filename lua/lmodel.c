@@ -1,15 +1,17 @@
 /*
  * lua/lmodel.c: gd.sequential (a model spec) and model instances.
  *
- * gd.sequential{ layer specs } only checks and keeps the specs: like every
- * other spec it is not instantiated until something knows the input shape
- * (gd.train, from its data set, or seq:build{ inputs =, seed = }). A model
+ * gd.sequential{ parts } only checks and keeps its parts (layer specs,
+ * gd.sequential, gd.residual: lua/lblock.c): like every other spec it is
+ * not instantiated until something knows the input shape (gd.train, from
+ * its data set, or seq:build{ inputs =, seed = }). A model
  * instance owns its gd_model (parameters in one arena) and is trained in
  * place by gd.train; its :params() are live views into that arena.
  *
  * Model user values: 1 registry, 2 copy of the last training input (read by
  * backward), 3 the loss spec evaluate uses by default (set by gd.train),
- * 4 the sequential spec it was built from (nil for gd.load_model's).
+ * 4 the sequential (or residual) spec it was built from (nil for
+ * gd.load_model's).
  */
 #include <math.h>
 #include <string.h>

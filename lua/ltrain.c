@@ -369,7 +369,8 @@ static void read_model(lua_State *L, run *r, const char *what, const gd_checkpoi
         lua_settop(L, MODEL);
     } else if (!luaL_testudata(L, -1, LGD_MODEL)) {
         char got[160];
-        lgd_error(L, "%s: 'model' must be gd.sequential{ ... } or a model, got %s", what,
+        lgd_error(L, "%s: 'model' must be gd.sequential{ ... }, gd.residual{ ... } or a model, "
+                   "got %s", what,
                    lgd_describe_value(L, -1, got, sizeof got));
     }
     lgd_model *md = lgd_checkmodel(L, MODEL);

@@ -76,6 +76,9 @@ typedef struct run_desc {
     int64_t epochs_done, epochs, batch, monitor_every;
     bool snapshot;
     const char *model_file;     /* also save the model there (NULL: no) */
+    const gd_node_desc *tree;   /* blocks: the structure, its layers taken from
+                                   `layers` in order (NULL: a plain sequential) */
+    int ntree;
 } run_desc;
 
 static void write_run(const char *dir, run_desc *d)
@@ -85,7 +88,15 @@ static void write_run(const char *dir, run_desc *d)
     if (!ds)
         die("spirals", &err);
     gd_shape in = gd_shape_1(2);
-    gd_model *m = gd_model_new(reg, (const gd_spec *const *)d->layers, d->nlayers, &in, 3, &err);
+    gd_node_desc tree[16];
+    for (int i = 0, k = 0; d->tree && i < d->ntree && i < 16; i++) {
+        tree[i] = d->tree[i];
+        if (tree[i].kind == GD_NODE_LAYER)
+            tree[i].spec = d->layers[k++];
+    }
+    gd_model *m = d->tree ? gd_model_new_tree(reg, tree, d->ntree, &in, 3, &err)
+                          : gd_model_new(reg, (const gd_spec *const *)d->layers, d->nlayers, &in,
+                                         3, &err);
     if (!m)
         die(d->file, &err);
     gd_spec *loss = spec(GD_KIND_LOSS, "cross_entropy", NULL);
@@ -210,7 +221,33 @@ int main(int argc, char **argv)
     };
     write_run(argv[1], &c);
 
+    /* Blocks (format version 3): dense, residual{ dense, tanh }, residual{
+     * dense, shortcut = sequential{ dense } }, dense; adam, telemetry. */
+    static const gd_node_desc blocks[] = {
+        { GD_NODE_SEQUENTIAL, 4, NULL }, { GD_NODE_LAYER, 0, NULL },
+        { GD_NODE_RESIDUAL, 1, NULL }, { GD_NODE_SEQUENTIAL, 2, NULL },
+        { GD_NODE_LAYER, 0, NULL }, { GD_NODE_LAYER, 0, NULL },
+        { GD_NODE_RESIDUAL, 2, NULL }, { GD_NODE_SEQUENTIAL, 1, NULL },
+        { GD_NODE_LAYER, 0, NULL }, { GD_NODE_SEQUENTIAL, 1, NULL },
+        { GD_NODE_LAYER, 0, NULL }, { GD_NODE_LAYER, 0, NULL },
+    };
+    run_desc e = {
+        .file = "residual_adam.ckpt", .model_file = "residual.gdm",
+        .layers = {
+            spec(GD_KIND_LAYER, "dense", "units", 'i', 6LL, NULL),
+            spec(GD_KIND_LAYER, "dense", "units", 'i', 6LL, NULL),
+            spec(GD_KIND_LAYER, "tanh", NULL),
+            spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
+            spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
+            spec(GD_KIND_LAYER, "dense", "units", 'i', 2LL, NULL),
+        },
+        .nlayers = 6, .tree = blocks, .ntree = (int)(sizeof blocks / sizeof *blocks),
+        .optimizer = spec(GD_KIND_OPTIMIZER, "adam", NULL),
+        .epochs_done = 1, .epochs = 2, .batch = 16, .monitor_every = 2,
+    };
+    write_run(argv[1], &e);
+
     gd_registry_free(reg);
-    printf("make_corpus: wrote 3 checkpoints and 1 model file to %s\n", argv[1]);
+    printf("make_corpus: wrote 4 checkpoints and 2 model files to %s\n", argv[1]);
     return 0;
 }

@@ -91,7 +91,10 @@ T.test("test_blocks_refusals", function()
   T.expect_error("relu1 gives [2, 3, 3]; fixture_flat1 needs a flat input: put gd.layer.flatten{} "
     .. "between them", function() return gd.sequential{ L.relu{}, flat }:build{ inputs = { 2, 3, 3 } } end)
   T.expect_error("the model's input is [2, 3, 3]; res1.fixture_flat1 needs a flat input",
-    function() return gd.residual{ flat }:build{ inputs = { 2, 3, 3 } } end)
+    function() return gd.sequential{ gd.residual{ flat }, L.relu{} }:build{ inputs = { 2, 3, 3 } } end)
+  -- a layer alone has no neighbour to name: its own message as it is
+  T.expect_message("fixture_flat: needs a flat input: put gd.layer.flatten{} between them",
+    flat.build, flat, { inputs = { 2, 3, 3 } })
   T.expect_error("res1 gives [2, 3, 3]; fixture_flat1 needs a flat input", function()
     return gd.sequential{ gd.residual{ L.relu{} }, flat }:build{ inputs = { 2, 3, 3 } } end)
   T.expect_error("relu1 gives [2, 3, 3]; res1.shortcut needs a flat input", function()
@@ -154,6 +157,14 @@ T.test("test_blocks_names", function()
   assert(text:find("total parameters: 607", 1, true), text)
   assert(m:buffers()[1].name == "res1.batchnorm1.running_mean")
   assert(#resnet().leaves == 10 and tostring(resnet()):find("shortcut = sequential{ dense{units=8", 1, true))
+end)
+
+T.test("test_blocks_long_summary", function()
+  -- 121 rows: longer than a luaL_Buffer's first box (the text is joined safely)
+  local parts = {}
+  for i = 1, 40 do parts[i] = gd.residual{ L.dense{ units = 4 }, L.tanh{} } end
+  local text = tostring(gd.sequential(parts):build{ inputs = 4 }:summary())
+  assert(select(2, text:gsub("\n", "")) == 121 and text:find("\n  res40.tanh1 ", 1, true), text)
 end)
 
 T.test("test_blocks_groups_and_telemetry", function()
@@ -279,6 +290,20 @@ T.test("test_blocks_old_files_load", function()
     T.close("resumed " .. p.name, p.value, want.params[i], 1e-6)
   end
   os.remove(ck)
+end)
+
+T.test("test_blocks_fused_update_matches_whole", function()
+  -- unmonitored steps update each layer right after its backward (a block's
+  -- shortcut before its body); monitored ones update the whole arena after
+  -- backward: the same numbers, bit for bit, penalties included
+  local unmonitored = config()
+  unmonitored.monitor = nil
+  local fused = gd.train(unmonitored)
+  local whole = gd.train(config{ monitor = { every = 1 } })
+  same_params("fused", whole.model, fused.model)
+  for e, x in ipairs(whole.history.epochs) do
+    assert(x.train_loss == fused.history.epochs[e].train_loss, "epoch " .. e)
+  end
 end)
 
 T.test("test_blocks_compare", function()

@@ -227,7 +227,7 @@ T.test("test_train_errors", function()
   T.expect_error("early_stopping watches the validation loss", gd.train,
                  { model = net, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{},
                    data = train, early_stopping = { patience = 1 } })
-  T.expect_error("'model' must be gd.sequential{ ... } or a model, got layer spec 'dense'",
+  T.expect_error("'model' must be gd.sequential{ ... }, gd.residual{ ... } or a model, got layer spec 'dense'",
                  gd.train, base{ model = gd.layer.dense{ units = 3 } })
   T.expect_error("the data has 2 features per sample, the model takes 5", gd.train,
                  base{ model = net:build{ inputs = 5 } })
