@@ -97,8 +97,17 @@ done:
     return m;
 }
 
+/* CPU seconds of this process (all its threads). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 typedef struct cnn_result {
     double samples_per_s, peak;
+    double samples_per_cpu_s;     /* per CPU-second: what a loaded machine cannot hide */
     gd_step_timing split;
     double allocs_per_step;
     double layer_fwd[NLAYERS], layer_bwd[NLAYERS];   /* seconds per batch */
@@ -200,18 +209,20 @@ static gd_status run_cnn(const gd_registry *reg, const gd_dataset *train, long b
         if (!(tr = gd_trainer_new(&cfg, err)))
             st = GD_EINVAL;
     }
-    double rates[64];
+    double rates[64], cpu_rates[64];
     int nrates = 0;
     const char *unit;
     for (int e = 0; st == GD_OK && e < epochs; e++) {
         if (e == 1)   /* the first epoch builds primitives and pages memory in */
             gd_trainer_enable_timing(tr, true);
         long a0 = gd_bench_allocations();
-        double t0 = gd_clock_now();
+        double t0 = gd_clock_now(), c0 = cpu_now();
         st = gd_trainer_epoch(tr, NULL, err);
-        double dt = gd_clock_now() - t0;
-        if (e >= 1 && nrates < 64)
+        double dt = gd_clock_now() - t0, dc = cpu_now() - c0;
+        if (e >= 1 && nrates < 64) {
+            cpu_rates[nrates] = (double)gd_dataset_size(train) / dc;
             rates[nrates++] = (double)gd_dataset_size(train) / dt;
+        }
         if (e == epochs - 1)
             r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
                                  (double)gd_trainer_steps_per_epoch(tr);
@@ -219,6 +230,7 @@ static gd_status run_cnn(const gd_registry *reg, const gd_dataset *train, long b
     }
     if (st == GD_OK) {
         r->samples_per_s = gd_bench_median(rates, nrates);
+        r->samples_per_cpu_s = gd_bench_median(cpu_rates, nrates);
         r->split = *gd_trainer_timing(tr);
         r->rss_kib = gd_bench_peak_rss_kib();
         r->estimate_mib = estimate_mib(m, batch, gd_dataset_size(train));
@@ -251,9 +263,13 @@ static void print_row(const char *blas, long threads, long batch, const cnn_resu
     double flops = r->samples_per_s * gd_bench_cnn_flops();
     if (tot <= 0)
         tot = 1;
-    printf("%-8s %3ld %5ld %9.0f %8.1f %7.1f %7.1f %5.1f%%   %4.1f/%4.1f/%4.1f/%4.1f/%4.1f "
-           "%7.2f %7.1f %8.1f\n", blas, threads, batch, r->samples_per_s,
-           1e3 * batch / r->samples_per_s, flops / 1e9, r->peak / 1e9, 100 * flops / r->peak,
+    /* per CPU-second against one core's peak: the efficiency of the cores
+     * the run actually got */
+    double cpu_share = r->samples_per_cpu_s * gd_bench_cnn_flops() / (r->peak / (double)threads);
+    printf("%-8s %3ld %5ld %9.0f %8.1f %7.1f %7.1f %5.1f%% %9.0f %5.1f%%   "
+           "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f %7.2f %7.1f %8.1f\n", blas, threads, batch,
+           r->samples_per_s, 1e3 * batch / r->samples_per_s, flops / 1e9, r->peak / 1e9,
+           100 * flops / r->peak, r->samples_per_cpu_s, 100 * cpu_share,
            100 * s->gather / tot, 100 * s->forward / tot, 100 * s->loss / tot,
            100 * s->backward / tot, 100 * s->update / tot, r->allocs_per_step,
            r->rss_kib / 1024.0, r->estimate_mib);
@@ -326,10 +342,13 @@ int gd_bench_cnn(const gd_registry *reg, int argc, char **argv)
                                                : "on its plain path (im2col + sgemm)");
     }
     printf("median of epochs 2..%d; peak = FMA peak of one core x threads, best of samples "
-           "taken after every epoch\nrss = peak RSS of the process so far, est = what this row "
-           "should hold (MiB)\n\n%-8s %3s %5s %9s %8s %7s %7s %6s   %-24s %7s %7s %8s\n",
+           "taken after every epoch\nper cpu-s = samples per CPU-second of the process, and "
+           "that rate against one core's peak (on a loaded machine the\nwall-clock rate "
+           "counts time the run was not scheduled; this one does not)\nrss = peak RSS of "
+           "the process so far, est = what this row should hold (MiB)\n\n"
+           "%-8s %3s %5s %9s %8s %7s %7s %6s %9s %6s   %-24s %7s %7s %8s\n",
            epochs, "blas", "thr", "batch", "samples/s", "ms/step", "GFLOP/s", "peak", "%",
-           "split % gath/fwd/loss/bwd/upd", "allocs", "rss", "est");
+           "per cpu-s", "%", "split % gath/fwd/loss/bwd/upd", "allocs", "rss", "est");
     int rc = 0;
     for (int li = 0; li < nblas && !rc; li++) {
         gd_blas_select(blas[li], &err);
