@@ -71,6 +71,8 @@ local GRADIENT_CASES = {
   { "conv2d_same", gd.layer.conv2d{ filters = 2, kernel = 3, padding = "same" }, { 1, 4, 4 } },
   { "conv2d_nobias", gd.layer.conv2d{ filters = 2, kernel = 1, bias = false }, { 3, 3, 3 } },
   { "max_pool2d", gd.layer.max_pool2d{}, { 2, 4, 6 } },
+  { "max_pool2d_odd", gd.layer.max_pool2d{}, { 1, 5, 5 } },
+  { "avg_pool2d_odd", gd.layer.avg_pool2d{}, { 1, 5, 3 } },
   { "max_pool2d_overlap_pad", gd.layer.max_pool2d{ size = 3, stride = 2, padding = 1 }, { 1, 5, 5 } },
   { "avg_pool2d", gd.layer.avg_pool2d{ size = { 2, 3 } }, { 2, 4, 6 } },
   { "avg_pool2d_pad", gd.layer.avg_pool2d{ size = 3, stride = 2, padding = 1 }, { 1, 5, 4 } },
