@@ -7,7 +7,9 @@
  *
  * Per batch size and thread count: training samples/s (median of epochs
  * 2..N), GFLOP/s against the FMA peak of one core times the threads
- * measured in the same process between the epochs, the step split into
+ * measured in the same process between the epochs (on the thread's CPU
+ * clock, so a loaded machine does not lower it), the same against the
+ * samples per CPU-second of the process (what load cannot stretch), the step split into
  * gather/forward/loss/backward/update (the trainer's own timing), each
  * layer's forward and backward time (a separate pass over one batch,
  * layer by layer, after training), heap allocations per step, and the
@@ -226,7 +228,7 @@ static gd_status run_cnn(const gd_registry *reg, const gd_dataset *train, long b
         if (e == epochs - 1)
             r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
                                  (double)gd_trainer_steps_per_epoch(tr);
-        r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak(0.03, &unit));
+        r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak_cpu(0.03, &unit));
     }
     if (st == GD_OK) {
         r->samples_per_s = gd_bench_median(rates, nrates);
@@ -341,8 +343,8 @@ int gd_bench_cnn(const gd_registry *reg, int argc, char **argv)
                strcmp(blas[i], "onednn") == 0 ? "on oneDNN's primitives, lent by the core"
                                                : "on its plain path (im2col + sgemm)");
     }
-    printf("median of epochs 2..%d; peak = FMA peak of one core x threads, best of samples "
-           "taken after every epoch\nper cpu-s = samples per CPU-second of the process, and "
+    printf("median of epochs 2..%d; peak = FMA peak of one core x threads (timed on the thread's "
+           "CPU clock), best of samples taken after every epoch\nper cpu-s = samples per CPU-second of the process, and "
            "that rate against one core's peak (on a loaded machine the\nwall-clock rate "
            "counts time the run was not scheduled; this one does not)\nrss = peak RSS of "
            "the process so far, est = what this row should hold (MiB)\n\n"
