@@ -125,8 +125,9 @@ static gd_tensor batched(float *data, int64_t batch, const gd_shape *s)
     return t;
 }
 
-/* Each layer's forward and backward on one batch of x, in training mode,
- * the best of `reps` runs each (a neighbour on the machine only slows). */
+/* Each layer's forward and backward on one batch of x, in training mode:
+ * CPU seconds of the process (all threads; a pool worker waiting for work
+ * spins briefly and counts too), the best of `reps` runs each. */
 static gd_status profile_layers(gd_model *m, const float *x, int64_t batch, int reps,
                                 cnn_result *r, gd_error *err)
 {
@@ -151,14 +152,14 @@ static gd_status profile_layers(gd_model *m, const float *x, int64_t batch, int 
         gd_tensor tdx = batched(dys[i], batch, gd_model_layer_input(l));
         r->layer_fwd[i] = r->layer_bwd[i] = INFINITY;
         for (int k = 0; k < reps && st == GD_OK; k++) {
-            double t0 = gd_clock_now();
+            double t0 = cpu_now();
             st = gd_model_layer_forward(l, &ctx, &tx, &ty, err);
-            double t1 = gd_clock_now();
+            double t1 = cpu_now();
             for (int64_t j = 0; j < gd_shape_numel(&ty.shape); j++)
                 dys[i + 1][j] = 1e-3f * (float)((j % 7) - 3);
-            double t2 = gd_clock_now();
+            double t2 = cpu_now();
             gd_model_layer_backward(l, &ctx, &tx, &ty, &tdy, i ? &tdx : NULL);
-            double t3 = gd_clock_now();
+            double t3 = cpu_now();
             r->layer_fwd[i] = fmin(r->layer_fwd[i], t1 - t0);
             r->layer_bwd[i] = fmin(r->layer_bwd[i], t3 - t2);
         }
@@ -278,7 +279,7 @@ static void print_row(const char *blas, long threads, long batch, const cnn_resu
     double lt = 0;
     for (int i = 0; i < NLAYERS; i++)
         lt += r->layer_fwd[i] + r->layer_bwd[i];
-    printf("    per layer, ms per batch fwd/bwd (%% of the layers' total):");
+    printf("    per layer, CPU ms per batch fwd/bwd (%% of the layers' total):");
     for (int i = 0; i < NLAYERS; i++)
         printf("%s %s%d %.2f/%.2f (%.0f%%)", i ? "," : "", net[i][0], i + 1,
                1e3 * r->layer_fwd[i], 1e3 * r->layer_bwd[i],
