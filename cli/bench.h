@@ -18,6 +18,9 @@ long gd_bench_allocations(void);
 /* FLOP/s of a register-only FMA loop on the widest vector unit, run for
  * ~min_seconds on the calling thread; *unit names the unit. 0 without FMA. */
 double gd_bench_fma_peak(double min_seconds, const char **unit);
+/* The same loop timed on the thread's CPU clock: the core's peak however
+ * loaded the machine is (bench cnn). */
+double gd_bench_fma_peak_cpu(double min_seconds, const char **unit);
 /* FLOPs of one sample through the MLP 784-256-128-10 step's products. */
 double gd_bench_step_flops(void);
 /* Seconds per pass of that step's 8 sgemm calls at `batch`, through the

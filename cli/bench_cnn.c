@@ -7,7 +7,9 @@
  *
  * Per batch size and thread count: training samples/s (median of epochs
  * 2..N), GFLOP/s against the FMA peak of one core times the threads
- * measured in the same process between the epochs, the step split into
+ * measured in the same process between the epochs (on the thread's CPU
+ * clock, so a loaded machine does not lower it), the same against the
+ * samples per CPU-second of the process (what load cannot stretch), the step split into
  * gather/forward/loss/backward/update (the trainer's own timing), each
  * layer's forward and backward time (a separate pass over one batch,
  * layer by layer, after training), heap allocations per step, and the
@@ -97,8 +99,17 @@ done:
     return m;
 }
 
+/* CPU seconds of this process (all its threads). */
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 typedef struct cnn_result {
     double samples_per_s, peak;
+    double samples_per_cpu_s;     /* per CPU-second: what a loaded machine cannot hide */
     gd_step_timing split;
     double allocs_per_step;
     double layer_fwd[NLAYERS], layer_bwd[NLAYERS];   /* seconds per batch */
@@ -114,8 +125,9 @@ static gd_tensor batched(float *data, int64_t batch, const gd_shape *s)
     return t;
 }
 
-/* Each layer's forward and backward on one batch of x, in training mode,
- * the best of `reps` runs each (a neighbour on the machine only slows). */
+/* Each layer's forward and backward on one batch of x, in training mode:
+ * CPU seconds of the process (all threads; a pool worker waiting for work
+ * spins briefly and counts too), the best of `reps` runs each. */
 static gd_status profile_layers(gd_model *m, const float *x, int64_t batch, int reps,
                                 cnn_result *r, gd_error *err)
 {
@@ -140,14 +152,14 @@ static gd_status profile_layers(gd_model *m, const float *x, int64_t batch, int 
         gd_tensor tdx = batched(dys[i], batch, gd_model_layer_input(l));
         r->layer_fwd[i] = r->layer_bwd[i] = INFINITY;
         for (int k = 0; k < reps && st == GD_OK; k++) {
-            double t0 = gd_clock_now();
+            double t0 = cpu_now();
             st = gd_model_layer_forward(l, &ctx, &tx, &ty, err);
-            double t1 = gd_clock_now();
+            double t1 = cpu_now();
             for (int64_t j = 0; j < gd_shape_numel(&ty.shape); j++)
                 dys[i + 1][j] = 1e-3f * (float)((j % 7) - 3);
-            double t2 = gd_clock_now();
+            double t2 = cpu_now();
             gd_model_layer_backward(l, &ctx, &tx, &ty, &tdy, i ? &tdx : NULL);
-            double t3 = gd_clock_now();
+            double t3 = cpu_now();
             r->layer_fwd[i] = fmin(r->layer_fwd[i], t1 - t0);
             r->layer_bwd[i] = fmin(r->layer_bwd[i], t3 - t2);
         }
@@ -200,25 +212,28 @@ static gd_status run_cnn(const gd_registry *reg, const gd_dataset *train, long b
         if (!(tr = gd_trainer_new(&cfg, err)))
             st = GD_EINVAL;
     }
-    double rates[64];
+    double rates[64], cpu_rates[64];
     int nrates = 0;
     const char *unit;
     for (int e = 0; st == GD_OK && e < epochs; e++) {
         if (e == 1)   /* the first epoch builds primitives and pages memory in */
             gd_trainer_enable_timing(tr, true);
         long a0 = gd_bench_allocations();
-        double t0 = gd_clock_now();
+        double t0 = gd_clock_now(), c0 = cpu_now();
         st = gd_trainer_epoch(tr, NULL, err);
-        double dt = gd_clock_now() - t0;
-        if (e >= 1 && nrates < 64)
+        double dt = gd_clock_now() - t0, dc = cpu_now() - c0;
+        if (e >= 1 && nrates < 64) {
+            cpu_rates[nrates] = (double)gd_dataset_size(train) / dc;
             rates[nrates++] = (double)gd_dataset_size(train) / dt;
+        }
         if (e == epochs - 1)
             r->allocs_per_step = (double)(gd_bench_allocations() - a0) /
                                  (double)gd_trainer_steps_per_epoch(tr);
-        r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak(0.03, &unit));
+        r->peak = fmax(r->peak, gd_get_threads() * gd_bench_fma_peak_cpu(0.03, &unit));
     }
     if (st == GD_OK) {
         r->samples_per_s = gd_bench_median(rates, nrates);
+        r->samples_per_cpu_s = gd_bench_median(cpu_rates, nrates);
         r->split = *gd_trainer_timing(tr);
         r->rss_kib = gd_bench_peak_rss_kib();
         r->estimate_mib = estimate_mib(m, batch, gd_dataset_size(train));
@@ -251,16 +266,20 @@ static void print_row(const char *blas, long threads, long batch, const cnn_resu
     double flops = r->samples_per_s * gd_bench_cnn_flops();
     if (tot <= 0)
         tot = 1;
-    printf("%-8s %3ld %5ld %9.0f %8.1f %7.1f %7.1f %5.1f%%   %4.1f/%4.1f/%4.1f/%4.1f/%4.1f "
-           "%7.2f %7.1f %8.1f\n", blas, threads, batch, r->samples_per_s,
-           1e3 * batch / r->samples_per_s, flops / 1e9, r->peak / 1e9, 100 * flops / r->peak,
+    /* per CPU-second against one core's peak: the efficiency of the cores
+     * the run actually got */
+    double cpu_share = r->samples_per_cpu_s * gd_bench_cnn_flops() / (r->peak / (double)threads);
+    printf("%-8s %3ld %5ld %9.0f %8.1f %7.1f %7.1f %5.1f%% %9.0f %5.1f%%   "
+           "%4.1f/%4.1f/%4.1f/%4.1f/%4.1f %7.2f %7.1f %8.1f\n", blas, threads, batch,
+           r->samples_per_s, 1e3 * batch / r->samples_per_s, flops / 1e9, r->peak / 1e9,
+           100 * flops / r->peak, r->samples_per_cpu_s, 100 * cpu_share,
            100 * s->gather / tot, 100 * s->forward / tot, 100 * s->loss / tot,
            100 * s->backward / tot, 100 * s->update / tot, r->allocs_per_step,
            r->rss_kib / 1024.0, r->estimate_mib);
     double lt = 0;
     for (int i = 0; i < NLAYERS; i++)
         lt += r->layer_fwd[i] + r->layer_bwd[i];
-    printf("    per layer, ms per batch fwd/bwd (%% of the layers' total):");
+    printf("    per layer, CPU ms per batch fwd/bwd (%% of the layers' total):");
     for (int i = 0; i < NLAYERS; i++)
         printf("%s %s%d %.2f/%.2f (%.0f%%)", i ? "," : "", net[i][0], i + 1,
                1e3 * r->layer_fwd[i], 1e3 * r->layer_bwd[i],
@@ -325,11 +344,14 @@ int gd_bench_cnn(const gd_registry *reg, int argc, char **argv)
                strcmp(blas[i], "onednn") == 0 ? "on oneDNN's primitives, lent by the core"
                                                : "on its plain path (im2col + sgemm)");
     }
-    printf("median of epochs 2..%d; peak = FMA peak of one core x threads, best of samples "
-           "taken after every epoch\nrss = peak RSS of the process so far, est = what this row "
-           "should hold (MiB)\n\n%-8s %3s %5s %9s %8s %7s %7s %6s   %-24s %7s %7s %8s\n",
+    printf("median of epochs 2..%d; peak = FMA peak of one core x threads (timed on the thread's "
+           "CPU clock), best of samples taken after every epoch\nper cpu-s = samples per CPU-second of the process, and "
+           "that rate against one core's peak (on a loaded machine the\nwall-clock rate "
+           "counts time the run was not scheduled; this one does not)\nrss = peak RSS of "
+           "the process so far, est = what this row should hold (MiB)\n\n"
+           "%-8s %3s %5s %9s %8s %7s %7s %6s %9s %6s   %-24s %7s %7s %8s\n",
            epochs, "blas", "thr", "batch", "samples/s", "ms/step", "GFLOP/s", "peak", "%",
-           "split % gath/fwd/loss/bwd/upd", "allocs", "rss", "est");
+           "per cpu-s", "%", "split % gath/fwd/loss/bwd/upd", "allocs", "rss", "est");
     int rc = 0;
     for (int li = 0; li < nblas && !rc; li++) {
         gd_blas_select(blas[li], &err);

@@ -416,7 +416,7 @@ static void print_usage(const gd_component *c)
         break;
     case GD_KIND_LAYER:
         printf("  gd.sequential{ ..., gd.%s.%s{ ... }, ... }\n", k, n);
-        printf("  local l = gd.%s.%s{ ... }:build{ inputs = n, seed = 1 }  -- by hand\n", k, n);
+        printf("  local l = gd.%s.%s{ ... }:build{ inputs = n or { C, H, W }, seed = 1 }  -- by hand\n", k, n);
         break;
     case GD_KIND_LOSS:
         printf("  gd.train{ ..., loss = gd.%s.%s{ ... } }\n", k, n);

@@ -60,6 +60,7 @@ typedef struct entry {
     dnnl_memory_t mem[MAX_PARTS][NROLES];
     dnnl_memory_t wmem_user, wmem_fwd, wmem_bd, dwmem_user;   /* serial reorders */
     float *w_fwd_buf, *w_bd_buf;                              /* blocked weights */
+    int dy_shared;             /* backward data reads dy in backward weights' layout */
 } entry;
 
 /* What a thread owns: its stream and buffers (grow-only). */
@@ -227,6 +228,7 @@ static int build_entry(gd_conv2d *c, entry *e, int64_t n)
                make_reorder(c, &e->md[X_USER], &e->md[X_BW], &e->x_bw, &pad) &&
                make_reorder(c, &e->md[DW_BW], &w_user, &e->dw_out, &pad) &&
                make_reorder(c, &e->md[DY_USER], &e->md[DY_BD], &e->dy_bd, &pad) &&
+               ((e->dy_shared = dnnl_memory_desc_equal(&e->md[DY_BD], &e->md[DY_BW])), 1) &&
                make_reorder(c, &w_user, &e->md[W_BD], &e->w_bd, &pad) &&
                make_reorder(c, &e->md[DX_BD], &e->md[DX_USER], &e->dx_out, &pad);
     }
@@ -451,11 +453,13 @@ static void backward_part(void *arg, int k, int nparts)
                                 { DNNL_ARG_DIFF_BIAS, e->mem[k][DB] } };
     run(e->bwd_w, p->stream, g->bias ? 5 : 4, wargs);
     if (c->dx) {
-        bind(e, k, DY_BD, e->dy_bd ? p->buf[DY_BD] : (void *)dy);
+        /* dy reordered once when both backward primitives read one layout */
+        bind(e, k, DY_BD, !e->dy_bd ? (void *)dy : e->dy_shared ? p->buf[DY_BW] : p->buf[DY_BD]);
         bind(e, k, W_BD, e->w_bd ? e->w_bd_buf : (void *)c->w);
         bind(e, k, DX_USER, c->dx + p->lo * in);
         bind(e, k, DX_BD, e->dx_out ? p->buf[DX_BD] : (void *)(c->dx + p->lo * in));
-        reorder(e, k, e->dy_bd, p->stream, DY_USER, DY_BD);
+        if (!e->dy_shared)
+            reorder(e, k, e->dy_bd, p->stream, DY_USER, DY_BD);
         dnnl_exec_arg_t dargs[] = { { DNNL_ARG_DIFF_DST, e->mem[k][DY_BD] },
                                     { DNNL_ARG_WEIGHTS, e->mem[k][W_BD] },
                                     { DNNL_ARG_DIFF_SRC, e->mem[k][DX_BD] },

@@ -195,13 +195,32 @@ int lgd_data_finish(lua_State *L, gd_dataset *ds, const gd_error *err)
     return 1;
 }
 
+/* Option 'shape' into the recipe at the top as text, "1,28,28" (recipe
+ * keys are strings; gd.data.rebuild turns it back into a list). */
+static void shape_recipe(lua_State *L, int opts)
+{
+    if (!lua_istable(L, opts))
+        return;
+    if (lua_getfield(L, opts, "shape") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    gd_shape s = lgd_checkshape(L, -1, "shape");
+    lua_pop(L, 1);
+    char text[96];
+    size_t used = 0;
+    for (int i = 0; i < s.ndim; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%lld", i ? "," : "",
+                                 (long long)s.dim[i]);
+    lgd_setstr(L, "shape", text);
+}
+
 /* Option 'shape' of the table at opts (absent: the loader's own) on the
  * data set just finished at the top of the stack; also copied into the
  * recipe by the caller. */
 static void apply_shape(lua_State *L, int opts, const char *what)
 {
-    /* gd.data.fashion_mnist() has no option table */
-    if (lua_type(L, opts) != LUA_TTABLE)
+    if (!lua_istable(L, opts))
         return;
     if (lua_getfield(L, opts, "shape") == LUA_TNIL) {
         lua_pop(L, 1);
@@ -335,7 +354,7 @@ int lgd_data_fashion_mnist(lua_State *L)
     lgd_setstr(L, "source", "fashion_mnist");
     lgd_setstr(L, "split", split);
     copy_opt(L, 1, "limit");
-    copy_opt(L, 1, "shape");
+    shape_recipe(L, 1);
     if (dir)
         lgd_setstr(L, "dir", abs);
     lgd_data_set_recipe(L, -2, 1);
@@ -381,7 +400,7 @@ int lgd_data_csv(lua_State *L)
     copy_opt(L, 1, "target");
     lgd_setbool(L, "header", o.header);
     lgd_setbool(L, "classes", o.classes);
-    copy_opt(L, 1, "shape");
+    shape_recipe(L, 1);
     lgd_data_set_recipe(L, -2, 1);
     return 1;
 }

@@ -149,7 +149,10 @@ static void tiled_backward(const pool2d *p, const float *plane, const float *d, 
 {
     const sp_geom *g = &p->g;
     const float scale = 1.0f / (float)(g->kh * g->kw);
-    memset(out, 0, (size_t)(g->h * g->w) * sizeof *out);
+    /* Cells no window covers (an odd last row or column) get 0; with even
+     * H and W the 2x2 loop below writes every cell itself. */
+    if (!(p->is_max && g->kh == 2 && g->kw == 2 && g->h % 2 == 0 && g->w % 2 == 0))
+        memset(out, 0, (size_t)(g->h * g->w) * sizeof *out);
     if (p->is_max && g->kh == 2 && g->kw == 2) {   /* max_pool2d{}: branch-free */
         for (int64_t oy = 0; oy < g->oh; oy++) {
             const float *r0 = plane + 2 * oy * g->w, *r1 = r0 + g->w;

@@ -71,6 +71,8 @@ local GRADIENT_CASES = {
   { "conv2d_same", gd.layer.conv2d{ filters = 2, kernel = 3, padding = "same" }, { 1, 4, 4 } },
   { "conv2d_nobias", gd.layer.conv2d{ filters = 2, kernel = 1, bias = false }, { 3, 3, 3 } },
   { "max_pool2d", gd.layer.max_pool2d{}, { 2, 4, 6 } },
+  { "max_pool2d_odd", gd.layer.max_pool2d{}, { 1, 5, 5 } },
+  { "avg_pool2d_odd", gd.layer.avg_pool2d{}, { 1, 5, 3 } },
   { "max_pool2d_overlap_pad", gd.layer.max_pool2d{ size = 3, stride = 2, padding = 1 }, { 1, 5, 5 } },
   { "avg_pool2d", gd.layer.avg_pool2d{ size = { 2, 3 } }, { 2, 4, 6 } },
   { "avg_pool2d_pad", gd.layer.avg_pool2d{ size = 3, stride = 2, padding = 1 }, { 1, 5, 4 } },
@@ -135,6 +137,25 @@ T.test("test_matrix_optimizers_on_conv_weights", function()
     end
     assert(differs, tostring(spec) .. ": the 4-D weight took the vector path")
   end
+end)
+
+-- A layer built against ABI 1.1 (tests/fixtures/fixture_abi11.c) loads in
+-- this 1.2 core and trains after conv2d and a pool.
+T.test("test_abi11_layer_trains_beside_image_layers", function()
+  local dir = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
+  gd.plugins.load(dir .. "/fixture_abi11.so")
+  local x = random_tensor{ 40, 1, 6, 6 }
+  local y = {}
+  for i = 1, 40 do y[i] = x[(i - 1) * 36 + 1] > 0 and 1 or 2 end
+  local data = gd.data.tensor{ x = x, y = y }
+  local run = gd.train{
+    model = gd.sequential{ gd.layer.conv2d{ filters = 2, kernel = 3, padding = "same" },
+                           gd.layer.avg_pool2d{}, gd.layer.abi11_dense{} },
+    loss = gd.loss.cross_entropy{}, optimizer = gd.optim.adam{ lr = 0.01 }, data = data,
+    epochs = 20, batch = 8, seed = 1, progress = false }
+  local e = run.history.epochs
+  assert(run.status == "ok" and e[#e].train_loss < 0.8 * e[1].train_loss,
+         ("loss %.4f -> %.4f"):format(e[1].train_loss, e[#e].train_loss))
 end)
 
 T.test("test_shapes", function()
