@@ -174,6 +174,18 @@ T.test("test_sequence_resume_is_exact", function()
   local cfg = { checkpoint = { path = ck, every = { epochs = 1 } }, epochs = 3 }
   cfg.on_epoch = function(e) if e.epoch == 2 then error("cut here") end end
   assert(not pcall(train, gd.optim.adamw{ lr = 3e-3 }, cfg))
+  -- a fork (another optimizer from the cut) is a pure function of the file
+  local function fork()
+    local v = gd.fork(ck, { optimizer = gd.optim.muon{ fallback = gd.optim.adamw{ lr = 1e-3 } } })
+    v.progress = false
+    return gd.train(v)
+  end
+  local f1, f2 = fork(), fork()
+  local p1, p2 = f1.model:params(), f2.model:params()
+  for i = 1, #p1 do
+    for k = 1, #p1[i].value do assert(p1[i].value[k] == p2[i].value[k], "forks differ") end
+  end
+  assert(f1.history.epochs[3].val_loss ~= full.history.epochs[3].val_loss, "the fork is another run")
   local resumed = gd.resume(ck)
   local a, b = full.model:params(), resumed.model:params()
   for i = 1, #a do
@@ -216,7 +228,7 @@ T.test("test_sequence_refusals", function()
                  { model = tiny(V - 1), loss = gd.loss.cross_entropy{}, data = tr, epochs = 1,
                    optimizer = gd.optim.sgd{}, progress = false })
   local att = gd.layer.attention{ heads = 3 }
-  T.expect_error("attention1 d = 16 is not divisible by heads = 3", att.build, att,
+  T.expect_error("attention: d = 16 is not divisible by heads = 3", att.build, att,
                  { inputs = { 4, 16 } })
   local e = gd.layer.embedding{ vocab = 5, dim = 2 }:build{ inputs = 3 }
   T.expect_error("embedding1:forward: input 2 is 0, expected a token id in 1..5", e.forward, e,
