@@ -201,25 +201,25 @@ T.test("test_refusals", function()
   local function refuse(fragment, spec, inputs)
     T.expect_error(fragment, spec.build, spec, { inputs = inputs })
   end
-  refuse("conv2d1 needs an image input [C, H, W], got [784] (give the data set a shape",
+  refuse("conv2d: needs an image input [C, H, W], got [784] (give the data set a shape",
          gd.layer.conv2d{ filters = 2, kernel = 3 }, { 784 })
-  refuse("conv2d1 kernel 7x7 is larger than the padded input 5x5",
+  refuse("conv2d: kernel 7x7 is larger than the padded input 5x5",
          gd.layer.conv2d{ filters = 2, kernel = 7 }, { 1, 5, 5 })
-  refuse("conv2d1 padding \"same\" needs an odd kernel, got 4x4",
+  refuse("conv2d: padding \"same\" needs an odd kernel, got 4x4",
          gd.layer.conv2d{ filters = 2, kernel = 4, padding = "same" }, { 1, 8, 8 })
-  refuse("conv2d1 option 'kernel' must be one integer or { h, w }, got 3 integers",
+  refuse("conv2d: option 'kernel' must be one integer or { h, w }, got 3 integers",
          gd.layer.conv2d{ filters = 2, kernel = { 1, 2, 3 } }, { 1, 8, 8 })
-  refuse("max_pool2d1 padding 2x2 is more than half the window 2x2",
+  refuse("max_pool2d: padding 2x2 is more than half the window 2x2",
          gd.layer.max_pool2d{ padding = 2 }, { 1, 8, 8 })
-  refuse("max_pool2d1 window 3x3 is larger than the padded input 2x2",
+  refuse("max_pool2d: window 3x3 is larger than the padded input 2x2",
          gd.layer.max_pool2d{ size = 3 }, { 1, 2, 2 })
-  refuse("global_avg_pool1 needs an image input [C, H, W], got [3, 4]",
+  refuse("global_avg_pool: needs an image input [C, H, W], got [3, 4]",
          gd.layer.global_avg_pool{}, { 3, 4 })
-  refuse("reshape1 input [2, 3] has 6 elements, 'shape' [4] cannot hold them",
+  refuse("reshape: input [2, 3] has 6 elements, 'shape' [4] cannot hold them",
          gd.layer.reshape{ shape = { 4 } }, { 2, 3 })
-  refuse("reshape1 input [2, 3] has 6 elements, 'shape' [-1, 4] cannot hold them",
+  refuse("reshape: input [2, 3] has 6 elements, 'shape' [-1, 4] cannot hold them",
          gd.layer.reshape{ shape = { -1, 4 } }, { 2, 3 })
-  refuse("reshape1 'shape' entries must be >= 1, with at most one -1",
+  refuse("reshape: 'shape' entries must be >= 1, with at most one -1",
          gd.layer.reshape{ shape = { -1, -1 } }, { 2, 3 })
   T.expect_error("conv2d: option 'padding' must be 1 to 4 integers or one of 'same', got 'valid'",
                  gd.layer.conv2d, { filters = 1, kernel = 3, padding = "valid" })
