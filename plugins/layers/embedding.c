@@ -104,7 +104,9 @@ static void embedding_backward(void *self, const gd_layer_ctx *ctx, const gd_ten
     embedding *e = self;
     int64_t n = gd_tensor_numel(x);
     for (int64_t i = 0; i < n; i++) {
-        int64_t r = row_of(e, x->data[i]);   /* valid: the forward checked it */
+        int64_t r = row_of(e, x->data[i]);
+        if (r < 0)
+            continue;   /* the forward refused this batch; never write outside W */
         float *restrict g = e->gw + r * e->dim;
         const float *restrict d = dy->data + i * e->dim;
         for (int64_t k = 0; k < e->dim; k++)
