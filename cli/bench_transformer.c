@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "blas.h"
 #include "clock.h"
 #include "data.h"
 #include "model.h"
@@ -287,6 +288,10 @@ int gd_bench_transformer(const gd_registry *reg, int argc, char **argv)
                tps * flops / 1e9, peak / 1e9, 100 * tps * flops / peak, allocs);
     }
     printf("(FMA peak: one core's %s loop times the threads, measured after each run)\n", unit);
+    if (strcmp(gd_blas_name(), "onednn") == 0)
+        printf("(sgemm on oneDNN, which allocates its packing workspace inside most calls, 2\n"
+               " allocations each: these are those; none are made outside it, tests/test_noalloc.c;\n"
+               " GRADUS_BLAS=openblas makes none at all)\n");
     gd_set_threads(1);
     printf("\nsplit by layer kind, 1 thread, each kind alone at the step's shapes "
            "(forward + backward):\n%-16s %6s %12s %8s\n", "kind", "count", "ms/step", "share");
