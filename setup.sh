@@ -23,6 +23,7 @@ packages=(
     libcunit1-dev           # the C tests
     zlib1g-dev              # gzipped IDX data
     dataset-fashion-mnist   # /usr/share/datasets/fashion-mnist
+    bible-kjv               # `bible`: the King James text, gd.data.text's default corpus
     gnuplot-nox             # gd.report plots
     chromium                # the page tests open gd.report's index.html in headless chromium
     man-db                  # man -l: tests/man.sh renders gradus(1)

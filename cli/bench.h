@@ -43,6 +43,19 @@ struct gd_model;
 struct gd_model *gd_bench_make_mlp(const gd_registry *reg, uint64_t seed, gd_error *err);
 /* `gradus bench probes [...]` (bench_probes.c). */
 int gd_bench_probes(const gd_registry *reg, int argc, char **argv);
+/* `gradus bench transformer [...]` (bench_transformer.c). */
+int gd_bench_transformer(const gd_registry *reg, int argc, char **argv);
+/* `gradus bench cnn [...]` (bench_cnn.c) and its FLOPs per training sample. */
+int gd_bench_cnn(const gd_registry *reg, int argc, char **argv);
+double gd_bench_cnn_flops(void);
+/* Shared by the benchmarks (bench.c): the median of v (sorted in place), a
+ * comma list of positive integers (count, -1 when malformed), peak RSS, the
+ * CPU's name, and each thread's CPU seconds printed on one line. */
+double gd_bench_median(double *v, int n);
+int gd_bench_parse_list(const char *s, long *out, int max);
+long gd_bench_peak_rss_kib(void);
+const char *gd_bench_cpu_name(char *buf, size_t len);
+void gd_bench_print_threads(void);
 /* `gradus bench gemm [--threads N]`. */
 int gd_bench_gemm(int argc, char **argv);
 

@@ -20,6 +20,7 @@
  * SIGTERM during a run's training ends it after the current step (with a
  * checkpoint when it has them) and exits with 128 + the signal number.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,8 +59,8 @@ static const char usage[] =
     "  doc NAME            everything about one component: NAME, or KIND.NAME when the\n"
     "                      name exists in several kinds (gradus doc sched.constant);\n"
     "                      or the keys of a Lua call or table: train, compare, report,\n"
-    "                      plot, resume, fork, model, data, data.csv, history, results,\n"
-    "                      probe, tensor\n"
+    "                      plot, resume, fork, model, data, data.text, data.csv, history,\n"
+    "                      results, probe, tensor\n"
     "  resume FILE [EPOCHS]  continue a checkpoint's run (to its end, or to EPOCHS)\n"
     "  sweep [OPTS] SCRIPT [ARGS]  run SCRIPT with each gd.compare as a sweep of processes:\n"
     "                      --backend local|slurm, --jobs N, --dir DIR, --name NAME, --resume,\n"
@@ -74,10 +75,10 @@ static const char usage[] =
     "                      stands, its settings, plugins, data and history\n"
     "  version             print the versions of gradus, its plugin ABI and Lua, and the\n"
     "                      sgemm backend in use (GRADUS_BLAS)\n"
-    "  bench mlp|optim|gemm|probes|peak  measure training throughput against the FMA\n"
-    "                      peak and the sgemm alone, optimizer cost, sgemm backends, the\n"
-    "                      cost of each probe in training steps, the FMA peak's loop alone\n"
-    "                      (bench mlp --help, bench peak --help)\n"
+    "  bench mlp|cnn|transformer|optim|gemm|probes|peak  training throughput against\n"
+    "                      the FMA peak and the sgemm alone, optimizer cost, sgemm backends,\n"
+    "                      the cost of each probe in training steps, the FMA peak's loop\n"
+    "                      alone (bench mlp --help, bench transformer --help, bench peak --help)\n"
     "  new KIND NAME [--tensor]  write a skeleton plugin NAME.c of that kind (and a\n"
     "                      meson.build); --tensor: a tensor-aware optimizer\n"
     "  check PLUGIN.so...  run the conformance checks on plugins ([--timeout S] per check)\n"
@@ -359,6 +360,14 @@ static void format_default(const gd_option_spec *o, char *buf, size_t len)
     case GD_OPT_STRING:
         snprintf(buf, len, o->def_str ? "\"%s\"" : "(none)", o->def_str);
         break;
+    case GD_OPT_INTS:
+        if (!o->def_str)
+            snprintf(buf, len, "(none)");
+        else if (strchr(o->def_str, ',') || !(o->def_str[0] == '-' || isdigit((unsigned char)o->def_str[0])))
+            snprintf(buf, len, strchr(o->def_str, ',') ? "{ %s }" : "\"%s\"", o->def_str);
+        else
+            snprintf(buf, len, "%s", o->def_str);
+        break;
     case GD_OPT_COMPONENT:
         if (o->def_str && strchr(o->def_str, '{'))
             format_spec_default(o, buf, len);
@@ -384,6 +393,12 @@ static void format_allowed(const gd_option_spec *o, char *buf, size_t len)
                                      o->choices[k]);
     } else if (o->type == GD_OPT_COMPONENT) {
         snprintf(buf, len, "gd.%s spec or name", gd_kind_short_name(o->kind));
+    } else if (o->type == GD_OPT_INTS) {
+        char b[64] = "";
+        gd_option_bounds(o, b, sizeof b);
+        size_t used = (size_t)snprintf(buf, len, "1 to 4 integers %s", b);
+        for (int k = 0; o->choices && o->choices[k] && used < len; k++)
+            used += (size_t)snprintf(buf + used, len - used, " | %s", o->choices[k]);
     } else if (!gd_option_bounds(o, buf, len)) {
         snprintf(buf, len, "%s", o->type == GD_OPT_BOOLEAN ? "true | false" : "any");
     }
@@ -406,7 +421,7 @@ static void print_usage(const gd_component *c)
         break;
     case GD_KIND_LAYER:
         printf("  gd.sequential{ ..., gd.%s.%s{ ... }, ... }\n", k, n);
-        printf("  local l = gd.%s.%s{ ... }:build{ inputs = n, seed = 1 }  -- by hand\n", k, n);
+        printf("  local l = gd.%s.%s{ ... }:build{ inputs = n or { C, H, W }, seed = 1 }  -- by hand\n", k, n);
         break;
     case GD_KIND_LOSS:
         printf("  gd.train{ ..., loss = gd.%s.%s{ ... } }\n", k, n);

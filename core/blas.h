@@ -40,6 +40,11 @@ bool gd_blas_in_call(void);
 bool gd_dnnl_workspace_install(void);
 /* After each dnnl_sgemm: a workspace oneDNN kept is left to it. */
 void gd_dnnl_workspace_end_call(void);
+/* Mark the calling thread as inside the backend (conv.c around oneDNN's
+ * primitives), for gd_blas_in_call. */
+void gd_blas_mark(bool inside);
+/* Threads the backend may use on one call (1 under the gradus pool). */
+int gd_blas_threads(void);
 /* sgemm calls made so far (each part of a pooled product counts once). */
 long gd_blas_calls(void);
 

@@ -12,6 +12,7 @@
 #include "data.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -30,6 +31,11 @@ typedef struct data_base {
     float *xf;              /* [n, features] floats, or NULL */
     float *yf;              /* [n, target_width], with xf */
     double *labels;         /* [classes] the file's label of each class, or NULL */
+    /* A text set (gd_dataset_from_text): row k is the window of `features`
+     * ids at offset k*features, its targets the window one further. */
+    uint16_t *text;         /* [text_len] token ids, or NULL */
+    int64_t text_len;
+    uint32_t *vocab;        /* [classes] the code point of each id */
 } data_base;
 
 #define NAME_SIZE 64
@@ -55,6 +61,8 @@ static void base_unref(data_base *b)
     free(b->xf);
     free(b->yf);
     free(b->labels);
+    free(b->text);
+    free(b->vocab);
     free(b);
 }
 
@@ -193,6 +201,40 @@ gd_dataset *gd_dataset_from_u8(int64_t n, const gd_shape *sample_shape, uint8_t 
     return ds;
 }
 
+gd_dataset *gd_dataset_from_text(uint16_t *ids, int64_t len, int64_t context, uint32_t *vocab,
+                                 int nvocab, gd_error *err)
+{
+    if (context < 1 || len < context + 1) {
+        gd_fail(err, GD_EINVAL, "dataset: a text of %lld tokens has no window of %lld + 1",
+                (long long)len, (long long)context);
+        return NULL;
+    }
+    if (nvocab < 1 || nvocab > 65535) {
+        gd_fail(err, GD_EINVAL, "dataset: a vocabulary of %d tokens (1..65535 allowed)", nvocab);
+        return NULL;
+    }
+    for (int64_t i = 0; i < len; i++)
+        if (ids[i] >= nvocab) {
+            gd_fail(err, GD_EINVAL, "dataset: token %lld is id %d, outside the vocabulary of %d",
+                    (long long)i, ids[i], nvocab);
+            return NULL;
+        }
+    data_base *b = calloc(1, sizeof *b);
+    if (!b) {
+        gd_fail(err, GD_ENOMEM, "dataset: out of memory");
+        return NULL;
+    }
+    /* Windows at offsets 0, T, 2T, ... whose targets (one further) fit. */
+    int64_t n = (len - 1) / context;
+    *b = (data_base){ .refs = 1, .n = n, .features = context, .target_width = context,
+                      .classes = nvocab, .shape = gd_shape_1(context), .text = ids,
+                      .text_len = len, .vocab = vocab };
+    gd_dataset *ds = view_new(b, n, NULL, "text", err);
+    if (!ds)
+        free(b);   /* on failure ids and vocab stay the caller's */
+    return ds;
+}
+
 gd_dataset *gd_dataset_ref(gd_dataset *ds)
 {
     if (ds)
@@ -215,9 +257,46 @@ int64_t gd_dataset_size(const gd_dataset *ds) { return ds->n; }
 int64_t gd_dataset_features(const gd_dataset *ds) { return ds->base->features; }
 const gd_shape *gd_dataset_sample_shape(const gd_dataset *ds) { return &ds->base->shape; }
 int gd_dataset_classes(const gd_dataset *ds) { return ds->base->classes; }
+
+/* "[1, 28, 28]" */
+static const char *shape_text(const gd_shape *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < s->ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "",
+                                 (long long)s->dim[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+gd_status gd_dataset_set_shape(gd_dataset *ds, const gd_shape *shape, gd_error *err)
+{
+    int64_t f;
+    if (shape->ndim > GD_MAX_DIMS - 1)
+        return gd_fail(err, GD_EINVAL, "a sample has at most %d dimensions, got %d",
+                       GD_MAX_DIMS - 1, shape->ndim);
+    gd_status st = check_layout(1, shape, &f, err);
+    if (st != GD_OK)
+        return st;
+    if (f != ds->base->features) {
+        char a[64], b[64];
+        return gd_fail(err, GD_EINVAL, "shape %s has %lld elements, a sample has %lld (%s)",
+                       shape_text(shape, a, sizeof a), (long long)f,
+                       (long long)ds->base->features,
+                       shape_text(&ds->base->shape, b, sizeof b));
+    }
+    ds->base->shape = *shape;
+    return GD_OK;
+}
 int64_t gd_dataset_target_width(const gd_dataset *ds) { return ds->base->target_width; }
 const char *gd_dataset_name(const gd_dataset *ds) { return ds->name; }
 const double *gd_dataset_labels(const gd_dataset *ds) { return ds->base->labels; }
+int64_t gd_dataset_input_ids(const gd_dataset *ds)
+{
+    return ds->base->text ? ds->base->classes : 0;
+}
+const uint32_t *gd_dataset_vocab(const gd_dataset *ds) { return ds->base->vocab; }
 
 gd_status gd_dataset_set_labels(gd_dataset *ds, const double *labels, gd_error *err)
 {
@@ -332,10 +411,44 @@ static void gather_row(const data_base *b, int64_t row, float *x)
     }
 }
 
+static void gather_text(const data_base *b, int64_t row, uint64_t key, float *x, float *y)
+{
+    const int64_t T = b->features, last = b->text_len - T - 1;
+    int64_t off = row * T;
+    if (key) {
+        /* every bit of key and row reaches the shift, the same on any thread */
+        off += (int64_t)(gd_mix64(key + gd_mix64((uint64_t)row)) % (uint64_t)T);
+        off = off > last ? last : off;
+    }
+    const uint16_t *t = b->text + off;
+    for (int64_t i = 0; i < T; i++)
+        x[i] = t[i];
+    if (y)
+        for (int64_t i = 0; i < T; i++)
+            y[i] = t[i + 1];
+}
+
+void gd_dataset_gather_epoch(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x,
+                             float *y, uint64_t key)
+{
+    const data_base *b = ds->base;
+    if (!b->text) {
+        gd_dataset_gather(ds, idx, n, x, y);
+        return;
+    }
+    for (int64_t i = 0; i < n; i++)
+        gather_text(b, row_of(ds, idx[i]), key, x + i * b->features,
+                    y ? y + i * b->features : NULL);
+}
+
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y)
 {
     const data_base *b = ds->base;
     int64_t tw = b->target_width;
+    if (b->text) {
+        gd_dataset_gather_epoch(ds, idx, n, x, y, 0);
+        return;
+    }
     for (int64_t i = 0; i < n; i++) {
         int64_t row = row_of(ds, idx[i]);
         /* Rows come in shuffled order, so the hardware prefetcher cannot
@@ -359,6 +472,11 @@ gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats
                                    gd_error *err)
 {
     int64_t f = ds->base->features, n = ds->n, tw = ds->base->target_width;
+    if (ds->base->text || stats_from->base->text) {
+        gd_fail(err, GD_EINVAL, "dataset: standardize '%s': a text set holds token ids, not "
+                "features", ds->base->text ? ds->name : stats_from->name);
+        return NULL;
+    }
     if (stats_from->base->features != f) {
         gd_fail(err, GD_EINVAL, "dataset: standardize '%s' (%lld features) with statistics "
                 "of '%s' (%lld features): feature counts differ", ds->name, (long long)f,

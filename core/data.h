@@ -32,6 +32,19 @@ gd_dataset *gd_dataset_from_floats(int64_t n, const gd_shape *sample_shape, cons
 gd_dataset *gd_dataset_from_u8(int64_t n, const gd_shape *sample_shape, uint8_t *x,
                                uint8_t *labels, int classes, gd_error *err);
 
+/* A character-level language-modelling set over a text of `len` token ids
+ * (0..nvocab-1; vocab[i] is the code point of id i): sample k is x = the
+ * `context` ids at offset k*context and y = the ids one further, for the
+ * (len - 1) / context windows whose targets fit; classes = nvocab, targets
+ * per sample = context, sample shape [context]. Takes ownership of ids and
+ * vocab (malloc'd) on success only. */
+gd_dataset *gd_dataset_from_text(uint16_t *ids, int64_t len, int64_t context, uint32_t *vocab,
+                                 int nvocab, gd_error *err);
+/* For a text set: its vocabulary size (the ids its x holds), and the code
+ * points of its ids (do not free); 0 and NULL for other sets. */
+int64_t gd_dataset_input_ids(const gd_dataset *ds);
+const uint32_t *gd_dataset_vocab(const gd_dataset *ds);
+
 /* A new reference to the same data set (views share the base). */
 gd_dataset *gd_dataset_ref(gd_dataset *ds);
 void gd_dataset_free(gd_dataset *ds);   /* drops one reference */
@@ -39,6 +52,10 @@ void gd_dataset_free(gd_dataset *ds);   /* drops one reference */
 int64_t gd_dataset_size(const gd_dataset *ds);
 int64_t gd_dataset_features(const gd_dataset *ds);   /* floats per sample */
 const gd_shape *gd_dataset_sample_shape(const gd_dataset *ds);
+/* Give the samples another shape of as many elements ([784] → [1, 28, 28]);
+ * every view of the same samples sees it. Refused, changing nothing, when
+ * the element count differs or a dimension is < 1. */
+gd_status gd_dataset_set_shape(gd_dataset *ds, const gd_shape *shape, gd_error *err);
 int gd_dataset_classes(const gd_dataset *ds);        /* 0 for regression */
 int64_t gd_dataset_target_width(const gd_dataset *ds); /* 1 for classes, else values per sample */
 const char *gd_dataset_name(const gd_dataset *ds);
@@ -74,6 +91,13 @@ gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats
  * checked, the caller owns the indices) into x [n, features] and y [n]
  * (classes, as floats) or [n, target_width]. y may be NULL. No allocation. */
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y);
+/* The same for a training epoch: a text set's window k then starts at a
+ * random offset in k*T .. k*T + T-1 (clamped to the text), a pure function
+ * of (key, k), so every epoch sees the text cut differently while a resumed
+ * run sees what the uninterrupted one saw. key 0, and other sets: as
+ * gd_dataset_gather. */
+void gd_dataset_gather_epoch(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x,
+                             float *y, uint64_t key);
 
 /* What a checkpoint records to check that a rebuilt data set is the one it
  * was trained on. crc is zlib's crc32 over every sample in order: its
@@ -113,6 +137,27 @@ gd_status gd_idx_load_with(const gd_idx_options *o, gd_dataset **out, gd_error *
  * Named "fashion_mnist/<split>", 10 classes, samples of shape [784]. */
 gd_status gd_fashion_mnist_load(const char *dir, const char *split, int64_t limit,
                                 gd_dataset **out, gd_error *err);
+
+/* Character-level text sets (data_text.c). */
+typedef struct gd_text_options {
+    const char *path;         /* a UTF-8 file */
+    int64_t context;          /* T: characters per sample */
+    const char *split;        /* "train" (first 90 %), "val" (next 5 %), "test" (last 5 %) */
+} gd_text_options;
+/* Refuses invalid UTF-8 naming the byte offset, and a text too short for
+ * one window of context + 1 characters in every split. Named
+ * "<file>/<split>". */
+gd_status gd_text_load(const gd_text_options *o, gd_dataset **out, gd_error *err);
+/* Strict UTF-8 to code points (malloc'd *cps, *len of them); `what` opens
+ * the message ("invalid UTF-8 at byte N (0xNN)"). */
+gd_status gd_text_decode(const char *what, const char *bytes, size_t n, uint32_t **cps,
+                         int64_t *len, gd_error *err);
+/* The King James Bible as plain text, one verse a line (headings and verse
+ * numbers dropped), at <cache_dir>/kjv.txt (path): written there once from
+ * Debian's bible-kjv (`bible`), atomically; *created says whether this call
+ * wrote it. */
+gd_status gd_text_kjv(const char *cache_dir, char *path, size_t path_len, int *created,
+                      gd_error *err);
 
 typedef struct gd_csv_options {
     const char *path;

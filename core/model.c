@@ -265,6 +265,16 @@ const char *gd_model_layer_name(const gd_model_layer *l) { return l->name; }
 const gd_spec *gd_model_layer_spec(const gd_model_layer *l) { return l->spec; }
 const gd_shape *gd_model_layer_input(const gd_model_layer *l) { return &l->in; }
 const gd_shape *gd_model_layer_output(const gd_model_layer *l) { return &l->out; }
+int64_t gd_model_layer_input_ids(const gd_model_layer *l)
+{
+    return l->info.input_ids > 0 ? l->info.input_ids : 0;
+}
+
+int64_t gd_model_input_ids(const gd_model *m)
+{
+    return m->nlayers ? gd_model_layer_input_ids(&m->layers[0]) : 0;
+}
+
 int64_t gd_model_layer_scratch(const gd_model_layer *l, int64_t batch)
 {
     return l->info.scratch_per_sample * batch + l->info.scratch_fixed;
@@ -600,7 +610,9 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *
                        (long long)feat, (long long)gd_shape_numel(&m->in));
     if (n < 1)
         return gd_fail(err, GD_EINVAL, "evaluate: empty data set");
-    if (target == GD_TARGET_CLASS && (classes < 1 || classes > outw))
+    /* Class targets: tw per sample (positions of a text set), classes each. */
+    const int64_t width = target == GD_TARGET_CLASS && tw > 1 ? outw / tw : outw;
+    if (target == GD_TARGET_CLASS && (classes < 1 || classes > width || width * tw != outw))
         return gd_fail(err, GD_EINVAL, "evaluate: %s needs class labels (0..%lld), the data has "
                        "%d classes", loss->component->name, (long long)outw - 1, classes);
     if (target == GD_TARGET_VALUE && tw != outw)
@@ -632,13 +644,13 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *
             break;
         gd_tensor pred = batch_tensor((float *)out, nb, &m->out);
         gd_tensor tgt = target == GD_TARGET_CLASS
-                            ? (gd_tensor){ y, { 1, { nb, 0, 0, 0 } } }
+                            ? (gd_tensor){ y, { 1, { nb * tw, 0, 0, 0 } } }
                             : batch_tensor(y, nb, &m->out);
         total += gd_loss_forward(loss, &pred, &tgt, NULL) * (double)nb;
-        for (int64_t k = 0; classes > 0 && k < nb; k++) {
-            const float *row = out + k * outw;
+        for (int64_t k = 0; classes > 0 && k < nb * tw; k++) {
+            const float *row = out + k * width;
             int64_t best = 0;
-            for (int64_t c = 1; c < outw; c++)
+            for (int64_t c = 1; c < width; c++)
                 if (row[c] > row[best])
                     best = c;
             correct += best == (int64_t)y[k];
@@ -648,7 +660,7 @@ gd_status gd_model_evaluate(gd_model *m, const gd_spec *loss, const gd_dataset *
     if (st != GD_OK)
         return st;
     *loss_out = total / (double)n;
-    *accuracy_out = classes > 0 ? (double)correct / (double)n : NAN;
+    *accuracy_out = classes > 0 ? (double)correct / (double)(n * tw) : NAN;
     return GD_OK;
 }
 

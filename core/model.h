@@ -114,6 +114,10 @@ const gd_spec *gd_model_layer_spec(const gd_model_layer *l);
 const gd_shape *gd_model_layer_input(const gd_model_layer *l);
 const gd_shape *gd_model_layer_output(const gd_model_layer *l);
 int64_t gd_model_layer_scratch(const gd_model_layer *l, int64_t batch);
+/* The vocabulary of token ids the layer takes (gd_layer_info.input_ids), 0
+ * when it takes features. gd_model_input_ids: the first layer's. */
+int64_t gd_model_layer_input_ids(const gd_model_layer *l);
+int64_t gd_model_input_ids(const gd_model *m);
 gd_rng *gd_model_layer_rng(gd_model_layer *l);
 int64_t gd_model_layer_param_count(const gd_model_layer *l);
 int gd_model_layer_nparams(const gd_model_layer *l);

@@ -202,7 +202,8 @@ static node *make_nodes(gd_optim *o, const gd_spec *s, int *next)
     return nd;
 }
 
-static const char *const role_names[] = { "any", "weight", "bias", "scale", "shift" };
+static const char *const role_names[] = { "any", "weight", "bias", "scale", "shift",
+                                           "embedding" };
 
 /* A group's layer selects a layer by its path ("res1.dense2"), a glob over
  * paths ("res1.*", "*.shortcut") or a block's path (every layer in it). */
@@ -239,7 +240,7 @@ static gd_status assign_groups(gd_optim *o, gd_error *err)
         if (!hits)
             return gd_fail(err, GD_EINVAL, "%s: groups[%d] (role %s, layer %s) matches no "
                            "parameter tensor", s->component->name, k + 1,
-                           role_names[role > 0 && role <= 4 ? role : 0], layer ? layer : "any");
+                           role_names[role > 0 && role <= GD_ROLE_EMBEDDING ? role : 0], layer ? layer : "any");
     }
     return GD_OK;
 }
@@ -603,6 +604,11 @@ gd_optim *gd_optim_new_model(const gd_spec *opt, gd_model *m, gd_error *err)
         gd_fail(err, GD_ENOMEM, "%s: out of memory", opt->component->name);
         return NULL;
     }
+    /* The output layer: the last one with parameters (ABI 1.2's `output`). */
+    int last = -1;
+    for (int i = 0; i < nl; i++)
+        if (gd_model_layer_at(m, i)->nparams > 0)
+            last = i;
     n = 0;
     for (int i = 0; i < nl; i++) {
         gd_model_layer *l = gd_model_layer_at(m, i);
@@ -610,7 +616,7 @@ gd_optim *gd_optim_new_model(const gd_spec *opt, gd_model *m, gd_error *err)
             ts[n++] = (gd_optim_tensor){ .x = l->params[p].value, .g = l->params[p].grad,
                                          .shape = l->params[p].info->shape,
                                          .role = l->params[p].info->role, .layer = l->name,
-                                         .name = l->params[p].info->name };
+                                         .name = l->params[p].info->name, .output = i == last };
     }
     gd_optim *o = gd_optim_new(opt, ts, n, err);
     free(ts);

@@ -193,11 +193,23 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     if (gd_dataset_size(c->train) < 1)
         return gd_fail(err, GD_EINVAL, "train: the training set is empty");
     int classes = gd_dataset_classes(c->train);
+    int64_t ids = gd_model_input_ids(c->model), data_ids = gd_dataset_input_ids(c->train);
+    if (ids > 0 && data_ids > ids)
+        return gd_fail(err, GD_EINVAL, "train: the data has a vocabulary of %lld tokens, the "
+                       "model's %s takes %lld ids: give it vocab = %lld (#ds:vocab())",
+                       (long long)data_ids, gd_model_layer_name(gd_model_layer_at(c->model, 0)),
+                       (long long)ids, (long long)data_ids);
     if (gd_loss_target(c->loss) == GD_TARGET_CLASS) {
+        /* One class number per position: [T, classes] outputs for T targets. */
+        int64_t tw = gd_dataset_target_width(c->train);
         if (classes < 1)
             return gd_fail(err, GD_EINVAL, "train: loss '%s' needs class labels, the data has "
                            "regression targets", c->loss->component->name);
-        if (outw != classes)
+        if (tw > 1 && outw != tw * classes)
+            return gd_fail(err, GD_EINVAL, "train: the model gives %lld outputs per sample, "
+                           "the data needs %lld positions of %d classes", (long long)outw,
+                           (long long)tw, classes);
+        if (tw == 1 && outw != classes)
             return gd_fail(err, GD_EINVAL, "train: the model's output width is %lld but the "
                            "data has %d classes", (long long)outw, classes);
     } else if (gd_dataset_target_width(c->train) != outw) {
@@ -578,10 +590,11 @@ static void gather_part(void *arg, int part, int nparts)
     int64_t lo, hi, feat = gd_dataset_features(tr->cfg.train);
     int64_t tw = gd_dataset_target_width(tr->cfg.train);
     gd_pool_split(j->nb, 1, part, nparts, &lo, &hi);
+    /* The epoch's key: text windows start at other offsets every epoch. */
+    uint64_t key = tr->epoch_seed * 0x9e3779b97f4a7c15ULL + (uint64_t)tr->epoch + 1;
     if (hi > lo)
-        gd_dataset_gather(tr->cfg.train, tr->perm + tr->pos + j->first + lo, hi - lo,
-                          tr->xb + lo * feat,
-                          tr->yb + lo * tw);
+        gd_dataset_gather_epoch(tr->cfg.train, tr->perm + tr->pos + j->first + lo, hi - lo,
+                                tr->xb + lo * feat, tr->yb + lo * tw, key ? key : 1);
 }
 
 static void gather_batch(const gd_trainer *tr, int64_t first, int64_t nb)
@@ -651,8 +664,10 @@ static double batch_loss(gd_trainer *tr, const float *out, int64_t nb)
     const gd_shape *os = gd_model_output_shape(tr->m);
     gd_tensor pred = { (float *)out, { 2, { nb, gd_shape_numel(os), 0, 0 } } };
     gd_tensor grad = { tr->dout, pred.shape };
+    /* Class targets: one per sample, or one per position of a text set. */
+    int64_t tw = gd_dataset_target_width(tr->cfg.train);
     gd_tensor tgt = gd_loss_target(tr->cfg.loss) == GD_TARGET_CLASS
-                        ? (gd_tensor){ tr->yb, { 1, { nb, 0, 0, 0 } } }
+                        ? (gd_tensor){ tr->yb, { 1, { nb * tw, 0, 0, 0 } } }
                         : (gd_tensor){ tr->yb, pred.shape };
     return gd_loss_forward(tr->cfg.loss, &pred, &tgt, &grad);
 }

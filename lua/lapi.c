@@ -165,6 +165,17 @@ const lgd_key lgd_fashion_mnist_keys[] = {
     { "split", "\"train\" | \"test\"", "\"train\"", "60000 or 10000 images of 28 x 28" },
     { "limit", "integer >= 0", "0 (all)", "the first limit samples only" },
     { "dir", "string", "$GRADUS_DATA, else the installed set", "where the IDX files are" },
+    { "shape", "{ n } | { T, d } | { C, H, W }", "{ 784 }",
+      "each sample's shape, e.g. { 1, 28, 28 } for conv2d (784 elements)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+const lgd_key lgd_text_keys[] = {
+    { "path", "string", "the King James Bible",
+      "a UTF-8 text (without: Debian's bible-kjv, cached in $GRADUS_CACHE or ~/.cache/gradus)" },
+    { "context", "integer >= 1", "128", "T: characters per sample (x = T ids, y = the next T)" },
+    { "split", "\"train\" | \"val\" | \"test\"", "\"train\"",
+      "the first 90 %, the next 5 %, the last 5 % of the text" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -175,6 +186,8 @@ const lgd_key lgd_csv_keys[] = {
       "the first row names the columns, each once (a UTF-8 byte order mark before it is dropped)" },
     { "classes", "boolean", "false",
       "the target holds class labels, kept (ds:classes()), else regression values" },
+    { "shape", "{ n } | { T, d } | { C, H, W }", "{ columns - 1 }",
+      "each sample's shape, as many elements as feature columns" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -184,6 +197,8 @@ const lgd_key lgd_tensor_data_keys[] = {
       "class numbers 1..K (Lua integers, or with classes), else regression targets" },
     { "classes", "integer >= 0", "0 (from y)", "the number of classes K" },
     { "name", "string", "\"tensor\"", "shown by tostring(ds)" },
+    { "shape", "{ n } | { T, d } | { C, H, W }", "x's shape after the first dimension",
+      "each sample's shape, as many elements" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -204,6 +219,9 @@ static const lgd_key dataset_methods[] = {
     { "ds:get(i)", "x, y", "", "sample i" },
     { "ds:tensors()", "x, y", "", "all samples as tensors" },
     { "ds:recipe()", "table", "", "how to rebuild it (gd.data.rebuild)" },
+    { "ds:vocab()", "list of strings", "", "a text set's characters, id i at [i]" },
+    { "ds:encode(text)", "tensor", "", "a text set's ids (1-based) of a string" },
+    { "ds:decode(ids)", "string", "", "the text of 1-based ids (a tensor or a table)" },
     { "gd.data.synthetic.*", "data set", "", "small generated sets (below)" },
     { NULL, NULL, NULL, NULL },
 };
@@ -445,12 +463,19 @@ static const page pages[] = {
       { { "gd.residual{ ... }", residual_keys, 1 }, { "spec:build{ ... }", build_keys, 1 },
         { "a model", model_methods, 0 } }, NULL },
     { "data", "local train = gd.data.fashion_mnist{ split = \"train\", limit = 1000 }",
-      "data sets: gd.data.fashion_mnist, gd.data.csv (gradus doc data.csv), gd.data.tensor, "
+      "data sets: gd.data.fashion_mnist, gd.data.csv (gradus doc data.csv), gd.data.text (gradus "
+      "doc data.text), gd.data.tensor, "
       "gd.data.synthetic.*",
       { { "gd.data.fashion_mnist{ ... }", lgd_fashion_mnist_keys, 1 },
         { "gd.data.tensor{ ... }", lgd_tensor_data_keys, 1 },
         { "ds:split{ ... }", lgd_split_keys, 1 },
         { "a data set", dataset_methods, 0 } }, add_synthetic },
+    { "data.text", "local train = gd.data.text{ context = 128, split = \"train\" }",
+      "a character-level language-modelling set: x = T character ids, y = the next T; an "
+      "epoch is (characters - 1) / T windows, one per stretch of T characters, each starting "
+      "at a random offset within its stretch (from the run's seed and the epoch); evaluation "
+      "uses the windows at offsets 0, T, 2T, ...",
+      { { "options", lgd_text_keys, 1 } }, NULL },
     { "data.csv", "local ds = gd.data.csv{ path = \"iris.csv\", target = \"species\", "
       "classes = true }", "a data set from a CSV file",
       { { "options", lgd_csv_keys, 1 } }, NULL },

@@ -28,7 +28,7 @@ extern const lgd_key lgd_probe_keys[], lgd_probe_eigen_keys[], lgd_probe_trace_k
 
 /* The options each call accepts (lapi.c). */
 extern const lgd_key lgd_train_keys[], lgd_csv_keys[], lgd_fashion_mnist_keys[],
-    lgd_tensor_data_keys[], lgd_split_keys[], lgd_diverge_keys[];
+    lgd_tensor_data_keys[], lgd_split_keys[], lgd_diverge_keys[], lgd_text_keys[];
 
 /* Every key of the table at idx must be one of keys; otherwise a Lua error
  * "<what>: unknown option 'k' (did you mean 'x'? options: a, b, ...)".

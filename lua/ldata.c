@@ -152,7 +152,7 @@ typedef struct box {
 } box;
 
 /* Push an empty box; the caller stores its gd_dataset right after. */
-static lgd_dataset *new_box(lua_State *L)
+lgd_dataset *lgd_data_new_box(lua_State *L)
 {
     box *b = lua_newuserdatauv(L, sizeof *b, 1);
     b->pub.ds = NULL;
@@ -187,12 +187,52 @@ static int ds_gc(lua_State *L)
 }
 
 /* Store a result (or raise its error) in the box at the top. */
-static int finish(lua_State *L, gd_dataset *ds, const gd_error *err)
+int lgd_data_finish(lua_State *L, gd_dataset *ds, const gd_error *err)
 {
     if (!ds)
         return lgd_raise(L, err);
     ((lgd_dataset *)lua_touserdata(L, -1))->ds = ds;
     return 1;
+}
+
+/* Option 'shape' into the recipe at the top as text, "1,28,28" (recipe
+ * keys are strings; gd.data.rebuild turns it back into a list). */
+static void shape_recipe(lua_State *L, int opts)
+{
+    if (!lua_istable(L, opts))
+        return;
+    if (lua_getfield(L, opts, "shape") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    gd_shape s = lgd_checkshape(L, -1, "shape");
+    lua_pop(L, 1);
+    char text[96];
+    size_t used = 0;
+    for (int i = 0; i < s.ndim; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%lld", i ? "," : "",
+                                 (long long)s.dim[i]);
+    lgd_setstr(L, "shape", text);
+}
+
+/* Option 'shape' of the table at opts (absent: the loader's own) on the
+ * data set just finished at the top of the stack; also copied into the
+ * recipe by the caller. */
+static void apply_shape(lua_State *L, int opts, const char *what)
+{
+    if (!lua_istable(L, opts))
+        return;
+    if (lua_getfield(L, opts, "shape") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    char where[64];
+    snprintf(where, sizeof where, "%s: shape", what);
+    gd_shape s = lgd_checkshape(L, -1, where);
+    lua_pop(L, 1);
+    gd_error err;
+    if (gd_dataset_set_shape(((lgd_dataset *)lua_touserdata(L, -1))->ds, &s, &err) != GD_OK)
+        lgd_error(L, "%s: %s", what, err.msg);
 }
 
 /* ---------------------------------------------------------------------------
@@ -201,7 +241,7 @@ static int finish(lua_State *L, gd_dataset *ds, const gd_error *err)
 
 /* Pop the recipe at the top (a table or nil) of `depth` levels into the
  * box at box_idx. */
-static void set_recipe(lua_State *L, int box_idx, int depth)
+void lgd_data_set_recipe(lua_State *L, int box_idx, int depth)
 {
     box_idx = lua_absindex(L, box_idx);
     lua_setiuservalue(L, box_idx, 1);
@@ -298,12 +338,13 @@ int lgd_data_fashion_mnist(lua_State *L)
     if (strcmp(split, "train") && strcmp(split, "test"))
         return lgd_error(L, "%s: option 'split' must be \"train\" or \"test\", got \"%s\"", what,
                           split);
-    new_box(L);
+    lgd_data_new_box(L);
     gd_dataset *ds = NULL;
     gd_error err;
     if (gd_fashion_mnist_load(dir, split, limit, &ds, &err) != GD_OK)
         ds = NULL;
-    finish(L, ds, &err);
+    lgd_data_finish(L, ds, &err);
+    apply_shape(L, 1, what);
     /* Loaded, so dir resolves; without one the loader's default (and
      * $GRADUS_DATA) applies again at rebuild, checked by the identity. */
     char abs[PATH_MAX];
@@ -313,9 +354,10 @@ int lgd_data_fashion_mnist(lua_State *L)
     lgd_setstr(L, "source", "fashion_mnist");
     lgd_setstr(L, "split", split);
     copy_opt(L, 1, "limit");
+    shape_recipe(L, 1);
     if (dir)
         lgd_setstr(L, "dir", abs);
-    set_recipe(L, -2, 1);
+    lgd_data_set_recipe(L, -2, 1);
     return 1;
 }
 
@@ -342,12 +384,13 @@ int lgd_data_csv(lua_State *L)
     }
     o.header = opt_bool(L, 1, what, "header", 1);
     o.classes = opt_bool(L, 1, what, "classes", 0);
-    new_box(L);
+    lgd_data_new_box(L);
     gd_dataset *ds = NULL;
     gd_error err;
     if (gd_csv_load(&o, &ds, &err) != GD_OK)
         ds = NULL;
-    finish(L, ds, &err);
+    lgd_data_finish(L, ds, &err);
+    apply_shape(L, 1, what);
     char abs[PATH_MAX];
     if (!realpath(o.path, abs))
         return 1;   /* gone since: no recipe rather than a wrong one */
@@ -357,7 +400,8 @@ int lgd_data_csv(lua_State *L)
     copy_opt(L, 1, "target");
     lgd_setbool(L, "header", o.header);
     lgd_setbool(L, "classes", o.classes);
-    set_recipe(L, -2, 1);
+    shape_recipe(L, 1);
+    lgd_data_set_recipe(L, -2, 1);
     return 1;
 }
 
@@ -405,9 +449,9 @@ static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int no
                       opts[i].name, (long long)opts[i].min, (long long)opts[i].max,
                       (long long)v[i].i);
     }
-    new_box(L);
+    lgd_data_new_box(L);
     gd_error err;
-    finish(L, make(v, &err), &err);
+    lgd_data_finish(L, make(v, &err), &err);
     lua_createtable(L, 0, nopts + 1);
     lgd_setstr(L, "source", source);
     for (int i = 0; i < nopts; i++) {
@@ -416,7 +460,7 @@ static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int no
         else
             lgd_setnum(L, opts[i].name, v[i].x);
     }
-    set_recipe(L, -2, 1);
+    lgd_data_set_recipe(L, -2, 1);
     return 1;
 }
 
@@ -544,13 +588,15 @@ static int data_tensor(lua_State *L)
         targets = y->numel / n;
     }
     const char *name = opt_str(L, 1, what, "name");
-    new_box(L);
+    lgd_data_new_box(L);
     gd_error err;
     gd_dataset *ds = gd_dataset_from_floats(n, &sample, x->data, targets, y->data, (int)classes,
                                             &err);
     if (ds && name)
         gd_dataset_set_name(ds, name);
-    return finish(L, ds, &err);
+    lgd_data_finish(L, ds, &err);
+    apply_shape(L, 1, what);
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------
@@ -621,7 +667,7 @@ int lgd_ds_split(lua_State *L)
                           "samples, got %d", (int)size - 1, (int)size, (int)nval);
     int64_t seed = opt_int(L, 2, "split", "seed", 1, 0);
     lua_settop(L, 2);
-    lgd_dataset *tb = new_box(L), *vb = new_box(L);
+    lgd_dataset *tb = lgd_data_new_box(L), *vb = lgd_data_new_box(L);
     gd_error err;
     if (gd_dataset_split(ds, nval, (uint64_t)seed, &tb->ds, &vb->ds, &err) != GD_OK)
         return lgd_raise(L, &err);
@@ -633,7 +679,7 @@ int lgd_ds_split(lua_State *L)
             copy_opt(L, 2, "validation");
             lgd_setint(L, "seed", seed);
         }
-        set_recipe(L, 2 + part, depth);
+        lgd_data_set_recipe(L, 2 + part, depth);
     }
     return 2;
 }
@@ -646,13 +692,13 @@ int lgd_ds_subset(lua_State *L)
         return lgd_error(L, "subset: n must be in 1..%d, got %d", (int)gd_dataset_size(ds),
                           (int)n);
     lua_settop(L, 2);
-    new_box(L);
+    lgd_data_new_box(L);
     gd_error err;
-    finish(L, gd_dataset_subset(ds, n, &err), &err);
+    lgd_data_finish(L, gd_dataset_subset(ds, n, &err), &err);
     int depth = view_recipe(L, 1, "subset");
     if (depth)
         lgd_setint(L, "n", n);
-    set_recipe(L, -2, depth);
+    lgd_data_set_recipe(L, -2, depth);
     return 1;
 }
 
@@ -663,9 +709,9 @@ int lgd_ds_standardize(lua_State *L)
     gd_dataset *ds = lgd_checkdataset(L, 1);
     gd_dataset *from = lua_isnoneornil(L, 2) ? ds : lgd_checkdataset(L, 2);
     lua_settop(L, 2);
-    new_box(L);
+    lgd_data_new_box(L);
     gd_error err;
-    finish(L, gd_dataset_standardize(ds, from, &err), &err);
+    lgd_data_finish(L, gd_dataset_standardize(ds, from, &err), &err);
     int depth = view_recipe(L, 1, "standardize");
     if (depth && from != ds) {
         /* Statistics of another set: its recipe too, or none at all. One
@@ -685,7 +731,7 @@ int lgd_ds_standardize(lua_State *L)
             depth = 0;
         }
     }
-    set_recipe(L, -2, depth);
+    lgd_data_set_recipe(L, -2, depth);
     return 1;
 }
 
@@ -707,6 +753,13 @@ static int gather(lua_State *L, gd_dataset *ds, int64_t first, int64_t n)
     gd_shape ys = tw == 1 ? gd_shape_1(n) : gd_shape_2(n, tw);
     lgd_tensor *y = lgd_tensor_new(L, &ys);
     gd_dataset_gather(ds, idx, n, x->data, y->data);
+    if (gd_dataset_input_ids(ds) > 0) {   /* a text set: 1-based ids in x and y */
+        for (int64_t i = 0; i < x->numel; i++)
+            x->data[i] += 1;
+        for (int64_t i = 0; i < y->numel; i++)
+            y->data[i] += 1;
+        return 2;
+    }
     if (gd_dataset_classes(ds) > 0) {
         lua_createtable(L, (int)n, 0);
         for (int64_t i = 0; i < n; i++) {
@@ -725,7 +778,7 @@ static int ds_get(lua_State *L)
     lua_Integer i = luaL_checkinteger(L, 2);
     luaL_argcheck(L, i >= 1 && i <= gd_dataset_size(ds), 2, "sample index out of range");
     gather(L, ds, i - 1, 1);
-    if (gd_dataset_classes(ds) > 0) {
+    if (gd_dataset_classes(ds) > 0 && gd_dataset_input_ids(ds) == 0) {
         lua_rawgeti(L, -1, 1);
         lua_replace(L, -2);
     }
@@ -785,6 +838,7 @@ void lgd_open_data(lua_State *L)
         { "features", ds_features },
         { "classes", ds_classes },
         { "sample_shape", ds_sample_shape },
+        { "shape", ds_sample_shape },
         { "name", ds_name },
         { "split", lgd_ds_split },
         { "subset", lgd_ds_subset },
@@ -793,6 +847,9 @@ void lgd_open_data(lua_State *L)
         { "tensors", ds_tensors },
         { "recipe", ds_recipe },
         { "identity", ds_identity },
+        { "vocab", lgd_ds_vocab },
+        { "encode", lgd_ds_encode },
+        { "decode", lgd_ds_decode },
         { "__len", ds_size },
         { "__gc", ds_gc },
         { "__tostring", ds_tostring },
@@ -803,6 +860,7 @@ void lgd_open_data(lua_State *L)
     static const luaL_Reg data[] = {
         { "fashion_mnist", lgd_data_fashion_mnist },
         { "csv", lgd_data_csv },
+        { "text", lgd_data_text },
         { "tensor", data_tensor },
         { "rebuild", lgd_data_rebuild },
         { NULL, NULL },

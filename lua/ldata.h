@@ -20,6 +20,18 @@ int lgd_data_regression(lua_State *L);
 int lgd_ds_split(lua_State *L);
 int lgd_ds_subset(lua_State *L);
 int lgd_ds_standardize(lua_State *L);
+/* ldata_text.c: gd.data.text and a text set's vocab, encode, decode. */
+int lgd_data_text(lua_State *L);
+int lgd_ds_vocab(lua_State *L);
+int lgd_ds_encode(lua_State *L);
+int lgd_ds_decode(lua_State *L);
+
+/* A new data set userdata (empty box) on the stack; store a result in it
+ * (or raise err when ds is NULL); pop the recipe at the top (table or nil,
+ * `depth` levels) into the box at box_idx. */
+lgd_dataset *lgd_data_new_box(lua_State *L);
+int lgd_data_finish(lua_State *L, gd_dataset *ds, const gd_error *err);
+void lgd_data_set_recipe(lua_State *L, int box_idx, int depth);
 
 /* Every key of the table at idx must be one of `names` (NULL-terminated). */
 void lgd_data_check_keys(lua_State *L, int idx, const char *what, const char *const *names);

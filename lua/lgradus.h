@@ -85,6 +85,8 @@ typedef struct lgd_spec {
 } lgd_spec;
 
 void lgd_open_spec(lua_State *L);
+/* A GD_OPT_INTS value (its canonical text) as a Lua value (lspec.c). */
+void lgd_push_ints(lua_State *L, const gd_option_spec *o, const char *text);
 /* The constructor gd.<ns>.<name>{...} for an entry, as a C closure. */
 void lgd_push_constructor(lua_State *L, const gd_entry *e);
 /* Build a spec of entry e from the table at idx (or no options if idx is 0
@@ -148,6 +150,17 @@ int lgd_shape_equal(const gd_shape *a, const gd_shape *b);
 gd_shape lgd_checkshape(lua_State *L, int idx, const char *what);
 /* Push a shape as a table { d1, d2, ... }. */
 void lgd_push_shape(lua_State *L, const gd_shape *s);
+
+/* ---- lseq.c ------------------------------------------------------------- */
+/* For a layer or model taking token ids (vocab > 0): check that every value
+ * of t is an id 1..vocab and turn it into the core's 0-based id, in place;
+ * raises naming `who` otherwise. Nothing to do when vocab is 0. */
+void lgd_ids_to_core(lua_State *L, lgd_tensor *t, int64_t vocab, const char *who);
+/* Give model m the characters of its [T, V] outputs (labels: vocab[c] for
+ * output (t, c)); none when the output is not a multiple of v. */
+void lgd_model_set_vocab(lua_State *L, gd_model *m, const uint32_t *vocab, int64_t v);
+/* model:generate{ prompt =, tokens =, temperature =, seed = } */
+int lgd_model_generate(lua_State *L);
 
 /* ---- lprim.c ------------------------------------------------------------ */
 

@@ -173,10 +173,14 @@ static const float *run_forward(lua_State *L, lgd_model *md, lgd_tensor *x, int 
     if (gd_model_reserve(md->m, batch, &err) != GD_OK)
         lgd_raise(L, &err);
     const float *in = x->data;
-    if (training) {
-        /* backward reads the input again: keep a private copy. */
+    int64_t ids = gd_model_input_ids(md->m);
+    if (training || ids) {
+        /* backward reads the input again: keep a private copy (token ids
+         * become the core's 0-based ones in it). */
         lgd_tensor *keep = lgd_tensor_copy(L, x->data, &x->shape);
-        lua_setiuservalue(L, 1, 2);
+        lgd_ids_to_core(L, keep, ids, what);
+        if (training)
+            lua_setiuservalue(L, 1, 2);
         in = keep->data;
     }
     const float *out;
@@ -304,6 +308,10 @@ void lgd_model_set_labels(lua_State *L, int model_idx, const gd_dataset *ds)
     gd_model *m = lgd_checkmodel(L, model_idx)->m;
     const double *labels = gd_dataset_labels(ds);
     int64_t k = gd_dataset_classes(ds);
+    if (gd_dataset_vocab(ds)) {   /* a text set: each output's character */
+        lgd_model_set_vocab(L, m, gd_dataset_vocab(ds), k);
+        return;
+    }
     if (k != gd_shape_numel(gd_model_output_shape(m)))
         labels = NULL;
     gd_error err;
@@ -352,8 +360,9 @@ static int model_evaluate(lua_State *L)
 
 static const char *role_name(gd_param_role r)
 {
-    static const char *const names[] = { "other", "weight", "bias", "scale", "shift" };
-    return r >= GD_ROLE_WEIGHT && r <= GD_ROLE_SHIFT ? names[r] : names[0];
+    static const char *const names[] = { "other", "weight", "bias", "scale", "shift",
+                                          "embedding" };
+    return r >= GD_ROLE_WEIGHT && r <= GD_ROLE_EMBEDDING ? names[r] : names[0];
 }
 
 /* model:params() -> { { name = "dense1.weight", layer =, role =, value =, grad = }, ... } */
@@ -624,6 +633,7 @@ void lgd_open_model(lua_State *L)
         { "reset", model_reset },
         { "summary", model_summary },
         { "save", model_save },
+        { "generate", lgd_model_generate },
         { "__gc", model_gc },
         { "__tostring", model_tostring },
         { NULL, NULL },

@@ -35,7 +35,8 @@ static ltopt *checktopt(lua_State *L, int idx)
     return luaL_checkudata(L, idx, LGD_TOPTIM);
 }
 
-static const char *const role_names[] = { "weight", "bias", "scale", "shift", NULL };
+static const char *const role_names[] = { "weight", "bias", "scale", "shift", "embedding",
+                                             NULL };
 
 /* The role of entry i (at the top of the stack): its `role` field, or from the rank. */
 static gd_param_role entry_role(lua_State *L, const char *what, lua_Integer i, int rank)
@@ -49,12 +50,24 @@ static gd_param_role entry_role(lua_State *L, const char *what, lua_Integer i, i
         while (s && role_names[k] && strcmp(role_names[k], s) != 0)
             k++;
         if (!s || !role_names[k])
-            lgd_error(L, "%s: entry %d: role must be one of weight, bias, scale, shift, got %s",
-                      what, (int)i, s ? s : luaL_typename(L, -1));
+            lgd_error(L, "%s: entry %d: role must be one of weight, bias, scale, shift, "
+                      "embedding, got %s", what, (int)i, s ? s : luaL_typename(L, -1));
         role = (gd_param_role)(k + 1);
     }
     lua_pop(L, 1);
     return role;
+}
+
+/* The boolean field `f` of entry i (0 when absent or not a table). */
+static int entry_flag(lua_State *L, const char *f)
+{
+    int v = 0;
+    if (lua_istable(L, -1) && !lgd_testtensor(L, -1)) {
+        lua_getfield(L, -1, f);
+        v = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    return v;
 }
 
 /* The string field `f` of entry i, kept alive by the entries table (or ""). */
@@ -128,7 +141,7 @@ void lgd_spec_groups(lua_State *L, gd_spec *s, int idx)
                 role++;
             if (!r || !role_names[role])
                 lgd_error(L, "%s: groups[%d]: role must be one of weight, bias, scale, shift, "
-                          "got %s", name, (int)i, r ? r : luaL_typename(L, -1));
+                          "embedding, got %s", name, (int)i, r ? r : luaL_typename(L, -1));
             role++;
         }
         if (lua_getfield(L, gt, "layer") != LUA_TNIL && !lua_isstring(L, -1))
@@ -186,7 +199,8 @@ int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s)
         ts[i - 1] = (gd_optim_tensor){ .x = x->data, .shape = x->shape,
                                        .role = entry_role(L, what, i, x->shape.ndim),
                                        .layer = entry_str(L, "layer"),
-                                       .name = entry_str(L, "name") };
+                                       .name = entry_str(L, "name"),
+                                       .output = entry_flag(L, "output") };
         if (lua_istable(L, -1) && !lgd_testtensor(L, -1) &&
             lua_getfield(L, -1, "grad") != LUA_TNIL && lgd_testtensor(L, -1))
             lua_rawseti(L, 4, i);

@@ -388,6 +388,11 @@ static int layer_forward(lua_State *L)
      * the tensors it holds in between. */
     lgd_tensor *xs = lgd_tensor_copy(L, x->data, &x->shape);
     lua_setiuservalue(L, 1, 3);
+    if (gd_model_layer_input_ids(ml) > 0) {
+        lua_pushfstring(L, "%s:forward", gd_model_layer_name(ml));
+        lgd_ids_to_core(L, xs, gd_model_layer_input_ids(ml), lua_tostring(L, -1));
+        lua_pop(L, 1);
+    }
     gd_shape ys_shape = batch_shape(batch, gd_model_layer_output(ml));
     lgd_tensor *ys = lgd_tensor_new(L, &ys_shape);
     lua_setiuservalue(L, 1, 4);
@@ -438,6 +443,7 @@ static const char *role_name(gd_param_role r)
     case GD_ROLE_BIAS: return "bias";
     case GD_ROLE_SCALE: return "scale";
     case GD_ROLE_SHIFT: return "shift";
+    case GD_ROLE_EMBEDDING: return "embedding";
     }
     return "other";
 }
@@ -531,13 +537,20 @@ static int loss_forward(lua_State *L)
     char a[64], b[64];
     lgd_tensor *t0;
     if (target == GD_TARGET_CLASS) {
-        if (pred->shape.ndim != 2)
+        /* [batch, classes], or per position [batch, T, classes] with [batch, T] targets */
+        if (pred->shape.ndim != 2 && pred->shape.ndim != 3)
             return lgd_error(L, "%s:forward: predictions have shape %s, expected [batch, "
-                              "classes]", c->name, shape_s(&pred->shape, a));
-        int64_t n = pred->shape.dim[0], k = pred->shape.dim[1];
-        if (tgt->numel != n)
+                              "classes] or [batch, T, classes]", c->name,
+                              shape_s(&pred->shape, a));
+        int64_t k = pred->shape.dim[pred->shape.ndim - 1], n = pred->numel / k;
+        if (tgt->numel != n && pred->shape.ndim == 2)
             return lgd_error(L, "%s:forward: %d targets for a batch of %d (targets are class "
                               "numbers, shape [%d])", c->name, (int)tgt->numel, (int)n, (int)n);
+        if (tgt->numel != n)
+            return lgd_error(L, "%s:forward: %d targets for predictions %s (one class number "
+                              "per position, shape [%d, %d])", c->name, (int)tgt->numel,
+                              shape_s(&pred->shape, a), (int)pred->shape.dim[0],
+                              (int)pred->shape.dim[1]);
         gd_shape ts = gd_shape_1(n);
         t0 = lgd_tensor_new(L, &ts);
         for (int64_t i = 0; i < n; i++) {

@@ -221,6 +221,10 @@ static void print_epoch_line(const run *r, const gd_epoch_record *e)
                       loss_text(a, sizeof a, e->val_loss));
     if (r->val && !isnan(e->val_accuracy) && w > 0 && (size_t)w < sizeof line)
         w += snprintf(line + w, sizeof line - (size_t)w, "  val_acc %.4f", e->val_accuracy);
+    if (gd_dataset_input_ids(r->cfg.train) > 0 && w > 0 && (size_t)w < sizeof line)
+        w += snprintf(line + w, sizeof line - (size_t)w, "  bpc %.3f", e->train_loss / M_LN2);
+    if (gd_dataset_input_ids(r->cfg.train) > 0 && r->val && w > 0 && (size_t)w < sizeof line)
+        w += snprintf(line + w, sizeof line - (size_t)w, "  val_bpc %.3f", e->val_loss / M_LN2);
     if (w > 0 && (size_t)w < sizeof line)
         snprintf(line + w, sizeof line - (size_t)w, "  lr %.3g  %.2fs", e->lr, e->seconds);
     fprintf(stderr, "%s%s\n", r->bar ? "\r\033[K" : "", line);
@@ -453,12 +457,23 @@ static gd_status hook_step(void *ctx, gd_run *gr, const gd_run_step *s)
 
 /* After each epoch's end: its record into the history table, the progress
  * line, on_epoch (returning false stops the run). */
+/* A text set's losses in bits per character (loss / ln 2), beside them in
+ * the record at the top. */
+static void add_bpc(lua_State *L, const run *r, const gd_epoch_record *e)
+{
+    if (gd_dataset_input_ids(r->cfg.train) <= 0)
+        return;
+    lgd_setnum_finite(L, "train_bpc", e->train_loss / M_LN2);
+    lgd_setnum_finite(L, "val_bpc", e->val_loss / M_LN2);
+}
+
 static gd_status hook_epoch(void *ctx, gd_run *gr, const gd_epoch_record *e, bool *stop)
 {
     (void)gr;
     run *r = ctx;
     lua_State *L = r->L;
     lgd_push_epoch(L, e);
+    add_bpc(L, r, e);
     lua_pushvalue(L, -1);
     lua_rawseti(L, EPOCHS, (lua_Integer)e->epoch);
     if (r->progress)
@@ -566,6 +581,7 @@ static void push_history(lua_State *L, const run *r, const gd_run_result *res)
         if (lua_rawgeti(L, EPOCHS, (lua_Integer)i + 1) == LUA_TNIL) {
             lua_pop(L, 1);
             lgd_push_epoch(L, &res->epochs[i]);
+            add_bpc(L, r, &res->epochs[i]);
             lua_rawseti(L, EPOCHS, (lua_Integer)i + 1);
         } else {
             lua_pop(L, 1);

@@ -76,11 +76,25 @@ end
 
 -- The table's header, its rows (one per variant, as text) and the metric
 -- compared: val_loss when there is a validation set, else train_loss.
+-- Whether the runs are on a text set: their history records bits per character.
+local function on_text(results)
+  for _, v in ipairs(results.variants or {}) do
+    for _, r in ipairs(v.runs or {}) do
+      local e = r.history and r.history.epochs and r.history.epochs[1]
+      if e and e.train_bpc then return true end
+    end
+  end
+  return false
+end
+
 function M.cells(results)
   local has_val = false
   for _, s in ipairs(results.summary) do if finite(s.mean.val_loss) then has_val = true end end
   local obj = has_val and "val_loss" or "train_loss"
-  local head = { "variant", "runs", obj .. " (mean ± 95% CI)", has_val and "val_accuracy" or "",
+  -- on a text set, bits per character (loss / ln 2: the mean and CI scale alike)
+  local bpc = on_text(results) and (has_val and "val_bpc" or "train_bpc")
+  local head = { "variant", "runs", obj .. " (mean ± 95% CI)",
+                 bpc or (has_val and "val_accuracy" or ""),
                  "diff in " .. obj .. " vs " .. isolate(results.summary[1].name), "win rate", "seconds", "lr" }
   local rows = {}
   for i, s in ipairs(results.summary) do
@@ -89,7 +103,8 @@ function M.cells(results)
       string.format("%d%s%s", s.n, s.diverged > 0 and string.format(" (+%d diverged)", s.diverged) or "",
         (s.missing or 0) > 0 and string.format(" (+%d failed or missing)", s.missing) or ""),
       pm(s.mean[obj], s.ci95[obj]),
-      has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, function(x) return string.format("%.4f", x) end) or "",
+      bpc and pm(s.mean[obj] / math.log(2), s.ci95[obj] / math.log(2), function(x) return string.format("%.4f", x) end)
+        or (has_val and pm(s.mean.val_accuracy, s.ci95.val_accuracy, function(x) return string.format("%.4f", x) end) or ""),
       i == 1 and "(reference)" or (finite(s.diff[obj]) and (loss_text(s.diff[obj], true)
         .. (finite(s.diff_ci95[obj]) and " ± " .. loss_text(s.diff_ci95[obj]) or "")) or "-"),
       i == 1 and "" or (finite(s.win_rate) and string.format("%.0f%%", 100 * s.win_rate) or "-"),

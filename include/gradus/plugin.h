@@ -42,7 +42,10 @@
 extern "C" {
 #endif
 
-/* ABI 1.1. A plugin with another major is refused. Any minor loads (from
+/* ABI 1.2 (1.2 added gd_host.parallel, gd_host.conv2d_*, GD_OPT_INTS
+ * options, the embedding role, gd_layer_info.input_ids and streams_grads,
+ * gd_layer_ctx.grad_ready and core, and gd_optim_tensor.output; a plugin built against 1.1 loads and runs
+ * unchanged). A plugin with another major is refused. Any minor loads (from
  * gradus with ABI 1.1 on): the core reads only the members it knows, each
  * within the struct's `size`, so a plugin built with newer headers that uses
  * nothing new runs in an older core. A component that cannot work without a
@@ -51,7 +54,7 @@ extern "C" {
  * "vtable member 'step' is missing"). A 1.0 core refused every minor > 0;
  * that rule is gone, not retro-fitted. */
 #define GD_ABI_MAJOR 1
-#define GD_ABI_MINOR 1
+#define GD_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define GD_EXPORT __declspec(dllexport)
@@ -76,9 +79,50 @@ typedef void (*gd_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k, float
                             const float *a, int lda, const float *b, int ldb, float beta,
                             float *c, int ldc);
 
+/* fn(arg, part, nparts): do part `part` of nparts of a job. */
+typedef void (*gd_part_fn)(void *arg, int part, int nparts);
+
+/* A 2-D convolution the core computes for a layer (added in ABI 1.2), on
+ * row-major [n, C, H, W] input, W [filters, C, kh, kw], b [filters] and
+ * [n, filters, OH, OW] output, OH = (H + 2ph - kh)/sh + 1 (likewise OW). */
+typedef struct gd_conv2d_geom {
+    size_t size;                       /* sizeof(gd_conv2d_geom) */
+    int64_t c, h, w;                   /* per-sample input */
+    int64_t filters, kh, kw, sh, sw, ph, pw;
+    int bias;                          /* add b */
+    int relu;                          /* y = max(0, conv + b), fused */
+} gd_conv2d_geom;
+
+typedef struct gd_conv2d gd_conv2d;    /* the core's, opaque */
+
 typedef struct gd_host {
     size_t size;
     gd_sgemm_fn sgemm;
+    /* Added in ABI 1.2: run fn(arg, k, n) for k = 0..n-1 on the core's
+     * thread pool (the caller is part 0) and return when all are done; n
+     * is the pool's size, 1 when single-threaded. Cut the work into fixed
+     * contiguous parts (never by timing) so results do not depend on
+     * scheduling. Inside a part, sgemm, parallel and conv2d_* run on the
+     * calling thread alone. fn NULL runs nothing and returns n. A layer
+     * that links a library with threads of its own runs it single-threaded
+     * inside each part: one threading model per step. Check with
+     * GD_HAS_MEMBER(host, gd_host, parallel). */
+    int (*parallel)(gd_part_fn fn, void *arg);
+    /* Added in ABI 1.2: convolution at the machine's speed (oneDNN's
+     * primitives, the batch cut over the pool, no allocation after the
+     * first call of a batch size). conv2d_new returns NULL when the core
+     * does not lend it (the OpenBLAS backend, or a geometry it cannot do):
+     * then compute it yourself (conv2d.c's plain path). conv2d_forward
+     * writes y; conv2d_backward ADDS the gradients into gw (and gb with a
+     * bias), writes dx unless it is NULL, and with relu masks dy by y > 0
+     * itself. x, w, b, y are those of the last forward of the same batch
+     * size. A handle is used by one layer, from one thread at a time. */
+    gd_conv2d *(*conv2d_new)(const gd_conv2d_geom *geom);
+    gd_status (*conv2d_forward)(gd_conv2d *c, int64_t n, const float *x, const float *w,
+                                const float *b, float *y, gd_error *err);
+    void (*conv2d_backward)(gd_conv2d *c, int64_t n, const float *x, const float *w,
+                            const float *y, const float *dy, float *dx, float *gw, float *gb);
+    void (*conv2d_free)(gd_conv2d *c);
 } gd_host;
 
 /* ---------------------------------------------------------------------------
@@ -89,7 +133,12 @@ typedef enum gd_param_role {
     GD_ROLE_WEIGHT = 1,  /* regularized by default */
     GD_ROLE_BIAS,
     GD_ROLE_SCALE,       /* e.g. batchnorm gamma */
-    GD_ROLE_SHIFT        /* e.g. batchnorm beta */
+    GD_ROLE_SHIFT,       /* e.g. batchnorm beta */
+    /* Added in ABI 1.2: a lookup table whose rows are picked by token ids
+     * (an embedding's [vocab, dim], a learned positional table). Not
+     * regularized by default; matrix optimizers (Muon) leave it to their
+     * fallback, since only the rows in use get a gradient. */
+    GD_ROLE_EMBEDDING
 } gd_param_role;
 
 /* How the core reads this layer's output for the saturation/dead statistics. */
@@ -140,7 +189,15 @@ typedef struct gd_layer_info {
      * last, partial one included) would be smaller. Write it only when
      * GD_HAS_MEMBER(info, gd_layer_info, min_batch). */
     int min_batch;
-    /* Added in ABI 1.1: 1 when backward honours gd_layer_ctx.grad_ready
+    /* Added in ABI 1.2: > 0 when the layer's input holds token ids, not
+     * features: integers 0..input_ids-1 stored as floats (an embedding: its
+     * vocab). The core checks data against it (a data set with a larger
+     * vocabulary is refused when the run starts) and the Lua binding turns
+     * the 1-based ids a script passes into these. The core zeroes it before
+     * create; write it only when GD_HAS_MEMBER(info, gd_layer_info,
+     * input_ids). */
+    int64_t input_ids;
+    /* Added in ABI 1.2: 1 when backward honours gd_layer_ctx.grad_ready
      * (below). The core zeroes it before create. Write it only when
      * GD_HAS_MEMBER(info, gd_layer_info, streams_grads). */
     int streams_grads;
@@ -153,7 +210,7 @@ typedef struct gd_layer_ctx {
     int training;            /* 1 in training mode, 0 in evaluation */
     gd_rng *rng;             /* this layer's own stream (dropout) */
     float *scratch;          /* see gd_layer_info; core-owned */
-    /* Added in ABI 1.1, for layers that set info.streams_grads; NULL
+    /* Added in ABI 1.2, for layers that set info.streams_grads; NULL
      * otherwise (check with GD_HAS_MEMBER first). When set, backward
      * WRITES the parameter gradients (they are not zeroed first, and not
      * added to) and hands every finished slice to the core right away:
@@ -287,13 +344,25 @@ typedef struct gd_optim_tensor {
     const float *g;                    /* gradient (after regularizers, clipping); NULL
                                           in slot_len and scratch_len */
     int64_t numel;
-    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in] */
+    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in], a
+                                          conv2d weight [filters, C, kh, kw]: the matrix-
+                                          wise optimizers (muon, adafactor) read rank >= 2
+                                          as [dim0, numel/dim0], i.e. [filters, C*kh*kw] */
     gd_param_role role;
     const char *layer;                 /* owning layer's name ("dense1"), or "" */
     const char *name;                  /* the parameter's name ("weight"), or "" */
     int index;                         /* position among the optimizer's tensors, from 0 */
     float *slot[GD_MAX_OPTIM_SLOTS];   /* nslots states of slot_len[k] floats each */
     int64_t slot_len[GD_MAX_OPTIM_SLOTS];
+    /* Added in ABI 1.2: 1 when the tensor belongs to the model's output
+     * layer (the last layer with parameters), else 0 (also for tensors
+     * handed to opt:build from Lua, unless the entry says output = true).
+     * With role GD_ROLE_EMBEDDING this is how a tensor-aware optimizer
+     * tells apart the matrices that are not hidden weights: Muon's authors
+     * give the embedding and the output layer to AdamW, and muon.c sends
+     * them to its fallback. Read it only when GD_HAS_MEMBER(t,
+     * gd_optim_tensor, output). */
+    int output;
 } gd_optim_tensor;
 
 /* What a tensor-aware step receives besides tensors (added in ABI 1.1). */

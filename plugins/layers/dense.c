@@ -2,9 +2,11 @@
  * dense: a fully connected layer, y = x Wᵀ + b.
  *
  * W is [out, in] (PyTorch's nn.Linear layout, so a row of W is one unit's
- * weights) and b is [out], starting at 0. An input [batch, d1, d2, ...] is
- * read as [batch, d1*d2*...]: each sample's features are flattened, which is
- * free because tensors are contiguous and row-major.
+ * weights) and b is [out], starting at 0. A sample is [in] features, or a
+ * sequence [T, in]: then the same W and b apply at every position, [T, in]
+ * -> [T, units], which is one product over the batch*T rows because tensors
+ * are contiguous and row-major (gradients sum over positions too). An image
+ * [C, H, W] is refused: flattening it silently would hide a missing layer.
  *
  * Backward (dy is [batch, out]):
  *     grad_W += dyᵀ x      grad_b += Σ_rows dy      dx = dy W
@@ -58,8 +60,13 @@ typedef struct dense {
 static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_layer_info *info,
                               void **self, gd_error *err)
 {
-    int64_t nin = gd_shape_numel(in);
     int64_t units = gd_opt_int(opts, UNITS);
+    if (in->ndim > 2)
+        return gd_fail(err, GD_EINVAL, "dense: gets [%lld, %lld, %lld] and needs a flat input: "
+                       "put gd.layer.flatten{} between them", (long long)in->dim[0],
+                       (long long)in->dim[1], (long long)in->dim[2]);
+    /* Features per position: the last dimension ([in], or [T, in]). */
+    int64_t nin = in->ndim >= 1 ? in->dim[in->ndim - 1] : 0;
     /* sgemm takes int dimensions. */
     if (in->ndim < 1 || nin < 1 || nin > INT_MAX)
         return gd_fail(err, GD_EINVAL, "dense: input must have 1 to %d features per sample, "
@@ -75,7 +82,7 @@ static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_lay
     d->bias = gd_opt_bool(opts, BIAS);
     d->relu = gd_opt_enum(opts, ACTIVATION) == 1;
 
-    info->out = gd_shape_1(units);
+    info->out = in->ndim == 2 ? gd_shape_2(in->dim[0], units) : gd_shape_1(units);
     info->nparams = d->bias ? 2 : 1;
     info->params[0] = (gd_param_info){
         .name = "weight", .role = GD_ROLE_WEIGHT, .shape = gd_shape_2(units, nin),
@@ -87,7 +94,7 @@ static gd_status dense_create(const gd_options *opts, const gd_shape *in, gd_lay
             .fan_in = nin, .fan_out = units, .init = NULL, .init_value = 0.0f,
         };
     info->nbuffers = 0;
-    info->scratch_per_sample = d->relu ? units : 0; /* the masked dy */
+    info->scratch_per_sample = d->relu ? gd_shape_numel(&info->out) : 0; /* the masked dy */
     info->scratch_fixed = 0;
     info->activation = d->relu ? GD_ACT_RELU : GD_ACT_NONE;
     if (GD_HAS_MEMBER(info, gd_layer_info, streams_grads))
@@ -113,10 +120,11 @@ static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_ten
                                gd_tensor *y, gd_error *err)
 {
     const dense *d = self;
-    int64_t n = gd_tensor_rows(x);
-    if (gd_tensor_cols(x) != d->in || gd_tensor_cols(y) != d->out || gd_tensor_rows(y) != n)
-        return gd_fail(err, GD_EINVAL, "dense: input has %lld features per sample, expected %d",
-                       (long long)gd_tensor_cols(x), d->in);
+    /* Rows of the product: samples, or samples * positions. */
+    int64_t n = gd_tensor_numel(x) / d->in;
+    if (gd_tensor_numel(x) != n * d->in || gd_tensor_numel(y) != n * d->out)
+        return gd_fail(err, GD_EINVAL, "dense: input has %lld features per position, expected "
+                       "%d", (long long)x->shape.dim[x->shape.ndim - 1], d->in);
     if (n == 0)
         return GD_OK;
     if (n > INT_MAX)
@@ -187,7 +195,7 @@ static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor 
                            const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
 {
     dense *d = self;
-    int64_t n = gd_tensor_rows(x);
+    int64_t n = gd_tensor_numel(x) / d->in;
     if (n == 0)
         return;
     const float *g = dy->data;
@@ -229,7 +237,7 @@ static const gd_component dense_component = {
     .size = sizeof(gd_component),
     .kind = GD_KIND_LAYER,
     .name = "dense",
-    .doc = "fully connected layer: y = x*W^T + b, W is [units, inputs]",
+    .doc = "fully connected layer: y = x*W^T + b, W is [units, in]; on [T, in] at each position",
     .options = options,
     .noptions = GD_COUNT(options),
     .vt.layer = &vtable,

@@ -10,6 +10,10 @@
  * written in the same pass over the row as the sum: e^(z − max) is stored in
  * grad first and normalized once the row's sum is known.
  *
+ * Per position: logits [N, T, C] with targets [N, T] (any prediction whose
+ * element count is a multiple of the targets') are N*T rows of C, and the
+ * mean runs over all N*T rows, as a language model's loss does.
+ *
  * Choices: sums are in double. A target that is not an integer in [0, C) is
  * not clamped (that would train silently on a wrong class): the loss is NaN
  * and so is that row's gradient, which the trainer reports as divergence.
@@ -22,8 +26,10 @@ static double ce_forward(const gd_options *opts, const gd_tensor *pred, const gd
                          gd_tensor *grad)
 {
     (void)opts;
-    const int64_t n = gd_tensor_rows(pred), c = gd_tensor_cols(pred);
-    if (n == 0 || c == 0 || gd_tensor_numel(target) != n)
+    /* One target per row: [N] for [N, C], [N, T] for [N, T, C]. */
+    const int64_t n = gd_tensor_numel(target);
+    const int64_t c = n ? gd_tensor_numel(pred) / n : 0;
+    if (n == 0 || c == 0 || c * n != gd_tensor_numel(pred))
         return NAN;
     const double inv_n = 1.0 / (double)n;
     double total = 0;
@@ -75,7 +81,7 @@ static const gd_component cross_entropy = {
     .size = sizeof(gd_component),
     .kind = GD_KIND_LOSS,
     .name = "cross_entropy",
-    .doc = "softmax + negative log-likelihood on logits and class indices, mean over the batch",
+    .doc = "softmax + negative log-likelihood on logits and class indices, mean over the batch (and positions)",
     .options = NULL,
     .noptions = 0,
     .vt.loss = &vtable,

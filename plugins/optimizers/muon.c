@@ -1,6 +1,7 @@
 /*
  * muon: momentum orthogonalized by Newton-Schulz (Jordan et al. 2024), for
- * a rank-2 W of shape [r, c]:
+ * a W seen as the matrix [r, c] (rank 2 as it is; a conv2d W [filters, C,
+ * kh, kw] as [filters, C*kh*kw], tensor_math.h's as_matrix):
  *
  *     B = momentum*B + G;  M = G + momentum*B (nesterov) or B
  *     X = M/(|M| + 1e-7);  on X^T when r > c
@@ -8,10 +9,12 @@
  *         (a, b, c) = (3.4445, -4.7750, 2.0315)
  *     W -= lr*sqrt(max(1, r/c))*X
  *
- * Every tensor of another rank (biases, batch-norm) is updated by the
+ * Every tensor of rank 0 or 1 (biases, batch-norm) is updated by the
  * `fallback` optimizer, with its own options, slots, lr and step count
- * (default adam{lr=3e-4}). Matrix products go through the host's sgemm, the
- * BLAS the dense layers use.
+ * (default adam{lr=3e-4}); so are the matrices that are not hidden weights,
+ * as Muon's authors prescribe: an embedding table (role "embedding") and the
+ * output layer's weights (gd_optim_tensor.output, ABI 1.2). Matrix products
+ * go through the host's sgemm, the BLAS the dense layers use.
  *
  * Choices: working on X^T when r > c keeps A at min(r, c) squared (the
  * iteration is p(X X^T) X either way); the result is transposed back into
@@ -31,23 +34,27 @@ static const gd_option_spec options[] = {
     GD_OPT_BOOL("nesterov", 1, "orthogonalize G + momentum*B instead of B"),
     GD_OPT_INTEGER_MIN("ns_steps", 5, 0, "Newton-Schulz iterations"),
     GD_OPT_COMPONENT_OF("fallback", GD_KIND_OPTIMIZER, "adam{lr=3e-4}",
-                        "optimizer for every tensor of rank other than 2"),
+                        "optimizer for rank 0 or 1 tensors, embeddings and the output layer"),
 };
 
 static const float NS_A = 3.4445f, NS_B = -4.7750f, NS_C = 2.0315f;
 
-/* Rows of the matrix iterated on: min(r, c). */
-static int64_t short_side(const gd_optim_tensor *t)
+/* Hidden-layer matrices only (as_matrix: rank >= 2, conv weights as
+ * [filters, C*kh*kw]); vectors, embedding tables and the output layer go
+ * to the fallback. */
+static int orthogonalized(const gd_optim_tensor *t, int64_t *r, int64_t *c)
 {
-    return t->shape.dim[0] < t->shape.dim[1] ? t->shape.dim[0] : t->shape.dim[1];
+    int output = GD_HAS_MEMBER(t, gd_optim_tensor, output) && t->output;
+    return t->role != GD_ROLE_EMBEDDING && !output && as_matrix(t, r, c);
 }
 
 static int64_t muon_scratch(const gd_options *o, const gd_optim_tensor *t)
 {
     (void)o;
-    if (t->shape.ndim != 2)
+    int64_t r, c;
+    if (!orthogonalized(t, &r, &c))
         return 0;
-    const int64_t m = short_side(t);
+    const int64_t m = r < c ? r : c;   /* rows of the matrix iterated on */
     return 3 * t->numel + 2 * m * m;   /* X, X', M; A, P */
 }
 
@@ -73,11 +80,12 @@ static float *newton_schulz(const gd_host *h, int m, int n, int64_t ns, float *x
 
 static void muon_step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_tensor *t)
 {
-    if (t->shape.ndim != 2) {
+    int64_t r, c;
+    if (!orthogonalized(t, &r, &c)) {
         ctx->inner_step(ctx, FALLBACK, t);
         return;
     }
-    const int64_t r = t->shape.dim[0], c = t->shape.dim[1], n = t->numel, m = short_side(t);
+    const int64_t n = t->numel, m = r < c ? r : c;
     const float mom = (float)gd_opt_num(o, MOMENTUM);
     const int nesterov = gd_opt_bool(o, NESTEROV);
     float *b = t->slot[0], *x = ctx->scratch, *y = x + n, *mm = y + n, *a = mm + n;

@@ -292,7 +292,7 @@ T.test("test_data_rebuild_malformed", function()
     { 42, "gd.data.rebuild: recipe must be a table (from ds:recipe()), got 42" },
     { nil, "gd.data.rebuild: recipe must be a table (from ds:recipe()), got nil" },
     { { source = "foo" }, "gd.data.rebuild: unknown source 'foo' (sources: fashion_mnist, " ..
-      "csv, synthetic.spirals, synthetic.blobs, synthetic.xor, synthetic.regression)" },
+      "csv, text, synthetic.spirals, synthetic.blobs, synthetic.xor, synthetic.regression)" },
     { { source = "tensor" }, "gd.data.rebuild: unknown source 'tensor'" },
     { { view = "shuffle", of = ok_src },
       "gd.data.rebuild: unknown view 'shuffle' (views: split, subset, standardize)" },

@@ -144,7 +144,7 @@ T.test("test_refusals", function()
   T.expect_error("sam:step: closure result: entry 1 is not a gradient of the shape of parameter 1",
                  sam.step, sam, { gd.tensor{ 1, 1 } }, { closure = function() return { 3 } end })
   assert(x[1] == 1 and x[2] == 2, "a failed two-pass step puts the parameters back")
-  T.expect_error("lamb:build: entry 1: role must be one of weight, bias, scale, shift, got gain",
+  T.expect_error("lamb:build: entry 1: role must be one of weight, bias, scale, shift, embedding, got gain",
                  gd.optim.lamb{}.build, gd.optim.lamb{}, { { value = x, role = "gain" } })
   local lamb = gd.optim.lamb{}:build{ x }
   T.expect_error("lamb:step: gradient 1 has shape [3], expected [2]", lamb.step, lamb,
@@ -186,7 +186,7 @@ T.test("test_groups_set_options_per_tensor", function()
   T.expect_error("lars: groups[1]: option 'momentum' must be in [0, 1), got 2", gd.optim.lars,
                  { groups = { { role = "bias", momentum = 2 } } })
   T.expect_error("lamb: groups[1] needs a role or a layer", gd.optim.lamb, { groups = { { lr = 1 } } })
-  T.expect_error("lamb: groups[1]: role must be one of weight, bias, scale, shift, got gain",
+  T.expect_error("lamb: groups[1]: role must be one of weight, bias, scale, shift, embedding, got gain",
                  gd.optim.lamb, { groups = { { role = "gain" } } })
   T.expect_error("muon: groups[1]: option 'fallback' cannot be set per group", gd.optim.muon,
                  { groups = { { role = "bias", fallback = "sgd" } } })

@@ -420,7 +420,7 @@ static void fd_layer(gd_spec *spec, gd_shape in, int64_t batch, bool training, b
 
 static void test_layers_fd_dense(void)
 {
-    /* A [2, 3] per-sample input exercises the flattening too. */
+    /* A [2, 3] per-sample input is a sequence: W shared by both positions. */
     gd_shape in = { 2, { 2, 3 } };
     fd_layer(test_spec(GD_KIND_LAYER, "dense", "units", 'i', 4LL, NULL), in, 3, true, false);
     fd_layer(test_spec(GD_KIND_LAYER, "dense", "units", 'i', 2LL, "bias", 'b', 0, NULL),
@@ -561,13 +561,13 @@ static void test_layers_info(void)
     gd_spec *s = test_spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL);
     gd_shape in = { 2, { 2, 5 } };
     CU_ASSERT_EQUAL_FATAL(lh_create(&l, s, &in, 2, NULL, NULL, 1, &err), GD_OK);
-    CU_ASSERT_EQUAL(l.info.out.ndim, 1);
-    CU_ASSERT_EQUAL(l.info.out.dim[0], 3);
+    /* [2, 5] is a sequence: the same W [3, 5] at both positions */
+    CU_ASSERT_TRUE(l.info.out.ndim == 2 && l.info.out.dim[0] == 2 && l.info.out.dim[1] == 3);
     CU_ASSERT_EQUAL(l.info.nparams, 2);
     const gd_param_info *w = &l.info.params[0], *b = &l.info.params[1];
     CU_ASSERT_EQUAL(w->role, GD_ROLE_WEIGHT);
-    CU_ASSERT_TRUE(w->shape.ndim == 2 && w->shape.dim[0] == 3 && w->shape.dim[1] == 10);
-    CU_ASSERT_TRUE(w->fan_in == 10 && w->fan_out == 3);
+    CU_ASSERT_TRUE(w->shape.ndim == 2 && w->shape.dim[0] == 3 && w->shape.dim[1] == 5);
+    CU_ASSERT_TRUE(w->fan_in == 5 && w->fan_out == 3);
     CU_ASSERT_TRUE(w->init && strcmp(w->init->component->name, "xavier_uniform") == 0);
     CU_ASSERT_EQUAL(b->role, GD_ROLE_BIAS);
     CU_ASSERT_PTR_NULL(b->init);
