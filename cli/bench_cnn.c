@@ -145,7 +145,8 @@ static gd_status profile_layers(gd_model *m, const float *x, int64_t batch, int 
     }
     for (int i = 0; st == GD_OK && i < NLAYERS; i++) {
         gd_model_layer *l = gd_model_layer_at(m, i);
-        gd_layer_ctx ctx = { sizeof ctx, gd_core_host(), 1, gd_model_layer_rng(l), scratch[i] };
+        gd_layer_ctx ctx = { .size = sizeof ctx, .host = gd_core_host(), .training = 1,
+                             .rng = gd_model_layer_rng(l), .scratch = scratch[i] };
         gd_tensor tx = batched(acts[i], batch, gd_model_layer_input(l));
         gd_tensor ty = batched(acts[i + 1], batch, gd_model_layer_output(l));
         gd_tensor tdy = batched(dys[i + 1], batch, gd_model_layer_output(l));
