@@ -77,9 +77,11 @@ local function same_history(what, a, b)
     ("%s: %d epochs, expected %d"):format(what, #b.history.epochs, #a.history.epochs))
   for e, x in ipairs(a.history.epochs) do
     local y = b.history.epochs[e]
-    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "lr" }) do
+    -- a regularized run's data loss and penalty too (nil: unknown)
+    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "lr", "data_loss", "penalty" }) do
       if x[k] ~= y[k] then
-        error(("%s: epoch %d %s is %.17g, expected %.17g"):format(what, e, k, y[k], x[k]), 2)
+        error(("%s: epoch %d %s is %s, expected %s"):format(what, e, k, ("%.17g"):format(y[k] or 0 / 0),
+          ("%.17g"):format(x[k] or 0 / 0)), 2)
       end
     end
   end
@@ -461,11 +463,33 @@ end)
 
 local sh = T.sh
 
+T.test("test_old_checkpoint_of_a_regularized_run_has_its_penalties_unknown", function()
+  -- version 2, written before checkpoints held the penalties
+  -- (tests/fixtures/files/reg_v2_gen.lua): step 8, 2 steps into epoch 2
+  local dir = arg[0]:match("^(.-)[^/]*$") .. "../fixtures/files/"
+  local want = dofile(dir .. "reg_v2.lua")
+  local p = path("reg_v2.gdc")
+  T.spit(p, T.slurp(dir .. "reg_v2.gdc"))
+  assert(gd._inspect(p).format_version == 2)
+  local res = gd.resume(p, { progress = false })
+  local ep = res.history.epochs
+  assert(res.status == "ok" and #ep == 3, res.status)
+  for e = 1, 3 do T.close_number("train_loss " .. e, ep[e].train_loss, want[e].train_loss, 1e-9) end
+  -- unknown, not 0: the epoch before the resume and the one it cut
+  for e = 1, 2 do assert(ep[e].penalty == nil and ep[e].data_loss == nil, "epoch " .. e) end
+  T.close_number("penalty 3", ep[3].penalty, want[3].penalty, 1e-9)
+  assert(ep[3].data_loss == ep[3].train_loss - ep[3].penalty)
+  -- its final checkpoint (version 4) keeps them unknown
+  assert(gd._inspect(p).format_version == 4)
+  local again = gd.resume(p, { progress = false, checkpoint = false })
+  same_history("the old run's final checkpoint", res, again)
+end)
+
 T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   local p = path("insp.ckpt")
   gd.train(config{ checkpoint = { path = p, every = 5 }, name = "insp" })
   local out = sh(exe .. " inspect " .. p)
-  for _, want in ipairs({ "gradus checkpoint, format version 2", "run 'insp': step 32, epoch 4 of 4 done",
+  for _, want in ipairs({ "gradus checkpoint, format version 4", "run 'insp': step 32, epoch 4 of 4 done",
                           "optimizer adam{lr=0.01", "plugin adam 1.0", "schedule warmup{",
                           "regularizer l2{", "240 samples x 2 features, 3 classes",
                           "monitor every 3 steps (11 records)", "dense1",
