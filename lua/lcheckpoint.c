@@ -207,7 +207,9 @@ static int recipe_decode(lua_State *L)
  * Signals
  * ------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t pending_signal, training_depth;
+/* pending_signal: the signal that asked the run to stop; handled: a run
+ * stopped for it (and said so), so it is spent when training is left. */
+static volatile sig_atomic_t pending_signal, training_depth, handled;
 
 static void on_signal(int sig)
 {
@@ -233,8 +235,27 @@ void lgd_install_interrupt_handlers(void)
 
 int lgd_interrupted(void) { return pending_signal; }
 const volatile sig_atomic_t *lgd_interrupt_flag(void) { return &pending_signal; }
+void lgd_interrupt_handled(void) { handled = 1; }
 void lgd_training_enter(void) { training_depth = training_depth + 1; }
-void lgd_training_leave(void) { training_depth = training_depth - 1; }
+
+/* Leaving the outermost training: a signal the run stopped for is spent,
+ * so a later gd.train runs in full; one it did not get to (it ended first)
+ * takes its default action now, as it would have outside training. Depth
+ * is 0 before the flag is read, so a signal from then on never waits in it
+ * (on_signal acts at once): none is lost between the read and the reset. */
+void lgd_training_leave(void)
+{
+    training_depth = training_depth - 1;
+    if (training_depth > 0)
+        return;
+    int sig = pending_signal;
+    pending_signal = 0;
+    if (sig && !handled) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    handled = 0;
+}
 
 /* ---------------------------------------------------------------------------
  * The checkpoint userdata

@@ -556,6 +556,38 @@ gd.train{ model = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.relu{},
   assert(out:find("status=143", 1, true) and out:find("no checkpoint: give gd.train checkpoint", 1, true), out)
 end)
 
+T.test("test_a_run_after_an_interrupted_one_trains_in_full_and_hears_a_later_signal", function()
+  -- The child's first run is interrupted (SIGINT when its first epoch
+  -- ends) and the script goes on: its next run trains all its steps, and a
+  -- second SIGINT, during a third run, stops that one in turn.
+  local m1, m2, script = path("m1"), path("m2"), path("again.lua")
+  local child = [[
+local gd = require "gradus"
+local data = gd.data.synthetic.blobs{ n = 64, classes = 2, seed = 3 }
+local function run(epochs, marker)
+  return gd.train{ model = gd.sequential{ gd.layer.dense{ units = 4 }, gd.layer.relu{}, gd.layer.dense{ units = 2 } },
+    loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.01 }, data = data, epochs = epochs,
+    batch = 16, progress = false, quiet_diagnoses = true,
+    on_epoch = function(e) if marker and e.epoch == 1 then io.open(marker, "w"):close() end end }
+end
+local ok, err = pcall(run, 100000, arg[1])
+assert(not ok and type(err) == "table" and err.interrupted, tostring(err))
+local r = run(3)
+print(("second run: %s after %d steps"):format(r.status, r.steps))
+run(100000, arg[2])
+print("the third run was not stopped")
+]]
+  local f = io.open(script, "w"); f:write(child); f:close()
+  -- (the waits end when the child does: no marker must not hang the test)
+  local out = sh(("%s run %s %s %s & pid=$!; "
+    .. "while [ ! -f %s ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; kill -INT $pid; "
+    .. "while [ ! -f %s ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; kill -INT $pid; "
+    .. "wait $pid; echo status=$?"):format(exe, script, m1, m2, m1, m2))
+  assert(out:find("second run: ok after 12 steps", 1, true), out)
+  assert(out:find("status=130", 1, true) and not out:find("not stopped", 1, true), out)
+  assert(select(2, out:gsub("interrupted by SIGINT", "")) == 1, out)
+end)
+
 local ok, err = pcall(T.run)
 cleanup()
 if not ok then error(err, 0) end
