@@ -207,8 +207,8 @@ static int recipe_decode(lua_State *L)
  * Signals
  * ------------------------------------------------------------------------- */
 
-/* pending_signal: the signal that asked the run to stop; handled: a run
- * stopped for it (and said so), so it is spent when training is left. */
+/* pending_signal: the signal that asked the run to stop; handled: the run
+ * stopped for it and said so, so it is spent when training is left. */
 static volatile sig_atomic_t pending_signal, training_depth, handled;
 
 static void on_signal(int sig)
@@ -235,26 +235,23 @@ void lgd_install_interrupt_handlers(void)
 
 int lgd_interrupted(void) { return pending_signal; }
 const volatile sig_atomic_t *lgd_interrupt_flag(void) { return &pending_signal; }
-void lgd_interrupt_handled(void) { handled = 1; }
+/* Only a signal pending here is spent: a run stopped by another rank's
+ * leaves a later one of this rank's pending. */
+void lgd_interrupt_handled(void) { handled = pending_signal != 0; }
 void lgd_training_enter(void) { training_depth = training_depth + 1; }
 
-/* Leaving the outermost training: a signal the run stopped for is spent,
- * so a later gd.train runs in full; one it did not get to (it ended first)
- * takes its default action now, as it would have outside training. Depth
- * is 0 before the flag is read, so a signal from then on never waits in it
- * (on_signal acts at once): none is lost between the read and the reset. */
+/* Leaving the outermost training after a handled signal clears it, so a
+ * later gd.train runs in full. No signal is lost: until depth is 0 another
+ * one finds the flag set and acts at once (on_signal), and from then on it
+ * finds depth 0 and acts at once too. A signal the run ended before
+ * handling stays pending: the next gd.train stops after its first step. */
 void lgd_training_leave(void)
 {
     training_depth = training_depth - 1;
-    if (training_depth > 0)
-        return;
-    int sig = pending_signal;
-    pending_signal = 0;
-    if (sig && !handled) {
-        signal(sig, SIG_DFL);
-        raise(sig);
+    if (training_depth == 0 && handled) {
+        pending_signal = 0;
+        handled = 0;
     }
-    handled = 0;
 }
 
 /* ---------------------------------------------------------------------------
