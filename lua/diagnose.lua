@@ -171,8 +171,8 @@ end
 
 -- The epochs' training losses without the regularizers' penalty (the
 -- data loss), so a penalty never reads as a gap; nil when a regularized
--- run lacks it for some epoch (those before a resume), so no rule mixes
--- the two.
+-- run lacks it for some epoch (those up to a resume from a checkpoint
+-- older than format version 4), so no rule mixes the two.
 local function data_losses(ep)
   local out, penalized, missing = {}, false, false
   for i, e in ipairs(ep) do
