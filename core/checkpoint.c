@@ -2,18 +2,22 @@
  * core/checkpoint.c: a whole run in one file, written and read back.
  *
  * The container (binio.h) with magic 89 'G' 'D' 'C' 0D 0A 1A 0A, format
- * version 2, or 3 for a model with blocks (its MODL holds the structure,
- * model_io.c); version 1 files still read: they lack the diverge factor at
- * the end of CONF and the first step's loss at the end of TRNR. Eight
- * sections in this order (bytes in CHECKPOINTS.md):
+ * version 2, 3 for a model with blocks (its MODL holds the structure,
+ * model_io.c), 4 for a regularized run (the structure too, and the
+ * penalties at the end of TRNR and in HIST's epochs). Older files still
+ * read: version 1 lacks the diverge factor at the end of CONF and the first
+ * step's loss at the end of TRNR; before 4, a regularized run's penalties
+ * read as unknown (NaN). Eight sections in this order (bytes in
+ * CHECKPOINTS.md):
  *   META  who wrote it; the plugin and version behind every component
  *   MODL  the model: input shape, layer specs, parameters, buffers
  *   RNGS  every layer's RNG stream (key, draws taken)
  *   CONF  the run's specs and settings, the data's identity and recipe
  *   OPTM  the optimizer's slots and scalars
  *   TRNR  step, epoch, position in the epoch, the epoch's seed, the
- *         epoch's loss so far, the schedules' horizon
- *   HIST  per-epoch history and telemetry records so far
+ *         epoch's loss (and, version 4, penalty) so far, the schedules' horizon
+ *   HIST  per-epoch history (version 4: with the penalties) and telemetry
+ *         records so far
  *   STOP  early stopping: best loss, its epoch, epochs waited, whether the
  *         run stopped before its epochs, restore_best's snapshot
  *
@@ -152,6 +156,11 @@ static void put_record(gd_buf *b, const gd_step_record *r, int nl)
     }
 }
 
+uint32_t gd_checkpoint_file_version(const gd_train_config *cfg)
+{
+    return cfg->nregularizers > 0 ? 4 : gd_model_file_version(cfg->model);
+}
+
 static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings *run,
                          const gd_run_progress *prog, const char *reason)
 {
@@ -160,9 +169,9 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     int nl = gd_model_layer_count(m);
     gd_trainer_state st;
     gd_trainer_get_state(tr, &st);
+    const uint32_t version = gd_checkpoint_file_version(cfg);
 
-    gd_put_header(b, gd_checkpoint_format.magic, gd_model_file_version(m),
-                  prog->probes ? 9 : 8);
+    gd_put_header(b, gd_checkpoint_format.magic, version, prog->probes ? 9 : 8);
     size_t s = gd_section_begin(b, "META");
     const gd_spec *specs[GD_MAX_COMPONENT_REFS];
     int n = 0;
@@ -178,7 +187,7 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     gd_section_end(b, s);
 
     s = gd_section_begin(b, "MODL");
-    gd_put_model(b, m);
+    gd_put_model(b, m, version >= 3);
     gd_section_end(b, s);
 
     s = gd_section_begin(b, "RNGS");
@@ -213,6 +222,8 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
     gd_put_u64(b, (uint64_t)st.epoch_samples);
     gd_put_u64(b, (uint64_t)st.horizon_epochs);
     gd_put_f64(b, st.first_loss);         /* version 2 */
+    if (version >= 4)
+        gd_put_f64(b, st.epoch_penalty);
     gd_section_end(b, s);
 
     s = gd_section_begin(b, "HIST");
@@ -225,6 +236,8 @@ static void put_sections(gd_buf *b, const gd_trainer *tr, const gd_run_settings 
         gd_put_f64(b, e->val_accuracy);
         gd_put_f64(b, e->lr);
         gd_put_f64(b, e->seconds);
+        if (version >= 4)
+            gd_put_f64(b, e->penalty);
     }
     gd_put_u64(b, (uint64_t)st.nrecords);
     gd_put_u32(b, (uint32_t)nl);
@@ -556,6 +569,10 @@ static bool get_trnr(gd_reader *r, gd_checkpoint *ck)
     st->first_loss = NAN;   /* version 1: not recorded, so not checked */
     if (ck->version >= 2 && !gd_get_f64(r, "the first step's loss", &st->first_loss))
         return false;
+    /* before version 4: 0 without regularizers, else unknown */
+    st->epoch_penalty = ck->nregularizers ? NAN : 0;
+    if (ck->version >= 4 && !gd_get_f64(r, "the epoch's penalty", &st->epoch_penalty))
+        return false;
     st->epoch_seed = (uint64_t)seed;
     if (st->opt_step0 > st->step || st->horizon_epochs < 1 || st->epoch > ck->epochs) {
         gd_rfail(r, GD_EIO, "malformed section TRNR: step %lld, optimizer from %lld, epoch %lld "
@@ -596,7 +613,7 @@ static bool get_hist(gd_reader *r, gd_checkpoint *ck)
     gd_trainer_state *st = &ck->state;
     uint64_t n;
     uint32_t nl;
-    if (!gd_get_count(r, "the epoch count", 48, &n))
+    if (!gd_get_count(r, "the epoch count", ck->version >= 4 ? 56 : 48, &n))
         return false;
     if (!(p->epochs = calloc((size_t)n + 1, sizeof *p->epochs))) {
         gd_rfail(r, GD_ENOMEM, "out of memory");
@@ -612,8 +629,10 @@ static bool get_hist(gd_reader *r, gd_checkpoint *ck)
             !gd_get_f64(r, "an epoch's lr", &e->lr) ||
             !gd_get_f64(r, "an epoch's seconds", &e->seconds))
             return false;
-        /* not in the file: 0 without regularizers, else unknown */
+        /* before version 4: 0 without regularizers, else unknown */
         e->penalty = ck->nregularizers ? NAN : 0;
+        if (ck->version >= 4 && !gd_get_f64(r, "an epoch's penalty", &e->penalty))
+            return false;
     }
     if (!gd_get_count(r, "the record count", 49, &n) || !gd_get_u32(r, "the layer count", &nl))
         return false;

@@ -48,11 +48,11 @@ bool gd_get_meta(gd_reader *r, gd_file_meta *meta);
  * model taken out of a checkpoint). */
 bool gd_get_meta_for(gd_reader *r, gd_file_meta *meta, bool model_only);
 
-/* MODL: the input shape, the layer specs, the structure (format version 3,
- * written only for a model with blocks), parameters and buffers. A file
- * holding a model with blocks is version 3 (gd_model_file_version), any
- * other stays version 2, readable by a gradus from before blocks. */
-void gd_put_model(gd_buf *b, gd_model *m);
+/* MODL: the input shape, the layer specs, the structure (when tree: format
+ * version 3 and later), parameters and buffers. A file holding a model with
+ * blocks is version 3 (gd_model_file_version), any other stays version 2,
+ * readable by a gradus from before blocks. */
+void gd_put_model(gd_buf *b, gd_model *m, bool tree);
 gd_model *gd_get_model(gd_reader *r, uint32_t version);
 uint32_t gd_model_file_version(const gd_model *m);
 
@@ -62,8 +62,8 @@ typedef struct gd_epoch_record {
     int64_t epoch;
     double train_loss, val_loss, val_accuracy, lr, seconds;   /* NaN: not measured */
     /* The regularizers' mean penalty within train_loss (0 without any);
-     * NaN: unknown (not in checkpoints: a regularized run's epoch before
-     * a resume). */
+     * NaN: unknown (a regularized run's epoch before a resume from a
+     * checkpoint of version 3 or older, which did not hold it). */
     double penalty;
 } gd_epoch_record;
 
@@ -115,6 +115,11 @@ typedef struct gd_checkpoint {
     gd_run_progress progress;
     gd_probe_saved probes;              /* PROB, from runs with monitor.probes */
 } gd_checkpoint;
+
+/* A checkpoint's format version: 4 for a regularized run (its HIST and
+ * TRNR hold the penalties, its MODL the structure), else the model's (2,
+ * or 3 with blocks), the bytes an older gradus wrote and reads. */
+uint32_t gd_checkpoint_file_version(const gd_train_config *cfg);
 
 /* Write the trainer's run to path atomically (binio.h), first shifting
  * older files to path.1 .. path.(keep-1) when run->ckpt_keep > 1. */

@@ -9,7 +9,7 @@
  *
  *   MODL := shape, u32 nlayers, nlayers x spec, [tree], nlayers x state
  *   shape := u32 ndim, ndim x u64          the model's per-sample input shape
- *   tree := u32 nnodes, nnodes x (u8 kind, u32 count)   version 3 only: the
+ *   tree := u32 nnodes, nnodes x (u8 kind, u32 count)   version 3 on: the
  *           structure in pre-order (1 layer, 2 sequential, 3 residual), its
  *           layer nodes taking the specs in order
  *   state := u32 nparams, nparams x array, u32 nbuffers, nbuffers x array
@@ -43,10 +43,11 @@
 static const unsigned char model_magic[8] = { 0x89, 'G', 'D', 'M', 0x0D, 0x0A, 0x1A, 0x0A };
 static const unsigned char ckpt_magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
 
-/* Version 3 adds the tree; files without blocks are still written as 2. */
+/* Version 3 adds the tree; files without blocks are still written as 2.
+ * Checkpoint version 4 adds the penalties (checkpoint.c). */
 const gd_format gd_model_format = { model_magic, 3, "model", NULL, NULL, 2 };
 const gd_format gd_checkpoint_format = {
-    ckpt_magic, 3, "checkpoint", model_magic,
+    ckpt_magic, 4, "checkpoint", model_magic,
     "a model: load it with gd.load_model", 1,
 };
 
@@ -175,7 +176,7 @@ static void put_array(gd_buf *b, const char *name, const float *x, int64_t n)
     gd_put_f32s(b, x, n);
 }
 
-void gd_put_model(gd_buf *b, gd_model *m)
+void gd_put_model(gd_buf *b, gd_model *m, bool tree)
 {
     const gd_shape *in = gd_model_input_shape(m);
     gd_put_u32(b, (uint32_t)in->ndim);
@@ -185,7 +186,7 @@ void gd_put_model(gd_buf *b, gd_model *m)
     gd_put_u32(b, (uint32_t)nl);
     for (int i = 0; i < nl; i++)
         gd_put_spec(b, gd_model_layer_at(m, i)->spec);
-    if (gd_model_has_blocks(m)) {
+    if (tree) {
         gd_put_u32(b, (uint32_t)gd_model_node_count(m));
         for (int i = 0; i < gd_model_node_count(m); i++) {
             gd_put_u8(b, (unsigned)gd_model_node_kind(m, i));
@@ -556,7 +557,7 @@ gd_status gd_model_save(gd_model *m, const char *path, gd_error *err)
     put_model_meta(&b, m, "model");
     gd_section_end(&b, s);
     s = gd_section_begin(&b, "MODL");
-    gd_put_model(&b, m);
+    gd_put_model(&b, m, gd_model_file_version(m) >= 3);
     gd_section_end(&b, s);
     gd_status st = b.oom ? gd_fail(err, GD_ENOMEM, "%s: out of memory", path)
                          : gd_write_atomic(path, b.p, b.n, NULL, err);

@@ -1044,6 +1044,7 @@ void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
     st->opt_step0 = tr->opt_step0;
     st->epoch_loss = tr->epoch_loss;
     st->epoch_samples = tr->epoch_samples;
+    st->epoch_penalty = tr->epoch_penalty_samples == tr->epoch_samples ? tr->epoch_penalty : NAN;
     st->horizon_epochs = tr->horizon_epochs;
     st->first_loss = tr->first_loss;
     st->nslots = nslots;
@@ -1128,9 +1129,11 @@ gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool 
     tr->epoch_seed = st->epoch_seed;
     tr->epoch_loss = st->epoch_loss;
     tr->epoch_samples = st->epoch_samples;
-    /* not in checkpoints: 0 without regularizers, else unknown for this epoch */
-    tr->epoch_penalty = 0;
-    tr->epoch_penalty_samples = tr->cfg.nregularizers ? 0 : st->epoch_samples;
+    /* NaN: the epoch's penalty so far is unknown (a checkpoint from before
+     * it was saved), and so is the epoch's */
+    bool penalty_known = !isnan(st->epoch_penalty);
+    tr->epoch_penalty = penalty_known ? st->epoch_penalty : 0;
+    tr->epoch_penalty_samples = penalty_known ? st->epoch_samples : 0;
     tr->first_loss = st->first_loss;
     if (tr->topt) {
         int64_t nf, nd;

@@ -124,6 +124,8 @@ typedef struct gd_trainer_state {
     int64_t opt_step0;              /* the step at which the optimizer started */
     double epoch_loss;              /* sum of loss * batch over this epoch so far */
     int64_t epoch_samples;
+    double epoch_penalty;           /* the penalty's part of epoch_loss; NaN: unknown
+                                       (resumed part way from a file without it) */
     int64_t horizon_epochs;
     double first_loss;              /* the run's step 0 loss (the diverge check's
                                        reference); NaN: not taken yet, or unknown */

@@ -3,6 +3,11 @@
 -- Each rule is stated with its thresholds, so a user can see why it fired:
 --   vanishing_gradients  median over monitored steps of the first trained
 --                        layer's gradient norm / the last's < 1e-3
+--   blocked_gradients    that ratio < 1e-3 while a layer between the two has
+--                        >= 90% dead units (median over the same steps): dead
+--                        ReLUs pass no gradient (said instead of
+--                        vanishing_gradients, whose "try ReLU" would not
+--                        help; those layers' dead_relu is not repeated)
 --   validation_diverged  the validation loss was NaN or Inf (the run
 --                        diverged there, at that epoch)
 --   exploding_gradients  the run diverged in a step, or the global gradient norm grew
@@ -71,7 +76,53 @@ end
 
 local function fmt(x) return string.format("%.3g", x) end
 
-local function gradients(run, out)
+-- The layer feeding layer li that has an init option: its index and the
+-- init's name, from the model spec (nil without one, e.g. a loaded model).
+local function init_before(model, li)
+  -- layer li counts the layers inside blocks too (depth first): the leaves
+  local ok, specs = pcall(function() return model.leaves or model.layers end)
+  if not ok or type(specs) ~= "table" then return nil end
+  for i = li - 1, 1, -1 do
+    local got, init = pcall(function() return specs[i].options.init end)
+    if got and init ~= nil then return i, init.name or tostring(init) end
+  end
+end
+
+local he = { he_normal = true, he_uniform = true }
+
+-- The dead-ReLU advice, not contradicting the model: He initialization
+-- only for layers fed by another init.
+local function dead_advice(dead, names, model)
+  local uses, all_he = {}, true
+  for _, l in ipairs(dead) do
+    local i, init = init_before(model, l.index)
+    if not i then return "lower the learning rate, use He initialization or leaky_relu" end
+    uses[#uses + 1] = string.format("%s uses %s", names[i], init)
+    all_he = all_he and he[init]
+  end
+  if all_he then
+    return "lower the learning rate or use leaky_relu (He initialization is in use: "
+      .. table.concat(uses, ", ") .. ")"
+  end
+  return "lower the learning rate, use He initialization (" .. table.concat(uses, ", ") .. ") or leaky_relu"
+end
+
+-- The layers strictly between a and b whose units are nearly all dead
+-- (median share >= 0.9 over the steps): no gradient passes them.
+local function dead_between(steps, a, b)
+  local out = {}
+  for i = a + 1, b - 1 do
+    local deads = {}
+    for _, s in ipairs(steps) do
+      if finite(s.layers[i].dead) then deads[#deads + 1] = s.layers[i].dead end
+    end
+    local d = median(deads)
+    if finite(d) and d >= 0.9 then out[#out + 1] = { name = steps[1].layers[i].name, value = d, index = i } end
+  end
+  return out
+end
+
+local function gradients(run, out, model)
   local steps = run.history.steps or {}
   local tl = trained_layers(steps)
   if #steps > 0 and #tl >= 2 then
@@ -82,7 +133,18 @@ local function gradients(run, out)
       if finite(ga) and finite(gb) and gb > 0 then ratios[#ratios + 1] = ga / gb end
     end
     local r = median(ratios)
-    if finite(r) and r < 1e-3 then
+    local blocked = finite(r) and r < 1e-3 and dead_between(steps, a, b) or {}
+    if #blocked > 0 then
+      local names, parts = {}, {}
+      for i, l in ipairs(steps[1].layers) do names[i] = l.name end
+      for _, l in ipairs(blocked) do parts[#parts + 1] = string.format("%s %.0f%%", l.name, 100 * l.value) end
+      out[#out + 1] = { kind = "blocked_gradients", value = r, layer = blocked[1].name, layers = blocked,
+        message = string.format(
+        "gradients blocked by dead ReLUs: the share of units that output 0 for a whole batch (median) is %s "
+        .. "(rule: >= 90%%), so no gradient passes: the first layer's gradient norm (%s) is %s times the last "
+        .. "layer's (%s) in the median monitored step (rule: < 1e-3); %s",
+        table.concat(parts, ", "), names[a], fmt(r), names[b], dead_advice(blocked, names, model)) }
+    elseif finite(r) and r < 1e-3 then
       out[#out + 1] = { kind = "vanishing_gradients", value = r, message = string.format(
         "vanishing gradients: the first layer's gradient norm (%s) is %s times the last layer's "
         .. "(%s) in the median monitored step (rule: < 1e-3); try ReLU, He initialization or batch "
@@ -123,8 +185,8 @@ end
 
 -- The epochs' training losses without the regularizers' penalty (the
 -- data loss), so a penalty never reads as a gap; nil when a regularized
--- run lacks it for some epoch (those before a resume), so no rule mixes
--- the two.
+-- run lacks it for some epoch (those up to a resume from a checkpoint
+-- older than format version 4), so no rule mixes the two.
 local function data_losses(ep)
   local out, penalized, missing = {}, false, false
   for i, e in ipairs(ep) do
@@ -248,41 +310,15 @@ end
 -- Per-layer rules; layers that break the same rule share one diagnosis
 -- (its `layers` lists them with their values), so a deep net gives one
 -- line per problem, not one per layer.
--- The layer feeding layer li that has an init option: its index and the
--- init's name, from the model spec (nil without one, e.g. a loaded model).
-local function init_before(model, li)
-  -- layer li counts the layers inside blocks too (depth first): the leaves
-  local ok, specs = pcall(function() return model.leaves or model.layers end)
-  if not ok or type(specs) ~= "table" then return nil end
-  for i = li - 1, 1, -1 do
-    local got, init = pcall(function() return specs[i].options.init end)
-    if got and init ~= nil then return i, init.name or tostring(init) end
-  end
-end
-
-local he = { he_normal = true, he_uniform = true }
-
--- The dead-ReLU advice, not contradicting the model: He initialization
--- only for layers fed by another init.
-local function dead_advice(dead, names, model)
-  local uses, all_he = {}, true
-  for _, l in ipairs(dead) do
-    local i, init = init_before(model, l.index)
-    if not i then return "lower the learning rate, use He initialization or leaky_relu" end
-    uses[#uses + 1] = string.format("%s uses %s", names[i], init)
-    all_he = all_he and he[init]
-  end
-  if all_he then
-    return "lower the learning rate or use leaky_relu (He initialization is in use: "
-      .. table.concat(uses, ", ") .. ")"
-  end
-  return "lower the learning rate, use He initialization (" .. table.concat(uses, ", ") .. ") or leaky_relu"
-end
-
 local function layers(run, out, model)
   local steps = second_half(run.history.steps or {})
   if #steps == 0 then return end
   local high, low, dead, names = {}, {}, {}, {}
+  -- dead layers that blocked_gradients named already (with the same advice)
+  local blocking = {}
+  for _, d in ipairs(out) do
+    if d.kind == "blocked_gradients" then for _, l in ipairs(d.layers) do blocking[l.name] = true end end
+  end
   for i, l0 in ipairs(steps[1].layers) do
     names[i] = l0.name
     local nhigh, nlow, ratios, deads = 0, 0, {}, {}
@@ -298,7 +334,7 @@ local function layers(run, out, model)
     if #ratios > 0 and nhigh > #ratios / 2 then high[#high + 1] = { name = l0.name, value = r }
     elseif #ratios > 0 and nlow > #ratios / 2 then low[#low + 1] = { name = l0.name, value = r } end
     local d = median(deads)
-    if finite(d) and d > 0.4 then dead[#dead + 1] = { name = l0.name, value = d, index = i } end
+    if finite(d) and d > 0.4 and not blocking[l0.name] then dead[#dead + 1] = { name = l0.name, value = d, index = i } end
   end
   local function list(ls, f)
     local parts = {}
@@ -397,7 +433,7 @@ end
 function M.diagnose(run, cfg)
   local out = {}
   if not run.history then return out end
-  gradients(run, out)
+  gradients(run, out, type(cfg) == "table" and cfg.model or nil)
   fitting(run, out, type(cfg) == "table" and cfg or nil)
   layers(run, out, type(cfg) == "table" and cfg.model or nil)
   probes(run, out, type(cfg) == "table" and cfg or nil)

@@ -245,7 +245,7 @@ static const lgd_key epoch_keys[] = {
       "train_loss without the regularizers' penalty (what the diagnoses read)" },
     { "penalty", "number", "(unknown: nil)",
       "the regularizers' share of train_loss (0 without any; nil in a regularized run's "
-      "epochs before a resume)" },
+      "epochs up to a resume from a checkpoint older than format version 4)" },
     { "val_loss", "number", "(no validation: nil)", "on the validation set after the epoch" },
     { "val_accuracy", "number", "(nil)", "classification only" },
     { "lr", "number", "", "the lr of the epoch's last step" },

@@ -208,7 +208,9 @@ static int recipe_decode(lua_State *L)
  * Signals
  * ------------------------------------------------------------------------- */
 
-static volatile sig_atomic_t pending_signal, training_depth;
+/* pending_signal: the signal that asked the run to stop; handled: the run
+ * stopped for it and said so, so it is spent when training is left. */
+static volatile sig_atomic_t pending_signal, training_depth, handled;
 
 static void on_signal(int sig)
 {
@@ -234,8 +236,24 @@ void lgd_install_interrupt_handlers(void)
 
 int lgd_interrupted(void) { return pending_signal; }
 const volatile sig_atomic_t *lgd_interrupt_flag(void) { return &pending_signal; }
+/* Only a signal pending here is spent: a run stopped by another rank's
+ * leaves a later one of this rank's pending. */
+void lgd_interrupt_handled(void) { handled = pending_signal != 0; }
 void lgd_training_enter(void) { training_depth = training_depth + 1; }
-void lgd_training_leave(void) { training_depth = training_depth - 1; }
+
+/* Leaving the outermost training after a handled signal clears it, so a
+ * later gd.train runs in full. No signal is lost: until depth is 0 another
+ * one finds the flag set and acts at once (on_signal), and from then on it
+ * finds depth 0 and acts at once too. A signal the run ended before
+ * handling stays pending: the next gd.train stops after its first step. */
+void lgd_training_leave(void)
+{
+    training_depth = training_depth - 1;
+    if (training_depth == 0 && handled) {
+        pending_signal = 0;
+        handled = 0;
+    }
+}
 
 /* ---------------------------------------------------------------------------
  * The checkpoint userdata

@@ -266,6 +266,9 @@ int lgd_interrupted(void);
 const volatile sig_atomic_t *lgd_interrupt_flag(void);
 void lgd_training_enter(void);
 void lgd_training_leave(void);
+/* The run stopped for the pending signal and said so: leaving training
+ * clears it. */
+void lgd_interrupt_handled(void);
 
 /* ---- llib.c: gd.compare, gd.report, gd.plot, diagnoses (embedded Lua) --- */
 

@@ -558,6 +558,10 @@ static void report_end(const run *r, const gd_run_result *res, const gd_divergen
 {
     if (r->show_bar && res->status != GD_RUN_OK)
         fputs("\r\033[K", stderr);
+    /* A validation divergence ends the run at its epoch's end, before
+     * hook_epoch prints the epoch: its line, the loss not finite, first. */
+    if (d && r->progress && strcmp(d->layer_name, "validation") == 0 && res->nepochs == d->epoch)
+        print_epoch_line(r, &res->epochs[res->nepochs - 1]);
     if (d && r->progress) {
         int where = d->layer >= 0 || strcmp(d->reason, "not finite") == 0;
         /* "loss exploded: ..." says where itself */

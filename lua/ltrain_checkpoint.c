@@ -127,6 +127,7 @@ int lgd_run_interrupt(lua_State *L, run *r)
                         step, epoch);
     lua_setfield(L, -2, "message");
     lgd_setbool(L, "interrupted", 1);
+    lgd_interrupt_handled();
     if (luaL_newmetatable(L, "gradus.interrupted")) {
         lua_pushcfunction(L, interrupted_tostring);
         lua_setfield(L, -2, "__tostring");

@@ -314,13 +314,14 @@ static void test_checkpoint_round_trip(void)
         fprintf(stderr, "\n  load: %s\n", err.msg);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
 
-    /* the container: magic, version 2, eight sections in order */
+    /* the container: magic, version 4 (a regularized run), eight sections
+     * in order */
     size_t n;
     unsigned char *b = test_slurp(p, &n);
     static const unsigned char magic[8] = { 0x89, 'G', 'D', 'C', 0x0D, 0x0A, 0x1A, 0x0A };
     CU_ASSERT_EQUAL(memcmp(b, magic, 8), 0);
-    CU_ASSERT_EQUAL(tc_get_le(b + 8, 4), 2);
-    CU_ASSERT_EQUAL(ck->version, 2);
+    CU_ASSERT_EQUAL(tc_get_le(b + 8, 4), 4);
+    CU_ASSERT_EQUAL(ck->version, 4);
     tc_section sec[TC_MAX_SECTIONS];
     CU_ASSERT_EQUAL_FATAL(tc_sections(b, n, sec, TC_MAX_SECTIONS), 8);
     const char *order[] = { "META", "MODL", "RNGS", "CONF", "OPTM", "TRNR", "HIST", "STOP" };
@@ -409,6 +410,8 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT_EQUAL(got->opt_step0, want.opt_step0);
     CU_ASSERT(same_bits(got->epoch_loss, want.epoch_loss));
     CU_ASSERT_EQUAL(got->epoch_samples, want.epoch_samples);
+    CU_ASSERT(want.epoch_penalty > 0);
+    CU_ASSERT(same_bits(got->epoch_penalty, want.epoch_penalty));
     CU_ASSERT_EQUAL(got->horizon_epochs, EPOCHS);
     /* the diverge check's settings and reference: step 0's loss */
     CU_ASSERT_EQUAL(ck->diverge_factor, 1e3);
@@ -438,9 +441,7 @@ static void test_checkpoint_round_trip(void)
         CU_ASSERT(x->epoch == y->epoch && same_bits(x->train_loss, y->train_loss) &&
                   same_bits(x->val_loss, y->val_loss) &&
                   same_bits(x->val_accuracy, y->val_accuracy) && same_bits(x->lr, y->lr) &&
-                  same_bits(x->seconds, y->seconds));
-        /* not in the file: known to be 0 only without regularizers */
-        CU_ASSERT(ck->nregularizers ? isnan(x->penalty) : x->penalty == 0);
+                  same_bits(x->seconds, y->seconds) && same_bits(x->penalty, y->penalty));
     }
     CU_ASSERT_EQUAL(pr->best, 1.01);
     CU_ASSERT_EQUAL(pr->best_epoch, 1);
@@ -472,6 +473,8 @@ static void test_checkpoint_round_trip(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
     CU_ASSERT_PTR_NULL(ck->schedule);
     CU_ASSERT_EQUAL(ck->nregularizers, 0);
+    CU_ASSERT_EQUAL(ck->version, 2);   /* what a gradus before penalties and blocks wrote */
+    CU_ASSERT_EQUAL(ck->state.epoch_penalty, 0);   /* known: no regularizers */
     CU_ASSERT_EQUAL(ck->run.train_recipe_len, 0);
     CU_ASSERT_PTR_NULL(ck->run.train_recipe);
     CU_ASSERT_EQUAL(ck->state.nrecords, 0);
@@ -519,6 +522,9 @@ static bool continues(const char *opt, bool plain, int64_t k)
                            (size_t)np * sizeof(float)), 0);
     CU_ASSERT(same_state(a.model, r.model));
     CU_ASSERT(same_bits(gd_trainer_epoch_loss(a.tr), gd_trainer_epoch_loss(r.tr)));
+    /* the penalty within it, over an epoch that spans the resume too */
+    CU_ASSERT(gd_trainer_epoch_penalty(a.tr) > 0);
+    CU_ASSERT(same_bits(gd_trainer_epoch_penalty(a.tr), gd_trainer_epoch_penalty(r.tr)));
     gd_trainer_state sa, sr;
     gd_trainer_get_state(a.tr, &sa);
     gd_trainer_get_state(r.tr, &sr);
@@ -674,24 +680,95 @@ static void test_checkpoint_not_a_checkpoint(void)
     fx_free(&f);
 
     /* another format version */
-    tc_put_le(b + 8, 4, 4);
+    tc_put_le(b + 8, 5, 4);
     tc_fix_header_crc(b);
-    expect_refused(b, n, "mem.gdc: unsupported format version 4 (this gradus reads versions 1 "
-                   "to 3)");
+    expect_refused(b, n, "mem.gdc: unsupported format version 5 (this gradus reads versions 1 "
+                   "to 4)");
     tc_put_le(b + 8, 0, 4);
     expect_refused(b, 12, "mem.gdc: unsupported format version 0 (this gradus reads versions 1 "
-                   "to 3)");
+                   "to 4)");
     free(b);
 }
 
-/* A version 1 file, written before the diverge check: the same bytes
+/* The good file as a gradus before version 4 wrote it (version 2): without
+ * the structure in MODL (a plain sequential of the 5 layers), the epoch's
+ * penalty at the end of TRNR and each epoch's at the end of its HIST record. */
+static unsigned char *version_2_copy(size_t *n)
+{
+    unsigned char *b = good_copy(n);
+    unsigned char tree[4 + 6 * 5] = { 6, 0, 0, 0, 2, NLAYERS };   /* 6 nodes: the root, */
+    for (int i = 0; i < NLAYERS; i++)
+        tree[4 + 5 * (i + 1)] = 1;                                /* then 5 layers */
+    long at = tc_find_in(b, *n, "MODL", tree, sizeof tree, 0);
+    CU_ASSERT_FATAL(at > 0 && tc_find_in(b, *n, "MODL", tree, sizeof tree, (size_t)at + 1) < 0);
+    CU_ASSERT_FATAL(tc_splice(&b, n, "MODL", (size_t)at, sizeof tree, "", 0));
+    CU_ASSERT_FATAL(tc_splice(&b, n, "TRNR", section(b, *n, "TRNR").len - 8, 8, "", 0));
+    CU_ASSERT_FATAL(tc_get_le(b + section(b, *n, "HIST").off, 8) == 2);
+    for (size_t e = 2; e >= 1; e--)   /* u64 n, then records of 7 f64, the penalty last */
+        CU_ASSERT_FATAL(tc_splice(&b, n, "HIST", 8 + 56 * e - 8, 8, "", 0));
+    tc_put_le(b + 8, 2, 4);
+    tc_fix_header_crc(b);
+    return b;
+}
+
+/* A version 2 or 3 file of a regularized run, written before penalties
+ * were saved: it loads with them unknown (NaN), not 0, and everything else
+ * as written; a run continued from it does not know its epoch's penalty. */
+static void test_checkpoint_reads_version_2_penalties_unknown(void)
+{
+    size_t n;
+    unsigned char *b = version_2_copy(&n);
+    gd_error err;
+    gd_checkpoint *v2 = gd_checkpoint_parse(test_registry(), b, n, NAME, true, &err);
+    if (!v2)
+        fprintf(stderr, "\n  %s\n", err.msg);
+    gd_checkpoint *v4 = gd_checkpoint_parse(test_registry(), good, ngood, NAME, true, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v4);
+    CU_ASSERT_EQUAL(v2->version, 2);
+    CU_ASSERT_EQUAL(v4->version, 4);
+    CU_ASSERT(same_state(v2->model, v4->model));
+    CU_ASSERT(same_bits(v2->state.epoch_loss, v4->state.epoch_loss));
+    CU_ASSERT(same_bits(v2->state.first_loss, v4->state.first_loss));
+    CU_ASSERT(isnan(v2->state.epoch_penalty) && v4->state.epoch_penalty > 0);
+    CU_ASSERT_EQUAL_FATAL(v2->progress.nepochs, 2);
+    for (int i = 0; i < 2; i++) {
+        CU_ASSERT(same_bits(v2->progress.epochs[i].train_loss, v4->progress.epochs[i].train_loss));
+        CU_ASSERT(isnan(v2->progress.epochs[i].penalty));
+        CU_ASSERT(v4->progress.epochs[i].penalty > 0);
+    }
+    CU_ASSERT_EQUAL(v2->state.nrecords, v4->state.nrecords);
+    gd_checkpoint_free(v2);
+    gd_checkpoint_free(v4);
+
+    /* continued at step 7: the epoch it is in has no known penalty; the
+     * next has */
+    fixture f;
+    fx_make(&f, "adam", false);
+    char p[512];
+    test_spit(test_at(p, "v2.gdc"), b, n);
+    resumed r;
+    resume(&r, p, f.ds, true);
+    steps(r.tr, 1, NULL);
+    CU_ASSERT_EQUAL(gd_trainer_epochs_done(r.tr), 2);
+    CU_ASSERT(isnan(gd_trainer_epoch_penalty(r.tr)));
+    CU_ASSERT(isfinite(gd_trainer_epoch_loss(r.tr)));
+    steps(r.tr, 1, NULL);
+    CU_ASSERT(gd_trainer_epoch_penalty(r.tr) > 0);
+    resumed_free(&r);
+    fx_free(&f);
+    unlink(p);
+    free(b);
+}
+
+/* A version 1 file, written before the diverge check: the version 2 bytes
  * without the factor at the end of CONF and the first step's loss at the
  * end of TRNR. It still loads, with the check off (no reference loss), and
  * everything else as written. */
 static void test_checkpoint_reads_version_1(void)
 {
     size_t n;
-    unsigned char *b = good_copy(&n);
+    unsigned char *b = version_2_copy(&n);
     CU_ASSERT_FATAL(tc_splice(&b, &n, "CONF", section(b, n, "CONF").len - 8, 8, "", 0));
     CU_ASSERT_FATAL(tc_splice(&b, &n, "TRNR", section(b, n, "TRNR").len - 8, 8, "", 0));
     /* still marked version 2, the cut fields are missed */
@@ -1416,6 +1493,7 @@ int main(void)
         TEST(test_checkpoint_corrupt),
         TEST(test_checkpoint_missing_plugin),
         TEST(test_checkpoint_plugin_version),
+        TEST(test_checkpoint_reads_version_2_penalties_unknown),
         TEST(test_checkpoint_reads_version_1),
         TEST(test_checkpoint_older_tails_load),
         TEST(test_checkpoint_crafted),

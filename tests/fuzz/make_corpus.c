@@ -7,8 +7,9 @@
  *
  * The runs differ in what they put in the file: batchnorm buffers, dropout
  * RNG streams, optimizer slots and scalars (adam, momentum, sgd), a nested
- * schedule spec (warmup{after = cosine}), regularizers, clipping, telemetry
- * records, epoch history, data recipes and restore_best's snapshot.
+ * schedule spec (warmup{after = cosine}), regularizers (and their penalties,
+ * format version 4), clipping, telemetry records, epoch history, data
+ * recipes and restore_best's snapshot.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -115,7 +116,8 @@ static void write_run(const char *dir, run_desc *d)
         double mean;
         if (gd_trainer_epoch(tr, &mean, &err) != GD_OK)
             die(d->file, &err);
-        hist[e] = (gd_epoch_record){ e + 1, mean, mean * 1.1, 0.5, 0.01, 0.001, 0 };
+        hist[e] = (gd_epoch_record){ e + 1, mean, mean * 1.1, 0.5, 0.01, 0.001,
+                                     gd_trainer_epoch_penalty(tr) };
     }
     /* Stop mid-epoch too, so the position and the epoch's loss are not 0. */
     if (gd_trainer_step(tr, NULL, &err) != GD_OK)
@@ -172,7 +174,8 @@ int main(int argc, char **argv)
         die("plugins", reg ? &err : NULL);
 
     /* dense, batchnorm, relu, dropout, dense; adam; warmup then cosine;
-     * l2; clipping by norm; telemetry every step; a snapshot. */
+     * l2 (format version 4: the penalties in TRNR and HIST); clipping by
+     * norm; telemetry every step; a snapshot. */
     run_desc a = {
         .file = "mlp_adam.ckpt", .model_file = "mlp.gdm",
         .layers = {

@@ -258,7 +258,8 @@ T.test("test_blocks_resume_and_fork_exact", function()
   assert(not pcall(gd.train, cfg))
   local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
   local out = T.command(("'%s' inspect '%s'"):format(exe, ck))
-  assert(out:find("gradus checkpoint, format version 3", 1, true) and
+  -- version 4: a regularized run's file (its penalties), with the structure
+  assert(out:find("gradus checkpoint, format version 4", 1, true) and
          out:find("\n    res1.batchnorm1 ", 1, true), out)
   local resumed = gd.resume(ck)
   same_params("resumed", full.model, resumed.model)

@@ -77,9 +77,11 @@ local function same_history(what, a, b)
     ("%s: %d epochs, expected %d"):format(what, #b.history.epochs, #a.history.epochs))
   for e, x in ipairs(a.history.epochs) do
     local y = b.history.epochs[e]
-    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "lr" }) do
+    -- a regularized run's data loss and penalty too (nil: unknown)
+    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "lr", "data_loss", "penalty" }) do
       if x[k] ~= y[k] then
-        error(("%s: epoch %d %s is %.17g, expected %.17g"):format(what, e, k, y[k], x[k]), 2)
+        error(("%s: epoch %d %s is %s, expected %s"):format(what, e, k, ("%.17g"):format(y[k] or 0 / 0),
+          ("%.17g"):format(x[k] or 0 / 0)), 2)
       end
     end
   end
@@ -461,11 +463,33 @@ end)
 
 local sh = T.sh
 
+T.test("test_old_checkpoint_of_a_regularized_run_has_its_penalties_unknown", function()
+  -- version 2, written before checkpoints held the penalties
+  -- (tests/fixtures/files/reg_v2_gen.lua): step 8, 2 steps into epoch 2
+  local dir = arg[0]:match("^(.-)[^/]*$") .. "../fixtures/files/"
+  local want = dofile(dir .. "reg_v2.lua")
+  local p = path("reg_v2.gdc")
+  T.spit(p, T.slurp(dir .. "reg_v2.gdc"))
+  assert(gd._inspect(p).format_version == 2)
+  local res = gd.resume(p, { progress = false })
+  local ep = res.history.epochs
+  assert(res.status == "ok" and #ep == 3, res.status)
+  for e = 1, 3 do T.close_number("train_loss " .. e, ep[e].train_loss, want[e].train_loss, 1e-9) end
+  -- unknown, not 0: the epoch before the resume and the one it cut
+  for e = 1, 2 do assert(ep[e].penalty == nil and ep[e].data_loss == nil, "epoch " .. e) end
+  T.close_number("penalty 3", ep[3].penalty, want[3].penalty, 1e-9)
+  assert(ep[3].data_loss == ep[3].train_loss - ep[3].penalty)
+  -- its final checkpoint (version 4) keeps them unknown
+  assert(gd._inspect(p).format_version == 4)
+  local again = gd.resume(p, { progress = false, checkpoint = false })
+  same_history("the old run's final checkpoint", res, again)
+end)
+
 T.test("test_inspect_prints_what_a_checkpoint_holds", function()
   local p = path("insp.ckpt")
   gd.train(config{ checkpoint = { path = p, every = 5 }, name = "insp" })
   local out = sh(exe .. " inspect " .. p)
-  for _, want in ipairs({ "gradus checkpoint, format version 2", "run 'insp': step 32, epoch 4 of 4 done",
+  for _, want in ipairs({ "gradus checkpoint, format version 4", "run 'insp': step 32, epoch 4 of 4 done",
                           "optimizer adam{lr=0.01", "plugin adam 1.0", "schedule warmup{",
                           "regularizer l2{", "240 samples x 2 features, 3 classes",
                           "monitor every 3 steps (11 records)", "dense1",
@@ -530,6 +554,38 @@ gd.train{ model = gd.sequential{ gd.layer.dense{ units = 16 }, gd.layer.relu{},
     .. "kill -TERM $pid; wait $pid; echo status=$?"):format(exe, script, marker .. "2", marker .. "2"))
   made[#made + 1] = marker .. "2"
   assert(out:find("status=143", 1, true) and out:find("no checkpoint: give gd.train checkpoint", 1, true), out)
+end)
+
+T.test("test_a_run_after_an_interrupted_one_trains_in_full_and_hears_a_later_signal", function()
+  -- The child's first run is interrupted (SIGINT when its first epoch
+  -- ends) and the script goes on: its next run trains all its steps, and a
+  -- second SIGINT, during a third run, stops that one in turn.
+  local m1, m2, script = path("m1"), path("m2"), path("again.lua")
+  local child = [[
+local gd = require "gradus"
+local data = gd.data.synthetic.blobs{ n = 64, classes = 2, seed = 3 }
+local function run(epochs, marker)
+  return gd.train{ model = gd.sequential{ gd.layer.dense{ units = 4 }, gd.layer.relu{}, gd.layer.dense{ units = 2 } },
+    loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.01 }, data = data, epochs = epochs,
+    batch = 16, progress = false, quiet_diagnoses = true,
+    on_epoch = function(e) if marker and e.epoch == 1 then io.open(marker, "w"):close() end end }
+end
+local ok, err = pcall(run, 100000, arg[1])
+assert(not ok and type(err) == "table" and err.interrupted, tostring(err))
+local r = run(3)
+print(("second run: %s after %d steps"):format(r.status, r.steps))
+run(100000, arg[2])
+print("the third run was not stopped")
+]]
+  local f = io.open(script, "w"); f:write(child); f:close()
+  -- (the waits end when the child does: no marker must not hang the test)
+  local out = sh(("%s run %s %s %s & pid=$!; "
+    .. "while [ ! -f %s ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; kill -INT $pid; "
+    .. "while [ ! -f %s ] && kill -0 $pid 2>/dev/null; do sleep 0.01; done; kill -INT $pid; "
+    .. "wait $pid; echo status=$?"):format(exe, script, m1, m2, m1, m2))
+  assert(out:find("second run: ok after 12 steps", 1, true), out)
+  assert(out:find("status=130", 1, true) and not out:find("not stopped", 1, true), out)
+  assert(select(2, out:gsub("interrupted by SIGINT", "")) == 1, out)
 end)
 
 local ok, err = pcall(T.run)

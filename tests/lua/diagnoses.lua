@@ -117,4 +117,32 @@ T.test("a regularized run is diagnosed on its data loss", function()
   assert(not k.overfitting and not k.underfitting, list(gd.diagnose(h)))
 end)
 
+T.test("dead ReLUs that block the gradient are said so, not 'vanishing gradients: try ReLU'", function()
+  -- every unit of relu1 dead (dense1's biases at -100): no gradient reaches dense1
+  local data = gd.data.synthetic.blobs{ n = 64, classes = 2, seed = 1 }
+  local model = gd.sequential{ gd.layer.dense{ units = 8 }, gd.layer.relu{}, gd.layer.dense{ units = 2 } }:build{ inputs = 2 }
+  local bias = model:params()[2]
+  assert(bias.name == "dense1.bias")
+  for i = 1, #bias.value do bias.value[i] = -100 end
+  local run = gd.train{ model = model, loss = gd.loss.cross_entropy{}, optimizer = gd.optim.sgd{ lr = 0.1 }, data = data,
+    epochs = 2, batch = 16, monitor = { every = 1 }, progress = false, quiet_diagnoses = true }
+  local k = kinds(run.diagnoses)
+  assert(k.blocked_gradients and not k.vanishing_gradients and not k.dead_relu, list(run.diagnoses))
+  assert(k.blocked_gradients == "gradients blocked by dead ReLUs: the share of units that output 0 for a whole batch "
+    .. "(median) is relu1 100% (rule: >= 90%), so no gradient passes: the first layer's gradient norm (dense1) is 0 "
+    .. "times the last layer's (dense2) in the median monitored step (rule: < 1e-3); lower the learning rate, use He "
+    .. "initialization or leaky_relu", k.blocked_gradients)
+  -- a vanishing gradient through live units is still vanishing_gradients
+  local h = history({ { 1, 1, 0.5 } }, 0.01)
+  for _, s in ipairs(h.history.steps) do s.layers[1].grad_norm, s.layers[2].dead = 1e-5, 0.5 end
+  k = kinds(gd.diagnose(h))
+  assert(k.vanishing_gradients and not k.blocked_gradients, list(gd.diagnose(h)))
+  assert(k.vanishing_gradients:find("(rule: < 1e-3); try ReLU", 1, true), k.vanishing_gradients)
+  assert(k.dead_relu, "relu1 at 50% dead is dead_relu's")
+  -- the same steps with relu1 90% dead: blocked, and dead_relu does not repeat it
+  for _, s in ipairs(h.history.steps) do s.layers[2].dead = 0.9 end
+  k = kinds(gd.diagnose(h))
+  assert(k.blocked_gradients and not k.vanishing_gradients and not k.dead_relu, list(gd.diagnose(h)))
+end)
+
 T.run()

@@ -43,6 +43,25 @@ T.test("a validation loss that is not finite ends the run as diverged, with its 
   assert(gd.train(with(base, { validation = good_val })).status == "ok")
 end)
 
+T.test("the epoch that ends in a validation divergence prints its line, then the divergence", function()
+  local script = root .. "/val_diverges.lua"
+  T.spit(script, [[
+local gd = require "gradus"
+local row = function(v) local r = {} for i = 1, 16 do r[i] = v end return r end
+gd.train{ model = gd.sequential{ gd.layer.dense{ units = 1 } }, loss = gd.loss.mse{},
+  data = gd.data.tensor{ x = { row(1), row(0), row(0.5), row(0.2) }, y = { { 1.0 }, { 2.0 }, { 1.5 }, { 0.5 } } },
+  validation = gd.data.tensor{ x = { row(3e38), row(1) }, y = { { 1.0 }, { 2.0 } } },
+  optimizer = gd.optim.sgd{ lr = 0.1 }, epochs = 3, batch = 2, quiet_diagnoses = true }
+]])
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local _, err, code = T.command(("'%s' run '%s'"):format(exe, script))
+  assert(code == 0, err)
+  local line, div = err:match("(epoch 1/3  train_loss [^\n]*)\n(diverged at step 1 [^\n]*)\n")
+  assert(line and div, err)
+  assert(line:find("  val_loss %-?[infa]+  lr 0%.1  ") and line:find("train_loss %d%.%d%d%d%d "), line)
+  assert(div:find("validation: validation loss is ", 1, true), div)
+end)
+
 T.test("gd.compare counts such runs as diverged; they lose every win", function()
   local res = gd.compare{ base = with(base, { validation = good_val }), repeats = 3, progress = false,
     variants = { { name = "good" }, { name = "bad", validation = bad_val } } }
