@@ -1,5 +1,6 @@
 /*
- * cli/bench.c: `gradus bench mlp` and `gradus bench optim` (gemm: bench_peak.c).
+ * cli/bench.c: `gradus bench mlp` and `gradus bench optim` (gemm: bench_peak.c;
+ * cnn: bench_cnn.c).
  *
  * bench mlp trains the MLP 784-256-128-10 (ReLU) on Fashion-MNIST and
  * prints training samples/s (median of epochs 2..N per repeat, then median
@@ -31,13 +32,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n)
+double gd_bench_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-static int parse_list(const char *s, long *out, int max)
+int gd_bench_parse_list(const char *s, long *out, int max)
 {
     int n = 0;
     char *end;
@@ -62,14 +63,14 @@ static int parse_names(char *s, const char **out, int max)
     return n;
 }
 
-static long peak_rss_kib(void)
+long gd_bench_peak_rss_kib(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss;
 }
 
-static const char *cpu_name(char *buf, size_t len)
+const char *gd_bench_cpu_name(char *buf, size_t len)
 {
     FILE *f = fopen("/proc/cpuinfo", "r");
     snprintf(buf, len, "unknown");
@@ -307,14 +308,14 @@ static gd_status run_mlp(const gd_registry *reg, const gd_dataset *train, const 
         }
         if (nrates == 0)
             rates[nrates++] = NAN;
-        r->samples_per_s[rep] = median(rates, nrates);
+        r->samples_per_s[rep] = gd_bench_median(rates, nrates);
         if (rep == 0)
             r->split = *gd_trainer_timing(tr);
         gd_trainer_free(tr);
         gd_model_free(m);
     }
     if (st == GD_OK)
-        r->rss_kib = peak_rss_kib();
+        r->rss_kib = gd_bench_peak_rss_kib();
     gd_spec_free(loss);
     gd_spec_free(opt);
     return st;
@@ -350,8 +351,8 @@ static int parse_mlp(const gd_registry *reg, int argc, char **argv, mlp_args *o)
         if (strcmp(a, "--help") == 0) { usage_mlp(stdout); return 0; }
         if (!v) { fprintf(stderr, "gradus: bench mlp: %s needs a value\n", a); return 2; }
         i++;
-        if (strcmp(a, "--batch") == 0) o->nb = parse_list(v, o->batches, 8);
-        else if (strcmp(a, "--threads") == 0) o->nt = parse_list(v, o->threads, 8);
+        if (strcmp(a, "--batch") == 0) o->nb = gd_bench_parse_list(v, o->batches, 8);
+        else if (strcmp(a, "--threads") == 0) o->nt = gd_bench_parse_list(v, o->threads, 8);
         else if (strcmp(a, "--epochs") == 0) o->epochs = atoi(v);
         else if (strcmp(a, "--repeats") == 0) o->repeats = atoi(v);
         else if (strcmp(a, "--limit") == 0) o->limit = atol(v);
@@ -393,13 +394,13 @@ static void print_header(const mlp_args *o, const gd_dataset *train)
     if (o->json) {
         printf("{\"cpu\": \"%s\", \"vector_unit\": \"%s\", \"flops_per_sample\": %.0f, "
                "\"samples\": %lld, \"epochs\": %d, \"repeats\": %d, \"monitor\": %ld, "
-               "\"results\": [", cpu_name(cpu, sizeof cpu), unit, gd_bench_step_flops(),
+               "\"results\": [", gd_bench_cpu_name(cpu, sizeof cpu), unit, gd_bench_step_flops(),
                (long long)gd_dataset_size(train), o->epochs, o->repeats, o->monitor);
         return;
     }
     printf("gradus bench mlp: MLP 784-256-128-10 (ReLU fused into dense) on Fashion-MNIST, %lld samples, "
            "%.0f FLOPs per sample\ncpu: %s; widest vector unit: %s\n", (long long)gd_dataset_size(train),
-           gd_bench_step_flops(), cpu_name(cpu, sizeof cpu), unit);
+           gd_bench_step_flops(), gd_bench_cpu_name(cpu, sizeof cpu), unit);
     for (int i = 0; i < o->nblas; i++) {
         gd_error err;
         gd_blas_select(o->blas[i], &err);
@@ -425,7 +426,7 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
         lo = fmin(lo, v[k]);
         hi = fmax(hi, v[k]);
     }
-    double med = median(v, o->repeats), flops = med * gd_bench_step_flops();
+    double med = gd_bench_median(v, o->repeats), flops = med * gd_bench_step_flops();
     const gd_step_timing *s = &r->split;
     double tot = s->gather + s->forward + s->loss + s->backward + s->update + s->monitor;
     if (tot <= 0)
@@ -460,7 +461,7 @@ static void print_row(const mlp_args *o, const char *blas, long threads, const c
 /* The CPU seconds of each thread of this process (/proc/self/task), to
  * show which threads worked: the caller and the pool's workers, and no
  * OpenMP team beside them. */
-static void print_threads(void)
+void gd_bench_print_threads(void)
 {
     DIR *d = opendir("/proc/self/task");
     struct dirent *e;
@@ -528,7 +529,7 @@ static int bench_mlp(const gd_registry *reg, int argc, char **argv)
     if (o.json)
         printf("\n]}\n");
     else
-        print_threads();
+        gd_bench_print_threads();
     gd_dataset_free(train);
     return rc;
 }
@@ -652,9 +653,11 @@ int gd_cli_bench(gd_registry *reg, int argc, char **argv)
         return bench_mlp(reg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "optim") == 0)
         return bench_optim(reg, argc - 1, argv + 1);
+    if (argc >= 1 && strcmp(argv[0], "cnn") == 0)
+        return gd_bench_cnn(reg, argc - 1, argv + 1);
     if (argc >= 1 && strcmp(argv[0], "gemm") == 0)
         return gd_bench_gemm(argc - 1, argv + 1);
-    fprintf(stderr, "gradus: bench: expected 'mlp', 'optim' or 'gemm'\n");
+    fprintf(stderr, "gradus: bench: expected 'mlp', 'cnn', 'optim' or 'gemm'\n");
     usage_mlp(stderr);
     return 2;
 }

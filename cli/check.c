@@ -360,6 +360,10 @@ static gd_arg required_value(const gd_registry *reg, const gd_option_spec *o, in
     case GD_OPT_BOOLEAN: a.type = GD_ARG_BOOLEAN; break;
     case GD_OPT_ENUM: a.type = GD_ARG_STRING; a.s = o->choices[0]; break;
     case GD_OPT_STRING: a.type = GD_ARG_STRING; a.s = "x"; break;
+    case GD_OPT_INTS:   /* -1 where allowed: reshape's "infer it" */
+        a.type = GD_ARG_INTEGER;
+        a.i = lo <= -1 ? -1 : (int64_t)lo + 1;
+        break;
     case GD_OPT_COMPONENT:
         a.type = GD_ARG_STRING;
         for (int j = 0; j < gd_registry_count(reg) && !a.s; j++)

@@ -19,6 +19,7 @@
  * SIGTERM during a run's training ends it after the current step (with a
  * checkpoint when it has them) and exits with 128 + the signal number.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -353,6 +354,14 @@ static void format_default(const gd_option_spec *o, char *buf, size_t len)
     case GD_OPT_STRING:
         snprintf(buf, len, o->def_str ? "\"%s\"" : "(none)", o->def_str);
         break;
+    case GD_OPT_INTS:
+        if (!o->def_str)
+            snprintf(buf, len, "(none)");
+        else if (strchr(o->def_str, ',') || !(o->def_str[0] == '-' || isdigit((unsigned char)o->def_str[0])))
+            snprintf(buf, len, strchr(o->def_str, ',') ? "{ %s }" : "\"%s\"", o->def_str);
+        else
+            snprintf(buf, len, "%s", o->def_str);
+        break;
     case GD_OPT_COMPONENT:
         if (o->def_str && strchr(o->def_str, '{'))
             format_spec_default(o, buf, len);
@@ -378,6 +387,12 @@ static void format_allowed(const gd_option_spec *o, char *buf, size_t len)
                                      o->choices[k]);
     } else if (o->type == GD_OPT_COMPONENT) {
         snprintf(buf, len, "gd.%s spec or name", gd_kind_short_name(o->kind));
+    } else if (o->type == GD_OPT_INTS) {
+        char b[64] = "";
+        gd_option_bounds(o, b, sizeof b);
+        size_t used = (size_t)snprintf(buf, len, "1 to 4 integers %s", b);
+        for (int k = 0; o->choices && o->choices[k] && used < len; k++)
+            used += (size_t)snprintf(buf + used, len - used, " | %s", o->choices[k]);
     } else if (!gd_option_bounds(o, buf, len)) {
         snprintf(buf, len, "%s", o->type == GD_OPT_BOOLEAN ? "true | false" : "any");
     }
@@ -400,7 +415,7 @@ static void print_usage(const gd_component *c)
         break;
     case GD_KIND_LAYER:
         printf("  gd.sequential{ ..., gd.%s.%s{ ... }, ... }\n", k, n);
-        printf("  local l = gd.%s.%s{ ... }:build{ inputs = n, seed = 1 }  -- by hand\n", k, n);
+        printf("  local l = gd.%s.%s{ ... }:build{ inputs = n or { C, H, W }, seed = 1 }  -- by hand\n", k, n);
         break;
     case GD_KIND_LOSS:
         printf("  gd.train{ ..., loss = gd.%s.%s{ ... } }\n", k, n);

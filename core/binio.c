@@ -121,7 +121,8 @@ void gd_put_spec(gd_buf *b, const gd_spec *s)
         case GD_OPT_INTEGER: gd_put_u64(b, (uint64_t)v->u.i); break;
         case GD_OPT_BOOLEAN: gd_put_u8(b, v->u.b != 0); break;
         case GD_OPT_ENUM: gd_put_str(b, o->choices[v->u.e]); break;
-        case GD_OPT_STRING: gd_put_str(b, v->u.s); break;
+        case GD_OPT_STRING:
+        case GD_OPT_INTS: gd_put_str(b, v->u.s); break;
         case GD_OPT_COMPONENT: gd_put_spec(b, v->u.spec); break;
         }
     }
@@ -609,6 +610,7 @@ static bool get_option(gd_reader *r, gd_spec *s, const char *where, int depth)
         break;
     case GD_OPT_ENUM:
     case GD_OPT_STRING:
+    case GD_OPT_INTS:
         if (!(str = gd_get_str_dup(r, "a string option")))
             return false;
         a.type = GD_ARG_STRING;

@@ -96,6 +96,16 @@ void gd_blas_set_threads(int n)
     openblas_set_num_threads(current() == OPENBLAS ? library_threads : 1);
 }
 
+void gd_blas_mark(bool inside)
+{
+    in_call = inside;
+}
+
+int gd_blas_threads(void)
+{
+    return library_threads;
+}
+
 bool gd_blas_in_call(void)
 {
     return in_call;

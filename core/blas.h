@@ -35,6 +35,11 @@ const char *gd_blas_library(void);
 /* True while the calling thread is inside the backend (for the test that
  * tells oneDNN's own allocations from the step's). */
 bool gd_blas_in_call(void);
+/* Mark the calling thread as inside the backend (conv.c around oneDNN's
+ * primitives), for gd_blas_in_call. */
+void gd_blas_mark(bool inside);
+/* Threads the backend may use on one call (1 under the gradus pool). */
+int gd_blas_threads(void);
 /* sgemm calls made so far (each part of a pooled product counts once). */
 long gd_blas_calls(void);
 

@@ -12,6 +12,7 @@
 #include "data.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -213,6 +214,38 @@ int64_t gd_dataset_size(const gd_dataset *ds) { return ds->n; }
 int64_t gd_dataset_features(const gd_dataset *ds) { return ds->base->features; }
 const gd_shape *gd_dataset_sample_shape(const gd_dataset *ds) { return &ds->base->shape; }
 int gd_dataset_classes(const gd_dataset *ds) { return ds->base->classes; }
+
+/* "[1, 28, 28]" */
+static const char *shape_text(const gd_shape *s, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < s->ndim && used < len; i++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", i ? ", " : "",
+                                 (long long)s->dim[i]);
+    if (used < len)
+        snprintf(buf + used, len - used, "]");
+    return buf;
+}
+
+gd_status gd_dataset_set_shape(gd_dataset *ds, const gd_shape *shape, gd_error *err)
+{
+    int64_t f;
+    if (shape->ndim > GD_MAX_DIMS - 1)
+        return gd_fail(err, GD_EINVAL, "a sample has at most %d dimensions, got %d",
+                       GD_MAX_DIMS - 1, shape->ndim);
+    gd_status st = check_layout(1, shape, &f, err);
+    if (st != GD_OK)
+        return st;
+    if (f != ds->base->features) {
+        char a[64], b[64];
+        return gd_fail(err, GD_EINVAL, "shape %s has %lld elements, a sample has %lld (%s)",
+                       shape_text(shape, a, sizeof a), (long long)f,
+                       (long long)ds->base->features,
+                       shape_text(&ds->base->shape, b, sizeof b));
+    }
+    ds->base->shape = *shape;
+    return GD_OK;
+}
 int64_t gd_dataset_target_width(const gd_dataset *ds) { return ds->base->target_width; }
 const char *gd_dataset_name(const gd_dataset *ds) { return ds->name; }
 const double *gd_dataset_labels(const gd_dataset *ds) { return ds->base->labels; }

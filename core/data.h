@@ -39,6 +39,10 @@ void gd_dataset_free(gd_dataset *ds);   /* drops one reference */
 int64_t gd_dataset_size(const gd_dataset *ds);
 int64_t gd_dataset_features(const gd_dataset *ds);   /* floats per sample */
 const gd_shape *gd_dataset_sample_shape(const gd_dataset *ds);
+/* Give the samples another shape of as many elements ([784] → [1, 28, 28]);
+ * every view of the same samples sees it. Refused, changing nothing, when
+ * the element count differs or a dimension is < 1. */
+gd_status gd_dataset_set_shape(gd_dataset *ds, const gd_shape *shape, gd_error *err);
 int gd_dataset_classes(const gd_dataset *ds);        /* 0 for regression */
 int64_t gd_dataset_target_width(const gd_dataset *ds); /* 1 for classes, else values per sample */
 const char *gd_dataset_name(const gd_dataset *ds);

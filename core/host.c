@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "conv.h"
 #include "model.h"
 #include "dist.h"
 #include "pool.h"
@@ -63,13 +64,45 @@ static void gemm_part(void *arg, int part, int nparts)
     }
 }
 
+static _Thread_local int in_parallel;   /* inside a part of host_parallel */
+
+typedef struct part_job {
+    gd_part_fn fn;
+    void *arg;
+} part_job;
+
+static void run_part(void *arg, int part, int nparts)
+{
+    const part_job *j = arg;
+    in_parallel = 1;
+    j->fn(j->arg, part, nparts);
+    in_parallel = 0;
+}
+
+int gd_host_parallel(gd_part_fn fn, void *arg)
+{
+    if (!threads_set)
+        gd_set_threads(0);
+    if (in_parallel || use_blas_threads || gd_pool_size() == 1) {
+        if (fn)
+            fn(arg, 0, 1);
+        return 1;
+    }
+    if (fn) {
+        part_job j = { fn, arg };
+        gd_pool_run(run_part, &j);
+    }
+    return gd_pool_size();
+}
+
 static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
                        const float *a, int lda, const float *b, int ldb, float beta, float *c,
                        int ldc)
 {
     if (!threads_set)
         gd_set_threads(0);
-    if (use_blas_threads || gd_pool_size() == 1 || (int64_t)m * n * k < PARALLEL_MIN_WORK) {
+    if (in_parallel || use_blas_threads || gd_pool_size() == 1 ||
+        (int64_t)m * n * k < PARALLEL_MIN_WORK) {
         gd_blas_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
@@ -80,6 +113,11 @@ static void host_sgemm(int trans_a, int trans_b, int m, int n, int k, float alph
 static const gd_host host = {
     .size = sizeof(gd_host),
     .sgemm = host_sgemm,
+    .parallel = gd_host_parallel,
+    .conv2d_new = gd_conv2d_new,
+    .conv2d_forward = gd_conv2d_forward,
+    .conv2d_backward = gd_conv2d_backward,
+    .conv2d_free = gd_conv2d_free,
 };
 
 const gd_host *gd_core_host(void)

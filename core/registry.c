@@ -152,7 +152,7 @@ static gd_status check_schema(const char *file, const gd_component *c, gd_error 
                        c->name);
     for (int i = 0; i < c->noptions; i++) {
         const gd_option_spec *o = &c->options[i];
-        if (!o->name || o->type < GD_OPT_NUMBER || o->type > GD_OPT_COMPONENT)
+        if (!o->name || o->type < GD_OPT_NUMBER || o->type > GD_OPT_INTS)
             return gd_fail(err, GD_EINVAL, "%s: component '%s' option %d is malformed", file,
                            c->name, i + 1);
         if (!option_identifier(o->name))

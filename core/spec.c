@@ -4,7 +4,9 @@
  * Every message names the component, the option and what is allowed, so a
  * user never has to read a plugin's source to fix a spec.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,7 +85,7 @@ static void free_value(const gd_option_spec *o, gd_value *v)
 {
     if (!v->present)
         return;
-    if (o->type == GD_OPT_STRING)
+    if (o->type == GD_OPT_STRING || o->type == GD_OPT_INTS)
         free((char *)v->u.s);
     else if (o->type == GD_OPT_COMPONENT)
         gd_spec_free((gd_spec *)v->u.spec);
@@ -117,6 +119,7 @@ gd_spec *gd_spec_begin(const gd_registry *reg, const gd_component *c, gd_error *
             v->present = 1;
             break;
         case GD_OPT_STRING:
+        case GD_OPT_INTS:
             if (os->def_str) {
                 v->u.s = strdup(os->def_str);
                 v->present = v->u.s != NULL;
@@ -177,6 +180,7 @@ const char *gd_option_type_name(const gd_option_spec *o)
     case GD_OPT_ENUM: return "enum";
     case GD_OPT_STRING: return "string";
     case GD_OPT_COMPONENT: return gd_kind_name(o->kind);
+    case GD_OPT_INTS: return "integers";
     }
     return "?";
 }
@@ -234,6 +238,63 @@ static void choices_text(const gd_option_spec *o, char *buf, size_t len)
     }
 }
 
+/* What a GD_OPT_INTS option takes, for messages. */
+static const char *ints_wanted(const gd_option_spec *o)
+{
+    return o->choices ? "an integer, a list of integers or a choice"
+                      : "an integer or a list of integers";
+}
+
+/* Check the text of a GD_OPT_INTS value (a choice, or 1..4 comma-separated
+ * integers in range, as Lua lists and command lines give them) and store
+ * its canonical form, a copy, in *out. */
+static gd_status ints_text(const gd_component *c, const gd_option_spec *o, const char *text,
+                           const char **out, gd_error *err)
+{
+    if (o->choices && enum_index(o, text) >= 0) {
+        *out = strdup(text);
+        return *out ? GD_OK : gd_fail(err, GD_ENOMEM, "%s: out of memory", c->name);
+    }
+    char canon[128];
+    size_t used = 0;
+    int n = 0;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        char *end;
+        errno = 0;
+        long long x = strtoll(p, &end, 10);
+        if (end == p || errno || n == 4)
+            break;
+        gd_status st = check_range(c, o, (double)x, err);
+        if (st != GD_OK)
+            return st;
+        used += (size_t)snprintf(canon + used, sizeof canon - used, "%s%lld", n ? "," : "", x);
+        n++;
+        p = end;
+        while (*p == ' ')
+            p++;
+        if (*p == ',' && p[1]) {
+            p++;
+            continue;
+        }
+        if (!*p) {
+            *out = strdup(canon);
+            return *out ? GD_OK : gd_fail(err, GD_EINVAL, "%s: out of memory", c->name);
+        }
+        break;
+    }
+    if (o->choices) {
+        char ch[200];
+        choices_text(o, ch, sizeof ch);
+        return gd_fail(err, GD_EINVAL, "%s: option '%s' must be 1 to 4 integers or one of %s, "
+                       "got '%s'", c->name, o->name, ch, text);
+    }
+    return gd_fail(err, GD_EINVAL, "%s: option '%s' must be 1 to 4 integers, got '%s'", c->name,
+                   o->name, text);
+}
+
 gd_status gd_spec_set(gd_spec *spec, const char *name, const gd_arg *a, gd_error *err)
 {
     spec_impl *s = (spec_impl *)spec;
@@ -289,6 +350,24 @@ gd_status gd_spec_set(gd_spec *spec, const char *name, const gd_arg *a, gd_error
         if (!(v.u.s = strdup(a->s)))
             return gd_fail(err, GD_ENOMEM, "%s: out of memory", c->name);
         break;
+    case GD_OPT_INTS:
+        if (a->type == GD_ARG_NUMBER || a->type == GD_ARG_INTEGER) {
+            char text[32];
+            if (a->type == GD_ARG_NUMBER &&
+                (!isfinite(a->num) || a->num != floor(a->num) || fabs(a->num) > 9.0e15))
+                return gd_fail(err, GD_EINVAL, "%s: option '%s' must be an integer, got %.10g",
+                               c->name, o->name, a->num);
+            snprintf(text, sizeof text, "%lld",
+                     (long long)(a->type == GD_ARG_INTEGER ? a->i : (int64_t)a->num));
+            st = ints_text(c, o, text, &v.u.s, err);
+        } else if (a->type == GD_ARG_STRING) {
+            st = ints_text(c, o, a->s, &v.u.s, err);
+        } else {
+            goto wrong_type;
+        }
+        if (st != GD_OK)
+            return st;
+        break;
     case GD_OPT_COMPONENT: {
         gd_spec *child = NULL;
         if (a->type == GD_ARG_STRING) {
@@ -328,7 +407,8 @@ wrong_type:;
                      : o->type == GD_OPT_INTEGER ? "an integer"
                      : o->type == GD_OPT_BOOLEAN ? "a boolean"
                      : o->type == GD_OPT_ENUM ? "a string"
-                     : o->type == GD_OPT_STRING ? "a string" : NULL;
+                     : o->type == GD_OPT_STRING ? "a string"
+                     : o->type == GD_OPT_INTS ? ints_wanted(o) : NULL;
     if (want)
         return gd_fail(err, GD_EINVAL, "%s: option '%s' must be %s, got %s", c->name, o->name,
                        want, arg_type_name(a));
@@ -431,7 +511,8 @@ gd_spec *gd_spec_copy(const gd_spec *src)
         const gd_option_spec *o = gd_spec_option(c, i);
         free_value(o, &d->opts->v[i]);
         gd_value v = si->opts->v[i];
-        if (v.present && o->type == GD_OPT_STRING && !(v.u.s = strdup(v.u.s)))
+        if (v.present && (o->type == GD_OPT_STRING || o->type == GD_OPT_INTS) &&
+            !(v.u.s = strdup(v.u.s)))
             goto fail;
         if (v.present && o->type == GD_OPT_COMPONENT && !(v.u.spec = gd_spec_copy(v.u.spec)))
             goto fail;
@@ -594,6 +675,14 @@ char *gd_spec_describe(const gd_spec *s, char *buf, size_t len)
         case GD_OPT_BOOLEAN: PUT("%s", v->u.b ? "true" : "false"); break;
         case GD_OPT_ENUM: PUT("\"%s\"", o->choices[v->u.e]); break;
         case GD_OPT_STRING: PUT("\"%s\"", v->u.s); break;
+        case GD_OPT_INTS:
+            if (o->choices && enum_index(o, v->u.s) >= 0)
+                PUT("\"%s\"", v->u.s);
+            else if (strchr(v->u.s, ','))
+                PUT("{%s}", v->u.s);
+            else
+                PUT("%s", v->u.s);
+            break;
         case GD_OPT_COMPONENT: {
             char inner[256];
             PUT("%s", gd_spec_describe(v->u.spec, inner, sizeof inner));

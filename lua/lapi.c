@@ -161,6 +161,8 @@ const lgd_key lgd_fashion_mnist_keys[] = {
     { "split", "\"train\" | \"test\"", "\"train\"", "60000 or 10000 images of 28 x 28" },
     { "limit", "integer >= 0", "0 (all)", "the first limit samples only" },
     { "dir", "string", "$GRADUS_DATA, else the installed set", "where the IDX files are" },
+    { "shape", "{ n } | { T, d } | { C, H, W }", "{ 784 }",
+      "each sample's shape, e.g. { 1, 28, 28 } for conv2d (784 elements)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -171,6 +173,8 @@ const lgd_key lgd_csv_keys[] = {
       "the first row names the columns, each once (a UTF-8 byte order mark before it is dropped)" },
     { "classes", "boolean", "false",
       "the target holds class labels, kept (ds:classes()), else regression values" },
+    { "shape", "{ n } | { T, d } | { C, H, W }", "{ columns - 1 }",
+      "each sample's shape, as many elements as feature columns" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -180,6 +184,8 @@ const lgd_key lgd_tensor_data_keys[] = {
       "class numbers 1..K (Lua integers, or with classes), else regression targets" },
     { "classes", "integer >= 0", "0 (from y)", "the number of classes K" },
     { "name", "string", "\"tensor\"", "shown by tostring(ds)" },
+    { "shape", "{ n } | { T, d } | { C, H, W }", "x's shape after the first dimension",
+      "each sample's shape, as many elements" },
     { NULL, NULL, NULL, NULL },
 };
 

@@ -195,6 +195,46 @@ static int finish(lua_State *L, gd_dataset *ds, const gd_error *err)
     return 1;
 }
 
+/* Option 'shape' into the recipe at the top as text, "1,28,28" (recipe
+ * keys are strings; gd.data.rebuild turns it back into a list). */
+static void shape_recipe(lua_State *L, int opts)
+{
+    if (!lua_istable(L, opts))
+        return;
+    if (lua_getfield(L, opts, "shape") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    gd_shape s = lgd_checkshape(L, -1, "shape");
+    lua_pop(L, 1);
+    char text[96];
+    size_t used = 0;
+    for (int i = 0; i < s.ndim; i++)
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s%lld", i ? "," : "",
+                                 (long long)s.dim[i]);
+    lgd_setstr(L, "shape", text);
+}
+
+/* Option 'shape' of the table at opts (absent: the loader's own) on the
+ * data set just finished at the top of the stack; also copied into the
+ * recipe by the caller. */
+static void apply_shape(lua_State *L, int opts, const char *what)
+{
+    if (!lua_istable(L, opts))
+        return;
+    if (lua_getfield(L, opts, "shape") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    char where[64];
+    snprintf(where, sizeof where, "%s: shape", what);
+    gd_shape s = lgd_checkshape(L, -1, where);
+    lua_pop(L, 1);
+    gd_error err;
+    if (gd_dataset_set_shape(((lgd_dataset *)lua_touserdata(L, -1))->ds, &s, &err) != GD_OK)
+        lgd_error(L, "%s: %s", what, err.msg);
+}
+
 /* ---------------------------------------------------------------------------
  * Recipes
  * ------------------------------------------------------------------------- */
@@ -304,6 +344,7 @@ int lgd_data_fashion_mnist(lua_State *L)
     if (gd_fashion_mnist_load(dir, split, limit, &ds, &err) != GD_OK)
         ds = NULL;
     finish(L, ds, &err);
+    apply_shape(L, 1, what);
     /* Loaded, so dir resolves; without one the loader's default (and
      * $GRADUS_DATA) applies again at rebuild, checked by the identity. */
     char abs[PATH_MAX];
@@ -313,6 +354,7 @@ int lgd_data_fashion_mnist(lua_State *L)
     lgd_setstr(L, "source", "fashion_mnist");
     lgd_setstr(L, "split", split);
     copy_opt(L, 1, "limit");
+    shape_recipe(L, 1);
     if (dir)
         lgd_setstr(L, "dir", abs);
     set_recipe(L, -2, 1);
@@ -348,6 +390,7 @@ int lgd_data_csv(lua_State *L)
     if (gd_csv_load(&o, &ds, &err) != GD_OK)
         ds = NULL;
     finish(L, ds, &err);
+    apply_shape(L, 1, what);
     char abs[PATH_MAX];
     if (!realpath(o.path, abs))
         return 1;   /* gone since: no recipe rather than a wrong one */
@@ -357,6 +400,7 @@ int lgd_data_csv(lua_State *L)
     copy_opt(L, 1, "target");
     lgd_setbool(L, "header", o.header);
     lgd_setbool(L, "classes", o.classes);
+    shape_recipe(L, 1);
     set_recipe(L, -2, 1);
     return 1;
 }
@@ -550,7 +594,9 @@ static int data_tensor(lua_State *L)
                                             &err);
     if (ds && name)
         gd_dataset_set_name(ds, name);
-    return finish(L, ds, &err);
+    finish(L, ds, &err);
+    apply_shape(L, 1, what);
+    return 1;
 }
 
 /* ---------------------------------------------------------------------------
@@ -785,6 +831,7 @@ void lgd_open_data(lua_State *L)
         { "features", ds_features },
         { "classes", ds_classes },
         { "sample_shape", ds_sample_shape },
+        { "shape", ds_sample_shape },
         { "name", ds_name },
         { "split", lgd_ds_split },
         { "subset", lgd_ds_subset },

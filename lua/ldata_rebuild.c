@@ -8,6 +8,7 @@
  * be plain values and bounded in depth before anything is built.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ldata.h"
@@ -130,6 +131,18 @@ static void options_of(lua_State *L, int idx, const char *const *skip)
         int keep = 1;
         for (int i = 0; skip[i]; i++)
             keep &= strcmp(lua_tostring(L, -2), skip[i]) != 0;
+        if (keep && strcmp(lua_tostring(L, -2), "shape") == 0 && lua_type(L, -1) == LUA_TSTRING) {
+            /* the recipe's "1,28,28" (ldata.c's shape_recipe) as { 1, 28, 28 } */
+            const char *p = lua_tostring(L, -1);
+            lua_newtable(L);
+            for (int k = 1; *p && k <= 4; k++) {
+                char *end;
+                lua_pushinteger(L, (lua_Integer)strtoll(p, &end, 10));
+                lua_rawseti(L, -2, k);
+                p = *end == ',' ? end + 1 : end;
+            }
+            lua_replace(L, -2);
+        }
         if (keep) {
             lua_pushvalue(L, -2);
             lua_insert(L, -2);

@@ -311,6 +311,7 @@ static void push_default(lua_State *L, const gd_option_spec *o)
     case GD_OPT_ENUM: lua_pushstring(L, o->def_str ? o->def_str : o->choices[0]); break;
     case GD_OPT_STRING:
     case GD_OPT_COMPONENT: lua_pushstring(L, o->def_str); break;
+    case GD_OPT_INTS: lgd_push_ints(L, o, o->def_str); break;
     }
 }
 

@@ -85,6 +85,8 @@ typedef struct lgd_spec {
 } lgd_spec;
 
 void lgd_open_spec(lua_State *L);
+/* A GD_OPT_INTS value (its canonical text) as a Lua value (lspec.c). */
+void lgd_push_ints(lua_State *L, const gd_option_spec *o, const char *text);
 /* The constructor gd.<ns>.<name>{...} for an entry, as a C closure. */
 void lgd_push_constructor(lua_State *L, const gd_entry *e);
 /* Build a spec of entry e from the table at idx (or no options if idx is 0

@@ -8,6 +8,7 @@
  * option) and raises the core's message. The spec userdata owns its gd_spec
  * from the moment it exists, so an error half-way through frees it in __gc.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "component.h"
@@ -153,6 +154,9 @@ static const char *wanted(const gd_option_spec *o, char *buf, size_t len)
     case GD_OPT_BOOLEAN: return "a boolean";
     case GD_OPT_ENUM:
     case GD_OPT_STRING: return "a string";
+    case GD_OPT_INTS:
+        return o->choices ? "an integer, a list of integers or a string"
+                          : "an integer or a list of integers";
     case GD_OPT_COMPONENT:
         snprintf(buf, len, "%s %s (a spec or a name)", article(o->kind), gd_kind_name(o->kind));
         return buf;
@@ -160,11 +164,64 @@ static const char *wanted(const gd_option_spec *o, char *buf, size_t len)
     return "a value";
 }
 
+/* A Lua list of 1..4 integers (and nothing else) as "3,5" into buf, for a
+ * GD_OPT_INTS option; 0 when it is not one. */
+static int ints_list(lua_State *L, int idx, char *buf, size_t len)
+{
+    lua_Integer n = luaL_len(L, idx);
+    size_t used = 0;
+    if (n < 1 || n > 4)
+        return 0;
+    for (lua_Integer k = 1; k <= n; k++) {
+        lua_geti(L, idx, k);
+        int isint;
+        lua_Integer v = lua_tointegerx(L, -1, &isint);
+        lua_pop(L, 1);
+        if (!isint)
+            return 0;
+        used += (size_t)snprintf(buf + used, len - used, "%s%lld", k > 1 ? "," : "", (long long)v);
+    }
+    for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1))
+        if (!lua_isinteger(L, -2) || lua_tointeger(L, -2) < 1 || lua_tointeger(L, -2) > n) {
+            lua_pop(L, 2);
+            return 0;
+        }
+    return 1;
+}
+
+/* Push a GD_OPT_INTS text as Lua: a choice as a string, one integer as an
+ * integer, a list as a table of integers. */
+void lgd_push_ints(lua_State *L, const gd_option_spec *o, const char *text)
+{
+    if (!text) {
+        lua_pushnil(L);
+        return;
+    }
+    for (int k = 0; o->choices && o->choices[k]; k++)
+        if (strcmp(o->choices[k], text) == 0) {
+            lua_pushstring(L, text);
+            return;
+        }
+    if (!strchr(text, ',')) {
+        lua_pushinteger(L, (lua_Integer)strtoll(text, NULL, 10));
+        return;
+    }
+    lua_newtable(L);
+    int k = 0;
+    for (const char *p = text; *p; p += *p == ',') {
+        char *end;
+        lua_pushinteger(L, (lua_Integer)strtoll(p, &end, 10));
+        lua_rawseti(L, -2, ++k);
+        p = end;
+    }
+}
+
 /* Set option `name` of b->spec from the Lua value at idx. */
 static void set_option(lua_State *L, lgd_spec *b, const char *name, int idx)
 {
     const gd_component *c = b->spec->component;
     gd_arg a = { 0 };
+    char list[128];
     switch (lua_type(L, idx)) {
     case LUA_TNUMBER:
         if (lua_isinteger(L, idx)) {
@@ -189,6 +246,12 @@ static void set_option(lua_State *L, lgd_spec *b, const char *name, int idx)
             break;
         }
         int i = gd_spec_option_index(c, name);
+        if (i >= 0 && gd_spec_option(c, i)->type == GD_OPT_INTS && lua_istable(L, idx) &&
+            ints_list(L, idx, list, sizeof list)) {
+            a.type = GD_ARG_STRING;
+            a.s = list;
+            break;
+        }
         if (i >= 0) {
             char want[96], got[160];
             lgd_describe_value(L, idx, got, sizeof got);
@@ -291,6 +354,7 @@ static void push_value(lua_State *L, const gd_option_spec *o, const gd_value *v)
     case GD_OPT_BOOLEAN: lua_pushboolean(L, v->u.b); break;
     case GD_OPT_ENUM: lua_pushstring(L, o->choices[v->u.e]); break;
     case GD_OPT_STRING: lua_pushstring(L, v->u.s); break;
+    case GD_OPT_INTS: lgd_push_ints(L, o, v->u.s); break;
     case GD_OPT_COMPONENT: {
         lgd_spec *b = new_box(L);
         if (!(b->spec = gd_spec_copy(v->u.spec)))

@@ -229,6 +229,77 @@ static void test_noalloc_tensor_optimizers(void)
         }
 }
 
+/* A small CNN with every image layer (conv2d on both of its paths: the
+ * core's oneDNN convolution and the plain im2col one), batch norm and layer
+ * norm on images: the step allocates nothing outside oneDNN's own calls
+ * (its primitives allocate their argument maps, marked like its sgemm),
+ * and nothing at all on OpenBLAS. */
+static long cnn_allocations(const char *blas, long *inside)
+{
+    gd_error err;
+    CU_ASSERT_EQUAL_FATAL(gd_blas_select(blas, &err), GD_OK);
+    gd_dataset *ds = gd_synthetic_blobs(600, 3, 2 * 8 * 8, 1.0, 1, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ds);
+    gd_shape image = { 3, { 2, 8, 8, 0 } };
+    CU_ASSERT_EQUAL_FATAL(gd_dataset_set_shape(ds, &image, &err), GD_OK);
+    gd_set_threads(2);
+    gd_spec *l[] = {
+        test_spec(GD_KIND_LAYER, "conv2d", "filters", 'i', 8LL, "kernel", 'i', 3LL, "padding", 's',
+                  "same", "activation", 's', "relu", NULL),
+        test_spec(GD_KIND_LAYER, "batchnorm", NULL),
+        test_spec(GD_KIND_LAYER, "max_pool2d", NULL),
+        test_spec(GD_KIND_LAYER, "conv2d", "filters", 'i', 8LL, "kernel", 'i', 3LL, "padding", 'i',
+                  1LL, NULL),
+        test_spec(GD_KIND_LAYER, "layer_norm", NULL),
+        test_spec(GD_KIND_LAYER, "avg_pool2d", NULL),
+        test_spec(GD_KIND_LAYER, "flatten", NULL),
+        test_spec(GD_KIND_LAYER, "reshape", "shape", 's', "8,2,2", NULL),
+        test_spec(GD_KIND_LAYER, "global_avg_pool", NULL),
+        test_spec(GD_KIND_LAYER, "dense", "units", 'i', 3LL, NULL),
+    };
+    enum { N = sizeof l / sizeof *l };
+    gd_model *m = gd_model_new(test_registry(), (const gd_spec *const *)l, N, &image, 1, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    gd_spec *loss = test_spec(GD_KIND_LOSS, "cross_entropy", NULL);
+    gd_spec *opt = test_spec(GD_KIND_OPTIMIZER, "adam", NULL);
+    gd_train_config cfg = { .model = m, .loss = loss, .optimizer = opt, .train = ds,
+                            .epochs = 30, .batch = 64, .seed = 1, .monitor_every = 5 };
+    gd_trainer *tr = gd_trainer_new(&cfg, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tr);
+    for (int i = 0; i < 30; i++)   /* two epochs: the last, smaller batch too */
+        CU_ASSERT_EQUAL(gd_trainer_step(tr, NULL, &err), GD_OK);
+    allocations = in_backend = 0;
+    counting = 1;
+    int ok = 0;
+    for (int i = 0; i < 50; i++)
+        ok += gd_trainer_step(tr, NULL, &err) == GD_OK;
+    counting = 0;
+    CU_ASSERT_EQUAL(ok, 50);
+    *inside = in_backend;
+    long n = allocations;
+    gd_trainer_free(tr);
+    gd_model_free(m);
+    gd_spec_free(loss);
+    gd_spec_free(opt);
+    for (int i = 0; i < N; i++)
+        gd_spec_free(l[i]);
+    gd_dataset_free(ds);
+    return n;
+}
+
+static void test_noalloc_cnn(void)
+{
+    long inside;
+    CU_ASSERT_EQUAL(cnn_allocations("openblas", &inside), 0);
+    CU_ASSERT_EQUAL(inside, 0);
+    if (!gd_blas_available("onednn"))
+        return;
+    long n = cnn_allocations("onednn", &inside);
+    if (n != 0)
+        fprintf(stderr, "\n  cnn on onednn: %ld allocations outside oneDNN in 50 steps\n", n);
+    CU_ASSERT_EQUAL(n, 0);
+}
+
 static void test_noalloc_counter_works(void)
 {
     /* The interposition itself must count, or the tests above prove nothing. */
@@ -249,6 +320,7 @@ int main(void)
         TEST(test_noalloc_onednn_only_its_workspace),
         TEST(test_noalloc_tensor_optimizers),
         TEST(test_noalloc_residual_model),
+        TEST(test_noalloc_cnn),
         TEST_END,
     };
     return test_main("noalloc", cases);

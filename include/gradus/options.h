@@ -42,7 +42,12 @@ typedef enum gd_option_type {
     GD_OPT_BOOLEAN,
     GD_OPT_ENUM,        /* one of `choices`; the value is its index */
     GD_OPT_STRING,
-    GD_OPT_COMPONENT    /* a spec of kind `kind` (or its name, with default options) */
+    GD_OPT_COMPONENT,   /* a spec of kind `kind` (or its name, with default options) */
+    /* Added in ABI 1.2: an integer or a list of 1..4 integers ({ 3, 5 }), each
+     * within min/max, or one of `choices` (may be NULL) given as a string. The
+     * value is the canonical text ("3", "3,5", "same") in u.s; read it with
+     * gd_opt_ints. Conv kernels, paddings and reshape targets are such. */
+    GD_OPT_INTS
 } gd_option_type;
 
 /* gd_option_spec.flags */
@@ -81,7 +86,7 @@ typedef struct gd_value {
         int64_t i;           /* INTEGER */
         int b;               /* BOOLEAN: 0 or 1 */
         int e;               /* ENUM: index into choices */
-        const char *s;       /* STRING: owned by the core */
+        const char *s;       /* STRING, INTS: owned by the core */
         const gd_spec *spec; /* COMPONENT: owned by the core */
     } u;
 } gd_value;
@@ -111,6 +116,36 @@ static inline const char *gd_opt_str(const gd_options *o, int i) { return o->v[i
 static inline const gd_spec *gd_opt_spec(const gd_options *o, int i) { return o->v[i].u.spec; }
 static inline int gd_opt_present(const gd_options *o, int i) { return o->v[i].present; }
 
+/* A GD_OPT_INTS value: the integers into v[0..*n-1] (at most 4), returning
+ * -1; or, when the user gave one of the option's choices, that choice's
+ * index (then *n is 0). The core has checked the text, so this only reads
+ * it. */
+static inline int gd_opt_ints(const gd_options *o, int i, const char *const *choices,
+                              int64_t v[4], int *n)
+{
+    const char *p = o->v[i].u.s;
+    *n = 0;
+    if (choices)
+        for (int k = 0; choices[k]; k++) {
+            const char *a = choices[k], *b = p;
+            while (*a && *a == *b) { a++; b++; }
+            if (!*a && !*b)
+                return k;
+        }
+    while (*p && *n < 4) {
+        int64_t x = 0, sign = 1;
+        if (*p == '-') { sign = -1; p++; }
+        while (*p >= '0' && *p <= '9')
+            x = x * 10 + (*p++ - '0');
+        v[(*n)++] = sign * x;
+        if (*p == ',')
+            p++;
+        else
+            break;
+    }
+    return -1;
+}
+
 /* Schema shorthands. Each expands to one gd_option_spec initializer. */
 #define GD_OPT_NUMBER_ANY(nm, d, dc) \
     { .name = (nm), .type = GD_OPT_NUMBER, .def = (d), .doc = (dc) }
@@ -129,6 +164,11 @@ static inline int gd_opt_present(const gd_options *o, int i) { return o->v[i].pr
     { .name = (nm), .type = GD_OPT_BOOLEAN, .def = (d), .doc = (dc) }
 #define GD_OPT_CHOICE(nm, dflt, ch, dc) \
     { .name = (nm), .type = GD_OPT_ENUM, .def_str = (dflt), .choices = (ch), .doc = (dc) }
+/* Integers >= lo, or one of ch (NULL-terminated, may be NULL); dflt a text
+ * such as "0", "same" or NULL with GD_OPT_REQUIRED in fl. */
+#define GD_OPT_INTS_MIN(nm, dflt, lo, ch, fl, dc)                                      \
+    { .name = (nm), .type = GD_OPT_INTS, .flags = GD_OPT_HAS_MIN | (fl), .def_str = (dflt), \
+      .min = (lo), .choices = (ch), .doc = (dc) }
 #define GD_OPT_COMPONENT_OF(nm, k, dflt, dc) \
     { .name = (nm), .type = GD_OPT_COMPONENT, .kind = (k), .def_str = (dflt), .doc = (dc) }
 

@@ -42,7 +42,9 @@
 extern "C" {
 #endif
 
-/* ABI 1.1. A plugin with another major is refused. Any minor loads (from
+/* ABI 1.2 (1.2 added gd_host.parallel, gd_host.conv2d_* and GD_OPT_INTS
+ * options; a plugin built against 1.1 loads and runs unchanged). A plugin with another major
+ * is refused. Any minor loads (from
  * gradus with ABI 1.1 on): the core reads only the members it knows, each
  * within the struct's `size`, so a plugin built with newer headers that uses
  * nothing new runs in an older core. A component that cannot work without a
@@ -51,7 +53,7 @@ extern "C" {
  * "vtable member 'step' is missing"). A 1.0 core refused every minor > 0;
  * that rule is gone, not retro-fitted. */
 #define GD_ABI_MAJOR 1
-#define GD_ABI_MINOR 1
+#define GD_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define GD_EXPORT __declspec(dllexport)
@@ -76,9 +78,50 @@ typedef void (*gd_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k, float
                             const float *a, int lda, const float *b, int ldb, float beta,
                             float *c, int ldc);
 
+/* fn(arg, part, nparts): do part `part` of nparts of a job. */
+typedef void (*gd_part_fn)(void *arg, int part, int nparts);
+
+/* A 2-D convolution the core computes for a layer (added in ABI 1.2), on
+ * row-major [n, C, H, W] input, W [filters, C, kh, kw], b [filters] and
+ * [n, filters, OH, OW] output, OH = (H + 2ph - kh)/sh + 1 (likewise OW). */
+typedef struct gd_conv2d_geom {
+    size_t size;                       /* sizeof(gd_conv2d_geom) */
+    int64_t c, h, w;                   /* per-sample input */
+    int64_t filters, kh, kw, sh, sw, ph, pw;
+    int bias;                          /* add b */
+    int relu;                          /* y = max(0, conv + b), fused */
+} gd_conv2d_geom;
+
+typedef struct gd_conv2d gd_conv2d;    /* the core's, opaque */
+
 typedef struct gd_host {
     size_t size;
     gd_sgemm_fn sgemm;
+    /* Added in ABI 1.2: run fn(arg, k, n) for k = 0..n-1 on the core's
+     * thread pool (the caller is part 0) and return when all are done; n
+     * is the pool's size, 1 when single-threaded. Cut the work into fixed
+     * contiguous parts (never by timing) so results do not depend on
+     * scheduling. Inside a part, sgemm, parallel and conv2d_* run on the
+     * calling thread alone. fn NULL runs nothing and returns n. A layer
+     * that links a library with threads of its own runs it single-threaded
+     * inside each part: one threading model per step. Check with
+     * GD_HAS_MEMBER(host, gd_host, parallel). */
+    int (*parallel)(gd_part_fn fn, void *arg);
+    /* Added in ABI 1.2: convolution at the machine's speed (oneDNN's
+     * primitives, the batch cut over the pool, no allocation after the
+     * first call of a batch size). conv2d_new returns NULL when the core
+     * does not lend it (the OpenBLAS backend, or a geometry it cannot do):
+     * then compute it yourself (conv2d.c's plain path). conv2d_forward
+     * writes y; conv2d_backward ADDS the gradients into gw (and gb with a
+     * bias), writes dx unless it is NULL, and with relu masks dy by y > 0
+     * itself. x, w, b, y are those of the last forward of the same batch
+     * size. A handle is used by one layer, from one thread at a time. */
+    gd_conv2d *(*conv2d_new)(const gd_conv2d_geom *geom);
+    gd_status (*conv2d_forward)(gd_conv2d *c, int64_t n, const float *x, const float *w,
+                                const float *b, float *y, gd_error *err);
+    void (*conv2d_backward)(gd_conv2d *c, int64_t n, const float *x, const float *w,
+                            const float *y, const float *dy, float *dx, float *gw, float *gb);
+    void (*conv2d_free)(gd_conv2d *c);
 } gd_host;
 
 /* ---------------------------------------------------------------------------
@@ -266,7 +309,10 @@ typedef struct gd_optim_tensor {
     const float *g;                    /* gradient (after regularizers, clipping); NULL
                                           in slot_len and scratch_len */
     int64_t numel;
-    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in] */
+    gd_shape shape;                    /* rank = shape.ndim; a dense weight is [out, in], a
+                                          conv2d weight [filters, C, kh, kw]: the matrix-
+                                          wise optimizers (muon, adafactor) read rank >= 2
+                                          as [dim0, numel/dim0], i.e. [filters, C*kh*kw] */
     gd_param_role role;
     const char *layer;                 /* owning layer's name ("dense1"), or "" */
     const char *name;                  /* the parameter's name ("weight"), or "" */

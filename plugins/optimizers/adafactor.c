@@ -16,8 +16,10 @@
  *   underflows); U is taken as 0 there, not 0/0: W does not move.
  * - Row and column means and RMS(U) are summed in double.
  *
- * Slot 0: R then C (r + c floats) for a matrix, v (numel) otherwise. Only
- * rank-2 tensors are factored; other ranks take the unfactored path.
+ * Slot 0: R then C (r + c floats) for a matrix, v (numel) otherwise. Rank
+ * 2 and higher are factored, a higher rank as the matrix [dim0, numel/dim0]
+ * (a conv2d W [filters, C, kh, kw] as [filters, C*kh*kw]); rank 0 and 1
+ * take the unfactored path.
  */
 #include <gradus/gradus.h>
 
@@ -32,9 +34,12 @@ static const gd_option_spec options[] = {
     GD_OPT_NUMBER_ABOVE("clip", 1.0, 0, "update clipping threshold d: U /= max(1, RMS(U)/d)"),
 };
 
+/* Rank >= 2: factored over the matrix [dim0, numel/dim0] (a conv2d W
+ * [filters, C, kh, kw] as [filters, C*kh*kw]). */
 static int factored(const gd_optim_tensor *t)
 {
-    return t->shape.ndim == 2;
+    int64_t r, c;
+    return as_matrix(t, &r, &c);
 }
 
 static int64_t adafactor_slot(const gd_options *o, const gd_optim_tensor *t, int k,
@@ -42,7 +47,8 @@ static int64_t adafactor_slot(const gd_options *o, const gd_optim_tensor *t, int
 {
     (void)o, (void)k;
     *init = GD_SLOT_ZERO;
-    return factored(t) ? t->shape.dim[0] + t->shape.dim[1] : t->numel;
+    int64_t r = 0, c = 0;
+    return as_matrix(t, &r, &c) ? r + c : t->numel;
 }
 
 static int64_t adafactor_scratch(const gd_options *o, const gd_optim_tensor *t)
@@ -54,7 +60,8 @@ static int64_t adafactor_scratch(const gd_options *o, const gd_optim_tensor *t)
 /* Vh into u for an [r, c] matrix, from R and C updated with rho. */
 static void factored_vh(const gd_optim_tensor *t, float rho, float eps1, float *u)
 {
-    const int64_t r = t->shape.dim[0], c = t->shape.dim[1];
+    int64_t r = 0, c = 0;
+    as_matrix(t, &r, &c);
     float *R = t->slot[0], *C = t->slot[0] + r;
     const float *g = t->g;
     double rsum = 0;

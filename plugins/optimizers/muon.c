@@ -1,6 +1,7 @@
 /*
  * muon: momentum orthogonalized by Newton-Schulz (Jordan et al. 2024), for
- * a rank-2 W of shape [r, c]:
+ * a W seen as the matrix [r, c] (rank 2 as it is; a conv2d W [filters, C,
+ * kh, kw] as [filters, C*kh*kw], tensor_math.h's as_matrix):
  *
  *     B = momentum*B + G;  M = G + momentum*B (nesterov) or B
  *     X = M/(|M| + 1e-7);  on X^T when r > c
@@ -8,7 +9,7 @@
  *         (a, b, c) = (3.4445, -4.7750, 2.0315)
  *     W -= lr*sqrt(max(1, r/c))*X
  *
- * Every tensor of another rank (biases, batch-norm) is updated by the
+ * Every tensor of rank 0 or 1 (biases, batch-norm) is updated by the
  * `fallback` optimizer, with its own options, slots, lr and step count
  * (default adam{lr=3e-4}). Matrix products go through the host's sgemm, the
  * BLAS the dense layers use.
@@ -31,23 +32,18 @@ static const gd_option_spec options[] = {
     GD_OPT_BOOL("nesterov", 1, "orthogonalize G + momentum*B instead of B"),
     GD_OPT_INTEGER_MIN("ns_steps", 5, 0, "Newton-Schulz iterations"),
     GD_OPT_COMPONENT_OF("fallback", GD_KIND_OPTIMIZER, "adam{lr=3e-4}",
-                        "optimizer for every tensor of rank other than 2"),
+                        "optimizer for every tensor of rank 0 or 1"),
 };
 
 static const float NS_A = 3.4445f, NS_B = -4.7750f, NS_C = 2.0315f;
 
-/* Rows of the matrix iterated on: min(r, c). */
-static int64_t short_side(const gd_optim_tensor *t)
-{
-    return t->shape.dim[0] < t->shape.dim[1] ? t->shape.dim[0] : t->shape.dim[1];
-}
-
 static int64_t muon_scratch(const gd_options *o, const gd_optim_tensor *t)
 {
     (void)o;
-    if (t->shape.ndim != 2)
+    int64_t r, c;
+    if (!as_matrix(t, &r, &c))
         return 0;
-    const int64_t m = short_side(t);
+    const int64_t m = r < c ? r : c;   /* rows of the matrix iterated on */
     return 3 * t->numel + 2 * m * m;   /* X, X', M; A, P */
 }
 
@@ -73,11 +69,12 @@ static float *newton_schulz(const gd_host *h, int m, int n, int64_t ns, float *x
 
 static void muon_step(const gd_options *o, const gd_optim_ctx *ctx, gd_optim_tensor *t)
 {
-    if (t->shape.ndim != 2) {
+    int64_t r, c;
+    if (!as_matrix(t, &r, &c)) {
         ctx->inner_step(ctx, FALLBACK, t);
         return;
     }
-    const int64_t r = t->shape.dim[0], c = t->shape.dim[1], n = t->numel, m = short_side(t);
+    const int64_t n = t->numel, m = r < c ? r : c;
     const float mom = (float)gd_opt_num(o, MOMENTUM);
     const int nesterov = gd_opt_bool(o, NESTEROV);
     float *b = t->slot[0], *x = ctx->scratch, *y = x + n, *mm = y + n, *a = mm + n;

@@ -30,6 +30,18 @@ static inline float norm2(const float *x, int64_t n)
     return (float)sqrt(sum_sq(x, n));
 }
 
+/* A tensor of rank >= 2 as the matrix [dim0, numel/dim0]: a dense W
+ * [out, in] as itself, a conv2d W [filters, C, kh, kw] as [filters,
+ * C*kh*kw] (row-major, so no copy). 0 for rank 0 and 1. */
+static inline int as_matrix(const gd_optim_tensor *t, int64_t *rows, int64_t *cols)
+{
+    if (t->shape.ndim < 2 || t->shape.dim[0] < 1)
+        return 0;
+    *rows = t->shape.dim[0];
+    *cols = t->numel / t->shape.dim[0];
+    return 1;
+}
+
 /* True when a tensor counts as a vector for `exclude_1d` (rank 1). */
 static inline int is_vector(const gd_optim_tensor *t)
 {
