@@ -18,7 +18,7 @@ return {
     L.dense{ units = 1024, activation = "relu", init = w },
     L.dense{ units = 10, init = w },
   },
-  data = bench.fashion_mnist,
+  data = function(size) return bench.fashion_mnist(size, true) end,
   loss = gd.loss.cross_entropy{},
   batch = 128,
   epochs = { smoke = 1, small = 2, full = 100 },

@@ -17,7 +17,7 @@ return {
     block(16), L.relu{}, L.max_pool2d{ size = 2 },
     L.global_avg_pool{}, L.dense{ units = 10 },
   },
-  data = bench.fashion_mnist,
+  data = function(size) return bench.fashion_mnist(size, true) end,
   loss = gd.loss.cross_entropy{},
   batch = 128,
   epochs = { smoke = 1, small = 2, full = 30 },

@@ -48,16 +48,19 @@ end
 -- Fashion-MNIST by size: a few hundred samples at smoke, a fifth of the
 -- training set at small, all of it at full (validation split off the
 -- training set with seed 1; test from the test split).
-local fm_sizes = { smoke = { 384, 128, 256 }, small = { 12000, 2000, 2000 }, full = { 60000, 10000, 10000 } }
+local fm_sizes = { smoke = { 256, 64, 64 }, small = { 12000, 2000, 2000 }, full = { 60000, 10000, 10000 } }
 local fm_cache = {}
-function M.fashion_mnist(size)
-  if fm_cache[size] then return table.unpack(fm_cache[size]) end
+-- image = true: samples shaped [1, 28, 28] for convolutions.
+function M.fashion_mnist(size, image)
+  local tag = size .. (image and "/image" or "")
+  if fm_cache[tag] then return table.unpack(fm_cache[tag]) end
   local gd = require "gradus"
   local n = fm_sizes[size] or error("fashion_mnist: unknown size " .. tostring(size), 0)
-  local all = gd.data.fashion_mnist{ split = "train", limit = n[1] }
+  local shape = image and { 1, 28, 28 } or nil
+  local all = gd.data.fashion_mnist{ split = "train", limit = n[1], shape = shape }
   local train, val = all:split{ validation = n[2], seed = 1 }
-  local test = gd.data.fashion_mnist{ split = "test", limit = n[3] }
-  fm_cache[size] = { train, val, test }
+  local test = gd.data.fashion_mnist{ split = "test", limit = n[3], shape = shape }
+  fm_cache[tag] = { train, val, test }
   return train, val, test
 end
 
@@ -201,7 +204,8 @@ local function key_fields(gd, prob_hash, pname, opt, proto, size)
   for k, v in pairs(opt.options) do opts[#opts + 1] = k .. "=" .. tostring(v) end
   table.sort(opts)
   return {
-    gradus = tostring(gd.version), problem = pname .. "@" .. prob_hash,
+    -- the protocol's code is part of what decides a cell
+    gradus = tostring(gd.version) .. "+" .. fnv64(gd._util.embedded("gradus.benchmark") or ""), problem = pname .. "@" .. prob_hash,
     protocol = string.format("grid %s; seeds %d; tuning seeds %s", table.concat(grid, ","), proto.seeds,
       table.concat(proto.tuning_seeds, ",")),
     size = size, threads = tostring(gd._util.threads()), blas = tostring(gd._util.blas()),
@@ -380,7 +384,9 @@ function M.benchmark(gd, spec)
         cell = saved.cell
       else
         if saved and saved.key then
-          log(string.format("benchmark: %s on %s: rerun, %s", o.label, pr.p.name, mismatch(saved.key, key)))
+          -- said even when quiet: a cache not used costs time the user should know of
+          io.stderr:write(string.format("benchmark: %s on %s: run again, %s\n", o.label, pr.p.name,
+            mismatch(saved.key, key)))
         end
         log(string.format("benchmark: %s on %s: tuning %d lrs, then %d seeds", o.label, pr.p.name, #proto.grid,
           proto.seeds))
@@ -484,12 +490,24 @@ local function leaderboard_csv(doc)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- A metric JSON could not hold (NaN: a loss-only problem's accuracy) is
+-- null there; gd.compare's summary wants it as NaN again.
+local function nan_metrics(runs)
+  for _, r in ipairs(runs) do
+    r.metrics = r.metrics or {}
+    for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy", "seconds" }) do
+      if r.metrics[k] == nil then r.metrics[k] = 0 / 0 end
+    end
+  end
+end
+
 -- A cell as gd.compare's result, for the per-problem report (gd.report).
 local function problem_results(doc, p)
   local variants = {}
   for _, o in ipairs(doc.optimizers) do
     local c = cell_of(doc, p.name, o.name)
     if c then
+      nan_metrics(c.runs)
       variants[#variants + 1] = { name = o.name, lr = c.lr, tuning = c.tuning, tune_seeds = c.tune_seeds,
         tune_metric = c.tune_metric, tune_warning = c.tune_warning, runs = c.runs,
         config = { optimizer = o.name, lr = c.lr } }

@@ -1,0 +1,71 @@
+-- tests/lua/benchmark_smoke.lua: `gradus benchmark --size smoke` of every
+-- shipped problem with a dropped-in optimizer (examples/plugins/lion.c,
+-- built as a fixture) beside the baselines; the page and results.json hold
+-- every problem and optimizer; gradus report rebuilds the page; --help runs
+-- nothing; unknown options are refused.
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+local fixtures = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local bench = require "gradus.benchmark"
+
+T.test("help_runs_nothing_and_bad_options_are_refused", function()
+  local dir = T.tmpdir()
+  local out, _, code = T.command(("cd %s && %s benchmark --help adam"):format(q(dir), q(exe)))
+  assert(code == 0 and out:find("usage: gradus benchmark", 1, true), out)
+  assert(T.sh("ls -A " .. q(dir)) == "", "--help wrote something")
+  local _, err, c2 = T.command(("cd %s && %s benchmark --sizes smoke adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("unknown option '--sizes'", 1, true), err)
+  _, err, c2 = T.command(("cd %s && %s benchmark --size huge adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("size must be smoke, small or full", 1, true), err)
+  _, err, c2 = T.command(("cd %s && %s benchmark --grid 1:0.1:3 adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("--grid needs LO:HI:N", 1, true), err)
+  _, err, c2 = T.command(("cd %s && %s benchmark --size smoke --problems nosuch adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("unknown problem 'nosuch'", 1, true), err)
+  assert(T.sh("ls -A " .. q(dir)) == "", "a refused benchmark wrote something")
+  os.execute("rm -rf " .. q(dir))
+end)
+
+T.test("smoke_every_problem_with_a_dropped_in_optimizer", function()
+  local dir = T.tmpdir()
+  local out, err, code = T.command(("cd %s && %s benchmark --size smoke --out rep %s"):format(q(dir), q(exe),
+    q(fixtures .. "/lion.so")))
+  assert(code == 0, err)
+  assert(out:find("lion", 1, true), out)
+  local doc = T.json_decode(T.slurp(dir .. "/rep/results.json"))
+  local html = T.slurp(dir .. "/rep/index.html")
+  assert(#doc.problems == #bench.shipped, #doc.problems)
+  local names = { "sgd", "momentum", "adam", "lion" }
+  assert(#doc.optimizers == 4 and #doc.cells == 4 * #bench.shipped)
+  for i, n in ipairs(names) do
+    assert(doc.optimizers[i].name == n, doc.optimizers[i].name)
+    assert(html:find("<bdi>" .. n .. "</bdi>", 1, true), n .. " missing from the page")
+    assert(type(doc.optimizers[i].score) == "number")
+  end
+  for _, p in ipairs(bench.shipped) do
+    assert(html:find("<bdi>" .. p .. "</bdi>", 1, true), p .. " missing from the page")
+    local sub = T.slurp(dir .. "/rep/problems/" .. p .. "/index.html")
+    assert(sub and sub:find("<bdi>lion</bdi>", 1, true), p .. ": no problem page with lion")
+    for _, n in ipairs(names) do
+      local c = bench.cell_of(doc, p, n)
+      assert(c, p .. " x " .. n)
+      local eval = {}
+      for _, s in ipairs(c.seeds) do eval[s] = true end
+      for _, s in ipairs(c.tune_seeds) do assert(not eval[s], "tuning seed " .. s .. " is an evaluation seed") end
+      assert(type(c.lr) == "number" and #c.runs == 2)
+    end
+  end
+  assert(T.slurp(dir .. "/rep/leaderboard.csv"):find("fmnist_2c2d,lion,", 1, true))
+  -- gradus report rebuilds the page from results.json, running nothing
+  os.remove(dir .. "/rep/index.html")
+  out, err, code = T.command(("cd %s && %s report rep"):format(q(dir), q(exe)))
+  assert(code == 0, err)
+  assert(T.slurp(dir .. "/rep/index.html"):find("<bdi>fmnist_resnet</bdi>", 1, true))
+  -- a second benchmark reuses every cell and runs nothing
+  out, err, code = T.command(("cd %s && %s benchmark --size smoke --out rep --problems quadratic_deep adam"):format(
+    q(dir), q(exe)))
+  assert(code == 0 and select(2, err:gsub("reused", "")) == 3 and not err:find("tuning"), err)
+  os.execute("rm -rf " .. q(dir))
+end)
+
+T.run()
