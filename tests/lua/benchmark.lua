@@ -184,4 +184,36 @@ T.test("cells_cached_rerun_and_resumed", function()
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
+T.test("compare_tune_has_seeds_of_its_own_and_warns_at_the_edge", function()
+  local d = gd.data.synthetic.blobs{ n = 90, classes = 3, seed = 5 }
+  local train, val = d:split{ validation = 30, seed = 1 }
+  local base = { model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
+                 data = train, validation = val, epochs = 2, batch = 20, progress = false }
+  local res = gd.compare{ base = base, repeats = 2, progress = false,
+    variants = { { name = "sgd", optimizer = gd.optim.sgd{}, tune = { lr = { 1e-6, 1e-5 }, seeds = 2 } } } }
+  local v = res.variants[1]
+  -- the repeats use 1, 2; tuning 3, 4 (after them), never one of theirs
+  assert(res.seeds[1] == 1 and res.seeds[2] == 2)
+  assert(v.tune_seeds[1] == 3 and v.tune_seeds[2] == 4, table.concat(v.tune_seeds, ","))
+  assert(#v.tuning == 2 and v.tuning[1].value and v.tuning[2].value)
+  -- such a tiny lr learns nothing: the larger one wins, at the grid's upper edge
+  assert(v.lr == 1e-5 and v.tune_warning and v.tune_warning:find("upper edge", 1, true), tostring(v.tune_warning))
+  T.expect_error("tuning seed 2 is also a seed of the repeats", gd.compare, { base = base, repeats = 2,
+    variants = { { optimizer = gd.optim.sgd{}, tune = { lr = { 0.1 }, seeds = { 7, 2 } } } } })
+  T.expect_error("unknown tune option 'seed'", gd.compare, { base = base,
+    variants = { { optimizer = gd.optim.sgd{}, tune = { lr = { 0.1 }, seed = 3 } } } })
+  T.expect_error("tune.metric must be", gd.compare, { base = base,
+    variants = { { optimizer = gd.optim.sgd{}, tune = { lr = { 0.1 }, metric = "acc" } } } })
+  -- the report: a metric-versus-lr plot and the edge warning on the page
+  local dir = T.tmpdir()
+  gd.report(res, { dir = dir })
+  local html = T.slurp(dir .. "/index.html")
+  assert(html:find("upper edge of the grid", 1, true), "no edge warning on the page")
+  if T.exists(dir .. "/loss.svg") then   -- gnuplot installed
+    assert(T.exists(dir .. "/tuning.svg"), "no metric-versus-lr plot")
+    assert(html:find('id="plot-tuning"', 1, true))
+  end
+  os.execute("rm -rf '" .. dir .. "'")
+end)
+
 T.run()
