@@ -281,7 +281,7 @@ static gd_status ints_text(const gd_component *c, const gd_option_spec *o, const
         }
         if (!*p) {
             *out = strdup(canon);
-            return *out ? GD_OK : gd_fail(err, GD_EINVAL, "%s: out of memory", c->name);
+            return *out ? GD_OK : gd_fail(err, GD_ENOMEM, "%s: out of memory", c->name);
         }
         break;
     }

@@ -37,7 +37,8 @@ print(model:summary())
 local run = gd.train{
   model = model, loss = gd.loss.cross_entropy{},
   optimizer = gd.optim.momentum{ lr = 0.01, gamma = 0.9 },
-  data = train, epochs = epochs, batch = 128, seed = 1,
+  data = train, validation = test,   -- DeepOBS reports the test set every epoch
+  epochs = epochs, batch = 128, seed = 1,
 }
 
 local result = run.model:evaluate(test)

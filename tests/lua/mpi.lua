@@ -51,6 +51,31 @@ T.test("mpi_two_ranks_match_one_process", function()
   end
 end)
 
+-- A small CNN on images: conv2d (oneDNN's, the batch of each rank cut
+-- over its threads), pools, layer norm; 2 ranks = 1 process
+-- within the rounding of the split gradient sums.
+T.test("mpi_cnn_two_ranks_match_one_process", function()
+  local x = gd.tensor.zeros{ 64, 1, 8, 8 }
+  local y = {}
+  for i = 1, 64 do
+    for j = 1, 64 do x[(i - 1) * 64 + j] = math.sin(i * 0.7 + j * (i % 3 + 1) * 0.3) end
+    y[i] = i % 3 + 1
+  end
+  local images = gd.data.tensor{ x = x, y = y }
+  local c = cfg{ data = images, epochs = 2, monitor = { every = 1 },
+    model = gd.sequential{ gd.layer.conv2d{ filters = 4, kernel = 3, padding = "same", activation = "relu" },
+                           gd.layer.max_pool2d{}, gd.layer.layer_norm{},
+                           gd.layer.conv2d{ filters = 4, kernel = 3 }, gd.layer.global_avg_pool{},
+                           gd.layer.dense{ units = 3 } } }
+  local two = gd.train(c)
+  c.distributed = false
+  local one = gd.train(c)
+  T.close_number("steps", #two.history.steps, 8, 0)
+  for i, s in ipairs(one.history.steps) do
+    T.close_number("cnn loss at step " .. i, two.history.steps[i].loss, s.loss, 1e-5)
+  end
+end)
+
 T.test("mpi_ranks_end_bit_identical", function()
   local run = gd.train(cfg{ optimizer = gd.optim.adam{ lr = 0.01 } })
   local lo, hi = gd.dist.minmax(fnv48(params_text(run)))
