@@ -8,6 +8,7 @@ local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
 local fixtures = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
 local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 local bench = require "gradus.benchmark"
+local B = dofile(arg[0]:match("^(.-)[^/]*$") .. "browser.lua")
 
 T.test("help_runs_nothing_and_bad_options_are_refused", function()
   local dir = T.tmpdir()
@@ -56,6 +57,26 @@ T.test("smoke_every_problem_with_a_dropped_in_optimizer", function()
     end
   end
   assert(T.slurp(dir .. "/rep/leaderboard.csv"):find("fmnist_2c2d,lion,", 1, true))
+  -- in a real browser: no console error, a leaderboard row per optimizer,
+  -- the profiles drawn, the problem pages' tuning plots drawn
+  assert(T.gd._util.mkdir_p(dir .. "/browser"))
+  local browser = B.open(dir .. "/browser")   -- close() removes its directory
+  local ok, err = pcall(function()
+    browser:navigate("file://" .. dir .. "/rep/index.html")
+    assert(#browser:errors() == 0, table.concat(browser:errors(), "; "))
+    assert(browser:eval('document.querySelectorAll("#leaderboard tbody tr").length') == 4)
+    if html:find('id="plot-profiles"', 1, true) then
+      local r = browser:eval([[(function () { const r = document.querySelector("#plot-profiles").getBoundingClientRect();
+        return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height }; })()]])
+      assert(r.width > 400 and r.height > 200, r.width .. "x" .. r.height)
+      assert(browser:ink(r) > 0.01 * r.width * r.height, "the profiles are not drawn")
+    end
+    browser:navigate("file://" .. dir .. "/rep/problems/fmnist_mlp/index.html")
+    assert(#browser:errors() == 0, table.concat(browser:errors(), "; "))
+    assert(browser:eval('document.querySelectorAll("#summary tr.variant").length') == 4)
+  end)
+  browser:close()
+  assert(ok, err)
   -- gradus report rebuilds the page from results.json, running nothing
   os.remove(dir .. "/rep/index.html")
   out, err, code = T.command(("cd %s && %s report rep"):format(q(dir), q(exe)))
