@@ -471,7 +471,7 @@ end
 
 local function fmt_speed(sp)
   if not sp then return "not reached" end
-  return string.format("epoch %d, %.1f s", sp.epoch, sp.seconds)
+  return string.format("epoch %d, %.3g s", sp.epoch, sp.seconds)
 end
 
 local function csv(fields)
