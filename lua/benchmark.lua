@@ -327,6 +327,18 @@ local function run_cell(gd, prob, opt, proto, size, run, log)
   return cell
 end
 
+-- A signal stops a benchmark between or inside cells: the same error value
+-- (gradus exits 128 + signal), its message saying how to resume.
+local function interrupted(err, out)
+  if type(err) ~= "table" or not err.interrupted then return err end
+  local e = setmetatable({}, getmetatable(err))
+  for k, v in pairs(err) do e[k] = v end
+  e.message = string.format("%s in gradus benchmark; the finished cells are kept in %s/cells: run the same "
+    .. "command again to resume (the cell that was running starts again)",
+    tostring(err.message):match("^(interrupted by %S+)") or "interrupted", out)
+  return e
+end
+
 -- ------------------------------------------------------------------------
 -- gd.benchmark
 
@@ -368,10 +380,26 @@ function M.benchmark(gd, spec)
     if not seen[o] then args[#args + 1] = o; seen[o] = true end
   end
   local opts = M.optimizers(gd, args)
+  -- names become file names: two that would share one are refused
+  local files = {}
+  for _, o in ipairs(opts) do
+    local f = slug(o.label)
+    if files[f] then
+      error(string.format("benchmark: optimizers '%s' and '%s' would share the file name '%s': give "
+        .. "names that differ in letters or digits", files[f], o.label, f), 0)
+    end
+    files[f] = o.label
+  end
   local names = spec.problems or M.shipped
-  local probs = {}
+  local probs, pfiles = {}, {}
   for i, n in ipairs(names) do
     local p, h = M.load_problem(gd, n)
+    local f = slug(p.name)
+    if pfiles[f] then
+      error(string.format("benchmark: problems '%s' and '%s' would share the file name '%s'", pfiles[f],
+        p.name, f), 0)
+    end
+    pfiles[f] = p.name
     probs[i] = { p = p, hash = h, arg = n }
   end
   local ok, err = gd._util.mkdir_p(spec.out .. "/cells")
@@ -396,7 +424,9 @@ function M.benchmark(gd, spec)
         log(string.format("benchmark: %s on %s: tuning %d lrs, then %d seeds", o.label, pr.p.name, #proto.grid,
           proto.seeds))
         local t0 = os.time()
-        cell = run_cell(gd, pr.p, o, proto, size, spec.run, log)
+        local ok, res = pcall(run_cell, gd, pr.p, o, proto, size, spec.run, log)
+        if not ok then error(interrupted(res, spec.out), 0) end
+        cell = res
         write_atomic(path, json.encode({ key = key, cell = cell }) .. "\n")
         log(string.format("benchmark: %s on %s: done in %d s", o.label, pr.p.name, os.time() - t0))
       end

@@ -116,6 +116,9 @@ T.test("optimizer_argument_is_data", function()
   T.expect_error("unknown option 'gamma'", bench.optimizers, gd, { "adam{gamma=1}" })
   T.expect_error("unknown optimizer 'nosuch'", bench.optimizers, gd, { "nosuch" })
   T.expect_error("unknown option 'problem'", gd.benchmark, { optimizers = { "adam" }, out = "x", problem = 1 })
+  -- names become file names: two that would share one are refused before anything runs
+  T.expect_error("would share the file name", gd.benchmark, { optimizers = { "adam{lr=0.1}", "adam{lr = 0.1 }" },
+    out = "/nonexistent/x", progress = false })
 end)
 
 -- A tiny problem of the user's, by path; its data function counts its calls
