@@ -89,4 +89,35 @@ T.test("smoke_every_problem_with_a_dropped_in_optimizer", function()
   os.execute("rm -rf " .. q(dir))
 end)
 
+T.test("sigterm_stops_and_the_rerun_resumes", function()
+  local dir = T.tmpdir()
+  -- gradus itself in the background (its pid, never a pattern), stopped after 4 s
+  local cmd = ("cd %s && { %s --threads 1 benchmark --size smoke --problems fmnist_logreg,fmnist_2c2d --out rep "
+    .. "adam >/dev/null 2>err.log & p=$!; sleep 4; kill -TERM $p; wait $p; echo rc=$?; }"):format(q(dir), q(exe))
+  local out = T.sh(cmd)
+  local err = T.slurp(dir .. "/err.log")
+  if out:find("rc=0", 1, true) then   -- finished within 4 s: nothing to resume
+    os.execute("rm -rf " .. q(dir))
+    return
+  end
+  assert(out:find("rc=143", 1, true), out)
+  -- inside a training the signal is caught and the message says how to
+  -- resume; between trainings (loading data) it ends the process at once
+  local inside = err:find("interrupted by SIGTERM", 1, true)
+  assert(not inside or err:find("interrupted by SIGTERM in gradus benchmark; the finished cells are kept in "
+    .. "rep/cells", 1, true), err)
+  local kept = {}
+  for f in T.sh("cd " .. q(dir) .. " && ls rep/cells"):gmatch("%S+") do
+    kept[f] = T.slurp(dir .. "/rep/cells/" .. f)
+  end
+  local _, err2, code = T.command(("cd %s && %s --threads 1 benchmark --size smoke --problems "
+    .. "fmnist_logreg,fmnist_2c2d --out rep adam"):format(q(dir), q(exe)))
+  assert(code == 0, err2)
+  for f, text in pairs(kept) do
+    assert(T.slurp(dir .. "/rep/cells/" .. f) == text, f .. " was redone")
+    assert(err2:find(f:match("^[^.]+") .. ": reused", 1, true) or err2:find("reused (rep/cells/" .. f, 1, true), f)
+  end
+  os.execute("rm -rf " .. q(dir))
+end)
+
 T.run()
