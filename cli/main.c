@@ -67,6 +67,8 @@ static const char usage[] =
     "                      --partition P, --account A, --time T, --cpus N, --array-limit N\n"
     "  trial FILE...       run a sweep's trial files (DIR/TRIAL/trial.json), those not done\n"
     "                      and not held by another worker; what a sweep's workers run\n"
+    "  benchmark [OPTS] OPTIMIZER...  tuned optimizers against tuned sgd, momentum and adam\n"
+    "                      on the shipped problems (gradus benchmark --help)\n"
     "  collect DIR [OUTDIR]  a sweep's results from its directory: the report table (and\n"
     "                      gd.report's files in OUTDIR); names missing or corrupt trials\n"
     "  report DIR [DIR...]  rebuild DIR/index.html from the results gd.report saved there;\n"
@@ -151,8 +153,8 @@ static int parse(cli *c, int argc, char **argv, int *done)
         } else if (!c->command) {
             c->command = a;
             c->first = i + 1;
-            if (strcmp(a, "sweep") == 0)
-                break;   /* its options are read by gradus.sweep */
+            if (strcmp(a, "sweep") == 0 || strcmp(a, "benchmark") == 0)
+                break;   /* their options are read by gradus.sweep, gradus.benchmark */
         } else {
             if (strcmp(c->command, "run") == 0)
                 c->script = i;
@@ -709,6 +711,24 @@ static int cmd_trial(lua_State *L, const cli *c)
     return (int)lua_tointeger(L, -1);
 }
 
+/* gradus benchmark [OPTIONS] OPTIMIZER... (gradus.benchmark reads them all). */
+static int cmd_benchmark(lua_State *L, const cli *c)
+{
+    int st = push_command(L, "gradus.benchmark", "cli");
+    if (st)
+        return st;
+    lua_pop(L, 1);   /* cli takes the arguments only */
+    lua_createtable(L, c->argc - c->first, 0);
+    for (int i = c->first; i < c->argc; i++) {
+        lua_pushstring(L, c->argv[i]);
+        lua_rawseti(L, -2, i - c->first + 1);
+    }
+    lgd_install_interrupt_handlers();
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return call_failed(L);
+    return lua_tointeger(L, -1) == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 /* gradus collect DIR [OUTDIR] (gradus.sweep). */
 static int cmd_collect(lua_State *L, const char *const *pos, int np)
 {
@@ -806,8 +826,8 @@ int main(int argc, char **argv)
     if (strcmp(c.command, "run") && strcmp(c.command, "list") && strcmp(c.command, "doc") &&
         strcmp(c.command, "inspect") && strcmp(c.command, "resume") &&
         strcmp(c.command, "report") && strcmp(c.command, "sweep") && strcmp(c.command, "collect") &&
-        strcmp(c.command, "trial"))
-        return fail("unknown command '%s' (commands: run, sweep, trial, collect, resume, report, list, "
+        strcmp(c.command, "trial") && strcmp(c.command, "benchmark"))
+        return fail("unknown command '%s' (commands: run, sweep, trial, collect, resume, report, benchmark, list, "
                     "doc, inspect, version, bench, new, check; "
                     "see gradus --help)", c.command);
 
@@ -843,6 +863,8 @@ int main(int argc, char **argv)
         st = cmd_report(L, &c);
     } else if (strcmp(c.command, "trial") == 0) {
         st = cmd_trial(L, &c);
+    } else if (strcmp(c.command, "benchmark") == 0) {
+        st = cmd_benchmark(L, &c);
     } else {
         const char *pos[3];
         int np = positionals(&c, pos, 3);

@@ -99,25 +99,105 @@ local function objective(m)
   return stats.finite(m.val_loss) and m.val_loss or m.train_loss
 end
 
--- Tuning tries each lr on the validation set with seed base.seed; the best
--- finite objective wins, diverged runs lose. The trials are built here and
--- run by whoever executes the comparison (serially below, or lua/sweep.lua).
+-- Tuning (DESIGN §3, §12; the protocol gradus benchmark shares): each lr
+-- of the grid is tried with tuning seeds of their own, never a seed of the
+-- repeats, so the selection does not bias the comparison; the best mean
+-- objective wins, a diverged run loses. The trials are built here and run
+-- by whoever executes the comparison (serially below, or lua/sweep.lua).
+local tune_metrics = { val_loss = "min", train_loss = "min", val_accuracy = "max" }
+
 local function check_grid(name, grid)
   if type(grid) ~= "table" or #grid == 0 then
     error(string.format("gd.compare: variant '%s': tune.lr must be a non-empty list of numbers", name), 0)
   end
+  for _, lr in ipairs(grid) do
+    if math.type(lr) == nil or not (lr > 0) or lr == math.huge then
+      error(string.format("gd.compare: variant '%s': tune.lr must hold positive numbers, got %s", name,
+        tostring(lr)), 0)
+    end
+  end
 end
 
+local tune_keys = { lr = true, seeds = true, metric = true, validation = true }
+
+-- The tuning seeds: tune.seeds = n takes n seeds after the repeats'
+-- (seed0 + repeats, ...); a list names them. Either way none is a seed of
+-- the repeats.
+local function tuning_seeds(name, tune, eval_seeds)
+  for k in pairs(tune) do
+    if not tune_keys[k] then
+      error(string.format("gd.compare: variant '%s': unknown tune option '%s' (options: lr, seeds, metric, "
+        .. "validation)", name, tostring(k)), 0)
+    end
+  end
+  if tune.metric ~= nil and not tune_metrics[tune.metric] then
+    error(string.format("gd.compare: variant '%s': tune.metric must be val_loss, val_accuracy or train_loss, "
+      .. "got %s", name, tostring(tune.metric)), 0)
+  end
+  local used = {}
+  for _, s in ipairs(eval_seeds) do used[s] = true end
+  local seeds = tune.seeds == nil and 1 or tune.seeds
+  if math.type(seeds) == "integer" or (math.type(seeds) == "float" and math.tointeger(seeds)) then
+    local n = math.tointeger(seeds)
+    if n < 1 then error(string.format("gd.compare: variant '%s': tune.seeds must be >= 1", name), 0) end
+    local list, s = {}, eval_seeds[#eval_seeds] + 1
+    for i = 1, n do list[i] = s + i - 1 end
+    return list
+  end
+  if type(seeds) ~= "table" or #seeds == 0 then
+    error(string.format("gd.compare: variant '%s': tune.seeds must be a count or a list of integers", name), 0)
+  end
+  local list = {}
+  for i, s in ipairs(seeds) do
+    list[i] = math.tointeger(s)
+    if not list[i] or list[i] < 0 then
+      error(string.format("gd.compare: variant '%s': tune.seeds[%d] must be an integer >= 0", name, i), 0)
+    end
+    if used[list[i]] then
+      error(string.format("gd.compare: variant '%s': tuning seed %d is also a seed of the repeats: a tuning "
+        .. "seed of its own keeps the selection from biasing the comparison", name, list[i]), 0)
+    end
+  end
+  return list
+end
+
+-- The value a tuning run is judged on, and the objective (lower wins).
+local function tune_value(m, metric)
+  local v = metric and m[metric] or objective(m)
+  if not stats.finite(v) then return v, math.huge end
+  return v, tune_metrics[metric or "val_loss"] == "max" and -v or v
+end
+
+-- records: per grid point, the list of its seeds' records.
 local function pick_lr(entry, grid, records, log)
   local best, best_lr, tried = math.huge, nil, {}
   for i, lr in ipairs(grid) do
-    local rec = records[i]
-    tried[i] = { lr = lr, status = rec.status, objective = rec.objective }
-    if log then log(string.format("  tune %s: lr %.3g -> %s %s", entry.name, lr, rec.status,
-      stats.finite(rec.objective) and string.format("%.4f", rec.objective) or "")) end
-    if rec.objective < best then best, best_lr = rec.objective, lr end
+    local recs = records[i]
+    if recs.status then recs = { recs } end   -- one record (an older caller)
+    local sum, vsum, status = 0, 0, "ok"
+    for _, rec in ipairs(recs) do
+      if rec.status ~= "ok" then status = rec.status end
+      sum = sum + rec.objective
+      vsum = vsum + (rec.value or rec.objective)
+    end
+    local obj = status == "ok" and sum / #recs or math.huge
+    tried[i] = { lr = lr, status = status, objective = obj,
+                 value = status == "ok" and vsum / #recs or nil, seeds = entry.tune_seeds }
+    if log then log(string.format("  tune %s: lr %.3g -> %s %s", entry.name, lr, status,
+      stats.finite(obj) and string.format("%.4f", tried[i].value) or "")) end
+    if obj < best then best, best_lr = obj, lr end
   end
-  return best_lr or grid[1], tried
+  local warning
+  local lo, hi = math.huge, -math.huge
+  for _, lr in ipairs(grid) do lo, hi = math.min(lo, lr), math.max(hi, lr) end
+  if best_lr and #grid > 1 and (best_lr == lo or best_lr == hi) then
+    warning = string.format("%s: the best lr %.3g lies at the %s edge of the grid [%.3g, %.3g]: the best may lie "
+      .. "outside it, widen the grid", entry.name, best_lr, best_lr == lo and "lower" or "upper", lo, hi)
+  elseif not best_lr then
+    warning = string.format("%s: every lr of the grid diverged; the first (%.3g) is used", entry.name, grid[1])
+  end
+  if warning and log then log("  warning: " .. warning) end
+  return best_lr or grid[1], tried, warning
 end
 
 -- Run one trial in this process: what a tuning trial or a repeat records.
@@ -137,8 +217,9 @@ function M.run_trial(gd, t, ckpt)
   end
   local m = final_metrics(run)
   if t.kind == "tune" then
-    return { lr = t.lr, status = run.status,
-             objective = run.status == "ok" and objective(m) or math.huge }
+    local value, obj = tune_value(m, t.metric)
+    return { lr = t.lr, seed = c.seed, status = run.status, value = value,
+             objective = run.status == "ok" and obj or math.huge }
   end
   return { seed = c.seed, status = run.status, metrics = m, history = run.history,
            diverged = run.diverged, diagnoses = run.diagnoses, steps = run.steps,
@@ -303,25 +384,32 @@ local function plan(gd, spec)
       if not cfg.optimizer then error(string.format("gd.compare: variant '%s': tune needs an optimizer", name), 3) end
       check_grid(name, v.tune.lr)
     end
+    local tseeds = v.tune and tuning_seeds(name, v.tune, out.seeds)
     out.variants[i] = { name = name, runs = {}, config = fork and v.overrides or cfg,
                         fork = fork and v.path or nil }
-    cfgs[i] = { cfg = cfg, fork = fork and v or nil, grid = v.tune and v.tune.lr }
+    if tseeds then out.variants[i].tune_seeds = tseeds end
+    cfgs[i] = { cfg = cfg, fork = fork and v or nil, grid = v.tune and v.tune.lr, tune = v.tune, seeds = tseeds }
   end
   return out, cfgs, seed0
 end
 
--- The tuning trials of every tuned variant (seed base.seed).
-local function tune_trials(gd, out, cfgs, seed0)
+-- The tuning trials of every tuned variant: each lr with each tuning seed,
+-- on tune.validation when given (gradus benchmark tunes on a validation
+-- split and reports the repeats on the test set).
+local function tune_trials(gd, out, cfgs)
   local trials = {}
   for i, p in ipairs(cfgs) do
     for _, lr in ipairs(p.grid or {}) do
-      local c = shallow_copy(p.cfg)
-      c.seed = seed0
-      c.optimizer = with_lr(gd, p.cfg.optimizer, lr)
-      c.progress = false
-      c.on_step, c.on_epoch, c.checkpoint = nil, nil, nil
-      trials[#trials + 1] = { kind = "tune", vi = i, variant = out.variants[i].name, lr = lr,
-                              seed = seed0, cfg = c }
+      for _, seed in ipairs(p.seeds) do
+        local c = shallow_copy(p.cfg)
+        c.seed = seed
+        c.optimizer = with_lr(gd, p.cfg.optimizer, lr)
+        if p.tune.validation ~= nil then c.validation = p.tune.validation end
+        c.progress = false
+        c.on_step, c.on_epoch, c.checkpoint = nil, nil, nil
+        trials[#trials + 1] = { kind = "tune", vi = i, variant = out.variants[i].name, lr = lr,
+                                seed = seed, cfg = c, metric = p.tune.metric }
+      end
     end
   end
   return trials
@@ -360,14 +448,18 @@ function M.compare(gd, spec, exec)
   local quiet = spec.progress == false or spec.base.progress == false
   local log = (not quiet) and function(s) io.stderr:write(s, "\n") end or nil
   exec = exec or function(trials) return serial(gd, trials, log) end
-  local tunes = tune_trials(gd, out, cfgs, seed0)
+  local tunes = tune_trials(gd, out, cfgs)
   if #tunes > 0 then
     local recs, at = exec(tunes, "tune", out), 1
     for i, p in ipairs(cfgs) do
       if p.grid then
-        local e = out.variants[i]
-        e.lr, e.tuning = pick_lr(e, p.grid, table.move(recs, at, at + #p.grid - 1, 1, {}), log)
-        at = at + #p.grid
+        local e, per = out.variants[i], {}
+        for g = 1, #p.grid do
+          per[g] = table.move(recs, at, at + #p.seeds - 1, 1, {})
+          at = at + #p.seeds
+        end
+        e.lr, e.tuning, e.tune_warning = pick_lr(e, p.grid, per, log)
+        e.tune_metric = p.tune.metric or "objective"
         p.cfg.optimizer = with_lr(gd, p.cfg.optimizer, e.lr)
       end
     end

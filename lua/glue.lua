@@ -24,4 +24,5 @@ return function(gd)
   gd.compare = function(spec) return sweep.compare(gd, spec) end
   gd.report = function(results, opts) return report.report(gd, results, opts) end
   gd.plot = function(p) return report.plot(gd, p) end
+  gd.benchmark = function(spec) return require("gradus.benchmark").benchmark(gd, spec) end
 end

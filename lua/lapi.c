@@ -102,9 +102,56 @@ static const lgd_key compare_keys[] = {
 
 static const lgd_key variant_keys[] = {
     { "name", "string", "\"variantN\"", "the row's name in the report" },
-    { "tune", "{ lr = list }", "(none)",
-      "try each lr with base.seed first; the best validation objective is used" },
+    { "tune", "{ lr = list, seeds =, metric =, validation = }", "(none)",
+      "try each lr first with tuning seeds of its own; the best is used for the repeats" },
     { "(any gd.train option)", "", "base's", "overrides base for this variant" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const lgd_key tune_keys[] = {
+    { "lr", "list of numbers > 0", "required", "the grid, e.g. gd.logspace(1e-5, 1e2, 13)" },
+    { "seeds", "integer >= 1 | list of integers", "1",
+      "tuning seeds: n after the repeats' seeds, or a list; never a seed of the repeats" },
+    { "metric", "\"val_loss\" | \"val_accuracy\" | \"train_loss\"", "val_loss",
+      "what picks the lr (val_accuracy: highest wins); the report plots it against lr and "
+      "warns when the best lr lies at the edge of the grid" },
+    { "validation", "data set", "base's validation",
+      "the set tuning is judged on (gradus benchmark: a validation split; the repeats: test)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const lgd_key benchmark_keys[] = {
+    { "optimizers", "list of strings", "required",
+      "names, \"name{key=value,...}\" (read as data) or .so paths; sgd, momentum and adam "
+      "are always added as baselines" },
+    { "problems", "list of strings", "all shipped",
+      "quadratic_deep, fmnist_logreg, fmnist_mlp, fmnist_2c2d, fmnist_resnet, or .lua paths "
+      "(kjv_char waits for the sequence models)" },
+    { "size", "\"smoke\" | \"small\" | \"full\"", "\"small\"",
+      "smoke: a few hundred samples, 1 epoch, 3 lrs, 2 seeds; small: 13 lrs 1e-5..1e2, 3 seeds; "
+      "full: DeepOBS's 36 lrs, 10 seeds, full data" },
+    { "seeds", "integer >= 1", "by size", "evaluation seeds 1..n (tuning uses seed 1001)" },
+    { "grid", "{ lo =, hi =, n = }", "by size", "the log grid of lrs" },
+    { "out", "string", "required (CLI: benchmark-out)",
+      "the report directory: index.html, results.json, leaderboard.csv, problems/NAME/, "
+      "cells/ (finished cells, reused when their key matches)" },
+    { "run", "{ backend =, jobs = }", "(in this process)", "not yet: the sweep machinery" },
+    { "progress", "boolean", "true", "a line per cell on stderr" },
+    { "plots", "boolean", "true", "draw the plots (needs gnuplot)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+static const lgd_key problem_keys[] = {
+    { "name", "string", "required", "the problem's name in the report" },
+    { "model", "model spec", "required", "gd.sequential{ ... }" },
+    { "data", "function(size)", "required", "returns train, validation, test for \"smoke\", "
+      "\"small\" or \"full\"" },
+    { "loss", "loss spec", "required", "" },
+    { "batch", "integer", "required", "" },
+    { "epochs", "{ smoke =, small =, full = }", "required", "" },
+    { "metric", "\"accuracy\" | \"loss\"", "required", "the test metric reported" },
+    { "target", "number", "required",
+      "the test metric to reach (>= for accuracy, <= for loss): the speed measure's target" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -440,7 +487,19 @@ static const page pages[] = {
     { "compare", "local results = gd.compare{ base = { ... }, variants = { ... }, repeats = n }",
       "variants x seeds with common random numbers (the same seed: the same start and batches)",
       { { "options", compare_keys, 1 }, { "a variant", variant_keys, 2 },
+        { "a variant's tune = { ... }", tune_keys, 2 },
         { "it returns (gradus doc results)", results_keys, 0 } }, NULL },
+    { "benchmark", "gradus benchmark [--problems LIST] [--size smoke|small|full] [--seeds N] "
+      "[--grid LO:HI:N] [--out DIR] OPTIMIZER...   or   gd.benchmark{ optimizers = { ... } }",
+      "each optimizer and the baselines sgd, momentum and adam on each problem by the DeepOBS "
+      "protocol (lr tuned on a log grid against the validation metric with tuning seeds of its "
+      "own, the best lr rerun with fresh seeds on the test set); reports performance (test "
+      "metric, mean +- 95% CI), speed (epoch and seconds to the target), the metric against lr, "
+      "and AlgoPerf's performance profiles and score (integral of rho over tau in [1, 4] / 3; a "
+      "miss or more than 4x the fastest counts as not reached); gradus report DIR rebuilds the "
+      "page. --backend slurm and --jobs > 1 are not available yet",
+      { { "options of gd.benchmark", benchmark_keys, 1 }, { "a problem file returns", problem_keys, 2 } },
+      NULL },
     { "report", "gd.report(results, { dir = \"out/x\" })",
       "the comparison table and diagnoses on stdout; with dir, the data files, plots and a page, "
       "index.html (gradus report DIR [DIR...] rebuilds it from results.json, merging several)",

@@ -463,12 +463,41 @@ local function probe_plot(results, field, title, guide, linear)
            panels = { panel(head, elems, ys, not linear and spans_decade(ys)) } }
 end
 
+-- Tuning: each tuned variant's metric (mean over its tuning seeds) against
+-- lr on a log axis; a diverged lr has no point.
+local function tuning_plot(results)
+  local blocks, elems, ys, metric = {}, {}, {}, nil
+  for i, v in ipairs(results.variants) do
+    local rows = {}
+    for _, t in ipairs(v.tuning or {}) do
+      if finite(t.lr) and finite(t.value) then
+        rows[#rows + 1] = string.format("%.9g %.9g", t.lr, t.value)
+        ys[#ys + 1] = t.value
+      end
+    end
+    metric = metric or v.tune_metric
+    if #rows > 0 then
+      table.sort(rows, function(a, b) return tonumber(a:match("^%S+")) < tonumber(b:match("^%S+")) end)
+      blocks[#blocks + 1] = M.datablock("tune" .. i, rows)
+      elems[#elems + 1] = { v = i, key = v.name, cmd = string.format("$tune%d using 1:2 with linespoints %s pt 7 ps 0.8",
+        i, M.style(i)) }
+    end
+  end
+  if #elems == 0 then return nil end
+  local head = string.format("set title %s\nset xlabel \"learning rate\"\nset ylabel %s\nset logscale x\n"
+    .. "set format x \"%%g\"\nset grid\n", quote("final " .. tostring(metric or "objective") .. " against lr"),
+    quote(tostring(metric or "objective")))
+  return { name = "tuning", blocks = table.concat(blocks), panels = { panel(head, elems, ys, spans_decade(ys)) } }
+end
+M.tuning_plot = tuning_plot
+
 -- Every plot of a report, in the order the page shows them.
 function M.all(results)
   local list = {
     loss_plot(results),
     band_plot(results, "accuracy", "val_accuracy", "validation accuracy", "accuracy"),
     lr_plot(results),
+    tuning_plot(results) or false,
     layer_plot(results, "grad_norms", "grad_norm", "gradient L2 norm per layer"),
     layer_plot(results, "update_ratios", "update_ratio", "update / parameter norm per layer",
       { { 1e-1, "1e-1" }, { 1e-2, "1e-2 (aim)" }, { 1e-4, "1e-4" } }),
@@ -480,7 +509,7 @@ function M.all(results)
       nil, true),
   }
   local out = {}
-  for i = 1, 10 do
+  for i = 1, 11 do
     local p = list[i]
     if p then
       if #p.panels == 1 then

@@ -66,12 +66,18 @@ local function pm(mean, ci, f)
 end
 
 -- One line when a variant has fewer than 3 finished runs, or nil.
+-- Tuning whose best lr lies at the edge of its grid adds a line each.
 function M.caution(results)
-  local n = math.huge
+  local n, lines = math.huge, {}
   for _, s in ipairs(results.summary) do n = math.min(n, s.n) end
-  if n >= 3 then return nil end
-  return string.format("caution: %d finished run%s in a variant: confidence intervals and win rates "
-    .. "from fewer than 3 seeds are not informative (use repeats >= 3)", n, n == 1 and "" or "s")
+  if n < 3 then
+    lines[1] = string.format("caution: %d finished run%s in a variant: confidence intervals and win rates "
+      .. "from fewer than 3 seeds are not informative (use repeats >= 3)", n, n == 1 and "" or "s")
+  end
+  for _, v in ipairs(results.variants or {}) do
+    if type(v.tune_warning) == "string" then lines[#lines + 1] = "caution: tuning of " .. v.tune_warning end
+  end
+  return #lines > 0 and table.concat(lines, "\n") or nil
 end
 
 -- The table's header, its rows (one per variant, as text) and the metric
@@ -253,6 +259,7 @@ end
 -- ------------------------------------------------------------------------
 
 local captions = { loss = "Loss", accuracy = "Validation accuracy", lr = "Learning rate",
+  tuning = "Tuning: the metric against lr (tuning seeds)",
   grad_norms = "Gradient norm per layer", update_ratios = "Update ratio (update / parameter norm) per layer",
   probe_sharpness = "Sharpness against 2/lr", probe_trace = "Hessian trace",
   probe_noise_scale = "Gradient noise scale against the batch size",
@@ -414,7 +421,9 @@ local function write_files(gd, results, opts, dir)
                   diagnoses = r.diagnoses, steps = r.steps, seconds = r.seconds, history = r.history,
                   steps_per_epoch = r.steps_per_epoch, resumed_from = r.resumed_from }
     end
-    doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, config = describe_config(v.config), runs = runs }
+    doc.variants[i] = { name = v.name, lr = v.lr, tuning = v.tuning, tune_seeds = v.tune_seeds,
+                        tune_metric = v.tune_metric, tune_warning = v.tune_warning,
+                        config = describe_config(v.config), runs = runs }
   end
   local text = json.encode(doc)
   write_atomic(dir .. "/results.json", text .. "\n")
@@ -464,6 +473,14 @@ function M.report(gd, results, opts)
   return files
 end
 
+-- gd.report's files in opts.dir, nothing on stdout (gradus benchmark's
+-- per-problem pages).
+function M.report_quiet(gd, results, opts)
+  return in_place(gd, opts.dir, function(tmp) return write_files(gd, results, opts, tmp) end)
+end
+M.draw = draw
+M.gnuplot_available = gnuplot_available
+
 -- ------------------------------------------------------------------------
 -- gradus report DIR [DIR...]
 -- ------------------------------------------------------------------------
@@ -512,6 +529,15 @@ end
 function M.cli(gd, ...)
   local dirs = { ... }
   if #dirs == 0 then error("report needs a directory gd.report wrote: gradus report DIR [DIR...]", 0) end
+  -- a gradus benchmark directory: its leaderboard and problem pages again
+  local f = #dirs == 1 and io.open(dirs[1] .. "/results.json", "rb")
+  if f then
+    local ok, doc = pcall(json.decode, f:read("a"))
+    f:close()
+    if ok and type(doc) == "table" and doc.kind == "gradus benchmark" then
+      return require("gradus.benchmark").rebuild(gd, dirs[1], doc)
+    end
+  end
   local lock <close> = gd._util.lock(dirs[1], "gradus report")   -- as gd.report does
   local docs, sources = {}, {}
   for i, d in ipairs(dirs) do

@@ -465,7 +465,7 @@ function M.collect(gd, path)
     if t.kind == "tune" then
       local list = tunes[t.vi] or {}
       tunes[t.vi] = list
-      list[#list + 1] = { lr = t.lr, rec = rec or { status = "missing", objective = math.huge } }
+      list[#list + 1] = { lr = t.lr, seed = t.seed, rec = rec or { status = "missing", objective = math.huge } }
     else
       local nan = 0 / 0
       runs[#runs + 1] = { kind = "run", vi = t.vi, rep = t.rep }
@@ -476,10 +476,16 @@ function M.collect(gd, path)
     end
   end
   for vi, list in pairs(tunes) do
-    local grid, trecs = {}, {}
-    for j, x in ipairs(list) do grid[j], trecs[j] = x.lr, x.rec end
+    -- a grid point's records, one per tuning seed
+    local grid, trecs, at, seeds, seen = {}, {}, {}, {}, {}
+    for _, x in ipairs(list) do
+      if not at[x.lr] then grid[#grid + 1] = x.lr; trecs[#grid] = {}; at[x.lr] = #grid end
+      table.insert(trecs[at[x.lr]], x.rec)
+      if x.seed and not seen[x.seed] then seen[x.seed] = true; seeds[#seeds + 1] = x.seed end
+    end
     local e = out.variants[vi]
-    e.lr, e.tuning = compare.pick_lr(e, grid, trecs)
+    e.tune_seeds = seeds
+    e.lr, e.tuning, e.tune_warning = compare.pick_lr(e, grid, trecs)
   end
   local rr = {}
   for k, x in ipairs(runs) do rr[k] = x.rec end

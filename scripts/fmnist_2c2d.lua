@@ -7,10 +7,11 @@
 -- outside, which is the same for a constant lr). Prints test accuracy.
 -- DeepOBS trains 100 epochs; 10 reach its target region here.
 --
---   build/gradus run scripts/fmnist_2c2d.lua [epochs]
+--   build/gradus run scripts/fmnist_2c2d.lua [epochs [lr]]
 local gd = require "gradus"
 
 local epochs = tonumber(arg and arg[1]) or 10
+local lr = tonumber(arg and arg[2]) or 0.01
 
 local image = { shape = { 1, 28, 28 } }
 local train = gd.data.fashion_mnist{ split = "train", shape = image.shape }
@@ -36,7 +37,7 @@ print(model:summary())
 
 local run = gd.train{
   model = model, loss = gd.loss.cross_entropy{},
-  optimizer = gd.optim.momentum{ lr = 0.01, gamma = 0.9 },
+  optimizer = gd.optim.momentum{ lr = lr, gamma = 0.9 },
   data = train, validation = test,   -- DeepOBS reports the test set every epoch
   epochs = epochs, batch = 128, seed = 1,
 }

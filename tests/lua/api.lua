@@ -193,9 +193,9 @@ T.test("test_doc_pages_list_every_key_of_their_tables", function()
     .. "options: split, limit, dir, shape)", gd.data.fashion_mnist, { limt = 3 })
   T.expect_message("gd.data.csv: unknown option 'heder' (did you mean 'header'? options: "
     .. "path, target, header, classes, shape)", gd.data.csv, { path = "x.csv", heder = true })
-  T.expect_message("bad argument #1 to 'gradus.doc' (no page 'trian' (pages: train, compare, report, "
-    .. "plot, resume, fork, model, data, data.text, data.csv, history, results, probe, tensor; for a "
-    .. "component: gradus doc NAME))",
+  T.expect_message("bad argument #1 to 'gradus.doc' (no page 'trian' (pages: train, compare, benchmark, "
+    .. "report, plot, resume, fork, model, data, data.text, data.csv, history, results, probe, tensor; "
+    .. "for a component: gradus doc NAME))",
     gd.doc, "trian")
 end)
 

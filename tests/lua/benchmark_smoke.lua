@@ -1,0 +1,123 @@
+-- tests/lua/benchmark_smoke.lua: `gradus benchmark --size smoke` of every
+-- shipped problem with a dropped-in optimizer (examples/plugins/lion.c,
+-- built as a fixture) beside the baselines; the page and results.json hold
+-- every problem and optimizer; gradus report rebuilds the page; --help runs
+-- nothing; unknown options are refused.
+local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
+local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+local fixtures = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
+local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local bench = require "gradus.benchmark"
+local B = dofile(arg[0]:match("^(.-)[^/]*$") .. "browser.lua")
+
+T.test("help_runs_nothing_and_bad_options_are_refused", function()
+  local dir = T.tmpdir()
+  local out, _, code = T.command(("cd %s && %s benchmark --help adam"):format(q(dir), q(exe)))
+  assert(code == 0 and out:find("usage: gradus benchmark", 1, true), out)
+  assert(T.sh("ls -A " .. q(dir)) == "", "--help wrote something")
+  local _, err, c2 = T.command(("cd %s && %s benchmark --sizes smoke adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("unknown option '--sizes'", 1, true), err)
+  _, err, c2 = T.command(("cd %s && %s benchmark --size huge adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("size must be smoke, small or full", 1, true), err)
+  _, err, c2 = T.command(("cd %s && %s benchmark --grid 1:0.1:3 adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("--grid needs LO:HI:N", 1, true), err)
+  _, err, c2 = T.command(("cd %s && %s benchmark --size smoke --problems nosuch adam"):format(q(dir), q(exe)))
+  assert(c2 ~= 0 and err:find("unknown problem 'nosuch'", 1, true), err)
+  assert(T.sh("ls -A " .. q(dir)) == "", "a refused benchmark wrote something")
+  os.execute("rm -rf " .. q(dir))
+end)
+
+T.test("smoke_every_problem_with_a_dropped_in_optimizer", function()
+  local dir = T.tmpdir()
+  local out, err, code = T.command(("cd %s && %s benchmark --size smoke --out rep %s"):format(q(dir), q(exe),
+    q(fixtures .. "/lion.so")))
+  assert(code == 0, err)
+  assert(out:find("lion", 1, true), out)
+  local doc = T.json_decode(T.slurp(dir .. "/rep/results.json"))
+  local html = T.slurp(dir .. "/rep/index.html")
+  assert(#doc.problems == #bench.shipped, #doc.problems)
+  local names = { "sgd", "momentum", "adam", "lion" }
+  assert(#doc.optimizers == 4 and #doc.cells == 4 * #bench.shipped)
+  for i, n in ipairs(names) do
+    assert(doc.optimizers[i].name == n, doc.optimizers[i].name)
+    assert(html:find("<bdi>" .. n .. "</bdi>", 1, true), n .. " missing from the page")
+    assert(type(doc.optimizers[i].score) == "number")
+  end
+  for _, p in ipairs(bench.shipped) do
+    assert(html:find("<bdi>" .. p .. "</bdi>", 1, true), p .. " missing from the page")
+    local sub = T.slurp(dir .. "/rep/problems/" .. p .. "/index.html")
+    assert(sub and sub:find("<bdi>lion</bdi>", 1, true), p .. ": no problem page with lion")
+    for _, n in ipairs(names) do
+      local c = bench.cell_of(doc, p, n)
+      assert(c, p .. " x " .. n)
+      local eval = {}
+      for _, s in ipairs(c.seeds) do eval[s] = true end
+      for _, s in ipairs(c.tune_seeds) do assert(not eval[s], "tuning seed " .. s .. " is an evaluation seed") end
+      assert(type(c.lr) == "number" and #c.runs == 2)
+    end
+  end
+  assert(T.slurp(dir .. "/rep/leaderboard.csv"):find("fmnist_2c2d,lion,", 1, true))
+  -- in a real browser: no console error, a leaderboard row per optimizer,
+  -- the profiles drawn, the problem pages' tuning plots drawn
+  assert(T.gd._util.mkdir_p(dir .. "/browser"))
+  local browser = B.open(dir .. "/browser")   -- close() removes its directory
+  local ok, err = pcall(function()
+    browser:navigate("file://" .. dir .. "/rep/index.html")
+    assert(#browser:errors() == 0, table.concat(browser:errors(), "; "))
+    assert(browser:eval('document.querySelectorAll("#leaderboard tbody tr").length') == 4)
+    if html:find('id="plot-profiles"', 1, true) then
+      local r = browser:eval([[(function () { const r = document.querySelector("#plot-profiles").getBoundingClientRect();
+        return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height }; })()]])
+      assert(r.width > 400 and r.height > 200, r.width .. "x" .. r.height)
+      assert(browser:ink(r) > 0.01 * r.width * r.height, "the profiles are not drawn")
+    end
+    browser:navigate("file://" .. dir .. "/rep/problems/fmnist_mlp/index.html")
+    assert(#browser:errors() == 0, table.concat(browser:errors(), "; "))
+    assert(browser:eval('document.querySelectorAll("#summary tr.variant").length') == 4)
+  end)
+  browser:close()
+  assert(ok, err)
+  -- gradus report rebuilds the page from results.json, running nothing
+  os.remove(dir .. "/rep/index.html")
+  out, err, code = T.command(("cd %s && %s report rep"):format(q(dir), q(exe)))
+  assert(code == 0, err)
+  assert(T.slurp(dir .. "/rep/index.html"):find("<bdi>fmnist_resnet</bdi>", 1, true))
+  -- a second benchmark reuses every cell and runs nothing
+  out, err, code = T.command(("cd %s && %s benchmark --size smoke --out rep --problems quadratic_deep adam"):format(
+    q(dir), q(exe)))
+  assert(code == 0 and select(2, err:gsub("reused", "")) == 3 and not err:find("tuning"), err)
+  os.execute("rm -rf " .. q(dir))
+end)
+
+T.test("sigterm_stops_and_the_rerun_resumes", function()
+  local dir = T.tmpdir()
+  -- gradus itself in the background (its pid, never a pattern), stopped after 4 s
+  local cmd = ("cd %s && { %s --threads 1 benchmark --size smoke --problems fmnist_logreg,fmnist_2c2d --out rep "
+    .. "adam >/dev/null 2>err.log & p=$!; sleep 4; kill -TERM $p; wait $p; echo rc=$?; }"):format(q(dir), q(exe))
+  local out = T.sh(cmd)
+  local err = T.slurp(dir .. "/err.log")
+  if out:find("rc=0", 1, true) then   -- finished within 4 s: nothing to resume
+    os.execute("rm -rf " .. q(dir))
+    return
+  end
+  assert(out:find("rc=143", 1, true), out)
+  -- inside a training the signal is caught and the message says how to
+  -- resume; between trainings (loading data) it ends the process at once
+  local inside = err:find("interrupted by SIGTERM", 1, true)
+  assert(not inside or err:find("interrupted by SIGTERM in gradus benchmark; the finished cells are kept in "
+    .. "rep/cells", 1, true), err)
+  local kept = {}
+  for f in T.sh("cd " .. q(dir) .. " && ls rep/cells"):gmatch("%S+") do
+    kept[f] = T.slurp(dir .. "/rep/cells/" .. f)
+  end
+  local _, err2, code = T.command(("cd %s && %s --threads 1 benchmark --size smoke --problems "
+    .. "fmnist_logreg,fmnist_2c2d --out rep adam"):format(q(dir), q(exe)))
+  assert(code == 0, err2)
+  for f, text in pairs(kept) do
+    assert(T.slurp(dir .. "/rep/cells/" .. f) == text, f .. " was redone")
+    assert(err2:find(f:match("^[^.]+") .. ": reused", 1, true) or err2:find("reused (rep/cells/" .. f, 1, true), f)
+  end
+  os.execute("rm -rf " .. q(dir))
+end)
+
+T.run()
