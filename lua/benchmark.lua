@@ -226,11 +226,12 @@ local function slug(s) return (s:gsub("[^%w_.-]+", "_")) end
 
 local function cell_path(dir, pname, label) return dir .. "/cells/" .. slug(pname) .. "." .. slug(label) .. ".json" end
 
-local function read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local ok, doc = pcall(json.decode, f:read("a"))
-  f:close()
+-- A cached cell as data (a regular file, capped, nesting bounded), or nil:
+-- a cell that cannot be read is run again.
+local function read_json(gd, path)
+  local text = gd._util.read_file(path, 64 << 20)
+  if not text then return nil end
+  local ok, doc = pcall(json.decode, text, nil, 64)
   return ok and type(doc) == "table" and doc or nil
 end
 
@@ -410,7 +411,7 @@ function M.benchmark(gd, spec)
     for _, o in ipairs(opts) do
       local key = key_fields(gd, pr.hash, pr.p.name, o, proto, size)
       local path = cell_path(spec.out, pr.p.name, o.label)
-      local saved = read_json(path)
+      local saved = read_json(gd, path)
       local cell
       if saved and saved.key and key_text(saved.key) == key_text(key) then
         log(string.format("benchmark: %s on %s: reused (%s)", o.label, pr.p.name, path))

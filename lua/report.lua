@@ -530,10 +530,10 @@ function M.cli(gd, ...)
   local dirs = { ... }
   if #dirs == 0 then error("report needs a directory gd.report wrote: gradus report DIR [DIR...]", 0) end
   -- a gradus benchmark directory: its leaderboard and problem pages again
-  local f = #dirs == 1 and io.open(dirs[1] .. "/results.json", "rb")
-  if f then
-    local ok, doc = pcall(json.decode, f:read("a"))
-    f:close()
+  -- (read as results.json always is: a regular file, capped, never a FIFO)
+  local text = #dirs == 1 and gd._util.read_file(dirs[1] .. "/results.json", 256 << 20)
+  if text then
+    local ok, doc = pcall(json.decode, text, nil, 64)
     if ok and type(doc) == "table" and doc.kind == "gradus benchmark" then
       return require("gradus.benchmark").rebuild(gd, dirs[1], doc)
     end
