@@ -31,7 +31,7 @@ local function steps_to_target(batch, lr, monitor)
   local p = gd.probe{ model = m, data = train, samples = eval_n, seed = 2, batch = 500 }
   local hit, check, last = nil, 1, 0
   local run = gd.train{ model = m, data = train, loss = loss, batch = batch, drop_last = true,
-    optimizer = gd.optim.sgd{ lr = lr }, epochs = math.ceil(max_steps * batch / n) + 1, seed = 1,
+    optimizer = gd.optim.sgd{ lr = lr }, epochs = math.ceil(max_steps / (n // batch)) + 1, seed = 1,
     progress = false, quiet_diagnoses = true, monitor = monitor,
     on_step = function(s)
       last = s.step
@@ -40,7 +40,7 @@ local function steps_to_target(batch, lr, monitor)
         check = math.max(s.step + 1, math.ceil(s.step * 1.05))
       end
     end,
-    on_epoch = function(e) return hit == nil and last < max_steps end }
+    on_epoch = function() return hit == nil and last < max_steps end }
   return hit, run
 end
 
@@ -56,14 +56,17 @@ for i, b in ipairs(batches) do
 end
 
 -- B_simple from monitor.probes.noise_scale on the reference batch's best
--- run, at 8 points from its start to the target; its median is the
--- measure (the noise scale grows as the loss falls).
+-- run, every S/8 steps from its start to the target; their median is the
+-- measure (one reading scatters widely; over long runs it grows as the
+-- loss falls, McCandlish et al. find).
 local ref_i
 for i, b in ipairs(batches) do if b == ref_batch then ref_i = i end end
 assert(S[ref_i], "critical_batch: the reference batch never reached the target loss")
 local probe_every = math.max(1, S[ref_i] // 8)
 local s_again, ref_run = steps_to_target(ref_batch, best_lr[ref_i], { every = 1000000, probes = {
   noise_scale = { every = probe_every, samples = 2048, small = 16, big = 1024, repeats = 16 } } })
+-- the probes leave the run bit-identical: the same S with them
+assert(s_again == S[ref_i], "critical_batch: the probed run reached the target at a different step")
 local scales, at = {}, {}
 for _, p in ipairs(ref_run.history.probes) do
   if p.noise_scale and p.step <= S[ref_i] then
@@ -133,4 +136,3 @@ L.verdict(L.grade(factor <= 3, factor <= 10),
   "the noise scale predicts the critical batch size",
   string.format("B_crit %s from S = S_min (1 + B_crit/B) fitted to %d batches (S_min %s), B_simple %s: %s apart (rule: within 3x, MIXED within 10x)",
     L.fmt(b_crit), k, L.fmt(s_min), L.fmt(b_simple), L.fmt(factor) .. "x"))
-assert(s_again == S[ref_i], "critical_batch: the probed run reached the target at a different step")
