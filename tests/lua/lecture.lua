@@ -165,4 +165,27 @@ check("edge_of_stability", {
     assert(v.status == ((ratio >= 0.9 and ratio <= 1.1) and "HOLDS" or "MIXED"), v.status .. ": " .. v.numbers)
   end })
 
+check("critical_batch", {
+  -- 4 batch sizes 4x apart, one seed: the steps fall as the batch grows;
+  -- which pairs lie below B_simple or 2 B_simple above depends on the
+  -- measured B_simple, so the status must follow the numbers
+  function(v)
+    local bs = num(v.numbers, "^B_simple ([%d.e+]+) %(median")
+    local first = num(v.numbers, "per doubling: 8%->32 ([%d.]+)")
+    local below, nb = v.numbers:match("median below B_simple (%S+) %((%d+) pairs")
+    local above, na = v.numbers:match("from 2 B_simple up (%S+) %((%d+)%)")
+    below, above, nb, na = tonumber(below), tonumber(above), tonumber(nb), tonumber(na)
+    assert(bs > 0 and first < 1 and nb + na >= 1, v.numbers)
+    local halves, flat = nb > 0 and below <= 0.7, na > 0 and above >= 0.8
+    local want = (halves and flat) and "HOLDS" or ((halves or flat) and "MIXED" or "FAILS")
+    assert(v.status == want, v.status .. ": " .. v.numbers)
+  end,
+  function(v)
+    local bc, bs, f = v.numbers:match("^B_crit ([%d.e+]+) from .- B_simple ([%d.e+]+): ([%d.e+]+)x apart")
+    bc, bs, f = tonumber(bc), tonumber(bs), tonumber(f)
+    assert(bc and bc > 0 and bs > 0, v.numbers)
+    T.close_number("factor apart", f, math.max(bc / bs, bs / bc), 0.02)
+    assert(v.status == (f <= 3 and "HOLDS" or f <= 10 and "MIXED" or "FAILS"), v.status .. ": " .. v.numbers)
+  end })
+
 T.run()

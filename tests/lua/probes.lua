@@ -455,6 +455,40 @@ T.test("landscapes: filter-normalized directions and the slice through w", funct
   assert(#sf.loss == 3 and #sf.loss[1] == 3 and #sf.directions == 2)
 end)
 
+T.test("probes on batch norm inside a residual block: finite, consistent, nothing touched", function()
+  local data = gd.data.synthetic.blobs{ n = 96, classes = 3, features = 5, seed = 4 }
+  local seq = gd.sequential{ gd.layer.dense{ units = 6 },
+    gd.residual{ gd.layer.dense{ units = 6 }, gd.layer.batchnorm{}, gd.layer.relu{},
+                 gd.layer.dense{ units = 6 } },
+    gd.layer.relu{}, gd.layer.dense{ units = 3 } }
+  local run = gd.train{ model = seq, data = data, loss = gd.loss.cross_entropy{},
+                        optimizer = gd.optim.adam{ lr = 1e-2 }, epochs = 2, batch = 16,
+                        progress = false, seed = 3 }
+  local m = run.model
+  local n = #m:flat_params()
+  local p = gd.probe{ model = m, data = data, samples = 64, batch = 16 }
+  local before = snapshot(m)
+  assert(#before > 2, "the block's batch norm has running statistics")
+  every_probe(p, n)
+  local e = p:eigen{ k = 1, iters = 40, tol = 1e-4 }
+  local exact = p:trace{ method = "exact" }
+  local hutch = p:trace{ probes = 200 }
+  local ns = p:noise_scale{ small = 8, big = 32, repeats = 4 }
+  same("after every probe", snapshot(m), before)
+  for what, v in pairs{ sharpness = e.values[1], trace = exact.trace, hutchinson = hutch.trace,
+                        se = hutch.se, b_simple = ns.b_simple } do
+    assert(v == v and math.abs(v) < math.huge, what .. ": a finite number, got " .. tostring(v))
+  end
+  -- the top eigenvector's Rayleigh quotient is its eigenvalue; Hutchinson
+  -- agrees with the exact trace (one HVP per parameter) within its error
+  local v = e.vectors[1]
+  T.close_number("v.Hv / v.v", p:hvp(v):dot(v) / v:dot(v), e.values[1], 2e-2)
+  assert(e.values[1] > 0 and ns.b_simple > 0, "positive curvature and noise scale")
+  assert(math.abs(hutch.trace - exact.trace) <= 4 * hutch.se,
+         ("Hutchinson %g +- %g against the exact trace %g"):format(hutch.trace, hutch.se, exact.trace))
+  same("after the checks", snapshot(m), before)
+end)
+
 T.test("tensor vector operations", function()
   local a, b = gd.tensor{ 1, 2, 3, 4 }, gd.tensor{ { 0.5, 0.5 }, { -1, 2 } }
   assert(a:dot(b) == 0.5 + 1 - 3 + 8)
