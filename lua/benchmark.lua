@@ -296,14 +296,43 @@ local function performance(runs, metric)
   return { mean = mean, std = std, ci95 = ci, n = #xs, of = #runs }
 end
 
--- The one place trials are executed: gd.compare's own path (serial in
--- this process, or the sweep machinery when run = { ... } is given).
-local function execute(gd, spec, run)
+-- A data set a trial file can carry: one with a recipe (gd.data.rebuild).
+local function has_recipe(ds)
+  local ok, r = pcall(function() return ds:recipe() end)
+  return ok and r ~= nil
+end
+
+-- The one place trials are executed: gd.compare's own path, serial in this
+-- process, or with run = { backend, jobs, ... } the sweep machinery
+-- (lua/sweep.lua), its directory OUT/sweeps/<problem>.<optimizer>; a sweep
+-- resumes the trials an interrupted cell had finished. A problem whose data
+-- a trial file cannot hold (no recipe: gd.data.tensor) runs here, said once.
+local noted = {}
+local function execute(gd, spec, run, where, datasets)
+  if run then
+    for _, ds in ipairs(datasets) do
+      if not has_recipe(ds) then
+        if not noted[where.problem] then
+          noted[where.problem] = true
+          io.stderr:write(string.format("benchmark: %s runs in this process: its data has no recipe a "
+            .. "trial file could hold (built from Lua values)\n", where.problem))
+        end
+        run = nil
+        break
+      end
+    end
+  end
+  if run then
+    local r = {}
+    for k, v in pairs(run) do r[k] = v end
+    r.dir, r.name = where.out .. "/sweeps", slug(where.problem) .. "." .. slug(where.optimizer)
+    run = r
+  end
   spec.run = run
   return gd.compare(spec)
 end
 
-local function run_cell(gd, prob, opt, proto, size, run, log)
+local function run_cell(gd, prob, opt, proto, size, run, log, out)
   local train, val, test = prob.data(size)
   local metric = prob.metric == "accuracy" and "val_accuracy" or "val_loss"
   local res = execute(gd, {
@@ -312,7 +341,7 @@ local function run_cell(gd, prob, opt, proto, size, run, log)
     variants = { { name = opt.label, optimizer = opt.spec,
                    tune = { lr = proto.grid, seeds = proto.tuning_seeds, validation = val, metric = metric } } },
     repeats = proto.seeds, progress = false,
-  }, run)
+  }, run, { out = out, problem = prob.name, optimizer = opt.label }, { train, val, test })
   local v = res.variants[1]
   local runs = {}
   for j, r in ipairs(v.runs) do
@@ -362,9 +391,21 @@ local function check_spec(spec)
   end
   if type(spec.out) ~= "string" or spec.out == "" then error("gd.benchmark: 'out' must be a directory path", 0) end
   if spec.run ~= nil then
-    -- not yet: trials as processes come with the sweep machinery (issue 31)
-    error("gd.benchmark: 'run' (trials as processes, local or Slurm) is not available yet: it comes with the "
-      .. "sweep machinery, which has not landed; leave it out to run the trials in this process", 0)
+    -- the rest is checked by the sweep (lua/sweep.lua); where it goes is the benchmark's
+    if type(spec.run) ~= "table" then
+      error("gd.benchmark: 'run' must be a table { backend = \"local\" | \"slurm\", jobs = n, ... }", 0)
+    end
+    if spec.run.dir ~= nil or spec.run.name ~= nil then
+      error("gd.benchmark: run.dir and run.name are the benchmark's: its sweeps go to OUT/sweeps", 0)
+    end
+    -- the two a typo most likely hits, before anything is written
+    local b, j = spec.run.backend, spec.run.jobs
+    if b ~= nil and b ~= "local" and b ~= "slurm" then
+      error("gd.benchmark: run.backend must be \"local\" or \"slurm\", got " .. tostring(b), 0)
+    end
+    if j ~= nil and (not math.tointeger(j) or j < 1) then
+      error("gd.benchmark: run.jobs must be an integer >= 1, got " .. tostring(j), 0)
+    end
   end
 end
 
@@ -425,7 +466,7 @@ function M.benchmark(gd, spec)
         log(string.format("benchmark: %s on %s: tuning %d lrs, then %d seeds", o.label, pr.p.name, #proto.grid,
           proto.seeds))
         local t0 = os.time()
-        local ok, res = pcall(run_cell, gd, pr.p, o, proto, size, spec.run, log)
+        local ok, res = pcall(run_cell, gd, pr.p, o, proto, size, spec.run, log, spec.out)
         if not ok then error(interrupted(res, spec.out), 0) end
         cell = res
         write_atomic(path, json.encode({ key = key, cell = cell }) .. "\n")
@@ -701,7 +742,9 @@ usage: gradus benchmark [--problems LIST] [--size smoke|small|full] [--seeds N]
   --size S         smoke (a few hundred samples, 1 epoch), small (default), full
   --seeds N        evaluation seeds (default 2 smoke, 3 small, 10 full)
   --grid LO:HI:N   the lr grid (default 1e-5:1e2:13 small, 1e-5:1e2:36 full)
-  --backend B      local (default) or slurm; --jobs N workers
+  --backend B      local (default) or slurm: with slurm or --jobs N > 1 the
+  --jobs N         trials run as N processes (the sweep machinery), in
+                   DIR/sweeps
   --out DIR        the report directory (finished cells there are reused)
   gradus doc benchmark has the details.
 ]]
@@ -758,10 +801,8 @@ function M.cli(args)
     error("benchmark: name at least one optimizer: gradus benchmark [OPTIONS] OPTIMIZER... (see --help)", 0)
   end
   if backend == "slurm" or (jobs and jobs > 1) then
-    -- not yet: trials as processes come with the sweep machinery (issue 31)
-    error("benchmark: --backend slurm and --jobs > 1 are not available yet: they run the trials through "
-      .. "the sweep machinery, which has not landed; run with --jobs 1 (the trials run in this process, "
-      .. "finished cells are reused when a benchmark is run again)", 0)
+    -- trials as processes: the sweep machinery (lua/sweep.lua)
+    spec.run = { backend = backend or "local", jobs = jobs }
   end
   M.benchmark(gd, spec)
   return 0

@@ -135,7 +135,9 @@ static const lgd_key benchmark_keys[] = {
     { "out", "string", "required (CLI: benchmark-out)",
       "the report directory: index.html, results.json, leaderboard.csv, problems/NAME/, "
       "cells/ (finished cells, reused when their key matches)" },
-    { "run", "{ backend =, jobs = }", "(in this process)", "not yet: the sweep machinery" },
+    { "run", "{ backend =, jobs =, ... }", "(in this process)",
+      "the trials as processes: gd.compare's run options but dir and name (the sweeps go to "
+      "OUT/sweeps/PROBLEM.OPTIMIZER); a problem whose data has no recipe runs in this process" },
     { "progress", "boolean", "true", "a line per cell on stderr" },
     { "plots", "boolean", "true", "draw the plots (needs gnuplot)" },
     { NULL, NULL, NULL, NULL },
@@ -490,14 +492,14 @@ static const page pages[] = {
         { "a variant's tune = { ... }", tune_keys, 2 },
         { "it returns (gradus doc results)", results_keys, 0 } }, NULL },
     { "benchmark", "gradus benchmark [--problems LIST] [--size smoke|small|full] [--seeds N] "
-      "[--grid LO:HI:N] [--out DIR] OPTIMIZER...   or   gd.benchmark{ optimizers = { ... } }",
+      "[--grid LO:HI:N] [--backend local|slurm] [--jobs N] [--out DIR] OPTIMIZER...   or   gd.benchmark{ optimizers = { ... } }",
       "each optimizer and the baselines sgd, momentum and adam on each problem by the DeepOBS "
       "protocol (lr tuned on a log grid against the validation metric with tuning seeds of its "
       "own, the best lr rerun with fresh seeds on the test set); reports performance (test "
       "metric, mean +- 95% CI), speed (epoch and seconds to the target), the metric against lr, "
       "and AlgoPerf's performance profiles and score (integral of rho over tau in [1, 4] / 3; a "
       "miss or more than 4x the fastest counts as not reached); gradus report DIR rebuilds the "
-      "page. --backend slurm and --jobs > 1 are not available yet",
+      "page. --backend slurm or --jobs > 1 run the trials as processes (the sweep machinery)",
       { { "options of gd.benchmark", benchmark_keys, 1 }, { "a problem file returns", problem_keys, 2 } },
       NULL },
     { "report", "gd.report(results, { dir = \"out/x\" })",

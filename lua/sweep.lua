@@ -70,8 +70,9 @@ local function trial_id(gd, t)
   if fork and fork.overrides then fork.overrides.name = nil end
   local slug = t.variant:gsub("[^%w_.-]+", "_")
   local kind = t.kind == "tune" and "tune-" or ""
+  -- a tuning metric judges the run differently: another trial (absent, the ids stay as they were)
   return string.format("%s-%sseed%d-%s", slug, kind, t.seed,
-    fnv64(trial.encode({ cfg = cfg, fork = fork or false })):sub(1, 12))
+    fnv64(trial.encode({ cfg = cfg, fork = fork or false, metric = t.metric })):sub(1, 12))
 end
 M.trial_id = trial_id
 
@@ -363,7 +364,8 @@ local function write_trial(gd, r, t, dir)
   local plugins = plugin_files(gd, r)   -- checked by the worker, never loaded from the file
   trial.write(gd, dir .. "/trial.json", {
     format = "gradus-trial", version = 1, id = t.id, kind = t.kind, variant = t.variant,
-    seed = t.seed, lr = t.lr, cfg = cfg, fork = fork, plugins = plugins, threads = r.threads,
+    seed = t.seed, lr = t.lr, metric = t.metric, cfg = cfg, fork = fork, plugins = plugins,
+    threads = r.threads,
     checkpoint_every = type(user) == "table" and type(user.every) == "table"
       and { epochs = user.every.epochs } or nil,
   }, true)

@@ -276,7 +276,9 @@ end
 
 local trial_keys = { format = true, version = true, id = true, kind = true, variant = true,
                      seed = true, lr = true, cfg = true, fork = true, plugins = true,
-                     threads = true, checkpoint_every = true }
+                     threads = true, checkpoint_every = true, metric = true }
+-- a tuning trial's metric (gd.compare's tune.metric; the objective when absent)
+local tune_metrics = { val_loss = true, val_accuracy = true, train_loss = true }
 
 local function check_trial(t, path)
   if type(t) ~= "table" or t.format ~= "gradus-trial" then
@@ -290,6 +292,9 @@ local function check_trial(t, path)
   if type(t.id) ~= "string" or not t.id:match("^[%w_.-]+$") then error(path .. ": bad id", 0) end
   if t.kind ~= "run" and t.kind ~= "tune" then error(path .. ": kind must be run or tune", 0) end
   if type(t.cfg) ~= "table" then error(path .. ": no cfg", 0) end
+  if t.metric ~= nil and not tune_metrics[t.metric] then
+    error(path .. ": metric must be val_loss, val_accuracy or train_loss", 0)
+  end
 end
 
 -- Run the trial of one file, unless it is done or another worker has it.
@@ -327,7 +332,7 @@ local function run_one(gd, path, state)
       gd.threads(math.min(t.threads, 4096))
     end
     local cfg = M.from_data(gd, t.cfg, path .. ": cfg", state.datasets)
-    local trial = { kind = t.kind, lr = t.lr, cfg = cfg }
+    local trial = { kind = t.kind, lr = t.lr, cfg = cfg, metric = t.metric }
     if t.fork then
       if type(t.fork.path) ~= "string" then error(path .. ": fork.path must be a string", 0) end
       if t.fork.sha256 and gd._util.sha256(t.fork.path) ~= t.fork.sha256 then

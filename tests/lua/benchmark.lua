@@ -116,6 +116,11 @@ T.test("optimizer_argument_is_data", function()
   T.expect_error("unknown option 'gamma'", bench.optimizers, gd, { "adam{gamma=1}" })
   T.expect_error("unknown optimizer 'nosuch'", bench.optimizers, gd, { "nosuch" })
   T.expect_error("unknown option 'problem'", gd.benchmark, { optimizers = { "adam" }, out = "x", problem = 1 })
+  T.expect_error("'run' must be a table", gd.benchmark, { optimizers = { "adam" }, out = "x", run = "local" })
+  T.expect_error("run.dir and run.name are the benchmark's", gd.benchmark,
+    { optimizers = { "adam" }, out = "x", run = { jobs = 2, dir = "y" } })
+  T.expect_error("run.backend must be", gd.benchmark, { optimizers = { "adam" }, out = "x", run = { backend = "pbs" } })
+  T.expect_error("run.jobs must be an integer", gd.benchmark, { optimizers = { "adam" }, out = "x", run = { jobs = 0 } })
   -- names become file names: two that would share one are refused before anything runs
   T.expect_error("would share the file name", gd.benchmark, { optimizers = { "adam{lr=0.1}", "adam{lr = 0.1 }" },
     out = "/nonexistent/x", progress = false })

@@ -120,4 +120,52 @@ T.test("sigterm_stops_and_the_rerun_resumes", function()
   os.execute("rm -rf " .. q(dir))
 end)
 
+-- --jobs 2: the trials as worker processes (the sweep machinery) give the
+-- numbers of the run in this process, bit for bit; quadratic_deep, whose
+-- data has no recipe, runs in this process with a note; no worker is left.
+T.test("jobs_2_runs_trials_as_processes_with_the_same_numbers", function()
+  local dir = T.tmpdir()
+  local args = "benchmark --size smoke --problems quadratic_deep,fmnist_logreg"
+  local _, err, code = T.command(("cd %s && %s %s --out ser adam"):format(q(dir), q(exe), args))
+  assert(code == 0, err)
+  local _, perr, pcode = T.command(("cd %s && %s %s --jobs 2 --out par adam"):format(q(dir), q(exe), args))
+  assert(pcode == 0, perr)
+  assert(perr:find("quadratic_deep runs in this process: its data has no recipe", 1, true), perr)
+  -- no process of the sweep is left: none names a file under dir
+  for pid in T.sh("ls /proc"):gmatch("%d+") do
+    local cmd = T.slurp("/proc/" .. pid .. "/cmdline")
+    assert(not (cmd and cmd:find(dir, 1, true) and cmd:find("trial", 1, true)), "worker " .. pid .. " left behind")
+  end
+  -- the fmnist_logreg cells went through sweeps, quadratic_deep's did not
+  local sweeps = T.sh("cd " .. q(dir) .. " && ls par/sweeps")
+  for _, o in ipairs({ "sgd", "momentum", "adam" }) do
+    assert(sweeps:find("fmnist_logreg." .. o, 1, true), sweeps)
+    local done = T.sh(("cd %s && ls par/sweeps/fmnist_logreg.%s/*/DONE | wc -l"):format(q(dir), o))
+    assert(tonumber(done) == 3 + 2, o .. ": " .. done .. " trials done, expected 3 tuning + 2 seeds")
+  end
+  assert(not sweeps:find("quadratic_deep", 1, true), sweeps)
+  local a = T.json_decode(T.slurp(dir .. "/ser/results.json"))
+  local b = T.json_decode(T.slurp(dir .. "/par/results.json"))
+  assert(#a.cells == 6 and #b.cells == 6)
+  for i, ca in ipairs(a.cells) do
+    local cb = b.cells[i]
+    local what = ca.problem .. " x " .. ca.optimizer
+    assert(ca.problem == cb.problem and ca.optimizer == cb.optimizer, what)
+    assert(ca.lr == cb.lr, what .. ": lr " .. tostring(ca.lr) .. " vs " .. tostring(cb.lr))
+    for j, t in ipairs(ca.tuning) do   -- judged on the same metric (val_accuracy for fmnist)
+      assert(t.value == cb.tuning[j].value and t.objective == cb.tuning[j].objective, what .. ": tuning " .. j)
+    end
+    assert(#ca.runs == 2 and #cb.runs == 2, what)
+    for j, r in ipairs(ca.runs) do
+      assert(r.seed == cb.runs[j].seed, what)
+      for _, k in ipairs({ "train_loss", "val_loss", "val_accuracy" }) do
+        assert(r.metrics[k] == cb.runs[j].metrics[k], string.format("%s, seed %d: %s %s vs %s", what, r.seed, k,
+          tostring(r.metrics[k]), tostring(cb.runs[j].metrics[k])))
+      end
+    end
+    assert(ca.performance.mean == cb.performance.mean, what)
+  end
+  os.execute("rm -rf " .. q(dir))
+end)
+
 T.run()
