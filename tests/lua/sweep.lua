@@ -77,6 +77,22 @@ T.test("sweep_local_equals_serial_bit_for_bit", function()
   assert(t.cfg.model["$sequential"][2]["$spec"].name == "tanh")
 end)
 
+-- a tuning metric reaches the workers: the trials are judged on it as in the serial run
+T.test("sweep_tuning_metric_reaches_the_trials", function()
+  local function acc(run)
+    local s = spec(run)
+    s.variants[1].tune.metric = "val_accuracy"
+    s.variants[2] = nil
+    return s
+  end
+  local a = gd.compare(acc(nil))
+  local b = gd.compare(acc{ backend = "local", jobs = 2, dir = dir, name = "metric" })
+  same("tuning", a.variants[1].tuning, b.variants[1].tuning)
+  for _, t in ipairs(b.variants[1].tuning) do
+    assert(t.value >= 0 and t.value <= 1 and t.objective == -t.value, "judged on val_accuracy: " .. t.value)
+  end
+end)
+
 T.test("sweep_rerun_reuses_done_trials", function()
   local again = gd.compare(spec{ backend = "local", jobs = 2, dir = dir, name = "s" })
   same_results(serial, again)
