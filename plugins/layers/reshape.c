@@ -8,6 +8,9 @@
 
 #include <gradus/gradus.h>
 
+#define RELABEL_NAME "reshape"
+#include "relabel.h"
+
 #include "spatial.h"
 
 enum { SHAPE };
@@ -58,36 +61,12 @@ static gd_status reshape_create(const gd_options *opts, const gd_shape *in, gd_l
     return GD_OK;
 }
 
-static void reshape_bind(void *self, float *const *params, float *const *grads,
-                         float *const *buffers)
-{
-    (void)self; (void)params; (void)grads; (void)buffers;
-}
-
-static gd_status reshape_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
-                                 gd_tensor *y, gd_error *err)
-{
-    (void)self; (void)ctx;
-    if (gd_tensor_numel(x) != gd_tensor_numel(y))
-        return gd_fail(err, GD_EINVAL, "reshape: input and output sizes differ");
-    memcpy(y->data, x->data, (size_t)gd_tensor_numel(x) * sizeof(float));
-    return GD_OK;
-}
-
-static void reshape_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
-                             const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
-{
-    (void)self; (void)ctx; (void)x; (void)y;
-    if (dx)
-        memcpy(dx->data, dy->data, (size_t)gd_tensor_numel(dy) * sizeof(float));
-}
-
 static const gd_layer_vtable vtable = {
     .size = sizeof(gd_layer_vtable),
     .create = reshape_create,
-    .bind = reshape_bind,
-    .forward = reshape_forward,
-    .backward = reshape_backward,
+    .bind = relabel_bind,
+    .forward = relabel_forward,
+    .backward = relabel_backward,
 };
 
 static const gd_component reshape_component = {
