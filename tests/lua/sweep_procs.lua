@@ -96,14 +96,19 @@ local function killed_sweep(sig)
   end, 10)
   if sig == "TERM" then
     -- a second sweep into the directory is refused at once, naming the
-    -- holder, and touches none of the first's files
+    -- holder, and touches none of the first's files (the first is paused
+    -- meanwhile: its own workers would otherwise grow the logs)
+    local paused = table.concat(workers, " ") .. " " .. pid
+    os.execute("kill -STOP " .. paused)
     local logs = T.sh(string.format("ls -l %s/*/log", q(dir)))
     local out = T.sh(string.format("cd %s && timeout 20 %s sweep --jobs 2 --name %s long.lua; echo \"exit $?\"",
       q(root), q(exe), name))
+    local after = T.sh(string.format("ls -l %s/*/log", q(dir)))
+    os.execute("kill -CONT " .. paused)   -- before any assertion can end the test
     assert(out:find("gd.compare: sweep: sweeps/" .. name .. ": in use by process " .. pid
       .. " (sweeps/" .. name .. ".lock, host " .. gd._util.hostname() .. ")", 1, true), out)
     assert(out:find("exit 1\n", 1, true), out)
-    assert(T.sh(string.format("ls -l %s/*/log", q(dir))) == logs, "the second sweep touched the logs")
+    assert(after == logs, "the second sweep touched the logs")
   end
   os.execute(string.format("kill -%s %d", sig, pid))
   local rc = tonumber(wait_for("the sweep to end", function() return T.slurp(base .. ".rc") end, 20))
