@@ -22,6 +22,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -127,6 +128,14 @@ int gd_pool_resize(int n)
         return P.n;
     P.n = n;
     P.start_generation = atomic_load(&P.generation);  /* pthread_create publishes it */
+    /* Workers start with SIGINT and SIGTERM blocked (a thread inherits its
+     * creator's mask), so that those signals reach the main thread, whose
+     * handler has a stack of its own (lua/lcheckpoint.c says why). */
+    sigset_t stop_signals, old;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
     for (int i = 1; i < n; i++) {
         if (pthread_create(&P.threads[i - 1], NULL, worker, (void *)(intptr_t)i) != 0) {
             /* Fewer threads than asked: keep those that started. */
@@ -134,6 +143,7 @@ int gd_pool_resize(int n)
             break;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     return P.n;
 }
 
