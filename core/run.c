@@ -57,6 +57,11 @@ gd_run *gd_run_new(const gd_run_config *cfg, gd_error *err)
         gd_fail(err, GD_EINVAL, "run: checkpoints need a path, every >= 0 and keep >= 1");
         return NULL;
     }
+    gd_error why;
+    if (gd_run_check_data(cfg->train.train, cfg->validation, &why) != GD_OK) {
+        gd_fail(err, GD_EINVAL, "run: %s", why.msg);
+        return NULL;
+    }
     if (cfg->checkpoints && s->ckpt_keep > GD_RUN_CKPT_KEEP_MAX) {
         gd_fail(err, GD_EINVAL, "run: checkpoint: 'keep' must be at most %d",
                 GD_RUN_CKPT_KEEP_MAX);
@@ -121,6 +126,15 @@ void gd_run_free(gd_run *r)
 gd_trainer *gd_run_trainer(const gd_run *r) { return r->tr; }
 const gd_run_config *gd_run_config_of(const gd_run *r) { return &r->cfg; }
 const gd_run_result *gd_run_result_of(const gd_run *r) { return &r->res; }
+
+gd_status gd_run_check_data(const gd_dataset *train, const gd_dataset *val, gd_error *err)
+{
+    if (val && gd_dataset_features(val) != gd_dataset_features(train))
+        return gd_fail(err, GD_EINVAL, "'validation' has %lld features per sample, 'data' has "
+                       "%lld", (long long)gd_dataset_features(val),
+                       (long long)gd_dataset_features(train));
+    return GD_OK;
+}
 
 gd_status gd_run_distribute(gd_train_config *train, gd_run_distribution d, gd_error *err)
 {

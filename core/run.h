@@ -120,6 +120,11 @@ void gd_run_free(gd_run *run);
 gd_status gd_run_resume(gd_run *run, const gd_checkpoint *ck, bool fork, bool epochs_given,
                         bool *kept_optimizer, gd_error *err);
 
+/* The validation data fits the training data, else "'validation' has N
+ * features per sample, 'data' has M" (gd_run_new checks it; gd.train
+ * before anything is built). val NULL: none. */
+gd_status gd_run_check_data(const gd_dataset *train, const gd_dataset *val, gd_error *err);
+
 /* Resolve the distribution into train->distributed and start MPI when on
  * (gd_run_new does; a caller that needs to know earlier may call it first,
  * it is idempotent). */

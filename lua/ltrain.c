@@ -661,6 +661,7 @@ static int train(lua_State *L)
     lgd_run_checkpoints(L, r);
     lgd_run_probes(L, r);
     r->rs.has_validation = r->val != NULL;
+    lgd_run_check_inputs(L, r);
     make_run(L, r);
     r->rs = gd_run_config_of(r->run)->settings;   /* with the data's identity */
     lua_getfield(L, CFG, "loss");

@@ -75,9 +75,10 @@ void lgd_run_distributed(lua_State *L, run *r);
 /* ltrain_files.c: the checks and the lock before the first step. */
 /* checkpoint.path of the table at ci: a path gd.train can write. */
 void lgd_check_checkpoint_path(lua_State *L, int ci, const char *what);
-/* Inputs fit, and the core's gd_run_claim (checkpoint path locked for the
- * run's life, no other run's checkpoint there); raises before anything has
- * run. */
+/* The validation set fits the data (before the run is made). */
+void lgd_run_check_inputs(lua_State *L, const run *r);
+/* The core's gd_run_claim (checkpoint path locked for the run's life, no
+ * other run's checkpoint there); raises before anything has run. */
 void lgd_run_claim(lua_State *L, run *r);
 /* gd._util.check_run(cfg), for gd.compare. */
 int lgd_check_run(lua_State *L);

@@ -26,9 +26,14 @@ void lgd_check_checkpoint_path(lua_State *L, int ci, const char *what)
 
 static void check_inputs(lua_State *L, const gd_dataset *train, const gd_dataset *val)
 {
-    if (val && gd_dataset_features(val) != gd_dataset_features(train))
-        lgd_error(L, "gd.train: 'validation' has %lld features per sample, 'data' has %lld",
-                  (long long)gd_dataset_features(val), (long long)gd_dataset_features(train));
+    gd_error err;
+    if (gd_run_check_data(train, val, &err) != GD_OK)
+        lgd_error(L, "gd.train: %s", err.msg);
+}
+
+void lgd_run_check_inputs(lua_State *L, const run *r)
+{
+    check_inputs(L, r->cfg.train, r->val);
 }
 
 /* gd._util.check_run(cfg): gd.train's checks of its inputs and output paths
@@ -48,7 +53,6 @@ int lgd_check_run(lua_State *L)
 
 void lgd_run_claim(lua_State *L, run *r)
 {
-    check_inputs(L, r->cfg.train, r->val);
     gd_error err;
     if (gd_run_claim(r->run, &err) != GD_OK)
         lgd_error(L, "gd.train: %s", err.msg);

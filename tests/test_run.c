@@ -456,6 +456,34 @@ static void test_run_stale_temporaries_are_removed(void)
     fx_close(&f);
 }
 
+/* A config the run cannot keep to is refused before anything runs: a
+ * validation set of other samples than the data (gd.train's message), more
+ * than 100 kept checkpoints. */
+static void test_run_new_refuses_what_gd_train_refuses(void)
+{
+    fixture f;
+    fx_open(&f);
+    gd_error err;
+    gd_dataset *wide = gd_synthetic_blobs(30, 2, 3, 1.0, 4, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
+    gd_run_config c = config(&f, f.m, 1);
+    c.validation = wide;
+    CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "run: 'validation' has 3 features per sample, 'data' has 2");
+    char path[512];
+    c = ckpt_config(&f, f.m, 1, test_at(path, "many.gdc"));
+    c.settings.ckpt_keep = GD_RUN_CKPT_KEEP_MAX + 1;
+    CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "run: checkpoint: 'keep' must be at most 100");
+    c.settings.ckpt_keep = GD_RUN_CKPT_KEEP_MAX;
+    gd_run *r = gd_run_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL(r);
+    gd_run_free(r);
+    CU_ASSERT_FALSE(exists(path));
+    gd_dataset_free(wide);
+    fx_close(&f);
+}
+
 /* `test_run mpi`, on 2 ranks: the run is distributed without being told
  * (the MPI default, as gd.train's), and only rank 0 writes checkpoints:
  * each rank names a path in its own directory, and rank 1's stays absent,
@@ -510,6 +538,7 @@ int main(int argc, char **argv)
         TEST(test_run_locked_checkpoint_path_is_refused),
         TEST(test_run_other_runs_checkpoint_is_refused),
         TEST(test_run_stale_temporaries_are_removed),
+        TEST(test_run_new_refuses_what_gd_train_refuses),
         TEST_END,
     };
     static const test_case mpi_cases[] = {
