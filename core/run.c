@@ -158,9 +158,8 @@ gd_status gd_run_claim(gd_run *r, gd_error *err)
     if (st != GD_OK)
         return gd_fail(err, st, "checkpoint: %s", why.msg);
     gd_remove_stale_temps(path);   /* ours to remove: we hold the path */
-    st = r->cfg.ckpt_overwrite
-                       ? GD_OK
-                       : gd_run_check_checkpoint(r->cfg.registry, &r->cfg, r->resuming, err);
+    if (!r->cfg.ckpt_overwrite)
+        st = gd_run_check_checkpoint(r->cfg.registry, &r->cfg, r->resuming, err);
     if (st != GD_OK) {
         gd_lock_drop(&r->lock);
         return st;

@@ -11,7 +11,8 @@
  * ("diverged"), not an error; a bad configuration is an error raised before
  * anything runs; a callback's error ends the run and is raised again here.
  *
- * The core's run lives in a userdata with __gc, so an error leaks nothing.
+ * The core's run lives in a to-be-closed userdata, so an error leaks
+ * nothing and releases the checkpoint path at once.
  * The checkpoint option, the stop after a signal and starting from a loaded
  * checkpoint (gd.resume, gd.fork, through gd._continue) are in
  * ltrain_checkpoint.c.

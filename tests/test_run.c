@@ -275,6 +275,17 @@ static size_t slurp(const char *path, unsigned char *buf, size_t cap)
     return n;
 }
 
+/* gd_run_new that must succeed (says why when it does not). */
+static gd_run *must_new(const gd_run_config *c)
+{
+    gd_error err;
+    gd_run *r = gd_run_new(c, &err);
+    if (!r)
+        fprintf(stderr, "\n  gd_run_new: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    return r;
+}
+
 /* Two runs naming one checkpoint path: the second is refused (by
  * gd_run_claim, or by gd_run_execute when the caller did not claim) with
  * gd.train's message naming this process, until the first is freed. */
@@ -286,15 +297,13 @@ static void test_run_locked_checkpoint_path_is_refused(void)
     char path[512], want[1200];
     test_at(path, "locked.gdc");
     gd_run_config c = ckpt_config(&f, f.m, 1, path);
-    gd_run *a = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    gd_run *a = must_new(&c);
     CU_ASSERT_EQUAL_FATAL(gd_run_claim(a, &err), GD_OK);
     CU_ASSERT_EQUAL(gd_run_claim(a, &err), GD_OK);   /* claiming again: a no-op */
 
     gd_model *m2 = test_relu_mlp(2, 16, 1, 2, SEED);
     c = ckpt_config(&f, m2, 1, path);
-    gd_run *b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    gd_run *b = must_new(&c);
     snprintf(want, sizeof want, "checkpoint: %s: in use by process %ld (%s.lock, host ", path,
              (long)getpid(), path);
     CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EEXIST);
@@ -315,8 +324,7 @@ static void test_run_locked_checkpoint_path_is_refused(void)
     snprintf(lock, sizeof lock, "%s.lock", path);
     CU_ASSERT_FALSE(exists(lock));
     c = ckpt_config(&f, m2, 1, path);
-    b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b = must_new(&c);
     CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_OK);
     gd_run_free(b);
     gd_model_free(m2);
@@ -337,8 +345,7 @@ static void test_run_other_runs_checkpoint_is_refused(void)
     char path[512], want[1500];
     test_at(path, "mine.gdc");
     gd_run_config c = ckpt_config(&f, f.m, 2, path);
-    gd_run *a = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    gd_run *a = must_new(&c);
     CU_ASSERT_EQUAL_FATAL(gd_run_execute(a), GD_RUN_OK);
     gd_run_free(a);
     static unsigned char before[1 << 16], after[1 << 16];
@@ -350,8 +357,7 @@ static void test_run_other_runs_checkpoint_is_refused(void)
     gd_model *m2 = test_relu_mlp(2, 16, 1, 2, SEED);
     c = ckpt_config(&f, m2, 2, path);
     c.train.optimizer = other;
-    gd_run *b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    gd_run *b = must_new(&c);
     snprintf(want, sizeof want, "checkpoint: %s holds another run (the optimizer differs); "
              "give checkpoint = { ..., overwrite = true } to replace it, or another path", path);
     CU_ASSERT_EQUAL(gd_run_execute(b), GD_RUN_FAILED);
@@ -363,16 +369,14 @@ static void test_run_other_runs_checkpoint_is_refused(void)
     /* another seed, through gd_run_claim */
     c = ckpt_config(&f, m2, 2, path);
     c.train.seed = SEED + 1;
-    b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b = must_new(&c);
     CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, " holds another run (the seed differs); "));
     gd_run_free(b);
 
     /* the same run finished: one of 1 epoch would replace it */
     c = ckpt_config(&f, m2, 1, path);
-    b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b = must_new(&c);
     snprintf(want, sizeof want, "checkpoint: %s holds this run, finished after 2 epochs; a run "
              "of 1 epochs would replace it: give another path, or checkpoint = { ..., "
              "overwrite = true } to replace it", path);
@@ -383,8 +387,7 @@ static void test_run_other_runs_checkpoint_is_refused(void)
     /* no registry to read it with */
     c = ckpt_config(&f, m2, 2, path);
     c.registry = NULL;
-    b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b = must_new(&c);
     CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "which this run cannot read"));
     gd_run_free(b);
@@ -392,8 +395,7 @@ static void test_run_other_runs_checkpoint_is_refused(void)
 
     /* the same run again is allowed */
     c = ckpt_config(&f, m2, 2, path);
-    b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b = must_new(&c);
     CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_OK);
     gd_run_free(b);
 
@@ -403,8 +405,7 @@ static void test_run_other_runs_checkpoint_is_refused(void)
     c = ckpt_config(&f, m2, 1, path);
     c.train.optimizer = other;
     c.ckpt_overwrite = true;
-    b = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    b = must_new(&c);
     CU_ASSERT_EQUAL(gd_run_execute(b), GD_RUN_OK);
     gd_run_free(b);
     gd_checkpoint *ck = gd_checkpoint_load(test_registry(), path, &err);
@@ -425,7 +426,6 @@ static void test_run_stale_temporaries_are_removed(void)
 {
     fixture f;
     fx_open(&f);
-    gd_error err;
     char path[512], file[600], dir[600], inner[700], unrelated[600];
     test_at(path, "stale.gdc");
     snprintf(file, sizeof file, "%s.tmp-999999-0", path);
@@ -442,8 +442,7 @@ static void test_run_stale_temporaries_are_removed(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(fp = fopen(unrelated, "w"));
     fclose(fp);
     gd_run_config c = ckpt_config(&f, f.m, 1, path);
-    gd_run *r = gd_run_new(&c, &err);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    gd_run *r = must_new(&c);
     CU_ASSERT(exists(file) && exists(inner));   /* not before the claim */
     CU_ASSERT_EQUAL(gd_run_execute(r), GD_RUN_OK);
     CU_ASSERT_FALSE(exists(file));
@@ -497,10 +496,7 @@ static void test_run_mpi_rank_0_alone_writes(void)
     test_at(path, "ranks.gdc");
     snprintf(lock, sizeof lock, "%s.lock", path);
     gd_run_config c = ckpt_config(&f, f.m, 2, path);
-    gd_run *r = gd_run_new(&c, &err);
-    if (!r)
-        fprintf(stderr, "\n  gd_run_new: %s\n", err.msg);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    gd_run *r = must_new(&c);
     CU_ASSERT(gd_run_config_of(r)->train.distributed);
     CU_ASSERT_EQUAL(gd_dist_size(), 2);
     const int rank = gd_dist_rank();
