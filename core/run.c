@@ -11,8 +11,10 @@
 
 #include "clock.h"
 #include "dist.h"
+#include "fs.h"
 #include "optim.h"
 #include "run.h"
+#include "run_files.h"
 
 struct gd_run {
     gd_run_config cfg;
@@ -24,6 +26,8 @@ struct gd_run {
     float *snap;                        /* restore_best's copy; NULL: off */
     gd_run_result res;
     gd_error err;
+    gd_lock lock;                       /* the checkpoint path's, once claimed */
+    bool claimed, resuming;
 };
 
 double gd_run_clock(void) { return gd_clock_now(); }
@@ -53,12 +57,33 @@ gd_run *gd_run_new(const gd_run_config *cfg, gd_error *err)
         gd_fail(err, GD_EINVAL, "run: checkpoints need a path, every >= 0 and keep >= 1");
         return NULL;
     }
+    gd_error why;
+    if (gd_run_check_data(cfg->train.train, cfg->validation, &why) != GD_OK) {
+        gd_fail(err, GD_EINVAL, "run: %s", why.msg);
+        return NULL;
+    }
+    if (cfg->checkpoints && s->ckpt_keep > GD_RUN_CKPT_KEEP_MAX) {
+        gd_fail(err, GD_EINVAL, "run: checkpoint: 'keep' must be at most %d",
+                GD_RUN_CKPT_KEEP_MAX);
+        return NULL;
+    }
     gd_run *r = calloc(1, sizeof *r);
     if (!r) {
         gd_fail(err, GD_ENOMEM, "run: out of memory");
         return NULL;
     }
+    r->lock.fd = -1;
     r->cfg = *cfg;
+    if (gd_run_distribute(&r->cfg.train, cfg->distribution, err) != GD_OK)
+        goto fail;
+    /* every rank reads a checkpoint it resumes; rank 0 alone writes */
+    if (r->cfg.train.distributed && gd_dist_rank() != 0)
+        r->cfg.checkpoints = false;
+    if (r->cfg.train.distributed && cfg->probes) {
+        gd_fail(err, GD_EINVAL, "run: monitor.probes is not supported in distributed training "
+                "yet (each rank would probe its own shard)");
+        goto fail;
+    }
     r->cfg.settings.has_validation = cfg->validation != NULL;
     r->patience = s->patience;
     r->res.best = INFINITY;
@@ -66,7 +91,7 @@ gd_run *gd_run_new(const gd_run_config *cfg, gd_error *err)
     if (!(r->tr = gd_trainer_new(&r->cfg.train, err)))
         goto fail;
     /* what a checkpoint records of the data, for resuming to check */
-    if (cfg->checkpoints &&
+    if (r->cfg.checkpoints &&
         (gd_dataset_identity(cfg->train.train, &r->cfg.settings.train_id, err) != GD_OK ||
          (cfg->validation &&
           gd_dataset_identity(cfg->validation, &r->cfg.settings.val_id, err) != GD_OK)))
@@ -91,6 +116,7 @@ void gd_run_free(gd_run *r)
 {
     if (!r)
         return;
+    gd_lock_drop(&r->lock);
     gd_trainer_free(r->tr);
     free(r->hist);
     free(r->snap);
@@ -100,6 +126,47 @@ void gd_run_free(gd_run *r)
 gd_trainer *gd_run_trainer(const gd_run *r) { return r->tr; }
 const gd_run_config *gd_run_config_of(const gd_run *r) { return &r->cfg; }
 const gd_run_result *gd_run_result_of(const gd_run *r) { return &r->res; }
+
+gd_status gd_run_check_data(const gd_dataset *train, const gd_dataset *val, gd_error *err)
+{
+    if (val && gd_dataset_features(val) != gd_dataset_features(train))
+        return gd_fail(err, GD_EINVAL, "'validation' has %lld features per sample, 'data' has "
+                       "%lld", (long long)gd_dataset_features(val),
+                       (long long)gd_dataset_features(train));
+    return GD_OK;
+}
+
+gd_status gd_run_distribute(gd_train_config *train, gd_run_distribution d, gd_error *err)
+{
+    bool on = train->distributed || d == GD_RUN_DIST_ON ||
+              (d == GD_RUN_DIST_AUTO && gd_dist_launched() > 1);
+    if (!on)
+        return GD_OK;
+    gd_status st = gd_dist_init(err);
+    if (st == GD_OK)
+        train->distributed = true;
+    return st;
+}
+
+gd_status gd_run_claim(gd_run *r, gd_error *err)
+{
+    if (r->claimed || !r->cfg.checkpoints)
+        return GD_OK;
+    const char *path = r->cfg.settings.ckpt_path;
+    gd_error why;
+    gd_status st = gd_lock_take(&r->lock, path, &why);
+    if (st != GD_OK)
+        return gd_fail(err, st, "checkpoint: %s", why.msg);
+    gd_remove_stale_temps(path);   /* ours to remove: we hold the path */
+    if (!r->cfg.ckpt_overwrite)
+        st = gd_run_check_checkpoint(r->cfg.registry, &r->cfg, r->resuming, err);
+    if (st != GD_OK) {
+        gd_lock_drop(&r->lock);
+        return st;
+    }
+    r->claimed = true;
+    return GD_OK;
+}
 
 static gd_status check_identity(const gd_dataset *ds, const gd_data_identity *want, bool val,
                                 gd_error *err)
@@ -160,6 +227,7 @@ gd_status gd_run_resume(gd_run *r, const gd_checkpoint *ck, bool fork, bool epoc
     r->res.stopped = ck->progress.stopped && !epochs_given;
     if (kept_optimizer)
         *kept_optimizer = keep;
+    r->resuming = true;
     return GD_OK;
 }
 
@@ -341,6 +409,8 @@ static gd_run_status run_epoch(gd_run *r, int64_t e)
 gd_run_status gd_run_execute(gd_run *r)
 {
     gd_trainer *tr = r->tr;
+    if (gd_run_claim(r, &r->err) != GD_OK)
+        return fail(r, GD_RUN_FAILED);
     double t_run = gd_run_clock();
     int64_t first_step = gd_trainer_steps_done(tr);
     gd_run_status st = GD_RUN_OK;

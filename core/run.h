@@ -9,7 +9,14 @@
  * caller otherwise), after each epoch's end, and when early stopping ends
  * the run. The core prints nothing: progress lines are the caller's.
  *
- *   gd_run_new -> [gd_run_resume] -> gd_run_execute -> gd_run_result -> gd_run_free
+ *   gd_run_new -> [gd_run_resume] -> [gd_run_claim] -> gd_run_execute -> gd_run_result
+ *     -> gd_run_free
+ *
+ * The run's policy is the core's, whichever language starts it: the
+ * checkpoint path is locked for the run's life and a checkpoint of another
+ * run there is refused (gd_run_claim, run_files.h); under an MPI launcher a
+ * run is distributed unless told otherwise, and rank 0 alone writes
+ * checkpoints (gd_run_distribution).
  */
 #ifndef GRADUS_CORE_RUN_H
 #define GRADUS_CORE_RUN_H
@@ -42,13 +49,29 @@ typedef struct gd_run_hooks {
     void (*on_early_stop)(void *ctx, gd_run *run, int64_t e);
 } gd_run_hooks;
 
+/* Whether a run trains data-parallel over the MPI ranks (dist.h). */
+typedef enum gd_run_distribution {
+    GD_RUN_DIST_AUTO = 0,   /* when an MPI launcher started more than one process */
+    GD_RUN_DIST_OFF,
+    GD_RUN_DIST_ON,         /* as train.distributed = true */
+} gd_run_distribution;
+
+/* checkpoint keep: files path, path.1, ... up to this many. */
+enum { GD_RUN_CKPT_KEEP_MAX = 100 };
+
 typedef struct gd_run_config {
     gd_train_config train;              /* the step's; train.model borrowed */
     const gd_dataset *validation;       /* borrowed; NULL: none */
     /* Name, checkpoint timing, early stopping (patience 0: off), the data's
      * identity and recipes; the strings are borrowed. */
     gd_run_settings settings;
-    bool checkpoints;                   /* write them to settings.ckpt_path */
+    bool checkpoints;                   /* write them to settings.ckpt_path (keep <=
+                                           GD_RUN_CKPT_KEEP_MAX); distributed, rank 0 only */
+    bool ckpt_overwrite;                /* replace whatever is at the path, even another
+                                           run's checkpoint; false: refuse that */
+    const gd_registry *registry;        /* borrowed: reads a checkpoint already at the
+                                           path; NULL: a file there is refused */
+    gd_run_distribution distribution;   /* AUTO (0): distributed under an MPI launcher */
     /* Nonzero (a signal number; a handler sets it): stop after this step,
      * with an "interrupted" checkpoint. NULL: never. */
     const volatile sig_atomic_t *stop;
@@ -82,8 +105,9 @@ typedef struct gd_run_result {
 
 double gd_run_clock(void);   /* seconds, monotonic */
 
-/* Checks the config (early stopping needs validation) and makes the
- * trainer. The config is copied. */
+/* Checks the config (early stopping needs validation, checkpoint limits),
+ * starts MPI when distributed (then only rank 0 writes checkpoints) and
+ * makes the trainer. The config is copied. */
 gd_run *gd_run_new(const gd_run_config *cfg, gd_error *err);
 void gd_run_free(gd_run *run);
 
@@ -95,6 +119,26 @@ void gd_run_free(gd_run *run);
  * should be ck's. */
 gd_status gd_run_resume(gd_run *run, const gd_checkpoint *ck, bool fork, bool epochs_given,
                         bool *kept_optimizer, gd_error *err);
+
+/* The validation data fits the training data, else "'validation' has N
+ * features per sample, 'data' has M" (gd_run_new checks it; gd.train
+ * before anything is built). val NULL: none. */
+gd_status gd_run_check_data(const gd_dataset *train, const gd_dataset *val, gd_error *err);
+
+/* Resolve the distribution into train->distributed and start MPI when on
+ * (gd_run_new does; a caller that needs to know earlier may call it first,
+ * it is idempotent). */
+gd_status gd_run_distribute(gd_train_config *train, gd_run_distribution d, gd_error *err);
+
+/* Take the checkpoint path for the run's life (released by gd_run_free):
+ * "checkpoint: <path>: in use by process N (...)" when another run holds
+ * it; remove the temporaries killed writers left beside it; refuse a
+ * checkpoint of another run there unless ckpt_overwrite
+ * (gd_run_check_checkpoint). After gd_run_resume (a resumed run may go
+ * past its finished end); gd_run_execute calls it when the caller has not,
+ * failing the run with its message. A no-op without checkpoints (and on
+ * ranks other than 0). */
+gd_status gd_run_claim(gd_run *run, gd_error *err);
 
 /* Run to the end (or the stop). */
 gd_run_status gd_run_execute(gd_run *run);

@@ -11,33 +11,22 @@
 
 #include "dist.h"
 
-/* Before the trainer is made: the option, MPI, and rank 0's privileges. */
+/* Before the trainer is made: the option (nil: the core's default, on
+ * under an MPI launcher), MPI started, and progress from rank 0 alone. The
+ * core's run keeps checkpoints to rank 0 (core/run.h). */
 void lgd_run_distributed(lua_State *L, run *r)
 {
     int t = lua_getfield(L, CFG, "distributed");
     if (t != LUA_TNIL && t != LUA_TBOOLEAN)
         lgd_error(L, "gd.train: 'distributed' must be true or false, got %s", luaL_typename(L, -1));
-    int on = t == LUA_TNIL ? gd_dist_launched() > 1 : lua_toboolean(L, -1);
+    r->dist = t == LUA_TNIL ? GD_RUN_DIST_AUTO
+              : lua_toboolean(L, -1) ? GD_RUN_DIST_ON : GD_RUN_DIST_OFF;
     lua_pop(L, 1);
-    if (!on)
-        return;
     gd_error err;
-    if (gd_dist_init(&err) != GD_OK)
+    if (gd_run_distribute(&r->cfg, r->dist, &err) != GD_OK)
         lgd_error(L, "gd.train: %s", err.msg);
-    r->cfg.distributed = true;
-    if (gd_dist_rank() != 0)
+    if (r->cfg.distributed && gd_dist_rank() != 0)
         r->progress = 0;
-}
-
-/* After the checkpoint option is read: only rank 0 writes (all ranks read
- * the same file when resuming). */
-void lgd_run_distributed_checkpoints(run *r)
-{
-    if (r->cfg.distributed && gd_dist_rank() != 0) {
-        r->ckpt_elsewhere = r->ckpt ? r->rs.ckpt_path : NULL;   /* to name it */
-        r->ckpt = 0;
-        r->rs.ckpt_path = NULL;
-    }
 }
 
 /* gd.dist.rank(), gd.dist.size(): 0 and 1 until a distributed run. */

@@ -1,7 +1,9 @@
 /*
  * lua/ltrain.c: gd.train, the binding of the core's run (core/run.h): it
  * turns the options table into a gd_run_config, runs it, and pushes the
- * result (with its diagnoses, lua/diagnose.lua).
+ * result (lua/glue.lua adds the diagnoses, lua/diagnose.lua). The run's
+ * policy (the checkpoint path's lock, whose checkpoint it may replace,
+ * MPI, rank 0's checkpoints) is the core's (core/run.h).
  *
  * The loop is the core's: Lua is called only from its hooks, after each
  * epoch (progress line, on_epoch) and, when there is a bar to draw or the
@@ -9,9 +11,11 @@
  * ("diverged"), not an error; a bad configuration is an error raised before
  * anything runs; a callback's error ends the run and is raised again here.
  *
- * The core's run lives in a userdata with __gc, so an error leaks nothing.
+ * The core's run lives in a to-be-closed userdata, so an error leaks
+ * nothing and releases the checkpoint path at once.
  * The checkpoint option, the stop after a signal and starting from a loaded
- * checkpoint (gd.resume, gd.fork) are in ltrain_checkpoint.c.
+ * checkpoint (gd.resume, gd.fork, through gd._continue) are in
+ * ltrain_checkpoint.c.
  */
 #include <math.h>
 #include <signal.h>
@@ -20,33 +24,6 @@
 #include <unistd.h>
 
 #include "ltrain.h"
-
-/* The user's options (checked against lapi.c's table, which has no
- * internal keys) and, from gd.resume / gd.fork only (lua/glue.lua passes
- * no second argument from users), { resume = checkpoint, fork =, path =,
- * epochs_given = }: merged into a copy as _resume, _fork, _path and
- * _epochs_given, which the rest of the call reads. */
-static void read_options(lua_State *L)
-{
-    lgd_check_keys(L, 1, "gd.train", lgd_train_keys);
-    if (lua_istable(L, 2)) {
-        static const char *const internal[] = { "resume", "fork", "path", "epochs_given", NULL };
-        lua_newtable(L);
-        lua_pushnil(L);
-        while (lua_next(L, 1)) {
-            lua_pushvalue(L, -2);
-            lua_insert(L, -2);
-            lua_rawset(L, 3);
-        }
-        for (int i = 0; internal[i]; i++) {
-            lua_pushfstring(L, "_%s", internal[i]);
-            lua_getfield(L, 2, internal[i]);
-            lua_rawset(L, 3);
-        }
-        lua_replace(L, 1);
-    }
-    lua_settop(L, 1);
-}
 
 /* diverge = { factor = f } (default 1e3) | false (0: off) | true. */
 static double diverge_factor(lua_State *L, const char *what)
@@ -506,11 +483,17 @@ static void make_run(lua_State *L, run *r)
     r->show_bar = r->progress && r->bar && !r->has_on_step;
     r->n = gd_dataset_size(r->cfg.train);
     r->batch = gd_batch_size(r->cfg.batch, r->n);
+    lua_getfield(L, ANCHOR, "ckpt_overwrite");
+    bool overwrite = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     gd_run_config c = {
         .train = r->cfg,
         .validation = r->val,
         .settings = r->rs,
         .checkpoints = r->ckpt != 0,
+        .ckpt_overwrite = overwrite,
+        .registry = lgd_registry(L),
+        .distribution = r->dist,
         .stop = lgd_interrupt_flag(),
         .hooks = { r, r->show_bar || r->has_on_step ? hook_step : NULL, hook_epoch,
                    hook_early_stop },
@@ -520,6 +503,7 @@ static void make_run(lua_State *L, run *r)
     t->run = NULL;
     luaL_setmetatable(L, LGD_TRAINER);
     lua_replace(L, RUN);
+    lua_toclose(L, RUN);   /* freed, its lock released, however gd.train ends */
     gd_error err;
     if (!(t->run = r->run = gd_run_new(&c, &err)))
         lgd_raise(L, &err);
@@ -599,8 +583,9 @@ static void push_history(lua_State *L, const run *r, const gd_run_result *res)
 }
 
 /* The run's table (gd.train's result). */
-static void push_result(lua_State *L, const run *r, const gd_checkpoint *ck, int fork_mode)
+static void push_result(lua_State *L, const run *r, const lgd_resume *from)
 {
+    const gd_checkpoint *ck = from->ck;
     const gd_run_result *res = gd_run_result_of(r->run);
     gd_trainer *tr = gd_run_trainer(r->run);
     const gd_divergence *d = gd_trainer_divergence(tr);
@@ -619,12 +604,11 @@ static void push_result(lua_State *L, const run *r, const gd_checkpoint *ck, int
         lgd_setstr(L, "checkpoint", r->rs.ckpt_path);
     if (ck) {   /* where this run took over (plots mark a fork there) */
         lua_createtable(L, 0, 4);
-        lua_getfield(L, CFG, "_path");
-        lua_setfield(L, -2, "path");
+        lgd_setstr(L, "path", from->path);
         lgd_setint(L, "step", (lua_Integer)ck->state.step);
         lgd_setnum(L, "epoch", (double)ck->state.epoch +
                                    (double)ck->state.pos / (double)gd_dataset_size(r->cfg.train));
-        lgd_setbool(L, "fork", fork_mode);
+        lgd_setbool(L, "fork", from->fork);
         lgd_setbool(L, "optimizer_kept", r->kept_optimizer);
         lua_setfield(L, -2, "resumed_from");
     }
@@ -642,56 +626,27 @@ static void push_result(lua_State *L, const run *r, const gd_checkpoint *ck, int
     push_history(L, r, res);
 }
 
-/* run.diagnoses: the lecture's reading of the run's history
- * (lua/diagnose.lua), printed unless progress = false or quiet_diagnoses. */
-static void add_diagnoses(lua_State *L)
-{
-    int run_at = lua_gettop(L);
-    lua_getglobal(L, "require");
-    lua_pushliteral(L, "gradus.diagnose");
-    lua_call(L, 1, 1);
-    lua_getfield(L, -1, "diagnose");
-    lua_pushvalue(L, run_at);
-    lua_pushvalue(L, CFG);
-    lua_call(L, 2, 1);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, run_at, "diagnoses");
-    lua_getfield(L, CFG, "progress");
-    int quiet = lua_isboolean(L, -1) && !lua_toboolean(L, -1);
-    lua_getfield(L, CFG, "quiet_diagnoses");
-    quiet |= lua_toboolean(L, -1);
-    lua_Integer n = luaL_len(L, -3);
-    for (lua_Integer i = 1; !quiet && i <= n; i++) {
-        lua_rawgeti(L, -3, i);
-        lua_getfield(L, -1, "message");
-        fprintf(stderr, "diagnosis: %s\n", luaL_tolstring(L, -1, NULL));
-        lua_pop(L, 3);
-    }
-    lua_settop(L, run_at);
-}
-
-/* gd.train(options [, internal]): options into a run's config, the core's
- * run (core/run.h), its result as a table. */
+/* gd.train(options), and gd._continue's run from a checkpoint (from its
+ * upvalues: the checkpoint, fork, path, epochs_given): options into a
+ * run's config, the core's run (core/run.h), its result as a table. */
 static int train(lua_State *L)
 {
     const char *what = "gd.train";
     if (!lua_istable(L, 1))
         return lgd_error(L, "gd.train: expects a table of options (gd.train{ model = ..., "
                          "... }), got %s", luaL_typename(L, 1));
-    lua_settop(L, 2);
-    read_options(L);
+    lgd_check_keys(L, 1, "gd.train", lgd_train_keys);
+    lua_settop(L, CFG);
     run R, *r = &R;
     memset(r, 0, sizeof R);
-    gd_checkpoint *ck = NULL;
-    int fork_mode = 0;
-    if (lua_getfield(L, CFG, "_resume") != LUA_TNIL) {
-        ck = lgd_testcheckpoint(L, -1);
-        lua_getfield(L, CFG, "_fork");
-        fork_mode = lua_toboolean(L, -1);
-        if (!ck)
-            return lgd_error(L, "%s: not a checkpoint to resume (use gd.resume)", what);
+    lgd_resume from = { 0 };
+    if (!lua_isnoneornil(L, lua_upvalueindex(1))) {
+        from.ck = lgd_testcheckpoint(L, lua_upvalueindex(1));
+        from.fork = lua_toboolean(L, lua_upvalueindex(2));
+        from.path = lua_tostring(L, lua_upvalueindex(3));
+        from.epochs_given = lua_toboolean(L, lua_upvalueindex(4));
     }
-    lua_settop(L, CFG);
+    gd_checkpoint *ck = from.ck;
     read_basics(L, r, what);
     read_regularizers(L, r, what);
     read_clip(L, r, what);
@@ -705,9 +660,9 @@ static int train(lua_State *L)
     lua_replace(L, ANCHOR);
     anchor_specs(L);
     lgd_run_checkpoints(L, r);
-    lgd_run_distributed_checkpoints(r);
     lgd_run_probes(L, r);
     r->rs.has_validation = r->val != NULL;
+    lgd_run_check_inputs(L, r);
     make_run(L, r);
     r->rs = gd_run_config_of(r->run)->settings;   /* with the data's identity */
     lua_getfield(L, CFG, "loss");
@@ -715,7 +670,7 @@ static int train(lua_State *L)
     lua_pop(L, 1);
     lgd_model_set_labels(L, MODEL, r->cfg.train);
     if (ck)
-        lgd_run_restore(L, r, ck, fork_mode);
+        lgd_run_restore(L, r, &from);
     lua_settop(L, ANCHOR);
     enter_training_scope(L);                                /* SCOPE */
     lgd_run_claim(L, r);
@@ -728,13 +683,33 @@ static int train(lua_State *L)
             fputs("\r\033[K", stderr);
         return lgd_run_interrupt(L, r);
     }
-    push_result(L, r, ck, fork_mode);
-    add_diagnoses(L);
+    push_result(L, r, &from);
     /* Free the run now rather than at the next collection: it holds the
-     * batch buffers. */
+     * batch buffers and the checkpoint path's lock. */
     lrun *t = lua_touserdata(L, RUN);
     gd_run_free(t->run);
     t->run = r->run = NULL;
+    return 1;
+}
+
+/* gd._continue(options, checkpoint, "resume" | "fork", path, epochs_given):
+ * gd.train continuing a loaded checkpoint's run (lua/resume.lua); path
+ * names it in messages and in run.resumed_from. */
+static int continue_run(lua_State *L)
+{
+    static const char *const modes[] = { "resume", "fork", NULL };
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (!lgd_testcheckpoint(L, 2))
+        return lgd_error(L, "gd.train: not a checkpoint to resume (use gd.resume)");
+    int fork = luaL_checkoption(L, 3, NULL, modes);
+    luaL_checkstring(L, 4);
+    lua_pushvalue(L, 2);
+    lua_pushboolean(L, fork);
+    lua_pushvalue(L, 4);
+    lua_pushboolean(L, lua_toboolean(L, 5));
+    lua_pushcclosure(L, train, 4);
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
     return 1;
 }
 
@@ -745,8 +720,12 @@ void lgd_open_train(lua_State *L)
         { NULL, NULL },
     };
     luaL_newmetatable(L, LGD_TRAINER);
+    lua_pushcfunction(L, run_gc);
+    lua_setfield(L, -2, "__close");
     luaL_setfuncs(L, meta, 0);
     lua_pop(L, 1);
     lua_pushcfunction(L, train);
     lua_setfield(L, -2, "train");
+    lua_pushcfunction(L, continue_run);
+    lua_setfield(L, -2, "_continue");
 }

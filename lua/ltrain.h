@@ -25,14 +25,23 @@ typedef struct run {
     int64_t n, batch;
     int progress, bar, show_bar, has_on_step, has_on_epoch;
     double t_run, last_draw;    /* the progress bar's clock */
-    int ckpt;
-    const char *ckpt_elsewhere; /* distributed, rank > 0: the path rank 0 writes */
+    int ckpt;                   /* checkpoint = { path = ... } given (distributed, the
+                                   core's run has rank 0 alone write them) */
+    gd_run_distribution dist;   /* the distributed option (ldist.c) */
     bool kept_optimizer;        /* resumed or forked with the checkpoint's optimizer state */
     gd_run_settings rs;
     gd_run *run;                /* the core's run, once made */
     gd_probe_monitor *probes;   /* monitor.probes (ltrain_probes.c); NULL: none */
     lua_State *L;
 } run;
+
+/* Where a run continues from (gd.resume, gd.fork: gd._continue's
+ * arguments): ck NULL for a fresh run. */
+typedef struct lgd_resume {
+    gd_checkpoint *ck;
+    bool fork, epochs_given;    /* gd.fork; gd.resume given a number of epochs */
+    const char *path;           /* the file, for messages and run.resumed_from */
+} lgd_resume;
 
 /* An integer field >= min of the table at idx, or def when absent. */
 int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
@@ -46,7 +55,7 @@ void lgd_push_epoch(lua_State *L, const gd_epoch_record *e);
  * signal raises; continuing a loaded checkpoint's run. */
 void lgd_run_checkpoints(lua_State *L, run *r);
 int lgd_run_interrupt(lua_State *L, run *r);
-void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
+void lgd_run_restore(lua_State *L, run *r, const lgd_resume *from);
 
 /* ltrain_probes.c: monitor.probes into the run (after the model and the
  * checkpoint option, before the run is made), and run.history.probes into
@@ -59,16 +68,17 @@ void lgd_push_probe_history(lua_State *L, const run *r);
 void lgd_push_probe_plan(lua_State *L, const gd_probe_plan *p);
 void lgd_restore_probes(lua_State *L, run *r, const gd_checkpoint *ck, const char *what);
 
-/* ldist.c: the distributed option (before the trainer), then rank 0's
- * checkpoints (after the checkpoint option). */
+/* ldist.c: the distributed option, MPI started when on (before the
+ * trainer; rank 0 alone prints progress). */
 void lgd_run_distributed(lua_State *L, run *r);
-void lgd_run_distributed_checkpoints(run *r);
 
 /* ltrain_files.c: the checks and the lock before the first step. */
 /* checkpoint.path of the table at ci: a path gd.train can write. */
 void lgd_check_checkpoint_path(lua_State *L, int ci, const char *what);
-/* Inputs fit, checkpoint path locked (to-be-closed, pushed), no other run's
- * checkpoint there; raises before anything has run. */
+/* The validation set fits the data (before the run is made). */
+void lgd_run_check_inputs(lua_State *L, const run *r);
+/* The core's gd_run_claim (checkpoint path locked for the run's life, no
+ * other run's checkpoint there); raises before anything has run. */
 void lgd_run_claim(lua_State *L, run *r);
 /* gd._util.check_run(cfg), for gd.compare. */
 int lgd_check_run(lua_State *L);

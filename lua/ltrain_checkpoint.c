@@ -2,9 +2,8 @@
  * lua/ltrain_checkpoint.c: the checkpoint side of gd.train: the
  * `checkpoint` option (the core's run, core/run.c, writes the files), the
  * error a stop by a signal raises, and continuing a checkpoint's run
- * (gd.resume and gd.fork hand the C gd.train the loaded checkpoint in a
- * second argument, which it keeps as _resume in its own copy of the
- * options).
+ * (gd.resume and gd.fork hand the loaded checkpoint to gd._continue,
+ * lua/resume.lua).
  */
 #include <math.h>
 #include <signal.h>
@@ -106,7 +105,7 @@ int lgd_run_interrupt(lua_State *L, run *r)
     int sig = res->signal;
     const char *name = sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
     /* Distributed, every rank stopped after the same step; rank 0 wrote. */
-    const char *path = r->ckpt ? r->rs.ckpt_path : r->ckpt_elsewhere;
+    const char *path = r->ckpt ? r->rs.ckpt_path : NULL;
     if (res->signal_rank >= 0)
         name = lua_pushfstring(L, "%s on rank %d of %d (every rank stops after the same step)",
                                name, res->signal_rank, gd_dist_size());
@@ -165,22 +164,20 @@ void lgd_run_checkpoints(lua_State *L, run *r)
 
 /* Continue the checkpoint's run (gd.resume, gd.fork) in the core's run,
  * and say so. */
-void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
+void lgd_run_restore(lua_State *L, run *r, const lgd_resume *from)
 {
     gd_error err;
-    const char *what = fork_mode ? "gd.fork" : "gd.resume";
-    lua_getfield(L, CFG, "_epochs_given");
-    bool epochs_given = lua_toboolean(L, -1), keep_optimizer;
-    lua_pop(L, 1);
-    if (gd_run_resume(r->run, ck, fork_mode, epochs_given, &keep_optimizer, &err) != GD_OK)
+    gd_checkpoint *ck = from->ck;
+    const char *what = from->fork ? "gd.fork" : "gd.resume";
+    bool keep_optimizer;
+    if (gd_run_resume(r->run, ck, from->fork, from->epochs_given, &keep_optimizer, &err) != GD_OK)
         lgd_error(L, "%s: %s", what, err.msg);
     r->kept_optimizer = keep_optimizer;
     lgd_restore_probes(L, r, ck, what);
     if (!r->progress)
         return;
-    lua_getfield(L, CFG, "_path");
-    fprintf(stderr, "%s %s at step %lld (epoch %lld done%s)", fork_mode ? "forking" : "resuming",
-            lua_tostring(L, -1), (long long)ck->state.step, (long long)ck->state.epoch,
+    fprintf(stderr, "%s %s at step %lld (epoch %lld done%s)", from->fork ? "forking" : "resuming",
+            from->path, (long long)ck->state.step, (long long)ck->state.epoch,
             ck->state.pos ? ", mid-epoch" : "");
     if (r->ckpt)
         fprintf(stderr, "; checkpoints to %s", r->rs.ckpt_path);
@@ -192,5 +189,4 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode)
         fprintf(stderr, "; the schedule keeps the horizon of %lld epochs it started with",
                 (long long)ck->state.horizon_epochs);
     fputc('\n', stderr);
-    lua_pop(L, 1);
 }

@@ -3,8 +3,9 @@
 -- Both read the whole checkpoint (gd._checkpoint_load checks every byte
 -- before anything is built), take the run's own gd.train options from it,
 -- rebuild its data from the recipes it holds (or take the data given, which
--- must have the same identity), and hand the lot to gd.train with the
--- checkpoint, which puts the trainer exactly where the run was.
+-- must have the same identity), and hand the options with the checkpoint to
+-- gd._continue (lua/ltrain.c), which puts the trainer exactly where the run
+-- was.
 --
 -- gd.resume continues the same run: only what does not change the numbers
 -- may be given (a new total of epochs, callbacks, progress, where to write
@@ -41,7 +42,9 @@ local function check_keys(gd, what, opts, page, level)
   return opts
 end
 
--- The gd.train options that continue the checkpoint at path with opts.
+-- The gd.train options that continue the checkpoint at path with opts, and
+-- the rest of gd._continue's arguments: the checkpoint, the mode, the path
+-- and whether opts gave a number of epochs.
 local function prepare(gd, path, opts, fork)
   local what = fork and "gd.fork" or "gd.resume"
   local ck = gd._checkpoint_load(path)
@@ -84,15 +87,15 @@ local function prepare(gd, path, opts, fork)
     end
     cfg.validation = gd.data.rebuild(val_recipe)
   end
-  return cfg, { resume = ck, fork = fork, path = path, epochs_given = opts.epochs ~= nil }
+  return cfg, ck, fork and "fork" or "resume", path, opts.epochs ~= nil
 end
 
--- train: the C gd.train (lua/ltrain.c), which takes the checkpoint.
-function M.resume(gd, path, opts, train)
+-- continue: gd._continue (lua/ltrain.c) with the diagnoses (lua/glue.lua).
+function M.resume(gd, path, opts, continue)
   if type(path) ~= "string" then
     error("gd.resume: expects a checkpoint path, got " .. type(path), 2)
   end
-  return train(prepare(gd, path, check_keys(gd, "gd.resume", opts, "resume", 2), false))
+  return continue(prepare(gd, path, check_keys(gd, "gd.resume", opts, "resume", 2), false))
 end
 
 local Fork = { __name = "gradus.fork" }
@@ -111,7 +114,7 @@ function Fork:train(extra)
   return self.run(prepare(self.gd, self.path, o, true))
 end
 
-function M.fork(gd, path, overrides, train)
+function M.fork(gd, path, overrides, continue)
   if type(path) ~= "string" then
     error("gd.fork: expects a checkpoint path, got " .. type(path), 2)
   end
@@ -119,7 +122,7 @@ function M.fork(gd, path, overrides, train)
   for k, v in pairs(check_keys(gd, "gd.fork", overrides, "fork", 2)) do o[k] = v end
   -- read now, so a bad file fails here rather than inside gd.compare
   local info = gd._checkpoint_load(path):info()
-  return setmetatable({ gd = gd, run = train, path = path, overrides = o, name = o.name,
+  return setmetatable({ gd = gd, run = continue, path = path, overrides = o, name = o.name,
     seed = info.seed, step = info.step }, Fork)
 end
 

@@ -4,12 +4,24 @@
  * with an "interrupted" checkpoint, load it, resume to the end, and get
  * the uninterrupted run's history and weights bit for bit. Early stopping
  * with restore_best puts back the best epoch's weights.
+ *
+ * The run's policy is the core's, as gd.train's (tests/lua/files.lua,
+ * honest_results.lua check the same messages there): the checkpoint path
+ * is locked for the run's life, a checkpoint of another run there is
+ * refused, killed writers' temporaries are cleaned. `test_run mpi` (under
+ * mpirun -np 2, the test test_run_mpi) checks that a run started by an
+ * MPI launcher is distributed by default and that rank 0 alone writes.
  */
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "dist.h"
 #include "files.h"
 #include "run.h"
 #include "support.h"
@@ -235,7 +247,283 @@ static void test_run_early_stopping_restores_best(void)
     fx_close(&f);
 }
 
-int main(void)
+/* A run writing checkpoints to path, with the registry that reads one
+ * already there (as gd.train's). */
+static gd_run_config ckpt_config(const fixture *f, gd_model *m, int64_t epochs, const char *path)
+{
+    gd_run_config c = config(f, m, epochs);
+    c.checkpoints = true;
+    c.registry = test_registry();
+    c.settings = (gd_run_settings){ .ckpt_path = (char *)path, .ckpt_every = 1,
+                                    .ckpt_every_epochs = true, .ckpt_keep = 1 };
+    return c;
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static size_t slurp(const char *path, unsigned char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    size_t n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+/* gd_run_new that must succeed (says why when it does not). */
+static gd_run *must_new(const gd_run_config *c)
+{
+    gd_error err;
+    gd_run *r = gd_run_new(c, &err);
+    if (!r)
+        fprintf(stderr, "\n  gd_run_new: %s\n", err.msg);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    return r;
+}
+
+/* Two runs naming one checkpoint path: the second is refused (by
+ * gd_run_claim, or by gd_run_execute when the caller did not claim) with
+ * gd.train's message naming this process, until the first is freed. */
+static void test_run_locked_checkpoint_path_is_refused(void)
+{
+    fixture f;
+    fx_open(&f);
+    gd_error err;
+    char path[512], want[1200];
+    test_at(path, "locked.gdc");
+    gd_run_config c = ckpt_config(&f, f.m, 1, path);
+    gd_run *a = must_new(&c);
+    CU_ASSERT_EQUAL_FATAL(gd_run_claim(a, &err), GD_OK);
+    CU_ASSERT_EQUAL(gd_run_claim(a, &err), GD_OK);   /* claiming again: a no-op */
+
+    gd_model *m2 = test_relu_mlp(2, 16, 1, 2, SEED);
+    c = ckpt_config(&f, m2, 1, path);
+    gd_run *b = must_new(&c);
+    snprintf(want, sizeof want, "checkpoint: %s: in use by process %ld (%s.lock, host ", path,
+             (long)getpid(), path);
+    CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EEXIST);
+    CU_ASSERT_EQUAL(strncmp(err.msg, want, strlen(want)), 0);
+    CU_ASSERT_EQUAL(gd_run_execute(b), GD_RUN_FAILED);
+    const gd_run_result *rb = gd_run_result_of(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rb->error);
+    CU_ASSERT_EQUAL(strncmp(rb->error, want, strlen(want)), 0);
+    CU_ASSERT_EQUAL(gd_trainer_steps_done(gd_run_trainer(b)), 0);   /* no step taken */
+    CU_ASSERT_FALSE(exists(path));
+    gd_run_free(b);
+
+    /* the first one runs; once freed, the path is free again */
+    CU_ASSERT_EQUAL(gd_run_execute(a), GD_RUN_OK);
+    CU_ASSERT(exists(path));
+    gd_run_free(a);
+    char lock[600];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    CU_ASSERT_FALSE(exists(lock));
+    c = ckpt_config(&f, m2, 1, path);
+    b = must_new(&c);
+    CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_OK);
+    gd_run_free(b);
+    gd_model_free(m2);
+    unlink(path);
+    fx_close(&f);
+}
+
+/* A checkpoint of another run at the path is refused with gd.train's
+ * message (without its "gd.train: "), the file untouched; the same run
+ * again is allowed, a finished run is not replaced by one of another
+ * length, ckpt_overwrite replaces it, and without a registry to read the
+ * file it is refused. */
+static void test_run_other_runs_checkpoint_is_refused(void)
+{
+    fixture f;
+    fx_open(&f);
+    gd_error err;
+    char path[512], want[1500];
+    test_at(path, "mine.gdc");
+    gd_run_config c = ckpt_config(&f, f.m, 2, path);
+    gd_run *a = must_new(&c);
+    CU_ASSERT_EQUAL_FATAL(gd_run_execute(a), GD_RUN_OK);
+    gd_run_free(a);
+    static unsigned char before[1 << 16], after[1 << 16];
+    size_t n = slurp(path, before, sizeof before);
+    CU_ASSERT_FATAL(n > 0 && n < sizeof before);
+
+    /* another optimizer: another run */
+    gd_spec *other = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 0.1, NULL);
+    gd_model *m2 = test_relu_mlp(2, 16, 1, 2, SEED);
+    c = ckpt_config(&f, m2, 2, path);
+    c.train.optimizer = other;
+    gd_run *b = must_new(&c);
+    snprintf(want, sizeof want, "checkpoint: %s holds another run (the optimizer differs); "
+             "give checkpoint = { ..., overwrite = true } to replace it, or another path", path);
+    CU_ASSERT_EQUAL(gd_run_execute(b), GD_RUN_FAILED);
+    CU_ASSERT_STRING_EQUAL(gd_run_result_of(b)->error, want);
+    CU_ASSERT_EQUAL(gd_trainer_steps_done(gd_run_trainer(b)), 0);
+    gd_run_free(b);
+    CU_ASSERT(slurp(path, after, sizeof after) == n && memcmp(before, after, n) == 0);
+
+    /* another seed, through gd_run_claim */
+    c = ckpt_config(&f, m2, 2, path);
+    c.train.seed = SEED + 1;
+    b = must_new(&c);
+    CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, " holds another run (the seed differs); "));
+    gd_run_free(b);
+
+    /* the same run finished: one of 1 epoch would replace it */
+    c = ckpt_config(&f, m2, 1, path);
+    b = must_new(&c);
+    snprintf(want, sizeof want, "checkpoint: %s holds this run, finished after 2 epochs; a run "
+             "of 1 epochs would replace it: give another path, or checkpoint = { ..., "
+             "overwrite = true } to replace it", path);
+    CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EINVAL);
+    CU_ASSERT_STRING_EQUAL(err.msg, want);
+    gd_run_free(b);
+
+    /* no registry to read it with */
+    c = ckpt_config(&f, m2, 2, path);
+    c.registry = NULL;
+    b = must_new(&c);
+    CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(err.msg, "which this run cannot read"));
+    gd_run_free(b);
+    CU_ASSERT(slurp(path, after, sizeof after) == n && memcmp(before, after, n) == 0);
+
+    /* the same run again is allowed */
+    c = ckpt_config(&f, m2, 2, path);
+    b = must_new(&c);
+    CU_ASSERT_EQUAL(gd_run_claim(b, &err), GD_OK);
+    gd_run_free(b);
+
+    /* overwrite replaces the other run's file */
+    gd_model_free(m2);
+    m2 = test_relu_mlp(2, 16, 1, 2, SEED);
+    c = ckpt_config(&f, m2, 1, path);
+    c.train.optimizer = other;
+    c.ckpt_overwrite = true;
+    b = must_new(&c);
+    CU_ASSERT_EQUAL(gd_run_execute(b), GD_RUN_OK);
+    gd_run_free(b);
+    gd_checkpoint *ck = gd_checkpoint_load(test_registry(), path, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
+    CU_ASSERT_EQUAL(ck->epochs, 1);
+    gd_checkpoint_free(ck);
+
+    gd_model_free(m2);
+    gd_spec_free(other);
+    unlink(path);
+    fx_close(&f);
+}
+
+/* What writers killed mid-write left beside the path ("<path>.tmp-*",
+ * files and directories) is removed when a run claims it; another file's
+ * temporaries are not. */
+static void test_run_stale_temporaries_are_removed(void)
+{
+    fixture f;
+    fx_open(&f);
+    char path[512], file[600], dir[600], inner[700], unrelated[600];
+    test_at(path, "stale.gdc");
+    snprintf(file, sizeof file, "%s.tmp-999999-0", path);
+    snprintf(dir, sizeof dir, "%s.tmp-999998-3", path);
+    snprintf(inner, sizeof inner, "%s/part", dir);
+    test_at(unrelated, "other.gdc.tmp-999997-0");
+    FILE *fp = fopen(file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fputs("half a checkpoint", fp);
+    fclose(fp);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0777), 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp = fopen(inner, "w"));
+    fclose(fp);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp = fopen(unrelated, "w"));
+    fclose(fp);
+    gd_run_config c = ckpt_config(&f, f.m, 1, path);
+    gd_run *r = must_new(&c);
+    CU_ASSERT(exists(file) && exists(inner));   /* not before the claim */
+    CU_ASSERT_EQUAL(gd_run_execute(r), GD_RUN_OK);
+    CU_ASSERT_FALSE(exists(file));
+    CU_ASSERT_FALSE(exists(dir));
+    CU_ASSERT(exists(unrelated));
+    CU_ASSERT(exists(path));
+    gd_run_free(r);
+    unlink(unrelated);
+    unlink(path);
+    fx_close(&f);
+}
+
+/* A config the run cannot keep to is refused before anything runs: a
+ * validation set of other samples than the data (gd.train's message), more
+ * than 100 kept checkpoints. */
+static void test_run_new_refuses_what_gd_train_refuses(void)
+{
+    fixture f;
+    fx_open(&f);
+    gd_error err;
+    gd_dataset *wide = gd_synthetic_blobs(30, 2, 3, 1.0, 4, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(wide);
+    gd_run_config c = config(&f, f.m, 1);
+    c.validation = wide;
+    CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "run: 'validation' has 3 features per sample, 'data' has 2");
+    char path[512];
+    c = ckpt_config(&f, f.m, 1, test_at(path, "many.gdc"));
+    c.settings.ckpt_keep = GD_RUN_CKPT_KEEP_MAX + 1;
+    CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "run: checkpoint: 'keep' must be at most 100");
+    c.settings.ckpt_keep = GD_RUN_CKPT_KEEP_MAX;
+    gd_run *r = gd_run_new(&c, &err);
+    CU_ASSERT_PTR_NOT_NULL(r);
+    gd_run_free(r);
+    CU_ASSERT_FALSE(exists(path));
+    gd_dataset_free(wide);
+    fx_close(&f);
+}
+
+/* `test_run mpi`, on 2 ranks: the run is distributed without being told
+ * (the MPI default, as gd.train's), and only rank 0 writes checkpoints:
+ * each rank names a path in its own directory, and rank 1's stays absent,
+ * lock file included. */
+static void test_run_mpi_rank_0_alone_writes(void)
+{
+    fixture f;
+    fx_open(&f);
+    gd_error err;
+    char path[512], lock[600];
+    test_at(path, "ranks.gdc");
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    gd_run_config c = ckpt_config(&f, f.m, 2, path);
+    gd_run *r = must_new(&c);
+    CU_ASSERT(gd_run_config_of(r)->train.distributed);
+    CU_ASSERT_EQUAL(gd_dist_size(), 2);
+    const int rank = gd_dist_rank();
+    CU_ASSERT_EQUAL(gd_run_config_of(r)->checkpoints, rank == 0);
+    CU_ASSERT_EQUAL(gd_run_claim(r, &err), GD_OK);
+    CU_ASSERT_EQUAL(exists(lock), rank == 0);   /* rank 0 holds the path */
+    CU_ASSERT_EQUAL(gd_run_execute(r), GD_RUN_OK);
+    const gd_run_result *res = gd_run_result_of(r);
+    CU_ASSERT_EQUAL(res->nepochs, 2);
+    CU_ASSERT_EQUAL(exists(path), rank == 0);
+    if (rank == 0) {
+        CU_ASSERT_EQUAL(res->last_ckpt_step, gd_trainer_steps_done(gd_run_trainer(r)));
+        gd_checkpoint *ck = gd_checkpoint_load(test_registry(), path, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ck);
+        CU_ASSERT_STRING_EQUAL(ck->meta.reason, "final");
+        CU_ASSERT_EQUAL(ck->progress.nepochs, 2);
+        gd_checkpoint_free(ck);
+    } else {
+        CU_ASSERT_EQUAL(res->last_ckpt_step, -1);
+    }
+    gd_run_free(r);
+    CU_ASSERT_FALSE(exists(lock));
+    unlink(path);
+    fx_close(&f);
+}
+
+int main(int argc, char **argv)
 {
     if (!test_dir_open("run"))
         return 1;
@@ -243,8 +531,17 @@ int main(void)
         TEST(test_run_interrupt_checkpoint_resume),
         TEST(test_run_resume_refuses_other_data),
         TEST(test_run_early_stopping_restores_best),
+        TEST(test_run_locked_checkpoint_path_is_refused),
+        TEST(test_run_other_runs_checkpoint_is_refused),
+        TEST(test_run_stale_temporaries_are_removed),
+        TEST(test_run_new_refuses_what_gd_train_refuses),
         TEST_END,
     };
-    int rc = test_main("run", cases);
+    static const test_case mpi_cases[] = {
+        TEST(test_run_mpi_rank_0_alone_writes),
+        TEST_END,
+    };
+    bool mpi = argc > 1 && strcmp(argv[1], "mpi") == 0;
+    int rc = test_main("run", mpi ? mpi_cases : cases);
     return test_dir_close() ? rc : 1;
 }
