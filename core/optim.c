@@ -441,7 +441,10 @@ static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tenso
 static gd_status regrad(const gd_optim_ctx *ctx, gd_error *err);
 
 /* The context of node nd for one tensor's options (spec), or the node's,
- * with the stepping thread's scratch. */
+ * with the stepping thread's scratch. An lr equal to the base lr is this
+ * update's as given (not lr0 * (lr / lr0), a rounding away, and not 0 when
+ * the base is 0), so an elementwise optimizer here steps with the lr its
+ * span step in the trainer gets. */
 static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec, float *scratch)
 {
     gd_optim *o = nd->o;
@@ -449,7 +452,7 @@ static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec, float *scratch)
     return (gd_optim_ctx){
         .size = sizeof(gd_optim_ctx),
         .host = gd_core_host(),
-        .lr = isnan(lr) ? o->lr : lr * o->factor,
+        .lr = isnan(lr) || lr == o->lr0 ? o->lr : lr * o->factor,
         .t = (int64_t)nd->dbl[0],
         .scalars = nd->dbl + 1,
         .scratch = scratch,

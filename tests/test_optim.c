@@ -444,6 +444,29 @@ static void test_optim_groups(void)
     gd_optim_free(o);
     gd_spec_free(s);
 
+    /* The base lr is the update's lr as given, even a base of 0; other
+     * lrs scale from it (an lr of 0 stays 0). */
+    static const int roles0[] = { GD_ROLE_BIAS };
+    static const char *const layers0[] = { NULL };
+    static const double lrs0[] = { 0 };
+    s = grouped_sgd(1, roles0, layers0, lrs0);
+    gd_spec *zero = test_spec(GD_KIND_OPTIMIZER, "sgd", "lr", 'n', 0.0, NULL);
+    const gd_spec *specs[] = { s, zero };
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < NT; i++)
+            x[i] = 1;
+        o = gd_optim_new(specs[k], ts, NT, &err);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+        for (int i = 0; i < NT; i++)
+            gd_optim_set_grad(o, i, &g[i]);
+        CU_ASSERT_EQUAL(gd_optim_step(o, 0.3, NULL, NULL, &err), GD_OK);
+        for (int i = 0; i < NT; i++)
+            CU_ASSERT_EQUAL(x[i], role[i] == GD_ROLE_BIAS && k == 0 ? 1.0f : 1.0f - (float)0.3);
+        gd_optim_free(o);
+    }
+    gd_spec_free(zero);
+    gd_spec_free(s);
+
     /* A group that matches nothing is a mistake (a misspelt layer): refused. */
     static const int roles2[] = { GD_ROLE_SCALE };
     static const char *const layers2[] = { "dense2" };

@@ -43,6 +43,10 @@ T.test("test_optim_instances_step_accepts_the_same_everywhere", function()
     assert(not called, name .. ": a one-pass optimizer called the closure")
     assert(opt.t == 3 and x[1] < 1, name .. ": three updates moved nothing")
   end
+  -- { lr = } is this update's lr as given, also over a base lr of 0
+  local x = gd.tensor{ 1, 2 }
+  gd.optim.sgd{ lr = 0 }:build{ x }:step({ gd.tensor{ 1, 1 } }, { lr = 0.5 })
+  assert(x[1] == 0.5 and x[2] == 1.5, "an explicit lr over a base lr of 0 did nothing")
 end)
 
 T.test("test_optim_instances_step_refusals_change_nothing", function()
