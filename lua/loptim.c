@@ -27,6 +27,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "lgradus.h"
 #include "optim.h"
 #include "train.h"
@@ -232,6 +233,13 @@ static gd_status call_closure(void *arg, gd_optim *o, gd_error *err)
     return GD_OK;
 }
 
+static const lgd_key step_keys[] = {
+    { "lr", "number >= 0", "(the spec's lr)", "this update's lr" },
+    { "closure", "function", "(none)",
+      "two-pass optimizers (sam): returns the gradients at the moved parameters" },
+    { NULL, NULL, NULL, NULL },
+};
+
 /* The options of opt:step at idx: lr (else the spec's base lr), closure. */
 static double step_options(lua_State *L, lopt *t, int idx, const char *what, closure_ctx *c)
 {
@@ -241,14 +249,7 @@ static double step_options(lua_State *L, lopt *t, int idx, const char *what, clo
     if (!lua_istable(L, idx))
         lgd_error(L, "%s: options must be a table ({ lr =, closure = }), got %s", what,
                   luaL_typename(L, idx));
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-        if (strcmp(k, "lr") != 0 && strcmp(k, "closure") != 0)
-            lgd_error(L, "%s: unknown option '%s' (options: lr, closure)", what,
-                      luaL_tolstring(L, -1, NULL));
-    }
+    lgd_check_keys(L, idx, what, step_keys);
     if (lua_getfield(L, idx, "lr") != LUA_TNIL) {
         int isnum;
         lr = lua_tonumberx(L, -1, &isnum);

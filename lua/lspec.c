@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "component.h"
+#include "lapi.h"
 #include "lgradus.h"
 
 /* Metatable of spec.options tables: calling one returns it, so that
@@ -409,8 +410,16 @@ void lgd_spec_groups(lua_State *L, gd_spec *s, int idx)
 }
 
 /* ---------------------------------------------------------------------------
- * The arguments of layer:build and block:build
+ * The arguments of layer:build, block:build and opt:step
  * ------------------------------------------------------------------------- */
+
+/* What layer:build and block:build take (lapi.c's page "model" shows the same
+ * keys from a table of its own: one of the two should go). */
+static const lgd_key build_keys[] = {
+    { "inputs", "integer | shape", "required", "per-sample input: n features, or { C, H, W }" },
+    { "seed", "integer", "1", "initial weights (the same seed: the same weights)" },
+    { NULL, NULL, NULL, NULL },
+};
 
 void lgd_build_args(lua_State *L, int idx, const char *what, gd_shape *in, uint64_t *seed)
 {
@@ -418,14 +427,7 @@ void lgd_build_args(lua_State *L, int idx, const char *what, gd_shape *in, uint6
     if (!lua_istable(L, idx))
         lgd_error(L, "%s: expects { inputs = n or shape, seed = s }, got %s", what,
                   luaL_typename(L, idx));
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-        if (strcmp(k, "inputs") != 0 && strcmp(k, "seed") != 0)
-            lgd_error(L, "%s: unknown option '%s' (options: inputs, seed)", what,
-                      luaL_tolstring(L, -1, NULL));
-    }
+    lgd_check_keys(L, idx, what, build_keys);
     if (lua_getfield(L, idx, "inputs") == LUA_TNIL)
         lgd_error(L, "%s: 'inputs' is required (features per sample, or a shape)", what);
     char where[128];

@@ -118,64 +118,68 @@ static gd_spec *counted(const gd_spec *s)
  * The reference cases through gd_optim
  * ------------------------------------------------------------------------- */
 
-static double dev_of(lua_State *L, const char *field)
+/* fn(L, the case's name, its optimizer spec) for each case of a reference
+ * file, the case at the top of L's stack. */
+static void each_case(const char *file, void (*fn)(lua_State *, const char *, const gd_spec *))
 {
-    lua_getfield(L, -1, "dev");
-    double d = lua_istable(L, -1) ? ref_number(L, field, NAN) : NAN;
-    lua_pop(L, 1);
-    return d;
-}
-
-/* optimizers.lua, teacher-forced: one tensor x, grads[t] fed at update t. */
-static void test_optim_reference_elementwise_reaches_the_plugin(void)
-{
-    lua_State *L = ref_open("optimizers");
+    lua_State *L = ref_open(file);
     CU_ASSERT_PTR_NOT_NULL_FATAL(L);
     int ncases = ref_case_count(L);
     CU_ASSERT(ncases > 0);
     for (int c = 1; c <= ncases; c++) {
         ref_push_case(L, c);
-        const char *name = ref_string(L, "name"), *form = ref_string(L, "form");
         gd_spec *spec = ref_spec(L, GD_KIND_OPTIMIZER, ref_string(L, "optimizer"));
         CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
-        gd_shape sx;
-        float *x = ref_tensor(L, "x0", &sx), *grads = ref_tensor(L, "grads", NULL);
-        float *params = ref_tensor(L, "params", NULL), *lrs = ref_tensor(L, "lr_per_step", NULL);
-        float *velocity = form ? ref_tensor(L, "velocity", NULL) : NULL;
-        int64_t steps = (int64_t)ref_number(L, "steps", 0), n = gd_shape_numel(&sx);
-        CU_ASSERT_FATAL(x && grads && params && steps > 0 && (!form || velocity));
-        /* The nesterov case stores W_la and v; the plugin's W is W_la - gamma*v. */
-        if (form) {
-            double gamma = gd_opt_num(spec->options,
-                                      gd_spec_option_index(spec->component, "gamma"));
-            for (int64_t i = 0; i < steps * n; i++)
-                params[i] = (float)((double)params[i] - gamma * (double)velocity[i]);
-        }
-        double tol = 1e-5 * max_abs(params, steps * n) + 4 * dev_of(L, "forced") +
-                     (form ? 4 * dev_of(L, "reparam") : 0);
-        gd_spec *w = counted(spec);
-        gd_optim_tensor t = { .x = x, .shape = sx, .role = GD_ROLE_WEIGHT };
-        gd_error err;
-        gd_optim *o = gd_optim_new(w, &t, 1, &err);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-        bool ok = true;
-        for (int64_t s = 0; s < steps && ok; s++) {
-            gd_optim_set_grad(o, 0, grads + s * n);
-            double lr = lrs ? lrs[s] : gd_optimizer_base_lr(spec);
-            CU_ASSERT_EQUAL(gd_optim_step(o, lr, NULL, NULL, &err), GD_OK);
-            ok = check_close(name, x, params + s * n, n, tol);
-        }
-        CU_ASSERT(ok);
-        CU_ASSERT_EQUAL(calls, steps);                /* one span per tensor per update */
-        CU_ASSERT_EQUAL(span_numbers, steps * n);
-        CU_ASSERT_EQUAL(gd_optim_steps(o), steps);
-        gd_optim_free(o);
-        gd_spec_free(w);
+        fn(L, ref_string(L, "name"), spec);
         gd_spec_free(spec);
-        free(x), free(grads), free(params), free(lrs), free(velocity);
         lua_pop(L, 1);
     }
     ref_close(L);
+}
+
+/* optimizers.lua, teacher-forced: one tensor x, grads[t] fed at update t. */
+static void elementwise_case(lua_State *L, const char *name, const gd_spec *spec)
+{
+    const char *form = ref_string(L, "form");
+    gd_shape sx;
+    float *x = ref_tensor(L, "x0", &sx), *grads = ref_tensor(L, "grads", NULL);
+    float *params = ref_tensor(L, "params", NULL), *lrs = ref_tensor(L, "lr_per_step", NULL);
+    float *velocity = form ? ref_tensor(L, "velocity", NULL) : NULL;
+    int64_t steps = (int64_t)ref_number(L, "steps", 0), n = gd_shape_numel(&sx);
+    CU_ASSERT_FATAL(x && grads && params && steps > 0 && (!form || velocity));
+    /* The nesterov case stores W_la and v; the plugin's W is W_la - gamma*v. */
+    if (form) {
+        double gamma = gd_opt_num(spec->options,
+                                  gd_spec_option_index(spec->component, "gamma"));
+        for (int64_t i = 0; i < steps * n; i++)
+            params[i] = (float)((double)params[i] - gamma * (double)velocity[i]);
+    }
+    double tol = 1e-5 * max_abs(params, steps * n) + 4 * ref_dev(L, "forced") +
+                 (form ? 4 * ref_dev(L, "reparam") : 0);
+    gd_spec *w = counted(spec);
+    gd_optim_tensor t = { .x = x, .shape = sx, .role = GD_ROLE_WEIGHT };
+    gd_error err;
+    gd_optim *o = gd_optim_new(w, &t, 1, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    bool ok = true;
+    for (int64_t s = 0; s < steps && ok; s++) {
+        gd_optim_set_grad(o, 0, grads + s * n);
+        double lr = lrs ? lrs[s] : gd_optimizer_base_lr(spec);
+        CU_ASSERT_EQUAL(gd_optim_step(o, lr, NULL, NULL, &err), GD_OK);
+        ok = check_close(name, x, params + s * n, n, tol);
+    }
+    CU_ASSERT(ok);
+    CU_ASSERT_EQUAL(calls, steps);                /* one span per tensor per update */
+    CU_ASSERT_EQUAL(span_numbers, steps * n);
+    CU_ASSERT_EQUAL(gd_optim_steps(o), steps);
+    gd_optim_free(o);
+    gd_spec_free(w);
+    free(x), free(grads), free(params), free(lrs), free(velocity);
+}
+
+static void test_optim_reference_elementwise_reaches_the_plugin(void)
+{
+    each_case("optimizers", elementwise_case);
 }
 
 /* The tensor at the top of the stack (a { shape =, ... } table), malloc'd. */
@@ -242,79 +246,70 @@ static gd_status regrad_from_case(void *arg, gd_optim *o, gd_error *err)
 }
 
 /* optimizers_tensor.lua, teacher-forced: W and b. */
+static void tensor_case(lua_State *L, const char *name, const gd_spec *spec)
+{
+    int steps = (int)ref_number(L, "steps", 0);
+    CU_ASSERT_FATAL(steps > 0);
+    bool two_pass = gd_optimizer_is_two_pass(spec);
+    gd_optim_tensor ts[2];
+    float *x[2], *g[2], *want[2];
+    second sec = { .L = L };
+    for (int k = 0; k < 2; k++) {
+        lua_getfield(L, -1, "params0");
+        lua_rawgeti(L, -1, k + 1);
+        gd_shape s;
+        x[k] = top_tensor(L, &s);
+        lua_pop(L, 2);
+        sec.n[k] = gd_shape_numel(&s);
+        g[k] = malloc((size_t)sec.n[k] * sizeof(float));
+        want[k] = malloc((size_t)sec.n[k] * sizeof(float));
+        sec.g2[k] = malloc((size_t)sec.n[k] * sizeof(float));
+        ts[k] = (gd_optim_tensor){ .x = x[k], .shape = s,
+                                   .role = k == 0 ? GD_ROLE_WEIGHT : GD_ROLE_BIAS };
+    }
+    double tol = 1e-5 * field_scale(L, "params", steps) + 4 * ref_dev(L, "forced");
+    gd_spec *w = counted(spec);
+    gd_error err;
+    gd_optim *o = gd_optim_new(w, ts, 2, &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    bool ok = true;
+    for (int t = 1; t <= steps && ok; t++) {
+        for (int k = 0; k < 2; k++) {
+            pair_at(L, "grads", t, k + 1, g[k], sec.n[k]);
+            gd_optim_set_grad(o, k, g[k]);
+        }
+        sec.t = t;
+        CU_ASSERT_EQUAL(gd_optim_step(o, gd_optimizer_base_lr(spec),
+                                      two_pass ? regrad_from_case : NULL, &sec, &err), GD_OK);
+        for (int k = 0; k < 2 && ok; k++) {
+            pair_at(L, "params", t, k + 1, want[k], sec.n[k]);
+            ok = check_close(name, x[k], want[k], sec.n[k], tol);
+        }
+    }
+    CU_ASSERT(ok);
+    /* step_all once per update; step_tensor once per tensor per update */
+    CU_ASSERT_EQUAL(calls, two_pass ? steps : 2 * steps);
+    gd_optim_free(o);
+    gd_spec_free(w);
+    for (int k = 0; k < 2; k++)
+        free(x[k]), free(g[k]), free(want[k]), free(sec.g2[k]);
+}
+
 static void test_optim_reference_tensor_reaches_the_plugin(void)
 {
-    lua_State *L = ref_open("optimizers_tensor");
-    CU_ASSERT_PTR_NOT_NULL_FATAL(L);
-    int ncases = ref_case_count(L);
-    CU_ASSERT(ncases > 0);
-    for (int c = 1; c <= ncases; c++) {
-        ref_push_case(L, c);
-        const char *name = ref_string(L, "name");
-        gd_spec *spec = ref_spec(L, GD_KIND_OPTIMIZER, ref_string(L, "optimizer"));
-        CU_ASSERT_PTR_NOT_NULL_FATAL(spec);
-        int steps = (int)ref_number(L, "steps", 0);
-        CU_ASSERT_FATAL(steps > 0);
-        bool two_pass = gd_optimizer_is_two_pass(spec);
-        gd_optim_tensor ts[2];
-        float *x[2], *g[2], *want[2];
-        second sec = { .L = L };
-        for (int k = 0; k < 2; k++) {
-            lua_getfield(L, -1, "params0");
-            lua_rawgeti(L, -1, k + 1);
-            gd_shape s;
-            x[k] = top_tensor(L, &s);
-            lua_pop(L, 2);
-            sec.n[k] = gd_shape_numel(&s);
-            g[k] = malloc((size_t)sec.n[k] * sizeof(float));
-            want[k] = malloc((size_t)sec.n[k] * sizeof(float));
-            sec.g2[k] = malloc((size_t)sec.n[k] * sizeof(float));
-            ts[k] = (gd_optim_tensor){ .x = x[k], .shape = s,
-                                       .role = k == 0 ? GD_ROLE_WEIGHT : GD_ROLE_BIAS };
-        }
-        double tol = 1e-5 * field_scale(L, "params", steps) + 4 * dev_of(L, "forced");
-        gd_spec *w = counted(spec);
-        gd_error err;
-        gd_optim *o = gd_optim_new(w, ts, 2, &err);
-        CU_ASSERT_PTR_NOT_NULL_FATAL(o);
-        bool ok = true;
-        for (int t = 1; t <= steps && ok; t++) {
-            for (int k = 0; k < 2; k++) {
-                pair_at(L, "grads", t, k + 1, g[k], sec.n[k]);
-                gd_optim_set_grad(o, k, g[k]);
-            }
-            sec.t = t;
-            CU_ASSERT_EQUAL(gd_optim_step(o, gd_optimizer_base_lr(spec),
-                                          two_pass ? regrad_from_case : NULL, &sec, &err), GD_OK);
-            for (int k = 0; k < 2 && ok; k++) {
-                pair_at(L, "params", t, k + 1, want[k], sec.n[k]);
-                ok = check_close(name, x[k], want[k], sec.n[k], tol);
-            }
-        }
-        CU_ASSERT(ok);
-        /* step_all once per update; step_tensor once per tensor per update */
-        CU_ASSERT_EQUAL(calls, two_pass ? steps : 2 * steps);
-        gd_optim_free(o);
-        gd_spec_free(w);
-        gd_spec_free(spec);
-        for (int k = 0; k < 2; k++)
-            free(x[k]), free(g[k]), free(want[k]), free(sec.g2[k]);
-        lua_pop(L, 1);
-    }
-    ref_close(L);
+    each_case("optimizers_tensor", tensor_case);
 }
 
 /* ---------------------------------------------------------------------------
  * Elementwise: per tensor == one span
  * ------------------------------------------------------------------------- */
 
-static float value(uint64_t seed, int64_t i)
+/* n numbers uniform in [-1, 1) from stream `id` */
+static void fill(float *x, int64_t n, uint64_t id)
 {
-    uint64_t z = seed * 0x9E3779B97F4A7C15u + (uint64_t)i * 0xBF58476D1CE4E5B9u + 1;
-    z ^= z >> 31;
-    z *= 0x94D049BB133111EBu;
-    z ^= z >> 29;
-    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    gd_rng r = gd_rng_stream(7, id);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = (float)(2 * gd_rng_uniform(&r) - 1);
 }
 
 static void test_optim_elementwise_per_tensor_is_one_span(void)
@@ -332,8 +327,8 @@ static void test_optim_elementwise_per_tensor_is_one_span(void)
             float *g = malloc(TOTAL * sizeof(float));
             float *slots = calloc((size_t)nslots * TOTAL + 1, sizeof(float));
             double scalars[8] = { 0 };
-            for (int64_t i = 0; i < TOTAL; i++)
-                xa[i] = xb[i] = value(7, i);
+            fill(xa, TOTAL, 1);
+            memcpy(xb, xa, TOTAL * sizeof(float));
             gd_optim_tensor ts[NT];
             int64_t off = 0;
             for (int i = 0; i < NT; i++) {
@@ -345,8 +340,7 @@ static void test_optim_elementwise_per_tensor_is_one_span(void)
             CU_ASSERT_PTR_NOT_NULL_FATAL(o);
             for (int s = 1; s <= STEPS; s++) {
                 double lr = 0.01 / s;
-                for (int64_t i = 0; i < TOTAL; i++)
-                    g[i] = value(100 + (uint64_t)s, i);
+                fill(g, TOTAL, 100 + (uint64_t)s);
                 off = 0;
                 for (int i = 0; i < NT; i++) {
                     gd_optim_set_grad(o, i, g + off);

@@ -55,8 +55,8 @@ T.test("test_optim_instances_step_refusals_change_nothing", function()
     local opt = spec:build{ W, b }
     local g = { gd.tensor.zeros{ 2, 2 }, gd.tensor.zeros{ 2 } }
     local who = opt.spec.name
-    T.expect_error(who .. ":step: unknown option 'lrr' (options: lr, closure)", opt.step, opt,
-                   g, { lrr = 0.1 })
+    T.expect_error(who .. ":step: unknown option 'lrr' (did you mean 'lr'? options: lr, closure)",
+                   opt.step, opt, g, { lrr = 0.1 })
     T.expect_error(who .. ":step: options must be a table ({ lr =, closure = }), got number",
                    opt.step, opt, g, 0.1)
     T.expect_error(who .. ":step: lr must be a finite number >= 0", opt.step, opt, g,
@@ -85,7 +85,8 @@ T.test("test_optim_instances_build_refusals", function()
                    spec.build, spec, 3)
     -- the cap is checked before any entry is read
     local huge = setmetatable({}, { __len = function() return (1 << 20) + 1 end })
-    T.expect_error(who .. ": at most 1048576 parameter tensors, got 1048577", spec.build, spec, huge)
+    T.expect_error(who .. ": at most 1048576 parameter tensors, got 1048577", spec.build, spec,
+                   huge)
     T.expect_error(who .. ": entry 1: role must be one of weight, bias, scale, shift, embedding, "
                    .. "got gain", spec.build, spec, { { value = x, role = "gain" } })
     T.expect_error(who .. ": entry 1 must be a tensor, got table", spec.build, spec, { {} })
@@ -129,13 +130,15 @@ T.test("test_build_args_one_reader", function()
   local res = gd.residual{ gd.layer.dense{ units = 3 } }
   for what, part in pairs{ ["dense:build"] = dense, ["sequential:build"] = seq,
                            ["residual:build"] = res } do
-    T.expect_error(what .. ": unknown option 'input' (options: inputs, seed)", part.build, part,
+    T.expect_error(what .. ": unknown option 'input' (did you mean 'inputs'? options: "
+                   .. "inputs, seed)", part.build, part,
                    { input = 3 })
     T.expect_error(what .. ": expects { inputs = n or shape, seed = s }, got no value", part.build,
                    part)
     T.expect_error(what .. ": 'inputs' is required (features per sample, or a shape)", part.build,
                    part, { seed = 1 })
-    T.expect_error(what .. ": seed must be an integer", part.build, part, { inputs = 3, seed = 1.5 })
+    T.expect_error(what .. ": seed must be an integer", part.build, part,
+                   { inputs = 3, seed = 1.5 })
     T.expect_error(what .. ": inputs: at most 3 dimensions per sample", part.build, part,
                    { inputs = { 1, 2, 3, 4 } })
   end
