@@ -5,8 +5,9 @@
  * An instance is a tree of nodes: the outermost optimizer, then one node per
  * option of kind optimizer, recursively. Every node has its own view of each
  * tensor (same values and gradient, its own slots), its own t and scalars.
- * Elementwise optimizers can be nodes too (lookahead's inner sgd): their
- * step runs over the tensor as one span. Each node advances t once per
+ * Elementwise optimizers can be nodes too (lookahead's inner sgd, or the
+ * root of a Lua primitive, opt:step, which builds every optimizer here):
+ * their step runs over the tensor as one span. Each node advances t once per
  * outer update, whether or not it touched any tensor (muon's fallback on a
  * model without biases), so every t equals the number of outer updates
  * since the start: what the reference values and a resumed run need.
@@ -240,7 +241,8 @@ static gd_status assign_groups(gd_optim *o, gd_error *err)
         if (!hits)
             return gd_fail(err, GD_EINVAL, "%s: groups[%d] (role %s, layer %s) matches no "
                            "parameter tensor", s->component->name, k + 1,
-                           role_names[role > 0 && role <= GD_ROLE_EMBEDDING ? role : 0], layer ? layer : "any");
+                           role_names[role > 0 && role <= GD_ROLE_EMBEDDING ? role : 0],
+                           layer ? layer : "any");
     }
     return GD_OK;
 }

@@ -286,7 +286,8 @@ static int layer_tostring(lua_State *L)
 {
     gd_model_layer *ml = layer0(checklayer(L, 1));
     char buf[512], a[64], b[64];
-    lua_pushfstring(L, "layer %s %s -> %s", gd_spec_describe(gd_model_layer_spec(ml), buf, sizeof buf),
+    lua_pushfstring(L, "layer %s %s -> %s",
+                    gd_spec_describe(gd_model_layer_spec(ml), buf, sizeof buf),
                     shape_s(gd_model_layer_input(ml), a), shape_s(gd_model_layer_output(ml), b));
     return 1;
 }
