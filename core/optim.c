@@ -557,7 +557,10 @@ gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, vo
     node *root = &o->nodes[0];
     if (has_step_all(root->vt)) {
         gd_optim_ctx c = make_ctx(root, root->spec, o->scratch);
-        return root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
+        gd_status st = root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
+        for (int j = 0; st != GD_OK && j < o->nnodes; j++)
+            o->nodes[j].dbl[0] -= 1;   /* the plugin put x back: not an update */
+        return st;
     }
     /* out of memory for a new deal: one thread, with the scratch there is */
     bool pooled = gd_pool_size() > 1 && !gd_pool_in_job() &&

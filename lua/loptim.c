@@ -39,6 +39,7 @@ typedef struct lopt {
                               slot views (lgd_tensor_view) */
     const gd_spec *spec;   /* borrowed from user value 1 */
     int n;
+    int stepping;          /* inside gd_optim_step (a closure is running) */
     gd_shape shape[];      /* of each parameter */
 } lopt;
 
@@ -95,6 +96,8 @@ static const char *entry_str(lua_State *L, const char *f)
 static int opt_gc(lua_State *L)
 {
     lopt *t = luaL_checkudata(L, 1, LGD_OPTIMIZER);
+    if (t->stepping)   /* called by hand from its own closure; the collector cannot */
+        return lgd_error(L, "optimizer: cannot be freed while it steps");
     gd_optim_free(t->o);
     t->o = NULL;
     return 0;
@@ -150,6 +153,7 @@ int lgd_build_optimizer(lua_State *L, const gd_spec *s)
     t->o = NULL;
     t->spec = s;
     t->n = (int)n;
+    t->stepping = 0;
     for (int i = 0; i < t->n; i++)
         t->shape[i] = ts[i].shape;
     luaL_setmetatable(L, LGD_OPTIMIZER);
@@ -273,6 +277,8 @@ static int opt_step(lua_State *L)
     lopt *t = checkopt(L, 1);
     char what[96];
     snprintf(what, sizeof what, "%s:step", t->spec->component->name);
+    if (t->stepping)
+        return lgd_error(L, "%s: called from its own closure", what);
     lua_settop(L, 3);
     if (lua_isnil(L, 2)) {
         lua_getiuservalue(L, 1, 3);
@@ -295,7 +301,10 @@ static int opt_step(lua_State *L)
     lua_pop(L, 1);
     set_grads(L, t, 2, what);
     gd_error err;
-    if (gd_optim_step(t->o, lr, call_closure, &c, &err) != GD_OK)
+    t->stepping = 1;
+    gd_status st = gd_optim_step(t->o, lr, call_closure, &c, &err);
+    t->stepping = 0;
+    if (st != GD_OK)
         return lgd_raise(L, &err);
     lua_pushinteger(L, (lua_Integer)gd_optim_steps(t->o));
     return 1;

@@ -570,6 +570,7 @@ static void test_optim_errors(void)
     CU_ASSERT_STRING_EQUAL(err.msg, "sam: asked for a second gradient, but nothing can compute "
                                     "one here");
     CU_ASSERT(x[0] == 1 && x[1] == 2 && x[2] == 3 && x[3] == 4);   /* put back */
+    CU_ASSERT_EQUAL(gd_optim_steps(o), 0);                          /* not an update */
     /* indices out of range: nothing set, no slot */
     gd_optim_set_grad(o, 2, NULL);
     gd_optim_set_grad(o, -1, NULL);

@@ -122,6 +122,18 @@ T.test("test_optim_instances_lifetimes", function()
     T.expect_error("optimizer: its spec has been freed (its finalizer ran)", opt2.step, opt2,
                    { weight() })
   end
+  -- sam's closure can neither step nor free the instance that called it
+  local x = gd.tensor{ 1, 2 }
+  local sam = gd.optim.sam{}:build{ x }
+  local ok, msg = pcall(sam.step, sam, { gd.tensor{ 1, 1 } },
+                        { closure = function() sam:step({ gd.tensor{ 1, 1 } }) end })
+  assert(not ok and msg:find("sam:step: called from its own closure", 1, true), msg)
+  ok, msg = pcall(sam.step, sam, { gd.tensor{ 1, 1 } },
+                  { closure = function() getmetatable(sam).__gc(sam) end })
+  assert(not ok and msg:find("optimizer: cannot be freed while it steps", 1, true), msg)
+  assert(sam.t == 0 and x[1] == 1 and x[2] == 2, "a refused two-pass step moved something")
+  assert(sam:step({ gd.tensor{ 1, 1 } }, { closure = function() return { gd.tensor{ 1, 1 } } end })
+         == 1, "the instance works after the refusals")
 end)
 
 T.test("test_build_args_one_reader", function()
