@@ -5,8 +5,9 @@
  * An instance is a tree of nodes: the outermost optimizer, then one node per
  * option of kind optimizer, recursively. Every node has its own view of each
  * tensor (same values and gradient, its own slots), its own t and scalars.
- * Elementwise optimizers can be nodes too (lookahead's inner sgd): their
- * step runs over the tensor as one span. Each node advances t once per
+ * Elementwise optimizers can be nodes too (lookahead's inner sgd, or the
+ * root of a Lua primitive, opt:step, which builds every optimizer here):
+ * their step runs over the tensor as one span. Each node advances t once per
  * outer update, whether or not it touched any tensor (muon's fallback on a
  * model without biases), so every t equals the number of outer updates
  * since the start: what the reference values and a resumed run need.
@@ -240,7 +241,8 @@ static gd_status assign_groups(gd_optim *o, gd_error *err)
         if (!hits)
             return gd_fail(err, GD_EINVAL, "%s: groups[%d] (role %s, layer %s) matches no "
                            "parameter tensor", s->component->name, k + 1,
-                           role_names[role > 0 && role <= GD_ROLE_EMBEDDING ? role : 0], layer ? layer : "any");
+                           role_names[role > 0 && role <= GD_ROLE_EMBEDDING ? role : 0],
+                           layer ? layer : "any");
     }
     return GD_OK;
 }
@@ -441,7 +443,10 @@ static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tenso
 static gd_status regrad(const gd_optim_ctx *ctx, gd_error *err);
 
 /* The context of node nd for one tensor's options (spec), or the node's,
- * with the stepping thread's scratch. */
+ * with the stepping thread's scratch. An lr equal to the base lr is this
+ * update's as given (not lr0 * (lr / lr0), a rounding away, and not 0 when
+ * the base is 0), so an elementwise optimizer here steps with the lr its
+ * span step in the trainer gets. */
 static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec, float *scratch)
 {
     gd_optim *o = nd->o;
@@ -449,7 +454,7 @@ static gd_optim_ctx make_ctx(node *nd, const gd_spec *spec, float *scratch)
     return (gd_optim_ctx){
         .size = sizeof(gd_optim_ctx),
         .host = gd_core_host(),
-        .lr = isnan(lr) ? o->lr : lr * o->factor,
+        .lr = isnan(lr) || lr == o->lr0 ? o->lr : lr * o->factor,
         .t = (int64_t)nd->dbl[0],
         .scalars = nd->dbl + 1,
         .scratch = scratch,
@@ -552,7 +557,10 @@ gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, vo
     node *root = &o->nodes[0];
     if (has_step_all(root->vt)) {
         gd_optim_ctx c = make_ctx(root, root->spec, o->scratch);
-        return root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
+        gd_status st = root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
+        for (int j = 0; st != GD_OK && j < o->nnodes; j++)
+            o->nodes[j].dbl[0] -= 1;   /* the plugin put x back: not an update */
+        return st;
     }
     /* out of memory for a new deal: one thread, with the scratch there is */
     bool pooled = gd_pool_size() > 1 && !gd_pool_in_job() &&

@@ -8,7 +8,8 @@
  *   lgradus.c  module entry, the per-state registry, namespaces, plugins
  *   lspec.c    specs (gd.optim.adam{...}) and their methods
  *   ltensor.c  float32 tensors, owning or viewing core memory
- *   lprim.c    primitive instances (optimizer, layer, loss, regularizer), clip
+ *   lprim.c    primitive instances (layer, loss, regularizer), clip
+ *   loptim.c   optimizer instances (one type for every optimizer)
  *   lmodel.c   gd.sequential and model instances
  *   lblock.c   gd.residual and the structure of model specs
  *   ldata.c    data sets
@@ -112,6 +113,15 @@ lua_Integer lgd_tointeger(lua_State *L, int idx, int *isint);
 const char *lgd_value_text(lua_State *L, int idx);
 /* Push the options of a spec as a table. */
 void lgd_push_options(lua_State *L, const gd_spec *s);
+/* The parameter role named by the string at idx (a gd_param_role), else
+ * "<where>: role must be one of weight, bias, ..." raised. */
+int lgd_check_role(lua_State *L, int idx, const char *where);
+/* The `groups` of the options table at idx into optimizer spec s (finished). */
+void lgd_spec_groups(lua_State *L, gd_spec *s, int idx);
+/* The { inputs = n | shape, seed = s } table at idx of layer:build and
+ * block:build (`what`: "dense:build"); any other key, a missing inputs, a
+ * bad shape or seed raises. Leaves the stack as it was. */
+void lgd_build_args(lua_State *L, int idx, const char *what, gd_shape *in, uint64_t *seed);
 
 /* ---- ltensor.c ---------------------------------------------------------- */
 
@@ -171,14 +181,17 @@ int lgd_build(lua_State *L);
  * stack; raises naming `what` otherwise. */
 lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
                              const char *what);
+/* The instance userdata at idx of metatable `name` ("gradus.loss"), its
+ * spec (user value 1) still alive; else "loss: its spec has been freed". */
+void *lgd_check_instance(lua_State *L, int idx, const char *name);
 
 /* ---- loptim.c ----------------------------------------------------------- */
 
-void lgd_open_tensor_optimizer(lua_State *L);
-/* The `groups` of the options table at idx into optimizer spec s (finished). */
-void lgd_spec_groups(lua_State *L, gd_spec *s, int idx);
-/* spec:build{...} for a tensor-aware or composite optimizer (ABI 1.1). */
-int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s);
+/* The optimizer instance type and gd._optim_with_lr (into the module table
+ * at the top of the stack). */
+void lgd_open_optimizer(lua_State *L);
+/* spec:build{...} for every optimizer spec: one gd_optim (core/optim.h). */
+int lgd_build_optimizer(lua_State *L, const gd_spec *s);
 
 /* ---- lmodel.c ----------------------------------------------------------- */
 

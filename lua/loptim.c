@@ -1,64 +1,75 @@
 /*
- * lua/loptim.c: instances of tensor-aware and composite optimizers (ABI 1.1)
- * for hand-written loops: gd.optim.lamb{...}:build{ W, b }.
+ * lua/loptim.c: optimizer instances for hand-written loops,
+ * gd.optim.adam{...}:build{ W, b }.
  *
- * The instance is a core gd_optim (core/optim.h) over the Lua tensors, so
- * these are the numbers the trainer computes. Entries are tensors or
- * { value = W, grad = gW, role = "weight", layer = "dense1" } tables; the
- * role defaults from the rank (1: bias, else weight). User values: 1 the
- * spec, 2 the parameter tensors, 3 the entries' grad tensors (or false).
+ * One type for every optimizer, elementwise, tensor-aware, composite or
+ * with parameter groups: the instance is a core gd_optim (core/optim.h)
+ * over the Lua tensors, so these are the plugin's own step functions and
+ * the numbers the trainer computes (an elementwise optimizer steps each
+ * tensor as one span). Entries are tensors or { value = W, grad = gW,
+ * role = "weight", layer = "dense1", name =, output = } tables; the role
+ * defaults from the rank (1: bias, else weight). User values: 1 the spec,
+ * 2 the parameter tensors, 3 the entries' grad tensors (or false).
  *
+ *     opt:step()                           from the entries' grad tensors
  *     opt:step{ gW, gb }                   one update from these gradients
+ *     opt:step(g)                          the same, over a single tensor
  *     opt:step({ gW, gb }, { lr = 0.01 })  with this update's lr
  *     opt:step({ gW, gb }, { closure = function() return { gW2, gb2 } end })
  *         for two-pass optimizers (sam): the closure is called with the
  *         parameters moved and returns the gradients there
+ *     opt:slots(i), opt.t, opt.spec
+ *
+ * Every argument, gradient shape and lifetime is checked before anything
+ * moves: a refused step changes nothing. Methods sit in a table (liolib's
+ * createmeta); __index falls back to the fields t and spec.
  */
 #include <math.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "lgradus.h"
 #include "optim.h"
 #include "train.h"
 
-#define LGD_TOPTIM "gradus.tensor_optimizer"
+enum { MAX_TENSORS = 1 << 20 };   /* the same cap as gd.clip_norm's lists */
 
-typedef struct ltopt {
-    gd_optim *o;           /* owned; NULL until built */
+typedef struct lopt {
+    gd_optim *o;           /* owned; NULL once finalized. First: the alive pointer of
+                              slot views (lgd_tensor_view) */
     const gd_spec *spec;   /* borrowed from user value 1 */
     int n;
+    int stepping;          /* inside gd_optim_step (a closure is running) */
     gd_shape shape[];      /* of each parameter */
-} ltopt;
+} lopt;
 
-static ltopt *checktopt(lua_State *L, int idx)
+/* The instance at idx, its spec and its own state both alive: Lua runs
+ * finalizers newest first, so an older object's finalizer may reach it
+ * after either was freed. */
+static lopt *checkopt(lua_State *L, int idx)
 {
-    return luaL_checkudata(L, idx, LGD_TOPTIM);
+    lopt *t = lgd_check_instance(L, idx, LGD_OPTIMIZER);
+    if (!t->o)
+        lgd_error(L, "optimizer: its state has been freed (its finalizer ran)");
+    return t;
 }
 
-static const char *const role_names[] = { "weight", "bias", "scale", "shift", "embedding",
-                                             NULL };
-
-/* The role of entry i (at the top of the stack): its `role` field, or from the rank. */
+/* The role of the entry at the top of the stack: its `role` field, or from the rank. */
 static gd_param_role entry_role(lua_State *L, const char *what, lua_Integer i, int rank)
 {
     gd_param_role role = rank == 1 ? GD_ROLE_BIAS : GD_ROLE_WEIGHT;
     if (!lua_istable(L, -1) || lgd_testtensor(L, -1))
         return role;
     if (lua_getfield(L, -1, "role") != LUA_TNIL) {
-        const char *s = lua_tostring(L, -1);
-        int k = 0;
-        while (s && role_names[k] && strcmp(role_names[k], s) != 0)
-            k++;
-        if (!s || !role_names[k])
-            lgd_error(L, "%s: entry %d: role must be one of weight, bias, scale, shift, "
-                      "embedding, got %s", what, (int)i, s ? s : luaL_typename(L, -1));
-        role = (gd_param_role)(k + 1);
+        char where[128];
+        snprintf(where, sizeof where, "%s: entry %d", what, (int)i);
+        role = (gd_param_role)lgd_check_role(L, -1, where);
     }
     lua_pop(L, 1);
     return role;
 }
 
-/* The boolean field `f` of entry i (0 when absent or not a table). */
+/* The boolean field `f` of the entry at the top (0 when absent or not a table). */
 static int entry_flag(lua_State *L, const char *f)
 {
     int v = 0;
@@ -70,7 +81,7 @@ static int entry_flag(lua_State *L, const char *f)
     return v;
 }
 
-/* The string field `f` of entry i, kept alive by the entries table (or ""). */
+/* The string field `f` of the entry at the top, kept alive by the entries table (or ""). */
 static const char *entry_str(lua_State *L, const char *f)
 {
     const char *s = "";
@@ -82,110 +93,40 @@ static const char *entry_str(lua_State *L, const char *f)
     return s;
 }
 
-/* ---------------------------------------------------------------------------
- * Parameter groups: gd.optim.X{ ..., groups = { { role = "bias", weight_decay = 0 },
- * { layer = "dense1", lr = 1e-4 } } } for any optimizer
- * ------------------------------------------------------------------------- */
-
-/* The options of a group as gd_args: numbers, integers, booleans, strings. */
-static void set_group_option(lua_State *L, gd_spec *g, int gi, const char *key, int vidx)
+static int opt_gc(lua_State *L)
 {
-    const char *name = g->component->name;
-    int oi = gd_spec_option_index(g->component, key);
-    if (oi >= 0 && gd_spec_option(g->component, oi)->type == GD_OPT_COMPONENT)
-        lgd_error(L, "%s: groups[%d]: option '%s' cannot be set per group", name, gi, key);
-    gd_arg a = { 0 };
-    switch (lua_type(L, vidx)) {
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, vidx))
-            a = (gd_arg){ .type = GD_ARG_INTEGER, .i = (int64_t)lua_tointeger(L, vidx) };
-        else
-            a = (gd_arg){ .type = GD_ARG_NUMBER, .num = lua_tonumber(L, vidx) };
-        break;
-    case LUA_TBOOLEAN: a = (gd_arg){ .type = GD_ARG_BOOLEAN, .b = lua_toboolean(L, vidx) }; break;
-    case LUA_TSTRING: a = (gd_arg){ .type = GD_ARG_STRING, .s = lua_tostring(L, vidx) }; break;
-    default:
-        lgd_error(L, "%s: groups[%d]: option '%s' must be a number, boolean or string, got %s",
-                  name, gi, key, luaL_typename(L, vidx));
-    }
-    gd_error err;
-    if (gd_spec_set(g, key, &a, &err) != GD_OK) {
-        size_t skip = strlen(name);
-        const char *msg = strncmp(err.msg, name, skip) == 0 && err.msg[skip] == ':'
-                              ? err.msg + skip + 2 : err.msg;
-        lgd_error(L, "%s: groups[%d]: %s", name, gi, msg);
-    }
-}
-
-void lgd_spec_groups(lua_State *L, gd_spec *s, int idx)
-{
-    const char *name = s->component->name;
-    if (lua_getfield(L, idx, "groups") == LUA_TNIL) {
-        lua_pop(L, 1);
-        return;
-    }
-    if (!lua_istable(L, -1))
-        lgd_error(L, "%s: groups must be a list of tables ({ role = ..., layer = ..., option = "
-                  "value }), got %s", name, luaL_typename(L, -1));
-    int list = lua_gettop(L);
-    lua_Integer n = luaL_len(L, list);
-    for (lua_Integer i = 1; i <= n; i++) {
-        if (lua_geti(L, list, i) != LUA_TTABLE)
-            lgd_error(L, "%s: groups[%d] must be a table, got %s", name, (int)i,
-                      luaL_typename(L, -1));
-        int gt = lua_gettop(L);
-        int role = 0;
-        if (lua_getfield(L, gt, "role") != LUA_TNIL) {
-            const char *r = lua_tostring(L, -1);
-            while (r && role_names[role] && strcmp(role_names[role], r) != 0)
-                role++;
-            if (!r || !role_names[role])
-                lgd_error(L, "%s: groups[%d]: role must be one of weight, bias, scale, shift, "
-                          "embedding, got %s", name, (int)i, r ? r : luaL_typename(L, -1));
-            role++;
-        }
-        if (lua_getfield(L, gt, "layer") != LUA_TNIL && !lua_isstring(L, -1))
-            lgd_error(L, "%s: groups[%d]: layer must be a layer name, got %s", name, (int)i,
-                      luaL_typename(L, -1));
-        const char *layer = lua_tostring(L, -1);   /* kept alive by the group table */
-        gd_spec *g = gd_spec_copy(s);
-        if (!g)
-            lgd_error(L, "%s: out of memory", name);
-        lgd_push_spec(L, g);   /* owned by a userdata while the options are set */
-        lua_pushnil(L);
-        while (lua_next(L, gt)) {
-            if (lua_type(L, -2) != LUA_TSTRING)
-                lgd_error(L, "%s: groups[%d]: options are named (name = value)", name, (int)i);
-            const char *key = lua_tostring(L, -2);
-            if (strcmp(key, "role") != 0 && strcmp(key, "layer") != 0)
-                set_group_option(L, g, (int)i, key, lua_gettop(L));
-            lua_pop(L, 1);
-        }
-        gd_error err;
-        gd_spec *own = gd_spec_copy(g);
-        if (!own || gd_spec_add_group(s, role, layer, own, &err) != GD_OK)
-            lgd_error(L, "%s", own ? err.msg : "out of memory");
-        lua_settop(L, list);
-    }
-    lua_pop(L, 1);
-}
-
-static int topt_gc(lua_State *L)
-{
-    ltopt *t = checktopt(L, 1);
+    lopt *t = luaL_checkudata(L, 1, LGD_OPTIMIZER);
+    if (t->stepping)   /* called by hand from its own closure; the collector cannot */
+        return lgd_error(L, "optimizer: cannot be freed while it steps");
     gd_optim_free(t->o);
     t->o = NULL;
     return 0;
 }
 
-int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s)
+/* Replace the value at idx by a one-entry list holding it. */
+static void wrap_in_list(lua_State *L, int idx)
+{
+    lua_createtable(L, 1, 0);
+    lua_pushvalue(L, idx);
+    lua_rawseti(L, -2, 1);
+    lua_replace(L, idx);
+}
+
+int lgd_build_optimizer(lua_State *L, const gd_spec *s)
 {
     char what[96];
     snprintf(what, sizeof what, "%s:build", s->component->name);
-    luaL_checktype(L, 2, LUA_TTABLE);
+    if (lgd_testtensor(L, 2))       /* :build(x) for a single tensor */
+        wrap_in_list(L, 2);
+    if (!lua_istable(L, 2))
+        return lgd_error(L, "%s: expects a list of parameter tensors ({ x, ... }), got %s",
+                          what, luaL_typename(L, 2));
     lua_Integer n = luaL_len(L, 2);
-    if (n < 1 || n > 1 << 16)
+    if (n < 1)
         return lgd_error(L, "%s: expects a non-empty list of parameter tensors", what);
+    if (n > MAX_TENSORS)
+        return lgd_error(L, "%s: at most %d parameter tensors, got %lld", what, MAX_TENSORS,
+                          (long long)n);
     lua_settop(L, 2);
     lua_createtable(L, (int)n, 0);   /* 3: parameter tensors */
     lua_createtable(L, (int)n, 0);   /* 4: gradient tensors */
@@ -208,13 +149,14 @@ int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s)
             have_grads = 0;
         lua_settop(L, 5);
     }
-    ltopt *t = lua_newuserdatauv(L, sizeof *t + (size_t)n * sizeof(gd_shape), 3);
+    lopt *t = lua_newuserdatauv(L, sizeof *t + (size_t)n * sizeof(gd_shape), 3);
     t->o = NULL;
     t->spec = s;
     t->n = (int)n;
+    t->stepping = 0;
     for (int i = 0; i < t->n; i++)
         t->shape[i] = ts[i].shape;
-    luaL_setmetatable(L, LGD_TOPTIM);
+    luaL_setmetatable(L, LGD_OPTIMIZER);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
     lua_pushvalue(L, 3);
@@ -230,10 +172,14 @@ int lgd_build_tensor_optimizer(lua_State *L, const gd_spec *s)
     return 1;
 }
 
-/* Point the optimizer at the gradients of list idx (checked first). */
-static void set_grads(lua_State *L, ltopt *t, int idx, const char *what)
+/* Point the optimizer at the gradients of list idx, every one checked first. */
+static void set_grads(lua_State *L, lopt *t, int idx, const char *what)
 {
-    luaL_checktype(L, idx, LUA_TTABLE);
+    if (!lua_istable(L, idx)) {
+        char got[160];
+        lgd_describe_value(L, idx, got, sizeof got);
+        lgd_error(L, "%s: expects a list of %d gradient tensors, got %s", what, t->n, got);
+    }
     lua_Integer n = luaL_len(L, idx);
     if (n != t->n)
         lgd_error(L, "%s: %d gradient tensors for %d parameter tensors", what, (int)n, t->n);
@@ -255,7 +201,7 @@ static void set_grads(lua_State *L, ltopt *t, int idx, const char *what)
 
 typedef struct closure_ctx {
     lua_State *L;
-    ltopt *t;
+    lopt *t;
     int fn;             /* stack index of the closure */
 } closure_ctx;
 
@@ -291,12 +237,48 @@ static gd_status call_closure(void *arg, gd_optim *o, gd_error *err)
     return GD_OK;
 }
 
-/* opt:step([grads] [, { lr =, closure = }]): one update of every tensor. */
-static int topt_step(lua_State *L)
+static const lgd_key step_keys[] = {
+    { "lr", "number >= 0", "(the spec's lr)", "this update's lr" },
+    { "closure", "function", "(none)",
+      "two-pass optimizers (sam): returns the gradients at the moved parameters" },
+    { NULL, NULL, NULL, NULL },
+};
+
+/* The options of opt:step at idx: lr (else the spec's base lr), closure. */
+static double step_options(lua_State *L, lopt *t, int idx, const char *what, closure_ctx *c)
 {
-    ltopt *t = checktopt(L, 1);
+    double lr = gd_optimizer_base_lr(t->spec);
+    if (lua_isnil(L, idx))
+        return lr;
+    if (!lua_istable(L, idx))
+        lgd_error(L, "%s: options must be a table ({ lr =, closure = }), got %s", what,
+                  luaL_typename(L, idx));
+    lgd_check_keys(L, idx, what, step_keys);
+    if (lua_getfield(L, idx, "lr") != LUA_TNIL) {
+        int isnum;
+        lr = lua_tonumberx(L, -1, &isnum);
+        if (!isnum || !isfinite(lr) || lr < 0)
+            lgd_error(L, "%s: lr must be a finite number >= 0", what);
+    }
+    lua_pop(L, 1);
+    if (lua_getfield(L, idx, "closure") != LUA_TNIL) {
+        if (!lua_isfunction(L, -1))
+            lgd_error(L, "%s: closure must be a function, got %s", what, luaL_typename(L, -1));
+        c->fn = lua_gettop(L);   /* stays on the stack until the step is done */
+    } else {
+        lua_pop(L, 1);
+    }
+    return lr;
+}
+
+/* opt:step([grads] [, { lr =, closure = }]): one update of every tensor. */
+static int opt_step(lua_State *L)
+{
+    lopt *t = checkopt(L, 1);
     char what[96];
     snprintf(what, sizeof what, "%s:step", t->spec->component->name);
+    if (t->stepping)
+        return lgd_error(L, "%s: called from its own closure", what);
     lua_settop(L, 3);
     if (lua_isnil(L, 2)) {
         lua_getiuservalue(L, 1, 3);
@@ -304,27 +286,25 @@ static int topt_step(lua_State *L)
             return lgd_error(L, "%s: no gradients given (build from :params() entries to step "
                               "on their grad tensors)", what);
         lua_replace(L, 2);
+    } else if (t->n == 1 && lgd_testtensor(L, 2)) {
+        wrap_in_list(L, 2);
     }
-    double lr = gd_optimizer_base_lr(t->spec);
     closure_ctx c = { L, t, 0 };
-    if (!lua_isnil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        if (lua_getfield(L, 3, "lr") != LUA_TNIL) {
-            int isnum;
-            lr = lua_tonumberx(L, -1, &isnum);
-            if (!isnum || !isfinite(lr) || lr < 0)
-                return lgd_error(L, "%s: lr must be a finite number >= 0", what);
-        }
-        if (lua_getfield(L, 3, "closure") != LUA_TNIL) {
-            if (!lua_isfunction(L, -1))
-                return lgd_error(L, "%s: closure must be a function, got %s", what,
-                                  luaL_typename(L, -1));
-            c.fn = lua_gettop(L);
-        }
+    double lr = step_options(L, t, 3, what, &c);
+    /* The parameters may view a model whose finalizer ran: raises then. */
+    lua_getiuservalue(L, 1, 2);
+    for (int i = 1; i <= t->n; i++) {
+        lua_rawgeti(L, -1, i);
+        lgd_checktensor(L, -1);
+        lua_pop(L, 1);
     }
+    lua_pop(L, 1);
     set_grads(L, t, 2, what);
     gd_error err;
-    if (gd_optim_step(t->o, lr, call_closure, &c, &err) != GD_OK)
+    t->stepping = 1;
+    gd_status st = gd_optim_step(t->o, lr, call_closure, &c, &err);
+    t->stepping = 0;
+    if (st != GD_OK)
         return lgd_raise(L, &err);
     lua_pushinteger(L, (lua_Integer)gd_optim_steps(t->o));
     return 1;
@@ -332,9 +312,9 @@ static int topt_step(lua_State *L)
 
 /* opt:slots(i) -> { tensor, ... }: live views of parameter i's state (a
  * slot of another length than the parameter's is flat). */
-static int topt_slots(lua_State *L)
+static int opt_slots(lua_State *L)
 {
-    ltopt *t = checktopt(L, 1);
+    lopt *t = checkopt(L, 1);
     lua_Integer i = luaL_checkinteger(L, 2);
     luaL_argcheck(L, i >= 1 && i <= t->n, 2, "parameter index out of range");
     lua_newtable(L);
@@ -349,26 +329,26 @@ static int topt_slots(lua_State *L)
     return 1;
 }
 
-static int topt_index(lua_State *L)
+/* __index: a method from the table (upvalue 1), else the fields t and spec. */
+static int opt_index(lua_State *L)
 {
-    ltopt *t = checktopt(L, 1);
-    const char *k = luaL_checkstring(L, 2);
-    if (strcmp(k, "t") == 0)
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 1;
+    lopt *t = checkopt(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (k && strcmp(k, "t") == 0)
         lua_pushinteger(L, (lua_Integer)gd_optim_steps(t->o));
-    else if (strcmp(k, "spec") == 0)
+    else if (k && strcmp(k, "spec") == 0)
         lua_getiuservalue(L, 1, 1);
-    else if (strcmp(k, "step") == 0)
-        lua_pushcfunction(L, topt_step);
-    else if (strcmp(k, "slots") == 0)
-        lua_pushcfunction(L, topt_slots);
     else
         lua_pushnil(L);
     return 1;
 }
 
-static int topt_tostring(lua_State *L)
+static int opt_tostring(lua_State *L)
 {
-    ltopt *t = checktopt(L, 1);
+    lopt *t = checkopt(L, 1);
     char buf[512];
     lua_pushfstring(L, "optimizer %s over %d tensors, %d updates",
                     gd_spec_describe(t->spec, buf, sizeof buf), t->n,
@@ -390,19 +370,20 @@ static int optim_with_lr(lua_State *L)
     return 1;
 }
 
-/* Leaves the module table (at the top of the stack) as it found it, plus
- * gd._optim_with_lr. */
-void lgd_open_tensor_optimizer(lua_State *L)
+void lgd_open_optimizer(lua_State *L)
 {
     lua_pushcfunction(L, optim_with_lr);
     lua_setfield(L, -2, "_optim_with_lr");
     static const luaL_Reg meta[] = {
-        { "__index", topt_index },
-        { "__tostring", topt_tostring },
-        { "__gc", topt_gc },
+        { "step", opt_step },
+        { "slots", opt_slots },
+        { "__tostring", opt_tostring },
+        { "__gc", opt_gc },
         { NULL, NULL },
     };
-    luaL_newmetatable(L, LGD_TOPTIM);
-    luaL_setfuncs(L, meta, 0);
+    lgd_newclass(L, LGD_OPTIMIZER, meta, 0);   /* [meta]; meta.__index: the methods */
+    lua_getfield(L, -1, "__index");
+    lua_pushcclosure(L, opt_index, 1);
+    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 }

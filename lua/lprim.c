@@ -3,9 +3,10 @@
  * spec:build{...} for optimizers, layers, losses and regularizers, and
  * gd.clip_norm / gd.clip_value.
  *
- * Every instance calls the component's vtable directly, on memory the
- * binding owns through Lua userdata (so nothing leaks when an argument check
- * raises), after checking every shape: no C crash is reachable from Lua.
+ * Every instance calls the component through the core (component.h, a
+ * one-layer model), on memory the binding owns through Lua userdata (so
+ * nothing leaks when an argument check raises), after checking every shape:
+ * no C crash is reachable from Lua. Optimizer instances: lua/loptim.c.
  */
 #include <math.h>
 #include <string.h>
@@ -13,7 +14,6 @@
 #include "component.h"
 #include "lgradus.h"
 #include "model.h"
-#include "optim.h"
 #include "train.h"
 
 static const char *shape_s(const gd_shape *s, char *buf)
@@ -22,31 +22,13 @@ static const char *shape_s(const gd_shape *s, char *buf)
 }
 
 /* ---------------------------------------------------------------------------
- * Optimizer instances: gd.optim.adam{}:build{ x, y }
- *
- * One userdata holds the state of every parameter tensor: its slots (zeroed,
- * as the trainer's arenas are) and the optimizer's scalars. User values:
- * 1 the spec, 2 the list of parameter tensors, 3 the list of gradient
- * tensors taken from { value =, grad = } entries (or false).
+ * Shared by the instances (optimizer instances: lua/loptim.c)
  * ------------------------------------------------------------------------- */
-
-typedef struct opt_param {
-    lgd_tensor *x;
-    float *slot[GD_MAX_OPTIM_SLOTS];
-} opt_param;
-
-typedef struct lopt {
-    const gd_spec *spec;   /* borrowed from user value 1 */
-    int n, nslots, nscalars;
-    int64_t t;             /* updates done; the next one is t + 1 */
-    double *scalars;
-    opt_param p[];
-} lopt;
 
 /* The instance at idx of metatable `name` whose spec (user value 1, borrowed
  * as a pointer) is still alive: an older object's finalizer may run after
  * the spec's own. */
-static void *checkprim(lua_State *L, int idx, const char *name)
+void *lgd_check_instance(lua_State *L, int idx, const char *name)
 {
     void *o = luaL_checkudata(L, idx, name);
     lua_getiuservalue(L, idx, 1);
@@ -56,15 +38,10 @@ static void *checkprim(lua_State *L, int idx, const char *name)
     return o;
 }
 
-static lopt *checkopt(lua_State *L, int idx)
-{
-    return checkprim(L, idx, LGD_OPTIMIZER);
-}
-
 /* The tensor of list entry i: a tensor, or field `field` of a table
  * ({ value =, grad = } from :params()). Leaves it on the stack. */
-static lgd_tensor *entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
-                                const char *what)
+lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
+                             const char *what)
 {
     lua_geti(L, list, i);
     if (lua_istable(L, -1) && !lgd_testtensor(L, -1)) {
@@ -80,187 +57,6 @@ static lgd_tensor *entry_tensor(lua_State *L, int list, lua_Integer i, const cha
         lgd_error(L, "%s: entry %d must be a tensor, got %s", what, (int)i, got);
     }
     return t;
-}
-
-lgd_tensor *lgd_entry_tensor(lua_State *L, int list, lua_Integer i, const char *field,
-                             const char *what)
-{
-    return entry_tensor(L, list, i, field, what);
-}
-
-static int build_optimizer(lua_State *L, const gd_spec *s)
-{
-    const gd_component *c = s->component;
-    const int nslots = gd_optimizer_nslots(s), nscalars = gd_optimizer_nscalars(s);
-    char what[96];
-    snprintf(what, sizeof what, "%s:build", c->name);
-    if (lgd_testtensor(L, 2)) {     /* :build(x) for a single tensor */
-        lua_createtable(L, 1, 0);
-        lua_pushvalue(L, 2);
-        lua_rawseti(L, -2, 1);
-        lua_replace(L, 2);
-    }
-    if (!lua_istable(L, 2))
-        return lgd_error(L, "%s: expects a list of parameter tensors ({ x, ... }), got %s",
-                          what, luaL_typename(L, 2));
-    if (gd_optimizer_is_tensor(s))
-        return lgd_build_tensor_optimizer(L, s);
-    lua_Integer n = luaL_len(L, 2);
-    if (n < 1 || n > 1 << 20)
-        return lgd_error(L, "%s: expects a non-empty list of parameter tensors", what);
-    int top = lua_gettop(L);
-    lua_createtable(L, (int)n, 0);   /* parameter tensors */
-    lua_createtable(L, (int)n, 0);   /* gradient tensors, when given */
-    int xs = top + 1, gs = top + 2, have_grads = 1;
-    int64_t floats = 0;
-    for (lua_Integer i = 1; i <= n; i++) {
-        lgd_tensor *x = entry_tensor(L, 2, i, "value", what);
-        floats += x->numel;
-        lua_rawseti(L, xs, i);
-        lua_geti(L, 2, i);
-        if (lua_istable(L, -1) && !lgd_testtensor(L, -1) &&
-            lua_getfield(L, -1, "grad") != LUA_TNIL && lgd_testtensor(L, -1))
-            lua_rawseti(L, gs, i);
-        else
-            have_grads = 0;
-        lua_settop(L, gs);
-    }
-    size_t head = sizeof(lopt) + (size_t)n * sizeof(opt_param);
-    head = (head + 7) / 8 * 8;
-    size_t size = head + (size_t)(nscalars + 1) * sizeof(double) +
-                  (size_t)nslots * (size_t)floats * sizeof(float);
-    lopt *o = lua_newuserdatauv(L, size, 3);
-    memset(o, 0, size);
-    luaL_setmetatable(L, LGD_OPTIMIZER);
-    lua_pushvalue(L, 1);
-    lua_setiuservalue(L, -2, 1);
-    lua_pushvalue(L, xs);
-    lua_setiuservalue(L, -2, 2);
-    if (have_grads)
-        lua_pushvalue(L, gs);
-    else
-        lua_pushboolean(L, 0);
-    lua_setiuservalue(L, -2, 3);
-    o->spec = s;
-    o->n = (int)n;
-    o->nslots = nslots;
-    o->nscalars = nscalars;
-    o->scalars = (double *)((char *)o + head);
-    float *slots = (float *)(o->scalars + nscalars + 1);
-    for (int i = 0; i < o->n; i++) {
-        lua_rawgeti(L, xs, i + 1);
-        o->p[i].x = lua_touserdata(L, -1);
-        lua_pop(L, 1);
-        for (int k = 0; k < o->nslots; k++) {
-            o->p[i].slot[k] = slots;
-            slots += o->p[i].x->numel;
-        }
-    }
-    return 1;
-}
-
-/* opt:step([grads] [, { lr = }]): one update of every parameter tensor. */
-static int opt_step(lua_State *L)
-{
-    lopt *o = checkopt(L, 1);
-    const gd_component *c = o->spec->component;
-    int gidx = 2;
-    lua_settop(L, 3);
-    if (lua_isnoneornil(L, 2)) {
-        lua_getiuservalue(L, 1, 3);
-        if (!lua_istable(L, -1))
-            return lgd_error(L, "%s:step: no gradients given (build from :params() entries to "
-                              "step on their grad tensors)", c->name);
-        lua_replace(L, 2);
-    } else if (lgd_testtensor(L, 2) && o->n == 1) {
-        lua_createtable(L, 1, 0);
-        lua_pushvalue(L, 2);
-        lua_rawseti(L, -2, 1);
-        lua_replace(L, 2);
-    }
-    luaL_checktype(L, gidx, LUA_TTABLE);
-    lua_Integer n = luaL_len(L, gidx);
-    if (n != o->n)
-        return lgd_error(L, "%s:step: %d gradient tensors for %d parameter tensors", c->name,
-                          (int)n, o->n);
-    double lr = gd_optimizer_base_lr(o->spec);
-    if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
-        if (lua_getfield(L, 3, "lr") != LUA_TNIL) {
-            int isnum;
-            lr = lua_tonumberx(L, -1, &isnum);
-            if (!isnum || !isfinite(lr) || lr < 0)
-                return lgd_error(L, "%s:step: lr must be a finite number >= 0", c->name);
-        }
-        lua_pop(L, 1);
-    }
-    /* Check every gradient before touching any parameter. */
-    for (int i = 0; i < o->n; i++) {
-        lua_getiuservalue(L, 1, 2);
-        lua_rawgeti(L, -1, i + 1);
-        lgd_checktensor(L, -1);   /* raises if it views a freed model */
-        lua_pop(L, 2);
-        lgd_tensor *g = entry_tensor(L, gidx, i + 1, "grad", "step");
-        if (!lgd_shape_equal(&g->shape, &o->p[i].x->shape)) {
-            char a[64], b[64];
-            return lgd_error(L, "%s:step: gradient %d has shape %s, expected %s (the shape "
-                              "of parameter %d)", c->name, i + 1, shape_s(&g->shape, a),
-                              shape_s(&o->p[i].x->shape, b), i + 1);
-        }
-        lua_pop(L, 1);
-    }
-    o->t++;
-    gd_optim_state st = { lr, o->t, o->scalars };
-    for (int i = 0; i < o->n; i++) {
-        lgd_tensor *g = entry_tensor(L, gidx, i + 1, "grad", "step");
-        gd_optim_span sp = { o->p[i].x->numel, o->p[i].x->data, g->data, { NULL } };
-        for (int k = 0; k < o->nslots; k++)
-            sp.slot[k] = o->p[i].slot[k];
-        gd_optimizer_step(o->spec, &st, &sp);
-        lua_pop(L, 1);
-    }
-    lua_pushinteger(L, (lua_Integer)o->t);
-    return 1;
-}
-
-/* opt:slots(i) -> { tensor, ... }: live views of parameter i's state. */
-static int opt_slots(lua_State *L)
-{
-    lopt *o = checkopt(L, 1);
-    lua_Integer i = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, i >= 1 && i <= o->n, 2, "parameter index out of range");
-    lua_createtable(L, o->nslots, 0);
-    for (int k = 0; k < o->nslots; k++) {
-        lgd_tensor_view(L, o->p[i - 1].slot[k], &o->p[i - 1].x->shape, 1);
-        lua_rawseti(L, -2, k + 1);
-    }
-    return 1;
-}
-
-static int opt_index(lua_State *L)
-{
-    lopt *o = checkopt(L, 1);
-    const char *k = luaL_checkstring(L, 2);
-    if (strcmp(k, "t") == 0)
-        lua_pushinteger(L, (lua_Integer)o->t);
-    else if (strcmp(k, "spec") == 0)
-        lua_getiuservalue(L, 1, 1);
-    else if (strcmp(k, "step") == 0)
-        lua_pushcfunction(L, opt_step);
-    else if (strcmp(k, "slots") == 0)
-        lua_pushcfunction(L, opt_slots);
-    else
-        lua_pushnil(L);
-    return 1;
-}
-
-static int opt_tostring(lua_State *L)
-{
-    lopt *o = checkopt(L, 1);
-    char buf[512];
-    lua_pushfstring(L, "optimizer %s over %d tensors, %d updates",
-                    gd_spec_describe(o->spec, buf, sizeof buf), o->n, (int)o->t);
-    return 1;
 }
 
 /* ---------------------------------------------------------------------------
@@ -297,21 +93,11 @@ static int layer_gc(lua_State *L)
 
 static int build_layer(lua_State *L, const gd_spec *s)
 {
-    const char *name = s->component->name;
-    luaL_checktype(L, 2, LUA_TTABLE);
-    if (lua_getfield(L, 2, "inputs") == LUA_TNIL)
-        return lgd_error(L, "%s:build: 'inputs' is required (features per sample, or a "
-                          "shape)", name);
     char what[96];
-    snprintf(what, sizeof what, "%s:build: inputs", name);
-    gd_shape in = lgd_checkshape(L, -1, what);
-    if (in.ndim > GD_MAX_DIMS - 1)
-        return lgd_error(L, "%s: at most %d dimensions per sample", what, GD_MAX_DIMS - 1);
-    lua_getfield(L, 2, "seed");
-    int isint = 1;
-    lua_Integer seed = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
-    if (!isint)
-        return lgd_error(L, "%s:build: seed must be an integer", name);
+    snprintf(what, sizeof what, "%s:build", s->component->name);
+    gd_shape in;
+    uint64_t seed;
+    lgd_build_args(L, 2, what, &in, &seed);
     lua_settop(L, 2);
     llayer *l = lua_newuserdatauv(L, sizeof *l, 4);
     memset(l, 0, sizeof *l);
@@ -319,7 +105,7 @@ static int build_layer(lua_State *L, const gd_spec *s)
     lgd_push_registry(L);
     lua_setiuservalue(L, -2, 1);
     gd_error err;
-    l->m = gd_model_new(lgd_registry(L), &s, 1, &in, (uint64_t)seed, &err);
+    l->m = gd_model_new(lgd_registry(L), &s, 1, &in, seed, &err);
     if (!l->m)
         return lgd_raise(L, &err);
     return 1;
@@ -500,7 +286,8 @@ static int layer_tostring(lua_State *L)
 {
     gd_model_layer *ml = layer0(checklayer(L, 1));
     char buf[512], a[64], b[64];
-    lua_pushfstring(L, "layer %s %s -> %s", gd_spec_describe(gd_model_layer_spec(ml), buf, sizeof buf),
+    lua_pushfstring(L, "layer %s %s -> %s",
+                    gd_spec_describe(gd_model_layer_spec(ml), buf, sizeof buf),
                     shape_s(gd_model_layer_input(ml), a), shape_s(gd_model_layer_output(ml), b));
     return 1;
 }
@@ -528,7 +315,7 @@ static int build_loss(lua_State *L, const gd_spec *s)
  * takes. */
 static int loss_forward(lua_State *L)
 {
-    lloss *o = checkprim(L, 1, LGD_LOSS);
+    lloss *o = lgd_check_instance(L, 1, LGD_LOSS);
     const gd_component *c = o->spec->component;
     const gd_target_kind target = gd_loss_target(o->spec);
     lgd_tensor *pred = lgd_checktensor(L, 2);
@@ -584,7 +371,7 @@ static int loss_forward(lua_State *L)
 
 static int loss_backward(lua_State *L)
 {
-    lloss *o = checkprim(L, 1, LGD_LOSS);
+    lloss *o = lgd_check_instance(L, 1, LGD_LOSS);
     if (lua_getiuservalue(L, 1, 2) != LUA_TUSERDATA)
         return lgd_error(L, "%s:backward: call forward first", o->spec->component->name);
     lgd_tensor *g = lua_touserdata(L, -1);
@@ -612,7 +399,7 @@ static int build_regularizer(lua_State *L, const gd_spec *s)
 
 static int reg_penalty(lua_State *L)
 {
-    lreg *o = checkprim(L, 1, LGD_REGULARIZER);
+    lreg *o = lgd_check_instance(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2);
     lua_pushnumber(L, gd_regularizer_penalty(o->spec, w->numel, w->data));
     return 1;
@@ -621,7 +408,7 @@ static int reg_penalty(lua_State *L)
 /* reg:grad(W) -> a new tensor: the term the regularizer adds to W's gradient. */
 static int reg_grad(lua_State *L)
 {
-    lreg *o = checkprim(L, 1, LGD_REGULARIZER);
+    lreg *o = lgd_check_instance(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2);
     lgd_tensor *g = lgd_tensor_new(L, &w->shape);
     gd_regularizer_add_grad(o->spec, w->numel, w->data, g->data);
@@ -631,7 +418,7 @@ static int reg_grad(lua_State *L)
 /* reg:add_grad(W, G): G += the term, in place. */
 static int reg_add_grad(lua_State *L)
 {
-    lreg *o = checkprim(L, 1, LGD_REGULARIZER);
+    lreg *o = lgd_check_instance(L, 1, LGD_REGULARIZER);
     lgd_tensor *w = lgd_checktensor(L, 2), *g = lgd_checktensor(L, 3);
     if (!lgd_shape_equal(&w->shape, &g->shape)) {
         char a[64], b[64];
@@ -652,12 +439,8 @@ int lgd_build(lua_State *L)
 {
     const gd_spec *s = lgd_checkspec(L, 1, (gd_kind)0);
     switch (s->component->kind) {
-    case GD_KIND_OPTIMIZER: return build_optimizer(L, s);
-    case GD_KIND_LAYER:
-        if (lua_isnoneornil(L, 2))
-            return lgd_error(L, "%s:build: expects { inputs = n or shape, seed = s }",
-                              s->component->name);
-        return build_layer(L, s);
+    case GD_KIND_OPTIMIZER: return lgd_build_optimizer(L, s);
+    case GD_KIND_LAYER: return build_layer(L, s);
     case GD_KIND_LOSS: return build_loss(L, s);
     case GD_KIND_REGULARIZER: return build_regularizer(L, s);
     default:
@@ -682,7 +465,7 @@ static int clip_args(lua_State *L, const char *what, float ***g, int64_t **n, do
     *g = (float **)mem;
     *n = (int64_t *)(mem + (size_t)(count ? count : 1) * sizeof(float *));
     for (lua_Integer i = 1; i <= count; i++) {
-        lgd_tensor *t = entry_tensor(L, 1, i, "grad", what);
+        lgd_tensor *t = lgd_entry_tensor(L, 1, i, "grad", what);
         (*g)[i - 1] = t->data;
         (*n)[i - 1] = t->numel;
         lua_pop(L, 1);
@@ -716,14 +499,6 @@ static int clip_value(lua_State *L)
 
 void lgd_open_prim(lua_State *L)
 {
-    static const luaL_Reg opt_meta[] = {
-        { "__index", opt_index },
-        { "__tostring", opt_tostring },
-        { NULL, NULL },
-    };
-    luaL_newmetatable(L, LGD_OPTIMIZER);
-    luaL_setfuncs(L, opt_meta, 0);
-    lua_pop(L, 1);
     static const luaL_Reg layer_meta[] = {
         { "forward", layer_forward },
         { "backward", layer_backward },
@@ -758,5 +533,5 @@ void lgd_open_prim(lua_State *L)
         { NULL, NULL },
     };
     luaL_setfuncs(L, fns, 0);
-    lgd_open_tensor_optimizer(L);
+    lgd_open_optimizer(L);
 }

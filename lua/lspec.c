@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "component.h"
+#include "lapi.h"
 #include "lgradus.h"
 
 /* Metatable of spec.options tables: calling one returns it, so that
@@ -308,7 +309,139 @@ void lgd_spec_from_table(lua_State *L, const gd_entry *e, int idx)
     if (gd_spec_finish(b->spec, &err) != GD_OK)
         lgd_raise(L, &err);
     if (has_table && c->kind == GD_KIND_OPTIMIZER)
-        lgd_spec_groups(L, b->spec, idx);   /* per-parameter groups (lua/loptim.c) */
+        lgd_spec_groups(L, b->spec, idx);   /* per-parameter groups (below) */
+}
+
+/* ---------------------------------------------------------------------------
+ * Parameter roles and groups: gd.optim.X{ ..., groups = { { role = "bias",
+ * weight_decay = 0 }, { layer = "dense1", lr = 1e-4 } } } for any optimizer
+ * ------------------------------------------------------------------------- */
+
+static const char *const role_names[] = { "weight", "bias", "scale", "shift", "embedding",
+                                             NULL };
+
+int lgd_check_role(lua_State *L, int idx, const char *where)
+{
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+    for (int k = 0; s && role_names[k]; k++)
+        if (strcmp(role_names[k], s) == 0)
+            return k + 1;   /* gd_param_role: GD_ROLE_WEIGHT = 1, ... */
+    return lgd_error(L, "%s: role must be one of weight, bias, scale, shift, embedding, got %s",
+                     where, s ? s : luaL_typename(L, idx));
+}
+
+/* The options of a group as gd_args: numbers, integers, booleans, strings. */
+static void set_group_option(lua_State *L, gd_spec *g, int gi, const char *key, int vidx)
+{
+    const char *name = g->component->name;
+    int oi = gd_spec_option_index(g->component, key);
+    if (oi >= 0 && gd_spec_option(g->component, oi)->type == GD_OPT_COMPONENT)
+        lgd_error(L, "%s: groups[%d]: option '%s' cannot be set per group", name, gi, key);
+    gd_arg a = { 0 };
+    switch (lua_type(L, vidx)) {
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, vidx))
+            a = (gd_arg){ .type = GD_ARG_INTEGER, .i = (int64_t)lua_tointeger(L, vidx) };
+        else
+            a = (gd_arg){ .type = GD_ARG_NUMBER, .num = lua_tonumber(L, vidx) };
+        break;
+    case LUA_TBOOLEAN: a = (gd_arg){ .type = GD_ARG_BOOLEAN, .b = lua_toboolean(L, vidx) }; break;
+    case LUA_TSTRING: a = (gd_arg){ .type = GD_ARG_STRING, .s = lua_tostring(L, vidx) }; break;
+    default:
+        lgd_error(L, "%s: groups[%d]: option '%s' must be a number, boolean or string, got %s",
+                  name, gi, key, luaL_typename(L, vidx));
+    }
+    gd_error err;
+    if (gd_spec_set(g, key, &a, &err) != GD_OK) {
+        size_t skip = strlen(name);
+        const char *msg = strncmp(err.msg, name, skip) == 0 && err.msg[skip] == ':'
+                              ? err.msg + skip + 2 : err.msg;
+        lgd_error(L, "%s: groups[%d]: %s", name, gi, msg);
+    }
+}
+
+void lgd_spec_groups(lua_State *L, gd_spec *s, int idx)
+{
+    const char *name = s->component->name;
+    if (lua_getfield(L, idx, "groups") == LUA_TNIL) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (!lua_istable(L, -1))
+        lgd_error(L, "%s: groups must be a list of tables ({ role = ..., layer = ..., option = "
+                  "value }), got %s", name, luaL_typename(L, -1));
+    int list = lua_gettop(L);
+    lua_Integer n = luaL_len(L, list);
+    for (lua_Integer i = 1; i <= n; i++) {
+        if (lua_geti(L, list, i) != LUA_TTABLE)
+            lgd_error(L, "%s: groups[%d] must be a table, got %s", name, (int)i,
+                      luaL_typename(L, -1));
+        int gt = lua_gettop(L);
+        int role = 0;
+        if (lua_getfield(L, gt, "role") != LUA_TNIL) {
+            char where[96];
+            snprintf(where, sizeof where, "%s: groups[%d]", name, (int)i);
+            role = lgd_check_role(L, -1, where);
+        }
+        if (lua_getfield(L, gt, "layer") != LUA_TNIL && !lua_isstring(L, -1))
+            lgd_error(L, "%s: groups[%d]: layer must be a layer name, got %s", name, (int)i,
+                      luaL_typename(L, -1));
+        const char *layer = lua_tostring(L, -1);   /* kept alive by the group table */
+        gd_spec *g = gd_spec_copy(s);
+        if (!g)
+            lgd_error(L, "%s: out of memory", name);
+        lgd_push_spec(L, g);   /* owned by a userdata while the options are set */
+        lua_pushnil(L);
+        while (lua_next(L, gt)) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                lgd_error(L, "%s: groups[%d]: options are named (name = value)", name, (int)i);
+            const char *key = lua_tostring(L, -2);
+            if (strcmp(key, "role") != 0 && strcmp(key, "layer") != 0)
+                set_group_option(L, g, (int)i, key, lua_gettop(L));
+            lua_pop(L, 1);
+        }
+        gd_error err;
+        gd_spec *own = gd_spec_copy(g);
+        if (!own || gd_spec_add_group(s, role, layer, own, &err) != GD_OK)
+            lgd_error(L, "%s", own ? err.msg : "out of memory");
+        lua_settop(L, list);
+    }
+    lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------------------------
+ * The arguments of layer:build, block:build and opt:step
+ * ------------------------------------------------------------------------- */
+
+/* What layer:build and block:build take (lapi.c's page "model" shows the same
+ * keys from a table of its own: one of the two should go). */
+static const lgd_key build_keys[] = {
+    { "inputs", "integer | shape", "required", "per-sample input: n features, or { C, H, W }" },
+    { "seed", "integer", "1", "initial weights (the same seed: the same weights)" },
+    { NULL, NULL, NULL, NULL },
+};
+
+void lgd_build_args(lua_State *L, int idx, const char *what, gd_shape *in, uint64_t *seed)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx))
+        lgd_error(L, "%s: expects { inputs = n or shape, seed = s }, got %s", what,
+                  luaL_typename(L, idx));
+    lgd_check_keys(L, idx, what, build_keys);
+    if (lua_getfield(L, idx, "inputs") == LUA_TNIL)
+        lgd_error(L, "%s: 'inputs' is required (features per sample, or a shape)", what);
+    char where[128];
+    snprintf(where, sizeof where, "%s: inputs", what);
+    *in = lgd_checkshape(L, -1, where);
+    if (in->ndim > GD_MAX_DIMS - 1)
+        lgd_error(L, "%s: at most %d dimensions per sample", where, GD_MAX_DIMS - 1);
+    lua_getfield(L, idx, "seed");
+    int isint = 1;
+    lua_Integer s = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
+    if (!isint)
+        lgd_error(L, "%s: seed must be an integer", what);
+    *seed = (uint64_t)s;
+    lua_pop(L, 2);
 }
 
 /* gd.optim.adam{...}: upvalues kind, name. The entry is looked up at each

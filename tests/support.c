@@ -182,6 +182,14 @@ bool ref_has(lua_State *L, const char *field)
     return has;
 }
 
+double ref_dev(lua_State *L, const char *field)
+{
+    lua_getfield(L, -1, "dev");
+    double d = lua_istable(L, -1) ? ref_number(L, field, NAN) : NAN;
+    lua_pop(L, 1);
+    return d;
+}
+
 float *ref_tensor(lua_State *L, const char *field, gd_shape *shape)
 {
     lua_getfield(L, -1, field);

@@ -55,6 +55,8 @@ void ref_push_case(lua_State *L, int i);
 const char *ref_string(lua_State *L, const char *field);    /* NULL if absent */
 double ref_number(lua_State *L, const char *field, double dflt);
 bool ref_has(lua_State *L, const char *field);
+/* Field `field` of the `dev` table of the case at the top (NaN if absent). */
+double ref_dev(lua_State *L, const char *field);
 /* A reference tensor { shape = {...}, v1, v2, ... } as malloc'd floats, each
  * rounded to float32. shape may be NULL. NULL if the field is absent. */
 float *ref_tensor(lua_State *L, const char *field, gd_shape *shape);

@@ -6,10 +6,10 @@ local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local gd = T.gd
 local ref = T.reference("optimizers")
 
-local function run_case(c)
+-- build(x) makes the instance (default: the case's optimizer over x).
+local function run_case(c, build)
   local x = gd.tensor(c.x0)
-  local n = #x
-  local opt = T.spec("optim", c.optimizer, c.options):build{ x }
+  local opt = build and build(x) or T.spec("optim", c.optimizer, c.options):build{ x }
   local want_params = c.params
   if c.form == "lookahead" then
     -- params hold W_la and velocity v: the stored W of the reparametrized
@@ -30,6 +30,7 @@ local function run_case(c)
     local done = opt:step({ g }, lr and { lr = lr } or nil)
     assert(done == t, "step count")
     T.close(("%s step %d"):format(c.name, t), x, T.row(want_params, t):totable(), tol)
+    if build then assert(opt:slots(1)[1][1] == t, c.name .. ": the plugin's step count") end
   end
   assert(opt.t == c.steps)
 end
@@ -37,6 +38,22 @@ end
 for _, c in ipairs(ref.cases) do
   T.test("test_optimizer_" .. c.name, function() run_case(c) end)
 end
+
+-- Which code the values above come from: every case again inside
+-- count{ inner = ... } (tests/fixtures/fixture_count.c), a plugin that
+-- steps its inner optimizer through the core's vtable dispatch and counts
+-- its own calls. The values still match and the count is one per update:
+-- opt:step reaches the plugins' step functions, not a copy of their
+-- formulas (tests/test_optim.c checks with dladdr that the functions the
+-- core calls are the ones in each plugin's .so).
+T.test("test_optimizer_values_come_through_the_plugin_vtable", function()
+  local fixtures = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
+  gd.plugins.load(fixtures .. "/fixture_count.so")
+  for _, c in ipairs(ref.cases) do
+    local inner = T.spec("optim", c.optimizer, c.options)
+    run_case(c, function(x) return gd.optim.count{ inner = inner }:build{ x } end)
+  end
+end)
 
 T.test("test_optimizer_step_checks", function()
   local x, y = gd.tensor{ 1, 2 }, gd.tensor.zeros{ 2, 3 }

@@ -179,14 +179,6 @@ static bool row_close(const char *cname, const char *mode, int64_t t, const floa
     return true;
 }
 
-static double dev_field(lua_State *L, const char *field)
-{
-    lua_getfield(L, -1, "dev");
-    double d = lua_istable(L, -1) ? ref_number(L, field, NAN) : NAN;
-    lua_pop(L, 1);
-    return d;
-}
-
 /* Length of the array part of a field of the table at the top. */
 static int64_t field_len(lua_State *L, const char *field)
 {
@@ -267,8 +259,8 @@ static void check_reference_case(lua_State *L)
     float *velocity = lookahead ? ref_tensor(L, "velocity", NULL) : NULL;
     int64_t steps = (int64_t)ref_number(L, "steps", 0);
     int64_t n = x0 ? gd_shape_numel(&sx) : 0;
-    double dev_forced = dev_field(L, "forced"), dev_free = dev_field(L, "free");
-    double dev_reparam = lookahead ? dev_field(L, "reparam") : 0.0;
+    double dev_forced = ref_dev(L, "forced"), dev_free = ref_dev(L, "free");
+    double dev_reparam = lookahead ? ref_dev(L, "reparam") : 0.0;
     problem prob = { 0 };
     double *want = NULL, *lrs = NULL;
     float *other = NULL;
