@@ -22,61 +22,61 @@ typedef struct lprobe {
 } lprobe;
 
 const lgd_key lgd_probe_keys[] = {
-    { "model", "model", "required", "a built model (run.model, seq:build{...})" },
-    { "loss", "loss spec", "the model's, else by the data",
-      "e.g. gd.loss.cross_entropy{}; the data loss only, no regularizer" },
-    { "data", "data set", "required", "where the probe set is drawn from" },
-    { "samples", "integer >= 2 | \"all\"", "\"all\"", "the probe set: samples drawn once from seed" },
-    { "seed", "integer >= 0", "1", "which samples, and every random vector of the probe" },
-    { "batch", "integer >= 1", "256", "samples per forward/backward pass (batch norm's batch)" },
-    { "difference", "\"central\" | \"forward\"", "\"central\"",
+    LGD_KEY("model", "model", "required", "a built model (run.model, seq:build{...})"),
+    LGD_KEY("loss", "loss spec", "the model's, else by the data",
+      "e.g. gd.loss.cross_entropy{}; the data loss only, no regularizer"),
+    LGD_KEY("data", "data set", "required", "where the probe set is drawn from"),
+    LGD_KEY("samples", "integer >= 2 | \"all\"", "\"all\"", "the probe set: samples drawn once from seed"),
+    LGD_KEY("seed", "integer >= 0", "1", "which samples, and every random vector of the probe"),
+    LGD_KEY("batch", "integer >= 1", "256", "samples per forward/backward pass (batch norm's batch)"),
+    LGD_KEY("difference", "\"central\" | \"forward\"", "\"central\"",
       "H·v from two gradients around w, or one beside g(w): half the cost, but an O(ε) "
-      "error that is large where curvature changes fast (the edge of stability)" },
-    { NULL, NULL, NULL, NULL },
+      "error that is large where curvature changes fast (the edge of stability)"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_eigen_keys[] = {
-    { "k", "integer >= 1", "1", "how many of the largest eigenvalues" },
-    { "iters", "integer >= k", "100", "Lanczos steps at most (one HVP each)" },
-    { "tol", "number > 0", "1e-3", "stop when every residual <= tol·|value|" },
-    { "start", "tensor [n]", "(random)", "the first Lanczos vector (warm start)" },
-    { "which", "\"largest\" | \"smallest\"", "\"largest\"", "which end of the spectrum" },
-    { NULL, NULL, NULL, NULL },
+    LGD_KEY("k", "integer >= 1", "1", "how many of the largest eigenvalues"),
+    LGD_KEY("iters", "integer >= k", "100", "Lanczos steps at most (one HVP each)"),
+    LGD_KEY("tol", "number > 0", "1e-3", "stop when every residual <= tol·|value|"),
+    LGD_KEY("start", "tensor [n]", "(random)", "the first Lanczos vector (warm start)"),
+    LGD_KEY("which", "\"largest\" | \"smallest\"", "\"largest\"", "which end of the spectrum"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_trace_keys[] = {
-    { "probes", "integer >= 1", "100", "Rademacher vectors (Hutchinson)" },
-    { "method", "\"hutchinson\" | \"exact\"", "\"hutchinson\"",
-      "exact: one HVP per parameter (models up to 20000 parameters)" },
-    { NULL, NULL, NULL, NULL },
+    LGD_KEY("probes", "integer >= 1", "100", "Rademacher vectors (Hutchinson)"),
+    LGD_KEY("method", "\"hutchinson\" | \"exact\"", "\"hutchinson\"",
+      "exact: one HVP per parameter (models up to 20000 parameters)"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_noise_keys[] = {
-    { "small", "integer >= 1", "min(32, big / 2)", "the small batch" },
-    { "big", "integer > small", "min(1024, samples)", "the big batch (from the probe set)" },
-    { "repeats", "integer >= 1", "4", "big batches drawn; numerator and denominator averaged "
-      "separately" },
-    { "exact", "boolean", "false", "from the per-example gradients of the whole probe set" },
-    { NULL, NULL, NULL, NULL },
+    LGD_KEY("small", "integer >= 1", "min(32, big / 2)", "the small batch"),
+    LGD_KEY("big", "integer > small", "min(1024, samples)", "the big batch (from the probe set)"),
+    LGD_KEY("repeats", "integer >= 1", "4", "big batches drawn; numerator and denominator averaged "
+      "separately"),
+    LGD_KEY("exact", "boolean", "false", "from the per-example gradients of the whole probe set"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_slice_keys[] = {
-    { "direction", "tensor [n] | \"random\"", "\"random\"", "d: the loss at w + α·d" },
-    { "normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
-      "filter: Li et al. (each row to its weights' norm, biases 0); unit: d/|d|" },
-    { "range", "number > 0", "1", "α from -range to range" },
-    { "points", "integer >= 2", "21", "values of α" },
-    { "alphas", "list of numbers", "(from range, points)", "the α's themselves" },
-    { NULL, NULL, NULL, NULL },
+    LGD_KEY("direction", "tensor [n] | \"random\"", "\"random\"", "d: the loss at w + α·d"),
+    LGD_KEY("normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
+      "filter: Li et al. (each row to its weights' norm, biases 0); unit: d/|d|"),
+    LGD_KEY("range", "number > 0", "1", "α from -range to range"),
+    LGD_KEY("points", "integer >= 2", "21", "values of α"),
+    LGD_KEY("alphas", "list of numbers", "(from range, points)", "the α's themselves"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_surface_keys[] = {
-    { "directions", "{ d1, d2 } | \"random\"", "\"random\"", "the loss at w + α·d1 + β·d2" },
-    { "normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
-      "as in slice" },
-    { "range", "number > 0", "1", "α and β from -range to range" },
-    { "points", "integer >= 2", "21", "values of α (and of β): points² losses" },
-    { NULL, NULL, NULL, NULL },
+    LGD_KEY("directions", "{ d1, d2 } | \"random\"", "\"random\"", "the loss at w + α·d1 + β·d2"),
+    LGD_KEY("normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
+      "as in slice"),
+    LGD_KEY("range", "number > 0", "1", "α and β from -range to range"),
+    LGD_KEY("points", "integer >= 2", "21", "values of α (and of β): points² losses"),
+    { NULL },
 };
 
 static gd_probe *checkprobe(lua_State *L, int idx)

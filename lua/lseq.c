@@ -69,11 +69,11 @@ void lgd_model_set_vocab(lua_State *L, gd_model *m, const uint32_t *vocab, int64
 #define GENERATE_STREAM 0x67656e65ULL /* "gene" */
 
 static const lgd_key generate_keys[] = {
-    { "prompt", "string", "\"\\n\"", "the text to continue (characters of the training text)" },
-    { "tokens", "integer >= 0", "200", "characters to add" },
-    { "temperature", "number >= 0", "1", "softmax temperature; 0: always the likeliest" },
-    { "seed", "integer", "1", "the draws: the same seed, the same text" },
-    { NULL, NULL, NULL, NULL },
+    LGD_KEY("prompt", "string", "\"\\n\"", "the text to continue (characters of the training text)"),
+    LGD_KEY("tokens", "integer >= 0", "200", "characters to add"),
+    LGD_KEY("temperature", "number >= 0", "1", "softmax temperature; 0: always the likeliest"),
+    LGD_KEY("seed", "integer", "1", "the draws: the same seed, the same text"),
+    { NULL },
 };
 
 /* The UTF-8 of code point cp. */

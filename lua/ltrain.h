@@ -52,6 +52,8 @@ void lgd_run_restore(lua_State *L, run *r, gd_checkpoint *ck, int fork_mode);
  * checkpoint option, before the run is made), and run.history.probes into
  * the history table at the top. */
 extern const lgd_key lgd_monitor_keys[], lgd_monitor_probe_keys[];
+/* ltrain_checkpoint.c: the checkpoint option's keys. */
+extern const lgd_key lgd_checkpoint_keys[];
 void lgd_run_probes(lua_State *L, run *r);
 void lgd_push_probe_history(lua_State *L, const run *r);
 /* A probe plan as monitor.probes options (pushed); a checkpoint's records
