@@ -78,40 +78,48 @@ static const lgd_key tune_keys[] = {
     { NULL },
 };
 
+static const char *const sizes[] = { "smoke", "small", "full", NULL };
+static const char *const test_metrics[] = { "accuracy", "loss", NULL };
+
 static const lgd_key benchmark_keys[] = {
-    LGD_KEY("optimizers", "list of strings", "required",
+    LGD_REQUIRED("optimizers", LGD_IS_TABLE, "list of strings",
       "names, \"name{key=value,...}\" (read as data) or .so paths; sgd, momentum and adam "
       "are always added as baselines"),
-    LGD_KEY("problems", "list of strings", "all shipped",
+    LGD_VALUE("problems", LGD_IS_TABLE, "list of strings", "all shipped",
       "quadratic_deep, fmnist_logreg, fmnist_mlp, fmnist_2c2d, fmnist_resnet, or .lua paths "
       "(kjv_char waits for the sequence models)"),
-    LGD_KEY("size", "\"smoke\" | \"small\" | \"full\"", "\"small\"",
+    LGD_CHOICE("size", "small", sizes,
       "smoke: a few hundred samples, 1 epoch, 3 lrs, 2 seeds; small: 13 lrs 1e-5..1e2, 3 seeds; "
       "full: DeepOBS's 36 lrs, 10 seeds, full data"),
-    LGD_KEY("seeds", "integer >= 1", "by size", "evaluation seeds 1..n (tuning uses seed 1001)"),
-    LGD_KEY("grid", "{ lo =, hi =, n = }", "by size", "the log grid of lrs"),
-    LGD_KEY("out", "string", "required (CLI: benchmark-out)",
+    LGD_INT_OR("seeds", 1, "by size", "evaluation seeds 1..n (tuning uses seed 1001)"),
+    LGD_VALUE("grid", LGD_IS_TABLE, "{ lo =, hi =, n = }", "by size", "the log grid of lrs"),
+    { "out", "string", "required (CLI: benchmark-out)",
       "the report directory: index.html, results.json, leaderboard.csv, problems/NAME/, "
-      "cells/ (finished cells, reused when their key matches)"),
-    LGD_KEY("run", "{ backend =, jobs =, ... }", "(in this process)",
+      "cells/ (finished cells, reused when their key matches)",
+      { .type = GD_OPT_STRING, .flags = GD_OPT_REQUIRED }, 0, NULL },
+    LGD_VALUE("run", LGD_IS_TABLE, "{ backend =, jobs =, ... }", "(in this process)",
       "the trials as processes: gd.compare's run options but dir and name (the sweeps go to "
       "OUT/sweeps/PROBLEM.OPTIMIZER); a problem whose data has no recipe runs in this process"),
-    LGD_KEY("progress", "boolean", "true", "a line per cell on stderr"),
-    LGD_KEY("plots", "boolean", "true", "draw the plots (needs gnuplot)"),
+    LGD_BOOL("progress", true, "a line per cell on stderr"),
+    LGD_BOOL("plots", true, "draw the plots (needs gnuplot)"),
     { NULL },
 };
 
 static const lgd_key problem_keys[] = {
-    LGD_KEY("name", "string", "required", "the problem's name in the report"),
-    LGD_KEY("model", "model spec", "required", "gd.sequential{ ... }"),
-    LGD_KEY("data", "function(size)", "required", "returns train, validation, test for \"smoke\", "
-      "\"small\" or \"full\""),
-    LGD_KEY("loss", "loss spec", "required", ""),
-    LGD_KEY("batch", "integer", "required", ""),
-    LGD_KEY("epochs", "{ smoke =, small =, full = }", "required", ""),
-    LGD_KEY("metric", "\"accuracy\" | \"loss\"", "required", "the test metric reported"),
-    LGD_KEY("target", "number", "required",
-      "the test metric to reach (>= for accuracy, <= for loss): the speed measure's target"),
+    { "name", NULL, NULL, "the problem's name in the report",
+      { .type = GD_OPT_STRING, .flags = GD_OPT_REQUIRED }, 0, NULL },
+    LGD_REQUIRED("model", 0, "model spec", "gd.sequential{ ... }"),
+    LGD_REQUIRED("data", LGD_IS_FUNCTION, "function(size)", "returns train, validation, test for "
+      "\"smoke\", \"small\" or \"full\""),
+    LGD_REQUIRED("loss", 0, "loss spec", ""),
+    LGD_REQUIRED("batch", 0, "integer", ""),
+    LGD_REQUIRED("epochs", LGD_IS_TABLE, "{ smoke =, small =, full = }", ""),
+    { "metric", NULL, "required", "the test metric reported",
+      { .type = GD_OPT_ENUM, .flags = GD_OPT_REQUIRED, .choices = test_metrics }, 0, NULL },
+    { "target", NULL, "required",
+      "the test metric to reach (>= for accuracy, <= for loss): the speed measure's target",
+      { .type = GD_OPT_NUMBER, .flags = GD_OPT_REQUIRED }, 0, NULL },
+    LGD_VALUE("definition", 0, "table", "(none)", "the problem's own module, for reference"),
     { NULL },
 };
 
@@ -503,6 +511,10 @@ static const struct {
     { "gd.compare: tune", tune_keys }, { "gd.report", report_keys }, { "gd.plot", plot_keys },
     { "gd.resume", resume_keys },
     { "gd.fork", fork_keys }, { "gd.benchmark", benchmark_keys },
+    { "benchmark: problem", problem_keys }, { "gd.probe", lgd_probe_keys },
+    { "probe:eigen", lgd_probe_eigen_keys }, { "probe:trace", lgd_probe_trace_keys },
+    { "probe:noise_scale", lgd_probe_noise_keys }, { "probe:slice", lgd_probe_slice_keys },
+    { "probe:surface", lgd_probe_surface_keys }, { "model:generate", lgd_generate_keys },
     { "gd.data.fashion_mnist", lgd_fashion_mnist_keys }, { "gd.data.csv", lgd_csv_keys },
     { "gd.data.text", lgd_text_keys }, { "gd.data.tensor", lgd_tensor_data_keys },
     { "split", lgd_split_keys },

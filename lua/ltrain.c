@@ -147,23 +147,6 @@ const char *lgd_value_text(lua_State *L, int idx)
     return luaL_tolstring(L, idx, NULL);
 }
 
-/* An integer field >= min, or def when absent. */
-int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
-                         int64_t min)
-{
-    if (lua_getfield(L, idx, key) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return def;
-    }
-    int isint;
-    lua_Integer v = lgd_tointeger(L, -1, &isint);
-    if (!isint || v < min)
-        lgd_error(L, "%s: '%s' must be an integer >= %d, got %s", what, key, (int)min,
-                   lgd_value_text(L, -1));
-    lua_pop(L, 1);
-    return (int64_t)v;
-}
-
 static void push_divergence(lua_State *L, const gd_divergence *d)
 {
     lua_createtable(L, 0, 5);

@@ -34,9 +34,6 @@ typedef struct run {
     lua_State *L;
 } run;
 
-/* An integer field >= min of the table at idx, or def when absent. */
-int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
-                      int64_t min);
 /* Set k = v unless v is NaN (not applicable). */
 void lgd_setnum_finite(lua_State *L, const char *k, double v);
 /* An epoch's history record as a table. */
