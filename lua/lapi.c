@@ -43,13 +43,29 @@ static const lgd_key run_keys[] = {
     { NULL },
 };
 
+static const char *const backends[] = { "local", "slurm", NULL };
+
+static const lgd_key sweep_run_keys[] = {
+    LGD_CHOICE("backend", "local", backends, "the trials as child processes, or as Slurm jobs"),
+    LGD_INT_OR("jobs", 1, "the cores", "local: worker processes, each with cores / jobs threads"),
+    LGD_STR("dir", "\"sweeps\"", "where the sweep's directory is made"),
+    LGD_STR("name", "the script's name", "the sweep's directory, DIR/NAME (a file name)"),
+    LGD_STR("partition", "(Slurm's)", "slurm: the partition"),
+    LGD_STR("account", "(Slurm's)", "slurm: the account"),
+    LGD_STR("time", "(Slurm's)", "slurm: the time limit (30, 4:00:00, 1-12:00:00)"),
+    LGD_INT_OR("cpus", 1, "1", "slurm: cpus (threads) per trial"),
+    LGD_INT_OR("array_limit", 1, "MaxArraySize", "slurm: tasks per job array at most"),
+    LGD_BOOL("resume", false, "continue the sweep at DIR/NAME (gradus sweep --resume)"),
+    { NULL },
+};
+
 static const lgd_key compare_keys[] = {
     LGD_REQUIRED("base", LGD_IS_TABLE, "table of gd.train options", "what every variant shares"),
     LGD_REQUIRED("variants", LGD_IS_TABLE, "list of tables | gd.fork(...)",
       "each: gd.train options over base, plus name = and tune = { lr = { ... } }"),
     LGD_INT("repeats", 1, 1, "seeds per variant: base.seed, base.seed + 1, ..."),
     LGD_BOOL("progress", true, "a line per run on stderr"),
-    LGD_KEY("run", "{ backend =, jobs =, dir =, name =, ... }", "(serial)",
+    LGD_SUB("run", "table", "(serial)", sweep_run_keys,
       "a sweep: each trial written down as data (DIR/NAME/TRIAL/trial.json) and run by "
       "`gradus trial` workers, never by re-running the script; backend \"local\" or "
       "\"slurm\" (README: Sweeps)"),
@@ -154,31 +170,33 @@ static const lgd_key plot_keys[] = {
     { NULL },
 };
 
-static const lgd_key resume_keys[] = {
-    LGD_KEY("epochs", "integer >= 1", "the run's", "a new total of epochs"),
-    LGD_KEY("data", "data set", "(rebuilt)", "the run's data, when it cannot be rebuilt"),
-    LGD_KEY("validation", "data set", "(rebuilt)", "the run's validation set, likewise"),
-    LGD_KEY("on_epoch", "function", "(none)", "as in gd.train"),
-    LGD_KEY("on_step", "function", "(none)", "as in gd.train"),
-    LGD_KEY("progress", "boolean", "true", "as in gd.train"),
-    LGD_KEY("checkpoint", "table | false", "the run's", "where to write checkpoints from here"),
-    LGD_KEY("name", "string", "the run's", "as in gd.train"),
+/* gd.resume takes these; gd.fork these and its own (what would change the
+ * run's numbers). */
+#define RESUME_ROWS \
+    LGD_KEY("epochs", "integer >= 1", "the run's", "a new total of epochs"),                      \
+    LGD_KEY("data", "data set", "(rebuilt)", "the run's data, when it cannot be rebuilt"),        \
+    LGD_KEY("validation", "data set", "(rebuilt)", "the run's validation set, likewise"),         \
+    LGD_KEY("on_epoch", "function", "(none)", "as in gd.train"),                                  \
+    LGD_KEY("on_step", "function", "(none)", "as in gd.train"),                                   \
+    LGD_KEY("progress", "boolean", "true", "as in gd.train"),                                     \
+    LGD_KEY("checkpoint", "table | false", "the run's", "where to write checkpoints from here"),  \
+    LGD_KEY("name", "string", "the run's", "as in gd.train"),                                     \
     LGD_KEY("quiet_diagnoses", "boolean", "false", "as in gd.train"),
-    { NULL },
-};
 
-static const lgd_key fork_keys[] = {
-    LGD_KEY("optimizer", "optimizer spec", "the run's", "another optimizer (a new one starts afresh)"),
-    LGD_KEY("lr", "number", "the run's", "the run's optimizer with this lr (keeps its state)"),
-    LGD_KEY("schedule", "scheduler spec", "the run's", "as in gd.train"),
-    LGD_KEY("clip", "table", "the run's", "as in gd.train"),
-    LGD_KEY("regularizers", "list", "the run's", "as in gd.train"),
-    LGD_KEY("seed", "integer >= 0", "the run's", "another batch order and dropout masks from here"),
-    LGD_KEY("monitor", "{ every = n }", "the run's", "as in gd.train"),
-    LGD_KEY("early_stopping", "table", "the run's", "as in gd.train"),
+#define FORK_ROWS \
+    LGD_KEY("optimizer", "optimizer spec", "the run's", "another optimizer (a new one starts afresh)"),  \
+    LGD_KEY("lr", "number", "the run's", "the run's optimizer with this lr (keeps its state)"),          \
+    LGD_KEY("schedule", "scheduler spec", "the run's", "as in gd.train"),                                \
+    LGD_KEY("clip", "table", "the run's", "as in gd.train"),                                             \
+    LGD_KEY("regularizers", "list", "the run's", "as in gd.train"),                                      \
+    LGD_KEY("seed", "integer >= 0", "the run's", "another batch order and dropout masks from here"),     \
+    LGD_KEY("monitor", "{ every = n }", "the run's", "as in gd.train"),                                  \
+    LGD_KEY("early_stopping", "table", "the run's", "as in gd.train"),                                   \
     LGD_KEY("diverge", "{ factor = f } | false", "the run's", "as in gd.train"),
-    { NULL },
-};
+
+static const lgd_key resume_keys[] = { RESUME_ROWS { NULL } };
+static const lgd_key fork_keys[] = { FORK_ROWS { NULL } };
+static const lgd_key fork_all_keys[] = { FORK_ROWS RESUME_ROWS { NULL } };
 
 static const lgd_key dataset_methods[] = {
     LGD_KEY("ds:size(), #ds", "integer", "", "samples"),
@@ -416,7 +434,7 @@ static const page pages[] = {
       { { "options", report_keys, 1 } }, NULL },
     { "plot", "gd.plot{ series = { { x = {...}, y = {...}, label = \"a\" } }, file = \"out/a.png\" }",
       "a script's own curves, drawn by gnuplot (names reach it only as quoted text)",
-      { { "options", plot_keys, 1 }, { "a series", plot_series_keys, 2 } }, NULL },
+      { { "options", plot_keys, 1 } }, NULL },
     { "resume", "local run = gd.resume(\"out/run.ckpt\", { epochs = n })",
       "continue a checkpoint's run exactly; only what does not change its numbers may be given "
       "(gradus resume FILE [EPOCHS] from the shell)",
@@ -510,7 +528,7 @@ static const struct {
     { "gd.train", lgd_train_keys }, { "gd.compare", compare_keys },
     { "gd.compare: tune", tune_keys }, { "gd.report", report_keys }, { "gd.plot", plot_keys },
     { "gd.resume", resume_keys },
-    { "gd.fork", fork_keys }, { "gd.benchmark", benchmark_keys },
+    { "gd.fork", fork_all_keys }, { "gd.benchmark", benchmark_keys },
     { "benchmark: problem", problem_keys }, { "gd.probe", lgd_probe_keys },
     { "probe:eigen", lgd_probe_eigen_keys }, { "probe:trace", lgd_probe_trace_keys },
     { "probe:noise_scale", lgd_probe_noise_keys }, { "probe:slice", lgd_probe_slice_keys },
@@ -574,23 +592,25 @@ static int api_options(lua_State *L)
     lgd_read_options(L, 2, luaL_optstring(L, 3, lua_tostring(L, 1)), keys, v);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {
-        if (!v[i].present || !keys[i].check.type) {
-            if (lua_istable(L, 2))
-                lua_getfield(L, 2, keys[i].name);
-            else
-                lua_pushnil(L);
-        } else if (keys[i].check.type == GD_OPT_INTEGER) {
-            const char *const *ch = keys[i].check.choices;
-            if (v[i].u.i < 0 && ch)
-                lua_pushstring(L, ch[-1 - v[i].u.i]);
-            else
-                lua_pushinteger(L, (lua_Integer)v[i].u.i);
-        } else if (keys[i].check.type == GD_OPT_NUMBER) {
+        const gd_option_spec *o = &keys[i].check;
+        if (lua_istable(L, 2))
+            lua_getfield(L, 2, keys[i].name);
+        else
+            lua_pushnil(L);
+        int given = !lua_isnil(L, -1);
+        if (given && o->type == GD_OPT_INTEGER && lua_type(L, -1) == LUA_TNUMBER) {
+            lua_pop(L, 1);
+            lua_pushinteger(L, (lua_Integer)v[i].u.i);   /* 2.0 reads as 2 */
+        } else if (given || !v[i].present || !o->type) {
+            /* as given: a string keeps its bytes past a NUL for the caller's checks */
+        } else if (lua_pop(L, 1), o->type == GD_OPT_INTEGER) {
+            lua_pushinteger(L, (lua_Integer)v[i].u.i);
+        } else if (o->type == GD_OPT_NUMBER) {
             lua_pushnumber(L, v[i].u.num);
-        } else if (keys[i].check.type == GD_OPT_BOOLEAN) {
+        } else if (o->type == GD_OPT_BOOLEAN) {
             lua_pushboolean(L, v[i].u.b);
-        } else if (keys[i].check.type == GD_OPT_ENUM) {
-            lua_pushstring(L, keys[i].check.choices[v[i].u.e]);
+        } else if (o->type == GD_OPT_ENUM) {
+            lua_pushstring(L, o->choices[v[i].u.e]);
         } else {
             lua_pushstring(L, v[i].u.s);
         }
@@ -626,13 +646,13 @@ static int api_keys(lua_State *L)
     return 1;
 }
 
-static void add_tables(lua_State *L, const char *what, const lgd_key *keys)
+static void add_tables(lua_State *L, int list, const char *what, const lgd_key *keys)
 {
     lua_pushstring(L, what);
-    lua_rawseti(L, -2, (lua_Integer)luaL_len(L, -2) + 1);
+    lua_rawseti(L, list, (lua_Integer)luaL_len(L, list) + 1);
     for (int i = 0; keys[i].name; i++)
         if (keys[i].sub) {
-            add_tables(L, child_what(L, what, keys[i].name), keys[i].sub);
+            add_tables(L, list, child_what(L, what, keys[i].name), keys[i].sub);
             lua_pop(L, 1);
         }
 }
@@ -643,7 +663,7 @@ static int api_option_tables(lua_State *L)
 {
     lua_newtable(L);
     for (size_t r = 0; r < sizeof roots / sizeof *roots; r++)
-        add_tables(L, roots[r].what, roots[r].keys);
+        add_tables(L, lua_gettop(L), roots[r].what, roots[r].keys);
     return 1;
 }
 

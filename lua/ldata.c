@@ -45,8 +45,8 @@
  * Option tables
  * ------------------------------------------------------------------------- */
 
-#define SHAPE(d) LGD_VALUE("shape", 0, "{ n } | { T, d } | { C, H, W }", d, \
-                         "each sample's shape, as many elements (e.g. { 1, 28, 28 } for conv2d)")
+#define SHAPE(d, dc) LGD_VALUE("shape", 0, "{ n } | { T, d } | { C, H, W }", d, \
+                             "each sample's shape" dc)
 
 static const char *const mnist_splits[] = { "train", "test", NULL };
 static const char *const text_splits[] = { "train", "val", "test", NULL };
@@ -57,7 +57,7 @@ const lgd_key lgd_fashion_mnist_keys[] = {
     { "limit", NULL, "0 (all)", "the first limit samples only",
       { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN }, 0, NULL },
     LGD_STR("dir", "$GRADUS_DATA, else the installed set", "where the IDX files are"),
-    SHAPE("{ 784 }"),
+    SHAPE("{ 784 }", ", e.g. { 1, 28, 28 } for conv2d (784 elements)"),
     { NULL },
 };
 
@@ -78,7 +78,7 @@ const lgd_key lgd_csv_keys[] = {
       "the first row names the columns, each once (a UTF-8 byte order mark before it is dropped)"),
     LGD_BOOL("classes", false,
       "the target holds class labels, kept (ds:classes()), else regression values"),
-    SHAPE("{ columns - 1 }"),
+    SHAPE("{ columns - 1 }", ", as many elements as feature columns"),
     { NULL },
 };
 
@@ -90,7 +90,7 @@ const lgd_key lgd_tensor_data_keys[] = {
     { "classes", NULL, "0 (from y)", "the number of classes K",
       { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN }, 0, NULL },
     LGD_STR("name", "\"tensor\"", "shown by tostring(ds)"),
-    SHAPE("x's shape after the first dimension"),
+    SHAPE("x's shape after the first dimension", ", as many elements"),
     { NULL },
 };
 

@@ -54,7 +54,7 @@ static void parse_checkpoint(lua_State *L, run *r)
     r->rs.ckpt_every_epochs = true;
     int every = lua_getfield(L, ci, "every");
     if (every == LUA_TTABLE) {
-        lgd_read_options(L, -1, "gd.train: checkpoint: every", every_epochs_keys, &e);
+        lgd_read_options(L, -1, "gd.train: checkpoint.every", every_epochs_keys, &e);
         r->rs.ckpt_every = e.u.i;
     } else if (every != LUA_TNIL) {
         static const lgd_key steps = LGD_INT("every", 1, 1, "");
