@@ -1,14 +1,15 @@
 /*
- * lua/lapi.c: the Lua API's option tables, the check that refuses keys
- * they do not hold, and the pages `gradus doc NAME` and gd.doc(NAME) print
- * from them (lapi.h).
+ * lua/lapi.c: the option tables of the Lua-written calls (gd.compare,
+ * gd.report, gd.plot, gd.benchmark, gd.resume, gd.fork), the layouts of
+ * what gradus returns, the pages `gradus doc NAME` and gd.doc(NAME) print
+ * from them (lapi.h), and gd._options / gd._keys / gd._option_tables, which
+ * hand the one reader (lopt.c) to the Lua-written calls and the tests.
  *
  * A page is sections of keys. The sections marked `options` are what the
- * call accepts: the C calls (gd.train, the data sets) check against them
- * directly, the Lua-written ones (gd.compare, gd.report, gd.resume, gd.fork)
- * through gd._check_keys / gd._keys. The other sections describe tables
- * gradus returns (run, run.history, gd.compare's results); a test compares
- * them with real ones.
+ * call accepts; the tables an option takes (checkpoint = { ... }) follow
+ * as sections of their own, from the rows' `sub`. The other sections
+ * describe tables gradus returns (run, run.history, gd.compare's results);
+ * a test compares them with real ones.
  */
 #include <stdio.h>
 #include <string.h>
@@ -405,18 +406,17 @@ typedef struct page {
     const char *usage;
     const char *about;
     section sec[MAX_SECTIONS];
-    void (*more)(lua_State *L, luaL_Buffer *b);   /* sections made at print time */
 } page;
 
 static const page pages[] = {
     { "train", "local run = gd.train{ model = ..., data = ..., loss = ..., optimizer = ... }",
       "train a model in C, epoch by epoch; divergence is a result, not an error",
-      { { "options", lgd_train_keys, 1 }, { "the run it returns", run_keys, 0 } }, NULL },
+      { { "options", lgd_train_keys, 1 }, { "the run it returns", run_keys, 0 } } },
     { "compare", "local results = gd.compare{ base = { ... }, variants = { ... }, repeats = n }",
       "variants x seeds with common random numbers (the same seed: the same start and batches)",
       { { "options", compare_keys, 1 }, { "a variant", variant_keys, 2 },
         { "a variant's tune = { ... }", tune_keys, 2 },
-        { "it returns (gradus doc results)", results_keys, 0 } }, NULL },
+        { "it returns (gradus doc results)", results_keys, 0 } } },
     { "benchmark", "gradus benchmark [--problems LIST] [--size smoke|small|full] [--seeds N] "
       "[--grid LO:HI:N] [--backend local|slurm] [--jobs N] [--out DIR] OPTIMIZER...   or   gd.benchmark{ optimizers = { ... } }",
       "each optimizer and the baselines sgd, momentum and adam on each problem by the DeepOBS "
@@ -426,29 +426,28 @@ static const page pages[] = {
       "and AlgoPerf's performance profiles and score (integral of rho over tau in [1, 4] / 3; a "
       "miss or more than 4x the fastest counts as not reached); gradus report DIR rebuilds the "
       "page. --backend slurm or --jobs > 1 run the trials as processes (the sweep machinery)",
-      { { "options of gd.benchmark", benchmark_keys, 1 }, { "a problem file returns", problem_keys, 2 } },
-      NULL },
+      { { "options of gd.benchmark", benchmark_keys, 1 }, { "a problem file returns", problem_keys, 2 } }, },
     { "report", "gd.report(results, { dir = \"out/x\" })",
       "the comparison table and diagnoses on stdout; with dir, the data files, plots and a page, "
       "index.html (gradus report DIR [DIR...] rebuilds it from results.json, merging several)",
-      { { "options", report_keys, 1 } }, NULL },
+      { { "options", report_keys, 1 } } },
     { "plot", "gd.plot{ series = { { x = {...}, y = {...}, label = \"a\" } }, file = \"out/a.png\" }",
       "a script's own curves, drawn by gnuplot (names reach it only as quoted text)",
-      { { "options", plot_keys, 1 } }, NULL },
+      { { "options", plot_keys, 1 } } },
     { "resume", "local run = gd.resume(\"out/run.ckpt\", { epochs = n })",
       "continue a checkpoint's run exactly; only what does not change its numbers may be given "
       "(gradus resume FILE [EPOCHS] from the shell)",
-      { { "options", resume_keys, 1 } }, NULL },
+      { { "options", resume_keys, 1 } } },
     { "fork", "local v = gd.fork(\"out/run.ckpt\", { optimizer = gd.optim.adam{} })",
       "a what-if from a checkpoint's state: a variant for gd.compare, or run it with gd.train(v)",
-      { { "options", fork_keys, 1 }, { "and those of gd.resume", resume_keys, 1 } }, NULL },
+      { { "options", fork_keys, 1 }, { "and those of gd.resume", resume_keys, 1 } } },
     { "model", "local net = gd.sequential{ gd.layer.dense{ units = 64 }, gd.residual{ "
       "gd.layer.dense{ units = 64 }, gd.layer.relu{} }, gd.layer.dense{ units = 10 } }",
       "model specs: gd.sequential and gd.residual nest to any depth; layers are named by path "
       "(dense1, res1.dense1, res1.shortcut) in summaries, telemetry, diagnoses, checkpoints and "
       "parameter groups ({ layer = \"res1.*\" }: a glob, or a block's path for all its layers)",
       { { "gd.residual{ ... }", residual_keys, 1 }, { "spec:build{ ... }", build_keys, 1 },
-        { "a model", model_methods, 0 } }, NULL },
+        { "a model", model_methods, 0 } } },
     { "data", "local train = gd.data.fashion_mnist{ split = \"train\", limit = 1000 }",
       "data sets: gd.data.fashion_mnist, gd.data.csv (gradus doc data.csv), gd.data.text (gradus "
       "doc data.text), gd.data.tensor, "
@@ -460,25 +459,25 @@ static const page pages[] = {
         { "gd.data.synthetic.spirals{ ... }", lgd_spirals_keys, 2 },
         { "gd.data.synthetic.blobs{ ... }", lgd_blobs_keys, 2 },
         { "gd.data.synthetic.xor{ ... }", lgd_xor_keys, 2 },
-        { "gd.data.synthetic.regression{ ... }", lgd_regression_keys, 2 } }, NULL },
+        { "gd.data.synthetic.regression{ ... }", lgd_regression_keys, 2 } } },
     { "data.text", "local train = gd.data.text{ context = 128, split = \"train\" }",
       "a character-level language-modelling set: x = T character ids, y = the next T; an "
       "epoch is (characters - 1) / T windows, one per stretch of T characters, each starting "
       "at a random offset within its stretch (from the run's seed and the epoch); evaluation "
       "uses the windows at offsets 0, T, 2T, ...",
-      { { "options", lgd_text_keys, 1 } }, NULL },
+      { { "options", lgd_text_keys, 1 } } },
     { "data.csv", "local ds = gd.data.csv{ path = \"iris.csv\", target = \"species\", "
       "classes = true }", "a data set from a CSV file",
-      { { "options", lgd_csv_keys, 1 } }, NULL },
+      { { "options", lgd_csv_keys, 1 } } },
     { "history", "run.history.epochs[e].val_loss, run.history.steps[i].layers[j].grad_norm",
       "what a run records: a record per epoch, and per monitored step (monitor = { every = n })",
       { { "history.epochs[e]", epoch_keys, 0 }, { "history.steps[i]", step_keys, 0 },
         { "history.steps[i].layers[j]", layer_keys, 0 },
-        { "history.probes[i] (monitor.probes)", probe_record_keys, 0 } }, NULL },
+        { "history.probes[i] (monitor.probes)", probe_record_keys, 0 } } },
     { "results", "results.summary[i].mean.val_loss, results.variants[i].runs[r].history",
       "what gd.compare returns (and gd.report writes to results.json)",
       { { "results", results_keys, 0 }, { "results.summary[i]", summary_keys, 0 },
-        { "results.variants[i].runs[r]", results_run_keys, 0 } }, NULL },
+        { "results.variants[i].runs[r]", results_run_keys, 0 } } },
     { "probe", "local p = gd.probe{ model = m, data = ds, samples = 2048 }; print(p:eigen{ k = 1 }.values[1])",
       "curvature, gradient noise and loss landscapes of a model on a probe set drawn once from "
       "the seed; every call leaves the model as it found it (weights, gradients, batch-norm "
@@ -489,10 +488,10 @@ static const page pages[] = {
         { "p:slice{ ... }", lgd_probe_slice_keys, 2 },
         { "p:surface{ ... }", lgd_probe_surface_keys, 2 },
         { "gd.train's monitor = { probes = { ... } } (run.history.probes: gradus doc history)",
-          lgd_monitor_probe_keys, 2 } }, NULL },
+          lgd_monitor_probe_keys, 2 } } },
     { "tensor", "local v = m:flat_params():copy(); v:axpy(-0.1, m:flat_grads())",
       "float32 tensors: views of a model's memory or owning their own; vector operations in C",
-      { { "calls", tensor_methods, 0 } }, NULL },
+      { { "calls", tensor_methods, 0 } } },
 };
 
 enum { NPAGES = sizeof pages / sizeof *pages };
@@ -730,8 +729,6 @@ int lgd_doc_page(lua_State *L, const char *name)
     luaL_addvalue(&b);
     for (int s = 0; s < MAX_SECTIONS && p->sec[s].keys; s++)
         add_section(L, &b, &p->sec[s], "");
-    if (p->more)
-        p->more(L, &b);
     if (page_options(p, (const lgd_key *[4]){ 0 }))
         luaL_addstring(&b, "\nan unknown or misspelled option is an error, never ignored\n");
     luaL_pushresult(&b);

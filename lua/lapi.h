@@ -1,12 +1,15 @@
 /*
- * lua/lapi.h: the option tables of the Lua API (gd.train, gd.compare,
- * gd.report, gd.resume, gd.fork, the data sets) and the layouts of what it
- * returns (run.history, gd.compare's results), in lapi.c.
+ * lua/lapi.h: the option tables of the Lua API and the one reader of them
+ * (lopt.c), the layouts of what it returns (run.history, gd.compare's
+ * results) and the pages of `gradus doc` (lapi.c).
  *
- * One table per call says each key's name, type, default and meaning. The
- * same table refuses unknown keys (lgd_check_keys) and prints the call's
- * page (`gradus doc train`, gd.doc("train")), so the two cannot drift: a
- * key added to a table is accepted and documented at once.
+ * One table per call says each key's name, type, default, range and
+ * meaning; each table sits beside the code that uses its values (gd.train's
+ * in ltrain.c, the data sets' in ldata.c, ...). The same rows are read by
+ * lgd_read_options (C calls) and gd._options (the Lua-written ones) and
+ * printed as the call's page (`gradus doc train`, gd.doc("train")), so a
+ * key added to a table is accepted, checked and documented at once, and a
+ * default is written once.
  */
 #ifndef GRADUS_LUA_LAPI_H
 #define GRADUS_LUA_LAPI_H

@@ -34,28 +34,34 @@ static const char *range_text(const gd_option_spec *o, char *buf, size_t len)
     return buf;
 }
 
-const char *lgd_key_type(const lgd_key *k, char *buf, size_t len)
+/* An option's type for the page ('integer >= 1 | "full"', '"a" | "b"') or,
+ * in prose, for a message ('an integer >= 1 or "full"', '"a", "b" or "c"'). */
+static const char *type_text(const lgd_key *k, int prose, char *buf, size_t len)
 {
     char r[96], ch[160];
     const gd_option_spec *o = &k->check;
-    if (k->type)
-        return k->type;
+    choices_text(o->choices, !prose, ch, sizeof ch);
     switch (o->type) {
     case GD_OPT_INTEGER:
-        choices_text(o->choices, 1, ch, sizeof ch);
-        snprintf(buf, len, "integer%s%s%s", range_text(o, r, sizeof r), ch[0] ? " | " : "", ch);
+        snprintf(buf, len, "%sinteger%s%s%s", prose ? "an " : "", range_text(o, r, sizeof r),
+                 !ch[0] ? "" : prose ? " or " : " | ", ch);
         return buf;
     case GD_OPT_NUMBER:
-        snprintf(buf, len, "number%s", range_text(o, r, sizeof r));
+        snprintf(buf, len, "%snumber%s", prose ? "a " : "", range_text(o, r, sizeof r));
         return buf;
-    case GD_OPT_ENUM:
-        choices_text(o->choices, 1, buf, len);
+    case GD_OPT_ENUM: snprintf(buf, len, "%s", ch); return buf;
+    case GD_OPT_BOOLEAN: return prose ? "true or false" : "boolean";
+    case GD_OPT_STRING: return prose ? "a string" : "string";
+    default:
+        snprintf(buf, len, "%s%s", prose ? "a " : "", k->lua == LGD_IS_TABLE ? "table"
+                 : k->lua == LGD_IS_FUNCTION ? "function" : k->lua == LGD_IS_DATASET ? "data set" : "");
         return buf;
-    case GD_OPT_BOOLEAN: return "boolean";
-    case GD_OPT_STRING: return "string";
-    default: return k->lua == LGD_IS_TABLE ? "table" : k->lua == LGD_IS_FUNCTION ? "function"
-                  : k->lua == LGD_IS_DATASET ? "data set" : "";
     }
+}
+
+const char *lgd_key_type(const lgd_key *k, char *buf, size_t len)
+{
+    return k->type ? k->type : type_text(k, 0, buf, len);
 }
 
 const char *lgd_key_default(const lgd_key *k, char *buf, size_t len)
@@ -73,30 +79,6 @@ const char *lgd_key_default(const lgd_key *k, char *buf, size_t len)
     case GD_OPT_BOOLEAN: return o->def ? "true" : "false";
     case GD_OPT_ENUM: snprintf(buf, len, "\"%s\"", o->def_str); return buf;
     default: return "(none)";
-    }
-}
-
-/* "an integer >= 1 or \"full\"", "a number > 1", "true or false": what a
- * message says the option must be. */
-static const char *wanted(const lgd_key *k, char *buf, size_t len)
-{
-    char r[96], ch[160];
-    const gd_option_spec *o = &k->check;
-    switch (o->type) {
-    case GD_OPT_INTEGER:
-        choices_text(o->choices, 0, ch, sizeof ch);
-        snprintf(buf, len, "an integer%s%s%s", range_text(o, r, sizeof r), ch[0] ? " or " : "", ch);
-        return buf;
-    case GD_OPT_NUMBER:
-        snprintf(buf, len, "a number%s", range_text(o, r, sizeof r));
-        return buf;
-    case GD_OPT_ENUM:
-        choices_text(o->choices, 0, buf, len);
-        return buf;
-    case GD_OPT_BOOLEAN: return "true or false";
-    case GD_OPT_STRING: return "a string";
-    default: return k->lua == LGD_IS_TABLE ? "a table" : k->lua == LGD_IS_FUNCTION ? "a function"
-                  : "a data set";
     }
 }
 
@@ -178,7 +160,7 @@ gd_value lgd_read_value(lua_State *L, const char *what, const lgd_key *k)
         snprintf(got, sizeof got, "%s", lgd_value_text(L, -1));
     else
         lgd_describe_value(L, -1, got, sizeof got);
-    lgd_error(L, "%s: option '%s' must be %s, got %s", what, k->name, wanted(k, want, sizeof want),
+    lgd_error(L, "%s: option '%s' must be %s, got %s", what, k->name, type_text(k, 1, want, sizeof want),
               got);
     return x;
 }
