@@ -292,11 +292,6 @@ static const lgd_key residual_keys[] = {
     { NULL },
 };
 
-static const lgd_key build_keys[] = {
-    LGD_KEY("inputs", "integer | shape", "required", "per-sample input: n features, or { C, H, W }"),
-    LGD_KEY("seed", "integer", "1", "initial weights (the same seed: the same weights)"),
-    { NULL },
-};
 
 static const lgd_key model_methods[] = {
     LGD_KEY("forward(x [, { training = }])", "tensor", "", "outputs for x [batch, input...]"),
@@ -446,7 +441,7 @@ static const page pages[] = {
       "model specs: gd.sequential and gd.residual nest to any depth; layers are named by path "
       "(dense1, res1.dense1, res1.shortcut) in summaries, telemetry, diagnoses, checkpoints and "
       "parameter groups ({ layer = \"res1.*\" }: a glob, or a block's path for all its layers)",
-      { { "gd.residual{ ... }", residual_keys, 1 }, { "spec:build{ ... }", build_keys, 1 },
+      { { "gd.residual{ ... }", residual_keys, 1 }, { "spec:build{ ... }", lgd_build_keys, 1 },
         { "a model", model_methods, 0 } } },
     { "data", "local train = gd.data.fashion_mnist{ split = \"train\", limit = 1000 }",
       "data sets: gd.data.fashion_mnist, gd.data.csv (gradus doc data.csv), gd.data.text (gradus "
@@ -532,6 +527,7 @@ static const struct {
     { "probe:eigen", lgd_probe_eigen_keys }, { "probe:trace", lgd_probe_trace_keys },
     { "probe:noise_scale", lgd_probe_noise_keys }, { "probe:slice", lgd_probe_slice_keys },
     { "probe:surface", lgd_probe_surface_keys }, { "model:generate", lgd_generate_keys },
+    { "sequential:build", lgd_build_keys }, { "residual:build", lgd_build_keys },
     { "gd.data.fashion_mnist", lgd_fashion_mnist_keys }, { "gd.data.csv", lgd_csv_keys },
     { "gd.data.text", lgd_text_keys }, { "gd.data.tensor", lgd_tensor_data_keys },
     { "split", lgd_split_keys },

@@ -70,8 +70,8 @@ enum { LGD_IS_TABLE = 1, LGD_IS_FUNCTION, LGD_IS_DATASET };
 extern const lgd_key lgd_probe_keys[], lgd_probe_eigen_keys[], lgd_probe_trace_keys[],
     lgd_probe_noise_keys[], lgd_probe_slice_keys[], lgd_probe_surface_keys[],
     lgd_monitor_probe_keys[];
-/* model:generate's options (lseq.c). */
-extern const lgd_key lgd_generate_keys[];
+/* model:generate's options (lseq.c); spec:build's (lblock.c). */
+extern const lgd_key lgd_generate_keys[], lgd_build_keys[];
 
 /* The options each call accepts (lapi.c). */
 extern const lgd_key lgd_train_keys[], lgd_diverge_keys[];            /* ltrain.c */

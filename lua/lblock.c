@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "lapi.h"
 #include "lgradus.h"
 
 typedef struct lres {
@@ -242,6 +243,13 @@ static int residual(lua_State *L)
     return 1;
 }
 
+const lgd_key lgd_build_keys[] = {
+    LGD_REQUIRED("inputs", 0, "integer | shape", "per-sample input: n features, or { C, H, W }"),
+    { "seed", NULL, NULL, "initial weights (the same seed: the same weights)",
+      { .type = GD_OPT_INTEGER, .def = 1 }, 0, NULL },
+    { NULL },
+};
+
 /* block:build{ inputs = n or shape, seed = s } -> model (a sequential's too) */
 int lgd_block_build(lua_State *L)
 {
@@ -249,27 +257,15 @@ int lgd_block_build(lua_State *L)
         return luaL_argerror(L, 1, "gd.sequential or gd.residual expected");
     const char *what = lgd_is_sequential(L, 1) ? "sequential:build" : "residual:build";
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, 2)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
-        if (strcmp(k, "inputs") != 0 && strcmp(k, "seed") != 0)
-            return lgd_error(L, "%s: unknown option '%s' (options: inputs, seed)", what,
-                             luaL_tolstring(L, -1, NULL));
-    }
-    if (lua_getfield(L, 2, "inputs") == LUA_TNIL)
-        return lgd_error(L, "%s: 'inputs' is required (features per sample, or a shape)", what);
+    gd_value v[2];
+    lgd_read_options(L, 2, what, lgd_build_keys, v);
+    lua_getfield(L, 2, "inputs");
     char where[64];
     snprintf(where, sizeof where, "%s: inputs", what);
     gd_shape in = lgd_checkshape(L, -1, where);
     if (in.ndim > GD_MAX_DIMS - 1)
         return lgd_error(L, "%s: at most %d dimensions per sample", what, GD_MAX_DIMS - 1);
-    lua_getfield(L, 2, "seed");
-    int isint = 1;
-    lua_Integer seed = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
-    if (!isint)
-        return lgd_error(L, "%s: seed must be an integer", what);
-    lgd_model_build(L, 1, &in, (uint64_t)seed);
+    lgd_model_build(L, 1, &in, (uint64_t)v[1].u.i);
     return 1;
 }
 

@@ -86,8 +86,9 @@ const lgd_key lgd_train_keys[] = {
     LGD_BOOL("progress", true, "a progress bar or line per epoch on stderr"),
     LGD_STR("name", "(none)", "the run's name, kept in its checkpoints"),
     LGD_BOOL("quiet_diagnoses", false, "do not print the diagnoses (they are still in run.diagnoses)"),
-    LGD_VALUE("distributed", 0, "boolean", "(under mpirun: true)",
-      "data-parallel over the MPI ranks; batch is all ranks' together (README: MPI)"),
+    { "distributed", NULL, "(under mpirun: true)",
+      "data-parallel over the MPI ranks; batch is all ranks' together (README: MPI)",
+      { .type = GD_OPT_BOOLEAN, .flags = GD_OPT_OPTIONAL }, 0, NULL },
     { NULL },
 };
 

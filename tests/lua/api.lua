@@ -332,6 +332,8 @@ T.test("test_every_option_table_refuses_a_misspelled_key", function()
     ["probe:slice"] = function(t) probe:slice(t) end,
     ["probe:surface"] = function(t) probe:surface(t) end,
     ["model:generate"] = function(t) probe_model:generate(t) end,
+    ["sequential:build"] = function(t) gd.sequential{ gd.layer.dense{ units = 1 } }:build(t) end,
+    ["residual:build"] = function(t) gd.residual{ gd.layer.relu{} }:build(t) end,
   }
   -- the name a message gives where it says more than the table's
   local shown_as = { ["gd.compare: tune"] = "gd.compare: variant 'variant1': tune",
