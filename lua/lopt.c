@@ -69,6 +69,17 @@ const char *lgd_key_default(const lgd_key *k, char *buf, size_t len)
     const gd_option_spec *o = &k->check;
     if (k->def)
         return k->def;
+    if (k->sub) {   /* on, with its own defaults: "{ factor = 1000 }" */
+        size_t used = (size_t)snprintf(buf, len, "{");
+        for (int i = 0; k->sub[i].name && used < len; i++) {
+            char d[64];
+            used += (size_t)snprintf(buf + used, len - used, "%s %s = %s", i ? "," : "",
+                                     k->sub[i].name, lgd_key_default(&k->sub[i], d, sizeof d));
+        }
+        if (used < len)
+            snprintf(buf + used, len - used, " }");
+        return buf;
+    }
     if (o->flags & GD_OPT_REQUIRED)
         return "required";
     if (o->flags & GD_OPT_OPTIONAL)

@@ -70,15 +70,14 @@ const lgd_key lgd_train_keys[] = {
       "drop each epoch's last, partial batch (batch norm refuses a batch of one)"),
     LGD_INT("seed", 1, 0, "initial weights, batch order and dropout masks"),
     LGD_SUB("monitor", "table", "(off)", lgd_monitor_keys,
-      "{ every = n (100), probes = {...} }: per-layer telemetry every n steps into "
-      "run.history.steps; probes (sharpness, trace, noise_scale, distance, alpha) into "
-      "run.history.probes (gradus doc probe)"),
+      "per-layer telemetry every n steps into run.history.steps; probes (sharpness, trace, "
+      "noise_scale, distance, alpha) into run.history.probes (gradus doc probe)"),
     LGD_SUB("early_stopping", "table", "(off)", early_stopping_keys,
-      "{ patience = 3, min_delta = 0, restore_best = false }: on val_loss; needs validation"),
-    LGD_SUB("diverge", "table | false", "{ factor = 1e3 }", lgd_diverge_keys,
+      "stop when val_loss no longer improves; needs validation"),
+    LGD_SUB("diverge", "table | false", NULL, lgd_diverge_keys,
       "\"diverged\" (loss exploded) when a step's loss exceeds factor x the first step's"),
     LGD_SUB("checkpoint", "table | false", "(none)", lgd_checkpoint_keys,
-      "{ path =, every = n | { epochs = n } (1 epoch), keep = 1 }: the run, for gd.resume"),
+      "the run, written for gd.resume and gd.fork"),
     LGD_VALUE("on_epoch", LGD_IS_FUNCTION, "function", "(none)",
       "called after every epoch with its history record; returning false stops the run"),
     LGD_VALUE("on_step", LGD_IS_FUNCTION, "function", "(none)",

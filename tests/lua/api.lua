@@ -167,7 +167,7 @@ T.test("test_doc_pages_list_every_key_of_their_tables", function()
   for _, k in ipairs(gd._keys("fork")) do assert(own[k] or shared[k], "fork lacks " .. k) end
   assert(#gd._keys("fork") == #gd._keys("resume") + 9)
   -- a row: type, default, meaning
-  assert(rows(gd.doc("train"), "options").diverge:match("^table | false%s+{ factor = 1e3 }%s+"
+  assert(rows(gd.doc("train"), "options").diverge:match("^table | false%s+{ factor = 1000 }%s+"
     .. "\"diverged\" %(loss exploded%)"))
   -- the data page holds the keys its constructors check
   local data = gd.doc("data")
