@@ -578,12 +578,10 @@ static const lgd_key *check_table(lua_State *L, int arg)
 static int api_options(lua_State *L)
 {
     const lgd_key *keys = check_table(L, 1);
-    gd_value v[64];
+    gd_value v[LGD_MAX_OPTIONS];
     int n = 0;
     while (keys[n].name)
         n++;
-    if (n > 64)
-        return luaL_error(L, "gd._options: a table of more than 64 options");
     lgd_read_options(L, 2, luaL_optstring(L, 3, lua_tostring(L, 1)), keys, v);
     lua_createtable(L, 0, n);
     for (int i = 0; i < n; i++) {

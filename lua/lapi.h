@@ -88,7 +88,10 @@ extern const lgd_key lgd_csv_keys[], lgd_fashion_mnist_keys[], lgd_tensor_data_k
  *   "<what>: option 'k' must be <an integer >= 1, ...>, got <the value>"
  * and fills v[i] (when v is not NULL) with keys[i]'s value or default for
  * the keys with a check.type, as a plugin's gd_options (a string points
- * into the table, valid while it lives). */
+ * into the table, valid while it lives). v holds LGD_MAX_OPTIONS values: a
+ * longer table is refused before anything is read (the test that walks
+ * every table reads them all). */
+enum { LGD_MAX_OPTIONS = 32 };
 void lgd_read_options(lua_State *L, int idx, const char *what, const lgd_key *keys, gd_value *v);
 #define lgd_check_keys(L, idx, what, keys) lgd_read_options(L, idx, what, keys, NULL)
 /* The value at the top of the stack (nil: the default) against row k. */

@@ -257,7 +257,7 @@ int lgd_block_build(lua_State *L)
         return luaL_argerror(L, 1, "gd.sequential or gd.residual expected");
     const char *what = lgd_is_sequential(L, 1) ? "sequential:build" : "residual:build";
     luaL_checktype(L, 2, LUA_TTABLE);
-    gd_value v[2];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 2, what, lgd_build_keys, v);
     lua_getfield(L, 2, "inputs");
     char where[64];

@@ -307,7 +307,7 @@ int lgd_dataset_push_recipe(lua_State *L, int idx)
 int lgd_data_fashion_mnist(lua_State *L)
 {
     const char *what = "gd.data.fashion_mnist";
-    gd_value v[4];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 1, what, lgd_fashion_mnist_keys, v);
     const char *split = mnist_splits[v[FM_SPLIT].u.e], *dir = v[FM_DIR].u.s;
     int64_t limit = v[FM_LIMIT].u.i;
@@ -342,7 +342,7 @@ int lgd_data_csv(lua_State *L)
 {
     const char *what = "gd.data.csv";
     luaL_checktype(L, 1, LUA_TTABLE);
-    gd_value v[5];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 1, what, lgd_csv_keys, v);
     gd_csv_options o = { .path = v[CSV_PATH].u.s, .header = v[CSV_HEADER].u.b,
                          .classes = v[CSV_CLASSES].u.b };
@@ -390,7 +390,7 @@ static int synthetic(lua_State *L, const char *name, const lgd_key *keys, syn_ma
     char what[64], source[48];
     snprintf(what, sizeof what, "gd.data.synthetic.%s", name);
     snprintf(source, sizeof source, "synthetic.%s", name);
-    gd_value v[8];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 1, what, keys, v);
     lgd_data_new_box(L);
     gd_error err;
@@ -455,7 +455,7 @@ static int data_tensor(lua_State *L)
 {
     const char *what = "gd.data.tensor";
     luaL_checktype(L, 1, LUA_TTABLE);
-    gd_value v[5];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 1, what, lgd_tensor_data_keys, v);
     int pushed;
     lua_getfield(L, 1, "x");
@@ -568,7 +568,7 @@ int lgd_ds_split(lua_State *L)
 {
     gd_dataset *ds = lgd_checkdataset(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    gd_value v[2];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 2, "split", lgd_split_keys, v);
     int64_t size = gd_dataset_size(ds), nval;
     lua_getfield(L, 2, "validation");

@@ -38,7 +38,7 @@ int lgd_data_text(lua_State *L)
 {
     const char *what = "gd.data.text";
     static const char *const splits[] = { "train", "val", "test" };
-    gd_value v[3];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 1, what, lgd_text_keys, v);   /* TX_PATH, TX_CONTEXT, TX_SPLIT */
     gd_text_options o = { .context = v[1].u.i, .split = splits[v[2].u.e] };
     if (v[0].present) {

@@ -135,7 +135,7 @@ static int read_value(lua_State *L, const lgd_key *k, gd_value *v)
         v->u.s = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         return t == LUA_TSTRING;
     default:
-        return k->lua == LGD_IS_TABLE ? t == LUA_TTABLE && !lgd_testspec(L, -1)
+        return k->lua == LGD_IS_TABLE ? t == LUA_TTABLE
              : k->lua == LGD_IS_FUNCTION ? t == LUA_TFUNCTION
              : k->lua == LGD_IS_DATASET ? lgd_testdataset(L, -1) != NULL : 1;
     }
@@ -195,7 +195,11 @@ static void unknown(lua_State *L, const char *what, const char *name, const lgd_
 
 void lgd_read_options(lua_State *L, int idx, const char *what, const lgd_key *keys, gd_value *v)
 {
-    int given = idx != 0 && !lua_isnoneornil(L, idx);
+    int given = idx != 0 && !lua_isnoneornil(L, idx), n = 0;
+    while (keys[n].name)
+        n++;
+    if (n > LGD_MAX_OPTIONS)
+        luaL_error(L, "%s: %d options, more than the reader holds (LGD_MAX_OPTIONS)", what, n);
     idx = given ? lua_absindex(L, idx) : 0;
     if (given && !lua_istable(L, idx))
         lgd_error(L, "%s: options must be a table, got %s", what, luaL_typename(L, idx));

@@ -139,7 +139,7 @@ static int probe_new(lua_State *L)
 {
     const char *what = "gd.probe";
     luaL_checktype(L, 1, LUA_TTABLE);
-    gd_value v[7];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 1, what, lgd_probe_keys, v);
     lua_settop(L, 1);
     lua_getfield(L, 1, "model");                   /* 2 */
@@ -250,7 +250,7 @@ static int m_eigen(lua_State *L)
     const char *what = "probe:eigen";
     gd_probe *p = checkprobe(L, 1);
     int64_t n = gd_probe_nparams(p);
-    gd_value v[5];
+    gd_value v[LGD_MAX_OPTIONS];
     opt_table(L, 2, what, lgd_probe_eigen_keys, v);
     gd_probe_eigen_opts o = { (int)v[E_K].u.i, (int)v[E_ITERS].u.i, v[E_TOL].u.num, NULL,
                               v[E_WHICH].u.e == 1 };
@@ -299,7 +299,7 @@ static int m_trace(lua_State *L)
 {
     const char *what = "probe:trace";
     gd_probe *p = checkprobe(L, 1);
-    gd_value v[2];
+    gd_value v[LGD_MAX_OPTIONS];
     opt_table(L, 2, what, lgd_probe_trace_keys, v);
     int probes = (int)v[0].u.i;
     bool exact = v[1].u.e == 1;
@@ -320,7 +320,7 @@ static int m_noise_scale(lua_State *L)
 {
     const char *what = "probe:noise_scale";
     gd_probe *p = checkprobe(L, 1);
-    gd_value v[4];
+    gd_value v[LGD_MAX_OPTIONS];
     opt_table(L, 2, what, lgd_probe_noise_keys, v);
     bool exact = v[3].u.b;
     int64_t N = gd_probe_samples(p);
@@ -399,7 +399,7 @@ static int m_slice(lua_State *L)
 {
     const char *what = "probe:slice";
     gd_probe *p = checkprobe(L, 1);
-    gd_value v[5];
+    gd_value v[LGD_MAX_OPTIONS];
     opt_table(L, 2, what, lgd_probe_slice_keys, v);
     const char *norm = v[S_NORMALIZE].present ? normalizations[v[S_NORMALIZE].u.e] : NULL;
     double range = v[S_RANGE].u.num;
@@ -443,7 +443,7 @@ static int m_surface(lua_State *L)
 {
     const char *what = "probe:surface";
     gd_probe *p = checkprobe(L, 1);
-    gd_value v[4];
+    gd_value v[LGD_MAX_OPTIONS];
     opt_table(L, 2, what, lgd_probe_surface_keys, v);
     const char *norm = v[S_NORMALIZE].present ? normalizations[v[S_NORMALIZE].u.e] : NULL;
     double range = v[S_RANGE].u.num;

@@ -108,7 +108,7 @@ int lgd_model_generate(lua_State *L)
     const char *what = "model:generate";
     lgd_model *md = lgd_checkmodel(L, 1);
     gd_model *m = md->m;
-    gd_value v[4];
+    gd_value v[LGD_MAX_OPTIONS];
     lgd_read_options(L, 2, what, lgd_generate_keys, v);
     size_t plen = strlen(v[0].u.s);
     const char *prompt = v[0].u.s;

@@ -24,7 +24,7 @@
 /* gd.train's options, in the order of its page (gradus doc train). */
 enum { T_MODEL, T_DATA, T_LOSS, T_OPTIMIZER, T_SCHEDULE, T_REGULARIZERS, T_CLIP, T_VALIDATION,
        T_EPOCHS, T_BATCH, T_DROP_LAST, T_SEED, T_MONITOR, T_EARLY_STOPPING, T_DIVERGE,
-       T_CHECKPOINT, T_ON_EPOCH, T_ON_STEP, T_PROGRESS, T_NAME, T_QUIET, T_DISTRIBUTED, T_COUNT };
+       T_CHECKPOINT, T_ON_EPOCH, T_ON_STEP, T_PROGRESS, T_NAME, T_QUIET, T_DISTRIBUTED };
 
 static const char *const full_batch[] = { "full", NULL };
 
@@ -122,13 +122,13 @@ static void read_options(lua_State *L, gd_value *v)
 static double diverge_factor(lua_State *L, const char *what)
 {
     int t = lua_getfield(L, CFG, "diverge"), off = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-    gd_value f;
+    gd_value f[LGD_MAX_OPTIONS];
     if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TTABLE)
         lgd_error(L, "%s: option 'diverge' must be { factor = f } or false, got %s", what,
                   luaL_typename(L, -1));
-    lgd_read_options(L, t == LUA_TTABLE ? -1 : 0, "gd.train: diverge", lgd_diverge_keys, &f);
+    lgd_read_options(L, t == LUA_TTABLE ? -1 : 0, "gd.train: diverge", lgd_diverge_keys, f);
     lua_pop(L, 1);
-    return off ? 0 : f.u.num;
+    return off ? 0 : f[0].u.num;
 }
 
 lua_Integer lgd_tointeger(lua_State *L, int idx, int *isint)
@@ -341,7 +341,7 @@ static void read_clip(lua_State *L, run *r, const char *what)
 {
     gd_train_config *cfg = &r->cfg;
     if (lua_getfield(L, CFG, "clip") != LUA_TNIL) {
-        gd_value c[2];
+        gd_value c[LGD_MAX_OPTIONS];
         lgd_read_options(L, -1, "gd.train: clip", clip_keys, c);
         if (c[0].present == c[1].present)
             lgd_error(L, "%s: 'clip' takes one of { norm = c } or { value = c }", what);
@@ -355,7 +355,7 @@ static void read_clip(lua_State *L, run *r, const char *what)
 static void read_monitor(lua_State *L, run *r, const char *what)
 {
     gd_train_config *cfg = &r->cfg;
-    gd_value v[3];
+    gd_value v[LGD_MAX_OPTIONS];
     if (lua_getfield(L, CFG, "monitor") != LUA_TNIL) {
         lgd_read_options(L, -1, "gd.train: monitor", lgd_monitor_keys, v);
         cfg->monitor_every = v[0].u.i;
@@ -676,7 +676,7 @@ static int train(lua_State *L)
         return lgd_error(L, "gd.train: expects a table of options (gd.train{ model = ..., "
                          "... }), got %s", luaL_typename(L, 1));
     lua_settop(L, 2);
-    gd_value v[T_COUNT];
+    gd_value v[LGD_MAX_OPTIONS];
     read_options(L, v);
     run R, *r = &R;
     memset(r, 0, sizeof R);

@@ -40,7 +40,7 @@ static void parse_checkpoint(lua_State *L, run *r)
         return;
     }
     int ci = lua_gettop(L);
-    gd_value v[4], e;
+    gd_value v[LGD_MAX_OPTIONS], e[LGD_MAX_OPTIONS];
     lgd_read_options(L, ci, what, lgd_checkpoint_keys, v);
     lgd_check_checkpoint_path(L, ci, what);
     lua_getfield(L, ci, "overwrite");
@@ -54,8 +54,8 @@ static void parse_checkpoint(lua_State *L, run *r)
     r->rs.ckpt_every_epochs = true;
     int every = lua_getfield(L, ci, "every");
     if (every == LUA_TTABLE) {
-        lgd_read_options(L, -1, "gd.train: checkpoint.every", every_epochs_keys, &e);
-        r->rs.ckpt_every = e.u.i;
+        lgd_read_options(L, -1, "gd.train: checkpoint.every", every_epochs_keys, e);
+        r->rs.ckpt_every = e[0].u.i;
     } else if (every != LUA_TNIL) {
         static const lgd_key steps = LGD_INT("every", 1, 1, "");
         r->rs.ckpt_every = lgd_read_value(L, what, &steps).u.i;

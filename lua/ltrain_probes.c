@@ -105,7 +105,7 @@ void lgd_run_probes(lua_State *L, run *r)
     gd_probe_plan p = { 0 };
     p.batch = gd_batch_size(r->cfg.batch, n);
     p.seed = r->cfg.seed;
-    gd_value v[5];
+    gd_value v[LGD_MAX_OPTIONS];
 #define EVERY_OF(v) ((v)[EVERY_].present ? (v)[EVERY_].u.i : every)
     if (probe_opts(L, pt, "sharpness", sharpness_keys, v)) {
         p.sharpness_every = EVERY_OF(v);
