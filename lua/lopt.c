@@ -171,8 +171,8 @@ gd_value lgd_read_value(lua_State *L, const char *what, const lgd_key *k)
         snprintf(got, sizeof got, "%s", lgd_value_text(L, -1));
     else
         lgd_describe_value(L, -1, got, sizeof got);
-    lgd_error(L, "%s: option '%s' must be %s, got %s", what, k->name, type_text(k, 1, want, sizeof want),
-              got);
+    lgd_error(L, "%s: option '%s' must be %s, got %s", what, k->name,
+              type_text(k, 1, want, sizeof want), got);
     return x;
 }
 
@@ -203,17 +203,18 @@ void lgd_read_options(lua_State *L, int idx, const char *what, const lgd_key *ke
     idx = given ? lua_absindex(L, idx) : 0;
     if (given && !lua_istable(L, idx))
         lgd_error(L, "%s: options must be a table, got %s", what, luaL_typename(L, idx));
-    for (lua_pushnil(L); given && lua_next(L, idx); lua_pop(L, 1)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            lgd_error(L, "%s: options are named (name = value), got a %s key", what,
-                      luaL_typename(L, -2));
-        const char *name = lua_tostring(L, -2);
-        int i = 0;
-        while (keys[i].name && strcmp(keys[i].name, name) != 0)
-            i++;
-        if (!keys[i].name)
-            unknown(L, what, name, keys);
-    }
+    if (given)   /* every key first: a typo is named before any value is judged */
+        for (lua_pushnil(L); lua_next(L, idx); lua_pop(L, 1)) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                lgd_error(L, "%s: options are named (name = value), got a %s key", what,
+                          luaL_typename(L, -2));
+            const char *name = lua_tostring(L, -2);
+            int i = 0;
+            while (keys[i].name && strcmp(keys[i].name, name) != 0)
+                i++;
+            if (!keys[i].name)
+                unknown(L, what, name, keys);
+        }
     for (int i = 0; keys[i].name; i++) {
         if ((given ? lua_getfield(L, idx, keys[i].name) : (lua_pushnil(L), LUA_TNIL)) == LUA_TNIL &&
             (keys[i].check.flags & GD_OPT_REQUIRED))
