@@ -90,9 +90,11 @@ const lgd_key lgd_train_keys[] = {
       { .type = GD_OPT_BOOLEAN, .flags = GD_OPT_OPTIONAL }, 0, NULL },
     { NULL },
 };
+_Static_assert(sizeof lgd_train_keys / sizeof *lgd_train_keys == T_DISTRIBUTED + 2,
+               "a row of gd.train's table per T_ name, in order");
 
-/* The user's options (checked against lapi.c's table, which has no
- * internal keys) and, from gd.resume / gd.fork only (lua/glue.lua passes
+/* The user's options (read against lgd_train_keys, which has no internal
+ * keys) and, from gd.resume / gd.fork only (lua/glue.lua passes
  * no second argument from users), { resume = checkpoint, fork =, path =,
  * epochs_given = }: merged into a copy as _resume, _fork, _path and
  * _epochs_given, which the rest of the call reads. */
