@@ -74,33 +74,15 @@ local function fnv64(s)
 end
 M.fnv64 = fnv64
 
-local problem_keys = { name = true, model = true, data = true, loss = true, batch = true, epochs = true,
-  metric = true, target = true, definition = true }
-
-local function check_problem(p, where)
+local function check_problem(gd, p, where)
   if type(p) ~= "table" then error(where .. ": a problem file must return a table { name, model, data, ... }", 0) end
-  for k in pairs(p) do
-    if not problem_keys[k] then
-      error(string.format("%s: unknown key '%s' (keys: name, model, data, loss, batch, epochs, metric, target)",
-        where, tostring(k)), 0)
-    end
-  end
-  if type(p.name) ~= "string" or p.name == "" then error(where .. ": 'name' must be a non-empty string", 0) end
-  if p.model == nil then error(where .. ": 'model' is required", 0) end
-  if type(p.data) ~= "function" then
-    error(where .. ": 'data' must be a function(size) returning train, validation, test", 0)
-  end
-  if p.loss == nil then error(where .. ": 'loss' is required", 0) end
-  if type(p.epochs) ~= "table" then error(where .. ": 'epochs' must be { smoke =, small =, full = }", 0) end
+  gd._options("benchmark: problem", p, where)   -- the table of lua/lapi.c
+  if p.name == "" then error(where .. ": 'name' must be a non-empty string", 0) end
   for _, s in ipairs({ "smoke", "small", "full" }) do
     if not math.tointeger(p.epochs[s]) or p.epochs[s] < 1 then
       error(string.format("%s: epochs.%s must be an integer >= 1", where, s), 0)
     end
   end
-  if p.metric ~= "accuracy" and p.metric ~= "loss" then
-    error(where .. ": 'metric' must be \"accuracy\" or \"loss\"", 0)
-  end
-  if type(p.target) ~= "number" then error(where .. ": 'target' must be a number (the test metric to reach)", 0) end
   return p
 end
 
@@ -126,7 +108,7 @@ function M.load_problem(gd, what)
   if not chunk then error("benchmark: " .. err, 0) end
   local ok, p = pcall(chunk)
   if not ok then error("benchmark: problem " .. what .. ": " .. tostring(p), 0) end
-  return check_problem(p, "benchmark: problem " .. what), fnv64(text)
+  return check_problem(gd, p, "benchmark: problem " .. what), fnv64(text)
 end
 
 -- ------------------------------------------------------------------------
@@ -372,29 +354,15 @@ end
 -- ------------------------------------------------------------------------
 -- gd.benchmark
 
-local spec_keys = { optimizers = true, problems = true, size = true, seeds = true, grid = true,
-  out = true, run = true, progress = true, plots = true }
-
-local function check_spec(spec)
+local function check_spec(gd, spec)
   if type(spec) ~= "table" then error("gd.benchmark: expected a table { optimizers = { ... }, ... }", 0) end
-  for k in pairs(spec) do
-    if not spec_keys[k] then
-      error(string.format("gd.benchmark: unknown option '%s' (options: optimizers, problems, size, seeds, grid, "
-        .. "out, run, progress, plots)", tostring(k)), 0)
-    end
-  end
-  if type(spec.optimizers) ~= "table" or #spec.optimizers == 0 then
+  spec = gd._options("gd.benchmark", spec)   -- the table of lua/lapi.c
+  if #spec.optimizers == 0 then
     error("gd.benchmark: 'optimizers' must be a non-empty list of names, \"name{...}\" or .so paths", 0)
   end
-  if spec.seeds ~= nil and (not math.tointeger(spec.seeds) or spec.seeds < 1) then
-    error("gd.benchmark: 'seeds' must be an integer >= 1", 0)
-  end
-  if type(spec.out) ~= "string" or spec.out == "" then error("gd.benchmark: 'out' must be a directory path", 0) end
+  if spec.out == "" then error("gd.benchmark: 'out' must be a directory path", 0) end
   if spec.run ~= nil then
     -- the rest is checked by the sweep (lua/sweep.lua); where it goes is the benchmark's
-    if type(spec.run) ~= "table" then
-      error("gd.benchmark: 'run' must be a table { backend = \"local\" | \"slurm\", jobs = n, ... }", 0)
-    end
     if spec.run.dir ~= nil or spec.run.name ~= nil then
       error("gd.benchmark: run.dir and run.name are the benchmark's: its sweeps go to OUT/sweeps", 0)
     end
@@ -407,10 +375,11 @@ local function check_spec(spec)
       error("gd.benchmark: run.jobs must be an integer >= 1, got " .. tostring(j), 0)
     end
   end
+  return spec
 end
 
 function M.benchmark(gd, spec)
-  check_spec(spec)
+  spec = check_spec(gd, spec)
   local size = spec.size or "small"
   local proto = M.protocol(size, spec.seeds and math.tointeger(spec.seeds), spec.grid)
   local log = spec.progress ~= false and function(s) io.stderr:write(s, "\n") end or function() end

@@ -118,22 +118,10 @@ local function check_grid(name, grid)
   end
 end
 
-local tune_keys = { lr = true, seeds = true, metric = true, validation = true }
-
 -- The tuning seeds: tune.seeds = n takes n seeds after the repeats'
 -- (seed0 + repeats, ...); a list names them. Either way none is a seed of
 -- the repeats.
 local function tuning_seeds(name, tune, eval_seeds)
-  for k in pairs(tune) do
-    if not tune_keys[k] then
-      error(string.format("gd.compare: variant '%s': unknown tune option '%s' (options: lr, seeds, metric, "
-        .. "validation)", name, tostring(k)), 0)
-    end
-  end
-  if tune.metric ~= nil and not tune_metrics[tune.metric] then
-    error(string.format("gd.compare: variant '%s': tune.metric must be val_loss, val_accuracy or train_loss, "
-      .. "got %s", name, tostring(tune.metric)), 0)
-  end
   local used = {}
   for _, s in ipairs(eval_seeds) do used[s] = true end
   local seeds = tune.seeds == nil and 1 or tune.seeds
@@ -347,16 +335,11 @@ end
 -- The variants' entries and base configurations, checked.
 local function plan(gd, spec)
   if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 3) end
-  gd._check_keys("compare", spec, "gd.compare")   -- the table of lua/lapi.c
-  local base, variants = spec.base, spec.variants
-  if type(base) ~= "table" then error("gd.compare: 'base' must be a table of gd.train options", 3) end
-  if type(variants) ~= "table" or #variants == 0 then
-    error("gd.compare: 'variants' must be a non-empty list of tables", 3)
-  end
+  local opts = gd._options("gd.compare", spec)   -- the table of lua/lapi.c
+  local base, variants, repeats = opts.base, opts.variants, opts.repeats
+  if #variants == 0 then error("gd.compare: 'variants' must be a non-empty list of tables", 3) end
   -- integers are numbers, never strings that look like them (as gd.train reads them)
   local function integer(x) return math.type(x) and math.tointeger(x) end
-  local repeats = spec.repeats == nil and 1 or integer(spec.repeats)
-  if not repeats or repeats < 1 then error("gd.compare: 'repeats' must be an integer >= 1", 3) end
   -- Forks continue their checkpoint with its own seed unless told otherwise,
   -- so their first repeat is the run as it would have gone on.
   local seed0 = base.seed == nil and (is_fork(variants[1]) and variants[1].seed or 1)
@@ -378,9 +361,10 @@ local function plan(gd, spec)
       end
     end
     if v.tune then
-      if type(v.tune) ~= "table" or v.tune.lr == nil then
+      if type(v.tune) ~= "table" then
         error(string.format("gd.compare: variant '%s': tune must be { lr = list }", name), 3)
       end
+      gd._options("gd.compare: tune", v.tune, string.format("gd.compare: variant '%s': tune", name))
       if not cfg.optimizer then error(string.format("gd.compare: variant '%s': tune needs an optimizer", name), 3) end
       check_grid(name, v.tune.lr)
     end

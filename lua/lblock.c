@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "lapi.h"
 #include "lgradus.h"
 
 typedef struct lres {

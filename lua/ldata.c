@@ -45,98 +45,78 @@
  * Option tables
  * ------------------------------------------------------------------------- */
 
-/* Every key of the table at idx must be one of `names` (NULL-terminated). */
-void lgd_data_check_keys(lua_State *L, int idx, const char *what, const char *const *names)
-{
-    if (lua_isnoneornil(L, idx))
-        return;
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        int ok = 0;
-        for (int i = 0; k && names[i]; i++)
-            ok |= strcmp(k, names[i]) == 0;
-        if (!ok) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (int i = 0; names[i]; i++) {
-                if (i)
-                    luaL_addstring(&b, ", ");
-                luaL_addstring(&b, names[i]);
-            }
-            luaL_pushresult(&b);
-            lgd_error(L, "%s: unknown option '%s' (options: %s)", what,
-                       k ? k : luaL_typename(L, -2), lua_tostring(L, -1));
-        }
-    }
-}
+#define SHAPE(d, dc) LGD_VALUE("shape", 0, "{ n } | { T, d } | { C, H, W }", d, \
+                             "each sample's shape" dc)
 
-static int64_t opt_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
-                       int64_t min)
-{
-    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, key) == LUA_TNIL) {
-        if (!lua_isnoneornil(L, idx))
-            lua_pop(L, 1);
-        return def;
-    }
-    int isint;
-    lua_Integer v = lgd_tointeger(L, -1, &isint);
-    if (!isint || v < min)
-        lgd_error(L, "%s: option '%s' must be an integer >= %d, got %s", what, key, (int)min,
-                   lgd_value_text(L, -1));
-    lua_pop(L, 1);
-    return (int64_t)v;
-}
+static const char *const mnist_splits[] = { "train", "test", NULL };
+static const char *const text_splits[] = { "train", "val", "test", NULL };
 
-static double opt_num(lua_State *L, int idx, const char *what, const char *key, double def)
-{
-    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, key) == LUA_TNIL) {
-        if (!lua_isnoneornil(L, idx))
-            lua_pop(L, 1);
-        return def;
-    }
-    int isnum;
-    double v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum || lua_type(L, -1) != LUA_TNUMBER || !(v >= 0) || !isfinite(v))
-        lgd_error(L, "%s: option '%s' must be a finite number >= 0, got %s", what, key,
-                   luaL_tolstring(L, -1, NULL));
-    lua_pop(L, 1);
-    return v;
-}
+enum { FM_SPLIT, FM_LIMIT, FM_DIR };
+const lgd_key lgd_fashion_mnist_keys[] = {
+    LGD_CHOICE("split", "train", mnist_splits, "60000 or 10000 images of 28 x 28"),
+    { "limit", NULL, "0 (all)", "the first limit samples only",
+      { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN }, 0, NULL },
+    LGD_STR("dir", "$GRADUS_DATA, else the installed set", "where the IDX files are"),
+    SHAPE("{ 784 }", ", e.g. { 1, 28, 28 } for conv2d (784 elements)"),
+    { NULL },
+};
 
-/* A string field (left on the stack while the caller uses it: it pushes
- * one value either way, nil when absent). */
-static const char *opt_str(lua_State *L, int idx, const char *what, const char *key)
-{
-    if (lua_isnoneornil(L, idx)) {
-        lua_pushnil(L);
-        return NULL;
-    }
-    int t = lua_getfield(L, idx, key);
-    if (t == LUA_TNIL)
-        return NULL;
-    if (t != LUA_TSTRING)
-        lgd_error(L, "%s: option '%s' must be a string, got %s", what, key,
-                   luaL_typename(L, -1));
-    return lua_tostring(L, -1);
-}
+const lgd_key lgd_text_keys[] = {
+    LGD_STR("path", "the King James Bible",
+      "a UTF-8 text (without: Debian's bible-kjv, cached in $GRADUS_CACHE or ~/.cache/gradus)"),
+    LGD_INT_IN("context", 128, 1, 1 << 20, "T: characters per sample (x = T ids, y = the next T)"),
+    LGD_CHOICE("split", "train", text_splits, "the first 90 %, the next 5 %, the last 5 % of the text"),
+    { NULL },
+};
 
-static int opt_bool(lua_State *L, int idx, const char *what, const char *key, int def)
-{
-    if (lua_isnoneornil(L, idx) || lua_getfield(L, idx, key) == LUA_TNIL) {
-        if (!lua_isnoneornil(L, idx))
-            lua_pop(L, 1);
-        return def;
-    }
-    if (!lua_isboolean(L, -1))
-        lgd_error(L, "%s: option '%s' must be a boolean, got %s", what, key,
-                   luaL_typename(L, -1));
-    int v = lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
+enum { CSV_PATH, CSV_TARGET, CSV_HEADER, CSV_CLASSES };
+const lgd_key lgd_csv_keys[] = {
+    { "path", NULL, NULL, "a CSV file of numbers, one sample a row",
+      { .type = GD_OPT_STRING, .flags = GD_OPT_REQUIRED }, 0, NULL },
+    LGD_VALUE("target", 0, "column name | column number", "the last column", "the target column"),
+    LGD_BOOL("header", true,
+      "the first row names the columns, each once (a UTF-8 byte order mark before it is dropped)"),
+    LGD_BOOL("classes", false,
+      "the target holds class labels, kept (ds:classes()), else regression values"),
+    SHAPE("{ columns - 1 }", ", as many elements as feature columns"),
+    { NULL },
+};
+
+enum { TD_X, TD_Y, TD_CLASSES, TD_NAME };
+const lgd_key lgd_tensor_data_keys[] = {
+    LGD_REQUIRED("x", 0, "tensor [N, ...] | nested table", "the samples"),
+    LGD_REQUIRED("y", 0, "tensor | table",
+      "class numbers 1..K (Lua integers, or with classes), else regression targets"),
+    { "classes", NULL, "0 (from y)", "the number of classes K",
+      { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN }, 0, NULL },
+    LGD_STR("name", "\"tensor\"", "shown by tostring(ds)"),
+    SHAPE("x's shape after the first dimension", ", as many elements"),
+    { NULL },
+};
+
+enum { SP_VALIDATION, SP_SEED };
+const lgd_key lgd_split_keys[] = {
+    LGD_REQUIRED("validation", 0, "integer | fraction in (0, 1)", "samples held out"),
+    LGD_INT("seed", 1, 0, "which samples"),
+    { NULL },
+};
+
+/* The synthetic generators' options, in the order their make_* read them. */
+#define SYN_N(d) LGD_INT("n", d, 1, "samples")
+#define SYN_CLASSES LGD_INT_IN("classes", 3, 2, 1000, "classes (labels 1..classes)")
+#define SYN_SEED LGD_INT("seed", 1, 0, "the draw: the same seed, the same set")
+#define SYN_NUM(nm, d, dc) LGD_NUM(nm, d, GD_OPT_HAS_MIN, 0, 0, dc)
+#define SYN_NOISE(d) SYN_NUM("noise", d, "standard deviation of the noise added")
+const lgd_key lgd_spirals_keys[] = { SYN_N(300), SYN_CLASSES, SYN_NOISE(0.2), SYN_SEED, { NULL } };
+const lgd_key lgd_blobs_keys[] = {
+    SYN_N(300), SYN_CLASSES, LGD_INT("features", 2, 1, "features per sample"),
+    SYN_NUM("spread", 1.0, "standard deviation of each blob"), SYN_SEED, { NULL },
+};
+const lgd_key lgd_xor_keys[] = { SYN_N(200), SYN_NOISE(0.1), SYN_SEED, { NULL } };
+const lgd_key lgd_regression_keys[] = {
+    SYN_N(200), LGD_INT("features", 1, 1, "features per sample"), SYN_NOISE(0.1), SYN_SEED,
+    { NULL },
+};
 
 /* ---------------------------------------------------------------------------
  * The data set userdata
@@ -327,17 +307,14 @@ int lgd_dataset_push_recipe(lua_State *L, int idx)
 int lgd_data_fashion_mnist(lua_State *L)
 {
     const char *what = "gd.data.fashion_mnist";
-    lgd_check_keys(L, 1, what, lgd_fashion_mnist_keys);
-    const char *split = opt_str(L, 1, what, "split");
-    const char *dir = opt_str(L, 1, what, "dir");
-    if (dir)
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, what, lgd_fashion_mnist_keys, v);
+    const char *split = mnist_splits[v[FM_SPLIT].u.e], *dir = v[FM_DIR].u.s;
+    int64_t limit = v[FM_LIMIT].u.i;
+    if (dir) {
+        lua_getfield(L, 1, "dir");
         lgd_checkpath(L, -1, what);
-    int64_t limit = opt_int(L, 1, what, "limit", 0, 0);
-    if (!split)
-        split = "train";
-    if (strcmp(split, "train") && strcmp(split, "test"))
-        return lgd_error(L, "%s: option 'split' must be \"train\" or \"test\", got \"%s\"", what,
-                          split);
+    }
     lgd_data_new_box(L);
     gd_dataset *ds = NULL;
     gd_error err;
@@ -365,11 +342,11 @@ int lgd_data_csv(lua_State *L)
 {
     const char *what = "gd.data.csv";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_check_keys(L, 1, what, lgd_csv_keys);
-    gd_csv_options o = { 0 };
-    o.path = opt_str(L, 1, what, "path");
-    if (!o.path)
-        return lgd_error(L, "%s: option 'path' is required", what);
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, what, lgd_csv_keys, v);
+    gd_csv_options o = { .path = v[CSV_PATH].u.s, .header = v[CSV_HEADER].u.b,
+                         .classes = v[CSV_CLASSES].u.b };
+    lua_getfield(L, 1, "path");
     lgd_checkpath(L, -1, what);
     lua_getfield(L, 1, "target");
     if (lua_type(L, -1) == LUA_TSTRING) {
@@ -382,8 +359,6 @@ int lgd_data_csv(lua_State *L)
                               "number", what);
         o.target_index = (int)t;
     }
-    o.header = opt_bool(L, 1, what, "header", 1);
-    o.classes = opt_bool(L, 1, what, "classes", 0);
     lgd_data_new_box(L);
     gd_dataset *ds = NULL;
     gd_error err;
@@ -405,122 +380,72 @@ int lgd_data_csv(lua_State *L)
     return 1;
 }
 
-/* A synthetic generator's options, read from the table at 1 and written
- * back, defaults made explicit, as its recipe: one list drives both, so a
- * recipe cannot miss an option. Integers ('i', >= min, and <= max unless
- * max is 0) and numbers ('n', >= 0). */
-typedef struct syn_opt {
-    const char *name;
-    char type;
-    double def;
-    int64_t min, max;      /* max 0: none */
-} syn_opt;
+/* A synthetic generator: its options read from the table at 1 and written
+ * back, defaults made explicit, as its recipe: one table drives both, so a
+ * recipe cannot miss an option. */
+typedef gd_dataset *(*syn_make)(const gd_value *v, gd_error *err);
 
-enum { MAX_SYN_OPTS = 5 };
-
-/* A value read: integers stay int64 (a seed may use all 64 bits). */
-typedef struct syn_val {
-    int64_t i;
-    double x;
-} syn_val;
-
-typedef gd_dataset *(*syn_make)(const syn_val *v, gd_error *err);
-
-static int synthetic(lua_State *L, const char *name, const syn_opt *opts, int nopts,
-                     syn_make make)
+static int synthetic(lua_State *L, const char *name, const lgd_key *keys, syn_make make)
 {
     char what[64], source[48];
     snprintf(what, sizeof what, "gd.data.synthetic.%s", name);
     snprintf(source, sizeof source, "synthetic.%s", name);
-    const char *keys[MAX_SYN_OPTS + 1];
-    syn_val v[MAX_SYN_OPTS];
-    for (int i = 0; i < nopts; i++)
-        keys[i] = opts[i].name;
-    keys[nopts] = NULL;
-    lgd_data_check_keys(L, 1, what, keys);
-    for (int i = 0; i < nopts; i++) {
-        if (opts[i].type != 'i') {
-            v[i].x = opt_num(L, 1, what, opts[i].name, opts[i].def);
-            continue;
-        }
-        v[i].i = opt_int(L, 1, what, opts[i].name, (int64_t)opts[i].def, opts[i].min);
-        if (opts[i].max && v[i].i > opts[i].max)
-            lgd_error(L, "%s: option '%s' must be an integer in %lld..%lld, got %lld", what,
-                      opts[i].name, (long long)opts[i].min, (long long)opts[i].max,
-                      (long long)v[i].i);
-    }
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, what, keys, v);
     lgd_data_new_box(L);
     gd_error err;
     lgd_data_finish(L, make(v, &err), &err);
-    lua_createtable(L, 0, nopts + 1);
+    lua_createtable(L, 0, 8);
     lgd_setstr(L, "source", source);
-    for (int i = 0; i < nopts; i++) {
-        if (opts[i].type == 'i')
-            lgd_setint(L, opts[i].name, (lua_Integer)v[i].i);
+    for (int i = 0; keys[i].name; i++) {
+        if (keys[i].check.type == GD_OPT_INTEGER)
+            lgd_setint(L, keys[i].name, (lua_Integer)v[i].u.i);
         else
-            lgd_setnum(L, opts[i].name, v[i].x);
+            lgd_setnum(L, keys[i].name, v[i].u.num);
     }
     lgd_data_set_recipe(L, -2, 1);
     return 1;
 }
 
-/* The most classes a synthetic set may have (the core's own bound). */
-enum { MAX_SYN_CLASSES = 1000 };
-
-static gd_dataset *make_spirals(const syn_val *v, gd_error *err)
+static gd_dataset *make_spirals(const gd_value *v, gd_error *err)
 {
-    return gd_synthetic_spirals(v[0].i, (int)v[1].i, v[2].x, (uint64_t)v[3].i, err);
+    return gd_synthetic_spirals(v[0].u.i, (int)v[1].u.i, v[2].u.num, (uint64_t)v[3].u.i, err);
 }
 
 int lgd_data_spirals(lua_State *L)
 {
-    static const syn_opt opts[] = {
-        { "n", 'i', 300, 1, 0 }, { "classes", 'i', 3, 2, MAX_SYN_CLASSES },
-        { "noise", 'n', 0.2, 0, 0 }, { "seed", 'i', 1, 0, 0 },
-    };
-    return synthetic(L, "spirals", opts, 4, make_spirals);
+    return synthetic(L, "spirals", lgd_spirals_keys, make_spirals);
 }
 
-static gd_dataset *make_blobs(const syn_val *v, gd_error *err)
+static gd_dataset *make_blobs(const gd_value *v, gd_error *err)
 {
-    return gd_synthetic_blobs(v[0].i, (int)v[1].i, v[2].i, v[3].x, (uint64_t)v[4].i,
+    return gd_synthetic_blobs(v[0].u.i, (int)v[1].u.i, v[2].u.i, v[3].u.num, (uint64_t)v[4].u.i,
                               err);
 }
 
 int lgd_data_blobs(lua_State *L)
 {
-    static const syn_opt opts[] = {
-        { "n", 'i', 300, 1, 0 }, { "classes", 'i', 3, 2, MAX_SYN_CLASSES },
-        { "features", 'i', 2, 1, 0 }, { "spread", 'n', 1.0, 0, 0 }, { "seed", 'i', 1, 0, 0 },
-    };
-    return synthetic(L, "blobs", opts, 5, make_blobs);
+    return synthetic(L, "blobs", lgd_blobs_keys, make_blobs);
 }
 
-static gd_dataset *make_xor(const syn_val *v, gd_error *err)
+static gd_dataset *make_xor(const gd_value *v, gd_error *err)
 {
-    return gd_synthetic_xor(v[0].i, v[1].x, (uint64_t)v[2].i, err);
+    return gd_synthetic_xor(v[0].u.i, v[1].u.num, (uint64_t)v[2].u.i, err);
 }
 
 int lgd_data_xor(lua_State *L)
 {
-    static const syn_opt opts[] = {
-        { "n", 'i', 200, 1, 0 }, { "noise", 'n', 0.1, 0, 0 }, { "seed", 'i', 1, 0, 0 },
-    };
-    return synthetic(L, "xor", opts, 3, make_xor);
+    return synthetic(L, "xor", lgd_xor_keys, make_xor);
 }
 
-static gd_dataset *make_regression(const syn_val *v, gd_error *err)
+static gd_dataset *make_regression(const gd_value *v, gd_error *err)
 {
-    return gd_synthetic_regression(v[0].i, v[1].i, v[2].x, (uint64_t)v[3].i, err);
+    return gd_synthetic_regression(v[0].u.i, v[1].u.i, v[2].u.num, (uint64_t)v[3].u.i, err);
 }
 
 int lgd_data_regression(lua_State *L)
 {
-    static const syn_opt opts[] = {
-        { "n", 'i', 200, 1, 0 }, { "features", 'i', 1, 1, 0 }, { "noise", 'n', 0.1, 0, 0 },
-        { "seed", 'i', 1, 0, 0 },
-    };
-    return synthetic(L, "regression", opts, 4, make_regression);
+    return synthetic(L, "regression", lgd_regression_keys, make_regression);
 }
 
 /* gd.data.tensor{ x = [N, ...], y = ..., classes = K }: y as a table of Lua
@@ -530,12 +455,10 @@ static int data_tensor(lua_State *L)
 {
     const char *what = "gd.data.tensor";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_check_keys(L, 1, what, lgd_tensor_data_keys);
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, what, lgd_tensor_data_keys, v);
     int pushed;
     lua_getfield(L, 1, "x");
-    if (lua_isnil(L, -1))
-        return lgd_error(L, "%s: option 'x' is required (a tensor [samples, features...])",
-                          what);
     lgd_tensor *x = lgd_totensor(L, lua_gettop(L), &pushed);
     if (x->shape.ndim < 2)
         return lgd_error(L, "%s: x must be [samples, features...], got a tensor with one "
@@ -544,11 +467,9 @@ static int data_tensor(lua_State *L)
     gd_shape sample = { x->shape.ndim - 1, { 0 } };
     for (int d = 1; d < x->shape.ndim; d++)
         sample.dim[d - 1] = x->shape.dim[d];
-    int64_t classes = opt_int(L, 1, what, "classes", 0, 0);
+    int64_t classes = v[TD_CLASSES].u.i;
     lua_getfield(L, 1, "y");
     int yidx = lua_gettop(L);
-    if (lua_isnil(L, yidx))
-        return lgd_error(L, "%s: option 'y' is required (class numbers or targets)", what);
     /* A table of Lua integers is class numbers. */
     int integers = lua_istable(L, yidx) && !lgd_testtensor(L, yidx) && luaL_len(L, yidx) > 0;
     for (lua_Integer i = 1; integers && i <= luaL_len(L, yidx); i++) {
@@ -587,7 +508,7 @@ static int data_tensor(lua_State *L)
                               (int)n, (int)n, (int)n);
         targets = y->numel / n;
     }
-    const char *name = opt_str(L, 1, what, "name");
+    const char *name = v[TD_NAME].u.s;
     lgd_data_new_box(L);
     gd_error err;
     gd_dataset *ds = gd_dataset_from_floats(n, &sample, x->data, targets, y->data, (int)classes,
@@ -647,13 +568,11 @@ int lgd_ds_split(lua_State *L)
 {
     gd_dataset *ds = lgd_checkdataset(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
-    lgd_check_keys(L, 2, "split", lgd_split_keys);
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 2, "split", lgd_split_keys, v);
     int64_t size = gd_dataset_size(ds), nval;
     lua_getfield(L, 2, "validation");
     int isint;
-    if (lua_isnil(L, -1))
-        return lgd_error(L, "split: option 'validation' is required (a sample count, or a "
-                          "fraction in (0, 1))");
     nval = (int64_t)lgd_tointeger(L, -1, &isint);
     if (!isint) {
         double f = lua_tonumber(L, -1);
@@ -665,7 +584,7 @@ int lgd_ds_split(lua_State *L)
     if (nval < 1 || nval >= size)
         return lgd_error(L, "split: 'validation' must leave both parts non-empty: 1..%d of %d "
                           "samples, got %d", (int)size - 1, (int)size, (int)nval);
-    int64_t seed = opt_int(L, 2, "split", "seed", 1, 0);
+    int64_t seed = v[SP_SEED].u.i;
     lua_settop(L, 2);
     lgd_dataset *tb = lgd_data_new_box(L), *vb = lgd_data_new_box(L);
     gd_error err;

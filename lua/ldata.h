@@ -33,8 +33,6 @@ lgd_dataset *lgd_data_new_box(lua_State *L);
 int lgd_data_finish(lua_State *L, gd_dataset *ds, const gd_error *err);
 void lgd_data_set_recipe(lua_State *L, int box_idx, int depth);
 
-/* Every key of the table at idx must be one of `names` (NULL-terminated). */
-void lgd_data_check_keys(lua_State *L, int idx, const char *what, const char *const *names);
 /* Raw structural equality of two plain recipe tables. */
 int lgd_recipe_equal(lua_State *L, int a, int b, int depth);
 /* gd.data.rebuild(recipe) */

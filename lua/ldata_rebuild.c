@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lapi.h"
 #include "ldata.h"
 
 /* ---------------------------------------------------------------------------
@@ -178,7 +179,7 @@ static int rb_sub(lua_State *L, int idx, const char *path, int depth, int memo, 
     return 1;
 }
 
-/* "gd.data.rebuild: [in recipe.of: ]subset recipe" (pushed) for lgd_data_check_keys. */
+/* "gd.data.rebuild: [in recipe.of: ]subset recipe" (pushed) for lgd_check_keys. */
 static const char *view_what(lua_State *L, const char *path, const char *view)
 {
     if (strcmp(path, "recipe") == 0)
@@ -207,8 +208,9 @@ static void rb_view(lua_State *L, int idx, const char *path, int depth, int memo
         else
             lua_remove(L, -2);
     } else if (!strcmp(view, "subset")) {
-        static const char *const keys[] = { "view", "of", "n", NULL };
-        lgd_data_check_keys(L, idx, view_what(L, path, view), keys);
+        static const lgd_key keys[] = { LGD_KEY("view", "", "", ""), LGD_KEY("of", "", "", ""),
+                                        LGD_KEY("n", "", "", ""), { NULL } };
+        lgd_check_keys(L, idx, view_what(L, path, view), keys);
         lua_pop(L, 1);
         lua_getfield(L, idx, "n");
         int isint;
@@ -221,8 +223,9 @@ static void rb_view(lua_State *L, int idx, const char *path, int depth, int memo
         lua_call(L, 2, 1);
         lua_remove(L, -2);
     } else if (!strcmp(view, "standardize")) {
-        static const char *const keys[] = { "view", "of", "stats_from", NULL };
-        lgd_data_check_keys(L, idx, view_what(L, path, view), keys);
+        static const lgd_key keys[] = { LGD_KEY("view", "", "", ""), LGD_KEY("of", "", "", ""),
+                                        LGD_KEY("stats_from", "", "", ""), { NULL } };
+        lgd_check_keys(L, idx, view_what(L, path, view), keys);
         lua_pop(L, 1);
         lua_pushcfunction(L, lgd_ds_standardize);
         rb_sub(L, idx, path, depth, memo, "of", view, 1);

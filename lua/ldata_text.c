@@ -37,27 +37,13 @@ static const char *cache_dir(char *buf, size_t cap)
 int lgd_data_text(lua_State *L)
 {
     const char *what = "gd.data.text";
-    if (!lua_isnoneornil(L, 1))
-        luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_check_keys(L, 1, what, lgd_text_keys);
-    gd_text_options o = { .context = 128, .split = "train" };
-    if (!lua_isnoneornil(L, 1)) {
-        if (lua_getfield(L, 1, "path") != LUA_TNIL)
-            o.path = lgd_checkpath(L, -1, what);
-        if (lua_getfield(L, 1, "split") != LUA_TNIL) {
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return lgd_error(L, "%s: option 'split' must be a string, got %s", what,
-                                  luaL_typename(L, -1));
-            o.split = lua_tostring(L, -1);
-        }
-        if (lua_getfield(L, 1, "context") != LUA_TNIL) {
-            int isint;
-            lua_Integer c = lua_tointegerx(L, -1, &isint);
-            if (!isint || c < 1 || c > 1 << 20)
-                return lgd_error(L, "%s: option 'context' must be an integer in 1..%d, got %s",
-                                  what, 1 << 20, luaL_tolstring(L, -1, NULL));
-            o.context = c;
-        }
+    static const char *const splits[] = { "train", "val", "test" };
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, what, lgd_text_keys, v);   /* TX_PATH, TX_CONTEXT, TX_SPLIT */
+    gd_text_options o = { .context = v[1].u.i, .split = splits[v[2].u.e] };
+    if (v[0].present) {
+        lua_getfield(L, 1, "path");
+        o.path = lgd_checkpath(L, -1, what);
     }
     char dir[PATH_MAX], kjv[PATH_MAX + 16];
     int created = 0;

@@ -238,37 +238,28 @@ static gd_status call_closure(void *arg, gd_optim *o, gd_error *err)
 }
 
 static const lgd_key step_keys[] = {
-    { "lr", "number >= 0", "(the spec's lr)", "this update's lr" },
-    { "closure", "function", "(none)",
-      "two-pass optimizers (sam): returns the gradients at the moved parameters" },
-    { NULL, NULL, NULL, NULL },
+    { "lr", NULL, "(the spec's lr)", "this update's lr",
+      { .type = GD_OPT_NUMBER, .flags = GD_OPT_HAS_MIN | GD_OPT_OPTIONAL, .min = 0 }, 0, NULL },
+    LGD_VALUE("closure", LGD_IS_FUNCTION, "function", "(none)",
+              "two-pass optimizers (sam): returns the gradients at the moved parameters"),
+    { NULL },
 };
 
 /* The options of opt:step at idx: lr (else the spec's base lr), closure. */
 static double step_options(lua_State *L, lopt *t, int idx, const char *what, closure_ctx *c)
 {
-    double lr = gd_optimizer_base_lr(t->spec);
     if (lua_isnil(L, idx))
-        return lr;
+        return gd_optimizer_base_lr(t->spec);
     if (!lua_istable(L, idx))
         lgd_error(L, "%s: options must be a table ({ lr =, closure = }), got %s", what,
                   luaL_typename(L, idx));
-    lgd_check_keys(L, idx, what, step_keys);
-    if (lua_getfield(L, idx, "lr") != LUA_TNIL) {
-        int isnum;
-        lr = lua_tonumberx(L, -1, &isnum);
-        if (!isnum || !isfinite(lr) || lr < 0)
-            lgd_error(L, "%s: lr must be a finite number >= 0", what);
-    }
-    lua_pop(L, 1);
-    if (lua_getfield(L, idx, "closure") != LUA_TNIL) {
-        if (!lua_isfunction(L, -1))
-            lgd_error(L, "%s: closure must be a function, got %s", what, luaL_typename(L, -1));
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, idx, what, step_keys, v);
+    if (lua_getfield(L, idx, "closure") != LUA_TNIL)
         c->fn = lua_gettop(L);   /* stays on the stack until the step is done */
-    } else {
+    else
         lua_pop(L, 1);
-    }
-    return lr;
+    return v[0].present ? v[0].u.num : gd_optimizer_base_lr(t->spec);
 }
 
 /* opt:step([grads] [, { lr =, closure = }]): one update of every tensor. */

@@ -21,62 +21,76 @@ typedef struct lprobe {
     gd_probe *p;   /* owned; NULL after __gc */
 } lprobe;
 
+static const char *const all_samples[] = { "all", NULL };
+static const char *const differences[] = { "central", "forward", NULL };
+static const char *const spectrum_ends[] = { "largest", "smallest", NULL };
+static const char *const trace_methods[] = { "hutchinson", "exact", NULL };
+static const char *const normalizations[] = { "filter", "unit", "none", NULL };
+
+enum { P_MODEL, P_LOSS, P_DATA, P_SAMPLES, P_SEED, P_BATCH, P_DIFFERENCE };
 const lgd_key lgd_probe_keys[] = {
-    { "model", "model", "required", "a built model (run.model, seq:build{...})" },
-    { "loss", "loss spec", "the model's, else by the data",
-      "e.g. gd.loss.cross_entropy{}; the data loss only, no regularizer" },
-    { "data", "data set", "required", "where the probe set is drawn from" },
-    { "samples", "integer >= 2 | \"all\"", "\"all\"", "the probe set: samples drawn once from seed" },
-    { "seed", "integer >= 0", "1", "which samples, and every random vector of the probe" },
-    { "batch", "integer >= 1", "256", "samples per forward/backward pass (batch norm's batch)" },
-    { "difference", "\"central\" | \"forward\"", "\"central\"",
+    LGD_REQUIRED("model", 0, "model", "a built model (run.model, seq:build{...})"),
+    LGD_VALUE("loss", 0, "loss spec", "the model's, else by the data",
+      "e.g. gd.loss.cross_entropy{}; the data loss only, no regularizer"),
+    LGD_REQUIRED("data", LGD_IS_DATASET, "data set", "where the probe set is drawn from"),
+    { "samples", NULL, "\"all\"", "the probe set: samples drawn once from seed",
+      { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN | GD_OPT_OPTIONAL, .min = 2,
+        .choices = all_samples }, 0, NULL },
+    LGD_INT("seed", 1, 0, "which samples, and every random vector of the probe"),
+    LGD_INT("batch", 256, 1, "samples per forward/backward pass (batch norm's batch)"),
+    LGD_CHOICE("difference", "central", differences,
       "H·v from two gradients around w, or one beside g(w): half the cost, but an O(ε) "
-      "error that is large where curvature changes fast (the edge of stability)" },
-    { NULL, NULL, NULL, NULL },
+      "error that is large where curvature changes fast (the edge of stability)"),
+    { NULL },
 };
 
+#define TOL_ROW(d, dc) LGD_NUM("tol", d, GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN, 0, 0, dc)
+#define RANGE_ROW(dc) LGD_NUM("range", 1, GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN, 0, 0, dc)
+#define NORMALIZE_ROW(dc)                                                                 \
+    { "normalize", NULL, "random: \"filter\"; given: \"none\"", dc,                        \
+      { .type = GD_OPT_ENUM, .flags = GD_OPT_OPTIONAL, .choices = normalizations }, 0, NULL }
+
+enum { E_K, E_ITERS, E_TOL, E_START, E_WHICH };
 const lgd_key lgd_probe_eigen_keys[] = {
-    { "k", "integer >= 1", "1", "how many of the largest eigenvalues" },
-    { "iters", "integer >= k", "100", "Lanczos steps at most (one HVP each)" },
-    { "tol", "number > 0", "1e-3", "stop when every residual <= tol·|value|" },
-    { "start", "tensor [n]", "(random)", "the first Lanczos vector (warm start)" },
-    { "which", "\"largest\" | \"smallest\"", "\"largest\"", "which end of the spectrum" },
-    { NULL, NULL, NULL, NULL },
+    LGD_INT("k", 1, 1, "how many of the largest eigenvalues"),
+    LGD_INT("iters", 100, 1, "Lanczos steps at most (one HVP each; at least k)"),
+    TOL_ROW(1e-3, "stop when every residual <= tol·|value|"),
+    LGD_VALUE("start", 0, "tensor [n]", "(random)", "the first Lanczos vector (warm start)"),
+    LGD_CHOICE("which", "largest", spectrum_ends, "which end of the spectrum"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_trace_keys[] = {
-    { "probes", "integer >= 1", "100", "Rademacher vectors (Hutchinson)" },
-    { "method", "\"hutchinson\" | \"exact\"", "\"hutchinson\"",
-      "exact: one HVP per parameter (models up to 20000 parameters)" },
-    { NULL, NULL, NULL, NULL },
+    LGD_INT("probes", 100, 1, "Rademacher vectors (Hutchinson)"),
+    LGD_CHOICE("method", "hutchinson", trace_methods,
+      "exact: one HVP per parameter (models up to 20000 parameters)"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_noise_keys[] = {
-    { "small", "integer >= 1", "min(32, big / 2)", "the small batch" },
-    { "big", "integer > small", "min(1024, samples)", "the big batch (from the probe set)" },
-    { "repeats", "integer >= 1", "4", "big batches drawn; numerator and denominator averaged "
-      "separately" },
-    { "exact", "boolean", "false", "from the per-example gradients of the whole probe set" },
-    { NULL, NULL, NULL, NULL },
+    LGD_INT_OR("small", 1, "min(32, big / 2)", "the small batch"),
+    LGD_INT_OR("big", 2, "min(1024, samples)", "the big batch (from the probe set)"),
+    LGD_INT("repeats", 4, 1, "big batches drawn; numerator and denominator averaged separately"),
+    LGD_BOOL("exact", false, "from the per-example gradients of the whole probe set"),
+    { NULL },
 };
 
+enum { S_DIRECTION, S_NORMALIZE, S_RANGE, S_POINTS };
 const lgd_key lgd_probe_slice_keys[] = {
-    { "direction", "tensor [n] | \"random\"", "\"random\"", "d: the loss at w + α·d" },
-    { "normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
-      "filter: Li et al. (each row to its weights' norm, biases 0); unit: d/|d|" },
-    { "range", "number > 0", "1", "α from -range to range" },
-    { "points", "integer >= 2", "21", "values of α" },
-    { "alphas", "list of numbers", "(from range, points)", "the α's themselves" },
-    { NULL, NULL, NULL, NULL },
+    LGD_VALUE("direction", 0, "tensor [n] | \"random\"", "\"random\"", "d: the loss at w + α·d"),
+    NORMALIZE_ROW("filter: Li et al. (each row to its weights' norm, biases 0); unit: d/|d|"),
+    RANGE_ROW("α from -range to range"),
+    LGD_INT("points", 21, 2, "values of α"),
+    LGD_VALUE("alphas", 0, "list of numbers", "(from range, points)", "the α's themselves"),
+    { NULL },
 };
 
 const lgd_key lgd_probe_surface_keys[] = {
-    { "directions", "{ d1, d2 } | \"random\"", "\"random\"", "the loss at w + α·d1 + β·d2" },
-    { "normalize", "\"filter\" | \"unit\" | \"none\"", "random: \"filter\"; given: \"none\"",
-      "as in slice" },
-    { "range", "number > 0", "1", "α and β from -range to range" },
-    { "points", "integer >= 2", "21", "values of α (and of β): points² losses" },
-    { NULL, NULL, NULL, NULL },
+    LGD_VALUE("directions", 0, "{ d1, d2 } | \"random\"", "\"random\"", "the loss at w + α·d1 + β·d2"),
+    NORMALIZE_ROW("as in slice"),
+    RANGE_ROW("α and β from -range to range"),
+    LGD_INT_IN("points", 21, 2, 1000, "values of α (and of β): points² losses"),
+    { NULL },
 };
 
 static gd_probe *checkprobe(lua_State *L, int idx)
@@ -87,32 +101,15 @@ static gd_probe *checkprobe(lua_State *L, int idx)
     return lp->p;
 }
 
-/* A number field > 0 (strictly when strict), or def when absent. */
-static double field_num(lua_State *L, int idx, const char *what, const char *key, double def)
+/* The options table at idx read against keys into v (absent: an empty
+ * table pushed in its place, so later fields read as nil). */
+static void opt_table(lua_State *L, int idx, const char *what, const lgd_key *keys, gd_value *v)
 {
-    if (lua_getfield(L, idx, key) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return def;
-    }
-    double v = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || !(v > 0) || !isfinite(v))
-        lgd_error(L, "%s: '%s' must be a number > 0, got %s", what, key,
-                  luaL_tolstring(L, -1, NULL));
-    lua_pop(L, 1);
-    return v;
-}
-
-/* Options table at idx (may be absent: then an empty one is pushed in its
- * place), checked against keys. */
-static void opt_table(lua_State *L, int idx, const char *what, const lgd_key *keys)
-{
+    lgd_read_options(L, idx, what, keys, v);
     if (lua_isnoneornil(L, idx)) {
         lua_settop(L, idx - 1);
         lua_newtable(L);
-        return;
     }
-    luaL_checktype(L, idx, LUA_TTABLE);
-    lgd_check_keys(L, idx, what, keys);
 }
 
 /* The flat vector argument at idx: a tensor or table of exactly n numbers. */
@@ -142,14 +139,12 @@ static int probe_new(lua_State *L)
 {
     const char *what = "gd.probe";
     luaL_checktype(L, 1, LUA_TTABLE);
-    lgd_check_keys(L, 1, what, lgd_probe_keys);
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, what, lgd_probe_keys, v);
     lua_settop(L, 1);
-    if (lua_getfield(L, 1, "model") == LUA_TNIL)   /* 2 */
-        return lgd_error(L, "gd.probe: 'model' is required (a built model: run.model or "
-                         "seq:build{ inputs = n })");
+    lua_getfield(L, 1, "model");                   /* 2 */
     lgd_model *md = lgd_checkmodel(L, 2);
-    if (lua_getfield(L, 1, "data") == LUA_TNIL)    /* 3 */
-        return lgd_error(L, "gd.probe: 'data' is required (a data set)");
+    lua_getfield(L, 1, "data");                    /* 3 */
     gd_dataset *ds = lgd_checkdataset(L, 3);
     /* Slot 4 keeps the loss spec alive: the one given, the model's from
      * gd.train, a loaded model's (held by the model), or the data's usual. */
@@ -171,30 +166,9 @@ static int probe_new(lua_State *L)
         lua_remove(L, -2);
     }
     lua_settop(L, 4);
-    gd_probe_config cfg = { md->m, loss, ds, 0, 1, 256, false };
-    if (lua_getfield(L, 1, "difference") != LUA_TNIL) {
-        const char *d = lua_tostring(L, -1);
-        if (lua_type(L, -1) != LUA_TSTRING ||
-            (strcmp(d, "central") != 0 && strcmp(d, "forward") != 0))
-            return lgd_error(L, "gd.probe: difference must be \"central\" or \"forward\", got %s",
-                             luaL_tolstring(L, -1, NULL));
-        cfg.forward = strcmp(d, "forward") == 0;
-    }
-    lua_pop(L, 1);
-    int t = lua_getfield(L, 1, "samples");
-    if (t == LUA_TSTRING && strcmp(lua_tostring(L, -1), "all") == 0) {
-        cfg.samples = 0;
-    } else if (t != LUA_TNIL) {
-        int isint;
-        lua_Integer v = lua_tointegerx(L, -1, &isint);
-        if (!isint || v < 2)
-            return lgd_error(L, "gd.probe: 'samples' must be an integer >= 2 or \"all\", got %s",
-                             luaL_tolstring(L, -1, NULL));
-        cfg.samples = v;
-    }
-    lua_pop(L, 1);
-    cfg.seed = (uint64_t)lgd_field_int(L, 1, what, "seed", 1, 0);
-    cfg.chunk = lgd_field_int(L, 1, what, "batch", 256, 1);
+    gd_probe_config cfg = { md->m, loss, ds, v[P_SAMPLES].present && v[P_SAMPLES].u.i > 0
+                                                 ? v[P_SAMPLES].u.i : 0,   /* "all": 0 */
+                            (uint64_t)v[P_SEED].u.i, v[P_BATCH].u.i, v[P_DIFFERENCE].u.e == 1 };
     lprobe *lp = lua_newuserdatauv(L, sizeof *lp, 3);   /* 5 */
     lp->p = NULL;
     luaL_setmetatable(L, LGD_PROBE);
@@ -276,19 +250,10 @@ static int m_eigen(lua_State *L)
     const char *what = "probe:eigen";
     gd_probe *p = checkprobe(L, 1);
     int64_t n = gd_probe_nparams(p);
-    opt_table(L, 2, what, lgd_probe_eigen_keys);
-    gd_probe_eigen_opts o = { 1, 100, 1e-3, NULL, false };
-    o.k = (int)lgd_field_int(L, 2, what, "k", 1, 1);
-    o.iters = (int)lgd_field_int(L, 2, what, "iters", 100, 1);
-    o.tol = field_num(L, 2, what, "tol", 1e-3);
-    if (lua_getfield(L, 2, "which") != LUA_TNIL) {
-        const char *w = lua_tostring(L, -1);
-        if (lua_type(L, -1) != LUA_TSTRING ||
-            (strcmp(w, "largest") != 0 && strcmp(w, "smallest") != 0))
-            return lgd_error(L, "%s: which must be \"largest\" or \"smallest\", got %s", what,
-                             luaL_tolstring(L, -1, NULL));
-        o.smallest = strcmp(w, "smallest") == 0;
-    }
+    gd_value v[LGD_MAX_OPTIONS];
+    opt_table(L, 2, what, lgd_probe_eigen_keys, v);
+    gd_probe_eigen_opts o = { (int)v[E_K].u.i, (int)v[E_ITERS].u.i, v[E_TOL].u.num, NULL,
+                              v[E_WHICH].u.e == 1 };
     lua_settop(L, 2);
     if (lua_getfield(L, 2, "start") != LUA_TNIL)   /* 3 */
         o.start = checkvec(L, 3, n, "probe:eigen: start");
@@ -334,18 +299,10 @@ static int m_trace(lua_State *L)
 {
     const char *what = "probe:trace";
     gd_probe *p = checkprobe(L, 1);
-    opt_table(L, 2, what, lgd_probe_trace_keys);
-    int probes = (int)lgd_field_int(L, 2, what, "probes", 100, 1);
-    bool exact = false;
-    if (lua_getfield(L, 2, "method") != LUA_TNIL) {
-        const char *m = lua_tostring(L, -1);
-        if (lua_type(L, -1) != LUA_TSTRING ||
-            (strcmp(m, "exact") != 0 && strcmp(m, "hutchinson") != 0))
-            return lgd_error(L, "%s: method must be \"hutchinson\" or \"exact\", got %s", what,
-                             luaL_tolstring(L, -1, NULL));
-        exact = strcmp(m, "exact") == 0;
-    }
-    lua_pop(L, 1);
+    gd_value v[LGD_MAX_OPTIONS];
+    opt_table(L, 2, what, lgd_probe_trace_keys, v);
+    int probes = (int)v[0].u.i;
+    bool exact = v[1].u.e == 1;
     double tr, se;
     gd_error err;
     if (gd_probe_trace(p, probes, exact, &tr, &se, &err) != GD_OK)
@@ -363,16 +320,13 @@ static int m_noise_scale(lua_State *L)
 {
     const char *what = "probe:noise_scale";
     gd_probe *p = checkprobe(L, 1);
-    opt_table(L, 2, what, lgd_probe_noise_keys);
-    lua_getfield(L, 2, "exact");
-    bool exact = lua_toboolean(L, -1);
-    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        return lgd_error(L, "%s: 'exact' must be a boolean", what);
-    lua_pop(L, 1);
+    gd_value v[LGD_MAX_OPTIONS];
+    opt_table(L, 2, what, lgd_probe_noise_keys, v);
+    bool exact = v[3].u.b;
     int64_t N = gd_probe_samples(p);
-    int64_t big = lgd_field_int(L, 2, what, "big", N < 1024 ? N : 1024, 2);
-    int64_t small = lgd_field_int(L, 2, what, "small", big / 2 < 32 ? big / 2 : 32, 1);
-    int repeats = (int)lgd_field_int(L, 2, what, "repeats", 4, 1);
+    int64_t big = v[1].present ? v[1].u.i : N < 1024 ? N : 1024;
+    int64_t small = v[0].present ? v[0].u.i : big / 2 < 32 ? big / 2 : 32;
+    int repeats = (int)v[2].u.i;
     gd_probe_noise r;
     gd_error err;
     gd_status st = exact ? gd_probe_noise_exact(p, &r, &err)
@@ -418,23 +372,8 @@ static lgd_tensor *direction(lua_State *L, gd_probe *p, int val, const char *nor
         if (!(nd > 0))
             lgd_error(L, "%s: normalize = \"unit\" of a zero direction", what);
         gd_vec_scale(d->data, 1 / nd, n);
-    } else if (strcmp(normalize, "none") != 0) {
-        lgd_error(L, "%s: normalize must be \"filter\", \"unit\" or \"none\", got \"%s\"", what,
-                  normalize);
     }
     return d;
-}
-
-static const char *opt_normalize(lua_State *L, int idx, const char *what)
-{
-    const char *s = NULL;
-    if (lua_getfield(L, idx, "normalize") != LUA_TNIL) {
-        if (lua_type(L, -1) != LUA_TSTRING)
-            lgd_error(L, "%s: normalize must be \"filter\", \"unit\" or \"none\"", what);
-        s = lua_tostring(L, -1);   /* anchored in the options table */
-    }
-    lua_pop(L, 1);
-    return s;
 }
 
 /* The grid -range..range in `points` steps into a (pushed) userdata. */
@@ -460,10 +399,11 @@ static int m_slice(lua_State *L)
 {
     const char *what = "probe:slice";
     gd_probe *p = checkprobe(L, 1);
-    opt_table(L, 2, what, lgd_probe_slice_keys);
-    const char *norm = opt_normalize(L, 2, what);
-    double range = field_num(L, 2, what, "range", 1);
-    int64_t points = lgd_field_int(L, 2, what, "points", 21, 2);
+    gd_value v[LGD_MAX_OPTIONS];
+    opt_table(L, 2, what, lgd_probe_slice_keys, v);
+    const char *norm = v[S_NORMALIZE].present ? normalizations[v[S_NORMALIZE].u.e] : NULL;
+    double range = v[S_RANGE].u.num;
+    int64_t points = v[S_POINTS].u.i;
     lua_settop(L, 2);
     double *a;
     if (lua_getfield(L, 2, "alphas") != LUA_TNIL) {   /* 3 */
@@ -503,13 +443,11 @@ static int m_surface(lua_State *L)
 {
     const char *what = "probe:surface";
     gd_probe *p = checkprobe(L, 1);
-    opt_table(L, 2, what, lgd_probe_surface_keys);
-    const char *norm = opt_normalize(L, 2, what);
-    double range = field_num(L, 2, what, "range", 1);
-    int64_t points = lgd_field_int(L, 2, what, "points", 21, 2);
-    if (points > 1000)
-        return lgd_error(L, "%s: points must be <= 1000 (points² losses), got %d", what,
-                         (int)points);
+    gd_value v[LGD_MAX_OPTIONS];
+    opt_table(L, 2, what, lgd_probe_surface_keys, v);
+    const char *norm = v[S_NORMALIZE].present ? normalizations[v[S_NORMALIZE].u.e] : NULL;
+    double range = v[S_RANGE].u.num;
+    int64_t points = v[S_POINTS].u.i;
     lua_settop(L, 2);
     double *g = grid(L, range, points);                /* 3 */
     int t = lua_getfield(L, 2, "directions");          /* 4 */

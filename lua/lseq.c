@@ -4,6 +4,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "data.h"
 #include "lapi.h"
@@ -68,12 +69,14 @@ void lgd_model_set_vocab(lua_State *L, gd_model *m, const uint32_t *vocab, int64
 
 #define GENERATE_STREAM 0x67656e65ULL /* "gene" */
 
-static const lgd_key generate_keys[] = {
-    { "prompt", "string", "\"\\n\"", "the text to continue (characters of the training text)" },
-    { "tokens", "integer >= 0", "200", "characters to add" },
-    { "temperature", "number >= 0", "1", "softmax temperature; 0: always the likeliest" },
-    { "seed", "integer", "1", "the draws: the same seed, the same text" },
-    { NULL, NULL, NULL, NULL },
+const lgd_key lgd_generate_keys[] = {
+    { "prompt", NULL, "\"\\n\"", "the text to continue (characters of the training text)",
+      { .type = GD_OPT_STRING, .def_str = "\n" }, 0, NULL },
+    LGD_INT_IN("tokens", 200, 0, 1 << 24, "characters to add"),
+    LGD_NUM("temperature", 1, GD_OPT_HAS_MIN, 0, 0, "softmax temperature; 0: always the likeliest"),
+    { "seed", NULL, NULL, "the draws: the same seed, the same text",
+      { .type = GD_OPT_INTEGER, .def = 1 }, 0, NULL },
+    { NULL },
 };
 
 /* The UTF-8 of code point cp. */
@@ -105,36 +108,14 @@ int lgd_model_generate(lua_State *L)
     const char *what = "model:generate";
     lgd_model *md = lgd_checkmodel(L, 1);
     gd_model *m = md->m;
-    if (!lua_isnoneornil(L, 2))
-        luaL_checktype(L, 2, LUA_TTABLE);
-    lgd_check_keys(L, 2, what, generate_keys);
-    size_t plen = 1;
-    const char *prompt = "\n";
-    lua_Integer tokens = 200, seed = 1;
-    double temperature = 1;
-    if (!lua_isnoneornil(L, 2)) {
-        if (lua_getfield(L, 2, "prompt") != LUA_TNIL) {
-            if (lua_type(L, -1) != LUA_TSTRING)
-                return lgd_error(L, "%s: prompt must be a string", what);
-            prompt = lua_tolstring(L, -1, &plen);
-        }
-        int isint = 1;
-        if (lua_getfield(L, 2, "tokens") != LUA_TNIL) {
-            tokens = lua_tointegerx(L, -1, &isint);
-            if (!isint || tokens < 0 || tokens > 1 << 24)
-                return lgd_error(L, "%s: tokens must be an integer in 0..%d", what, 1 << 24);
-        }
-        if (lua_getfield(L, 2, "seed") != LUA_TNIL) {
-            seed = lua_tointegerx(L, -1, &isint);
-            if (!isint)
-                return lgd_error(L, "%s: seed must be an integer", what);
-        }
-        if (lua_getfield(L, 2, "temperature") != LUA_TNIL) {
-            temperature = lua_tonumber(L, -1);
-            if (lua_type(L, -1) != LUA_TNUMBER || !(temperature >= 0) || isinf(temperature))
-                return lgd_error(L, "%s: temperature must be a finite number >= 0", what);
-        }
-    }
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 2, what, lgd_generate_keys, v);
+    size_t plen = strlen(v[0].u.s);
+    const char *prompt = v[0].u.s;
+    if (v[0].present && lua_istable(L, 2) && lua_getfield(L, 2, "prompt") == LUA_TSTRING)
+        prompt = lua_tolstring(L, -1, &plen);   /* its length: a NUL is a character too */
+    lua_Integer tokens = v[1].u.i, seed = v[3].u.i;
+    double temperature = v[2].u.num;
     const gd_shape *in = gd_model_input_shape(m), *out = gd_model_output_shape(m);
     const double *labels = gd_model_labels(m);
     const int64_t V = out->dim[out->ndim - 1], T = in->dim[0];

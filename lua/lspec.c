@@ -413,35 +413,32 @@ void lgd_spec_groups(lua_State *L, gd_spec *s, int idx)
  * The arguments of layer:build, block:build and opt:step
  * ------------------------------------------------------------------------- */
 
-/* What layer:build and block:build take (lapi.c's page "model" shows the same
- * keys from a table of its own: one of the two should go). */
-static const lgd_key build_keys[] = {
-    { "inputs", "integer | shape", "required", "per-sample input: n features, or { C, H, W }" },
-    { "seed", "integer", "1", "initial weights (the same seed: the same weights)" },
-    { NULL, NULL, NULL, NULL },
+/* What layer:build and block:build take (gradus doc's "model" page shows
+ * this table). */
+const lgd_key lgd_build_keys[] = {
+    LGD_REQUIRED("inputs", 0, "integer | shape", "per-sample input: n features, or { C, H, W }"),
+    { "seed", NULL, NULL, "initial weights (the same seed: the same weights)",
+      { .type = GD_OPT_INTEGER, .def = 1 }, 0, NULL },
+    { NULL },
 };
 
+/* { inputs = n or shape, seed = s } of layer:build and block:build */
 void lgd_build_args(lua_State *L, int idx, const char *what, gd_shape *in, uint64_t *seed)
 {
     idx = lua_absindex(L, idx);
     if (!lua_istable(L, idx))
         lgd_error(L, "%s: expects { inputs = n or shape, seed = s }, got %s", what,
                   luaL_typename(L, idx));
-    lgd_check_keys(L, idx, what, build_keys);
-    if (lua_getfield(L, idx, "inputs") == LUA_TNIL)
-        lgd_error(L, "%s: 'inputs' is required (features per sample, or a shape)", what);
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, idx, what, lgd_build_keys, v);
+    lua_getfield(L, idx, "inputs");
     char where[128];
     snprintf(where, sizeof where, "%s: inputs", what);
     *in = lgd_checkshape(L, -1, where);
     if (in->ndim > GD_MAX_DIMS - 1)
         lgd_error(L, "%s: at most %d dimensions per sample", where, GD_MAX_DIMS - 1);
-    lua_getfield(L, idx, "seed");
-    int isint = 1;
-    lua_Integer s = lua_isnil(L, -1) ? 1 : lgd_tointeger(L, -1, &isint);
-    if (!isint)
-        lgd_error(L, "%s: seed must be an integer", what);
-    *seed = (uint64_t)s;
-    lua_pop(L, 2);
+    *seed = (uint64_t)v[1].u.i;
+    lua_pop(L, 1);
 }
 
 /* gd.optim.adam{...}: upvalues kind, name. The entry is looked up at each

@@ -25,28 +25,89 @@
 
 #include "ltrain.h"
 
-/* diverge = { factor = f } (default 1e3) | false (0: off) | true. */
+/* gd.train's options, in the order of its page (gradus doc train). */
+enum { T_MODEL, T_DATA, T_LOSS, T_OPTIMIZER, T_SCHEDULE, T_REGULARIZERS, T_CLIP, T_VALIDATION,
+       T_EPOCHS, T_BATCH, T_DROP_LAST, T_SEED, T_MONITOR, T_EARLY_STOPPING, T_DIVERGE,
+       T_CHECKPOINT, T_ON_EPOCH, T_ON_STEP, T_PROGRESS, T_NAME, T_QUIET, T_DISTRIBUTED };
+
+static const char *const full_batch[] = { "full", NULL };
+
+static const lgd_key clip_keys[] = {
+    LGD_NUM("norm", 0, GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN | GD_OPT_OPTIONAL, 0, 0,
+            "scale the gradients so their global L2 norm is at most c"),
+    LGD_NUM("value", 0, GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN | GD_OPT_OPTIONAL, 0, 0,
+            "clamp each gradient element to [-c, c]"),
+    { NULL },
+};
+
+static const lgd_key early_stopping_keys[] = {
+    LGD_INT("patience", 3, 1, "epochs without a better val_loss before the run stops"),
+    LGD_NUM("min_delta", 0, 0, 0, 0, "how much lower val_loss must be to count as better"),
+    LGD_BOOL("restore_best", false, "end with the weights of the best epoch"),
+    { NULL },
+};
+
+const lgd_key lgd_diverge_keys[] = {
+    LGD_NUM("factor", 1e3, GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN, 1, 0,
+            "the loss that ends the run, as a multiple of the first"),
+    { NULL },
+};
+
+const lgd_key lgd_train_keys[] = {
+    LGD_REQUIRED("model", 0, "sequential | residual | model",
+      "the network (gradus doc model): a spec is built with `seed`; a model trains on"),
+    LGD_REQUIRED("data", LGD_IS_DATASET, "data set", "the training set (gradus doc data)"),
+    LGD_REQUIRED("loss", 0, "loss spec", "e.g. gd.loss.cross_entropy{}"),
+    LGD_REQUIRED("optimizer", 0, "optimizer spec", "e.g. gd.optim.adam{ lr = 1e-3 }"),
+    LGD_VALUE("schedule", 0, "scheduler spec", "(constant)", "scales the optimizer's lr over the run"),
+    LGD_VALUE("regularizers", 0, "list of regularizer specs", "{}",
+              "e.g. { gd.reg.l2{ lambda = 1e-4 } }"),
+    LGD_SUB("clip", "table", "(none)", clip_keys,
+      "{ norm = c } or { value = c }: clip gradients by global L2 norm or elementwise"),
+    LGD_VALUE("validation", LGD_IS_DATASET, "data set", "(none)",
+              "evaluated after every epoch (val_loss, val_accuracy)"),
+    LGD_INT("epochs", 1, 1, "passes over the training set"),
+    { "batch", NULL, NULL, "samples per update; \"full\": batch GD",
+      { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN, .def = 32, .min = 1,
+        .choices = full_batch }, 0, NULL },
+    LGD_BOOL("drop_last", false,
+      "drop each epoch's last, partial batch (batch norm refuses a batch of one)"),
+    LGD_INT("seed", 1, 0, "initial weights, batch order and dropout masks"),
+    LGD_SUB("monitor", "table", "(off)", lgd_monitor_keys,
+      "per-layer telemetry every n steps into run.history.steps; probes (sharpness, trace, "
+      "noise_scale, distance, alpha) into run.history.probes (gradus doc probe)"),
+    LGD_SUB("early_stopping", "table", "(off)", early_stopping_keys,
+      "stop when val_loss no longer improves; needs validation"),
+    LGD_SUB("diverge", "table | false", NULL, lgd_diverge_keys,
+      "\"diverged\" (loss exploded) when a step's loss exceeds factor x the first step's"),
+    LGD_SUB("checkpoint", "table | false", "(none)", lgd_checkpoint_keys,
+      "the run, written for gd.resume and gd.fork"),
+    LGD_VALUE("on_epoch", LGD_IS_FUNCTION, "function", "(none)",
+      "called after every epoch with its history record; returning false stops the run"),
+    LGD_VALUE("on_step", LGD_IS_FUNCTION, "function", "(none)",
+      "called after every step with { step, epoch, loss, lr } (slows training)"),
+    LGD_BOOL("progress", true, "a progress bar or line per epoch on stderr"),
+    LGD_STR("name", "(none)", "the run's name, kept in its checkpoints"),
+    LGD_BOOL("quiet_diagnoses", false, "do not print the diagnoses (they are still in run.diagnoses)"),
+    { "distributed", NULL, "(under mpirun: true)",
+      "data-parallel over the MPI ranks; batch is all ranks' together (README: MPI)",
+      { .type = GD_OPT_BOOLEAN, .flags = GD_OPT_OPTIONAL }, 0, NULL },
+    { NULL },
+};
+_Static_assert(sizeof lgd_train_keys / sizeof *lgd_train_keys == T_DISTRIBUTED + 2,
+               "a row of gd.train's table per T_ name, in order");
+
+/* diverge = { factor = f } | false (0: off) | true. */
 static double diverge_factor(lua_State *L, const char *what)
 {
-    int t = lua_getfield(L, CFG, "diverge");
-    double f = 1e3;
-    if (t == LUA_TBOOLEAN) {
-        f = lua_toboolean(L, -1) ? f : 0;
-    } else if (t == LUA_TTABLE && !lgd_testspec(L, -1)) {
-        lgd_check_keys(L, -1, "gd.train: diverge", lgd_diverge_keys);
-        if (lua_getfield(L, -1, "factor") != LUA_TNIL) {
-            f = lua_tonumber(L, -1);
-            if (lua_type(L, -1) != LUA_TNUMBER || !(f > 1) || !isfinite(f))
-                lgd_error(L, "%s: diverge.factor must be a number > 1, got %s", what,
-                          luaL_tolstring(L, -1, NULL));
-        }
-        lua_pop(L, 1);
-    } else if (t != LUA_TNIL) {
-        lgd_error(L, "%s: 'diverge' must be { factor = f } or false, got %s", what,
+    int t = lua_getfield(L, CFG, "diverge"), off = t == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    gd_value f[LGD_MAX_OPTIONS];
+    if (t != LUA_TNIL && t != LUA_TBOOLEAN && t != LUA_TTABLE)
+        lgd_error(L, "%s: option 'diverge' must be { factor = f } or false, got %s", what,
                   luaL_typename(L, -1));
-    }
+    lgd_read_options(L, t == LUA_TTABLE ? -1 : 0, "gd.train: diverge", lgd_diverge_keys, f);
     lua_pop(L, 1);
-    return f;
+    return off ? 0 : f[0].u.num;
 }
 
 lua_Integer lgd_tointeger(lua_State *L, int idx, int *isint)
@@ -63,23 +124,6 @@ const char *lgd_value_text(lua_State *L, int idx)
     if (lua_type(L, idx) == LUA_TSTRING)
         return lua_pushfstring(L, "the string \"%s\"", lua_tostring(L, idx));
     return luaL_tolstring(L, idx, NULL);
-}
-
-/* An integer field >= min, or def when absent. */
-int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
-                         int64_t min)
-{
-    if (lua_getfield(L, idx, key) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return def;
-    }
-    int isint;
-    lua_Integer v = lgd_tointeger(L, -1, &isint);
-    if (!isint || v < min)
-        lgd_error(L, "%s: '%s' must be an integer >= %d, got %s", what, key, (int)min,
-                   lgd_value_text(L, -1));
-    lua_pop(L, 1);
-    return (int64_t)v;
 }
 
 static void push_divergence(lua_State *L, const gd_divergence *d)
@@ -225,48 +269,22 @@ void lgd_push_epoch(lua_State *L, const gd_epoch_record *e)
 /* One epoch's end: validation, the history record, the progress line,
  * on_epoch and early stopping. Returns 0, or a failure message pushed. */
 /* The options every run has: specs, data, epochs, seed, diverge, batch. */
-static void read_basics(lua_State *L, run *r, const char *what)
+static void read_basics(lua_State *L, run *r, const char *what, const gd_value *v)
 {
     gd_train_config *cfg = &r->cfg;
     cfg->loss = lgd_field_spec(L, CFG, what, "loss", GD_KIND_LOSS, 1);
     cfg->optimizer = lgd_field_spec(L, CFG, what, "optimizer", GD_KIND_OPTIMIZER, 1);
     cfg->schedule = lgd_field_spec(L, CFG, what, "schedule", GD_KIND_SCHEDULER, 0);
     lua_getfield(L, CFG, "data");
-    if (lua_isnil(L, -1))
-        lgd_error(L, "%s: 'data' is required (a data set, e.g. gd.data.fashion_mnist{})",
-                   what);
-    if (!(cfg->train = lgd_testdataset(L, -1))) {
-        char got[160];
-        lgd_error(L, "%s: 'data' must be a data set, got %s", what,
-                   lgd_describe_value(L, -1, got, sizeof got));
-    }
+    cfg->train = lgd_testdataset(L, -1);
     lua_getfield(L, CFG, "validation");
-    if (!lua_isnil(L, -1) && !(r->val = lgd_testdataset(L, -1))) {
-        char got[160];
-        lgd_error(L, "%s: 'validation' must be a data set, got %s", what,
-                   lgd_describe_value(L, -1, got, sizeof got));
-    }
+    r->val = lgd_testdataset(L, -1);
     lua_settop(L, CFG);
-    cfg->epochs = lgd_field_int(L, CFG, what, "epochs", 1, 1);
-    cfg->seed = (uint64_t)lgd_field_int(L, CFG, what, "seed", 1, 0);
+    cfg->epochs = v[T_EPOCHS].u.i;
+    cfg->seed = (uint64_t)v[T_SEED].u.i;
     cfg->diverge_factor = diverge_factor(L, what);
-    lua_getfield(L, CFG, "batch");
-    if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), "full") == 0) {
-        cfg->batch = 0;
-        lua_pop(L, 1);
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
-        lgd_error(L, "%s: 'batch' must be a number >= 1 or \"full\", got \"%s\"", what,
-                   lua_tostring(L, -1));
-    } else {
-        lua_pop(L, 1);
-        cfg->batch = lgd_field_int(L, CFG, what, "batch", 32, 1);
-    }
-    lua_getfield(L, CFG, "drop_last");
-    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        lgd_error(L, "%s: 'drop_last' must be true or false, got %s", what,
-                   luaL_typename(L, -1));
-    cfg->drop_last = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    cfg->batch = v[T_BATCH].u.i < 0 ? 0 : v[T_BATCH].u.i;   /* "full": 0 */
+    cfg->drop_last = v[T_DROP_LAST].u.b;
 }
 
 /* regularizers = { gd.reg.l2{ ... }, ... } */
@@ -302,63 +320,46 @@ static void read_clip(lua_State *L, run *r, const char *what)
 {
     gd_train_config *cfg = &r->cfg;
     if (lua_getfield(L, CFG, "clip") != LUA_TNIL) {
-        int ci = lua_gettop(L);
-        if (!lua_istable(L, ci) || lgd_testspec(L, ci))
-            lgd_error(L, "%s: 'clip' must be { norm = c } or { value = c }", what);
-        lua_getfield(L, ci, "norm");
-        lua_getfield(L, ci, "value");
-        int has_norm = !lua_isnil(L, -2), has_value = !lua_isnil(L, -1);
-        if (has_norm == has_value)
+        gd_value c[LGD_MAX_OPTIONS];
+        lgd_read_options(L, -1, "gd.train: clip", clip_keys, c);
+        if (c[0].present == c[1].present)
             lgd_error(L, "%s: 'clip' takes one of { norm = c } or { value = c }", what);
-        int vi = has_norm ? -2 : -1;
-        cfg->clip = has_norm ? GD_CLIP_NORM : GD_CLIP_VALUE;
-        cfg->clip_value = lua_tonumber(L, vi);
-        if (lua_type(L, vi) != LUA_TNUMBER || !(cfg->clip_value > 0) ||
-            !isfinite(cfg->clip_value))
-            lgd_error(L, "%s: clip.%s must be a number > 0", what,
-                       has_norm ? "norm" : "value");
+        cfg->clip = c[0].present ? GD_CLIP_NORM : GD_CLIP_VALUE;
+        cfg->clip_value = c[0].present ? c[0].u.num : c[1].u.num;
     }
     lua_settop(L, CFG);
 }
 
-/* monitor = { every = n }; early_stopping = { patience =, restore_best =, min_delta = } */
+/* monitor = { every = n } (its probes: ltrain_probes.c); early_stopping. */
 static void read_monitor(lua_State *L, run *r, const char *what)
 {
     gd_train_config *cfg = &r->cfg;
+    gd_value v[LGD_MAX_OPTIONS];
     if (lua_getfield(L, CFG, "monitor") != LUA_TNIL) {
-        luaL_argcheck(L, lua_istable(L, -1), 1, "gd.train: 'monitor' must be { every = n }");
-        cfg->monitor_every = lgd_field_int(L, CFG + 1, "gd.train: monitor", "every", 100, 1);
+        lgd_read_options(L, -1, "gd.train: monitor", lgd_monitor_keys, v);
+        cfg->monitor_every = v[0].u.i;
     }
     lua_settop(L, CFG);
     if (lua_getfield(L, CFG, "early_stopping") != LUA_TNIL) {
-        if (!lua_istable(L, -1))
-            lgd_error(L, "%s: 'early_stopping' must be { patience = n, restore_best = "
-                       "bool }", what);
+        lgd_read_options(L, -1, "gd.train: early_stopping", early_stopping_keys, v);
         if (!r->val)
             lgd_error(L, "%s: early_stopping watches the validation loss: give "
                        "'validation' too", what);
-        r->rs.patience = lgd_field_int(L, CFG + 1, "gd.train: early_stopping", "patience", 3, 1);
-        lua_getfield(L, CFG + 1, "restore_best");
-        r->rs.restore_best = lua_toboolean(L, -1);
-        lua_getfield(L, CFG + 1, "min_delta");
-        r->rs.min_delta = luaL_optnumber(L, -1, 0);
+        r->rs.patience = v[0].u.i;
+        r->rs.min_delta = v[1].u.num;
+        r->rs.restore_best = v[2].u.b;
     }
     lua_settop(L, CFG);
 }
 
 /* on_epoch, on_step, progress, distributed. */
-static void read_callbacks(lua_State *L, run *r, const char *what)
+static void read_callbacks(lua_State *L, run *r, const gd_value *v)
 {
     lua_getfield(L, CFG, "on_epoch");
+    r->has_on_epoch = !lua_isnil(L, -1);
     lua_getfield(L, CFG, "on_step");
-    for (int i = -2; i <= -1; i++)
-        if (!lua_isnil(L, i) && !lua_isfunction(L, i))
-            lgd_error(L, "%s: '%s' must be a function", what,
-                              i == -2 ? "on_epoch" : "on_step");
-    r->has_on_epoch = !lua_isnil(L, -2);
     r->has_on_step = !lua_isnil(L, -1);
-    lua_getfield(L, CFG, "progress");
-    r->progress = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    r->progress = v[T_PROGRESS].u.b;
     r->bar = isatty(STDERR_FILENO);   /* a live bar on terminals, lines otherwise */
     lua_settop(L, CFG);
     lgd_run_distributed(L, r);
@@ -370,8 +371,6 @@ static void read_model(lua_State *L, run *r, const char *what, const gd_checkpoi
 {
     gd_train_config *cfg = &r->cfg;
     lua_getfield(L, CFG, "model");
-    if (lua_isnil(L, -1))
-        lgd_error(L, "%s: 'model' is required (gd.sequential{ ... })", what);
     if (lgd_is_block(L, -1)) {
         if (ck)
             lgd_error(L, "%s: a resumed run keeps its model", what);
@@ -635,7 +634,8 @@ static int train(lua_State *L)
     if (!lua_istable(L, 1))
         return lgd_error(L, "gd.train: expects a table of options (gd.train{ model = ..., "
                          "... }), got %s", luaL_typename(L, 1));
-    lgd_check_keys(L, 1, "gd.train", lgd_train_keys);
+    gd_value v[LGD_MAX_OPTIONS];
+    lgd_read_options(L, 1, "gd.train", lgd_train_keys, v);
     lua_settop(L, CFG);
     run R, *r = &R;
     memset(r, 0, sizeof R);
@@ -647,11 +647,11 @@ static int train(lua_State *L)
         from.epochs_given = lua_toboolean(L, lua_upvalueindex(4));
     }
     gd_checkpoint *ck = from.ck;
-    read_basics(L, r, what);
+    read_basics(L, r, what, v);
     read_regularizers(L, r, what);
     read_clip(L, r, what);
     read_monitor(L, r, what);
-    read_callbacks(L, r, what);
+    read_callbacks(L, r, v);
     read_model(L, r, what, ck);
     lua_settop(L, SCOPE - 1);                               /* RUN, EPOCHS, SPECS, ANCHOR */
     lua_createtable(L, (int)r->cfg.epochs, 0);

@@ -43,9 +43,6 @@ typedef struct lgd_resume {
     const char *path;           /* the file, for messages and run.resumed_from */
 } lgd_resume;
 
-/* An integer field >= min of the table at idx, or def when absent. */
-int64_t lgd_field_int(lua_State *L, int idx, const char *what, const char *key, int64_t def,
-                      int64_t min);
 /* Set k = v unless v is NaN (not applicable). */
 void lgd_setnum_finite(lua_State *L, const char *k, double v);
 /* An epoch's history record as a table. */
@@ -61,6 +58,8 @@ void lgd_run_restore(lua_State *L, run *r, const lgd_resume *from);
  * checkpoint option, before the run is made), and run.history.probes into
  * the history table at the top. */
 extern const lgd_key lgd_monitor_keys[], lgd_monitor_probe_keys[];
+/* ltrain_checkpoint.c: the checkpoint option's keys. */
+extern const lgd_key lgd_checkpoint_keys[];
 void lgd_run_probes(lua_State *L, run *r);
 void lgd_push_probe_history(lua_State *L, const run *r);
 /* A probe plan as monitor.probes options (pushed); a checkpoint's records

@@ -14,7 +14,20 @@
 
 #include "dist.h"
 
-static const char *const checkpoint_keys[] = { "path", "every", "keep", "overwrite", NULL };
+static const lgd_key every_epochs_keys[] = {
+    { "epochs", NULL, "required", "epochs between checkpoints",
+      { .type = GD_OPT_INTEGER, .flags = GD_OPT_HAS_MIN | GD_OPT_REQUIRED, .min = 1 }, 0, NULL },
+    { NULL },
+};
+
+const lgd_key lgd_checkpoint_keys[] = {
+    LGD_VALUE("path", 0, "string", "required", "the file (its directory must exist)"),
+    { "every", "integer >= 1 | { epochs = n }", "{ epochs = 1 }",
+      "steps between checkpoints, or { epochs = n }", { 0 }, 0, every_epochs_keys },
+    LGD_INT_IN("keep", 1, 1, 100, "the last k checkpoints kept (path, path.1, ...)"),
+    LGD_BOOL("overwrite", false, "replace another run's checkpoint at path"),
+    { NULL },
+};
 
 /* checkpoint = { path =, every = N | { epochs = N }, keep = K } or false. */
 static void parse_checkpoint(lua_State *L, run *r)
@@ -26,19 +39,8 @@ static void parse_checkpoint(lua_State *L, run *r)
         return;
     }
     int ci = lua_gettop(L);
-    if (t != LUA_TTABLE || lgd_testspec(L, ci))
-        lgd_error(L, "%s must be { path = \"...\", every = n | { epochs = n }, keep = k }", what);
-    lua_pushnil(L);
-    while (lua_next(L, ci)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?";
-        int ok = 0;
-        for (int i = 0; checkpoint_keys[i]; i++)
-            ok |= strcmp(k, checkpoint_keys[i]) == 0;
-        if (!ok)
-            lgd_error(L, "%s: unknown option '%s' (options: path, every, keep, overwrite)",
-                      what, k);
-    }
+    gd_value v[LGD_MAX_OPTIONS], e[LGD_MAX_OPTIONS];
+    lgd_read_options(L, ci, what, lgd_checkpoint_keys, v);
     lgd_check_checkpoint_path(L, ci, what);
     lua_getfield(L, ci, "overwrite");
     lua_setfield(L, ANCHOR, "ckpt_overwrite");
@@ -49,18 +51,16 @@ static void parse_checkpoint(lua_State *L, run *r)
     lua_pop(L, 1);
     r->rs.ckpt_every = 1;
     r->rs.ckpt_every_epochs = true;
-    if (lua_getfield(L, ci, "every") == LUA_TTABLE) {
-        r->rs.ckpt_every = lgd_field_int(L, lua_gettop(L), what, "epochs", 0, 1);
-        if (r->rs.ckpt_every == 0)
-            lgd_error(L, "%s: 'every' must be a number of steps or { epochs = n }", what);
-    } else if (!lua_isnil(L, -1)) {
-        r->rs.ckpt_every = lgd_field_int(L, ci, what, "every", 1, 1);
+    int every = lua_getfield(L, ci, "every");
+    if (every == LUA_TTABLE) {
+        lgd_read_options(L, -1, "gd.train: checkpoint.every", every_epochs_keys, e);
+        r->rs.ckpt_every = e[0].u.i;
+    } else if (every != LUA_TNIL) {
+        static const lgd_key steps = LGD_INT("every", 1, 1, "");
+        r->rs.ckpt_every = lgd_read_value(L, what, &steps).u.i;
         r->rs.ckpt_every_epochs = false;
     }
-    lua_pop(L, 1);
-    r->rs.ckpt_keep = lgd_field_int(L, ci, what, "keep", 1, 1);
-    if (r->rs.ckpt_keep > 100)
-        lgd_error(L, "%s: 'keep' must be at most 100", what);
+    r->rs.ckpt_keep = v[2].u.i;
     lua_settop(L, ci - 1);
     r->ckpt = 1;
 }

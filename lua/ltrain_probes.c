@@ -12,40 +12,46 @@
 
 #define LGD_PROBE_MONITOR "gradus.probe_monitor"
 
-const lgd_key lgd_monitor_keys[] = {
-    { "every", "integer >= 1", "100", "steps between telemetry records (history.steps)" },
-    { "probes", "table", "(none)", "curvature, noise and step probes (below; gradus doc probe)" },
-    { NULL, NULL, NULL, NULL },
-};
+#define EVERY LGD_INT_OR("every", 1, "monitor.every", "steps between measurements")
+#define SAMPLES LGD_INT("samples", 2048, 2, "the probe set drawn once from the training set")
 
-const lgd_key lgd_monitor_probe_keys[] = {
-    { "sharpness", "true | { every, samples = 2048, iters = 20, tol = 1e-3 }", "(off)",
-      "the top Hessian eigenvalue (Lanczos), beside 2/lr" },
-    { "trace", "true | { every, samples = 2048, probes = 10 }", "(off)",
-      "Hutchinson's estimate of tr(H) and its standard error" },
-    { "noise_scale", "true | { every, samples = 2048, small, big, repeats = 1 }", "(off)",
-      "B_simple; small: min(batch, big/4), big: min(samples, 1024)" },
-    { "distance", "true | { every }", "(off)", "‖w − w_start‖, total and per layer" },
-    { "alpha", "true | { every, samples = 2048 }", "(off)",
-      "Cockpit's step quality: -1 too short, 0 to the minimum, 1 overshoot" },
-    { NULL, NULL, NULL, NULL },
-};
+enum { EVERY_, SAMPLES_, THIRD_, FOURTH_, FIFTH_ };
 
 static const lgd_key sharpness_keys[] = {
-    { "every", "", "", "" }, { "samples", "", "", "" }, { "iters", "", "", "" },
-    { "tol", "", "", "" }, { NULL, NULL, NULL, NULL },
+    EVERY, SAMPLES, LGD_INT("iters", 20, 1, "Lanczos iterations at most"),
+    LGD_NUM("tol", 1e-3, GD_OPT_HAS_MIN | GD_OPT_MIN_OPEN, 0, 0, "relative residual to stop at"),
+    { NULL },
 };
 static const lgd_key trace_keys[] = {
-    { "every", "", "", "" }, { "samples", "", "", "" }, { "probes", "", "", "" },
-    { NULL, NULL, NULL, NULL },
+    EVERY, SAMPLES, LGD_INT("probes", 10, 2, "Hutchinson's random vectors"), { NULL },
 };
 static const lgd_key noise_keys[] = {
-    { "every", "", "", "" }, { "samples", "", "", "" }, { "small", "", "", "" },
-    { "big", "", "", "" }, { "repeats", "", "", "" }, { NULL, NULL, NULL, NULL },
+    EVERY, SAMPLES, LGD_INT_OR("small", 1, "min(batch, big/4)", "the small batch"),
+    LGD_INT_OR("big", 2, "min(samples, 1024)", "the big batch"),
+    LGD_INT("repeats", 1, 1, "draws averaged"), { NULL },
 };
-static const lgd_key distance_keys[] = { { "every", "", "", "" }, { NULL, NULL, NULL, NULL } };
-static const lgd_key alpha_keys[] = {
-    { "every", "", "", "" }, { "samples", "", "", "" }, { NULL, NULL, NULL, NULL },
+static const lgd_key distance_keys[] = { EVERY, { NULL } };
+static const lgd_key alpha_keys[] = { EVERY, SAMPLES, { NULL } };
+
+const lgd_key lgd_monitor_probe_keys[] = {
+    LGD_SUB("sharpness", "true | table", "(off)", sharpness_keys,
+            "the top Hessian eigenvalue (Lanczos), beside 2/lr"),
+    LGD_SUB("trace", "true | table", "(off)", trace_keys,
+            "Hutchinson's estimate of tr(H) and its standard error"),
+    LGD_SUB("noise_scale", "true | table", "(off)", noise_keys,
+            "B_simple = tr(Σ)/|G|², from a small and a big batch"),
+    LGD_SUB("distance", "true | table", "(off)", distance_keys,
+            "‖w − w_start‖, total and per layer"),
+    LGD_SUB("alpha", "true | table", "(off)", alpha_keys,
+            "Cockpit's step quality: -1 too short, 0 to the minimum, 1 overshoot"),
+    { NULL },
+};
+
+const lgd_key lgd_monitor_keys[] = {
+    LGD_INT("every", 100, 1, "steps between telemetry records (history.steps)"),
+    LGD_SUB("probes", "table", "(none)", lgd_monitor_probe_keys,
+            "curvature, noise and step probes (gradus doc probe)"),
+    { NULL },
 };
 
 typedef struct lmonitor {
@@ -61,37 +67,21 @@ static int monitor_gc(lua_State *L)
 }
 
 /* Field `name` of the probes table (at idx): nil/false (off), true
- * (defaults) or an options table, left on the stack; returns whether on. */
-static int probe_opts(lua_State *L, int idx, const char *name, const lgd_key *keys)
+ * (defaults) or an options table, read into v; returns whether on. */
+static int probe_opts(lua_State *L, int idx, const char *name, const lgd_key *keys, gd_value *v)
 {
     int t = lua_getfield(L, idx, name);
-    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)))
-        return 0;
-    if (t == LUA_TBOOLEAN) {
+    if (t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
         lua_pop(L, 1);
-        lua_newtable(L);
-        return 1;
+        return 0;
     }
-    if (t != LUA_TTABLE)
-        lgd_error(L, "gd.train: monitor.probes.%s must be true or a table of options, got %s",
-                  name, luaL_typename(L, -1));
     char what[64];
     snprintf(what, sizeof what, "gd.train: monitor.probes.%s", name);
-    lgd_check_keys(L, -1, what, keys);
-    return 1;
-}
-
-static double field_pos(lua_State *L, int idx, const char *what, const char *key, double def)
-{
-    if (lua_getfield(L, idx, key) == LUA_TNIL) {
-        lua_pop(L, 1);
-        return def;
-    }
-    double v = lua_tonumber(L, -1);
-    if (lua_type(L, -1) != LUA_TNUMBER || !(v > 0) || !isfinite(v))
-        lgd_error(L, "%s: '%s' must be a number > 0", what, key);
+    if (t != LUA_TTABLE && t != LUA_TBOOLEAN)
+        lgd_error(L, "%s: options must be true or a table, got %s", what, luaL_typename(L, -1));
+    lgd_read_options(L, t == LUA_TTABLE ? -1 : 0, what, keys, v);
     lua_pop(L, 1);
-    return v;
+    return 1;
 }
 
 void lgd_run_probes(lua_State *L, run *r)
@@ -100,15 +90,12 @@ void lgd_run_probes(lua_State *L, run *r)
         lua_pop(L, 1);
         return;
     }
-    int mon = lua_gettop(L);
-    lgd_check_keys(L, mon, "gd.train: monitor", lgd_monitor_keys);
+    int mon = lua_gettop(L);   /* read by gd.train's reader (ltrain.c) */
     if (lua_getfield(L, mon, "probes") == LUA_TNIL) {
         lua_settop(L, mon - 1);
         return;
     }
     int pt = lua_gettop(L);
-    if (!lua_istable(L, pt))
-        lgd_error(L, "gd.train: monitor.probes must be a table ({ sharpness = true, ... })");
     lgd_check_keys(L, pt, "gd.train: monitor.probes", lgd_monitor_probe_keys);
     if (r->cfg.distributed)
         lgd_error(L, "gd.train: monitor.probes is not supported in distributed training yet "
@@ -118,42 +105,35 @@ void lgd_run_probes(lua_State *L, run *r)
     gd_probe_plan p = { 0 };
     p.batch = gd_batch_size(r->cfg.batch, n);
     p.seed = r->cfg.seed;
-    const char *w;
-    if (probe_opts(L, pt, "sharpness", sharpness_keys)) {
-        w = "gd.train: monitor.probes.sharpness";
-        p.sharpness_every = lgd_field_int(L, -1, w, "every", every, 1);
-        p.sharpness_samples = lgd_field_int(L, -1, w, "samples", 2048, 2);
-        p.sharpness_iters = (int)lgd_field_int(L, -1, w, "iters", 20, 1);
-        p.sharpness_tol = field_pos(L, lua_gettop(L), w, "tol", 1e-3);
+    gd_value v[LGD_MAX_OPTIONS];
+#define EVERY_OF(v) ((v)[EVERY_].present ? (v)[EVERY_].u.i : every)
+    if (probe_opts(L, pt, "sharpness", sharpness_keys, v)) {
+        p.sharpness_every = EVERY_OF(v);
+        p.sharpness_samples = v[SAMPLES_].u.i;
+        p.sharpness_iters = (int)v[THIRD_].u.i;
+        p.sharpness_tol = v[FOURTH_].u.num;
     }
-    lua_settop(L, pt);
-    if (probe_opts(L, pt, "trace", trace_keys)) {
-        w = "gd.train: monitor.probes.trace";
-        p.trace_every = lgd_field_int(L, -1, w, "every", every, 1);
-        p.trace_samples = lgd_field_int(L, -1, w, "samples", 2048, 2);
-        p.trace_probes = (int)lgd_field_int(L, -1, w, "probes", 10, 2);
+    if (probe_opts(L, pt, "trace", trace_keys, v)) {
+        p.trace_every = EVERY_OF(v);
+        p.trace_samples = v[SAMPLES_].u.i;
+        p.trace_probes = (int)v[THIRD_].u.i;
     }
-    lua_settop(L, pt);
-    if (probe_opts(L, pt, "noise_scale", noise_keys)) {
-        w = "gd.train: monitor.probes.noise_scale";
-        p.noise_every = lgd_field_int(L, -1, w, "every", every, 1);
-        p.noise_samples = lgd_field_int(L, -1, w, "samples", 2048, 2);
+    if (probe_opts(L, pt, "noise_scale", noise_keys, v)) {
+        p.noise_every = EVERY_OF(v);
+        p.noise_samples = v[SAMPLES_].u.i;
         int64_t avail = p.noise_samples < n ? p.noise_samples : n;
-        p.noise_big = lgd_field_int(L, -1, w, "big", avail < 1024 ? avail : 1024, 2);
+        p.noise_big = v[FOURTH_].present ? v[FOURTH_].u.i : avail < 1024 ? avail : 1024;
         int64_t small = p.batch < p.noise_big / 4 ? p.batch : p.noise_big / 4;
-        p.noise_small = lgd_field_int(L, -1, w, "small", small > 0 ? small : 1, 1);
-        p.noise_repeats = (int)lgd_field_int(L, -1, w, "repeats", 1, 1);
+        p.noise_small = v[THIRD_].present ? v[THIRD_].u.i : small > 0 ? small : 1;
+        p.noise_repeats = (int)v[FIFTH_].u.i;
     }
-    lua_settop(L, pt);
-    if (probe_opts(L, pt, "distance", distance_keys))
-        p.distance_every = lgd_field_int(L, -1, "gd.train: monitor.probes.distance", "every",
-                                         every, 1);
-    lua_settop(L, pt);
-    if (probe_opts(L, pt, "alpha", alpha_keys)) {
-        w = "gd.train: monitor.probes.alpha";
-        p.alpha_every = lgd_field_int(L, -1, w, "every", every, 1);
-        p.alpha_samples = lgd_field_int(L, -1, w, "samples", 2048, 2);
+    if (probe_opts(L, pt, "distance", distance_keys, v))
+        p.distance_every = EVERY_OF(v);
+    if (probe_opts(L, pt, "alpha", alpha_keys, v)) {
+        p.alpha_every = EVERY_OF(v);
+        p.alpha_samples = v[SAMPLES_].u.i;
     }
+#undef EVERY_OF
     lua_settop(L, mon - 1);
     if (!p.sharpness_every && !p.trace_every && !p.noise_every && !p.distance_every &&
         !p.alpha_every)

@@ -447,8 +447,7 @@ function M.report(gd, results, opts)
   if type(results) ~= "table" or not results.summary then
     error("gd.report: expected the result of gd.compare", 2)
   end
-  opts = opts or {}
-  gd._check_keys("report", opts, "gd.report")   -- the table of lua/lapi.c
+  opts = gd._options("gd.report", opts)   -- the table of lua/lapi.c
   io.stdout:write(M.table(results))
   for _, v in ipairs(results.variants) do
     for _, r in ipairs(v.runs) do
@@ -552,33 +551,24 @@ end
 
 -- gd.plot{ series = { { x = {...}, y = {...}, label = "...", style = "lines" }, ... },
 --          title =, xlabel =, ylabel =, logx =, logy =, file = "out/x.png" }
-local series_keys = { x = true, y = true, label = true, style = true }
-local plot_styles = { lines = true, points = true, linespoints = true, steps = true, fsteps = true,
-                      histeps = true, impulses = true, dots = true }
 
 function M.plot(gd, p)
   if type(p) ~= "table" or type(p.series) ~= "table" or #p.series == 0 then
     error("gd.plot: expected { series = { { x =, y =, label = }, ... }, file = }", 2)
   end
-  gd._check_keys("plot", p, "gd.plot")   -- the table of lua/lapi.c
-  if type(p.file) ~= "string" or not p.file:match("%.png$") and not p.file:match("%.svg$") then
+  p = gd._options("gd.plot", p)   -- the tables of lua/lapi.c
+  if not p.file:match("%.png$") and not p.file:match("%.svg$") then
     error("gd.plot: 'file' must be a path ending in .png or .svg", 2)
   end
+  local series = {}
   for i, s in ipairs(p.series) do
     if type(s) ~= "table" then error(string.format("gd.plot: series %d must be a table, got %s", i, type(s)), 2) end
-    for k in pairs(s) do
-      if not math.type(k) and not series_keys[k] then
-        error(string.format("gd.plot: series %d: unknown key '%s' (keys: x, y, label, style)", i, tostring(k)), 2)
-      end
-    end
-    if s.style ~= nil and not plot_styles[s.style] then
-      local names = {}
-      for k in pairs(plot_styles) do names[#names + 1] = k end
-      table.sort(names)
-      error(string.format("gd.plot: series %d: unknown style %s (styles: %s)", i,
-        type(s.style) == "string" and "'" .. s.style .. "'" or "of type " .. type(s.style), table.concat(names, ", ")), 2)
-    end
+    local named = {}   -- a bare list is y alone
+    for k, v in pairs(s) do if not math.type(k) then named[k] = v end end
+    series[i] = gd._options("gd.plot: series", named, "gd.plot: series " .. i)
+    series[i].y = s.y or s
   end
+  p.series = series
   if not gnuplot_available() then
     io.stderr:write("gd.plot: no plot: gnuplot is not installed (Debian package gnuplot-nox)\n")
     return nil

@@ -32,13 +32,14 @@ local function check_keys(gd, what, opts, page, level)
   local names = gd._keys(page)
   local allowed, fork_allowed = set_of(names), set_of(gd._keys("fork"))
   for k in pairs(opts) do
-    if not allowed[k] then
-      local hint = fork_allowed[k] and " (a change like that makes a new branch: use gd.fork)"
-        or (k == "model" and " (a run keeps its model)") or ""
+    if not allowed[k] and (fork_allowed[k] or k == "model") then
+      local hint = k == "model" and " (a run keeps its model)"
+        or " (a change like that makes a new branch: use gd.fork)"
       error(string.format("%s: cannot set '%s'%s; it takes %s", what, tostring(k), hint,
         table.concat(names, ", ")), level + 1)
     end
   end
+  gd._options(what, opts)   -- a typo: the one reader's message (lua/lapi.c)
   return opts
 end
 

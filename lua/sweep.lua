@@ -79,9 +79,7 @@ M.trial_id = trial_id
 -- ------------------------------------------------------------------------
 -- Settings
 
-local run_keys = { backend = "string", jobs = "number", dir = "string", name = "string",
-                   partition = "string", account = "string", time = "string",
-                   cpus = "number", array_limit = "number", resume = "boolean" }
+local numeric = { jobs = true, cpus = true, array_limit = true }
 
 -- Slurm takes these into a job script: names and a time only, never a
 -- character the shell or sbatch would read as more.
@@ -110,25 +108,13 @@ local function settings(gd, spec)
   local r = {}
   for k, v in pairs(M.defaults) do r[k] = v end
   if spec.run ~= nil then
-    if type(spec.run) ~= "table" then
-      error("gd.compare: 'run' must be a table { backend = \"local\" | \"slurm\", jobs = n, dir = ... }", 0)
-    end
+    gd._options("gd.compare: run", spec.run)   -- the table of lua/lapi.c
     for k, v in pairs(spec.run) do
-      if not run_keys[k] then
-        error(string.format("gd.compare: run: unknown option '%s' (options: backend, jobs, dir, "
-          .. "name, partition, account, time, cpus, array_limit)", tostring(k)), 0)
-      end
-      if type(v) ~= run_keys[k] then
-        error(string.format("gd.compare: run.%s must be a %s, got %s", k, run_keys[k], type(v)), 0)
-      end
       if M.defaults[k] == nil then r[k] = v end   -- gradus sweep's options win
     end
   end
   if next(r) == nil then return nil end
   r.backend = r.backend or "local"
-  if r.backend ~= "local" and r.backend ~= "slurm" then
-    error(string.format("gd.compare: run.backend must be \"local\" or \"slurm\", got \"%s\"", r.backend), 0)
-  end
   for k in pairs(slurm_patterns) do
     if r[k] then check_slurm_option(k, r[k], "gd.compare: run.") end
   end
@@ -528,7 +514,7 @@ function M.cli(args)
       if not val then i = i + 1; val = args[i] end
       if not val then error("sweep: " .. key .. " needs a value", 0) end
       local k = cli_flags[key]
-      if run_keys[k] == "number" then
+      if numeric[k] then
         local n = math.tointeger(tonumber(val))
         if not n or n < 1 then error("sweep: " .. key .. " needs a whole number >= 1, got '" .. val .. "'", 0) end
         val = n

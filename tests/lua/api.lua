@@ -54,11 +54,11 @@ T.test("test_train_diverge_factor_and_off", function()
 end)
 
 T.test("test_train_diverge_refused", function()
-  T.expect_message("gd.train: diverge.factor must be a number > 1, got 0.5", gd.train,
+  T.expect_message("gd.train: diverge: option 'factor' must be a number > 1, got 0.5", gd.train,
     growing{ diverge = { factor = 0.5 } })
   T.expect_message("gd.train: diverge: unknown option 'facter' (did you mean 'factor'? "
     .. "options: factor)", gd.train, growing{ diverge = { facter = 2 } })
-  T.expect_message("gd.train: 'diverge' must be { factor = f } or false, got number", gd.train,
+  T.expect_message("gd.train: option 'diverge' must be { factor = f } or false, got number", gd.train,
     growing{ diverge = 3 })
 end)
 
@@ -167,7 +167,7 @@ T.test("test_doc_pages_list_every_key_of_their_tables", function()
   for _, k in ipairs(gd._keys("fork")) do assert(own[k] or shared[k], "fork lacks " .. k) end
   assert(#gd._keys("fork") == #gd._keys("resume") + 9)
   -- a row: type, default, meaning
-  assert(rows(gd.doc("train"), "options").diverge:match("^table | false%s+{ factor = 1e3 }%s+"
+  assert(rows(gd.doc("train"), "options").diverge:match("^table | false%s+{ factor = 1000 }%s+"
     .. "\"diverged\" %(loss exploded%)"))
   -- the data page holds the keys its constructors check
   local data = gd.doc("data")
@@ -181,7 +181,8 @@ T.test("test_doc_pages_list_every_key_of_their_tables", function()
         n = n + 1
         assert(listed[k], name .. ": gd.doc('data') lacks '" .. k .. "'")
         local ty = math.type(v) == "integer" and "integer" or "number"
-        assert(listed[k]:match("^" .. ty .. "%s+" .. string.format("%g", v) .. "%s+%S"),
+        assert(listed[k]:match("^" .. ty .. " >= %d+%s+" .. string.format("%g", v) .. "%s+%S")
+          or listed[k]:match("^" .. ty .. " in %d+..%d+%s+" .. string.format("%g", v) .. "%s+%S"),
           name .. "." .. k .. ": " .. listed[k])
       end
     end
@@ -251,6 +252,112 @@ T.test("test_gradus_doc_prints_the_pages", function()
   local out = f:read("a")
   f:close()
   assert(out == gd.doc("history") .. "status=0\n", "stock lua5.4:\n" .. out)
+end)
+
+-- Every option table the one reader reads (gd._option_tables(): by the
+-- name its messages give it), reached through the call a user makes, with
+-- a misspelled key: refused in the one wording, naming the key meant and
+-- every option there is. A table added without a call here fails.
+T.test("test_every_option_table_refuses_a_misspelled_key", function()
+  local ckpt = path("walk.ckpt")
+  assert(gd.train(growing{ epochs = 1, checkpoint = { path = ckpt } }).status == "ok")
+  local results = gd.compare{ base = growing{ epochs = 1, diverge = false },
+                              variants = { { name = "a" } }, progress = false }
+  local probe_model = gd.sequential{ gd.layer.dense{ units = 1 } }:build{ inputs = 1 }
+  local two = gd.data.tensor{ x = { { 1 }, { 2 } }, y = gd.tensor{ { 0 }, { 1 } } }
+  local probe = gd.probe{ model = probe_model, data = two }
+  local problem = path("problem.lua")
+  local function with(t, extra)
+    local c = {}
+    for k, v in pairs(t) do c[k] = v end
+    for k, v in pairs(extra) do c[k] = v end
+    return c
+  end
+  local function train(o) return gd.train(growing(o)) end
+  local function probes(name) return function(t) train{ monitor = { probes = { [name] = t } } } end end
+  local xs = { { 1 }, { 2 }, { 3 }, { 4 } }
+  -- each call puts t (the misspelled key) where its table goes
+  local calls = {
+    ["gd.train"] = function(t) train(t) end,
+    ["gd.train: clip"] = function(t) train{ clip = t } end,
+    ["gd.train: monitor"] = function(t) train{ monitor = t } end,
+    ["gd.train: monitor.probes"] = function(t) train{ monitor = { probes = t } } end,
+    ["gd.train: monitor.probes.sharpness"] = probes("sharpness"),
+    ["gd.train: monitor.probes.trace"] = probes("trace"),
+    ["gd.train: monitor.probes.noise_scale"] = probes("noise_scale"),
+    ["gd.train: monitor.probes.distance"] = probes("distance"),
+    ["gd.train: monitor.probes.alpha"] = probes("alpha"),
+    ["gd.train: early_stopping"] = function(t) train{ early_stopping = t } end,
+    ["gd.train: diverge"] = function(t) train{ diverge = t } end,
+    ["gd.train: checkpoint"] = function(t) train{ checkpoint = t } end,
+    ["gd.train: checkpoint.every"] = function(t)
+      train{ checkpoint = { path = path("every.ckpt"), every = t } }
+    end,
+    ["gd.compare"] = function(t)
+      gd.compare(with({ base = growing(), variants = { {} }, progress = false }, t))
+    end,
+    ["gd.compare: tune"] = function(t)
+      gd.compare{ base = growing(), variants = { { tune = with({ lr = { 0.1 } }, t) } }, progress = false }
+    end,
+    ["gd.compare: run"] = function(t)
+      gd.compare{ base = growing(), variants = { {} }, progress = false, run = t }
+    end,
+    ["gd.report"] = function(t) gd.report(results, t) end,
+    ["gd.plot"] = function(t) gd.plot(with({ series = { { y = { 1 } } }, file = path("p.svg") }, t)) end,
+    ["gd.plot: series"] = function(t)
+      gd.plot{ series = { with({ y = { 1 } }, t) }, file = path("p.svg") }
+    end,
+    ["gd.resume"] = function(t) gd.resume(ckpt, with({ progress = false }, t)) end,
+    ["gd.fork"] = function(t) gd.fork(ckpt, t) end,
+    ["gd.benchmark"] = function(t) gd.benchmark(with({ optimizers = { "adam" }, out = path("b") }, t)) end,
+    ["benchmark: problem"] = function(t)
+      local f = assert(io.open(problem, "w"))
+      f:write("return { ", next(t), " = 1 }\n")
+      f:close()
+      require("gradus.benchmark").load_problem(gd, problem)
+    end,
+    ["gd.data.fashion_mnist"] = function(t) gd.data.fashion_mnist(t) end,
+    ["gd.data.csv"] = function(t) gd.data.csv(with({ path = "x.csv" }, t)) end,
+    ["gd.data.text"] = function(t) gd.data.text(t) end,
+    ["gd.data.tensor"] = function(t) gd.data.tensor(with({ x = xs, y = { 1, 2, 1, 2 } }, t)) end,
+    ["split"] = function(t) gd.data.tensor{ x = xs, y = { 1, 2, 1, 2 } }:split(with({ validation = 1 }, t)) end,
+    ["gd.data.synthetic.spirals"] = function(t) gd.data.synthetic.spirals(t) end,
+    ["gd.data.synthetic.blobs"] = function(t) gd.data.synthetic.blobs(t) end,
+    ["gd.data.synthetic.xor"] = function(t) gd.data.synthetic.xor(t) end,
+    ["gd.data.synthetic.regression"] = function(t) gd.data.synthetic.regression(t) end,
+    ["gd.probe"] = function(t) gd.probe(with({ model = probe_model, data = two }, t)) end,
+    ["probe:eigen"] = function(t) probe:eigen(t) end,
+    ["probe:trace"] = function(t) probe:trace(t) end,
+    ["probe:noise_scale"] = function(t) probe:noise_scale(t) end,
+    ["probe:slice"] = function(t) probe:slice(t) end,
+    ["probe:surface"] = function(t) probe:surface(t) end,
+    ["model:generate"] = function(t) probe_model:generate(t) end,
+    ["sequential:build"] = function(t) gd.sequential{ gd.layer.dense{ units = 1 } }:build(t) end,
+    ["residual:build"] = function(t) gd.residual{ gd.layer.relu{} }:build(t) end,
+  }
+  -- the name a message gives where it says more than the table's
+  local shown_as = { ["gd.compare: tune"] = "gd.compare: variant 'variant1': tune",
+                     ["gd.plot: series"] = "gd.plot: series 1",
+                     ["benchmark: problem"] = "benchmark: problem " .. problem }
+  local seen = 0
+  for _, name in ipairs(gd._option_tables()) do
+    local call = assert(calls[name], "no call reaches the option table '" .. name .. "'")
+    seen = seen + 1
+    local keys = gd._keys(name)
+    assert(#keys > 0, name)
+    for _, key in ipairs(keys) do
+      local typo = key .. "z"
+      local ok, msg = pcall(call, { [typo] = 1 })
+      assert(not ok, name .. ": '" .. typo .. "' was accepted")
+      msg = tostring(msg):gsub("^[^\n]-:%d+: ", "", 1)
+      local want = (shown_as[name] or name) .. ": unknown option '" .. typo .. "' (did you mean '"
+        .. key .. "'? options: " .. table.concat(keys, ", ") .. ")"
+      assert(msg == want, "\n  " .. msg .. "\nis not\n  " .. want)
+    end
+  end
+  local n = 0
+  for _ in pairs(calls) do n = n + 1 end
+  assert(seen == n, seen .. " tables, " .. n .. " calls")
 end)
 
 local ok, err = pcall(T.run)

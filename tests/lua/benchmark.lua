@@ -208,9 +208,11 @@ T.test("compare_tune_has_seeds_of_its_own_and_warns_at_the_edge", function()
   assert(v.lr == 1e-5 and v.tune_warning and v.tune_warning:find("upper edge", 1, true), tostring(v.tune_warning))
   T.expect_error("tuning seed 2 is also a seed of the repeats", gd.compare, { base = base, repeats = 2,
     variants = { { optimizer = gd.optim.sgd{}, tune = { lr = { 0.1 }, seeds = { 7, 2 } } } } })
-  T.expect_error("unknown tune option 'seed'", gd.compare, { base = base,
+  T.expect_error("gd.compare: variant 'variant1': tune: unknown option 'seed' (did you mean 'seeds'? "
+    .. "options: lr, seeds, metric, validation)", gd.compare, { base = base,
     variants = { { optimizer = gd.optim.sgd{}, tune = { lr = { 0.1 }, seed = 3 } } } })
-  T.expect_error("tune.metric must be", gd.compare, { base = base,
+  T.expect_error("gd.compare: variant 'variant1': tune: option 'metric' must be \"val_loss\", "
+    .. "\"val_accuracy\" or \"train_loss\", got the string \"acc\"", gd.compare, { base = base,
     variants = { { optimizer = gd.optim.sgd{}, tune = { lr = { 0.1 }, metric = "acc" } } } })
   -- the report: a metric-versus-lr plot and the edge warning on the page
   local dir = T.tmpdir()

@@ -115,7 +115,7 @@ T.test("test_blocks_refusals", function()
   T.expect_error("gd.residual: unknown key 'shortcuts'", gd.residual, { L.relu{}, shortcuts = L.relu{} })
   local r = gd.residual{ L.relu{} }
   T.expect_error("residual:build: unknown option 'input'", r.build, r, { input = 3 })
-  T.expect_error("residual:build: 'inputs' is required", r.build, r, {})
+  T.expect_error("residual:build: option 'inputs' is required", r.build, r, {})
   local deep = L.relu{}
   for _ = 1, 20 do deep = gd.residual{ deep } end
   T.expect_error("blocks nested more than 16 deep", deep.build, deep, { inputs = 2 })

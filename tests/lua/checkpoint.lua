@@ -406,12 +406,12 @@ end)
 
 T.test("test_checkpoint_option_refusals", function()
   local p = path("opt.ckpt")
-  T.expect_error("checkpoint: unknown option 'evry' (options: path, every, keep, overwrite)",
+  T.expect_error("gd.train: checkpoint: unknown option 'evry' (did you mean 'every'? options: path, every, keep, overwrite)",
     gd.train, config{ checkpoint = { path = p, evry = 3 } })
   T.expect_error("checkpoint: 'path' must be a non-empty string", gd.train, config{ checkpoint = {} })
-  T.expect_error("checkpoint: 'every' must be an integer >= 1", gd.train,
+  T.expect_error("gd.train: checkpoint: option 'every' must be an integer >= 1, got 0", gd.train,
     config{ checkpoint = { path = p, every = 0 } })
-  T.expect_error("checkpoint: 'keep' must be at most 100", gd.train,
+  T.expect_error("gd.train: checkpoint: option 'keep' must be an integer in 1..100, got 1000", gd.train,
     config{ checkpoint = { path = p, keep = 1000 } })
   local file = path("plain")
   io.open(file, "w"):close()

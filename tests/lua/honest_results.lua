@@ -90,15 +90,15 @@ end)
 
 T.test("integer options are numbers: epochs = \"5\" is refused as batch = \"128\" is", function()
   local function run(extra) return gd.train(with(base, extra)) end
-  T.expect_message("gd.train: 'epochs' must be an integer >= 1, got the string \"5\"", run, { epochs = "5" })
-  T.expect_message("gd.train: 'seed' must be an integer >= 0, got the string \"1\"", run, { seed = "1" })
-  T.expect_message("gd.train: monitor: 'every' must be an integer >= 1, got the string \"3\"", run,
+  T.expect_message("gd.train: option 'epochs' must be an integer >= 1, got the string \"5\"", run, { epochs = "5" })
+  T.expect_message("gd.train: option 'seed' must be an integer >= 0, got the string \"1\"", run, { seed = "1" })
+  T.expect_message("gd.train: monitor: option 'every' must be an integer >= 1, got the string \"3\"", run,
     { monitor = { every = "3" } })
-  T.expect_error("'batch' must be a number >= 1 or \"full\"", run, { batch = "128" })
+  T.expect_message("gd.train: option 'batch' must be an integer >= 1 or \"full\", got the string \"128\"", run, { batch = "128" })
   T.expect_message("gd.data.synthetic.blobs: option 'n' must be an integer >= 1, got the string \"40\"",
     gd.data.synthetic.blobs, { n = "40" })
   T.expect_error("'validation' must be a sample count or a fraction", train.split, train, { validation = "2" })
-  T.expect_message("gd.compare: 'repeats' must be an integer >= 1", gd.compare,
+  T.expect_message("gd.compare: option 'repeats' must be an integer >= 1, got the string \"3\"", gd.compare,
     { base = base, variants = { { name = "a" } }, repeats = "3" })
   assert(run({ epochs = 2.0 }).status == "ok", "an integral float is an integer")
 end)
@@ -115,7 +115,7 @@ T.test("gd.plot refuses an unknown option or series key, naming the right ones",
   local file = root .. "/p.svg"
   T.expect_message("gd.plot: unknown option 'titel' (did you mean 'title'? options: series, file, title, "
     .. "xlabel, ylabel, logx, logy)", gd.plot, { series = { { y = { 1, 2 } } }, file = file, titel = "x" })
-  T.expect_message("gd.plot: series 1: unknown key 'lable' (keys: x, y, label, style)", gd.plot,
+  T.expect_message("gd.plot: series 1: unknown option 'lable' (did you mean 'label'? options: y, x, label, style)", gd.plot,
     { series = { { y = { 1, 2 }, lable = "a" } }, file = file })
   assert(not T.exists(file), "a refused plot wrote its file")
 end)

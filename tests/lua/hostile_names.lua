@@ -155,7 +155,7 @@ T.test("gd.plot: hostile title, labels and file run nothing; the plot shows them
   assert(T.slurp(png):sub(1, 4) == "\x89PNG", "no PNG")
   -- a style is a word gnuplot knows, never script text
   local bad = root .. "/bad.svg"
-  T.expect_error("gd.plot: series 1: unknown style 'lines title 'x'", gd.plot,
+  T.expect_error("gd.plot: series 1: option 'style' must be \"lines\", \"points\", \"linespoints\", \"steps\", \"fsteps\", \"histeps\", \"impulses\" or \"dots\", got the string \"lines title 'x'", gd.plot,
     { series = { { y = { 1, 2 }, style = "lines title 'x'\nsystem('touch " .. root .. "/PWNEDstyle')" } }, file = bad })
   no_marker("gd.plot style")
   assert(not T.exists(bad), "a refused plot wrote its file")

@@ -110,7 +110,7 @@ T.test("mpi_residual_model_matches_one_process", function()
 end)
 
 T.test("mpi_refuses_bad_settings", function()
-  T.expect_error("gd.train: 'distributed' must be true or false, got number", gd.train,
+  T.expect_error("gd.train: option 'distributed' must be true or false, got 1", gd.train,
     cfg{ distributed = 1 })
   T.expect_error("train: distributed over 2 ranks, every batch needs at least 2 samples "
     .. "(batch 1, the epoch's last 1)", gd.train, cfg{ batch = 1 })

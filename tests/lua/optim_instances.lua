@@ -59,9 +59,9 @@ T.test("test_optim_instances_step_refusals_change_nothing", function()
                    opt.step, opt, g, { lrr = 0.1 })
     T.expect_error(who .. ":step: options must be a table ({ lr =, closure = }), got number",
                    opt.step, opt, g, 0.1)
-    T.expect_error(who .. ":step: lr must be a finite number >= 0", opt.step, opt, g,
+    T.expect_error(who .. ":step: option 'lr' must be a number >= 0, got -nan", opt.step, opt, g,
                    { lr = 0 / 0 })
-    T.expect_error(who .. ":step: closure must be a function, got number", opt.step, opt, g,
+    T.expect_error(who .. ":step: option 'closure' must be a function, got 1", opt.step, opt, g,
                    { closure = 1 })
     T.expect_error(who .. ":step: expects a list of 2 gradient tensors, got tensor",
                    opt.step, opt, g[1])
@@ -147,9 +147,9 @@ T.test("test_build_args_one_reader", function()
                    { input = 3 })
     T.expect_error(what .. ": expects { inputs = n or shape, seed = s }, got no value", part.build,
                    part)
-    T.expect_error(what .. ": 'inputs' is required (features per sample, or a shape)", part.build,
-                   part, { seed = 1 })
-    T.expect_error(what .. ": seed must be an integer", part.build, part,
+    T.expect_error(what .. ": option 'inputs' is required (per-sample input: n features, or "
+                   .. "{ C, H, W })", part.build, part, { seed = 1 })
+    T.expect_error(what .. ": option 'seed' must be an integer, got 1.5", part.build, part,
                    { inputs = 3, seed = 1.5 })
     T.expect_error(what .. ": inputs: at most 3 dimensions per sample", part.build, part,
                    { inputs = { 1, 2, 3, 4 } })

@@ -423,8 +423,9 @@ T.test("probe options: unknown keys and bad values are refused", function()
   T.expect_error("unknown option 'iter'", function() p:eigen{ iter = 3 } end)
   T.expect_error("the vector has 2 elements, the model 3 parameters",
                  function() p:hvp(gd.tensor{ 1, 2 }) end)
-  T.expect_error("method must be \"hutchinson\" or \"exact\"", function() p:trace{ method = "x" } end)
-  T.expect_error("normalize must be", function() p:slice{ normalize = "l2" } end)
+  T.expect_message("probe:trace: option 'method' must be \"hutchinson\" or \"exact\", got the string \"x\"", function() p:trace{ method = "x" } end)
+  T.expect_message("probe:slice: option 'normalize' must be \"filter\", \"unit\" or \"none\", got the string \"l2\"",
+                   function() p:slice{ normalize = "l2" } end)
   T.expect_error("directions must be { d1, d2 }", function() p:surface{ directions = { 1 } } end)
 end)
 

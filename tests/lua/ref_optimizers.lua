@@ -64,7 +64,7 @@ T.test("test_optimizer_step_checks", function()
                  { gd.tensor{ 0, 0 } })
   T.expect_error("entry 1 must be a tensor, got number", opt.step, opt, { 1, 2 })
   assert(opt.t == 0 and x[1] == 1, "a refused step changes nothing")
-  T.expect_error("lr must be a finite number >= 0", opt.step, opt,
+  T.expect_error("option 'lr' must be a number >= 0, got -1", opt.step, opt,
                  { gd.tensor{ 0, 0 }, gd.tensor.zeros{ 2, 3 } }, { lr = -1 })
   T.expect_error("expects a list of parameter tensors", gd.optim.sgd{}.build, gd.optim.sgd{}, 3)
   T.expect_error("entry 1 must be a tensor, got table", gd.optim.sgd{}.build, gd.optim.sgd{},

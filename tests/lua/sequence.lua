@@ -69,7 +69,7 @@ T.test("test_text_refusals", function()
   T.expect_error("characters is too short for context 400 (its train split", gd.data.text,
                  { path = path, context = 400 })
   T.expect_error("gd.data.text: option 'split' must be", gd.data.text, { path = path, split = 3 })
-  T.expect_error("split must be \"train\", \"val\" or \"test\", got \"dev\"", gd.data.text,
+  T.expect_error("gd.data.text: option 'split' must be \"train\", \"val\" or \"test\", got the string \"dev\"", gd.data.text,
                  { path = path, context = 4, split = "dev" })
   T.expect_error("gd.data.text: unknown option 'contxt'", gd.data.text, { path = path, contxt = 4 })
   T.expect_error("option 'context' must be an integer", gd.data.text,

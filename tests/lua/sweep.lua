@@ -288,10 +288,11 @@ T.test("sweep_trial_values_round_trip_exactly", function()
 end)
 
 T.test("sweep_rejects_bad_settings", function()
-  T.expect_error('gd.compare: run.backend must be "local" or "slurm", got "pbs"',
+  T.expect_error('gd.compare: run: option \'backend\' must be "local" or "slurm", got the string "pbs"',
     gd.compare, spec{ backend = "pbs" })
-  T.expect_error("gd.compare: run: unknown option 'jobz'", gd.compare, spec{ jobz = 2 })
-  T.expect_error("gd.compare: run.jobs must be a number, got string", gd.compare, spec{ jobs = "2" })
+  T.expect_error("gd.compare: run: unknown option 'jobz' (did you mean 'jobs'? options: backend, jobs, dir, "
+    .. "name, partition, account, time, cpus, array_limit, resume)", gd.compare, spec{ jobz = 2 })
+  T.expect_error("gd.compare: run: option 'jobs' must be an integer >= 1, got the string \"2\"", gd.compare, spec{ jobs = "2" })
   T.expect_error("gd.compare: run.name must be a file name (no '/')", gd.compare, spec{ name = "a/b" })
   local cb = spec{ dir = dir, name = "cb" }
   cb.base.on_epoch = function() end

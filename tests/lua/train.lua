@@ -191,7 +191,7 @@ T.test("test_train_batchnorm_refuses_a_batch_of_one", function()
   local run = gd.train(cfg{ drop_last = true })
   assert(run.status == "ok" and run.steps == 4, "steps " .. run.steps)
   assert(gd.train(cfg{ batch = 33 }).steps == 4)
-  T.expect_error("gd.train: 'drop_last' must be true or false, got number", gd.train,
+  T.expect_error("gd.train: option 'drop_last' must be true or false, got 1", gd.train,
                  cfg{ drop_last = 1 })
 end)
 
@@ -214,15 +214,15 @@ end)
 T.test("test_train_errors", function()
   T.expect_error("gd.train: 'optimizer' must be an optimizer spec, got layer spec 'dense'",
                  gd.train, base{ optimizer = gd.layer.dense{ units = 2 } })
-  T.expect_error("gd.train: 'loss' is required", gd.train,
+  T.expect_error("gd.train: option 'loss' is required", gd.train,
                  { model = net, data = train, optimizer = gd.optim.sgd{} })
   T.expect_message("gd.train: unknown option 'epoch' (did you mean 'epochs'? options: "
     .. T.train_options .. ")", gd.train, base{ epoch = 3 })
-  T.expect_error("gd.train: 'data' must be a data set, got table", gd.train, base{ data = {} })
+  T.expect_error("gd.train: option 'data' must be a data set, got table", gd.train, base{ data = {} })
   T.expect_error("gd.train: 'clip' takes one of", gd.train, base{ clip = { norm = 1, value = 1 } })
-  T.expect_error("gd.train: 'batch' must be a number >= 1 or \"full\"", gd.train,
+  T.expect_error("gd.train: option 'batch' must be an integer >= 1 or \"full\"", gd.train,
                  base{ batch = "all" })
-  T.expect_error("gd.train: 'epochs' must be an integer >= 1, got 0", gd.train, base{ epochs = 0 })
+  T.expect_error("gd.train: option 'epochs' must be an integer >= 1, got 0", gd.train, base{ epochs = 0 })
   T.expect_error("regularizers[1] must be a regularizer spec, got optimizer spec 'sgd'",
                  gd.train, base{ regularizers = { gd.optim.sgd{} } })
   T.expect_error("early_stopping watches the validation loss", gd.train,
