@@ -12,13 +12,12 @@
 #include "dist.h"
 
 /* Before the trainer is made: the option (nil: the core's default, on
- * under an MPI launcher), MPI started, and progress from rank 0 alone. The
- * core's run keeps checkpoints to rank 0 (core/run.h). */
+ * under an MPI launcher; gd.train's reader has checked it is a boolean),
+ * MPI started, and progress from rank 0 alone. The core's run keeps
+ * checkpoints to rank 0 (core/run.h). */
 void lgd_run_distributed(lua_State *L, run *r)
 {
     int t = lua_getfield(L, CFG, "distributed");
-    if (t != LUA_TNIL && t != LUA_TBOOLEAN)
-        lgd_error(L, "gd.train: 'distributed' must be true or false, got %s", luaL_typename(L, -1));
     r->dist = t == LUA_TNIL ? GD_RUN_DIST_AUTO
               : lua_toboolean(L, -1) ? GD_RUN_DIST_ON : GD_RUN_DIST_OFF;
     lua_pop(L, 1);

@@ -24,7 +24,7 @@ const lgd_key lgd_checkpoint_keys[] = {
     LGD_VALUE("path", 0, "string", "required", "the file (its directory must exist)"),
     { "every", "integer >= 1 | { epochs = n }", "{ epochs = 1 }",
       "steps between checkpoints, or { epochs = n }", { 0 }, 0, every_epochs_keys },
-    LGD_INT_IN("keep", 1, 1, 100, "the last k checkpoints kept (path, path.1, ...)"),
+    LGD_INT_IN("keep", 1, 1, GD_RUN_CKPT_KEEP_MAX, "the last k checkpoints kept (path, path.1, ...)"),
     LGD_BOOL("overwrite", false, "replace another run's checkpoint at path"),
     { NULL },
 };
