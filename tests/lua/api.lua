@@ -267,12 +267,7 @@ T.test("test_every_option_table_refuses_a_misspelled_key", function()
   local two = gd.data.tensor{ x = { { 1 }, { 2 } }, y = gd.tensor{ { 0 }, { 1 } } }
   local probe = gd.probe{ model = probe_model, data = two }
   local problem = path("problem.lua")
-  local function with(t, extra)
-    local c = {}
-    for k, v in pairs(t) do c[k] = v end
-    for k, v in pairs(extra) do c[k] = v end
-    return c
-  end
+  local with = T.with
   local function train(o) return gd.train(growing(o)) end
   local function probes(name) return function(t) train{ monitor = { probes = { [name] = t } } } end end
   local xs = { { 1 }, { 2 }, { 3 }, { 4 } }

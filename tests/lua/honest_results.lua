@@ -22,12 +22,7 @@ local base = { model = gd.sequential{ gd.layer.dense{ units = 1 } }, data = trai
                optimizer = gd.optim.sgd{ lr = 0.1 }, epochs = 3, batch = 2, progress = false,
                quiet_diagnoses = true }
 
-local function with(t, extra)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  for k, v in pairs(extra) do c[k] = v end
-  return c
-end
+local with = T.with
 
 T.test("a validation loss that is not finite ends the run as diverged, with its epoch", function()
   local run = gd.train(with(base, { validation = bad_val }))

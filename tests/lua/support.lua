@@ -230,6 +230,14 @@ function T.tmpdir()
 end
 
 -- The output of a shell command, stderr included.
+-- A copy of t with extra's fields set over it.
+function T.with(t, extra)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  for k, v in pairs(extra) do c[k] = v end
+  return c
+end
+
 function T.sh(cmd)
   local h = io.popen("{ " .. cmd .. "; } 2>&1")
   local out = h:read("a")
