@@ -544,39 +544,9 @@ static void layer_stats(gd_trainer *tr, gd_step_record *rec)
     }
 }
 
-/* The update and the batch gather are elementwise / per-sample, so they
- * split over the pool's threads in fixed contiguous parts: the numbers are
- * the same as one pass over everything (the optimizers are elementwise). */
-enum { PARALLEL_MIN_PARAMS = 1 << 15, PARALLEL_MIN_FLOATS = 1 << 15 };
-
-typedef struct update_job {
-    const gd_spec *opt;
-    const gd_optim_state *st;
-    const gd_optim_span *all;
-} update_job;
-
-static void update_part(void *arg, int part, int nparts)
-{
-    const update_job *j = arg;
-    int64_t lo, hi;
-    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
-    if (hi <= lo)
-        return;
-    gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
-    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
-        sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
-    gd_optimizer_step_span(j->opt, j->st, &sp);
-}
-
-void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span)
-{
-    if (gd_pool_size() > 1 && span->n >= PARALLEL_MIN_PARAMS) {
-        update_job j = { opt, st, span };
-        gd_pool_run(update_part, &j);
-    } else {
-        gd_optimizer_step_span(opt, st, span);
-    }
-}
+/* The batch gather is per-sample, so it splits over the pool's threads in
+ * fixed contiguous parts: the numbers are the same as one pass. */
+enum { PARALLEL_MIN_FLOATS = 1 << 15 };
 
 typedef struct gather_job {
     const gd_trainer *tr;

@@ -16,10 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clip.h"
 #include "data.h"
 #include "model.h"
-
-typedef enum gd_clip_kind { GD_CLIP_NONE = 0, GD_CLIP_NORM, GD_CLIP_VALUE } gd_clip_kind;
 
 typedef struct gd_train_config {
     gd_model *model;                        /* borrowed */
@@ -162,23 +161,5 @@ typedef struct gd_step_timing {
 } gd_step_timing;
 void gd_trainer_enable_timing(gd_trainer *tr, bool on);
 const gd_step_timing *gd_trainer_timing(const gd_trainer *tr);
-
-/* Clipping primitives (also used by gd.clip_norm / gd.clip_value) over
- * `count` tensors g[k] of n[k] floats. Return the total L2 norm before
- * clipping; *clipped (may be NULL) tells whether anything changed. */
-double gd_clip_by_norm(float *const *g, const int64_t *n, int count, double max_norm,
-                       bool *clipped);
-double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c, bool *clipped);
-
-/* One update of `opt` over a span, split into contiguous parts over the
- * thread pool when the span is large (the optimizers are elementwise, so
- * the numbers are those of one pass). The trainer's and the benchmark's. */
-void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span);
-
-/* Base lr of an optimizer spec: its number option `lr` (as given, else the
- * schema's default, which the spec holds); 1.0 when the optimizer has no
- * such option or leaves an optional one unset, so that the schedule's value
- * is used as it is. Schedules scale this base (gd.sched.*:lr(t, base)). */
-double gd_optimizer_base_lr(const gd_spec *optimizer);
 
 #endif

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "component.h"
+#include "host.h"
 #include "lgradus.h"
 #include "model.h"
 #include "optim.h"

@@ -17,6 +17,7 @@
 #include "blas.h"
 #include "data.h"
 #include "support.h"
+#include "threads.h"
 #include "train.h"
 
 extern void *__libc_malloc(size_t);

@@ -25,6 +25,7 @@
 #include "model.h"
 #include "optim.h"
 #include "support.h"
+#include "threads.h"
 #include "train.h"
 
 enum { NT = 6, STEPS = 4 };

@@ -8,6 +8,7 @@
 
 #include "model_layer.h"   /* white-box: the layer's fields */
 #include "support.h"
+#include "threads.h"
 #include "train.h"
 
 typedef struct mlp {
