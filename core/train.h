@@ -19,6 +19,7 @@
 #include "clip.h"
 #include "data.h"
 #include "model.h"
+#include "telemetry.h"
 
 typedef struct gd_train_config {
     gd_model *model;                        /* borrowed */
@@ -44,28 +45,6 @@ typedef struct gd_train_config {
     bool distributed;                       /* data-parallel over the MPI ranks (dist.h):
                                                batch is the batch of all ranks together */
 } gd_train_config;
-
-/* Per-layer telemetry of one monitored step. */
-typedef struct gd_layer_telemetry {
-    double grad_norm;      /* L2 norm of the layer's parameter gradients (NaN: none) */
-    double param_norm;
-    double update_ratio;   /* ||delta W|| / ||W|| of this update (NaN: no params) */
-    double act_mean, act_std;
-    double saturated;      /* fraction (sigmoid/tanh layers, else NaN) */
-    double dead;           /* fraction of units that are 0 for the whole batch (relu, else NaN) */
-} gd_layer_telemetry;
-
-typedef struct gd_step_record {
-    int64_t step;           /* update index, from 0 */
-    int64_t epoch;          /* from 1 */
-    double loss;            /* data loss + penalty */
-    double penalty;
-    double lr;
-    double grad_norm;       /* global, before clipping */
-    bool clipped;
-    double effective_lr;    /* adaptive: mean step scale; tensor-aware: |dW| / |G|; else NaN */
-    gd_layer_telemetry *layers;  /* [nlayers], owned by the trainer */
-} gd_step_record;
 
 typedef struct gd_step_result {
     double loss;            /* data loss + penalty of this batch */
