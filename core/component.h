@@ -3,8 +3,9 @@
  *
  * The registry checks each vtable's size and required members when a
  * plugin loads; here are the calls, with the defaults of the optional
- * members (an absent check passes, an absent destroy frees nothing, an
- * absent effective_lr gives NaN) written once. Everything outside core/
+ * members (each stated where plugin.h declares it: an absent check
+ * passes, an absent destroy frees nothing, an absent effective_lr gives
+ * NaN, an absent slot_len gives numel zeroed floats) applied once. Everything outside core/
  * (lua/, cli/) goes through these or through the model, trainer and
  * optimizer objects built on them, and never touches ->vt. itself.
  * Tensor-aware optimizers are driven by core/optim.c (gd_optim_*) through

@@ -36,9 +36,10 @@ typedef struct gd_run_step {
 typedef struct gd_run_hooks {
     void *ctx;
     gd_status (*on_step)(void *ctx, gd_run *run, const gd_run_step *s);   /* NULL: none */
-    /* After validation and the history record; *stop = true ends the run. */
+    /* After validation and the history record; *stop = true ends the run.
+     * NULL: none (the run goes on). */
     gd_status (*on_epoch)(void *ctx, gd_run *run, const gd_epoch_record *e, bool *stop);
-    /* Early stopping ended the run after epoch e. */
+    /* Early stopping ended the run after epoch e. NULL: none. */
     void (*on_early_stop)(void *ctx, gd_run *run, int64_t e);
 } gd_run_hooks;
 
