@@ -1,5 +1,6 @@
 /*
- * core/train.h: the C training step and the run around it.
+ * core/train.h: the C training step (train.c) and the trainer's state for
+ * checkpoints (train_state.c); the loop of a run around it is run.h's.
  *
  * One step: gather a batch, forward, loss, backward, regularizers, clipping,
  * optimizer update, with the lr from the schedule. After gd_trainer_new

@@ -91,7 +91,9 @@ scan() {
             out = ""; n = length(s); i = 1
             while (i <= n) {                             # comments and literals out
                 c = substr(s, i, 1); c2 = substr(s, i, 2)
-                if (c2 == "/*") { j = index(substr(s, i + 2), "*/"); i += (j ? j + 3 : n); out = out " "; continue }
+                if (c2 == "/*") {
+                    j = index(substr(s, i + 2), "*/"); i += (j ? j + 3 : n); out = out " "; continue
+                }
                 if (c2 == "//") { j = index(substr(s, i), "\n"); i += (j ? j - 1 : n); continue }
                 if (c == "\"" || c == "\047") {
                     q = c; i++
@@ -125,7 +127,8 @@ scan() {
                     if (match(t, /[A-Za-z_][A-Za-z_0-9]*[ \t]*\(/)) {   # a function
                         name = substr(t, RSTART, RLENGTH); sub(/[ \t]*\($/, "", name)
                         if (name != "__attribute__") print "P " name
-                    } else if (t ~ /^[ \t]*extern[ \t]/ && match(t, /[A-Za-z_][A-Za-z_0-9]*[ \t\[\]0-9]*$/)) {
+                    } else if (t ~ /^[ \t]*extern[ \t]/ &&
+                               match(t, /[A-Za-z_][A-Za-z_0-9]*[ \t\[\]0-9]*$/)) {
                         name = substr(t, RSTART, RLENGTH); sub(/[ \t\[\]0-9]*$/, "", name)
                         print "P " name
                     }
@@ -158,6 +161,8 @@ for f in "$dir"/*.c; do
 done
 
 if ((status == 0)); then
-    echo "core_units: $(wc -l <<<"$edges") include edges between $(awk '{print $1; print $2}' <<<"$edges" | sort -u | wc -l) units of $dir, no cycle; no prototype outside a header"
+    units=$(awk '{ print $1; print $2 }' <<<"$edges" | sort -u | wc -l)
+    echo "core_units: $(wc -l <<<"$edges") include edges between $units units of $dir," \
+         "no cycle; no prototype outside a header"
 fi
 exit $status
