@@ -152,9 +152,10 @@ for f in "$dir"/*.c; do
         [[ $kind == P ]] || continue
         def=${owner[$name]:-}
         if [[ -n $def && $def != "${f##*/}" ]]; then
-            h=${def%.c}.h
+            h=$(grep -lw -- "$name" "$dir"/*.h | head -1 || true)
+            h=${h:+core/${h##*/}}
             echo "core_units: ${f##*/} declares $name, which $def defines: include" \
-                 "the header that declares it (core/$h, or move the declaration there)" >&2
+                 "${h:-its header (core/${def%.c}.h: declare it there)} instead" >&2
             status=1
         fi
     done <<<"${scanned[$f]}"
