@@ -19,8 +19,10 @@
  *
  * Optional members: a vtable member marked "(optional; absent: ...)" may be
  * NULL or lie beyond the vtable's `size`; the core then does what that says
- * (core/component.c is where it does so). Every other function member is
- * required: the core refuses the component at load, naming the member.
+ * (core/component.c is where it does so). Every other function member of a
+ * vtable is required, the core refusing the component at load by the
+ * member's name, except the optimizer's three steps: `step` (elementwise)
+ * or `step_tensor` or `step_all` (tensor-aware) is set.
  *
  * Frozen by the ABI: within major 1, never changed, only appended to: the
  * numeric value of every enum constant (gd_status, gd_kind, gd_option_type
@@ -464,15 +466,15 @@ typedef struct gd_optimizer_vtable {
  * ------------------------------------------------------------------------- */
 
 /* Who calls a scheduler, and when:
- *   check  once when a run starts (gd_trainer_new, before anything is
- *          allocated), and before gd.sched.*:lr answers from Lua (horizon
- *          -1). A failure refuses the run, or the Lua call, with the
- *          plugin's message; nothing has run yet.
+ *   check  once when a run starts (gd_trainer_new, before the run's
+ *          buffers are allocated), and before gd.sched.*:lr answers from
+ *          Lua (horizon -1). A failure refuses the run, or the Lua call,
+ *          with the plugin's message; nothing has run yet.
  *   lr     by the trainer once per update, before the optimizer's update,
  *          on the thread that runs the step (never on the pool's threads),
  *          and when an epoch's history record is written; from Lua by
- *          gd.sched.*:lr and the plots; by a composite schedule through
- *          gd_spec_lr (warmup's `after`). t counts from 0 in the
+ *          gd.sched.*:lr; by a composite schedule through gd_spec_lr
+ *          (warmup's `after`). t counts from 0 in the
  *          schedule's unit (updates, or epochs with the common option
  *          unit = "epoch"), and can pass the horizon (a resumed run given
  *          more epochs keeps its first horizon): answer for any t >= 0.
