@@ -14,6 +14,7 @@
 #define GRADUS_CORE_CHECKPOINT_H
 
 #include "binio.h"
+#include "checkpoint_probes.h"
 #include "model_io.h"
 #include "probe_monitor.h"
 #include "run_record.h"
