@@ -10,6 +10,8 @@
 #   2. No core .c file declares at file scope a function or variable that
 #      another core .c file defines (a prototype outside the owner's
 #      header): it includes the owner's header instead.
+#   3. A header declares the functions of its own unit only (or of the
+#      unit's parts, X_part.c, in X.h).
 #
 # usage: core_units.sh COREDIR
 set -euo pipefail
@@ -161,9 +163,26 @@ for f in "$dir"/*.c; do
     done <<<"${scanned[$f]}"
 done
 
+# 3. A header declares only its own unit's functions (model_tree.c's in
+# model.h: a part X_part.c of unit X may be declared in X.h), so the header
+# that declares a function is the one its definer includes.
+for f in "$dir"/*.h; do
+    hu=${unit[${f##*/}]}
+    while read -r kind name; do
+        [[ $kind == P ]] || continue
+        def=${owner[$name]:-}
+        [[ -n $def ]] || continue                 # defined outside core/ (or nowhere)
+        du=${unit[$def]}
+        [[ $hu == "$du" || ($du == *_* && $hu == "${du%%_*}") ]] && continue
+        echo "core_units: ${f##*/} declares $name, which $def defines: declare it in" \
+             "core/${def%.c}.h (a header of unit $du) instead" >&2
+        status=1
+    done < <(scan "$f")
+done
+
 if ((status == 0)); then
     units=$(awk '{ print $1; print $2 }' <<<"$edges" | sort -u | wc -l)
     echo "core_units: $(wc -l <<<"$edges") include edges between $units units of $dir," \
-         "no cycle; no prototype outside a header"
+         "no cycle; no prototype outside a header; each header declares its own unit's"
 fi
 exit $status
