@@ -23,8 +23,10 @@
 #include "blas.h"
 #include "clock.h"
 #include "component.h"
+#include "host.h"
 #include "optim.h"
 #include "train.h"
+#include "threads.h"
 
 static int cmp_double(const void *a, const void *b)
 {

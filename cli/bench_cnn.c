@@ -34,8 +34,10 @@
 #include "blas.h"
 #include "clock.h"
 #include "component.h"
+#include "host.h"
 #include "model.h"
 #include "train.h"
+#include "threads.h"
 
 enum { NLAYERS = 7, MAX_ROWS = 8 };
 

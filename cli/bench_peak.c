@@ -17,7 +17,9 @@
 #include "bench.h"
 #include "blas.h"
 #include "clock.h"
+#include "host.h"
 #include "model.h"
+#include "threads.h"
 
 static const int widths[] = { 784, 256, 128, 10 };
 enum { LAYERS = 3 };

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "component.h"
 #include "probe_monitor.h"
+#include "threads.h"
 #include "train.h"
 
 static void usage(FILE *f)

@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "data.h"
 #include "model.h"
+#include "threads.h"
 #include "train.h"
 
 enum { T = 128, D = 128, HEADS = 4, BLOCKS = 4, VOCAB = 65, BATCH = 32 };

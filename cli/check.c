@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "spec.h"
 
 enum { DEFAULT_TIMEOUT = 10 };
 

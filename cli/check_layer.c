@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "model.h"
+#include "host.h"
 
 enum { BATCH = 3 };
 

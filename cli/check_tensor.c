@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "model.h"
+#include "host.h"
 
 #if GD_ABI_MINOR >= 1
 

@@ -37,6 +37,7 @@
 #include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
+#include "threads.h"
 
 #define MAX_PLUGINS 64
 

@@ -10,6 +10,7 @@
  */
 #include "binio.h"
 #include "fs.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "registry.h"
+#include "spec.h"
 
 /* ---- writing ---- */
 

@@ -10,7 +10,7 @@
  *
  * oneDNN allocates its packing workspace on most dnnl_sgemm calls (one
  * posix_memalign and one free, ~650 KB at the step's shapes, from its gemm
- * driver); there is no API to hand it a buffer, so dnnl_workspace.c serves
+ * driver); there is no API to hand it a buffer, so blas_dnnl_workspace.c serves
  * those requests from a buffer kept per thread, and a step allocates
  * nothing on either backend (tests/test_noalloc.c).
  */

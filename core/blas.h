@@ -36,7 +36,7 @@ const char *gd_blas_library(void);
  * tells oneDNN's own allocations from the step's). */
 bool gd_blas_in_call(void);
 /* Serve oneDNN's sgemm workspace from a buffer kept per thread (core/
- * dnnl_workspace.c); true when in place. Done on the first oneDNN call. */
+ * blas_dnnl_workspace.c); true when in place. Done on the first oneDNN call. */
 bool gd_dnnl_workspace_install(void);
 /* After each dnnl_sgemm: a workspace oneDNN kept is left to it. */
 void gd_dnnl_workspace_end_call(void);

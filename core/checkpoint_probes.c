@@ -15,12 +15,11 @@
  *           f64 noise scale, tr Σ, |G|²; f64 distance, nlayers x f64;
  *           f64 alpha, loss before, loss after
  */
+#include "checkpoint_probes.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "binio.h"
-#include "probe_monitor.h"
 
 void gd_put_probes(gd_buf *b, const gd_probe_monitor *pm)
 {

@@ -8,7 +8,7 @@
  */
 #include <math.h>
 
-#include "train.h"
+#include "clip.h"
 
 static double sum_squares(const float *g, int64_t n)
 {

@@ -71,6 +71,49 @@ double gd_optimizer_effective_lr(const gd_spec *s, const gd_optim_state *st,
                ? v->effective_lr(s->options, st, span) : NAN;
 }
 
+bool gd_optimizer_vtable_tensor(const gd_optimizer_vtable *v)
+{
+    return (GD_HAS_MEMBER(v, gd_optimizer_vtable, step_tensor) && v->step_tensor) ||
+           (GD_HAS_MEMBER(v, gd_optimizer_vtable, step_all) && v->step_all);
+}
+
+bool gd_optimizer_tensor_aware(const gd_spec *s)
+{
+    return gd_optimizer_vtable_tensor(s->component->vt.optimizer);
+}
+
+bool gd_optimizer_has_step_all(const gd_spec *s)
+{
+    const gd_optimizer_vtable *v = s->component->vt.optimizer;
+    return GD_HAS_MEMBER(v, gd_optimizer_vtable, step_all) && v->step_all;
+}
+
+int64_t gd_optimizer_slot_len(const gd_spec *s, const gd_optim_tensor *v, int k,
+                              gd_slot_init *init)
+{
+    const gd_optimizer_vtable *vt = s->component->vt.optimizer;
+    return GD_HAS_MEMBER(vt, gd_optimizer_vtable, slot_len) && vt->slot_len
+               ? vt->slot_len(s->options, v, k, init) : v->numel;
+}
+
+int64_t gd_optimizer_scratch_len(const gd_spec *s, const gd_optim_tensor *v)
+{
+    const gd_optimizer_vtable *vt = s->component->vt.optimizer;
+    return GD_HAS_MEMBER(vt, gd_optimizer_vtable, scratch_len) && vt->scratch_len
+               ? vt->scratch_len(s->options, v) : 0;
+}
+
+void gd_optimizer_step_tensor(const gd_spec *s, const gd_optim_ctx *ctx, gd_optim_tensor *v)
+{
+    s->component->vt.optimizer->step_tensor(s->options, ctx, v);
+}
+
+gd_status gd_optimizer_step_all(const gd_spec *s, const gd_optim_ctx *ctx, gd_optim_tensor *v,
+                                int n, gd_error *err)
+{
+    return s->component->vt.optimizer->step_all(s->options, ctx, v, n, err);
+}
+
 /* gd_spec_lr (plugin.h) is the same call for plugins that hold a schedule. */
 double gd_schedule_lr(const gd_spec *s, int64_t t, double base_lr, int64_t horizon)
 {

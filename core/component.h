@@ -3,14 +3,19 @@
  *
  * The registry checks each vtable's size and required members when a
  * plugin loads; here are the calls, with the defaults of the optional
- * members (an absent check passes, an absent destroy frees nothing, an
- * absent effective_lr gives NaN) written once. Everything outside core/
+ * members (each stated where plugin.h declares it: an absent check
+ * passes, an absent destroy frees nothing, an absent effective_lr gives
+ * NaN, an absent slot_len gives numel zeroed floats) applied once. Everything outside core/
  * (lua/, cli/) goes through these or through the model, trainer and
  * optimizer objects built on them, and never touches ->vt. itself.
- * Tensor-aware optimizers are driven by core/optim.c (gd_optim_*).
+ * Tensor-aware optimizers are driven by core/optim.c (gd_optim_*) through
+ * the calls below.
  */
 #ifndef GRADUS_CORE_COMPONENT_H
 #define GRADUS_CORE_COMPONENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "gradus/gradus.h"
 
@@ -31,8 +36,8 @@ gd_target_kind gd_loss_target(const gd_spec *s);
 double gd_loss_forward(const gd_spec *s, const gd_tensor *pred, const gd_tensor *target,
                        gd_tensor *grad);
 
-/* Elementwise optimizers (one span, on this thread; gd_optimizer_step in
- * train.h splits a large span over the pool). */
+/* Optimizers. Elementwise ones step one span on this thread
+ * (gd_optimizer_step in optim.h splits a large span over the pool). */
 int gd_optimizer_nslots(const gd_spec *s);
 int gd_optimizer_nscalars(const gd_spec *s);
 gd_status gd_optimizer_check(const gd_spec *s, gd_error *err);
@@ -41,6 +46,22 @@ void gd_optimizer_step_span(const gd_spec *s, const gd_optim_state *st,
 /* Mean effective step size for telemetry; NaN when the optimizer has none. */
 double gd_optimizer_effective_lr(const gd_spec *s, const gd_optim_state *st,
                                  const gd_optim_span *span);
+/* Tensor-aware optimizers (ABI 1.1; core/optim.c drives them). A vtable is
+ * tensor-aware when its step_tensor or step_all is set within its size
+ * (the registry asks this of a vtable at load, before any spec exists). */
+bool gd_optimizer_vtable_tensor(const gd_optimizer_vtable *v);
+bool gd_optimizer_tensor_aware(const gd_spec *s);
+/* Whether it sets step_all (needs a second gradient; steps all tensors at once). */
+bool gd_optimizer_has_step_all(const gd_spec *s);
+/* Floats of slot k of tensor v and how it starts (*init); absent slot_len:
+ * v->numel, zeroed (*init left as the caller set it). */
+int64_t gd_optimizer_slot_len(const gd_spec *s, const gd_optim_tensor *v, int k,
+                              gd_slot_init *init);
+/* Scratch floats the step of tensor v needs; absent scratch_len: 0. */
+int64_t gd_optimizer_scratch_len(const gd_spec *s, const gd_optim_tensor *v);
+void gd_optimizer_step_tensor(const gd_spec *s, const gd_optim_ctx *ctx, gd_optim_tensor *v);
+gd_status gd_optimizer_step_all(const gd_spec *s, const gd_optim_ctx *ctx, gd_optim_tensor *v,
+                                int n, gd_error *err);
 
 /* Schedules: the lr at update (or epoch) t; s NULL means a constant base_lr.
  * horizon -1: outside a run. */

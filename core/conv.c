@@ -34,6 +34,7 @@
 
 #include "blas.h"
 #include "pool.h"
+#include "threads.h"
 
 #ifdef GD_HAVE_ONEDNN
 #include <dnnl.h>

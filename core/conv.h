@@ -14,9 +14,4 @@ void gd_conv2d_backward(gd_conv2d *c, int64_t n, const float *x, const float *w,
                         const float *dy, float *dx, float *gw, float *gb);
 void gd_conv2d_free(gd_conv2d *c);
 
-/* The host's parallel (host.c): fn over the pool's threads, or on the
- * calling thread alone inside a part or under GRADUS_THREADING=blas.
- * Returns the number of parts; fn NULL runs nothing and says how many. */
-int gd_host_parallel(gd_part_fn fn, void *arg);
-
 #endif

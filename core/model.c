@@ -20,6 +20,7 @@
 
 #include "component.h"
 #include "data.h"
+#include "host.h"
 #include "memory.h"
 
 /* Stream ids: parameters of layer i draw from stream PARAM_STREAM + 16*i + p,

@@ -16,6 +16,7 @@
 
 #include "gradus/gradus.h"
 #include "registry.h"
+#include "spec.h"
 
 typedef struct gd_model gd_model;
 
@@ -221,24 +222,5 @@ void gd_model_copy_state(gd_model *m, float *snap, bool save);
  * how many draws it has taken (a fork with another seed: from here on the
  * dropout masks differ; with the run's own seed nothing changes). */
 void gd_model_rekey(gd_model *m, uint64_t seed);
-
-/* The process-wide host table (sgemm through the backend of blas.h). */
-const gd_host *gd_core_host(void);
-/* "onednn (oneDNN 2.6.3, isa ...), gradus pool threading": the backend
- * behind sgemm, its library and threading, for manifests. */
-const char *gd_blas_description(void);
-/* Threads for the products, update and gather (n <= 0: all cores). */
-void gd_set_threads(int n);
-int gd_get_threads(void);
-/* A thread count as --threads and GRADUS_THREADS take it: a whole decimal
- * number in 0..4096 (0: all cores), nothing else. 1 if valid, else 0. */
-int gd_threads_parse(const char *s, int *n);
-/* GRADUS_THREADS into *n (0 when unset or empty); a bad value fails with a
- * message naming the variable. The one reader for the CLI and the module. */
-gd_status gd_threads_from_env(int *n, gd_error *err);
-/* Stop and join the pool's workers and stay on one thread until the next
- * gd_set_threads: called when a Lua state closes the module, before lua_close
- * may dlclose the code the workers run. */
-void gd_threads_stop(void);
 
 #endif

@@ -30,7 +30,8 @@
  *   a checkpoint's (RNGS), not a model file's: a loaded model predicts, and
  *   gd.train on it starts a new run.
  */
-#include "checkpoint.h"
+#include "model_io.h"
+
 #include "model_layer.h"
 #include "component.h"
 

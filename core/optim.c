@@ -26,22 +26,22 @@
  */
 #include "optim.h"
 
-#include "registry.h"
-
 #include <fnmatch.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "component.h"
+#include "host.h"
 #include "model_layer.h"
 #include "pool.h"
-#include "train.h"
+#include "spec.h"
 
 typedef struct node {
     gd_optim *o;
     const gd_spec *spec;
-    const gd_optimizer_vtable *vt;
-    bool tensor;
+    int nslots, nscalars;       /* the optimizer's, from its vtable */
+    bool tensor;                /* tensor-aware (component.h) */
     const gd_spec **tspec;      /* [n]: the spec each tensor's options come from (groups) */
     double *dbl;                /* [0] t, then nscalars */
     gd_optim_tensor *view;      /* [n]: x and g of the outer tensor, its own slots */
@@ -65,15 +65,38 @@ struct gd_optim {
     void *regrad_ctx;
 };
 
-bool gd_optimizer_vtable_tensor(const gd_optimizer_vtable *v)
+/* ---- the elementwise path ----
+ * An elementwise update splits over the pool's threads in fixed contiguous
+ * parts: the numbers are the same as one pass over everything. */
+enum { PARALLEL_MIN_PARAMS = 1 << 15 };
+
+typedef struct update_job {
+    const gd_spec *opt;
+    const gd_optim_state *st;
+    const gd_optim_span *all;
+} update_job;
+
+static void update_part(void *arg, int part, int nparts)
 {
-    return (GD_HAS_MEMBER(v, gd_optimizer_vtable, step_tensor) && v->step_tensor) ||
-           (GD_HAS_MEMBER(v, gd_optimizer_vtable, step_all) && v->step_all);
+    const update_job *j = arg;
+    int64_t lo, hi;
+    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
+    if (hi <= lo)
+        return;
+    gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
+    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
+        sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
+    gd_optimizer_step_span(j->opt, j->st, &sp);
 }
 
-static bool has_step_all(const gd_optimizer_vtable *v)
+void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span)
 {
-    return GD_HAS_MEMBER(v, gd_optimizer_vtable, step_all) && v->step_all;
+    if (gd_pool_size() > 1 && span->n >= PARALLEL_MIN_PARAMS) {
+        update_job j = { opt, st, span };
+        gd_pool_run(update_part, &j);
+    } else {
+        gd_optimizer_step_span(opt, st, span);
+    }
 }
 
 /* Option i of spec s when it holds an optimizer spec, else NULL. */
@@ -85,9 +108,9 @@ static const gd_spec *inner_spec(const gd_spec *s, int i)
                ? v->u.spec : NULL;
 }
 
-static bool any_in_tree(const gd_spec *s, bool (*pred)(const gd_optimizer_vtable *))
+static bool any_in_tree(const gd_spec *s, bool (*pred)(const gd_spec *))
 {
-    if (pred(s->component->vt.optimizer))
+    if (pred(s))
         return true;
     for (int i = 0; i < s->component->noptions; i++)
         if (inner_spec(s, i) && any_in_tree(inner_spec(s, i), pred))
@@ -97,7 +120,7 @@ static bool any_in_tree(const gd_spec *s, bool (*pred)(const gd_optimizer_vtable
 
 bool gd_optimizer_is_tensor(const gd_spec *opt)
 {
-    if (gd_optimizer_vtable_tensor(opt->component->vt.optimizer) || gd_spec_group_count(opt))
+    if (gd_optimizer_tensor_aware(opt) || gd_spec_group_count(opt))
         return true;    /* groups need per-tensor options: the tensor path */
     for (int i = 0; i < opt->component->noptions; i++)
         if (inner_spec(opt, i))
@@ -127,7 +150,7 @@ static void tree_names(const gd_spec *s, char *buf, size_t len, size_t *used)
 
 int gd_optimizer_tree_slots(const gd_spec *opt)
 {
-    int n = opt->component->vt.optimizer->nslots;
+    int n = gd_optimizer_nslots(opt);
     for (int i = 0; i < opt->component->noptions; i++)
         if (inner_spec(opt, i))
             n += gd_optimizer_tree_slots(inner_spec(opt, i));
@@ -145,7 +168,7 @@ void gd_optimizer_tree_names(const gd_spec *opt, char *buf, size_t len)
 
 bool gd_optimizer_is_two_pass(const gd_spec *opt)
 {
-    return any_in_tree(opt, has_step_all);
+    return any_in_tree(opt, gd_optimizer_has_step_all);
 }
 
 static double own_lr(const gd_spec *s)
@@ -192,8 +215,9 @@ static node *make_nodes(gd_optim *o, const gd_spec *s, int *next)
     node *nd = &o->nodes[(*next)++];
     nd->o = o;
     nd->spec = s;
-    nd->vt = s->component->vt.optimizer;
-    nd->tensor = gd_optimizer_vtable_tensor(nd->vt);
+    nd->nslots = gd_optimizer_nslots(s);
+    nd->nscalars = gd_optimizer_nscalars(s);
+    nd->tensor = gd_optimizer_tensor_aware(s);
     nd->inner = calloc((size_t)s->component->noptions + 1, sizeof(node *));
     if (!nd->inner)
         return NULL;
@@ -253,22 +277,21 @@ static gd_status plan(gd_optim *o, gd_error *err)
     for (int j = 0; j < o->nnodes; j++) {
         node *nd = &o->nodes[j];
         const char *name = nd->spec->component->name;
-        if (j > 0 && has_step_all(nd->vt))
+        if (j > 0 && gd_optimizer_has_step_all(nd->spec))
             return gd_fail(err, GD_EINVAL, "%s: needs the whole model (a second gradient) and "
                            "cannot be the inner optimizer of %s", name,
                            o->nodes[0].spec->component->name);
-        o->nd += 1 + nd->vt->nscalars;
+        o->nd += 1 + nd->nscalars;
         for (int i = 0; i < o->n; i++) {
             gd_optim_tensor *v = &nd->view[i];
             *v = o->master[i];
             v->g = NULL;
-            for (int k = 0; k < nd->vt->nslots; k++) {
+            for (int k = 0; k < nd->nslots; k++) {
                 gd_slot_init *init = &nd->init[i * GD_MAX_OPTIM_SLOTS + k];
                 *init = GD_SLOT_ZERO;
                 int64_t len = v->numel;
-                if (nd->tensor && GD_HAS_MEMBER(nd->vt, gd_optimizer_vtable, slot_len) &&
-                    nd->vt->slot_len)
-                    len = nd->vt->slot_len(nd->tspec[i]->options, v, k, init);
+                if (nd->tensor)
+                    len = gd_optimizer_slot_len(nd->tspec[i], v, k, init);
                 if (len < 0 || (*init != GD_SLOT_ZERO && *init != GD_SLOT_COPY) ||
                     (*init == GD_SLOT_COPY && len != v->numel))
                     return gd_fail(err, GD_EINVAL, "%s: slot %d of tensor %d: invalid length "
@@ -276,9 +299,8 @@ static gd_status plan(gd_optim *o, gd_error *err)
                 v->slot_len[k] = len;
                 o->nf += len;
             }
-            if (nd->tensor && GD_HAS_MEMBER(nd->vt, gd_optimizer_vtable, scratch_len) &&
-                nd->vt->scratch_len) {
-                int64_t s = nd->vt->scratch_len(nd->tspec[i]->options, v);
+            if (nd->tensor) {
+                int64_t s = gd_optimizer_scratch_len(nd->tspec[i], v);
                 if (s > o->nscratch)
                     o->nscratch = s;
             }
@@ -295,9 +317,9 @@ static void bind_arenas(gd_optim *o)
     for (int j = 0; j < o->nnodes; j++) {
         node *nd = &o->nodes[j];
         nd->dbl = d;
-        d += 1 + nd->vt->nscalars;
+        d += 1 + nd->nscalars;
         for (int i = 0; i < o->n; i++)
-            for (int k = 0; k < nd->vt->nslots; k++) {
+            for (int k = 0; k < nd->nslots; k++) {
                 nd->view[i].slot[k] = f;
                 f += nd->view[i].slot_len[k];
             }
@@ -428,7 +450,7 @@ void gd_optim_reset(gd_optim *o)
     for (int j = 0; j < o->nnodes; j++) {
         node *nd = &o->nodes[j];
         for (int i = 0; i < o->n; i++)
-            for (int k = 0; k < nd->vt->nslots; k++)
+            for (int k = 0; k < nd->nslots; k++)
                 if (nd->init[i * GD_MAX_OPTIM_SLOTS + k] == GD_SLOT_COPY)
                     memcpy(nd->view[i].slot[k], o->master[i].x,
                            (size_t)o->master[i].numel * sizeof(float));
@@ -469,14 +491,14 @@ static void step_tensor(node *nd, gd_optim_tensor *v, float *scratch)
     const gd_spec *spec = nd->tspec[v->index];
     gd_optim_ctx ctx = make_ctx(nd, spec, scratch);
     if (nd->tensor) {
-        nd->vt->step_tensor(spec->options, &ctx, v);
+        gd_optimizer_step_tensor(spec, &ctx, v);
         return;
     }
     gd_optim_state st = { ctx.lr, ctx.t, ctx.scalars };
     gd_optim_span sp = { v->numel, v->x, v->g, { 0 } };
-    for (int k = 0; k < nd->vt->nslots; k++)
+    for (int k = 0; k < nd->nslots; k++)
         sp.slot[k] = v->slot[k];
-    nd->vt->step(spec->options, &st, &sp);
+    gd_optimizer_step_span(spec, &st, &sp);
 }
 
 static void inner_step(const gd_optim_ctx *ctx, int option, const gd_optim_tensor *t)
@@ -555,9 +577,9 @@ gd_status gd_optim_step(gd_optim *o, double lr, gd_optim_regrad_fn regrad_fn, vo
     o->regrad_ctx = ctx;
     gd_optim_begin(o, lr);
     node *root = &o->nodes[0];
-    if (has_step_all(root->vt)) {
+    if (gd_optimizer_has_step_all(root->spec)) {
         gd_optim_ctx c = make_ctx(root, root->spec, o->scratch);
-        gd_status st = root->vt->step_all(root->spec->options, &c, root->view, o->n, err);
+        gd_status st = gd_optimizer_step_all(root->spec, &c, root->view, o->n, err);
         for (int j = 0; st != GD_OK && j < o->nnodes; j++)
             o->nodes[j].dbl[0] -= 1;   /* the plugin put x back: not an update */
         return st;
@@ -592,7 +614,7 @@ double *gd_optim_doubles(gd_optim *o, int64_t *n)
 float *gd_optim_slot(gd_optim *o, int i, int k, int64_t *len)
 {
     node *root = &o->nodes[0];
-    if (i < 0 || i >= o->n || k < 0 || k >= root->vt->nslots)
+    if (i < 0 || i >= o->n || k < 0 || k >= root->nslots)
         return NULL;
     *len = root->view[i].slot_len[k];
     return root->view[i].slot[k];
@@ -634,11 +656,10 @@ gd_optim *gd_optim_new_model(const gd_spec *opt, gd_model *m, gd_error *err)
 gd_status gd_optimizer_state_layout(const gd_spec *opt, gd_model *m, int *nslots,
                                     int64_t *slot_len, int *nscalars, gd_error *err)
 {
-    const gd_optimizer_vtable *ov = opt->component->vt.optimizer;
     if (!gd_optimizer_is_tensor(opt)) {
-        *nslots = ov->nslots;
+        *nslots = gd_optimizer_nslots(opt);
         *slot_len = gd_model_param_count(m);
-        *nscalars = ov->nscalars;
+        *nscalars = gd_optimizer_nscalars(opt);
         return GD_OK;
     }
     gd_optim *o = gd_optim_new_model(opt, m, err);

@@ -1,8 +1,8 @@
 /*
  * core/optim.h: optimizer instances over whole parameter tensors (ABI 1.1).
  *
- * The elementwise path (gd_optimizer_step over spans, in train.h) stays as
- * it is. This is the other one: an instance of an optimizer spec over a list
+ * Two paths. The elementwise one: gd_optimizer_step over a flat span
+ * (below). The other: an instance of an optimizer spec over a list
  * of tensors, with the tree of inner optimizers its options of kind
  * optimizer name (lookahead's inner, sam's base, muon's fallback), each node
  * with its own per-tensor slots, scalars and step count. All of that state
@@ -21,9 +21,18 @@
 
 typedef struct gd_optim gd_optim;
 
-/* True when a vtable is tensor-aware (its step_tensor or step_all is set
- * within its size). */
-bool gd_optimizer_vtable_tensor(const gd_optimizer_vtable *v);
+/* One update of an elementwise optimizer `opt` over a span, split into
+ * contiguous parts over the thread pool when the span is large (the
+ * optimizers are elementwise, so the numbers are those of one pass). The
+ * trainer's and the benchmark's. */
+void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span);
+
+/* Base lr of an optimizer spec: its number option `lr` (as given, else the
+ * schema's default, which the spec holds); 1.0 when the optimizer has no
+ * such option or leaves an optional one unset, so that the schedule's value
+ * is used as it is. Schedules scale this base (gd.sched.*:lr(t, base)). */
+double gd_optimizer_base_lr(const gd_spec *optimizer);
+
 /* True when the spec's optimizer, or any optimizer among its options, needs
  * the tensor path. */
 bool gd_optimizer_is_tensor(const gd_spec *opt);

@@ -75,25 +75,4 @@ gd_status gd_probe_monitor_restore(gd_probe_monitor *pm, const gd_probe_record *
                                    int64_t n, const float *w_start, const float *warm,
                                    gd_error *err);
 
-/* A checkpoint's PROB section (checkpoint_probes.c): the plan, w_start and
- * the records of a run with probes. present false: the run had none. */
-typedef struct gd_probe_saved {
-    bool present;
-    gd_probe_plan plan;
-    float *start;               /* nstart floats */
-    float *warm;                /* nstart floats, or NULL */
-    int64_t nstart;
-    gd_probe_record *recs;      /* nrecs, layer_distance into dist */
-    double *dist;               /* nrecs x nlayers */
-    int64_t nrecs;
-    int nlayers;
-} gd_probe_saved;
-
-struct gd_buf;
-struct gd_reader;
-void gd_put_probes(struct gd_buf *b, const gd_probe_monitor *pm);
-/* Reads the section into *out, checking the counts against the model's. */
-bool gd_get_probes(struct gd_reader *r, gd_model *m, gd_probe_saved *out);
-void gd_probe_saved_free(gd_probe_saved *s);
-
 #endif

@@ -7,7 +7,7 @@
  */
 #include "registry.h"
 
-#include "optim.h"
+#include "component.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

@@ -14,7 +14,6 @@
 #include "fs.h"
 #include "optim.h"
 #include "run.h"
-#include "run_files.h"
 
 struct gd_run {
     gd_run_config cfg;

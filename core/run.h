@@ -14,7 +14,7 @@
  *
  * The run's policy is the core's, whichever language starts it: the
  * checkpoint path is locked for the run's life and a checkpoint of another
- * run there is refused (gd_run_claim, run_files.h); under an MPI launcher a
+ * run there is refused (gd_run_claim, gd_run_check_checkpoint); under an MPI launcher a
  * run is distributed unless told otherwise, and rank 0 alone writes
  * checkpoints (gd_run_distribution).
  */
@@ -43,9 +43,10 @@ typedef struct gd_run_step {
 typedef struct gd_run_hooks {
     void *ctx;
     gd_status (*on_step)(void *ctx, gd_run *run, const gd_run_step *s);   /* NULL: none */
-    /* After validation and the history record; *stop = true ends the run. */
+    /* After validation and the history record; *stop = true ends the run.
+     * NULL: none (the run goes on). */
     gd_status (*on_epoch)(void *ctx, gd_run *run, const gd_epoch_record *e, bool *stop);
-    /* Early stopping ended the run after epoch e. */
+    /* Early stopping ended the run after epoch e. NULL: none. */
     void (*on_early_stop)(void *ctx, gd_run *run, int64_t e);
 } gd_run_hooks;
 
@@ -139,6 +140,20 @@ gd_status gd_run_distribute(gd_train_config *train, gd_run_distribution d, gd_er
  * failing the run with its message. A no-op without checkpoints (and on
  * ranks other than 0). */
 gd_status gd_run_claim(gd_run *run, gd_error *err);
+
+/* Whether the checkpoint at a run's path may be written over (core/run_files.c,
+ * a part of this unit): gd_run_claim calls it with the path locked. */
+/* GD_OK when nothing is at cfg->settings.ckpt_path, or a checkpoint of
+ * this run is (the same specs, clip, batch, seed and data; a resume, or
+ * the same program run again; another number of epochs only when the run
+ * there has not finished or resuming). Else GD_EINVAL and "checkpoint:
+ * <path> holds another run (the optimizer differs); ..." and the like,
+ * the messages gd.train shows after its "gd.train: ". cfg->settings must
+ * hold the data's identity (gd_run_new records it). reg reads the file;
+ * NULL: a file at the path is refused. */
+gd_status gd_run_check_checkpoint(const gd_registry *reg, const gd_run_config *cfg,
+                                  bool resuming, gd_error *err);
+
 
 /* Run to the end (or the stop). */
 gd_run_status gd_run_execute(gd_run *run);

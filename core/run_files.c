@@ -1,13 +1,13 @@
 /*
  * core/run_files.c: "is the checkpoint at this path of the same run?"
- * (run_files.h). A run is its model's structure and layer specs, its loss,
+ * (declared in run.h). A run is its model's structure and layer specs, its loss,
  * optimizer, schedule, regularizers, clip, batch, seed and data; the
  * number of epochs is not (resuming to more epochs continues the run).
  */
 #include <string.h>
 #include <sys/stat.h>
 
-#include "run_files.h"
+#include "run.h"
 
 static bool same_spec(const gd_spec *a, const gd_spec *b)
 {

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spec.h"
+
 #include "component.h"
 #include "registry.h"
 

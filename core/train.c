@@ -1,5 +1,7 @@
 /*
- * core/train.c: the training step.
+ * core/train.c: the training step (the trainer's fields: train_fields.h;
+ * its state for checkpoints: train_state.c; the records of monitored
+ * steps: telemetry.c).
  *
  * Order within a step: gather, forward, loss (+ its gradient), zero grads,
  * backward, regularizers (penalty and gradient), clipping, lr from the
@@ -20,62 +22,18 @@
  * exploded". The reference loss is part of the trainer's state, so a
  * resumed run checks against its own first step.
  */
-#include "train.h"
-#include "model_layer.h"
+#include "train_fields.h"
 
 #include "clock.h"
 #include "component.h"
 #include "dist.h"
 #include "memory.h"
-#include "optim.h"
+#include "model_layer.h"
 #include "pool.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct gd_trainer {
-    gd_train_config cfg;
-    gd_model *m;
-    const gd_spec **regs;
-    float *slots[GD_MAX_OPTIM_SLOTS];
-    double *scalars;
-    int64_t n, batch, steps_per_epoch, total_steps;
-    int64_t per_epoch;                   /* samples an epoch uses: n, or whole batches only */
-    int64_t step, epoch, pos;            /* updates done, epochs done, position in epoch */
-    int64_t *perm;
-    uint64_t epoch_seed;                 /* the seed of this epoch's order */
-    int64_t opt_step0;                   /* the step at which the optimizer started */
-    int64_t horizon_epochs;
-    float *xb, *yb, *dout;
-    double base_lr;
-    int64_t horizon;                     /* in the schedule's unit */
-    bool sched_epochs;
-    gd_divergence div;
-    bool diverged;
-    double first_loss;                   /* step 0's data loss; NaN: not yet */
-    /* telemetry */
-    gd_step_record *records;
-    gd_layer_telemetry *tele;
-    int64_t nrec, caprec;
-    float *before;                       /* parameters before a monitored update */
-    double epoch_loss;
-    int64_t epoch_samples;
-    /* The penalty's part of epoch_loss, over epoch_penalty_samples: fewer
-     * than epoch_samples after a resume within the epoch (then unknown). */
-    double epoch_penalty;
-    int64_t epoch_penalty_samples;
-    bool timing_on;
-    gd_step_timing timing;
-    /* Tensor-aware and composite optimizers (core/optim.c), and for
-     * two-pass ones what the second pass needs to see the first's batch
-     * exactly: the layers' RNG streams before it and a place to keep
-     * batch-norm's running statistics while it runs. */
-    gd_optim *topt;
-    gd_rng *rng_snap;
-    float *buf_snap;
-    int64_t nb, nb_all;                  /* this step's rows here, and in all ranks */
-};
 
 /* Batch order of epoch e is a pure function of (seed, e): a checkpoint
  * needs only the counters to reproduce it. */
@@ -98,9 +56,7 @@ void gd_trainer_free(gd_trainer *tr)
     free(tr->xb);
     free(tr->yb);
     free(tr->dout);
-    free(tr->records);
-    free(tr->tele);
-    free(tr->before);
+    gd_telemetry_free(&tr->tele);
     gd_optim_free(tr->topt);
     free(tr->rng_snap);
     free(tr->buf_snap);
@@ -220,48 +176,15 @@ static gd_status check_config(const gd_train_config *c, gd_error *err)
     return check_min_batch(c, err);
 }
 
-/* The records are sized for the whole run up front (a step allocates
- * nothing): a cap this large is refused rather than met in calloc. */
-static bool too_many_records(int64_t cap, int nl) { return cap > (INT64_C(1) << 28) / (nl + 1); }
-
-/* Room for cap records (kept as they are when there is already room). */
-static gd_status reserve_records(gd_trainer *tr, int64_t cap, gd_error *err)
-{
-    if (cap <= tr->caprec)
-        return GD_OK;
-    int nl = gd_model_layer_count(tr->m);
-    gd_step_record *rec = calloc((size_t)cap, sizeof *rec);
-    gd_layer_telemetry *tele = calloc((size_t)(cap * nl) + 1, sizeof *tele);
-    float *before = tr->before ? tr->before
-                               : malloc((size_t)(gd_model_param_count(tr->m) + 1) * sizeof(float));
-    if (!rec || !tele || !before) {
-        free(rec);
-        free(tele);
-        if (before != tr->before)
-            free(before);
-        return gd_fail(err, GD_ENOMEM, "train: out of memory for %lld telemetry records",
-                       (long long)cap);
-    }
-    free(tr->records);
-    free(tr->tele);
-    tr->records = rec;
-    tr->tele = tele;
-    tr->before = before;
-    for (int64_t i = 0; i < cap; i++)
-        tr->records[i].layers = tr->tele + i * nl;
-    tr->caprec = cap;
-    return GD_OK;
-}
-
 static gd_status alloc_telemetry(gd_trainer *tr, gd_error *err)
 {
     int64_t cap = tr->total_steps / tr->cfg.monitor_every + 2;
-    if (too_many_records(cap, gd_model_layer_count(tr->m)))
+    if (gd_telemetry_too_many(cap, gd_model_layer_count(tr->m)))
         return gd_fail(err, GD_EINVAL, "train: monitor.every = %lld over %lld steps keeps %lld "
                        "telemetry records; use a larger monitor.every",
                        (long long)tr->cfg.monitor_every, (long long)tr->total_steps,
                        (long long)cap);
-    return reserve_records(tr, cap, err);
+    return gd_telemetry_reserve(&tr->tele, tr->m, cap, err);
 }
 
 static int64_t buffer_floats(gd_model *m)
@@ -365,7 +288,7 @@ gd_trainer *gd_trainer_new(const gd_train_config *cfg, gd_error *err)
     return tr;
 }
 
-static void shuffle_epoch(gd_trainer *tr)
+void gd_trainer_shuffle(gd_trainer *tr)
 {
     gd_rng rng = gd_rng_stream(tr->epoch_seed, SHUFFLE_STREAM + (uint64_t)tr->epoch);
     for (int64_t i = 0; i < tr->n; i++)
@@ -496,87 +419,9 @@ static bool exploded(gd_trainer *tr, double loss)
            loss > tr->cfg.diverge_factor * tr->first_loss;
 }
 
-static void layer_stats(gd_trainer *tr, gd_step_record *rec)
-{
-    int nl = gd_model_layer_count(tr->m);
-    for (int i = 0; i < nl; i++) {
-        gd_model_layer *l = gd_model_layer_at(tr->m, i);
-        gd_layer_telemetry *t = &rec->layers[i];
-        double gs = 0, ws = 0, ds = 0;
-        const float *w = gd_model_params(tr->m) + l->param_offset;
-        const float *g = gd_model_grads(tr->m) + l->param_offset;
-        const float *b = tr->before + l->param_offset;
-        for (int64_t k = 0; k < l->param_count; k++) {
-            gs += (double)g[k] * g[k];
-            ws += (double)b[k] * b[k];
-            double d = (double)w[k] - b[k];
-            ds += d * d;
-        }
-        t->grad_norm = l->param_count ? sqrt(gs) : NAN;
-        t->param_norm = l->param_count ? sqrt(ws) : NAN;
-        t->update_ratio = l->param_count && ws > 0 ? sqrt(ds) / sqrt(ws) : NAN;
-        gd_tensor a = gd_model_activation(tr->m, i);
-        int64_t n = gd_tensor_numel(&a), rows = gd_tensor_rows(&a), cols = gd_tensor_cols(&a);
-        double s = 0, s2 = 0;
-        int64_t sat = 0;
-        for (int64_t k = 0; k < n; k++) {
-            double v = a.data[k];
-            s += v;
-            s2 += v * v;
-            sat += l->info.activation == GD_ACT_SIGMOID ? (v < 0.01 || v > 0.99)
-                 : l->info.activation == GD_ACT_TANH ? fabs(v) > 0.99 : 0;
-        }
-        /* A dead unit outputs 0 for every sample of the batch: half the
-         * outputs of a healthy ReLU layer are 0, but not for the same units. */
-        int64_t dead = 0;
-        for (int64_t c = 0; l->info.activation == GD_ACT_RELU && c < cols; c++) {
-            int64_t r = 0;
-            while (r < rows && a.data[r * cols + c] == 0)
-                r++;
-            dead += r == rows;
-        }
-        double mean = s / (double)n, var = s2 / (double)n - mean * mean;
-        t->act_mean = mean;
-        t->act_std = sqrt(var > 0 ? var : 0);
-        t->saturated = l->info.activation == GD_ACT_SIGMOID || l->info.activation == GD_ACT_TANH
-                           ? (double)sat / (double)n : NAN;
-        t->dead = l->info.activation == GD_ACT_RELU ? (double)dead / (double)cols : NAN;
-    }
-}
-
-/* The update and the batch gather are elementwise / per-sample, so they
- * split over the pool's threads in fixed contiguous parts: the numbers are
- * the same as one pass over everything (the optimizers are elementwise). */
-enum { PARALLEL_MIN_PARAMS = 1 << 15, PARALLEL_MIN_FLOATS = 1 << 15 };
-
-typedef struct update_job {
-    const gd_spec *opt;
-    const gd_optim_state *st;
-    const gd_optim_span *all;
-} update_job;
-
-static void update_part(void *arg, int part, int nparts)
-{
-    const update_job *j = arg;
-    int64_t lo, hi;
-    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
-    if (hi <= lo)
-        return;
-    gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };
-    for (int k = 0; k < GD_MAX_OPTIM_SLOTS; k++)
-        sp.slot[k] = j->all->slot[k] ? j->all->slot[k] + lo : NULL;
-    gd_optimizer_step_span(j->opt, j->st, &sp);
-}
-
-void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span)
-{
-    if (gd_pool_size() > 1 && span->n >= PARALLEL_MIN_PARAMS) {
-        update_job j = { opt, st, span };
-        gd_pool_run(update_part, &j);
-    } else {
-        gd_optimizer_step_span(opt, st, span);
-    }
-}
+/* The batch gather is per-sample, so it splits over the pool's threads in
+ * fixed contiguous parts: the numbers are the same as one pass. */
+enum { PARALLEL_MIN_FLOATS = 1 << 15 };
 
 typedef struct gather_job {
     const gd_trainer *tr;
@@ -812,7 +657,7 @@ static gd_status forward_batch(gd_trainer *tr, step_state *s, gd_error *err)
 {
     if (tr->pos == 0) {
         tr->epoch_seed = tr->cfg.seed;
-        shuffle_epoch(tr);
+        gd_trainer_shuffle(tr);
         tr->epoch_loss = 0;
         tr->epoch_samples = 0;
         tr->epoch_penalty = 0;
@@ -874,26 +719,11 @@ static gd_status backward_all(gd_trainer *tr, step_state *s, gd_error *err)
     return check_loss(tr, s->loss, err);
 }
 
-/* A tensor-aware optimizer's effective lr: the length of the update over
- * the length of the gradient it was made with, |W - W_before| / |G| over
- * all parameters (lr itself for plain SGD); 0 when the gradient is 0. */
-static double step_per_gradient(const gd_trainer *tr)
-{
-    const float *w = gd_model_params(tr->m), *g = gd_model_grads(tr->m);
-    double d2 = 0, g2 = 0;
-    for (int64_t i = 0; i < gd_model_param_count(tr->m); i++) {
-        double d = (double)w[i] - tr->before[i];
-        d2 += d * d;
-        g2 += (double)g[i] * g[i];
-    }
-    return g2 > 0 ? sqrt(d2 / g2) : 0;
-}
-
 /* The monitored step's record, after the update. */
 static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool clipped,
                         const gd_optim_span *span)
 {
-    gd_step_record *rec = &tr->records[tr->nrec++];
+    gd_step_record *rec = gd_telemetry_next(&tr->tele);
     rec->step = tr->step;
     rec->epoch = tr->epoch + 1;
     rec->loss = s->loss;
@@ -901,9 +731,9 @@ static void record_step(gd_trainer *tr, const step_state *s, double gnorm, bool 
     rec->lr = s->lr;
     rec->grad_norm = gnorm;
     rec->clipped = clipped;
-    rec->effective_lr = tr->topt ? step_per_gradient(tr)
+    rec->effective_lr = tr->topt ? gd_telemetry_step_per_gradient(&tr->tele, tr->m)
                                  : gd_optimizer_effective_lr(tr->cfg.optimizer, &s->os, span);
-    layer_stats(tr, rec);
+    gd_telemetry_layers(&tr->tele, tr->m, rec);
 }
 
 /* Every gradient first, then clipping, telemetry and one update of all. */
@@ -928,7 +758,7 @@ static gd_status update_all(gd_trainer *tr, step_state *s, gd_error *err)
     if (s->monitored && !isfinite(gnorm))
         return diverge(tr, "gradient norm is not finite", err);
     if (s->monitored)
-        memcpy(tr->before, params, (size_t)np * sizeof(float));
+        gd_telemetry_keep_params(&tr->tele, tr->m);
     if (s->monitored && tr->timing_on) {
         double dt = gd_clock_now() - tm;
         tr->timing.monitor += dt;
@@ -962,7 +792,7 @@ gd_status gd_trainer_step(gd_trainer *tr, gd_step_result *res, gd_error *err)
     if (st != GD_OK)
         return st;
     s.monitored = tr->cfg.monitor_every > 0 && tr->step % tr->cfg.monitor_every == 0 &&
-                  tr->nrec < tr->caprec;
+                  tr->tele.n < tr->tele.cap;
     s.lr = gd_trainer_lr_at(tr, tr->step, tr->epoch);
     s.os = (gd_optim_state){ s.lr, tr->step - tr->opt_step0 + 1, tr->scalars };
     /* Fused unless something needs every gradient before the update. A
@@ -995,7 +825,7 @@ bool gd_trainer_finished(const gd_trainer *tr) { return tr->epoch >= tr->cfg.epo
 int64_t gd_trainer_steps_done(const gd_trainer *tr) { return tr->step; }
 int64_t gd_trainer_epochs_done(const gd_trainer *tr) { return tr->epoch; }
 int64_t gd_trainer_steps_per_epoch(const gd_trainer *tr) { return tr->steps_per_epoch; }
-int64_t gd_trainer_record_count(const gd_trainer *tr) { return tr->nrec; }
+int64_t gd_trainer_record_count(const gd_trainer *tr) { return tr->tele.n; }
 
 void gd_trainer_diverge_after(gd_trainer *tr, int64_t epoch, const char *where, const char *what)
 {
@@ -1013,7 +843,7 @@ const gd_divergence *gd_trainer_divergence(const gd_trainer *tr)
 
 const gd_step_record *gd_trainer_record(const gd_trainer *tr, int64_t i)
 {
-    return i >= 0 && i < tr->nrec ? &tr->records[i] : NULL;
+    return i >= 0 && i < tr->tele.n ? &tr->tele.records[i] : NULL;
 }
 
 void gd_trainer_enable_timing(gd_trainer *tr, bool on) { tr->timing_on = on; }
@@ -1031,131 +861,4 @@ double gd_trainer_epoch_penalty(const gd_trainer *tr)
     return tr->epoch_samples && tr->epoch_penalty_samples == tr->epoch_samples
                ? tr->epoch_penalty / (double)tr->epoch_samples
                : NAN;
-}
-
-void gd_trainer_get_state(const gd_trainer *tr, gd_trainer_state *st)
-{
-    int nslots = gd_optimizer_nslots(tr->cfg.optimizer);
-    memset(st, 0, sizeof *st);
-    st->step = tr->step;
-    st->epoch = tr->epoch;
-    st->pos = tr->pos;
-    st->epoch_seed = tr->epoch_seed;
-    st->opt_step0 = tr->opt_step0;
-    st->epoch_loss = tr->epoch_loss;
-    st->epoch_samples = tr->epoch_samples;
-    st->epoch_penalty = tr->epoch_penalty_samples == tr->epoch_samples ? tr->epoch_penalty : NAN;
-    st->horizon_epochs = tr->horizon_epochs;
-    st->first_loss = tr->first_loss;
-    st->nslots = nslots;
-    st->nscalars = gd_optimizer_nscalars(tr->cfg.optimizer);
-    st->slot_len = gd_model_param_count(tr->m);
-    for (int k = 0; k < nslots; k++)
-        st->slots[k] = tr->slots[k];
-    st->scalars = tr->scalars;
-    if (tr->topt) {   /* the whole tree as one slot and its doubles (gd_optimizer_state_layout) */
-        int64_t nd;
-        st->nslots = 1;
-        st->slots[0] = gd_optim_floats(tr->topt, &st->slot_len);
-        st->scalars = gd_optim_doubles(tr->topt, &nd);
-        st->nscalars = (int)nd;
-    }
-    st->nrecords = tr->nrec;
-    st->nlayers = gd_model_layer_count(tr->m);
-    st->records = tr->records;
-}
-
-gd_status gd_trainer_set_state(gd_trainer *tr, const gd_trainer_state *st, bool keep_optimizer,
-                               gd_error *err)
-{
-    const int nslots = gd_optimizer_nslots(tr->cfg.optimizer);
-    const int nscalars = gd_optimizer_nscalars(tr->cfg.optimizer);
-    int64_t np = gd_model_param_count(tr->m);
-    int nl = gd_model_layer_count(tr->m);
-    int want_slots = nslots, want_scalars = nscalars;
-    int64_t want_len = np;
-    if (tr->topt) {
-        want_slots = 1;
-        gd_optim_floats(tr->topt, &want_len);
-        int64_t nd;
-        gd_optim_doubles(tr->topt, &nd);
-        want_scalars = (int)nd;
-    }
-    if (st->epoch < 0 || st->pos < 0 || st->pos >= tr->per_epoch || st->step < 0)
-        return gd_fail(err, GD_EINVAL, "train: cannot continue at epoch %lld, sample %lld of "
-                       "%lld", (long long)st->epoch, (long long)st->pos, (long long)tr->per_epoch);
-    /* The step count follows from the position when the batch size is the
-     * same: a different data set or batch cannot continue this run. */
-    int64_t want = st->epoch * tr->steps_per_epoch + (st->pos + tr->batch - 1) / tr->batch;
-    if (st->step != want || st->pos % tr->batch != 0)
-        return gd_fail(err, GD_EINVAL, "train: the state (step %lld, epoch %lld, sample %lld) "
-                       "does not fit %lld samples in batches of %lld", (long long)st->step,
-                       (long long)st->epoch, (long long)st->pos, (long long)tr->n,
-                       (long long)tr->batch);
-    if (st->epoch > tr->cfg.epochs || (st->epoch == tr->cfg.epochs && st->pos > 0))
-        return gd_fail(err, GD_EINVAL, "train: the run is at epoch %lld; epochs must be at "
-                       "least %lld", (long long)(st->epoch + (st->pos > 0)),
-                       (long long)(st->epoch + (st->pos > 0)));
-    if (keep_optimizer && (st->nslots != want_slots || st->nscalars != want_scalars ||
-                           (st->nslots > 0 && st->slot_len != want_len)))
-        return gd_fail(err, GD_EINVAL, "train: the optimizer state has %d slots of %lld and %d "
-                       "scalars; optimizer '%s' needs %d of %lld and %d", st->nslots,
-                       (long long)st->slot_len, st->nscalars,
-                       tr->cfg.optimizer->component->name, want_slots, (long long)want_len,
-                       want_scalars);
-    if (st->nrecords < 0 || (st->nrecords > 0 && st->nlayers != nl))
-        return gd_fail(err, GD_EINVAL, "train: telemetry records are for %d layers, the model "
-                       "has %d", st->nlayers, nl);
-    /* Records so far plus room for the rest of the run. */
-    int64_t cap = tr->cfg.monitor_every > 0
-                      ? st->nrecords + (tr->total_steps - st->step) / tr->cfg.monitor_every + 2
-                      : st->nrecords;
-    if (too_many_records(cap, nl))
-        return gd_fail(err, GD_EINVAL, "train: %lld telemetry records are too many; use a "
-                       "larger monitor.every", (long long)cap);
-    gd_status rs = reserve_records(tr, cap, err);
-    if (rs != GD_OK)
-        return rs;
-    for (int64_t i = 0; i < st->nrecords; i++) {
-        gd_layer_telemetry *layers = tr->records[i].layers;
-        tr->records[i] = st->records[i];
-        tr->records[i].layers = layers;
-        memcpy(layers, st->records[i].layers, (size_t)nl * sizeof *layers);
-    }
-    tr->nrec = st->nrecords;
-    tr->step = st->step;
-    tr->epoch = st->epoch;
-    tr->pos = st->pos;
-    tr->epoch_seed = st->epoch_seed;
-    tr->epoch_loss = st->epoch_loss;
-    tr->epoch_samples = st->epoch_samples;
-    /* NaN: the epoch's penalty so far is unknown (a checkpoint from before
-     * it was saved), and so is the epoch's */
-    bool penalty_known = !isnan(st->epoch_penalty);
-    tr->epoch_penalty = penalty_known ? st->epoch_penalty : 0;
-    tr->epoch_penalty_samples = penalty_known ? st->epoch_samples : 0;
-    tr->first_loss = st->first_loss;
-    if (tr->topt) {
-        int64_t nf, nd;
-        float *f = gd_optim_floats(tr->topt, &nf);
-        double *d = gd_optim_doubles(tr->topt, &nd);
-        if (keep_optimizer && nf)
-            memcpy(f, st->slots[0], (size_t)nf * sizeof(float));
-        if (keep_optimizer && nd)
-            memcpy(d, st->scalars, (size_t)nd * sizeof(double));
-        if (!keep_optimizer)
-            gd_optim_reset(tr->topt);   /* t from 1, slots from the weights of now */
-        tr->opt_step0 = keep_optimizer ? st->opt_step0 : st->step;
-    } else if (keep_optimizer) {
-        for (int k = 0; k < nslots; k++)
-            memcpy(tr->slots[k], st->slots[k], (size_t)np * sizeof(float));
-        if (nscalars)
-            memcpy(tr->scalars, st->scalars, (size_t)nscalars * sizeof(double));
-        tr->opt_step0 = st->opt_step0;
-    } else {
-        tr->opt_step0 = st->step;   /* slots and scalars are still as created: zero */
-    }
-    if (tr->pos > 0)
-        shuffle_epoch(tr);   /* this epoch's order, from the seed it was drawn with */
-    return GD_OK;
 }

@@ -1,5 +1,6 @@
 /*
- * core/train.h: the C training step and the run around it.
+ * core/train.h: the C training step (train.c) and the trainer's state for
+ * checkpoints (train_state.c); the loop of a run around it is run.h's.
  *
  * One step: gather a batch, forward, loss, backward, regularizers, clipping,
  * optimizer update, with the lr from the schedule. After gd_trainer_new
@@ -16,10 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "clip.h"
 #include "data.h"
 #include "model.h"
-
-typedef enum gd_clip_kind { GD_CLIP_NONE = 0, GD_CLIP_NORM, GD_CLIP_VALUE } gd_clip_kind;
+#include "telemetry.h"
 
 typedef struct gd_train_config {
     gd_model *model;                        /* borrowed */
@@ -45,28 +46,6 @@ typedef struct gd_train_config {
     bool distributed;                       /* data-parallel over the MPI ranks (dist.h):
                                                batch is the batch of all ranks together */
 } gd_train_config;
-
-/* Per-layer telemetry of one monitored step. */
-typedef struct gd_layer_telemetry {
-    double grad_norm;      /* L2 norm of the layer's parameter gradients (NaN: none) */
-    double param_norm;
-    double update_ratio;   /* ||delta W|| / ||W|| of this update (NaN: no params) */
-    double act_mean, act_std;
-    double saturated;      /* fraction (sigmoid/tanh layers, else NaN) */
-    double dead;           /* fraction of units that are 0 for the whole batch (relu, else NaN) */
-} gd_layer_telemetry;
-
-typedef struct gd_step_record {
-    int64_t step;           /* update index, from 0 */
-    int64_t epoch;          /* from 1 */
-    double loss;            /* data loss + penalty */
-    double penalty;
-    double lr;
-    double grad_norm;       /* global, before clipping */
-    bool clipped;
-    double effective_lr;    /* adaptive: mean step scale; tensor-aware: |dW| / |G|; else NaN */
-    gd_layer_telemetry *layers;  /* [nlayers], owned by the trainer */
-} gd_step_record;
 
 typedef struct gd_step_result {
     double loss;            /* data loss + penalty of this batch */
@@ -162,23 +141,5 @@ typedef struct gd_step_timing {
 } gd_step_timing;
 void gd_trainer_enable_timing(gd_trainer *tr, bool on);
 const gd_step_timing *gd_trainer_timing(const gd_trainer *tr);
-
-/* Clipping primitives (also used by gd.clip_norm / gd.clip_value) over
- * `count` tensors g[k] of n[k] floats. Return the total L2 norm before
- * clipping; *clipped (may be NULL) tells whether anything changed. */
-double gd_clip_by_norm(float *const *g, const int64_t *n, int count, double max_norm,
-                       bool *clipped);
-double gd_clip_by_value(float *const *g, const int64_t *n, int count, double c, bool *clipped);
-
-/* One update of `opt` over a span, split into contiguous parts over the
- * thread pool when the span is large (the optimizers are elementwise, so
- * the numbers are those of one pass). The trainer's and the benchmark's. */
-void gd_optimizer_step(const gd_spec *opt, const gd_optim_state *st, const gd_optim_span *span);
-
-/* Base lr of an optimizer spec: its number option `lr` (as given, else the
- * schema's default, which the spec holds); 1.0 when the optimizer has no
- * such option or leaves an optional one unset, so that the schedule's value
- * is used as it is. Schedules scale this base (gd.sched.*:lr(t, base)). */
-double gd_optimizer_base_lr(const gd_spec *optimizer);
 
 #endif

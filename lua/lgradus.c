@@ -15,6 +15,7 @@
 #include "lapi.h"
 #include "lgradus.h"
 #include "model.h"
+#include "threads.h"
 
 /* Key of the registry's userdata in the Lua registry. */
 static const char registry_key = 'r';

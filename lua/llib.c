@@ -17,6 +17,7 @@
 #include "llib.h"
 #include "model.h"
 #include "sha256.h"
+#include "threads.h"
 
 static int load_embedded(lua_State *L)
 {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "component.h"
+#include "host.h"
 #include "lgradus.h"
 #include "model.h"
 #include "train.h"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "host.h"
 
 static gd_tensor view(float *data, int64_t batch, const gd_shape *per_sample)
 {

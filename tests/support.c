@@ -290,6 +290,15 @@ gd_spec *ref_spec(lua_State *L, gd_kind kind, const char *name)
 
 /* ---- numeric checks ---- */
 
+float test_value(uint64_t seed, int64_t i)
+{
+    uint64_t z = seed * 0x9E3779B97F4A7C15u + (uint64_t)i * 0xBF58476D1CE4E5B9u + 1;
+    z ^= z >> 31;
+    z *= 0x94D049BB133111EBu;
+    z ^= z >> 29;
+    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
 double max_abs(const float *x, int64_t n)
 {
     double m = 0;

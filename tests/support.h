@@ -72,6 +72,8 @@ gd_spec *ref_spec(lua_State *L, gd_kind kind, const char *name);
  * Returns true when all match. */
 bool check_close(const char *what, const float *got, const float *want, int64_t n, double tol);
 double max_abs(const float *x, int64_t n);
+/* A deterministic value in [-1, 1) from (seed, i): test data without an RNG. */
+float test_value(uint64_t seed, int64_t i);
 
 /* ---- running ---- */
 

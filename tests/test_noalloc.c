@@ -8,7 +8,7 @@
  *
  * A step allocates nothing on either backend, inside the sgemm backend
  * included (counted apart, to say where): oneDNN's packing workspace comes
- * from a buffer kept per thread (core/dnnl_workspace.c).
+ * from a buffer kept per thread (core/blas_dnnl_workspace.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +17,7 @@
 #include "blas.h"
 #include "data.h"
 #include "support.h"
+#include "threads.h"
 #include "train.h"
 
 extern void *__libc_malloc(size_t);

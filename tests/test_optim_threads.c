@@ -25,6 +25,7 @@
 #include "model.h"
 #include "optim.h"
 #include "support.h"
+#include "threads.h"
 #include "train.h"
 
 enum { NT = 6, STEPS = 4 };
@@ -33,16 +34,6 @@ static const gd_shape shapes[NT] = {
     { 2, { 160, 96, 0, 0 } }, { 1, { 96, 0, 0, 0 } }, { 2, { 96, 128, 0, 0 } },
     { 1, { 128, 0, 0, 0 } },  { 2, { 3, 5, 0, 0 } },  { 1, { 7, 0, 0, 0 } },
 };
-
-/* A deterministic value in [-1, 1) from (seed, i). */
-static float value(uint64_t seed, int64_t i)
-{
-    uint64_t z = seed * 0x9E3779B97F4A7C15u + (uint64_t)i * 0xBF58476D1CE4E5B9u + 1;
-    z ^= z >> 31;
-    z *= 0x94D049BB133111EBu;
-    z ^= z >> 29;
-    return (float)((double)(z >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-}
 
 typedef struct run {
     float *x[NT], *g[NT];
@@ -62,7 +53,7 @@ static void run_steps(const gd_spec *opt, int threads, run *r)
         r->x[i] = malloc((size_t)n * sizeof(float));
         r->g[i] = malloc((size_t)n * sizeof(float));
         for (int64_t k = 0; k < n; k++)
-            r->x[i][k] = 0.1f * value(100 + (uint64_t)i, k);
+            r->x[i][k] = 0.1f * test_value(100 + (uint64_t)i, k);
         ts[i] = (gd_optim_tensor){ .x = r->x[i], .shape = shapes[i],
                                    .role = shapes[i].ndim == 2 ? GD_ROLE_WEIGHT : GD_ROLE_BIAS,
                                    .layer = "dense", .name = "w" };
@@ -72,7 +63,7 @@ static void run_steps(const gd_spec *opt, int threads, run *r)
     for (int s = 0; s < STEPS; s++) {
         for (int i = 0; i < NT; i++) {
             for (int64_t k = 0; k < gd_shape_numel(&shapes[i]); k++)
-                r->g[i][k] = value(1000 * (uint64_t)s + (uint64_t)i, k);
+                r->g[i][k] = test_value(1000 * (uint64_t)s + (uint64_t)i, k);
             gd_optim_set_grad(o, i, r->g[i]);
         }
         CU_ASSERT_EQUAL(gd_optim_step(o, 0.01, NULL, NULL, &err), GD_OK);
@@ -114,7 +105,7 @@ static void check_optimizer(const char *blas, gd_spec *opt)
     }
     float moved = 0;
     for (int64_t k = 0; k < gd_shape_numel(&shapes[0]); k++)
-        moved = fmaxf(moved, fabsf(one.x[0][k] - 0.1f * value(100, k)));
+        moved = fmaxf(moved, fabsf(one.x[0][k] - 0.1f * test_value(100, k)));
     CU_ASSERT(moved > 0 && isfinite(moved));
     run_free(&one);
     gd_spec_free(opt);

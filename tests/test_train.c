@@ -1,6 +1,6 @@
 /*
- * tests/test_train.c: the model and the C training step, end to end through
- * plugins loaded at run time.
+ * tests/test_train.c: the C training step, end to end through plugins
+ * loaded at run time (the model alone: test_model.c).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 #include "model_layer.h"   /* white-box: the layer's fields */
 #include "support.h"
+#include "threads.h"
 #include "train.h"
 
 typedef struct mlp {
@@ -115,45 +116,6 @@ static void test_train_same_seed_bit_identical(void)
     train_spirals(4, 5, c, N, &acc);
     CU_ASSERT_EQUAL(memcmp(a, b, sizeof a), 0);
     CU_ASSERT_NOT_EQUAL(memcmp(a, c, sizeof a), 0);
-}
-
-static void test_train_model_shapes_and_arena(void)
-{
-    mlp m;
-    mlp_make(&m, 3, 1);
-    CU_ASSERT_EQUAL(gd_model_param_count(m.model), (2 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3));
-    CU_ASSERT_EQUAL(gd_model_output_shape(m.model)->dim[0], 3);
-    /* Parameters are contiguous in layer order. */
-    int64_t off = 0;
-    for (int i = 0; i < gd_model_layer_count(m.model); i++) {
-        gd_model_layer *l = gd_model_layer_at(m.model, i);
-        CU_ASSERT_EQUAL(l->param_offset, off);
-        for (int p = 0; p < l->nparams; p++) {
-            CU_ASSERT_PTR_EQUAL(l->params[p].value, gd_model_params(m.model) + off);
-            off += l->params[p].numel;
-        }
-    }
-    CU_ASSERT_EQUAL(off, gd_model_param_count(m.model));
-    CU_ASSERT_STRING_EQUAL(gd_model_layer_at(m.model, 2)->name, "dense2");
-    /* Biases start at 0, weights do not. */
-    gd_model_layer *d1 = gd_model_layer_at(m.model, 0);
-    CU_ASSERT_EQUAL(max_abs(d1->params[1].value, d1->params[1].numel), 0);
-    CU_ASSERT(max_abs(d1->params[0].value, d1->params[0].numel) > 0);
-    mlp_free(&m);
-}
-
-static void test_train_same_seed_same_init(void)
-{
-    mlp a, b, c;
-    mlp_make(&a, 2, 9);
-    mlp_make(&b, 2, 9);
-    mlp_make(&c, 2, 10);
-    int64_t n = gd_model_param_count(a.model);
-    CU_ASSERT_EQUAL(memcmp(gd_model_params(a.model), gd_model_params(b.model), n * 4), 0);
-    CU_ASSERT_NOT_EQUAL(memcmp(gd_model_params(a.model), gd_model_params(c.model), n * 4), 0);
-    mlp_free(&a);
-    mlp_free(&b);
-    mlp_free(&c);
 }
 
 static void test_train_refuses_width_mismatch(void)
@@ -428,8 +390,6 @@ static void test_train_threads_bit_identical(void)
 int main(void)
 {
     static const test_case cases[] = {
-        TEST(test_train_model_shapes_and_arena),
-        TEST(test_train_same_seed_same_init),
         TEST(test_train_spirals_converge),
         TEST(test_train_same_seed_bit_identical),
         TEST(test_train_refuses_width_mismatch),

@@ -18,6 +18,7 @@
 extern "C" {
 #endif
 
+/* Values frozen by the ABI (append only): plugins return them. */
 typedef enum gd_status {
     GD_OK = 0,
     GD_EINVAL,   /* bad argument or option */
@@ -29,6 +30,8 @@ typedef enum gd_status {
     GD_ENUMERIC  /* NaN or Inf where a number was required */
 } gd_status;
 
+/* Frozen by the ABI: it sizes gd_error, which the core allocates and
+ * plugins write into (gd_fail cuts a longer message to fit). */
 #define GD_ERROR_SIZE 512
 
 /* A caller-provided message slot. May be passed as NULL to discard. */

@@ -10,6 +10,15 @@
  *
  * Header-only and static, shared by the core and the built-in plugins
  * without linking (plugins link nothing of gradus).
+ *
+ * What is stable: not part of the plugin ABI. Every kernel is compiled into
+ * the file that includes it, so a built plugin never depends on this file;
+ * names, signatures and the set of kernels may change from one gradus
+ * release to the next, and a plugin that uses one compiles against the
+ * headers it is built with. What each kernel computes (the C order of its
+ * operations, and NAME == NAME_scalar bit for bit) is kept: the reference
+ * values of the built-in plugins depend on it. It stays in the installed
+ * headers so an out-of-tree plugin can match the built-ins' numbers.
  */
 #ifndef GRADUS_KERNELS_H
 #define GRADUS_KERNELS_H

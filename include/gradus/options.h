@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-/* Component kinds. Values are ABI: append only. */
+/* Component kinds. Values frozen by the ABI: append only. */
 typedef enum gd_kind {
     GD_KIND_LAYER = 1,
     GD_KIND_LOSS,
@@ -34,8 +34,10 @@ typedef enum gd_kind {
     GD_KIND_INITIALIZER
 } gd_kind;
 
+/* Not frozen: grows when a kind is appended. */
 #define GD_KIND_COUNT 6
 
+/* Values frozen by the ABI: append only. */
 typedef enum gd_option_type {
     GD_OPT_NUMBER = 1,  /* double */
     GD_OPT_INTEGER,     /* int64; a float with an integral value is accepted */
@@ -50,7 +52,7 @@ typedef enum gd_option_type {
     GD_OPT_INTS
 } gd_option_type;
 
-/* gd_option_spec.flags */
+/* gd_option_spec.flags. Bit values frozen by the ABI: append only. */
 enum {
     GD_OPT_REQUIRED = 1 << 0, /* the user must give it; no default */
     GD_OPT_OPTIONAL = 1 << 1, /* may be absent (v.present == 0); no default */
@@ -60,6 +62,12 @@ enum {
     GD_OPT_MAX_OPEN = 1 << 5  /* max itself is not allowed */
 };
 
+/* One option of a component's schema. Layout frozen by the ABI: a plugin's
+ * array of these is read with the sizeof it was built with, and there is
+ * no size field (unlike the vtables) to tell a longer one from a shorter,
+ * so within major 1 no member can be added (ABI 1.1 widened only what
+ * def_str may hold, and 1.2 added a new type, GD_OPT_INTS). A kind of
+ * option that needs more is a new gd_option_type reusing these members. */
 typedef struct gd_option_spec {
     const char *name;
     gd_option_type type;

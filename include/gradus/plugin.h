@@ -17,6 +17,23 @@
  *   regularizer  penalty and its gradient
  *   initializer  fill a parameter tensor
  *
+ * Optional members: a vtable member marked "(optional; absent: ...)" may be
+ * NULL or lie beyond the vtable's `size`; the core then does what that says
+ * (core/component.c is where it does so). Every other function member of a
+ * vtable is required, the core refusing the component at load by the
+ * member's name, except the optimizer's three steps: `step` (elementwise)
+ * or `step_tensor` or `step_all` (tensor-aware) is set.
+ *
+ * Frozen by the ABI: within major 1, never changed, only appended to: the
+ * numeric value of every enum constant (gd_status, gd_kind, gd_option_type
+ * and the option flags, gd_param_role, gd_activation_kind, gd_target_kind,
+ * gd_slot_init), the sizes GD_MAX_DIMS, GD_MAX_LAYER_PARAMS,
+ * GD_MAX_LAYER_BUFFERS, GD_MAX_OPTIM_SLOTS and GD_ERROR_SIZE (they size
+ * arrays inside ABI structs), the symbol names GD_PLUGIN_ENTRY_SYMBOL and
+ * GD_PLUGIN_BUILD_SYMBOL, and the order and type of every struct member up
+ * to its last member of the current minor. Each is marked "frozen" where it
+ * is defined.
+ *
  * Ownership: the core owns every tensor, parameter, gradient, optimizer slot
  * and buffer. A plugin owns only what its create allocated. No plugin keeps
  * mutable global state. Nothing in a plugin prints, exits or aborts; fallible
@@ -129,6 +146,7 @@ typedef struct gd_host {
  * Layers
  * ------------------------------------------------------------------------- */
 
+/* Values frozen by the ABI (append only). */
 typedef enum gd_param_role {
     GD_ROLE_WEIGHT = 1,  /* regularized by default */
     GD_ROLE_BIAS,
@@ -141,7 +159,8 @@ typedef enum gd_param_role {
     GD_ROLE_EMBEDDING
 } gd_param_role;
 
-/* How the core reads this layer's output for the saturation/dead statistics. */
+/* How the core reads this layer's output for the saturation/dead
+ * statistics. Values frozen by the ABI (append only). */
 typedef enum gd_activation_kind {
     GD_ACT_NONE = 0,
     GD_ACT_SIGMOID,   /* saturated: y < 0.01 or y > 0.99 */
@@ -149,6 +168,7 @@ typedef enum gd_activation_kind {
     GD_ACT_RELU       /* dead: y == 0 */
 } gd_activation_kind;
 
+/* Frozen by the ABI: they size gd_layer_info's arrays. */
 #define GD_MAX_LAYER_PARAMS 4
 #define GD_MAX_LAYER_BUFFERS 4
 
@@ -248,18 +268,28 @@ typedef struct gd_layer_vtable {
      * first layer): skip that work. x and y are those of the last forward. */
     void (*backward)(void *self, const gd_layer_ctx *ctx, const gd_tensor *x, const gd_tensor *y,
                      const gd_tensor *dy, gd_tensor *dx);
-    void (*destroy)(void *self);   /* (optional) frees what create allocated */
+    /* (optional; absent: nothing is freed) frees what create allocated.
+     * Called once per instance, when the model is freed, on the thread
+     * that frees it. */
+    void (*destroy)(void *self);
 } gd_layer_vtable;
 
 /* ---------------------------------------------------------------------------
  * Losses
  * ------------------------------------------------------------------------- */
 
+/* Values frozen by the ABI (append only). */
 typedef enum gd_target_kind {
     GD_TARGET_CLASS = 1,  /* target [batch]: 0-based class index stored as float */
     GD_TARGET_VALUE       /* target has the prediction's shape */
 } gd_target_kind;
 
+/* Called by the trainer once per step (on the thread that runs the step,
+ * after the forward), by evaluation once per batch (grad NULL), by probes
+ * and by the Lua primitive gd.loss.*. A loss cannot report failure (the
+ * ABI has no error path for it; see PLUGINS.md): a loss that cannot be
+ * computed returns NaN, which ends a training run as a divergence ("loss
+ * is NaN") at that step, with nothing written after it. */
 typedef struct gd_loss_vtable {
     size_t size;
     gd_target_kind target;
@@ -273,6 +303,8 @@ typedef struct gd_loss_vtable {
  * Optimizers
  * ------------------------------------------------------------------------- */
 
+/* Frozen by the ABI: it sizes the slot arrays of gd_optim_span and
+ * gd_optim_tensor. */
 #define GD_MAX_OPTIM_SLOTS 4
 
 /* What the core guarantees each kind of optimizer.
@@ -330,7 +362,7 @@ typedef struct gd_optim_state {
 
 /* ---- Tensor-aware optimizers (added in ABI 1.1) ------------------------ */
 
-/* How a slot starts (slot_len's *init). */
+/* How a slot starts (slot_len's *init). Values frozen by the ABI. */
 typedef enum gd_slot_init {
     GD_SLOT_ZERO = 0,     /* every number 0 */
     GD_SLOT_COPY = 1      /* a copy of the parameters (its length must be numel) */
@@ -395,30 +427,36 @@ typedef struct gd_optimizer_vtable {
     size_t size;
     int nslots;       /* per-parameter state arrays (Adam: 2) */
     int nscalars;     /* scalar state (doubles) */
-    /* (optional) cross-option checks beyond the schema. */
+    /* (optional; absent: every combination the schema allows is accepted)
+     * cross-option checks beyond the schema, when a spec is built. */
     gd_status (*check)(const gd_options *opts, gd_error *err);
-    /* One update over one span. Called once per span per update. */
+    /* One update over one span. Called once per span per update. Required
+     * of an elementwise optimizer; NULL in a tensor-aware one. */
     void (*step)(const gd_options *opts, const gd_optim_state *st, const gd_optim_span *span);
-    /* (optional) mean effective per-element step size over the span (Adam:
-     * lr/(sqrt(v-hat)+eps) averaged), for telemetry. Adaptive optimizers only. */
+    /* (optional; absent: telemetry records NaN) mean effective per-element
+     * step size over the span (Adam: lr/(sqrt(v-hat)+eps) averaged), for
+     * telemetry. Adaptive optimizers only. Lies beyond `size` in the
+     * smallest vtable the core accepts, so read with GD_HAS_MEMBER. */
     double (*effective_lr)(const gd_options *opts, const gd_optim_state *st,
                            const gd_optim_span *span);
     /* ---- added in ABI 1.1: tensor-aware optimizers (leave `step` NULL) ---- */
-    /* (optional) floats of slot k for tensor t (t->x and t->g are NULL) and
-     * how it starts; the default is t->numel floats, zeroed. Called once
-     * per tensor and slot when the optimizer is created. */
+    /* (optional; absent: t->numel floats, zeroed) floats of slot k for
+     * tensor t (t->x and t->g are NULL) and how it starts. Called once per
+     * tensor and slot when the optimizer is created. */
     int64_t (*slot_len)(const gd_options *opts, const gd_optim_tensor *t, int k,
                         gd_slot_init *init);
-    /* (optional) floats of scratch the step of tensor t needs (ctx->scratch).
-     * The step allocates nothing: ask here. */
+    /* (optional; absent: no scratch) floats of scratch the step of tensor
+     * t needs (ctx->scratch). The step allocates nothing: ask here. */
     int64_t (*scratch_len)(const gd_options *opts, const gd_optim_tensor *t);
     /* One update of one tensor. opts are that tensor's: the optimizer's,
      * with the overrides of the parameter group it falls in. A tensor-aware
-     * optimizer sets this or step_all (and leaves `step` NULL). */
+     * optimizer sets this or step_all (and leaves `step` NULL); an
+     * elementwise one leaves both NULL. */
     void (*step_tensor)(const gd_options *opts, const gd_optim_ctx *ctx, gd_optim_tensor *t);
     /* One update of all n tensors at once, for optimizers that need the
      * whole model (SAM's global norm and second gradient). Used instead of
-     * step_tensor when set. */
+     * step_tensor when set; on the thread that runs the step. A failure
+     * (regrad's, passed on) ends the run with the message. */
     gd_status (*step_all)(const gd_options *opts, const gd_optim_ctx *ctx, gd_optim_tensor *ts,
                           int n, gd_error *err);
 } gd_optimizer_vtable;
@@ -427,12 +465,31 @@ typedef struct gd_optimizer_vtable {
  * Schedulers: lr(t) as a pure function of the update index t = 0, 1, ...
  * ------------------------------------------------------------------------- */
 
+/* Who calls a scheduler, and when:
+ *   check  once when a run starts (gd_trainer_new, before the run's
+ *          buffers are allocated), and before gd.sched.*:lr answers from
+ *          Lua (horizon -1). A failure refuses the run, or the Lua call,
+ *          with the plugin's message; nothing has run yet.
+ *   lr     by the trainer once per update, before the optimizer's update,
+ *          on the thread that runs the step (never on the pool's threads),
+ *          and when an epoch's history record is written; from Lua by
+ *          gd.sched.*:lr; by a composite schedule through gd_spec_lr
+ *          (warmup's `after`). t counts from 0 in the
+ *          schedule's unit (updates, or epochs with the common option
+ *          unit = "epoch"), and can pass the horizon (a resumed run given
+ *          more epochs keeps its first horizon): answer for any t >= 0.
+ *          lr cannot fail: return a finite rate >= 0. A NaN or Inf reaches
+ *          the parameters and ends the run as a divergence at the next
+ *          step. */
 typedef struct gd_scheduler_vtable {
     size_t size;
-    /* (optional) checks that need the run: horizon is the number of updates
-     * from where this schedule starts to the end of the run, or -1 when
-     * unknown (a schedule queried outside a run). */
+    /* (optional; absent: every horizon is accepted) checks that need the
+     * run: horizon is the number of updates (or epochs) from where this
+     * schedule starts to the end of the run, or -1 when unknown (a
+     * schedule queried outside a run). */
     gd_status (*check)(const gd_options *opts, int64_t horizon, gd_error *err);
+    /* The rate at t: base_lr (the optimizer's lr) scaled. A pure function
+     * of its arguments: no state, so a resumed run gets the same rates. */
     double (*lr)(const gd_options *opts, int64_t t, double base_lr, int64_t horizon);
 } gd_scheduler_vtable;
 
@@ -443,10 +500,22 @@ static inline double gd_spec_lr(const gd_spec *s, int64_t t, double base_lr, int
  * Regularizers
  * ------------------------------------------------------------------------- */
 
+/* Who calls a regularizer, and when: the trainer, at every update, after
+ * the backward and before clipping and the optimizer: penalty, then
+ * add_grad, once for each parameter tensor it applies to (role weight, or
+ * every tensor with the common option to = "all"), layers last first; when
+ * no step needs all gradients at once, right after that layer's backward.
+ * Always on the thread that runs the step (never on the pool's threads),
+ * one call at a time. A two-pass optimizer's second gradient calls add_grad
+ * and penalty again. From Lua, gd.reg.*:penalty, :grad and :add_grad call
+ * them. Neither
+ * can fail: a penalty that is NaN or Inf makes the step's loss not finite
+ * and ends the run as a divergence at that step. */
 typedef struct gd_regularizer_vtable {
     size_t size;
+    /* The penalty of the n weights w (added to the step's loss). */
     double (*penalty)(const gd_options *opts, int64_t n, const float *w);
-    /* g += d penalty / d w */
+    /* g += d penalty / d w; w is read only. */
     void (*add_grad)(const gd_options *opts, int64_t n, const float *w, float *g);
 } gd_regularizer_vtable;
 
@@ -454,6 +523,15 @@ typedef struct gd_regularizer_vtable {
  * Initializers
  * ------------------------------------------------------------------------- */
 
+/* Who calls an initializer, and when: the core, when a model is built or
+ * re-initialized (gd_model_new, gd_model_init: model:reset(seed) in Lua), once
+ * for each parameter tensor whose layer names it (gd_param_info.init), in
+ * layer order, on the thread building the model; and gd.init.*:fill from
+ * Lua. rng is the tensor's own stream, derived from the seed and the
+ * tensor's place in the model, so the same seed gives the same weights.
+ * fill writes all n numbers of x. A failure (GD_EINVAL with a message, say
+ * for fans it cannot use) fails the model's construction with
+ * "LAYER.PARAM: NAME: message"; no model is returned. */
 typedef struct gd_initializer_vtable {
     size_t size;
     gd_status (*fill)(const gd_options *opts, float *x, int64_t n, int64_t fan_in,
@@ -469,7 +547,7 @@ typedef struct gd_component {
     gd_kind kind;
     const char *name;                /* lowercase identifier, unique per kind */
     const char *doc;                 /* one line */
-    const gd_option_spec *options;   /* may be NULL when noptions == 0 */
+    const gd_option_spec *options;   /* [noptions]; may be NULL when noptions == 0 */
     int noptions;
     union {
         const gd_layer_vtable *layer;
@@ -493,6 +571,7 @@ typedef struct gd_plugin {
 
 typedef const gd_plugin *(*gd_plugin_entry_fn)(void);
 
+/* Frozen by the ABI. */
 #define GD_PLUGIN_ENTRY_SYMBOL "gradus_plugin"
 
 /* How the file holding GD_PLUGIN was compiled, exported beside the entry

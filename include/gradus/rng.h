@@ -9,6 +9,9 @@
  * and a stream id (one per layer, one for batch order, ...).
  *
  * Everything here is static inline so plugins need not link libgradus.
+ * Frozen by the ABI: gd_rng's layout (the core hands each layer its stream)
+ * and the numbers a stream gives (checkpoints and reference values hold
+ * them): a change here would change every saved run.
  */
 #ifndef GRADUS_RNG_H
 #define GRADUS_RNG_H

@@ -14,6 +14,7 @@
 extern "C" {
 #endif
 
+/* Frozen by the ABI: it sizes gd_shape, which plugins hold by value. */
 #define GD_MAX_DIMS 4
 
 /* A shape: ndim in 0..GD_MAX_DIMS, dim[i] >= 1 for i < ndim. */

@@ -1,5 +1,6 @@
 /*
- * tests/test_loader.c: loading plugins, and refusing bad ones.
+ * tests/test_registry.c: the registry (core/registry.c): loading plugins, refusing bad
+ * ones, finding components.
  *
  * The fixture plugins are built by meson from the .c files of tests/fixtures/ into
  * GD_FIXTURE_DIR. Every refusal is checked for its status, a fragment of its
@@ -135,7 +136,7 @@ static char *join(const char *dir, const char *name)
 
 /* ---- loading ---- */
 
-static void test_loader_good_plugin(void)
+static void test_registry_good_plugin(void)
 {
     gd_registry *reg = gd_registry_new();
     gd_error err;
@@ -158,7 +159,7 @@ static void test_loader_good_plugin(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_same_file_twice_is_noop(void)
+static void test_registry_same_file_twice_is_noop(void)
 {
     gd_registry *reg = gd_registry_new();
     gd_error err;
@@ -172,7 +173,7 @@ static void test_loader_same_file_twice_is_noop(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_free_accepts_null(void)
+static void test_registry_free_accepts_null(void)
 {
     gd_registry_free(NULL);
     CU_PASS("no crash");
@@ -180,7 +181,7 @@ static void test_loader_free_accepts_null(void)
 
 /* ---- refusals ---- */
 
-static void test_loader_wrong_abi_refused(void)
+static void test_registry_wrong_abi_refused(void)
 {
     gd_registry *reg = builtin_registry();
     char found[64], expected[64];
@@ -191,7 +192,7 @@ static void test_loader_wrong_abi_refused(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_missing_entry_refused(void)
+static void test_registry_missing_entry_refused(void)
 {
     gd_registry *reg = builtin_registry();
     expect_refused(reg, FIXTURE("fixture_no_entry"), GD_ENOTFOUND, "fixture_no_entry.so",
@@ -199,7 +200,7 @@ static void test_loader_missing_entry_refused(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_duplicate_within_plugin_refused(void)
+static void test_registry_duplicate_within_plugin_refused(void)
 {
     gd_registry *reg = builtin_registry();
     expect_refused(reg, FIXTURE("fixture_dup_within"), GD_EEXIST, "fixture_dup_within.so",
@@ -208,7 +209,7 @@ static void test_loader_duplicate_within_plugin_refused(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_duplicate_builtin_refused(void)
+static void test_registry_duplicate_builtin_refused(void)
 {
     gd_registry *reg = builtin_registry();
     const gd_entry *sgd = gd_registry_find(reg, GD_KIND_OPTIMIZER, "sgd");
@@ -225,7 +226,7 @@ static void test_loader_duplicate_builtin_refused(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_duplicate_across_files_refused(void)
+static void test_registry_duplicate_across_files_refused(void)
 {
     /* A copy of the good plugin under another name is another file with
      * the same component: refused, naming both. */
@@ -245,7 +246,7 @@ static void test_loader_duplicate_across_files_refused(void)
     rm_tree(dir);
 }
 
-static void test_loader_short_size_refused(void)
+static void test_registry_short_size_refused(void)
 {
     gd_registry *reg = builtin_registry();
     expect_refused(reg, FIXTURE("fixture_short_size"), GD_EABI, "fixture_short_size.so",
@@ -254,7 +255,7 @@ static void test_loader_short_size_refused(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_text_file_refused(void)
+static void test_registry_text_file_refused(void)
 {
     char *dir = make_tmpdir();
     char *path = join(dir, "x.so");
@@ -267,7 +268,7 @@ static void test_loader_text_file_refused(void)
     rm_tree(dir);
 }
 
-static void test_loader_missing_file_refused(void)
+static void test_registry_missing_file_refused(void)
 {
     gd_registry *reg = builtin_registry();
     expect_refused(reg, GD_FIXTURE_DIR "/no_such_plugin.so", GD_ENOTFOUND,
@@ -275,7 +276,7 @@ static void test_loader_missing_file_refused(void)
     gd_registry_free(reg);
 }
 
-static void test_loader_directory_refused(void)
+static void test_registry_directory_refused(void)
 {
     char *dir = make_tmpdir();
     char *sub = join(dir, "dir.so");
@@ -289,7 +290,7 @@ static void test_loader_directory_refused(void)
 
 /* ---- directories and GRADUS_PLUGIN_PATH ---- */
 
-static void test_loader_load_dir(void)
+static void test_registry_load_dir(void)
 {
     /* dir/fixture_sched.so, dir/optimizers/good.so (one level of
      * subdirectories, as the build tree's plugins/<kind>/), and files that
@@ -361,7 +362,7 @@ static void restore_env(const char *name, char *saved)
     free(saved);
 }
 
-static void test_loader_plugin_path(void)
+static void test_registry_plugin_path(void)
 {
     char *a = make_tmpdir(), *b = make_tmpdir();
     char *good = join(a, "good.so"), *sched = join(b, "sched.so");
@@ -419,7 +420,7 @@ static void test_loader_plugin_path(void)
 
 /* ~/.local/lib/gradus/plugins: loaded after the built-ins and before
  * GRADUS_PLUGIN_PATH, with no configuration; nothing when HOME is unset. */
-static void test_loader_user_dir(void)
+static void test_registry_user_dir(void)
 {
     char *home = make_tmpdir(), *extra = make_tmpdir();
     char *dir = join(home, GD_USER_PLUGIN_DIR);
@@ -466,7 +467,7 @@ static void test_loader_user_dir(void)
 
 /* ---- unknown names ---- */
 
-static void test_loader_unknown_did_you_mean(void)
+static void test_registry_unknown_did_you_mean(void)
 {
     gd_registry *reg = builtin_registry();
     gd_error err;
@@ -506,23 +507,23 @@ static void test_loader_unknown_did_you_mean(void)
 int main(void)
 {
     static const test_case cases[] = {
-        TEST(test_loader_good_plugin),
-        TEST(test_loader_same_file_twice_is_noop),
-        TEST(test_loader_free_accepts_null),
-        TEST(test_loader_wrong_abi_refused),
-        TEST(test_loader_missing_entry_refused),
-        TEST(test_loader_duplicate_within_plugin_refused),
-        TEST(test_loader_duplicate_builtin_refused),
-        TEST(test_loader_duplicate_across_files_refused),
-        TEST(test_loader_short_size_refused),
-        TEST(test_loader_text_file_refused),
-        TEST(test_loader_missing_file_refused),
-        TEST(test_loader_directory_refused),
-        TEST(test_loader_load_dir),
-        TEST(test_loader_plugin_path),
-        TEST(test_loader_user_dir),
-        TEST(test_loader_unknown_did_you_mean),
+        TEST(test_registry_good_plugin),
+        TEST(test_registry_same_file_twice_is_noop),
+        TEST(test_registry_free_accepts_null),
+        TEST(test_registry_wrong_abi_refused),
+        TEST(test_registry_missing_entry_refused),
+        TEST(test_registry_duplicate_within_plugin_refused),
+        TEST(test_registry_duplicate_builtin_refused),
+        TEST(test_registry_duplicate_across_files_refused),
+        TEST(test_registry_short_size_refused),
+        TEST(test_registry_text_file_refused),
+        TEST(test_registry_missing_file_refused),
+        TEST(test_registry_directory_refused),
+        TEST(test_registry_load_dir),
+        TEST(test_registry_plugin_path),
+        TEST(test_registry_user_dir),
+        TEST(test_registry_unknown_did_you_mean),
         TEST_END,
     };
-    return test_main("loader", cases);
+    return test_main("registry", cases);
 }

@@ -1,5 +1,5 @@
 /*
- * core/dnnl_workspace.c: oneDNN's sgemm workspace, allocated once per
+ * core/blas_dnnl_workspace.c: oneDNN's sgemm workspace, allocated once per
  * thread and reused, so that a training step allocates nothing on oneDNN.
  *
  * dnnl_sgemm's gemm driver allocates its packing workspace (one
