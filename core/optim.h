@@ -7,8 +7,9 @@
  * optimizer name (lookahead's inner, sam's base, muon's fallback), each node
  * with its own per-tensor slots, scalars and step count. All of that state
  * sits in one float arena and one double arena, so a checkpoint saves it as
- * two arrays. The trainer and the Lua primitive both drive tensor-aware
- * optimizers through the gd_optim_* functions only, so a later engine can
+ * two arrays. The trainer drives tensor-aware optimizers through the
+ * gd_optim_* functions, and the Lua instances (opt:step) drive every
+ * optimizer through them, elementwise ones included, so a later engine can
  * move the dispatch without touching plugins.
  */
 #ifndef GRADUS_CORE_OPTIM_H
