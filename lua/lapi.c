@@ -272,6 +272,10 @@ static const lgd_key dataset_methods[] = {
     { "ds:encode(text)", "tensor", "", "a text set's ids (1-based) of a string" },
     { "ds:decode(ids)", "string", "", "the text of 1-based ids (a tensor or a table)" },
     { "gd.data.synthetic.*", "data set", "", "small generated sets (below)" },
+    { "gd.data.synthetic.quadratic_deep{ n, noise, problem, seed }", "data set",
+      "1000, 0.6, 42, 1",
+      "DeepOBS's quadratic_deep: inputs A = sqrt(50) D^1/2 R [100, 100, 1] of the Q seeded by "
+      "'problem', targets A x with x ~ N(0, noise^2 I) seeded by 'seed' (gradus doc benchmark)" },
     { NULL, NULL, NULL, NULL },
 };
 

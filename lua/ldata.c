@@ -523,6 +523,21 @@ int lgd_data_regression(lua_State *L)
     return synthetic(L, "regression", opts, 4, make_regression);
 }
 
+static gd_dataset *make_quadratic_deep(const syn_val *v, gd_error *err)
+{
+    return gd_synthetic_quadratic_deep(v[0].i, v[1].x, (uint64_t)v[2].i, (uint64_t)v[3].i, err);
+}
+
+/* DeepOBS's quadratic_deep: `problem` seeds Q, `seed` the samples. */
+int lgd_data_quadratic_deep(lua_State *L)
+{
+    static const syn_opt opts[] = {
+        { "n", 'i', 1000, 1, 0 }, { "noise", 'n', 0.6, 0, 0 }, { "problem", 'i', 42, 0, 0 },
+        { "seed", 'i', 1, 0, 0 },
+    };
+    return synthetic(L, "quadratic_deep", opts, 4, make_quadratic_deep);
+}
+
 /* gd.data.tensor{ x = [N, ...], y = ..., classes = K }: y as a table of Lua
  * integers (or with `classes`) is class numbers 1..K; otherwise y is
  * regression targets, [N] or [N, k]. */
@@ -870,6 +885,7 @@ void lgd_open_data(lua_State *L)
         { "blobs", lgd_data_blobs },
         { "xor", lgd_data_xor },
         { "regression", lgd_data_regression },
+        { "quadratic_deep", lgd_data_quadratic_deep },
         { NULL, NULL },
     };
     luaL_newlib(L, data);
