@@ -23,8 +23,7 @@ local profile = require "gradus.profile"
 
 local M = {}
 
-M.shipped = { "quadratic_deep", "fmnist_logreg", "fmnist_mlp", "fmnist_2c2d", "fmnist_resnet" }
-M.left_out = "kjv_char waits for the sequence-model issue (not landed yet)"
+M.shipped = { "quadratic_deep", "fmnist_logreg", "fmnist_mlp", "fmnist_2c2d", "fmnist_resnet", "kjv_char" }
 M.baselines = { "sgd", "momentum", "adam" }
 
 -- Tuning seeds are their own: 1001.. never meets an evaluation seed 1..N
@@ -74,6 +73,16 @@ local function fnv64(s)
 end
 M.fnv64 = fnv64
 
+-- What a problem's metric reads from a run: the field of its final metrics
+-- and of each epoch, whether higher is better, and a scale (bits per
+-- character: the cross-entropy in nats / ln 2).
+local metrics = {
+  accuracy = { field = "val_accuracy", higher = true, scale = 1, format = "%.4f" },
+  loss = { field = "val_loss", higher = false, scale = 1, format = "%.4g" },
+  bpc = { field = "val_loss", higher = false, scale = 1 / math.log(2), format = "%.4f" },
+}
+M.metrics = metrics
+
 local problem_keys = { name = true, model = true, data = true, loss = true, batch = true, epochs = true,
   metric = true, target = true, definition = true }
 
@@ -86,7 +95,7 @@ local function check_problem(p, where)
     end
   end
   if type(p.name) ~= "string" or p.name == "" then error(where .. ": 'name' must be a non-empty string", 0) end
-  if p.model == nil then error(where .. ": 'model' is required", 0) end
+  if p.model == nil then error(where .. ": 'model' is required (a model, or a function(size) returning one)", 0) end
   if type(p.data) ~= "function" then
     error(where .. ": 'data' must be a function(size) returning train, validation, test", 0)
   end
@@ -97,8 +106,8 @@ local function check_problem(p, where)
       error(string.format("%s: epochs.%s must be an integer >= 1", where, s), 0)
     end
   end
-  if p.metric ~= "accuracy" and p.metric ~= "loss" then
-    error(where .. ": 'metric' must be \"accuracy\" or \"loss\"", 0)
+  if not metrics[p.metric] then
+    error(where .. ": 'metric' must be \"accuracy\", \"loss\" or \"bpc\"", 0)
   end
   if type(p.target) ~= "number" then error(where .. ": 'target' must be a number (the test metric to reach)", 0) end
   return p
@@ -261,7 +270,7 @@ end
 -- Speed: the first epoch at which the mean test metric over the seeds
 -- reaches the target, and the mean seconds to the end of that epoch.
 local function speed(runs, metric, target)
-  local field = metric == "accuracy" and "val_accuracy" or "val_loss"
+  local m = metrics[metric]
   local n = math.huge
   for _, r in ipairs(runs) do
     if r.status ~= "ok" then return nil end
@@ -273,12 +282,12 @@ local function speed(runs, metric, target)
     local sum, secs = 0, 0
     for j, r in ipairs(runs) do
       local ep = r.history.epochs[e]
-      sum = sum + (ep[field] or 0 / 0)
+      sum = sum + (ep[m.field] or 0 / 0) * m.scale
       clock[j] = (clock[j] or 0) + (ep.seconds or 0)
       secs = secs + clock[j]
     end
     local mean = sum / #runs
-    if stats.finite(mean) and ((metric == "accuracy" and mean >= target) or (metric == "loss" and mean <= target)) then
+    if stats.finite(mean) and ((m.higher and mean >= target) or (not m.higher and mean <= target)) then
       return { epoch = e, seconds = secs / #runs }
     end
   end
@@ -287,10 +296,12 @@ end
 
 -- The final test metric of each finished evaluation run.
 local function performance(runs, metric)
-  local field = metric == "accuracy" and "val_accuracy" or "val_loss"
+  local m = metrics[metric]
   local xs = {}
   for _, r in ipairs(runs) do
-    if r.status == "ok" and r.metrics and stats.finite(r.metrics[field]) then xs[#xs + 1] = r.metrics[field] end
+    if r.status == "ok" and r.metrics and stats.finite(r.metrics[m.field]) then
+      xs[#xs + 1] = r.metrics[m.field] * m.scale
+    end
   end
   local mean, std, ci = stats.describe(xs)
   return { mean = mean, std = std, ci95 = ci, n = #xs, of = #runs }
@@ -334,9 +345,12 @@ end
 
 local function run_cell(gd, prob, opt, proto, size, run, log, out)
   local train, val, test = prob.data(size)
-  local metric = prob.metric == "accuracy" and "val_accuracy" or "val_loss"
+  -- tuned on the metric's field: bpc is val_loss scaled, the same choice
+  local metric = metrics[prob.metric].field
+  local model = prob.model
+  if type(model) == "function" then model = model(size) end
   local res = execute(gd, {
-    base = { model = prob.model, loss = prob.loss, data = train, validation = test,
+    base = { model = model, loss = prob.loss, data = train, validation = test,
              epochs = prob.epochs[size], batch = prob.batch, seed = 1, progress = false },
     variants = { { name = opt.label, optimizer = opt.spec,
                    tune = { lr = proto.grid, seeds = proto.tuning_seeds, validation = val, metric = metric } } },
@@ -356,6 +370,8 @@ local function run_cell(gd, prob, opt, proto, size, run, log, out)
   if log and v.tune_warning then log("benchmark: " .. v.tune_warning) end
   return cell
 end
+
+local signal_names = { [2] = "SIGINT", [15] = "SIGTERM" }
 
 -- A signal stops a benchmark between or inside cells: the same error value
 -- (gradus exits 128 + signal), its message saying how to resume.
@@ -466,11 +482,20 @@ function M.benchmark(gd, spec)
         log(string.format("benchmark: %s on %s: tuning %d lrs, then %d seeds", o.label, pr.p.name, #proto.grid,
           proto.seeds))
         local t0 = os.time()
-        local ok, res = pcall(run_cell, gd, pr.p, o, proto, size, spec.run, log, spec.out)
+        -- a signal while the cell loads its data waits for its next training (which
+        -- then stops with the message below), one after its last, for the cell to be kept
+        local ok, res, sig = gd._util.hold_interrupts(function()
+          local c = run_cell(gd, pr.p, o, proto, size, spec.run, log, spec.out)
+          write_atomic(path, json.encode({ key = key, cell = c }) .. "\n")
+          return c
+        end)
         if not ok then error(interrupted(res, spec.out), 0) end
         cell = res
-        write_atomic(path, json.encode({ key = key, cell = cell }) .. "\n")
         log(string.format("benchmark: %s on %s: done in %d s", o.label, pr.p.name, os.time() - t0))
+        if sig then
+          error(interrupted({ interrupted = true, signal = sig, message = "interrupted by "
+            .. (signal_names[sig] or ("signal " .. sig)) }, spec.out), 0)
+        end
       end
       cells[pr.p.name][o.label] = cell
     end
@@ -485,7 +510,7 @@ function M.assemble(gd, probs, opts, cells, proto, size)
   local doc = { kind = "gradus benchmark", gradus_version = gd.version, size = size,
     protocol = { grid = proto.grid, seeds = proto.seeds, tuning_seeds = proto.tuning_seeds },
     threads = gd._util.threads(), blas = gd._util.blas(), date = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    left_out = M.left_out, problems = {}, optimizers = {}, cells = {} }
+    problems = {}, optimizers = {}, cells = {} }
   for i, pr in ipairs(probs) do
     doc.problems[i] = { name = pr.p.name, source = pr.arg, hash = pr.hash, metric = pr.p.metric,
                         target = pr.p.target, epochs = pr.p.epochs[size], batch = pr.p.batch }
@@ -534,7 +559,7 @@ end
 
 local function fmt_metric(perf, metric)
   if not perf or not stats.finite(perf.mean) then return "-" end
-  local f = metric == "accuracy" and "%.4f" or "%.4g"
+  local f = metrics[metric] and metrics[metric].format or "%.4g"
   local s = string.format(f, perf.mean)
   if stats.finite(perf.ci95) then s = s .. " ± " .. string.format(f, perf.ci95) end
   if perf.n < perf.of then s = s .. string.format(" (%d of %d runs)", perf.n, perf.of) end
@@ -632,15 +657,15 @@ local function index_html(doc, svg)
     "<h1>gradus benchmark</h1>\n" }
   out[#out + 1] = string.format("<p class=\"lead\">size %s; lr tuned on %d points from %.3g to %.3g against the "
     .. "validation metric with tuning seed%s %s; the best lr rerun with %d evaluation seeds (%s) on the test set. "
-    .. "gradus %s, %s threads, %s. %s.</p>\n", h(doc.size), #doc.protocol.grid, doc.protocol.grid[1],
+    .. "gradus %s, %s threads, %s.</p>\n", h(doc.size), #doc.protocol.grid, doc.protocol.grid[1],
     doc.protocol.grid[#doc.protocol.grid], #doc.protocol.tuning_seeds == 1 and "" or "s",
     h(table.concat(doc.protocol.tuning_seeds, ", ")), doc.protocol.seeds, h(tostring(doc.protocol.seeds) == "1"
-      and "1" or ("1.." .. doc.protocol.seeds)), h(doc.gradus_version), h(doc.threads), h(doc.blas), h(doc.left_out))
+      and "1" or ("1.." .. doc.protocol.seeds)), h(doc.gradus_version), h(doc.threads), h(doc.blas))
   out[#out + 1] = "<h2>Leaderboard</h2>\n<div class=\"scroll\"><table id=\"leaderboard\"><thead><tr><th>optimizer</th>"
     .. "<th>score</th>"
   for _, p in ipairs(doc.problems) do
     out[#out + 1] = "<th>" .. name(p.name) .. "<br>test " .. h(p.metric) .. " (lr)</th><th>time to "
-      .. h(p.metric == "accuracy" and "≥ " or "≤ ") .. h(string.format("%g", p.target)) .. "</th>"
+      .. h((metrics[p.metric] or {}).higher and "≥ " or "≤ ") .. h(string.format("%g", p.target)) .. "</th>"
   end
   out[#out + 1] = "</tr></thead><tbody>\n"
   local order = {}
@@ -738,7 +763,8 @@ usage: gradus benchmark [--problems LIST] [--size smoke|small|full] [--seeds N]
   own, the best lr rerun with fresh seeds; the report (index.html, results.json,
   leaderboard.csv) in DIR (default benchmark-out).
   --problems LIST  comma-separated shipped names or .lua paths
-                   (default quadratic_deep,fmnist_logreg,fmnist_mlp,fmnist_2c2d,fmnist_resnet)
+                   (default quadratic_deep,fmnist_logreg,fmnist_mlp,fmnist_2c2d,
+                   fmnist_resnet,kjv_char)
   --size S         smoke (a few hundred samples, 1 epoch), small (default), full
   --seeds N        evaluation seeds (default 2 smoke, 3 small, 10 full)
   --grid LO:HI:N   the lr grid (default 1e-5:1e2:13 small, 1e-5:1e2:36 full)
