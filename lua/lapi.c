@@ -125,8 +125,8 @@ static const lgd_key benchmark_keys[] = {
       "names, \"name{key=value,...}\" (read as data) or .so paths; sgd, momentum and adam "
       "are always added as baselines" },
     { "problems", "list of strings", "all shipped",
-      "quadratic_deep, fmnist_logreg, fmnist_mlp, fmnist_2c2d, fmnist_resnet, or .lua paths "
-      "(kjv_char waits for the sequence models)" },
+      "quadratic_deep, fmnist_logreg, fmnist_mlp, fmnist_2c2d, fmnist_resnet, kjv_char, or "
+      ".lua paths" },
     { "size", "\"smoke\" | \"small\" | \"full\"", "\"small\"",
       "smoke: a few hundred samples, 1 epoch, 3 lrs, 2 seeds; small: 13 lrs 1e-5..1e2, 3 seeds; "
       "full: DeepOBS's 36 lrs, 10 seeds, full data" },
@@ -137,7 +137,8 @@ static const lgd_key benchmark_keys[] = {
       "cells/ (finished cells, reused when their key matches)" },
     { "run", "{ backend =, jobs =, ... }", "(in this process)",
       "the trials as processes: gd.compare's run options but dir and name (the sweeps go to "
-      "OUT/sweeps/PROBLEM.OPTIMIZER); a problem whose data has no recipe runs in this process" },
+      "OUT/sweeps/PROBLEM.OPTIMIZER); a problem of yours whose data has no recipe "
+      "(gd.data.tensor) runs in this process" },
     { "progress", "boolean", "true", "a line per cell on stderr" },
     { "plots", "boolean", "true", "draw the plots (needs gnuplot)" },
     { NULL, NULL, NULL, NULL },
@@ -145,15 +146,18 @@ static const lgd_key benchmark_keys[] = {
 
 static const lgd_key problem_keys[] = {
     { "name", "string", "required", "the problem's name in the report" },
-    { "model", "model spec", "required", "gd.sequential{ ... }" },
+    { "model", "model spec | function(size)", "required",
+      "gd.sequential{ ... }, or a function returning one for \"smoke\", \"small\" or \"full\"" },
     { "data", "function(size)", "required", "returns train, validation, test for \"smoke\", "
       "\"small\" or \"full\"" },
     { "loss", "loss spec", "required", "" },
     { "batch", "integer", "required", "" },
     { "epochs", "{ smoke =, small =, full = }", "required", "" },
-    { "metric", "\"accuracy\" | \"loss\"", "required", "the test metric reported" },
+    { "metric", "\"accuracy\" | \"loss\" | \"bpc\"", "required",
+      "the test metric reported (bpc: bits per character, the loss / ln 2)" },
     { "target", "number", "required",
-      "the test metric to reach (>= for accuracy, <= for loss): the speed measure's target" },
+      "the test metric to reach (>= for accuracy, <= for loss and bpc): the speed measure's "
+      "target" },
     { NULL, NULL, NULL, NULL },
 };
 

@@ -226,6 +226,35 @@ T.test("cells_cached_rerun_and_resumed", function()
   os.execute("rm -rf '" .. dir .. "'")
 end)
 
+-- A problem of the user's built from Lua values (gd.data.tensor): under
+-- --jobs its trials cannot be written into trial files, so it runs in the
+-- benchmark's process, said once; a metric it does not know is refused.
+T.test("tensor_problem_runs_in_process_under_jobs", function()
+  local dir = T.tmpdir()
+  local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+  local text = [[
+local gd = require "gradus"
+local x, y = {}, {}
+for i = 1, 60 do x[i] = { (i % 3) - 1, (i % 5) / 5 }; y[i] = i % 3 + 1 end
+local d = gd.data.tensor{ x = x, y = y }
+return { name = "tiny_tensor", model = gd.sequential{ gd.layer.dense{ units = 3 } }, data = function() return d, d, d end,
+  loss = gd.loss.cross_entropy{}, batch = 20, epochs = { smoke = 1, small = 1, full = 1 }, metric = METRIC, target = 0.5 }
+]]
+  T.spit(dir .. "/tiny.lua", (text:gsub("METRIC", '"accuracy"')))
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local _, err, code = T.command(("cd %s && %s benchmark --size smoke --problems tiny.lua --jobs 2 --out o adam"):format(
+    q(dir), q(exe)))
+  assert(code == 0, err)
+  local _, notes = err:gsub("tiny_tensor runs in this process: its data has no recipe", "")
+  assert(notes == 1, err)
+  assert(T.sh("ls -A " .. q(dir .. "/o")):find("sweeps", 1, true) == nil, "a sweep was started")
+  assert(#T.json_decode(T.slurp(dir .. "/o/results.json")).cells == 3)
+  T.spit(dir .. "/bad.lua", (text:gsub("METRIC", '"perplexity"')))
+  _, err, code = T.command(("cd %s && %s benchmark --size smoke --problems bad.lua --out o2 adam"):format(q(dir), q(exe)))
+  assert(code ~= 0 and err:find([['metric' must be "accuracy", "loss" or "bpc"]], 1, true), err)
+  os.execute("rm -rf " .. q(dir))
+end)
+
 T.test("compare_tune_has_seeds_of_its_own_and_warns_at_the_edge", function()
   local d = gd.data.synthetic.blobs{ n = 90, classes = 3, seed = 5 }
   local train, val = d:split{ validation = 30, seed = 1 }
