@@ -84,7 +84,7 @@ local metrics = {
 M.metrics = metrics
 
 local problem_keys = { name = true, model = true, data = true, loss = true, batch = true, epochs = true,
-  metric = true, target = true, definition = true }
+  metric = true, target = true }
 
 local function check_problem(p, where)
   if type(p) ~= "table" then error(where .. ": a problem file must return a table { name, model, data, ... }", 0) end
