@@ -11,9 +11,9 @@
 -- benchmark's size:
 --   smoke  T = 32, d = 32, 1 block, 2 heads; 256 training windows (8 steps
 --          of 32 per epoch), 64 validation and 64 test windows; 1 epoch
---   small  T = 64, d = 64, 2 blocks, 4 heads; 8192 training windows (the
---          first 524,288 characters, a seventh of the training text), 512
---          validation and 512 test; 3 epochs (768 steps)
+--   small  T = 64, d = 64, 2 blocks, 4 heads; 16384 training windows (the
+--          first 1,048,576 characters, Genesis to 1 Samuel: 28 % of the
+--          training text), 512 validation and 512 test; 2 epochs (1024 steps)
 --   full   T = 128, d = 128, 4 blocks, 4 heads (scripts/char_transformer.lua's
 --          model); every window of each split (29,094 training windows,
 --          909 steps an epoch); 4 epochs
@@ -21,16 +21,18 @@
 -- the protocol tunes the lr alone.
 --
 -- Metric: test bits per character (the cross-entropy in nats / ln 2),
--- lower is better. Target for the speed measure: 2.5 bits per character,
+-- lower is better. Target for the speed measure: 2.6 bits per character,
 -- well under the training text's unigram entropy (4.36 bits) and the 5.98
 -- bits of a uniform guess over its 63 characters: a model that reaches it
--- has learnt more than letter frequencies.
+-- has learnt more than letter frequencies. Adam at lr 3e-3 reaches 2.50
+-- on the validation text at the end of small's second epoch (2.70 after
+-- the first), so a well-tuned optimizer reaches it at small.
 local gd = require "gradus"
 local L = gd.layer
 
 local sizes = {
   smoke = { T = 32, d = 32, layers = 1, heads = 2, n = { 256, 64, 64 } },
-  small = { T = 64, d = 64, layers = 2, heads = 4, n = { 8192, 512, 512 } },
+  small = { T = 64, d = 64, layers = 2, heads = 4, n = { 16384, 512, 512 } },
   full = { T = 128, d = 128, layers = 4, heads = 4 },
 }
 local cache = {}
@@ -68,7 +70,7 @@ return {
   data = data,
   loss = gd.loss.cross_entropy{},
   batch = 32,
-  epochs = { smoke = 1, small = 3, full = 4 },
+  epochs = { smoke = 1, small = 2, full = 4 },
   metric = "bpc",
-  target = 2.5,
+  target = 2.6,
 }
