@@ -276,10 +276,6 @@ static const lgd_key dataset_methods[] = {
     { "ds:encode(text)", "tensor", "", "a text set's ids (1-based) of a string" },
     { "ds:decode(ids)", "string", "", "the text of 1-based ids (a tensor or a table)" },
     { "gd.data.synthetic.*", "data set", "", "small generated sets (below)" },
-    { "gd.data.synthetic.quadratic_deep{ n, noise, problem, seed }", "data set",
-      "1000, 0.6, 42, 1",
-      "DeepOBS's quadratic_deep: inputs A = sqrt(50) D^1/2 R [100, 100, 1] of the Q seeded by "
-      "'problem', targets A x with x ~ N(0, noise^2 I) seeded by 'seed' (gradus doc benchmark)" },
     { NULL, NULL, NULL, NULL },
 };
 
@@ -291,6 +287,9 @@ static const lgd_key synthetic_docs[] = {
     { "features", "", "", "features per sample" },
     { "noise", "", "", "standard deviation of the noise added" },
     { "spread", "", "", "standard deviation of each blob" },
+    { "problem", "", "",
+      "quadratic_deep: the seed of Q (inputs: its A = sqrt(50) D^1/2 R, [100, 100, 1]; targets "
+      "A x; gradus doc benchmark)" },
     { "seed", "", "", "the draw: the same seed, the same set" },
     { NULL, NULL, NULL, NULL },
 };
@@ -734,14 +733,18 @@ static void add_section(lua_State *L, luaL_Buffer *b, const section *s)
 /* Each generator's section from the recipe of the set it makes with no
  * options: the recipe holds every option with its value, written from the
  * same list that reads them (lua/ldata.c), so it lists what the generator
- * takes and its defaults. The sets are small (300 samples at most). */
+ * takes and its defaults. The sets are small (300 samples at most):
+ * quadratic_deep, whose samples hold 10,000 values, is built with n = 1
+ * and its default n written in. */
 static void add_synthetic(lua_State *L, luaL_Buffer *b)
 {
     static const struct {
         const char *name;
         lua_CFunction make;
-    } gens[] = { { "spirals", lgd_data_spirals }, { "blobs", lgd_data_blobs },
-                 { "xor", lgd_data_xor }, { "regression", lgd_data_regression } };
+        int n;   /* 0: built with its defaults; else built with n = 1, n its default */
+    } gens[] = { { "spirals", lgd_data_spirals, 0 }, { "blobs", lgd_data_blobs, 0 },
+                 { "xor", lgd_data_xor, 0 }, { "regression", lgd_data_regression, 0 },
+                 { "quadratic_deep", lgd_data_quadratic_deep, 1000 } };
     for (size_t g = 0; g < sizeof gens / sizeof *gens; g++) {
         enum { MAX_ROWS = 8 };
         lgd_key rows[MAX_ROWS + 1] = { { 0 } };
@@ -749,6 +752,10 @@ static void add_synthetic(lua_State *L, luaL_Buffer *b)
         int n = 0;
         lua_pushcfunction(L, gens[g].make);
         lua_newtable(L);
+        if (gens[g].n) {
+            lua_pushinteger(L, 1);
+            lua_setfield(L, -2, "n");
+        }
         lua_call(L, 1, 1);
         if (!lgd_dataset_push_recipe(L, -1))
             lua_newtable(L);
@@ -757,7 +764,9 @@ static void add_synthetic(lua_State *L, luaL_Buffer *b)
             if (t == LUA_TNUMBER) {
                 rows[n] = synthetic_docs[i];
                 rows[n].type = lua_isinteger(L, -1) ? "integer" : "number";
-                if (lua_isinteger(L, -1))
+                if (gens[g].n && !strcmp(synthetic_docs[i].name, "n"))
+                    snprintf(defs[n], sizeof defs[n], "%d", gens[g].n);
+                else if (lua_isinteger(L, -1))
                     snprintf(defs[n], sizeof defs[n], "%lld", (long long)lua_tointeger(L, -1));
                 else
                     snprintf(defs[n], sizeof defs[n], "%g", lua_tonumber(L, -1));
