@@ -375,13 +375,13 @@ local signal_names = { [2] = "SIGINT", [15] = "SIGTERM" }
 
 -- A signal stops a benchmark between or inside cells: the same error value
 -- (gradus exits 128 + signal), its message saying how to resume.
-local function interrupted(err, out)
+local function interrupted(err, out, kept)
   if type(err) ~= "table" or not err.interrupted then return err end
   local e = setmetatable({}, getmetatable(err))
   for k, v in pairs(err) do e[k] = v end
   e.message = string.format("%s in gradus benchmark; the finished cells are kept in %s/cells: run the same "
-    .. "command again to resume (the cell that was running starts again)",
-    tostring(err.message):match("^(interrupted by %S+)") or "interrupted", out)
+    .. "command again to resume (%s)", tostring(err.message):match("^(interrupted by %S+)") or "interrupted", out,
+    kept and "the signal came as a cell finished: it is kept too" or "the cell that was running starts again")
   return e
 end
 
@@ -494,7 +494,7 @@ function M.benchmark(gd, spec)
         log(string.format("benchmark: %s on %s: done in %d s", o.label, pr.p.name, os.time() - t0))
         if sig then
           error(interrupted({ interrupted = true, signal = sig, message = "interrupted by "
-            .. (signal_names[sig] or ("signal " .. sig)) }, spec.out), 0)
+            .. (signal_names[sig] or ("signal " .. sig)) }, spec.out, true), 0)
         end
       end
       cells[pr.p.name][o.label] = cell
