@@ -21,12 +21,14 @@
 -- the protocol tunes the lr alone.
 --
 -- Metric: test bits per character (the cross-entropy in nats / ln 2),
--- lower is better. Target for the speed measure: 2.6 bits per character,
+-- lower is better. Target for the speed measure: 2.7 bits per character,
 -- well under the training text's unigram entropy (4.36 bits) and the 5.98
 -- bits of a uniform guess over its 63 characters: a model that reaches it
--- has learnt more than letter frequencies. Adam at lr 3e-3 reaches 2.50
--- on the validation text at the end of small's second epoch (2.70 after
--- the first), so a well-tuned optimizer reaches it at small.
+-- has learnt more than letter frequencies. Measured at small (one thread):
+-- tuned Adam (lr 2.2e-3) reaches 2.64 ± 0.05 test bits at its second
+-- epoch (2.82 at its first), momentum 2.97 ± 0.23, SGD 3.31 ± 0.08; the
+-- test text (the Bible's last 5 %, from the end of the New Testament) is
+-- harder than the validation text, where the same Adam scores 2.51.
 local gd = require "gradus"
 local L = gd.layer
 
@@ -72,5 +74,5 @@ return {
   batch = 32,
   epochs = { smoke = 1, small = 2, full = 4 },
   metric = "bpc",
-  target = 2.6,
+  target = 2.7,
 }
