@@ -184,5 +184,10 @@ gd_dataset *gd_synthetic_blobs(int64_t n, int classes, int64_t features, double 
 gd_dataset *gd_synthetic_xor(int64_t n, double noise, uint64_t seed, gd_error *err);
 gd_dataset *gd_synthetic_regression(int64_t n, int64_t features, double noise, uint64_t seed,
                                     gd_error *err);
+/* DeepOBS's quadratic_deep (data_quadratic.c): inputs [100, 100, 1] (the
+ * operator A = √50 D^½ R of the problem seeded `problem`), targets A·x with
+ * x ~ N(0, noise² I) from `seed`. */
+gd_dataset *gd_synthetic_quadratic_deep(int64_t n, double noise, uint64_t problem, uint64_t seed,
+                                        gd_error *err);
 
 #endif

@@ -23,8 +23,7 @@ local profile = require "gradus.profile"
 
 local M = {}
 
-M.shipped = { "quadratic_deep", "fmnist_logreg", "fmnist_mlp", "fmnist_2c2d", "fmnist_resnet" }
-M.left_out = "kjv_char waits for the sequence-model issue (not landed yet)"
+M.shipped = { "quadratic_deep", "fmnist_logreg", "fmnist_mlp", "fmnist_2c2d", "fmnist_resnet", "kjv_char" }
 M.baselines = { "sgd", "momentum", "adam" }
 
 -- Tuning seeds are their own: 1001.. never meets an evaluation seed 1..N
@@ -73,6 +72,16 @@ local function fnv64(s)
   return string.format("%016x", h)
 end
 M.fnv64 = fnv64
+
+-- What a problem's metric reads from a run: the field of its final metrics
+-- and of each epoch, whether higher is better, and a scale (bits per
+-- character: the cross-entropy in nats / ln 2).
+local metrics = {
+  accuracy = { field = "val_accuracy", higher = true, scale = 1, format = "%.4f" },
+  loss = { field = "val_loss", higher = false, scale = 1, format = "%.4g" },
+  bpc = { field = "val_loss", higher = false, scale = 1 / math.log(2), format = "%.4f" },
+}
+M.metrics = metrics
 
 local function check_problem(gd, p, where)
   if type(p) ~= "table" then error(where .. ": a problem file must return a table { name, model, data, ... }", 0) end
@@ -243,7 +252,7 @@ end
 -- Speed: the first epoch at which the mean test metric over the seeds
 -- reaches the target, and the mean seconds to the end of that epoch.
 local function speed(runs, metric, target)
-  local field = metric == "accuracy" and "val_accuracy" or "val_loss"
+  local m = metrics[metric]
   local n = math.huge
   for _, r in ipairs(runs) do
     if r.status ~= "ok" then return nil end
@@ -255,12 +264,12 @@ local function speed(runs, metric, target)
     local sum, secs = 0, 0
     for j, r in ipairs(runs) do
       local ep = r.history.epochs[e]
-      sum = sum + (ep[field] or 0 / 0)
+      sum = sum + (ep[m.field] or 0 / 0) * m.scale
       clock[j] = (clock[j] or 0) + (ep.seconds or 0)
       secs = secs + clock[j]
     end
     local mean = sum / #runs
-    if stats.finite(mean) and ((metric == "accuracy" and mean >= target) or (metric == "loss" and mean <= target)) then
+    if stats.finite(mean) and ((m.higher and mean >= target) or (not m.higher and mean <= target)) then
       return { epoch = e, seconds = secs / #runs }
     end
   end
@@ -269,10 +278,12 @@ end
 
 -- The final test metric of each finished evaluation run.
 local function performance(runs, metric)
-  local field = metric == "accuracy" and "val_accuracy" or "val_loss"
+  local m = metrics[metric]
   local xs = {}
   for _, r in ipairs(runs) do
-    if r.status == "ok" and r.metrics and stats.finite(r.metrics[field]) then xs[#xs + 1] = r.metrics[field] end
+    if r.status == "ok" and r.metrics and stats.finite(r.metrics[m.field]) then
+      xs[#xs + 1] = r.metrics[m.field] * m.scale
+    end
   end
   local mean, std, ci = stats.describe(xs)
   return { mean = mean, std = std, ci95 = ci, n = #xs, of = #runs }
@@ -316,9 +327,12 @@ end
 
 local function run_cell(gd, prob, opt, proto, size, run, log, out)
   local train, val, test = prob.data(size)
-  local metric = prob.metric == "accuracy" and "val_accuracy" or "val_loss"
+  -- tuned on the metric's field: bpc is val_loss scaled, the same choice
+  local metric = metrics[prob.metric].field
+  local model = prob.model
+  if type(model) == "function" then model = model(size) end
   local res = execute(gd, {
-    base = { model = prob.model, loss = prob.loss, data = train, validation = test,
+    base = { model = model, loss = prob.loss, data = train, validation = test,
              epochs = prob.epochs[size], batch = prob.batch, seed = 1, progress = false },
     variants = { { name = opt.label, optimizer = opt.spec,
                    tune = { lr = proto.grid, seeds = proto.tuning_seeds, validation = val, metric = metric } } },
@@ -339,15 +353,17 @@ local function run_cell(gd, prob, opt, proto, size, run, log, out)
   return cell
 end
 
+local signal_names = { [2] = "SIGINT", [15] = "SIGTERM" }
+
 -- A signal stops a benchmark between or inside cells: the same error value
 -- (gradus exits 128 + signal), its message saying how to resume.
-local function interrupted(err, out)
+local function interrupted(err, out, kept)
   if type(err) ~= "table" or not err.interrupted then return err end
   local e = setmetatable({}, getmetatable(err))
   for k, v in pairs(err) do e[k] = v end
   e.message = string.format("%s in gradus benchmark; the finished cells are kept in %s/cells: run the same "
-    .. "command again to resume (the cell that was running starts again)",
-    tostring(err.message):match("^(interrupted by %S+)") or "interrupted", out)
+    .. "command again to resume (%s)", tostring(err.message):match("^(interrupted by %S+)") or "interrupted", out,
+    kept and "the signal came as a cell finished: it is kept too" or "the cell that was running starts again")
   return e
 end
 
@@ -435,11 +451,20 @@ function M.benchmark(gd, spec)
         log(string.format("benchmark: %s on %s: tuning %d lrs, then %d seeds", o.label, pr.p.name, #proto.grid,
           proto.seeds))
         local t0 = os.time()
-        local ok, res = pcall(run_cell, gd, pr.p, o, proto, size, spec.run, log, spec.out)
+        -- a signal while the cell loads its data waits for its next training (which
+        -- then stops with the message below), one after its last, for the cell to be kept
+        local ok, res, sig = gd._util.hold_interrupts(function()
+          local c = run_cell(gd, pr.p, o, proto, size, spec.run, log, spec.out)
+          write_atomic(path, json.encode({ key = key, cell = c }) .. "\n")
+          return c
+        end)
         if not ok then error(interrupted(res, spec.out), 0) end
         cell = res
-        write_atomic(path, json.encode({ key = key, cell = cell }) .. "\n")
         log(string.format("benchmark: %s on %s: done in %d s", o.label, pr.p.name, os.time() - t0))
+        if sig then
+          error(interrupted({ interrupted = true, signal = sig, message = "interrupted by "
+            .. (signal_names[sig] or ("signal " .. sig)) }, spec.out, true), 0)
+        end
       end
       cells[pr.p.name][o.label] = cell
     end
@@ -454,7 +479,7 @@ function M.assemble(gd, probs, opts, cells, proto, size)
   local doc = { kind = "gradus benchmark", gradus_version = gd.version, size = size,
     protocol = { grid = proto.grid, seeds = proto.seeds, tuning_seeds = proto.tuning_seeds },
     threads = gd._util.threads(), blas = gd._util.blas(), date = os.date("!%Y-%m-%dT%H:%M:%SZ"),
-    left_out = M.left_out, problems = {}, optimizers = {}, cells = {} }
+    problems = {}, optimizers = {}, cells = {} }
   for i, pr in ipairs(probs) do
     doc.problems[i] = { name = pr.p.name, source = pr.arg, hash = pr.hash, metric = pr.p.metric,
                         target = pr.p.target, epochs = pr.p.epochs[size], batch = pr.p.batch }
@@ -503,7 +528,7 @@ end
 
 local function fmt_metric(perf, metric)
   if not perf or not stats.finite(perf.mean) then return "-" end
-  local f = metric == "accuracy" and "%.4f" or "%.4g"
+  local f = metrics[metric] and metrics[metric].format or "%.4g"
   local s = string.format(f, perf.mean)
   if stats.finite(perf.ci95) then s = s .. " ± " .. string.format(f, perf.ci95) end
   if perf.n < perf.of then s = s .. string.format(" (%d of %d runs)", perf.n, perf.of) end
@@ -601,15 +626,15 @@ local function index_html(doc, svg)
     "<h1>gradus benchmark</h1>\n" }
   out[#out + 1] = string.format("<p class=\"lead\">size %s; lr tuned on %d points from %.3g to %.3g against the "
     .. "validation metric with tuning seed%s %s; the best lr rerun with %d evaluation seeds (%s) on the test set. "
-    .. "gradus %s, %s threads, %s. %s.</p>\n", h(doc.size), #doc.protocol.grid, doc.protocol.grid[1],
+    .. "gradus %s, %s threads, %s.</p>\n", h(doc.size), #doc.protocol.grid, doc.protocol.grid[1],
     doc.protocol.grid[#doc.protocol.grid], #doc.protocol.tuning_seeds == 1 and "" or "s",
     h(table.concat(doc.protocol.tuning_seeds, ", ")), doc.protocol.seeds, h(tostring(doc.protocol.seeds) == "1"
-      and "1" or ("1.." .. doc.protocol.seeds)), h(doc.gradus_version), h(doc.threads), h(doc.blas), h(doc.left_out))
+      and "1" or ("1.." .. doc.protocol.seeds)), h(doc.gradus_version), h(doc.threads), h(doc.blas))
   out[#out + 1] = "<h2>Leaderboard</h2>\n<div class=\"scroll\"><table id=\"leaderboard\"><thead><tr><th>optimizer</th>"
     .. "<th>score</th>"
   for _, p in ipairs(doc.problems) do
     out[#out + 1] = "<th>" .. name(p.name) .. "<br>test " .. h(p.metric) .. " (lr)</th><th>time to "
-      .. h(p.metric == "accuracy" and "≥ " or "≤ ") .. h(string.format("%g", p.target)) .. "</th>"
+      .. h((metrics[p.metric] or {}).higher and "≥ " or "≤ ") .. h(string.format("%g", p.target)) .. "</th>"
   end
   out[#out + 1] = "</tr></thead><tbody>\n"
   local order = {}
@@ -707,7 +732,8 @@ usage: gradus benchmark [--problems LIST] [--size smoke|small|full] [--seeds N]
   own, the best lr rerun with fresh seeds; the report (index.html, results.json,
   leaderboard.csv) in DIR (default benchmark-out).
   --problems LIST  comma-separated shipped names or .lua paths
-                   (default quadratic_deep,fmnist_logreg,fmnist_mlp,fmnist_2c2d,fmnist_resnet)
+                   (default quadratic_deep,fmnist_logreg,fmnist_mlp,fmnist_2c2d,
+                   fmnist_resnet,kjv_char)
   --size S         smoke (a few hundred samples, 1 epoch), small (default), full
   --seeds N        evaluation seeds (default 2 smoke, 3 small, 10 full)
   --grid LO:HI:N   the lr grid (default 1e-5:1e2:13 small, 1e-5:1e2:36 full)

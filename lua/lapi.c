@@ -96,15 +96,15 @@ static const lgd_key tune_keys[] = {
 };
 
 static const char *const sizes[] = { "smoke", "small", "full", NULL };
-static const char *const test_metrics[] = { "accuracy", "loss", NULL };
+static const char *const test_metrics[] = { "accuracy", "loss", "bpc", NULL };
 
 static const lgd_key benchmark_keys[] = {
     LGD_REQUIRED("optimizers", LGD_IS_TABLE, "list of strings",
       "names, \"name{key=value,...}\" (read as data) or .so paths; sgd, momentum and adam "
       "are always added as baselines"),
     LGD_VALUE("problems", LGD_IS_TABLE, "list of strings", "all shipped",
-      "quadratic_deep, fmnist_logreg, fmnist_mlp, fmnist_2c2d, fmnist_resnet, or .lua paths "
-      "(kjv_char waits for the sequence models)"),
+      "quadratic_deep, fmnist_logreg, fmnist_mlp, fmnist_2c2d, fmnist_resnet, kjv_char, or "
+      ".lua paths"),
     LGD_CHOICE("size", "small", sizes,
       "smoke: a few hundred samples, 1 epoch, 3 lrs, 2 seeds; small: 13 lrs 1e-5..1e2, 3 seeds; "
       "full: DeepOBS's 36 lrs, 10 seeds, full data"),
@@ -116,7 +116,8 @@ static const lgd_key benchmark_keys[] = {
       { .type = GD_OPT_STRING, .flags = GD_OPT_REQUIRED }, 0, NULL },
     LGD_VALUE("run", LGD_IS_TABLE, "{ backend =, jobs =, ... }", "(in this process)",
       "the trials as processes: gd.compare's run options but dir and name (the sweeps go to "
-      "OUT/sweeps/PROBLEM.OPTIMIZER); a problem whose data has no recipe runs in this process"),
+      "OUT/sweeps/PROBLEM.OPTIMIZER); a problem of yours whose data has no recipe "
+      "(gd.data.tensor) runs in this process"),
     LGD_BOOL("progress", true, "a line per cell on stderr"),
     LGD_BOOL("plots", true, "draw the plots (needs gnuplot)"),
     { NULL },
@@ -125,18 +126,18 @@ static const lgd_key benchmark_keys[] = {
 static const lgd_key problem_keys[] = {
     { "name", NULL, NULL, "the problem's name in the report",
       { .type = GD_OPT_STRING, .flags = GD_OPT_REQUIRED }, 0, NULL },
-    LGD_REQUIRED("model", 0, "model spec", "gd.sequential{ ... }"),
+    LGD_REQUIRED("model", 0, "model spec | function(size)",
+      "gd.sequential{ ... }, or a function returning one for \"smoke\", \"small\" or \"full\""),
     LGD_REQUIRED("data", LGD_IS_FUNCTION, "function(size)", "returns train, validation, test for "
       "\"smoke\", \"small\" or \"full\""),
     LGD_REQUIRED("loss", 0, "loss spec", ""),
     LGD_REQUIRED("batch", 0, "integer", ""),
     LGD_REQUIRED("epochs", LGD_IS_TABLE, "{ smoke =, small =, full = }", ""),
-    { "metric", NULL, "required", "the test metric reported",
+    { "metric", NULL, "required", "the test metric reported (bpc: bits per character, the loss / ln 2)",
       { .type = GD_OPT_ENUM, .flags = GD_OPT_REQUIRED, .choices = test_metrics }, 0, NULL },
     { "target", NULL, "required",
-      "the test metric to reach (>= for accuracy, <= for loss): the speed measure's target",
+      "the test metric to reach (>= for accuracy, <= for loss and bpc): the speed measure's target",
       { .type = GD_OPT_NUMBER, .flags = GD_OPT_REQUIRED }, 0, NULL },
-    LGD_VALUE("definition", 0, "table", "(none)", "the problem's own module, for reference"),
     { NULL },
 };
 
@@ -388,7 +389,7 @@ static const lgd_key tensor_methods[] = {
  * Pages
  * ------------------------------------------------------------------------- */
 
-enum { MAX_SECTIONS = 8 };
+enum { MAX_SECTIONS = 10 };
 
 typedef struct section {
     const char *title;
@@ -454,7 +455,8 @@ static const page pages[] = {
         { "gd.data.synthetic.spirals{ ... }", lgd_spirals_keys, 2 },
         { "gd.data.synthetic.blobs{ ... }", lgd_blobs_keys, 2 },
         { "gd.data.synthetic.xor{ ... }", lgd_xor_keys, 2 },
-        { "gd.data.synthetic.regression{ ... }", lgd_regression_keys, 2 } } },
+        { "gd.data.synthetic.regression{ ... }", lgd_regression_keys, 2 },
+        { "gd.data.synthetic.quadratic_deep{ ... }", lgd_quadratic_deep_keys, 2 } } },
     { "data.text", "local train = gd.data.text{ context = 128, split = \"train\" }",
       "a character-level language-modelling set: x = T character ids, y = the next T; an "
       "epoch is (characters - 1) / T windows, one per stretch of T characters, each starting "
@@ -534,6 +536,7 @@ static const struct {
     { "gd.data.synthetic.spirals", lgd_spirals_keys }, { "gd.data.synthetic.blobs", lgd_blobs_keys },
     { "gd.data.synthetic.xor", lgd_xor_keys },
     { "gd.data.synthetic.regression", lgd_regression_keys },
+    { "gd.data.synthetic.quadratic_deep", lgd_quadratic_deep_keys },
 };
 
 /* "gd.train" + "checkpoint" -> "gd.train: checkpoint"; then ".every". */

@@ -77,7 +77,7 @@ extern const lgd_key lgd_generate_keys[], lgd_build_keys[];
 extern const lgd_key lgd_train_keys[], lgd_diverge_keys[];            /* ltrain.c */
 extern const lgd_key lgd_csv_keys[], lgd_fashion_mnist_keys[], lgd_tensor_data_keys[],
     lgd_split_keys[], lgd_text_keys[], lgd_spirals_keys[], lgd_blobs_keys[], lgd_xor_keys[],
-    lgd_regression_keys[];                                                 /* ldata*.c */
+    lgd_regression_keys[], lgd_quadratic_deep_keys[];                      /* ldata*.c */
 
 /* The one reader of the Lua API's options: the table at idx (nil, none or
  * idx 0: no options) against keys. Refuses, as a Lua error naming `what`:

@@ -284,6 +284,32 @@ void lgd_training_leave(void)
     }
 }
 
+/* gd._util.hold_interrupts(fn) -> ok, value, signal: fn called as if it
+ * were a training, so that a signal arriving between its trainings (while
+ * it loads data or builds a model) is held and stops its next training
+ * after one step, with the interrupted error, instead of ending the process
+ * without a word. ok, value: pcall's. signal: the number of a signal fn
+ * left pending (it came after fn's last training; nil if none), handed to
+ * the caller to act on now: it no longer stops a later training. */
+int lgd_util_hold_interrupts(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_settop(L, 1);
+    lgd_training_enter();
+    int status = lua_pcall(L, 0, 1, 0);
+    int left = handled ? 0 : pending_signal;
+    lgd_training_leave();
+    if (left)
+        pending_signal = 0;
+    lua_pushboolean(L, status == LUA_OK);
+    lua_insert(L, -2);
+    if (left)
+        lua_pushinteger(L, left);
+    else
+        lua_pushnil(L);
+    return 3;
+}
+
 /* ---------------------------------------------------------------------------
  * The checkpoint userdata
  * ------------------------------------------------------------------------- */

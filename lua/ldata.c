@@ -117,6 +117,12 @@ const lgd_key lgd_regression_keys[] = {
     SYN_N(200), LGD_INT("features", 1, 1, "features per sample"), SYN_NOISE(0.1), SYN_SEED,
     { NULL },
 };
+const lgd_key lgd_quadratic_deep_keys[] = {
+    SYN_N(1000), SYN_NUM("noise", 0.6, "standard deviation of the samples x (DeepOBS: 0.6)"),
+    LGD_INT("problem", 42, 0, "the seed of Q (inputs: its A = sqrt(50) D^1/2 R, [100, 100, 1]; "
+            "targets A x; gradus doc benchmark)"),
+    SYN_SEED, { NULL },
+};
 
 /* ---------------------------------------------------------------------------
  * The data set userdata
@@ -446,6 +452,18 @@ static gd_dataset *make_regression(const gd_value *v, gd_error *err)
 int lgd_data_regression(lua_State *L)
 {
     return synthetic(L, "regression", lgd_regression_keys, make_regression);
+}
+
+static gd_dataset *make_quadratic_deep(const gd_value *v, gd_error *err)
+{
+    return gd_synthetic_quadratic_deep(v[0].u.i, v[1].u.num, (uint64_t)v[2].u.i, (uint64_t)v[3].u.i,
+                                       err);
+}
+
+/* DeepOBS's quadratic_deep: `problem` seeds Q, `seed` the samples. */
+int lgd_data_quadratic_deep(lua_State *L)
+{
+    return synthetic(L, "quadratic_deep", lgd_quadratic_deep_keys, make_quadratic_deep);
 }
 
 /* gd.data.tensor{ x = [N, ...], y = ..., classes = K }: y as a table of Lua
@@ -789,6 +807,7 @@ void lgd_open_data(lua_State *L)
         { "blobs", lgd_data_blobs },
         { "xor", lgd_data_xor },
         { "regression", lgd_data_regression },
+        { "quadratic_deep", lgd_data_quadratic_deep },
         { NULL, NULL },
     };
     luaL_newlib(L, data);

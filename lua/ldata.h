@@ -17,6 +17,7 @@ int lgd_data_spirals(lua_State *L);
 int lgd_data_blobs(lua_State *L);
 int lgd_data_xor(lua_State *L);
 int lgd_data_regression(lua_State *L);
+int lgd_data_quadratic_deep(lua_State *L);
 int lgd_ds_split(lua_State *L);
 int lgd_ds_subset(lua_State *L);
 int lgd_ds_standardize(lua_State *L);

@@ -30,6 +30,7 @@ static const struct {
     { "synthetic.blobs", lgd_data_blobs },
     { "synthetic.xor", lgd_data_xor },
     { "synthetic.regression", lgd_data_regression },
+    { "synthetic.quadratic_deep", lgd_data_quadratic_deep },
 };
 #define N_SOURCES (sizeof sources / sizeof sources[0])
 

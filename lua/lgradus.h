@@ -282,6 +282,8 @@ void lgd_training_leave(void);
 /* The run stopped for the pending signal and said so: leaving training
  * clears it. */
 void lgd_interrupt_handled(void);
+/* gd._util.hold_interrupts(fn): fn's signals held as a training's. */
+int lgd_util_hold_interrupts(lua_State *L);
 
 /* ---- llib.c: gd.compare, gd.report, gd.plot, diagnoses (embedded Lua) --- */
 

@@ -196,6 +196,7 @@ void lgd_open_lib(lua_State *L)
         { "blas", util_blas },
         { "cores", util_cores },
         { "embedded", util_embedded },
+        { "hold_interrupts", lgd_util_hold_interrupts },
         { NULL, NULL },
     };
     luaL_newlib(L, util);

@@ -5,7 +5,8 @@
 -- user's script, and a hostile file can at worst be refused. It holds the
 -- trial's gd.train options as data: numbers exactly (floats with a point,
 -- %.17g; NaN and infinities tagged), specs as { "$spec": { kind, name,
--- options } }, gd.sequential as { "$sequential": [ layer specs ] }, data
+-- options } }, gd.sequential as { "$sequential": [ layer specs ] }, gd.residual
+-- as { "$residual": { body, shortcut } }, data
 -- sets as { "$data": { recipe, identity } } (rebuilt by gd.data.rebuild,
 -- then checked against the identity recorded), plus the seed, the fork's
 -- checkpoint, the plugin files and the thread count. Callbacks (on_epoch,
@@ -77,6 +78,9 @@ function M.to_data(v, where, depth)
                              options = M.to_data(opts, where .. "{}", depth + 1) } }
     elseif name == "gradus.sequential" then
       return { ["$sequential"] = M.to_data(v.layers, where, depth + 1) }
+    elseif name == "gradus.residual" then
+      return { ["$residual"] = { body = M.to_data(v.layers, where, depth + 1),
+                                 shortcut = v.shortcut and M.to_data(v.shortcut, where .. ".shortcut", depth + 1) } }
     elseif name == "gradus.dataset" then
       local recipe = v:recipe()
       if not recipe then
@@ -124,6 +128,11 @@ function M.from_data(gd, v, where, datasets)
       return ctor(M.from_data(gd, x.options or {}, where, datasets))
     elseif k1 == "$sequential" then
       return gd.sequential(M.from_data(gd, x, where, datasets))
+    elseif k1 == "$residual" then
+      if type(x) ~= "table" or type(x.body) ~= "table" then data_error(where, "a $residual needs a body") end
+      local parts = M.from_data(gd, x.body, where, datasets)
+      parts.shortcut = M.from_data(gd, x.shortcut, where, datasets)
+      return gd.residual(parts)
     elseif k1 == "$data" then
       if type(x) ~= "table" or type(x.recipe) ~= "table" then data_error(where, "a $data needs a recipe") end
       local recipe = M.from_data(nil, x.recipe, where)

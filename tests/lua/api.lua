@@ -320,6 +320,7 @@ T.test("test_every_option_table_refuses_a_misspelled_key", function()
     ["gd.data.synthetic.blobs"] = function(t) gd.data.synthetic.blobs(t) end,
     ["gd.data.synthetic.xor"] = function(t) gd.data.synthetic.xor(t) end,
     ["gd.data.synthetic.regression"] = function(t) gd.data.synthetic.regression(t) end,
+    ["gd.data.synthetic.quadratic_deep"] = function(t) gd.data.synthetic.quadratic_deep(t) end,
     ["gd.probe"] = function(t) gd.probe(with({ model = probe_model, data = two }, t)) end,
     ["probe:eigen"] = function(t) probe:eigen(t) end,
     ["probe:trace"] = function(t) probe:trace(t) end,

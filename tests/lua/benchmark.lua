@@ -58,20 +58,39 @@ T.test("profile_beyond_four_times_is_a_miss", function()
 end)
 
 T.test("quadratic_deep_is_deepobs_definition", function()
+  -- the problem's sets are gd.data.synthetic.quadratic_deep sets, one Q
+  -- (problem 42) and their own samples, each with a recipe a worker rebuilds
   local prob = bench.load_problem(gd, "quadratic_deep")
-  local def = prob.definition
-  local eig, R = def.hessian(42)
-  local small, large = 0, 0
-  for i, e in ipairs(eig) do
-    if i <= 90 then assert(e >= 0 and e <= 1, e); small = small + 1
-    else assert(e >= 30 and e <= 60, e); large = large + 1 end
+  local train, val, test = prob.data("smoke")
+  for i, s in ipairs({ train, val, test }) do
+    local r = s:recipe()
+    assert(r.source == "synthetic.quadratic_deep" and r.problem == 42 and r.noise == 0.6 and r.seed == 1000 + i)
   end
-  assert(small == 90 and large == 10)
-  -- the 90 small ones are uniform: mean 1/2 within 4 standard errors
-  local m = 0
+  local ds = gd.data.synthetic.quadratic_deep{ n = 200, seed = 7 }
+  local x, y = ds:tensors()
+  local tx = train:tensors()
+  -- every sample's input is the operator A of Q (A[h][k] at x[(k - 1) * 100 + h]), the same in every set
+  for i = 1, 10000, 37 do assert(x[i] == x[199 * 10000 + i] and x[i] == tx[i], i) end
+  -- A = √50 · D^½ R with R a rotation, so A Aᵀ = 50 D: the eigenvalues of
+  -- Q = RᵀDR are the rows' squared norms / 50, and R = D^-½ A / √50
+  local eig, R = {}, {}
+  for h = 1, 100 do
+    local s = 0
+    for k = 1, 100 do s = s + x[(k - 1) * 100 + h] ^ 2 end
+    eig[h] = s / 50
+    R[h] = {}
+    for k = 1, 100 do R[h][k] = x[(k - 1) * 100 + h] / math.sqrt(s) end
+  end
+  for i, e in ipairs(eig) do
+    if i <= 90 then assert(e >= 0 and e <= 1, e) else assert(e >= 30 and e <= 60, e) end
+  end
+  -- the 90 small ones are uniform on [0, 1], the 10 large on [30, 60]: means within 4 standard errors
+  local m, ml = 0, 0
   for i = 1, 90 do m = m + eig[i] / 90 end
+  for i = 91, 100 do ml = ml + eig[i] / 10 end
   assert(math.abs(m - 0.5) < 4 * math.sqrt(1 / 12 / 90), m)
-  -- R is a rotation: R Rᵀ = I
+  assert(math.abs(ml - 45) < 4 * 30 * math.sqrt(1 / 12 / 10), ml)
+  -- R is a rotation: R Rᵀ = I (to float precision: A is stored as floats)
   local worst = 0
   for i = 1, 100 do
     for j = 1, 100 do
@@ -80,10 +99,16 @@ T.test("quadratic_deep_is_deepobs_definition", function()
       worst = math.max(worst, math.abs(d - (i == j and 1 or 0)))
     end
   end
-  assert(worst < 1e-9, worst)
-  -- the data: x ~ N(0, 0.6² I); 200 samples x 100 coordinates
-  local A = def.operator(42)
-  local ds, xs = def.samples(200, A, 7)
+  assert(worst < 1e-5, worst)
+  -- the data: targets y = A x, so x = Rᵀ D^-½ y / √50 ~ N(0, 0.6² I); 200 samples x 100 coordinates
+  local xs = {}
+  for s = 0, 199 do
+    for k = 1, 100 do
+      local v = 0
+      for h = 1, 100 do v = v + R[h][k] * y[s * 100 + h] / math.sqrt(50 * eig[h]) end
+      xs[s * 100 + k] = v
+    end
+  end
   local n, s1, s2 = #xs, 0, 0
   for _, v in ipairs(xs) do s1 = s1 + v; s2 = s2 + v * v end
   local mean, var = s1 / n, s2 / n - (s1 / n) ^ 2
@@ -106,6 +131,15 @@ T.test("quadratic_deep_is_deepobs_definition", function()
                         data = ds, validation = ds, epochs = 1, batch = 200, progress = false }
   local got = run.history.epochs[1].val_loss
   assert(math.abs(got - want) < 1e-4 * want, ("loss at theta = 1: %.6g, the definition %.6g"):format(got, want))
+  -- a worker's rebuild from the recipe is the same set, bit for bit
+  local rx, ry = gd.data.rebuild(ds:recipe()):tensors()
+  for i = 1, #x, 101 do assert(rx[i] == x[i], i) end
+  for i = 1, #y do assert(ry[i] == y[i], i) end
+  -- another problem seed, another Q; bad options are refused
+  local other = gd.data.synthetic.quadratic_deep{ n = 1, problem = 43 }:tensors()
+  assert(other[1] ~= x[1])
+  T.expect_error("'n'", gd.data.synthetic.quadratic_deep, { n = 0 })
+  T.expect_error("unknown", gd.data.synthetic.quadratic_deep, { dim = 3 })
 end)
 
 T.test("optimizer_argument_is_data", function()
@@ -190,6 +224,35 @@ T.test("cells_cached_rerun_and_resumed", function()
   assert(BENCH_CALLS == 2, BENCH_CALLS)
   assert(T.slurp(dir .. "/out/cells/tiny_blobs.momentum.json") == keep, "a finished cell was redone")
   os.execute("rm -rf '" .. dir .. "'")
+end)
+
+-- A problem of the user's built from Lua values (gd.data.tensor): under
+-- --jobs its trials cannot be written into trial files, so it runs in the
+-- benchmark's process, said once; a metric it does not know is refused.
+T.test("tensor_problem_runs_in_process_under_jobs", function()
+  local dir = T.tmpdir()
+  local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+  local text = [[
+local gd = require "gradus"
+local x, y = {}, {}
+for i = 1, 60 do x[i] = { (i % 3) - 1, (i % 5) / 5 }; y[i] = i % 3 + 1 end
+local d = gd.data.tensor{ x = x, y = y }
+return { name = "tiny_tensor", model = gd.sequential{ gd.layer.dense{ units = 3 } }, data = function() return d, d, d end,
+  loss = gd.loss.cross_entropy{}, batch = 20, epochs = { smoke = 1, small = 1, full = 1 }, metric = METRIC, target = 0.5 }
+]]
+  T.spit(dir .. "/tiny.lua", (text:gsub("METRIC", '"accuracy"')))
+  local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
+  local _, err, code = T.command(("cd %s && %s benchmark --size smoke --problems tiny.lua --jobs 2 --out o adam"):format(
+    q(dir), q(exe)))
+  assert(code == 0, err)
+  local _, notes = err:gsub("tiny_tensor runs in this process: its data has no recipe", "")
+  assert(notes == 1, err)
+  assert(T.sh("ls -A " .. q(dir .. "/o")):find("sweeps", 1, true) == nil, "a sweep was started")
+  assert(#T.json_decode(T.slurp(dir .. "/o/results.json")).cells == 3)
+  T.spit(dir .. "/bad.lua", (text:gsub("METRIC", '"perplexity"')))
+  _, err, code = T.command(("cd %s && %s benchmark --size smoke --problems bad.lua --out o2 adam"):format(q(dir), q(exe)))
+  assert(code ~= 0 and err:find([['metric' must be "accuracy", "loss" or "bpc"]], 1, true), err)
+  os.execute("rm -rf " .. q(dir))
 end)
 
 T.test("compare_tune_has_seeds_of_its_own_and_warns_at_the_edge", function()

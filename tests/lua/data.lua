@@ -145,6 +145,8 @@ T.test("test_data_recipe_synthetic_defaults_explicit", function()
                                               seed = 1 } },
     { gd.data.synthetic.regression{ features = 3 },
       { source = "synthetic.regression", n = 200, features = 3, noise = 0.1, seed = 1 } },
+    { gd.data.synthetic.quadratic_deep{ n = 5, seed = 9 },
+      { source = "synthetic.quadratic_deep", n = 5, noise = 0.6, problem = 42, seed = 9 } },
   }
   for _, c in ipairs(cases) do
     local ds, want = c[1], c[2]
@@ -292,7 +294,8 @@ T.test("test_data_rebuild_malformed", function()
     { 42, "gd.data.rebuild: recipe must be a table (from ds:recipe()), got 42" },
     { nil, "gd.data.rebuild: recipe must be a table (from ds:recipe()), got nil" },
     { { source = "foo" }, "gd.data.rebuild: unknown source 'foo' (sources: fashion_mnist, " ..
-      "csv, text, synthetic.spirals, synthetic.blobs, synthetic.xor, synthetic.regression)" },
+      "csv, text, synthetic.spirals, synthetic.blobs, synthetic.xor, synthetic.regression, "
+      .. "synthetic.quadratic_deep)" },
     { { source = "tensor" }, "gd.data.rebuild: unknown source 'tensor'" },
     { { view = "shuffle", of = ok_src },
       "gd.data.rebuild: unknown view 'shuffle' (views: split, subset, standardize)" },

@@ -287,6 +287,24 @@ T.test("sweep_trial_values_round_trip_exactly", function()
     trial.to_data, gd.data.tensor{ x = { { 0 }, { 1 } }, y = { 1, 2 } }, "d")
 end)
 
+-- a model with residual blocks (one with a shortcut) is the same model
+-- after a trial file: the same text, the same weights from the same seed
+T.test("sweep_trial_models_with_residual_blocks_round_trip", function()
+  local L = gd.layer
+  local net = gd.sequential{ L.dense{ units = 4 },
+    gd.residual{ L.dense{ units = 4, activation = "relu" }, L.dense{ units = 4 } },
+    gd.residual{ L.dense{ units = 3 }, shortcut = L.dense{ units = 3, bias = false } }, L.dense{ units = 2 } }
+  local back = trial.from_data(gd, require("gradus.json").decode(trial.encode(trial.to_data(net, "m"))), "m")
+  assert(tostring(back) == tostring(net), tostring(back))
+  local pa, pb = net:build{ inputs = 5, seed = 3 }:params(), back:build{ inputs = 5, seed = 3 }:params()
+  assert(#pa == #pb and #pa == 11, #pb)   -- the shortcut has no bias
+  for i, p in ipairs(pa) do
+    local a, b = p.value:totable(), pb[i].value:totable()
+    assert(#a == #b, i)
+    for j = 1, #a do assert(a[j] == b[j], i) end
+  end
+end)
+
 T.test("sweep_rejects_bad_settings", function()
   T.expect_error('gd.compare: run: option \'backend\' must be "local" or "slurm", got the string "pbs"',
     gd.compare, spec{ backend = "pbs" })
