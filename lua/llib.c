@@ -75,30 +75,11 @@ static int util_mkdir_p(lua_State *L)
     return 1;
 }
 
-static int sha256_file(const char *path, char hex[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    sha256_ctx c;
-    sha256_init(&c);
-    unsigned char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        sha256_update(&c, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad)
-        return -1;
-    sha256_hex(&c, hex);
-    return 0;
-}
-
 /* gd._util.sha256(path) -> hex | nil */
 static int util_sha256(lua_State *L)
 {
     char hex[65];
-    if (sha256_file(luaL_checkstring(L, 1), hex) != 0)
+    if (gd_sha256_file(luaL_checkstring(L, 1), hex) != 0)
         lua_pushnil(L);
     else
         lua_pushstring(L, hex);
@@ -125,7 +106,7 @@ static int util_plugins(lua_State *L)
             lua_pushfstring(L, "%d.%d", (int)e->abi_major, (int)e->abi_minor);
             lua_setfield(L, -2, "abi");
             char hex[65];
-            if (sha256_file(e->file, hex) == 0)
+            if (gd_sha256_file(e->file, hex) == 0)
                 lgd_setstr(L, "sha256", hex);
             lua_pushvalue(L, -1);
             lua_rawseti(L, -3, ++n);

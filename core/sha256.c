@@ -1,6 +1,7 @@
 /*
- * lua/sha256.c: SHA-256 (FIPS 180-4) for the run manifest, so results.json
- * can name the exact plugin files and script that produced it.
+ * core/sha256.c: SHA-256 (FIPS 180-4) of files: the run manifest names the
+ * exact plugin files and script that produced a result with it, and the
+ * benchmark's cache keys hold a plugin's.
  */
 #include "sha256.h"
 
@@ -40,7 +41,7 @@ static void block(uint32_t h[8], const unsigned char *p)
     h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += hh;
 }
 
-void sha256_init(sha256_ctx *c)
+void gd_sha256_init(gd_sha256_ctx *c)
 {
     static const uint32_t h0[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
@@ -49,7 +50,7 @@ void sha256_init(sha256_ctx *c)
     c->used = 0;
 }
 
-void sha256_update(sha256_ctx *c, const void *data, size_t n)
+void gd_sha256_update(gd_sha256_ctx *c, const void *data, size_t n)
 {
     const unsigned char *p = data;
     c->len += n;
@@ -66,16 +67,35 @@ void sha256_update(sha256_ctx *c, const void *data, size_t n)
     }
 }
 
-void sha256_hex(sha256_ctx *c, char out[65])
+void gd_sha256_hex(gd_sha256_ctx *c, char out[65])
 {
     uint64_t bits = c->len * 8;
     unsigned char pad = 0x80, zero = 0, len[8];
-    sha256_update(c, &pad, 1);
+    gd_sha256_update(c, &pad, 1);
     while (c->used != 56)
-        sha256_update(c, &zero, 1);
+        gd_sha256_update(c, &zero, 1);
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(c, len, 8);
+    gd_sha256_update(c, len, 8);
     for (int i = 0; i < 8; i++)
         snprintf(out + 8 * i, 9, "%08x", c->h[i]);
+}
+
+int gd_sha256_file(const char *path, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    gd_sha256_ctx c;
+    gd_sha256_init(&c);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        gd_sha256_update(&c, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return -1;
+    gd_sha256_hex(&c, hex);
+    return 0;
 }
