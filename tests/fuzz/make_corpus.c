@@ -138,8 +138,9 @@ static void write_run(const char *dir, run_desc *d)
     float *snap = d->snapshot ? malloc((size_t)ns * sizeof *snap) : NULL;
     if (snap)
         gd_model_copy_state(m, snap, true);
-    gd_run_progress prog = { hist, d->epochs_done, hist[0].val_loss, 1, d->epochs_done - 1,
-                             false, snap, ns };
+    gd_run_progress prog = { .epochs = hist, .nepochs = d->epochs_done,
+                             .best = hist[0].val_loss, .best_epoch = 1,
+                             .wait = d->epochs_done - 1, .snapshot = snap, .snapshot_len = ns };
 
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, d->file);
