@@ -228,7 +228,9 @@ static int run_one(runner *r, const char *name, ck_fn fn, ck_ctx *k)
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     char msg[sizeof k->msg];
-    snprintf(msg, sizeof msg, "%s", got > 1 ? buf + 1 : "");
+    size_t mlen = got > 1 ? strnlen(buf + 1, sizeof msg - 1) : 0;   /* cut to fit */
+    memcpy(msg, buf + 1, mlen);
+    msg[mlen] = 0;
     const char *list = got > 1 + strlen(buf + 1) + 1 ? buf + 1 + strlen(buf + 1) + 1 : "";
     snprintf(listing, sizeof listing, "%s", list);
     int verdict = got ? buf[0] : 0;
