@@ -600,8 +600,9 @@ local function profile_plot(doc)
       elems[#elems + 1] = { v = i, key = o.name, cmd = string.format("$prof%d using 1:2 with steps %s", i, plots.style(i)) }
     end
   end
-  local head = "set title \"performance profiles (time to target)\"\nset xlabel \"tau (time / fastest)\"\n"
-    .. "set ylabel \"share of problems\"\nset xrange [1:4]\nset yrange [-0.02:1.02]\nset grid\n"
+  -- constant text, single-quoted as every string gnuplot reads (plots.quote)
+  local head = "set title 'performance profiles (time to target)'\nset xlabel 'tau (time / fastest)'\n"
+    .. "set ylabel 'share of problems'\nset xrange [1:4]\nset yrange [-0.02:1.02]\nset grid\n"
   return { name = "profiles", blocks = table.concat(blocks), panels = { { head = head, elems = elems, ys = { 0, 1 } } } }
 end
 

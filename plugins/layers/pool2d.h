@@ -287,4 +287,33 @@ static void pool_destroy(void *self)
     free(self);
 }
 
+/* The plugin of one pooling layer (each .c is its own .so): its options,
+ * create, vtable, component and entry. */
+#define POOL2D_PLUGIN(NAME, IS_MAX, DOC)                                                    \
+    static const gd_option_spec options[] = { POOL_OPTIONS };                               \
+    static gd_status create(const gd_options *opts, const gd_shape *in, gd_layer_info *info, \
+                            void **self, gd_error *err)                                     \
+    {                                                                                       \
+        return pool_create(NAME, IS_MAX, opts, in, info, self, err);                       \
+    }                                                                                       \
+    static const gd_layer_vtable vtable = {                                                 \
+        .size = sizeof(gd_layer_vtable),                                                    \
+        .create = create,                                                                   \
+        .bind = pool_bind,                                                                  \
+        .forward = pool_forward,                                                            \
+        .backward = pool_backward,                                                          \
+        .destroy = pool_destroy,                                                            \
+    };                                                                                      \
+    static const gd_component component = {                                                \
+        .size = sizeof(gd_component),                                                       \
+        .kind = GD_KIND_LAYER,                                                              \
+        .name = NAME,                                                                       \
+        .doc = DOC,                                                                         \
+        .options = options,                                                                 \
+        .noptions = GD_COUNT(options),                                                      \
+        .vt.layer = &vtable,                                                                \
+    };                                                                                      \
+    static const gd_component *const components[] = { &component };                       \
+    GD_PLUGIN(NAME, "1.0", components)
+
 #endif
