@@ -441,6 +441,18 @@ void gd_dataset_gather_epoch(const gd_dataset *ds, const int64_t *idx, int64_t n
                     y ? y + i * b->features : NULL);
 }
 
+void gd_dataset_prefetch(const gd_dataset *ds, const int64_t *idx, int64_t n)
+{
+    const data_base *b = ds->base;
+    if (!b->x8)
+        return;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *p = b->x8 + row_of(ds, idx[i]) * b->features;
+        for (int64_t off = 0; off < b->features; off += 64)
+            __builtin_prefetch(p + off, 0, 1);
+    }
+}
+
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y)
 {
     const data_base *b = ds->base;

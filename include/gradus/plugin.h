@@ -239,7 +239,9 @@ typedef struct gd_layer_ctx {
      * element of every parameter exactly once. The core may update those
      * parameters at once (while the slice is in cache), so after handing a
      * slice over the layer must not read it, value or gradient, in this
-     * backward: compute dx first. */
+     * backward: compute dx first. grad_ready may be called from inside
+     * the parts of gd_host.parallel, on several threads at once for
+     * disjoint slices (dense hands over each part's rows of W that way). */
     void (*grad_ready)(const struct gd_layer_ctx *ctx, int param, int64_t first,
                        int64_t count);
     void *core;              /* the core's, for grad_ready */

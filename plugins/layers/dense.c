@@ -23,6 +23,14 @@
  * zeroed first) in slices of rows of up to 256 KB, each handed to the core as
  * soon as it is done, which updates it while it is in cache.
  *
+ * Threads: each pass is cut over the pool by the layer itself (gd_host.
+ * parallel) so that the thread that computes a block also finishes it: the
+ * forward by columns of y, bias and ReLU included; the backward's weight
+ * gradient by whole slices of W's rows, each slice's product, bias sums and
+ * update on one thread. Cut by the host's sgemm instead, one core wrote a
+ * block and the other read it back for the elementwise pass (Adam at batch
+ * 128 on 2 threads: 181k samples/s before, 221k after, measured alternately).
+ *
  * activation = "relu" fuses a ReLU into the layer: y = max(0, x Wᵀ + b),
  * the bias and the ReLU applied in one pass over the product (sgemm with
  * beta = 0), and in backward the ReLU's mask is applied to dy once, into
@@ -116,11 +124,88 @@ static void dense_bind(void *self, float *const *params, float *const *grads,
     }
 }
 
+/* Multiply-adds below which a layer's work stays on one thread: waking the
+ * pool costs more than it saves (the core's sgemm draws the same line). */
+enum { PARALLEL_MIN_WORK = 1 << 19 };
+
+/* One pass of the layer cut over the pool. Each part computes a block of a
+ * product and finishes it (bias, ReLU, optimizer update) while the block is
+ * in its own core's cache: cut by the host's sgemm instead, one thread
+ * would write a block and the other read it back for the elementwise pass. */
+typedef struct dense_job {
+    dense *d;
+    const gd_layer_ctx *ctx;
+    const float *x;
+    const float *g;      /* backward: dy, masked by the ReLU */
+    const float *dy;     /* backward: dy as given */
+    const float *y;      /* backward: the forward's output (the ReLU mask) */
+    float *out;          /* forward: y; backward: the masked dy (scratch) */
+    int64_t n;           /* rows of the products: samples, or samples * positions */
+    int step;            /* rows of grad_W per slice */
+    float beta;          /* grad_W: 0 written and streamed, 1 added */
+} dense_job;
+
+/* Parts to cut work of this many multiply-adds into: the pool's size, or 1
+ * for small work, inside a part, or on a core without gd_host.parallel. */
+static int pool_parts(const gd_layer_ctx *ctx, int64_t work)
+{
+    if (work < PARALLEL_MIN_WORK || !GD_HAS_MEMBER(ctx->host, gd_host, parallel) ||
+        !ctx->host->parallel)
+        return 1;
+    return ctx->host->parallel(NULL, NULL);
+}
+
+static void run_parts(const gd_layer_ctx *ctx, int parts, gd_part_fn fn, dense_job *j)
+{
+    if (parts > 1)
+        ctx->host->parallel(fn, j);
+    else
+        fn(j, 0, 1);
+}
+
+/* Part `part` of nparts of [0, total), cut at multiples of align. */
+static void part_range(int64_t total, int64_t align, int part, int nparts, int64_t *lo,
+                       int64_t *hi)
+{
+    int64_t chunks = (total + align - 1) / align;
+    int64_t a = chunks * part / nparts * align, b = chunks * (part + 1) / nparts * align;
+    *lo = a < total ? a : total;
+    *hi = b < total ? b : total;
+}
+
+/* Columns lo..hi of y = x Wᵀ + b (ReLU'd): the product into the block, then
+ * the bias and the ReLU row by row over it. */
+static void forward_part(void *arg, int part, int nparts)
+{
+    const dense_job *j = arg;
+    const dense *d = j->d;
+    int64_t lo, hi;
+    part_range(d->out, 16, part, nparts, &lo, &hi);
+    if (hi <= lo)
+        return;
+    const int64_t cols = hi - lo;
+    float *y = j->out + lo;
+    float beta = 0.0f;
+    if (d->bias && !d->relu) {
+        for (int64_t r = 0; r < j->n; r++)
+            gd_k_fill_rows(1, cols, d->b + lo, y + r * d->out);
+        beta = 1.0f;
+    }
+    /* y[n, lo..hi] = x[n, in] · W[lo..hi, in]ᵀ (+ y) */
+    j->ctx->host->sgemm(0, 1, (int)j->n, (int)cols, d->in, 1.0f, j->x, d->in,
+                        d->w + lo * d->in, d->in, beta, y, d->out);
+    for (int64_t r = 0; d->relu && r < j->n; r++) {
+        if (d->bias)
+            gd_k_bias_relu(1, cols, d->b + lo, y + r * d->out);
+        else
+            gd_k_relu_inplace(cols, y + r * d->out);
+    }
+}
+
 static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                                gd_tensor *y, gd_error *err)
 {
-    const dense *d = self;
-    /* Rows of the product: samples, or samples * positions. */
+    dense *d = self;
     int64_t n = gd_tensor_numel(x) / d->in;
     if (gd_tensor_numel(x) != n * d->in || gd_tensor_numel(y) != n * d->out)
         return gd_fail(err, GD_EINVAL, "dense: input has %lld features per position, expected "
@@ -129,68 +214,82 @@ static gd_status dense_forward(void *self, const gd_layer_ctx *ctx, const gd_ten
         return GD_OK;
     if (n > INT_MAX)
         return gd_fail(err, GD_EINVAL, "dense: batch of %lld is too large", (long long)n);
-    float beta = 0.0f;
-    if (d->bias && !d->relu) {
-        gd_k_fill_rows(n, d->out, d->b, y->data);
-        beta = 1.0f;
-    }
-    /* y[n, out] = x[n, in] · W[out, in]ᵀ (+ y) */
-    ctx->host->sgemm(0, 1, (int)n, d->out, d->in, 1.0f, x->data, d->in, d->w, d->in, beta,
-                     y->data, d->out);
-    if (d->relu && d->bias)
-        gd_k_bias_relu(n, d->out, d->b, y->data);
-    else if (d->relu)
-        gd_k_relu_inplace(n * d->out, y->data);
+    dense_job j = { .d = d, .ctx = ctx, .x = x->data, .out = y->data, .n = n };
+    run_parts(ctx, pool_parts(ctx, n * d->out * d->in), forward_part, &j);
     return GD_OK;
 }
 
 /* Rows of grad_W per slice: the rows cut into as few equal slices as keep
  * each within 64k floats (256 KB; with Adam's state for it, within a 1 MB
- * L2), since every slice's product packs x again. */
-static int slice_rows(const dense *d)
+ * L2), since every slice's product packs x again, and into a multiple of
+ * the parts so that each part gets as many. */
+static int slice_rows(const dense *d, int parts)
 {
     int64_t slices = ((int64_t)d->out * d->in + 65535) / 65536;
+    slices = (slices + parts - 1) / parts * parts;
+    if (slices > d->out)
+        slices = d->out;
     return (int)((d->out + slices - 1) / slices);
 }
 
-static int row_count(const dense *d, int r0, int step)
+static int row_count(const dense *d, int64_t r0, int step)
 {
-    return d->out - r0 < step ? d->out - r0 : step;
+    return d->out - r0 < step ? (int)(d->out - r0) : step;
 }
 
-/* grad_W's rows r0 .. r0+step-1 (fewer at the end) = beta * themselves +
- * dy[n, rows]ᵀ · x[n, in]. grad_W is always made by the same slices, added
- * to or written: a backend may round a product cut differently from the
- * whole (OpenBLAS does), and the streamed and the accumulated gradients
- * must be the same numbers. */
-static void weight_grad_rows(dense *d, const gd_layer_ctx *ctx, const gd_tensor *x,
-                             const float *g, int64_t n, int r0, int step, float beta)
+/* Rows lo..hi of dy masked by the ReLU (y > 0) into the scratch. */
+static void mask_part(void *arg, int part, int nparts)
 {
-    ctx->host->sgemm(1, 0, row_count(d, r0, step), d->in, (int)n, 1.0f, g + r0, d->out,
-                     x->data, d->in, beta, d->gw + (int64_t)r0 * d->in, d->in);
+    const dense_job *j = arg;
+    int64_t lo, hi;
+    part_range(j->n, 1, part, nparts, &lo, &hi);
+    const int64_t w = j->d->out;
+    if (hi > lo)
+        gd_k_relu_mask((hi - lo) * w, j->y + lo * w, j->dy + lo * w, j->out + lo * w);
 }
 
-/* The streamed backward (gd_layer_ctx.grad_ready): dx first, while W is
- * unchanged; then grad_b, and grad_W by slices of rows, each written
- * (beta = 0) and handed over as soon as it is done. */
-static void backward_streamed(dense *d, const gd_layer_ctx *ctx, const gd_tensor *x,
-                              const float *g, int64_t n, gd_tensor *dx)
+/* The gradients of a run of whole slices of W's rows and of the bias
+ * entries of the same units: grad_b[r0..r1] = Σ_rows dy[., r0..r1], and
+ * grad_W's rows by slices, = beta * themselves + dy[n, rows]ᵀ · x[n, in].
+ * grad_W is always made by the same slices, added to or written: a backend
+ * may round a product cut differently from the whole (OpenBLAS does), and
+ * the streamed and the accumulated gradients must be the same numbers.
+ * Streamed (beta 0), each slice is handed to the core as soon as it is
+ * done, which updates it on this thread while it is in cache. */
+static void weights_part(void *arg, int part, int nparts)
 {
-    if (dx)
-        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, g, d->out, d->w, d->in, 0.0f,
-                         dx->data, d->in);
+    const dense_job *j = arg;
+    dense *d = j->d;
+    const gd_layer_ctx *ctx = j->ctx;
+    const int64_t slices = (d->out + j->step - 1) / j->step;
+    const int64_t r0 = slices * part / nparts * j->step;
+    const int64_t r1 = slices * (part + 1) / nparts * j->step < d->out
+                           ? slices * (part + 1) / nparts * j->step : d->out;
+    if (r1 <= r0)
+        return;
+    const bool stream = j->beta == 0.0f;
     if (d->bias) {
-        for (int j = 0; j < d->out; j++)
-            d->gb[j] = 0;
-        gd_k_add_rows(n, d->out, g, d->gb);
-        ctx->grad_ready(ctx, 1, 0, d->out);
+        if (stream)
+            for (int64_t u = r0; u < r1; u++)
+                d->gb[u] = 0;
+        /* Row by row, so dy is read contiguously; the units' sums stay in cache. */
+        for (int64_t r = 0; r < j->n; r++)
+            gd_k_add_rows(1, r1 - r0, j->g + r * d->out + r0, d->gb + r0);
+        if (stream)
+            ctx->grad_ready(ctx, 1, r0, r1 - r0);
     }
-    for (int r0 = 0, step = slice_rows(d); r0 < d->out; r0 += step) {
-        weight_grad_rows(d, ctx, x, g, n, r0, step, 0.0f);
-        ctx->grad_ready(ctx, 0, (int64_t)r0 * d->in, (int64_t)row_count(d, r0, step) * d->in);
+    for (int64_t r = r0; r < r1; r += j->step) {
+        const int rows = row_count(d, r, j->step);
+        ctx->host->sgemm(1, 0, rows, d->in, (int)j->n, 1.0f, j->g + r, d->out, j->x, d->in,
+                         j->beta, d->gw + r * d->in, d->in);
+        if (stream)
+            ctx->grad_ready(ctx, 0, r * d->in, (int64_t)rows * d->in);
     }
 }
 
+/* dx first, while W is unchanged (streamed slices update it); then grad_b
+ * and grad_W, added to, or written and handed over slice by slice
+ * (gd_layer_ctx.grad_ready, which the core may call on any part's thread). */
 static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                            const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
 {
@@ -198,25 +297,23 @@ static void dense_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor 
     int64_t n = gd_tensor_numel(x) / d->in;
     if (n == 0)
         return;
-    const float *g = dy->data;
+    const int parts = pool_parts(ctx, n * d->out * d->in);
+    dense_job j = { .d = d, .ctx = ctx, .x = x->data, .g = dy->data, .n = n,
+                    .step = slice_rows(d, parts), .beta = 1.0f };
     if (d->relu) {
-        gd_k_relu_mask(n * d->out, y->data, dy->data, ctx->scratch);
-        g = ctx->scratch;
+        j.dy = dy->data;
+        j.y = y->data;
+        j.out = ctx->scratch;
+        run_parts(ctx, parts, mask_part, &j);
+        j.g = ctx->scratch;
     }
-    if (GD_HAS_MEMBER(ctx, gd_layer_ctx, grad_ready) && ctx->grad_ready) {
-        backward_streamed(d, ctx, x, g, n, dx);
-        return;
-    }
-    /* grad_W[out, in] += dy[n, out]ᵀ · x[n, in] */
-    for (int r0 = 0, step = slice_rows(d); r0 < d->out; r0 += step)
-        weight_grad_rows(d, ctx, x, g, n, r0, step, 1.0f);
-    /* Row by row, so dy is read contiguously; gb stays in cache. */
-    if (d->bias)
-        gd_k_add_rows(n, d->out, g, d->gb);
     /* dx[n, in] = dy[n, out] · W[out, in] */
     if (dx)
-        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, g, d->out, d->w, d->in, 0.0f,
+        ctx->host->sgemm(0, 0, (int)n, d->in, d->out, 1.0f, j.g, d->out, d->w, d->in, 0.0f,
                          dx->data, d->in);
+    if (GD_HAS_MEMBER(ctx, gd_layer_ctx, grad_ready) && ctx->grad_ready)
+        j.beta = 0.0f;
+    run_parts(ctx, parts, weights_part, &j);
 }
 
 static void dense_destroy(void *self)

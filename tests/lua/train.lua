@@ -234,6 +234,47 @@ T.test("test_train_errors", function()
                  base{ model = net:build{ inputs = 5 } })
 end)
 
+-- A dense layer cuts its passes over the pool itself (the forward by
+-- columns, bias and ReLU included; the weight gradient and its update by
+-- whole slices of rows). On oneDNN, which computes an element of a product
+-- the same way in any block, the trained weights are the same bits on 1
+-- and 2 threads, with the update streamed slice by slice (the default) and
+-- over the whole arena after backward (clipping); OpenBLAS rounds a cut
+-- product differently, so there they agree to rounding only.
+T.test("test_dense_on_two_threads_trains_as_on_one", function()
+  local fm = T.fashion_mnist{ split = "train", limit = 512 }
+  if not fm then return end
+  local mlp = gd.sequential{ gd.layer.dense{ units = 300, activation = "relu" },
+    gd.layer.dense{ units = 200, bias = false }, gd.layer.relu{}, gd.layer.dense{ units = 10 } }
+  local function weights(threads, extra)
+    local was = gd.threads()
+    gd.threads(threads)
+    local run = gd.train{ model = mlp, loss = gd.loss.cross_entropy{}, data = fm, epochs = 1,
+      optimizer = gd.optim.adam{ lr = 1e-3 }, batch = 64, seed = 3, progress = false,
+      clip = extra.clip }
+    gd.threads(was)
+    assert(run.status == "ok", run.status)
+    return run.model:flat_params()
+  end
+  local exact = gd._util.blas():match("^onednn") ~= nil
+  for _, extra in ipairs({ {}, { clip = { norm = 1e9 } } }) do
+    local one, two = weights(1, extra), weights(2, extra)
+    assert(#one == #two and #one == 784 * 300 + 300 + 300 * 200 + 200 * 10 + 10)
+    local differ, worst = 0, 0
+    for i = 1, #one do
+      if one[i] ~= two[i] then differ = differ + 1 end
+      worst = math.max(worst, math.abs(one[i] - two[i]))
+    end
+    local what = extra.clip and "accumulated" or "streamed"
+    if exact then
+      assert(differ == 0, string.format("%s: %d of %d weights differ on 2 threads (worst %g)",
+        what, differ, #one, worst))
+    else
+      assert(worst < 1e-4, string.format("%s: weights differ by %g on 2 threads", what, worst))
+    end
+  end
+end)
+
 -- Without the MPI build distributed = true is refused (with it, tests/lua/mpi.lua
 -- runs under mpirun); alone, distributed = false trains as ever.
 T.test("test_train_distributed_without_mpi", function()
