@@ -27,6 +27,7 @@ struct gd_run {
     gd_error err;
     gd_lock lock;                       /* the checkpoint path's, once claimed */
     bool claimed, resuming;
+    double last_save;                   /* when this call started or last checkpointed */
 };
 
 double gd_run_clock(void) { return gd_clock_now(); }
@@ -52,8 +53,17 @@ gd_run *gd_run_new(const gd_run_config *cfg, gd_error *err)
                 "validation set");
         return NULL;
     }
-    if (cfg->checkpoints && (!s->ckpt_path || s->ckpt_every < 0 || s->ckpt_keep < 1)) {
-        gd_fail(err, GD_EINVAL, "run: checkpoints need a path, every >= 0 and keep >= 1");
+    if (cfg->checkpoints && (!s->ckpt_path || s->ckpt_every < 0 || s->ckpt_keep < 1 ||
+                             !(s->ckpt_min_interval >= 0))) {
+        gd_fail(err, GD_EINVAL, "run: checkpoints need a path, every >= 0, keep >= 1 and "
+                "min_interval >= 0");
+        return NULL;
+    }
+    /* Ranks read their own clocks: they would not agree on which
+     * checkpoints to write. */
+    if (cfg->checkpoints && s->ckpt_min_interval > 0 && cfg->train.distributed) {
+        gd_fail(err, GD_EINVAL, "run: checkpoint.min_interval is refused in a distributed run "
+                "(each rank would read its own clock): use every");
         return NULL;
     }
     gd_error why;
@@ -237,8 +247,10 @@ gd_status gd_run_save(gd_run *r, const char *reason, gd_error *err)
                           gd_model_state_size(r->cfg.train.model), r->cfg.probes };
     gd_status st = gd_checkpoint_save(r->cfg.settings.ckpt_path, r->tr, &r->cfg.settings, &p,
                                       reason, err);
-    if (st == GD_OK)
+    if (st == GD_OK) {
         r->res.last_ckpt_step = gd_trainer_steps_done(r->tr);
+        r->last_save = gd_run_clock();
+    }
     return st;
 }
 
@@ -344,11 +356,18 @@ static gd_run_status end_epoch(gd_run *r, int64_t e, double t0)
     return GD_RUN_OK;
 }
 
+/* min_interval: long enough since the run's start or the last checkpoint. */
+static bool waited(const gd_run *r)
+{
+    double wait = r->cfg.settings.ckpt_min_interval;
+    return wait <= 0 || gd_run_clock() - r->last_save >= wait;
+}
+
 static bool due_in_epoch(const gd_run *r)
 {
     const gd_run_settings *s = &r->cfg.settings;
     return r->cfg.checkpoints && !s->ckpt_every_epochs && s->ckpt_every > 0 &&
-           gd_trainer_steps_done(r->tr) % s->ckpt_every == 0;
+           gd_trainer_steps_done(r->tr) % s->ckpt_every == 0 && waited(r);
 }
 
 static bool due_at_end(const gd_run *r, int64_t e)
@@ -356,8 +375,9 @@ static bool due_at_end(const gd_run *r, int64_t e)
     const gd_run_settings *s = &r->cfg.settings;
     if (!r->cfg.checkpoints || s->ckpt_every == 0)
         return false;
-    return s->ckpt_every_epochs ? e % s->ckpt_every == 0
-                                : gd_trainer_steps_done(r->tr) % s->ckpt_every == 0;
+    return (s->ckpt_every_epochs ? e % s->ckpt_every == 0
+                                 : gd_trainer_steps_done(r->tr) % s->ckpt_every == 0) &&
+           waited(r);
 }
 
 /* Epoch e's steps, then its end. */
@@ -411,6 +431,7 @@ gd_run_status gd_run_execute(gd_run *r)
     if (gd_run_claim(r, &r->err) != GD_OK)
         return fail(r, GD_RUN_FAILED);
     double t_run = gd_run_clock();
+    r->last_save = t_run;
     int64_t first_step = gd_trainer_steps_done(tr);
     gd_run_status st = GD_RUN_OK;
     for (int64_t e = gd_trainer_epochs_done(tr) + 1;
@@ -423,12 +444,13 @@ gd_run_status gd_run_execute(gd_run *r)
      * step even with restore_best, so that resuming with more epochs
      * continues from there). Not after a divergence: the previous one is
      * the last good state. Nor when this call took no step (a finished run
-     * resumed): the file already holds it. */
+     * resumed): the file already holds it. Nor when the caller asked for
+     * none (checkpoint.final = false). */
     int64_t done = gd_trainer_steps_done(tr);
     if (r->cfg.probes && gd_probe_monitor_before(r->cfg.probes, done, true, &r->err) != GD_OK)
         return fail(r, GD_RUN_FAILED);
-    if (r->cfg.checkpoints && done > first_step && r->res.last_ckpt_step != done &&
-        gd_run_save(r, "final", &r->err) != GD_OK)
+    if (r->cfg.checkpoints && !r->cfg.settings.ckpt_no_final && done > first_step &&
+        r->res.last_ckpt_step != done && gd_run_save(r, "final", &r->err) != GD_OK)
         return fail(r, GD_RUN_FAILED);
     if (r->snap && r->res.best_epoch > 0 && r->res.best_epoch < gd_trainer_epochs_done(tr)) {
         gd_model_copy_state(r->cfg.train.model, r->snap, false);

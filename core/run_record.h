@@ -31,6 +31,11 @@ typedef struct gd_run_settings {
     int64_t ckpt_every;                 /* 0: only at the end and on interruption */
     bool ckpt_every_epochs;             /* every counts epochs, not steps */
     int64_t ckpt_keep;                  /* files kept: path, path.1, ... */
+    /* Not kept in the file (a resume gives them again): */
+    double ckpt_min_interval;           /* seconds a periodic checkpoint waits after the
+                                         * run's start or the last one; 0: none */
+    bool ckpt_no_final;                 /* none when the run ends (a sweep's trial, whose
+                                         * result is its record) */
     int64_t patience;                   /* early stopping; 0: off */
     double min_delta;
     bool restore_best;

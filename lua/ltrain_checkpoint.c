@@ -26,6 +26,11 @@ const lgd_key lgd_checkpoint_keys[] = {
       "steps between checkpoints, or { epochs = n }", { 0 }, 0, every_epochs_keys },
     LGD_INT_IN("keep", 1, 1, GD_RUN_CKPT_KEEP_MAX, "the last k checkpoints kept (path, path.1, ...)"),
     LGD_BOOL("overwrite", false, "replace another run's checkpoint at path"),
+    LGD_NUM("min_interval", 0, GD_OPT_HAS_MIN, 0, 0,
+            "seconds a checkpoint that every makes due waits since the run's start or the last "
+            "one (skipped until then; not kept in the file: give it again to gd.resume)"),
+    LGD_BOOL("final", true, "write one when the run ends (false: only every's and on a signal; "
+             "not kept in the file)"),
     { NULL },
 };
 
@@ -61,6 +66,8 @@ static void parse_checkpoint(lua_State *L, run *r)
         r->rs.ckpt_every_epochs = false;
     }
     r->rs.ckpt_keep = v[2].u.i;
+    r->rs.ckpt_min_interval = v[4].u.num;
+    r->rs.ckpt_no_final = !v[5].u.b;
     lua_settop(L, ci - 1);
     r->ckpt = 1;
 }

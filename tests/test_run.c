@@ -457,7 +457,8 @@ static void test_run_stale_temporaries_are_removed(void)
 
 /* A config the run cannot keep to is refused before anything runs: a
  * validation set of other samples than the data (gd.train's message), more
- * than 100 kept checkpoints. */
+ * than 100 kept checkpoints, a negative min_interval, and min_interval in a
+ * distributed run. */
 static void test_run_new_refuses_what_gd_train_refuses(void)
 {
     fixture f;
@@ -475,6 +476,17 @@ static void test_run_new_refuses_what_gd_train_refuses(void)
     CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
     CU_ASSERT_STRING_EQUAL(err.msg, "run: checkpoint: 'keep' must be at most 100");
     c.settings.ckpt_keep = GD_RUN_CKPT_KEEP_MAX;
+    c.settings.ckpt_min_interval = -1;
+    CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "run: checkpoints need a path, every >= 0, keep >= 1 and "
+                           "min_interval >= 0");
+    /* ranks would each read their own clock */
+    c.settings.ckpt_min_interval = 60;
+    c.train.distributed = true;
+    CU_ASSERT_PTR_NULL(gd_run_new(&c, &err));
+    CU_ASSERT_STRING_EQUAL(err.msg, "run: checkpoint.min_interval is refused in a distributed "
+                           "run (each rank would read its own clock): use every");
+    c.train.distributed = false;
     gd_run *r = gd_run_new(&c, &err);
     CU_ASSERT_PTR_NOT_NULL(r);
     gd_run_free(r);

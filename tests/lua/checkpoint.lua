@@ -362,6 +362,29 @@ T.test("test_checkpoint_rotation_and_result", function()
   assert(not io.open(p .. ".tmp", "rb"), "a temporary file was left")
 end)
 
+-- min_interval skips the checkpoints every makes due until that many
+-- seconds have passed since the run's start or the last one; final = false
+-- writes none when the run ends (a sweep's trial uses both: its result is
+-- its record).
+T.test("test_checkpoint_min_interval_and_final", function()
+  local p = path("wait.ckpt")
+  gd.train(config{ checkpoint = { path = p, every = 4, keep = 3, min_interval = 3600 } })
+  assert(gd._checkpoint_load(p):info().step == 32, "the final checkpoint is not the last step")
+  assert(not io.open(p .. ".1", "rb"), "a checkpoint was written within min_interval")
+  local q = path("nofinal.ckpt")
+  gd.train(config{ checkpoint = { path = q, every = { epochs = 1 }, keep = 2, final = false } })
+  assert(gd._checkpoint_load(q):info().step == 24, "final = false: the third epoch's is the last")
+  assert(gd._checkpoint_load(q .. ".1"):info().step == 16)
+  local n = path("nothing.ckpt")
+  local run = gd.train(config{ checkpoint = { path = n, min_interval = 3600, final = false } })
+  assert(run.status == "ok" and not io.open(n, "rb"), "a checkpoint was written")
+  -- every = 0 is still refused; min_interval is a number of seconds >= 0
+  T.expect_error("gd.train: checkpoint: option 'min_interval' must be a number >= 0, got -1",
+    gd.train, config{ checkpoint = { path = n, min_interval = -1 } })
+  T.expect_error("gd.train: checkpoint: option 'final' must be true or false, got the string \"no\"",
+    gd.train, config{ checkpoint = { path = n, final = "no" } })
+end)
+
 T.test("test_resume_refusals", function()
   local p = path("ref.ckpt")
   gd.train(config{ epochs = 2, checkpoint = { path = p } })
@@ -406,7 +429,7 @@ end)
 
 T.test("test_checkpoint_option_refusals", function()
   local p = path("opt.ckpt")
-  T.expect_error("gd.train: checkpoint: unknown option 'evry' (did you mean 'every'? options: path, every, keep, overwrite)",
+  T.expect_error("gd.train: checkpoint: unknown option 'evry' (did you mean 'every'? options: path, every, keep, overwrite, min_interval, final)",
     gd.train, config{ checkpoint = { path = p, evry = 3 } })
   T.expect_error("checkpoint: 'path' must be a non-empty string", gd.train, config{ checkpoint = {} })
   T.expect_error("gd.train: checkpoint: option 'every' must be an integer >= 1, got 0", gd.train,

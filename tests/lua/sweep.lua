@@ -122,7 +122,13 @@ T.test("sweep_reruns_corrupt_truncated_and_resultless_trials", function()
   os.remove(c .. "/" .. ids[2] .. "/result.json")                          -- DONE, no result
   T.spit(c .. "/" .. ids[3] .. "/history.json", "while true do end")       -- not data
   os.remove(c .. "/" .. ids[4] .. "/DONE")                                 -- unfinished, with
-  local ck = T.slurp(c .. "/" .. ids[4] .. "/run.ckpt")                    -- a truncated checkpoint
+  -- a truncated checkpoint (a done trial keeps none: its result is its record)
+  assert(not exists(c .. "/" .. ids[4] .. "/run.ckpt"), "a done trial kept its checkpoint")
+  local made = root .. "/made.ckpt"
+  gd.train{ model = gd.sequential{ gd.layer.dense{ units = 3 } }, loss = gd.loss.cross_entropy{},
+            optimizer = gd.optim.sgd{}, data = train, epochs = 1, progress = false,
+            checkpoint = { path = made } }
+  local ck = T.slurp(made)
   T.spit(c .. "/" .. ids[4] .. "/run.ckpt", ck:sub(1, #ck // 2))
   local _, bad = sweep.collect(gd, c)
   T.close_number("bad trials", #bad, 4, 0)

@@ -65,15 +65,17 @@ local function any_checkpoint(dir)
   return found
 end
 
--- Two trials of about a second or more each; every run printed with
--- where it resumed from.
+-- Two trials of about a second or more each, checkpointed every epoch;
+-- every run printed with where it resumed from.
 T.spit(root .. "/long.lua", [[
 local gd = require "gradus"
 local d = gd.data.synthetic.spirals{ n = 1200, classes = 3, seed = 1 }
 local r = gd.compare{
   base = { model = gd.sequential{ gd.layer.dense{ units = 128 }, gd.layer.tanh{},
              gd.layer.dense{ units = 128 }, gd.layer.tanh{}, gd.layer.dense{ units = 3 } },
-           loss = gd.loss.cross_entropy{}, data = d, epochs = 40, batch = 8, seed = 1 },
+           loss = gd.loss.cross_entropy{}, data = d, epochs = 40, batch = 8, seed = 1,
+           -- every epoch (a trial's default is at most one a minute)
+           checkpoint = { path = "ck/long.ckpt", every = { epochs = 1 }, overwrite = true } },
   variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.02 } } },
   repeats = 2 }
 for i, run in ipairs(r.variants[1].runs) do
