@@ -11,12 +11,14 @@
  *   hostname(), pid(), self_exe(), realpath(path), builtin_dir()
  *   run(argv)                 -> output, exit status: a command without a
  *                                shell (sbatch, squeue), stdout captured
- *   spawn_workers(cmds, on_line) -> { exit statuses }, signal: the workers
+ *   spawn_workers(cmds, on_line [, env]) -> { exit statuses }, signal: the workers
  *                                as children in a process group of their own
  *                                that die with this process (SIGTERM when it
  *                                dies, SIGKILL included; SIGINT and SIGTERM
  *                                sent to it are passed on); each line they
- *                                write to stdout goes to on_line(line)
+ *                                write to stdout goes to on_line(line); env:
+ *                                { "NAME=value", ... } added to their
+ *                                environment where it does not set NAME
  *   rebuild_cached(recipe)    gd.data.rebuild, base sets loaded once per
  *                                process (lua/ldata_rebuild.c)
  *   log_to(path), log_restore(), status(line): a worker's stdout and
@@ -309,13 +311,50 @@ static void pass_on(int sig)
         kill(-(pid_t)workers_pgid, SIGTERM);
 }
 
-/* gd._util.spawn_workers({ argv, ... }, on_line): runs them all at once,
- * calls on_line(line) for each line of their stdout, waits for all.
+/* This process's environment plus the "NAME=value" strings of the table at
+ * idx whose NAME it does not set, in a userdata (the table keeps the
+ * strings alive); built before fork, where the child may not allocate. */
+static char **child_environ(lua_State *L, int idx)
+{
+    extern char **environ;
+    size_t have = 0;
+    while (environ[have])
+        have++;
+    lua_Integer extra = lua_isnoneornil(L, idx) ? 0 : luaL_len(L, idx);
+    if (extra < 0 || extra > 64)
+        luaL_error(L, "spawn_workers: at most 64 environment entries");
+    char **env = lua_newuserdatauv(L, (have + (size_t)extra + 1) * sizeof *env, 0);
+    memcpy(env, environ, have * sizeof *env);
+    for (lua_Integer i = 1; i <= extra; i++) {
+        lua_geti(L, idx, i);
+        const char *kv = lua_tostring(L, -1), *eq = kv ? strchr(kv, '=') : NULL;
+        if (lua_type(L, -1) != LUA_TSTRING || !eq || eq == kv)
+            luaL_error(L, "spawn_workers: environment entry %d is not NAME=value", (int)i);
+        lua_pop(L, 1);
+        char name[256];
+        size_t len = (size_t)(eq - kv);
+        if (len >= sizeof name)
+            luaL_error(L, "spawn_workers: environment entry %d has too long a name", (int)i);
+        memcpy(name, kv, len);
+        name[len] = '\0';
+        if (!getenv(name))
+            env[have++] = (char *)kv;
+    }
+    env[have] = NULL;
+    return env;
+}
+
+/* gd._util.spawn_workers({ argv, ... }, on_line [, env]): runs them all at
+ * once, calls on_line(line) for each line of their stdout, waits for all.
  * Returns { exit status of each }, and the signal this process got (0). */
 static int util_spawn_workers(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 3))
+        luaL_checktype(L, 3, LUA_TTABLE);
+    lua_settop(L, 3);
+    char **env = child_environ(L, 3);
     int n = (int)luaL_len(L, 1);
     if (n < 1 || n > 1024)
         return luaL_error(L, "spawn_workers: 1 to 1024 workers");
@@ -358,7 +397,7 @@ static int util_spawn_workers(lua_State *L)
             int devnull = open("/dev/null", O_RDONLY);
             if (devnull >= 0)
                 dup2(devnull, 0);
-            execvp(argv[0], argv);
+            execvpe(argv[0], argv, env);
             _exit(127);
         }
         if (pid < 0) {

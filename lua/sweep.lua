@@ -208,6 +208,10 @@ function backends.local_(gd, r, files, log, reasons)
   if log then log(string.format("sweep %s: %d trials on %d processes of %d threads", r.path,
     #files, n, r.threads)) end
   local done = 0
+  -- A worker never uses OpenBLAS's own threads (the core's pool threads
+  -- the products; GRADUS_THREADING=blas aside), and without them it starts
+  -- with no thread spinning beside the other workers.
+  local env = os.getenv("GRADUS_THREADING") ~= "blas" and { "OPENBLAS_NUM_THREADS=1" } or nil
   local statuses, sig = gd._util.spawn_workers(cmds, function(line)
     local what, id, rest = line:match("^(%a+) ([%w_.-]+):? ?(.*)$")
     if what == "done" then
@@ -217,7 +221,7 @@ function backends.local_(gd, r, files, log, reasons)
       reasons[id] = rest
       if log then log(string.format("sweep %s: %s failed: %s", r.path, id, rest)) end
     end
-  end)
+  end, env)
   for _, st in ipairs(statuses) do
     if st == 127 then
       return string.format("; a worker could not be started: is %s the gradus command? "

@@ -122,6 +122,23 @@ local function killed_sweep(sig)
   return dir, base, ckpt
 end
 
+-- Workers get the environment entries the sweep adds (OPENBLAS_NUM_THREADS=1,
+-- so that no OpenBLAS thread spins beside them) where the environment does
+-- not set the name already; malformed entries are refused before any starts.
+T.test("sweep_workers_get_the_added_environment", function()
+  local lines = {}
+  local cmd = { "/bin/sh", "-c", 'echo "[$GRADUS_TEST_ADDED] [$HOME]"' }
+  local st = gd._util.spawn_workers({ cmd, cmd }, function(l) lines[#lines + 1] = l end,
+    { "GRADUS_TEST_ADDED=a b=c", "HOME=/not/home" })
+  assert(st[1] == 0 and st[2] == 0 and #lines == 2, table.concat(lines, "; "))
+  local want = "[a b=c] [" .. os.getenv("HOME") .. "]"
+  assert(lines[1] == want and lines[2] == want, lines[1] .. " vs " .. want)
+  T.expect_error("spawn_workers: environment entry 1 is not NAME=value",
+    gd._util.spawn_workers, { cmd }, function() end, { "=x" })
+  T.expect_error("spawn_workers: environment entry 2 is not NAME=value",
+    gd._util.spawn_workers, { cmd }, function() end, { "A=1", "no equals sign" })
+end)
+
 T.test("sweep_sigterm_stops_workers_and_resume_works", function()
   local dir, base, ckpt = killed_sweep("TERM")
   local err = T.slurp(base .. ".err")
