@@ -21,10 +21,11 @@ run $G bench peak --repeats 5
 run $G bench gemm
 run $G bench mlp --optim sgd,adam --batch 32,128,512 --threads 1 --repeats 2 --epochs 3
 for o in adam sgd; do for b in 32 128 512; do
-  py bench/torch_mlp.py --optim $o --batch $b --threads 1 --epochs 2 --repeats 1
+  py bench/torch_mlp.py --optim $o --batch $b --threads 1 --epochs 3 --repeats 3
 done; done
+py bench/torch_mlp.py --optim adam --batch 128 --threads 1 --epochs 3 --repeats 1 --no-foreach
 run $G bench mlp --optim adam,sgd --batch 128 --threads 2 --repeats 3 --epochs 3
-py bench/torch_mlp.py --optim adam --batch 128 --threads 2 --epochs 2 --repeats 1
+py bench/torch_mlp.py --optim adam --batch 128 --threads 2 --epochs 3 --repeats 1
 run $G bench mlp --optim adam,lars,lamb,adafactor,lookahead,sgd,sam,muon --batch 128 --threads 1 --repeats 1 --epochs 3 --limit 30000
 run $G bench optim
 run $G bench mlp --optim adam --batch 128 --threads 1 --repeats 1 --epochs 3 --monitor 100

@@ -4,7 +4,7 @@ side-by-side in BENCHMARKS.md. Run by hand (never by the tests): it needs
 Debian's python3-torch, which setup.sh does not install.
 
     /usr/bin/python3 bench/torch_mlp.py [--threads 1] [--batch 128] [--epochs 5] [--repeats 3]
-                                        [--optim adam|sgd]
+                                        [--optim adam|sgd] [--no-foreach]
 
 With PyTorch's best kernels, as on a user's machine (the development
 environment forces OpenBLAS to its Haswell kernels; unset that for this
@@ -84,7 +84,11 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--foreach", action="store_true", help="Adam's multi-tensor update")
+    # PyTorch 1.13's best kernels on CPU: the multi-tensor update (foreach) is
+    # 3-4x faster than the per-parameter loop for Adam here (73k against 18k
+    # samples/s at batch 128, 1 thread); --no-foreach gives the loop.
+    ap.add_argument("--foreach", action=argparse.BooleanOptionalAction, default=True,
+                    help="the multi-tensor update (default; --no-foreach: per parameter)")
     ap.add_argument("--optim", choices=["adam", "sgd"], default="adam")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
