@@ -173,28 +173,33 @@ static void part_range(int64_t total, int64_t align, int part, int nparts, int64
     *hi = b < total ? b : total;
 }
 
-/* Columns lo..hi of y = x Wᵀ + b (ReLU'd): the product into the block, then
- * the bias and the ReLU row by row over it. */
+/* Columns lo..hi of rows r0..r1 of y = x Wᵀ + b (ReLU'd): the product into
+ * the block, then the bias and the ReLU row by row over it. A part takes a
+ * block of columns (its units: W's rows it updates in backward too), or of
+ * rows when the layer has too few units to cut (a readout). */
 static void forward_part(void *arg, int part, int nparts)
 {
     const dense_job *j = arg;
     const dense *d = j->d;
-    int64_t lo, hi;
-    part_range(d->out, 16, part, nparts, &lo, &hi);
-    if (hi <= lo)
+    int64_t lo = 0, hi = d->out, r0 = 0, r1 = j->n;
+    if (d->out >= 32 * nparts)
+        part_range(d->out, 16, part, nparts, &lo, &hi);
+    else
+        part_range(j->n, 8, part, nparts, &r0, &r1);
+    if (hi <= lo || r1 <= r0)
         return;
     const int64_t cols = hi - lo;
-    float *y = j->out + lo;
+    float *y = j->out + r0 * d->out + lo;
     float beta = 0.0f;
     if (d->bias && !d->relu) {
-        for (int64_t r = 0; r < j->n; r++)
+        for (int64_t r = 0; r < r1 - r0; r++)
             gd_k_fill_rows(1, cols, d->b + lo, y + r * d->out);
         beta = 1.0f;
     }
-    /* y[n, lo..hi] = x[n, in] · W[lo..hi, in]ᵀ (+ y) */
-    j->ctx->host->sgemm(0, 1, (int)j->n, (int)cols, d->in, 1.0f, j->x, d->in,
+    /* y[r0..r1, lo..hi] = x[r0..r1, in] · W[lo..hi, in]ᵀ (+ y) */
+    j->ctx->host->sgemm(0, 1, (int)(r1 - r0), (int)cols, d->in, 1.0f, j->x + r0 * d->in, d->in,
                         d->w + lo * d->in, d->in, beta, y, d->out);
-    for (int64_t r = 0; d->relu && r < j->n; r++) {
+    for (int64_t r = 0; d->relu && r < r1 - r0; r++) {
         if (d->bias)
             gd_k_bias_relu(1, cols, d->b + lo, y + r * d->out);
         else
