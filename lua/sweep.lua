@@ -263,6 +263,10 @@ function M.slurm_script(r, files, limit, exe)
     end
   end
   lines[#lines + 1] = string.format("# %d trials, %d per array task", n, per)
+  if os.getenv("GRADUS_THREADING") ~= "blas" then
+    -- as for local workers: no OpenBLAS thread per core spinning beside the task
+    lines[#lines + 1] = ': "${OPENBLAS_NUM_THREADS:=1}"; export OPENBLAS_NUM_THREADS'
+  end
   lines[#lines + 1] = 'case "$SLURM_ARRAY_TASK_ID" in'
   for task = 0, tasks - 1 do
     local cmd = { shell_quote(exe or "gradus") }

@@ -350,6 +350,12 @@ T.test("sweep_slurm_options_and_script_quoting", function()
   T.close_number("argv", got == "[--threads][2][trial][" .. files[1] .. "][" .. files[2] .. "]" and 1 or 0, 1, 0)
   got = T.sh(string.format("SLURM_ARRAY_TASK_ID=1 sh '%s/job.sh'", root))
   assert(got == "[--threads][2][trial][" .. files[3] .. "]", got)
+  -- a task starts gradus with OPENBLAS_NUM_THREADS=1 unless the job's environment sets it
+  T.spit(root .. "/args.sh", "#!/bin/sh\nprintf '%s' \"$OPENBLAS_NUM_THREADS\"\n")
+  got = T.sh(string.format("env -u OPENBLAS_NUM_THREADS SLURM_ARRAY_TASK_ID=1 sh '%s/job.sh'", root))
+  assert(got == "1", got)
+  got = T.sh(string.format("OPENBLAS_NUM_THREADS=3 SLURM_ARRAY_TASK_ID=1 sh '%s/job.sh'", root))
+  assert(got == "3", got)
 end)
 
 T.run()
