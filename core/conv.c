@@ -305,7 +305,7 @@ static int prepare(gd_conv2d *c, int64_t n)
     c->nparts = nparts;
     for (int k = 0; k < nparts; k++) {
         part *p = &c->parts[k];
-        gd_pool_split(n, 1, k, nparts, &p->lo, &p->hi);
+        gd_part_range(n, 1, k, nparts, &p->lo, &p->hi);
         if (!p->stream && !ok(dnnl_stream_create(&p->stream, c->eng, dnnl_stream_default_flags)))
             return 0;
         entry *e = entry_for(c, p->hi - p->lo);

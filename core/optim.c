@@ -80,7 +80,7 @@ static void update_part(void *arg, int part, int nparts)
 {
     const update_job *j = arg;
     int64_t lo, hi;
-    gd_pool_split(j->all->n, 16, part, nparts, &lo, &hi);
+    gd_part_range(j->all->n, 16, part, nparts, &lo, &hi);
     if (hi <= lo)
         return;
     gd_optim_span sp = { hi - lo, j->all->x + lo, j->all->g + lo, { 0 } };

@@ -176,12 +176,3 @@ void gd_pool_run(gd_pool_fn fn, void *arg)
     for (int round = 0; atomic_load_explicit(&P.done, memory_order_acquire) < P.n - 1; round++)
         relax(round);
 }
-
-void gd_pool_split(int64_t total, int64_t align, int part, int nparts, int64_t *begin,
-                   int64_t *end)
-{
-    int64_t chunks = (total + align - 1) / align;
-    int64_t lo = chunks * part / nparts, hi = chunks * (part + 1) / nparts;
-    *begin = lo * align < total ? lo * align : total;
-    *end = hi * align < total ? hi * align : total;
-}

@@ -21,9 +21,7 @@ void gd_pool_run(gd_pool_fn fn, void *arg);
 /* True while the calling thread runs a part of a job. */
 bool gd_pool_in_job(void);
 
-/* Part `part` of [0, total) cut into nparts contiguous ranges whose bounds
- * are multiples of align (the last may end short). */
-void gd_pool_split(int64_t total, int64_t align, int part, int nparts, int64_t *begin,
-                   int64_t *end);
+/* A job's parts are cut with gd_part_range (gradus/plugin.h), as plugins
+ * cut theirs. */
 
 #endif

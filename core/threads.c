@@ -47,7 +47,7 @@ static void gemm_part(void *arg, int part, int nparts)
     const gemm_job *j = arg;
     int64_t lo, hi;
     if (j->split_rows) {
-        gd_pool_split(j->m, 8, part, nparts, &lo, &hi);
+        gd_part_range(j->m, 8, part, nparts, &lo, &hi);
         if (hi > lo) {
             /* rows lo..hi of op(A) and of C */
             const float *a = j->trans_a ? j->a + lo : j->a + lo * j->lda;
@@ -55,7 +55,7 @@ static void gemm_part(void *arg, int part, int nparts)
                           j->lda, j->b, j->ldb, j->beta, j->c + lo * j->ldc, j->ldc);
         }
     } else {
-        gd_pool_split(j->n, 16, part, nparts, &lo, &hi);
+        gd_part_range(j->n, 16, part, nparts, &lo, &hi);
         if (hi > lo) {
             /* columns lo..hi of op(B) and of C */
             const float *b = j->trans_b ? j->b + lo * j->ldb : j->b + lo;

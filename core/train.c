@@ -434,7 +434,7 @@ static void gather_part(void *arg, int part, int nparts)
     const gd_trainer *tr = j->tr;
     int64_t lo, hi, feat = gd_dataset_features(tr->cfg.train);
     int64_t tw = gd_dataset_target_width(tr->cfg.train);
-    gd_pool_split(j->nb, 1, part, nparts, &lo, &hi);
+    gd_part_range(j->nb, 1, part, nparts, &lo, &hi);
     /* The epoch's key: text windows start at other offsets every epoch. */
     uint64_t key = tr->epoch_seed * 0x9e3779b97f4a7c15ULL + (uint64_t)tr->epoch + 1;
     if (hi > lo)

@@ -326,9 +326,11 @@ static char **child_environ(lua_State *L, int idx)
     char **env = lua_newuserdatauv(L, (have + (size_t)extra + 1) * sizeof *env, 0);
     memcpy(env, environ, have * sizeof *env);
     for (lua_Integer i = 1; i <= extra; i++) {
-        lua_geti(L, idx, i);
-        const char *kv = lua_tostring(L, -1), *eq = kv ? strchr(kv, '=') : NULL;
-        if (lua_type(L, -1) != LUA_TSTRING || !eq || eq == kv)
+        /* a string only: lua_tostring would turn a number into one in the
+         * popped copy, not in the table that keeps the bytes alive */
+        const char *kv = lua_geti(L, idx, i) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        const char *eq = kv ? strchr(kv, '=') : NULL;
+        if (!eq || eq == kv)
             luaL_error(L, "spawn_workers: environment entry %d is not NAME=value", (int)i);
         lua_pop(L, 1);
         char name[256];

@@ -99,6 +99,19 @@ typedef void (*gd_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k, float
 /* fn(arg, part, nparts): do part `part` of nparts of a job. */
 typedef void (*gd_part_fn)(void *arg, int part, int nparts);
 
+/* Part `part` of nparts of [0, total) as [*lo, *hi): contiguous ranges
+ * whose bounds are multiples of align (the last may end short), the same
+ * for any caller, so a job cut this way is cut the same way everywhere
+ * (the core's pool splits by it too). */
+static inline void gd_part_range(int64_t total, int64_t align, int part, int nparts,
+                                 int64_t *lo, int64_t *hi)
+{
+    int64_t chunks = (total + align - 1) / align;
+    int64_t a = chunks * part / nparts * align, b = chunks * (part + 1) / nparts * align;
+    *lo = a < total ? a : total;
+    *hi = b < total ? b : total;
+}
+
 /* A 2-D convolution the core computes for a layer (added in ABI 1.2), on
  * row-major [n, C, H, W] input, W [filters, C, kh, kw], b [filters] and
  * [n, filters, OH, OW] output, OH = (H + 2ph - kh)/sh + 1 (likewise OW). */
@@ -141,6 +154,16 @@ typedef struct gd_host {
                             const float *y, const float *dy, float *dx, float *gw, float *gb);
     void (*conv2d_free)(gd_conv2d *c);
 } gd_host;
+
+/* fn over the core's pool (gd_host.parallel), or fn(arg, 0, 1) on a core
+ * without it. */
+static inline void gd_host_run(const gd_host *host, gd_part_fn fn, void *arg)
+{
+    if (GD_HAS_MEMBER(host, gd_host, parallel) && host->parallel)
+        host->parallel(fn, arg);
+    else
+        fn(arg, 0, 1);
+}
 
 /* ---------------------------------------------------------------------------
  * Layers

@@ -234,7 +234,8 @@ static void head_backward(const head_job *j, int64_t item)
 static void heads_part(void *arg, int part, int nparts)
 {
     const head_job *j = arg;
-    const int64_t lo = j->count * part / nparts, hi = j->count * (part + 1) / nparts;
+    int64_t lo, hi;
+    gd_part_range(j->count, 1, part, nparts, &lo, &hi);
     for (int64_t i = lo; i < hi; i++)
         j->fn(j, i);
 }
@@ -244,10 +245,7 @@ static void for_each_head(head_job *j, int64_t count,
 {
     j->count = count;
     j->fn = fn;
-    if (GD_HAS_MEMBER(j->host, gd_host, parallel) && j->host->parallel)
-        j->host->parallel(heads_part, j);
-    else
-        heads_part(j, 0, 1);
+    gd_host_run(j->host, heads_part, j);
 }
 
 static gd_status attention_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,

@@ -158,19 +158,9 @@ static int pool_parts(const gd_layer_ctx *ctx, int64_t work)
 static void run_parts(const gd_layer_ctx *ctx, int parts, gd_part_fn fn, dense_job *j)
 {
     if (parts > 1)
-        ctx->host->parallel(fn, j);
+        gd_host_run(ctx->host, fn, j);
     else
         fn(j, 0, 1);
-}
-
-/* Part `part` of nparts of [0, total), cut at multiples of align. */
-static void part_range(int64_t total, int64_t align, int part, int nparts, int64_t *lo,
-                       int64_t *hi)
-{
-    int64_t chunks = (total + align - 1) / align;
-    int64_t a = chunks * part / nparts * align, b = chunks * (part + 1) / nparts * align;
-    *lo = a < total ? a : total;
-    *hi = b < total ? b : total;
 }
 
 /* Columns lo..hi of rows r0..r1 of y = x Wᵀ + b (ReLU'd): the product into
@@ -183,9 +173,9 @@ static void forward_part(void *arg, int part, int nparts)
     const dense *d = j->d;
     int64_t lo = 0, hi = d->out, r0 = 0, r1 = j->n;
     if (d->out >= 32 * nparts)
-        part_range(d->out, 16, part, nparts, &lo, &hi);
+        gd_part_range(d->out, 16, part, nparts, &lo, &hi);
     else
-        part_range(j->n, 8, part, nparts, &r0, &r1);
+        gd_part_range(j->n, 8, part, nparts, &r0, &r1);
     if (hi <= lo || r1 <= r0)
         return;
     const int64_t cols = hi - lo;
@@ -247,7 +237,7 @@ static void mask_part(void *arg, int part, int nparts)
 {
     const dense_job *j = arg;
     int64_t lo, hi;
-    part_range(j->n, 1, part, nparts, &lo, &hi);
+    gd_part_range(j->n, 1, part, nparts, &lo, &hi);
     const int64_t w = j->d->out;
     if (hi > lo)
         gd_k_relu_mask((hi - lo) * w, j->y + lo * w, j->dy + lo * w, j->out + lo * w);
@@ -266,10 +256,8 @@ static void weights_part(void *arg, int part, int nparts)
     const dense_job *j = arg;
     dense *d = j->d;
     const gd_layer_ctx *ctx = j->ctx;
-    const int64_t slices = (d->out + j->step - 1) / j->step;
-    const int64_t r0 = slices * part / nparts * j->step;
-    const int64_t r1 = slices * (part + 1) / nparts * j->step < d->out
-                           ? slices * (part + 1) / nparts * j->step : d->out;
+    int64_t r0, r1;   /* whole slices: the range cut at multiples of a slice */
+    gd_part_range(d->out, j->step, part, nparts, &r0, &r1);
     if (r1 <= r0)
         return;
     const bool stream = j->beta == 0.0f;

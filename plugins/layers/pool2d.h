@@ -192,7 +192,8 @@ static void pool_forward_part(void *arg, int part, int nparts)
     const pool_job *j = arg;
     const sp_geom *g = &j->p->g;
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    int64_t lo = j->planes * part / nparts, hi = j->planes * (part + 1) / nparts;
+    int64_t lo, hi;
+    gd_part_range(j->planes, 1, part, nparts, &lo, &hi);
     if (pool_tiles(g)) {
         for (int64_t pl = lo; pl < hi; pl++)
             tiled_forward(j->p, j->x + pl * hw, j->y + pl * ohw);
@@ -223,7 +224,8 @@ static void pool_backward_part(void *arg, int part, int nparts)
     const pool_job *j = arg;
     const sp_geom *g = &j->p->g;
     const int64_t hw = g->h * g->w, ohw = g->oh * g->ow;
-    int64_t lo = j->planes * part / nparts, hi = j->planes * (part + 1) / nparts;
+    int64_t lo, hi;
+    gd_part_range(j->planes, 1, part, nparts, &lo, &hi);
     if (pool_tiles(g)) {
         for (int64_t pl = lo; pl < hi; pl++)
             tiled_backward(j->p, j->x + pl * hw, j->dy + pl * ohw, j->dx + pl * hw);
@@ -250,14 +252,6 @@ static void pool_backward_part(void *arg, int part, int nparts)
     }
 }
 
-static void pool_run(const gd_layer_ctx *ctx, gd_part_fn fn, pool_job *j)
-{
-    if (GD_HAS_MEMBER(ctx->host, gd_host, parallel) && ctx->host->parallel)
-        ctx->host->parallel(fn, j);
-    else
-        fn(j, 0, 1);
-}
-
 static gd_status pool_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                               gd_tensor *y, gd_error *err)
 {
@@ -267,7 +261,7 @@ static gd_status pool_forward(void *self, const gd_layer_ctx *ctx, const gd_tens
         return gd_fail(err, GD_EINVAL, "%s: input has %lld values per sample, expected %lld",
                        p->name, (long long)gd_tensor_cols(x), (long long)(g->c * g->h * g->w));
     pool_job j = { p, x->data, NULL, y->data, NULL, gd_tensor_rows(x) * g->c };
-    pool_run(ctx, pool_forward_part, &j);
+    gd_host_run(ctx->host, pool_forward_part, &j);
     return GD_OK;
 }
 
@@ -279,7 +273,7 @@ static void pool_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *
     if (!dx)
         return;
     pool_job j = { p, x->data, dy->data, NULL, dx->data, gd_tensor_rows(x) * p->g.c };
-    pool_run(ctx, pool_backward_part, &j);
+    gd_host_run(ctx->host, pool_backward_part, &j);
 }
 
 static void pool_destroy(void *self)
