@@ -36,6 +36,10 @@ typedef struct data_base {
     uint16_t *text;         /* [text_len] token ids, or NULL */
     int64_t text_len;
     uint32_t *vocab;        /* [classes] the code point of each id */
+    /* x8/y8 or xf/yf are someone else's (gd_dataset_over): release(keeper)
+     * instead of free when the last view goes */
+    void (*release)(void *keeper);
+    void *keeper;
 } data_base;
 
 #define NAME_SIZE 64
@@ -56,10 +60,14 @@ static void base_unref(data_base *b)
 {
     if (!b || --b->refs > 0)
         return;
-    free(b->x8);
-    free(b->y8);
-    free(b->xf);
-    free(b->yf);
+    if (b->release) {
+        b->release(b->keeper);
+    } else {
+        free(b->x8);
+        free(b->y8);
+        free(b->xf);
+        free(b->yf);
+    }
     free(b->labels);
     free(b->text);
     free(b->vocab);
@@ -109,45 +117,40 @@ static gd_status check_layout(int64_t n, const gd_shape *shape, int64_t *feature
     return GD_OK;
 }
 
+/* Float samples and targets as gd_dataset_from_floats takes them. */
+static gd_status check_floats(int64_t n, int64_t f, const float *x, int64_t targets,
+                              const float *y, int classes, gd_error *err)
+{
+    if (classes < 0 || (classes > 0 && targets != 1) || (classes == 0 && targets < 1))
+        return gd_fail(err, GD_EINVAL, "dataset: %d classes with %lld targets per sample "
+                       "(classes need 1 target, regression >= 1)", classes, (long long)targets);
+    if (n > (int64_t)(SIZE_MAX / sizeof(float)) / targets)
+        return gd_fail(err, GD_EINVAL, "dataset: %lld samples of %lld targets do not fit "
+                       "in memory", (long long)n, (long long)targets);
+    if (!x || !y)
+        return gd_fail(err, GD_EINVAL, "dataset: x and y are required");
+    for (int64_t i = 0; i < n * f; i++)
+        if (!isfinite(x[i]))
+            return gd_fail(err, GD_ENUMERIC, "dataset: feature %lld of sample %lld is not "
+                           "finite", (long long)(i % f + 1), (long long)(i / f + 1));
+    for (int64_t i = 0; i < n * targets; i++) {
+        if (!isfinite(y[i]))
+            return gd_fail(err, GD_ENUMERIC, "dataset: target %lld of sample %lld is not "
+                           "finite", (long long)(i % targets + 1), (long long)(i / targets + 1));
+        if (classes > 0 && (y[i] != floorf(y[i]) || y[i] < 0 || y[i] >= (float)classes))
+            return gd_fail(err, GD_EINVAL, "dataset: label %g of sample %lld is not a class "
+                           "number in 0..%d", (double)y[i], (long long)i + 1, classes - 1);
+    }
+    return GD_OK;
+}
+
 gd_dataset *gd_dataset_from_floats(int64_t n, const gd_shape *sample_shape, const float *x,
                                    int64_t targets, const float *y, int classes, gd_error *err)
 {
     int64_t f;
-    if (check_layout(n, sample_shape, &f, err) != GD_OK)
+    if (check_layout(n, sample_shape, &f, err) != GD_OK ||
+        check_floats(n, f, x, targets, y, classes, err) != GD_OK)
         return NULL;
-    if (classes < 0 || (classes > 0 && targets != 1) || (classes == 0 && targets < 1)) {
-        gd_fail(err, GD_EINVAL, "dataset: %d classes with %lld targets per sample (classes "
-                "need 1 target, regression >= 1)", classes, (long long)targets);
-        return NULL;
-    }
-    if (n > (int64_t)(SIZE_MAX / sizeof(float)) / targets) {
-        gd_fail(err, GD_EINVAL, "dataset: %lld samples of %lld targets do not fit in memory",
-                (long long)n, (long long)targets);
-        return NULL;
-    }
-    if (!x || !y) {
-        gd_fail(err, GD_EINVAL, "dataset: x and y are required");
-        return NULL;
-    }
-    for (int64_t i = 0; i < n * f; i++)
-        if (!isfinite(x[i])) {
-            gd_fail(err, GD_ENUMERIC, "dataset: feature %lld of sample %lld is not finite",
-                    (long long)(i % f + 1), (long long)(i / f + 1));
-            return NULL;
-        }
-    for (int64_t i = 0; i < n * targets; i++) {
-        if (!isfinite(y[i])) {
-            gd_fail(err, GD_ENUMERIC, "dataset: target %lld of sample %lld is not finite",
-                    (long long)(i % targets + 1), (long long)(i / targets + 1));
-            return NULL;
-        }
-        if (classes > 0 && (y[i] != floorf(y[i]) || y[i] < 0 || y[i] >= (float)classes)) {
-            gd_fail(err, GD_EINVAL, "dataset: label %g of sample %lld is not a class number "
-                    "in 0..%d", (double)y[i], (long long)i + 1, classes - 1);
-            return NULL;
-        }
-    }
-
     data_base *b = calloc(1, sizeof *b);
     float *xf = malloc((size_t)(n * f) * sizeof *xf);
     float *yf = malloc((size_t)(n * targets) * sizeof *yf);
@@ -198,6 +201,48 @@ gd_dataset *gd_dataset_from_u8(int64_t n, const gd_shape *sample_shape, uint8_t 
     gd_dataset *ds = view_new(b, n, NULL, "tensor", err);
     if (!ds)
         free(b);   /* not base_unref: on failure x and labels stay the caller's */
+    return ds;
+}
+
+gd_dataset *gd_dataset_over(const gd_data_storage *st, void (*release)(void *keeper),
+                            void *keeper, gd_error *err)
+{
+    gd_dataset *ds = NULL;
+    int64_t f;
+    if (check_layout(st->n, &st->shape, &f, err) != GD_OK)
+        goto out;
+    if (f != st->features) {
+        gd_fail(err, GD_EINVAL, "dataset: a sample shape of %lld elements for %lld features",
+                (long long)f, (long long)st->features);
+        goto out;
+    }
+    if (st->x8) {
+        /* validated as from_u8 validates; never written (x8 and y8 are not const
+         * in the base only because the base frees its own) */
+        ds = gd_dataset_from_u8(st->n, &st->shape, (uint8_t *)st->x8, (uint8_t *)st->y8,
+                                st->classes, err);
+    } else {
+        if (check_floats(st->n, f, st->xf, st->target_width, st->yf, st->classes, err) != GD_OK)
+            goto out;
+        data_base *b = calloc(1, sizeof *b);
+        if (!b) {
+            gd_fail(err, GD_ENOMEM, "dataset: out of memory");
+            goto out;
+        }
+        *b = (data_base){ .refs = 1, .n = st->n, .features = f,
+                          .target_width = st->target_width, .classes = st->classes,
+                          .shape = st->shape, .xf = (float *)st->xf, .yf = (float *)st->yf };
+        ds = view_new(b, st->n, NULL, "tensor", err);
+        if (!ds)
+            free(b);
+    }
+out:
+    if (!ds) {
+        release(keeper);
+        return NULL;
+    }
+    ds->base->release = release;
+    ds->base->keeper = keeper;
     return ds;
 }
 
@@ -548,6 +593,19 @@ done:
     free(x);
     free(y);
     return out;
+}
+
+gd_status gd_dataset_storage(const gd_dataset *ds, gd_data_storage *out, gd_error *err)
+{
+    const data_base *b = ds->base;
+    if (b->text)
+        return gd_fail(err, GD_EINVAL, "dataset '%s': a text set's storage is not handed over",
+                       ds->name);
+    *out = (gd_data_storage){ .n = b->n, .features = b->features,
+                              .target_width = b->target_width, .classes = b->classes,
+                              .shape = b->shape, .x8 = b->x8, .y8 = b->y8, .xf = b->xf,
+                              .yf = b->yf, .labels = b->labels };
+    return GD_OK;
 }
 
 /* ---- identity ---- */

@@ -70,6 +70,28 @@ const double *gd_dataset_labels(const gd_dataset *ds);
  * labels, copied. */
 gd_status gd_dataset_set_labels(gd_dataset *ds, const double *labels, gd_error *err);
 
+/* The samples under ds, as stored: every row of its base (a view's
+ * positions aside), to hand a loaded set to another process (a sweep's
+ * workers, lua/lshared_data.c). Either the byte or the float pair is set.
+ * Text sets are not handed over: GD_EINVAL. The pointers are ds's (do not
+ * free). */
+typedef struct gd_data_storage {
+    int64_t n, features, target_width;
+    int classes;                    /* 0: regression */
+    gd_shape shape;
+    const uint8_t *x8, *y8;         /* [n, features] and [n] bytes, or NULL */
+    const float *xf, *yf;           /* [n, features] and [n, target_width], or NULL */
+    const double *labels;           /* [classes] or NULL */
+} gd_data_storage;
+gd_status gd_dataset_storage(const gd_dataset *ds, gd_data_storage *out, gd_error *err);
+/* A set over storage someone else keeps (a read-only mapping of another
+ * process's gd_dataset_storage), validated as gd_dataset_from_u8 and
+ * _from_floats validate theirs (labels ignored: gd_dataset_set_labels) and
+ * never written; release(keeper) is called when the last view of it goes,
+ * or at once when this fails. */
+gd_dataset *gd_dataset_over(const gd_data_storage *st, void (*release)(void *keeper),
+                            void *keeper, gd_error *err);
+
 /* Shuffle the view's positions with `seed` (Fisher-Yates on
  * gd_rng_stream(seed, GD_DATA_SPLIT_STREAM)), then the first n_val samples
  * are validation and the other size - n_val training, in shuffled order.

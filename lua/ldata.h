@@ -39,5 +39,6 @@ int lgd_recipe_equal(lua_State *L, int a, int b, int depth);
 /* gd.data.rebuild(recipe) */
 int lgd_data_rebuild(lua_State *L);
 int lgd_data_rebuild_cached(lua_State *L);   /* gd._util.rebuild_cached */
+int lgd_data_rebuild_seed(lua_State *L);     /* gd._util.rebuild_seed */
 
 #endif

@@ -315,18 +315,47 @@ int lgd_data_rebuild(lua_State *L)
  * fresh from its trial files). */
 static const char memo_key = 0;
 
-int lgd_data_rebuild_cached(lua_State *L)
+/* Push the state's memo (made on first use). */
+static void push_memo(lua_State *L)
 {
-    lua_settop(L, 1);
-    if (!lua_istable(L, 1))
-        return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
-                        show(L, 1));
     if (lua_rawgetp(L, LUA_REGISTRYINDEX, &memo_key) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushvalue(L, -1);
         lua_rawsetp(L, LUA_REGISTRYINDEX, &memo_key);
     }
+}
+
+int lgd_data_rebuild_cached(lua_State *L)
+{
+    lua_settop(L, 1);
+    if (!lua_istable(L, 1))
+        return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
+                        show(L, 1));
+    push_memo(L);
     rb_build(L, 1, "recipe", 1, 2);
     return 1;
+}
+
+/* gd._util.rebuild_seed(recipe, ds): ds, a set the sweep handed over
+ * (lshared_data.c), is what the source recipe builds: it takes the recipe
+ * and rebuild_cached finds it there instead of loading the source again. */
+int lgd_data_rebuild_seed(lua_State *L)
+{
+    lua_settop(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lgd_checkdataset(L, 2);
+    check_plain(L, 1, "recipe", 1, 1);
+    if (lua_getfield(L, 1, "source") != LUA_TSTRING)
+        return rb_error(L, "recipe", "a handed-over set needs a source recipe");
+    lua_pop(L, 1);
+    lua_pushvalue(L, 1);
+    lgd_data_set_recipe(L, 2, 1);
+    push_memo(L);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, 3);
+    lua_pushvalue(L, 1);
+    lua_rawseti(L, 3, n + 1);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, 3, n + 2);
+    return 0;
 }

@@ -306,5 +306,7 @@ void lgd_push_lock(lua_State *L, const char *path, const char *what);
 void lgd_files_util(lua_State *L);
 /* gd._util's helpers for sweeps (lua/lsweep.c). */
 void lgd_sweep_util(lua_State *L);
+/* lshared_data.c: share_data and shared_data into the table at the top. */
+void lgd_shared_data_util(lua_State *L);
 
 #endif

@@ -183,6 +183,7 @@ void lgd_open_lib(lua_State *L)
     luaL_newlib(L, util);
     lgd_files_util(L);
     lgd_sweep_util(L);
+    lgd_shared_data_util(L);
     lua_setfield(L, -2, "_util");
 
     /* require("gradus.glue")(gd) */

@@ -11,7 +11,7 @@
  *   hostname(), pid(), self_exe(), realpath(path), builtin_dir()
  *   run(argv)                 -> output, exit status: a command without a
  *                                shell (sbatch, squeue), stdout captured
- *   spawn_workers(cmds, on_line [, env]) -> { exit statuses }, signal: the workers
+ *   spawn_workers(cmds, on_line [, env [, shared_fd]]) -> { exit statuses }, signal: the workers
  *                                as children in a process group of their own
  *                                that die with this process (SIGTERM when it
  *                                dies, SIGKILL included; SIGINT and SIGTERM
@@ -21,6 +21,8 @@
  *                                environment where it does not set NAME
  *   rebuild_cached(recipe)    gd.data.rebuild, base sets loaded once per
  *                                process (lua/ldata_rebuild.c)
+ *   rebuild_seed(recipe, ds)  ds, handed over by the sweep, is what the
+ *                                source recipe builds (lua/ldata_rebuild.c)
  *   log_to(path), log_restore(), status(line): a worker's stdout and
  *                                stderr into a trial's log; status lines to
  *                                the stdout it was started with
@@ -312,19 +314,24 @@ static void pass_on(int sig)
 }
 
 /* This process's environment plus the "NAME=value" strings of the table at
- * idx whose NAME it does not set, in a userdata (the table keeps the
- * strings alive); built before fork, where the child may not allocate. */
-static char **child_environ(lua_State *L, int idx)
+ * idx whose NAME it does not set, and `forced` ("NAME=value" or NULL) in
+ * place of any NAME it sets, in a userdata (the table and the caller keep
+ * the strings alive); built before fork, where the child may not allocate. */
+static char **child_environ(lua_State *L, int idx, const char *forced)
 {
     extern char **environ;
-    size_t have = 0;
-    while (environ[have])
-        have++;
+    size_t total = 0, have = 0, forced_name = forced ? strcspn(forced, "=") + 1 : 0;
+    while (environ[total])
+        total++;
     lua_Integer extra = lua_isnoneornil(L, idx) ? 0 : luaL_len(L, idx);
     if (extra < 0 || extra > 64)
         luaL_error(L, "spawn_workers: at most 64 environment entries");
-    char **env = lua_newuserdatauv(L, (have + (size_t)extra + 1) * sizeof *env, 0);
-    memcpy(env, environ, have * sizeof *env);
+    char **env = lua_newuserdatauv(L, (total + (size_t)extra + 2) * sizeof *env, 0);
+    for (size_t i = 0; i < total; i++)
+        if (!forced || strncmp(environ[i], forced, forced_name) != 0)
+            env[have++] = environ[i];
+    if (forced)
+        env[have++] = (char *)forced;
     for (lua_Integer i = 1; i <= extra; i++) {
         /* a string only: lua_tostring would turn a number into one in the
          * popped copy, not in the table that keeps the bytes alive */
@@ -346,17 +353,28 @@ static char **child_environ(lua_State *L, int idx)
     return env;
 }
 
-/* gd._util.spawn_workers({ argv, ... }, on_line [, env]): runs them all at
- * once, calls on_line(line) for each line of their stdout, waits for all.
- * Returns { exit status of each }, and the signal this process got (0). */
+/* gd._util.spawn_workers({ argv, ... }, on_line [, env [, shared_fd]]):
+ * runs them all at once, calls on_line(line) for each line of their stdout,
+ * waits for all. shared_fd (from share_data) is left open in each worker
+ * and named by GRADUS_SHARED_DATA. Returns { exit status of each }, and the
+ * signal this process got (0). */
 static int util_spawn_workers(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checktype(L, 2, LUA_TFUNCTION);
     if (!lua_isnoneornil(L, 3))
         luaL_checktype(L, 3, LUA_TTABLE);
-    lua_settop(L, 3);
-    char **env = child_environ(L, 3);
+    int shared = -1;
+    if (!lua_isnoneornil(L, 4)) {
+        lua_Integer fd = luaL_checkinteger(L, 4);
+        luaL_argcheck(L, fd >= 0 && fd <= INT_MAX && fcntl((int)fd, F_GETFD) >= 0, 4,
+                      "not an open descriptor");
+        shared = (int)fd;
+    }
+    lua_settop(L, 4);
+    char forced[48];
+    snprintf(forced, sizeof forced, "GRADUS_SHARED_DATA=%d", shared);
+    char **env = child_environ(L, 3, shared >= 0 ? forced : NULL);
     int n = (int)luaL_len(L, 1);
     if (n < 1 || n > 1024)
         return luaL_error(L, "spawn_workers: 1 to 1024 workers");
@@ -396,9 +414,13 @@ static int util_spawn_workers(lua_State *L)
             if (getppid() != parent)   /* the parent died before prctl */
                 _exit(128 + SIGTERM);
             dup2(pfd[1], 1);
-            int devnull = open("/dev/null", O_RDONLY);
-            if (devnull >= 0)
-                dup2(devnull, 0);
+            int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            if (devnull > 0)
+                dup2(devnull, 0);   /* the copy at 0 stays open across the exec */
+            else if (devnull == 0)
+                fcntl(0, F_SETFD, 0);
+            if (shared >= 0)
+                fcntl(shared, F_SETFD, 0);   /* this one descriptor crosses the exec */
             execvpe(argv[0], argv, env);
             _exit(127);
         }
@@ -526,6 +548,7 @@ void lgd_sweep_util(lua_State *L)
         { "run", util_run }, { "spawn_workers", util_spawn_workers },
         { "log_to", util_log_to }, { "log_restore", util_log_restore },
         { "status", util_status }, { "rebuild_cached", lgd_data_rebuild_cached },
+        { "rebuild_seed", lgd_data_rebuild_seed },
         { NULL, NULL },
     };
     luaL_setfuncs(L, fns, 0);

@@ -8,8 +8,10 @@
 -- and run by workers, `gradus trial FILE...`, which never run the user's
 -- script. Local workers are children in a process group of their own that
 -- die with this process; each takes the trials in order, skipping those
--- another worker holds, so start-up and data loading are paid once per
--- worker. Slurm array tasks run the same command on their share.
+-- another worker holds, so start-up is paid once per worker, and the data
+-- sets loaded here reach them in a sealed memfd (lua/lshared_data.c), so
+-- none is read or decompressed again. Slurm array tasks run the same
+-- command on their share and build their data once per task.
 --
 -- The sweep holds DIR/<sweep>.lock while it runs: a second sweep into the
 -- directory is refused at once, naming the holder. A rerun resumes every
@@ -194,10 +196,33 @@ end
 
 local backends = {}
 
+-- The loaded data sets the trials read, to hand to local workers
+-- (lua/lshared_data.c), each source once, keyed by its recipe as a trial
+-- file writes it: a worker then starts without reading and decompressing
+-- the data again. A set whose recipe passes through standardize (a copy of
+-- the samples) is left to the worker to build, as Slurm's tasks build all.
+local function shared_sets(trials)
+  local list, seen = {}, {}
+  for _, t in ipairs(trials) do
+    for _, ds in ipairs(trial.data_sets(t.cfg)) do
+      local recipe = ds:recipe()
+      while recipe and (recipe.view == "split" or recipe.view == "subset") do recipe = recipe.of end
+      if recipe and recipe.source then
+        local key = trial.encode(trial.to_data(recipe, "data set"))
+        if not seen[key] then
+          seen[key] = true
+          list[#list + 1] = { key = key, ds = ds }
+        end
+      end
+    end
+  end
+  return list
+end
+
 -- Worker k of n takes the trials from the k-th on, in order: the first
 -- trials start at once on every worker, and each worker then takes the
 -- next trial no one holds.
-function backends.local_(gd, r, files, log, reasons)
+function backends.local_(gd, r, files, log, reasons, _, pending)
   local n = math.min(r.jobs, #files)
   local cmds = {}
   for k = 1, n do
@@ -211,7 +236,10 @@ function backends.local_(gd, r, files, log, reasons)
   -- A worker never uses OpenBLAS's own threads (the core's pool threads
   -- the products; GRADUS_THREADING=blas aside), and without them it starts
   -- with no thread spinning beside the other workers.
-  local env = os.getenv("GRADUS_THREADING") ~= "blas" and { "OPENBLAS_NUM_THREADS=1" } or nil
+  local env = os.getenv("GRADUS_THREADING") ~= "blas" and { "OPENBLAS_NUM_THREADS=1" } or { }
+  -- nil where memfd_create is not available: each worker loads its data
+  local shared <close>, why = gd._util.share_data(shared_sets(pending))
+  if not shared and log then log(string.format("sweep %s: %s; each worker loads its data", r.path, why)) end
   local statuses, sig = gd._util.spawn_workers(cmds, function(line)
     local what, id, rest = line:match("^(%a+) ([%w_.-]+):? ?(.*)$")
     if what == "done" then
@@ -221,7 +249,7 @@ function backends.local_(gd, r, files, log, reasons)
       reasons[id] = rest
       if log then log(string.format("sweep %s: %s failed: %s", r.path, id, rest)) end
     end
-  end, env)
+  end, env, shared and shared:fd())
   for _, st in ipairs(statuses) do
     if st == 127 then
       return string.format("; a worker could not be started: is %s the gradus command? "
@@ -382,7 +410,7 @@ local function executor(gd, r, log)
     for k, t in ipairs(trials) do t.id = trial_id(gd, t); ids[k] = t.id end
     m = manifest(r, out, trials, phase, m)
     trial.write(gd, r.abs .. "/sweep.json", m)
-    local files = {}
+    local files, pending = {}, {}
     for _, t in ipairs(trials) do
       local dir = r.abs .. "/" .. t.id
       if not trial.load(gd, dir) then
@@ -390,13 +418,14 @@ local function executor(gd, r, log)
         if not ok then error("gd.compare: sweep: " .. tostring(err), 0) end
         write_trial(gd, r, t, dir)
         files[#files + 1] = dir .. "/trial.json"
+        pending[#pending + 1] = t
       end
     end
     local note, sig
     local reasons = {}
     if #files > 0 then
       note, sig = backends[r.backend == "local" and "local_" or r.backend](gd, r, files, log,
-        reasons, phase)
+        reasons, phase, pending)
     elseif log then
       log(string.format("sweep %s: all %d %s trials done already", r.path, #ids, phase))
     end

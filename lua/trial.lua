@@ -100,6 +100,18 @@ function M.to_data(v, where, depth)
   data_error(where, "a " .. t .. " cannot be written into a trial")
 end
 
+-- The data sets in v (a trial's options), each once, in the order met.
+function M.data_sets(v, out, seen, depth)
+  out, seen, depth = out or {}, seen or {}, depth or 0
+  if type(v) == "userdata" and mt_name(v) == "gradus.dataset" and not seen[v] then
+    seen[v] = true
+    out[#out + 1] = v
+  elseif type(v) == "table" and depth < 60 then
+    for _, x in next, v do M.data_sets(x, out, seen, depth + 1) end
+  end
+  return out
+end
+
 -- The values back; gd (nil for results) rebuilds specs, models and data.
 -- datasets caches the data sets a worker has built, by recipe.
 function M.from_data(gd, v, where, datasets)
@@ -398,6 +410,11 @@ end
 function M.cli(gd, files, threads_given)
   if #files == 0 then error("trial needs trial files: gradus trial DIR/TRIAL/trial.json...", 0) end
   local state = { loaded = {}, datasets = {}, threads_given = threads_given }
+  -- the sets the sweep loaded and handed over (lua/lshared_data.c): each
+  -- source recipe then builds the handed-over set instead of reading files
+  for _, e in ipairs(gd._util.shared_data()) do
+    gd._util.rebuild_seed(M.from_data(nil, json.decode(e.key, nil, 64), "shared data"), e.ds)
+  end
   for _, p in ipairs(gd.plugins.list()) do state.loaded[gd._util.realpath(p.file) or p.file] = true end
   local status = 0
   for _, path in ipairs(files) do

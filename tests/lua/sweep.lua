@@ -144,13 +144,15 @@ T.test("sweep_reruns_corrupt_truncated_and_resultless_trials", function()
 end)
 
 -- A failed trial keeps its reason and counts neither as a divergence nor
--- as a loss: the data a variant was planned with changed under it.
+-- as a loss: the data a variant was planned with changed under it (a
+-- standardized set, which a worker builds again from the file: the sets a
+-- sweep hands its workers cannot change, sweep_shared.lua).
 T.test("sweep_failed_trial_keeps_its_reason", function()
   local csv = root .. "/d.csv"
   local rows = { "x,y,label" }
-  for i = 1, 40 do rows[#rows + 1] = string.format("%g,%g,%d", math.sin(i), math.cos(i), i % 2) end
+  for i = 1, 40 do rows[#rows + 1] = string.format("%g,%g,%d", math.sin(i), math.cos(i), i % 3) end
   T.spit(csv, table.concat(rows, "\n") .. "\n")
-  local d = gd.data.csv{ path = csv, target = "label", classes = true }
+  local d = gd.data.csv{ path = csv, target = "label", classes = true }:standardize()
   local s = spec({ backend = "local", jobs = 2, dir = dir, name = "f" })
   s.variants[2].data, s.variants[2].validation = d, nil
   s.variants[1].tune, s.variants[1].validation = nil, nil
