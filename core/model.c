@@ -22,6 +22,7 @@
 #include "data.h"
 #include "host.h"
 #include "memory.h"
+#include "pool.h"
 
 /* Stream ids: parameters of layer i draw from stream PARAM_STREAM + 16*i + p,
  * the layer's own stream (dropout) is LAYER_STREAM + i. Keyed by position
@@ -682,11 +683,11 @@ void gd_model_copy_state(gd_model *m, float *snap, bool save)
 {
     size_t np = (size_t)m->nparams, nb = (size_t)m->nbuffer_floats;
     if (save) {
-        memcpy(snap, m->params, np * sizeof(float));
+        gd_pool_memcpy(snap, m->params, np * sizeof(float));
         if (nb)
             memcpy(snap + np, m->buffers, nb * sizeof(float));
     } else {
-        memcpy(m->params, snap, np * sizeof(float));
+        gd_pool_memcpy(m->params, snap, np * sizeof(float));
         if (nb)
             memcpy(m->buffers, snap + np, nb * sizeof(float));
     }

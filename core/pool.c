@@ -27,6 +27,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <gradus/plugin.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -175,4 +178,32 @@ void gd_pool_run(gd_pool_fn fn, void *arg)
     in_job = false;
     for (int round = 0; atomic_load_explicit(&P.done, memory_order_acquire) < P.n - 1; round++)
         relax(round);
+}
+
+/* Below this a copy is not worth waking a worker (a wake and a wait cost
+ * microseconds; 256 KB is ~10 us of copying). */
+#define PARALLEL_COPY_MIN ((size_t)1 << 18)
+
+typedef struct copy_job {
+    char *dst;
+    const char *src;
+    size_t bytes;
+} copy_job;
+
+static void copy_part(void *arg, int part, int nparts)
+{
+    const copy_job *j = arg;
+    int64_t lo, hi;
+    gd_part_range((int64_t)j->bytes, 64, part, nparts, &lo, &hi);
+    if (hi > lo)
+        memcpy(j->dst + lo, j->src + lo, (size_t)(hi - lo));
+}
+
+void gd_pool_memcpy(void *dst, const void *src, size_t bytes)
+{
+    copy_job j = { dst, src, bytes };
+    if (bytes < PARALLEL_COPY_MIN || P.n <= 1)
+        copy_part(&j, 0, 1);
+    else
+        gd_pool_run(copy_part, &j);
 }

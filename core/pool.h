@@ -5,6 +5,7 @@
 #define GRADUS_CORE_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* fn(arg, part, nparts): do part `part` of nparts of a job. */
@@ -23,5 +24,9 @@ bool gd_pool_in_job(void);
 
 /* A job's parts are cut with gd_part_range (gradus/plugin.h), as plugins
  * cut theirs. */
+
+/* memcpy, cut over the pool when it is large enough to gain from it (the
+ * probes' saves and restores of a model's parameters and gradients). */
+void gd_pool_memcpy(void *dst, const void *src, size_t bytes);
 
 #endif
