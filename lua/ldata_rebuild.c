@@ -296,23 +296,10 @@ static void rb_build(lua_State *L, int idx, const char *path, int depth, int mem
     lua_rawseti(L, memo, n + 2);
 }
 
-/* gd.data.rebuild(recipe) -> the data set */
-int lgd_data_rebuild(lua_State *L)
-{
-    lua_settop(L, 1);
-    if (!lua_istable(L, 1))
-        return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
-                        show(L, 1));
-    lua_newtable(L);
-    rb_build(L, 1, "recipe", 1, 2);
-    return 1;
-}
-
-/* gd._util.rebuild_cached(recipe): gd.data.rebuild with one memo for the
- * whole Lua state, so a sweep's worker loads a base set once for all its
- * trials and both parts of a split. The memo keeps the recipe tables it
- * was given: a caller hands it tables it will not change (a worker's come
- * fresh from its trial files). */
+/* The memo of gd._util.rebuild_cached: one for the whole Lua state, so a
+ * sweep's worker loads a base set once for all its trials and both parts of
+ * a split. It keeps the recipe tables it was given: a caller hands it
+ * tables it will not change (a worker's come fresh from its trial files). */
 static const char memo_key = 0;
 
 /* Push the state's memo (made on first use). */
@@ -326,16 +313,26 @@ static void push_memo(lua_State *L)
     }
 }
 
-int lgd_data_rebuild_cached(lua_State *L)
+/* The set of the recipe at 1, with a memo of this call or the state's. */
+static int rebuild(lua_State *L, int cached)
 {
     lua_settop(L, 1);
     if (!lua_istable(L, 1))
         return rb_error(L, "recipe", "recipe must be a table (from ds:recipe()), got %s",
                         show(L, 1));
-    push_memo(L);
+    if (cached)
+        push_memo(L);
+    else
+        lua_newtable(L);
     rb_build(L, 1, "recipe", 1, 2);
     return 1;
 }
+
+/* gd.data.rebuild(recipe) -> the data set */
+int lgd_data_rebuild(lua_State *L) { return rebuild(L, 0); }
+
+/* gd._util.rebuild_cached(recipe): gd.data.rebuild with the state's memo */
+int lgd_data_rebuild_cached(lua_State *L) { return rebuild(L, 1); }
 
 /* gd._util.rebuild_seed(recipe, ds): ds, a set the sweep handed over
  * (lshared_data.c), is what the source recipe builds: it takes the recipe
