@@ -190,6 +190,13 @@ static int util_share_data(lua_State *L)
     h->fd = memfd_create("gradus-shared-data", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (h->fd < 0)
         return fail(L, "memfd_create", errno);
+    if (h->fd < 3) {   /* started without stdin or stdout: keep clear of what a worker's are */
+        int moved = fcntl(h->fd, F_DUPFD_CLOEXEC, 3);
+        close(h->fd);
+        h->fd = moved;
+        if (moved < 0)
+            return fail(L, "fcntl", errno);
+    }
     size_t off = 0;
     uint32_t n_sets = (uint32_t)count;
     int e = put(h->fd, &off, MAGIC, sizeof MAGIC - 1);
