@@ -6,7 +6,7 @@
  * approximate = "tanh": 0.5*x*(1 + tanh(u)), u = sqrt(2/pi)*(x + 0.044715x^3),
  *     dy/dx = 0.5*(1 + t) + 0.5*x*(1 - t^2)*sqrt(2/pi)*(1 + 3*0.044715x^2).
  * Both as torch.nn.functional.gelu. Backward recomputes from x (the core
- * keeps x), so nothing is stored. erf, exp and tanh are gelu_math.h's
+ * keeps x), so nothing is stored. erf, exp and tanh are vec_math.h's
  * branch-free forms, which the compiler vectorizes (libm's are scalar calls
  * and made gelu a third of a transformer step); they agree with libm's to
  * ~1e-7, far inside the reference tolerance.
@@ -14,7 +14,7 @@
 #include <math.h>
 
 #include "elementwise.h"
-#include "gelu_math.h"
+#include "vec_math.h"
 
 static const char *const approximations[] = { "none", "tanh", NULL };
 

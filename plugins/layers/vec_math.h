@@ -1,19 +1,20 @@
 /*
- * plugins/layers/gelu_math.h: the functions gelu.c evaluates, in two forms:
- * a branch-free one the compiler vectorizes (gelu's loops) and the plain one
- * from libm it is tested against (tests/plugins/test_layers_sequence.c).
+ * plugins/layers/vec_math.h: exp, erf and tanh in a branch-free form the
+ * compiler vectorizes, for gelu.c's loops and attention.c's softmax; the
+ * plain ones from libm are what they are tested against
+ * (tests/plugins/test_layers_sequence.c). libm's expf and erff are calls
+ * the loops cannot vectorize: erff (~20 ns a call) made gelu a third of
+ * the transformer's step, expf half of attention's forward over the heads.
  *
  * exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Cephes' degree-6
  * polynomial for e^r, 2^n put in the exponent bits; relative error < 2e-7
  * on [-87, 88] (clamped outside, where float over/underflows anyway).
  * erf: Abramowitz & Stegun 7.1.26, |error| < 1.5e-7 (absolute; 4.1e-7 as
  * evaluated in float), so Phi(x) = (1 + erf(x/sqrt 2))/2 is within 2.1e-7
- * of libm's. GELU's
- * reference tolerance is 1e-5 relative: libm's erff costs ~20 ns a call,
- * which made gelu a third of the transformer's step.
+ * of libm's. GELU's reference tolerance is 1e-5 relative.
  */
-#ifndef GRADUS_PLUGINS_GELU_MATH_H
-#define GRADUS_PLUGINS_GELU_MATH_H
+#ifndef GRADUS_PLUGINS_VEC_MATH_H
+#define GRADUS_PLUGINS_VEC_MATH_H
 
 #include <math.h>
 #include <stdint.h>
