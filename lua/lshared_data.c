@@ -4,7 +4,7 @@
  * for the 12,000 Fashion-MNIST images of issue 31's grid, 0.35 s for all
  * 60,000: a worker's start-up is on the sweep's critical path).
  *
- *   share_data({ { key = text, ds = set }, ... }) -> handle, count | nil, message:
+ *   share_data({ { key = text, ds = set }, ... }) -> handle, count, bytes | nil, message:
  *       the sets' storage in a sealed memfd (text sets are skipped);
  *       handle:fd() is the descriptor to hand to spawn_workers, closed by
  *       handle:close() or the garbage collector
@@ -208,7 +208,8 @@ static int util_share_data(lua_State *L)
     if (fcntl(h->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
         return fail(L, "sealing", errno);
     lua_pushinteger(L, count);
-    return 2;
+    lua_pushinteger(L, (lua_Integer)off);
+    return 3;
 }
 
 /* ---------------------------------------------------------------------------

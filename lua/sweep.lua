@@ -230,16 +230,21 @@ function backends.local_(gd, r, files, log, reasons, _, pending)
     for j = 0, #files - 1 do mine[#mine + 1] = files[(k - 1 + j) % #files + 1] end
     cmds[k] = worker_argv(gd, r, r.threads, mine)
   end
-  if log then log(string.format("sweep %s: %d trials on %d processes of %d threads", r.path,
-    #files, n, r.threads)) end
+  -- nil where memfd_create is not available: each worker loads its data
+  local shared <close>, count, bytes = gd._util.share_data(shared_sets(pending))
+  if log then
+    local data = not shared and string.format("%s; each worker loads its data", count)
+      or count > 0 and string.format("%d data set%s (%.1f MB) handed over", count,
+        count == 1 and "" or "s", bytes / 1e6)
+      or "no data set handed over"
+    log(string.format("sweep %s: %d trials on %d process%s of %d thread%s, %s", r.path, #files,
+      n, n == 1 and "" or "es", r.threads, r.threads == 1 and "" or "s", data))
+  end
   local done = 0
   -- A worker never uses OpenBLAS's own threads (the core's pool threads
   -- the products; GRADUS_THREADING=blas aside), and without them it starts
   -- with no thread spinning beside the other workers.
   local env = os.getenv("GRADUS_THREADING") ~= "blas" and { "OPENBLAS_NUM_THREADS=1" } or { }
-  -- nil where memfd_create is not available: each worker loads its data
-  local shared <close>, why = gd._util.share_data(shared_sets(pending))
-  if not shared and log then log(string.format("sweep %s: %s; each worker loads its data", r.path, why)) end
   local statuses, sig = gd._util.spawn_workers(cmds, function(line)
     local what, id, rest = line:match("^(%a+) ([%w_.-]+):? ?(.*)$")
     if what == "done" then

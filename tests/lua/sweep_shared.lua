@@ -92,10 +92,11 @@ T.test("sweep_standardized_sets_are_rebuilt_by_the_worker", function()
 end)
 
 T.test("shared_data_round_trips_and_refuses_damaged_bytes", function()
-  local h, count = gd._util.share_data({ { key = "points", ds = points }, { key = "fm", ds = fm } })
+  local h, count, size = gd._util.share_data({ { key = "points", ds = points }, { key = "fm", ds = fm } })
   assert(h and count == 2, tostring(count))
   local bytes = T.slurp("/proc/self/fd/" .. h:fd())
   h:close()
+  assert(size == #bytes, size .. " bytes said, " .. #bytes .. " written")
   local list = gd._util.shared_data(bytes)
   assert(#list == 2 and list[1].key == "points" and list[2].key == "fm")
   for i, want in ipairs({ points, fm }) do
