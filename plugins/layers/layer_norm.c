@@ -73,6 +73,52 @@ static void ln_bind(void *self, float *const *params, float *const *grads, float
     l->gbeta = grads[1];
 }
 
+/* A pass over the rows (groups) cut over the host's pool: rows are
+ * independent, and the parameters' gradients are summed by columns, each
+ * column over the rows in order, so the numbers are the same bits at any
+ * thread count. Small inputs run inline: a wake-up costs microseconds. */
+enum { PARALLEL_MIN_VALUES = 1 << 15 };
+
+typedef struct ln_job {
+    const layer_norm *l;
+    int64_t rows;
+    const float *x, *dy;
+    float *y, *dx, *xhat, *inv;
+} ln_job;
+
+static void run_rows(const gd_layer_ctx *ctx, gd_part_fn fn, ln_job *j)
+{
+    if (j->rows * j->l->group >= PARALLEL_MIN_VALUES)
+        gd_host_run(ctx->host, fn, j);
+    else
+        fn(j, 0, 1);
+}
+
+static void forward_part(void *arg, int part, int nparts)
+{
+    const ln_job *jb = arg;
+    const layer_norm *l = jb->l;
+    const int64_t G = l->group;
+    int64_t lo, hi;
+    gd_part_range(jb->rows, 1, part, nparts, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const float *xs = jb->x + r * G;
+        double mean = 0, ss = 0;
+        for (int64_t j = 0; j < G; j++)
+            mean += xs[j];
+        mean /= (double)G;
+        for (int64_t j = 0; j < G; j++)
+            ss += (xs[j] - mean) * (xs[j] - mean);
+        double s = 1.0 / sqrt(ss / (double)G + l->eps);
+        jb->inv[r] = (float)s;
+        for (int64_t j = 0; j < G; j++) {
+            float h = (float)((xs[j] - mean) * s);
+            jb->xhat[r * G + j] = h;
+            jb->y[r * G + j] = l->gamma[j] * h + l->beta[j];
+        }
+    }
+}
+
 static gd_status ln_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                             gd_tensor *y, gd_error *err)
 {
@@ -81,24 +127,43 @@ static gd_status ln_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor
     if (gd_tensor_cols(x) != G * l->groups)
         return gd_fail(err, GD_EINVAL, "layer_norm: input has %lld values per sample, "
                        "expected %lld", (long long)gd_tensor_cols(x), (long long)(G * l->groups));
-    float *xhat = ctx->scratch, *inv = ctx->scratch + rows * G;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xs = x->data + r * G;
-        double mean = 0, ss = 0;
-        for (int64_t j = 0; j < G; j++)
-            mean += xs[j];
-        mean /= (double)G;
-        for (int64_t j = 0; j < G; j++)
-            ss += (xs[j] - mean) * (xs[j] - mean);
-        double s = 1.0 / sqrt(ss / (double)G + l->eps);
-        inv[r] = (float)s;
+    ln_job j = { .l = l, .rows = rows, .x = x->data, .y = y->data, .xhat = ctx->scratch,
+                 .inv = ctx->scratch + rows * G };
+    run_rows(ctx, forward_part, &j);
+    return GD_OK;
+}
+
+/* dx for a run of rows, then grad_γ and grad_β for a run of columns. */
+static void backward_part(void *arg, int part, int nparts)
+{
+    const ln_job *jb = arg;
+    const layer_norm *l = jb->l;
+    const int64_t G = l->group;
+    int64_t lo, hi;
+    gd_part_range(jb->rows, 1, part, nparts, &lo, &hi);
+    for (int64_t r = lo; jb->dx && r < hi; r++) {
+        const float *g = jb->dy + r * G, *h = jb->xhat + r * G;
+        double m1 = 0, m2 = 0;
         for (int64_t j = 0; j < G; j++) {
-            float h = (float)((xs[j] - mean) * s);
-            xhat[r * G + j] = h;
-            y->data[r * G + j] = l->gamma[j] * h + l->beta[j];
+            double gh = (double)l->gamma[j] * g[j];
+            m1 += gh;
+            m2 += gh * h[j];
+        }
+        m1 /= (double)G;
+        m2 /= (double)G;
+        for (int64_t j = 0; j < G; j++)
+            jb->dx[r * G + j] =
+                (float)(jb->inv[r] * ((double)l->gamma[j] * g[j] - m1 - h[j] * m2));
+    }
+    int64_t c0, c1;
+    gd_part_range(G, 16, part, nparts, &c0, &c1);
+    for (int64_t r = 0; c1 > c0 && r < jb->rows; r++) {
+        const float *g = jb->dy + r * G, *h = jb->xhat + r * G;
+        for (int64_t j = c0; j < c1; j++) {
+            l->ggamma[j] += g[j] * h[j];
+            l->gbeta[j] += g[j];
         }
     }
-    return GD_OK;
 }
 
 static void ln_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
@@ -107,24 +172,9 @@ static void ln_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
     (void)y;
     const layer_norm *l = self;
     const int64_t G = l->group, rows = gd_tensor_rows(x) * l->groups;
-    const float *xhat = ctx->scratch, *inv = ctx->scratch + rows * G;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *g = dy->data + r * G, *h = xhat + r * G;
-        double m1 = 0, m2 = 0;
-        for (int64_t j = 0; j < G; j++) {
-            l->ggamma[j] += g[j] * h[j];
-            l->gbeta[j] += g[j];
-            double gh = (double)l->gamma[j] * g[j];
-            m1 += gh;
-            m2 += gh * h[j];
-        }
-        if (!dx)
-            continue;
-        m1 /= (double)G;
-        m2 /= (double)G;
-        for (int64_t j = 0; j < G; j++)
-            dx->data[r * G + j] = (float)(inv[r] * ((double)l->gamma[j] * g[j] - m1 - h[j] * m2));
-    }
+    ln_job j = { .l = l, .rows = rows, .dy = dy->data, .dx = dx ? dx->data : NULL,
+                 .xhat = ctx->scratch, .inv = ctx->scratch + rows * G };
+    run_rows(ctx, backward_part, &j);
 }
 
 static void ln_destroy(void *self)

@@ -276,6 +276,37 @@ T.test("test_dense_on_two_threads_trains_as_on_one", function()
   end
 end)
 
+-- layer_norm cuts its rows over the pool and sums its parameters'
+-- gradients by columns, each over the rows in order: the same bits on 1
+-- and 2 threads (above its threshold: batch 128 x 256 values).
+T.test("test_layer_norm_on_two_threads_trains_as_on_one", function()
+  local data = gd.data.synthetic.blobs{ n = 512, classes = 4, features = 16, seed = 7 }
+  local net = gd.sequential{ gd.layer.dense{ units = 256 }, gd.layer.layer_norm{},
+    gd.layer.relu{}, gd.layer.dense{ units = 4 } }
+  local function weights(threads)
+    local was = gd.threads()
+    gd.threads(threads)
+    local run = gd.train{ model = net, loss = gd.loss.cross_entropy{}, data = data, epochs = 2,
+      optimizer = gd.optim.adam{ lr = 1e-3 }, batch = 128, seed = 5, progress = false }
+    gd.threads(was)
+    assert(run.status == "ok", run.status)
+    return run.model:flat_params()
+  end
+  local one, two = weights(1), weights(2)
+  local exact = gd._util.blas():match("^onednn") ~= nil
+  local differ, worst = 0, 0
+  for i = 1, #one do
+    if one[i] ~= two[i] then differ = differ + 1 end
+    worst = math.max(worst, math.abs(one[i] - two[i]))
+  end
+  if exact then
+    assert(differ == 0, string.format("%d of %d parameters differ on 2 threads (worst %g)",
+      differ, #one, worst))
+  else
+    assert(worst < 1e-4, string.format("parameters differ by %g on 2 threads", worst))
+  end
+end)
+
 -- Without the MPI build distributed = true is refused (with it, tests/lua/mpi.lua
 -- runs under mpirun); alone, distributed = false trains as ever.
 T.test("test_train_distributed_without_mpi", function()
