@@ -82,25 +82,15 @@ enum { PARALLEL_MIN_VALUES = 1 << 15 };
 typedef struct ln_job {
     const layer_norm *l;
     int64_t rows;
+    int backward;
     const float *x, *dy;
     float *y, *dx, *xhat, *inv;
 } ln_job;
 
-static void run_rows(const gd_layer_ctx *ctx, gd_part_fn fn, ln_job *j)
+static void forward_rows(const ln_job *jb, int64_t lo, int64_t hi)
 {
-    if (j->rows * j->l->group >= PARALLEL_MIN_VALUES)
-        gd_host_run(ctx->host, fn, j);
-    else
-        fn(j, 0, 1);
-}
-
-static void forward_part(void *arg, int part, int nparts)
-{
-    const ln_job *jb = arg;
     const layer_norm *l = jb->l;
     const int64_t G = l->group;
-    int64_t lo, hi;
-    gd_part_range(jb->rows, 1, part, nparts, &lo, &hi);
     for (int64_t r = lo; r < hi; r++) {
         const float *xs = jb->x + r * G;
         double mean = 0, ss = 0;
@@ -119,28 +109,11 @@ static void forward_part(void *arg, int part, int nparts)
     }
 }
 
-static gd_status ln_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
-                            gd_tensor *y, gd_error *err)
+/* dx for rows lo..hi-1, then grad_γ and grad_β for this part's columns. */
+static void backward_rows(const ln_job *jb, int64_t lo, int64_t hi, int part, int nparts)
 {
-    const layer_norm *l = self;
-    const int64_t G = l->group, rows = gd_tensor_rows(x) * l->groups;
-    if (gd_tensor_cols(x) != G * l->groups)
-        return gd_fail(err, GD_EINVAL, "layer_norm: input has %lld values per sample, "
-                       "expected %lld", (long long)gd_tensor_cols(x), (long long)(G * l->groups));
-    ln_job j = { .l = l, .rows = rows, .x = x->data, .y = y->data, .xhat = ctx->scratch,
-                 .inv = ctx->scratch + rows * G };
-    run_rows(ctx, forward_part, &j);
-    return GD_OK;
-}
-
-/* dx for a run of rows, then grad_γ and grad_β for a run of columns. */
-static void backward_part(void *arg, int part, int nparts)
-{
-    const ln_job *jb = arg;
     const layer_norm *l = jb->l;
     const int64_t G = l->group;
-    int64_t lo, hi;
-    gd_part_range(jb->rows, 1, part, nparts, &lo, &hi);
     for (int64_t r = lo; jb->dx && r < hi; r++) {
         const float *g = jb->dy + r * G, *h = jb->xhat + r * G;
         double m1 = 0, m2 = 0;
@@ -166,15 +139,49 @@ static void backward_part(void *arg, int part, int nparts)
     }
 }
 
+/* This part's run of rows, forward or backward. */
+static void rows_part(void *arg, int part, int nparts)
+{
+    const ln_job *jb = arg;
+    int64_t lo, hi;
+    gd_part_range(jb->rows, 1, part, nparts, &lo, &hi);
+    if (jb->backward)
+        backward_rows(jb, lo, hi, part, nparts);
+    else
+        forward_rows(jb, lo, hi);
+}
+
+static void run_rows(const gd_layer_ctx *ctx, ln_job *j)
+{
+    if (j->rows * j->l->group >= PARALLEL_MIN_VALUES)
+        gd_host_run(ctx->host, rows_part, j);
+    else
+        rows_part(j, 0, 1);
+}
+
+static gd_status ln_forward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
+                            gd_tensor *y, gd_error *err)
+{
+    const layer_norm *l = self;
+    const int64_t G = l->group, rows = gd_tensor_rows(x) * l->groups;
+    if (gd_tensor_cols(x) != G * l->groups)
+        return gd_fail(err, GD_EINVAL, "layer_norm: input has %lld values per sample, "
+                       "expected %lld", (long long)gd_tensor_cols(x), (long long)(G * l->groups));
+    ln_job j = { .l = l, .rows = rows, .x = x->data, .y = y->data, .xhat = ctx->scratch,
+                 .inv = ctx->scratch + rows * G };
+    run_rows(ctx, &j);
+    return GD_OK;
+}
+
 static void ln_backward(void *self, const gd_layer_ctx *ctx, const gd_tensor *x,
                         const gd_tensor *y, const gd_tensor *dy, gd_tensor *dx)
 {
     (void)y;
     const layer_norm *l = self;
     const int64_t G = l->group, rows = gd_tensor_rows(x) * l->groups;
-    ln_job j = { .l = l, .rows = rows, .dy = dy->data, .dx = dx ? dx->data : NULL,
-                 .xhat = ctx->scratch, .inv = ctx->scratch + rows * G };
-    run_rows(ctx, backward_part, &j);
+    ln_job j = { .l = l, .rows = rows, .backward = 1, .dy = dy->data,
+                 .dx = dx ? dx->data : NULL, .xhat = ctx->scratch, .inv = ctx->scratch + rows * G };
+    run_rows(ctx, &j);
 }
 
 static void ln_destroy(void *self)
