@@ -310,6 +310,18 @@ int lgd_util_hold_interrupts(lua_State *L)
     return 3;
 }
 
+/* gd._util.interrupt_pending() -> the number of the signal held so far
+ * (inside hold_interrupts), or nil: for a wait that no training ends, such
+ * as a sweep following its Slurm job, to look at between its polls. */
+int lgd_util_interrupt_pending(lua_State *L)
+{
+    if (pending_signal && !handled)
+        lua_pushinteger(L, pending_signal);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------
  * The checkpoint userdata
  * ------------------------------------------------------------------------- */

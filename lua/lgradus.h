@@ -284,6 +284,8 @@ void lgd_training_leave(void);
 void lgd_interrupt_handled(void);
 /* gd._util.hold_interrupts(fn): fn's signals held as a training's. */
 int lgd_util_hold_interrupts(lua_State *L);
+/* gd._util.interrupt_pending(): the signal held so far, or nil. */
+int lgd_util_interrupt_pending(lua_State *L);
 
 /* ---- llib.c: gd.compare, gd.report, gd.plot, diagnoses (embedded Lua) --- */
 

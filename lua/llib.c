@@ -178,6 +178,7 @@ void lgd_open_lib(lua_State *L)
         { "cores", util_cores },
         { "embedded", util_embedded },
         { "hold_interrupts", lgd_util_hold_interrupts },
+        { "interrupt_pending", lgd_util_interrupt_pending },
         { NULL, NULL },
     };
     luaL_newlib(L, util);

@@ -314,29 +314,69 @@ function M.slurm_script(r, files, limit, exe)
   return table.concat(lines, "\n") .. "\n", tasks
 end
 
+-- The job's tasks, one line each, or nil when squeue no longer lists it.
+local function queued(gd, job)
+  local q = capture(gd, { "squeue", "-h", "-r", "-j", job, "-o", "%i" })   -- -r: a line per task
+  if not q or not q:match("%d") then return nil end
+  return select(2, q:gsub("[^\n]+", ""))
+end
+
+-- A signal while the sweep follows its job cancels the job, as local workers
+-- die with the sweep: tasks left behind would go on writing into the sweep's
+-- directory and holding the cluster for a sweep that has ended. The wait
+-- for the tasks to go is bounded; a second signal ends it.
+local function cancel(gd, r, job, log)
+  if log then log(string.format("sweep %s: cancelling slurm job %s (scancel %s)", r.path, job, job)) end
+  local _, _, status = pcall(gd._util.run, { "scancel", job })
+  if status ~= 0 then
+    return string.format("slurm job %s may still run: scancel %s failed%s; cancel it with scancel %s",
+      job, job, status == 127 and " (no scancel command)" or "", job)
+  end
+  local _, gone = gd._util.hold_interrupts(function()
+    for _ = 1, 120 do
+      if not queued(gd, job) then return true end
+      if gd._util.interrupt_pending() then return false end
+      gd._util.run({ "sleep", "0.5" })
+    end
+    return false
+  end)
+  return string.format("slurm job %s cancelled%s", job, gone and ""
+    or string.format(" (its tasks were still ending: squeue -j %s)", job))
+end
+
 function backends.slurm(gd, r, files, log, _, phase)
   local text, tasks = M.slurm_script(r, files, array_limit(gd, r), gradus_exe(gd))
   local script = r.abs .. "/slurm-" .. phase .. ".sh"
   local ok, err = gd._util.write_file(script, text)
   if not ok then error("gd.compare: sweep " .. r.path .. ": " .. err, 0) end
-  -- the output path on sbatch's command line, % doubled (Slurm's patterns)
-  local out = capture(gd, { "sbatch", "--parsable",
-    "--output=" .. r.abs:gsub("%%", "%%%%") .. "/slurm-%A_%a.out", script })
-  local job = out and out:match("^(%d+)")
-  if not job then error("gd.compare: sweep " .. r.path .. ": sbatch " .. script .. " failed", 0) end
-  if log then log(string.format("sweep %s: slurm job %s, %d array tasks for %d trials", r.path, job,
-    tasks, #files)) end
-  -- follow the job until squeue no longer lists it
-  local shown
-  while true do
-    local q = capture(gd, { "squeue", "-h", "-r", "-j", job, "-o", "%i" })   -- -r: a line per task
-    if not q or not q:match("%d") then break end
-    local _, left = q:gsub("[^\n]+", "")
-    if log and left ~= shown then
-      log(string.format("sweep %s: slurm job %s: %d array tasks queued or running", r.path, job, left))
-      shown = left
+  -- a signal is held from the submission to the job's end: acted on below
+  local job
+  local done, res, sig = gd._util.hold_interrupts(function()
+    -- the output path on sbatch's command line, % doubled (Slurm's patterns)
+    local out = capture(gd, { "sbatch", "--parsable",
+      "--output=" .. r.abs:gsub("%%", "%%%%") .. "/slurm-%A_%a.out", script })
+    job = out and out:match("^(%d+)")
+    if not job then
+      if gd._util.interrupt_pending() then return end
+      error("gd.compare: sweep " .. r.path .. ": sbatch " .. script .. " failed", 0)
     end
-    gd._util.run({ "sleep", "1" })
+    if log then log(string.format("sweep %s: slurm job %s, %d array tasks for %d trials", r.path, job,
+      tasks, #files)) end
+    -- follow the job until squeue no longer lists it
+    local shown
+    while not gd._util.interrupt_pending() do
+      local left = queued(gd, job)
+      if not left then return end
+      if log and left ~= shown then
+        log(string.format("sweep %s: slurm job %s: %d array tasks queued or running", r.path, job, left))
+        shown = left
+      end
+      gd._util.run({ "sleep", "1" })
+    end
+  end)
+  if not done then error(res, 0) end
+  if sig then
+    return job and cancel(gd, r, job, log) or "no slurm job was submitted", sig
   end
   return string.format("; the array tasks' output: %s/slurm-%s_*.out", r.path, job)
 end
@@ -400,10 +440,11 @@ end
 
 local signal_names = { [2] = "SIGINT", [15] = "SIGTERM" }
 
-local function interrupted(r, sig, ids, done)
-  local msg = string.format("gd.compare: sweep %s interrupted by %s: %d of %d trials done, the "
+-- what: what became of the sweep's workers or job, when there is more to say.
+local function interrupted(r, sig, ids, done, what)
+  local msg = string.format("gd.compare: sweep %s interrupted by %s: %s%d of %d trials done, the "
     .. "others keep their checkpoints; resume them with the same command: %s", r.path,
-    signal_names[sig] or ("signal " .. sig), done, #ids, rerun_command())
+    signal_names[sig] or ("signal " .. sig), what and what .. "; " or "", done, #ids, rerun_command())
   error(setmetatable({ interrupted = true, signal = sig, message = msg },
     { __tostring = function(e) return e.message end }), 0)
 end
@@ -436,7 +477,7 @@ local function executor(gd, r, log)
     end
     local recs, bad = load_all(gd, r.abs, ids, reasons)
     for _, b in ipairs(bad) do b.log = r.path .. "/" .. b.id .. "/log" end
-    if sig then interrupted(r, sig, ids, #ids - #bad) end
+    if sig then interrupted(r, sig, ids, #ids - #bad, r.backend == "slurm" and note or nil) end
     if #bad > 0 then
       error(string.format("gd.compare: sweep %s: %d of %d trials did not finish: %s; "
         .. "to resume them, run the same command again: %s%s", r.path, #bad, #ids,

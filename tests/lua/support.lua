@@ -229,7 +229,6 @@ function T.tmpdir()
   return p
 end
 
--- The output of a shell command, stderr included.
 -- A copy of t with extra's fields set over it.
 function T.with(t, extra)
   local c = {}
@@ -238,11 +237,45 @@ function T.with(t, extra)
   return c
 end
 
+-- The output of a shell command, stderr included.
 function T.sh(cmd)
   local h = io.popen("{ " .. cmd .. "; } 2>&1")
   local out = h:read("a")
   h:close()
   return out
+end
+
+-- s in single quotes, for a shell command line.
+function T.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- cond()'s first true value, tried every 0.1 s for at most `seconds`.
+function T.wait_for(what, cond, seconds)
+  for _ = 1, seconds * 10 do
+    local v = cond()
+    if v then return v end
+    os.execute("sleep 0.1")
+  end
+  error("timed out after " .. seconds .. " s waiting for " .. what, 0)
+end
+
+-- The shell command line cmd started in the background in dir; returns its
+-- pid (exec'd: the command's own, to signal). Its output goes to base.out
+-- and base.err, its exit status to base.rc once it has ended.
+function T.background(dir, base, cmd)
+  T.spit(dir .. "/bg.sh", [[
+base=$1; shift
+( sh -c 'echo $$ > "$0.pid.tmp"; mv "$0.pid.tmp" "$0.pid"; exec "$@" > "$0.out" 2> "$0.err"' "$base" "$@"
+  echo $? > "$base.rc.tmp"; mv "$base.rc.tmp" "$base.rc" ) > /dev/null 2>&1 &
+]])
+  os.execute(string.format("cd %s && sh %s %s %s", T.quote(dir), T.quote(dir .. "/bg.sh"),
+    T.quote(base), cmd))
+  return tonumber(T.wait_for("the pid of " .. base, function() return T.slurp(base .. ".pid") end, 10))
+end
+
+-- Whether process pid is running (not gone, not a zombie).
+function T.alive(pid)
+  local stat = T.slurp("/proc/" .. pid .. "/stat")
+  return stat ~= nil and not stat:match("^%d+ %b() Z")
 end
 
 -- The files gd.report writes are read with the module's own strict JSON

@@ -12,35 +12,8 @@ local root = T.sweep_root()
 local exe = os.getenv("GRADUS_EXE")
 local exists = T.exists
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
-
-local function wait_for(what, cond, seconds)
-  for _ = 1, seconds * 10 do
-    local v = cond()
-    if v then return v end
-    os.execute("sleep 0.1")
-  end
-  error("timed out after " .. seconds .. " s waiting for " .. what, 0)
-end
-
--- bg.sh BASE CMD...: CMD in the background, its pid in BASE.pid (it is
--- exec'd: the pid is CMD's own), output in BASE.out and BASE.err, exit
--- status in BASE.rc.
-T.spit(root .. "/bg.sh", [[
-base=$1; shift
-( sh -c 'echo $$ > "$0.pid.tmp"; mv "$0.pid.tmp" "$0.pid"; exec "$@" > "$0.out" 2> "$0.err"' "$base" "$@"
-  echo $? > "$base.rc.tmp"; mv "$base.rc.tmp" "$base.rc" ) > /dev/null 2>&1 &
-]])
-
-local function start(base, cmd)
-  os.execute(string.format("cd %s && sh %s %s %s", q(root), q(root .. "/bg.sh"), q(base), cmd))
-  return tonumber(wait_for("the pid of " .. base, function() return T.slurp(base .. ".pid") end, 10))
-end
-
-local function alive(pid)
-  local stat = T.slurp("/proc/" .. pid .. "/stat")
-  return stat ~= nil and not stat:match("^%d+ %b() Z")
-end
+local q, wait_for, alive = T.quote, T.wait_for, T.alive
+local function start(base, cmd) return T.background(root, base, cmd) end
 
 -- The pids of the workers holding trials under dir (their trial.lock files).
 local function worker_pids(dir)
