@@ -83,10 +83,14 @@ local metrics = {
 }
 M.metrics = metrics
 
+-- why a name is refused (compare.bad_name)
+local why_names = "a name goes into results.json, the cells' files and the pages"
+
 local function check_problem(gd, p, where)
   if type(p) ~= "table" then error(where .. ": a problem file must return a table { name, model, data, ... }", 0) end
   gd._options("benchmark: problem", p, where)   -- the table of lua/lapi.c
-  if p.name == "" then error(where .. ": 'name' must be a non-empty string", 0) end
+  local bad = compare.bad_name(p.name)
+  if bad then error(string.format("%s: 'name' %s: %s", where, bad, why_names), 0) end
   for _, s in ipairs({ "smoke", "small", "full" }) do
     if not math.tointeger(p.epochs[s]) or p.epochs[s] < 1 then
       error(string.format("%s: epochs.%s must be an integer >= 1", where, s), 0)
@@ -181,6 +185,11 @@ function M.optimizers(gd, args)
   for _, o in ipairs(out) do
     if not gd.optim[o.name] then error(string.format("benchmark: unknown optimizer '%s'", o.name), 0) end
     o.spec = gd.optim[o.name](o.options)   -- checks the options now
+    -- a quoted option value is part of the label
+    local bad = compare.bad_name(o.label)
+    if bad then
+      error(("benchmark: optimizer %s{...}: its label %s: %s"):format(o.name, bad, why_names), 0)
+    end
   end
   return out
 end

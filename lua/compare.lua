@@ -332,6 +332,19 @@ local function summarize(variants, ref)
   return summary
 end
 
+-- Why s cannot be a name, or nil. A name is written into results.json
+-- (JSON text is UTF-8), CSV rows, plots and the page, and shown on one line
+-- of the terminal; gd.benchmark's optimizer and problem names too.
+function M.bad_name(s)
+  if type(s) ~= "string" then return "must be a string, got " .. type(s) end
+  if s == "" then return "is empty" end
+  local ok, at = utf8.len(s)
+  if not ok then return string.format("is not valid UTF-8 (byte 0x%02x at %d)", s:byte(at), at) end
+  at = s:find("%c")
+  if at then return string.format("holds a control character (0x%02x at %d)", s:byte(at), at) end
+  return nil
+end
+
 -- The variants' entries and base configurations, checked.
 local function plan(gd, spec)
   if type(spec) ~= "table" then error("gd.compare: expected a table { base =, variants =, repeats = }", 3) end
@@ -347,9 +360,13 @@ local function plan(gd, spec)
   if not seed0 then error("gd.compare: base.seed must be an integer", 3) end
   local names, out, cfgs = {}, { variants = {}, repeats = repeats, seeds = {}, base = base }, {}
   for i = 1, repeats do out.seeds[i] = seed0 + i - 1 end
-  check_runs(gd, base, variants, out.seeds)
   for i, v in ipairs(variants) do
     if type(v) ~= "table" then error(string.format("gd.compare: variants[%d] must be a table", i), 3) end
+    local bad = v.name ~= nil and M.bad_name(v.name)
+    if bad then
+      error(string.format("gd.compare: variants[%d].name %s: a name goes into results.json, "
+        .. "the CSV files and the report page", i, bad), 3)
+    end
     local name = v.name or ("variant" .. i)
     if names[name] then error(string.format("gd.compare: two variants are named '%s'", name), 3) end
     names[name] = true
@@ -374,6 +391,7 @@ local function plan(gd, spec)
     if tseeds then out.variants[i].tune_seeds = tseeds end
     cfgs[i] = { cfg = cfg, fork = fork and v or nil, grid = v.tune and v.tune.lr, tune = v.tune, seeds = tseeds }
   end
+  check_runs(gd, base, variants, out.seeds)   -- after the names: it builds checkpoint paths of them
   return out, cfgs, seed0
 end
 

@@ -6,7 +6,21 @@ local M = {}
 local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
                   ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t' }
 
+-- s with each byte that is not part of valid UTF-8 replaced by U+FFFD.
+local function valid_utf8(s)
+  if utf8.len(s) then return s end
+  local out, i = {}, 1
+  while true do
+    local n, bad = utf8.len(s, i)
+    if n then out[#out + 1] = s:sub(i); return table.concat(out) end
+    out[#out + 1] = s:sub(i, bad - 1) .. "\u{FFFD}"
+    i = bad + 1
+  end
+end
+
 local function str(s)
+  -- JSON text is UTF-8: a path or name holding other bytes would make the file unreadable
+  s = valid_utf8(s)
   return '"' .. s:gsub('[%c"\\]', function(c)
     return escapes[c] or string.format("\\u%04x", c:byte())
   end) .. '"'

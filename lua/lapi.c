@@ -74,7 +74,8 @@ static const lgd_key compare_keys[] = {
 };
 
 static const lgd_key variant_keys[] = {
-    LGD_KEY("name", "string", "\"variantN\"", "the row's name in the report"),
+    LGD_KEY("name", "string", "\"variantN\"",
+      "the row's name in the report: UTF-8, no control characters"),
     LGD_KEY("tune", "{ lr = list, seeds =, metric =, validation = }", "(none)",
       "try each lr first with tuning seeds of its own; the best is used for the repeats"),
     LGD_KEY("(any gd.train option)", "", "base's", "overrides base for this variant"),
@@ -124,7 +125,7 @@ static const lgd_key benchmark_keys[] = {
 };
 
 static const lgd_key problem_keys[] = {
-    { "name", NULL, NULL, "the problem's name in the report",
+    { "name", NULL, NULL, "the problem's name in the report: UTF-8, no control characters",
       { .type = GD_OPT_STRING, .flags = GD_OPT_REQUIRED }, 0, NULL },
     LGD_REQUIRED("model", 0, "model spec | function(size)",
       "gd.sequential{ ... }, or a function returning one for \"smoke\", \"small\" or \"full\""),

@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,7 +40,9 @@ typedef struct gd_error {
     char msg[GD_ERROR_SIZE];
 } gd_error;
 
-/* Format the message into err (if not NULL) and return st. */
+/* Format the message into err (if not NULL) and return st. A message too
+ * long for the slot is cut at a character and ends in "...", so that the cut
+ * shows and the rest stays valid UTF-8 (it may reach results.json). */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
@@ -48,8 +51,15 @@ static inline gd_status gd_fail(gd_error *err, gd_status st, const char *fmt, ..
     if (err) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        int n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        if (n >= (int)sizeof err->msg) {
+            size_t end = sizeof err->msg - 4;   /* room for "..." and the NUL */
+            /* back over continuation bytes to the lead byte of the cut character */
+            while (end > 0 && ((unsigned char)err->msg[end] & 0xC0) == 0x80)
+                end--;
+            memcpy(err->msg + end, "...", 4);
+        }
     }
     return st;
 }

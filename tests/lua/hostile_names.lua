@@ -43,10 +43,14 @@ end
 
 local function bdi(s) return "<bdi>" .. page.escape(s) .. "</bdi>" end
 
+-- gd.compare refuses a name holding a control character (tested below), but
+-- a results table or a handed results.json can still hold one: those names
+-- are set after the comparison
 local names = hostile("v")
 local variants = {}
 for i, n in ipairs(names) do
-  variants[i] = { name = n, optimizer = gd.optim.sgd{ lr = 0.05 * i } }
+  variants[i] = { name = n:find("%c") and ("v" .. i) or n,
+                  optimizer = gd.optim.sgd{ lr = 0.05 * i } }
 end
 local blobs = gd.data.synthetic.blobs{ n = 40, classes = 2, seed = 1 }
 local train, val = blobs:split{ validation = 10, seed = 1 }
@@ -56,6 +60,7 @@ local results = gd.compare{
            monitor = { every = 1 }, quiet_diagnoses = true },
   variants = variants, repeats = 1, progress = false,
 }
+for i, n in ipairs(names) do results.variants[i].name, results.summary[i].name = n, n end
 
 -- a report dir with a quote of each kind, a backquote, $( ) and a line break
 local report_dir = root .. "/rep \"q\" 's' `touch " .. root .. "/PWNEDdir` $(touch " .. root .. "/PWNEDdir2)\nx"
@@ -172,6 +177,73 @@ T.test("a quoted name is gnuplot text that cannot end its string or line", funct
   assert(plots.quote("a\xffb") == "'a\u{FFFD}b'", "invalid UTF-8 is replaced")
   assert(plots.isolate("x\u{202E}y") == "\u{2068}x\u{202E}y\u{2069}", "bidi isolated")
   assert(plots.isolate("plain") == "plain", "no isolate without bidi")
+end)
+
+T.test("results.json is UTF-8 when a data set's path is not", function()
+  -- Linux paths are bytes: 0xff and 0xfe never occur in UTF-8
+  local dir = root .. "/csv\xff\xfe"
+  assert(gd._util.mkdir_p(dir))
+  local path = dir .. "/blobs\xfe\xff.csv"
+  local f = assert(io.open(path, "wb"))
+  f:write("a,b,label\n")
+  for i = 1, 12 do f:write(("%d,%d,%d\n"):format(i % 3, i % 4, i % 2)) end
+  f:close()
+  local data = gd.data.csv{ path = path, target = "label", classes = true }
+  local res = gd.compare{
+    base = { model = gd.sequential{ gd.layer.dense{ units = 2 } }, loss = gd.loss.cross_entropy{},
+             data = data, epochs = 1, batch = 4, progress = false },
+    variants = { { name = "sgd", optimizer = gd.optim.sgd{ lr = 0.1 } } }, progress = false,
+  }
+  io.output(os.tmpname())
+  local ok, err = pcall(gd.report, res, { dir = dir .. "/rep", plots = false })
+  io.output():close()
+  io.output(saved)
+  assert(ok, err)
+  local text = T.slurp(dir .. "/rep/results.json")
+  local n, bad = utf8.len(text)
+  assert(n, ("results.json is not UTF-8: byte %s"):format(bad))
+  local doc = T.json_decode(text)
+  local described = doc.variants[1].config.data
+  assert(described:find("blobs\u{FFFD}\u{FFFD}.csv", 1, true),
+    "each bad byte is not U+FFFD: " .. described)
+end)
+
+T.test("gd.compare refuses a variant name that is not UTF-8, holds a control character or is empty",
+function()
+  local data = gd.data.synthetic.blobs{ n = 16, classes = 2, seed = 1 }
+  local function compare(names)
+    local vs = {}
+    for i, n in ipairs(names) do vs[i] = { name = n, optimizer = gd.optim.sgd{ lr = 0.1 * i } } end
+    return gd.compare{ base = { model = gd.sequential{ gd.layer.dense{ units = 2 } }, data = data,
+                                loss = gd.loss.cross_entropy{}, epochs = 1, progress = false },
+                       variants = vs, progress = false }
+  end
+  local function refused(msg, names)
+    local why = ": a name goes into results.json, the CSV files and the report page"
+    T.expect_error("gd.compare: " .. msg .. why, compare, names)
+  end
+  refused("variants[1].name is not valid UTF-8 (byte 0xff at 4)", { "bad\xff\xfename" })
+  refused("variants[2].name holds a control character (0x0a at 3)", { "ok", "tw\no" })
+  refused("variants[1].name is empty", { "" })
+  refused("variants[1].name must be a string, got number", { 7 })
+  -- a cut sequence is not UTF-8 either; other scripts are welcome
+  refused("variants[1].name is not valid UTF-8 (byte 0xe2 at 3)", { "ab\xe2\x82" })
+  local unicode = "Adam β₂ 0.95 \u{1F600}"
+  assert(compare({ unicode, "plain" }).variants[1].name == unicode)
+end)
+
+T.test("gd.benchmark refuses a problem name as gd.compare does a variant's", function()
+  local path = root .. "/bad_name.lua"
+  T.spit(path, [[
+local gd = require "gradus"
+local d = gd.data.synthetic.blobs{ n = 16, classes = 2, seed = 1 }
+return { name = "tiny\xff", model = gd.sequential{ gd.layer.dense{ units = 2 } },
+  data = function() return d, d, d end, loss = gd.loss.cross_entropy{}, batch = 4,
+  epochs = { smoke = 1, small = 1, full = 1 }, metric = "accuracy", target = 0.5 }
+]])
+  local why = ": a name goes into results.json, the cells' files and the pages"
+  T.expect_error("benchmark: problem " .. path .. ": 'name' is not valid UTF-8 (byte 0xff at 5)" .. why,
+    require("gradus.benchmark").load_problem, gd, path)
 end)
 
 T.run()

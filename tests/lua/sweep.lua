@@ -228,10 +228,11 @@ T.test("sweep_hostile_files_are_refused_by_name", function()
     and out:find("exit 1", 1, true), out)
 end)
 
--- Names and paths with spaces, quotes, backslashes and newlines.
+-- Names and paths with spaces, quotes and backslashes, the paths with
+-- newlines too (gd.compare refuses a control character in a variant name).
 T.test("sweep_odd_names_and_paths", function()
   local odd = root .. "/we ird 'q\" \\ \n dir"
-  local names = { "s g'd \"x\" \\ \n 2", "mom entum" }
+  local names = { "s g'd \"x\" \\ 2", "mom entum" }
   local got = gd.compare(spec({ backend = "local", jobs = 2, dir = odd, name = "n 'a\"\\\nme" }, names))
   local ser = gd.compare(spec(nil, names))
   same_results(ser, got)
