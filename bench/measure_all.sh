@@ -28,6 +28,9 @@ run $G bench mlp --optim adam,sgd --batch 128 --threads 2 --repeats 3 --epochs 3
 py bench/torch_mlp.py --optim adam --batch 128 --threads 2 --epochs 3 --repeats 1
 run $G bench mlp --optim adam,lars,lamb,adafactor,lookahead,sgd,sam,muon --batch 128 --threads 1 --repeats 1 --epochs 3 --limit 30000
 run $G bench optim
+say "bench/adam_update.c"
+cc -O3 -march=native -mprefer-vector-width=512 -fno-math-errno -Iinclude bench/adam_update.c \
+    -o /tmp/gradus_adam_update && /tmp/gradus_adam_update
 run $G bench mlp --optim adam --batch 128 --threads 1 --repeats 1 --epochs 3 --monitor 100
 run $G bench mlp --optim adam --batch 128 --threads 1 --repeats 1 --epochs 3 --monitor 10
 run $G --threads 1 run bench/checkpoint_cost.lua
