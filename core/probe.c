@@ -325,9 +325,13 @@ static void vec_part(void *arg, int part, int nparts)
     }
 }
 
+/* Below this many floats a pass stays on the calling thread: the line
+ * gd_pool_memcpy draws (256 KB), where waking the pool stops paying. */
+enum { VEC_PARALLEL_MIN = 1 << 16 };
+
 static void vec_run(vec_job *j)
 {
-    if (j->n >= (1 << 16))
+    if (j->n >= VEC_PARALLEL_MIN)
         gd_pool_run(vec_part, j);
     else
         vec_part(j, 0, 1);

@@ -192,7 +192,9 @@ local function worker_argv(gd, r, threads, files)
 end
 
 -- ------------------------------------------------------------------------
--- Backends: run the pending trials' files
+-- Backends: run the pending trials' files. Each returns a note for a
+-- failure's message (or nil), the signal that stopped the sweep (or nil),
+-- and then what became of its workers or job (or nil).
 
 local backends = {}
 
@@ -321,6 +323,21 @@ local function queued(gd, job)
   return select(2, q:gsub("[^\n]+", ""))
 end
 
+-- Polls squeue every `pause` seconds, at most `polls` times, until it no
+-- longer lists the job (true) or a held signal is pending (false); left(n)
+-- sees the count of tasks still listed at each poll. Call inside
+-- gd._util.hold_interrupts.
+local function wait_gone(gd, job, pause, polls, left)
+  for _ = 1, polls do
+    local n = queued(gd, job)
+    if not n then return true end
+    if gd._util.interrupt_pending() then return false end
+    if left then left(n) end
+    gd._util.run({ "sleep", pause })
+  end
+  return false
+end
+
 -- A signal while the sweep follows its job cancels the job, as local workers
 -- die with the sweep: tasks left behind would go on writing into the sweep's
 -- directory and holding the cluster for a sweep that has ended. The wait
@@ -332,14 +349,7 @@ local function cancel(gd, r, job, log)
     return string.format("slurm job %s may still run: scancel %s failed%s; cancel it with scancel %s",
       job, job, status == 127 and " (no scancel command)" or "", job)
   end
-  local _, gone = gd._util.hold_interrupts(function()
-    for _ = 1, 120 do
-      if not queued(gd, job) then return true end
-      if gd._util.interrupt_pending() then return false end
-      gd._util.run({ "sleep", "0.5" })
-    end
-    return false
-  end)
+  local _, gone = gd._util.hold_interrupts(function() return wait_gone(gd, job, "0.5", 120) end)
   return string.format("slurm job %s cancelled%s", job, gone and ""
     or string.format(" (its tasks were still ending: squeue -j %s)", job))
 end
@@ -364,20 +374,15 @@ function backends.slurm(gd, r, files, log, _, phase)
       tasks, #files)) end
     -- follow the job until squeue no longer lists it
     local shown
-    while not gd._util.interrupt_pending() do
-      local left = queued(gd, job)
-      if not left then return end
+    wait_gone(gd, job, "1", math.maxinteger, function(left)
       if log and left ~= shown then
         log(string.format("sweep %s: slurm job %s: %d array tasks queued or running", r.path, job, left))
         shown = left
       end
-      gd._util.run({ "sleep", "1" })
-    end
+    end)
   end)
   if not done then error(res, 0) end
-  if sig then
-    return job and cancel(gd, r, job, log) or "no slurm job was submitted", sig
-  end
+  if sig then return nil, sig, job and cancel(gd, r, job, log) or "no slurm job was submitted" end
   return string.format("; the array tasks' output: %s/slurm-%s_*.out", r.path, job)
 end
 
@@ -440,7 +445,8 @@ end
 
 local signal_names = { [2] = "SIGINT", [15] = "SIGTERM" }
 
--- what: what became of the sweep's workers or job, when there is more to say.
+-- what: what became of the sweep's workers or job, when there is more to say
+-- (a backend's third result).
 local function interrupted(r, sig, ids, done, what)
   local msg = string.format("gd.compare: sweep %s interrupted by %s: %s%d of %d trials done, the "
     .. "others keep their checkpoints; resume them with the same command: %s", r.path,
@@ -467,17 +473,19 @@ local function executor(gd, r, log)
         pending[#pending + 1] = t
       end
     end
-    local note, sig
+    -- note: added to a failure's message; what: what became of the
+    -- workers or the job when a signal stopped the sweep
+    local note, sig, what
     local reasons = {}
     if #files > 0 then
-      note, sig = backends[r.backend == "local" and "local_" or r.backend](gd, r, files, log,
+      note, sig, what = backends[r.backend == "local" and "local_" or r.backend](gd, r, files, log,
         reasons, phase, pending)
     elseif log then
       log(string.format("sweep %s: all %d %s trials done already", r.path, #ids, phase))
     end
     local recs, bad = load_all(gd, r.abs, ids, reasons)
     for _, b in ipairs(bad) do b.log = r.path .. "/" .. b.id .. "/log" end
-    if sig then interrupted(r, sig, ids, #ids - #bad, r.backend == "slurm" and note or nil) end
+    if sig then interrupted(r, sig, ids, #ids - #bad, what) end
     if #bad > 0 then
       error(string.format("gd.compare: sweep %s: %d of %d trials did not finish: %s; "
         .. "to resume them, run the same command again: %s%s", r.path, #bad, #ids,

@@ -231,7 +231,7 @@ end)
 -- benchmark's process, said once; a metric it does not know is refused.
 T.test("tensor_problem_runs_in_process_under_jobs", function()
   local dir = T.tmpdir()
-  local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+  local q = T.quote
   local text = [[
 local gd = require "gradus"
 local x, y = {}, {}

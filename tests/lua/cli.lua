@@ -6,7 +6,7 @@ local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local exe = os.getenv("GRADUS_EXE") or error("GRADUS_EXE is not set")
 local fixtures = os.getenv("GRADUS_FIXTURE_DIR") or error("GRADUS_FIXTURE_DIR is not set")
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = T.quote
 
 -- Run `gradus ARGS`; returns stdout, stderr, exit code.
 local function gradus(args, env)

@@ -111,7 +111,7 @@ T.test("gradus report on a handed results.json: hostile variant and layer names 
   local dir = root .. "/handed `touch " .. root .. "/PWNEDhanded`"
   assert(gd._util.mkdir_p(dir))
   T.spit(dir .. "/results.json", require("gradus.json").encode(doc))
-  local quoted = "'" .. dir:gsub("'", "'\\''") .. "'"
+  local quoted = T.quote(dir)
   local out = T.sh(("'%s' report %s; echo rc=$?"):format(exe, quoted))
   assert(out:find("rc=0\n$"), out)
   no_marker("gradus report")

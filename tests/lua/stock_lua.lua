@@ -9,7 +9,7 @@ local T = dofile(arg[0]:match("^(.-)[^/]*$") .. "support.lua")
 local lua = os.getenv("GRADUS_LUA") or error("GRADUS_LUA is not set")
 local dir = os.getenv("GRADUS_MODULE_DIR") or error("GRADUS_MODULE_DIR is not set")
 
-local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+local quote = T.quote
 
 local function script(text)
   local path = os.tmpname() .. ".lua"

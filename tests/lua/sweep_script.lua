@@ -10,7 +10,7 @@ local root = T.sweep_root()
 local exe = os.getenv("GRADUS_EXE")
 local exists = T.exists
 
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = T.quote
 
 -- The user's script runs once: its side effects, a serial comparison
 -- before the sweep's, and --dir / --name.

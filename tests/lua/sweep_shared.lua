@@ -11,7 +11,7 @@ local gd = T.gd
 
 local root = T.sweep_root()
 local exe = os.getenv("GRADUS_EXE")
-local function q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local q = T.quote
 
 -- Copies of the sources, removed once the sets are loaded: a worker that
 -- read them again would fail.
